@@ -1,0 +1,487 @@
+//! Resource kinds: one module per Azure resource family, each kind behind the object-safe
+//! [`Kind`] trait and listed once in [`KINDS`]. The YAML `type` resolves through the registry;
+//! nothing outside this module matches on kind names.
+//!
+//! A kind owns its typed spec (parsed from the spanned YAML), its validation, the attributes
+//! other resources may reference, its weight for the critical path, and (in later layers)
+//! its ARM body and diff. Kinds are pure: no I/O besides checking that files a plan names
+//! exist.
+//!
+//! Imports: model, roles. No network I/O. Deterministic.
+
+use std::any::Any;
+use std::fmt::Debug;
+use std::path::Path;
+
+use schemars::{Schema, SchemaGenerator};
+use serde_json::{Value as J, json};
+
+use crate::model::de::DeError;
+use crate::model::names::{self, Rule};
+use crate::model::refs::{self, Expr, OffsetMap};
+use crate::model::yaml::Node;
+use crate::model::{Code, Diag, Secret, Sp, SpMap, Span};
+
+pub mod data_lake;
+pub mod identity;
+pub mod key_vault;
+pub mod network;
+pub mod resource_group;
+pub mod role_assignment;
+pub mod sql;
+pub mod storage;
+pub mod vm;
+
+/// One Azure resource kind.
+pub trait Kind: Send + Sync {
+    /// The YAML `type`, e.g. `virtual_machine`.
+    fn type_name(&self) -> &'static str;
+    /// The ARM resource type, or `None` for data-plane objects (blobs, secrets, folders).
+    fn arm_type(&self) -> Option<&'static str>;
+    /// The ARM (or data-plane) api-version idlab sends for this kind.
+    fn api_version(&self) -> &'static str;
+    /// Attributes other resources may reference as `${name.attr}` (`id` is always there).
+    fn attributes(&self) -> &'static [&'static str];
+    /// Rough seconds a create takes, for the critical path.
+    fn weight(&self) -> u32;
+    /// Whether a reference to this kind names a principal (a user-assigned identity).
+    fn is_identity(&self) -> bool {
+        false
+    }
+    /// The JSON Schema of this kind's YAML, tagged by `type`.
+    fn schema(&self, g: &mut SchemaGenerator) -> Schema;
+    /// Read the typed spec from a structurally valid node.
+    ///
+    /// # Errors
+    /// A [`DeError`] with the span of the node that did not fit.
+    fn parse(&self, node: &Node) -> Result<Box<dyn Spec>, DeError>;
+}
+
+/// A typed resource spec, as declared in the plan.
+pub trait Spec: Debug + Send + Sync + Any {
+    /// The Azure resource name, if this kind has one.
+    fn name(&self) -> Option<&Sp<String>> {
+        None
+    }
+    /// Explicit `depends_on` entries.
+    fn depends_on(&self) -> &[Sp<String>] {
+        &[]
+    }
+    /// Kind-specific semantic checks (names, ranges, references to particular kinds).
+    fn validate(&self, cx: &mut Cx<'_>);
+    /// Resources this one expands into (a VM's `network: auto`): they become graph nodes.
+    fn expand(&self, _logical: &str) -> Vec<Expanded> {
+        Vec::new()
+    }
+    /// For a VM: whether it has a system identity and which user identities it carries.
+    fn vm_identity(&self) -> Option<VmIdentity<'_>> {
+        None
+    }
+    /// What makes two declarations the same Azure object (for duplicate detection).
+    fn identity_key(&self) -> Option<String> {
+        None
+    }
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// A VM's identities, as declared.
+pub struct VmIdentity<'a> {
+    pub system_assigned: bool,
+    pub user_assigned: &'a [Sp<String>],
+}
+
+/// A node created by expanding another (e.g. `vm:nic` from a VM's `network: auto`).
+#[derive(Debug)]
+pub struct Expanded {
+    /// `vm:nic`: a `:` keeps generated names apart from any name a user can write.
+    pub logical: String,
+    pub kind: &'static dyn Kind,
+    pub spec: Box<dyn Spec>,
+    /// Other nodes this one depends on (logical names).
+    pub depends_on: Vec<String>,
+}
+
+impl Debug for dyn Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.type_name())
+    }
+}
+
+/// Every kind idlab knows, sorted by type name.
+pub static KINDS: &[&dyn Kind] = &[
+    &storage::BlobKind,
+    &storage::BlobContainerKind,
+    &data_lake::DataLakeFolderKind,
+    &data_lake::DataLakeStoreKind,
+    &key_vault::KeyVaultKind,
+    &key_vault::AccessPolicyKind,
+    &key_vault::SecretKind,
+    &network::NetworkInterfaceKind,
+    &network::NsgKind,
+    &network::PublicIpKind,
+    &resource_group::ResourceGroupKind,
+    &role_assignment::RoleAssignmentKind,
+    &sql::SqlDatabaseKind,
+    &sql::SqlEntraAdminKind,
+    &sql::SqlServerKind,
+    &storage::StorageAccountKind,
+    &identity::UserAssignedIdentityKind,
+    &vm::VirtualMachineKind,
+    &network::VirtualNetworkKind,
+];
+
+/// A kind by its YAML `type`.
+pub fn by_type(name: &str) -> Option<&'static dyn Kind> {
+    KINDS.iter().copied().find(|k| k.type_name() == name)
+}
+
+/// The schema of one kind's spec type, with `type` added as its `const` discriminator.
+pub fn tagged_schema<T: schemars::JsonSchema>(g: &mut SchemaGenerator, type_name: &str) -> Schema {
+    let mut s = T::json_schema(g);
+    if let Some(obj) = s.as_object_mut() {
+        let props = obj.entry("properties").or_insert_with(|| json!({})).as_object_mut().map(|p| {
+            let mut with_type = serde_json::Map::new();
+            with_type.insert("type".into(), json!({ "const": type_name, "description": "The resource kind." }));
+            with_type.extend(std::mem::take(p));
+            with_type
+        });
+        if let Some(p) = props {
+            obj.insert("properties".into(), J::Object(p));
+        }
+        let req = obj.entry("required").or_insert_with(|| json!([]));
+        if let Some(a) = req.as_array_mut() {
+            a.insert(0, json!("type"));
+        }
+    }
+    s
+}
+
+/// Implements [`Kind`] for a unit struct over a spec type.
+macro_rules! kind {
+    ($kind:ident, $spec:ty, type_name: $tn:literal, arm_type: $arm:expr, api_version: $api:literal,
+     attributes: $attrs:expr, weight: $w:literal $(, identity: $ident:literal)?) => {
+        /// The registry entry for this kind.
+        pub struct $kind;
+        impl $crate::kinds::Kind for $kind {
+            fn type_name(&self) -> &'static str {
+                $tn
+            }
+            fn arm_type(&self) -> Option<&'static str> {
+                $arm
+            }
+            fn api_version(&self) -> &'static str {
+                $api
+            }
+            fn attributes(&self) -> &'static [&'static str] {
+                $attrs
+            }
+            fn weight(&self) -> u32 {
+                $w
+            }
+            $(fn is_identity(&self) -> bool {
+                $ident
+            })?
+            fn schema(&self, g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                $crate::kinds::tagged_schema::<$spec>(g, $tn)
+            }
+            fn parse(
+                &self,
+                node: &$crate::model::yaml::Node,
+            ) -> Result<Box<dyn $crate::kinds::Spec>, $crate::model::de::DeError> {
+                $crate::model::de::from_node::<$spec>(node)
+                    .map(|s| Box::new(s) as Box<dyn $crate::kinds::Spec>)
+            }
+        }
+    };
+}
+pub(crate) use kind;
+
+/// One declared (or expanded) resource.
+#[derive(Debug)]
+pub struct Decl {
+    pub logical: Sp<String>,
+    pub kind: &'static dyn Kind,
+    pub spec: Box<dyn Spec>,
+    /// The logical name of the resource this one was expanded from.
+    pub expanded_from: Option<String>,
+}
+
+/// What a kind's validation can see: every declaration, and where to report.
+pub struct Cx<'a> {
+    pub decls: &'a [Decl],
+    pub diags: &'a mut Vec<Diag>,
+    /// Directory of the plan file; relative file paths resolve against it.
+    pub base_dir: &'a Path,
+    /// `true` for plan/apply: an unavailable secret source is an error, not a warning.
+    pub strict: bool,
+    /// The logical name of the resource being validated.
+    pub me: &'a str,
+}
+
+impl Cx<'_> {
+    pub fn push(&mut self, d: Diag) {
+        self.diags.push(d);
+    }
+
+    pub fn decl(&self, logical: &str) -> Option<&Decl> {
+        self.decls.iter().find(|d| d.logical.value == logical)
+    }
+
+    /// Check a literal name against a rule; names built from `${...}` are checked at apply.
+    pub fn name_rule(&mut self, name: &Sp<String>, code: Code, rule: impl Fn(&str) -> Rule) {
+        if refs::has_expr(name) {
+            return;
+        }
+        if let Err(why) = rule(name) {
+            self.push(Diag::error(code, name.span, format!("invalid name `{}`: {why}", name.value)).label("this name"));
+        }
+    }
+
+    /// Check a location against the known regions.
+    pub fn location(&mut self, loc: &Option<Sp<String>>) {
+        if let Some(l) = loc {
+            check_location(l, self.diags);
+        }
+    }
+
+    /// Check a secret's source is available.
+    pub fn secret(&mut self, s: &Secret) {
+        let diag = match s {
+            Secret::Env(name) => (std::env::var_os(&name.value).is_none()).then(|| {
+                (
+                    name.span,
+                    format!("environment variable `{}` is not set", name.value),
+                    "set it before `plan` or `apply`, or use { generate: LENGTH }",
+                )
+            }),
+            Secret::File(path) => (!self.base_dir.join(&path.value).is_file()).then(|| {
+                (
+                    path.span,
+                    format!("secret file `{}` does not exist", path.value),
+                    "paths are relative to the plan file",
+                )
+            }),
+            Secret::Generate(_) => None,
+        };
+        if let Some((span, msg, help)) = diag {
+            let d = if self.strict {
+                Diag::error(Code::SecretUnavailable, span, msg)
+            } else {
+                Diag::warning(Code::SecretUnavailable, span, msg)
+            };
+            self.push(d.label("unavailable").help(help));
+        }
+    }
+
+    /// Check tags against Azure's limits.
+    pub fn tags(&mut self, tags: &Option<SpMap<Sp<String>>>, max_name: usize) {
+        let Some(tags) = tags else { return };
+        if tags.len() > 49 {
+            let span = tags.0.first().map_or(Span::default(), |(k, _)| k.span);
+            self.push(
+                Diag::error(
+                    Code::Tags,
+                    span,
+                    format!("{} tags: Azure allows 50 per resource, and idlab uses one", tags.len()),
+                )
+                .label("too many tags"),
+            );
+        }
+        for (k, v) in tags.iter() {
+            let bad = k.value.chars().find(|c| "<>%&\\?/".contains(*c));
+            let problem = if k.value.eq_ignore_ascii_case("idlab-plan") {
+                Some("`idlab-plan` is set by idlab itself".to_string())
+            } else if let Some(c) = bad {
+                Some(format!("a tag name may not hold {c:?}"))
+            } else if k.value.is_empty() || k.value.chars().count() > max_name {
+                Some(format!("a tag name must be 1 to {max_name} characters long"))
+            } else {
+                None
+            };
+            if let Some(p) = problem {
+                self.push(Diag::error(Code::Tags, k.span, format!("invalid tag `{}`: {p}", k.value)).label("this tag"));
+            }
+            if v.value.chars().count() > 256 {
+                self.push(
+                    Diag::error(Code::Tags, v.span, format!("the value of tag `{}` is over 256 characters", k.value))
+                        .label("too long"),
+                );
+            }
+        }
+    }
+
+    /// Resolve a field that must be exactly one reference to a resource of one of `kinds`.
+    /// Returns the referenced declaration when it is valid.
+    pub fn reference(&mut self, field: &str, value: &Sp<String>, kinds: &[&str]) -> Option<&Decl> {
+        let expr = self.whole_ref(field, value, kinds)?;
+        let decl = self.decls.iter().find(|d| d.logical.value == expr.root())?;
+        if !kinds.contains(&decl.kind.type_name()) {
+            self.diags.push(
+                Diag::error(
+                    Code::WrongReferenceKind,
+                    expr.span,
+                    format!(
+                        "`{field}` must reference a {}, but `{}` is a {}",
+                        kinds.join(" or a "),
+                        expr.root(),
+                        decl.kind.type_name()
+                    ),
+                )
+                .label(format!("a {}", decl.kind.type_name())),
+            );
+            return None;
+        }
+        Some(decl)
+    }
+
+    /// Parse a field that must be exactly `${name}` or `${name.id}`.
+    fn whole_ref(&mut self, field: &str, value: &Sp<String>, kinds: &[&str]) -> Option<Expr> {
+        let pieces = refs::parse_template(value, OffsetMap::new(value.span, value.value.len())).ok()?;
+        match refs::whole_expr(&pieces) {
+            Some(e) if e.path.len() == 1 || e.attr() == "id" => Some(e.clone()),
+            Some(e) if matches!(e.root(), "caller" | "var" | "env") => None,
+            Some(e) => {
+                self.diags.push(
+                    Diag::error(
+                        Code::BadReference,
+                        e.span,
+                        format!("`{field}` takes a whole resource, like `${{{}}}`", e.root()),
+                    )
+                    .label("an attribute, not a resource"),
+                );
+                None
+            }
+            None => {
+                self.diags.push(
+                    Diag::error(
+                        Code::BadReference,
+                        value.span,
+                        format!("`{field}` must be a reference to a {}, like `${{name}}`", kinds.join(" or ")),
+                    )
+                    .label("not a reference"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Check a principal field: a user-assigned identity, a VM's system identity
+    /// (`${vm.identity}`), the deploying principal (`${caller}`), or a literal object id.
+    pub fn principal(&mut self, field: &str, value: &Sp<String>) {
+        let Ok(pieces) = refs::parse_template(value, OffsetMap::new(value.span, value.value.len())) else {
+            return;
+        };
+        let Some(e) = refs::whole_expr(&pieces) else {
+            if !refs::has_expr(value) && !names::is_guid(value) {
+                self.push(
+                    Diag::error(
+                        Code::PrincipalNotIdentity,
+                        value.span,
+                        format!("`{field}` must be an identity or an object id (GUID)"),
+                    )
+                    .label("not a principal")
+                    .help("use ${identity}, ${vm.identity} or ${caller}, or an object id"),
+                );
+            }
+            return;
+        };
+        let attr = e.attr();
+        if e.root() == "caller" {
+            if !matches!(attr.as_str(), "" | "object_id") {
+                self.push(
+                    Diag::error(Code::PrincipalNotIdentity, e.span, format!("`{}` is not a principal", e.text()))
+                        .label("not a principal")
+                        .help("use ${caller} or ${caller.object_id}"),
+                );
+            }
+            return;
+        }
+        let Some(decl) = self.decl(e.root()) else { return };
+        let kind = decl.kind;
+        let problem = if kind.is_identity() {
+            (!matches!(attr.as_str(), "" | "id" | "principal_id"))
+                .then(|| format!("`{}` is not a principal: the identity's principal is `${{{}}}`", e.text(), e.root()))
+        } else if let Some(vmi) = decl.spec.vm_identity() {
+            if !matches!(attr.as_str(), "identity" | "identity.principal_id") {
+                Some(format!(
+                    "`{}` is a virtual machine, not an identity: its system identity is `${{{}.identity}}`",
+                    e.text(),
+                    e.root()
+                ))
+            } else if !vmi.system_assigned {
+                Some(format!("virtual machine `{}` has no system-assigned identity", e.root()))
+            } else {
+                None
+            }
+        } else {
+            Some(format!("`{}` is a {}, not an identity", e.root(), kind.type_name()))
+        };
+        if let Some(msg) = problem {
+            self.push(
+                Diag::error(Code::PrincipalNotIdentity, e.span, msg)
+                    .label("not a principal")
+                    .help("a principal is a user_assigned_identity, ${vm.identity} (with system_assigned: true), ${caller} or an object id"),
+            );
+        }
+    }
+}
+
+/// Check one location value, with a suggestion for near misses.
+pub fn check_location(l: &Sp<String>, diags: &mut Vec<Diag>) {
+    if refs::has_expr(l) {
+        return;
+    }
+    let norm = names::normalize_location(l);
+    if names::LOCATIONS.binary_search(&norm.as_str()).is_err() {
+        let mut d =
+            Diag::error(Code::Location, l.span, format!("unknown Azure region `{}`", l.value)).label("not a region");
+        if let Some(s) = crate::model::diag::suggest(&norm, names::LOCATIONS.iter().copied()) {
+            d = d.help(format!("did you mean `{s}`?"));
+        }
+        diags.push(d);
+    }
+}
+
+/// The identity key for an ARM resource under a resource group: (type, group, name).
+pub fn arm_key(arm_type: &str, rg: &Sp<String>, name: &Sp<String>) -> String {
+    format!("{arm_type}|{}|{}", rg.value.to_ascii_lowercase(), name.value.to_ascii_lowercase())
+}
+
+/// The identity key for a child object: (type, parent, name).
+pub fn child_key(type_name: &str, parent: &Sp<String>, name: &str) -> String {
+    format!("{type_name}|{}|{}", parent.value.to_ascii_lowercase(), name.to_ascii_lowercase())
+}
+
+impl Cx<'_> {
+    /// Check a `resource_group` field: `${rg}` (a declared resource group) or a literal
+    /// name of a group the plan does not manage.
+    pub fn resource_group(&mut self, rg: &Sp<String>) {
+        if refs::has_expr(rg) {
+            self.reference("resource_group", rg, &["resource_group"]);
+        } else {
+            self.name_rule(rg, Code::ResourceGroupName, names::resource_group);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_is_sorted_and_unique() {
+        let names: Vec<&str> = KINDS.iter().map(|k| k.type_name()).collect();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(names, sorted);
+    }
+
+    #[test]
+    fn every_kind_exports_id() {
+        for k in KINDS {
+            assert!(k.attributes().contains(&"id"), "{}", k.type_name());
+            assert!(k.weight() > 0);
+        }
+    }
+}

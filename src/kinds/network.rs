@@ -1,0 +1,471 @@
+//! Networking kinds (`Microsoft.Network`, arm-contract §3): `virtual_network` with subnets,
+//! `network_security_group` with rules, `public_ip`, `network_interface`. A VM's
+//! `network: auto` expands into one of each (see `vm.rs`).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Cx, Spec, arm_key, kind};
+use crate::model::names;
+use crate::model::{Code, Diag, Sp, SpMap};
+
+/// A virtual network with its subnets.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VirtualNetwork {
+    #[serde(rename = "type")]
+    #[schemars(skip)]
+    pub kind: Sp<String>,
+    /// Network name: 1–80 letters, digits, `_`, `.`, `-`.
+    pub name: Sp<String>,
+    /// The resource group: `${rg}` or the name of an existing group.
+    pub resource_group: Sp<String>,
+    /// Region; defaults to the plan's `location`.
+    #[serde(default)]
+    pub location: Option<Sp<String>>,
+    /// Address prefixes in CIDR form, e.g. `[10.0.0.0/16]`.
+    #[schemars(length(min = 1))]
+    pub address_space: Vec<Sp<String>>,
+    /// Subnets; each prefix must lie inside the address space.
+    #[serde(default)]
+    pub subnets: Vec<Subnet>,
+    /// Extra tags (idlab adds `idlab-plan`).
+    #[serde(default)]
+    pub tags: Option<SpMap<Sp<String>>>,
+    /// Logical names this resource must wait for, beyond its references.
+    #[serde(default)]
+    pub depends_on: Vec<Sp<String>>,
+}
+
+/// A subnet of a virtual network.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Subnet {
+    /// Subnet name.
+    pub name: Sp<String>,
+    /// Prefix in CIDR form, e.g. `10.0.0.0/24`.
+    pub address_prefix: Sp<String>,
+    /// Network security group for the subnet: `${nsg}`.
+    #[serde(default)]
+    pub nsg: Option<Sp<String>>,
+}
+
+/// An IPv4 prefix: (network address, prefix length).
+pub fn parse_cidr(s: &str) -> Result<(u32, u8), String> {
+    let (addr, len) = s.split_once('/').ok_or_else(|| format!("`{s}` is not in CIDR form (address/length)"))?;
+    let octets: Vec<&str> = addr.split('.').collect();
+    if octets.len() != 4 {
+        return Err(format!("`{addr}` is not an IPv4 address"));
+    }
+    let mut ip: u32 = 0;
+    for o in octets {
+        let v: u8 = o.parse().map_err(|_| format!("`{addr}` is not an IPv4 address"))?;
+        ip = (ip << 8) | u32::from(v);
+    }
+    let len: u8 = len
+        .parse()
+        .ok()
+        .filter(|l| *l <= 32)
+        .ok_or_else(|| format!("`/{len}` is not a prefix length between 0 and 32"))?;
+    let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+    if ip & !mask != 0 {
+        return Err(format!("`{s}` has host bits set; the network is `{}/{len}`", fmt_ip(ip & mask)));
+    }
+    Ok((ip, len))
+}
+
+fn fmt_ip(ip: u32) -> String {
+    let b = ip.to_be_bytes();
+    format!("{}.{}.{}.{}", b[0], b[1], b[2], b[3])
+}
+
+fn contains(outer: (u32, u8), inner: (u32, u8)) -> bool {
+    let mask = if outer.1 == 0 { 0 } else { u32::MAX << (32 - outer.1) };
+    inner.1 >= outer.1 && inner.0 & mask == outer.0
+}
+
+impl Spec for VirtualNetwork {
+    fn name(&self) -> Option<&Sp<String>> {
+        Some(&self.name)
+    }
+    fn depends_on(&self) -> &[Sp<String>] {
+        &self.depends_on
+    }
+    fn validate(&self, cx: &mut Cx<'_>) {
+        cx.name_rule(&self.name, Code::ChildName, |n| names::network(n, "a virtual network name"));
+        cx.resource_group(&self.resource_group);
+        cx.location(&self.location);
+        cx.tags(&self.tags, 512);
+        let mut spaces = Vec::new();
+        for a in &self.address_space {
+            match parse_cidr(a) {
+                Ok(c) => spaces.push(c),
+                Err(e) => cx.push(Diag::error(Code::Cidr, a.span, e).label("not a valid prefix")),
+            }
+        }
+        let mut seen: Vec<&str> = Vec::new();
+        for s in &self.subnets {
+            cx.name_rule(&s.name, Code::ChildName, |n| names::network(n, "a subnet name"));
+            if seen.iter().any(|n| n.eq_ignore_ascii_case(&s.name)) {
+                cx.push(
+                    Diag::error(Code::ChildName, s.name.span, format!("subnet `{}` is declared twice", s.name.value))
+                        .label("again here"),
+                );
+            }
+            seen.push(&s.name);
+            match parse_cidr(&s.address_prefix) {
+                Ok(p) if !spaces.is_empty() && !spaces.iter().any(|sp| contains(*sp, p)) => cx.push(
+                    Diag::error(
+                        Code::Cidr,
+                        s.address_prefix.span,
+                        format!("subnet prefix `{}` is outside the network's address space", s.address_prefix.value),
+                    )
+                    .label("not inside address_space"),
+                ),
+                Ok(_) => {}
+                Err(e) => cx.push(Diag::error(Code::Cidr, s.address_prefix.span, e).label("not a valid prefix")),
+            }
+            if let Some(nsg) = &s.nsg {
+                cx.reference("nsg", nsg, &["network_security_group"]);
+            }
+        }
+    }
+    fn identity_key(&self) -> Option<String> {
+        Some(arm_key("virtualNetworks", &self.resource_group, &self.name))
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+kind!(VirtualNetworkKind, VirtualNetwork,
+    type_name: "virtual_network",
+    arm_type: Some("Microsoft.Network/virtualNetworks"),
+    api_version: "2024-07-01",
+    attributes: &["id", "name"],
+    weight: 6);
+
+/// A network security group.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSecurityGroup {
+    #[serde(rename = "type")]
+    #[schemars(skip)]
+    pub kind: Sp<String>,
+    /// NSG name: 1–80 letters, digits, `_`, `.`, `-`.
+    pub name: Sp<String>,
+    /// The resource group: `${rg}` or the name of an existing group.
+    pub resource_group: Sp<String>,
+    /// Region; defaults to the plan's `location`.
+    #[serde(default)]
+    pub location: Option<Sp<String>>,
+    /// Security rules.
+    #[serde(default)]
+    pub rules: Vec<NsgRule>,
+    /// Extra tags (idlab adds `idlab-plan`).
+    #[serde(default)]
+    pub tags: Option<SpMap<Sp<String>>>,
+    /// Logical names this resource must wait for, beyond its references.
+    #[serde(default)]
+    pub depends_on: Vec<Sp<String>>,
+}
+
+/// Traffic direction of a rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+
+/// Whether a rule allows or denies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    Allow,
+    Deny,
+}
+
+/// Protocol a rule matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+    Icmp,
+    Any,
+}
+
+/// One security rule.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NsgRule {
+    /// Rule name.
+    pub name: Sp<String>,
+    /// 100–4096; lower runs first; unique per direction.
+    #[schemars(range(min = 100, max = 4096))]
+    pub priority: Sp<u32>,
+    /// `inbound` (default) or `outbound`.
+    #[serde(default)]
+    pub direction: Option<Direction>,
+    /// `allow` (default) or `deny`.
+    #[serde(default)]
+    pub access: Option<Access>,
+    /// `tcp` (default), `udp`, `icmp` or `any`.
+    #[serde(default)]
+    pub protocol: Option<Protocol>,
+    /// Source address prefix; `*` (default), a CIDR or a service tag such as `Internet`.
+    #[serde(default)]
+    pub source: Option<Sp<String>>,
+    /// Destination ports: `*`, `3389`, or a range `8000-8080`.
+    pub destination_ports: Sp<String>,
+}
+
+/// Check a port spec: `*`, `N` or `N-M` with 0 ≤ N ≤ M ≤ 65535.
+pub fn port_spec(s: &str) -> Result<(), String> {
+    if s == "*" {
+        return Ok(());
+    }
+    let (a, b) = s.split_once('-').unwrap_or((s, s));
+    match (a.trim().parse::<u16>(), b.trim().parse::<u16>()) {
+        (Ok(a), Ok(b)) if a <= b => Ok(()),
+        (Ok(_), Ok(_)) => Err(format!("port range `{s}` runs backwards")),
+        _ => Err(format!("`{s}` is not a port (0–65535), a range `N-M` or `*`")),
+    }
+}
+
+impl Spec for NetworkSecurityGroup {
+    fn name(&self) -> Option<&Sp<String>> {
+        Some(&self.name)
+    }
+    fn depends_on(&self) -> &[Sp<String>] {
+        &self.depends_on
+    }
+    fn validate(&self, cx: &mut Cx<'_>) {
+        cx.name_rule(&self.name, Code::ChildName, |n| names::network(n, "a network security group name"));
+        cx.resource_group(&self.resource_group);
+        cx.location(&self.location);
+        cx.tags(&self.tags, 512);
+        let mut seen: Vec<(Direction, u32, &Sp<u32>)> = Vec::new();
+        for r in &self.rules {
+            cx.name_rule(&r.name, Code::ChildName, |n| names::network(n, "a security rule name"));
+            if let Err(e) = port_spec(&r.destination_ports) {
+                cx.push(Diag::error(Code::NsgRule, r.destination_ports.span, e).label("bad port"));
+            }
+            let dir = r.direction.unwrap_or(Direction::Inbound);
+            if let Some((_, _, first)) = seen.iter().find(|(d, p, _)| *d == dir && *p == r.priority.value) {
+                cx.push(
+                    Diag::error(
+                        Code::NsgRule,
+                        r.priority.span,
+                        format!("two {dir:?} rules have priority {}", r.priority.value).to_lowercase(),
+                    )
+                    .label("same priority")
+                    .related(first.span, "first used here"),
+                );
+            }
+            seen.push((dir, r.priority.value, &r.priority));
+        }
+    }
+    fn identity_key(&self) -> Option<String> {
+        Some(arm_key("networkSecurityGroups", &self.resource_group, &self.name))
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+kind!(NsgKind, NetworkSecurityGroup,
+    type_name: "network_security_group",
+    arm_type: Some("Microsoft.Network/networkSecurityGroups"),
+    api_version: "2024-07-01",
+    attributes: &["id", "name"],
+    weight: 4);
+
+/// Public IP SKU. Basic was retired by Azure; only Standard is offered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum PublicIpSku {
+    Standard,
+}
+
+/// How the address is allocated. Standard public IPs are static.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Allocation {
+    Static,
+    Dynamic,
+}
+
+/// A public IP address.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublicIp {
+    #[serde(rename = "type")]
+    #[schemars(skip)]
+    pub kind: Sp<String>,
+    /// Public IP name: 1–80 letters, digits, `_`, `.`, `-`.
+    pub name: Sp<String>,
+    /// The resource group: `${rg}` or the name of an existing group.
+    pub resource_group: Sp<String>,
+    /// Region; defaults to the plan's `location`.
+    #[serde(default)]
+    pub location: Option<Sp<String>>,
+    /// `Standard` (the default; Basic is retired).
+    #[serde(default)]
+    pub sku: Option<PublicIpSku>,
+    /// `static` (default) or `dynamic` (not allowed with Standard).
+    #[serde(default)]
+    pub allocation: Option<Sp<Allocation>>,
+    /// Extra tags (idlab adds `idlab-plan`).
+    #[serde(default)]
+    pub tags: Option<SpMap<Sp<String>>>,
+    /// Logical names this resource must wait for, beyond its references.
+    #[serde(default)]
+    pub depends_on: Vec<Sp<String>>,
+}
+
+impl Spec for PublicIp {
+    fn name(&self) -> Option<&Sp<String>> {
+        Some(&self.name)
+    }
+    fn depends_on(&self) -> &[Sp<String>] {
+        &self.depends_on
+    }
+    fn validate(&self, cx: &mut Cx<'_>) {
+        cx.name_rule(&self.name, Code::ChildName, |n| names::network(n, "a public IP name"));
+        cx.resource_group(&self.resource_group);
+        cx.location(&self.location);
+        cx.tags(&self.tags, 512);
+        if let Some(a) = &self.allocation
+            && a.value == Allocation::Dynamic
+        {
+            cx.push(
+                Diag::error(Code::Conflict, a.span, "a Standard public IP must use static allocation")
+                    .label("dynamic")
+                    .help("remove `allocation` or set it to `static`"),
+            );
+        }
+    }
+    fn identity_key(&self) -> Option<String> {
+        Some(arm_key("publicIPAddresses", &self.resource_group, &self.name))
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+kind!(PublicIpKind, PublicIp,
+    type_name: "public_ip",
+    arm_type: Some("Microsoft.Network/publicIPAddresses"),
+    api_version: "2024-07-01",
+    attributes: &["id", "name", "ip_address"],
+    weight: 4);
+
+/// A network interface in a subnet.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkInterface {
+    #[serde(rename = "type")]
+    #[schemars(skip)]
+    pub kind: Sp<String>,
+    /// NIC name: 1–80 letters, digits, `_`, `.`, `-`.
+    pub name: Sp<String>,
+    /// The resource group: `${rg}` or the name of an existing group.
+    pub resource_group: Sp<String>,
+    /// Region; defaults to the plan's `location`.
+    #[serde(default)]
+    pub location: Option<Sp<String>>,
+    /// The virtual network: `${vnet}`.
+    pub virtual_network: Sp<String>,
+    /// The subnet's name inside that network.
+    pub subnet: Sp<String>,
+    /// A public IP to attach: `${pip}`.
+    #[serde(default)]
+    pub public_ip: Option<Sp<String>>,
+    /// A network security group for the NIC: `${nsg}`.
+    #[serde(default)]
+    pub nsg: Option<Sp<String>>,
+    /// Extra tags (idlab adds `idlab-plan`).
+    #[serde(default)]
+    pub tags: Option<SpMap<Sp<String>>>,
+    /// Logical names this resource must wait for, beyond its references.
+    #[serde(default)]
+    pub depends_on: Vec<Sp<String>>,
+}
+
+impl Spec for NetworkInterface {
+    fn name(&self) -> Option<&Sp<String>> {
+        Some(&self.name)
+    }
+    fn depends_on(&self) -> &[Sp<String>] {
+        &self.depends_on
+    }
+    fn validate(&self, cx: &mut Cx<'_>) {
+        cx.name_rule(&self.name, Code::ChildName, |n| names::network(n, "a network interface name"));
+        cx.resource_group(&self.resource_group);
+        cx.location(&self.location);
+        cx.tags(&self.tags, 512);
+        if let Some(vnet) = cx.reference("virtual_network", &self.virtual_network, &["virtual_network"]) {
+            let logical = vnet.logical.value.clone();
+            let has = vnet
+                .spec
+                .as_any()
+                .downcast_ref::<VirtualNetwork>()
+                .is_some_and(|v| v.subnets.iter().any(|s| s.name.value.eq_ignore_ascii_case(&self.subnet)));
+            if !has {
+                cx.push(
+                    Diag::error(
+                        Code::UndeclaredResource,
+                        self.subnet.span,
+                        format!("virtual network `{logical}` declares no subnet `{}`", self.subnet.value),
+                    )
+                    .label("no such subnet"),
+                );
+            }
+        }
+        if let Some(p) = &self.public_ip {
+            cx.reference("public_ip", p, &["public_ip"]);
+        }
+        if let Some(n) = &self.nsg {
+            cx.reference("nsg", n, &["network_security_group"]);
+        }
+    }
+    fn identity_key(&self) -> Option<String> {
+        Some(arm_key("networkInterfaces", &self.resource_group, &self.name))
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+kind!(NetworkInterfaceKind, NetworkInterface,
+    type_name: "network_interface",
+    arm_type: Some("Microsoft.Network/networkInterfaces"),
+    api_version: "2024-07-01",
+    attributes: &["id", "name", "private_ip_address"],
+    weight: 5);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidr() {
+        assert_eq!(parse_cidr("10.0.0.0/16"), Ok((0x0a00_0000, 16)));
+        assert!(parse_cidr("10.0.0.1/16").is_err());
+        assert!(parse_cidr("10.0.0.0/33").is_err());
+        assert!(parse_cidr("10.0.0/8").is_err());
+        let space = parse_cidr("192.168.0.0/16").expect("ok");
+        assert!(contains(space, parse_cidr("192.168.1.0/24").expect("ok")));
+        assert!(!contains(space, parse_cidr("10.1.0.0/24").expect("ok")));
+    }
+
+    #[test]
+    fn ports() {
+        assert!(port_spec("3389").is_ok());
+        assert!(port_spec("*").is_ok());
+        assert!(port_spec("80-90").is_ok());
+        assert!(port_spec("90-80").is_err());
+        assert!(port_spec("70000").is_err());
+    }
+}

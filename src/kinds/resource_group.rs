@@ -1,0 +1,55 @@
+//! `resource_group`: `Microsoft.Resources/resourceGroups` (arm-contract §1).
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::{Cx, Spec, kind};
+use crate::model::names;
+use crate::model::{Code, Sp, SpMap};
+
+/// A resource group.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceGroup {
+    #[serde(rename = "type")]
+    #[schemars(skip)]
+    pub kind: Sp<String>,
+    /// Resource group name: 1–90 letters, digits, `-`, `_`, `.`, `(`, `)`; not ending in `.`.
+    pub name: Sp<String>,
+    /// Region; defaults to the plan's `location`.
+    #[serde(default)]
+    pub location: Option<Sp<String>>,
+    /// Extra tags (idlab adds `idlab-plan`).
+    #[serde(default)]
+    pub tags: Option<SpMap<Sp<String>>>,
+    /// Logical names this resource must wait for, beyond its references.
+    #[serde(default)]
+    pub depends_on: Vec<Sp<String>>,
+}
+
+impl Spec for ResourceGroup {
+    fn name(&self) -> Option<&Sp<String>> {
+        Some(&self.name)
+    }
+    fn depends_on(&self) -> &[Sp<String>] {
+        &self.depends_on
+    }
+    fn validate(&self, cx: &mut Cx<'_>) {
+        cx.name_rule(&self.name, Code::ResourceGroupName, names::resource_group);
+        cx.location(&self.location);
+        cx.tags(&self.tags, 512);
+    }
+    fn identity_key(&self) -> Option<String> {
+        Some(format!("resourceGroups|{}", self.name.value.to_ascii_lowercase()))
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+kind!(ResourceGroupKind, ResourceGroup,
+    type_name: "resource_group",
+    arm_type: Some("Microsoft.Resources/resourceGroups"),
+    api_version: "2024-11-01",
+    attributes: &["id", "name", "location"],
+    weight: 2);

@@ -1,0 +1,134 @@
+//! `role_assignment`: `Microsoft.Authorization/roleAssignments` (arm-contract §4). Its ARM
+//! name is derived (UUID v5 of scope, principal and role), so the plan gives no name.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::{Cx, Spec, kind};
+use crate::model::names::is_guid;
+use crate::model::refs;
+use crate::model::{Code, Diag, Sp};
+use crate::roles;
+
+/// A role assignment: `principal` gets `role` at `scope`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleAssignment {
+    #[serde(rename = "type")]
+    #[schemars(skip)]
+    pub kind: Sp<String>,
+    /// Where the role applies: a declared resource (`${rg}`, `${storage}`, …), `subscription`,
+    /// or a literal ARM resource id.
+    pub scope: Sp<String>,
+    /// Who gets the role: `${identity}`, `${vm.identity}` (a VM's system identity),
+    /// `${caller}`, or an object id.
+    pub principal: Sp<String>,
+    /// A built-in role name (`Reader`, `Storage Blob Data Reader`, …), a role definition
+    /// GUID, or a role definition resource id.
+    pub role: Sp<String>,
+    /// Description stored on the assignment (idlab prefixes the plan name).
+    #[serde(default)]
+    pub description: Option<Sp<String>>,
+    /// Logical names this resource must wait for, beyond its references.
+    #[serde(default)]
+    pub depends_on: Vec<Sp<String>>,
+}
+
+/// Check a role: a built-in name, a GUID, or `/…/providers/Microsoft.Authorization/roleDefinitions/{guid}`.
+fn check_role(cx: &mut Cx<'_>, role: &Sp<String>) {
+    if refs::has_expr(role) {
+        return;
+    }
+    let r = role.value.as_str();
+    if r.starts_with('/') {
+        let guid = r
+            .to_ascii_lowercase()
+            .split_once("/providers/microsoft.authorization/roledefinitions/")
+            .map(|(_, g)| g.to_string());
+        if !guid.as_deref().is_some_and(is_guid) {
+            cx.push(
+                Diag::error(Code::RoleDefinitionId, role.span, format!("`{r}` is not a role definition id"))
+                    .label("malformed id")
+                    .help("a definition id ends in /providers/Microsoft.Authorization/roleDefinitions/<GUID>"),
+            );
+        }
+        return;
+    }
+    if is_guid(r) || roles::by_name(r).is_some() {
+        return;
+    }
+    let looks_like_guid = r.len() == 36 || r.chars().filter(|c| *c == '-').count() == 4;
+    if looks_like_guid {
+        cx.push(Diag::error(Code::RoleDefinitionId, role.span, format!("`{r}` is not a GUID")).label("malformed GUID"));
+        return;
+    }
+    let mut d =
+        Diag::error(Code::UnknownRole, role.span, format!("unknown built-in role `{r}`")).label("not a built-in role");
+    d = match crate::model::diag::suggest(r, roles::BUILT_IN.iter().map(|x| x.name)) {
+        Some(s) => d.help(format!("did you mean `{s}`?")),
+        None => d.help("use a built-in role name, or a role definition GUID for a custom role"),
+    };
+    cx.push(d);
+}
+
+impl Spec for RoleAssignment {
+    fn depends_on(&self) -> &[Sp<String>] {
+        &self.depends_on
+    }
+    fn validate(&self, cx: &mut Cx<'_>) {
+        check_role(cx, &self.role);
+        cx.principal("principal", &self.principal);
+        let s = &self.scope;
+        if refs::has_expr(s) {
+            let Ok(pieces) = refs::parse_template(s, refs::OffsetMap::new(s.span, s.value.len())) else {
+                return;
+            };
+            match refs::whole_expr(&pieces) {
+                Some(e) if e.path.len() == 1 || e.attr() == "id" => {
+                    if let Some(d) = cx.decl(e.root())
+                        && d.kind.arm_type().is_none()
+                    {
+                        let msg = format!(
+                            "`{}` is a {}, which is not an Azure resource a role can be scoped to",
+                            e.root(),
+                            d.kind.type_name()
+                        );
+                        cx.push(Diag::error(Code::WrongReferenceKind, e.span, msg).label("not an ARM resource"));
+                    }
+                }
+                _ => cx.push(
+                    Diag::error(Code::BadReference, s.span, "`scope` must be a whole resource reference like ${rg}")
+                        .label("not a resource reference"),
+                ),
+            }
+        } else if s.value != "subscription" && !s.value.to_ascii_lowercase().starts_with("/subscriptions/") {
+            cx.push(
+                Diag::error(Code::BadReference, s.span, format!("`{}` is not a scope", s.value))
+                    .label("not a scope")
+                    .help("use a reference such as ${rg}, `subscription`, or an ARM id starting with /subscriptions/"),
+            );
+        }
+        if let Some(d) = &self.description
+            && d.value.chars().count() > 1024
+        {
+            cx.push(
+                Diag::error(Code::InvalidValue, d.span, "a role assignment description is limited to 1024 characters")
+                    .label("too long"),
+            );
+        }
+    }
+    fn identity_key(&self) -> Option<String> {
+        let role = roles::by_name(&self.role).map_or(self.role.value.to_ascii_lowercase(), |r| r.guid.to_string());
+        Some(format!("roleAssignments|{}|{}|{role}", self.scope.value.to_ascii_lowercase(), self.principal.value))
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+kind!(RoleAssignmentKind, RoleAssignment,
+    type_name: "role_assignment",
+    arm_type: Some("Microsoft.Authorization/roleAssignments"),
+    api_version: "2022-04-01",
+    attributes: &["id", "name"],
+    weight: 3);

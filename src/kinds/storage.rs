@@ -1,0 +1,213 @@
+//! Storage kinds (arm-contract §5): `storage_account` (`Microsoft.Storage/storageAccounts`),
+//! `blob_container` (`…/blobServices/default/containers`) and `blob` (a data-plane object
+//! whose content comes from a file next to the plan).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Cx, Spec, child_key, kind};
+use crate::model::names;
+use crate::model::{Code, Diag, Sp, SpMap};
+
+/// Replication SKU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum StorageSku {
+    #[serde(rename = "Standard_LRS")]
+    StandardLrs,
+    #[serde(rename = "Standard_GRS")]
+    StandardGrs,
+    #[serde(rename = "Standard_RAGRS")]
+    StandardRagrs,
+    #[serde(rename = "Standard_ZRS")]
+    StandardZrs,
+    #[serde(rename = "Standard_GZRS")]
+    StandardGzrs,
+    #[serde(rename = "Standard_RAGZRS")]
+    StandardRagzrs,
+    #[serde(rename = "Premium_LRS")]
+    PremiumLrs,
+    #[serde(rename = "Premium_ZRS")]
+    PremiumZrs,
+}
+
+/// Account kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum StorageKind {
+    StorageV2,
+    BlockBlobStorage,
+}
+
+/// A storage account.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StorageAccount {
+    #[serde(rename = "type")]
+    #[schemars(skip)]
+    pub kind: Sp<String>,
+    /// Account name: 3–24 lowercase letters and digits, unique across Azure.
+    pub name: Sp<String>,
+    /// The resource group: `${rg}` or the name of an existing group.
+    pub resource_group: Sp<String>,
+    /// Region; defaults to the plan's `location`.
+    #[serde(default)]
+    pub location: Option<Sp<String>>,
+    /// Replication SKU; default `Standard_LRS`.
+    #[serde(default)]
+    pub sku: Option<StorageSku>,
+    /// Account kind; default `StorageV2`.
+    #[serde(default)]
+    pub account_kind: Option<StorageKind>,
+    /// Hierarchical namespace (Data Lake Storage Gen2); default false.
+    #[serde(default)]
+    pub hierarchical_namespace: bool,
+    /// Allow Shared Key (and so SAS) access; default true. SAS tutorials need it.
+    #[serde(default)]
+    pub allow_shared_key_access: Option<bool>,
+    /// Extra tags (idlab adds `idlab-plan`); names up to 128 characters.
+    #[serde(default)]
+    pub tags: Option<SpMap<Sp<String>>>,
+    /// Logical names this resource must wait for, beyond its references.
+    #[serde(default)]
+    pub depends_on: Vec<Sp<String>>,
+}
+
+impl Spec for StorageAccount {
+    fn name(&self) -> Option<&Sp<String>> {
+        Some(&self.name)
+    }
+    fn depends_on(&self) -> &[Sp<String>] {
+        &self.depends_on
+    }
+    fn validate(&self, cx: &mut Cx<'_>) {
+        cx.name_rule(&self.name, Code::StorageAccountName, names::storage_account);
+        cx.resource_group(&self.resource_group);
+        cx.location(&self.location);
+        cx.tags(&self.tags, 128);
+    }
+    fn identity_key(&self) -> Option<String> {
+        // Storage account names are global: the group does not matter.
+        Some(format!("storageAccounts|{}", self.name.value.to_ascii_lowercase()))
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+kind!(StorageAccountKind, StorageAccount,
+    type_name: "storage_account",
+    arm_type: Some("Microsoft.Storage/storageAccounts"),
+    api_version: "2025-06-01",
+    attributes: &["id", "name", "blob_endpoint", "dfs_endpoint"],
+    weight: 25);
+
+/// Public access level of a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PublicAccess {
+    None,
+    Blob,
+    Container,
+}
+
+/// A blob container.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BlobContainer {
+    #[serde(rename = "type")]
+    #[schemars(skip)]
+    pub kind: Sp<String>,
+    /// Container name: 3–63 lowercase letters, digits and hyphens.
+    pub name: Sp<String>,
+    /// The storage account: `${storage}`.
+    pub account: Sp<String>,
+    /// `none` (default), `blob` or `container`.
+    #[serde(default)]
+    pub public_access: Option<PublicAccess>,
+    /// Logical names this resource must wait for, beyond its references.
+    #[serde(default)]
+    pub depends_on: Vec<Sp<String>>,
+}
+
+impl Spec for BlobContainer {
+    fn name(&self) -> Option<&Sp<String>> {
+        Some(&self.name)
+    }
+    fn depends_on(&self) -> &[Sp<String>] {
+        &self.depends_on
+    }
+    fn validate(&self, cx: &mut Cx<'_>) {
+        cx.name_rule(&self.name, Code::ContainerName, names::blob_container);
+        cx.reference("account", &self.account, &["storage_account"]);
+    }
+    fn identity_key(&self) -> Option<String> {
+        Some(child_key("containers", &self.account, &self.name))
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+kind!(BlobContainerKind, BlobContainer,
+    type_name: "blob_container",
+    arm_type: Some("Microsoft.Storage/storageAccounts/blobServices/containers"),
+    api_version: "2025-06-01",
+    attributes: &["id", "name", "url"],
+    weight: 2);
+
+/// A block blob whose content is a file next to the plan.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Blob {
+    #[serde(rename = "type")]
+    #[schemars(skip)]
+    pub kind: Sp<String>,
+    /// Blob name, e.g. `hello_world.txt`.
+    pub name: Sp<String>,
+    /// The container: `${container}`.
+    pub container: Sp<String>,
+    /// The file to upload, relative to the plan file.
+    pub source: Sp<String>,
+    /// Content type; default `application/octet-stream`, or `text/plain` for `.txt`.
+    #[serde(default)]
+    pub content_type: Option<Sp<String>>,
+    /// Logical names this resource must wait for, beyond its references.
+    #[serde(default)]
+    pub depends_on: Vec<Sp<String>>,
+}
+
+impl Spec for Blob {
+    fn name(&self) -> Option<&Sp<String>> {
+        Some(&self.name)
+    }
+    fn depends_on(&self) -> &[Sp<String>] {
+        &self.depends_on
+    }
+    fn validate(&self, cx: &mut Cx<'_>) {
+        cx.name_rule(&self.name, Code::ChildName, names::blob);
+        cx.reference("container", &self.container, &["blob_container"]);
+        if !crate::model::refs::has_expr(&self.source) && !cx.base_dir.join(&self.source.value).is_file() {
+            cx.push(
+                Diag::error(
+                    Code::FileNotFound,
+                    self.source.span,
+                    format!("blob source `{}` does not exist", self.source.value),
+                )
+                .label("no such file")
+                .help("paths are relative to the plan file"),
+            );
+        }
+    }
+    fn identity_key(&self) -> Option<String> {
+        Some(child_key("blobs", &self.container, &self.name))
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+kind!(BlobKind, Blob,
+    type_name: "blob",
+    arm_type: None,
+    api_version: "2023-11-03",
+    attributes: &["id", "name", "url"],
+    weight: 2);

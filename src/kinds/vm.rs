@@ -1,0 +1,470 @@
+//! `virtual_machine`: `Microsoft.Compute/virtualMachines` (arm-contract §3), with its
+//! managed identities and `network: auto`, which expands into a virtual network + subnet,
+//! a network security group (RDP 3389 for Windows, SSH 22 for Linux, as New-AzVM opens), a
+//! public IP and a NIC — real graph nodes named `<vm>:vnet`, `<vm>:nsg`, `<vm>:pip`,
+//! `<vm>:nic`.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::network::{NetworkInterface, NetworkSecurityGroup, NsgRule, PublicIp, Subnet, VirtualNetwork};
+use super::{Cx, Expanded, Spec, VmIdentity, arm_key, kind};
+use crate::model::names;
+use crate::model::{Code, Diag, OrStr, Secret, Sp, SpMap, Span};
+
+/// A virtual machine.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VirtualMachine {
+    #[serde(rename = "type")]
+    #[schemars(skip)]
+    pub kind: Sp<String>,
+    /// VM name: 1–64 characters (the computer name defaults to it: 15 on Windows).
+    pub name: Sp<String>,
+    /// The resource group: `${rg}` or the name of an existing group.
+    pub resource_group: Sp<String>,
+    /// Region; defaults to the plan's `location`.
+    #[serde(default)]
+    pub location: Option<Sp<String>>,
+    /// VM size; default `Standard_B2s`.
+    #[serde(default)]
+    pub size: Option<Sp<String>>,
+    /// An image alias (`Win2022Datacenter`, `Win2019Datacenter`, `Ubuntu2404`, …) or
+    /// `{ publisher, offer, sku, version, os }`.
+    pub image: Sp<OrStr<ImageRef>>,
+    /// Host name; defaults to `name`.
+    #[serde(default)]
+    pub computer_name: Option<Sp<String>>,
+    /// The administrator account.
+    pub admin: Admin,
+    /// `auto` (the default) creates network resources the way New-AzVM does; a mapping
+    /// names them, or gives `nic: ${nic}` to use a declared interface instead.
+    #[serde(default)]
+    pub network: Option<Sp<OrStr<NetworkSpec>>>,
+    /// Managed identities.
+    #[serde(default)]
+    pub identity: Option<IdentitySpec>,
+    /// Extra tags (idlab adds `idlab-plan`).
+    #[serde(default)]
+    pub tags: Option<SpMap<Sp<String>>>,
+    /// Logical names this resource must wait for, beyond its references.
+    #[serde(default)]
+    pub depends_on: Vec<Sp<String>>,
+}
+
+/// A marketplace image.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImageRef {
+    pub publisher: Sp<String>,
+    pub offer: Sp<String>,
+    pub sku: Sp<String>,
+    /// Default `latest`.
+    #[serde(default)]
+    pub version: Option<Sp<String>>,
+    /// `windows` or `linux` (default `linux`, or `windows` for publisher MicrosoftWindowsServer).
+    #[serde(default)]
+    pub os: Option<Os>,
+}
+
+/// Operating system family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Os {
+    Windows,
+    Linux,
+}
+
+/// Image aliases, as the Azure CLI and New-AzVM know them:
+/// (alias, publisher, offer, sku, os).
+pub const IMAGE_ALIASES: &[(&str, &str, &str, &str, Os)] = &[
+    ("Debian12", "Debian", "debian-12", "12-gen2", Os::Linux),
+    ("RHEL9", "RedHat", "RHEL", "9-lvm-gen2", Os::Linux),
+    ("Ubuntu2204", "Canonical", "0001-com-ubuntu-server-jammy", "22_04-lts-gen2", Os::Linux),
+    ("Ubuntu2404", "Canonical", "ubuntu-24_04-lts", "server", Os::Linux),
+    ("Win2016Datacenter", "MicrosoftWindowsServer", "WindowsServer", "2016-Datacenter", Os::Windows),
+    ("Win2019Datacenter", "MicrosoftWindowsServer", "WindowsServer", "2019-Datacenter", Os::Windows),
+    ("Win2022Datacenter", "MicrosoftWindowsServer", "WindowsServer", "2022-datacenter-azure-edition", Os::Windows),
+    ("Win2025Datacenter", "MicrosoftWindowsServer", "WindowsServer", "2025-datacenter-azure-edition", Os::Windows),
+];
+
+/// The administrator account: a user name and exactly one of a password or an SSH key.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Admin {
+    /// Admin user name (not `admin`, `administrator`, `root`, …).
+    pub username: Sp<String>,
+    /// Password: `{ env }`, `{ file }` or `{ generate }`, never inline.
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// Path of an SSH public key file (Linux only), relative to the plan.
+    #[serde(default)]
+    pub ssh_public_key_file: Option<Sp<String>>,
+}
+
+/// Network settings for `network: auto`, or an explicit NIC.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSpec {
+    /// Use this declared network interface (`${nic}`) instead of creating one.
+    #[serde(default)]
+    pub nic: Option<Sp<String>>,
+    /// Virtual network name (default: the VM name).
+    #[serde(default)]
+    pub vnet: Option<Sp<String>>,
+    /// Subnet name (default: the VM name).
+    #[serde(default)]
+    pub subnet: Option<Sp<String>>,
+    /// Network security group name (default: the VM name).
+    #[serde(default)]
+    pub nsg: Option<Sp<String>>,
+    /// Public IP name (default: the VM name).
+    #[serde(default)]
+    pub public_ip: Option<Sp<String>>,
+    /// Address space (default `192.168.0.0/16`).
+    #[serde(default)]
+    pub address_prefix: Option<Sp<String>>,
+    /// Subnet prefix (default `192.168.1.0/24`).
+    #[serde(default)]
+    pub subnet_prefix: Option<Sp<String>>,
+    /// Inbound ports to open (default 3389 on Windows, 22 on Linux).
+    #[serde(default)]
+    pub open_ports: Option<Vec<Sp<u16>>>,
+}
+
+/// A VM's managed identities.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdentitySpec {
+    /// Give the VM a system-assigned identity (`${vm.identity}`).
+    #[serde(default)]
+    pub system_assigned: bool,
+    /// User-assigned identities to attach: `[${id1}]`.
+    #[serde(default)]
+    pub user_assigned: Vec<Sp<String>>,
+}
+
+const RESERVED_USERS: &[&str] = &[
+    "administrator",
+    "admin",
+    "user",
+    "user1",
+    "test",
+    "user2",
+    "test1",
+    "user3",
+    "admin1",
+    "1",
+    "123",
+    "a",
+    "actuser",
+    "adm",
+    "admin2",
+    "aspnet",
+    "backup",
+    "console",
+    "david",
+    "guest",
+    "john",
+    "owner",
+    "root",
+    "server",
+    "sql",
+    "support",
+    "support_388945a0",
+    "sys",
+    "test2",
+    "test3",
+    "user4",
+    "user5",
+];
+
+impl VirtualMachine {
+    /// The OS family from the image.
+    pub fn os(&self) -> Option<Os> {
+        match &self.image.value {
+            OrStr::Str(alias) => IMAGE_ALIASES.iter().find(|a| a.0.eq_ignore_ascii_case(alias)).map(|a| a.4),
+            OrStr::Full(img) => {
+                Some(img.os.unwrap_or(if img.publisher.value.eq_ignore_ascii_case("MicrosoftWindowsServer") {
+                    Os::Windows
+                } else {
+                    Os::Linux
+                }))
+            }
+        }
+    }
+
+    fn network_spec(&self) -> Option<&NetworkSpec> {
+        match self.network.as_ref().map(|n| &n.value) {
+            Some(OrStr::Full(n)) => Some(n),
+            _ => None,
+        }
+    }
+
+    fn auto_network(&self) -> bool {
+        self.network_spec().is_none_or(|n| n.nic.is_none())
+    }
+}
+
+impl Spec for VirtualMachine {
+    fn name(&self) -> Option<&Sp<String>> {
+        Some(&self.name)
+    }
+    fn depends_on(&self) -> &[Sp<String>] {
+        &self.depends_on
+    }
+    fn vm_identity(&self) -> Option<VmIdentity<'_>> {
+        Some(VmIdentity {
+            system_assigned: self.identity.as_ref().is_some_and(|i| i.system_assigned),
+            user_assigned: self.identity.as_ref().map_or(&[], |i| i.user_assigned.as_slice()),
+        })
+    }
+    fn validate(&self, cx: &mut Cx<'_>) {
+        cx.name_rule(&self.name, Code::VmName, names::virtual_machine);
+        cx.resource_group(&self.resource_group);
+        cx.location(&self.location);
+        cx.tags(&self.tags, 512);
+        let os = self.os();
+        if let OrStr::Str(alias) = &self.image.value
+            && os.is_none()
+        {
+            let aliases = IMAGE_ALIASES.iter().map(|a| a.0);
+            let mut d = Diag::error(Code::ImageAlias, self.image.span, format!("unknown image alias `{alias}`"))
+                .label("not an alias idlab knows");
+            d = match crate::model::diag::suggest(alias, aliases.clone()) {
+                Some(s) => d.help(format!("did you mean `{s}`?")),
+                None => d.help(format!(
+                    "use one of {} or {{ publisher, offer, sku }}",
+                    aliases.collect::<Vec<_>>().join(", ")
+                )),
+            };
+            cx.push(d);
+        }
+        let windows = os == Some(Os::Windows);
+        let computer = self.computer_name.as_ref().unwrap_or(&self.name);
+        if self.computer_name.is_some() || !crate::model::refs::has_expr(computer) {
+            cx.name_rule(computer, Code::VmName, |n| names::computer_name(n, windows));
+        }
+        self.validate_admin(cx, windows);
+        if let Some(i) = &self.identity {
+            for (n, r) in i.user_assigned.iter().enumerate() {
+                cx.reference("identity.user_assigned", r, &["user_assigned_identity"]);
+                if let Some(first) = i.user_assigned[..n].iter().find(|p| p.value == r.value) {
+                    cx.push(
+                        Diag::error(Code::InvalidValue, r.span, format!("identity `{}` is listed twice", r.value))
+                            .label("again here")
+                            .related(first.span, "first listed here"),
+                    );
+                }
+            }
+        }
+        if let Some(net) = self.network_spec() {
+            self.validate_network(cx, net);
+        }
+    }
+    fn expand(&self, logical: &str) -> Vec<Expanded> {
+        if !self.auto_network() {
+            return Vec::new();
+        }
+        let default = NetworkSpec::default();
+        let net = self.network_spec().unwrap_or(&default);
+        let at = self.network.as_ref().map_or(self.name.span, |n| n.span);
+        let named = |v: &Option<Sp<String>>| v.clone().unwrap_or_else(|| Sp::new(self.name.value.clone(), at));
+        let lit = |s: &str| Sp::new(s.to_string(), at);
+        let rg = self.resource_group.clone();
+        let location = self.location.clone();
+        let tags = self.tags.clone();
+        let windows = self.os() == Some(Os::Windows);
+        let ports: Vec<u16> = match &net.open_ports {
+            Some(p) => p.iter().map(|p| p.value).collect(),
+            None if windows => vec![3389],
+            None => vec![22],
+        };
+        let subnet_name = named(&net.subnet);
+        let vnet = VirtualNetwork {
+            kind: lit("virtual_network"),
+            name: named(&net.vnet),
+            resource_group: rg.clone(),
+            location: location.clone(),
+            address_space: vec![net.address_prefix.clone().unwrap_or_else(|| lit("192.168.0.0/16"))],
+            subnets: vec![Subnet {
+                name: subnet_name.clone(),
+                address_prefix: net.subnet_prefix.clone().unwrap_or_else(|| lit("192.168.1.0/24")),
+                nsg: None,
+            }],
+            tags: tags.clone(),
+            depends_on: Vec::new(),
+        };
+        let nsg = NetworkSecurityGroup {
+            kind: lit("network_security_group"),
+            name: named(&net.nsg),
+            resource_group: rg.clone(),
+            location: location.clone(),
+            rules: ports
+                .iter()
+                .enumerate()
+                .map(|(i, p)| NsgRule {
+                    name: lit(&format!("{}{p}", self.name.value)),
+                    priority: Sp::new(1000 + i as u32, at),
+                    direction: None,
+                    access: None,
+                    protocol: None,
+                    source: None,
+                    destination_ports: lit(&p.to_string()),
+                })
+                .collect(),
+            tags: tags.clone(),
+            depends_on: Vec::new(),
+        };
+        let pip = PublicIp {
+            kind: lit("public_ip"),
+            name: named(&net.public_ip),
+            resource_group: rg.clone(),
+            location: location.clone(),
+            sku: None,
+            allocation: None,
+            tags: tags.clone(),
+            depends_on: Vec::new(),
+        };
+        let (v, n, p, nic_name) =
+            (format!("{logical}:vnet"), format!("{logical}:nsg"), format!("{logical}:pip"), format!("{logical}:nic"));
+        let nic = NetworkInterface {
+            kind: lit("network_interface"),
+            name: Sp::new(self.name.value.clone(), at),
+            resource_group: rg,
+            location,
+            virtual_network: lit(&format!("${{{v}}}")),
+            subnet: subnet_name,
+            public_ip: Some(lit(&format!("${{{p}}}"))),
+            nsg: Some(lit(&format!("${{{n}}}"))),
+            tags,
+            depends_on: Vec::new(),
+        };
+        vec![
+            Expanded {
+                logical: v.clone(),
+                kind: &super::network::VirtualNetworkKind,
+                spec: Box::new(vnet),
+                depends_on: Vec::new(),
+            },
+            Expanded {
+                logical: n.clone(),
+                kind: &super::network::NsgKind,
+                spec: Box::new(nsg),
+                depends_on: Vec::new(),
+            },
+            Expanded {
+                logical: p.clone(),
+                kind: &super::network::PublicIpKind,
+                spec: Box::new(pip),
+                depends_on: Vec::new(),
+            },
+            Expanded {
+                logical: nic_name.clone(),
+                kind: &super::network::NetworkInterfaceKind,
+                spec: Box::new(nic),
+                depends_on: vec![v, n, p],
+            },
+        ]
+    }
+    fn identity_key(&self) -> Option<String> {
+        Some(arm_key("virtualMachines", &self.resource_group, &self.name))
+    }
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+impl VirtualMachine {
+    fn validate_admin(&self, cx: &mut Cx<'_>, windows: bool) {
+        let user = &self.admin.username;
+        let max = if windows { 20 } else { 64 };
+        if !crate::model::refs::has_expr(user) {
+            let problem = if RESERVED_USERS.contains(&user.value.to_ascii_lowercase().as_str()) {
+                Some(format!("`{}` is a reserved user name on Azure VMs", user.value))
+            } else if user.value.is_empty() || user.value.chars().count() > max {
+                Some(format!("an admin user name must be 1 to {max} characters long"))
+            } else if user.value.ends_with('.') || user.value.chars().any(|c| "\\/\"[]:|<>+=;,?*@& ".contains(c)) {
+                Some("an admin user name may not hold \\/\"[]:|<>+=;,?*@& or spaces, nor end with '.'".to_string())
+            } else {
+                None
+            };
+            if let Some(p) = problem {
+                cx.push(Diag::error(Code::VmName, user.span, p).label("this user name"));
+            }
+        }
+        match (&self.admin.password, &self.admin.ssh_public_key_file) {
+            (Some(_), Some(k)) => cx.push(
+                Diag::error(Code::Conflict, k.span, "give either `password` or `ssh_public_key_file`, not both")
+                    .label("second credential"),
+            ),
+            (None, None) => cx.push(
+                Diag::error(Code::Conflict, user.span, "the admin account needs `password` or `ssh_public_key_file`")
+                    .label("no credential")
+                    .help("e.g. password: { generate: 24 }"),
+            ),
+            (None, Some(k)) if windows => cx.push(
+                Diag::error(Code::Conflict, k.span, "a Windows VM needs an admin `password`; SSH keys are for Linux")
+                    .label("SSH key on Windows"),
+            ),
+            (None, Some(k)) => {
+                if !cx.base_dir.join(&k.value).is_file() {
+                    cx.push(
+                        Diag::error(
+                            Code::FileNotFound,
+                            k.span,
+                            format!("SSH public key file `{}` does not exist", k.value),
+                        )
+                        .label("no such file")
+                        .help("paths are relative to the plan file"),
+                    );
+                }
+            }
+            (Some(p), None) => cx.secret(p),
+        }
+    }
+
+    fn validate_network(&self, cx: &mut Cx<'_>, net: &NetworkSpec) {
+        if let Some(nic) = &net.nic {
+            let others: Vec<Span> =
+                [&net.vnet, &net.subnet, &net.nsg, &net.public_ip, &net.address_prefix, &net.subnet_prefix]
+                    .into_iter()
+                    .flatten()
+                    .map(|s| s.span)
+                    .collect();
+            if let Some(first) = others.first() {
+                cx.push(
+                    Diag::error(
+                        Code::Conflict,
+                        *first,
+                        "`nic` uses a declared interface; the other network fields only apply to `auto`",
+                    )
+                    .label("ignored with `nic`")
+                    .related(nic.span, "nic given here"),
+                );
+            }
+            cx.reference("network.nic", nic, &["network_interface"]);
+            return;
+        }
+        for n in [&net.vnet, &net.subnet, &net.nsg, &net.public_ip].into_iter().flatten() {
+            cx.name_rule(n, Code::ChildName, |s| names::network(s, "a network resource name"));
+        }
+        let space = net.address_prefix.as_ref().map(|a| (a, super::network::parse_cidr(a)));
+        let sub = net.subnet_prefix.as_ref().map(|a| (a, super::network::parse_cidr(a)));
+        for (s, r) in [&space, &sub].into_iter().flatten() {
+            if let Err(e) = r {
+                cx.push(Diag::error(Code::Cidr, s.span, e.clone()).label("not a valid prefix"));
+            }
+        }
+        if let Some(p) = net.open_ports.as_ref().and_then(|p| p.iter().find(|p| p.value == 0)) {
+            cx.push(Diag::error(Code::NsgRule, p.span, "port 0 cannot be opened").label("bad port"));
+        }
+    }
+}
+
+kind!(VirtualMachineKind, VirtualMachine,
+    type_name: "virtual_machine",
+    arm_type: Some("Microsoft.Compute/virtualMachines"),
+    api_version: "2025-04-01",
+    attributes: &["id", "name", "identity", "identity.principal_id", "identity.tenant_id", "computer_name"],
+    weight: 90);

@@ -1,0 +1,17 @@
+//! idlab: provision Azure managed-identity environments declaratively.
+//!
+//! Data flows one way: YAML → [`model`] (spanned tree, typed document, diagnostics) →
+//! [`resolve`] (kinds from the [`kinds`] registry, references, semantic checks) →
+//! [`graph`] (the DAG). Later layers diff against ARM and converge it.
+//!
+//! Module rules (see `docs/architecture.md`): `model`, `roles` are leaves; `kinds` uses
+//! model and roles and is pure; `graph` is pure; `resolve` composes them; `ui` is used only
+//! by `cli`, and only `ui` prints.
+
+pub mod cli;
+pub mod graph;
+pub mod kinds;
+pub mod model;
+pub mod resolve;
+pub mod roles;
+pub mod ui;

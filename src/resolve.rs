@@ -1,0 +1,963 @@
+//! Load a plan file into a validated plan: parse → duplicate keys → variables →
+//! structural check against the generated schema → typed kinds → references and
+//! semantic checks → graph and cycles. Every problem is collected; nothing stops at the
+//! first one.
+//!
+//! This layer sits above `model` (a leaf) and `kinds` because it needs the kind registry to
+//! compose the schema and to dispatch each resource by its `type`.
+//!
+//! Imports: model, kinds, graph. No network I/O; reads only the files the plan names.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde_json::Value as J;
+
+use crate::graph::{Dag, GraphNode};
+use crate::kinds::{self, Cx, Decl, KINDS};
+use crate::model::de::from_node;
+use crate::model::diag::suggest;
+use crate::model::doc::OutputFull;
+use crate::model::names;
+use crate::model::refs::{self, OffsetMap, Piece};
+use crate::model::structure::{Checker, Place, strip_duplicates};
+use crate::model::yaml::{self, Node, Value};
+use crate::model::{Check, Code, Diag, OrStr, PlanDoc, Sp, Span};
+
+/// The resource schema: one alternative per kind, discriminated by `type`.
+pub struct AnyResource;
+
+impl<'de> serde::Deserialize<'de> for AnyResource {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d).map(|_| AnyResource)
+    }
+}
+
+impl JsonSchema for AnyResource {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Resource".into()
+    }
+    fn json_schema(g: &mut SchemaGenerator) -> Schema {
+        let alts: Vec<J> = KINDS.iter().map(|k| k.schema(g).to_value()).collect();
+        schemars::json_schema!({
+            "description": "A resource; `type` selects the kind.",
+            "oneOf": alts
+        })
+    }
+}
+
+/// The plan's JSON Schema (draft 2020-12), as `idlab schema` prints it.
+pub fn schema() -> &'static J {
+    static SCHEMA: OnceLock<J> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        let g = schemars::generate::SchemaSettings::draft2020_12().into_generator();
+        let mut s = g.into_root_schema_for::<PlanDoc<AnyResource>>().to_value();
+        if let Some(o) = s.as_object_mut() {
+            o.insert("$id".into(), J::from("https://idlab.dev/schemas/plan.schema.json"));
+        }
+        s
+    })
+}
+
+/// The schema with `resources` reduced to "a mapping": resources are checked one by one.
+fn header_schema() -> &'static J {
+    static HEADER: OnceLock<J> = OnceLock::new();
+    HEADER.get_or_init(|| {
+        let mut s = schema().clone();
+        if let Some(p) = s.pointer_mut("/properties/resources") {
+            *p = serde_json::json!({ "type": "object" });
+        }
+        s
+    })
+}
+
+fn resource_schema() -> &'static J {
+    static RES: OnceLock<J> = OnceLock::new();
+    RES.get_or_init(|| schema().pointer("/$defs/Resource").cloned().unwrap_or(J::Null))
+}
+
+/// How to load a plan.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `--var NAME=VALUE`, in order (later wins).
+    pub vars: Vec<String>,
+    /// `--var-file FILE`, in order; `--var` overrides them.
+    pub var_files: Vec<PathBuf>,
+    /// Unavailable secrets and environment values are errors (plan/apply), not warnings.
+    pub strict: bool,
+}
+
+/// A dependency edge: `from` must exist before `to`; `span` is where `to` refers to `from`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Edge {
+    pub from: usize,
+    pub to: usize,
+    pub span: Span,
+}
+
+/// A plan that passed validation (possibly with warnings).
+#[derive(Debug)]
+pub struct Validated {
+    pub name: String,
+    pub subscription: Option<Sp<String>>,
+    pub location: String,
+    pub variables: BTreeMap<String, String>,
+    pub decls: Vec<Decl>,
+    pub edges: Vec<Edge>,
+    pub outputs: Vec<(Sp<String>, Sp<String>)>,
+    pub checks: Vec<(Sp<String>, Check)>,
+    pub dag: Dag,
+}
+
+/// The outcome of loading one file: its text (for rendering) and everything found.
+#[derive(Debug)]
+pub struct Loaded {
+    pub path: String,
+    pub text: String,
+    pub diags: Vec<Diag>,
+    pub plan: Option<Validated>,
+}
+
+impl Loaded {
+    pub fn has_errors(&self) -> bool {
+        self.diags.iter().any(Diag::is_error)
+    }
+}
+
+/// Read and validate a plan file.
+pub fn load(path: &Path, opts: &Options) -> Loaded {
+    let shown = path.display().to_string();
+    match std::fs::read(path) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => {
+                let base = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+                load_str(&shown, text, &base, opts)
+            }
+            Err(e) => {
+                let valid = e.utf8_error().valid_up_to();
+                let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+                Loaded {
+                    path: shown,
+                    diags: vec![
+                        Diag::error(
+                            Code::YamlSyntax,
+                            Span::new(valid.min(text.len()), 0),
+                            "the file is not valid UTF-8",
+                        )
+                        .label("invalid byte here"),
+                    ],
+                    text,
+                    plan: None,
+                }
+            }
+        },
+        Err(e) => Loaded {
+            path: shown.clone(),
+            text: String::new(),
+            diags: vec![Diag::detached(Code::FileNotFound, format!("cannot read `{shown}`: {e}"))],
+            plan: None,
+        },
+    }
+}
+
+/// Validate plan text. `base_dir` resolves relative file paths.
+pub fn load_str(path: &str, text: String, base_dir: &Path, opts: &Options) -> Loaded {
+    let mut diags = Vec::new();
+    let plan = run(&text, base_dir, opts, &mut diags);
+    diags.sort_by_key(|d| (d.span.map_or(usize::MAX, |s| s.offset), d.code));
+    let plan = if diags.iter().any(Diag::is_error) { None } else { plan };
+    Loaded { path: path.to_string(), text, diags, plan }
+}
+
+fn run(text: &str, base_dir: &Path, opts: &Options, diags: &mut Vec<Diag>) -> Option<Validated> {
+    let mut root = match yaml::parse(text) {
+        Ok(n) => n,
+        Err(e) => {
+            let mut d = Diag::error(Code::YamlSyntax, e.span, e.message).label("here");
+            if text.get(e.span.offset..).is_some_and(|rest| rest.starts_with("${")) {
+                d = d.help("inside [ ] and { }, quote references: [\"${name}\"] (or use a block list)");
+            }
+            diags.push(d);
+            return None;
+        }
+    };
+    if root.as_map().is_none() {
+        diags.push(
+            Diag::error(
+                Code::WrongType,
+                root.span,
+                format!("a plan must be a mapping, found {}", root.value.type_name()),
+            )
+            .label("expected a mapping with name, location and resources"),
+        );
+        return None;
+    }
+    strip_duplicates(&mut root, diags);
+
+    // Variables: defaults, then --var-file, then --var.
+    let variables = read_variables(&root, opts, diags);
+    substitute_variables(&mut root, &variables, diags);
+
+    // Shape: the header, then each resource against its own kind.
+    let mut checker = Checker::new(header_schema());
+    checker.check(&root, header_schema(), Place { path: "", owner: None });
+    diags.append(&mut checker.diags);
+    let header_ok = !diags.iter().any(Diag::is_error);
+
+    let mut decls: Vec<Decl> = Vec::new();
+    let mut resource_nodes: Vec<&Node> = Vec::new();
+    if let Some(res) = root.get("resources").and_then(Node::as_map) {
+        let schema = resource_schema();
+        for (key, node) in res {
+            let Some(logical) = key.as_str() else { continue };
+            if let Err(why) = names::logical(logical) {
+                diags.push(
+                    Diag::error(Code::InvalidValue, key.span, format!("invalid resource name `{logical}`: {why}"))
+                        .label("logical name"),
+                );
+                continue;
+            }
+            let path = format!("resources.{logical}");
+            let mut checker = Checker::new(self::schema());
+            checker.check(node, schema, Place { path: &path, owner: Some(key.span) });
+            if !checker.diags.is_empty() {
+                diags.append(&mut checker.diags);
+                continue;
+            }
+            let Some(kind) = node.get("type").and_then(Node::as_str).and_then(kinds::by_type) else { continue };
+            match kind.parse(node) {
+                Ok(spec) => {
+                    decls.push(Decl {
+                        logical: Sp::new(logical.to_string(), key.span),
+                        kind,
+                        spec,
+                        expanded_from: None,
+                    });
+                    resource_nodes.push(node);
+                }
+                Err(e) => {
+                    diags.push(Diag::error(Code::WrongType, e.span.unwrap_or(node.span), e.message).label("here"))
+                }
+            }
+        }
+    }
+    if !header_ok {
+        return None;
+    }
+    let doc: PlanDoc<crate::resolve::AnyResource> = match from_node(&root) {
+        Ok(d) => d,
+        Err(e) => {
+            diags.push(Diag::error(Code::WrongType, e.span.unwrap_or(root.span), e.message).label("here"));
+            return None;
+        }
+    };
+
+    // Expanded nodes (a VM's network: auto) become declarations of their own.
+    let declared = decls.len();
+    let mut expansion_edges: Vec<(String, String)> = Vec::new();
+    for i in 0..declared {
+        let logical = decls[i].logical.value.clone();
+        let expanded = decls[i].spec.expand(&logical);
+        let inner: Vec<String> = expanded.iter().flat_map(|x| x.depends_on.clone()).collect();
+        for x in expanded {
+            for dep in &x.depends_on {
+                expansion_edges.push((dep.clone(), x.logical.clone()));
+            }
+            if !inner.contains(&x.logical) {
+                expansion_edges.push((x.logical.clone(), logical.clone()));
+            }
+            decls.push(Decl {
+                logical: Sp::new(x.logical, decls[i].logical.span),
+                kind: x.kind,
+                spec: x.spec,
+                expanded_from: Some(logical.clone()),
+            });
+        }
+    }
+    let index: HashMap<String, usize> = decls.iter().enumerate().map(|(i, d)| (d.logical.value.clone(), i)).collect();
+
+    // References: every `${...}` in every resource is an edge and must resolve.
+    let mut edges: Vec<Edge> = Vec::new();
+    let add_edge = |edges: &mut Vec<Edge>, from: usize, to: usize, span: Span| {
+        if !edges.iter().any(|e| e.from == from && e.to == to) {
+            edges.push(Edge { from, to, span });
+        }
+    };
+    for (i, node) in resource_nodes.iter().enumerate() {
+        let mut found = Vec::new();
+        collect_refs(node, &mut found, diags);
+        for e in found {
+            if let Some(from) = check_ref(&e, &decls, &index, RefPlace::Resource, diags) {
+                add_edge(&mut edges, from, i, e.span);
+            }
+        }
+        for dep in decls[i].spec.depends_on() {
+            let name = dep.value.trim_start_matches("${").trim_end_matches('}');
+            match index.get(name) {
+                Some(&from) if from == i => diags.push(
+                    Diag::error(Code::DependencyCycle, dep.span, format!("`{name}` depends on itself"))
+                        .label("self-dependency"),
+                ),
+                Some(&from) => add_edge(&mut edges, from, i, dep.span),
+                None => diags.push(undeclared(name, dep.span, &decls)),
+            }
+        }
+    }
+    for (from, to) in &expansion_edges {
+        if let (Some(&f), Some(&t)) = (index.get(from), index.get(to)) {
+            let span = decls[t].logical.span;
+            add_edge(&mut edges, f, t, span);
+        }
+    }
+    // Expanded nodes inherit their parent's references to the resource group.
+    for t in declared..decls.len() {
+        let Some(parent) = decls[t].expanded_from.as_ref().and_then(|p| index.get(p)).copied() else { continue };
+        let inherited: Vec<Edge> =
+            edges.iter().filter(|e| e.to == parent && references_group(&decls[e.from])).copied().collect();
+        for e in inherited {
+            add_edge(&mut edges, e.from, t, e.span);
+        }
+    }
+
+    // Kind-specific checks.
+    let strict = opts.strict;
+    let mut kind_diags = Vec::new();
+    for d in decls.iter().filter(|d| d.expanded_from.is_none()) {
+        let mut cx = Cx { decls: &decls, diags: &mut kind_diags, base_dir, strict, me: &d.logical.value };
+        d.spec.validate(&mut cx);
+    }
+    diags.append(&mut kind_diags);
+
+    check_header(&doc, strict, diags);
+    check_identities_on_vms(&decls, diags);
+    check_duplicates(&decls, diags);
+
+    // Outputs and verify checks.
+    let mut outputs = Vec::new();
+    if let Some(out) = root.get("outputs").and_then(Node::as_map) {
+        for ((key, node), (_, decl)) in out.iter().zip(doc.outputs.iter()) {
+            let mut found = Vec::new();
+            collect_refs(node, &mut found, diags);
+            for e in &found {
+                check_ref(e, &decls, &index, RefPlace::Output, diags);
+            }
+            let value = match &decl.value {
+                OrStr::Str(s) => Sp::new(s.clone(), decl.span),
+                OrStr::Full(OutputFull { value, .. }) => value.clone(),
+            };
+            let name = Sp::new(key.key_text(), key.span);
+            outputs.push((name, value));
+        }
+    }
+    let checks: Vec<(Sp<String>, Check)> = doc.verify.0;
+    check_verify(&checks, &decls, &index, diags);
+
+    // Graph and cycles.
+    let nodes: Vec<GraphNode> = decls
+        .iter()
+        .map(|d| GraphNode { name: d.logical.value.clone(), kind: d.kind.type_name(), weight: d.kind.weight() })
+        .collect();
+    let dag = Dag::new(nodes, edges.iter().map(|e| (e.from, e.to)).collect());
+    for cycle in dag.cycles() {
+        let names: Vec<&str> = cycle.iter().map(|&i| decls[i].logical.value.as_str()).collect();
+        let first = cycle[0];
+        let second = cycle.get(1).copied().unwrap_or(first);
+        let span =
+            edges.iter().find(|e| e.from == first && e.to == second).map_or(decls[first].logical.span, |e| e.span);
+        let mut path = names.clone();
+        path.push(names[0]);
+        let mut d = Diag::error(Code::DependencyCycle, span, format!("dependency cycle: {}", path.join(" → ")))
+            .label(format!("`{}` refers to `{}` here", names.get(1).unwrap_or(&names[0]), names[0]))
+            .help("break the cycle: a resource cannot depend, directly or through others, on itself");
+        for w in cycle.windows(2).skip(1).chain(std::iter::once(&[cycle[cycle.len() - 1], cycle[0]][..])) {
+            if let Some(e) = edges.iter().find(|e| e.from == w[0] && e.to == w[1]) {
+                d = d.related(
+                    e.span,
+                    format!("`{}` refers to `{}`", decls[w[1]].logical.value, decls[w[0]].logical.value),
+                );
+            }
+        }
+        diags.push(d);
+    }
+
+    Some(Validated {
+        name: doc.name.value.clone(),
+        subscription: doc.subscription.clone(),
+        location: names::normalize_location(&doc.location),
+        variables: variables.into_iter().map(|(k, v)| (k, v.display())).collect(),
+        decls,
+        edges,
+        outputs,
+        checks,
+        dag,
+    })
+}
+
+fn references_group(d: &Decl) -> bool {
+    d.kind.type_name() == "resource_group"
+}
+
+/// A variable's resolved value.
+#[derive(Debug, Clone)]
+enum VarValue {
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl VarValue {
+    fn display(&self) -> String {
+        match self {
+            VarValue::Str(s) => s.clone(),
+            VarValue::Int(i) => i.to_string(),
+            VarValue::Float(f) => f.to_string(),
+            VarValue::Bool(b) => b.to_string(),
+        }
+    }
+    fn from_node(v: &Value) -> Option<VarValue> {
+        match v {
+            Value::Str(s) => Some(VarValue::Str(s.clone())),
+            Value::Int(i) => Some(VarValue::Int(*i)),
+            Value::Float(f) => Some(VarValue::Float(*f)),
+            Value::Bool(b) => Some(VarValue::Bool(*b)),
+            _ => None,
+        }
+    }
+    /// Parse override text with the type of the default, when there is one.
+    fn parse_like(text: &str, like: Option<&VarValue>) -> Result<VarValue, String> {
+        match like {
+            Some(VarValue::Int(_)) => {
+                text.trim().parse().map(VarValue::Int).map_err(|_| format!("`{text}` is not an integer"))
+            }
+            Some(VarValue::Float(_)) => {
+                text.trim().parse().map(VarValue::Float).map_err(|_| format!("`{text}` is not a number"))
+            }
+            Some(VarValue::Bool(_)) => match text.trim() {
+                "true" => Ok(VarValue::Bool(true)),
+                "false" => Ok(VarValue::Bool(false)),
+                _ => Err(format!("`{text}` is not true or false")),
+            },
+            _ => Ok(VarValue::Str(text.to_string())),
+        }
+    }
+}
+
+fn read_variables(root: &Node, opts: &Options, diags: &mut Vec<Diag>) -> BTreeMap<String, VarValue> {
+    let mut declared: Vec<(String, Span, Option<VarValue>)> = Vec::new();
+    if let Some(vars) = root.get("variables").and_then(Node::as_map) {
+        for (k, v) in vars {
+            let Some(name) = k.as_str() else { continue };
+            let default = match &v.value {
+                Value::Map(_) => v.get("default").and_then(|d| VarValue::from_node(&d.value)),
+                other => VarValue::from_node(other),
+            };
+            declared.push((name.to_string(), k.span, default));
+        }
+    }
+    let mut values: BTreeMap<String, VarValue> =
+        declared.iter().filter_map(|(n, _, d)| d.clone().map(|d| (n.clone(), d))).collect();
+    let set = |name: &str, text: &str, from: &str, values: &mut BTreeMap<String, VarValue>, diags: &mut Vec<Diag>| {
+        let Some((_, _, default)) = declared.iter().find(|(n, _, _)| n == name) else {
+            let known: Vec<&str> = declared.iter().map(|(n, _, _)| n.as_str()).collect();
+            let hint =
+                suggest(name, known.iter().copied()).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+            diags.push(Diag::detached(
+                Code::VariableOverride,
+                format!("{from}: the plan declares no variable `{name}`{hint}"),
+            ));
+            return;
+        };
+        match VarValue::parse_like(text, default.as_ref()) {
+            Ok(v) => {
+                values.insert(name.to_string(), v);
+            }
+            Err(e) => diags.push(Diag::detached(Code::VariableOverride, format!("{from}: variable `{name}`: {e}"))),
+        }
+    };
+    for file in &opts.var_files {
+        let shown = file.display().to_string();
+        let text = match std::fs::read_to_string(file) {
+            Ok(t) => t,
+            Err(e) => {
+                diags.push(Diag::detached(Code::VariableOverride, format!("--var-file {shown}: cannot read it: {e}")));
+                continue;
+            }
+        };
+        let node = match yaml::parse(&text) {
+            Ok(n) => n,
+            Err(e) => {
+                let (l, c) = line_col(&text, e.span.offset);
+                diags
+                    .push(Diag::detached(Code::VariableOverride, format!("--var-file {shown}:{l}:{c}: {}", e.message)));
+                continue;
+            }
+        };
+        let Some(entries) = node.as_map() else {
+            diags.push(Diag::detached(
+                Code::VariableOverride,
+                format!("--var-file {shown}: expected a mapping of variable names to values"),
+            ));
+            continue;
+        };
+        for (k, v) in entries {
+            let (l, c) = line_col(&text, k.span.offset);
+            let from = format!("--var-file {shown}:{l}:{c}");
+            match VarValue::from_node(&v.value) {
+                Some(val) => set(&k.key_text(), &val.display(), &from, &mut values, diags),
+                None => diags.push(Diag::detached(
+                    Code::VariableOverride,
+                    format!("{from}: variable `{}` must be a string, number or boolean", k.key_text()),
+                )),
+            }
+        }
+    }
+    for arg in &opts.vars {
+        match arg.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => set(k.trim(), v, "--var", &mut values, diags),
+            _ => diags.push(Diag::detached(Code::VariableOverride, format!("--var `{arg}`: expected NAME=VALUE"))),
+        }
+    }
+    for (name, span, _) in &declared {
+        if !values.contains_key(name) {
+            diags.push(
+                Diag::error(Code::VariableOverride, *span, format!("variable `{name}` has no default and no value"))
+                    .label("needs a value")
+                    .help(format!("pass --var {name}=VALUE or a --var-file, or give it a default")),
+            );
+        }
+    }
+    values
+}
+
+/// 1-based line and column of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let mut cut = offset;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let before = &text[..cut];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// Replace `${var.NAME}` everywhere outside `variables:` (spans are kept).
+fn substitute_variables(root: &mut Node, vars: &BTreeMap<String, VarValue>, diags: &mut Vec<Diag>) {
+    let Value::Map(entries) = &mut root.value else { return };
+    for (k, v) in entries.iter_mut() {
+        if k.as_str() != Some("variables") {
+            substitute(v, vars, diags);
+        }
+    }
+}
+
+fn substitute(node: &mut Node, vars: &BTreeMap<String, VarValue>, diags: &mut Vec<Diag>) {
+    match &mut node.value {
+        Value::Seq(items) => items.iter_mut().for_each(|n| substitute(n, vars, diags)),
+        Value::Map(entries) => entries.iter_mut().for_each(|(_, v)| substitute(v, vars, diags)),
+        Value::Str(s) if s.contains("${") => {
+            let Ok(pieces) = refs::parse_template(s, OffsetMap::new(node.span, s.len())) else { return };
+            if !pieces.iter().any(|p| matches!(p, Piece::Expr(e) if e.root() == "var")) {
+                return;
+            }
+            let mut out = String::new();
+            let mut whole: Option<Value> = None;
+            let single = pieces.len() == 1;
+            for p in &pieces {
+                match p {
+                    Piece::Lit(l) => out.push_str(&l.replace("${", "$${")),
+                    Piece::Expr(e) if e.root() == "var" => {
+                        let name = e.attr();
+                        match vars.get(&name) {
+                            Some(v) => {
+                                if single && e.path.len() == 2 {
+                                    whole = Some(match v {
+                                        VarValue::Str(s) => Value::Str(s.replace("${", "$${")),
+                                        VarValue::Int(i) => Value::Int(*i),
+                                        VarValue::Float(f) => Value::Float(*f),
+                                        VarValue::Bool(b) => Value::Bool(*b),
+                                    });
+                                }
+                                out.push_str(&v.display().replace("${", "$${"));
+                            }
+                            None => {
+                                let mut d = Diag::error(
+                                    Code::UndeclaredVariable,
+                                    e.span,
+                                    format!("undeclared variable `{name}`"),
+                                )
+                                .label("no such variable");
+                                if let Some(s) = suggest(&name, vars.keys().map(String::as_str)) {
+                                    d = d.help(format!("did you mean `${{var.{s}}}`?"));
+                                } else {
+                                    d = d.help("declare it under `variables:`");
+                                }
+                                diags.push(d);
+                                out.push_str(&e.text());
+                            }
+                        }
+                    }
+                    Piece::Expr(e) => out.push_str(&e.text()),
+                }
+            }
+            node.value = whole.unwrap_or(Value::Str(out));
+        }
+        _ => {}
+    }
+}
+
+/// Every `${...}` in a subtree; template syntax errors are reported here.
+fn collect_refs(node: &Node, out: &mut Vec<refs::Expr>, diags: &mut Vec<Diag>) {
+    match &node.value {
+        Value::Seq(items) => items.iter().for_each(|n| collect_refs(n, out, diags)),
+        Value::Map(entries) => entries.iter().for_each(|(_, v)| collect_refs(v, out, diags)),
+        Value::Str(s) if s.contains("${") => match refs::parse_template(s, OffsetMap::new(node.span, s.len())) {
+            Ok(pieces) => out.extend(pieces.into_iter().filter_map(|p| match p {
+                Piece::Expr(e) => Some(e),
+                Piece::Lit(_) => None,
+            })),
+            Err(e) => diags.push(Diag::error(Code::BadReference, e.span, e.message).label("bad reference")),
+        },
+        _ => {}
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RefPlace {
+    Resource,
+    Output,
+}
+
+fn undeclared(name: &str, span: Span, decls: &[Decl]) -> Diag {
+    let mut d = Diag::error(Code::UndeclaredResource, span, format!("undeclared resource `{name}`"))
+        .label("not declared under `resources:`");
+    if let Some(s) = suggest(name, decls.iter().map(|d| d.logical.value.as_str())) {
+        d = d.help(format!("did you mean `{s}`?"));
+    }
+    d
+}
+
+/// Check one reference; returns the index of the resource it points at.
+fn check_ref(
+    e: &refs::Expr,
+    decls: &[Decl],
+    index: &HashMap<String, usize>,
+    place: RefPlace,
+    diags: &mut Vec<Diag>,
+) -> Option<usize> {
+    let attr = e.attr();
+    match e.root() {
+        "env" => {
+            diags.push(
+                Diag::error(Code::BadReference, e.span, "`${env.…}` is only allowed in `subscription`")
+                    .label("environment reference")
+                    .help("declare a variable and pass it with --var, or use { env: NAME } for a secret"),
+            );
+            None
+        }
+        "var" => None, // reported during substitution
+        "caller" => {
+            if !matches!(attr.as_str(), "" | "object_id" | "tenant_id" | "client_id") {
+                diags.push(
+                    Diag::error(Code::UnknownAttribute, e.span, format!("`caller` has no attribute `{attr}`"))
+                        .label("unknown attribute")
+                        .help("caller exports: object_id, tenant_id, client_id"),
+                );
+            }
+            None
+        }
+        root => {
+            let Some(&i) = index.get(root) else {
+                diags.push(undeclared(root, e.span, decls));
+                return None;
+            };
+            let kind = decls[i].kind;
+            if !attr.is_empty() && !kind.attributes().contains(&attr.as_str()) {
+                let mut d = Diag::error(
+                    Code::UnknownAttribute,
+                    e.span,
+                    format!("a {} has no attribute `{attr}`", kind.type_name()),
+                )
+                .label("unknown attribute");
+                d = match suggest(&attr, kind.attributes().iter().copied()) {
+                    Some(s) => d.help(format!("did you mean `${{{root}.{s}}}`?")),
+                    None => d.help(format!("{} exports: {}", kind.type_name(), kind.attributes().join(", "))),
+                };
+                diags.push(d);
+                return None;
+            }
+            (place == RefPlace::Resource).then_some(i)
+        }
+    }
+}
+
+fn check_header(doc: &PlanDoc<AnyResource>, strict: bool, diags: &mut Vec<Diag>) {
+    let n = &doc.name;
+    let bad = n.value.chars().find(|c| "<>%&\\?/".contains(*c) || c.is_control());
+    if n.value.trim().is_empty() || n.value.chars().count() > 256 || bad.is_some() {
+        diags.push(
+            Diag::error(Code::PlanName, n.span, format!("invalid plan name `{}`", n.value))
+                .label("cannot be a tag value")
+                .help("a plan name is 1–256 characters without < > % & \\ ? / (it becomes the idlab-plan tag)"),
+        );
+    }
+    kinds::check_location(&doc.location, diags);
+    if let Some(sub) = &doc.subscription {
+        let env = sub.value.strip_prefix("${env.").and_then(|s| s.strip_suffix('}'));
+        match env {
+            Some(var) => match std::env::var(var) {
+                Ok(v) if names::is_guid(v.trim()) => {}
+                Ok(v) => diags.push(
+                    Diag::error(
+                        Code::SubscriptionId,
+                        sub.span,
+                        format!("environment variable `{var}` holds `{v}`, which is not a subscription id (GUID)"),
+                    )
+                    .label("not a GUID"),
+                ),
+                Err(_) => {
+                    let msg = format!("environment variable `{var}` is not set");
+                    let d = if strict {
+                        Diag::error(Code::SecretUnavailable, sub.span, msg)
+                    } else {
+                        Diag::warning(Code::SecretUnavailable, sub.span, msg)
+                    };
+                    diags.push(d.label("unset").help("set it, or pass --subscription"));
+                }
+            },
+            None if !names::is_guid(&sub.value) => diags.push(
+                Diag::error(Code::SubscriptionId, sub.span, format!("`{}` is not a subscription id", sub.value))
+                    .label("not a GUID")
+                    .help("use a GUID such as 00000000-0000-0000-0000-000000000000, or ${env.AZURE_SUBSCRIPTION_ID}"),
+            ),
+            None => {}
+        }
+    }
+}
+
+/// The tutorials' rule: an identity assigned to a VM has a name of at most 24 characters.
+fn check_identities_on_vms(decls: &[Decl], diags: &mut Vec<Diag>) {
+    for vm in decls {
+        let Some(vmi) = vm.spec.vm_identity() else { continue };
+        for r in vmi.user_assigned {
+            let root = r.value.trim_start_matches("${").trim_end_matches('}').trim_end_matches(".id");
+            let Some(id) = decls.iter().find(|d| d.logical.value == root && d.kind.is_identity()) else { continue };
+            let Some(name) = id.spec.name() else { continue };
+            let len = name.value.chars().count();
+            if !refs::has_expr(name) && len > names::IDENTITY_ON_VM_MAX {
+                diags.push(
+                    Diag::error(
+                        Code::IdentityNameTooLongForVm,
+                        name.span,
+                        format!(
+                            "identity name `{}` has {len} characters; an identity assigned to a VM may have at most 24",
+                            name.value
+                        ),
+                    )
+                    .label("over 24 characters")
+                    .related(r.span, format!("assigned to virtual machine `{}` here", vm.logical.value))
+                    .help("shorten the name: longer names break the assignment to a VM"),
+                );
+            }
+        }
+    }
+}
+
+fn check_duplicates(decls: &[Decl], diags: &mut Vec<Diag>) {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (i, d) in decls.iter().enumerate() {
+        let Some(key) = d.spec.identity_key() else { continue };
+        if let Some(&first) = seen.get(&key) {
+            let span = d.spec.name().map_or(d.logical.span, |n| n.span);
+            let first_span = decls[first].spec.name().map_or(decls[first].logical.span, |n| n.span);
+            let mut diag = Diag::error(
+                Code::DuplicateArmResource,
+                span,
+                format!(
+                    "`{}` and `{}` name the same Azure {}",
+                    decls[first].logical.value,
+                    d.logical.value,
+                    d.kind.type_name()
+                ),
+            )
+            .label("same resource again");
+            if first_span != span {
+                diag = diag.related(first_span, "first declared here");
+            }
+            diags.push(diag.help("each Azure resource may be declared once"));
+        } else {
+            seen.insert(key, i);
+        }
+    }
+}
+
+/// What each verify action may target.
+const ACTION_TARGETS: &[(&str, &[&str])] = &[
+    ("read_blob", &["blob"]),
+    ("blob_sas", &["blob_container"]),
+    ("read_secret", &["key_vault_secret"]),
+    ("data_lake", &["data_lake_folder"]),
+    ("sql_login", &["sql_database"]),
+];
+
+fn check_verify(checks: &[(Sp<String>, Check)], decls: &[Decl], index: &HashMap<String, usize>, diags: &mut Vec<Diag>) {
+    for (name, c) in checks {
+        let whole = |v: &Sp<String>, diags: &mut Vec<Diag>| -> Option<usize> {
+            let pieces = match refs::parse_template(v, OffsetMap::new(v.span, v.value.len())) {
+                Ok(p) => p,
+                Err(e) => {
+                    diags.push(Diag::error(Code::BadReference, e.span, e.message).label("bad reference"));
+                    return None;
+                }
+            };
+            match refs::whole_expr(&pieces) {
+                Some(e) if e.path.len() == 1 || e.attr() == "id" => {
+                    check_ref(e, decls, index, RefPlace::Resource, diags)
+                }
+                _ => {
+                    diags.push(
+                        Diag::error(Code::BadReference, v.span, "expected a resource reference like ${name}")
+                            .label("not a reference"),
+                    );
+                    None
+                }
+            }
+        };
+        let vm = whole(&c.vm, diags);
+        let vmi = vm.and_then(|i| {
+            let v = decls[i].spec.vm_identity();
+            if v.is_none() {
+                diags.push(
+                    Diag::error(
+                        Code::WrongReferenceKind,
+                        c.vm.span,
+                        format!(
+                            "`vm` must reference a virtual_machine, but `{}` is a {}",
+                            decls[i].logical.value,
+                            decls[i].kind.type_name()
+                        ),
+                    )
+                    .label("not a VM"),
+                );
+            }
+            v.map(|v| (i, v))
+        });
+        if let Some((vi, vmi)) = vmi {
+            let vm_name = &decls[vi].logical.value;
+            match c.identity.as_ref() {
+                None => {
+                    if !vmi.system_assigned {
+                        let (span, msg) = (
+                            c.vm.span,
+                            format!(
+                                "check `{}` uses the system-assigned identity, which VM `{vm_name}` does not have",
+                                name.value
+                            ),
+                        );
+                        diags
+                            .push(Diag::error(Code::VerifyIdentityNotOnVm, span, msg).label("no system identity").help(
+                            "set `identity:` to one of the VM's user-assigned identities, or enable system_assigned",
+                        ));
+                    }
+                }
+                Some(id) if id.value == "system" => {
+                    if !vmi.system_assigned {
+                        diags.push(
+                            Diag::error(
+                                Code::VerifyIdentityNotOnVm,
+                                id.span,
+                                format!("VM `{vm_name}` has no system-assigned identity"),
+                            )
+                            .label("not on the VM"),
+                        );
+                    }
+                }
+                Some(id) => {
+                    if let Some(ii) = whole(id, diags) {
+                        if !decls[ii].kind.is_identity() {
+                            diags.push(
+                                Diag::error(
+                                    Code::WrongReferenceKind,
+                                    id.span,
+                                    format!(
+                                        "`identity` must be `system` or a user_assigned_identity, not a {}",
+                                        decls[ii].kind.type_name()
+                                    ),
+                                )
+                                .label("not an identity"),
+                            );
+                        } else {
+                            let target = &decls[ii].logical.value;
+                            let carried = vmi.user_assigned.iter().any(|u| {
+                                u.value.trim_start_matches("${").trim_end_matches('}').trim_end_matches(".id") == target
+                            });
+                            if !carried {
+                                diags.push(
+                                    Diag::error(
+                                        Code::VerifyIdentityNotOnVm,
+                                        id.span,
+                                        format!("VM `{vm_name}` does not carry identity `{target}`"),
+                                    )
+                                    .label("not assigned to the VM")
+                                    .help(format!("add ${{{target}}} to the VM's identity.user_assigned")),
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let actions = c.actions();
+        match actions.as_slice() {
+            [] => diags.push(
+                Diag::error(Code::VerifyAction, name.span, format!("check `{}` has no action", name.value))
+                    .label("nothing to check")
+                    .help("add one of read_resource, write_resource, read_blob, blob_sas, read_secret, data_lake, sql_login"),
+            ),
+            [(field, target)] => {
+                if let Some(ti) = whole(target, diags) {
+                    let kind = decls[ti].kind;
+                    let allowed = ACTION_TARGETS.iter().find(|(f, _)| f == field).map(|(_, k)| *k);
+                    let ok = match allowed {
+                        Some(kinds) => kinds.contains(&kind.type_name()),
+                        None => kind.arm_type().is_some(),
+                    };
+                    if !ok {
+                        let want = allowed.map_or("an Azure resource".to_string(), |k| format!("a {}", k.join(" or a ")));
+                        diags.push(
+                            Diag::error(Code::WrongReferenceKind, target.span, format!("`{field}` needs {want}, but `{}` is a {}", decls[ti].logical.value, kind.type_name()))
+                                .label("wrong kind of resource"),
+                        );
+                    }
+                }
+            }
+            [_, (second, t), ..] => diags.push(
+                Diag::error(Code::VerifyAction, t.span, format!("check `{}` has several actions; `{second}` is the second", name.value))
+                    .label("second action")
+                    .help("split it into one check per action"),
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_has_every_kind() {
+        let s = schema();
+        let alts = s.pointer("/$defs/Resource/oneOf").and_then(J::as_array).expect("oneOf");
+        assert_eq!(alts.len(), KINDS.len());
+    }
+
+    #[test]
+    fn line_col_counts_chars() {
+        assert_eq!(line_col("ab\ncé\nx", 6), (2, 3));
+        assert_eq!(line_col("", 5), (1, 1));
+    }
+}

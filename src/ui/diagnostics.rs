@@ -1,0 +1,131 @@
+//! Rendering diagnostics: rustc-style text through miette (file:line:col, the source line,
+//! a caret under the offending text, help) and a stable JSON form.
+
+use std::fmt;
+
+use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceCode};
+use serde_json::{Value as J, json};
+
+use crate::model::{Diag, Severity};
+use crate::resolve::{Loaded, line_col};
+
+/// Version of the JSON diagnostics format (`validate --format json`).
+pub const FORMAT_VERSION: u32 = 1;
+
+struct Rendered<'a> {
+    diag: &'a Diag,
+    source: Option<NamedSource<String>>,
+}
+
+impl fmt::Debug for Rendered<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.diag.message)
+    }
+}
+
+impl fmt::Display for Rendered<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.diag.message)
+    }
+}
+
+impl std::error::Error for Rendered<'_> {}
+
+impl Diagnostic for Rendered<'_> {
+    fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        Some(Box::new(format!("{}({})", self.diag.code.as_str(), self.diag.code.slug())))
+    }
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.diag.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+        })
+    }
+    fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        self.diag.help.as_ref().map(|h| Box::new(h.clone()) as Box<dyn fmt::Display>)
+    }
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        self.source.as_ref().map(|s| s as &dyn SourceCode)
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        let span = self.diag.span?;
+        self.source.as_ref()?;
+        let label = (!self.diag.label.is_empty()).then(|| self.diag.label.clone());
+        let mut labels = vec![LabeledSpan::new_primary_with_span(label, (span.offset, span.len))];
+        for (s, l) in &self.diag.related {
+            labels.push(LabeledSpan::new_with_span(Some(l.clone()), (s.offset, s.len)));
+        }
+        Some(Box::new(labels.into_iter()))
+    }
+}
+
+/// Render every diagnostic of a file as text, without colour unless `color`.
+pub fn render_text(loaded: &Loaded, color: bool, width: usize) -> String {
+    let theme = if color { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
+    let handler = GraphicalReportHandler::new_themed(theme).with_width(width).with_context_lines(1);
+    let mut out = String::new();
+    for d in &loaded.diags {
+        let clamp = |o: usize| o.min(loaded.text.len());
+        let mut fixed = d.clone();
+        fixed.span =
+            d.span.map(|s| crate::model::Span::new(clamp(s.offset), s.len.min(loaded.text.len() - clamp(s.offset))));
+        fixed.related = d
+            .related
+            .iter()
+            .map(|(s, l)| {
+                (crate::model::Span::new(clamp(s.offset), s.len.min(loaded.text.len() - clamp(s.offset))), l.clone())
+            })
+            .collect();
+        let source =
+            fixed.span.map(|_| NamedSource::new(loaded.path.clone(), loaded.text.clone()).with_language("yaml"));
+        let r = Rendered { diag: &fixed, source };
+        let mut s = String::new();
+        if handler.render_report(&mut s, &r).is_err() {
+            s = format!("{}: {}\n", d.code.as_str(), d.message);
+        }
+        if d.span.is_none() {
+            s = format!("{}: {s}", loaded.path);
+        }
+        out.push_str(s.trim_end());
+        out.push_str("\n\n");
+    }
+    out
+}
+
+/// One diagnostic as JSON, with 1-based line/column positions.
+pub fn diag_json(loaded: &Loaded, d: &Diag) -> J {
+    let pos = |offset: usize| {
+        let (l, c) = line_col(&loaded.text, offset);
+        json!({ "line": l, "column": c })
+    };
+    json!({
+        "code": d.code.as_str(),
+        "name": d.code.slug(),
+        "severity": d.severity,
+        "message": d.message,
+        "file": loaded.path,
+        "start": d.span.map(|s| pos(s.offset)),
+        "end": d.span.map(|s| pos(s.end())),
+        "offset": d.span.map(|s| s.offset),
+        "length": d.span.map(|s| s.len),
+        "label": (!d.label.is_empty()).then(|| d.label.clone()),
+        "help": d.help,
+        "related": d.related.iter().map(|(s, l)| json!({ "start": pos(s.offset), "label": l })).collect::<Vec<_>>(),
+    })
+}
+
+/// The JSON document for `validate --format json`.
+pub fn files_json(files: &[Loaded]) -> J {
+    json!({
+        "format_version": FORMAT_VERSION,
+        "ok": files.iter().all(|f| !f.has_errors()),
+        "files": files.iter().map(|f| json!({
+            "file": f.path,
+            "ok": !f.has_errors(),
+            "resources": f.plan.as_ref().map(|p| p.decls.len()),
+            "errors": f.diags.iter().filter(|d| d.is_error()).count(),
+            "warnings": f.diags.iter().filter(|d| !d.is_error()).count(),
+            "diagnostics": f.diags.iter().map(|d| diag_json(f, d)).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
+}
