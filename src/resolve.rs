@@ -176,7 +176,9 @@ fn run(text: &str, base_dir: &Path, opts: &Options, diags: &mut Vec<Diag>) -> Op
         Ok(n) => n,
         Err(e) => {
             let mut d = Diag::error(Code::YamlSyntax, e.span, e.message).label("here");
-            if text.get(e.span.offset..).is_some_and(|rest| rest.starts_with("${")) {
+            if text.get(e.span.offset..).is_some_and(|rest| rest.starts_with("${"))
+                || text.get(..e.span.offset).is_some_and(|before| before.ends_with('$'))
+            {
                 d = d.help("inside [ ] and { }, quote references: [\"${name}\"] (or use a block list)");
             }
             diags.push(d);
@@ -197,8 +199,8 @@ fn run(text: &str, base_dir: &Path, opts: &Options, diags: &mut Vec<Diag>) -> Op
     strip_duplicates(&mut root, diags);
 
     // Variables: defaults, then --var-file, then --var.
-    let variables = read_variables(&root, opts, diags);
-    substitute_variables(&mut root, &variables, diags);
+    let (variables, unset) = read_variables(&root, opts, diags);
+    substitute_variables(&mut root, &variables, &unset, diags);
 
     // Shape: the header, then each resource against its own kind.
     let mut checker = Checker::new(header_schema());
@@ -445,7 +447,8 @@ impl VarValue {
     }
 }
 
-fn read_variables(root: &Node, opts: &Options, diags: &mut Vec<Diag>) -> BTreeMap<String, VarValue> {
+/// Resolved variables, and the declared ones left without a value (already reported).
+fn read_variables(root: &Node, opts: &Options, diags: &mut Vec<Diag>) -> (BTreeMap<String, VarValue>, Vec<String>) {
     let mut declared: Vec<(String, Span, Option<VarValue>)> = Vec::new();
     if let Some(vars) = root.get("variables").and_then(Node::as_map) {
         for (k, v) in vars {
@@ -520,8 +523,10 @@ fn read_variables(root: &Node, opts: &Options, diags: &mut Vec<Diag>) -> BTreeMa
             _ => diags.push(Diag::detached(Code::VariableOverride, format!("--var `{arg}`: expected NAME=VALUE"))),
         }
     }
+    let mut unset = Vec::new();
     for (name, span, _) in &declared {
         if !values.contains_key(name) {
+            unset.push(name.clone());
             diags.push(
                 Diag::error(Code::VariableOverride, *span, format!("variable `{name}` has no default and no value"))
                     .label("needs a value")
@@ -529,7 +534,7 @@ fn read_variables(root: &Node, opts: &Options, diags: &mut Vec<Diag>) -> BTreeMa
             );
         }
     }
-    values
+    (values, unset)
 }
 
 /// 1-based line and column of a byte offset.
@@ -546,19 +551,19 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
 }
 
 /// Replace `${var.NAME}` everywhere outside `variables:` (spans are kept).
-fn substitute_variables(root: &mut Node, vars: &BTreeMap<String, VarValue>, diags: &mut Vec<Diag>) {
+fn substitute_variables(root: &mut Node, vars: &BTreeMap<String, VarValue>, unset: &[String], diags: &mut Vec<Diag>) {
     let Value::Map(entries) = &mut root.value else { return };
     for (k, v) in entries.iter_mut() {
         if k.as_str() != Some("variables") {
-            substitute(v, vars, diags);
+            substitute(v, vars, unset, diags);
         }
     }
 }
 
-fn substitute(node: &mut Node, vars: &BTreeMap<String, VarValue>, diags: &mut Vec<Diag>) {
+fn substitute(node: &mut Node, vars: &BTreeMap<String, VarValue>, unset: &[String], diags: &mut Vec<Diag>) {
     match &mut node.value {
-        Value::Seq(items) => items.iter_mut().for_each(|n| substitute(n, vars, diags)),
-        Value::Map(entries) => entries.iter_mut().for_each(|(_, v)| substitute(v, vars, diags)),
+        Value::Seq(items) => items.iter_mut().for_each(|n| substitute(n, vars, unset, diags)),
+        Value::Map(entries) => entries.iter_mut().for_each(|(_, v)| substitute(v, vars, unset, diags)),
         Value::Str(s) if s.contains("${") => {
             let Ok(pieces) = refs::parse_template(s, OffsetMap::new(node.span, s.len())) else { return };
             if !pieces.iter().any(|p| matches!(p, Piece::Expr(e) if e.root() == "var")) {
@@ -584,6 +589,7 @@ fn substitute(node: &mut Node, vars: &BTreeMap<String, VarValue>, diags: &mut Ve
                                 }
                                 out.push_str(&v.display().replace("${", "$${"));
                             }
+                            None if unset.contains(&name) => out.push_str(&e.text()),
                             None => {
                                 let mut d = Diag::error(
                                     Code::UndeclaredVariable,

@@ -441,7 +441,7 @@ fn describe(schema: &J) -> String {
                         && p.len() == 1
                         && let Some(k) = p.keys().next()
                     {
-                        return format!("a mapping with `{k}`");
+                        return format!("{{ {k}: … }}");
                     }
                     "a mapping"
                 }
