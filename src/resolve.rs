@@ -282,8 +282,9 @@ fn run(text: &str, base_dir: &Path, opts: &Options, diags: &mut Vec<Diag>) -> Op
 
     // References: every `${...}` in every resource is an edge and must resolve.
     let mut edges: Vec<Edge> = Vec::new();
-    let add_edge = |edges: &mut Vec<Edge>, from: usize, to: usize, span: Span| {
-        if !edges.iter().any(|e| e.from == from && e.to == to) {
+    let mut edge_set: std::collections::HashSet<(usize, usize)> = std::collections::HashSet::new();
+    let mut add_edge = |edges: &mut Vec<Edge>, from: usize, to: usize, span: Span| {
+        if edge_set.insert((from, to)) {
             edges.push(Edge { from, to, span });
         }
     };
@@ -327,7 +328,8 @@ fn run(text: &str, base_dir: &Path, opts: &Options, diags: &mut Vec<Diag>) -> Op
     let strict = opts.strict;
     let mut kind_diags = Vec::new();
     for d in decls.iter().filter(|d| d.expanded_from.is_none()) {
-        let mut cx = Cx { decls: &decls, diags: &mut kind_diags, base_dir, strict, me: &d.logical.value };
+        let mut cx =
+            Cx { decls: &decls, index: &index, diags: &mut kind_diags, base_dir, strict, me: &d.logical.value };
         d.spec.validate(&mut cx);
     }
     diags.append(&mut kind_diags);

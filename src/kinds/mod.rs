@@ -209,6 +209,8 @@ pub struct Decl {
 /// What a kind's validation can see: every declaration, and where to report.
 pub struct Cx<'a> {
     pub decls: &'a [Decl],
+    /// Logical name → position in `decls`.
+    pub index: &'a std::collections::HashMap<String, usize>,
     pub diags: &'a mut Vec<Diag>,
     /// Directory of the plan file; relative file paths resolve against it.
     pub base_dir: &'a Path,
@@ -224,7 +226,7 @@ impl Cx<'_> {
     }
 
     pub fn decl(&self, logical: &str) -> Option<&Decl> {
-        self.decls.iter().find(|d| d.logical.value == logical)
+        self.index.get(logical).and_then(|&i| self.decls.get(i))
     }
 
     /// Check a literal name against a rule; names built from `${...}` are checked at apply.
@@ -314,7 +316,7 @@ impl Cx<'_> {
     /// Returns the referenced declaration when it is valid.
     pub fn reference(&mut self, field: &str, value: &Sp<String>, kinds: &[&str]) -> Option<&Decl> {
         let expr = self.whole_ref(field, value, kinds)?;
-        let decl = self.decls.iter().find(|d| d.logical.value == expr.root())?;
+        let decl = self.index.get(expr.root()).and_then(|&i| self.decls.get(i))?;
         if !kinds.contains(&decl.kind.type_name()) {
             self.diags.push(
                 Diag::error(

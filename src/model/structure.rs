@@ -20,10 +20,11 @@ pub fn strip_duplicates(node: &mut Node, diags: &mut Vec<Diag>) {
     match &mut node.value {
         Value::Seq(items) => items.iter_mut().for_each(|n| strip_duplicates(n, diags)),
         Value::Map(entries) => {
-            let mut seen: Vec<(String, Span)> = Vec::new();
+            let mut seen: std::collections::HashMap<String, Span> =
+                std::collections::HashMap::with_capacity(entries.len());
             entries.retain(|(k, _)| {
                 let text = k.key_text();
-                if let Some((_, first)) = seen.iter().find(|(t, _)| *t == text) {
+                if let Some(first) = seen.get(&text) {
                     diags.push(
                         Diag::error(Code::DuplicateKey, k.span, format!("duplicate key `{text}`"))
                             .label("repeated here")
@@ -32,7 +33,7 @@ pub fn strip_duplicates(node: &mut Node, diags: &mut Vec<Diag>) {
                     );
                     false
                 } else {
-                    seen.push((text, k.span));
+                    seen.insert(text, k.span);
                     true
                 }
             });

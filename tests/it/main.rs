@@ -1,1 +1,8 @@
+//! The one integration-test binary (`autotests = false`): every test module is listed here.
 
+mod cli;
+mod common;
+mod diagnostics;
+mod graph;
+mod props;
+mod schema;
