@@ -15,15 +15,31 @@ use crate::ui;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     /// Success; for `plan --detailed-exitcode`, no changes.
-    Ok = 0,
+    Ok,
     /// Invalid plan, usage error, API or network failure, partial failure.
-    Error = 1,
+    Error,
     /// `plan --detailed-exitcode`: changes present.
-    Changes = 2,
+    Changes,
     /// `verify`: it ran and at least one check failed.
-    VerifyFailed = 3,
+    VerifyFailed,
     /// Interrupted.
-    Interrupted = 130,
+    Interrupted,
+    /// `local exec`: the command's own exit code.
+    Code(u8),
+}
+
+impl Exit {
+    /// The process exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Ok => 0,
+            Exit::Error => 1,
+            Exit::Changes => 2,
+            Exit::VerifyFailed => 3,
+            Exit::Interrupted => 130,
+            Exit::Code(c) => c,
+        }
+    }
 }
 
 /// idlab: Azure managed-identity environments, declared in YAML and converged through ARM.
@@ -53,8 +69,52 @@ pub enum Command {
     Destroy(Reserved),
     /// Run the plan's access checks as the VM identities (not available yet).
     Verify(Reserved),
-    /// The built-in local cloud (not available yet).
-    Local(Reserved),
+    /// The built-in local cloud: ARM, token issuer and VM identity endpoints on 127.0.0.1.
+    #[command(subcommand)]
+    Local(LocalCommand),
+}
+
+/// `idlab local …`
+#[derive(Debug, Subcommand)]
+pub enum LocalCommand {
+    /// Serve the local cloud until interrupted; prints one JSON line of connection details.
+    Serve(ServeArgs),
+    /// Print the shell exports a program "on a VM" needs to reach its identity endpoint.
+    Env(VmArgs),
+    /// Run a command with a VM's environment (as if on that VM).
+    Exec(ExecArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// State directory.
+    #[arg(long, default_value = ".idlab/local", value_name = "DIR")]
+    pub state: PathBuf,
+    /// ARM/token port (0 = any free port; default: the one recorded in the state).
+    #[arg(long, value_name = "N")]
+    pub port: Option<u16>,
+    /// Fault configuration (YAML or JSON; see docs/local-cloud.md).
+    #[arg(long, value_name = "FILE")]
+    pub faults: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct VmArgs {
+    /// State directory of the running local cloud.
+    #[arg(long, default_value = ".idlab/local", value_name = "DIR")]
+    pub state: PathBuf,
+    /// The VM, by name or resource id.
+    #[arg(long, value_name = "NAME|ID")]
+    pub vm: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    pub vm: VmArgs,
+    /// The command and its arguments.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
+    pub cmd: Vec<String>,
 }
 
 /// Arguments of commands that later versions implement.
@@ -146,7 +206,151 @@ where
         Command::Apply(_) => reserved("apply"),
         Command::Destroy(_) => reserved("destroy"),
         Command::Verify(_) => reserved("verify"),
-        Command::Local(_) => reserved("local"),
+        Command::Local(LocalCommand::Serve(a)) => serve(&a),
+        Command::Local(LocalCommand::Env(a)) => local_env(&a),
+        Command::Local(LocalCommand::Exec(a)) => local_exec(&a),
+    }
+}
+
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => Some(r),
+        Err(e) => {
+            ui::err(&format!("error: cannot start the async runtime: {e}\n"));
+            None
+        }
+    }
+}
+
+fn serve(a: &ServeArgs) -> Exit {
+    use crate::local::{Cloud, Config, attach, faults::Faults};
+    let faults = match &a.faults {
+        Some(path) => match std::fs::read_to_string(path).map_err(|e| e.to_string()).and_then(|t| Faults::parse(&t)) {
+            Ok(f) => f,
+            Err(e) => {
+                ui::err(&format!("error: faults file {}: {e}\n", path.display()));
+                return Exit::Error;
+            }
+        },
+        None => Faults::default(),
+    };
+    let _lock = match attach::lock(&a.state) {
+        Ok(l) => l,
+        Err(e) => {
+            ui::err(&format!("error: {e}\n"));
+            return Exit::Error;
+        }
+    };
+    let config = Config { state_dir: a.state.clone(), port: a.port, faults, allow_crash: true };
+    let cloud = match Cloud::start(config) {
+        Ok(c) => c,
+        Err(e) => {
+            ui::err(&format!("error: the local cloud did not start: {e}\n"));
+            return Exit::Error;
+        }
+    };
+    if let Err(e) = attach::write_info(&cloud.info) {
+        ui::err(&format!("error: cannot write {}: {e}\n", attach::server_file(&cloud.info.state_dir).display()));
+        return Exit::Error;
+    }
+    let i = &cloud.info;
+    ui::out(&format!("{}\n", serde_json::to_string(i).unwrap_or_default()));
+    ui::out(&format!(
+        "idlab local cloud serving {} (pid {})\n  ARM:          {}\n  token:        {}\n  tenant:       {}\n  subscription: {}\n  operator:     client id {} (secret in {})\n  trust:        REQUESTS_CA_BUNDLE={}\n  VMs and their identity endpoints: `idlab local env --vm NAME` (GET {}/_idlab/vms)\nPress Ctrl-C to stop.\n",
+        i.state_dir.display(),
+        i.pid,
+        i.arm_url,
+        i.token_url,
+        i.tenant_id,
+        i.subscription_id,
+        i.operator_client_id,
+        i.operator_secret_file.display(),
+        i.ca_file.display(),
+        i.arm_url
+    ));
+    let Some(rt) = runtime() else { return Exit::Error };
+    rt.block_on(async {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            match signal(SignalKind::terminate()) {
+                Ok(mut term) => {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    });
+    let _ = std::fs::remove_file(attach::server_file(&cloud.info.state_dir));
+    cloud.stop();
+    Exit::Ok
+}
+
+fn vm_env(a: &VmArgs) -> Result<Vec<(String, String)>, String> {
+    use crate::local::attach;
+    let rt = runtime().ok_or("no runtime")?;
+    rt.block_on(async {
+        let info = attach::running(&a.state).await.ok_or_else(|| {
+            format!(
+                "no local cloud is serving {}: start one with `idlab local serve --state {}`",
+                a.state.display(),
+                a.state.display()
+            )
+        })?;
+        attach::vm_env(&info, &a.vm).await
+    })
+}
+
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "/:._-=@,+".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+fn local_env(a: &VmArgs) -> Exit {
+    match vm_env(a) {
+        Ok(vars) => {
+            let text: String = vars.iter().map(|(k, v)| format!("export {k}={}\n", shell_quote(v))).collect();
+            ui::out(&text);
+            Exit::Ok
+        }
+        Err(e) => {
+            ui::err(&format!("error: {e}\n"));
+            Exit::Error
+        }
+    }
+}
+
+fn local_exec(a: &ExecArgs) -> Exit {
+    let vars = match vm_env(&a.vm) {
+        Ok(v) => v,
+        Err(e) => {
+            ui::err(&format!("error: {e}\n"));
+            return Exit::Error;
+        }
+    };
+    let Some((program, args)) = a.cmd.split_first() else { return Exit::Error };
+    match std::process::Command::new(program).args(args).envs(vars).status() {
+        Ok(status) => match status.code() {
+            Some(0) => Exit::Ok,
+            Some(c) => Exit::Code(c.clamp(1, 255) as u8),
+            None => Exit::Error,
+        },
+        Err(e) => {
+            ui::err(&format!("error: cannot run `{program}`: {e}\n"));
+            Exit::Error
+        }
     }
 }
 
@@ -222,11 +426,12 @@ mod tests {
 
     #[test]
     fn exit_code_table() {
-        assert_eq!(Exit::Ok as i32, 0);
-        assert_eq!(Exit::Error as i32, 1);
-        assert_eq!(Exit::Changes as i32, 2);
-        assert_eq!(Exit::VerifyFailed as i32, 3);
-        assert_eq!(Exit::Interrupted as i32, 130);
+        assert_eq!(Exit::Ok.code(), 0);
+        assert_eq!(Exit::Error.code(), 1);
+        assert_eq!(Exit::Changes.code(), 2);
+        assert_eq!(Exit::VerifyFailed.code(), 3);
+        assert_eq!(Exit::Interrupted.code(), 130);
+        assert_eq!(Exit::Code(7).code(), 7);
     }
 
     #[test]

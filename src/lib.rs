@@ -8,9 +8,11 @@
 //! model and roles and is pure; `graph` is pure; `resolve` composes them; `ui` is used only
 //! by `cli`, and only `ui` prints.
 
+pub mod arm;
 pub mod cli;
 pub mod graph;
 pub mod kinds;
+pub mod local;
 pub mod model;
 pub mod resolve;
 pub mod roles;

@@ -5,5 +5,5 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     // reqwest is built without a default crypto provider; install ring once, first.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    ExitCode::from(idlab::cli::run(std::env::args_os()) as u8)
+    ExitCode::from(idlab::cli::run(std::env::args_os()).code())
 }

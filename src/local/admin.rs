@@ -1,0 +1,173 @@
+//! The admin API, on the ARM port under `/_idlab/` (a path no Azure API uses). Every call
+//! but `GET /_idlab/health` needs the operator's token.
+//!
+//! | method and path | what it does |
+//! |---|---|
+//! | `GET /_idlab/health` | `{"status":"ok","pid":…}` without authentication |
+//! | `GET /_idlab/requests` | the request log: method, path, status, principal, `write` |
+//! | `DELETE /_idlab/requests` | empty the log |
+//! | `POST /_idlab/principals` `{"name", "roles":[{"role","scope"}], "federated":[{"issuer","subject"}]}` | create a service principal; answers its `client_id`, `object_id` and (once) `secret` |
+//! | `GET /_idlab/vms` | every VM with its identity endpoint and identities |
+//! | `GET /_idlab/faults`, `PUT /_idlab/faults` | read or replace the fault configuration |
+//! | `POST /_idlab/snapshot` | compact the journal into a snapshot now |
+//!
+//! A request is a *write* when it is PUT, PATCH or DELETE, or a POST that changes state
+//! (token requests and listKeys-style actions are not).
+
+use axum::http::Method;
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::arm::{Caller, role_assignment_body};
+use super::faults::Faults;
+use super::http::{ArmError, error_response, json_response};
+use super::store::{Op, Principal, Resource};
+use super::{Shared, guid, now_ms, random_secret, sha256_hex};
+use crate::roles;
+
+pub fn handle(
+    sh: &Shared,
+    method: &Method,
+    path: &str,
+    _query: &[(String, String)],
+    body: &[u8],
+    caller: Option<&Caller>,
+) -> Response {
+    if path.starts_with("/_idlab/health") {
+        return json_response(200, &json!({ "status": "ok", "pid": sh.info.pid, "arm_url": sh.info.arm_url }), &[]);
+    }
+    let is_operator = caller.is_some_and(|c| c.object_id == sh.info.operator_object_id);
+    if !is_operator {
+        return error_response(&ArmError::new(
+            403,
+            "AuthorizationFailed",
+            "The admin API of the local cloud is for its operator principal only.",
+        ));
+    }
+    let result = match (method.clone(), path.trim_end_matches('/')) {
+        (Method::GET, "/_idlab/requests") => {
+            Ok(json!({ "value": sh.log.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect::<Vec<_>>() }))
+        }
+        (Method::DELETE, "/_idlab/requests") => {
+            sh.log.lock().unwrap_or_else(|p| p.into_inner()).clear();
+            Ok(json!({}))
+        }
+        (Method::POST, "/_idlab/principals") => create_principal(sh, body),
+        (Method::GET, "/_idlab/vms") => Ok(vms(sh)),
+        (Method::GET, "/_idlab/faults") => {
+            serde_json::to_value(sh.faults()).map_err(|e| ArmError::new(500, "InternalServerError", e.to_string()))
+        }
+        (Method::PUT, "/_idlab/faults") => {
+            let f: Result<Faults, String> =
+                serde_json::from_slice(body).map_err(|e| e.to_string()).and_then(|f: Faults| f.check().map(|()| f));
+            match f {
+                Ok(f) => {
+                    use rand::SeedableRng;
+                    *sh.rng.lock().unwrap_or_else(|p| p.into_inner()) = rand::rngs::StdRng::seed_from_u64(f.seed);
+                    *sh.faults.lock().unwrap_or_else(|p| p.into_inner()) = f.clone();
+                    serde_json::to_value(f).map_err(|e| ArmError::new(500, "InternalServerError", e.to_string()))
+                }
+                Err(e) => Err(ArmError::new(400, "InvalidFaults", e)),
+            }
+        }
+        (Method::POST, "/_idlab/snapshot") => sh
+            .store()
+            .snapshot()
+            .map(|()| json!({}))
+            .map_err(|e| ArmError::new(500, "InternalServerError", e.to_string())),
+        _ => Err(ArmError::new(404, "NotFound", format!("No admin operation {method} {path}."))),
+    };
+    match result {
+        Ok(v) => json_response(200, &v, &[]),
+        Err(e) => error_response(&e),
+    }
+}
+
+fn create_principal(sh: &Shared, body: &[u8]) -> Result<Value, ArmError> {
+    let req: Value =
+        serde_json::from_slice(body).map_err(|e| ArmError::new(400, "InvalidRequestContent", e.to_string()))?;
+    let name = req.get("name").and_then(Value::as_str).unwrap_or("idlab-principal").to_string();
+    let secret = random_secret();
+    let now = now_ms();
+    let federated: Vec<(String, String)> = req
+        .get("federated")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| Some((f.get("issuer")?.as_str()?.to_string(), f.get("subject")?.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let p = Principal {
+        object_id: guid(),
+        client_id: guid(),
+        display_name: name,
+        kind: "ServicePrincipal".into(),
+        secret_sha256: Some(sha256_hex(&secret)),
+        federated,
+        resource_id: None,
+        created_ms: now,
+    };
+    let mut ops = vec![Op::PutPrincipal { principal: p.clone() }];
+    let default_scope = format!("/subscriptions/{}", sh.info.subscription_id);
+    for r in req.get("roles").and_then(Value::as_array).cloned().unwrap_or_default() {
+        let role_name = r.get("role").and_then(Value::as_str).unwrap_or_default();
+        let role = roles::by_name(role_name).or_else(|| roles::by_guid(role_name)).ok_or_else(|| {
+            ArmError::new(400, "RoleDefinitionDoesNotExist", format!("No built-in role `{role_name}`."))
+        })?;
+        let scope = r.get("scope").and_then(Value::as_str).unwrap_or(&default_scope).trim_end_matches('/').to_string();
+        let name = guid();
+        let id = format!("{scope}/providers/Microsoft.Authorization/roleAssignments/{name}");
+        let def = format!(
+            "/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{}",
+            sh.info.subscription_id, role.guid
+        );
+        let body = role_assignment_body(
+            &id,
+            &name,
+            &scope,
+            &def,
+            &p.object_id,
+            "ServicePrincipal",
+            Some("created through the idlab admin API"),
+            &sh.info.operator_object_id,
+            now,
+        );
+        ops.push(Op::PutResource {
+            resource: Resource {
+                id,
+                kind: "Microsoft.Authorization/roleAssignments".into(),
+                body,
+                etag: 1,
+                created_ms: now,
+                busy_until_ms: 0,
+                effective_ms: Some(now),
+            },
+        });
+    }
+    sh.store().commit(ops).map_err(|e| ArmError::new(500, "InternalServerError", e.to_string()))?;
+    Ok(json!({ "client_id": p.client_id, "object_id": p.object_id, "secret": secret, "tenant_id": sh.info.tenant_id }))
+}
+
+/// Every VM with its identity endpoint.
+pub fn vms(sh: &Shared) -> Value {
+    let st = sh.store();
+    let list: Vec<Value> = st
+        .state
+        .resources
+        .values()
+        .filter(|r| r.kind == "Microsoft.Compute/virtualMachines")
+        .map(|r| {
+            let ep = st.state.imds.get(&r.id.to_ascii_lowercase());
+            json!({
+                "id": r.id,
+                "name": r.body.get("name"),
+                "identity": r.body.get("identity"),
+                "endpoint": ep.map(|e| format!("http://127.0.0.1:{}", e.port)),
+                "identity_endpoint": ep.map(|e| format!("http://127.0.0.1:{}/msi/token", e.port)),
+                "identity_header": ep.map(|e| e.header_secret.clone()),
+            })
+        })
+        .collect();
+    json!({ "value": list })
+}

@@ -1,0 +1,286 @@
+//! The Entra-style issuer: `POST /{tenant}/oauth2/v2.0/token` (client credentials with a
+//! secret, or with a federated client assertion for workload identity) and the v1
+//! `/{tenant}/oauth2/token`, plus what custom-cloud clients discover a cloud by: the
+//! OpenID configuration and `GET /metadata/endpoints` (arm-contract §11).
+
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::http::{json_response, query_pairs};
+use super::token::{Claims, scope_audience, sign};
+use super::{Shared, guid, sha256_hex};
+
+/// Token lifetime for service principals, seconds.
+pub const TOKEN_SECONDS: i64 = 3599;
+
+fn aad_error(status: u16, error: &str, code: u32, description: &str) -> Response {
+    let ts = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    json_response(
+        status,
+        &json!({
+            "error": error,
+            "error_description": format!("AADSTS{code}: {description} Trace ID: {} Correlation ID: {} Timestamp: {ts}", guid(), guid()),
+            "error_codes": [code],
+            "timestamp": ts,
+            "trace_id": guid(),
+            "correlation_id": guid(),
+        }),
+        &[],
+    )
+}
+
+/// Claims for a principal's token.
+pub fn claims_for(
+    sh: &Shared,
+    object_id: &str,
+    client_id: &str,
+    aud: &str,
+    lifetime: i64,
+    mirid: Option<String>,
+    acr: &str,
+) -> Claims {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let tid = sh.info.tenant_id.clone();
+    Claims {
+        aud: aud.to_string(),
+        iss: format!("https://sts.windows.net/{tid}/"),
+        iat: now,
+        nbf: now,
+        exp: now + lifetime,
+        tid,
+        oid: object_id.to_string(),
+        sub: object_id.to_string(),
+        appid: client_id.to_string(),
+        azp: client_id.to_string(),
+        appidacr: acr.to_string(),
+        idtyp: "app".into(),
+        ver: "1.0".into(),
+        xms_mirid: mirid,
+        uti: guid().replace('-', ""),
+    }
+}
+
+/// `POST /{tenant}/oauth2[/v2.0]/token`.
+pub fn token(sh: &Shared, tenant: &str, v2: bool, body: &[u8]) -> Response {
+    let form = query_pairs(Some(&String::from_utf8_lossy(body)));
+    let get = |k: &str| form.iter().find(|(a, _)| a == k).map(|(_, v)| v.as_str());
+    if !tenant.eq_ignore_ascii_case(&sh.info.tenant_id) && !matches!(tenant, "organizations" | "common") {
+        return aad_error(
+            400,
+            "invalid_request",
+            90002,
+            &format!(
+                "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."
+            ),
+        );
+    }
+    if get("grant_type") != Some("client_credentials") {
+        return aad_error(
+            400,
+            "unsupported_grant_type",
+            70003,
+            "The app requested an unsupported grant type. Only client_credentials is supported by this issuer.",
+        );
+    }
+    let Some(client_id) = get("client_id") else {
+        return aad_error(
+            400,
+            "invalid_request",
+            900144,
+            "The request body must contain the following parameter: 'client_id'.",
+        );
+    };
+    let aud = if v2 {
+        match get("scope") {
+            Some(s) if !s.trim().is_empty() => scope_audience(s),
+            _ => {
+                return aad_error(
+                    400,
+                    "invalid_scope",
+                    1002012,
+                    "The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.",
+                );
+            }
+        }
+    } else {
+        match get("resource") {
+            Some(r) => r.to_string(),
+            None => {
+                return aad_error(
+                    400,
+                    "invalid_request",
+                    900144,
+                    "The request body must contain the following parameter: 'resource'.",
+                );
+            }
+        }
+    };
+    let principal = {
+        let st = sh.store();
+        st.state
+            .principals
+            .values()
+            .find(|p| p.client_id.eq_ignore_ascii_case(client_id) && p.kind == "ServicePrincipal")
+            .cloned()
+    };
+    let Some(p) = principal else {
+        return aad_error(
+            400,
+            "unauthorized_client",
+            700016,
+            &format!(
+                "Application with identifier '{client_id}' was not found in the directory '{}'.",
+                sh.info.tenant_id
+            ),
+        );
+    };
+    if let Some(secret) = get("client_secret") {
+        if p.secret_sha256.as_deref() != Some(sha256_hex(secret).as_str()) {
+            return aad_error(
+                401,
+                "invalid_client",
+                7000215,
+                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.",
+            );
+        }
+    } else if let Some(assertion) = get("client_assertion") {
+        if get("client_assertion_type") != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") {
+            return aad_error(400, "invalid_request", 50027, "Invalid client assertion type.");
+        }
+        let Some(c) = super::token::peek(assertion) else {
+            return aad_error(400, "invalid_client", 50027, "JWT token is invalid or malformed.");
+        };
+        let iss = c.get("iss").and_then(Value::as_str).unwrap_or_default();
+        let sub = c.get("sub").and_then(Value::as_str).unwrap_or_default();
+        let exp = c.get("exp").and_then(Value::as_i64).unwrap_or(0);
+        if exp <= time::OffsetDateTime::now_utc().unix_timestamp() {
+            return aad_error(400, "invalid_client", 700024, "Client assertion is not within its valid time range.");
+        }
+        if !p.federated.iter().any(|(i, s)| i == iss && s == sub) {
+            return aad_error(
+                400,
+                "invalid_client",
+                70021,
+                &format!(
+                    "No matching federated identity record found for presented assertion. Assertion Issuer: '{iss}'. Assertion Subject: '{sub}'."
+                ),
+            );
+        }
+    } else {
+        return aad_error(
+            401,
+            "invalid_client",
+            7000218,
+            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+        );
+    }
+    let claims = claims_for(sh, &p.object_id, &p.client_id, &aud, TOKEN_SECONDS, None, "1");
+    let access = sign(&sh.key, &claims);
+    let mut body = json!({ "token_type": "Bearer", "expires_in": TOKEN_SECONDS, "ext_expires_in": TOKEN_SECONDS, "access_token": access });
+    if !v2 {
+        body["expires_on"] = json!(claims.exp.to_string());
+        body["not_before"] = json!(claims.nbf.to_string());
+        body["resource"] = json!(aud);
+        body["expires_in"] = json!(TOKEN_SECONDS.to_string());
+        body["ext_expires_in"] = json!(TOKEN_SECONDS.to_string());
+    }
+    json_response(200, &body, &[("cache-control", "no-store, no-cache".into())])
+}
+
+/// `GET /{tenant}[/v2.0]/.well-known/openid-configuration`.
+pub fn openid(sh: &Shared, tenant: &str, v2: bool) -> Response {
+    let base = &sh.base_url;
+    let t = if tenant.eq_ignore_ascii_case("common") || tenant.eq_ignore_ascii_case("organizations") {
+        sh.info.tenant_id.as_str()
+    } else {
+        tenant
+    };
+    if !t.eq_ignore_ascii_case(&sh.info.tenant_id) {
+        return aad_error(400, "invalid_tenant", 90002, &format!("Tenant '{tenant}' not found."));
+    }
+    let (token, authorize, issuer) = if v2 {
+        (
+            format!("{base}/{t}/oauth2/v2.0/token"),
+            format!("{base}/{t}/oauth2/v2.0/authorize"),
+            format!("{base}/{t}/v2.0"),
+        )
+    } else {
+        (
+            format!("{base}/{t}/oauth2/token"),
+            format!("{base}/{t}/oauth2/authorize"),
+            format!("https://sts.windows.net/{t}/"),
+        )
+    };
+    json_response(
+        200,
+        &json!({
+            "token_endpoint": token,
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+            "jwks_uri": format!("{base}/{t}/discovery/v2.0/keys"),
+            "response_modes_supported": ["query", "fragment", "form_post"],
+            "subject_types_supported": ["pairwise"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+            "issuer": issuer,
+            "request_uri_parameter_supported": false,
+            "authorization_endpoint": authorize,
+            "device_authorization_endpoint": format!("{base}/{t}/oauth2/v2.0/devicecode"),
+            "http_logout_supported": true,
+            "frontchannel_logout_supported": true,
+            "end_session_endpoint": format!("{base}/{t}/oauth2/v2.0/logout"),
+            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "nbf", "tid", "oid"],
+            "tenant_region_scope": "NA",
+            "cloud_instance_name": "idlab.local",
+            "cloud_graph_host_name": "graph.idlab.local",
+            "msgraph_host": "graph.idlab.local",
+        }),
+        &[],
+    )
+}
+
+/// `GET /metadata/endpoints`: the cloud's endpoints, for `az cloud register` and Terraform.
+pub fn metadata(sh: &Shared) -> Response {
+    let base = &sh.base_url;
+    json_response(
+        200,
+        &json!({
+            "name": "idlab-local",
+            "portal": format!("{base}/"),
+            "resourceManager": format!("{base}/"),
+            "authentication": {
+                "loginEndpoint": format!("{base}/"),
+                "audiences": ["https://management.core.windows.net/", "https://management.azure.com/"],
+                "tenant": "common",
+                "identityProvider": "AAD",
+            },
+            "media": format!("{base}/"),
+            "graphAudience": "https://graph.windows.net/",
+            "graph": format!("{base}/graph/"),
+            "microsoftGraphResourceId": "https://graph.microsoft.com/",
+            "name_local": "idlab",
+            "gallery": format!("{base}/"),
+            "batch": "https://batch.core.windows.net/",
+            "sqlManagement": format!("{base}/"),
+            "vmImageAliasDoc": format!("{base}/"),
+            "logAnalyticsResourceId": "https://api.loganalytics.io",
+            "suffixes": {
+                "azureDataLakeStoreFileSystem": "azuredatalakestore.net",
+                "acrLoginServer": "azurecr.io",
+                "sqlServerHostname": ".database.windows.net",
+                "azureDataLakeAnalyticsCatalogAndJob": "azuredatalakeanalytics.net",
+                "keyVaultDns": ".vault.azure.net",
+                "storage": "core.windows.net",
+                "azureFrontDoorEndpointSuffix": "azurefd.net",
+                "storageSyncEndpointSuffix": "afs.azure.net",
+                "mhsmDns": "managedhsm.azure.net",
+                "mysqlServerEndpoint": "mysql.database.azure.com",
+                "postgresqlServerEndpoint": "postgres.database.azure.com",
+                "mariadbServerEndpoint": "mariadb.database.azure.com",
+                "synapseAnalytics": "dev.azuresynapse.net",
+                "attestationEndpoint": "attest.azure.net",
+            },
+        }),
+        &[],
+    )
+}

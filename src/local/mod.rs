@@ -1,0 +1,424 @@
+//! The local cloud: ARM, an Entra-style token issuer and a managed-identity endpoint per VM,
+//! with RBAC enforced, faults injectable and every acknowledged write durable. It behaves
+//! like Azure on the wire (`arm-contract.md`), so users can point their own tools at it.
+//!
+//! Layout: [`store`] (state and journal), [`tls`] (CA, leaf, accept loop), [`token`] (JWTs),
+//! [`login`] (token endpoint and discovery documents), [`arm`] (the ARM router and the
+//! resource types), [`rbac`], [`imds`] (per-VM identity endpoints), [`admin`] (the
+//! operator-only admin API under `/_idlab/`), [`faults`], [`versions`].
+//!
+//! Imports: `arm::id` and `roles` only from the rest of idlab — nothing of the client side,
+//! so each keeps the other honest.
+
+pub mod admin;
+pub mod arm;
+pub mod attach;
+pub mod faults;
+pub mod http;
+pub mod imds;
+pub mod login;
+pub mod rbac;
+pub mod store;
+pub mod tls;
+pub mod token;
+pub mod versions;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use self::faults::Faults;
+use self::store::{Op, Principal, Resource, State, Store};
+
+/// How to start a local cloud.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the state, certificates and operator secret live (`.idlab/local/` by default).
+    pub state_dir: PathBuf,
+    /// ARM port: `Some(0)` picks a free one; `None` reuses the recorded one (else free).
+    pub port: Option<u16>,
+    pub faults: Faults,
+    /// Honour `crash_after_writes` by exiting the process (only `idlab local serve`).
+    pub allow_crash: bool,
+}
+
+impl Config {
+    pub fn new(state_dir: impl Into<PathBuf>) -> Config {
+        Config { state_dir: state_dir.into(), port: None, faults: Faults::default(), allow_crash: false }
+    }
+}
+
+/// Everything a client needs, printed as one JSON line by `idlab local serve`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ConnectionInfo {
+    /// ARM base URL, e.g. `https://127.0.0.1:40123`.
+    pub arm_url: String,
+    /// Authority host (token issuer base URL); tenants live under it.
+    pub authority_url: String,
+    /// `POST` client credentials here.
+    pub token_url: String,
+    /// Cloud metadata document for `az cloud register`.
+    pub metadata_url: String,
+    pub tenant_id: String,
+    pub subscription_id: String,
+    pub operator_client_id: String,
+    pub operator_object_id: String,
+    /// File holding the operator's client secret (mode 0600).
+    pub operator_secret_file: PathBuf,
+    /// The CA certificate to trust (`REQUESTS_CA_BUNDLE`).
+    pub ca_file: PathBuf,
+    pub state_dir: PathBuf,
+    /// The process serving this state.
+    pub pid: u32,
+}
+
+/// One request in the log (admin API).
+#[derive(Debug, Clone, Serialize)]
+pub struct LogEntry {
+    pub time_ms: u64,
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    /// Object id of the caller, when authenticated.
+    pub principal: Option<String>,
+    /// Whether the request changed state: PUT, PATCH, DELETE and state-changing POSTs
+    /// (not `listKeys`, `listServiceSas`, `checkNameAvailability`, token requests).
+    pub write: bool,
+}
+
+/// A long-running operation the status URL reports on.
+#[derive(Debug, Clone)]
+pub struct Operation {
+    pub done_ms: u64,
+    pub failed: Option<(String, String)>,
+    /// For `Location` polling of a PUT: the resource to return when done.
+    pub resource: Option<String>,
+    pub started_ms: u64,
+}
+
+/// State shared by every handler.
+pub struct Shared {
+    pub store: Mutex<Store>,
+    pub key: Vec<u8>,
+    pub base_url: String,
+    pub faults: Mutex<Faults>,
+    pub rng: Mutex<StdRng>,
+    pub log: Mutex<VecDeque<LogEntry>>,
+    pub ops: Mutex<HashMap<String, Operation>>,
+    pub imds_running: Mutex<HashMap<String, tokio::sync::watch::Sender<bool>>>,
+    pub info: ConnectionInfo,
+    pub allow_crash: bool,
+    pub runtime: tokio::runtime::Handle,
+}
+
+/// The request log keeps this many entries.
+pub const LOG_CAPACITY: usize = 200_000;
+
+impl Shared {
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    pub fn faults(&self) -> Faults {
+        self.faults.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+    /// Draw from the seeded RNG: true with probability `p`.
+    pub fn chance(&self, p: f64) -> bool {
+        if p <= 0.0 {
+            return false;
+        }
+        use rand::RngExt;
+        self.rng.lock().unwrap_or_else(|e| e.into_inner()).random_bool(p.min(1.0))
+    }
+    pub fn record(&self, e: LogEntry) {
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        if log.len() >= LOG_CAPACITY {
+            log.pop_front();
+        }
+        log.push_back(e);
+    }
+    /// After a durable write: exit if `crash_after_writes` says so (serve only).
+    pub fn after_write(&self, writes: u64) {
+        if !self.allow_crash {
+            return;
+        }
+        if let Some(n) = self.faults().crash_after_writes
+            && writes >= n
+        {
+            // Let the acknowledgement reach the client, then die like a killed process.
+            std::thread::spawn(|| {
+                std::thread::sleep(std::time::Duration::from_millis(30));
+                std::process::abort();
+            });
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A fresh random GUID.
+pub fn guid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// A strong random secret (base64url, 40 characters).
+pub fn random_secret() -> String {
+    let bytes: [u8; 30] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+pub fn sha256_hex(s: &str) -> String {
+    Sha256::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Why the local cloud could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error("{0}")]
+    Setup(String),
+    #[error("cannot bind 127.0.0.1:{port}: {source}")]
+    Bind {
+        port: u16,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A running local cloud; dropping it stops the server and waits for its thread.
+pub struct Cloud {
+    pub info: ConnectionInfo,
+    shared: Arc<Shared>,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Cloud {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cloud").field("arm_url", &self.info.arm_url).finish()
+    }
+}
+
+fn fresh_state(dir: &Path) -> Result<(State, String), StartError> {
+    let tenant = guid();
+    let subscription = guid();
+    let operator = Principal {
+        object_id: guid(),
+        client_id: guid(),
+        display_name: "idlab-operator".into(),
+        kind: "ServicePrincipal".into(),
+        secret_sha256: None,
+        federated: Vec::new(),
+        resource_id: None,
+        created_ms: 0,
+    };
+    let secret = random_secret();
+    let mut p = operator.clone();
+    p.secret_sha256 = Some(sha256_hex(&secret));
+    let key: [u8; 32] = rand::random();
+    let mut state = State {
+        tenant_id: tenant,
+        subscription_id: subscription.clone(),
+        subscription_name: "idlab local subscription".into(),
+        signing_key: base64::engine::general_purpose::STANDARD.encode(key),
+        operator_object_id: p.object_id.clone(),
+        ..State::default()
+    };
+    let owner = crate::roles::by_name("Owner").map(|r| r.guid).unwrap_or_default();
+    let ra_name = guid();
+    let scope = format!("/subscriptions/{subscription}");
+    let ra_id = format!("{scope}/providers/Microsoft.Authorization/roleAssignments/{ra_name}");
+    let ra = Resource {
+        id: ra_id.clone(),
+        kind: "Microsoft.Authorization/roleAssignments".into(),
+        body: arm::role_assignment_body(
+            &ra_id,
+            &ra_name,
+            &scope,
+            &format!("{scope}/providers/Microsoft.Authorization/roleDefinitions/{owner}"),
+            &p.object_id,
+            "ServicePrincipal",
+            Some("idlab local cloud operator"),
+            &p.object_id,
+            0,
+        ),
+        etag: 1,
+        created_ms: 0,
+        busy_until_ms: 0,
+        effective_ms: Some(0),
+    };
+    state.apply(&Op::PutPrincipal { principal: p });
+    state.apply(&Op::PutResource { resource: ra });
+    let _ = dir;
+    Ok((state, secret))
+}
+
+fn write_secret_file(path: &Path, secret: &str) -> Result<(), StartError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| StartError::Setup(format!("{}: {e}", dir.display())))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o600));
+    }
+    std::fs::write(tmp.path(), secret).map_err(|e| StartError::Setup(format!("{}: {e}", path.display())))?;
+    tmp.persist(path).map_err(|e| StartError::Setup(format!("{}: {}", path.display(), e.error)))?;
+    Ok(())
+}
+
+/// Bind 127.0.0.1:`want` (or a free port when it is taken or 0).
+pub fn bind_loopback(want: u16) -> Result<std::net::TcpListener, StartError> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, want));
+    match std::net::TcpListener::bind(addr) {
+        Ok(l) => Ok(l),
+        Err(_) if want != 0 => std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+            .map_err(|source| StartError::Bind { port: 0, source }),
+        Err(source) => Err(StartError::Bind { port: want, source }),
+    }
+}
+
+impl Cloud {
+    /// Start the local cloud on its own thread and runtime, bound to 127.0.0.1 only.
+    ///
+    /// # Errors
+    /// The state cannot be opened, certificates cannot be made, or no port can be bound.
+    pub fn start(config: Config) -> Result<Cloud, StartError> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = config.state_dir.clone();
+        std::fs::create_dir_all(&dir).map_err(|e| StartError::Setup(format!("{}: {e}", dir.display())))?;
+        let dir = dir.canonicalize().unwrap_or(dir);
+        let secret_path = dir.join("operator.secret");
+        let mut new_secret = None;
+        let store = Store::open(&dir, || match fresh_state(&dir) {
+            Ok((s, secret)) => {
+                new_secret = Some(secret);
+                s
+            }
+            Err(_) => State::default(),
+        })?;
+        if let Some(secret) = new_secret {
+            write_secret_file(&secret_path, &secret)?;
+        }
+        let pki = tls::Pki::load_or_create(&dir).map_err(StartError::Setup)?;
+        let tls_config = pki.server_config().map_err(StartError::Setup)?;
+        let want = config.port.unwrap_or_else(|| store.state.ports.get("arm").copied().unwrap_or(0));
+        let listener = bind_loopback(want)?;
+        let port = listener.local_addr().map_err(|source| StartError::Bind { port: want, source })?.port();
+        listener.set_nonblocking(true).map_err(|source| StartError::Bind { port, source })?;
+        let key = base64::engine::general_purpose::STANDARD.decode(&store.state.signing_key).unwrap_or_default();
+        let base_url = format!("https://127.0.0.1:{port}");
+        let operator = store.state.principals.get(&store.state.operator_object_id).cloned();
+        let info = ConnectionInfo {
+            arm_url: base_url.clone(),
+            authority_url: base_url.clone(),
+            token_url: format!("{base_url}/{}/oauth2/v2.0/token", store.state.tenant_id),
+            metadata_url: format!("{base_url}/metadata/endpoints?api-version=2022-09-01"),
+            tenant_id: store.state.tenant_id.clone(),
+            subscription_id: store.state.subscription_id.clone(),
+            operator_client_id: operator.as_ref().map(|p| p.client_id.clone()).unwrap_or_default(),
+            operator_object_id: operator.as_ref().map(|p| p.object_id.clone()).unwrap_or_default(),
+            operator_secret_file: secret_path,
+            ca_file: pki.ca_path.clone(),
+            state_dir: dir.clone(),
+            pid: std::process::id(),
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("idlab-local")
+            .enable_all()
+            .build()
+            .map_err(|e| StartError::Setup(format!("runtime: {e}")))?;
+        let faults = config.faults.clone();
+        let shared = Arc::new(Shared {
+            store: Mutex::new(store),
+            key,
+            base_url,
+            rng: Mutex::new(StdRng::seed_from_u64(faults.seed)),
+            faults: Mutex::new(faults),
+            log: Mutex::new(VecDeque::new()),
+            ops: Mutex::new(HashMap::new()),
+            imds_running: Mutex::new(HashMap::new()),
+            info: info.clone(),
+            allow_crash: config.allow_crash,
+            runtime: runtime.handle().clone(),
+        });
+        {
+            let mut st = shared.store();
+            if st.state.ports.get("arm") != Some(&port) {
+                st.commit(vec![Op::SetPort { purpose: "arm".into(), port }])?;
+            }
+        }
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let sh = shared.clone();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+        let thread = std::thread::Builder::new()
+            .name("idlab-local-cloud".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e.to_string()));
+                            return;
+                        }
+                    };
+                    if let Err(e) = imds::start_all(&sh) {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                    let _ = ready_tx.send(Ok(()));
+                    tls::serve_tls(listener, tls_config, arm::router(sh.clone()), rx).await;
+                    imds::stop_all(&sh);
+                });
+            })
+            .map_err(|e| StartError::Setup(format!("thread: {e}")))?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(StartError::Setup(e)),
+            Err(_) => return Err(StartError::Setup("the local cloud thread stopped".into())),
+        }
+        Ok(Cloud { info, shared, shutdown: tx, thread: Some(thread) })
+    }
+
+    /// The shared state (tests and the admin API use it).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// The operator's client secret.
+    ///
+    /// # Errors
+    /// When the secret file cannot be read.
+    pub fn operator_secret(&self) -> std::io::Result<String> {
+        std::fs::read_to_string(&self.info.operator_secret_file).map(|s| s.trim().to_string())
+    }
+
+    /// Stop serving and wait for the server thread.
+    pub fn stop(mut self) {
+        self.shutdown_now();
+    }
+
+    fn shutdown_now(&mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Cloud {
+    fn drop(&mut self) {
+        self.shutdown_now();
+    }
+}

@@ -1,0 +1,134 @@
+//! RBAC evaluation (arm-contract §4): the union over the principal's effective role
+//! assignments whose scope is the target or one of its ancestors; an action is allowed when
+//! some role matches it in `actions` and that same role does not exclude it in `notActions`
+//! (data actions only through `dataActions` / `notDataActions`; `*` in `actions` never grants
+//! data actions). Patterns are case-insensitive and `*` spans `/`.
+
+use crate::arm::id::is_scope_prefix;
+use crate::roles::{self, Role};
+
+/// Case-insensitive glob where `*` matches any run of characters (including `/`).
+///
+/// ```
+/// use idlab::local::rbac::pattern_matches;
+/// assert!(pattern_matches("*/read", "Microsoft.Compute/virtualMachines/read"));
+/// assert!(pattern_matches("Microsoft.Storage/storageAccounts/*", "microsoft.storage/storageaccounts/listkeys/action"));
+/// assert!(!pattern_matches("*/read", "Microsoft.Compute/virtualMachines/write"));
+/// ```
+pub fn pattern_matches(pattern: &str, action: &str) -> bool {
+    let p: Vec<char> = pattern.to_ascii_lowercase().chars().collect();
+    let a: Vec<char> = action.to_ascii_lowercase().chars().collect();
+    let (mut pi, mut ai) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ai < a.len() {
+        if pi < p.len() && p[pi] != '*' && p[pi] == a[ai] {
+            pi += 1;
+            ai += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ai;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ai = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+/// Whether `role` grants `action` (a data action when `data`).
+pub fn role_allows(role: &Role, action: &str, data: bool) -> bool {
+    let (allow, deny) =
+        if data { (role.data_actions, role.not_data_actions) } else { (role.actions, role.not_actions) };
+    allow.iter().any(|p| pattern_matches(p, action)) && !deny.iter().any(|p| pattern_matches(p, action))
+}
+
+/// One assignment as RBAC sees it.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub scope: String,
+    pub principal_id: String,
+    pub role_guid: String,
+}
+
+/// Whether any grant for `principal` at or above `scope` allows `action`.
+pub fn allowed(grants: &[Grant], principal: &str, scope: &str, action: &str, data: bool) -> bool {
+    grants.iter().any(|g| {
+        g.principal_id.eq_ignore_ascii_case(principal)
+            && is_scope_prefix(&g.scope, scope)
+            && roles::by_guid(&g.role_guid).is_some_and(|r| role_allows(r, action, data))
+    })
+}
+
+/// The GUID at the end of a role definition id (or the GUID itself).
+pub fn role_guid(definition_id: &str) -> &str {
+    definition_id.rsplit('/').next().unwrap_or(definition_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant(scope: &str, role: &str) -> Grant {
+        Grant {
+            scope: scope.into(),
+            principal_id: "p".into(),
+            role_guid: roles::by_name(role).map(|r| r.guid.to_string()).unwrap_or_default(),
+        }
+    }
+
+    #[test]
+    fn contributor_cannot_write_role_assignments() {
+        let g = [grant("/subscriptions/s", "Contributor")];
+        assert!(allowed(
+            &g,
+            "p",
+            "/subscriptions/s/resourceGroups/rg",
+            "Microsoft.Compute/virtualMachines/write",
+            false
+        ));
+        assert!(!allowed(
+            &g,
+            "p",
+            "/subscriptions/s/resourceGroups/rg",
+            "Microsoft.Authorization/roleAssignments/write",
+            false
+        ));
+    }
+
+    #[test]
+    fn reader_inherits_down_but_not_sideways_and_gets_no_data() {
+        let g = [grant("/subscriptions/s/resourceGroups/rg", "Reader")];
+        assert!(allowed(
+            &g,
+            "p",
+            "/subscriptions/s/resourceGroups/RG/providers/Microsoft.X/y/z",
+            "Microsoft.X/y/read",
+            false
+        ));
+        assert!(!allowed(&g, "p", "/subscriptions/s/resourceGroups/rg2", "Microsoft.X/y/read", false));
+        assert!(!allowed(&g, "p", "/subscriptions/s/resourceGroups/rg", "Microsoft.X/y/write", false));
+        let owner = [grant("/subscriptions/s", "Owner")];
+        assert!(!allowed(
+            &owner,
+            "p",
+            "/subscriptions/s",
+            "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read",
+            true
+        ));
+        let blob = [grant("/subscriptions/s", "Storage Blob Data Reader")];
+        assert!(allowed(
+            &blob,
+            "p",
+            "/subscriptions/s/x",
+            "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read",
+            true
+        ));
+    }
+}

@@ -1,0 +1,186 @@
+//! The api-versions the local cloud accepts per resource type: every version Azure
+//! publishes for it (arm-contract §0.2), because unmodified SDKs send their own, usually newer.
+
+const RESOURCES: &[&str] = &[
+    "2015-11-01",
+    "2016-02-01",
+    "2016-07-01",
+    "2016-09-01",
+    "2017-05-10",
+    "2018-02-01",
+    "2018-05-01",
+    "2019-03-01",
+    "2019-05-01",
+    "2019-05-10",
+    "2019-07-01",
+    "2019-08-01",
+    "2019-10-01",
+    "2020-06-01",
+    "2020-08-01",
+    "2020-10-01",
+    "2021-01-01",
+    "2021-04-01",
+    "2022-09-01",
+    "2023-07-01",
+    "2024-03-01",
+    "2024-07-01",
+    "2024-11-01",
+    "2025-03-01",
+    "2025-04-01",
+];
+
+const SUBSCRIPTIONS: &[&str] =
+    &["2015-11-01", "2016-06-01", "2018-06-01", "2019-06-01", "2019-11-01", "2020-01-01", "2021-01-01", "2022-12-01"];
+
+const MSI: &[&str] = &[
+    "2018-11-30",
+    "2023-01-31",
+    "2024-11-30",
+    "2026-04-30",
+    "2026-05-31",
+    "2015-08-31-preview",
+    "2021-09-30-preview",
+    "2022-01-31-preview",
+    "2023-07-31-preview",
+    "2025-01-31-preview",
+    "2025-05-31-preview",
+];
+
+const COMPUTE: &[&str] = &[
+    "2015-06-15",
+    "2016-03-30",
+    "2017-03-30",
+    "2017-12-01",
+    "2018-04-01",
+    "2018-06-01",
+    "2018-10-01",
+    "2019-03-01",
+    "2019-07-01",
+    "2019-12-01",
+    "2020-06-01",
+    "2020-12-01",
+    "2021-03-01",
+    "2021-04-01",
+    "2021-07-01",
+    "2021-11-01",
+    "2022-03-01",
+    "2022-08-01",
+    "2022-11-01",
+    "2023-03-01",
+    "2023-07-01",
+    "2023-09-01",
+    "2024-03-01",
+    "2024-07-01",
+    "2024-11-01",
+    "2025-04-01",
+    "2025-11-01",
+    "2026-03-01",
+    "2026-04-01",
+    "2016-04-30-preview",
+];
+
+const NETWORK: &[&str] = &[
+    "2015-06-15",
+    "2016-03-30",
+    "2016-06-01",
+    "2016-09-01",
+    "2016-12-01",
+    "2017-03-01",
+    "2017-06-01",
+    "2017-08-01",
+    "2017-09-01",
+    "2017-10-01",
+    "2017-11-01",
+    "2018-01-01",
+    "2018-02-01",
+    "2018-04-01",
+    "2018-06-01",
+    "2018-07-01",
+    "2018-08-01",
+    "2018-10-01",
+    "2018-11-01",
+    "2018-12-01",
+    "2019-02-01",
+    "2019-04-01",
+    "2019-06-01",
+    "2019-07-01",
+    "2019-08-01",
+    "2019-09-01",
+    "2019-11-01",
+    "2019-12-01",
+    "2020-03-01",
+    "2020-04-01",
+    "2020-05-01",
+    "2020-06-01",
+    "2020-07-01",
+    "2020-08-01",
+    "2020-11-01",
+    "2021-02-01",
+    "2021-03-01",
+    "2021-05-01",
+    "2021-08-01",
+    "2022-01-01",
+    "2022-05-01",
+    "2022-07-01",
+    "2022-09-01",
+    "2022-11-01",
+    "2023-02-01",
+    "2023-04-01",
+    "2023-05-01",
+    "2023-06-01",
+    "2023-09-01",
+    "2023-11-01",
+    "2024-01-01",
+    "2024-03-01",
+    "2024-05-01",
+    "2024-07-01",
+    "2024-10-01",
+    "2025-01-01",
+    "2025-03-01",
+    "2025-05-01",
+    "2025-07-01",
+    "2025-09-01",
+    "2015-05-01-preview",
+];
+
+const ROLE_ASSIGNMENTS: &[&str] = &[
+    "2015-07-01",
+    "2022-04-01",
+    "2017-10-01-preview",
+    "2018-01-01-preview",
+    "2018-09-01-preview",
+    "2020-03-01-preview",
+    "2020-04-01-preview",
+    "2020-08-01-preview",
+    "2020-10-01-preview",
+];
+
+const ROLE_DEFINITIONS: &[&str] = &["2015-07-01", "2022-04-01", "2018-01-01-preview", "2022-05-01-preview"];
+
+/// The accepted versions for a (lower-cased) type, or `None` for a type the local cloud does
+/// not serve.
+pub fn accepted(type_lower: &str) -> Option<&'static [&'static str]> {
+    Some(match type_lower {
+        "microsoft.resources/resourcegroups" | "microsoft.resources/resources" | "microsoft.resources/tags" => {
+            RESOURCES
+        }
+        "microsoft.resources/subscriptions" => SUBSCRIPTIONS,
+        "microsoft.managedidentity/userassignedidentities" | "microsoft.managedidentity/identities" => MSI,
+        "microsoft.compute/virtualmachines" | "microsoft.compute/locations/operations" => COMPUTE,
+        "microsoft.network/virtualnetworks"
+        | "microsoft.network/virtualnetworks/subnets"
+        | "microsoft.network/networksecuritygroups"
+        | "microsoft.network/publicipaddresses"
+        | "microsoft.network/networkinterfaces" => NETWORK,
+        "microsoft.authorization/roleassignments" => ROLE_ASSIGNMENTS,
+        "microsoft.authorization/roledefinitions" => ROLE_DEFINITIONS,
+        _ => return None,
+    })
+}
+
+/// The versions newest first, comma-separated, for the error message.
+pub fn listing(versions: &[&str]) -> String {
+    let mut v: Vec<&str> = versions.to_vec();
+    v.sort_unstable_by(|a, b| b.cmp(a));
+    v.join(", ")
+}
