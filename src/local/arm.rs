@@ -2123,11 +2123,11 @@ mod tests {
         assert!(matches!(parse_route("/subscriptions/other", s), Err(e) if e.code == "SubscriptionNotFound"));
         assert!(matches!(
             parse_route("/subscriptions/sub/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines", s),
-            Ok(Route::Collection(p, t)) if p == "/subscriptions/sub/resourceGroups/rg" && t == "virtualMachines"
+            Ok(Route::Collection(p, t)) if p == "/subscriptions/sub/resourceGroups/rg" && t == "Microsoft.Compute/virtualMachines"
         ));
         assert!(matches!(
             parse_route("/subscriptions/sub/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets", s),
-            Ok(Route::Collection(p, t)) if p.ends_with("/virtualNetworks/v") && t == "virtualNetworks/subnets"
+            Ok(Route::Collection(p, t)) if p.ends_with("/virtualNetworks/v") && t == "Microsoft.Network/virtualNetworks/subnets"
         ));
         assert!(matches!(
             parse_route("/subscriptions/sub/resourceGroups/rg/providers/Microsoft.Authorization/roleAssignments/g", s),
