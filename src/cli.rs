@@ -83,6 +83,20 @@ pub enum LocalCommand {
     Env(VmArgs),
     /// Run a command with a VM's environment (as if on that VM).
     Exec(ExecArgs),
+    /// On a VM (inside `local exec`): get a managed-identity token through the Azure SDK's
+    /// ManagedIdentityCredential and print its claims (never the token).
+    #[command(hide = true)]
+    MiToken(MiTokenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MiTokenArgs {
+    /// The scope to ask for, e.g. https://management.azure.com/.default
+    #[arg(long)]
+    pub scope: String,
+    /// A user-assigned identity's client id.
+    #[arg(long)]
+    pub client_id: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -209,6 +223,7 @@ where
         Command::Local(LocalCommand::Serve(a)) => serve(&a),
         Command::Local(LocalCommand::Env(a)) => local_env(&a),
         Command::Local(LocalCommand::Exec(a)) => local_exec(&a),
+        Command::Local(LocalCommand::MiToken(a)) => mi_token(&a),
     }
 }
 
@@ -349,6 +364,39 @@ fn local_exec(a: &ExecArgs) -> Exit {
         },
         Err(e) => {
             ui::err(&format!("error: cannot run `{program}`: {e}\n"));
+            Exit::Error
+        }
+    }
+}
+
+fn mi_token(a: &MiTokenArgs) -> Exit {
+    use azure_core::credentials::TokenCredential;
+    use azure_identity::{ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId};
+    let Some(rt) = runtime() else { return Exit::Error };
+    let result = rt.block_on(async {
+        let options = ManagedIdentityCredentialOptions {
+            user_assigned_id: a.client_id.clone().map(UserAssignedId::ClientId),
+            ..Default::default()
+        };
+        let cred = ManagedIdentityCredential::new(Some(options)).map_err(|e| e.to_string())?;
+        cred.get_token(&[a.scope.as_str()], None).await.map_err(|e| e.to_string())
+    });
+    match result {
+        Ok(t) => {
+            let claims = crate::local::token::peek(t.token.secret()).unwrap_or_default();
+            let shown = serde_json::json!({
+                "aud": claims.get("aud"),
+                "oid": claims.get("oid"),
+                "appid": claims.get("appid"),
+                "tid": claims.get("tid"),
+                "xms_mirid": claims.get("xms_mirid"),
+                "expires_on": t.expires_on.unix_timestamp(),
+            });
+            ui::out(&format!("{shown}\n"));
+            Exit::Ok
+        }
+        Err(e) => {
+            ui::err(&format!("error: no managed-identity token: {e}\n"));
             Exit::Error
         }
     }

@@ -1132,7 +1132,15 @@ fn resource(req: &mut Req<'_>, id: &ResourceId) -> Result<Response, ArmError> {
         return Err(ArmError::new(412, "PreconditionFailed", "The resource already exists (If-None-Match: *)."));
     }
     match req.method {
-        Method::GET => existing.map(|r| json_response(200, &present(&r, now_ms()), &[])).ok_or_else(|| not_found(id)),
+        Method::GET => {
+            let r = existing.ok_or_else(|| not_found(id))?;
+            let mut b = present(&r, now_ms());
+            let expand_user_data = query_get(&req.query, "$expand").is_some_and(|e| e.eq_ignore_ascii_case("userData"));
+            if !expand_user_data && let Some(p) = b.get_mut("properties").and_then(Value::as_object_mut) {
+                p.remove("userData");
+            }
+            Ok(json_response(200, &b, &[]))
+        }
         Method::PUT | Method::PATCH => {
             let incoming = parse_body(req)?;
             let body = if req.method == Method::PATCH {
@@ -1224,7 +1232,10 @@ fn put_resource(
             "microsoft.network/virtualnetworks" => prepare_vnet(&stored_id, existing.as_ref(), &mut body)?,
             "microsoft.network/networksecuritygroups" => prepare_nsg(&stored_id, &mut body),
             "microsoft.network/publicipaddresses" => prepare_pip(&st.state, existing.as_ref(), &mut body),
-            "microsoft.network/networkinterfaces" => prepare_nic(&st.state, &stored_id, existing.as_ref(), &mut body)?,
+            "microsoft.network/networkinterfaces" => {
+                prepare_nic(&st.state, &stored_id, existing.as_ref(), &mut body)?;
+                extra.extend(pip_backrefs(&st.state, &stored_id, existing.as_ref().map(|r| &r.body), Some(&body)));
+            }
             "microsoft.compute/virtualmachines" => {
                 let caller = req.caller.clone();
                 prepare_vm(
@@ -1339,6 +1350,9 @@ fn delete_resource(
             }
         }
         ops.extend(principal_cleanup(&st.state, &r));
+        if tl == "microsoft.network/networkinterfaces" {
+            ops.extend(pip_backrefs(&st.state, &r.id, Some(&r.body), None));
+        }
         if tl == "microsoft.compute/virtualmachines" {
             for nic in vm_nics(&r.body) {
                 if let Some(mut n) = st.state.resources.get(&nic.to_ascii_lowercase()).cloned() {
@@ -1490,6 +1504,7 @@ fn prepare_pip(st: &CloudState, existing: Option<&Resource>, body: &mut Value) {
     let standard =
         body.pointer("/sku/name").and_then(Value::as_str).is_some_and(|s| s.eq_ignore_ascii_case("Standard"));
     let old_ip = existing.and_then(|r| r.body.pointer("/properties/ipAddress").cloned());
+    let used_by = existing.and_then(|r| r.body.pointer("/properties/ipConfiguration").cloned());
     let n = st.resources.values().filter(|r| r.kind == "Microsoft.Network/publicIPAddresses").count() as u32 + 1;
     if let Some(p) = body.get_mut("properties").and_then(Value::as_object_mut) {
         p.entry("publicIPAllocationMethod").or_insert(json!(if standard { "Static" } else { "Dynamic" }));
@@ -1500,6 +1515,9 @@ fn prepare_pip(st: &CloudState, existing: Option<&Resource>, body: &mut Value) {
             old_ip.unwrap_or_else(|| json!(format!("20.{}.{}.{}", 1 + (n >> 16) % 250, (n >> 8) % 256, n % 256))),
         );
         p.insert("resourceGuid".into(), json!(guid()));
+        if let Some(u) = used_by {
+            p.insert("ipConfiguration".into(), u);
+        }
     }
 }
 
@@ -1535,7 +1553,16 @@ fn prepare_nic(st: &CloudState, id: &str, existing: Option<&Resource>, body: &mu
         ));
     };
     let n = st.resources.values().filter(|r| r.kind == "Microsoft.Network/networkInterfaces").count() as u32;
+    let primary_subnet = configs.first().and_then(|c| c.pointer("/properties/subnet/id")).cloned();
     for (i, c) in configs.iter_mut().enumerate() {
+        if c.get("properties").is_none() {
+            c["properties"] = json!({});
+        }
+        if c.pointer("/properties/subnet/id").is_none()
+            && let Some(sid) = &primary_subnet
+        {
+            c["properties"]["subnet"] = json!({ "id": sid });
+        }
         let name = c.get("name").and_then(Value::as_str).unwrap_or("ipconfig1").to_string();
         c["name"] = json!(name);
         c["id"] = json!(format!("{id}/ipConfigurations/{name}"));
@@ -1587,8 +1614,54 @@ fn prepare_nic(st: &CloudState, id: &str, existing: Option<&Resource>, body: &mu
         )));
         p.entry("enableAcceleratedNetworking").or_insert(json!(false));
         p.entry("enableIPForwarding").or_insert(json!(false));
+        p.entry("vnetEncryptionSupported").or_insert(json!(false));
+        let dns = p.entry("dnsSettings").or_insert(json!({}));
+        if let Some(d) = dns.as_object_mut() {
+            let servers = d.entry("dnsServers").or_insert(json!([])).clone();
+            d.entry("appliedDnsServers").or_insert(servers);
+        }
     }
     Ok(())
+}
+
+/// Public IPs record the NIC configuration that uses them (and forget it when it goes).
+fn pip_backrefs(st: &CloudState, nic_id: &str, old: Option<&Value>, new: Option<&Value>) -> Vec<Op> {
+    let refs = |b: Option<&Value>| -> Vec<(String, String)> {
+        b.and_then(|b| b.pointer("/properties/ipConfigurations"))
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|c| {
+                        let pip = c.pointer("/properties/publicIPAddress/id")?.as_str()?.to_ascii_lowercase();
+                        let cfg = c
+                            .get("id")
+                            .and_then(Value::as_str)
+                            .map_or_else(|| format!("{nic_id}/ipConfigurations/ipconfig1"), str::to_string);
+                        Some((pip, cfg))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (before, after) = (refs(old), refs(new));
+    let mut ops = Vec::new();
+    for (pip, cfg) in &after {
+        if let Some(mut r) = st.resources.get(pip).cloned() {
+            r.body["properties"]["ipConfiguration"] = json!({ "id": cfg });
+            r.etag += 1;
+            ops.push(Op::PutResource { resource: r });
+        }
+    }
+    for (pip, _) in before.iter().filter(|(p, _)| !after.iter().any(|(a, _)| a == p)) {
+        if let Some(mut r) = st.resources.get(pip).cloned() {
+            if let Some(p) = r.body.get_mut("properties").and_then(Value::as_object_mut) {
+                p.remove("ipConfiguration");
+            }
+            r.etag += 1;
+            ops.push(Op::PutResource { resource: r });
+        }
+    }
+    ops
 }
 
 fn vm_nics(body: &Value) -> Vec<String> {
@@ -1740,11 +1813,63 @@ fn prepare_vm(
             time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
         )
     });
+    let rg_prefix = id.split("/providers/").next().unwrap_or_default().to_string();
+    let vm_name = id.rsplit('/').next().unwrap_or_default().to_string();
     if let Some(p) = body.get_mut("properties").and_then(Value::as_object_mut) {
+        let windows = p
+            .get("storageProfile")
+            .and_then(|s| s.pointer("/imageReference/publisher"))
+            .and_then(Value::as_str)
+            .is_some_and(|x| x.to_ascii_lowercase().contains("windows"))
+            || p.get("storageProfile")
+                .and_then(|s| s.pointer("/osDisk/osType"))
+                .and_then(Value::as_str)
+                .is_some_and(|x| x.eq_ignore_ascii_case("Windows"));
         if let Some(os) = p.get_mut("osProfile").and_then(Value::as_object_mut) {
             os.remove("adminPassword");
             os.remove("customData");
             os.entry("secrets").or_insert(json!([]));
+            let (key, defaults) = if windows {
+                ("windowsConfiguration", json!({ "provisionVMAgent": true, "enableAutomaticUpdates": true }))
+            } else {
+                ("linuxConfiguration", json!({ "disablePasswordAuthentication": false, "provisionVMAgent": true }))
+            };
+            let cfg = os.entry(key).or_insert(json!({}));
+            if let (Some(c), Some(d)) = (cfg.as_object_mut(), defaults.as_object()) {
+                for (k, v) in d {
+                    c.entry(k.clone()).or_insert(v.clone());
+                }
+            }
+        }
+        if let Some(sp) = p.get_mut("storageProfile").and_then(Value::as_object_mut) {
+            let disk_id = |name: &str| json!(format!("{rg_prefix}/providers/Microsoft.Compute/disks/{name}"));
+            if let Some(os) = sp.get_mut("osDisk").and_then(Value::as_object_mut) {
+                os.entry("osType").or_insert(json!(if windows { "Windows" } else { "Linux" }));
+                let name = os
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .map_or_else(|| format!("{vm_name}_OsDisk_1"), str::to_string);
+                os.entry("name").or_insert(json!(name.clone()));
+                os.entry("diskSizeGB").or_insert(json!(if windows { 127 } else { 30 }));
+                if let Some(md) = os.entry("managedDisk").or_insert(json!({})).as_object_mut() {
+                    md.entry("id").or_insert(disk_id(&name));
+                }
+            }
+            if let Some(list) = sp.entry("dataDisks").or_insert(json!([])).as_array_mut() {
+                for (i, d) in list.iter_mut().enumerate() {
+                    let name = d
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .map_or_else(|| format!("{vm_name}_DataDisk_{i}"), str::to_string);
+                    if let Some(o) = d.as_object_mut() {
+                        o.entry("name").or_insert(json!(name.clone()));
+                        o.entry("diskSizeGB").or_insert(json!(32));
+                        if let Some(md) = o.entry("managedDisk").or_insert(json!({})).as_object_mut() {
+                            md.entry("id").or_insert(disk_id(&name));
+                        }
+                    }
+                }
+            }
         }
         p.insert("vmId".into(), vm_id);
         p.insert("timeCreated".into(), created);

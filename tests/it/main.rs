@@ -4,5 +4,7 @@ mod cli;
 mod common;
 mod diagnostics;
 mod graph;
+mod lab;
+mod local_auth;
 mod props;
 mod schema;
