@@ -23,7 +23,7 @@ impl Resp {
 
 pub struct Lab {
     pub cloud: Cloud,
-    pub dir: tempfile::TempDir,
+    pub _dir: tempfile::TempDir,
     pub rt: tokio::runtime::Runtime,
     pub http: reqwest::Client,
     pub operator: String,
@@ -44,7 +44,7 @@ impl Lab {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         let http = attach::client(&cloud.info).expect("client");
         let secret = cloud.operator_secret().expect("operator secret");
-        let mut lab = Lab { cloud, dir, rt, http, operator: String::new() };
+        let mut lab = Lab { cloud, _dir: dir, rt, http, operator: String::new() };
         lab.operator = lab.token_as(&lab.cloud.info.operator_client_id.clone(), &secret);
         lab
     }

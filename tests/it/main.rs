@@ -6,5 +6,6 @@ mod diagnostics;
 mod graph;
 mod lab;
 mod local_auth;
+mod local_imds;
 mod props;
 mod schema;
