@@ -6,6 +6,7 @@ mod diagnostics;
 mod graph;
 mod lab;
 mod local_auth;
+mod local_contract;
 mod local_imds;
 mod props;
 mod schema;

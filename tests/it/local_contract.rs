@@ -1,0 +1,309 @@
+//! Contract tests: the request examples of `../shared/arm-specs/` for every type the local
+//! cloud serves, replayed over HTTPS; the status must be one the example lists, and every
+//! key of the example response (recursively) must be present in ours with the same JSON
+//! type. Keys an example shows only because of inputs or features outside this contract are
+//! listed, with the reason, in `ABSENT_OK`. A test fails when a fixture of a served type is
+//! not used.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+use crate::common::root;
+use crate::lab::{Lab, Resp};
+
+/// Example files of the types the local cloud serves (by prefix).
+const SERVED_PREFIXES: &[&str] = &["resources_", "msi_", "authorization_", "compute_", "network_"];
+
+/// Keys the examples show that this contract does not reproduce, and why.
+const ABSENT_OK: &[(&str, &str, &str)] = &[
+    ("compute_VirtualMachines_Get.json", "/resources", "VM extensions are not served by the local cloud"),
+    ("compute_VirtualMachines_Get.json", "/managedBy", "VMs here are never managed by another resource"),
+];
+
+fn fixture(name: &str) -> Value {
+    let path = root().join("../shared/arm-specs").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).expect("fixture JSON")
+}
+
+fn type_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Differences: example keys missing from ours, or present with another type.
+fn shape_diff(example: &Value, ours: &Value, path: &str, out: &mut Vec<String>) {
+    match (example, ours) {
+        (Value::Object(e), Value::Object(o)) => {
+            for (k, ev) in e {
+                let p = format!("{path}/{k}");
+                match o.get(k) {
+                    None => out.push(format!("missing {p}")),
+                    Some(ov) => shape_diff(ev, ov, &p, out),
+                }
+            }
+        }
+        (Value::Array(e), Value::Array(o)) => {
+            if let Some(first) = e.first() {
+                match o.first() {
+                    None => out.push(format!("empty array {path}[] (example has items)")),
+                    Some(of) => shape_diff(first, of, &format!("{path}[]"), out),
+                }
+            }
+        }
+        (Value::Null, _) => {}
+        (e, o) if type_of(e) != type_of(o) => {
+            out.push(format!("type of {path}: example {} vs {}", type_of(e), type_of(o)))
+        }
+        _ => {}
+    }
+}
+
+struct Check<'a> {
+    lab: &'a Lab,
+    used: BTreeSet<&'static str>,
+    failures: Vec<String>,
+}
+
+impl Check<'_> {
+    /// Compare a response with the fixture's example for the same status.
+    fn compare(&mut self, file: &'static str, resp: &Resp) {
+        self.used.insert(file);
+        let fx = fixture(file);
+        let statuses: Vec<String> =
+            fx["responses"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+        let status = resp.status.to_string();
+        if !statuses.contains(&status) {
+            self.failures.push(format!("{file}: status {status} not among the example's {statuses:?}: {}", resp.body));
+            return;
+        }
+        let example = &fx["responses"][&status];
+        if let Some(body) = example.get("body") {
+            // Ids used as keys (user-assigned identity maps) name this cloud's subscription.
+            let mut text = body.to_string();
+            for s in ["{subscription-id}", "subid", "a925f2f7-5c63-4b7b-8799-25a5f97bc3b2"] {
+                text = text.replace(s, &self.lab.sub());
+            }
+            let body: Value = serde_json::from_str(&text).expect("example JSON");
+            let mut diffs = Vec::new();
+            shape_diff(&body, &resp.body, "", &mut diffs);
+            diffs.retain(|d| !ABSENT_OK.iter().any(|(f, k, _)| *f == file && d == &format!("missing {k}")));
+            for d in diffs {
+                self.failures.push(format!("{file} ({status}): {d}"));
+            }
+        }
+        if let Some(h) = example.get("headers").and_then(Value::as_object) {
+            for k in h.keys() {
+                if resp.header(&k.to_ascii_lowercase()).is_none() {
+                    self.failures.push(format!("{file} ({status}): header {k} missing"));
+                }
+            }
+        }
+    }
+}
+
+/// The request body of a fixture with example ids pointing at this cloud.
+fn body_of(file: &str, lab: &Lab, rename: &[(&str, &str)]) -> Value {
+    let fx = fixture(file);
+    let params = fx["parameters"].as_object().cloned().unwrap_or_default();
+    let body = params.values().find(|v| v.is_object()).cloned().unwrap_or(json!({}));
+    let mut text = body.to_string();
+    for s in ["{subscription-id}", "subid", "a925f2f7-5c63-4b7b-8799-25a5f97bc3b2"] {
+        text = text.replace(s, &lab.sub());
+    }
+    for (a, b) in rename {
+        text = text.replace(a, b);
+    }
+    serde_json::from_str(&text).expect("rewritten body")
+}
+
+#[test]
+fn arm_specs_examples_round_trip() {
+    let lab = Lab::start();
+    let mut c = Check { lab: &lab, used: BTreeSet::new(), failures: Vec::new() };
+    let sub = lab.sub();
+    let rg = |n: &str| lab.rg_path(n);
+
+    // Resource groups.
+    let b = body_of("resources_ResourceGroups_CreateOrUpdate.json", &lab, &[]);
+    let r = lab.op("PUT", &format!("{}?api-version=2024-11-01", rg("my-resource-group")), Some(&b));
+    assert_eq!(r.status, 201);
+    c.compare("resources_ResourceGroups_CreateOrUpdate.json", &r);
+    let r = lab.op("PUT", &format!("{}?api-version=2024-11-01", rg("my-resource-group")), Some(&b));
+    c.compare("resources_ResourceGroups_CreateOrUpdate.json", &r);
+    let r = lab.op(
+        "DELETE",
+        &format!(
+            "{}?forceDeletionTypes=Microsoft.Compute/virtualMachines&api-version=2024-11-01",
+            rg("my-resource-group")
+        ),
+        None,
+    );
+    c.compare("resources_ResourceGroups_Delete.json", &r);
+    let done = lab.op("GET", &r.header("location").unwrap_or_default(), None);
+    c.compare("resources_ResourceGroups_Delete.json", &done);
+
+    // User-assigned identities.
+    for g in ["rgName", "rg1", "myResourceGroup", "testrg"] {
+        assert!(
+            lab.op("PUT", &format!("{}?api-version=2024-11-01", rg(g)), Some(&json!({"location": "eastus"}))).status
+                < 300
+        );
+    }
+    let id = format!(
+        "{}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/resourceName?api-version=2024-11-30",
+        rg("rgName")
+    );
+    let b = body_of("msi_userAssignedIdentities_CreateOrUpdate.json", &lab, &[]);
+    let r = lab.op("PUT", &id, Some(&b));
+    assert_eq!(r.status, 201);
+    c.compare("msi_userAssignedIdentities_CreateOrUpdate.json", &r);
+    c.compare("msi_userAssignedIdentities_CreateOrUpdate.json", &lab.op("PUT", &id, Some(&b)));
+    c.compare("msi_userAssignedIdentities_Get.json", &lab.op("GET", &id, None));
+    let patched = lab.op("PATCH", &id, Some(&body_of("msi_userAssignedIdentities_Update.json", &lab, &[])));
+    assert_eq!(patched.body["properties"]["isolationScope"], "Regional");
+    c.compare("msi_userAssignedIdentities_Update.json", &patched);
+    c.compare("msi_userAssignedIdentities_Delete.json", &lab.op("DELETE", &id, None));
+    c.compare("msi_userAssignedIdentities_Delete.json", &lab.op("DELETE", &id, None));
+
+    // Role assignments and definitions. The examples' role GUID is not a built-in role, so
+    // Reader stands in for it.
+    let reader = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
+    let swap = [("0b5fe924-9a61-425c-96af-cfe6e287ca2d", reader)];
+    let b = body_of("authorization_RoleAssignments_Create.json", &lab, &swap);
+    let ra = format!(
+        "{}/providers/Microsoft.Authorization/roleAssignments/05c5a614-a7d6-4502-b150-c2fb455033ff?api-version=2022-04-01",
+        rg("testrg")
+    );
+    c.compare("authorization_RoleAssignments_Create.json", &lab.op("PUT", &ra, Some(&b)));
+    c.compare("authorization_RoleAssignments_Create.json", &lab.op("PUT", &ra, Some(&b)));
+    let sub_ra = format!(
+        "/subscriptions/{sub}/providers/Microsoft.Authorization/roleAssignments/b0f43c54-e787-4862-89b1-a653fa9cf747"
+    );
+    assert_eq!(lab.op("PUT", &format!("{sub_ra}?api-version=2022-04-01"), Some(&b)).status, 201);
+    c.compare(
+        "authorization_RoleAssignments_Get.json",
+        &lab.op("GET", &format!("{sub_ra}?api-version=2020-10-01-preview"), None),
+    );
+    c.compare(
+        "authorization_RoleAssignments_ListForScope.json",
+        &lab.op(
+            "GET",
+            &format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01"),
+            None,
+        ),
+    );
+    c.compare(
+        "authorization_RoleAssignments_Delete.json",
+        &lab.op("DELETE", &format!("{sub_ra}?api-version=2022-04-01"), None),
+    );
+    c.compare(
+        "authorization_RoleAssignments_Delete.json",
+        &lab.op("DELETE", &format!("{sub_ra}?api-version=2022-04-01"), None),
+    );
+    // A role with data actions, as the example has.
+    let blob_reader = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1";
+    let def = lab.op("GET", &format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{blob_reader}?api-version=2022-04-01"), None);
+    assert_eq!(def.body["properties"]["roleName"], "Storage Blob Data Reader");
+    c.compare("authorization_RoleDefinitions_GetById.json", &def);
+
+    // Networking.
+    let net = |t: &str, n: &str| format!("{}/providers/Microsoft.Network/{t}/{n}?api-version=2024-07-01", rg("rg1"));
+    let b = body_of("network_VirtualNetworks_CreateOrUpdate.json", &lab, &[]);
+    c.compare(
+        "network_VirtualNetworks_CreateOrUpdate.json",
+        &lab.op("PUT", &net("virtualNetworks", "test-vnet"), Some(&b)),
+    );
+    c.compare(
+        "network_VirtualNetworks_CreateOrUpdate.json",
+        &lab.op("PUT", &net("virtualNetworks", "test-vnet"), Some(&b)),
+    );
+    let vnet2 = json!({"location": "eastus", "properties": {"addressSpace": {"addressPrefixes": ["10.1.0.0/16"]}, "subnets": [{"name": "default", "properties": {"addressPrefix": "10.1.0.0/24"}}]}});
+    assert_eq!(lab.op("PUT", &net("virtualNetworks", "rg1-vnet"), Some(&vnet2)).status, 201);
+    let pip = body_of("network_PublicIPAddresses_CreateOrUpdate.json", &lab, &[]);
+    let first = lab.op("PUT", &net("publicIPAddresses", "test-ip"), Some(&pip));
+    assert_eq!(first.status, 201);
+    let b = body_of("network_NetworkInterfaces_CreateOrUpdate.json", &lab, &[]);
+    c.compare(
+        "network_NetworkInterfaces_CreateOrUpdate.json",
+        &lab.op("PUT", &net("networkInterfaces", "test-nic"), Some(&b)),
+    );
+    c.compare(
+        "network_NetworkInterfaces_CreateOrUpdate.json",
+        &lab.op("PUT", &net("networkInterfaces", "test-nic"), Some(&b)),
+    );
+    // The address reports the NIC configuration using it (the example shows one).
+    c.compare(
+        "network_PublicIPAddresses_CreateOrUpdate.json",
+        &lab.op("PUT", &net("publicIPAddresses", "test-ip"), Some(&pip)),
+    );
+
+    // Virtual machines.
+    let nic = lab.network("myResourceGroup", "contractnic");
+    let nic_name = nic.rsplit('/').next().unwrap_or_default().to_string();
+    let ua = lab.op(
+        "PUT",
+        &format!(
+            "{}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/myIdentity?api-version=2024-11-30",
+            rg("myResourceGroup")
+        ),
+        Some(&json!({"location": "westus"})),
+    );
+    assert_eq!(ua.status, 201);
+    let vm = |n: &str| {
+        format!("{}/providers/Microsoft.Compute/virtualMachines/{n}?api-version=2025-04-01", rg("myResourceGroup"))
+    };
+    let names = [("{existing-nic-name}", nic_name.as_str()), ("{myNIC}", nic_name.as_str())];
+    let b = body_of("compute_VirtualMachines_CreateOrUpdate.json", &lab, &names);
+    c.compare("compute_VirtualMachines_CreateOrUpdate.json", &lab.op("PUT", &vm("myVM"), Some(&b)));
+    c.compare("compute_VirtualMachines_CreateOrUpdate.json", &lab.op("PUT", &vm("myVM"), Some(&b)));
+    c.compare(
+        "compute_VirtualMachines_Delete.json",
+        &lab.op("DELETE", &format!("{}&forceDeletion=true", vm("myVM")), None),
+    );
+    c.compare("compute_VirtualMachines_Delete.json", &lab.op("DELETE", &vm("myVM"), None));
+    let b = body_of("compute_VirtualMachines_CreateOrUpdate_UserAssignedIdentity.json", &lab, &names);
+    c.compare(
+        "compute_VirtualMachines_CreateOrUpdate_UserAssignedIdentity.json",
+        &lab.op("PUT", &vm("myVM"), Some(&b)),
+    );
+    c.compare(
+        "compute_VirtualMachines_CreateOrUpdate_UserAssignedIdentity.json",
+        &lab.op("PUT", &vm("myVM"), Some(&b)),
+    );
+    assert_eq!(lab.op("DELETE", &vm("myVM"), None).status, 200);
+    // GET: create the VM from the writable fields of the GET example, then read it.
+    let get_fx = fixture("compute_VirtualMachines_Get.json");
+    let mut text =
+        get_fx["responses"]["200"]["body"].to_string().replace("{subscription-id}", &sub).replace("{myNIC}", &nic_name);
+    text = text.replace("\"West US\"", "\"westus\"");
+    let mut body: Value = serde_json::from_str(&text).expect("json");
+    for k in ["id", "name", "type", "etag", "resources", "managedBy"] {
+        body.as_object_mut().map(|o| o.remove(k));
+    }
+    let props = body["properties"].as_object_mut().expect("properties");
+    for k in ["vmId", "provisioningState", "timeCreated"] {
+        props.remove(k);
+    }
+    assert!(lab.op("PUT", &vm("myVM"), Some(&body)).status < 300);
+    c.compare("compute_VirtualMachines_Get.json", &lab.op("GET", &format!("{}&$expand=userData", vm("myVM")), None));
+
+    // Every example of a served type was used.
+    let dir = root().join("../shared/arm-specs");
+    let mut unused = Vec::new();
+    for e in std::fs::read_dir(&dir).expect("arm-specs").filter_map(Result::ok) {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if SERVED_PREFIXES.iter().any(|p| name.starts_with(p)) && !c.used.contains(name.as_str()) {
+            unused.push(name);
+        }
+    }
+    assert!(unused.is_empty(), "fixtures of served types not used: {unused:?}");
+    assert!(c.failures.is_empty(), "contract differences:\n{}", c.failures.join("\n"));
+}
