@@ -8,5 +8,6 @@ mod lab;
 mod local_auth;
 mod local_contract;
 mod local_imds;
+mod local_persist;
 mod props;
 mod schema;
