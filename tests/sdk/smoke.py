@@ -1,0 +1,102 @@
+"""Unmodified Azure SDKs for Python against `idlab local serve`.
+
+Usage: python smoke.py STATE_DIR
+Reads STATE_DIR/server.json (written by `idlab local serve`), then, with nothing but the
+printed values and REQUESTS_CA_BUNDLE: creates a resource group and a user-assigned identity,
+a VM that carries it (through the generic resources API), assigns Reader on the group, gets
+a token through ManagedIdentityCredential with AZURE_POD_IDENTITY_AUTHORITY_HOST pointing at
+the VM's identity endpoint, reads the group with it and sees a write refused with 403.
+"""
+
+import json
+import os
+import sys
+import uuid
+
+state = sys.argv[1]
+info = json.load(open(os.path.join(state, "server.json")))
+os.environ["REQUESTS_CA_BUNDLE"] = info["ca_file"]
+
+from azure.core.exceptions import HttpResponseError  # noqa: E402
+from azure.identity import ClientSecretCredential, ManagedIdentityCredential  # noqa: E402
+from azure.mgmt.authorization import AuthorizationManagementClient  # noqa: E402
+from azure.mgmt.msi import ManagedServiceIdentityClient  # noqa: E402
+from azure.mgmt.resource.resources import ResourceManagementClient  # noqa: E402
+
+ARM = info["arm_url"]
+SCOPES = ["https://management.azure.com/.default"]
+SUB = info["subscription_id"]
+secret = open(info["operator_secret_file"]).read().strip()
+
+operator = ClientSecretCredential(
+    info["tenant_id"],
+    info["operator_client_id"],
+    secret,
+    authority=info["authority_url"],
+    disable_instance_discovery=True,
+)
+rm = ResourceManagementClient(operator, SUB, base_url=ARM, credential_scopes=SCOPES)
+msi = ManagedServiceIdentityClient(operator, SUB, base_url=ARM, credential_scopes=SCOPES)
+auth = AuthorizationManagementClient(operator, SUB, base_url=ARM, credential_scopes=SCOPES)
+
+rg = rm.resource_groups.create_or_update("sdk-rg", {"location": "eastus"})
+print("resource group:", rg.name, rg.properties.provisioning_state)
+ident = msi.user_assigned_identities.create_or_update("sdk-rg", "sdk-id", {"location": "eastus"})
+print("identity:", ident.name, "client id", ident.client_id)
+
+net = f"/subscriptions/{SUB}/resourceGroups/sdk-rg/providers/Microsoft.Network"
+rm.resources.begin_create_or_update_by_id(
+    f"{net}/virtualNetworks/sdk-vnet",
+    api_version="2024-07-01",
+    parameters={"location": "eastus", "properties": {"addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
+     "subnets": [{"name": "default", "properties": {"addressPrefix": "10.0.0.0/24"}}]}},
+).result()
+rm.resources.begin_create_or_update_by_id(
+    f"{net}/networkInterfaces/sdk-nic",
+    api_version="2024-07-01",
+    parameters={"location": "eastus", "properties": {"ipConfigurations": [{"name": "ipconfig1", "properties": {
+        "subnet": {"id": f"{net}/virtualNetworks/sdk-vnet/subnets/default"}}}]}},
+).result()
+vm_id = f"/subscriptions/{SUB}/resourceGroups/sdk-rg/providers/Microsoft.Compute/virtualMachines/sdk-vm"
+vm = rm.resources.begin_create_or_update_by_id(
+    vm_id,
+    api_version="2025-04-01",
+    parameters={"location": "eastus",
+     "identity": {"type": "UserAssigned", "userAssignedIdentities": {ident.id: {}}},
+     "properties": {"hardwareProfile": {"vmSize": "Standard_B1s"},
+                    "storageProfile": {"imageReference": {"publisher": "Canonical", "offer": "ubuntu-24_04-lts",
+                                                          "sku": "server", "version": "latest"}},
+                    "osProfile": {"computerName": "sdkvm", "adminUsername": "azureuser",
+                                  "adminPassword": "Sdk-Smoke-Password-1"},
+                    "networkProfile": {"networkInterfaces": [{"id": f"{net}/networkInterfaces/sdk-nic"}]}}},
+).result()
+print("vm:", vm.name)
+
+reader = list(auth.role_definitions.list(rg.id, filter="roleName eq 'Reader'"))
+assert len(reader) == 1, reader
+ra = auth.role_assignments.create(rg.id, str(uuid.uuid4()), {
+    "role_definition_id": reader[0].id, "principal_id": ident.principal_id, "principal_type": "ServicePrincipal"})
+print("role assignment:", ra.name, "Reader on", rg.id)
+
+# The VM's identity endpoint, as `idlab local env --vm sdk-vm` prints it.
+import urllib.request  # noqa: E402
+import ssl  # noqa: E402
+token = operator.get_token(*SCOPES).token
+req = urllib.request.Request(f"{ARM}/_idlab/vms", headers={"Authorization": f"Bearer {token}"})
+vms = json.load(urllib.request.urlopen(req, context=ssl.create_default_context(cafile=info["ca_file"])))["value"]
+endpoint = next(v["endpoint"] for v in vms if v["name"] == "sdk-vm")
+os.environ["AZURE_POD_IDENTITY_AUTHORITY_HOST"] = endpoint
+
+mi = ManagedIdentityCredential(client_id=ident.client_id)
+as_vm = ResourceManagementClient(mi, SUB, base_url=ARM, credential_scopes=SCOPES)
+got = as_vm.resource_groups.get("sdk-rg")
+print("read as the VM identity:", got.name)
+try:
+    as_vm.resource_groups.create_or_update("sdk-rg", {"location": "eastus", "tags": {"x": "y"}})
+except HttpResponseError as e:
+    assert e.status_code == 403, e.status_code
+    assert e.error.code == "AuthorizationFailed", e.error.code
+    print("write refused:", e.status_code, e.error.code)
+else:
+    raise SystemExit("a Reader was allowed to write")
+print("SDK smoke test passed")
