@@ -422,3 +422,37 @@ impl Drop for Cloud {
         self.shutdown_now();
     }
 }
+
+/// A local cloud for a command's `--local` flag: the one already serving the state
+/// directory, or one started in-process for the command's duration.
+pub enum Local {
+    /// Another process serves the directory.
+    Attached(ConnectionInfo),
+    /// Started here; stops when dropped. Holds the directory's lock meanwhile.
+    Started { cloud: Box<Cloud>, _lock: std::fs::File },
+}
+
+impl Local {
+    /// Attach to the server of `dir` (connection file + health check), else start one here.
+    ///
+    /// # Errors
+    /// The in-process start failed, or another process holds the lock without answering.
+    pub async fn attach_or_start(dir: &Path) -> Result<Local, StartError> {
+        if let Some(info) = attach::running(dir).await {
+            return Ok(Local::Attached(info));
+        }
+        let lock = attach::lock(dir).map_err(StartError::Setup)?;
+        let dir = dir.to_path_buf();
+        let cloud = tokio::task::spawn_blocking(move || Cloud::start(Config::new(dir)))
+            .await
+            .map_err(|e| StartError::Setup(format!("start: {e}")))??;
+        Ok(Local::Started { cloud: Box::new(cloud), _lock: lock })
+    }
+
+    pub fn info(&self) -> &ConnectionInfo {
+        match self {
+            Local::Attached(i) => i,
+            Local::Started { cloud, .. } => &cloud.info,
+        }
+    }
+}

@@ -118,3 +118,49 @@ fn acknowledged_writes_survive_sigkill_and_crashes() {
         let _ = child2.wait();
     }
 }
+
+#[test]
+fn commands_attach_to_a_running_server_or_start_one_and_ports_are_rebound() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("state");
+    // Nothing serves the directory: start in-process, on a port then recorded.
+    let first_port = rt.block_on(async {
+        let l = idlab::local::Local::attach_or_start(&dir).await.expect("start");
+        assert!(matches!(l, idlab::local::Local::Started { .. }));
+        // A `serve` on the same directory meanwhile is refused.
+        let out = Command::new(env!("CARGO_BIN_EXE_idlab"))
+            .args(["local", "serve", "--state"])
+            .arg(&dir)
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("already serving"));
+        l.info().arm_url.clone()
+    });
+    // A server in another process: attach to it, on the same (rebound) port.
+    let (mut child, info) = serve_default_port(&dir);
+    assert_eq!(info.arm_url, first_port, "the recorded port was not rebound");
+    rt.block_on(async {
+        let l = idlab::local::Local::attach_or_start(&dir).await.expect("attach");
+        assert!(matches!(&l, idlab::local::Local::Attached(i) if i.pid == info.pid));
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn serve_default_port(dir: &std::path::Path) -> (Child, ConnectionInfo) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_idlab"))
+        .args(["local", "serve", "--state"])
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let out = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(out).read_line(&mut line).expect("first line");
+    let info = attach::read_info(dir).expect("server.json");
+    (child, info)
+}
