@@ -8,10 +8,12 @@
 //! model and roles and is pure; `graph` is pure; `resolve` composes them; `ui` is used only
 //! by `cli`, and only `ui` prints.
 
+#[allow(clippy::disallowed_types)]
 pub mod arm;
 pub mod cli;
 pub mod graph;
 pub mod kinds;
+#[allow(clippy::disallowed_types)]
 pub mod local;
 pub mod model;
 pub mod resolve;

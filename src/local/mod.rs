@@ -120,7 +120,7 @@ pub struct Shared {
 }
 
 /// The request log keeps this many entries.
-pub const LOG_CAPACITY: usize = 200_000;
+pub const LOG_CAPACITY: usize = 50_000;
 
 impl Shared {
     pub fn store(&self) -> MutexGuard<'_, Store> {

@@ -1,4 +1,5 @@
 //! The one integration-test binary (`autotests = false`): every test module is listed here.
+#![allow(clippy::disallowed_types)]
 
 mod cli;
 mod common;
