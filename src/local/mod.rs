@@ -427,7 +427,7 @@ impl Drop for Cloud {
 /// directory, or one started in-process for the command's duration.
 pub enum Local {
     /// Another process serves the directory.
-    Attached(ConnectionInfo),
+    Attached(Box<ConnectionInfo>),
     /// Started here; stops when dropped. Holds the directory's lock meanwhile.
     Started { cloud: Box<Cloud>, _lock: std::fs::File },
 }
@@ -439,7 +439,7 @@ impl Local {
     /// The in-process start failed, or another process holds the lock without answering.
     pub async fn attach_or_start(dir: &Path) -> Result<Local, StartError> {
         if let Some(info) = attach::running(dir).await {
-            return Ok(Local::Attached(info));
+            return Ok(Local::Attached(Box::new(info)));
         }
         let lock = attach::lock(dir).map_err(StartError::Setup)?;
         let dir = dir.to_path_buf();
