@@ -11,8 +11,9 @@
 //! | `GET /_idlab/faults`, `PUT /_idlab/faults` | read or replace the fault configuration |
 //! | `POST /_idlab/snapshot` | compact the journal into a snapshot now |
 //!
-//! A request is a *write* when it is PUT, PATCH or DELETE, or a POST that changes state
-//! (token requests and listKeys-style actions are not).
+//! A request is a *write* when it asks to change state, whatever the answer: PUT, PATCH or
+//! DELETE, or a POST other than the read-only actions (`listKeys`, `listServiceSas`,
+//! `listAccountSas`, `checkNameAvailability`); token requests are not writes.
 
 use axum::http::Method;
 use axum::response::Response;

@@ -199,6 +199,12 @@ fn parse_route(path: &str, sub: &str) -> Result<Route, ArmError> {
     ResourceId::parse(raw).map(Route::Resource).map_err(|_| not_found())
 }
 
+/// POST actions that only read.
+fn is_read_action(lower_path: &str) -> bool {
+    let last = lower_path.trim_end_matches('/').rsplit('/').next().unwrap_or_default();
+    matches!(last, "listkeys" | "listservicesas" | "listaccountsas" | "checknameavailability" | "getbyids")
+}
+
 fn write_method(m: &Method) -> bool {
     matches!(*m, Method::PUT | Method::PATCH | Method::DELETE) || *m == Method::POST
 }
@@ -309,6 +315,9 @@ async fn route(
     if lower.starts_with("/graph/") {
         return json_response(200, &json!({ "value": [] }), &[]);
     }
+    // A write asks to change state, whatever the answer: PUT, PATCH, DELETE and POSTs other
+    // than read-only actions (listKeys, listServiceSas, checkNameAvailability, …).
+    *write = write_method(&method) && !(method == Method::POST && is_read_action(&lower));
     let sub = sh.info.subscription_id.clone();
     let r = match parse_route(path, &sub) {
         Ok(r) => r,
@@ -343,7 +352,6 @@ async fn route(
         }
         Some(_) => {}
     }
-    *write = write_method(&method) && !matches!(r, Route::Resource(_) if method == Method::POST);
     // Injected faults.
     let faults = sh.faults();
     let latency = faults.latency(&type_lower);
@@ -351,11 +359,9 @@ async fn route(
         tokio::time::sleep(latency).await;
     }
     if sh.chance(faults.drop_rate) {
-        *write = false;
         return dropped();
     }
     if sh.chance(faults.throttle_rate) {
-        *write = false;
         let ms = faults.scaled(faults.retry_after_s.max(1) * 1000).as_millis().max(1);
         return error_response(
             &ArmError::new(429, "TooManyRequests", "The request is being throttled as the limit has been reached for operation type - Read_ObservationWindow_00:05:00. For more information, see - https://aka.ms/srpthrottlinglimits")
@@ -364,7 +370,6 @@ async fn route(
         );
     }
     if sh.chance(faults.error_500_rate) {
-        *write = false;
         return error_response(&ArmError::new(
             500,
             "InternalServerError",
@@ -372,7 +377,6 @@ async fn route(
         ));
     }
     if sh.chance(faults.error_503_rate) {
-        *write = false;
         return error_response(
             &ArmError::new(503, "ServiceUnavailable", "The service is temporarily unavailable. Please retry.")
                 .header("retry-after", "1"),
@@ -385,12 +389,7 @@ async fn route(
     let result = dispatch(&mut req, r);
     match result {
         Ok(resp) => resp,
-        Err(e) => {
-            if e.status >= 400 {
-                *write = false;
-            }
-            error_response(&e)
-        }
+        Err(e) => error_response(&e),
     }
 }
 

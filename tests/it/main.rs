@@ -8,6 +8,7 @@ mod graph;
 mod lab;
 mod local_auth;
 mod local_contract;
+mod local_faults;
 mod local_imds;
 mod local_persist;
 mod props;
