@@ -21,12 +21,7 @@ fn injected_throttling_errors_and_drops() {
     assert_eq!(lab.op("GET", &path, None).status, 503);
     set(json!({"drop_rate": 1.0}));
     let dropped = lab.rt.block_on(async {
-        lab.http
-            .get(format!("{}{path}", lab.cloud.info.arm_url))
-            .bearer_auth(&lab.operator)
-            .send()
-            .await
-            .and_then(|r| Ok(r))
+        lab.http.get(format!("{}{path}", lab.cloud.info.arm_url)).bearer_auth(&lab.operator).send().await
     });
     let failed = match dropped {
         Err(_) => true,
