@@ -91,7 +91,7 @@ pub enum LocalCommand {
 
 #[derive(Debug, Args)]
 pub struct MiTokenArgs {
-    /// The scope to ask for, e.g. https://management.azure.com/.default
+    /// The scope to ask for, e.g. `https://management.azure.com/.default`.
     #[arg(long)]
     pub scope: String,
     /// A user-assigned identity's client id.

@@ -25,7 +25,7 @@ use super::{LogEntry, Operation, Shared, admin, guid, imds, login, now_ms, versi
 use crate::arm::id::{ResourceId, is_scope_prefix};
 use crate::roles;
 
-/// The router: everything goes through [`entry`].
+/// The router: everything goes through one catch-all handler.
 pub fn router(sh: Arc<Shared>) -> axum::Router {
     axum::Router::new().fallback(entry).with_state(sh)
 }
