@@ -11,10 +11,12 @@ pub mod diag;
 pub mod doc;
 pub mod names;
 pub mod refs;
+pub mod sensitive;
 pub mod span;
 pub mod structure;
 pub mod yaml;
 
 pub use diag::{Code, Diag, Severity};
 pub use doc::{Check, Expect, OrStr, PlanDoc, Secret, SpMap};
+pub use sensitive::Sensitive;
 pub use span::{Sp, Span};
