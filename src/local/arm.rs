@@ -213,7 +213,11 @@ fn write_method(m: &Method) -> bool {
 async fn entry(State(sh): State<Arc<Shared>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let request_id = guid();
     let correlation = header(&headers, "x-ms-correlation-request-id").map_or_else(guid, str::to_string);
-    let path = uri.path().to_string();
+    // Clients that join a base URL ending in `/` with a path starting with `/` send `//…`.
+    let mut path = uri.path().to_string();
+    while path.contains("//") {
+        path = path.replace("//", "/");
+    }
     let query = query_pairs(uri.query());
     let mut principal = None;
     let mut write = false;

@@ -257,7 +257,7 @@ pub fn metadata(sh: &Shared) -> Response {
             "media": format!("{base}/"),
             "graphAudience": "https://graph.windows.net/",
             "graph": format!("{base}/graph/"),
-            "microsoftGraphResourceId": "https://graph.microsoft.com/",
+            "microsoftGraphResourceId": format!("{base}/graph/"),
             "name_local": "idlab",
             "gallery": format!("{base}/"),
             "batch": "https://batch.core.windows.net/",
