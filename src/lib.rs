@@ -16,6 +16,7 @@ pub mod kinds;
 #[allow(clippy::disallowed_types)]
 pub mod local;
 pub mod model;
+pub mod plan;
 pub mod resolve;
 pub mod roles;
 pub mod ui;

@@ -5,6 +5,9 @@
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use serde_json::json;
+
+use super::env::{Desired, Env};
 use super::{Cx, Spec, arm_key, kind};
 use crate::model::names;
 use crate::model::{Code, Sp, SpMap};
@@ -33,6 +36,18 @@ pub struct UserAssignedIdentity {
 }
 
 impl Spec for UserAssignedIdentity {
+    fn desired(&self, env: &Env<'_>) -> Option<Desired> {
+        let rg = env.group_id(&self.resource_group).or_unknown();
+        let name = env.resolve(&self.name).or_unknown();
+        Some(Desired {
+            id: format!("{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}"),
+            api_version: "2024-11-30",
+            body: json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags) }),
+            secrets: Vec::new(),
+            immutable: vec![("location", "an identity's location cannot change")],
+            tagged: true,
+        })
+    }
     fn name(&self) -> Option<&Sp<String>> {
         Some(&self.name)
     }

@@ -23,6 +23,7 @@ use crate::model::yaml::Node;
 use crate::model::{Code, Diag, Secret, Sp, SpMap, Span};
 
 pub mod data_lake;
+pub mod env;
 pub mod identity;
 pub mod key_vault;
 pub mod network;
@@ -75,6 +76,11 @@ pub trait Spec: Debug + Send + Sync + Any {
     }
     /// For a VM: whether it has a system identity and which user identities it carries.
     fn vm_identity(&self) -> Option<VmIdentity<'_>> {
+        None
+    }
+    /// The ARM resource this spec wants, for kinds the engine converges (`None` for kinds
+    /// served in later versions).
+    fn desired(&self, _env: &env::Env<'_>) -> Option<env::Desired> {
         None
     }
     /// What makes two declarations the same Azure object (for duplicate detection).

@@ -5,6 +5,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use serde_json::{Value, json};
+
+use super::env::{Desired, Env};
 use super::{Cx, Spec, arm_key, kind};
 use crate::model::names;
 use crate::model::{Code, Diag, Sp, SpMap};
@@ -85,6 +88,30 @@ fn contains(outer: (u32, u8), inner: (u32, u8)) -> bool {
 }
 
 impl Spec for VirtualNetwork {
+    fn desired(&self, env: &Env<'_>) -> Option<Desired> {
+        let rg = env.group_id(&self.resource_group).or_unknown();
+        let name = env.resolve(&self.name).or_unknown();
+        let subnets: Vec<Value> = self
+            .subnets
+            .iter()
+            .map(|s| {
+                let mut p = json!({ "addressPrefix": env.resolve(&s.address_prefix).or_unknown() });
+                if let Some(n) = &s.nsg {
+                    p["networkSecurityGroup"] = json!({ "id": env.resolve(n).or_unknown() });
+                }
+                json!({ "name": env.resolve(&s.name).or_unknown(), "properties": p })
+            })
+            .collect();
+        let space: Vec<String> = self.address_space.iter().map(|a| env.resolve(a).or_unknown()).collect();
+        Some(Desired {
+            id: format!("{rg}/providers/Microsoft.Network/virtualNetworks/{name}"),
+            api_version: "2024-07-01",
+            body: json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags), "properties": { "addressSpace": { "addressPrefixes": space }, "subnets": subnets } }),
+            secrets: Vec::new(),
+            immutable: vec![("location", "a virtual network's location cannot change")],
+            tagged: true,
+        })
+    }
     fn name(&self) -> Option<&Sp<String>> {
         Some(&self.name)
     }
@@ -235,6 +262,40 @@ pub fn port_spec(s: &str) -> Result<(), String> {
 }
 
 impl Spec for NetworkSecurityGroup {
+    fn desired(&self, env: &Env<'_>) -> Option<Desired> {
+        let rg = env.group_id(&self.resource_group).or_unknown();
+        let name = env.resolve(&self.name).or_unknown();
+        let rules: Vec<Value> = self
+            .rules
+            .iter()
+            .map(|r| {
+                let protocol = match r.protocol.unwrap_or(Protocol::Tcp) {
+                    Protocol::Tcp => "Tcp",
+                    Protocol::Udp => "Udp",
+                    Protocol::Icmp => "Icmp",
+                    Protocol::Any => "*",
+                };
+                json!({ "name": env.resolve(&r.name).or_unknown(), "properties": {
+                    "priority": r.priority.value,
+                    "direction": if r.direction == Some(Direction::Outbound) { "Outbound" } else { "Inbound" },
+                    "access": if r.access == Some(Access::Deny) { "Deny" } else { "Allow" },
+                    "protocol": protocol,
+                    "sourceAddressPrefix": r.source.as_ref().map_or_else(|| "*".to_string(), |s| env.resolve(s).or_unknown()),
+                    "sourcePortRange": "*",
+                    "destinationAddressPrefix": "*",
+                    "destinationPortRange": env.resolve(&r.destination_ports).or_unknown(),
+                } })
+            })
+            .collect();
+        Some(Desired {
+            id: format!("{rg}/providers/Microsoft.Network/networkSecurityGroups/{name}"),
+            api_version: "2024-07-01",
+            body: json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags), "properties": { "securityRules": rules } }),
+            secrets: Vec::new(),
+            immutable: vec![("location", "a network security group's location cannot change")],
+            tagged: true,
+        })
+    }
     fn name(&self) -> Option<&Sp<String>> {
         Some(&self.name)
     }
@@ -325,6 +386,18 @@ pub struct PublicIp {
 }
 
 impl Spec for PublicIp {
+    fn desired(&self, env: &Env<'_>) -> Option<Desired> {
+        let rg = env.group_id(&self.resource_group).or_unknown();
+        let name = env.resolve(&self.name).or_unknown();
+        Some(Desired {
+            id: format!("{rg}/providers/Microsoft.Network/publicIPAddresses/{name}"),
+            api_version: "2024-07-01",
+            body: json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags), "sku": { "name": "Standard" }, "properties": { "publicIPAllocationMethod": "Static" } }),
+            secrets: Vec::new(),
+            immutable: vec![("location", "a public IP's location cannot change"), ("sku", "a public IP's SKU cannot change")],
+            tagged: true,
+        })
+    }
     fn name(&self) -> Option<&Sp<String>> {
         Some(&self.name)
     }
@@ -394,6 +467,27 @@ pub struct NetworkInterface {
 }
 
 impl Spec for NetworkInterface {
+    fn desired(&self, env: &Env<'_>) -> Option<Desired> {
+        let rg = env.group_id(&self.resource_group).or_unknown();
+        let name = env.resolve(&self.name).or_unknown();
+        let vnet = env.resolve(&self.virtual_network).or_unknown();
+        let mut ip = json!({ "subnet": { "id": format!("{vnet}/subnets/{}", env.resolve(&self.subnet).or_unknown()) } });
+        if let Some(p) = &self.public_ip {
+            ip["publicIPAddress"] = json!({ "id": env.resolve(p).or_unknown() });
+        }
+        let mut props = json!({ "ipConfigurations": [{ "name": "ipconfig1", "properties": ip }] });
+        if let Some(n) = &self.nsg {
+            props["networkSecurityGroup"] = json!({ "id": env.resolve(n).or_unknown() });
+        }
+        Some(Desired {
+            id: format!("{rg}/providers/Microsoft.Network/networkInterfaces/{name}"),
+            api_version: "2024-07-01",
+            body: json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags), "properties": props }),
+            secrets: Vec::new(),
+            immutable: vec![("location", "a network interface's location cannot change")],
+            tagged: true,
+        })
+    }
     fn name(&self) -> Option<&Sp<String>> {
         Some(&self.name)
     }

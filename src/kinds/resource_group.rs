@@ -3,6 +3,9 @@
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use serde_json::json;
+
+use super::env::{Desired, Env};
 use super::{Cx, Spec, kind};
 use crate::model::names;
 use crate::model::{Code, Sp, SpMap};
@@ -28,6 +31,17 @@ pub struct ResourceGroup {
 }
 
 impl Spec for ResourceGroup {
+    fn desired(&self, env: &Env<'_>) -> Option<Desired> {
+        let name = env.resolve(&self.name).or_unknown();
+        Some(Desired {
+            id: format!("/subscriptions/{}/resourceGroups/{name}", env.subscription),
+            api_version: "2024-11-01",
+            body: json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags) }),
+            secrets: Vec::new(),
+            immutable: vec![("location", "a resource group's location cannot change")],
+            tagged: true,
+        })
+    }
     fn name(&self) -> Option<&Sp<String>> {
         Some(&self.name)
     }

@@ -4,6 +4,9 @@
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use serde_json::json;
+
+use super::env::{Desired, Env, UNKNOWN, Val};
 use super::{Cx, Spec, kind};
 use crate::model::names::is_guid;
 use crate::model::refs;
@@ -32,6 +35,31 @@ pub struct RoleAssignment {
     /// Logical names this resource must wait for, beyond its references.
     #[serde(default)]
     pub depends_on: Vec<Sp<String>>,
+}
+
+/// The namespace of role-assignment names (UUID v5 over scope, principal and role).
+const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6f1d_1a7b_4c2e_4e55_9f3a_1d0b_2c8e_7a41);
+
+/// The assignment's name: UUID v5 of (scope, principal id, role definition id), lower-cased,
+/// so the same triple always gets the same name.
+///
+/// ```
+/// use idlab::kinds::role_assignment::assignment_name;
+/// let a = assignment_name("/subscriptions/s/resourceGroups/RG", "p", "/x/roleDefinitions/g");
+/// assert_eq!(a, assignment_name("/subscriptions/s/resourcegroups/rg", "P", "/x/roleDefinitions/G"));
+/// assert_eq!(a.len(), 36);
+/// ```
+pub fn assignment_name(scope: &str, principal: &str, definition: &str) -> String {
+    let key = format!("{}|{}|{}", scope.to_ascii_lowercase(), principal.to_ascii_lowercase(), definition.rsplit('/').next().unwrap_or(definition).to_ascii_lowercase());
+    uuid::Uuid::new_v5(&NAMESPACE, key.as_bytes()).to_string()
+}
+
+/// The definition GUID of a role given by built-in name, GUID or definition id.
+pub fn role_guid(role: &str) -> String {
+    if let Some(r) = roles::by_name(role) {
+        return r.guid.to_string();
+    }
+    role.rsplit('/').next().unwrap_or(role).to_ascii_lowercase()
 }
 
 /// Check a role: a built-in name, a GUID, or `/…/providers/Microsoft.Authorization/roleDefinitions/{guid}`.
@@ -72,6 +100,31 @@ fn check_role(cx: &mut Cx<'_>, role: &Sp<String>) {
 }
 
 impl Spec for RoleAssignment {
+    fn desired(&self, env: &Env<'_>) -> Option<Desired> {
+        let scope = if self.scope.value == "subscription" {
+            Val::Known(format!("/subscriptions/{}", env.subscription))
+        } else {
+            env.resolve(&self.scope)
+        };
+        let principal = env.principal(&self.principal);
+        let guid = role_guid(&self.role.value);
+        let definition = format!("/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{guid}", env.subscription);
+        let name = match (scope.known(), principal.known()) {
+            (Some(s), Some(p)) => assignment_name(s, p, &definition),
+            _ => UNKNOWN.to_string(),
+        };
+        let scope_s = scope.or_unknown();
+        let desc = self.description.as_ref().map_or_else(|| format!("idlab plan {}", env.plan), |d| format!("idlab plan {}: {}", env.plan, env.resolve(d).or_unknown()));
+        let principal_type = if self.principal.value.starts_with("${caller") { "ServicePrincipal" } else if crate::model::names::is_guid(&self.principal.value) { "User" } else { "ServicePrincipal" };
+        Some(Desired {
+            id: format!("{scope_s}/providers/Microsoft.Authorization/roleAssignments/{name}"),
+            api_version: "2022-04-01",
+            body: json!({ "properties": { "roleDefinitionId": definition, "principalId": principal.or_unknown(), "principalType": principal_type, "description": desc } }),
+            secrets: Vec::new(),
+            immutable: vec![("properties/roleDefinitionId", "a role assignment cannot change its role"), ("properties/principalId", "a role assignment cannot change its principal")],
+            tagged: false,
+        })
+    }
     fn depends_on(&self) -> &[Sp<String>] {
         &self.depends_on
     }

@@ -8,6 +8,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::network::{NetworkInterface, NetworkSecurityGroup, NsgRule, PublicIp, Subnet, VirtualNetwork};
+use serde_json::{Value, json};
+
+use super::env::{Desired, Env, UNKNOWN};
 use super::{Cx, Expanded, Spec, VmIdentity, arm_key, kind};
 use crate::model::names;
 use crate::model::{Code, Diag, OrStr, Secret, Sp, SpMap, Span};
@@ -207,6 +210,71 @@ impl VirtualMachine {
 }
 
 impl Spec for VirtualMachine {
+    fn desired(&self, env: &Env<'_>) -> Option<Desired> {
+        let rg = env.group_id(&self.resource_group).or_unknown();
+        let name = env.resolve(&self.name).or_unknown();
+        let image = match &self.image.value {
+            OrStr::Str(alias) => IMAGE_ALIASES
+                .iter()
+                .find(|a| a.0.eq_ignore_ascii_case(alias))
+                .map_or_else(|| json!({}), |a| json!({ "publisher": a.1, "offer": a.2, "sku": a.3, "version": "latest" })),
+            OrStr::Full(i) => json!({
+                "publisher": env.resolve(&i.publisher).or_unknown(),
+                "offer": env.resolve(&i.offer).or_unknown(),
+                "sku": env.resolve(&i.sku).or_unknown(),
+                "version": i.version.as_ref().map_or_else(|| "latest".to_string(), |v| env.resolve(v).or_unknown()),
+            }),
+        };
+        let nic = match self.network_spec().and_then(|n| n.nic.as_ref()) {
+            Some(n) => env.resolve(n).or_unknown(),
+            None => env.values.get(&(format!("{}:nic", env.logical), "id".to_string())).cloned().unwrap_or_else(|| UNKNOWN.to_string()),
+        };
+        let computer = self.computer_name.as_ref().map_or_else(|| name.clone(), |c| env.resolve(c).or_unknown());
+        let mut os = json!({ "computerName": computer, "adminUsername": env.resolve(&self.admin.username).or_unknown() });
+        let mut secrets = Vec::new();
+        if let Some(p) = &self.admin.password {
+            secrets.push(("/properties/osProfile/adminPassword".to_string(), p.clone()));
+        }
+        if let Some(k) = &self.admin.ssh_public_key_file {
+            os["linuxConfiguration"] = json!({ "disablePasswordAuthentication": true, "ssh": { "publicKeys": [{ "path": format!("/home/{}/.ssh/authorized_keys", env.resolve(&self.admin.username).or_unknown()) }] } });
+            secrets.push(("/properties/osProfile/linuxConfiguration/ssh/publicKeys/0/keyData".to_string(), Secret::File(k.clone())));
+        }
+        let vmi = self.vm_identity();
+        let system = vmi.as_ref().is_some_and(|v| v.system_assigned);
+        let users: Vec<String> = vmi.as_ref().map(|v| v.user_assigned.iter().map(|u| env.resolve(u).or_unknown()).collect()).unwrap_or_default();
+        let ty = match (system, !users.is_empty()) {
+            (true, true) => "SystemAssigned, UserAssigned",
+            (true, false) => "SystemAssigned",
+            (false, true) => "UserAssigned",
+            (false, false) => "None",
+        };
+        let mut identity = json!({ "type": ty });
+        if !users.is_empty() {
+            identity["userAssignedIdentities"] = Value::Object(users.into_iter().map(|u| (u, json!({}))).collect());
+        }
+        Some(Desired {
+            id: format!("{rg}/providers/Microsoft.Compute/virtualMachines/{name}"),
+            api_version: "2025-04-01",
+            body: json!({
+                "location": env.location(&self.location),
+                "tags": env.tags(&self.tags),
+                "identity": identity,
+                "properties": {
+                    "hardwareProfile": { "vmSize": self.size.as_ref().map_or_else(|| "Standard_B2s".to_string(), |s| env.resolve(s).or_unknown()) },
+                    "storageProfile": { "imageReference": image, "osDisk": { "createOption": "FromImage", "managedDisk": { "storageAccountType": "Standard_LRS" } } },
+                    "osProfile": os,
+                    "networkProfile": { "networkInterfaces": [{ "id": nic, "properties": { "primary": true } }] },
+                },
+            }),
+            secrets,
+            immutable: vec![
+                ("location", "a VM's location cannot change"),
+                ("properties/storageProfile", "a VM's image cannot change in place"),
+                ("properties/osProfile", "a VM's OS profile (computer name, admin user) cannot change in place"),
+            ],
+            tagged: true,
+        })
+    }
     fn name(&self) -> Option<&Sp<String>> {
         Some(&self.name)
     }

@@ -1,0 +1,161 @@
+//! What a kind needs to build its ARM request: the values of other resources' attributes
+//! known so far (ids are known from the plan; principal ids only once the identity exists),
+//! and the plan's context. Pure: no I/O.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use crate::model::refs::{self, OffsetMap, Piece};
+use crate::model::{Secret, Sp};
+
+/// Shown wherever a value exists only after apply.
+pub const UNKNOWN: &str = "(known after apply)";
+
+/// The context of one resource's request.
+pub struct Env<'a> {
+    pub subscription: &'a str,
+    pub plan: &'a str,
+    /// The plan's default location.
+    pub location: &'a str,
+    /// The logical name of the resource being built.
+    pub logical: &'a str,
+    /// (logical name, attribute) → value, for every value known so far.
+    pub values: &'a HashMap<(String, String), String>,
+    /// The deploying principal.
+    pub caller_object_id: Option<&'a str>,
+    pub tenant_id: Option<&'a str>,
+}
+
+/// A value that may not be known yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Val {
+    Known(String),
+    Unknown,
+}
+
+impl Val {
+    pub fn or_unknown(&self) -> String {
+        match self {
+            Val::Known(s) => s.clone(),
+            Val::Unknown => UNKNOWN.to_string(),
+        }
+    }
+    pub fn known(&self) -> Option<&str> {
+        match self {
+            Val::Known(s) => Some(s),
+            Val::Unknown => None,
+        }
+    }
+}
+
+impl Env<'_> {
+    /// Resolve a plan string: literal text and `${...}` references.
+    pub fn resolve(&self, s: &Sp<String>) -> Val {
+        self.resolve_str(&s.value)
+    }
+
+    pub fn resolve_str(&self, s: &str) -> Val {
+        let Ok(pieces) = refs::parse_template(s, OffsetMap::new(crate::model::Span::new(0, s.len()), s.len())) else {
+            return Val::Known(s.to_string());
+        };
+        let mut out = String::new();
+        for p in pieces {
+            match p {
+                Piece::Lit(l) => out.push_str(&l),
+                Piece::Expr(e) => {
+                    let v = match e.root() {
+                        "caller" => match e.attr().as_str() {
+                            "" | "object_id" => self.caller_object_id.map(str::to_string),
+                            "tenant_id" => self.tenant_id.map(str::to_string),
+                            _ => None,
+                        },
+                        root => {
+                            let attr = e.attr();
+                            let attr = if attr.is_empty() { "id".to_string() } else { attr };
+                            self.values.get(&(root.to_string(), attr)).cloned()
+                        }
+                    };
+                    match v {
+                        Some(v) => out.push_str(&v),
+                        None => return Val::Unknown,
+                    }
+                }
+            }
+        }
+        Val::Known(out)
+    }
+
+    /// A principal field: the object id of an identity, a VM's system identity, the caller,
+    /// or a literal object id.
+    pub fn principal(&self, s: &Sp<String>) -> Val {
+        let v = &s.value;
+        let pieces = refs::parse_template(v, OffsetMap::new(crate::model::Span::new(0, v.len()), v.len())).unwrap_or_default();
+        if let Some(e) = refs::whole_expr(&pieces) {
+            let attr = e.attr();
+            let key = match attr.as_str() {
+                "" | "id" | "principal_id" => "principal_id",
+                "identity" | "identity.principal_id" => "identity.principal_id",
+                other => other,
+            };
+            if e.root() == "caller" {
+                return self.caller_object_id.map_or(Val::Unknown, |c| Val::Known(c.to_string()));
+            }
+            return self.values.get(&(e.root().to_string(), key.to_string())).map_or(Val::Unknown, |x| Val::Known(x.clone()));
+        }
+        self.resolve(s)
+    }
+
+    /// The resource group id for a `resource_group` field (a reference or a literal name).
+    pub fn group_id(&self, rg: &Sp<String>) -> Val {
+        if refs::has_expr(rg) {
+            self.resolve(rg)
+        } else {
+            Val::Known(format!("/subscriptions/{}/resourceGroups/{}", self.subscription, rg.value))
+        }
+    }
+
+    /// `location`, else the plan's default.
+    pub fn location(&self, l: &Option<Sp<String>>) -> String {
+        let raw = l.as_ref().map_or_else(|| self.location.to_string(), |l| self.resolve(l).or_unknown());
+        crate::model::names::normalize_location(&raw)
+    }
+
+    /// The tags a resource carries: the user's, plus `idlab-plan`.
+    pub fn tags(&self, user: &Option<crate::model::SpMap<Sp<String>>>) -> Value {
+        let mut m = serde_json::Map::new();
+        if let Some(t) = user {
+            for (k, v) in t.iter() {
+                m.insert(k.value.clone(), Value::String(self.resolve(v).or_unknown()));
+            }
+        }
+        m.insert(OWNER_TAG.to_string(), Value::String(self.plan.to_string()));
+        Value::Object(m)
+    }
+}
+
+/// The tag every resource a plan owns carries.
+pub const OWNER_TAG: &str = "idlab-plan";
+
+/// What a kind wants ARM to hold.
+#[derive(Debug, Clone)]
+pub struct Desired {
+    /// The resource id (may hold [`UNKNOWN`] when it depends on values known after apply).
+    pub id: String,
+    pub api_version: &'static str,
+    /// The full request body of a create (secrets left out; see `secrets`).
+    pub body: Value,
+    /// JSON pointers into the body where a secret goes, filled by the engine at create.
+    pub secrets: Vec<(String, Secret)>,
+    /// Top-level fields whose change forces a replace, with the reason.
+    pub immutable: Vec<(&'static str, &'static str)>,
+    /// Ownership by tag (`true`) or by the role assignment's description (`false`).
+    pub tagged: bool,
+}
+
+impl Desired {
+    /// Whether everything needed to send the request is known.
+    pub fn is_known(&self) -> bool {
+        !self.id.contains(UNKNOWN) && !self.body.to_string().contains(UNKNOWN)
+    }
+}
