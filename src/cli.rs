@@ -61,14 +61,14 @@ pub enum Command {
     Graph(GraphArgs),
     /// Print the JSON Schema of plan files.
     Schema,
-    /// Show what apply would change (not available yet).
-    Plan(Reserved),
-    /// Converge Azure to the plan (not available yet).
-    Apply(Reserved),
-    /// Delete what the plan owns (not available yet).
-    Destroy(Reserved),
-    /// Run the plan's access checks as the VM identities (not available yet).
-    Verify(Reserved),
+    /// Show what apply would change (diff against what ARM holds).
+    Plan(PlanArgs),
+    /// Converge Azure (or the local cloud) to the plan.
+    Apply(ApplyArgs),
+    /// Delete what the plan owns, dependents first.
+    Destroy(DestroyArgs),
+    /// Run the plan's access checks as the VMs' managed identities.
+    Verify(VerifyArgs),
     /// The built-in local cloud: ARM, token issuer and VM identity endpoints on 127.0.0.1.
     #[command(subcommand)]
     Local(LocalCommand),
@@ -129,6 +129,113 @@ pub struct ExecArgs {
     /// The command and its arguments.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
     pub cmd: Vec<String>,
+}
+
+/// Where the commands that talk to a cloud run.
+#[derive(Debug, Args, Clone)]
+pub struct CloudArgs {
+    /// Use the built-in local cloud: attach to the one serving --state, else start it here.
+    #[arg(long)]
+    pub local: bool,
+    /// State directory of the local cloud.
+    #[arg(long, default_value = ".idlab/local", value_name = "DIR")]
+    pub state: PathBuf,
+    /// Subscription id (else the plan's, then AZURE_SUBSCRIPTION_ID; with --local, its own).
+    #[arg(long, value_name = "ID")]
+    pub subscription: Option<String>,
+    /// Force a credential for Azure: workload, secret, msi or cli.
+    #[arg(long, value_enum)]
+    pub auth: Option<AuthArg>,
+    /// How many resources are worked on at once.
+    #[arg(long, env = "IDLAB_PARALLELISM", default_value_t = 10)]
+    pub parallelism: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthArg {
+    Workload,
+    Secret,
+    Msi,
+    Cli,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[arg(value_name = "PLAN")]
+    pub plan: PathBuf,
+    #[command(flatten)]
+    pub vars: VarArgs,
+    #[command(flatten)]
+    pub cloud: CloudArgs,
+    #[arg(long, value_enum, default_value_t = OutFormat::Text)]
+    pub format: OutFormat,
+    /// Exit 2 when there are changes, 0 when none.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Plan a destroy.
+    #[arg(long)]
+    pub destroy: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[arg(value_name = "PLAN")]
+    pub plan: PathBuf,
+    #[command(flatten)]
+    pub vars: VarArgs,
+    #[command(flatten)]
+    pub cloud: CloudArgs,
+    /// Do not ask for confirmation (required without a terminal).
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Take over resources that exist without this plan's tag.
+    #[arg(long)]
+    pub adopt: bool,
+    /// Progress as NDJSON events on stdout.
+    #[arg(long, value_enum, default_value_t = OutFormat::Text)]
+    pub format: OutFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    #[arg(value_name = "PLAN")]
+    pub plan: PathBuf,
+    #[command(flatten)]
+    pub vars: VarArgs,
+    #[command(flatten)]
+    pub cloud: CloudArgs,
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Delete resources the plan does not own too.
+    #[arg(long)]
+    pub force: bool,
+    #[arg(long, value_enum, default_value_t = OutFormat::Text)]
+    pub format: OutFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[arg(value_name = "PLAN")]
+    pub plan: PathBuf,
+    #[command(flatten)]
+    pub vars: VarArgs,
+    #[command(flatten)]
+    pub cloud: CloudArgs,
+    /// The managed-identity endpoint to ask for tokens (default: the VM's own with --local,
+    /// else http://169.254.169.254 — idlab running on the VM).
+    #[arg(long, value_name = "URL")]
+    pub imds_endpoint: Option<String>,
+    /// How long an allowed check waits for a new role assignment to take effect.
+    #[arg(long, default_value_t = 120, value_name = "SECONDS")]
+    pub wait: u64,
+    #[arg(long, value_enum, default_value_t = OutFormat::Text)]
+    pub format: OutFormat,
 }
 
 /// Arguments of commands that later versions implement.
@@ -216,10 +323,10 @@ where
             ui::out(&schema_text());
             Exit::Ok
         }
-        Command::Plan(_) => reserved("plan"),
-        Command::Apply(_) => reserved("apply"),
-        Command::Destroy(_) => reserved("destroy"),
-        Command::Verify(_) => reserved("verify"),
+        Command::Plan(a) => crate::cli_engine::plan(&a),
+        Command::Apply(a) => crate::cli_engine::apply(&a),
+        Command::Destroy(a) => crate::cli_engine::destroy(&a),
+        Command::Verify(a) => crate::cli_engine::verify(&a),
         Command::Local(LocalCommand::Serve(a)) => serve(&a),
         Command::Local(LocalCommand::Env(a)) => local_env(&a),
         Command::Local(LocalCommand::Exec(a)) => local_exec(&a),
@@ -227,7 +334,7 @@ where
     }
 }
 
-fn runtime() -> Option<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Option<tokio::runtime::Runtime> {
     match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(r) => Some(r),
         Err(e) => {
@@ -402,11 +509,6 @@ fn mi_token(a: &MiTokenArgs) -> Exit {
     }
 }
 
-fn reserved(cmd: &str) -> Exit {
-    ui::err(&format!("error: `idlab {cmd}` is not available in this version yet\n"));
-    Exit::Error
-}
-
 /// The schema file's exact text (`schemas/plan.schema.json`).
 pub fn schema_text() -> String {
     let mut s = serde_json::to_string_pretty(resolve::schema()).unwrap_or_default();
@@ -414,11 +516,11 @@ pub fn schema_text() -> String {
     s
 }
 
-fn options(v: &VarArgs, strict: bool) -> Options {
+pub(crate) fn options(v: &VarArgs, strict: bool) -> Options {
     Options { vars: v.vars.clone(), var_files: v.var_files.clone(), strict }
 }
 
-fn width() -> usize {
+pub(crate) fn width() -> usize {
     std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).unwrap_or(100)
 }
 

@@ -11,6 +11,10 @@
 #[allow(clippy::disallowed_types)]
 pub mod arm;
 pub mod cli;
+#[allow(clippy::disallowed_types)]
+mod cli_engine;
+#[allow(clippy::disallowed_types)]
+pub mod engine;
 pub mod graph;
 pub mod kinds;
 #[allow(clippy::disallowed_types)]
@@ -20,3 +24,5 @@ pub mod plan;
 pub mod resolve;
 pub mod roles;
 pub mod ui;
+#[allow(clippy::disallowed_types)]
+pub mod verify;

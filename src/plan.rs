@@ -88,7 +88,14 @@ impl Plan {
                 ActionKind::NoOp => s.no_op += 1,
             }
         }
-        Plan { format_version: FORMAT_VERSION, plan: plan.into(), subscription: subscription.into(), destroy, actions, summary: s }
+        Plan {
+            format_version: FORMAT_VERSION,
+            plan: plan.into(),
+            subscription: subscription.into(),
+            destroy,
+            actions,
+            summary: s,
+        }
     }
 
     /// Whether applying would change anything.
@@ -108,16 +115,21 @@ fn norm_location(s: &str) -> String {
 fn same_scalar(path: &str, want: &Value, have: &Value) -> bool {
     match (want, have) {
         (Value::String(w), Value::String(h)) => {
-            w == h || (looks_like_id_or_location(path, w) && (w.eq_ignore_ascii_case(h) || norm_location(w) == norm_location(h)))
+            w == h
+                || (looks_like_id_or_location(path, w)
+                    && (w.eq_ignore_ascii_case(h) || norm_location(w) == norm_location(h)))
         }
         (Value::Number(w), Value::Number(h)) => w.as_f64() == h.as_f64(),
-        (Value::Number(w), Value::String(h)) | (Value::String(h), Value::Number(w)) => h.parse::<f64>().ok() == w.as_f64(),
+        (Value::Number(w), Value::String(h)) | (Value::String(h), Value::Number(w)) => {
+            h.parse::<f64>().ok() == w.as_f64()
+        }
         _ => want == have,
     }
 }
 
 fn key_set(v: Option<&Value>) -> Vec<String> {
-    let mut k: Vec<String> = v.and_then(Value::as_object).map(|m| m.keys().map(|x| x.to_ascii_lowercase()).collect()).unwrap_or_default();
+    let mut k: Vec<String> =
+        v.and_then(Value::as_object).map(|m| m.keys().map(|x| x.to_ascii_lowercase()).collect()).unwrap_or_default();
     k.sort();
     k
 }
@@ -125,13 +137,20 @@ fn key_set(v: Option<&Value>) -> Vec<String> {
 /// Field-level differences between what the plan wants and what ARM holds, over the
 /// wanted fields only.
 pub fn diff(path: &str, want: &Value, have: Option<&Value>, out: &mut Vec<FieldChange>) {
-    let change = |out: &mut Vec<FieldChange>| out.push(FieldChange { path: path.trim_start_matches('/').to_string(), old: have.cloned(), new: Some(want.clone()) });
+    let change = |out: &mut Vec<FieldChange>| {
+        out.push(FieldChange {
+            path: path.trim_start_matches('/').to_string(),
+            old: have.cloned(),
+            new: Some(want.clone()),
+        })
+    };
     match want {
         Value::Object(w) => {
             let whole = path.ends_with("userAssignedIdentities") || path == "/tags";
             if whole {
                 let same = if path == "/tags" {
-                    have.and_then(Value::as_object).is_some_and(|h| h.len() == w.len() && w.iter().all(|(k, v)| h.get(k) == Some(v)))
+                    have.and_then(Value::as_object)
+                        .is_some_and(|h| h.len() == w.len() && w.iter().all(|(k, v)| h.get(k) == Some(v)))
                 } else {
                     key_set(Some(want)) == key_set(have)
                 };
@@ -168,7 +187,14 @@ pub fn diff(path: &str, want: &Value, have: Option<&Value>, out: &mut Vec<FieldC
 pub fn decide(name: &str, kind: &str, plan_name: &str, desired: &Desired, observed: Option<&Value>) -> Action {
     let mut changes = Vec::new();
     diff("", &desired.body, observed, &mut changes);
-    let mut a = Action { name: name.into(), kind: kind.into(), id: desired.id.clone(), action: ActionKind::NoOp, changes, reason: None };
+    let mut a = Action {
+        name: name.into(),
+        kind: kind.into(),
+        id: desired.id.clone(),
+        action: ActionKind::NoOp,
+        changes,
+        reason: None,
+    };
     let Some(have) = observed else {
         a.action = ActionKind::Create;
         return a;
@@ -194,7 +220,13 @@ pub fn decide(name: &str, kind: &str, plan_name: &str, desired: &Desired, observ
     if a.changes.is_empty() {
         return a;
     }
-    let immutable = a.changes.iter().find_map(|c| desired.immutable.iter().find(|(p, _)| c.path == *p || c.path.starts_with(&format!("{p}/"))).map(|(_, why)| *why));
+    let immutable = a.changes.iter().find_map(|c| {
+        desired
+            .immutable
+            .iter()
+            .find(|(p, _)| c.path == *p || c.path.starts_with(&format!("{p}/")))
+            .map(|(_, why)| *why)
+    });
     match immutable {
         Some(why) => {
             a.action = ActionKind::Replace;
@@ -208,7 +240,14 @@ pub fn decide(name: &str, kind: &str, plan_name: &str, desired: &Desired, observ
 /// A resource ARM holds with this plan's tag that the plan no longer declares.
 pub fn orphan(id: &str, kind: &str) -> Action {
     let name = id.rsplit('/').next().unwrap_or(id).to_string();
-    Action { name, kind: kind.into(), id: id.into(), action: ActionKind::Delete, changes: Vec::new(), reason: Some("carries this plan's tag but is no longer declared".into()) }
+    Action {
+        name,
+        kind: kind.into(),
+        id: id.into(),
+        action: ActionKind::Delete,
+        changes: Vec::new(),
+        reason: Some("carries this plan's tag but is no longer declared".into()),
+    }
 }
 
 #[cfg(test)]
@@ -217,7 +256,14 @@ mod tests {
     use serde_json::json;
 
     fn desired(body: Value) -> Desired {
-        Desired { id: "/subscriptions/s/resourceGroups/rg".into(), api_version: "x", body, secrets: Vec::new(), immutable: vec![("location", "no")], tagged: true }
+        Desired {
+            id: "/subscriptions/s/resourceGroups/rg".into(),
+            api_version: "x",
+            body,
+            secrets: Vec::new(),
+            immutable: vec![("location", "no")],
+            tagged: true,
+        }
     }
 
     #[test]
@@ -230,22 +276,51 @@ mod tests {
     #[test]
     fn tags_changes_updates_location_replaces_foreign_adopts() {
         let d = desired(json!({"location": "eastus", "tags": {"idlab-plan": "p", "env": "dev"}}));
-        let a = decide("rg", "resource_group", "p", &d, Some(&json!({"location": "eastus", "tags": {"idlab-plan": "p", "env": "prod"}})));
+        let a = decide(
+            "rg",
+            "resource_group",
+            "p",
+            &d,
+            Some(&json!({"location": "eastus", "tags": {"idlab-plan": "p", "env": "prod"}})),
+        );
         assert_eq!(a.action, ActionKind::Update);
         assert_eq!(a.changes[0].path, "tags");
-        let r = decide("rg", "resource_group", "p", &d, Some(&json!({"location": "westus", "tags": {"idlab-plan": "p", "env": "dev"}})));
+        let r = decide(
+            "rg",
+            "resource_group",
+            "p",
+            &d,
+            Some(&json!({"location": "westus", "tags": {"idlab-plan": "p", "env": "dev"}})),
+        );
         assert_eq!(r.action, ActionKind::Replace);
-        assert_eq!(decide("rg", "resource_group", "p", &d, Some(&json!({"location": "eastus"}))).action, ActionKind::Adopt);
-        assert_eq!(decide("rg", "resource_group", "p", &d, Some(&json!({"location": "eastus", "tags": {"idlab-plan": "q"}}))).action, ActionKind::Conflict);
+        assert_eq!(
+            decide("rg", "resource_group", "p", &d, Some(&json!({"location": "eastus"}))).action,
+            ActionKind::Adopt
+        );
+        assert_eq!(
+            decide("rg", "resource_group", "p", &d, Some(&json!({"location": "eastus", "tags": {"idlab-plan": "q"}})))
+                .action,
+            ActionKind::Conflict
+        );
         assert_eq!(decide("rg", "resource_group", "p", &d, None).action, ActionKind::Create);
     }
 
     #[test]
     fn identity_sets_compare_by_keys() {
         let mut out = Vec::new();
-        diff("", &json!({"identity": {"userAssignedIdentities": {"/A": {}}}}), Some(&json!({"identity": {"userAssignedIdentities": {"/a": {"principalId": "x"}}}})), &mut out);
+        diff(
+            "",
+            &json!({"identity": {"userAssignedIdentities": {"/A": {}}}}),
+            Some(&json!({"identity": {"userAssignedIdentities": {"/a": {"principalId": "x"}}}})),
+            &mut out,
+        );
         assert!(out.is_empty(), "{out:?}");
-        diff("", &json!({"identity": {"userAssignedIdentities": {"/A": {}}}}), Some(&json!({"identity": {"userAssignedIdentities": {"/a": {}, "/b": {}}}})), &mut out);
+        diff(
+            "",
+            &json!({"identity": {"userAssignedIdentities": {"/A": {}}}}),
+            Some(&json!({"identity": {"userAssignedIdentities": {"/a": {}, "/b": {}}}})),
+            &mut out,
+        );
         assert_eq!(out.len(), 1);
     }
 }

@@ -109,6 +109,8 @@ pub struct Validated {
     pub outputs: Vec<(Sp<String>, Sp<String>)>,
     pub checks: Vec<(Sp<String>, Check)>,
     pub dag: Dag,
+    /// The plan file's directory: relative file paths resolve against it.
+    pub base_dir: PathBuf,
 }
 
 /// The outcome of loading one file: its text (for rendering) and everything found.
@@ -396,6 +398,7 @@ fn run(text: &str, base_dir: &Path, opts: &Options, diags: &mut Vec<Diag>) -> Op
         outputs,
         checks,
         dag,
+        base_dir: base_dir.to_path_buf(),
     })
 }
 

@@ -281,7 +281,7 @@ impl Client {
         if !(200..300).contains(&r.status) {
             return Err(Client::error(&method, path, &r));
         }
-        if r.status == 201 || r.status == 202 || in_progress(&r.body) {
+        if r.status == 202 || in_progress(&r.body) {
             self.wait(&method, path, &r).await?;
             if let Some(v) = self.get(path, api).await? {
                 return Ok(v);

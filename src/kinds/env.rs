@@ -90,7 +90,8 @@ impl Env<'_> {
     /// or a literal object id.
     pub fn principal(&self, s: &Sp<String>) -> Val {
         let v = &s.value;
-        let pieces = refs::parse_template(v, OffsetMap::new(crate::model::Span::new(0, v.len()), v.len())).unwrap_or_default();
+        let pieces =
+            refs::parse_template(v, OffsetMap::new(crate::model::Span::new(0, v.len()), v.len())).unwrap_or_default();
         if let Some(e) = refs::whole_expr(&pieces) {
             let attr = e.attr();
             let key = match attr.as_str() {
@@ -101,7 +102,10 @@ impl Env<'_> {
             if e.root() == "caller" {
                 return self.caller_object_id.map_or(Val::Unknown, |c| Val::Known(c.to_string()));
             }
-            return self.values.get(&(e.root().to_string(), key.to_string())).map_or(Val::Unknown, |x| Val::Known(x.clone()));
+            return self
+                .values
+                .get(&(e.root().to_string(), key.to_string()))
+                .map_or(Val::Unknown, |x| Val::Known(x.clone()));
         }
         self.resolve(s)
     }

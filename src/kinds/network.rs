@@ -394,7 +394,10 @@ impl Spec for PublicIp {
             api_version: "2024-07-01",
             body: json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags), "sku": { "name": "Standard" }, "properties": { "publicIPAllocationMethod": "Static" } }),
             secrets: Vec::new(),
-            immutable: vec![("location", "a public IP's location cannot change"), ("sku", "a public IP's SKU cannot change")],
+            immutable: vec![
+                ("location", "a public IP's location cannot change"),
+                ("sku", "a public IP's SKU cannot change"),
+            ],
             tagged: true,
         })
     }
@@ -471,7 +474,8 @@ impl Spec for NetworkInterface {
         let rg = env.group_id(&self.resource_group).or_unknown();
         let name = env.resolve(&self.name).or_unknown();
         let vnet = env.resolve(&self.virtual_network).or_unknown();
-        let mut ip = json!({ "subnet": { "id": format!("{vnet}/subnets/{}", env.resolve(&self.subnet).or_unknown()) } });
+        let mut ip =
+            json!({ "subnet": { "id": format!("{vnet}/subnets/{}", env.resolve(&self.subnet).or_unknown()) } });
         if let Some(p) = &self.public_ip {
             ip["publicIPAddress"] = json!({ "id": env.resolve(p).or_unknown() });
         }

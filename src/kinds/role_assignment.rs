@@ -50,7 +50,12 @@ const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6f1d_1a7b_4c2e_4e55_9f3a_1
 /// assert_eq!(a.len(), 36);
 /// ```
 pub fn assignment_name(scope: &str, principal: &str, definition: &str) -> String {
-    let key = format!("{}|{}|{}", scope.to_ascii_lowercase(), principal.to_ascii_lowercase(), definition.rsplit('/').next().unwrap_or(definition).to_ascii_lowercase());
+    let key = format!(
+        "{}|{}|{}",
+        scope.to_ascii_lowercase(),
+        principal.to_ascii_lowercase(),
+        definition.rsplit('/').next().unwrap_or(definition).to_ascii_lowercase()
+    );
     uuid::Uuid::new_v5(&NAMESPACE, key.as_bytes()).to_string()
 }
 
@@ -108,20 +113,33 @@ impl Spec for RoleAssignment {
         };
         let principal = env.principal(&self.principal);
         let guid = role_guid(&self.role.value);
-        let definition = format!("/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{guid}", env.subscription);
+        let definition =
+            format!("/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{guid}", env.subscription);
         let name = match (scope.known(), principal.known()) {
             (Some(s), Some(p)) => assignment_name(s, p, &definition),
             _ => UNKNOWN.to_string(),
         };
         let scope_s = scope.or_unknown();
-        let desc = self.description.as_ref().map_or_else(|| format!("idlab plan {}", env.plan), |d| format!("idlab plan {}: {}", env.plan, env.resolve(d).or_unknown()));
-        let principal_type = if self.principal.value.starts_with("${caller") { "ServicePrincipal" } else if crate::model::names::is_guid(&self.principal.value) { "User" } else { "ServicePrincipal" };
+        let desc = self.description.as_ref().map_or_else(
+            || format!("idlab plan {}", env.plan),
+            |d| format!("idlab plan {}: {}", env.plan, env.resolve(d).or_unknown()),
+        );
+        let principal_type = if self.principal.value.starts_with("${caller") {
+            "ServicePrincipal"
+        } else if crate::model::names::is_guid(&self.principal.value) {
+            "User"
+        } else {
+            "ServicePrincipal"
+        };
         Some(Desired {
             id: format!("{scope_s}/providers/Microsoft.Authorization/roleAssignments/{name}"),
             api_version: "2022-04-01",
             body: json!({ "properties": { "roleDefinitionId": definition, "principalId": principal.or_unknown(), "principalType": principal_type, "description": desc } }),
             secrets: Vec::new(),
-            immutable: vec![("properties/roleDefinitionId", "a role assignment cannot change its role"), ("properties/principalId", "a role assignment cannot change its principal")],
+            immutable: vec![
+                ("properties/roleDefinitionId", "a role assignment cannot change its role"),
+                ("properties/principalId", "a role assignment cannot change its principal"),
+            ],
             tagged: false,
         })
     }

@@ -214,10 +214,10 @@ impl Spec for VirtualMachine {
         let rg = env.group_id(&self.resource_group).or_unknown();
         let name = env.resolve(&self.name).or_unknown();
         let image = match &self.image.value {
-            OrStr::Str(alias) => IMAGE_ALIASES
-                .iter()
-                .find(|a| a.0.eq_ignore_ascii_case(alias))
-                .map_or_else(|| json!({}), |a| json!({ "publisher": a.1, "offer": a.2, "sku": a.3, "version": "latest" })),
+            OrStr::Str(alias) => IMAGE_ALIASES.iter().find(|a| a.0.eq_ignore_ascii_case(alias)).map_or_else(
+                || json!({}),
+                |a| json!({ "publisher": a.1, "offer": a.2, "sku": a.3, "version": "latest" }),
+            ),
             OrStr::Full(i) => json!({
                 "publisher": env.resolve(&i.publisher).or_unknown(),
                 "offer": env.resolve(&i.offer).or_unknown(),
@@ -227,21 +227,32 @@ impl Spec for VirtualMachine {
         };
         let nic = match self.network_spec().and_then(|n| n.nic.as_ref()) {
             Some(n) => env.resolve(n).or_unknown(),
-            None => env.values.get(&(format!("{}:nic", env.logical), "id".to_string())).cloned().unwrap_or_else(|| UNKNOWN.to_string()),
+            None => env
+                .values
+                .get(&(format!("{}:nic", env.logical), "id".to_string()))
+                .cloned()
+                .unwrap_or_else(|| UNKNOWN.to_string()),
         };
         let computer = self.computer_name.as_ref().map_or_else(|| name.clone(), |c| env.resolve(c).or_unknown());
-        let mut os = json!({ "computerName": computer, "adminUsername": env.resolve(&self.admin.username).or_unknown() });
+        let mut os =
+            json!({ "computerName": computer, "adminUsername": env.resolve(&self.admin.username).or_unknown() });
         let mut secrets = Vec::new();
         if let Some(p) = &self.admin.password {
             secrets.push(("/properties/osProfile/adminPassword".to_string(), p.clone()));
         }
         if let Some(k) = &self.admin.ssh_public_key_file {
             os["linuxConfiguration"] = json!({ "disablePasswordAuthentication": true, "ssh": { "publicKeys": [{ "path": format!("/home/{}/.ssh/authorized_keys", env.resolve(&self.admin.username).or_unknown()) }] } });
-            secrets.push(("/properties/osProfile/linuxConfiguration/ssh/publicKeys/0/keyData".to_string(), Secret::File(k.clone())));
+            secrets.push((
+                "/properties/osProfile/linuxConfiguration/ssh/publicKeys/0/keyData".to_string(),
+                Secret::File(k.clone()),
+            ));
         }
         let vmi = self.vm_identity();
         let system = vmi.as_ref().is_some_and(|v| v.system_assigned);
-        let users: Vec<String> = vmi.as_ref().map(|v| v.user_assigned.iter().map(|u| env.resolve(u).or_unknown()).collect()).unwrap_or_default();
+        let users: Vec<String> = vmi
+            .as_ref()
+            .map(|v| v.user_assigned.iter().map(|u| env.resolve(u).or_unknown()).collect())
+            .unwrap_or_default();
         let ty = match (system, !users.is_empty()) {
             (true, true) => "SystemAssigned, UserAssigned",
             (true, false) => "SystemAssigned",

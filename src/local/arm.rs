@@ -801,17 +801,25 @@ fn start_operation(sh: &Shared, type_lower: &str, resource: Option<String>) -> S
     id
 }
 
-fn retry_headers(sh: &Shared) -> Vec<(&'static str, String)> {
+/// `Retry-After` (whole seconds, at least 1, as Azure sends) and `retry-after-ms` (the
+/// time the operation really needs, so fast clients need not wait whole seconds).
+fn retry_headers(sh: &Shared, remaining_ms: Option<u64>) -> Vec<(&'static str, String)> {
     let f = sh.faults();
     let secs = f.retry_after_s.max(1);
-    let ms = f.scaled(secs * 1000).as_millis().max(1);
+    let scaled = f.scaled(secs * 1000).as_millis() as u64;
+    let ms = remaining_ms.map_or(scaled, |r| r.min(scaled)).max(1);
     vec![("retry-after", secs.to_string()), ("retry-after-ms", ms.to_string())]
+}
+
+fn remaining(sh: &Shared, op: &str) -> Option<u64> {
+    let ops = sh.ops.lock().unwrap_or_else(|p| p.into_inner());
+    ops.get(op).map(|o| o.done_ms.saturating_sub(now_ms()))
 }
 
 fn lro_headers(req: &Req<'_>, op: &str, location_only: bool) -> Vec<(&'static str, String)> {
     let base = &req.sh.base_url;
     let v = &req.api_version;
-    let mut h = retry_headers(req.sh);
+    let mut h = retry_headers(req.sh, remaining(req.sh, op));
     h.push(("location", format!("{base}/_idlab/operations/{op}?api-version={v}&monitor=location")));
     if !location_only {
         h.push(("azure-asyncoperation", format!("{base}/_idlab/operations/{op}?api-version={v}")));
@@ -838,7 +846,7 @@ fn operation_status(sh: &Shared, id: &str, query: &[(String, String)]) -> Respon
     };
     if query_get(query, "monitor") == Some("location") {
         if !done {
-            return empty(202, &retry_headers(sh));
+            return empty(202, &retry_headers(sh, Some(op.done_ms.saturating_sub(now))));
         }
         if let Some(rid) = &op.resource {
             let body = sh.store().state.resources.get(&rid.to_ascii_lowercase()).map(|r| r.body.clone());
@@ -858,7 +866,7 @@ fn operation_status(sh: &Shared, id: &str, query: &[(String, String)]) -> Respon
         json_response(200, &body, &[])
     } else {
         body["percentComplete"] = json!(50);
-        json_response(200, &body, &retry_headers(sh))
+        json_response(200, &body, &retry_headers(sh, Some(op.done_ms.saturating_sub(now))))
     }
 }
 

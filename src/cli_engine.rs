@@ -1,0 +1,292 @@
+//! The commands that talk to a cloud: `plan`, `apply`, `destroy`, `verify`. Each loads and
+//! validates the plan (secrets must be available), connects (the local cloud with
+//! `--local`, else Azure with the documented credential order), observes, and hands the
+//! rest to the engine; the UI layer renders.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::arm::Client;
+use crate::arm::auth::{AuthMethod, Cached, LocalCredential, azure_credential};
+use crate::cli::{
+    ApplyArgs, AuthArg, CloudArgs, DestroyArgs, Exit, OutFormat, PlanArgs, VarArgs, VerifyArgs, options, runtime, width,
+};
+use crate::engine::{self, Context, Outcome, Shared};
+use crate::local::{Local, attach};
+use crate::model::Sensitive;
+use crate::resolve::{self, Validated};
+use crate::ui;
+
+/// A connection to a cloud for one command.
+struct Conn {
+    cx: Context,
+    /// Keeps an in-process local cloud alive for the command.
+    local: Option<Local>,
+    http: reqwest::Client,
+}
+
+fn load(path: &std::path::Path, vars: &VarArgs) -> Result<Validated, Exit> {
+    let loaded = resolve::load(path, &options(vars, true));
+    let color = std::env::var_os("NO_COLOR").is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    if !loaded.diags.is_empty() {
+        ui::err(&ui::diagnostics::render_text(&loaded, color, width()));
+    }
+    loaded.plan.ok_or(Exit::Error)
+}
+
+async fn connect(c: &CloudArgs, plan: &Validated) -> Result<Conn, String> {
+    if c.local {
+        let local =
+            Local::attach_or_start(&c.state).await.map_err(|e| format!("the local cloud did not start: {e}"))?;
+        let info = local.info().clone();
+        let http = attach::client(&info)?;
+        let secret = std::fs::read_to_string(&info.operator_secret_file)
+            .map_err(|e| format!("{}: {e}", info.operator_secret_file.display()))?;
+        let cred = LocalCredential {
+            http: http.clone(),
+            token_url: info.token_url.clone(),
+            client_id: info.operator_client_id.clone(),
+            object_id: info.operator_object_id.clone(),
+            secret: Sensitive::new(secret.trim().to_string()),
+        };
+        let client = Client::new(http.clone(), info.arm_url.clone(), Arc::new(Cached::new(Arc::new(cred))));
+        let cx = Context {
+            client,
+            subscription: c.subscription.clone().unwrap_or_else(|| info.subscription_id.clone()),
+            tenant_id: Some(info.tenant_id.clone()),
+            caller_object_id: Some(info.operator_object_id.clone()),
+            parallelism: c.parallelism,
+            adopt: false,
+            force: false,
+        };
+        return Ok(Conn { cx, local: Some(local), http });
+    }
+    let forced = c.auth.map(|a| match a {
+        AuthArg::Workload => AuthMethod::Workload,
+        AuthArg::Secret => AuthMethod::Secret,
+        AuthArg::Msi => AuthMethod::Msi,
+        AuthArg::Cli => AuthMethod::Cli,
+    });
+    let cred = azure_credential(forced).map_err(|e| e.to_string())?;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .timeout(std::time::Duration::from_secs(120))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let plan_sub =
+        plan.subscription.as_ref().map(|s| match s.value.strip_prefix("${env.").and_then(|v| v.strip_suffix('}')) {
+            Some(var) => std::env::var(var).unwrap_or_default(),
+            None => s.value.clone(),
+        });
+    let subscription = c
+        .subscription
+        .clone()
+        .or(plan_sub)
+        .or_else(|| std::env::var("AZURE_SUBSCRIPTION_ID").ok())
+        .filter(|s| !s.is_empty())
+        .ok_or("no subscription: set `subscription:` in the plan, pass --subscription, set AZURE_SUBSCRIPTION_ID, or use --local")?;
+    let client = Client::new(http.clone(), "https://management.azure.com", Arc::new(Cached::new(cred)));
+    let cx = Context {
+        client,
+        subscription,
+        tenant_id: std::env::var("AZURE_TENANT_ID").ok(),
+        caller_object_id: std::env::var("IDLAB_CALLER_OBJECT_ID").ok(),
+        parallelism: c.parallelism,
+        adopt: false,
+        force: false,
+    };
+    Ok(Conn { cx, local: None, http })
+}
+
+fn fail(msg: impl std::fmt::Display) -> Exit {
+    ui::err(&format!("error: {msg}\n"));
+    Exit::Error
+}
+
+pub fn plan(a: &PlanArgs) -> Exit {
+    let p = match load(&a.plan, &a.vars) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    let Some(rt) = runtime() else { return Exit::Error };
+    rt.block_on(async {
+        let conn = match connect(&a.cloud, &p).await {
+            Ok(c) => c,
+            Err(e) => return fail(e),
+        };
+        let obs = match engine::observe(&conn.cx, &p).await {
+            Ok(o) => o,
+            Err(e) => return fail(e),
+        };
+        let cx = Context { force: false, ..conn.cx };
+        let plan = engine::make_plan(&cx, &p, &obs, a.destroy);
+        match a.format {
+            OutFormat::Json => {
+                ui::out(&format!("{}\n", serde_json::to_string_pretty(&plan).unwrap_or_default()));
+            }
+            OutFormat::Text => {
+                ui::out(&ui::plan::text(&plan));
+            }
+        }
+        drop(conn.local);
+        if a.detailed_exitcode && plan.has_changes() { Exit::Changes } else { Exit::Ok }
+    })
+}
+
+fn confirm_or_refuse(auto: bool, what: &str) -> Result<(), Exit> {
+    if auto {
+        return Ok(());
+    }
+    if !ui::plan::interactive() {
+        return Err(fail(format!("{what} needs confirmation, and there is no terminal to ask: pass --auto-approve")));
+    }
+    if ui::plan::confirm(&format!("Do you want to {what}? Only 'yes' will be accepted: ")) {
+        Ok(())
+    } else {
+        Err(fail("cancelled"))
+    }
+}
+
+pub fn apply(a: &ApplyArgs) -> Exit {
+    let p = match load(&a.plan, &a.vars) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    let Some(rt) = runtime() else { return Exit::Error };
+    rt.block_on(async {
+        let conn = match connect(&a.cloud, &p).await {
+            Ok(c) => c,
+            Err(e) => return fail(e),
+        };
+        let cx = Context { adopt: a.adopt, ..conn.cx };
+        let obs = match engine::observe(&cx, &p).await {
+            Ok(o) => o,
+            Err(e) => return fail(e),
+        };
+        let plan = engine::make_plan(&cx, &p, &obs, false);
+        if a.format == OutFormat::Text {
+            ui::err(&ui::plan::text(&plan));
+        }
+        if !plan.has_changes() {
+            return Exit::Ok;
+        }
+        if let Err(e) = confirm_or_refuse(a.auto_approve, "apply these actions") {
+            return e;
+        }
+        let reporter = Arc::new(ui::plan::Lines::new(a.format == OutFormat::Json));
+        let sh = Shared { cx: &cx, plan: &p, reporter };
+        let results = engine::walk::apply(&sh, obs).await;
+        if a.format == OutFormat::Text {
+            ui::err(&ui::plan::summary(&results, "Apply"));
+        }
+        drop(conn.local);
+        if results.iter().any(|r| matches!(r.2, Outcome::Failed(_) | Outcome::Skipped(_))) {
+            Exit::Error
+        } else {
+            Exit::Ok
+        }
+    })
+}
+
+pub fn destroy(a: &DestroyArgs) -> Exit {
+    let p = match load(&a.plan, &a.vars) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    let Some(rt) = runtime() else { return Exit::Error };
+    rt.block_on(async {
+        let conn = match connect(&a.cloud, &p).await {
+            Ok(c) => c,
+            Err(e) => return fail(e),
+        };
+        let cx = Context { force: a.force, ..conn.cx };
+        let obs = match engine::observe(&cx, &p).await {
+            Ok(o) => o,
+            Err(e) => return fail(e),
+        };
+        let plan = engine::make_plan(&cx, &p, &obs, true);
+        if a.format == OutFormat::Text {
+            ui::err(&ui::plan::text(&plan));
+        }
+        if !plan.has_changes() {
+            return Exit::Ok;
+        }
+        if let Err(e) = confirm_or_refuse(a.auto_approve, "destroy these resources") {
+            return e;
+        }
+        let reporter = Arc::new(ui::plan::Lines::new(a.format == OutFormat::Json));
+        let sh = Shared { cx: &cx, plan: &p, reporter };
+        let results = engine::walk::destroy(&sh, obs).await;
+        if a.format == OutFormat::Text {
+            ui::err(&ui::plan::summary(&results, "Destroy"));
+        }
+        drop(conn.local);
+        if results.iter().any(|r| matches!(r.2, Outcome::Failed(_))) { Exit::Error } else { Exit::Ok }
+    })
+}
+
+pub fn verify(a: &VerifyArgs) -> Exit {
+    let p = match load(&a.plan, &a.vars) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    let Some(rt) = runtime() else { return Exit::Error };
+    rt.block_on(async {
+        let conn = match connect(&a.cloud, &p).await {
+            Ok(c) => c,
+            Err(e) => return fail(e),
+        };
+        let obs = match engine::observe(&conn.cx, &p).await {
+            Ok(o) => o,
+            Err(e) => return fail(e),
+        };
+        let mut endpoints: HashMap<String, String> = HashMap::new();
+        if let Some(l) = &conn.local
+            && a.imds_endpoint.is_none()
+        {
+            match attach::vms(l.info()).await {
+                Ok(vms) => {
+                    for v in vms {
+                        if let (Some(id), Some(ep)) =
+                            (v.get("id").and_then(|x| x.as_str()), v.get("endpoint").and_then(|x| x.as_str()))
+                        {
+                            endpoints.insert(id.to_ascii_lowercase(), ep.to_string());
+                        }
+                    }
+                }
+                Err(e) => return fail(format!("cannot list the local cloud's VMs: {e}")),
+            }
+        }
+        let default =
+            a.imds_endpoint.clone().or_else(|| conn.local.is_none().then(|| "http://169.254.169.254".to_string()));
+        let venv = crate::verify::VerifyEnv {
+            client: &conn.cx.client,
+            http: &conn.http,
+            values: &obs.values,
+            endpoints: &endpoints,
+            default_endpoint: default.as_deref(),
+            propagation: std::time::Duration::from_secs(a.wait),
+        };
+        let mut results = Vec::new();
+        for (name, check) in &p.checks {
+            results.push(crate::verify::run_check(&name.value, check, &venv).await);
+        }
+        match a.format {
+            OutFormat::Json => {
+                ui::out(&format!("{}\n", serde_json::json!({"format_version": 1, "checks": results})));
+            }
+            OutFormat::Text => {
+                for r in &results {
+                    ui::out(&format!("{} {}: {}\n", r.status.to_uppercase(), r.name, r.detail));
+                }
+                let pass = results.iter().filter(|r| r.status == "pass").count();
+                let failed = results.iter().filter(|r| r.status == "fail").count();
+                let skip = results.iter().filter(|r| r.status == "skip").count();
+                ui::out(&format!("Verify: {pass} passed, {failed} failed, {skip} skipped.\n"));
+            }
+        }
+        drop(conn.local);
+        if results.iter().any(|r| r.status == "fail") { Exit::VerifyFailed } else { Exit::Ok }
+    })
+}

@@ -1,0 +1,303 @@
+//! The engine: reads what ARM holds (`observe`), asks `plan` for the diff, and converges
+//! (`apply`) or tears down (`destroy`) by walking the graph with bounded parallelism —
+//! ready resources start longest-remaining-critical-path first, a failure skips its
+//! dependents while independent branches finish. Only the engine, `arm` and `verify` do I/O.
+//!
+//! Imports: graph, plan, kinds, arm, resolve. Reports through [`Reporter`]; never prints.
+
+pub mod secrets;
+pub mod walk;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+use crate::arm::{Client, Error};
+use crate::kinds::env::{Desired, Env, OWNER_TAG};
+use crate::plan::{self, Action, ActionKind, Plan};
+use crate::resolve::Validated;
+
+/// What the engine tells the user about, as it happens.
+pub trait Reporter: Send + Sync {
+    fn event(&self, e: Event);
+}
+
+/// One progress event.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Started { name: String, kind: String, action: ActionKind },
+    Finished { name: String, outcome: Outcome },
+    Note(String),
+}
+
+/// How one resource ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Created(String),
+    Updated(String),
+    Replaced(String),
+    Deleted(String),
+    Adopted(String),
+    Unchanged,
+    /// Left in place on purpose (destroy), with why.
+    Kept(String),
+    Failed(Error),
+    Skipped(String),
+}
+
+/// Where an apply or destroy runs, and as whom.
+pub struct Context {
+    pub client: Client,
+    pub subscription: String,
+    pub tenant_id: Option<String>,
+    pub caller_object_id: Option<String>,
+    pub parallelism: usize,
+    /// Take over resources that exist without the plan's tag.
+    pub adopt: bool,
+    /// Destroy: delete what the plan does not own too.
+    pub force: bool,
+}
+
+/// What was read from ARM for a plan.
+pub struct Observed {
+    /// Per declaration: its desired state (`None` for kinds served in later versions).
+    pub desired: Vec<Option<Desired>>,
+    /// Per declaration: what ARM holds.
+    pub bodies: Vec<Option<Value>>,
+    /// (logical, attribute) → value.
+    pub values: HashMap<(String, String), String>,
+    /// Ids ARM holds with this plan's ownership mark that the plan no longer declares.
+    pub orphans: Vec<(String, String)>,
+}
+
+/// Attribute name → JSON pointer, for every ARM kind.
+const EXPORTS: &[(&str, &str)] = &[
+    ("name", "/name"),
+    ("location", "/location"),
+    ("principal_id", "/properties/principalId"),
+    ("client_id", "/properties/clientId"),
+    ("tenant_id", "/properties/tenantId"),
+    ("identity", "/identity/principalId"),
+    ("identity.principal_id", "/identity/principalId"),
+    ("identity.tenant_id", "/identity/tenantId"),
+    ("ip_address", "/properties/ipAddress"),
+    ("computer_name", "/properties/osProfile/computerName"),
+];
+
+/// Record what a resource exports.
+pub fn record(values: &mut HashMap<(String, String), String>, logical: &str, id: &str, body: Option<&Value>) {
+    values.insert((logical.to_string(), "id".to_string()), id.to_string());
+    if let Some(b) = body {
+        if let Some(t) = b.get("tags") {
+            values.insert((logical.to_string(), "tags".to_string()), t.to_string());
+        }
+        for (attr, ptr) in EXPORTS {
+            if let Some(v) = b.pointer(ptr).and_then(Value::as_str) {
+                values.insert((logical.to_string(), (*attr).to_string()), v.to_string());
+            }
+        }
+    }
+}
+
+impl Context {
+    pub fn env<'a>(
+        &'a self,
+        plan: &'a Validated,
+        logical: &'a str,
+        values: &'a HashMap<(String, String), String>,
+    ) -> Env<'a> {
+        Env {
+            subscription: &self.subscription,
+            plan: &plan.name,
+            location: &plan.location,
+            logical,
+            values,
+            caller_object_id: self.caller_object_id.as_deref(),
+            tenant_id: self.tenant_id.as_deref(),
+        }
+    }
+}
+
+/// Read every declared resource (one GET each, a level of the graph at a time, in
+/// parallel) and list what the plan owns but no longer declares.
+///
+/// # Errors
+/// A read failed for another reason than absence.
+pub async fn observe(cx: &Context, plan: &Validated) -> Result<Observed, Error> {
+    let n = plan.decls.len();
+    let order = plan.dag.topo_order().unwrap_or_else(|| (0..n).collect());
+    let mut level = vec![0usize; n];
+    for &i in &order {
+        level[i] = plan.dag.dependencies(i).iter().map(|&d| level[d] + 1).max().unwrap_or(0);
+    }
+    let max_level = level.iter().copied().max().unwrap_or(0);
+    let mut values: HashMap<(String, String), String> = HashMap::new();
+    let mut desired: Vec<Option<Desired>> = vec![None; n];
+    let mut bodies: Vec<Option<Value>> = vec![None; n];
+    for l in 0..=max_level {
+        let members: Vec<usize> = order.iter().copied().filter(|&i| level[i] == l).collect();
+        let mut reads = Vec::new();
+        for &i in &members {
+            let d = &plan.decls[i];
+            let want = d.spec.desired(&cx.env(plan, &d.logical.value, &values));
+            if let Some(w) = &want
+                && w.is_known()
+            {
+                reads.push((i, w.id.clone(), w.api_version));
+            }
+            desired[i] = want;
+        }
+        let client = &cx.client;
+        let got: Vec<(usize, Result<Option<Value>, Error>)> = futures::stream::iter(reads)
+            .map(|(i, id, api)| async move { (i, client.get(&id, api).await) })
+            .buffer_unordered(cx.parallelism.max(1))
+            .collect()
+            .await;
+        for (i, r) in got {
+            bodies[i] = r?;
+        }
+        for &i in &members {
+            if let Some(w) = &desired[i] {
+                record(&mut values, &plan.decls[i].logical.value, &w.id, bodies[i].as_ref());
+            }
+        }
+    }
+    let orphans = find_orphans(cx, plan, &desired).await?;
+    Ok(Observed { desired, bodies, values, orphans })
+}
+
+/// Resources and assignments carrying this plan's mark that it does not declare.
+async fn find_orphans(
+    cx: &Context,
+    plan: &Validated,
+    desired: &[Option<Desired>],
+) -> Result<Vec<(String, String)>, Error> {
+    let declared: HashSet<String> = desired.iter().flatten().map(|d| d.id.to_ascii_lowercase()).collect();
+    let sub = &cx.subscription;
+    let filter = format!("$filter=tagName%20eq%20'{OWNER_TAG}'%20and%20tagValue%20eq%20'{}'", url_encode(&plan.name));
+    let mut found: Vec<(String, String)> = Vec::new();
+    for g in cx.client.list(&format!("/subscriptions/{sub}/resourcegroups?{filter}"), "2024-11-01").await? {
+        if let Some(id) = g.get("id").and_then(Value::as_str) {
+            found.push((id.to_string(), "Microsoft.Resources/resourceGroups".into()));
+        }
+    }
+    for r in cx.client.list(&format!("/subscriptions/{sub}/resources?{filter}"), "2021-04-01").await? {
+        if let (Some(id), Some(t)) = (r.get("id").and_then(Value::as_str), r.get("type").and_then(Value::as_str)) {
+            found.push((id.to_string(), t.to_string()));
+        }
+    }
+    let prefix = format!("idlab plan {}", plan.name);
+    for a in cx
+        .client
+        .list(&format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleAssignments"), "2022-04-01")
+        .await?
+    {
+        let desc = a.pointer("/properties/description").and_then(Value::as_str).unwrap_or_default();
+        if (desc == prefix || desc.starts_with(&format!("{prefix}:")))
+            && let Some(id) = a.get("id").and_then(Value::as_str)
+        {
+            found.push((id.to_string(), "Microsoft.Authorization/roleAssignments".into()));
+        }
+    }
+    found.retain(|(id, _)| !declared.contains(&id.to_ascii_lowercase()));
+    found.sort();
+    found.dedup();
+    Ok(found)
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The kind name shown for an ARM type.
+pub fn kind_of_type(t: &str) -> String {
+    crate::kinds::KINDS
+        .iter()
+        .find(|k| k.arm_type().is_some_and(|a| a.eq_ignore_ascii_case(t)))
+        .map_or_else(|| t.to_string(), |k| k.type_name().to_string())
+}
+
+/// The plan for what was observed.
+pub fn make_plan(cx: &Context, plan: &Validated, obs: &Observed, destroy: bool) -> Plan {
+    let mut actions = Vec::new();
+    let order = plan.dag.topo_order().unwrap_or_else(|| (0..plan.decls.len()).collect());
+    if destroy {
+        for &i in order.iter().rev() {
+            let d = &plan.decls[i];
+            let (Some(w), Some(have)) = (&obs.desired[i], &obs.bodies[i]) else { continue };
+            let owned = owned_by(have, &plan.name, w.tagged);
+            let action = if owned || cx.force { ActionKind::Delete } else { ActionKind::NoOp };
+            let reason = (!owned && !cx.force)
+                .then(|| "not owned by this plan (no idlab-plan tag); use --force to delete it anyway".to_string());
+            actions.push(Action {
+                name: d.logical.value.clone(),
+                kind: d.kind.type_name().into(),
+                id: w.id.clone(),
+                action,
+                changes: Vec::new(),
+                reason,
+            });
+        }
+    } else {
+        for &i in &order {
+            let d = &plan.decls[i];
+            let Some(w) = &obs.desired[i] else { continue };
+            actions.push(plan::decide(&d.logical.value, d.kind.type_name(), &plan.name, w, obs.bodies[i].as_ref()));
+        }
+    }
+    for (id, t) in &obs.orphans {
+        actions.push(plan::orphan(id, &kind_of_type(t)));
+    }
+    Plan::new(&plan.name, &cx.subscription, destroy, actions)
+}
+
+/// Whether ARM's body says this plan owns the resource.
+pub fn owned_by(have: &Value, plan_name: &str, tagged: bool) -> bool {
+    if tagged {
+        have.pointer(&format!("/tags/{OWNER_TAG}")).and_then(Value::as_str) == Some(plan_name)
+    } else {
+        let d = have.pointer("/properties/description").and_then(Value::as_str).unwrap_or_default();
+        d == format!("idlab plan {plan_name}") || d.starts_with(&format!("idlab plan {plan_name}:"))
+    }
+}
+
+/// The body a VM update PATCHes: the fields that can change in place.
+pub fn vm_patch(body: &Value, observed: Option<&Value>) -> Value {
+    let mut p = json!({ "tags": body.get("tags"), "identity": body.get("identity"), "properties": { "hardwareProfile": body.pointer("/properties/hardwareProfile") } });
+    // Identities that are no longer wanted are removed one by one (`{id: null}`).
+    if let (Some(want), Some(have)) = (
+        body.pointer("/identity/userAssignedIdentities").and_then(Value::as_object),
+        observed.and_then(|o| o.pointer("/identity/userAssignedIdentities")).and_then(Value::as_object),
+    ) {
+        let mut m = want.clone();
+        for k in have.keys() {
+            if !want.keys().any(|w| w.eq_ignore_ascii_case(k)) {
+                m.insert(k.clone(), Value::Null);
+            }
+        }
+        p["identity"]["userAssignedIdentities"] = Value::Object(m);
+    } else if let Some(have) =
+        observed.and_then(|o| o.pointer("/identity/userAssignedIdentities")).and_then(Value::as_object)
+        && body.pointer("/identity/userAssignedIdentities").is_none()
+    {
+        let _ = have;
+    }
+    p
+}
+
+/// Shared by the walkers: the engine's view while applying.
+pub struct Shared<'a> {
+    pub cx: &'a Context,
+    pub plan: &'a Validated,
+    pub reporter: Arc<dyn Reporter>,
+}

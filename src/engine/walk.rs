@@ -1,0 +1,477 @@
+//! The apply and destroy walkers: one coordinator owns the scheduling state; workers run in
+//! a `JoinSet`, at most `parallelism` at once. Ready nodes start longest-remaining-critical-
+//! path first. A failed node's transitive dependents are skipped; independent branches
+//! carry on; the loop never exits early and every node gets an outcome.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::Value;
+use tokio::task::JoinSet;
+
+use super::{Event, Observed, Outcome, Shared, owned_by, record, secrets, vm_patch};
+use crate::arm::{Client, Error};
+use crate::kinds::env::Desired;
+use crate::plan::{self, ActionKind};
+
+/// How long a freshly created principal may be unknown to RBAC before we give up.
+pub const PRINCIPAL_WINDOW: Duration = Duration::from_secs(120);
+
+/// What a worker returns: the node and how its request went.
+type Done = (usize, Result<(Outcome, Option<Value>), Error>);
+
+/// One request a worker performs.
+enum Work {
+    Put { id: String, api: &'static str, body: Value, role: bool },
+    PatchVm { id: String, api: &'static str, body: Value },
+    Replace { id: String, api: &'static str, body: Value },
+    Delete { id: String, api: &'static str },
+}
+
+async fn run(client: Client, work: Work) -> Result<(Outcome, Option<Value>), Error> {
+    match work {
+        Work::Put { id, api, body, role } => {
+            if role {
+                return put_role_assignment(&client, &id, api, &body).await;
+            }
+            let v = client.write(Method::PUT, &id, api, &body, &[]).await?;
+            Ok((Outcome::Created(id), Some(v)))
+        }
+        Work::PatchVm { id, api, body } => {
+            let v = client.write(Method::PATCH, &id, api, &body, &[]).await?;
+            Ok((Outcome::Updated(id), Some(v)))
+        }
+        Work::Replace { id, api, body } => {
+            client.delete(&id, api).await?;
+            let v = client.write(Method::PUT, &id, api, &body, &[]).await?;
+            Ok((Outcome::Replaced(id), Some(v)))
+        }
+        Work::Delete { id, api } => {
+            client.delete(&id, api).await?;
+            Ok((Outcome::Deleted(id), None))
+        }
+    }
+}
+
+/// Role assignments: `principalType` is always sent; `PrincipalNotFound` right after an
+/// identity was created is retried within [`PRINCIPAL_WINDOW`]; `RoleAssignmentExists` for
+/// the same triple under another name is adopted.
+async fn put_role_assignment(
+    client: &Client,
+    id: &str,
+    api: &str,
+    body: &Value,
+) -> Result<(Outcome, Option<Value>), Error> {
+    let start = Instant::now();
+    let mut wait = Duration::from_millis(500);
+    loop {
+        let r = client.send(Method::PUT, id, Some(api), Some(body), &[]).await?;
+        if (200..300).contains(&r.status) {
+            return Ok((Outcome::Created(id.to_string()), Some(r.body)));
+        }
+        let e = Client::error(&Method::PUT, id, &r);
+        match e.code.as_str() {
+            "PrincipalNotFound" if start.elapsed() < PRINCIPAL_WINDOW => {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(10));
+            }
+            "RoleAssignmentExists" => {
+                let scope = id.split("/providers/Microsoft.Authorization/").next().unwrap_or_default();
+                let p = body.pointer("/properties/principalId").and_then(Value::as_str).unwrap_or_default();
+                let def = body.pointer("/properties/roleDefinitionId").and_then(Value::as_str).unwrap_or_default();
+                let list = client
+                    .list(
+                        &format!(
+                            "{scope}/providers/Microsoft.Authorization/roleAssignments?$filter=principalId%20eq%20'{p}'"
+                        ),
+                        api,
+                    )
+                    .await?;
+                let found = list.into_iter().find(|a| {
+                    a.pointer("/properties/scope")
+                        .and_then(Value::as_str)
+                        .is_some_and(|s| s.eq_ignore_ascii_case(scope))
+                        && a.pointer("/properties/roleDefinitionId").and_then(Value::as_str).is_some_and(|d| {
+                            d.rsplit('/')
+                                .next()
+                                .unwrap_or_default()
+                                .eq_ignore_ascii_case(def.rsplit('/').next().unwrap_or_default())
+                        })
+                });
+                return match found {
+                    Some(a) => {
+                        Ok((Outcome::Adopted(a.get("id").and_then(Value::as_str).unwrap_or(id).to_string()), Some(a)))
+                    }
+                    None => Err(e),
+                };
+            }
+            _ => return Err(e),
+        }
+    }
+}
+
+fn fill_secrets(sh: &Shared<'_>, d: &Desired) -> Result<Value, Error> {
+    let mut body = d.body.clone();
+    for (ptr, s) in &d.secrets {
+        let v = secrets::resolve(s, &sh.plan.base_dir).map_err(|e| Error::new("SecretUnavailable", e.0))?;
+        let (parent, key) = ptr.rsplit_once('/').unwrap_or(("", ptr));
+        if let Some(obj) = body.pointer_mut(parent).and_then(Value::as_object_mut) {
+            obj.insert(key.to_string(), Value::String(v.expose().clone()));
+        } else if let Some(arr) = body.pointer_mut(parent.rsplit_once('/').map_or("", |p| p.0)) {
+            let _ = arr;
+        }
+    }
+    Ok(body)
+}
+
+fn dependents_closure(sh: &Shared<'_>, i: usize, reverse: bool) -> Vec<usize> {
+    let n = sh.plan.decls.len();
+    let edges = sh.plan.dag.edges();
+    let mut out = Vec::new();
+    let mut stack = vec![i];
+    let mut seen = vec![false; n];
+    while let Some(x) = stack.pop() {
+        for &(a, b) in &edges {
+            let (from, to) = if reverse { (b, a) } else { (a, b) };
+            if from == x && !seen[to] {
+                seen[to] = true;
+                out.push(to);
+                stack.push(to);
+            }
+        }
+    }
+    out
+}
+
+/// Converge: create, update, replace or adopt every declared resource, then delete orphans.
+#[allow(clippy::needless_range_loop)]
+pub async fn apply(sh: &Shared<'_>, mut obs: Observed) -> Vec<(String, String, Outcome)> {
+    let n = sh.plan.decls.len();
+    let cost = sh.plan.dag.remaining_cost();
+    let deps: Vec<Vec<usize>> = (0..n).map(|i| sh.plan.dag.dependencies(i)).collect();
+    let mut outcome: Vec<Option<Outcome>> = vec![None; n];
+    let mut running: HashSet<usize> = HashSet::new();
+    let mut set: JoinSet<Done> = JoinSet::new();
+    loop {
+        // Dispatch ready nodes, highest remaining cost first.
+        let mut ready: Vec<usize> = (0..n)
+            .filter(|&i| outcome[i].is_none() && !running.contains(&i))
+            .filter(|&i| {
+                deps[i].iter().all(|&d| {
+                    outcome[d].as_ref().is_some_and(|o| !matches!(o, Outcome::Failed(_) | Outcome::Skipped(_)))
+                })
+            })
+            .collect();
+        ready.sort_by_key(|&i| (std::cmp::Reverse(cost[i]), i));
+        for i in ready {
+            if running.len() >= sh.cx.parallelism.max(1) {
+                break;
+            }
+            let d = &sh.plan.decls[i];
+            let name = d.logical.value.clone();
+            let want = d.spec.desired(&sh.cx.env(sh.plan, &name, &obs.values));
+            let Some(want) = want else {
+                outcome[i] =
+                    Some(Outcome::Skipped(format!("{} is applied by a later version of idlab", d.kind.type_name())));
+                continue;
+            };
+            let have = obs.bodies[i].clone().or_else(|| None);
+            // A resource whose name depended on values known only now may already exist.
+            let have = if have.is_none() && obs.desired[i].as_ref().is_none_or(|o| !o.is_known()) && want.is_known() {
+                sh.cx.client.get(&want.id, want.api_version).await.ok().flatten()
+            } else {
+                have
+            };
+            let action = plan::decide(&name, d.kind.type_name(), &sh.plan.name, &want, have.as_ref());
+            let work = match action.action {
+                ActionKind::NoOp => {
+                    record(&mut obs.values, &name, &want.id, have.as_ref());
+                    outcome[i] = Some(Outcome::Unchanged);
+                    continue;
+                }
+                ActionKind::Conflict => {
+                    outcome[i] = Some(Outcome::Failed(Error::new(
+                        "OwnedByAnotherPlan",
+                        format!("{} {}", want.id, action.reason.unwrap_or_default()),
+                    )));
+                    continue;
+                }
+                ActionKind::Adopt if !sh.cx.adopt => {
+                    outcome[i] = Some(Outcome::Failed(Error::new(
+                        "NotOwned",
+                        format!(
+                            "{} exists without this plan's idlab-plan tag; rerun with --adopt to take it over",
+                            want.id
+                        ),
+                    )));
+                    continue;
+                }
+                _ if !want.is_known() => {
+                    outcome[i] = Some(Outcome::Failed(Error::new(
+                        "Unresolved",
+                        format!("{} still depends on values that are not known", want.id),
+                    )));
+                    continue;
+                }
+                ActionKind::Create => match fill_secrets(sh, &want) {
+                    Ok(body) => Work::Put { id: want.id.clone(), api: want.api_version, body, role: !want.tagged },
+                    Err(e) => {
+                        outcome[i] = Some(Outcome::Failed(e));
+                        continue;
+                    }
+                },
+                ActionKind::Update | ActionKind::Adopt if d.kind.type_name() == "virtual_machine" => Work::PatchVm {
+                    id: want.id.clone(),
+                    api: want.api_version,
+                    body: vm_patch(&want.body, have.as_ref()),
+                },
+                ActionKind::Update | ActionKind::Adopt => Work::Put {
+                    id: want.id.clone(),
+                    api: want.api_version,
+                    body: want.body.clone(),
+                    role: !want.tagged,
+                },
+                ActionKind::Replace => match fill_secrets(sh, &want) {
+                    Ok(body) => Work::Replace { id: want.id.clone(), api: want.api_version, body },
+                    Err(e) => {
+                        outcome[i] = Some(Outcome::Failed(e));
+                        continue;
+                    }
+                },
+                ActionKind::Delete => Work::Delete { id: want.id.clone(), api: want.api_version },
+            };
+            sh.reporter.event(Event::Started {
+                name: name.clone(),
+                kind: d.kind.type_name().into(),
+                action: action.action,
+            });
+            obs.desired[i] = Some(want);
+            running.insert(i);
+            let client = sh.cx.client.clone();
+            set.spawn(async move { (i, run(client, work).await) });
+        }
+        if set.is_empty() {
+            // Nothing running and nothing ready: mark what can never run.
+            let mut changed = false;
+            for i in 0..n {
+                if outcome[i].is_none() {
+                    let cause =
+                        deps[i].iter().find(|&&d| matches!(outcome[d], Some(Outcome::Failed(_) | Outcome::Skipped(_))));
+                    if let Some(&c) = cause {
+                        outcome[i] = Some(Outcome::Skipped(format!(
+                            "depends on `{}`, which did not apply",
+                            sh.plan.decls[c].logical.value
+                        )));
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+            continue;
+        }
+        let Some(joined) = set.join_next().await else { continue };
+        let Ok((i, result)) = joined else { continue };
+        running.remove(&i);
+        let name = sh.plan.decls[i].logical.value.clone();
+        let o = match result {
+            Ok((o, body)) => {
+                let id = obs.desired[i].as_ref().map(|d| d.id.clone()).unwrap_or_default();
+                record(&mut obs.values, &name, &id, body.as_ref());
+                obs.bodies[i] = body;
+                o
+            }
+            Err(e) => Outcome::Failed(e),
+        };
+        sh.reporter.event(Event::Finished { name, outcome: o.clone() });
+        outcome[i] = Some(o);
+    }
+    let mut results: Vec<(String, String, Outcome)> = Vec::new();
+    let order = sh.plan.dag.topo_order().unwrap_or_else(|| (0..n).collect());
+    for i in order {
+        let d = &sh.plan.decls[i];
+        results.push((
+            d.logical.value.clone(),
+            d.kind.type_name().to_string(),
+            outcome[i].clone().unwrap_or(Outcome::Skipped("not reached".into())),
+        ));
+    }
+    // Orphans: role assignments first, then the rest, groups last.
+    let mut orphans = obs.orphans.clone();
+    orphans.sort_by_key(|(id, t)| (orphan_rank(t), std::cmp::Reverse(id.len())));
+    for (id, t) in orphans {
+        let kind = super::kind_of_type(&t);
+        let api = api_for_type(&t);
+        sh.reporter.event(Event::Started { name: id.clone(), kind: kind.clone(), action: ActionKind::Delete });
+        let o = match sh.cx.client.delete(&id, api).await {
+            Ok(_) => Outcome::Deleted(id.clone()),
+            Err(e) => Outcome::Failed(e),
+        };
+        sh.reporter.event(Event::Finished { name: id.clone(), outcome: o.clone() });
+        results.push((id.rsplit('/').next().unwrap_or_default().to_string(), kind, o));
+    }
+    results
+}
+
+fn orphan_rank(t: &str) -> u8 {
+    match t.to_ascii_lowercase().as_str() {
+        "microsoft.authorization/roleassignments" => 0,
+        "microsoft.compute/virtualmachines" => 1,
+        "microsoft.network/networkinterfaces" => 2,
+        "microsoft.resources/resourcegroups" => 9,
+        _ => 5,
+    }
+}
+
+/// The api-version idlab uses for an ARM type.
+pub fn api_for_type(t: &str) -> &'static str {
+    crate::kinds::KINDS
+        .iter()
+        .find(|k| k.arm_type().is_some_and(|a| a.eq_ignore_ascii_case(t)))
+        .map_or("2021-04-01", |k| k.api_version())
+}
+
+/// Tear down what the plan owns, dependents before what they depend on.
+#[allow(clippy::needless_range_loop)]
+pub async fn destroy(sh: &Shared<'_>, obs: Observed) -> Vec<(String, String, Outcome)> {
+    let n = sh.plan.decls.len();
+    let mut outcome: Vec<Option<Outcome>> = vec![None; n];
+    // Role assignments and other non-ARM-served kinds have no desired state here: skip.
+    for i in 0..n {
+        let d = &sh.plan.decls[i];
+        match (&obs.desired[i], &obs.bodies[i]) {
+            (None, _) => {
+                outcome[i] =
+                    Some(Outcome::Skipped(format!("{} is handled by a later version of idlab", d.kind.type_name())))
+            }
+            (Some(_), None) => outcome[i] = Some(Outcome::Unchanged),
+            (Some(w), Some(have)) if !owned_by(have, &sh.plan.name, w.tagged) && !sh.cx.force => {
+                outcome[i] = Some(Outcome::Kept("not owned by this plan (no idlab-plan tag); use --force".into()));
+            }
+            _ => {}
+        }
+    }
+    // Groups that hold resources the plan does not own stay (unless --force).
+    let declared: HashSet<String> = obs.desired.iter().flatten().map(|d| d.id.to_ascii_lowercase()).collect();
+    for i in 0..n {
+        if outcome[i].is_some() || sh.plan.decls[i].kind.type_name() != "resource_group" {
+            continue;
+        }
+        let Some(w) = &obs.desired[i] else { continue };
+        if sh.cx.force {
+            continue;
+        }
+        match sh.cx.client.list(&format!("{}/resources", w.id), "2021-04-01").await {
+            Ok(list) => {
+                let foreign: Vec<String> = list
+                    .iter()
+                    .filter_map(|r| r.get("id").and_then(Value::as_str))
+                    .filter(|id| !declared.contains(&id.to_ascii_lowercase()))
+                    .filter(|id| !obs.orphans.iter().any(|(o, _)| o.eq_ignore_ascii_case(id)))
+                    .map(str::to_string)
+                    .collect();
+                if !foreign.is_empty() {
+                    let names: Vec<&str> = foreign.iter().map(|f| f.rsplit('/').next().unwrap_or(f)).collect();
+                    outcome[i] = Some(Outcome::Kept(format!(
+                        "it holds resources this plan does not own: {} (use --force to delete them too)",
+                        names.join(", ")
+                    )));
+                }
+            }
+            Err(e) => outcome[i] = Some(Outcome::Failed(e)),
+        }
+    }
+    let cost = sh.plan.dag.remaining_cost();
+    let mut running: HashSet<usize> = HashSet::new();
+    let mut set: JoinSet<Done> = JoinSet::new();
+    let dependents: Vec<Vec<usize>> = (0..n).map(|i| dependents_closure(sh, i, false)).collect();
+    let mut ids: HashMap<usize, String> = HashMap::new();
+    // Orphans go first (they may sit inside declared groups).
+    let mut orphans = obs.orphans.clone();
+    orphans.sort_by_key(|(id, t)| (orphan_rank(t), std::cmp::Reverse(id.len())));
+    let mut results: Vec<(String, String, Outcome)> = Vec::new();
+    for (id, t) in orphans {
+        let kind = super::kind_of_type(&t);
+        let o = match sh.cx.client.delete(&id, api_for_type(&t)).await {
+            Ok(_) => Outcome::Deleted(id.clone()),
+            Err(e) => Outcome::Failed(e),
+        };
+        sh.reporter.event(Event::Finished { name: id.clone(), outcome: o.clone() });
+        results.push((id.rsplit('/').next().unwrap_or_default().to_string(), kind, o));
+    }
+    loop {
+        let mut ready: Vec<usize> = (0..n)
+            .filter(|&i| outcome[i].is_none() && !running.contains(&i))
+            .filter(|&i| {
+                dependents[i].iter().all(|&d| {
+                    outcome[d]
+                        .as_ref()
+                        .is_some_and(|o| matches!(o, Outcome::Deleted(_) | Outcome::Unchanged | Outcome::Skipped(_)))
+                })
+            })
+            .collect();
+        ready.sort_by_key(|&i| (cost[i], i));
+        for i in ready {
+            if running.len() >= sh.cx.parallelism.max(1) {
+                break;
+            }
+            let Some(w) = obs.desired[i].clone() else { continue };
+            let d = &sh.plan.decls[i];
+            sh.reporter.event(Event::Started {
+                name: d.logical.value.clone(),
+                kind: d.kind.type_name().into(),
+                action: ActionKind::Delete,
+            });
+            let id = obs.bodies[i]
+                .as_ref()
+                .and_then(|b| b.get("id"))
+                .and_then(Value::as_str)
+                .map_or(w.id.clone(), str::to_string);
+            ids.insert(i, id.clone());
+            running.insert(i);
+            let client = sh.cx.client.clone();
+            set.spawn(async move { (i, run(client, Work::Delete { id, api: w.api_version }).await) });
+        }
+        if set.is_empty() {
+            let mut changed = false;
+            for i in 0..n {
+                if outcome[i].is_none() {
+                    let blocker = dependents[i]
+                        .iter()
+                        .find(|&&d| matches!(outcome[d], Some(Outcome::Failed(_) | Outcome::Kept(_))));
+                    if let Some(&b) = blocker {
+                        outcome[i] = Some(Outcome::Kept(format!(
+                            "`{}` depends on it and was not deleted",
+                            sh.plan.decls[b].logical.value
+                        )));
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+            continue;
+        }
+        let Some(Ok((i, result))) = set.join_next().await else { continue };
+        running.remove(&i);
+        let o = match result {
+            Ok((o, _)) => o,
+            Err(e) => Outcome::Failed(e),
+        };
+        sh.reporter.event(Event::Finished { name: sh.plan.decls[i].logical.value.clone(), outcome: o.clone() });
+        outcome[i] = Some(o);
+    }
+    let order = sh.plan.dag.topo_order().unwrap_or_else(|| (0..n).collect());
+    for i in order.into_iter().rev() {
+        let d = &sh.plan.decls[i];
+        results.push((
+            d.logical.value.clone(),
+            d.kind.type_name().to_string(),
+            outcome[i].clone().unwrap_or(Outcome::Skipped("not reached".into())),
+        ));
+    }
+    results
+}

@@ -1,0 +1,197 @@
+//! Rendering plans and apply/destroy progress, in the style users know from Terraform:
+//! `+` create, `~` update, `-/+` replace, `-` delete, field-level `old → new`, secrets as
+//! `(sensitive)`, and a summary line.
+
+use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::engine::{Event, Outcome, Reporter};
+use crate::plan::{ActionKind, Plan};
+
+fn sym(a: ActionKind) -> &'static str {
+    match a {
+        ActionKind::Create => "+",
+        ActionKind::Update => "~",
+        ActionKind::Replace => "-/+",
+        ActionKind::Delete => "-",
+        ActionKind::Adopt => "<=",
+        ActionKind::Conflict => "!",
+        ActionKind::NoOp => " ",
+    }
+}
+
+fn show(v: &Option<Value>) -> String {
+    match v {
+        None => "(none)".into(),
+        Some(Value::String(s)) => format!("{s:?}"),
+        Some(v) => v.to_string(),
+    }
+}
+
+/// The text rendering of a plan.
+pub fn text(p: &Plan) -> String {
+    let mut out = String::new();
+    let changed: Vec<_> = p.actions.iter().filter(|a| a.action != ActionKind::NoOp).collect();
+    if changed.is_empty() {
+        out.push_str(&format!("No changes. Azure matches plan `{}`.\n", p.plan));
+        return out;
+    }
+    out.push_str(&format!("idlab will perform these actions for plan `{}`:\n\n", p.plan));
+    for a in &changed {
+        let verb = match a.action {
+            ActionKind::Create => "created",
+            ActionKind::Update => "updated in place",
+            ActionKind::Replace => "replaced",
+            ActionKind::Delete => "deleted",
+            ActionKind::Adopt => "adopted (needs --adopt)",
+            ActionKind::Conflict => "refused",
+            ActionKind::NoOp => "left alone",
+        };
+        out.push_str(&format!("  # {} ({}) will be {verb}\n", a.name, a.kind));
+        out.push_str(&format!("  {} {}\n", sym(a.action), a.id));
+        if let Some(r) = &a.reason {
+            out.push_str(&format!("      because {r}\n"));
+        }
+        for c in &a.changes {
+            let sensitive = c.path.contains("adminPassword") || c.path.ends_with("/value");
+            let (old, new) = if sensitive {
+                ("(sensitive)".to_string(), "(sensitive)".to_string())
+            } else {
+                (show(&c.old), show(&c.new))
+            };
+            match a.action {
+                ActionKind::Create => out.push_str(&format!("      + {} = {new}\n", c.path)),
+                _ => out.push_str(&format!("      ~ {}: {old} → {new}\n", c.path)),
+            }
+        }
+        out.push('\n');
+    }
+    let s = &p.summary;
+    out.push_str(&format!(
+        "Plan: {} to create, {} to update, {} to replace, {} to delete, {} to adopt{}.\n",
+        s.create,
+        s.update,
+        s.replace,
+        s.delete,
+        s.adopt,
+        if s.conflict > 0 { format!(", {} refused", s.conflict) } else { String::new() }
+    ));
+    out
+}
+
+/// Progress as plain, timestamped lines on stderr (what pipelines and logs want).
+pub struct Lines {
+    start: Instant,
+    json: bool,
+    lock: Mutex<()>,
+}
+
+impl Lines {
+    pub fn new(json: bool) -> Lines {
+        Lines { start: Instant::now(), json, lock: Mutex::new(()) }
+    }
+}
+
+impl Reporter for Lines {
+    fn event(&self, e: Event) {
+        let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let t = self.start.elapsed().as_secs_f64();
+        if self.json {
+            let v = match &e {
+                Event::Started { name, kind, action } => {
+                    serde_json::json!({"event": "started", "t": t, "name": name, "type": kind, "action": action})
+                }
+                Event::Finished { name, outcome } => {
+                    serde_json::json!({"event": "finished", "t": t, "name": name, "outcome": outcome_word(outcome), "detail": outcome_detail(outcome)})
+                }
+                Event::Note(n) => serde_json::json!({"event": "note", "t": t, "message": n}),
+            };
+            super::out(&format!("{v}\n"));
+            return;
+        }
+        let line = match &e {
+            Event::Started { name, kind, action } => format!(
+                "[{t:7.2}s] {name} ({kind}): {}…",
+                match action {
+                    ActionKind::Create => "creating",
+                    ActionKind::Update => "updating",
+                    ActionKind::Replace => "replacing",
+                    ActionKind::Delete => "deleting",
+                    ActionKind::Adopt => "adopting",
+                    _ => "working",
+                }
+            ),
+            Event::Finished { name, outcome } => {
+                format!("[{t:7.2}s] {name}: {} {}", outcome_word(outcome), outcome_detail(outcome))
+            }
+            Event::Note(n) => format!("[{t:7.2}s] {n}"),
+        };
+        super::err(&format!("{line}\n"));
+    }
+}
+
+pub fn outcome_word(o: &Outcome) -> &'static str {
+    match o {
+        Outcome::Created(_) => "created",
+        Outcome::Updated(_) => "updated",
+        Outcome::Replaced(_) => "replaced",
+        Outcome::Deleted(_) => "deleted",
+        Outcome::Adopted(_) => "adopted",
+        Outcome::Unchanged => "unchanged",
+        Outcome::Kept(_) => "kept",
+        Outcome::Failed(_) => "FAILED",
+        Outcome::Skipped(_) => "skipped",
+    }
+}
+
+pub fn outcome_detail(o: &Outcome) -> String {
+    match o {
+        Outcome::Created(id)
+        | Outcome::Updated(id)
+        | Outcome::Replaced(id)
+        | Outcome::Deleted(id)
+        | Outcome::Adopted(id) => id.clone(),
+        Outcome::Unchanged => String::new(),
+        Outcome::Kept(why) | Outcome::Skipped(why) => why.clone(),
+        Outcome::Failed(e) => e.to_string(),
+    }
+}
+
+/// The summary after apply or destroy.
+pub fn summary(results: &[(String, String, Outcome)], verb: &str) -> String {
+    let count = |w: &str| results.iter().filter(|r| outcome_word(&r.2) == w).count();
+    let mut out = String::new();
+    for (name, kind, o) in results {
+        if matches!(o, Outcome::Failed(_) | Outcome::Skipped(_) | Outcome::Kept(_)) {
+            out.push_str(&format!("  {} {name} ({kind}): {}\n", outcome_word(o), outcome_detail(o)));
+        }
+    }
+    out.push_str(&format!(
+        "{verb} complete: {} created, {} updated, {} replaced, {} deleted, {} adopted, {} unchanged, {} kept; {} failed, {} skipped.\n",
+        count("created"),
+        count("updated"),
+        count("replaced"),
+        count("deleted"),
+        count("adopted"),
+        count("unchanged"),
+        count("kept"),
+        count("FAILED"),
+        count("skipped"),
+    ));
+    out
+}
+
+/// Whether stdin is a terminal (apply asks for confirmation only there).
+pub fn interactive() -> bool {
+    std::io::stdin().is_terminal()
+}
+
+/// Ask "yes" on the terminal.
+pub fn confirm(question: &str) -> bool {
+    super::err(question);
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).is_ok() && line.trim() == "yes"
+}
