@@ -27,13 +27,6 @@ fn usage_errors_exit_1_and_help_exits_0() {
 }
 
 #[test]
-fn commands_of_later_versions_say_so_and_fail() {
-    let run = idlab(&["apply", "plans/sql.yaml"]);
-    assert_eq!(run.code, 1);
-    assert!(run.stderr.contains("not available"), "{}", run.render());
-}
-
-#[test]
 fn a_missing_file_is_an_error_naming_it() {
     let run = idlab(&["validate", "plans/nope.yaml"]);
     assert_eq!(run.code, 1);

@@ -4,6 +4,7 @@
 mod cli;
 mod common;
 mod diagnostics;
+mod engine_e2e;
 mod graph;
 mod lab;
 mod local_auth;

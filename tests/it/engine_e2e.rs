@@ -1,0 +1,183 @@
+//! plan / apply / verify / destroy end to end: the real binary against a local cloud served
+//! by `idlab local serve` (so every command attaches to the same server and its request log
+//! sees everything).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use idlab::local::attach;
+use serde_json::{Value, json};
+
+use crate::common::{Run, root};
+
+struct Served {
+    child: Child,
+    state: std::path::PathBuf,
+    _tmp: tempfile::TempDir,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Served {
+    fn start() -> Served {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let tmp = tempfile::tempdir().expect("tmp");
+        let state = tmp.path().join("state");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_idlab"))
+            .args(["local", "serve", "--port", "0", "--state"])
+            .arg(&state)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("line");
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+        Served { child, state, _tmp: tmp, rt }
+    }
+
+    fn idlab(&self, args: &[&str]) -> Run {
+        let state = self.state.display().to_string();
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--local", "--state", &state]);
+        let out = Command::new(env!("CARGO_BIN_EXE_idlab"))
+            .args(&all)
+            .current_dir(root())
+            .env_clear()
+            .env("HOME", std::env::temp_dir())
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("idlab runs");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Call the local cloud as its operator.
+    fn op(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let info = attach::read_info(&self.state).expect("server.json");
+        self.rt.block_on(async {
+            let c = attach::client(&info).expect("client");
+            let t = attach::operator_token(&info, &c).await.expect("token");
+            let mut r = c
+                .request(
+                    reqwest::Method::from_bytes(method.as_bytes()).expect("method"),
+                    format!("{}{path}", info.arm_url),
+                )
+                .bearer_auth(t);
+            if let Some(b) = body {
+                r = r.json(&b);
+            }
+            r.send().await.expect("sent").json().await.unwrap_or(Value::Null)
+        })
+    }
+
+    fn subscription(&self) -> String {
+        attach::read_info(&self.state).expect("info").subscription_id
+    }
+
+    /// ARM requests in the log since the last clear: (method, path).
+    fn arm_log(&self) -> Vec<(String, String, bool)> {
+        let v = self.op("GET", "/_idlab/requests", None);
+        v["value"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .filter(|e| e["path"].as_str().is_some_and(|p| p.starts_with("/subscriptions")))
+            .map(|e| {
+                (
+                    e["method"].as_str().unwrap_or_default().to_string(),
+                    e["path"].as_str().unwrap_or_default().to_string(),
+                    e["write"].as_bool().unwrap_or(true),
+                )
+            })
+            .collect()
+    }
+}
+
+fn tutorial(plan: &str, resources: usize) {
+    let s = Served::start();
+    let plan_path = root().join("plans").join(plan).display().to_string();
+    // plan: creates, with values known only after apply.
+    let r = s.idlab(&["plan", &plan_path, "--detailed-exitcode"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stdout.contains(&format!("Plan: {resources} to create, 0 to update")), "{}", r.stdout);
+    assert!(r.stdout.contains("(known after apply)"), "{}", r.stdout);
+    // apply creates them.
+    let r = s.idlab(&["apply", &plan_path, "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains(&format!("Apply complete: {resources} created")), "{}", r.stderr);
+    assert!(!r.stderr.contains("adminPassword\""), "{}", r.stderr);
+    // verify passes.
+    let r = s.idlab(&["verify", &plan_path]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("Verify: 2 passed, 0 failed"), "{}", r.stdout);
+    // plan again: no changes, one GET per resource plus the three ownership listings, no write.
+    s.op("DELETE", "/_idlab/requests", None);
+    let r = s.idlab(&["plan", &plan_path, "--detailed-exitcode"]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(r.stdout.contains("No changes."), "{}", r.stdout);
+    let log = s.arm_log();
+    assert!(log.iter().all(|(_, _, w)| !w), "writes during plan: {log:?}");
+    assert_eq!(log.len(), resources + 3, "{log:?}");
+    // A second apply writes nothing.
+    s.op("DELETE", "/_idlab/requests", None);
+    let r = s.idlab(&["apply", &plan_path, "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(s.arm_log().iter().all(|(_, _, w)| !w));
+    // A foreign resource in the group survives destroy, and so does the group.
+    let rg = r.stderr.lines().find_map(|l| {
+        l.split_whitespace()
+            .find(|w| w.starts_with("/subscriptions/") && w.matches('/').count() == 4)
+            .map(str::to_string)
+    });
+    let rg = rg.unwrap_or_else(|| {
+        let v =
+            s.op("GET", &format!("/subscriptions/{}/resourcegroups?api-version=2024-11-01", s.subscription()), None);
+        v["value"][0]["id"].as_str().unwrap_or_default().to_string()
+    });
+    let foreign =
+        format!("{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/not-ours?api-version=2024-11-30");
+    assert_eq!(s.op("PUT", &foreign, Some(json!({"location": "eastus"})))["name"], "not-ours");
+    let r = s.idlab(&["destroy", &plan_path, "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("it holds resources this plan does not own: not-ours"), "{}", r.stderr);
+    assert_eq!(s.op("GET", &foreign, None)["name"], "not-ours");
+    // Everything the plan owned is gone: the next plan creates all but the kept group.
+    let r = s.idlab(&["plan", &plan_path, "--detailed-exitcode"]);
+    assert!(r.stdout.contains(&format!("Plan: {} to create", resources - 1)), "{}", r.stdout);
+    // A second destroy is a no-op.
+    s.op("DELETE", "/_idlab/requests", None);
+    let r = s.idlab(&["destroy", &plan_path, "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(s.arm_log().iter().all(|(_, _, w)| !w), "{:?}", s.arm_log());
+}
+
+#[test]
+fn arm_user_assigned_tutorial_end_to_end() {
+    tutorial("arm-user-assigned.yaml", 8);
+}
+
+#[test]
+fn arm_system_assigned_tutorial_end_to_end() {
+    tutorial("arm-system-assigned.yaml", 7);
+}
+
+#[test]
+fn apply_without_a_terminal_needs_auto_approve() {
+    let s = Served::start();
+    let plan_path = root().join("plans/arm-system-assigned.yaml").display().to_string();
+    let r = s.idlab(&["apply", &plan_path]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("pass --auto-approve"), "{}", r.stderr);
+    assert!(s.arm_log().iter().all(|(_, _, w)| !w));
+}
