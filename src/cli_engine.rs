@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::arm::Client;
-use crate::arm::auth::{AuthMethod, Cached, LocalCredential, azure_credential};
+use crate::arm::auth::{AuthMethod, Cached, LocalCredential, TokenSource, azure_credential};
 use crate::cli::{
     ApplyArgs, AuthArg, CloudArgs, DestroyArgs, Exit, OutFormat, PlanArgs, VarArgs, VerifyArgs, options, runtime, width,
 };
@@ -40,21 +40,37 @@ async fn connect(c: &CloudArgs, plan: &Validated) -> Result<Conn, String> {
             Local::attach_or_start(&c.state).await.map_err(|e| format!("the local cloud did not start: {e}"))?;
         let info = local.info().clone();
         let http = attach::client(&info)?;
-        let secret = std::fs::read_to_string(&info.operator_secret_file)
-            .map_err(|e| format!("{}: {e}", info.operator_secret_file.display()))?;
-        let cred = LocalCredential {
+        // The operator by default; another principal of the local cloud with AZURE_CLIENT_ID
+        // and AZURE_CLIENT_SECRET (e.g. a Reader-only one made through the admin API).
+        let (client_id, secret) = match (std::env::var("AZURE_CLIENT_ID"), std::env::var("AZURE_CLIENT_SECRET")) {
+            (Ok(id), Ok(secret)) if !id.is_empty() && !secret.is_empty() => (id, secret),
+            _ => {
+                let secret = std::fs::read_to_string(&info.operator_secret_file)
+                    .map_err(|e| format!("{}: {e}", info.operator_secret_file.display()))?;
+                (info.operator_client_id.clone(), secret)
+            }
+        };
+        let mut cred = LocalCredential {
             http: http.clone(),
             token_url: info.token_url.clone(),
-            client_id: info.operator_client_id.clone(),
-            object_id: info.operator_object_id.clone(),
+            client_id,
+            object_id: String::new(),
             secret: Sensitive::new(secret.trim().to_string()),
         };
-        let client = Client::new(http.clone(), info.arm_url.clone(), Arc::new(Cached::new(Arc::new(cred))));
+        let first = cred.token(crate::arm::client::ARM_SCOPE).await.map_err(|e| e.to_string())?;
+        cred.object_id = crate::local::token::peek(first.value.expose())
+            .and_then(|c| c.get("oid").and_then(|o| o.as_str()).map(str::to_string))
+            .unwrap_or_default();
+        let caller = cred.object_id.clone();
+        let mut client = Client::new(http.clone(), info.arm_url.clone(), Arc::new(Cached::new(Arc::new(cred))));
+        if let Some(ms) = std::env::var("IDLAB_RETRY_BASE_MS").ok().and_then(|v| v.parse::<u64>().ok()) {
+            client.retry.base = std::time::Duration::from_millis(ms);
+        }
         let cx = Context {
             client,
             subscription: c.subscription.clone().unwrap_or_else(|| info.subscription_id.clone()),
             tenant_id: Some(info.tenant_id.clone()),
-            caller_object_id: Some(info.operator_object_id.clone()),
+            caller_object_id: Some(caller),
             parallelism: c.parallelism,
             adopt: false,
             force: false,

@@ -127,6 +127,15 @@ pub async fn run_check(name: &str, c: &Check, env: &VerifyEnv<'_>) -> CheckResul
             req = req.json(b);
         }
         let (status, code, rid) = match req.send().await {
+            Ok(r)
+                if (r.status().as_u16() == 429 || r.status().as_u16() >= 500)
+                    && start.elapsed() < Duration::from_secs(60) =>
+            {
+                // Throttling and server errors are not the answer to the check: retry.
+                let wait = crate::arm::client::retry_after(r.headers()).unwrap_or(Duration::from_millis(500));
+                tokio::time::sleep(wait.min(Duration::from_secs(10))).await;
+                continue;
+            }
             Ok(r) => {
                 let s = r.status().as_u16();
                 let rid = r.headers().get("x-ms-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);

@@ -26,16 +26,21 @@ impl Drop for Served {
 
 impl Served {
     fn start() -> Served {
+        Served::with_faults(None)
+    }
+
+    fn with_faults(faults: Option<&str>) -> Served {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let tmp = tempfile::tempdir().expect("tmp");
         let state = tmp.path().join("state");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_idlab"))
-            .args(["local", "serve", "--port", "0", "--state"])
-            .arg(&state)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("serve");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_idlab"));
+        cmd.args(["local", "serve", "--port", "0", "--state"]).arg(&state);
+        if let Some(f) = faults {
+            let path = tmp.path().join("faults.yaml");
+            std::fs::write(&path, f).expect("faults");
+            cmd.arg("--faults").arg(path);
+        }
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("serve");
         let mut line = String::new();
         BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("line");
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
@@ -43,6 +48,10 @@ impl Served {
     }
 
     fn idlab(&self, args: &[&str]) -> Run {
+        self.idlab_env(args, &[])
+    }
+
+    fn idlab_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let state = self.state.display().to_string();
         let mut all: Vec<&str> = args.to_vec();
         all.extend(["--local", "--state", &state]);
@@ -52,6 +61,7 @@ impl Served {
             .env_clear()
             .env("HOME", std::env::temp_dir())
             .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
             .output()
             .expect("idlab runs");
         Run {
@@ -180,4 +190,94 @@ fn apply_without_a_terminal_needs_auto_approve() {
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("pass --auto-approve"), "{}", r.stderr);
     assert!(s.arm_log().iter().all(|(_, _, w)| !w));
+}
+
+#[test]
+fn a_reader_only_operator_gets_a_clear_authorization_error_and_nothing_is_left_half_done() {
+    let s = Served::start();
+    let sub = format!("/subscriptions/{}", s.subscription());
+    let p = s.op(
+        "POST",
+        "/_idlab/principals",
+        Some(json!({"name": "reader-only", "roles": [{"role": "Reader", "scope": sub}]})),
+    );
+    let (client, secret) =
+        (p["client_id"].as_str().expect("client").to_string(), p["secret"].as_str().expect("secret").to_string());
+    let plan_path = root().join("plans/arm-user-assigned.yaml").display().to_string();
+    let r = s.idlab_env(
+        &["apply", &plan_path, "--auto-approve"],
+        &[("AZURE_CLIENT_ID", &client), ("AZURE_CLIENT_SECRET", &secret)],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("AuthorizationFailed"), "{}", r.stderr);
+    assert!(r.stderr.contains("Microsoft.Resources/subscriptions/resourceGroups/write"), "{}", r.stderr);
+    assert!(r.stderr.contains("resourceGroups/myResourceGroupVM"), "{}", r.stderr);
+    assert!(r.stderr.contains("skipped"), "{}", r.stderr);
+    // Nothing exists without its tag (here: nothing at all was created).
+    let all = s.op("GET", &format!("{sub}/resources?api-version=2021-04-01"), None);
+    assert_eq!(all["value"].as_array().map(Vec::len), Some(0), "{all}");
+}
+
+#[test]
+fn secrets_never_appear_in_output_logs_or_state() {
+    let s = Served::start();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let text = std::fs::read_to_string(root().join("plans/arm-system-assigned.yaml"))
+        .expect("plan")
+        .replace("password: { generate: 24 }", "password: { env: IDLAB_CANARY }");
+    let plan_path = tmp.path().join("canary.yaml");
+    std::fs::write(&plan_path, text).expect("write");
+    let p = plan_path.display().to_string();
+    let canary = "Canary-Secret-9f7Q!x/+=";
+    let env = [("IDLAB_CANARY", canary), ("IDLAB_LOG", "debug")];
+    let mut seen = String::new();
+    for args in [
+        vec!["plan", p.as_str(), "--format", "json"],
+        vec!["apply", p.as_str(), "--auto-approve", "--format", "json"],
+        vec!["apply", p.as_str(), "--auto-approve"],
+        vec!["verify", p.as_str(), "--format", "json"],
+        vec!["destroy", p.as_str(), "--auto-approve"],
+    ] {
+        let r = s.idlab_env(&args, &env);
+        assert!(r.code == 0, "{args:?}: {}", r.stderr);
+        seen.push_str(&r.stdout);
+        seen.push_str(&r.stderr);
+    }
+    for entry in std::fs::read_dir(&s.state).expect("state").filter_map(Result::ok) {
+        if entry.path().is_file() {
+            seen.push_str(&String::from_utf8_lossy(&std::fs::read(entry.path()).unwrap_or_default()));
+        }
+    }
+    seen.push_str(&s.op("GET", "/_idlab/requests", None).to_string());
+    use base64::Engine;
+    let forms = [
+        canary.to_string(),
+        canary.replace('!', "%21").replace('/', "%2F").replace('+', "%2B").replace('=', "%3D"),
+        base64::engine::general_purpose::STANDARD.encode(canary),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(canary),
+    ];
+    for f in forms {
+        assert!(!seen.contains(&f), "the secret leaked as {f}");
+    }
+    assert!(seen.contains("\"event\":\"finished\""), "the NDJSON stream was not produced");
+    assert!(seen.contains("DEBUG"), "debug logging was not on");
+}
+
+#[test]
+fn apply_converges_through_throttling_errors_and_slow_operations() {
+    let faults = "seed: 7\ntime_scale: 0.01\nthrottle_rate: 0.3\nerror_500_rate: 0.05\nlro_ms: 3000\npropagation_ms: 2000\nreplication_ms: 5000\n";
+    let s = Served::with_faults(Some(faults));
+    let plan_path = root().join("plans/arm-user-assigned.yaml").display().to_string();
+    let env = [("IDLAB_RETRY_BASE_MS", "5")];
+    let r = s.idlab_env(&["apply", &plan_path, "--auto-approve"], &env);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("Apply complete: 8 created"), "{}", r.stderr);
+    let v = s.idlab_env(&["verify", &plan_path], &env);
+    assert_eq!(v.code, 0, "{}{}", v.stdout, v.stderr);
+    let log = s.op("GET", "/_idlab/requests", None);
+    let statuses: Vec<u64> =
+        log["value"].as_array().map(|a| a.iter().filter_map(|e| e["status"].as_u64()).collect()).unwrap_or_default();
+    assert!(statuses.contains(&429), "no throttling was injected");
+    let again = s.idlab_env(&["plan", &plan_path, "--detailed-exitcode"], &env);
+    assert_eq!(again.code, 0, "{}", again.stdout);
 }
