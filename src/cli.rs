@@ -69,6 +69,8 @@ pub enum Command {
     Destroy(DestroyArgs),
     /// Run the plan's access checks as the VMs' managed identities.
     Verify(VerifyArgs),
+    /// Print the plan's outputs from what ARM holds.
+    Output(OutputArgs),
     /// The built-in local cloud: ARM, token issuer and VM identity endpoints on 127.0.0.1.
     #[command(subcommand)]
     Local(LocalCommand),
@@ -181,11 +183,15 @@ pub struct PlanArgs {
     /// Plan a destroy.
     #[arg(long)]
     pub destroy: bool,
+    /// Save the plan (JSON) for `idlab apply FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
-    #[arg(value_name = "PLAN")]
+    /// A plan file, or a plan saved with `plan --out`.
+    #[arg(value_name = "PLAN|FILE")]
     pub plan: PathBuf,
     #[command(flatten)]
     pub vars: VarArgs,
@@ -215,6 +221,18 @@ pub struct DestroyArgs {
     /// Delete resources the plan does not own too.
     #[arg(long)]
     pub force: bool,
+    #[arg(long, value_enum, default_value_t = OutFormat::Text)]
+    pub format: OutFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    #[arg(value_name = "PLAN")]
+    pub plan: PathBuf,
+    #[command(flatten)]
+    pub vars: VarArgs,
+    #[command(flatten)]
+    pub cloud: CloudArgs,
     #[arg(long, value_enum, default_value_t = OutFormat::Text)]
     pub format: OutFormat,
 }
@@ -327,6 +345,7 @@ where
         Command::Apply(a) => crate::cli_engine::apply(&a),
         Command::Destroy(a) => crate::cli_engine::destroy(&a),
         Command::Verify(a) => crate::cli_engine::verify(&a),
+        Command::Output(a) => crate::cli_engine::output(&a),
         Command::Local(LocalCommand::Serve(a)) => serve(&a),
         Command::Local(LocalCommand::Env(a)) => local_env(&a),
         Command::Local(LocalCommand::Exec(a)) => local_exec(&a),

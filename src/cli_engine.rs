@@ -9,7 +9,8 @@ use std::sync::Arc;
 use crate::arm::Client;
 use crate::arm::auth::{AuthMethod, Cached, LocalCredential, TokenSource, azure_credential};
 use crate::cli::{
-    ApplyArgs, AuthArg, CloudArgs, DestroyArgs, Exit, OutFormat, PlanArgs, VarArgs, VerifyArgs, options, runtime, width,
+    ApplyArgs, AuthArg, CloudArgs, DestroyArgs, Exit, OutFormat, OutputArgs, PlanArgs, VarArgs, VerifyArgs, options,
+    runtime, width,
 };
 use crate::engine::{self, Context, Outcome, Shared};
 use crate::local::{Local, attach};
@@ -137,6 +138,21 @@ pub fn plan(a: &PlanArgs) -> Exit {
         };
         let cx = Context { force: false, ..conn.cx };
         let plan = engine::make_plan(&cx, &p, &obs, a.destroy);
+        if let Some(out) = &a.out {
+            let saved = crate::plan::Saved {
+                format_version: crate::plan::FORMAT_VERSION,
+                kind: "idlab-saved-plan".into(),
+                source: a.plan.display().to_string(),
+                source_sha256: crate::plan::sha256(&std::fs::read_to_string(&a.plan).unwrap_or_default()),
+                variables_sha256: crate::plan::sha256(&serde_json::to_string(&p.variables).unwrap_or_default()),
+                fingerprints: engine::fingerprints(&obs),
+                plan: plan.clone(),
+            };
+            let text = serde_json::to_string_pretty(&saved).unwrap_or_default();
+            if let Err(e) = write_atomic(out, &text) {
+                return fail(format!("cannot write {}: {e}", out.display()));
+            }
+        }
         match a.format {
             OutFormat::Json => {
                 ui::out(&format!("{}\n", serde_json::to_string_pretty(&plan).unwrap_or_default()));
@@ -165,7 +181,15 @@ fn confirm_or_refuse(auto: bool, what: &str) -> Result<(), Exit> {
 }
 
 pub fn apply(a: &ApplyArgs) -> Exit {
-    let p = match load(&a.plan, &a.vars) {
+    let saved = read_saved(&a.plan);
+    let source = saved.as_ref().map_or_else(|| a.plan.clone(), |s| std::path::PathBuf::from(&s.source));
+    if let Some(s) = &saved {
+        let text = std::fs::read_to_string(&source).unwrap_or_default();
+        if crate::plan::sha256(&text) != s.source_sha256 {
+            return fail(format!("{} changed since this plan was saved; run `idlab plan` again", source.display()));
+        }
+    }
+    let p = match load(&source, &a.vars) {
         Ok(p) => p,
         Err(e) => return e,
     };
@@ -180,19 +204,40 @@ pub fn apply(a: &ApplyArgs) -> Exit {
             Ok(o) => o,
             Err(e) => return fail(e),
         };
-        let plan = engine::make_plan(&cx, &p, &obs, false);
+        let destroying = saved.as_ref().is_some_and(|s| s.plan.destroy);
+        if let Some(s) = &saved {
+            if crate::plan::sha256(&serde_json::to_string(&p.variables).unwrap_or_default()) != s.variables_sha256 {
+                return fail("the variables differ from the saved plan's; run `idlab plan` again");
+            }
+            let now = engine::fingerprints(&obs);
+            let changed: Vec<&String> =
+                now.keys().chain(s.fingerprints.keys()).filter(|k| now.get(*k) != s.fingerprints.get(*k)).collect();
+            if !changed.is_empty() {
+                let mut ids: Vec<&String> = changed;
+                ids.sort();
+                ids.dedup();
+                return fail(format!(
+                    "Azure changed since the plan was saved, so it was not applied; nothing was written. Changed: {}",
+                    ids.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                ));
+            }
+        }
+        let plan = engine::make_plan(&cx, &p, &obs, destroying);
         if a.format == OutFormat::Text {
             ui::err(&ui::plan::text(&plan));
         }
         if !plan.has_changes() {
             return Exit::Ok;
         }
-        if let Err(e) = confirm_or_refuse(a.auto_approve, "apply these actions") {
+        if saved.is_none()
+            && let Err(e) = confirm_or_refuse(a.auto_approve, "apply these actions")
+        {
             return e;
         }
         let reporter = Arc::new(ui::plan::Lines::new(a.format == OutFormat::Json));
         let sh = Shared { cx: &cx, plan: &p, reporter };
-        let results = engine::walk::apply(&sh, obs).await;
+        let results =
+            if destroying { engine::walk::destroy(&sh, obs).await } else { engine::walk::apply(&sh, obs).await };
         if a.format == OutFormat::Text {
             ui::err(&ui::plan::summary(&results, "Apply"));
         }
@@ -304,5 +349,68 @@ pub fn verify(a: &VerifyArgs) -> Exit {
         }
         drop(conn.local);
         if results.iter().any(|r| r.status == "fail") { Exit::VerifyFailed } else { Exit::Ok }
+    })
+}
+
+fn write_atomic(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::fs::write(tmp.path(), text)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// A saved plan, when `path` holds one.
+fn read_saved(path: &std::path::Path) -> Option<crate::plan::Saved> {
+    let text = std::fs::read_to_string(path).ok()?;
+    if !text.trim_start().starts_with('{') {
+        return None;
+    }
+    serde_json::from_str::<crate::plan::Saved>(&text).ok().filter(|s| s.kind == "idlab-saved-plan")
+}
+
+pub fn output(a: &OutputArgs) -> Exit {
+    let p = match load(&a.plan, &a.vars) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    let Some(rt) = runtime() else { return Exit::Error };
+    rt.block_on(async {
+        let conn = match connect(&a.cloud, &p).await {
+            Ok(c) => c,
+            Err(e) => return fail(e),
+        };
+        let obs = match engine::observe(&conn.cx, &p).await {
+            Ok(o) => o,
+            Err(e) => return fail(e),
+        };
+        let mut values = serde_json::Map::new();
+        let mut missing = Vec::new();
+        for (name, value) in &p.outputs {
+            let env = conn.cx.env(&p, &name.value, &obs.values);
+            match env.resolve(value) {
+                crate::kinds::env::Val::Known(v) => {
+                    values.insert(name.value.clone(), serde_json::Value::String(v));
+                }
+                crate::kinds::env::Val::Unknown => missing.push(name.value.clone()),
+            }
+        }
+        match a.format {
+            OutFormat::Json => {
+                ui::out(&format!("{}\n", serde_json::to_string_pretty(&values).unwrap_or_default()));
+            }
+            OutFormat::Text => {
+                let text: String =
+                    values.iter().map(|(k, v)| format!("{k} = {}\n", v.as_str().unwrap_or_default())).collect();
+                ui::out(&text);
+            }
+        }
+        drop(conn.local);
+        if missing.is_empty() {
+            Exit::Ok
+        } else {
+            fail(format!("not known until the plan is applied: {}", missing.join(", ")))
+        }
     })
 }

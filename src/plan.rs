@@ -72,6 +72,17 @@ pub struct Plan {
     pub destroy: bool,
     pub actions: Vec<Action>,
     pub summary: Summary,
+    /// Changes made outside the plan that apply leaves alone but users should see
+    /// (role assignments added on scopes the plan owns).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<Drift>,
+}
+
+/// A change made outside the plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Drift {
+    pub id: String,
+    pub detail: String,
 }
 
 impl Plan {
@@ -95,6 +106,7 @@ impl Plan {
             destroy,
             actions,
             summary: s,
+            drift: Vec::new(),
         }
     }
 
@@ -323,4 +335,28 @@ mod tests {
         );
         assert_eq!(out.len(), 1);
     }
+}
+
+/// A plan saved with `plan --out FILE`, applied later with `apply FILE`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Saved {
+    pub format_version: u32,
+    /// Always `idlab-saved-plan`.
+    pub kind: String,
+    /// The plan file, as given.
+    pub source: String,
+    /// SHA-256 of the plan file's text.
+    pub source_sha256: String,
+    /// SHA-256 of the resolved variables.
+    pub variables_sha256: String,
+    /// Resource id (lower-cased) → SHA-256 of its observed managed fields (`orphan` for
+    /// orphans). No ETags, timestamps or provisioning states.
+    pub fingerprints: std::collections::BTreeMap<String, String>,
+    pub plan: Plan,
+}
+
+/// The SHA-256 of a text, hex.
+pub fn sha256(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes()).iter().map(|x| format!("{x:02x}")).collect()
 }

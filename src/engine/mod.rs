@@ -70,6 +70,8 @@ pub struct Observed {
     pub values: HashMap<(String, String), String>,
     /// Ids ARM holds with this plan's ownership mark that the plan no longer declares.
     pub orphans: Vec<(String, String)>,
+    /// Role assignments added out of band on scopes the plan owns: (id, what).
+    pub foreign_access: Vec<(String, String)>,
 }
 
 /// Attribute name → JSON pointer, for every ARM kind.
@@ -164,16 +166,18 @@ pub async fn observe(cx: &Context, plan: &Validated) -> Result<Observed, Error> 
             }
         }
     }
-    let orphans = find_orphans(cx, plan, &desired).await?;
-    Ok(Observed { desired, bodies, values, orphans })
+    let (orphans, foreign_access) = find_orphans(cx, plan, &desired, &bodies).await?;
+    Ok(Observed { desired, bodies, values, orphans, foreign_access })
 }
 
 /// Resources and assignments carrying this plan's mark that it does not declare.
+#[allow(clippy::type_complexity)]
 async fn find_orphans(
     cx: &Context,
     plan: &Validated,
     desired: &[Option<Desired>],
-) -> Result<Vec<(String, String)>, Error> {
+    bodies: &[Option<Value>],
+) -> Result<(Vec<(String, String)>, Vec<(String, String)>), Error> {
     let declared: HashSet<String> = desired.iter().flatten().map(|d| d.id.to_ascii_lowercase()).collect();
     let sub = &cx.subscription;
     let filter = format!("$filter=tagName%20eq%20'{OWNER_TAG}'%20and%20tagValue%20eq%20'{}'", url_encode(&plan.name));
@@ -189,22 +193,47 @@ async fn find_orphans(
         }
     }
     let prefix = format!("idlab plan {}", plan.name);
+    // Scopes the plan owns (they carry its tag).
+    let owned_scopes: Vec<String> = desired
+        .iter()
+        .zip(bodies)
+        .filter_map(|(d, b)| Some((d.as_ref()?, b.as_ref()?)))
+        .filter(|(d, b)| d.tagged && owned_by(b, &plan.name, true))
+        .map(|(d, _)| d.id.clone())
+        .collect();
+    let mut foreign = Vec::new();
     for a in cx
         .client
         .list(&format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleAssignments"), "2022-04-01")
         .await?
     {
         let desc = a.pointer("/properties/description").and_then(Value::as_str).unwrap_or_default();
-        if (desc == prefix || desc.starts_with(&format!("{prefix}:")))
-            && let Some(id) = a.get("id").and_then(Value::as_str)
-        {
+        let Some(id) = a.get("id").and_then(Value::as_str) else { continue };
+        if desc == prefix || desc.starts_with(&format!("{prefix}:")) {
             found.push((id.to_string(), "Microsoft.Authorization/roleAssignments".into()));
+            continue;
+        }
+        let scope = a.pointer("/properties/scope").and_then(Value::as_str).unwrap_or_default();
+        if !declared.contains(&id.to_ascii_lowercase())
+            && owned_scopes.iter().any(|o| crate::arm::id::is_scope_prefix(o, scope))
+        {
+            let guid = a
+                .pointer("/properties/roleDefinitionId")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            let role = crate::roles::by_guid(&guid).map_or(guid, |r| r.name.to_string());
+            let who = a.pointer("/properties/principalId").and_then(Value::as_str).unwrap_or_default();
+            foreign.push((id.to_string(), format!("{role} for principal {who} at {scope}, added outside this plan")));
         }
     }
     found.retain(|(id, _)| !declared.contains(&id.to_ascii_lowercase()));
     found.sort();
     found.dedup();
-    Ok(found)
+    Ok((found, foreign))
 }
 
 fn url_encode(s: &str) -> String {
@@ -258,7 +287,10 @@ pub fn make_plan(cx: &Context, plan: &Validated, obs: &Observed, destroy: bool) 
     for (id, t) in &obs.orphans {
         actions.push(plan::orphan(id, &kind_of_type(t)));
     }
-    Plan::new(&plan.name, &cx.subscription, destroy, actions)
+    let mut p = Plan::new(&plan.name, &cx.subscription, destroy, actions);
+    p.drift =
+        obs.foreign_access.iter().map(|(id, what)| plan::Drift { id: id.clone(), detail: what.clone() }).collect();
+    p
 }
 
 /// Whether ARM's body says this plan owns the resource.
@@ -300,4 +332,54 @@ pub struct Shared<'a> {
     pub cx: &'a Context,
     pub plan: &'a Validated,
     pub reporter: Arc<dyn Reporter>,
+}
+
+/// The part of an observed body the plan manages: the observed values at the desired
+/// body's paths (so ETags, timestamps and provisioning states never count).
+pub fn managed_projection(want: &Value, have: Option<&Value>) -> Value {
+    match (want, have) {
+        (_, None) => Value::Null,
+        (Value::Object(w), Some(h)) => {
+            if w.contains_key("userAssignedIdentities") || w.is_empty() {
+                return h.clone();
+            }
+            Value::Object(
+                w.iter()
+                    .map(|(k, v)| {
+                        // Tags compare as a whole, so tags added out of band count.
+                        let p = if k == "tags" {
+                            h.get(k).cloned().unwrap_or(Value::Null)
+                        } else {
+                            managed_projection(v, h.get(k))
+                        };
+                        (k.clone(), p)
+                    })
+                    .collect(),
+            )
+        }
+        (Value::Array(w), Some(Value::Array(h))) => Value::Array(
+            w.iter()
+                .zip(h.iter().map(Some).chain(std::iter::repeat(None)))
+                .map(|(v, x)| managed_projection(v, x))
+                .collect(),
+        ),
+        (_, Some(h)) => h.clone(),
+    }
+}
+
+/// A fingerprint of every observed resource's managed fields, and of the orphan set.
+pub fn fingerprints(obs: &Observed) -> std::collections::BTreeMap<String, String> {
+    use sha2::{Digest, Sha256};
+    let mut out = std::collections::BTreeMap::new();
+    for (d, b) in obs.desired.iter().zip(obs.bodies.iter()) {
+        let Some(d) = d else { continue };
+        let projected = managed_projection(&d.body, b.as_ref());
+        let hash: String =
+            Sha256::digest(projected.to_string().as_bytes()).iter().map(|x| format!("{x:02x}")).collect();
+        out.insert(d.id.to_ascii_lowercase(), hash);
+    }
+    for (id, _) in &obs.orphans {
+        out.insert(id.to_ascii_lowercase(), "orphan".into());
+    }
+    out
 }

@@ -23,7 +23,7 @@ type Done = (usize, Result<(Outcome, Option<Value>), Error>);
 
 /// One request a worker performs.
 enum Work {
-    Put { id: String, api: &'static str, body: Value, role: bool },
+    Put { id: String, api: &'static str, body: Value, role: bool, update: bool },
     PatchVm { id: String, api: &'static str, body: Value },
     Replace { id: String, api: &'static str, body: Value },
     Delete { id: String, api: &'static str },
@@ -31,12 +31,12 @@ enum Work {
 
 async fn run(client: Client, work: Work) -> Result<(Outcome, Option<Value>), Error> {
     match work {
-        Work::Put { id, api, body, role } => {
+        Work::Put { id, api, body, role, update } => {
             if role {
                 return put_role_assignment(&client, &id, api, &body).await;
             }
             let v = client.write(Method::PUT, &id, api, &body, &[]).await?;
-            Ok((Outcome::Created(id), Some(v)))
+            Ok((if update { Outcome::Updated(id) } else { Outcome::Created(id) }, Some(v)))
         }
         Work::PatchVm { id, api, body } => {
             let v = client.write(Method::PATCH, &id, api, &body, &[]).await?;
@@ -215,7 +215,13 @@ pub async fn apply(sh: &Shared<'_>, mut obs: Observed) -> Vec<(String, String, O
                     continue;
                 }
                 ActionKind::Create => match fill_secrets(sh, &want) {
-                    Ok(body) => Work::Put { id: want.id.clone(), api: want.api_version, body, role: !want.tagged },
+                    Ok(body) => Work::Put {
+                        id: want.id.clone(),
+                        api: want.api_version,
+                        body,
+                        role: !want.tagged,
+                        update: false,
+                    },
                     Err(e) => {
                         outcome[i] = Some(Outcome::Failed(e));
                         continue;
@@ -231,6 +237,7 @@ pub async fn apply(sh: &Shared<'_>, mut obs: Observed) -> Vec<(String, String, O
                     api: want.api_version,
                     body: want.body.clone(),
                     role: !want.tagged,
+                    update: true,
                 },
                 ActionKind::Replace => match fill_secrets(sh, &want) {
                     Ok(body) => Work::Replace { id: want.id.clone(), api: want.api_version, body },
@@ -252,6 +259,16 @@ pub async fn apply(sh: &Shared<'_>, mut obs: Observed) -> Vec<(String, String, O
             set.spawn(async move { (i, run(client, work).await) });
         }
         if set.is_empty() {
+            // Nodes finished without a request (no-ops) may have made others ready.
+            let more = (0..n).any(|i| {
+                outcome[i].is_none()
+                    && deps[i].iter().all(|&d| {
+                        outcome[d].as_ref().is_some_and(|o| !matches!(o, Outcome::Failed(_) | Outcome::Skipped(_)))
+                    })
+            });
+            if more {
+                continue;
+            }
             // Nothing running and nothing ready: mark what can never run.
             let mut changed = false;
             for i in 0..n {
@@ -435,6 +452,17 @@ pub async fn destroy(sh: &Shared<'_>, obs: Observed) -> Vec<(String, String, Out
             set.spawn(async move { (i, run(client, Work::Delete { id, api: w.api_version }).await) });
         }
         if set.is_empty() {
+            let more = (0..n).any(|i| {
+                outcome[i].is_none()
+                    && dependents[i].iter().all(|&d| {
+                        outcome[d].as_ref().is_some_and(|o| {
+                            matches!(o, Outcome::Deleted(_) | Outcome::Unchanged | Outcome::Skipped(_))
+                        })
+                    })
+            });
+            if more {
+                continue;
+            }
             let mut changed = false;
             for i in 0..n {
                 if outcome[i].is_none() {

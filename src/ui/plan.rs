@@ -34,6 +34,13 @@ fn show(v: &Option<Value>) -> String {
 /// The text rendering of a plan.
 pub fn text(p: &Plan) -> String {
     let mut out = String::new();
+    if !p.drift.is_empty() {
+        out.push_str("Changes outside this plan (apply leaves them alone):\n");
+        for d in &p.drift {
+            out.push_str(&format!("  ! {}: {}\n", d.id, d.detail));
+        }
+        out.push('\n');
+    }
     let changed: Vec<_> = p.actions.iter().filter(|a| a.action != ActionKind::NoOp).collect();
     if changed.is_empty() {
         out.push_str(&format!("No changes. Azure matches plan `{}`.\n", p.plan));

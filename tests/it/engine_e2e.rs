@@ -281,3 +281,105 @@ fn apply_converges_through_throttling_errors_and_slow_operations() {
     let again = s.idlab_env(&["plan", &plan_path, "--detailed-exitcode"], &env);
     assert_eq!(again.code, 0, "{}", again.stdout);
 }
+
+#[test]
+fn drift_shows_exactly_the_changed_fields() {
+    let s = Served::start();
+    let plan_path = root().join("plans/arm-user-assigned.yaml").display().to_string();
+    assert_eq!(s.idlab(&["apply", &plan_path, "--auto-approve"]).code, 0);
+    let sub = s.subscription();
+    let rg = format!("/subscriptions/{sub}/resourceGroups/myResourceGroupVM");
+    // A tag changed out of band on the group: plan shows `tags`, and only that.
+    let mut tags = s.op("GET", &format!("{rg}?api-version=2024-11-01"), None)["tags"].clone();
+    tags["owner"] = json!("someone");
+    s.op("PATCH", &format!("{rg}?api-version=2024-11-01"), Some(json!({"tags": tags})));
+    let r = s.idlab(&["plan", &plan_path, "--format", "json", "--detailed-exitcode"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let p: Value = serde_json::from_str(&r.stdout).expect("plan JSON");
+    let changed: Vec<(String, Vec<String>)> = p["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .filter(|a| a["action"] != "no_op")
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap_or_default().to_string(),
+                a["changes"]
+                    .as_array()
+                    .map(|c| c.iter().filter_map(|x| x["path"].as_str().map(str::to_string)).collect())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(changed, vec![("rg".to_string(), vec!["tags".to_string()])]);
+    assert_eq!(s.idlab(&["apply", &plan_path, "--auto-approve"]).code, 0);
+    // The VM size changed out of band: plan shows the size.
+    let vm = format!("{rg}/providers/Microsoft.Compute/virtualMachines/myVM?api-version=2025-04-01");
+    s.op("PATCH", &vm, Some(json!({"properties": {"hardwareProfile": {"vmSize": "Standard_D4s_v5"}}})));
+    let r = s.idlab(&["plan", &plan_path]);
+    assert!(
+        r.stdout.contains("~ properties/hardwareProfile/vmSize: \"Standard_D4s_v5\" → \"Standard_B2s\""),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(s.idlab(&["apply", &plan_path, "--auto-approve"]).code, 0);
+    // An identity added to the VM out of band shows as a change of its identity set, and
+    // apply removes only that one.
+    let extra = s.op(
+        "PUT",
+        &format!("{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/extra?api-version=2024-11-30"),
+        Some(json!({"location": "eastus"})),
+    );
+    let extra_id = extra["id"].as_str().expect("id").to_string();
+    let id1 = format!("{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/ID1");
+    s.op(
+        "PATCH",
+        &vm,
+        Some(json!({"identity": {"type": "UserAssigned", "userAssignedIdentities": {extra_id.clone(): {}}}})),
+    );
+    let r = s.idlab(&["plan", &plan_path]);
+    assert!(r.stdout.contains("identity/userAssignedIdentities"), "{}", r.stdout);
+    assert_eq!(s.idlab(&["apply", &plan_path, "--auto-approve"]).code, 0);
+    let after = s.op("GET", &vm, None);
+    let keys: Vec<String> = after["identity"]["userAssignedIdentities"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(keys[0].eq_ignore_ascii_case(&id1), "{keys:?}");
+    // A role assignment added out of band on the owned group shows as drift.
+    let ra = format!(
+        "{rg}/providers/Microsoft.Authorization/roleAssignments/{}?api-version=2022-04-01",
+        uuid::Uuid::new_v4()
+    );
+    let principal = extra["properties"]["principalId"].as_str().expect("principal");
+    s.op("PUT", &ra, Some(json!({"properties": {"roleDefinitionId": format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/b24988ac-6180-42a0-ab88-20f7382dd24c"), "principalId": principal, "principalType": "ServicePrincipal"}})));
+    let r = s.idlab(&["plan", &plan_path]);
+    assert!(
+        r.stdout.contains(&format!("Contributor for principal {principal} at {rg}, added outside this plan")),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn a_saved_plan_is_refused_when_azure_changed() {
+    let s = Served::start();
+    let plan_path = root().join("plans/arm-system-assigned.yaml").display().to_string();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let saved = tmp.path().join("plan.json").display().to_string();
+    assert_eq!(s.idlab(&["plan", &plan_path, "--out", &saved]).code, 0);
+    assert!(std::fs::read_to_string(&saved).expect("saved").contains("\"kind\": \"idlab-saved-plan\""));
+    // Applying the saved plan as is works.
+    let r = s.idlab(&["apply", &saved]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // Save again, change a tag out of band, and the saved plan is refused with nothing written.
+    assert_eq!(s.idlab(&["plan", &plan_path, "--out", &saved]).code, 0);
+    let rg = format!("/subscriptions/{}/resourceGroups/myResourceGroup?api-version=2024-11-01", s.subscription());
+    s.op("PATCH", &rg, Some(json!({"tags": {"idlab-plan": "arm-system-assigned", "x": "y"}})));
+    s.op("DELETE", "/_idlab/requests", None);
+    let r = s.idlab(&["apply", &saved]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("Azure changed since the plan was saved"), "{}", r.stderr);
+    assert!(s.arm_log().iter().all(|(_, _, w)| !w), "{:?}", s.arm_log());
+}
