@@ -383,3 +383,82 @@ fn a_saved_plan_is_refused_when_azure_changed() {
     assert!(r.stderr.contains("Azure changed since the plan was saved"), "{}", r.stderr);
     assert!(s.arm_log().iter().all(|(_, _, w)| !w), "{:?}", s.arm_log());
 }
+
+const BRANCHES: &str = "name: branches\nlocation: eastus\nresources:\n  rg:\n    type: resource_group\n    name: rg-ok\n  good:\n    type: user_assigned_identity\n    name: good-id\n    resource_group: ${rg}\n  good-reader:\n    type: role_assignment\n    scope: ${rg}\n    principal: ${good}\n    role: Reader\n  bad:\n    type: user_assigned_identity\n    name: bad-id\n    resource_group: group-that-does-not-exist\n  bad-reader:\n    type: role_assignment\n    scope: ${rg}\n    principal: ${bad}\n    role: Reader\n";
+
+#[test]
+fn a_failed_branch_skips_its_dependents_and_the_others_finish() {
+    let s = Served::start();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let plan = tmp.path().join("branches.yaml");
+    std::fs::write(&plan, BRANCHES).expect("write");
+    let p = plan.display().to_string();
+    let r = s.idlab(&["apply", &p, "--auto-approve"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("FAILED bad (user_assigned_identity)"), "{}", r.stderr);
+    assert!(r.stderr.contains("ResourceGroupNotFound"), "{}", r.stderr);
+    assert!(r.stderr.contains("skipped bad-reader (role_assignment): depends on `bad`"), "{}", r.stderr);
+    assert!(r.stderr.contains("Apply complete: 3 created"), "{}", r.stderr);
+    assert!(r.stderr.contains("1 failed, 1 skipped"), "{}", r.stderr);
+}
+
+#[test]
+fn an_apply_killed_after_each_write_converges_on_the_next_run() {
+    // The smallest tutorial plan: kill apply right after its Nth acknowledged write, for every
+    // N, then apply again: it converges with no duplicate role assignment and nothing untagged.
+    let plan_path = root().join("plans/arm-system-assigned.yaml").display().to_string();
+    let total_writes = 7;
+    for n in 1..=total_writes {
+        let s = Served::with_faults(Some("lro_ms: 400\n"));
+        let state = s.state.display().to_string();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_idlab"))
+            .args(["apply", &plan_path, "--auto-approve", "--parallelism", "1", "--local", "--state", &state])
+            .current_dir(root())
+            .env_clear()
+            .env("HOME", std::env::temp_dir())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("apply");
+        let start = std::time::Instant::now();
+        loop {
+            let writes = s.arm_log().iter().filter(|(_, _, w)| *w).count();
+            if writes >= n || start.elapsed() > std::time::Duration::from_secs(20) {
+                let _ = child.kill();
+                break;
+            }
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let _ = child.wait();
+        let r = s.idlab(&["apply", &plan_path, "--auto-approve"]);
+        assert_eq!(r.code, 0, "after write {n}: {}", r.stderr);
+        let sub = s.subscription();
+        let ras = s.op(
+            "GET",
+            &format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01"),
+            None,
+        );
+        let ours: Vec<&Value> = ras["value"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|x| {
+                        x["properties"]["description"]
+                            .as_str()
+                            .is_some_and(|d| d.starts_with("idlab plan arm-system-assigned"))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert_eq!(ours.len(), 1, "after write {n}: {ours:?}");
+        let all = s.op("GET", &format!("/subscriptions/{sub}/resources?api-version=2021-04-01"), None);
+        for r in all["value"].as_array().cloned().unwrap_or_default() {
+            assert_eq!(r["tags"]["idlab-plan"], "arm-system-assigned", "after write {n}: untagged {r}");
+        }
+        let again = s.idlab(&["plan", &plan_path, "--detailed-exitcode"]);
+        assert_eq!(again.code, 0, "after write {n}: {}", again.stdout);
+    }
+}
