@@ -2,6 +2,7 @@
 #![allow(clippy::disallowed_types)]
 
 mod cli;
+mod client_contract;
 mod common;
 mod diagnostics;
 mod engine_e2e;
