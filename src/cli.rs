@@ -151,6 +151,13 @@ pub struct CloudArgs {
     /// How many resources are worked on at once.
     #[arg(long, env = "IDLAB_PARALLELISM", default_value_t = 10)]
     pub parallelism: usize,
+    /// Only these resources (repeatable), with what they depend on (destroy: what depends
+    /// on them).
+    #[arg(long = "target", value_name = "NAME")]
+    pub targets: Vec<String>,
+    /// Stop starting new work after this many seconds (in-flight calls finish).
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

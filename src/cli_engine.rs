@@ -75,6 +75,7 @@ async fn connect(c: &CloudArgs, plan: &Validated) -> Result<Conn, String> {
             parallelism: c.parallelism,
             adopt: false,
             force: false,
+            only: None,
         };
         return Ok(Conn { cx, local: Some(local), http });
     }
@@ -112,6 +113,7 @@ async fn connect(c: &CloudArgs, plan: &Validated) -> Result<Conn, String> {
         parallelism: c.parallelism,
         adopt: false,
         force: false,
+        only: None,
     };
     Ok(Conn { cx, local: None, http })
 }
@@ -136,7 +138,11 @@ pub fn plan(a: &PlanArgs) -> Exit {
             Ok(o) => o,
             Err(e) => return fail(e),
         };
-        let cx = Context { force: false, ..conn.cx };
+        let only = match engine::targets(&p, &a.cloud.targets, a.destroy) {
+            Ok(o) => o,
+            Err(e) => return fail(e),
+        };
+        let cx = Context { force: false, only, ..conn.cx };
         let plan = engine::make_plan(&cx, &p, &obs, a.destroy);
         if let Some(out) = &a.out {
             let saved = crate::plan::Saved {
@@ -199,7 +205,13 @@ pub fn apply(a: &ApplyArgs) -> Exit {
             Ok(c) => c,
             Err(e) => return fail(e),
         };
-        let cx = Context { adopt: a.adopt, ..conn.cx };
+        let destroying_saved = saved.as_ref().is_some_and(|s| s.plan.destroy);
+        let only = match engine::targets(&p, &a.cloud.targets, destroying_saved) {
+            Ok(o) => o,
+            Err(e) => return fail(e),
+        };
+        let cx = Context { adopt: a.adopt, only, ..conn.cx };
+        watch_interrupts(a.cloud.timeout);
         let obs = match engine::observe(&cx, &p).await {
             Ok(o) => o,
             Err(e) => return fail(e),
@@ -261,7 +273,12 @@ pub fn destroy(a: &DestroyArgs) -> Exit {
             Ok(c) => c,
             Err(e) => return fail(e),
         };
-        let cx = Context { force: a.force, ..conn.cx };
+        let only = match engine::targets(&p, &a.cloud.targets, true) {
+            Ok(o) => o,
+            Err(e) => return fail(e),
+        };
+        let cx = Context { force: a.force, only, ..conn.cx };
+        watch_interrupts(a.cloud.timeout);
         let obs = match engine::observe(&cx, &p).await {
             Ok(o) => o,
             Err(e) => return fail(e),
@@ -283,6 +300,9 @@ pub fn destroy(a: &DestroyArgs) -> Exit {
             ui::err(&ui::plan::summary(&results, "Destroy"));
         }
         drop(conn.local);
+        if engine::interrupted() {
+            return interrupted_exit(a.cloud.timeout);
+        }
         if results.iter().any(|r| matches!(r.2, Outcome::Failed(_))) { Exit::Error } else { Exit::Ok }
     })
 }
@@ -413,4 +433,32 @@ pub fn output(a: &OutputArgs) -> Exit {
             fail(format!("not known until the plan is applied: {}", missing.join(", ")))
         }
     })
+}
+
+/// The first Ctrl-C (or the `--timeout`) stops new work; in-flight calls finish and the
+/// summary says what ran. A second Ctrl-C exits at once.
+fn watch_interrupts(timeout: Option<u64>) {
+    use std::sync::atomic::Ordering;
+    tokio::spawn(async {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            engine::INTERRUPTED.store(true, Ordering::SeqCst);
+            ui::err("Interrupted: starting nothing new, waiting for calls in flight (Ctrl-C again to quit now).\n");
+            if tokio::signal::ctrl_c().await.is_ok() {
+                // The user insists: stop now, as a second Ctrl-C does everywhere.
+                #[allow(clippy::exit)]
+                std::process::exit(130);
+            }
+        }
+    });
+    if let Some(secs) = timeout {
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+            engine::INTERRUPTED.store(true, Ordering::SeqCst);
+            ui::err(&format!("Timed out after {secs} s: starting nothing new, waiting for calls in flight.\n"));
+        });
+    }
+}
+
+fn interrupted_exit(timeout: Option<u64>) -> Exit {
+    if timeout.is_some() { Exit::Error } else { Exit::Interrupted }
 }

@@ -58,6 +58,53 @@ pub struct Context {
     pub adopt: bool,
     /// Destroy: delete what the plan does not own too.
     pub force: bool,
+    /// `--target`: only these declarations (with what they need, or for destroy what needs
+    /// them); `None` for all.
+    pub only: Option<HashSet<usize>>,
+}
+
+/// Set on Ctrl-C (or `--timeout`): walkers start nothing new, let in-flight calls finish.
+pub static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the run was interrupted.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// The declarations `--target` selects: the named ones plus what they depend on, or (for
+/// destroy) plus what depends on them.
+///
+/// # Errors
+/// A name the plan does not declare, with the closest one.
+pub fn targets(plan: &Validated, names: &[String], destroy: bool) -> Result<Option<HashSet<usize>>, String> {
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let edges = plan.dag.edges();
+    let mut set = HashSet::new();
+    let mut stack = Vec::new();
+    for n in names {
+        let Some(i) = plan.decls.iter().position(|d| d.logical.value == *n) else {
+            let hint = crate::model::diag::suggest(n, plan.decls.iter().map(|d| d.logical.value.as_str()))
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            return Err(format!("--target `{n}`: the plan declares no such resource{hint}"));
+        };
+        stack.push(i);
+    }
+    while let Some(i) = stack.pop() {
+        if set.insert(i) {
+            for &(a, b) in &edges {
+                if destroy && a == i {
+                    stack.push(b);
+                }
+                if !destroy && b == i {
+                    stack.push(a);
+                }
+            }
+        }
+    }
+    Ok(Some(set))
 }
 
 /// What was read from ARM for a plan.
@@ -259,7 +306,13 @@ pub fn kind_of_type(t: &str) -> String {
 /// The plan for what was observed.
 pub fn make_plan(cx: &Context, plan: &Validated, obs: &Observed, destroy: bool) -> Plan {
     let mut actions = Vec::new();
-    let order = plan.dag.topo_order().unwrap_or_else(|| (0..plan.decls.len()).collect());
+    let order: Vec<usize> = plan
+        .dag
+        .topo_order()
+        .unwrap_or_else(|| (0..plan.decls.len()).collect())
+        .into_iter()
+        .filter(|i| cx.only.as_ref().is_none_or(|o| o.contains(i)))
+        .collect();
     if destroy {
         for &i in order.iter().rev() {
             let d = &plan.decls[i];
@@ -284,8 +337,10 @@ pub fn make_plan(cx: &Context, plan: &Validated, obs: &Observed, destroy: bool) 
             actions.push(plan::decide(&d.logical.value, d.kind.type_name(), &plan.name, w, obs.bodies[i].as_ref()));
         }
     }
-    for (id, t) in &obs.orphans {
-        actions.push(plan::orphan(id, &kind_of_type(t)));
+    if cx.only.is_none() {
+        for (id, t) in &obs.orphans {
+            actions.push(plan::orphan(id, &kind_of_type(t)));
+        }
     }
     let mut p = Plan::new(&plan.name, &cx.subscription, destroy, actions);
     p.drift =

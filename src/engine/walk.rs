@@ -151,9 +151,19 @@ pub async fn apply(sh: &Shared<'_>, mut obs: Observed) -> Vec<(String, String, O
     let cost = sh.plan.dag.remaining_cost();
     let deps: Vec<Vec<usize>> = (0..n).map(|i| sh.plan.dag.dependencies(i)).collect();
     let mut outcome: Vec<Option<Outcome>> = vec![None; n];
+    let excluded: Vec<usize> = (0..n).filter(|i| sh.cx.only.as_ref().is_some_and(|o| !o.contains(i))).collect();
+    for &i in &excluded {
+        outcome[i] = Some(Outcome::Unchanged);
+    }
     let mut running: HashSet<usize> = HashSet::new();
     let mut set: JoinSet<Done> = JoinSet::new();
     loop {
+        if super::interrupted() && set.is_empty() {
+            for o in outcome.iter_mut().filter(|o| o.is_none()) {
+                *o = Some(Outcome::Skipped("interrupted before it started".into()));
+            }
+            break;
+        }
         // Dispatch ready nodes, highest remaining cost first.
         let mut ready: Vec<usize> = (0..n)
             .filter(|&i| outcome[i].is_none() && !running.contains(&i))
@@ -165,7 +175,7 @@ pub async fn apply(sh: &Shared<'_>, mut obs: Observed) -> Vec<(String, String, O
             .collect();
         ready.sort_by_key(|&i| (std::cmp::Reverse(cost[i]), i));
         for i in ready {
-            if running.len() >= sh.cx.parallelism.max(1) {
+            if running.len() >= sh.cx.parallelism.max(1) || super::interrupted() {
                 break;
             }
             let d = &sh.plan.decls[i];
@@ -307,7 +317,7 @@ pub async fn apply(sh: &Shared<'_>, mut obs: Observed) -> Vec<(String, String, O
     }
     let mut results: Vec<(String, String, Outcome)> = Vec::new();
     let order = sh.plan.dag.topo_order().unwrap_or_else(|| (0..n).collect());
-    for i in order {
+    for i in order.into_iter().filter(|i| !excluded.contains(i)) {
         let d = &sh.plan.decls[i];
         results.push((
             d.logical.value.clone(),
@@ -315,8 +325,8 @@ pub async fn apply(sh: &Shared<'_>, mut obs: Observed) -> Vec<(String, String, O
             outcome[i].clone().unwrap_or(Outcome::Skipped("not reached".into())),
         ));
     }
-    // Orphans: role assignments first, then the rest, groups last.
-    let mut orphans = obs.orphans.clone();
+    // Orphans: role assignments first, then the rest, groups last (not with --target).
+    let mut orphans = if sh.cx.only.is_some() || super::interrupted() { Vec::new() } else { obs.orphans.clone() };
     orphans.sort_by_key(|(id, t)| (orphan_rank(t), std::cmp::Reverse(id.len())));
     for (id, t) in orphans {
         let kind = super::kind_of_type(&t);
@@ -355,8 +365,15 @@ pub fn api_for_type(t: &str) -> &'static str {
 pub async fn destroy(sh: &Shared<'_>, obs: Observed) -> Vec<(String, String, Outcome)> {
     let n = sh.plan.decls.len();
     let mut outcome: Vec<Option<Outcome>> = vec![None; n];
+    let excluded: Vec<usize> = (0..n).filter(|i| sh.cx.only.as_ref().is_some_and(|o| !o.contains(i))).collect();
+    for &i in &excluded {
+        outcome[i] = Some(Outcome::Unchanged);
+    }
     // Role assignments and other non-ARM-served kinds have no desired state here: skip.
     for i in 0..n {
+        if outcome[i].is_some() {
+            continue;
+        }
         let d = &sh.plan.decls[i];
         match (&obs.desired[i], &obs.bodies[i]) {
             (None, _) => {
@@ -406,7 +423,7 @@ pub async fn destroy(sh: &Shared<'_>, obs: Observed) -> Vec<(String, String, Out
     let dependents: Vec<Vec<usize>> = (0..n).map(|i| dependents_closure(sh, i, false)).collect();
     let mut ids: HashMap<usize, String> = HashMap::new();
     // Orphans go first (they may sit inside declared groups).
-    let mut orphans = obs.orphans.clone();
+    let mut orphans = if sh.cx.only.is_some() { Vec::new() } else { obs.orphans.clone() };
     orphans.sort_by_key(|(id, t)| (orphan_rank(t), std::cmp::Reverse(id.len())));
     let mut results: Vec<(String, String, Outcome)> = Vec::new();
     for (id, t) in orphans {
@@ -419,6 +436,12 @@ pub async fn destroy(sh: &Shared<'_>, obs: Observed) -> Vec<(String, String, Out
         results.push((id.rsplit('/').next().unwrap_or_default().to_string(), kind, o));
     }
     loop {
+        if super::interrupted() && set.is_empty() {
+            for o in outcome.iter_mut().filter(|o| o.is_none()) {
+                *o = Some(Outcome::Skipped("interrupted before it started".into()));
+            }
+            break;
+        }
         let mut ready: Vec<usize> = (0..n)
             .filter(|&i| outcome[i].is_none() && !running.contains(&i))
             .filter(|&i| {
@@ -431,7 +454,7 @@ pub async fn destroy(sh: &Shared<'_>, obs: Observed) -> Vec<(String, String, Out
             .collect();
         ready.sort_by_key(|&i| (cost[i], i));
         for i in ready {
-            if running.len() >= sh.cx.parallelism.max(1) {
+            if running.len() >= sh.cx.parallelism.max(1) || super::interrupted() {
                 break;
             }
             let Some(w) = obs.desired[i].clone() else { continue };
@@ -493,7 +516,7 @@ pub async fn destroy(sh: &Shared<'_>, obs: Observed) -> Vec<(String, String, Out
         outcome[i] = Some(o);
     }
     let order = sh.plan.dag.topo_order().unwrap_or_else(|| (0..n).collect());
-    for i in order.into_iter().rev() {
+    for i in order.into_iter().rev().filter(|i| !excluded.contains(i)) {
         let d = &sh.plan.decls[i];
         results.push((
             d.logical.value.clone(),

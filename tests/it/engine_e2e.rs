@@ -462,3 +462,24 @@ fn an_apply_killed_after_each_write_converges_on_the_next_run() {
         assert_eq!(again.code, 0, "after write {n}: {}", again.stdout);
     }
 }
+
+#[test]
+fn target_limits_plan_and_apply_to_a_resource_and_what_it_needs() {
+    let s = Served::start();
+    let plan_path = root().join("plans/arm-user-assigned.yaml").display().to_string();
+    let r = s.idlab(&["plan", &plan_path, "--target", "id1", "--format", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let p: Value = serde_json::from_str(&r.stdout).expect("json");
+    let names: Vec<&str> =
+        p["actions"].as_array().map(|a| a.iter().filter_map(|x| x["name"].as_str()).collect()).unwrap_or_default();
+    assert_eq!(names, vec!["rg", "id1"]);
+    let r = s.idlab(&["apply", &plan_path, "--target", "id1", "--auto-approve"]);
+    assert!(r.stderr.contains("Apply complete: 2 created"), "{}", r.stderr);
+    let r = s.idlab(&["plan", &plan_path, "--target", "idl"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("did you mean `id1`?"), "{}", r.stderr);
+    // Destroy with a target takes what depends on it too, and nothing else.
+    assert_eq!(s.idlab(&["apply", &plan_path, "--auto-approve"]).code, 0);
+    let r = s.idlab(&["destroy", &plan_path, "--target", "id1", "--auto-approve"]);
+    assert!(r.stderr.contains("Destroy complete: 0 created, 0 updated, 0 replaced, 3 deleted"), "{}", r.stderr);
+}
