@@ -76,6 +76,7 @@ async fn connect(c: &CloudArgs, plan: &Validated) -> Result<Conn, String> {
             adopt: false,
             force: false,
             only: None,
+            fifo: false,
         };
         return Ok(Conn { cx, local: Some(local), http });
     }
@@ -114,6 +115,7 @@ async fn connect(c: &CloudArgs, plan: &Validated) -> Result<Conn, String> {
         adopt: false,
         force: false,
         only: None,
+        fifo: false,
     };
     Ok(Conn { cx, local: None, http })
 }

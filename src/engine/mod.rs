@@ -61,6 +61,9 @@ pub struct Context {
     /// `--target`: only these declarations (with what they need, or for destroy what needs
     /// them); `None` for all.
     pub only: Option<HashSet<usize>>,
+    /// Start ready nodes in declaration order instead of longest-remaining-path first
+    /// (benches compare the two).
+    pub fifo: bool,
 }
 
 /// Set on Ctrl-C (or `--timeout`): walkers start nothing new, let in-flight calls finish.

@@ -173,7 +173,11 @@ pub async fn apply(sh: &Shared<'_>, mut obs: Observed) -> Vec<(String, String, O
                 })
             })
             .collect();
-        ready.sort_by_key(|&i| (std::cmp::Reverse(cost[i]), i));
+        if sh.cx.fifo {
+            ready.sort_unstable();
+        } else {
+            ready.sort_by_key(|&i| (std::cmp::Reverse(cost[i]), i));
+        }
         for i in ready {
             if running.len() >= sh.cx.parallelism.max(1) || super::interrupted() {
                 break;
@@ -187,8 +191,15 @@ pub async fn apply(sh: &Shared<'_>, mut obs: Observed) -> Vec<(String, String, O
                 continue;
             };
             let have = obs.bodies[i].clone().or_else(|| None);
-            // A resource whose name depended on values known only now may already exist.
-            let have = if have.is_none() && obs.desired[i].as_ref().is_none_or(|o| !o.is_known()) && want.is_known() {
+            // A resource whose name depended on values known only now may already exist. Role
+            // assignments need no look: their name is derived from (scope, principal, role), so
+            // the PUT itself is idempotent. Anything else is read first (rare: only names built
+            // from values known after apply).
+            let have = if have.is_none()
+                && want.tagged
+                && obs.desired[i].as_ref().is_none_or(|o| !o.is_known())
+                && want.is_known()
+            {
                 sh.cx.client.get(&want.id, want.api_version).await.ok().flatten()
             } else {
                 have
