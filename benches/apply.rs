@@ -1,16 +1,15 @@
 //! Engine bench against the in-process local cloud.
 //!
-//! 1. A generated 200-resource plan of a fixed shape, with per-kind latencies set in the local
-//!    cloud's fault configuration:
-//!    - 1 resource group (every request +100 ms);
-//!    - 60 user-assigned identities (+150 ms), each with a Reader role assignment on the group
-//!      (+100 ms), so the chain group → identity → assignment is the critical path of requests;
-//!    - 39 virtual networks and 40 network security groups, long-running operations of 300 ms
-//!      and 200 ms.
-//!    Apply wall time is compared with the lower bound max(critical path, total latency ÷
-//!    parallelism), and with a FIFO ready queue and a serial walk.
-//! 2. A no-op plan of 1,000 resources: wall time of observe + diff, the request count, and
-//!    the process's peak memory.
+//! First, a generated 200-resource plan of a fixed shape, with per-kind latencies set in the
+//! local cloud's fault configuration: 1 resource group (every request +100 ms); 60
+//! user-assigned identities (+150 ms), each with a Reader role assignment on the group
+//! (+100 ms), so the chain group → identity → assignment is the critical path of requests; 39
+//! virtual networks and 40 network security groups, long-running operations of 300 ms and
+//! 200 ms. Apply wall time is compared with the lower bound max(critical path, total latency ÷
+//! parallelism), and with a FIFO ready queue and a serial walk.
+//!
+//! Second, a no-op plan of 1,000 resources: wall time of observe + diff, the request count,
+//! and the process's peak memory.
 //!
 //! Run: `cargo bench --bench apply`.
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used, clippy::disallowed_types)]
