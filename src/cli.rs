@@ -158,6 +158,9 @@ pub struct CloudArgs {
     /// Stop starting new work after this many seconds (in-flight calls finish).
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<u64>,
+    /// Plain log lines instead of progress bars, even on a terminal.
+    #[arg(long)]
+    pub no_progress: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -172,6 +175,8 @@ pub enum AuthArg {
 pub enum OutFormat {
     Text,
     Json,
+    /// `plan` only: a Markdown table for pull-request comments.
+    Markdown,
 }
 
 #[derive(Debug, Args)]

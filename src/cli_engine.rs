@@ -168,6 +168,9 @@ pub fn plan(a: &PlanArgs) -> Exit {
             OutFormat::Text => {
                 ui::out(&ui::plan::text(&plan));
             }
+            OutFormat::Markdown => {
+                ui::out(&ui::plan::markdown(&plan));
+            }
         }
         drop(conn.local);
         if a.detailed_exitcode && plan.has_changes() { Exit::Changes } else { Exit::Ok }
@@ -237,7 +240,7 @@ pub fn apply(a: &ApplyArgs) -> Exit {
             }
         }
         let plan = engine::make_plan(&cx, &p, &obs, destroying);
-        if a.format == OutFormat::Text {
+        if a.format != OutFormat::Json {
             ui::err(&ui::plan::text(&plan));
         }
         if !plan.has_changes() {
@@ -252,7 +255,7 @@ pub fn apply(a: &ApplyArgs) -> Exit {
         let sh = Shared { cx: &cx, plan: &p, reporter };
         let results =
             if destroying { engine::walk::destroy(&sh, obs).await } else { engine::walk::apply(&sh, obs).await };
-        if a.format == OutFormat::Text {
+        if a.format != OutFormat::Json {
             ui::err(&ui::plan::summary(&results, "Apply"));
         }
         drop(conn.local);
@@ -286,7 +289,7 @@ pub fn destroy(a: &DestroyArgs) -> Exit {
             Err(e) => return fail(e),
         };
         let plan = engine::make_plan(&cx, &p, &obs, true);
-        if a.format == OutFormat::Text {
+        if a.format != OutFormat::Json {
             ui::err(&ui::plan::text(&plan));
         }
         if !plan.has_changes() {
@@ -295,10 +298,10 @@ pub fn destroy(a: &DestroyArgs) -> Exit {
         if let Err(e) = confirm_or_refuse(a.auto_approve, "destroy these resources") {
             return e;
         }
-        let reporter = Arc::new(ui::plan::Lines::new(a.format == OutFormat::Json));
+        let reporter = ui::plan::reporter(a.format == OutFormat::Json, a.cloud.no_progress, plan.actions.iter().filter(|x| x.action != crate::plan::ActionKind::NoOp).count() as u64);
         let sh = Shared { cx: &cx, plan: &p, reporter };
         let results = engine::walk::destroy(&sh, obs).await;
-        if a.format == OutFormat::Text {
+        if a.format != OutFormat::Json {
             ui::err(&ui::plan::summary(&results, "Destroy"));
         }
         drop(conn.local);
@@ -359,7 +362,7 @@ pub fn verify(a: &VerifyArgs) -> Exit {
             OutFormat::Json => {
                 ui::out(&format!("{}\n", serde_json::json!({"format_version": 1, "checks": results})));
             }
-            OutFormat::Text => {
+            OutFormat::Text | OutFormat::Markdown => {
                 for r in &results {
                     ui::out(&format!("{} {}: {}\n", r.status.to_uppercase(), r.name, r.detail));
                 }
@@ -422,7 +425,7 @@ pub fn output(a: &OutputArgs) -> Exit {
             OutFormat::Json => {
                 ui::out(&format!("{}\n", serde_json::to_string_pretty(&values).unwrap_or_default()));
             }
-            OutFormat::Text => {
+            OutFormat::Text | OutFormat::Markdown => {
                 let text: String =
                     values.iter().map(|(k, v)| format!("{k} = {}\n", v.as_str().unwrap_or_default())).collect();
                 ui::out(&text);

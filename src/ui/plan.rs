@@ -202,3 +202,77 @@ pub fn confirm(question: &str) -> bool {
     let mut line = String::new();
     std::io::stdin().read_line(&mut line).is_ok() && line.trim() == "yes"
 }
+
+/// The Markdown rendering of a plan (for pull-request comments).
+pub fn markdown(p: &Plan) -> String {
+    let mut out = format!("### idlab plan `{}`\n\n", p.plan);
+    let changed: Vec<_> = p.actions.iter().filter(|a| a.action != ActionKind::NoOp).collect();
+    if changed.is_empty() {
+        out.push_str("No changes.\n");
+    } else {
+        out.push_str("| | resource | type | changes |\n|---|---|---|---|\n");
+        for a in changed {
+            let what: Vec<String> = a.changes.iter().map(|c| format!("`{}`", c.path)).collect();
+            let why = a.reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default();
+            out.push_str(&format!("| `{}` | `{}` | {} | {}{why} |\n", sym(a.action), a.name, a.kind, what.join(", ")));
+        }
+        let s = &p.summary;
+        out.push_str(&format!("\n**{} to create, {} to update, {} to replace, {} to delete, {} to adopt.**\n", s.create, s.update, s.replace, s.delete, s.adopt));
+    }
+    for d in &p.drift {
+        out.push_str(&format!("\n> drift: `{}`: {}\n", d.id, d.detail));
+    }
+    out
+}
+
+/// Progress on a terminal: one spinner per resource in flight with its elapsed time, and a
+/// total bar. Finished resources print a line above the bars.
+pub struct Bars {
+    mp: indicatif::MultiProgress,
+    total: indicatif::ProgressBar,
+    bars: Mutex<std::collections::HashMap<String, indicatif::ProgressBar>>,
+}
+
+impl Bars {
+    pub fn new(total: u64) -> Bars {
+        let mp = indicatif::MultiProgress::new();
+        let style = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} resources, {elapsed}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+        let bar = mp.add(indicatif::ProgressBar::new(total).with_style(style));
+        Bars { mp, total: bar, bars: Mutex::new(std::collections::HashMap::new()) }
+    }
+}
+
+impl Reporter for Bars {
+    fn event(&self, e: Event) {
+        let mut bars = self.bars.lock().unwrap_or_else(|p| p.into_inner());
+        match e {
+            Event::Started { name, kind, action } => {
+                let style = indicatif::ProgressStyle::with_template("{spinner} {prefix} {msg} {elapsed}").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
+                let b = self.mp.insert_before(&self.total, indicatif::ProgressBar::new_spinner().with_style(style));
+                b.set_prefix(format!("{name} ({kind})"));
+                b.set_message(format!("{action:?}").to_lowercase());
+                b.enable_steady_tick(std::time::Duration::from_millis(120));
+                bars.insert(name, b);
+            }
+            Event::Finished { name, outcome } => {
+                if let Some(b) = bars.remove(&name) {
+                    b.finish_and_clear();
+                }
+                self.total.inc(1);
+                let _ = self.mp.println(format!("{name}: {} {}", outcome_word(&outcome), outcome_detail(&outcome)));
+            }
+            Event::Note(n) => {
+                let _ = self.mp.println(n);
+            }
+        }
+    }
+}
+
+/// The reporter for a run: NDJSON for pipelines, bars on a terminal, else plain lines.
+pub fn reporter(json: bool, no_progress: bool, total: u64) -> std::sync::Arc<dyn Reporter> {
+    if !json && !no_progress && std::io::stderr().is_terminal() {
+        std::sync::Arc::new(Bars::new(total))
+    } else {
+        std::sync::Arc::new(Lines::new(json))
+    }
+}
