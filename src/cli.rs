@@ -142,6 +142,10 @@ pub struct CloudArgs {
     /// State directory of the local cloud.
     #[arg(long, default_value = ".idlab/local", value_name = "DIR")]
     pub state: PathBuf,
+    /// Target a separately running `idlab local serve` by its ARM URL (its connection details
+    /// are read from `--state`).
+    #[arg(long, value_name = "URL")]
+    pub cloud_endpoint: Option<String>,
     /// Subscription id (else the plan's, then AZURE_SUBSCRIPTION_ID; with --local, its own).
     #[arg(long, value_name = "ID")]
     pub subscription: Option<String>,

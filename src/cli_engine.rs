@@ -36,7 +36,26 @@ fn load(path: &std::path::Path, vars: &VarArgs) -> Result<Validated, Exit> {
 }
 
 async fn connect(c: &CloudArgs, plan: &Validated) -> Result<Conn, String> {
-    if c.local {
+    if let Some(url) = &c.cloud_endpoint {
+        let want = url.trim_end_matches('/');
+        match attach::running(&c.state).await {
+            Some(info) if info.arm_url.trim_end_matches('/').eq_ignore_ascii_case(want) => {}
+            Some(info) => {
+                return Err(format!(
+                    "{} serves {}, not {want}: pass the --state of the `idlab local serve` at {want}",
+                    c.state.display(),
+                    info.arm_url
+                ));
+            }
+            None => {
+                return Err(format!(
+                    "no `idlab local serve` answers for {}: start it, or pass its --state",
+                    c.state.display()
+                ));
+            }
+        }
+    }
+    if c.local || c.cloud_endpoint.is_some() {
         let local =
             Local::attach_or_start(&c.state).await.map_err(|e| format!("the local cloud did not start: {e}"))?;
         let info = local.info().clone();
@@ -298,7 +317,11 @@ pub fn destroy(a: &DestroyArgs) -> Exit {
         if let Err(e) = confirm_or_refuse(a.auto_approve, "destroy these resources") {
             return e;
         }
-        let reporter = ui::plan::reporter(a.format == OutFormat::Json, a.cloud.no_progress, plan.actions.iter().filter(|x| x.action != crate::plan::ActionKind::NoOp).count() as u64);
+        let reporter = ui::plan::reporter(
+            a.format == OutFormat::Json,
+            a.cloud.no_progress,
+            plan.actions.iter().filter(|x| x.action != crate::plan::ActionKind::NoOp).count() as u64,
+        );
         let sh = Shared { cx: &cx, plan: &p, reporter };
         let results = engine::walk::destroy(&sh, obs).await;
         if a.format != OutFormat::Json {

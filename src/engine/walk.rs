@@ -23,10 +23,29 @@ type Done = (usize, Result<(Outcome, Option<Value>), Error>);
 
 /// One request a worker performs.
 enum Work {
-    Put { id: String, api: &'static str, body: Value, role: bool, update: bool },
-    PatchVm { id: String, api: &'static str, body: Value },
-    Replace { id: String, api: &'static str, body: Value },
-    Delete { id: String, api: &'static str },
+    Put {
+        id: String,
+        api: &'static str,
+        body: Value,
+        role: bool,
+        update: bool,
+    },
+    /// Read-modify-write of a VM, guarded by the ETag it was read with.
+    PatchVm {
+        id: String,
+        api: &'static str,
+        body: Value,
+        etag: Option<String>,
+    },
+    Replace {
+        id: String,
+        api: &'static str,
+        body: Value,
+    },
+    Delete {
+        id: String,
+        api: &'static str,
+    },
 }
 
 async fn run(client: Client, work: Work) -> Result<(Outcome, Option<Value>), Error> {
@@ -38,8 +57,9 @@ async fn run(client: Client, work: Work) -> Result<(Outcome, Option<Value>), Err
             let v = client.write(Method::PUT, &id, api, &body, &[]).await?;
             Ok((if update { Outcome::Updated(id) } else { Outcome::Created(id) }, Some(v)))
         }
-        Work::PatchVm { id, api, body } => {
-            let v = client.write(Method::PATCH, &id, api, &body, &[]).await?;
+        Work::PatchVm { id, api, body, etag } => {
+            let headers: Vec<(&str, String)> = etag.into_iter().map(|e| ("If-Match", e)).collect();
+            let v = client.write(Method::PATCH, &id, api, &body, &headers).await?;
             Ok((Outcome::Updated(id), Some(v)))
         }
         Work::Replace { id, api, body } => {
@@ -252,6 +272,7 @@ pub async fn apply(sh: &Shared<'_>, mut obs: Observed) -> Vec<(String, String, O
                     id: want.id.clone(),
                     api: want.api_version,
                     body: vm_patch(&want.body, have.as_ref()),
+                    etag: have.as_ref().and_then(|h| h.get("etag")).and_then(Value::as_str).map(str::to_string),
                 },
                 ActionKind::Update | ActionKind::Adopt => Work::Put {
                     id: want.id.clone(),

@@ -1093,6 +1093,9 @@ fn merge(target: &mut Value, patch: &Value) {
             for (k, v) in p {
                 if v.is_null() {
                     t.remove(k);
+                } else if k == "tags" {
+                    // ARM replaces `tags` as a whole on PATCH.
+                    t.insert(k.clone(), v.clone());
                 } else if let Some(existing) = t.get_mut(k)
                     && existing.is_object()
                     && v.is_object()

@@ -217,7 +217,10 @@ pub fn markdown(p: &Plan) -> String {
             out.push_str(&format!("| `{}` | `{}` | {} | {}{why} |\n", sym(a.action), a.name, a.kind, what.join(", ")));
         }
         let s = &p.summary;
-        out.push_str(&format!("\n**{} to create, {} to update, {} to replace, {} to delete, {} to adopt.**\n", s.create, s.update, s.replace, s.delete, s.adopt));
+        out.push_str(&format!(
+            "\n**{} to create, {} to update, {} to replace, {} to delete, {} to adopt.**\n",
+            s.create, s.update, s.replace, s.delete, s.adopt
+        ));
     }
     for d in &p.drift {
         out.push_str(&format!("\n> drift: `{}`: {}\n", d.id, d.detail));
@@ -236,7 +239,8 @@ pub struct Bars {
 impl Bars {
     pub fn new(total: u64) -> Bars {
         let mp = indicatif::MultiProgress::new();
-        let style = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} resources, {elapsed}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+        let style = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} resources, {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
         let bar = mp.add(indicatif::ProgressBar::new(total).with_style(style));
         Bars { mp, total: bar, bars: Mutex::new(std::collections::HashMap::new()) }
     }
@@ -247,7 +251,8 @@ impl Reporter for Bars {
         let mut bars = self.bars.lock().unwrap_or_else(|p| p.into_inner());
         match e {
             Event::Started { name, kind, action } => {
-                let style = indicatif::ProgressStyle::with_template("{spinner} {prefix} {msg} {elapsed}").unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
+                let style = indicatif::ProgressStyle::with_template("{spinner} {prefix} {msg} {elapsed}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
                 let b = self.mp.insert_before(&self.total, indicatif::ProgressBar::new_spinner().with_style(style));
                 b.set_prefix(format!("{name} ({kind})"));
                 b.set_message(format!("{action:?}").to_lowercase());

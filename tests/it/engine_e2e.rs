@@ -231,18 +231,23 @@ fn secrets_never_appear_in_output_logs_or_state() {
     let canary = "Canary-Secret-9f7Q!x/+=";
     let env = [("IDLAB_CANARY", canary), ("IDLAB_LOG", "debug")];
     let mut seen = String::new();
+    let saved = tmp.path().join("saved.json").display().to_string();
     for args in [
         vec!["plan", p.as_str(), "--format", "json"],
         vec!["apply", p.as_str(), "--auto-approve", "--format", "json"],
         vec!["apply", p.as_str(), "--auto-approve"],
         vec!["verify", p.as_str(), "--format", "json"],
         vec!["destroy", p.as_str(), "--auto-approve"],
+        vec!["plan", p.as_str(), "--out", saved.as_str()],
+        vec!["apply", saved.as_str()],
+        vec!["destroy", p.as_str(), "--auto-approve", "--format", "json"],
     ] {
         let r = s.idlab_env(&args, &env);
         assert!(r.code == 0, "{args:?}: {}", r.stderr);
         seen.push_str(&r.stdout);
         seen.push_str(&r.stderr);
     }
+    seen.push_str(&std::fs::read_to_string(&saved).unwrap_or_default());
     for entry in std::fs::read_dir(&s.state).expect("state").filter_map(Result::ok) {
         if entry.path().is_file() {
             seen.push_str(&String::from_utf8_lossy(&std::fs::read(entry.path()).unwrap_or_default()));
@@ -482,4 +487,142 @@ fn target_limits_plan_and_apply_to_a_resource_and_what_it_needs() {
     assert_eq!(s.idlab(&["apply", &plan_path, "--auto-approve"]).code, 0);
     let r = s.idlab(&["destroy", &plan_path, "--target", "id1", "--auto-approve"]);
     assert!(r.stderr.contains("Destroy complete: 0 created, 0 updated, 0 replaced, 3 deleted"), "{}", r.stderr);
+}
+
+#[test]
+fn every_managed_field_changed_out_of_band_shows_as_exactly_that_field() {
+    let s = Served::start();
+    let plan_path = root().join("plans/arm-user-assigned.yaml").display().to_string();
+    assert_eq!(s.idlab(&["apply", &plan_path, "--auto-approve"]).code, 0);
+    let rg = format!("/subscriptions/{}/resourceGroups/myResourceGroupVM", s.subscription());
+    let net = format!("{rg}/providers/Microsoft.Network");
+    let tags = json!({"tags": {"idlab-plan": "arm-user-assigned", "changed": "out-of-band"}});
+    // (logical name, path and api-version, PATCH body, the paths plan must show)
+    let cases: Vec<(&str, String, Value, &[&str])> = vec![
+        ("rg", format!("{rg}?api-version=2024-11-01"), tags.clone(), &["tags"]),
+        (
+            "id1",
+            format!("{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/ID1?api-version=2024-11-30"),
+            tags.clone(),
+            &["tags"],
+        ),
+        (
+            "vm:vnet",
+            format!("{net}/virtualNetworks/myVnet?api-version=2024-07-01"),
+            json!({"properties": {"addressSpace": {"addressPrefixes": ["10.9.0.0/16"]}, "subnets": [{"name": "mySubnet", "properties": {"addressPrefix": "10.9.1.0/24"}}]}}),
+            &["properties/addressSpace/addressPrefixes/0", "properties/subnets/0/properties/addressPrefix"],
+        ),
+        (
+            "vm:nsg",
+            format!("{net}/networkSecurityGroups/myNetworkSecurityGroup?api-version=2024-07-01"),
+            json!({"properties": {"securityRules": [{"name": "myVM3389", "properties": {"priority": 1000, "direction": "Inbound", "access": "Allow", "protocol": "Tcp", "sourceAddressPrefix": "*", "sourcePortRange": "*", "destinationAddressPrefix": "*", "destinationPortRange": "22"}}]}}),
+            &["properties/securityRules/0/properties/destinationPortRange"],
+        ),
+        (
+            "vm:pip",
+            format!("{net}/publicIPAddresses/myPublicIpAddress?api-version=2024-07-01"),
+            tags.clone(),
+            &["tags"],
+        ),
+        ("vm:nic", format!("{net}/networkInterfaces/myVM?api-version=2024-07-01"), tags.clone(), &["tags"]),
+        (
+            "vm",
+            format!("{rg}/providers/Microsoft.Compute/virtualMachines/myVM?api-version=2025-04-01"),
+            tags.clone(),
+            &["tags"],
+        ),
+        (
+            "vm",
+            format!("{rg}/providers/Microsoft.Compute/virtualMachines/myVM?api-version=2025-04-01"),
+            json!({"properties": {"hardwareProfile": {"vmSize": "Standard_D2s_v5"}}}),
+            &["properties/hardwareProfile/vmSize"],
+        ),
+    ];
+    for (name, path, patch, want) in cases {
+        s.op("PATCH", &path, Some(patch.clone()));
+        let r = s.idlab(&["plan", &plan_path, "--format", "json"]);
+        let p: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{name}: {e}: {}", r.stderr));
+        let changed: Vec<(String, Vec<String>)> = p["actions"]
+            .as_array()
+            .expect("actions")
+            .iter()
+            .filter(|a| a["action"] != "no_op")
+            .map(|a| {
+                (
+                    a["name"].as_str().unwrap_or_default().to_string(),
+                    a["changes"]
+                        .as_array()
+                        .map(|c| c.iter().filter_map(|x| x["path"].as_str().map(str::to_string)).collect())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            changed,
+            vec![(name.to_string(), want.iter().map(|w| w.to_string()).collect::<Vec<_>>())],
+            "after changing {want:?} of {name}"
+        );
+        let r = s.idlab(&["apply", &plan_path, "--auto-approve"]);
+        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+        let again = s.idlab(&["plan", &plan_path, "--detailed-exitcode"]);
+        assert_eq!(again.code, 0, "{name} did not converge: {}", again.stdout);
+    }
+}
+
+#[test]
+fn an_existing_assignment_of_the_same_triple_is_adopted() {
+    let s = Served::start();
+    let plan_path = root().join("plans/arm-user-assigned.yaml").display().to_string();
+    assert_eq!(s.idlab(&["apply", &plan_path, "--target", "id1", "--auto-approve"]).code, 0);
+    let sub = s.subscription();
+    let rg = format!("/subscriptions/{sub}/resourceGroups/myResourceGroupVM");
+    let id1 = s.op(
+        "GET",
+        &format!("{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/ID1?api-version=2024-11-30"),
+        None,
+    );
+    let principal = id1["properties"]["principalId"].as_str().expect("principal").to_string();
+    // Someone granted the same role by hand, under another name.
+    let manual = format!(
+        "{rg}/providers/Microsoft.Authorization/roleAssignments/{}?api-version=2022-04-01",
+        uuid::Uuid::new_v4()
+    );
+    s.op("PUT", &manual, Some(json!({"properties": {"roleDefinitionId": format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7"), "principalId": principal, "principalType": "ServicePrincipal"}})));
+    let r = s.idlab(&["apply", &plan_path, "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("id1-reader: adopted"), "{}", r.stderr);
+    let list = s.op("GET", &format!("{rg}/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01&$filter=principalId%20eq%20'{principal}'"), None);
+    assert_eq!(list["value"].as_array().map(Vec::len), Some(1), "a duplicate was created: {list}");
+}
+
+#[test]
+fn a_saved_destroy_plan_and_the_cloud_endpoint_flag() {
+    let s = Served::start();
+    let plan_path = root().join("plans/arm-system-assigned.yaml").display().to_string();
+    assert_eq!(s.idlab(&["apply", &plan_path, "--auto-approve"]).code, 0);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let saved = tmp.path().join("destroy.json").display().to_string();
+    assert_eq!(s.idlab(&["plan", &plan_path, "--destroy", "--out", &saved]).code, 0);
+    let r = s.idlab(&["apply", &saved]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("7 deleted"), "{}", r.stderr);
+    // --cloud-endpoint names the running server; a wrong URL is refused clearly.
+    let url = attach::read_info(&s.state).expect("info").arm_url;
+    let state = s.state.display().to_string();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["plan", plan_path.as_str(), "--state", state.as_str()];
+        args.extend_from_slice(extra);
+        Command::new(env!("CARGO_BIN_EXE_idlab"))
+            .args(&args)
+            .current_dir(root())
+            .env_clear()
+            .env("HOME", std::env::temp_dir())
+            .output()
+            .expect("runs")
+    };
+    let ok = run(&["--cloud-endpoint", &url]);
+    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stderr));
+    let bad = run(&["--cloud-endpoint", "https://127.0.0.1:1"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not https://127.0.0.1:1"));
 }
