@@ -98,6 +98,7 @@ async fn context(cloud: &Cloud, parallelism: usize, fifo: bool) -> Context {
         force: false,
         only: None,
         fifo,
+        principal_wait: Duration::from_secs(120),
     }
 }
 

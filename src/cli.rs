@@ -165,6 +165,9 @@ pub struct CloudArgs {
     /// Plain log lines instead of progress bars, even on a terminal.
     #[arg(long)]
     pub no_progress: bool,
+    /// How long a role assignment waits for a principal this plan just created to replicate.
+    #[arg(long, default_value_t = 120, value_name = "SECONDS")]
+    pub principal_wait: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

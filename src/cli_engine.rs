@@ -96,6 +96,7 @@ async fn connect(c: &CloudArgs, plan: &Validated) -> Result<Conn, String> {
             force: false,
             only: None,
             fifo: false,
+            principal_wait: std::time::Duration::from_secs(c.principal_wait),
         };
         return Ok(Conn { cx, local: Some(local), http });
     }
@@ -135,6 +136,7 @@ async fn connect(c: &CloudArgs, plan: &Validated) -> Result<Conn, String> {
         force: false,
         only: None,
         fifo: false,
+        principal_wait: std::time::Duration::from_secs(c.principal_wait),
     };
     Ok(Conn { cx, local: None, http })
 }
@@ -270,7 +272,8 @@ pub fn apply(a: &ApplyArgs) -> Exit {
         {
             return e;
         }
-        let reporter = Arc::new(ui::plan::Lines::new(a.format == OutFormat::Json));
+        let total = plan.actions.iter().filter(|x| x.action != crate::plan::ActionKind::NoOp).count() as u64;
+        let reporter = ui::plan::reporter(a.format == OutFormat::Json, a.cloud.no_progress, total);
         let sh = Shared { cx: &cx, plan: &p, reporter };
         let results =
             if destroying { engine::walk::destroy(&sh, obs).await } else { engine::walk::apply(&sh, obs).await };
@@ -278,6 +281,9 @@ pub fn apply(a: &ApplyArgs) -> Exit {
             ui::err(&ui::plan::summary(&results, "Apply"));
         }
         drop(conn.local);
+        if engine::interrupted() {
+            return interrupted_exit(a.cloud.timeout);
+        }
         if results.iter().any(|r| matches!(r.2, Outcome::Failed(_) | Outcome::Skipped(_))) {
             Exit::Error
         } else {

@@ -275,6 +275,7 @@ mod tests {
             secrets: Vec::new(),
             immutable: vec![("location", "no")],
             tagged: true,
+            principal_from_plan: false,
         }
     }
 

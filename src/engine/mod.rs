@@ -64,6 +64,8 @@ pub struct Context {
     /// Start ready nodes in declaration order instead of longest-remaining-path first
     /// (benches compare the two).
     pub fifo: bool,
+    /// How long `PrincipalNotFound` for an identity this plan just created is retried.
+    pub principal_wait: std::time::Duration,
 }
 
 /// Set on Ctrl-C (or `--timeout`): walkers start nothing new, let in-flight calls finish.

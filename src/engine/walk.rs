@@ -15,8 +15,21 @@ use crate::arm::{Client, Error};
 use crate::kinds::env::Desired;
 use crate::plan::{self, ActionKind};
 
-/// How long a freshly created principal may be unknown to RBAC before we give up.
+/// How long a freshly created principal may be unknown to RBAC before we give up (the
+/// default of `--principal-wait`).
 pub const PRINCIPAL_WINDOW: Duration = Duration::from_secs(120);
+
+/// The replication window for a role assignment: the configured one for principals the plan
+/// creates, none (fail fast) for any other.
+fn role_window(sh: &Shared<'_>, d: &Desired) -> Option<Duration> {
+    if d.tagged {
+        None
+    } else if d.principal_from_plan {
+        Some(sh.cx.principal_wait)
+    } else {
+        Some(Duration::ZERO)
+    }
+}
 
 /// What a worker returns: the node and how its request went.
 type Done = (usize, Result<(Outcome, Option<Value>), Error>);
@@ -27,7 +40,8 @@ enum Work {
         id: String,
         api: &'static str,
         body: Value,
-        role: bool,
+        /// Role assignments: the replication window for `PrincipalNotFound`.
+        role: Option<Duration>,
         update: bool,
     },
     /// Read-modify-write of a VM, guarded by the ETag it was read with.
@@ -51,8 +65,8 @@ enum Work {
 async fn run(client: Client, work: Work) -> Result<(Outcome, Option<Value>), Error> {
     match work {
         Work::Put { id, api, body, role, update } => {
-            if role {
-                return put_role_assignment(&client, &id, api, &body).await;
+            if let Some(window) = role {
+                return put_role_assignment(&client, &id, api, &body, window).await;
             }
             let v = client.write(Method::PUT, &id, api, &body, &[]).await?;
             Ok((if update { Outcome::Updated(id) } else { Outcome::Created(id) }, Some(v)))
@@ -74,14 +88,15 @@ async fn run(client: Client, work: Work) -> Result<(Outcome, Option<Value>), Err
     }
 }
 
-/// Role assignments: `principalType` is always sent; `PrincipalNotFound` right after an
-/// identity was created is retried within [`PRINCIPAL_WINDOW`]; `RoleAssignmentExists` for
-/// the same triple under another name is adopted.
+/// Role assignments: `PrincipalNotFound` for an identity the plan just created is retried
+/// within `window` (replication lag); for any other principal the window is zero and the
+/// error is final; `RoleAssignmentExists` for the same triple under another name is adopted.
 async fn put_role_assignment(
     client: &Client,
     id: &str,
     api: &str,
     body: &Value,
+    window: Duration,
 ) -> Result<(Outcome, Option<Value>), Error> {
     let start = Instant::now();
     let mut wait = Duration::from_millis(500);
@@ -92,7 +107,7 @@ async fn put_role_assignment(
         }
         let e = Client::error(&Method::PUT, id, &r);
         match e.code.as_str() {
-            "PrincipalNotFound" if start.elapsed() < PRINCIPAL_WINDOW => {
+            "PrincipalNotFound" if start.elapsed() < window => {
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(Duration::from_secs(10));
             }
@@ -260,7 +275,7 @@ pub async fn apply(sh: &Shared<'_>, mut obs: Observed) -> Vec<(String, String, O
                         id: want.id.clone(),
                         api: want.api_version,
                         body,
-                        role: !want.tagged,
+                        role: role_window(sh, &want),
                         update: false,
                     },
                     Err(e) => {
@@ -278,7 +293,7 @@ pub async fn apply(sh: &Shared<'_>, mut obs: Observed) -> Vec<(String, String, O
                     id: want.id.clone(),
                     api: want.api_version,
                     body: want.body.clone(),
-                    role: !want.tagged,
+                    role: role_window(sh, &want),
                     update: true,
                 },
                 ActionKind::Replace => match fill_secrets(sh, &want) {

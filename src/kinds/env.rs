@@ -155,6 +155,9 @@ pub struct Desired {
     pub immutable: Vec<(&'static str, &'static str)>,
     /// Ownership by tag (`true`) or by the role assignment's description (`false`).
     pub tagged: bool,
+    /// Role assignments to a principal this plan creates: `PrincipalNotFound` is replication
+    /// lag, retried within the principal window. Any other principal fails fast.
+    pub principal_from_plan: bool,
 }
 
 impl Desired {

@@ -46,6 +46,7 @@ impl Spec for UserAssignedIdentity {
             secrets: Vec::new(),
             immutable: vec![("location", "an identity's location cannot change")],
             tagged: true,
+            principal_from_plan: false,
         })
     }
     fn name(&self) -> Option<&Sp<String>> {

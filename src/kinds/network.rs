@@ -110,6 +110,7 @@ impl Spec for VirtualNetwork {
             secrets: Vec::new(),
             immutable: vec![("location", "a virtual network's location cannot change")],
             tagged: true,
+            principal_from_plan: false,
         })
     }
     fn name(&self) -> Option<&Sp<String>> {
@@ -294,6 +295,7 @@ impl Spec for NetworkSecurityGroup {
             secrets: Vec::new(),
             immutable: vec![("location", "a network security group's location cannot change")],
             tagged: true,
+            principal_from_plan: false,
         })
     }
     fn name(&self) -> Option<&Sp<String>> {
@@ -399,6 +401,7 @@ impl Spec for PublicIp {
                 ("sku", "a public IP's SKU cannot change"),
             ],
             tagged: true,
+            principal_from_plan: false,
         })
     }
     fn name(&self) -> Option<&Sp<String>> {
@@ -490,6 +493,7 @@ impl Spec for NetworkInterface {
             secrets: Vec::new(),
             immutable: vec![("location", "a network interface's location cannot change")],
             tagged: true,
+            principal_from_plan: false,
         })
     }
     fn name(&self) -> Option<&Sp<String>> {

@@ -40,6 +40,7 @@ impl Spec for ResourceGroup {
             secrets: Vec::new(),
             immutable: vec![("location", "a resource group's location cannot change")],
             tagged: true,
+            principal_from_plan: false,
         })
     }
     fn name(&self) -> Option<&Sp<String>> {

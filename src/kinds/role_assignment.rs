@@ -124,23 +124,28 @@ impl Spec for RoleAssignment {
             || format!("idlab plan {}", env.plan),
             |d| format!("idlab plan {}: {}", env.plan, env.resolve(d).or_unknown()),
         );
-        let principal_type = if self.principal.value.starts_with("${caller") {
-            "ServicePrincipal"
-        } else if crate::model::names::is_guid(&self.principal.value) {
-            "User"
-        } else {
-            "ServicePrincipal"
-        };
+        // principalType is sent for principals this plan creates (a fresh identity is not yet
+        // known to RBAC) and for the caller; a literal object id is left for ARM to check, so
+        // a typo fails at once instead of creating an assignment to nobody.
+        let literal = crate::model::names::is_guid(&self.principal.value);
+        let from_plan = !literal && !self.principal.value.starts_with("${caller");
         Some(Desired {
             id: format!("{scope_s}/providers/Microsoft.Authorization/roleAssignments/{name}"),
             api_version: "2022-04-01",
-            body: json!({ "properties": { "roleDefinitionId": definition, "principalId": principal.or_unknown(), "principalType": principal_type, "description": desc } }),
+            body: {
+                let mut p = json!({ "roleDefinitionId": definition, "principalId": principal.or_unknown(), "description": desc });
+                if !literal {
+                    p["principalType"] = json!("ServicePrincipal");
+                }
+                json!({ "properties": p })
+            },
             secrets: Vec::new(),
             immutable: vec![
                 ("properties/roleDefinitionId", "a role assignment cannot change its role"),
                 ("properties/principalId", "a role assignment cannot change its principal"),
             ],
             tagged: false,
+            principal_from_plan: from_plan,
         })
     }
     fn depends_on(&self) -> &[Sp<String>] {

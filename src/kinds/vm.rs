@@ -284,6 +284,7 @@ impl Spec for VirtualMachine {
                 ("properties/osProfile", "a VM's OS profile (computer name, admin user) cannot change in place"),
             ],
             tagged: true,
+            principal_from_plan: false,
         })
     }
     fn name(&self) -> Option<&Sp<String>> {

@@ -626,3 +626,20 @@ fn a_saved_destroy_plan_and_the_cloud_endpoint_flag() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not https://127.0.0.1:1"));
 }
+
+#[test]
+fn an_assignment_to_an_unknown_outside_principal_fails_fast() {
+    let s = Served::start();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let plan = tmp.path().join("outside.yaml");
+    std::fs::write(&plan, "name: outside\nlocation: eastus\nresources:\n  rg:\n    type: resource_group\n    name: rg-outside\n  grant:\n    type: role_assignment\n    scope: ${rg}\n    principal: 11111111-2222-3333-4444-555555555555\n    role: Reader\n").expect("write");
+    let p = plan.display().to_string();
+    s.op("DELETE", "/_idlab/requests", None);
+    let r = s.idlab(&["apply", &p, "--auto-approve"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("PrincipalNotFound"), "{}", r.stderr);
+    assert!(r.stderr.contains("11111111"), "{}", r.stderr);
+    // One attempt, no replication retries: the principal is not one this plan creates.
+    let puts = s.arm_log().iter().filter(|(m, path, _)| m == "PUT" && path.contains("roleAssignments")).count();
+    assert_eq!(puts, 1);
+}
