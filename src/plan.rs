@@ -76,6 +76,9 @@ pub struct Plan {
     /// (role assignments added on scopes the plan owns).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub drift: Vec<Drift>,
+    /// Declared resources this version of idlab does not apply yet (`name (type)`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_applied: Vec<String>,
 }
 
 /// A change made outside the plan.
@@ -107,6 +110,7 @@ impl Plan {
             actions,
             summary: s,
             drift: Vec::new(),
+            not_applied: Vec::new(),
         }
     }
 

@@ -350,6 +350,13 @@ pub fn make_plan(cx: &Context, plan: &Validated, obs: &Observed, destroy: bool) 
     let mut p = Plan::new(&plan.name, &cx.subscription, destroy, actions);
     p.drift =
         obs.foreign_access.iter().map(|(id, what)| plan::Drift { id: id.clone(), detail: what.clone() }).collect();
+    p.not_applied = plan
+        .decls
+        .iter()
+        .zip(&obs.desired)
+        .filter(|(_, d)| d.is_none())
+        .map(|(d, _)| format!("{} ({})", d.logical.value, d.kind.type_name()))
+        .collect();
     p
 }
 

@@ -41,6 +41,9 @@ pub fn text(p: &Plan) -> String {
         }
         out.push('\n');
     }
+    if !p.not_applied.is_empty() {
+        out.push_str(&format!("Not applied by this version of idlab: {}.\n\n", p.not_applied.join(", ")));
+    }
     let changed: Vec<_> = p.actions.iter().filter(|a| a.action != ActionKind::NoOp).collect();
     if changed.is_empty() {
         out.push_str(&format!("No changes. Azure matches plan `{}`.\n", p.plan));
