@@ -48,6 +48,10 @@ fn canonical(type_lower: &str) -> Option<&'static str> {
         "microsoft.network/networksecuritygroups" => "Microsoft.Network/networkSecurityGroups",
         "microsoft.network/publicipaddresses" => "Microsoft.Network/publicIPAddresses",
         "microsoft.network/networkinterfaces" => "Microsoft.Network/networkInterfaces",
+        "microsoft.storage/storageaccounts" => "Microsoft.Storage/storageAccounts",
+        "microsoft.storage/storageaccounts/blobservices/containers" => {
+            "Microsoft.Storage/storageAccounts/blobServices/containers"
+        }
         _ => return None,
     })
 }
@@ -580,6 +584,7 @@ fn dispatch(req: &mut Req<'_>, r: Route) -> Result<Response, ArmError> {
         Route::RoleAssignments(scope) => list_role_assignments(req, &scope),
         Route::RoleAssignment(scope, name) => role_assignment(req, &scope, &name),
         Route::SystemIdentity(res) => system_identity(req, &res),
+        Route::Collection(parent, t) if req.method == Method::POST => action(req, &parent, &t),
         Route::Collection(parent, t) => list_collection(req, &parent, &t),
         Route::Resource(id) => resource(req, &id),
     }
@@ -777,6 +782,21 @@ fn cascade_delete(sh: &Shared, scope: &str) -> Vec<Op> {
 /// Ops removing the principals and endpoints a resource owns.
 fn principal_cleanup(st: &CloudState, r: &Resource) -> Vec<Op> {
     let mut ops = Vec::new();
+    // Storage: the blobs of an account or container go with it.
+    if r.kind == "Microsoft.Storage/storageAccounts"
+        || r.kind == "Microsoft.Storage/storageAccounts/blobServices/containers"
+    {
+        let mut parts = r.id.split('/').rev();
+        let prefix = if r.kind.ends_with("/containers") {
+            let c = parts.next().unwrap_or_default().to_ascii_lowercase();
+            let _ = parts.nth(2);
+            let a = parts.next().unwrap_or_default().to_ascii_lowercase();
+            format!("{a}/{c}/")
+        } else {
+            format!("{}/", parts.next().unwrap_or_default().to_ascii_lowercase())
+        };
+        ops.push(Op::DeleteBlobs { prefix });
+    }
     for p in st.principals.values() {
         if p.resource_id.as_deref().is_some_and(|rid| rid.eq_ignore_ascii_case(&r.id)) {
             ops.push(Op::DeletePrincipal { object_id: p.object_id.clone() });
@@ -1015,6 +1035,34 @@ fn list_collection(req: &Req<'_>, parent: &str, t: &str) -> Result<Response, Arm
     Ok(json_response(200, &json!({ "value": value }), &[]))
 }
 
+/// POST actions: `checkNameAvailability`, `listKeys`, `ListServiceSas`.
+fn action(req: &Req<'_>, parent: &str, t: &str) -> Result<Response, ArmError> {
+    let tl = t.to_ascii_lowercase();
+    let body = parse_body(req)?;
+    if tl == "microsoft.storage/checknameavailability" {
+        let st = req.sh.store();
+        return Ok(json_response(200, &super::storage::check_name(&st.state, &body), &[]));
+    }
+    let name = tl.rsplit('/').next().unwrap_or_default().to_string();
+    if !tl.starts_with("microsoft.storage/storageaccounts/") || !matches!(name.as_str(), "listkeys" | "listservicesas")
+    {
+        return Err(ArmError::new(404, "NotFound", format!("No action '{t}' on '{parent}'.")));
+    }
+    let verb = if name == "listkeys" { "listkeys" } else { "ListServiceSas" };
+    authorize(req, &format!("Microsoft.Storage/storageAccounts/{verb}/action"), parent)?;
+    let account = req.sh.store().state.resources.get(&parent.to_ascii_lowercase()).map(|r| r.body.clone());
+    let Some(account) = account else {
+        let id = ResourceId::parse(parent).map_err(|_| ArmError::new(404, "NotFound", "Not found."))?;
+        return Err(not_found(&id));
+    };
+    let out = if name == "listkeys" {
+        super::storage::list_keys(&account)
+    } else {
+        super::storage::service_sas(&account, &body)?
+    };
+    Ok(json_response(200, &out, &[]))
+}
+
 fn parent_not_found(parent: &str) -> ArmError {
     let name = parent.rsplit('/').next().unwrap_or(parent);
     ArmError::new(
@@ -1044,6 +1092,9 @@ fn not_found(id: &ResourceId) -> ArmError {
 /// The body as GET shows it now (provisioning state of busy operations).
 fn present(r: &Resource, now: u64) -> Value {
     let mut b = r.body.clone();
+    if let Some(o) = b.as_object_mut() {
+        o.remove("_idlab");
+    }
     if r.busy_until_ms > now
         && let Some(p) = b.get_mut("properties").and_then(Value::as_object_mut)
     {
@@ -1153,6 +1204,14 @@ fn resource(req: &mut Req<'_>, id: &ResourceId) -> Result<Response, ArmError> {
             if !expand_user_data && let Some(p) = b.get_mut("properties").and_then(Value::as_object_mut) {
                 p.remove("userData");
             }
+            if canon.eq_ignore_ascii_case("Microsoft.Storage/storageAccounts")
+                && query_get(&req.query, "$expand").is_some_and(|e| e.eq_ignore_ascii_case("geoReplicationStats"))
+            {
+                let now = time::OffsetDateTime::now_utc()
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default();
+                super::storage::expand_geo_stats(&mut b, &now);
+            }
             Ok(json_response(200, &b, &[]))
         }
         Method::PUT | Method::PATCH => {
@@ -1206,8 +1265,18 @@ fn put_resource(
     existing: Option<Resource>,
     mut body: Value,
 ) -> Result<Response, ArmError> {
-    let Some(location) = body.get("location").and_then(Value::as_str).map(normalize_location) else {
-        return Err(ArmError::new(400, "LocationRequired", "The location property is required for this definition."));
+    // Proxy resources (containers) have no location.
+    let proxy = tl.ends_with("/containers");
+    let location = match body.get("location").and_then(Value::as_str).map(normalize_location) {
+        Some(l) => l,
+        None if proxy => String::new(),
+        None => {
+            return Err(ArmError::new(
+                400,
+                "LocationRequired",
+                "The location property is required for this definition.",
+            ));
+        }
     };
     if let Some(old) = &existing
         && let Some(ol) = old.body.get("location").and_then(Value::as_str)
@@ -1230,7 +1299,9 @@ fn put_resource(
     obj.insert("id".into(), json!(stored_id));
     obj.insert("name".into(), json!(name));
     obj.insert("type".into(), json!(canon));
-    obj.insert("location".into(), json!(location));
+    if !proxy {
+        obj.insert("location".into(), json!(location));
+    }
     obj.remove("etag");
     if !obj.get("properties").is_some_and(Value::is_object) {
         obj.insert("properties".into(), json!({}));
@@ -1249,6 +1320,22 @@ fn put_resource(
             "microsoft.network/networkinterfaces" => {
                 prepare_nic(&st.state, &stored_id, existing.as_ref(), &mut body)?;
                 extra.extend(pip_backrefs(&st.state, &stored_id, existing.as_ref().map(|r| &r.body), Some(&body)));
+            }
+            "microsoft.storage/storageaccounts" => {
+                let created = time::OffsetDateTime::now_utc()
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default();
+                super::storage::prepare_account(
+                    &st.state,
+                    &stored_id,
+                    existing.as_ref().map(|r| &r.body),
+                    &mut body,
+                    &req.sh.blob_base,
+                    &created,
+                )?
+            }
+            "microsoft.storage/storageaccounts/blobservices/containers" => {
+                super::storage::prepare_container(&st.state, &stored_id, &mut body)?
             }
             "microsoft.compute/virtualmachines" => {
                 let caller = req.caller.clone();
@@ -1309,6 +1396,11 @@ fn put_resource(
         imds::serve(req.sh, &key, listener);
     }
     let status = if existing.is_some() { 200 } else { 201 };
+    if tl == "microsoft.storage/storageaccounts" && existing.is_none() {
+        // Storage accounts are created through a Location long-running operation.
+        let op = start_operation(req.sh, tl, Some(stored_id));
+        return Ok(empty(202, &lro_headers(req, &op, true)));
+    }
     if lro {
         let op = start_operation(req.sh, tl, Some(stored_id));
         let mut h = lro_headers(req, &op, false);
@@ -1326,6 +1418,15 @@ fn delete_resource(
 ) -> Result<Response, ArmError> {
     let Some(r) = existing else { return Ok(empty(204, &[])) };
     let mut ops = vec![Op::DeleteResource { key: id.key() }];
+    // Child resources (a storage account's containers) go with their parent.
+    {
+        let st = req.sh.store();
+        let prefix = format!("{}/", id.key());
+        for (k, child) in st.state.resources.iter().filter(|(k, _)| k.starts_with(&prefix)) {
+            ops.push(Op::DeleteResource { key: k.clone() });
+            ops.extend(principal_cleanup(&st.state, child));
+        }
+    }
     {
         let st = req.sh.store();
         if tl == "microsoft.network/networkinterfaces"

@@ -13,11 +13,13 @@
 pub mod admin;
 pub mod arm;
 pub mod attach;
+pub mod blob;
 pub mod faults;
 pub mod http;
 pub mod imds;
 pub mod login;
 pub mod rbac;
+pub mod storage;
 pub mod store;
 pub mod tls;
 pub mod token;
@@ -115,6 +117,8 @@ pub struct Shared {
     pub ops: Mutex<HashMap<String, Operation>>,
     pub imds_running: Mutex<HashMap<String, tokio::sync::watch::Sender<bool>>>,
     pub info: ConnectionInfo,
+    /// Base URL of the blob data plane (`https://127.0.0.1:PORT`).
+    pub blob_base: String,
     pub allow_crash: bool,
     pub runtime: tokio::runtime::Handle,
 }
@@ -316,6 +320,11 @@ impl Cloud {
         let listener = bind_loopback(want)?;
         let port = listener.local_addr().map_err(|source| StartError::Bind { port: want, source })?.port();
         listener.set_nonblocking(true).map_err(|source| StartError::Bind { port, source })?;
+        let blob_want = store.state.ports.get("blob").copied().unwrap_or(0);
+        let blob_listener = bind_loopback(if config.port == Some(0) { 0 } else { blob_want })?;
+        let blob_port =
+            blob_listener.local_addr().map_err(|source| StartError::Bind { port: blob_want, source })?.port();
+        blob_listener.set_nonblocking(true).map_err(|source| StartError::Bind { port: blob_port, source })?;
         let key = base64::engine::general_purpose::STANDARD.decode(&store.state.signing_key).unwrap_or_default();
         let base_url = format!("https://127.0.0.1:{port}");
         let operator = store.state.principals.get(&store.state.operator_object_id).cloned();
@@ -350,14 +359,20 @@ impl Cloud {
             ops: Mutex::new(HashMap::new()),
             imds_running: Mutex::new(HashMap::new()),
             info: info.clone(),
+            blob_base: format!("https://127.0.0.1:{blob_port}"),
             allow_crash: config.allow_crash,
             runtime: runtime.handle().clone(),
         });
         {
             let mut st = shared.store();
+            let mut ops = Vec::new();
             if st.state.ports.get("arm") != Some(&port) {
-                st.commit(vec![Op::SetPort { purpose: "arm".into(), port }])?;
+                ops.push(Op::SetPort { purpose: "arm".into(), port });
             }
+            if st.state.ports.get("blob") != Some(&blob_port) {
+                ops.push(Op::SetPort { purpose: "blob".into(), port: blob_port });
+            }
+            st.commit(ops)?;
         }
         let (tx, rx) = tokio::sync::watch::channel(false);
         let sh = shared.clone();
@@ -377,6 +392,19 @@ impl Cloud {
                         let _ = ready_tx.send(Err(e));
                         return;
                     }
+                    let blob_listener = match tokio::net::TcpListener::from_std(blob_listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e.to_string()));
+                            return;
+                        }
+                    };
+                    tokio::spawn(tls::serve_tls(
+                        blob_listener,
+                        tls_config.clone(),
+                        blob::router(sh.clone()),
+                        rx.clone(),
+                    ));
                     let _ = ready_tx.send(Ok(()));
                     tls::serve_tls(listener, tls_config, arm::router(sh.clone()), rx).await;
                     imds::stop_all(&sh);

@@ -74,6 +74,16 @@ pub struct ImdsEndpoint {
     pub header_secret: String,
 }
 
+/// A blob's content and properties (the data plane of the local cloud's storage).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StoredBlob {
+    /// Base64 of the content.
+    pub data: String,
+    pub content_type: String,
+    pub etag: String,
+    pub last_modified_ms: u64,
+}
+
 /// The whole persisted state.
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
 pub struct State {
@@ -91,6 +101,9 @@ pub struct State {
     pub ports: BTreeMap<String, u16>,
     /// Lower-cased VM id → its identity endpoint.
     pub imds: BTreeMap<String, ImdsEndpoint>,
+    /// `account/container/blob` (account and container lower-cased) → blob.
+    #[serde(default)]
+    pub blobs: BTreeMap<String, StoredBlob>,
 }
 
 /// One change to the state.
@@ -104,6 +117,8 @@ pub enum Op {
     SetPort { purpose: String, port: u16 },
     PutImds { key: String, endpoint: ImdsEndpoint },
     DeleteImds { key: String },
+    PutBlob { key: String, blob: StoredBlob },
+    DeleteBlobs { prefix: String },
     Init { state: Box<State> },
 }
 
@@ -131,6 +146,12 @@ impl State {
             }
             Op::DeleteImds { key } => {
                 self.imds.remove(key);
+            }
+            Op::PutBlob { key, blob } => {
+                self.blobs.insert(key.clone(), blob.clone());
+            }
+            Op::DeleteBlobs { prefix } => {
+                self.blobs.retain(|k, _| !k.starts_with(prefix.as_str()));
             }
             Op::Init { state } => *self = (**state).clone(),
         }

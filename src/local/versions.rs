@@ -155,6 +155,41 @@ const ROLE_ASSIGNMENTS: &[&str] = &[
     "2020-10-01-preview",
 ];
 
+const STORAGE: &[&str] = &[
+    "2015-06-15",
+    "2016-01-01",
+    "2016-05-01",
+    "2016-12-01",
+    "2017-06-01",
+    "2017-10-01",
+    "2018-02-01",
+    "2018-07-01",
+    "2018-11-01",
+    "2019-04-01",
+    "2019-06-01",
+    "2021-01-01",
+    "2021-02-01",
+    "2021-04-01",
+    "2021-06-01",
+    "2021-08-01",
+    "2021-09-01",
+    "2022-05-01",
+    "2022-09-01",
+    "2023-01-01",
+    "2023-04-01",
+    "2023-05-01",
+    "2024-01-01",
+    "2025-01-01",
+    "2025-06-01",
+    "2025-08-01",
+    "2026-04-01",
+    "2026-06-01",
+    "2026-09-01",
+    "2015-05-01-preview",
+    "2018-03-01-preview",
+    "2020-08-01-preview",
+];
+
 const ROLE_DEFINITIONS: &[&str] = &["2015-07-01", "2022-04-01", "2018-01-01-preview", "2022-05-01-preview"];
 
 /// The accepted versions for a (lower-cased) type, or `None` for a type the local cloud does
@@ -174,6 +209,12 @@ pub fn accepted(type_lower: &str) -> Option<&'static [&'static str]> {
         | "microsoft.network/networkinterfaces" => NETWORK,
         "microsoft.authorization/roleassignments" => ROLE_ASSIGNMENTS,
         "microsoft.authorization/roledefinitions" => ROLE_DEFINITIONS,
+        "microsoft.storage/storageaccounts"
+        | "microsoft.storage/checknameavailability"
+        | "microsoft.storage/storageaccounts/listkeys"
+        | "microsoft.storage/storageaccounts/listservicesas"
+        | "microsoft.storage/storageaccounts/blobservices"
+        | "microsoft.storage/storageaccounts/blobservices/containers" => STORAGE,
         _ => return None,
     })
 }

@@ -13,7 +13,7 @@ use crate::common::root;
 use crate::lab::{Lab, Resp};
 
 /// Example files of the types the local cloud serves (by prefix).
-const SERVED_PREFIXES: &[&str] = &["resources_", "msi_", "authorization_", "compute_", "network_"];
+const SERVED_PREFIXES: &[&str] = &["resources_", "msi_", "authorization_", "compute_", "network_", "storage_"];
 
 /// Keys the examples show that this contract does not reproduce, and why.
 const ABSENT_OK: &[(&str, &str, &str)] = &[
@@ -294,6 +294,60 @@ fn arm_specs_examples_round_trip() {
     }
     assert!(lab.op("PUT", &vm("myVM"), Some(&body)).status < 300);
     c.compare("compute_VirtualMachines_Get.json", &lab.op("GET", &format!("{}&$expand=userData", vm("myVM")), None));
+
+    // Storage.
+    let st = |n: &str| format!("{}/providers/Microsoft.Storage/storageAccounts/{n}", rg("res9101"));
+    assert!(
+        lab.op("PUT", &format!("{}?api-version=2024-11-01", rg("res9101")), Some(&json!({"location": "eastus"})))
+            .status
+            < 300
+    );
+    let check = lab.op(
+        "POST",
+        &format!("/subscriptions/{sub}/providers/Microsoft.Storage/checkNameAvailability?api-version=2025-06-01"),
+        Some(&body_of("storage_StorageAccounts_CheckNameAvailability.json", &lab, &[])),
+    );
+    c.compare("storage_StorageAccounts_CheckNameAvailability.json", &check);
+    let b = body_of("storage_StorageAccounts_Create.json", &lab, &[]);
+    let created = lab.op("PUT", &format!("{}?api-version=2025-06-01", st("sto4445")), Some(&b));
+    c.compare("storage_StorageAccounts_Create.json", &created);
+    let done = lab.op("GET", &created.header("location").unwrap_or_default(), None);
+    c.compare("storage_StorageAccounts_Create.json", &done);
+    // The GetProperties example shows an account with resource access rules: configure them first.
+    let acls =
+        fixture("storage_StorageAccounts_GetProperties.json")["responses"]["200"]["body"]["properties"]["networkAcls"]
+            .clone();
+    let patched = lab.op(
+        "PATCH",
+        &format!("{}?api-version=2025-06-01", st("sto4445")),
+        Some(&json!({"properties": {"networkAcls": acls}})),
+    );
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    c.compare(
+        "storage_StorageAccounts_GetProperties.json",
+        &lab.op("GET", &format!("{}?api-version=2025-06-01&$expand=geoReplicationStats", st("sto4445")), None),
+    );
+    let keys = lab.op("POST", &format!("{}/listKeys?api-version=2025-06-01", st("sto4445")), None);
+    c.compare("storage_StorageAccounts_ListKeys.json", &keys);
+    let sas = lab.op(
+        "POST",
+        &format!("{}/ListServiceSas?api-version=2025-06-01", st("sto4445")),
+        Some(&body_of("storage_StorageAccounts_ListServiceSAS.json", &lab, &[("sto1299", "sto4445")])),
+    );
+    c.compare("storage_StorageAccounts_ListServiceSAS.json", &sas);
+    let container = format!("{}/blobServices/default/containers/container6185?api-version=2025-06-01", st("sto4445"));
+    let b = body_of("storage_BlobContainers_Create.json", &lab, &[]);
+    c.compare("storage_BlobContainers_Create.json", &lab.op("PUT", &container, Some(&b)));
+    c.compare("storage_BlobContainers_Create.json", &lab.op("PUT", &container, Some(&b)));
+    c.compare(
+        "storage_StorageAccounts_Delete.json",
+        &lab.op("DELETE", &format!("{}?api-version=2025-06-01", st("sto4445")), None),
+    );
+    c.compare(
+        "storage_StorageAccounts_Delete.json",
+        &lab.op("DELETE", &format!("{}?api-version=2025-06-01", st("sto4445")), None),
+    );
+    assert_eq!(lab.op("GET", &container, None).status, 404, "the container went with its account");
 
     // Every example of a served type was used.
     let dir = root().join("../shared/arm-specs");

@@ -9,6 +9,7 @@ mod engine_e2e;
 mod graph;
 mod lab;
 mod local_auth;
+mod local_blob;
 mod local_contract;
 mod local_faults;
 mod local_imds;

@@ -1,0 +1,190 @@
+//! The local cloud's blob data plane: storage accounts created through ARM, then blobs read
+//! and written with Entra tokens (RBAC data actions) or a service SAS from `ListServiceSas`.
+
+use serde_json::{Value, json};
+
+use crate::lab::Lab;
+
+struct Blob {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Blob {
+    fn code(&self) -> String {
+        self.headers.get("x-ms-error-code").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
+    }
+    fn header(&self, name: &str) -> String {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
+    }
+}
+
+fn blob(lab: &Lab, method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Blob {
+    let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    lab.rt.block_on(async {
+        let mut r = lab.http.request(m, url).body(body.to_vec());
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        let resp = r.send().await.expect("blob endpoint answers");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.unwrap_or_default().to_vec();
+        Blob { status, headers, body }
+    })
+}
+
+/// A principal with `roles` and a storage-audience token for it.
+fn storage_principal(lab: &Lab, roles: &[(&str, &str)]) -> String {
+    let roles: Vec<Value> = roles.iter().map(|(r, s)| json!({ "role": r, "scope": s })).collect();
+    let r = lab.op("POST", "/_idlab/principals", Some(&json!({ "name": "reader", "roles": roles })));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let tok = lab.token_request(
+        &lab.cloud.info.tenant_id.clone(),
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", r.body["client_id"].as_str().unwrap_or_default()),
+            ("client_secret", r.body["secret"].as_str().unwrap_or_default()),
+            ("scope", "https://storage.azure.com/.default"),
+        ],
+    );
+    assert_eq!(tok.status, 200, "{}", tok.body);
+    tok.body["access_token"].as_str().expect("access_token").to_string()
+}
+
+/// A group, an account (through its long-running create) and a container; answers the
+/// account's blob endpoint and the container id.
+fn account(lab: &Lab, name: &str) -> (String, String) {
+    let rg = lab.rg_path("data");
+    assert!(lab.op("PUT", &format!("{rg}?api-version=2024-11-01"), Some(&json!({"location": "eastus"}))).status < 300);
+    let id = format!("{rg}/providers/Microsoft.Storage/storageAccounts/{name}");
+    let body = json!({"location": "eastus", "sku": {"name": "Standard_LRS"}, "kind": "StorageV2", "properties": {}});
+    let created = lab.op("PUT", &format!("{id}?api-version=2025-06-01"), Some(&body));
+    assert_eq!(created.status, 202, "{}", created.body);
+    let location = created.header("location").expect("Location on 202");
+    let mut done = lab.op("GET", &location, None);
+    for _ in 0..50 {
+        if done.status == 200 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        done = lab.op("GET", &location, None);
+    }
+    assert_eq!(done.status, 200, "{}", done.body);
+    let endpoint = done.body["properties"]["primaryEndpoints"]["blob"].as_str().expect("blob endpoint").to_string();
+    assert!(endpoint.starts_with("https://127.0.0.1:"), "{endpoint}");
+    let container = format!("{id}/blobServices/default/containers/docs");
+    let c = lab.op("PUT", &format!("{container}?api-version=2025-06-01"), Some(&json!({"properties": {}})));
+    assert!(c.status == 200 || c.status == 201, "{}", c.body);
+    (endpoint, container)
+}
+
+#[test]
+fn blobs_need_a_data_role_or_a_sas_with_the_right_letters() {
+    let lab = Lab::start();
+    let (endpoint, container) = account(&lab, "idlabdata1");
+    let account_id = container.split("/blobServices/").next().unwrap_or_default().to_string();
+    let url = format!("{endpoint}docs/hello.txt");
+    let v = ("x-ms-version", "2023-11-03");
+
+    // A SAS with create+write (from the RP, signed with the account key) uploads.
+    let sas = |perms: &str| {
+        let req = json!({"canonicalizedResource": "/blob/idlabdata1/docs", "signedResource": "c", "signedPermission": perms, "signedProtocol": "https", "signedExpiry": "2099-01-01T00:00:00Z"});
+        let r = lab.op("POST", &format!("{account_id}/ListServiceSas?api-version=2025-06-01"), Some(&req));
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body["serviceSasToken"].as_str().expect("token").to_string()
+    };
+    let write_sas = sas("cw");
+    let put = blob(
+        &lab,
+        "PUT",
+        &format!("{url}?{write_sas}"),
+        &[v, ("x-ms-blob-type", "BlockBlob"), ("content-type", "text/plain")],
+        b"Hello world from the VM!",
+    );
+    assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
+    // MD5 of the content (`openssl md5 -binary | base64`), as the service reports it.
+    assert_eq!(put.header("content-md5"), "TvprNf0UbXvMaWb8p+BvqA==");
+
+    // The same SAS has no `r`: reading is refused; a tampered signature fails authentication.
+    let read_with_write_sas = blob(&lab, "GET", &format!("{url}?{write_sas}"), &[v], b"");
+    assert_eq!(
+        (read_with_write_sas.status, read_with_write_sas.code().as_str()),
+        (403, "AuthorizationPermissionMismatch")
+    );
+    let tampered = write_sas.replace("sp=cw", "sp=rcw");
+    let t = blob(&lab, "GET", &format!("{url}?{tampered}"), &[v], b"");
+    assert_eq!((t.status, t.code().as_str()), (403, "AuthenticationFailed"));
+
+    // No credentials at all: 401 with a bearer challenge naming the storage resource.
+    let anon = blob(&lab, "GET", &url, &[v], b"");
+    assert_eq!((anon.status, anon.code().as_str()), (401, "NoAuthenticationInformation"));
+    assert!(anon.header("www-authenticate").contains("resource_id=https://storage.azure.com"), "{:?}", anon.headers);
+
+    // An Owner-style management token is the wrong audience for the data plane.
+    let mgmt = format!("Bearer {}", lab.operator);
+    let wrong_aud = blob(&lab, "GET", &url, &[v, ("authorization", &mgmt)], b"");
+    assert_eq!((wrong_aud.status, wrong_aud.code().as_str()), (401, "InvalidAuthenticationInfo"));
+
+    // A principal with only Reader (control plane) on the account has no data actions.
+    let reader_only = format!("Bearer {}", storage_principal(&lab, &[("Reader", &account_id)]));
+    let denied = blob(&lab, "GET", &url, &[v, ("authorization", &reader_only)], b"");
+    assert_eq!((denied.status, denied.code().as_str()), (403, "AuthorizationPermissionMismatch"));
+
+    // Storage Blob Data Reader on the container: reads (whole and ranged), lists, cannot write.
+    let reader = format!("Bearer {}", storage_principal(&lab, &[("Storage Blob Data Reader", &container)]));
+    let got = blob(&lab, "GET", &url, &[v, ("authorization", &reader)], b"");
+    assert_eq!(got.status, 200);
+    assert_eq!(got.body, b"Hello world from the VM!");
+    assert_eq!(got.header("content-type"), "text/plain");
+    let ranged = blob(&lab, "GET", &url, &[v, ("authorization", &reader), ("x-ms-range", "bytes=6-10")], b"");
+    assert_eq!((ranged.status, ranged.body.as_slice()), (206, b"world".as_slice()));
+    assert_eq!(ranged.header("content-range"), "bytes 6-10/24");
+    let listed = blob(
+        &lab,
+        "GET",
+        &format!("{endpoint}docs?restype=container&comp=list"),
+        &[v, ("authorization", &reader)],
+        b"",
+    );
+    assert_eq!(listed.status, 200);
+    assert!(
+        String::from_utf8_lossy(&listed.body)
+            .contains("<Name>hello.txt</Name><Properties><Content-Length>24</Content-Length>")
+    );
+    let overwrite = blob(&lab, "PUT", &url, &[v, ("authorization", &reader), ("x-ms-blob-type", "BlockBlob")], b"x");
+    assert_eq!((overwrite.status, overwrite.code().as_str()), (403, "AuthorizationPermissionMismatch"));
+    // Bearer tokens need a service version that supports them.
+    let old = blob(&lab, "GET", &url, &[("x-ms-version", "2017-04-17"), ("authorization", &reader)], b"");
+    assert_eq!((old.status, old.code().as_str()), (403, "AuthenticationFailed"));
+
+    // The role on the container does not reach a sibling container; missing ones are 404.
+    let other = blob(&lab, "GET", &format!("{endpoint}nope/hello.txt"), &[v, ("authorization", &reader)], b"");
+    assert_eq!((other.status, other.code().as_str()), (404, "ContainerNotFound"));
+
+    // Turning off Shared Key access stops ListServiceSas.
+    let patched = lab.op(
+        "PATCH",
+        &format!("{account_id}?api-version=2025-06-01"),
+        Some(&json!({"properties": {"allowSharedKeyAccess": false}})),
+    );
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    let req = json!({"canonicalizedResource": "/blob/idlabdata1/docs", "signedResource": "c", "signedPermission": "r", "signedExpiry": "2099-01-01T00:00:00Z"});
+    let refused = lab.op("POST", &format!("{account_id}/ListServiceSas?api-version=2025-06-01"), Some(&req));
+    assert_eq!((refused.status, refused.code()), (400, "KeyBasedAuthenticationNotPermitted"));
+
+    // Deleting the account removes its blobs: a new account of the same name starts empty.
+    let del = lab.op("DELETE", &format!("{account_id}?api-version=2025-06-01"), None);
+    assert_eq!(del.status, 200, "{}", del.body);
+    let (_, container2) = account(&lab, "idlabdata1");
+    let reader2 = format!("Bearer {}", storage_principal(&lab, &[("Storage Blob Data Reader", &container2)]));
+    let gone = blob(&lab, "GET", &url, &[v, ("authorization", &reader2)], b"");
+    assert_eq!((gone.status, gone.code().as_str()), (404, "BlobNotFound"));
+
+    // The SAS signature never reaches the request log.
+    let log = lab.op("GET", "/_idlab/requests", None).body.to_string();
+    let sig = write_sas.split("sig=").nth(1).unwrap_or("-");
+    assert!(!log.contains(sig), "the request log holds a SAS signature");
+    assert!(log.contains("/idlabdata1/docs/hello.txt"), "blob requests are logged");
+}
