@@ -117,6 +117,49 @@ fn blobs_need_a_data_role_or_a_sas_with_the_right_letters() {
     let t = blob(&lab, "GET", &format!("{url}?{tampered}"), &[v], b"");
     assert_eq!((t.status, t.code().as_str()), (403, "AuthenticationFailed"));
 
+    // Expired SAS: signed correctly by the RP, refused by the data plane.
+    let expired_req = json!({"canonicalizedResource": "/blob/idlabdata1/docs", "signedResource": "c", "signedPermission": "rcwd", "signedExpiry": "2020-01-01T00:00:00Z"});
+    let expired = lab.op("POST", &format!("{account_id}/ListServiceSas?api-version=2025-06-01"), Some(&expired_req));
+    assert_eq!(expired.status, 200, "{}", expired.body);
+    let e = blob(
+        &lab,
+        "GET",
+        &format!("{url}?{}", expired.body["serviceSasToken"].as_str().unwrap_or_default()),
+        &[v],
+        b"",
+    );
+    assert_eq!((e.status, e.code().as_str()), (403, "AuthenticationFailed"));
+    // A read/create/write SAS cannot delete; the blob is still there afterwards.
+    let rcw = sas("rcw");
+    let del = blob(&lab, "DELETE", &format!("{url}?{rcw}"), &[v], b"");
+    assert_eq!((del.status, del.code().as_str()), (403, "AuthorizationPermissionMismatch"));
+    let still = blob(&lab, "GET", &format!("{url}?{rcw}"), &[v], b"");
+    assert_eq!((still.status, still.body.as_slice()), (200, b"Hello world from the VM!".as_slice()));
+    // Letters out of Azure's order are not a valid SAS.
+    let unordered = sas("wr");
+    let u = blob(&lab, "GET", &format!("{url}?{unordered}"), &[v], b"");
+    assert_eq!((u.status, u.code().as_str()), (403, "AuthenticationFailed"));
+
+    // ListServiceSas needs listServiceSas/action: a Reader is refused, Storage Account
+    // Contributor is allowed.
+    let sas_req = json!({"canonicalizedResource": "/blob/idlabdata1/docs", "signedResource": "c", "signedPermission": "r", "signedExpiry": "2099-01-01T00:00:00Z"});
+    let (reader_mgmt, _) = lab.principal(&[("Reader", &account_id)]);
+    let r = lab.send(
+        Some(&reader_mgmt),
+        "POST",
+        &format!("{account_id}/ListServiceSas?api-version=2025-06-01"),
+        Some(&sas_req),
+    );
+    assert_eq!((r.status, r.code()), (403, "AuthorizationFailed"), "{}", r.body);
+    let (contributor, _) = lab.principal(&[("Storage Account Contributor", &account_id)]);
+    let r = lab.send(
+        Some(&contributor),
+        "POST",
+        &format!("{account_id}/ListServiceSas?api-version=2025-06-01"),
+        Some(&sas_req),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+
     // No credentials at all: 401 with a bearer challenge naming the storage resource.
     let anon = blob(&lab, "GET", &url, &[v], b"");
     assert_eq!((anon.status, anon.code().as_str()), (401, "NoAuthenticationInformation"));
