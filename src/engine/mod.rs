@@ -138,6 +138,8 @@ const EXPORTS: &[(&str, &str)] = &[
     ("identity.tenant_id", "/identity/tenantId"),
     ("ip_address", "/properties/ipAddress"),
     ("computer_name", "/properties/osProfile/computerName"),
+    ("blob_endpoint", "/properties/primaryEndpoints/blob"),
+    ("dfs_endpoint", "/properties/primaryEndpoints/dfs"),
 ];
 
 /// Record what a resource exports.

@@ -5,6 +5,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use serde_json::json;
+
+use super::env::{Desired, Env};
 use super::{Cx, Spec, child_key, kind};
 use crate::model::names;
 use crate::model::{Code, Diag, Sp, SpMap};
@@ -71,7 +74,54 @@ pub struct StorageAccount {
     pub depends_on: Vec<Sp<String>>,
 }
 
+impl StorageAccount {
+    fn sku_name(&self) -> &'static str {
+        match self.sku.unwrap_or(StorageSku::StandardLrs) {
+            StorageSku::StandardLrs => "Standard_LRS",
+            StorageSku::StandardGrs => "Standard_GRS",
+            StorageSku::StandardRagrs => "Standard_RAGRS",
+            StorageSku::StandardZrs => "Standard_ZRS",
+            StorageSku::StandardGzrs => "Standard_GZRS",
+            StorageSku::StandardRagzrs => "Standard_RAGZRS",
+            StorageSku::PremiumLrs => "Premium_LRS",
+            StorageSku::PremiumZrs => "Premium_ZRS",
+        }
+    }
+}
+
 impl Spec for StorageAccount {
+    fn desired(&self, env: &Env<'_>) -> Option<Desired> {
+        let rg = env.group_id(&self.resource_group).or_unknown();
+        let name = env.resolve(&self.name).or_unknown();
+        let kind = match self.account_kind.unwrap_or(StorageKind::StorageV2) {
+            StorageKind::StorageV2 => "StorageV2",
+            StorageKind::BlockBlobStorage => "BlockBlobStorage",
+        };
+        Some(Desired {
+            id: format!("{rg}/providers/Microsoft.Storage/storageAccounts/{name}"),
+            api_version: "2025-06-01",
+            body: json!({
+                "location": env.location(&self.location),
+                "tags": env.tags(&self.tags),
+                "sku": { "name": self.sku_name() },
+                "kind": kind,
+                "properties": {
+                    "isHnsEnabled": self.hierarchical_namespace,
+                    "allowSharedKeyAccess": self.allow_shared_key_access.unwrap_or(true),
+                    "allowBlobPublicAccess": false,
+                    "minimumTlsVersion": "TLS1_2",
+                    "supportsHttpsTrafficOnly": true,
+                }
+            }),
+            secrets: Vec::new(),
+            immutable: vec![
+                ("location", "a storage account's location cannot change"),
+                ("kind", "a storage account's kind cannot change here"),
+            ],
+            tagged: true,
+            principal_from_plan: false,
+        })
+    }
     fn name(&self) -> Option<&Sp<String>> {
         Some(&self.name)
     }

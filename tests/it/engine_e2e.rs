@@ -643,3 +643,64 @@ fn an_assignment_to_an_unknown_outside_principal_fails_fast() {
     let puts = s.arm_log().iter().filter(|(m, path, _)| m == "PUT" && path.contains("roleAssignments")).count();
     assert_eq!(puts, 1);
 }
+
+#[test]
+fn a_storage_account_applies_through_its_long_running_create_converges_and_is_destroyed() {
+    let s = Served::start();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let plan_path = tmp.path().join("sa.yaml");
+    let plan = |shared_key: bool| {
+        format!(
+            "name: sa-test\nlocation: eastus\nresources:\n  rg:\n    type: resource_group\n    name: sa-rg\n  storage:\n    type: storage_account\n    name: idlabsatest1\n    resource_group: ${{rg}}\n    sku: Standard_GRS\n    allow_shared_key_access: {shared_key}\noutputs:\n  blob_endpoint: ${{storage.blob_endpoint}}\n"
+        )
+    };
+    std::fs::write(&plan_path, plan(true)).expect("plan");
+    let p = plan_path.display().to_string();
+    let first = s.idlab(&["apply", &p, "--auto-approve"]);
+    assert_eq!(first.code, 0, "{}{}", first.stdout, first.stderr);
+    // The account was created by PUT then polled through its Location operation.
+    let log = s.arm_log();
+    assert!(log.iter().any(|(m, path, _)| m == "PUT" && path.ends_with("/storageAccounts/idlabsatest1")), "{log:?}");
+    let raw = s.op("GET", "/_idlab/requests", None).to_string();
+    assert!(raw.contains("/_idlab/operations/"), "the create was not polled: {raw}");
+    let sub = s.subscription();
+    let id =
+        format!("/subscriptions/{sub}/resourceGroups/sa-rg/providers/Microsoft.Storage/storageAccounts/idlabsatest1");
+    let body = s.op("GET", &format!("{id}?api-version=2025-06-01"), None);
+    assert_eq!(body["sku"]["name"], "Standard_GRS");
+    assert_eq!(body["tags"]["idlab-plan"], "sa-test");
+    assert_eq!(body["properties"]["minimumTlsVersion"], "TLS1_2");
+    // The output comes from the account's endpoints.
+    let out = s.idlab(&["output", &p]);
+    let endpoint = body["properties"]["primaryEndpoints"]["blob"].as_str().expect("endpoint");
+    assert!(out.stdout.contains(&format!("blob_endpoint = {endpoint}")), "{}", out.stdout);
+    // A second apply changes nothing: only reads.
+    s.op("DELETE", "/_idlab/requests", None);
+    let again = s.idlab(&["plan", &p, "--detailed-exitcode"]);
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    assert!(s.arm_log().iter().all(|(_, _, write)| !write));
+    // Out-of-band change of a managed field: plan shows exactly it, apply puts it back.
+    let patched = s.op(
+        "PATCH",
+        &format!("{id}?api-version=2025-06-01"),
+        Some(json!({"properties": {"minimumTlsVersion": "TLS1_0"}})),
+    );
+    assert_eq!(patched["properties"]["minimumTlsVersion"], "TLS1_0");
+    let drift = s.idlab(&["plan", &p, "--detailed-exitcode"]);
+    assert_eq!(drift.code, 2);
+    assert!(drift.stdout.contains("~ properties/minimumTlsVersion: \"TLS1_0\" → \"TLS1_2\""), "{}", drift.stdout);
+    // A changed plan field updates in place.
+    std::fs::write(&plan_path, plan(false)).expect("plan");
+    let upd = s.idlab(&["apply", &p, "--auto-approve"]);
+    assert_eq!(upd.code, 0, "{}{}", upd.stdout, upd.stderr);
+    let body = s.op("GET", &format!("{id}?api-version=2025-06-01"), None);
+    assert_eq!(
+        (body["properties"]["allowSharedKeyAccess"].clone(), body["properties"]["minimumTlsVersion"].clone()),
+        (json!(false), json!("TLS1_2"))
+    );
+    assert_eq!(s.idlab(&["plan", &p, "--detailed-exitcode"]).code, 0);
+    // Destroy removes it.
+    let d = s.idlab(&["destroy", &p, "--auto-approve"]);
+    assert_eq!(d.code, 0, "{}{}", d.stdout, d.stderr);
+    assert_eq!(s.op("GET", &format!("{id}?api-version=2025-06-01"), None)["error"]["code"], "ResourceGroupNotFound");
+}
