@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::kinds::env::{Desired, OWNER_TAG, UNKNOWN};
+use crate::kinds::env::{Desired, OWNER_METADATA, OWNER_TAG, Owner, UNKNOWN};
 
 /// Version of the plan JSON (`plan --format json`, `--out`).
 pub const FORMAT_VERSION: u32 = 1;
@@ -218,11 +218,16 @@ pub fn decide(name: &str, kind: &str, plan_name: &str, desired: &Desired, observ
     if let Some(id) = have.get("id").and_then(Value::as_str) {
         a.id = id.to_string();
     }
-    if desired.tagged {
-        match have.pointer(&format!("/tags/{OWNER_TAG}")).and_then(Value::as_str) {
+    if let Some(mark) = desired.owner.pointer() {
+        match have.pointer(&mark).and_then(Value::as_str) {
             None => {
                 a.action = ActionKind::Adopt;
-                a.reason = Some("it exists without the idlab-plan tag; apply takes it over only with --adopt".into());
+                let what = if desired.owner == Owner::Tag {
+                    format!("the {OWNER_TAG} tag")
+                } else {
+                    format!("the {OWNER_METADATA} metadata")
+                };
+                a.reason = Some(format!("it exists without {what}; apply takes it over only with --adopt"));
                 return a;
             }
             Some(owner) if owner != plan_name => {
@@ -278,7 +283,7 @@ mod tests {
             body,
             secrets: Vec::new(),
             immutable: vec![("location", "no")],
-            tagged: true,
+            owner: Owner::Tag,
             principal_from_plan: false,
         }
     }

@@ -15,7 +15,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 
 use crate::arm::{Client, Error};
-use crate::kinds::env::{Desired, Env, OWNER_TAG};
+use crate::kinds::env::{Desired, Env, OWNER_TAG, Owner};
 use crate::plan::{self, Action, ActionKind, Plan};
 use crate::resolve::Validated;
 
@@ -252,7 +252,7 @@ async fn find_orphans(
         .iter()
         .zip(bodies)
         .filter_map(|(d, b)| Some((d.as_ref()?, b.as_ref()?)))
-        .filter(|(d, b)| d.tagged && owned_by(b, &plan.name, true))
+        .filter(|(d, b)| d.owner != Owner::Description && owned_by(b, &plan.name, d.owner))
         .map(|(d, _)| d.id.clone())
         .collect();
     let mut foreign = Vec::new();
@@ -324,7 +324,7 @@ pub fn make_plan(cx: &Context, plan: &Validated, obs: &Observed, destroy: bool) 
         for &i in order.iter().rev() {
             let d = &plan.decls[i];
             let (Some(w), Some(have)) = (&obs.desired[i], &obs.bodies[i]) else { continue };
-            let owned = owned_by(have, &plan.name, w.tagged);
+            let owned = owned_by(have, &plan.name, w.owner);
             let action = if owned || cx.force { ActionKind::Delete } else { ActionKind::NoOp };
             let reason = (!owned && !cx.force)
                 .then(|| "not owned by this plan (no idlab-plan tag); use --force to delete it anyway".to_string());
@@ -363,9 +363,9 @@ pub fn make_plan(cx: &Context, plan: &Validated, obs: &Observed, destroy: bool) 
 }
 
 /// Whether ARM's body says this plan owns the resource.
-pub fn owned_by(have: &Value, plan_name: &str, tagged: bool) -> bool {
-    if tagged {
-        have.pointer(&format!("/tags/{OWNER_TAG}")).and_then(Value::as_str) == Some(plan_name)
+pub fn owned_by(have: &Value, plan_name: &str, owner: Owner) -> bool {
+    if let Some(mark) = owner.pointer() {
+        have.pointer(&mark).and_then(Value::as_str) == Some(plan_name)
     } else {
         let d = have.pointer("/properties/description").and_then(Value::as_str).unwrap_or_default();
         d == format!("idlab plan {plan_name}") || d.starts_with(&format!("idlab plan {plan_name}:"))

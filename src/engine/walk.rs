@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 
 use super::{Event, Observed, Outcome, Shared, owned_by, record, secrets, vm_patch};
 use crate::arm::{Client, Error};
-use crate::kinds::env::Desired;
+use crate::kinds::env::{Desired, Owner};
 use crate::plan::{self, ActionKind};
 
 /// How long a freshly created principal may be unknown to RBAC before we give up (the
@@ -22,7 +22,7 @@ pub const PRINCIPAL_WINDOW: Duration = Duration::from_secs(120);
 /// The replication window for a role assignment: the configured one for principals the plan
 /// creates, none (fail fast) for any other.
 fn role_window(sh: &Shared<'_>, d: &Desired) -> Option<Duration> {
-    if d.tagged {
+    if d.owner != Owner::Description {
         None
     } else if d.principal_from_plan {
         Some(sh.cx.principal_wait)
@@ -231,7 +231,7 @@ pub async fn apply(sh: &Shared<'_>, mut obs: Observed) -> Vec<(String, String, O
             // the PUT itself is idempotent. Anything else is read first (rare: only names built
             // from values known after apply).
             let have = if have.is_none()
-                && want.tagged
+                && want.owner != Owner::Description
                 && obs.desired[i].as_ref().is_none_or(|o| !o.is_known())
                 && want.is_known()
             {
@@ -428,7 +428,7 @@ pub async fn destroy(sh: &Shared<'_>, obs: Observed) -> Vec<(String, String, Out
                     Some(Outcome::Skipped(format!("{} is handled by a later version of idlab", d.kind.type_name())))
             }
             (Some(_), None) => outcome[i] = Some(Outcome::Unchanged),
-            (Some(w), Some(have)) if !owned_by(have, &sh.plan.name, w.tagged) && !sh.cx.force => {
+            (Some(w), Some(have)) if !owned_by(have, &sh.plan.name, w.owner) && !sh.cx.force => {
                 outcome[i] = Some(Outcome::Kept("not owned by this plan (no idlab-plan tag); use --force".into()));
             }
             _ => {}

@@ -141,6 +141,32 @@ impl Env<'_> {
 /// The tag every resource a plan owns carries.
 pub const OWNER_TAG: &str = "idlab-plan";
 
+/// The metadata key that marks a blob container as the plan's (metadata names must be
+/// identifiers, so not the tag's name).
+pub const OWNER_METADATA: &str = "idlab_plan";
+
+/// How a resource is marked as the plan's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// The `idlab-plan` tag.
+    Tag,
+    /// The `idlab_plan` metadata entry (resources without tags: blob containers).
+    Metadata,
+    /// The description `idlab plan NAME` (role assignments).
+    Description,
+}
+
+impl Owner {
+    /// A JSON pointer to the mark holding the plan name, for marks that hold only that.
+    pub fn pointer(self) -> Option<String> {
+        match self {
+            Owner::Tag => Some(format!("/tags/{OWNER_TAG}")),
+            Owner::Metadata => Some(format!("/properties/metadata/{OWNER_METADATA}")),
+            Owner::Description => None,
+        }
+    }
+}
+
 /// What a kind wants ARM to hold.
 #[derive(Debug, Clone)]
 pub struct Desired {
@@ -153,8 +179,8 @@ pub struct Desired {
     pub secrets: Vec<(String, Secret)>,
     /// Top-level fields whose change forces a replace, with the reason.
     pub immutable: Vec<(&'static str, &'static str)>,
-    /// Ownership by tag (`true`) or by the role assignment's description (`false`).
-    pub tagged: bool,
+    /// Where the plan's ownership mark lives.
+    pub owner: Owner,
     /// Role assignments to a principal this plan creates: `PrincipalNotFound` is replication
     /// lag, retried within the principal window. Any other principal fails fast.
     pub principal_from_plan: bool,

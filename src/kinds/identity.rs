@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use serde_json::json;
 
-use super::env::{Desired, Env};
+use super::env::{Desired, Env, Owner};
 use super::{Cx, Spec, arm_key, kind};
 use crate::model::names;
 use crate::model::{Code, Sp, SpMap};
@@ -45,7 +45,7 @@ impl Spec for UserAssignedIdentity {
             body: json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags) }),
             secrets: Vec::new(),
             immutable: vec![("location", "an identity's location cannot change")],
-            tagged: true,
+            owner: Owner::Tag,
             principal_from_plan: false,
         })
     }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use serde_json::{Value, json};
 
-use super::env::{Desired, Env};
+use super::env::{Desired, Env, Owner};
 use super::{Cx, Spec, arm_key, kind};
 use crate::model::names;
 use crate::model::{Code, Diag, Sp, SpMap};
@@ -109,7 +109,7 @@ impl Spec for VirtualNetwork {
             body: json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags), "properties": { "addressSpace": { "addressPrefixes": space }, "subnets": subnets } }),
             secrets: Vec::new(),
             immutable: vec![("location", "a virtual network's location cannot change")],
-            tagged: true,
+            owner: Owner::Tag,
             principal_from_plan: false,
         })
     }
@@ -294,7 +294,7 @@ impl Spec for NetworkSecurityGroup {
             body: json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags), "properties": { "securityRules": rules } }),
             secrets: Vec::new(),
             immutable: vec![("location", "a network security group's location cannot change")],
-            tagged: true,
+            owner: Owner::Tag,
             principal_from_plan: false,
         })
     }
@@ -400,7 +400,7 @@ impl Spec for PublicIp {
                 ("location", "a public IP's location cannot change"),
                 ("sku", "a public IP's SKU cannot change"),
             ],
-            tagged: true,
+            owner: Owner::Tag,
             principal_from_plan: false,
         })
     }
@@ -492,7 +492,7 @@ impl Spec for NetworkInterface {
             body: json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags), "properties": props }),
             secrets: Vec::new(),
             immutable: vec![("location", "a network interface's location cannot change")],
-            tagged: true,
+            owner: Owner::Tag,
             principal_from_plan: false,
         })
     }

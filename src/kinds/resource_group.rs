@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use serde_json::json;
 
-use super::env::{Desired, Env};
+use super::env::{Desired, Env, Owner};
 use super::{Cx, Spec, kind};
 use crate::model::names;
 use crate::model::{Code, Sp, SpMap};
@@ -39,7 +39,7 @@ impl Spec for ResourceGroup {
             body: json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags) }),
             secrets: Vec::new(),
             immutable: vec![("location", "a resource group's location cannot change")],
-            tagged: true,
+            owner: Owner::Tag,
             principal_from_plan: false,
         })
     }

@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use serde_json::json;
 
-use super::env::{Desired, Env, UNKNOWN, Val};
+use super::env::{Desired, Env, Owner, UNKNOWN, Val};
 use super::{Cx, Spec, kind};
 use crate::model::names::is_guid;
 use crate::model::refs;
@@ -144,7 +144,7 @@ impl Spec for RoleAssignment {
                 ("properties/roleDefinitionId", "a role assignment cannot change its role"),
                 ("properties/principalId", "a role assignment cannot change its principal"),
             ],
-            tagged: false,
+            owner: Owner::Description,
             principal_from_plan: from_plan,
         })
     }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use serde_json::json;
 
-use super::env::{Desired, Env};
+use super::env::{Desired, Env, OWNER_METADATA, Owner};
 use super::{Cx, Spec, child_key, kind};
 use crate::model::names;
 use crate::model::{Code, Diag, Sp, SpMap};
@@ -118,7 +118,7 @@ impl Spec for StorageAccount {
                 ("location", "a storage account's location cannot change"),
                 ("kind", "a storage account's kind cannot change here"),
             ],
-            tagged: true,
+            owner: Owner::Tag,
             principal_from_plan: false,
         })
     }
@@ -179,6 +179,24 @@ pub struct BlobContainer {
 }
 
 impl Spec for BlobContainer {
+    fn desired(&self, env: &Env<'_>) -> Option<Desired> {
+        let account = env.resolve(&self.account).or_unknown();
+        let name = env.resolve(&self.name).or_unknown();
+        let access = match self.public_access.unwrap_or(PublicAccess::None) {
+            PublicAccess::None => "None",
+            PublicAccess::Blob => "Blob",
+            PublicAccess::Container => "Container",
+        };
+        Some(Desired {
+            id: format!("{account}/blobServices/default/containers/{name}"),
+            api_version: "2025-06-01",
+            body: json!({ "properties": { "publicAccess": access, "metadata": { OWNER_METADATA: env.plan } } }),
+            secrets: Vec::new(),
+            immutable: Vec::new(),
+            owner: Owner::Metadata,
+            principal_from_plan: false,
+        })
+    }
     fn name(&self) -> Option<&Sp<String>> {
         Some(&self.name)
     }

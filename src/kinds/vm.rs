@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::network::{NetworkInterface, NetworkSecurityGroup, NsgRule, PublicIp, Subnet, VirtualNetwork};
 use serde_json::{Value, json};
 
-use super::env::{Desired, Env, UNKNOWN};
+use super::env::{Desired, Env, Owner, UNKNOWN};
 use super::{Cx, Expanded, Spec, VmIdentity, arm_key, kind};
 use crate::model::names;
 use crate::model::{Code, Diag, OrStr, Secret, Sp, SpMap, Span};
@@ -283,7 +283,7 @@ impl Spec for VirtualMachine {
                 ("properties/storageProfile", "a VM's image cannot change in place"),
                 ("properties/osProfile", "a VM's OS profile (computer name, admin user) cannot change in place"),
             ],
-            tagged: true,
+            owner: Owner::Tag,
             principal_from_plan: false,
         })
     }

@@ -28,11 +28,24 @@ pub fn router(sh: Arc<Shared>) -> axum::Router {
 }
 
 fn xml_error(status: u16, code: &str, message: &str, extra: &[(&str, String)]) -> Response {
+    xml_error_detail(status, code, message, None, extra)
+}
+
+/// An XML error, with `<AuthenticationErrorDetail>` when there is one.
+fn xml_error_detail(
+    status: u16,
+    code: &str,
+    message: &str,
+    detail: Option<&str>,
+    extra: &[(&str, String)],
+) -> Response {
     let rid = guid();
     let time =
         time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    let detail =
+        detail.map(|d| format!("<AuthenticationErrorDetail>{d}</AuthenticationErrorDetail>")).unwrap_or_default();
     let body = format!(
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>{code}</Code><Message>{message}\nRequestId:{rid}\nTime:{time}</Message></Error>"
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>{code}</Code><Message>{message}\nRequestId:{rid}\nTime:{time}</Message>{detail}</Error>"
     );
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::BAD_REQUEST);
@@ -120,10 +133,11 @@ fn handle(sh: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body: By
         let version = header(headers, "x-ms-version").unwrap_or_default();
         if version.is_empty() || version < "2017-11-09" {
             return (
-                xml_error(
+                xml_error_detail(
                     403,
                     "AuthenticationFailed",
-                    "Server failed to authenticate the request. Authentication scheme Bearer is not supported in this version.",
+                    "Server failed to authenticate the request. Make sure the value of Authorization header is formed correctly including the signature.",
+                    Some("Authentication scheme Bearer is not supported in this version."),
                     &[],
                 ),
                 None,

@@ -186,7 +186,7 @@ fn example_responses_give_the_attributes_idlab_reads() {
     }
     // Role assignment bodies read back: principal, role and scope.
     let ra = fixture("authorization_RoleAssignments_Get.json")["responses"]["200"]["body"].clone();
-    assert!(!idlab::engine::owned_by(&ra, "x", false));
+    assert!(!idlab::engine::owned_by(&ra, "x", idlab::kinds::env::Owner::Description));
     assert!(ra.pointer("/properties/principalId").and_then(Value::as_str).is_some());
     // An ARM error envelope becomes an error with its code.
     let r = idlab::arm::client::Response {

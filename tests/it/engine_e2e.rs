@@ -704,3 +704,78 @@ fn a_storage_account_applies_through_its_long_running_create_converges_and_is_de
     assert_eq!(d.code, 0, "{}{}", d.stdout, d.stderr);
     assert_eq!(s.op("GET", &format!("{id}?api-version=2025-06-01"), None)["error"]["code"], "ResourceGroupNotFound");
 }
+
+#[test]
+fn a_blob_container_is_owned_through_its_metadata_and_scopes_a_role_assignment() {
+    let s = Served::start();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let plan_path = tmp.path().join("c.yaml");
+    std::fs::write(
+        &plan_path,
+        "name: c-test\nlocation: eastus\nresources:\n  rg:\n    type: resource_group\n    name: c-rg\n  id:\n    type: user_assigned_identity\n    name: reader-id\n    resource_group: ${rg}\n  storage:\n    type: storage_account\n    name: idlabctest1\n    resource_group: ${rg}\n  container:\n    type: blob_container\n    name: mycontainer\n    account: ${storage}\n  reader:\n    type: role_assignment\n    scope: ${container}\n    principal: ${id}\n    role: Storage Blob Data Reader\n",
+    )
+    .expect("plan");
+    let p = plan_path.display().to_string();
+    let sub = s.subscription();
+    let account =
+        format!("/subscriptions/{sub}/resourceGroups/c-rg/providers/Microsoft.Storage/storageAccounts/idlabctest1");
+    let container = format!("{account}/blobServices/default/containers/mycontainer");
+    // A container of the same name made out of band (no mark) is an adopt, not a silent take-over.
+    assert_eq!(s.idlab(&["apply", &p, "--auto-approve", "--target", "storage"]).code, 0);
+    s.op("PUT", &format!("{container}?api-version=2025-06-01"), Some(json!({"properties": {}})));
+    let r = s.idlab(&["plan", &p, "--format", "json"]);
+    let plan: Value = serde_json::from_str(&r.stdout).expect("plan JSON");
+    let action = plan["actions"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["name"] == "container"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(action["action"], "adopt", "{action}");
+    assert!(action["reason"].as_str().unwrap_or_default().contains("idlab_plan metadata"), "{action}");
+    let a = s.idlab(&["apply", &p, "--auto-approve", "--adopt"]);
+    assert_eq!(a.code, 0, "{}{}", a.stdout, a.stderr);
+    let c = s.op("GET", &format!("{container}?api-version=2025-06-01"), None);
+    assert_eq!(c["properties"]["metadata"]["idlab_plan"], "c-test", "{c}");
+    assert_eq!(c["properties"]["publicAccess"], "None");
+    // The role assignment is scoped to the container and is the plan's.
+    let ras = s.op(
+        "GET",
+        &format!(
+            "{container}/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01&$filter=atScope()"
+        ),
+        None,
+    );
+    let scoped: Vec<&Value> = ras["value"]
+        .as_array()
+        .map(|v| {
+            v.iter()
+                .filter(|r| r["properties"]["scope"].as_str().is_some_and(|sc| sc.eq_ignore_ascii_case(&container)))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(scoped.len(), 1, "{ras}");
+    assert!(
+        scoped[0]["properties"]["roleDefinitionId"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("2a2b9908-6ea1-4ae2-8e65-a410df84e7d1")
+    );
+    assert_eq!(s.idlab(&["plan", &p, "--detailed-exitcode"]).code, 0);
+    // Public access opened out of band is drift on exactly that field.
+    s.op(
+        "PATCH",
+        &format!("{container}?api-version=2025-06-01"),
+        Some(json!({"properties": {"publicAccess": "Container"}})),
+    );
+    let drift = s.idlab(&["plan", &p, "--detailed-exitcode"]);
+    assert_eq!(drift.code, 2);
+    assert!(drift.stdout.contains("~ properties/publicAccess: \"Container\" → \"None\""), "{}", drift.stdout);
+    assert_eq!(s.idlab(&["apply", &p, "--auto-approve"]).code, 0);
+    // Destroying only the container takes its role assignment with it and keeps the account.
+    let d = s.idlab(&["destroy", &p, "--auto-approve", "--target", "container"]);
+    assert_eq!(d.code, 0, "{}{}", d.stdout, d.stderr);
+    let said = format!("{}{}", d.stdout, d.stderr);
+    assert!(said.contains("reader: deleted") && said.contains("container: deleted"), "{said}");
+    assert_eq!(s.op("GET", &format!("{container}?api-version=2025-06-01"), None)["error"]["code"], "ResourceNotFound");
+    assert_eq!(s.op("GET", &format!("{account}?api-version=2025-06-01"), None)["name"], "idlabctest1");
+}

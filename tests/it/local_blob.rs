@@ -201,6 +201,11 @@ fn blobs_need_a_data_role_or_a_sas_with_the_right_letters() {
     // Bearer tokens need a service version that supports them.
     let old = blob(&lab, "GET", &url, &[("x-ms-version", "2017-04-17"), ("authorization", &reader)], b"");
     assert_eq!((old.status, old.code().as_str()), (403, "AuthenticationFailed"));
+    assert!(
+        String::from_utf8_lossy(&old.body).contains("<AuthenticationErrorDetail>Authentication scheme Bearer is not supported in this version.</AuthenticationErrorDetail>"),
+        "{}",
+        String::from_utf8_lossy(&old.body)
+    );
 
     // The role on the container does not reach a sibling container; missing ones are 404.
     let other = blob(&lab, "GET", &format!("{endpoint}nope/hello.txt"), &[v, ("authorization", &reader)], b"");
