@@ -116,6 +116,11 @@ impl Client {
         &self.base
     }
 
+    /// The HTTP client (for data-plane calls, which carry their own authorization).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     pub fn credential(&self) -> &Arc<dyn TokenSource> {
         &self.cred
     }

@@ -172,6 +172,7 @@ impl Context {
             values,
             caller_object_id: self.caller_object_id.as_deref(),
             tenant_id: self.tenant_id.as_deref(),
+            base_dir: &plan.base_dir,
         }
     }
 }
@@ -201,13 +202,16 @@ pub async fn observe(cx: &Context, plan: &Validated) -> Result<Observed, Error> 
             if let Some(w) = &want
                 && w.is_known()
             {
-                reads.push((i, w.id.clone(), w.api_version));
+                reads.push((i, w.id.clone(), w.api_version, d.kind.arm_type().is_none()));
             }
             desired[i] = want;
         }
         let client = &cx.client;
         let got: Vec<(usize, Result<Option<Value>, Error>)> = futures::stream::iter(reads)
-            .map(|(i, id, api)| async move { (i, client.get(&id, api).await) })
+            .map(|(i, id, api, blob)| async move {
+                // The one data-plane kind (blobs) reads back through the Blob service.
+                (i, if blob { crate::arm::blob::head(client, &id).await } else { client.get(&id, api).await })
+            })
             .buffer_unordered(cx.parallelism.max(1))
             .collect()
             .await;
@@ -291,15 +295,7 @@ async fn find_orphans(
 }
 
 fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+    crate::arm::percent_encode(s, b"")
 }
 
 /// The kind name shown for an ARM type.

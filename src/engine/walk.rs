@@ -60,6 +60,40 @@ enum Work {
         id: String,
         api: &'static str,
     },
+    /// A blob upload through the data plane.
+    PutBlob {
+        id: String,
+        data: Vec<u8>,
+        content_type: String,
+        plan: String,
+        update: bool,
+    },
+    DeleteBlob {
+        id: String,
+    },
+}
+
+/// Blobs go to the data plane: the same decision, a different request. The file is read now.
+fn blob_work(
+    sh: &Shared<'_>,
+    d: &crate::kinds::Decl,
+    values: &HashMap<(String, String), String>,
+    work: Work,
+) -> Result<Work, Error> {
+    let Some(spec) = d.spec.as_any().downcast_ref::<crate::kinds::storage::Blob>() else {
+        return Ok(work);
+    };
+    let (id, update) = match work {
+        Work::Put { id, update, .. } => (id, update),
+        Work::Replace { id, .. } => (id, true),
+        Work::Delete { id, .. } => return Ok(Work::DeleteBlob { id }),
+        other => return Ok(other),
+    };
+    let env = sh.cx.env(sh.plan, &d.logical.value, values);
+    let path = sh.plan.base_dir.join(env.resolve(&spec.source).or_unknown());
+    let data = std::fs::read(&path)
+        .map_err(|e| Error::new("FileUnreadable", format!("blob source {}: {e}", path.display())))?;
+    Ok(Work::PutBlob { id, data, content_type: spec.content_type(), plan: sh.plan.name.clone(), update })
 }
 
 async fn run(client: Client, work: Work) -> Result<(Outcome, Option<Value>), Error> {
@@ -83,6 +117,14 @@ async fn run(client: Client, work: Work) -> Result<(Outcome, Option<Value>), Err
         }
         Work::Delete { id, api } => {
             client.delete(&id, api).await?;
+            Ok((Outcome::Deleted(id), None))
+        }
+        Work::PutBlob { id, data, content_type, plan, update } => {
+            let v = crate::arm::blob::put(&client, &id, data, &content_type, &[("idlab_plan", &plan)]).await?;
+            Ok((if update { Outcome::Updated(id) } else { Outcome::Created(id) }, Some(v)))
+        }
+        Work::DeleteBlob { id } => {
+            crate::arm::blob::delete(&client, &id).await?;
             Ok((Outcome::Deleted(id), None))
         }
     }
@@ -305,6 +347,13 @@ pub async fn apply(sh: &Shared<'_>, mut obs: Observed) -> Vec<(String, String, O
                 },
                 ActionKind::Delete => Work::Delete { id: want.id.clone(), api: want.api_version },
             };
+            let work = match blob_work(sh, d, &obs.values, work) {
+                Ok(w) => w,
+                Err(e) => {
+                    outcome[i] = Some(Outcome::Failed(e));
+                    continue;
+                }
+            };
             sh.reporter.event(Event::Started {
                 name: name.clone(),
                 kind: d.kind.type_name().into(),
@@ -519,7 +568,12 @@ pub async fn destroy(sh: &Shared<'_>, obs: Observed) -> Vec<(String, String, Out
             ids.insert(i, id.clone());
             running.insert(i);
             let client = sh.cx.client.clone();
-            set.spawn(async move { (i, run(client, Work::Delete { id, api: w.api_version }).await) });
+            let work = if d.kind.arm_type().is_none() {
+                Work::DeleteBlob { id }
+            } else {
+                Work::Delete { id, api: w.api_version }
+            };
+            set.spawn(async move { (i, run(client, work).await) });
         }
         if set.is_empty() {
             let more = (0..n).any(|i| {

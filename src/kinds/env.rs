@@ -25,6 +25,8 @@ pub struct Env<'a> {
     /// The deploying principal.
     pub caller_object_id: Option<&'a str>,
     pub tenant_id: Option<&'a str>,
+    /// The plan file's directory: files a resource reads (blob sources) resolve against it.
+    pub base_dir: &'a std::path::Path,
 }
 
 /// A value that may not be known yet.

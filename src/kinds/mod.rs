@@ -4,8 +4,8 @@
 //!
 //! A kind owns its typed spec (parsed from the spanned YAML), its validation, the attributes
 //! other resources may reference, its weight for the critical path, and (in later layers)
-//! its ARM body and diff. Kinds are pure: no I/O besides checking that files a plan names
-//! exist.
+//! its ARM body and diff. Kinds are pure: no I/O besides reading the files a plan names
+//! (that they exist; a blob source's MD5, to compare contents without downloading them).
 //!
 //! Imports: model, roles. No network I/O. Deterministic.
 

@@ -243,7 +243,52 @@ pub struct Blob {
     pub depends_on: Vec<Sp<String>>,
 }
 
+impl Blob {
+    /// The content type: the declared one, else one from the file's extension.
+    pub fn content_type(&self) -> String {
+        if let Some(t) = &self.content_type {
+            return t.value.clone();
+        }
+        let ext = std::path::Path::new(&self.source.value).extension().and_then(|e| e.to_str()).unwrap_or_default();
+        match ext.to_ascii_lowercase().as_str() {
+            "txt" | "md" => "text/plain",
+            "json" => "application/json",
+            "html" | "htm" => "text/html",
+            "csv" => "text/csv",
+            "xml" => "application/xml",
+            "png" => "image/png",
+            "jpg" | "jpeg" => "image/jpeg",
+            _ => "application/octet-stream",
+        }
+        .to_string()
+    }
+}
+
+/// Base64 MD5 of a file: what the Blob service reports as `Content-MD5` after a single-shot
+/// upload, so a second apply compares contents without downloading them.
+pub fn file_md5(path: &std::path::Path) -> Option<String> {
+    use base64::Engine;
+    use md5::{Digest, Md5};
+    let data = std::fs::read(path).ok()?;
+    Some(base64::engine::general_purpose::STANDARD.encode(Md5::digest(&data)))
+}
+
 impl Spec for Blob {
+    fn desired(&self, env: &Env<'_>) -> Option<Desired> {
+        let container = env.resolve(&self.container).or_unknown();
+        let name = env.resolve(&self.name).or_unknown();
+        let source = env.resolve(&self.source).or_unknown();
+        let md5 = file_md5(&env.base_dir.join(&source)).unwrap_or_else(|| format!("(unreadable: {source})"));
+        Some(Desired {
+            id: format!("{container}/blobs/{name}"),
+            api_version: "2023-11-03",
+            body: json!({ "properties": { "contentMd5": md5, "contentType": self.content_type(), "metadata": { OWNER_METADATA: env.plan } } }),
+            secrets: Vec::new(),
+            immutable: Vec::new(),
+            owner: Owner::Metadata,
+            principal_from_plan: false,
+        })
+    }
     fn name(&self) -> Option<&Sp<String>> {
         Some(&self.name)
     }

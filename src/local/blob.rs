@@ -283,8 +283,17 @@ fn upload(sh: &Shared, key: &str, headers: &HeaderMap, body: Bytes) -> Response 
         .unwrap_or("application/octet-stream")
         .to_string();
     let md5 = STANDARD.encode(md5(&body));
-    let blob =
-        StoredBlob { data: STANDARD.encode(&body), content_type, etag: etag.clone(), last_modified_ms: now_ms() };
+    let metadata = headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().strip_prefix("x-ms-meta-")?.to_string(), v.to_str().ok()?.to_string())))
+        .collect();
+    let blob = StoredBlob {
+        data: STANDARD.encode(&body),
+        content_type,
+        etag: etag.clone(),
+        last_modified_ms: now_ms(),
+        metadata,
+    };
     let committed = {
         let mut st = sh.store();
         st.commit(vec![Op::PutBlob { key: key.to_string(), blob }]).map(|()| st.writes)
@@ -323,12 +332,15 @@ fn download(sh: &Shared, key: &str, headers: &HeaderMap, head: bool) -> Response
         .ok()
         .and_then(|t| t.format(&time::format_description::well_known::Rfc2822).ok())
         .unwrap_or_default();
-    let base = vec![
+    let md5 = STANDARD.encode(md5(&data));
+    let meta: Vec<(String, String)> = b.metadata.iter().map(|(k, v)| (format!("x-ms-meta-{k}"), v.clone())).collect();
+    let mut base = vec![
         ("x-ms-blob-type", "BlockBlob".to_string()),
         ("content-type", b.content_type.clone()),
         ("etag", b.etag.clone()),
         ("last-modified", lm),
     ];
+    base.extend(meta.iter().map(|(k, v)| (k.as_str(), v.clone())));
     let range = header(headers, "x-ms-range")
         .or_else(|| header(headers, "range"))
         .and_then(|r| r.strip_prefix("bytes="))
@@ -343,12 +355,17 @@ fn download(sh: &Shared, key: &str, headers: &HeaderMap, head: bool) -> Response
             let slice = data[a..=z].to_vec();
             let mut h = base;
             h.push(("content-range", format!("bytes {a}-{z}/{total}")));
+            // A range answers the whole blob's MD5 under its own name.
+            h.push(("x-ms-blob-content-md5", md5));
             ok(206, if head { Vec::new() } else { slice }, &h)
         }
         Some(_) => {
             xml_error(416, "InvalidRange", "The range specified is invalid for the current size of the resource.", &[])
         }
-        None => ok(200, if head { Vec::new() } else { data }, &base),
+        None => {
+            base.push(("content-md5", md5));
+            ok(200, if head { Vec::new() } else { data }, &base)
+        }
     }
 }
 

@@ -82,6 +82,9 @@ pub struct StoredBlob {
     pub content_type: String,
     pub etag: String,
     pub last_modified_ms: u64,
+    /// `x-ms-meta-*` name → value.
+    #[serde(default)]
+    pub metadata: std::collections::BTreeMap<String, String>,
 }
 
 /// The whole persisted state.

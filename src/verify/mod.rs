@@ -48,7 +48,7 @@ pub async fn run_check(name: &str, c: &Check, env: &VerifyEnv<'_>) -> CheckResul
     let Some((action, target)) = actions.first() else {
         return fail("no action".into());
     };
-    if !matches!(*action, "read_resource" | "write_resource") {
+    if !matches!(*action, "read_resource" | "write_resource" | "read_blob") {
         return CheckResult {
             name: name.into(),
             status: "skip",
@@ -77,9 +77,8 @@ pub async fn run_check(name: &str, c: &Check, env: &VerifyEnv<'_>) -> CheckResul
     let expect = c.expect.as_ref().map_or(Expect::Allowed, |e| e.value);
     let who =
         client_id.as_ref().map_or_else(|| "the system-assigned identity".to_string(), |c| format!("client id {c}"));
-    let mut url = format!(
-        "{endpoint}/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://management.azure.com/"
-    );
+    let resource = if *action == "read_blob" { "https://storage.azure.com/" } else { "https://management.azure.com/" };
+    let mut url = format!("{endpoint}/metadata/identity/oauth2/token?api-version=2018-02-01&resource={resource}");
     if let Some(cid) = &client_id {
         url.push_str(&format!("&client_id={cid}"));
     }
@@ -99,6 +98,9 @@ pub async fn run_check(name: &str, c: &Check, env: &VerifyEnv<'_>) -> CheckResul
         }
         Err(e) => return fail(format!("the VM's identity endpoint did not answer: {e}")),
     };
+    if *action == "read_blob" {
+        return read_blob(name, &target_id, &token, &who, expect, env).await;
+    }
     let api = crate::engine::walk::api_for_type(
         &crate::arm::id::ResourceId::parse(&target_id)
             .ok()
@@ -155,19 +157,100 @@ pub async fn run_check(name: &str, c: &Check, env: &VerifyEnv<'_>) -> CheckResul
             Expect::Allowed => allowed,
             Expect::Denied => status == 403,
         };
-        if pass {
-            let note = if waited {
-                format!(" after waiting {:.1} s for role propagation", start.elapsed().as_secs_f64())
-            } else {
-                String::new()
-            };
-            return CheckResult { name: name.into(), status: "pass", detail: format!("{detail}{note}") };
+        match judge(name, detail, pass, expect == Expect::Allowed && status == 403, start, &mut waited, env) {
+            Some(done) => return done,
+            None => tokio::time::sleep(Duration::from_millis(500)).await,
         }
-        if expect == Expect::Allowed && status == 403 && start.elapsed() < env.propagation {
-            waited = true;
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            continue;
+    }
+}
+
+/// One answer of a check: its result, or `None` to try again (an allowed check refused while
+/// a new role assignment may still be propagating).
+fn judge(
+    name: &str,
+    detail: String,
+    pass: bool,
+    refused_but_allowed: bool,
+    start: Instant,
+    waited: &mut bool,
+    env: &VerifyEnv<'_>,
+) -> Option<CheckResult> {
+    if pass {
+        let note = if *waited {
+            format!(" after waiting {:.1} s for role propagation", start.elapsed().as_secs_f64())
+        } else {
+            String::new()
+        };
+        return Some(CheckResult { name: name.into(), status: "pass", detail: format!("{detail}{note}") });
+    }
+    if refused_but_allowed && start.elapsed() < env.propagation {
+        *waited = true;
+        return None;
+    }
+    Some(CheckResult { name: name.into(), status: "fail", detail })
+}
+
+/// `read_blob`: GET the blob with the identity's storage token (RBAC data actions decide).
+async fn read_blob(
+    name: &str,
+    blob_id: &str,
+    token: &crate::model::Sensitive<String>,
+    who: &str,
+    expect: Expect,
+    env: &VerifyEnv<'_>,
+) -> CheckResult {
+    let fail = |d: String| CheckResult { name: name.to_string(), status: "fail", detail: d };
+    let Some(b) = crate::arm::blob::BlobId::parse(blob_id) else {
+        return fail(format!("{blob_id} is not a blob"));
+    };
+    // The account's blob endpoint, read as the operator (ARM), like the tutorial's portal step.
+    let endpoint = match env.client.get(&b.account_id, "2025-06-01").await {
+        Ok(Some(a)) => match a.pointer("/properties/primaryEndpoints/blob").and_then(Value::as_str) {
+            Some(e) => e.trim_end_matches('/').to_string(),
+            None => return fail(format!("{} has no blob endpoint", b.account_id)),
+        },
+        Ok(None) => return fail(format!("{} does not exist: apply the plan first", b.account_id)),
+        Err(e) => return fail(format!("reading {}: {e}", b.account_id)),
+    };
+    let url = format!("{endpoint}/{}/{}", b.container, b.name.replace(' ', "%20"));
+    let start = Instant::now();
+    let mut waited = false;
+    loop {
+        let req = env.http.get(&url).bearer_auth(token.expose()).header("x-ms-version", crate::arm::blob::VERSION);
+        let (status, code, len) = match req.send().await {
+            Ok(r)
+                if (r.status().as_u16() == 429 || r.status().as_u16() >= 500)
+                    && start.elapsed() < Duration::from_secs(60) =>
+            {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+            Ok(r) => {
+                let s = r.status().as_u16();
+                let code =
+                    r.headers().get("x-ms-error-code").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+                let len = r.bytes().await.map(|b| b.len()).unwrap_or(0);
+                (s, code, len)
+            }
+            Err(e) => {
+                return fail(format!("GET {url}: {}", if e.is_timeout() { "timed out" } else { "no connection" }));
+            }
+        };
+        let allowed = status == 200;
+        let pass = match expect {
+            Expect::Allowed => allowed,
+            Expect::Denied => status == 403,
+        };
+        let detail = format!(
+            "read blob {}/{} as {who}: {status}{}{}",
+            b.container,
+            b.name,
+            if code.is_empty() { String::new() } else { format!(" {code}") },
+            if allowed { format!(" ({len} bytes)") } else { String::new() }
+        );
+        match judge(name, detail, pass, expect == Expect::Allowed && status == 403, start, &mut waited, env) {
+            Some(done) => return done,
+            None => tokio::time::sleep(Duration::from_millis(500)).await,
         }
-        return fail(detail);
     }
 }

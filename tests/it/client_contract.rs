@@ -135,6 +135,7 @@ fn request_bodies_have_the_examples_shape() {
             values: &values,
             caller_object_id: Some("caller"),
             tenant_id: Some("t"),
+            base_dir: &plan.base_dir,
         };
         let want = d.spec.desired(&env).expect("ARM kind");
         values.insert((d.logical.value.clone(), "id".into()), want.id.clone());

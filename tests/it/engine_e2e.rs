@@ -779,3 +779,67 @@ fn a_blob_container_is_owned_through_its_metadata_and_scopes_a_role_assignment()
     assert_eq!(s.op("GET", &format!("{container}?api-version=2025-06-01"), None)["error"]["code"], "ResourceNotFound");
     assert_eq!(s.op("GET", &format!("{account}?api-version=2025-06-01"), None)["name"], "idlabctest1");
 }
+
+#[test]
+fn the_storage_tutorial_uploads_its_blob_and_the_vm_identity_reads_it_only_with_its_role() {
+    let s = Served::start();
+    let tmp = tempfile::tempdir().expect("tmp");
+    // A copy of the tutorial next to its own file, so the test can change the content.
+    std::fs::create_dir_all(tmp.path().join("files")).expect("dir");
+    std::fs::copy(root().join("plans/storage-blob.yaml"), tmp.path().join("storage-blob.yaml")).expect("plan");
+    std::fs::write(tmp.path().join("files/hello_world.txt"), "Hello world from the VM!\n").expect("file");
+    let p = tmp.path().join("storage-blob.yaml").display().to_string();
+    let a = s.idlab(&["apply", &p, "--auto-approve"]);
+    assert_eq!(a.code, 0, "{}{}", a.stdout, a.stderr);
+    let v = s.idlab(&["verify", &p, "--format", "json"]);
+    assert_eq!(v.code, 0, "{}{}", v.stdout, v.stderr);
+    assert!(v.stdout.contains("\"pass\"") && v.stdout.contains("200 (25 bytes)"), "{}", v.stdout);
+    // The upload carried the file's MD5 and the plan's mark; a second apply sends no write.
+    s.op("DELETE", "/_idlab/requests", None);
+    let again = s.idlab(&["apply", &p, "--auto-approve"]);
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    let log = s.op("GET", "/_idlab/requests", None);
+    let writes: Vec<&Value> = log["value"]
+        .as_array()
+        .map(|v| v.iter().filter(|e| e["write"] == true && e["path"] != "/_idlab/requests").collect())
+        .unwrap_or_default();
+    assert!(writes.is_empty(), "{writes:?}");
+    // Changed content is an in-place update of exactly the MD5.
+    std::fs::write(tmp.path().join("files/hello_world.txt"), "Hello again\n").expect("file");
+    let plan = s.idlab(&["plan", &p, "--detailed-exitcode"]);
+    assert_eq!(plan.code, 2);
+    assert!(plan.stdout.contains("~ properties/contentMd5:"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("Plan: 0 to create, 1 to update"), "{}", plan.stdout);
+    assert_eq!(s.idlab(&["apply", &p, "--auto-approve"]).code, 0);
+    let v = s.idlab(&["verify", &p]);
+    assert!(v.stdout.contains("200 (12 bytes)"), "{}", v.stdout);
+    // Without its Storage Blob Data Reader assignment the identity is refused (no waiting).
+    let sub = s.subscription();
+    let container = format!(
+        "/subscriptions/{sub}/resourceGroups/myResourceGroup/providers/Microsoft.Storage/storageAccounts/idlabtutorialblob/blobServices/default/containers/mycontainer"
+    );
+    let ras = s.op(
+        "GET",
+        &format!("{container}/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01"),
+        None,
+    );
+    for ra in ras["value"].as_array().cloned().unwrap_or_default() {
+        let id = ra["id"].as_str().unwrap_or_default();
+        if ra["properties"]["scope"].as_str().is_some_and(|sc| sc.eq_ignore_ascii_case(&container)) {
+            s.op("DELETE", &format!("{id}?api-version=2022-04-01"), None);
+        }
+    }
+    let denied = s.idlab(&["verify", &p, "--wait", "0"]);
+    assert_eq!(denied.code, 3, "{}{}", denied.stdout, denied.stderr);
+    assert!(denied.stdout.contains("403 AuthorizationPermissionMismatch"), "{}", denied.stdout);
+    // The request log never holds a SAS signature; destroy removes everything.
+    let log = s.op("GET", "/_idlab/requests", None).to_string();
+    assert!(!log.contains("sig="), "SAS in the request log");
+    let d = s.idlab(&["destroy", &p, "--auto-approve"]);
+    assert_eq!(d.code, 0, "{}{}", d.stdout, d.stderr);
+    assert_eq!(
+        s.op("GET", &format!("/subscriptions/{sub}/resourceGroups/myResourceGroup?api-version=2024-11-01"), None)["error"]
+            ["code"],
+        "ResourceGroupNotFound"
+    );
+}

@@ -1,0 +1,221 @@
+//! Blobs, the one data-plane object a plan declares. idlab reaches them with a short-lived
+//! service SAS from `ListServiceSas` (an ARM action the deploying principal has as Owner or
+//! Storage Account Contributor), so it needs no data role of its own. The SAS lives only in
+//! memory: errors and logs name the blob path, never the query.
+//!
+//! A blob reads back as a small JSON body so the planner can diff it like any resource:
+//! `{"id", "properties": {"contentMd5", "contentType", "metadata"}}`.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::{Client, Error};
+use crate::model::Sensitive;
+
+/// The Blob service version idlab speaks.
+pub const VERSION: &str = "2023-11-03";
+/// The management api-version for the account actions.
+const STORAGE_API: &str = "2025-06-01";
+
+/// A blob id: `{container id}/blobs/{name}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobId {
+    pub account_id: String,
+    pub account: String,
+    pub container: String,
+    pub name: String,
+}
+
+impl BlobId {
+    pub fn parse(id: &str) -> Option<BlobId> {
+        let (container_id, name) = id.split_once("/blobs/")?;
+        let (account_id, container) = container_id.split_once("/blobServices/default/containers/")?;
+        let account = account_id.rsplit('/').next()?.to_string();
+        if name.is_empty() || container.is_empty() || account.is_empty() {
+            return None;
+        }
+        Some(BlobId { account_id: account_id.into(), account, container: container.into(), name: name.into() })
+    }
+}
+
+fn encode_path(s: &str) -> String {
+    super::percent_encode(s, b"/")
+}
+
+/// The blob's URL without a query, and a SAS with `perms` for its container; `None` when the
+/// account does not exist.
+async fn locate(client: &Client, b: &BlobId, perms: &str) -> Result<Option<(String, Sensitive<String>)>, Error> {
+    let Some(account) = client.get(&b.account_id, STORAGE_API).await? else {
+        return Ok(None);
+    };
+    let endpoint = account
+        .pointer("/properties/primaryEndpoints/blob")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::new("InvalidResponse", format!("{} has no blob endpoint", b.account_id)))?;
+    let expiry = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+    let expiry = expiry
+        .replace_nanosecond(0)
+        .unwrap_or(expiry)
+        .format(&time::format_description::well_known::Rfc3339)
+        .map_err(|e| Error::new("InvalidRequest", e.to_string()))?;
+    let req = json!({
+        "canonicalizedResource": format!("/blob/{}/{}", b.account, b.container),
+        "signedResource": "c",
+        "signedPermission": perms,
+        "signedProtocol": "https",
+        "signedExpiry": expiry,
+    });
+    let sas = client.post(&format!("{}/ListServiceSas", b.account_id), STORAGE_API, &req).await?;
+    let token = sas
+        .get("serviceSasToken")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::new("InvalidResponse", "ListServiceSas answered no serviceSasToken"))?;
+    let url = format!("{}{}/{}", endpoint.trim_end_matches('/').to_string() + "/", b.container, encode_path(&b.name));
+    Ok(Some((url, Sensitive::new(token.to_string()))))
+}
+
+/// One data-plane request with a few retries on throttling and server errors.
+async fn call(
+    client: &Client,
+    method: Method,
+    url: &str,
+    sas: &Sensitive<String>,
+    headers: &[(&str, String)],
+    body: Option<Vec<u8>>,
+) -> Result<reqwest::Response, Error> {
+    let operation = format!("{method} {url}");
+    let mut attempt = 0;
+    loop {
+        let mut r =
+            client.http().request(method.clone(), format!("{url}?{}", sas.expose())).header("x-ms-version", VERSION);
+        for (k, v) in headers {
+            r = r.header(*k, v);
+        }
+        if let Some(b) = &body {
+            r = r.body(b.clone());
+        }
+        match r.send().await {
+            Ok(resp) if (resp.status().as_u16() == 429 || resp.status().as_u16() >= 500) && attempt < 4 => {
+                let wait = super::client::retry_after(resp.headers()).unwrap_or(Duration::from_millis(300 << attempt));
+                tokio::time::sleep(wait.min(Duration::from_secs(10))).await;
+            }
+            Ok(resp) => {
+                tracing::debug!(operation = %operation, status = resp.status().as_u16(), "blob");
+                return Ok(resp);
+            }
+            Err(_) if attempt < 4 => tokio::time::sleep(Duration::from_millis(300 << attempt)).await,
+            Err(e) => {
+                // reqwest's message holds the URL with its query: keep only the kind of failure.
+                let what = if e.is_timeout() { "timed out" } else { "no connection" };
+                let mut err = Error::new("ConnectionFailed", format!("{operation}: {what}"));
+                err.operation = operation;
+                return Err(err);
+            }
+        }
+        attempt += 1;
+    }
+}
+
+fn failure(operation: &str, resp: &reqwest::Response) -> Error {
+    let status = resp.status().as_u16();
+    let code = resp.headers().get("x-ms-error-code").and_then(|v| v.to_str().ok()).unwrap_or("BlobRequestFailed");
+    let mut e = Error::new(code, format!("{operation} answered {status} {code}"));
+    e.status = Some(status);
+    e.request_id = resp.headers().get("x-ms-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+    e.operation = operation.to_string();
+    e
+}
+
+/// The blob as a JSON body, or `None` when it (or its account or container) does not exist.
+///
+/// # Errors
+/// ARM or data-plane failures other than absence.
+pub async fn head(client: &Client, id: &str) -> Result<Option<Value>, Error> {
+    let b = BlobId::parse(id).ok_or_else(|| Error::new("InvalidId", format!("{id} is not a blob id")))?;
+    let Some((url, sas)) = locate(client, &b, "r").await? else {
+        return Ok(None);
+    };
+    let resp = call(client, Method::HEAD, &url, &sas, &[], None).await?;
+    let status = resp.status().as_u16();
+    if status == 404 {
+        return Ok(None);
+    }
+    if !(200..300).contains(&status) {
+        return Err(failure(&format!("HEAD {url}"), &resp));
+    }
+    let h = resp.headers();
+    let text = |k: &str| h.get(k).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let metadata: serde_json::Map<String, Value> = h
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().strip_prefix("x-ms-meta-")?.to_string(), json!(v.to_str().ok()?))))
+        .collect();
+    Ok(Some(json!({
+        "id": id,
+        "properties": { "contentMd5": text("content-md5"), "contentType": text("content-type"), "metadata": metadata }
+    })))
+}
+
+/// Upload `data` as a block blob with `metadata`; answers the blob as [`head`] shows it.
+///
+/// # Errors
+/// ARM or data-plane failures; a missing account.
+pub async fn put(
+    client: &Client,
+    id: &str,
+    data: Vec<u8>,
+    content_type: &str,
+    metadata: &[(&str, &str)],
+) -> Result<Value, Error> {
+    let b = BlobId::parse(id).ok_or_else(|| Error::new("InvalidId", format!("{id} is not a blob id")))?;
+    let Some((url, sas)) = locate(client, &b, "rcw").await? else {
+        return Err(Error::new(
+            "ParentResourceNotFound",
+            format!("the storage account {} does not exist", b.account_id),
+        ));
+    };
+    let mut headers: Vec<(&str, String)> =
+        vec![("x-ms-blob-type", "BlockBlob".into()), ("content-type", content_type.into())];
+    let keys: Vec<String> = metadata.iter().map(|(k, _)| format!("x-ms-meta-{k}")).collect();
+    for (k, (_, v)) in keys.iter().zip(metadata) {
+        headers.push((k.as_str(), (*v).to_string()));
+    }
+    let resp = call(client, Method::PUT, &url, &sas, &headers, Some(data)).await?;
+    if !(200..300).contains(&resp.status().as_u16()) {
+        return Err(failure(&format!("PUT {url}"), &resp));
+    }
+    head(client, id).await?.ok_or_else(|| Error::new("InvalidResponse", format!("{id} is missing after its upload")))
+}
+
+/// Delete the blob; answers whether it existed.
+///
+/// # Errors
+/// ARM or data-plane failures other than absence.
+pub async fn delete(client: &Client, id: &str) -> Result<bool, Error> {
+    let b = BlobId::parse(id).ok_or_else(|| Error::new("InvalidId", format!("{id} is not a blob id")))?;
+    let Some((url, sas)) = locate(client, &b, "d").await? else {
+        return Ok(false);
+    };
+    let resp = call(client, Method::DELETE, &url, &sas, &[], None).await?;
+    match resp.status().as_u16() {
+        404 => Ok(false),
+        s if (200..300).contains(&s) => Ok(true),
+        _ => Err(failure(&format!("DELETE {url}"), &resp)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blob_ids_split_into_account_container_and_name() {
+        let id = "/subscriptions/s/resourceGroups/g/providers/Microsoft.Storage/storageAccounts/acct/blobServices/default/containers/c/blobs/dir/hello world.txt";
+        let b = BlobId::parse(id).expect("parses");
+        assert_eq!((b.account.as_str(), b.container.as_str(), b.name.as_str()), ("acct", "c", "dir/hello world.txt"));
+        assert!(b.account_id.ends_with("/storageAccounts/acct"));
+        assert_eq!(encode_path(&b.name), "dir/hello%20world.txt");
+        assert_eq!(BlobId::parse("/subscriptions/s/resourceGroups/g"), None);
+    }
+}
