@@ -48,7 +48,7 @@ pub async fn run_check(name: &str, c: &Check, env: &VerifyEnv<'_>) -> CheckResul
     let Some((action, target)) = actions.first() else {
         return fail("no action".into());
     };
-    if !matches!(*action, "read_resource" | "write_resource" | "read_blob") {
+    if !matches!(*action, "read_resource" | "write_resource" | "read_blob" | "blob_sas") {
         return CheckResult {
             name: name.into(),
             status: "skip",
@@ -99,7 +99,10 @@ pub async fn run_check(name: &str, c: &Check, env: &VerifyEnv<'_>) -> CheckResul
         Err(e) => return fail(format!("the VM's identity endpoint did not answer: {e}")),
     };
     if *action == "read_blob" {
-        return read_blob(name, &target_id, &token, &who, expect, env).await;
+        return read_blob(Ask { name, target: &target_id, token: &token, who: &who, expect, env }).await;
+    }
+    if *action == "blob_sas" {
+        return blob_sas(Ask { name, target: &target_id, token: &token, who: &who, expect, env }).await;
     }
     let api = crate::engine::walk::api_for_type(
         &crate::arm::id::ResourceId::parse(&target_id)
@@ -190,27 +193,43 @@ fn judge(
     Some(CheckResult { name: name.into(), status: "fail", detail })
 }
 
-/// `read_blob`: GET the blob with the identity's storage token (RBAC data actions decide).
-async fn read_blob(
-    name: &str,
-    blob_id: &str,
-    token: &crate::model::Sensitive<String>,
-    who: &str,
+/// What a data-plane check works with.
+#[derive(Clone, Copy)]
+struct Ask<'a, 'e> {
+    name: &'a str,
+    /// The target's resource id.
+    target: &'a str,
+    token: &'a crate::model::Sensitive<String>,
+    /// The identity, for messages.
+    who: &'a str,
     expect: Expect,
-    env: &VerifyEnv<'_>,
-) -> CheckResult {
+    env: &'a VerifyEnv<'e>,
+}
+
+/// The account's blob endpoint (no trailing `/`), read as the operator through ARM, like the
+/// tutorials' portal step.
+async fn blob_endpoint(env: &VerifyEnv<'_>, account_id: &str) -> Result<String, String> {
+    match env.client.get(account_id, "2025-06-01").await {
+        Ok(Some(a)) => a
+            .pointer("/properties/primaryEndpoints/blob")
+            .and_then(Value::as_str)
+            .map(|e| e.trim_end_matches('/').to_string())
+            .ok_or_else(|| format!("{account_id} has no blob endpoint")),
+        Ok(None) => Err(format!("{account_id} does not exist: apply the plan first")),
+        Err(e) => Err(format!("reading {account_id}: {e}")),
+    }
+}
+
+/// `read_blob`: GET the blob with the identity's storage token (RBAC data actions decide).
+async fn read_blob(ask: Ask<'_, '_>) -> CheckResult {
+    let Ask { name, target: blob_id, token, who, expect, env } = ask;
     let fail = |d: String| CheckResult { name: name.to_string(), status: "fail", detail: d };
     let Some(b) = crate::arm::blob::BlobId::parse(blob_id) else {
         return fail(format!("{blob_id} is not a blob"));
     };
-    // The account's blob endpoint, read as the operator (ARM), like the tutorial's portal step.
-    let endpoint = match env.client.get(&b.account_id, "2025-06-01").await {
-        Ok(Some(a)) => match a.pointer("/properties/primaryEndpoints/blob").and_then(Value::as_str) {
-            Some(e) => e.trim_end_matches('/').to_string(),
-            None => return fail(format!("{} has no blob endpoint", b.account_id)),
-        },
-        Ok(None) => return fail(format!("{} does not exist: apply the plan first", b.account_id)),
-        Err(e) => return fail(format!("reading {}: {e}", b.account_id)),
+    let endpoint = match blob_endpoint(env, &b.account_id).await {
+        Ok(e) => e,
+        Err(e) => return fail(e),
     };
     let url = format!("{endpoint}/{}/{}", b.container, b.name.replace(' ', "%20"));
     let start = Instant::now();
@@ -253,4 +272,164 @@ async fn read_blob(
             None => tokio::time::sleep(Duration::from_millis(500)).await,
         }
     }
+}
+
+/// A container SAS from `listServiceSas`, asked for with the identity's ARM token.
+async fn list_sas(
+    env: &VerifyEnv<'_>,
+    token: &crate::model::Sensitive<String>,
+    account_id: &str,
+    resource: &str,
+    expiry: time::OffsetDateTime,
+) -> Result<(u16, String, Option<crate::model::Sensitive<String>>), String> {
+    let expiry = expiry
+        .replace_nanosecond(0)
+        .unwrap_or(expiry)
+        .format(&time::format_description::well_known::Rfc3339)
+        .map_err(|e| e.to_string())?;
+    let body = json!({
+        "canonicalizedResource": resource,
+        "signedResource": "c",
+        "signedPermission": "rcw",
+        "signedProtocol": "https",
+        "signedExpiry": expiry,
+    });
+    let url = format!("{}{account_id}/listServiceSas?api-version=2025-06-01", env.client.base());
+    let start = Instant::now();
+    loop {
+        let r = env.http.post(&url).bearer_auth(token.expose()).json(&body).send().await.map_err(|e| {
+            format!("POST {account_id}/listServiceSas: {}", if e.is_timeout() { "timed out" } else { "no connection" })
+        })?;
+        let status = r.status().as_u16();
+        if (status == 429 || status >= 500) && start.elapsed() < Duration::from_secs(60) {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        }
+        let v: Value = r.json().await.unwrap_or(Value::Null);
+        let code = v.pointer("/error/code").and_then(Value::as_str).unwrap_or_default().to_string();
+        let sas = v.get("serviceSasToken").and_then(Value::as_str).map(|t| crate::model::Sensitive::new(t.to_string()));
+        return Ok((status, code, sas));
+    }
+}
+
+/// The data-plane answer to one SAS request: status, error code, body.
+async fn with_sas(
+    env: &VerifyEnv<'_>,
+    method: reqwest::Method,
+    url: &str,
+    sas: &crate::model::Sensitive<String>,
+    body: Option<Vec<u8>>,
+) -> Result<(u16, String, Vec<u8>), String> {
+    let mut r = env
+        .http
+        .request(method.clone(), format!("{url}?{}", sas.expose()))
+        .header("x-ms-version", crate::arm::blob::VERSION);
+    if let Some(b) = body {
+        r = r.header("x-ms-blob-type", "BlockBlob").header("content-type", "text/plain").body(b);
+    }
+    let r = r
+        .send()
+        .await
+        .map_err(|e| format!("{method} {url}: {}", if e.is_timeout() { "timed out" } else { "no connection" }))?;
+    let status = r.status().as_u16();
+    let code = r.headers().get("x-ms-error-code").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    Ok((status, code, r.bytes().await.map(|b| b.to_vec()).unwrap_or_default()))
+}
+
+/// `blob_sas` (tutorial "Storage via SAS"): with the identity's ARM token, get a container SAS
+/// (`rcw`) through `listServiceSas`; upload a blob with it and read it back; then check that
+/// the SAS cannot delete and that an expired SAS is refused. The test blob
+/// (`idlab-verify.txt`) stays, as in the tutorial: the SAS has no `d`.
+async fn blob_sas(ask: Ask<'_, '_>) -> CheckResult {
+    let Ask { name, target: container_id, token, who, expect, env } = ask;
+    let fail = |d: String| CheckResult { name: name.to_string(), status: "fail", detail: d };
+    let Some((account_id, container)) = container_id.split_once("/blobServices/default/containers/") else {
+        return fail(format!("{container_id} is not a blob container"));
+    };
+    let account = account_id.rsplit('/').next().unwrap_or_default();
+    let endpoint = match blob_endpoint(env, account_id).await {
+        Ok(e) => e,
+        Err(e) => return fail(e),
+    };
+    let resource = format!("/blob/{account}/{container}");
+    let now = time::OffsetDateTime::now_utc();
+    let start = Instant::now();
+    let mut waited = false;
+    let sas = loop {
+        let (status, code, sas) =
+            match list_sas(env, token, account_id, &resource, now + time::Duration::hours(1)).await {
+                Ok(r) => r,
+                Err(e) => return fail(e),
+            };
+        let detail = format!(
+            "listServiceSas on {account} as {who}: {status}{}",
+            if code.is_empty() { String::new() } else { format!(" {code}") }
+        );
+        let got = status == 200 && sas.is_some();
+        if expect == Expect::Denied || !got {
+            match judge(
+                name,
+                detail,
+                if expect == Expect::Denied { status == 403 } else { got },
+                expect == Expect::Allowed && status == 403,
+                start,
+                &mut waited,
+                env,
+            ) {
+                Some(done) => return done,
+                None => {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            }
+        }
+        break sas;
+    };
+    let Some(sas) = sas else { return fail("listServiceSas answered no token".into()) };
+    let url = format!("{endpoint}/{container}/idlab-verify.txt");
+    let content = format!("idlab verify {}", now.unix_timestamp()).into_bytes();
+    let mut steps = vec![format!("listServiceSas as {who}: 200")];
+    let put = match with_sas(env, reqwest::Method::PUT, &url, &sas, Some(content.clone())).await {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    steps.push(format!("upload {}", put.0));
+    if put.0 != 201 {
+        return fail(format!("{}; the SAS upload was refused: {}", steps.join(", "), put.1));
+    }
+    let get = match with_sas(env, reqwest::Method::GET, &url, &sas, None).await {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    steps.push(format!("download {}", get.0));
+    if get.0 != 200 || get.2 != content {
+        return fail(format!("{}; the download did not return what was uploaded", steps.join(", ")));
+    }
+    let del = match with_sas(env, reqwest::Method::DELETE, &url, &sas, None).await {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    steps.push(format!("delete refused {} {}", del.0, del.1));
+    if del.0 != 403 {
+        return fail(format!("{}; a SAS without `d` deleted the blob", steps.join(", ")));
+    }
+    let expired = match list_sas(env, token, account_id, &resource, now - time::Duration::hours(1)).await {
+        Ok((200, _, Some(t))) => t,
+        Ok((s, c, _)) => return fail(format!("{}; listServiceSas for an expired SAS: {s} {c}", steps.join(", "))),
+        Err(e) => return fail(e),
+    };
+    let old = match with_sas(env, reqwest::Method::GET, &url, &expired, None).await {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    steps.push(format!("expired SAS refused {} {}", old.0, old.1));
+    if old.0 != 403 {
+        return fail(format!("{}; an expired SAS was accepted", steps.join(", ")));
+    }
+    let note = if waited {
+        format!(" after waiting {:.1} s for role propagation", start.elapsed().as_secs_f64())
+    } else {
+        String::new()
+    };
+    CheckResult { name: name.into(), status: "pass", detail: format!("{}{note}", steps.join(", ")) }
 }

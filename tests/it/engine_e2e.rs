@@ -843,3 +843,63 @@ fn the_storage_tutorial_uploads_its_blob_and_the_vm_identity_reads_it_only_with_
         "ResourceGroupNotFound"
     );
 }
+
+#[test]
+fn the_sas_tutorial_gets_a_container_sas_as_the_vm_and_its_limits_hold() {
+    let s = Served::start();
+    let p = root().join("plans/storage-sas.yaml").display().to_string();
+    let a = s.idlab(&["apply", &p, "--auto-approve"]);
+    assert_eq!(a.code, 0, "{}{}", a.stdout, a.stderr);
+    s.op("DELETE", "/_idlab/requests", None);
+    let v = s.idlab(&["verify", &p]);
+    assert_eq!(v.code, 0, "{}{}", v.stdout, v.stderr);
+    for step in [
+        "listServiceSas as the system-assigned identity: 200",
+        "upload 201",
+        "download 200",
+        "delete refused 403 AuthorizationPermissionMismatch",
+        "expired SAS refused 403 AuthenticationFailed",
+    ] {
+        assert!(v.stdout.contains(step), "{step}: {}", v.stdout);
+    }
+    // listServiceSas was called by the VM's identity, not the operator; the SAS never logged.
+    let log = s.op("GET", "/_idlab/requests", None);
+    let entries = log["value"].as_array().cloned().unwrap_or_default();
+    let vm_principal = s.op("GET", &format!("/subscriptions/{}/resourceGroups/myResourceGroup/providers/Microsoft.Compute/virtualMachines/myVM?api-version=2025-04-01", s.subscription()), None)["identity"]["principalId"].as_str().unwrap_or_default().to_string();
+    assert!(
+        entries.iter().any(|e| e["path"].as_str().is_some_and(|p| p.ends_with("/listServiceSas"))
+            && e["principal"] == vm_principal.as_str()),
+        "{log}"
+    );
+    assert!(
+        entries.iter().any(|e| e["method"] == "PUT"
+            && e["path"] == "/idlabtutorialsas/mycontainer/idlab-verify.txt"
+            && e["status"] == 201),
+        "{log}"
+    );
+    assert!(!log.to_string().contains("sig="));
+    // Without Storage Account Contributor, listServiceSas is refused and the check fails.
+    let sub = s.subscription();
+    let account = format!(
+        "/subscriptions/{sub}/resourceGroups/myResourceGroup/providers/Microsoft.Storage/storageAccounts/idlabtutorialsas"
+    );
+    let ras = s.op(
+        "GET",
+        &format!("{account}/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01"),
+        None,
+    );
+    for ra in ras["value"].as_array().cloned().unwrap_or_default() {
+        if ra["properties"]["scope"].as_str().is_some_and(|sc| sc.eq_ignore_ascii_case(&account)) {
+            s.op("DELETE", &format!("{}?api-version=2022-04-01", ra["id"].as_str().unwrap_or_default()), None);
+        }
+    }
+    let denied = s.idlab(&["verify", &p, "--wait", "0"]);
+    assert_eq!(denied.code, 3, "{}{}", denied.stdout, denied.stderr);
+    assert!(
+        denied
+            .stdout
+            .contains("listServiceSas on idlabtutorialsas as the system-assigned identity: 403 AuthorizationFailed"),
+        "{}",
+        denied.stdout
+    );
+}
