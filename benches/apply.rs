@@ -99,6 +99,7 @@ async fn context(cloud: &Cloud, parallelism: usize, fifo: bool) -> Context {
         only: None,
         fifo,
         principal_wait: Duration::from_secs(120),
+        check_names: true,
     }
 }
 

@@ -97,6 +97,7 @@ async fn connect(c: &CloudArgs, plan: &Validated) -> Result<Conn, String> {
             only: None,
             fifo: false,
             principal_wait: std::time::Duration::from_secs(c.principal_wait),
+            check_names: false,
         };
         return Ok(Conn { cx, local: Some(local), http });
     }
@@ -137,6 +138,7 @@ async fn connect(c: &CloudArgs, plan: &Validated) -> Result<Conn, String> {
         only: None,
         fifo: false,
         principal_wait: std::time::Duration::from_secs(c.principal_wait),
+        check_names: false,
     };
     Ok(Conn { cx, local: None, http })
 }
@@ -153,10 +155,11 @@ pub fn plan(a: &PlanArgs) -> Exit {
     };
     let Some(rt) = runtime() else { return Exit::Error };
     rt.block_on(async {
-        let conn = match connect(&a.cloud, &p).await {
+        let mut conn = match connect(&a.cloud, &p).await {
             Ok(c) => c,
             Err(e) => return fail(e),
         };
+        conn.cx.check_names = !a.destroy;
         let obs = match engine::observe(&conn.cx, &p).await {
             Ok(o) => o,
             Err(e) => return fail(e),
@@ -236,7 +239,7 @@ pub fn apply(a: &ApplyArgs) -> Exit {
             Ok(o) => o,
             Err(e) => return fail(e),
         };
-        let cx = Context { adopt: a.adopt, only, ..conn.cx };
+        let cx = Context { adopt: a.adopt, only, check_names: !destroying_saved, ..conn.cx };
         watch_interrupts(a.cloud.timeout);
         let obs = match engine::observe(&cx, &p).await {
             Ok(o) => o,

@@ -66,6 +66,9 @@ pub struct Context {
     pub fifo: bool,
     /// How long `PrincipalNotFound` for an identity this plan just created is retried.
     pub principal_wait: std::time::Duration,
+    /// Plan and apply (not destroy): check that globally named resources that do not exist
+    /// yet have a free name.
+    pub check_names: bool,
 }
 
 /// Set on Ctrl-C (or `--timeout`): walkers start nothing new, let in-flight calls finish.
@@ -217,6 +220,29 @@ pub async fn observe(cx: &Context, plan: &Validated) -> Result<Observed, Error> 
             .await;
         for (i, r) in got {
             bodies[i] = r?;
+        }
+        // Globally named resources that do not exist here yet: is the name free in Azure?
+        for &i in &members {
+            if !cx.check_names || bodies[i].is_some() || desired[i].as_ref().is_none_or(|w| !w.is_known()) {
+                continue;
+            }
+            let d = &plan.decls[i];
+            if let Some(check) = d.spec.name_check(&cx.env(plan, &d.logical.value, &values)) {
+                let answer = cx.client.post(&check.path, check.api_version, &check.body).await?;
+                if answer.get("nameAvailable").and_then(Value::as_bool) == Some(false) {
+                    let reason = answer.get("reason").and_then(Value::as_str).unwrap_or("unavailable");
+                    let message = answer.get("message").and_then(Value::as_str).unwrap_or_default();
+                    return Err(Error::new(
+                        "NameNotAvailable",
+                        format!(
+                            "{} ({}): the name `{}` cannot be used ({reason}): {message} The name is global across Azure: choose another.",
+                            d.logical.value,
+                            d.kind.type_name(),
+                            check.name
+                        ),
+                    ));
+                }
+            }
         }
         for &i in &members {
             if let Some(w) = &desired[i] {

@@ -169,6 +169,17 @@ impl Owner {
     }
 }
 
+/// A `checkNameAvailability` request: `POST {path}?api-version={api}` with `body`; the answer
+/// has `nameAvailable`, `reason` and `message`.
+#[derive(Debug, Clone)]
+pub struct NameCheck {
+    pub path: String,
+    pub api_version: &'static str,
+    pub body: Value,
+    /// The name, for messages.
+    pub name: String,
+}
+
 /// What a kind wants ARM to hold.
 #[derive(Debug, Clone)]
 pub struct Desired {

@@ -83,6 +83,11 @@ pub trait Spec: Debug + Send + Sync + Any {
     fn desired(&self, _env: &env::Env<'_>) -> Option<env::Desired> {
         None
     }
+    /// For globally named resources: the availability check to run when the resource does
+    /// not exist yet, so a name taken elsewhere is a plan error rather than a failed apply.
+    fn name_check(&self, _env: &env::Env<'_>) -> Option<env::NameCheck> {
+        None
+    }
     /// What makes two declarations the same Azure object (for duplicate detection).
     fn identity_key(&self) -> Option<String> {
         None

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use serde_json::json;
 
-use super::env::{Desired, Env, OWNER_METADATA, Owner};
+use super::env::{Desired, Env, NameCheck, OWNER_METADATA, Owner};
 use super::{Cx, Spec, child_key, kind};
 use crate::model::names;
 use crate::model::{Code, Diag, Sp, SpMap};
@@ -120,6 +120,15 @@ impl Spec for StorageAccount {
             ],
             owner: Owner::Tag,
             principal_from_plan: false,
+        })
+    }
+    fn name_check(&self, env: &Env<'_>) -> Option<NameCheck> {
+        let name = env.resolve(&self.name).known()?.to_string();
+        Some(NameCheck {
+            path: format!("/subscriptions/{}/providers/Microsoft.Storage/checkNameAvailability", env.subscription),
+            api_version: "2025-06-01",
+            body: json!({ "name": name, "type": "Microsoft.Storage/storageAccounts" }),
+            name,
         })
     }
     fn name(&self) -> Option<&Sp<String>> {

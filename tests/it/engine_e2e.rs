@@ -903,3 +903,32 @@ fn the_sas_tutorial_gets_a_container_sas_as_the_vm_and_its_limits_hold() {
         denied.stdout
     );
 }
+
+#[test]
+fn a_storage_account_name_taken_elsewhere_is_a_plan_error_and_nothing_is_written() {
+    let s = Served::start();
+    let sub = s.subscription();
+    // Someone else's account already has the name, in another group.
+    let other = format!("/subscriptions/{sub}/resourceGroups/someone-else");
+    s.op("PUT", &format!("{other}?api-version=2024-11-01"), Some(json!({"location": "eastus"})));
+    s.op(
+        "PUT",
+        &format!("{other}/providers/Microsoft.Storage/storageAccounts/idlabtutorialblob?api-version=2025-06-01"),
+        Some(json!({"location": "eastus", "sku": {"name": "Standard_LRS"}, "kind": "StorageV2", "properties": {}})),
+    );
+    s.op("DELETE", "/_idlab/requests", None);
+    let p = root().join("plans/storage-blob.yaml").display().to_string();
+    for cmd in [vec!["plan", &p], vec!["apply", &p, "--auto-approve"]] {
+        let r = s.idlab(&cmd);
+        assert_eq!(r.code, 1, "{cmd:?}: {}{}", r.stdout, r.stderr);
+        assert!(
+            r.stderr.contains("storage (storage_account): the name `idlabtutorialblob` cannot be used (AlreadyExists)"),
+            "{}",
+            r.stderr
+        );
+    }
+    assert!(s.arm_log().iter().all(|(_, _, write)| !write), "{:?}", s.arm_log());
+    // Another name plans cleanly.
+    let ok = s.idlab(&["plan", &p, "--var", "storage_account=idlabmine1"]);
+    assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
+}
