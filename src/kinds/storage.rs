@@ -117,6 +117,7 @@ impl Spec for StorageAccount {
             immutable: vec![
                 ("location", "a storage account's location cannot change"),
                 ("kind", "a storage account's kind cannot change here"),
+                ("properties/isHnsEnabled", "the hierarchical namespace is set when an account is created"),
             ],
             owner: Owner::Tag,
             principal_from_plan: false,
@@ -228,7 +229,7 @@ kind!(BlobContainerKind, BlobContainer,
     type_name: "blob_container",
     arm_type: Some("Microsoft.Storage/storageAccounts/blobServices/containers"),
     api_version: "2025-06-01",
-    attributes: &["id", "name", "url"],
+    attributes: &["id", "name"],
     weight: 2);
 
 /// A block blob whose content is a file next to the plan.
@@ -331,5 +332,5 @@ kind!(BlobKind, Blob,
     type_name: "blob",
     arm_type: None,
     api_version: "2023-11-03",
-    attributes: &["id", "name", "url"],
+    attributes: &["id", "name"],
     weight: 2);

@@ -699,6 +699,21 @@ fn a_storage_account_applies_through_its_long_running_create_converges_and_is_de
         (json!(false), json!("TLS1_2"))
     );
     assert_eq!(s.idlab(&["plan", &p, "--detailed-exitcode"]).code, 0);
+    // Turning on the hierarchical namespace is a replacement, with the reason.
+    std::fs::write(
+        &plan_path,
+        plan(false).replace("    sku: Standard_GRS\n", "    sku: Standard_GRS\n    hierarchical_namespace: true\n"),
+    )
+    .expect("plan");
+    let hns = s.idlab(&["plan", &p, "--format", "json"]);
+    let hp: Value = serde_json::from_str(&hns.stdout).expect("plan JSON");
+    let sa =
+        hp["actions"].as_array().and_then(|a| a.iter().find(|x| x["name"] == "storage")).cloned().unwrap_or_default();
+    assert_eq!(
+        (sa["action"].as_str(), sa["reason"].as_str()),
+        (Some("replace"), Some("the hierarchical namespace is set when an account is created")),
+        "{sa}"
+    );
     // Destroy removes it.
     let d = s.idlab(&["destroy", &p, "--auto-approve"]);
     assert_eq!(d.code, 0, "{}{}", d.stdout, d.stderr);
