@@ -264,6 +264,26 @@ pub fn apply(a: &ApplyArgs) -> Exit {
             }
         }
         let plan = engine::make_plan(&cx, &p, &obs, destroying);
+        // Same plan file, variables and Azure: the actions can still differ when a file the
+        // plan reads (a blob source) changed. Apply only what was reviewed.
+        if let Some(s) = &saved {
+            let differs: Vec<&str> = plan
+                .actions
+                .iter()
+                .filter(|now| {
+                    s.plan.actions.iter().find(|was| was.name == now.name && was.id == now.id).is_none_or(|was| {
+                        serde_json::to_value(was).ok() != serde_json::to_value(*now).ok()
+                    })
+                })
+                .map(|x| x.name.as_str())
+                .collect();
+            if !differs.is_empty() || plan.actions.len() != s.plan.actions.len() {
+                return fail(format!(
+                    "the plan's actions differ from the saved plan's (a file it reads changed?), so it was not applied; nothing was written. Differs: {}; run `idlab plan` again",
+                    differs.join(", ")
+                ));
+            }
+        }
         if a.format != OutFormat::Json {
             ui::err(&ui::plan::text(&plan));
         }

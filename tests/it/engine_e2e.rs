@@ -825,6 +825,18 @@ fn the_storage_tutorial_uploads_its_blob_and_the_vm_identity_reads_it_only_with_
     assert_eq!(plan.code, 2);
     assert!(plan.stdout.contains("~ properties/contentMd5:"), "{}", plan.stdout);
     assert!(plan.stdout.contains("Plan: 0 to create, 1 to update"), "{}", plan.stdout);
+    // A saved plan reviewed one content; if the file changes before apply, it is refused.
+    let saved = tmp.path().join("saved.json").display().to_string();
+    assert_eq!(s.idlab(&["plan", &p, "--out", &saved]).code, 0);
+    std::fs::write(tmp.path().join("files/hello_world.txt"), "Not what was reviewed\n").expect("file");
+    let refused = s.idlab(&["apply", &saved, "--auto-approve"]);
+    assert_eq!(refused.code, 1, "{}{}", refused.stdout, refused.stderr);
+    assert!(
+        refused.stderr.contains("differ from the saved plan's") && refused.stderr.contains("Differs: hello"),
+        "{}",
+        refused.stderr
+    );
+    std::fs::write(tmp.path().join("files/hello_world.txt"), "Hello again\n").expect("file");
     assert_eq!(s.idlab(&["apply", &p, "--auto-approve"]).code, 0);
     let v = s.idlab(&["verify", &p]);
     assert!(v.stdout.contains("200 (12 bytes)"), "{}", v.stdout);
