@@ -6,6 +6,8 @@ printed values and REQUESTS_CA_BUNDLE: creates a resource group and a user-assig
 a VM that carries it (through the generic resources API), assigns Reader on the group, gets
 a token through ManagedIdentityCredential with AZURE_POD_IDENTITY_AUTHORITY_HOST pointing at
 the VM's identity endpoint, reads the group with it and sees a write refused with 403.
+Then Storage: an account and a container through azure-mgmt-storage, a blob uploaded with a
+SAS azure-storage-blob signs from listKeys, and read as the VM identity (azure-storage-blob).
 """
 
 import json
@@ -99,4 +101,51 @@ except HttpResponseError as e:
     print("write refused:", e.status_code, e.error.code)
 else:
     raise SystemExit("a Reader was allowed to write")
+# Storage: the management SDK creates an account (a Location long-running operation) and a
+# container; azure-storage-blob uploads with a SAS it signs itself from listKeys, then reads as
+# the VM identity once it holds Storage Blob Data Reader on the container.
+from datetime import datetime, timedelta, timezone  # noqa: E402
+from azure.mgmt.storage import StorageManagementClient  # noqa: E402
+from azure.storage.blob import BlobClient, ContainerSasPermissions, generate_container_sas  # noqa: E402
+
+st = StorageManagementClient(operator, SUB, base_url=ARM, credential_scopes=SCOPES)
+avail = st.storage_accounts.check_name_availability({"name": "sdksmoke1", "type": "Microsoft.Storage/storageAccounts"})
+assert avail.name_available, avail
+acct = st.storage_accounts.begin_create(
+    "sdk-rg", "sdksmoke1", {"location": "eastus", "sku": {"name": "Standard_LRS"}, "kind": "StorageV2"}
+).result()
+print("storage account:", acct.name, acct.provisioning_state)
+container = st.blob_containers.create("sdk-rg", "sdksmoke1", "docs", {})
+key = st.storage_accounts.list_keys("sdk-rg", "sdksmoke1")["keys"][0]["value"]  # models are mappings
+sas = generate_container_sas(
+    "sdksmoke1", "docs", account_key=key,
+    permission=ContainerSasPermissions(read=True, create=True, write=True),
+    expiry=datetime.now(timezone.utc) + timedelta(hours=1),
+)
+endpoint_blob = acct.primary_endpoints.blob
+with_sas = BlobClient(endpoint_blob, "docs", "hello.txt", credential=sas)
+with_sas.upload_blob(b"Hello world from the SDK!", overwrite=True)
+print("uploaded with a client-signed SAS")
+try:
+    with_sas.delete_blob()
+except HttpResponseError as e:
+    assert e.status_code == 403, e.status_code
+    print("delete refused:", e.status_code, e.error_code)
+else:
+    raise SystemExit("a SAS without d deleted a blob")
+
+as_identity = BlobClient(endpoint_blob, "docs", "hello.txt", credential=mi)
+try:
+    as_identity.download_blob().readall()
+except HttpResponseError as e:
+    assert e.status_code == 403, e.status_code
+    print("read refused without a data role:", e.status_code, e.error_code)
+else:
+    raise SystemExit("an identity without a data role read a blob")
+blob_reader = list(auth.role_definitions.list(container.id, filter="roleName eq 'Storage Blob Data Reader'"))
+auth.role_assignments.create(container.id, str(uuid.uuid4()), {
+    "role_definition_id": blob_reader[0].id, "principal_id": ident.principal_id, "principal_type": "ServicePrincipal"})
+data = as_identity.download_blob().readall()
+assert data == b"Hello world from the SDK!", data
+print("read as the VM identity with Storage Blob Data Reader:", len(data), "bytes")
 print("SDK smoke test passed")
