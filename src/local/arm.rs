@@ -342,7 +342,7 @@ async fn route(
                 400,
                 "NoRegisteredProviderFound",
                 format!(
-                    "No registered resource provider found for location 'eastus' and API version '{version}' for type '{}'. The local cloud serves: resource groups, userAssignedIdentities, virtualNetworks, networkSecurityGroups, publicIPAddresses, networkInterfaces, virtualMachines, roleAssignments and roleDefinitions (namespace '{ns}').",
+                    "No registered resource provider found for location 'eastus' and API version '{version}' for type '{}'. The local cloud serves: resource groups, userAssignedIdentities, virtualNetworks, networkSecurityGroups, publicIPAddresses, networkInterfaces, virtualMachines, storageAccounts, blobServices/containers, roleAssignments and roleDefinitions (namespace '{ns}').",
                     type_lower.split('/').skip(1).collect::<Vec<_>>().join("/")
                 ),
             ));
