@@ -30,8 +30,8 @@ pub struct BlobId {
 
 impl BlobId {
     pub fn parse(id: &str) -> Option<BlobId> {
-        let (container_id, name) = id.split_once("/blobs/")?;
-        let (account_id, container) = container_id.split_once("/blobServices/default/containers/")?;
+        let (account_id, rest) = id.split_once("/blobServices/default/containers/")?;
+        let (container, name) = rest.split_once("/blobs/")?;
         let account = account_id.rsplit('/').next()?.to_string();
         if name.is_empty() || container.is_empty() || account.is_empty() {
             return None;
@@ -217,5 +217,9 @@ mod tests {
         assert!(b.account_id.ends_with("/storageAccounts/acct"));
         assert_eq!(encode_path(&b.name), "dir/hello%20world.txt");
         assert_eq!(BlobId::parse("/subscriptions/s/resourceGroups/g"), None);
+        // A group named `blobs` and a blob path holding `/blobs/` parse too.
+        let odd = "/subscriptions/s/resourceGroups/blobs/providers/Microsoft.Storage/storageAccounts/a/blobServices/default/containers/c/blobs/x/blobs/y";
+        let b = BlobId::parse(odd).expect("parses");
+        assert_eq!((b.account.as_str(), b.container.as_str(), b.name.as_str()), ("a", "c", "x/blobs/y"));
     }
 }

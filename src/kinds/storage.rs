@@ -143,6 +143,14 @@ impl Spec for StorageAccount {
         cx.resource_group(&self.resource_group);
         cx.location(&self.location);
         cx.tags(&self.tags, 128);
+        let premium = matches!(self.sku, Some(StorageSku::PremiumLrs | StorageSku::PremiumZrs));
+        if self.account_kind == Some(StorageKind::BlockBlobStorage) && !premium {
+            cx.push(
+                Diag::error(Code::Conflict, self.name.span, "a BlockBlobStorage account needs a Premium SKU")
+                    .label("account_kind: BlockBlobStorage")
+                    .help("set `sku: Premium_LRS` or `Premium_ZRS`, or use `account_kind: StorageV2`"),
+            );
+        }
     }
     fn identity_key(&self) -> Option<String> {
         // Storage account names are global: the group does not matter.
@@ -216,6 +224,17 @@ impl Spec for BlobContainer {
     fn validate(&self, cx: &mut Cx<'_>) {
         cx.name_rule(&self.name, Code::ContainerName, names::blob_container);
         cx.reference("account", &self.account, &["storage_account"]);
+        if matches!(self.public_access, Some(PublicAccess::Blob | PublicAccess::Container)) {
+            cx.push(
+                Diag::error(
+                    Code::Conflict,
+                    self.name.span,
+                    "public access is not allowed: idlab creates storage accounts with `allowBlobPublicAccess: false`",
+                )
+                .label("public_access")
+                .help("remove `public_access` (or set it to `none`)"),
+            );
+        }
     }
     fn identity_key(&self) -> Option<String> {
         Some(child_key("containers", &self.account, &self.name))
@@ -274,6 +293,11 @@ impl Blob {
     }
 }
 
+/// The logical name in `${name}` / `${name.attr}`.
+fn root_of(reference: &str) -> String {
+    reference.trim_start_matches("${").trim_end_matches('}').split('.').next().unwrap_or_default().to_string()
+}
+
 /// Base64 MD5 of a file: what the Blob service reports as `Content-MD5` after a single-shot
 /// upload, so a second apply compares contents without downloading them.
 pub fn file_md5(path: &std::path::Path) -> Option<String> {
@@ -307,7 +331,25 @@ impl Spec for Blob {
     }
     fn validate(&self, cx: &mut Cx<'_>) {
         cx.name_rule(&self.name, Code::ChildName, names::blob);
-        cx.reference("container", &self.container, &["blob_container"]);
+        // idlab uploads blobs with a service SAS, which Shared Key access must allow.
+        let no_shared_key = cx
+            .reference("container", &self.container, &["blob_container"])
+            .and_then(|c| c.spec.as_any().downcast_ref::<BlobContainer>())
+            .map(|c| root_of(&c.account.value))
+            .and_then(|account| cx.decl(&account))
+            .and_then(|a| a.spec.as_any().downcast_ref::<StorageAccount>())
+            .is_some_and(|a| a.allow_shared_key_access == Some(false));
+        if no_shared_key {
+            cx.push(
+                Diag::error(
+                    Code::Conflict,
+                    self.name.span,
+                    "this blob's account has `allow_shared_key_access: false`, and idlab uploads blobs with a service SAS",
+                )
+                .label("blob in an account without Shared Key access")
+                .help("set `allow_shared_key_access: true` on the account, or upload the blob another way"),
+            );
+        }
         if !crate::model::refs::has_expr(&self.source) && !cx.base_dir.join(&self.source.value).is_file() {
             cx.push(
                 Diag::error(

@@ -191,7 +191,29 @@ fn handle(sh: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body: By
         return (xml_error(404, "ContainerNotFound", "The specified container does not exist.", &[]), principal);
     }
     let key = format!("{account}/{container}/{blob}");
-    let listing = blob.is_empty() && query_get(&q, "comp") == Some("list");
+    let container_op = blob.is_empty() && query_get(&q, "restype") == Some("container");
+    let listing = container_op && query_get(&q, "comp") == Some("list");
+    if blob.is_empty() && !container_op {
+        return (
+            xml_error(400, "InvalidUri", "The requested URI does not represent any resource on the server.", &[]),
+            principal,
+        );
+    }
+    if container_op && !listing && !matches!(*method, Method::GET | Method::HEAD) {
+        // The container exists (checked above); creating and deleting containers goes through
+        // Resource Manager here.
+        let resp = if *method == Method::PUT {
+            xml_error(409, "ContainerAlreadyExists", "The specified container already exists.", &[])
+        } else {
+            xml_error(
+                405,
+                "UnsupportedHttpVerb",
+                "The local cloud creates and deletes containers through Resource Manager only.",
+                &[],
+            )
+        };
+        return (resp, principal);
+    }
     let exists = sh.store().state.blobs.contains_key(&key);
     // Authorization: the data action (RBAC) or the SAS letter the operation needs.
     let (action, letter) = match (method.clone(), listing) {
@@ -237,14 +259,23 @@ fn handle(sh: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body: By
     }
     let resp = match (method.clone(), listing) {
         (_, true) => list(sh, &account, &container),
+        (Method::GET | Method::HEAD, _) if container_op => ok(200, Vec::new(), &[]),
         (Method::GET | Method::HEAD, _) => download(sh, &key, headers, *method == Method::HEAD),
         (Method::PUT, _) => upload(sh, &key, headers, body),
+        _ if !exists => xml_error(404, "BlobNotFound", "The specified blob does not exist.", &[]),
         _ => {
-            let _ = sh.store().commit(vec![Op::DeleteBlobs { prefix: key.clone() }]);
-            if exists {
-                ok(202, Vec::new(), &[])
-            } else {
-                xml_error(404, "BlobNotFound", "The specified blob does not exist.", &[])
+            let committed = {
+                let mut st = sh.store();
+                st.commit(vec![Op::DeleteBlob { key: key.clone() }]).map(|()| st.writes)
+            };
+            match committed {
+                Ok(writes) => {
+                    sh.after_write(writes);
+                    ok(202, Vec::new(), &[])
+                }
+                Err(e) => {
+                    xml_error(500, "InternalError", &format!("The server encountered an internal error: {e}"), &[])
+                }
             }
         }
     };
@@ -330,7 +361,12 @@ fn download(sh: &Shared, key: &str, headers: &HeaderMap, head: bool) -> Response
     let total = data.len();
     let lm = time::OffsetDateTime::from_unix_timestamp((b.last_modified_ms / 1000) as i64)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc2822).ok())
+        .and_then(|t| {
+            t.format(time::macros::format_description!(
+                "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+            ))
+            .ok()
+        })
         .unwrap_or_default();
     let md5 = STANDARD.encode(md5(&data));
     let meta: Vec<(String, String)> = b.metadata.iter().map(|(k, v)| (format!("x-ms-meta-{k}"), v.clone())).collect();
@@ -357,6 +393,9 @@ fn download(sh: &Shared, key: &str, headers: &HeaderMap, head: bool) -> Response
             h.push(("content-range", format!("bytes {a}-{z}/{total}")));
             // A range answers the whole blob's MD5 under its own name.
             h.push(("x-ms-blob-content-md5", md5));
+            if head {
+                h.push(("content-length", (z - a + 1).to_string()));
+            }
             ok(206, if head { Vec::new() } else { slice }, &h)
         }
         Some(_) => {
@@ -364,6 +403,9 @@ fn download(sh: &Shared, key: &str, headers: &HeaderMap, head: bool) -> Response
         }
         None => {
             base.push(("content-md5", md5));
+            if head {
+                base.push(("content-length", total.to_string()));
+            }
             ok(200, if head { Vec::new() } else { data }, &base)
         }
     }
@@ -393,6 +435,12 @@ fn check_sas(
     blob: &str,
     q: &[(String, String)],
 ) -> Result<String, (&'static str, String)> {
+    if account.pointer("/properties/allowSharedKeyAccess").and_then(Value::as_bool) == Some(false) {
+        return Err((
+            "KeyBasedAuthenticationNotPermitted",
+            "Key based authentication is not permitted on this storage account.".into(),
+        ));
+    }
     let get = |k: &str| query_get(q, k).unwrap_or_default().to_string();
     let (sv, sr, sp, st, se, spr, sip, si, sig) =
         (get("sv"), get("sr"), get("sp"), get("st"), get("se"), get("spr"), get("sip"), get("si"), get("sig"));

@@ -67,8 +67,25 @@ pub fn prepare_account(
             format!("The storage account named {name} already exists under the subscription."),
         ));
     }
-    if body.get("sku").is_none() {
-        return Err(ArmError::new(400, "InvalidRequestContent", "The request content was invalid: 'sku' is required."));
+    if !body.is_object() {
+        return Err(ArmError::new(400, "InvalidRequestContent", "The request content must be a JSON object."));
+    }
+    if body.pointer("/sku/name").and_then(Value::as_str).is_none() {
+        return Err(ArmError::new(
+            400,
+            "InvalidRequestContent",
+            "The request content was invalid: 'sku' is required and must be an object with a 'name'.",
+        ));
+    }
+    if body.get("properties").is_some_and(|p| !p.is_object()) {
+        return Err(ArmError::new(
+            400,
+            "InvalidRequestContent",
+            "The request content was invalid: 'properties' must be an object.",
+        ));
+    }
+    if body.get("properties").is_none() {
+        body["properties"] = json!({});
     }
     if body.get("kind").is_none() {
         body["kind"] = json!("StorageV2");

@@ -113,16 +113,43 @@ pub struct State {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Op {
-    PutResource { resource: Resource },
-    DeleteResource { key: String },
-    PutPrincipal { principal: Principal },
-    DeletePrincipal { object_id: String },
-    SetPort { purpose: String, port: u16 },
-    PutImds { key: String, endpoint: ImdsEndpoint },
-    DeleteImds { key: String },
-    PutBlob { key: String, blob: StoredBlob },
-    DeleteBlobs { prefix: String },
-    Init { state: Box<State> },
+    PutResource {
+        resource: Resource,
+    },
+    DeleteResource {
+        key: String,
+    },
+    PutPrincipal {
+        principal: Principal,
+    },
+    DeletePrincipal {
+        object_id: String,
+    },
+    SetPort {
+        purpose: String,
+        port: u16,
+    },
+    PutImds {
+        key: String,
+        endpoint: ImdsEndpoint,
+    },
+    DeleteImds {
+        key: String,
+    },
+    PutBlob {
+        key: String,
+        blob: StoredBlob,
+    },
+    DeleteBlobs {
+        prefix: String,
+    },
+    /// One blob, by its exact key.
+    DeleteBlob {
+        key: String,
+    },
+    Init {
+        state: Box<State>,
+    },
 }
 
 impl State {
@@ -155,6 +182,9 @@ impl State {
             }
             Op::DeleteBlobs { prefix } => {
                 self.blobs.retain(|k, _| !k.starts_with(prefix.as_str()));
+            }
+            Op::DeleteBlob { key } => {
+                self.blobs.remove(key);
             }
             Op::Init { state } => *self = (**state).clone(),
         }

@@ -231,7 +231,7 @@ async fn read_blob(ask: Ask<'_, '_>) -> CheckResult {
         Ok(e) => e,
         Err(e) => return fail(e),
     };
-    let url = format!("{endpoint}/{}/{}", b.container, b.name.replace(' ', "%20"));
+    let url = format!("{endpoint}/{}/{}", b.container, crate::arm::percent_encode(&b.name, b"/"));
     let start = Instant::now();
     let mut waited = false;
     loop {

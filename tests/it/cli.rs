@@ -98,3 +98,20 @@ fn schema_command_prints_the_committed_schema() {
         "schemas/plan.schema.json is stale: run `cargo run -- schema > schemas/plan.schema.json`"
     );
 }
+
+#[test]
+fn storage_settings_that_azure_or_idlab_would_refuse_are_plan_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("a.txt"), "x").expect("file");
+    let plan = dir.path().join("p.yaml");
+    std::fs::write(
+        &plan,
+        "name: p\nlocation: eastus\nresources:\n  rg:\n    type: resource_group\n    name: rg\n  sa:\n    type: storage_account\n    name: idlabnoshared\n    resource_group: ${rg}\n    allow_shared_key_access: false\n  bb:\n    type: storage_account\n    name: idlabblockblob\n    resource_group: ${rg}\n    account_kind: BlockBlobStorage\n  c:\n    type: blob_container\n    name: docs\n    account: ${sa}\n    public_access: blob\n  b:\n    type: blob\n    name: a.txt\n    container: ${c}\n    source: a.txt\n",
+    )
+    .expect("plan");
+    let run = idlab(&["validate", "--format", "json", &plan.to_string_lossy()]);
+    assert_eq!(run.code, 1, "{}", run.render());
+    // BlockBlobStorage without Premium (line 14), public access (line 19), blob in an account
+    // without Shared Key (line 24): each at the offending resource's name.
+    assert_eq!(json_codes(&run), vec![("E034".into(), 14, 11), ("E034".into(), 19, 11), ("E034".into(), 24, 11)]);
+}

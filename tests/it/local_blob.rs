@@ -117,6 +117,45 @@ fn blobs_need_a_data_role_or_a_sas_with_the_right_letters() {
     let t = blob(&lab, "GET", &format!("{url}?{tampered}"), &[v], b"");
     assert_eq!((t.status, t.code().as_str()), (403, "AuthenticationFailed"));
 
+    // Deleting one blob leaves the blobs whose names start with its name.
+    let all = sas("rcwdl");
+    for n in ["report", "report.old", "report/2024.csv"] {
+        let r = blob(
+            &lab,
+            "PUT",
+            &format!("{endpoint}docs/{n}?{all}"),
+            &[v, ("x-ms-blob-type", "BlockBlob")],
+            n.as_bytes(),
+        );
+        assert_eq!(r.status, 201);
+    }
+    let d = blob(&lab, "DELETE", &format!("{endpoint}docs/report?{all}"), &[v], b"");
+    assert_eq!(d.status, 202);
+    let listed = blob(&lab, "GET", &format!("{endpoint}docs?restype=container&comp=list&{all}"), &[v], b"");
+    let text = String::from_utf8_lossy(&listed.body).to_string();
+    assert!(
+        !text.contains("<Name>report</Name>")
+            && text.contains("<Name>report.old</Name>")
+            && text.contains("<Name>report/2024.csv</Name>"),
+        "{text}"
+    );
+    // Container-level requests are not blob requests.
+    let c = blob(&lab, "PUT", &format!("{endpoint}docs?restype=container&{all}"), &[v], b"");
+    assert_eq!((c.status, c.code().as_str()), (409, "ContainerAlreadyExists"));
+    let bare = blob(&lab, "GET", &format!("{endpoint}docs?{all}"), &[v], b"");
+    assert_eq!((bare.status, bare.code().as_str()), (400, "InvalidUri"));
+    // HEAD reports the size and an HTTP date.
+    let h = blob(&lab, "HEAD", &format!("{url}?{all}"), &[v], b"");
+    assert_eq!((h.status, h.header("content-length").as_str()), (200, "24"));
+    assert!(h.header("last-modified").ends_with(" GMT"), "{}", h.header("last-modified"));
+    // A storage account body with a non-object sku is a 400, not a dropped connection.
+    let bad = lab.op(
+        "PUT",
+        &format!("{account_id}2?api-version=2025-06-01"),
+        Some(&json!({"location": "eastus", "sku": "Standard_LRS"})),
+    );
+    assert_eq!((bad.status, bad.code()), (400, "InvalidRequestContent"), "{}", bad.body);
+
     // Expired SAS: signed correctly by the RP, refused by the data plane.
     let expired_req = json!({"canonicalizedResource": "/blob/idlabdata1/docs", "signedResource": "c", "signedPermission": "rcwd", "signedExpiry": "2020-01-01T00:00:00Z"});
     let expired = lab.op("POST", &format!("{account_id}/ListServiceSas?api-version=2025-06-01"), Some(&expired_req));
@@ -221,6 +260,9 @@ fn blobs_need_a_data_role_or_a_sas_with_the_right_letters() {
     let req = json!({"canonicalizedResource": "/blob/idlabdata1/docs", "signedResource": "c", "signedPermission": "r", "signedExpiry": "2099-01-01T00:00:00Z"});
     let refused = lab.op("POST", &format!("{account_id}/ListServiceSas?api-version=2025-06-01"), Some(&req));
     assert_eq!((refused.status, refused.code()), (400, "KeyBasedAuthenticationNotPermitted"));
+    // ... and a SAS issued before stops working.
+    let old_sas = blob(&lab, "GET", &format!("{url}?{all}"), &[v], b"");
+    assert_eq!((old_sas.status, old_sas.code().as_str()), (403, "KeyBasedAuthenticationNotPermitted"));
 
     // Deleting the account removes its blobs: a new account of the same name starts empty.
     let del = lab.op("DELETE", &format!("{account_id}?api-version=2025-06-01"), None);
