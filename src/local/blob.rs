@@ -458,12 +458,15 @@ fn check_sas(
         _ => return Err(fail("Unsupported signed resource.")),
     };
     let (rscc, rscd, rsce, rscl, rsct) = (get("rscc"), get("rscd"), get("rsce"), get("rscl"), get("rsct"));
+    // Snapshots are not served, so the snapshot-time field is empty; the encryption scope is
+    // signed as sent.
+    let ses = get("ses");
     let fields: Vec<&str> = if sv.as_str() < "2018-11-09" {
         vec![&sp, &st, &se, &resource, &si, &sip, &spr, &sv, &rscc, &rscd, &rsce, &rscl, &rsct]
     } else if sv.as_str() < "2020-12-06" {
         vec![&sp, &st, &se, &resource, &si, &sip, &spr, &sv, &sr, "", &rscc, &rscd, &rsce, &rscl, &rsct]
     } else {
-        vec![&sp, &st, &se, &resource, &si, &sip, &spr, &sv, &sr, "", "", &rscc, &rscd, &rsce, &rscl, &rsct]
+        vec![&sp, &st, &se, &resource, &si, &sip, &spr, &sv, &sr, "", &ses, &rscc, &rscd, &rsce, &rscl, &rsct]
     };
     let sts = fields.join("\n");
     let keys: Vec<String> = account

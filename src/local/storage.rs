@@ -280,6 +280,26 @@ pub fn service_sas(account: &Value, req: &Value) -> Result<Value, ArmError> {
             "canonicalizedResource, signedResource, signedPermission and signedExpiry are required.",
         ));
     }
+    let bad = |m: String| ArmError::new(400, "InvalidValuesForRequestParameters", m);
+    if !matches!(sr.as_str(), "b" | "c" | "f" | "s") {
+        return Err(bad(format!("Values for request parameters are invalid: signedResource '{sr}'.")));
+    }
+    let order = "racwdxltmeopi";
+    let mut last = 0;
+    for c in sp.chars() {
+        match order.find(c) {
+            Some(i) if i >= last => last = i,
+            _ => return Err(bad(format!("Values for request parameters are invalid: signedPermission '{sp}'."))),
+        }
+    }
+    let account_name = account.get("name").and_then(Value::as_str).unwrap_or_default();
+    let prefix = format!("/blob/{}", account_name.to_ascii_lowercase());
+    let lower = resource.to_ascii_lowercase();
+    if !(lower == prefix || lower.starts_with(&format!("{prefix}/"))) {
+        return Err(bad(format!(
+            "Values for request parameters are invalid: canonicalizedResource '{resource}' is not in account '{account_name}'."
+        )));
+    }
     let trim = |t: &str| match (t.find('.'), t.ends_with('Z')) {
         (Some(i), true) => format!("{}Z", &t[..i]),
         _ => t.to_string(),
@@ -327,7 +347,7 @@ mod tests {
     fn sas_signing_matches_the_string_to_sign_layout() {
         // A fixed key and request: the signature is HMAC over the 2015-04-05 layout.
         let key = STANDARD.encode([7u8; 64]);
-        let account = json!({"_idlab": {"keys": [key.clone(), key.clone()]}, "properties": {}});
+        let account = json!({"name": "acct", "_idlab": {"keys": [key.clone(), key.clone()]}, "properties": {}});
         let req = json!({"canonicalizedResource": "/blob/acct/c", "signedResource": "c", "signedPermission": "rcw", "signedProtocol": "https", "signedExpiry": "2030-01-01T00:00:00.1234567Z"});
         let t = service_sas(&account, &req).expect("sas")["serviceSasToken"].as_str().unwrap_or_default().to_string();
         assert!(t.starts_with("sv=2015-04-05&sr=c&sp=rcw&se=2030-01-01T00%3A00%3A00Z&spr=https&sig="), "{t}");

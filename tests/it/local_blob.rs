@@ -174,10 +174,15 @@ fn blobs_need_a_data_role_or_a_sas_with_the_right_letters() {
     assert_eq!((del.status, del.code().as_str()), (403, "AuthorizationPermissionMismatch"));
     let still = blob(&lab, "GET", &format!("{url}?{rcw}"), &[v], b"");
     assert_eq!((still.status, still.body.as_slice()), (200, b"Hello world from the VM!".as_slice()));
-    // Letters out of Azure's order are not a valid SAS.
-    let unordered = sas("wr");
-    let u = blob(&lab, "GET", &format!("{url}?{unordered}"), &[v], b"");
-    assert_eq!((u.status, u.code().as_str()), (403, "AuthenticationFailed"));
+    // The RP refuses to sign letters out of Azure's order, an unknown resource type, or another
+    // account's resource.
+    for (sp, sr, res) in
+        [("wr", "c", "/blob/idlabdata1/docs"), ("r", "x", "/blob/idlabdata1/docs"), ("r", "c", "/blob/other/docs")]
+    {
+        let req = json!({"canonicalizedResource": res, "signedResource": sr, "signedPermission": sp, "signedExpiry": "2099-01-01T00:00:00Z"});
+        let r = lab.op("POST", &format!("{account_id}/ListServiceSas?api-version=2025-06-01"), Some(&req));
+        assert_eq!((r.status, r.code()), (400, "InvalidValuesForRequestParameters"), "{sp} {sr} {res}: {}", r.body);
+    }
 
     // ListServiceSas needs listServiceSas/action: a Reader is refused, Storage Account
     // Contributor is allowed.
