@@ -258,7 +258,7 @@ fn handle(sh: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body: By
         );
     }
     let resp = match (method.clone(), listing) {
-        (_, true) => list(sh, &account, &container),
+        (_, true) => list(sh, &account, &container, query_get(&q, "prefix"), query_get(&q, "delimiter")),
         (Method::GET | Method::HEAD, _) if container_op => ok(200, Vec::new(), &[]),
         (Method::GET | Method::HEAD, _) => download(sh, &key, headers, *method == Method::HEAD),
         (Method::PUT, _) => upload(sh, &key, headers, body),
@@ -411,15 +411,37 @@ fn download(sh: &Shared, key: &str, headers: &HeaderMap, head: bool) -> Response
     }
 }
 
-fn list(sh: &Shared, account: &str, container: &str) -> Response {
+/// List Blobs with `prefix` and `delimiter` (names past the delimiter fold into one
+/// `BlobPrefix`). All results come in one page.
+fn list(sh: &Shared, account: &str, container: &str, name_prefix: Option<&str>, delimiter: Option<&str>) -> Response {
     let prefix = format!("{account}/{container}/");
+    let name_prefix = name_prefix.unwrap_or_default();
     let st = sh.store();
     let mut xml = format!(
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?><EnumerationResults ServiceEndpoint=\"{}/{account}/\" ContainerName=\"{container}\"><Blobs>",
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><EnumerationResults ServiceEndpoint=\"{}/{account}/\" ContainerName=\"{container}\">",
         sh.blob_base
     );
+    if !name_prefix.is_empty() {
+        xml.push_str(&format!("<Prefix>{}</Prefix>", xml_text(name_prefix)));
+    }
+    if let Some(d) = delimiter {
+        xml.push_str(&format!("<Delimiter>{}</Delimiter>", xml_text(d)));
+    }
+    xml.push_str("<Blobs>");
+    let mut folded: Vec<String> = Vec::new();
     for (k, b) in st.state.blobs.iter().filter(|(k, _)| k.starts_with(&prefix)) {
         let name = &k[prefix.len()..];
+        let Some(rest) = name.strip_prefix(name_prefix) else { continue };
+        if let Some(d) = delimiter.filter(|d| !d.is_empty())
+            && let Some(at) = rest.find(d)
+        {
+            let p = format!("{name_prefix}{}", &rest[..at + d.len()]);
+            if folded.last() != Some(&p) {
+                xml.push_str(&format!("<BlobPrefix><Name>{}</Name></BlobPrefix>", xml_text(&p)));
+                folded.push(p);
+            }
+            continue;
+        }
         let len = STANDARD.decode(&b.data).map(|d| d.len()).unwrap_or(0);
         xml.push_str(&format!("<Blob><Name>{}</Name><Properties><Content-Length>{len}</Content-Length><Content-Type>{}</Content-Type><Etag>{}</Etag><BlobType>BlockBlob</BlobType></Properties></Blob>", xml_text(name), xml_text(&b.content_type), xml_text(&b.etag)));
     }

@@ -139,6 +139,22 @@ fn blobs_need_a_data_role_or_a_sas_with_the_right_letters() {
             && text.contains("<Name>report/2024.csv</Name>"),
         "{text}"
     );
+    // prefix and delimiter: names past the delimiter fold into one BlobPrefix.
+    let folded = blob(
+        &lab,
+        "GET",
+        &format!("{endpoint}docs?restype=container&comp=list&prefix=rep&delimiter=/&{all}"),
+        &[v],
+        b"",
+    );
+    let text = String::from_utf8_lossy(&folded.body).to_string();
+    // In name order: `report.old` sorts before `report/`.
+    assert!(
+        text.contains("<Prefix>rep</Prefix><Delimiter>/</Delimiter><Blobs><Blob><Name>report.old</Name>"),
+        "{text}"
+    );
+    assert!(text.contains("</Blob><BlobPrefix><Name>report/</Name></BlobPrefix></Blobs>"), "{text}");
+    assert!(!text.contains("hello.txt") && !text.contains("2024.csv"), "{text}");
     // Container-level requests are not blob requests.
     let c = blob(&lab, "PUT", &format!("{endpoint}docs?restype=container&{all}"), &[v], b"");
     assert_eq!((c.status, c.code().as_str()), (409, "ContainerAlreadyExists"));
