@@ -86,19 +86,8 @@ async fn connect(c: &CloudArgs, plan: &Validated) -> Result<Conn, String> {
         if let Some(ms) = std::env::var("IDLAB_RETRY_BASE_MS").ok().and_then(|v| v.parse::<u64>().ok()) {
             client.retry.base = std::time::Duration::from_millis(ms);
         }
-        let cx = Context {
-            client,
-            subscription: c.subscription.clone().unwrap_or_else(|| info.subscription_id.clone()),
-            tenant_id: Some(info.tenant_id.clone()),
-            caller_object_id: Some(caller),
-            parallelism: c.parallelism,
-            adopt: false,
-            force: false,
-            only: None,
-            fifo: false,
-            principal_wait: std::time::Duration::from_secs(c.principal_wait),
-            check_names: false,
-        };
+        let subscription = c.subscription.clone().unwrap_or_else(|| info.subscription_id.clone());
+        let cx = context(c, client, subscription, Some(info.tenant_id.clone()), Some(caller));
         return Ok(Conn { cx, local: Some(local), http });
     }
     let forced = c.auth.map(|a| match a {
@@ -127,11 +116,29 @@ async fn connect(c: &CloudArgs, plan: &Validated) -> Result<Conn, String> {
         .filter(|s| !s.is_empty())
         .ok_or("no subscription: set `subscription:` in the plan, pass --subscription, set AZURE_SUBSCRIPTION_ID, or use --local")?;
     let client = Client::new(http.clone(), "https://management.azure.com", Arc::new(Cached::new(cred)));
-    let cx = Context {
+    let cx = context(
+        c,
         client,
         subscription,
-        tenant_id: std::env::var("AZURE_TENANT_ID").ok(),
-        caller_object_id: std::env::var("IDLAB_CALLER_OBJECT_ID").ok(),
+        std::env::var("AZURE_TENANT_ID").ok(),
+        std::env::var("IDLAB_CALLER_OBJECT_ID").ok(),
+    );
+    Ok(Conn { cx, local: None, http })
+}
+
+/// The engine context with the flags every command shares; commands set the rest.
+fn context(
+    c: &CloudArgs,
+    client: Client,
+    subscription: String,
+    tenant_id: Option<String>,
+    caller_object_id: Option<String>,
+) -> Context {
+    Context {
+        client,
+        subscription,
+        tenant_id,
+        caller_object_id,
         parallelism: c.parallelism,
         adopt: false,
         force: false,
@@ -139,8 +146,19 @@ async fn connect(c: &CloudArgs, plan: &Validated) -> Result<Conn, String> {
         fifo: false,
         principal_wait: std::time::Duration::from_secs(c.principal_wait),
         check_names: false,
-    };
-    Ok(Conn { cx, local: None, http })
+    }
+}
+
+/// Connect, let the command set its options on the context, then read what Azure holds.
+async fn observed(
+    cloud: &CloudArgs,
+    p: &Validated,
+    set: impl FnOnce(&mut Context) -> Result<(), String>,
+) -> Result<(Conn, engine::Observed), Exit> {
+    let mut conn = connect(cloud, p).await.map_err(fail)?;
+    set(&mut conn.cx).map_err(fail)?;
+    let obs = engine::observe(&conn.cx, p).await.map_err(fail)?;
+    Ok((conn, obs))
 }
 
 fn fail(msg: impl std::fmt::Display) -> Exit {
@@ -155,21 +173,17 @@ pub fn plan(a: &PlanArgs) -> Exit {
     };
     let Some(rt) = runtime() else { return Exit::Error };
     rt.block_on(async {
-        let mut conn = match connect(&a.cloud, &p).await {
+        let (conn, obs) = match observed(&a.cloud, &p, |cx| {
+            cx.check_names = !a.destroy;
+            cx.only = engine::targets(&p, &a.cloud.targets, a.destroy)?;
+            Ok(())
+        })
+        .await
+        {
             Ok(c) => c,
-            Err(e) => return fail(e),
+            Err(e) => return e,
         };
-        conn.cx.check_names = !a.destroy;
-        let obs = match engine::observe(&conn.cx, &p).await {
-            Ok(o) => o,
-            Err(e) => return fail(e),
-        };
-        let only = match engine::targets(&p, &a.cloud.targets, a.destroy) {
-            Ok(o) => o,
-            Err(e) => return fail(e),
-        };
-        let cx = Context { force: false, only, ..conn.cx };
-        let plan = engine::make_plan(&cx, &p, &obs, a.destroy);
+        let plan = engine::make_plan(&conn.cx, &p, &obs, a.destroy);
         if let Some(out) = &a.out {
             let saved = crate::plan::Saved {
                 format_version: crate::plan::FORMAT_VERSION,
@@ -230,21 +244,20 @@ pub fn apply(a: &ApplyArgs) -> Exit {
     };
     let Some(rt) = runtime() else { return Exit::Error };
     rt.block_on(async {
-        let conn = match connect(&a.cloud, &p).await {
-            Ok(c) => c,
-            Err(e) => return fail(e),
-        };
         let destroying_saved = saved.as_ref().is_some_and(|s| s.plan.destroy);
-        let only = match engine::targets(&p, &a.cloud.targets, destroying_saved) {
-            Ok(o) => o,
-            Err(e) => return fail(e),
+        let (conn, obs) = match observed(&a.cloud, &p, |cx| {
+            cx.adopt = a.adopt;
+            cx.check_names = !destroying_saved;
+            cx.only = engine::targets(&p, &a.cloud.targets, destroying_saved)?;
+            watch_interrupts(a.cloud.timeout);
+            Ok(())
+        })
+        .await
+        {
+            Ok(c) => c,
+            Err(e) => return e,
         };
-        let cx = Context { adopt: a.adopt, only, check_names: !destroying_saved, ..conn.cx };
-        watch_interrupts(a.cloud.timeout);
-        let obs = match engine::observe(&cx, &p).await {
-            Ok(o) => o,
-            Err(e) => return fail(e),
-        };
+        let cx = &conn.cx;
         let destroying = saved.as_ref().is_some_and(|s| s.plan.destroy);
         if let Some(s) = &saved {
             if crate::plan::sha256(&serde_json::to_string(&p.variables).unwrap_or_default()) != s.variables_sha256 {
@@ -263,7 +276,7 @@ pub fn apply(a: &ApplyArgs) -> Exit {
                 ));
             }
         }
-        let plan = engine::make_plan(&cx, &p, &obs, destroying);
+        let plan = engine::make_plan(cx, &p, &obs, destroying);
         // Same plan file, variables and Azure: the actions can still differ when a file the
         // plan reads (a blob source) changed. Apply only what was reviewed.
         if let Some(s) = &saved {
@@ -297,7 +310,7 @@ pub fn apply(a: &ApplyArgs) -> Exit {
         }
         let total = plan.actions.iter().filter(|x| x.action != crate::plan::ActionKind::NoOp).count() as u64;
         let reporter = ui::plan::reporter(a.format == OutFormat::Json, a.cloud.no_progress, total);
-        let sh = Shared { cx: &cx, plan: &p, reporter };
+        let sh = Shared { cx, plan: &p, reporter };
         let results =
             if destroying { engine::walk::destroy(&sh, obs).await } else { engine::walk::apply(&sh, obs).await };
         if a.format != OutFormat::Json {
@@ -322,21 +335,19 @@ pub fn destroy(a: &DestroyArgs) -> Exit {
     };
     let Some(rt) = runtime() else { return Exit::Error };
     rt.block_on(async {
-        let conn = match connect(&a.cloud, &p).await {
+        let (conn, obs) = match observed(&a.cloud, &p, |cx| {
+            cx.force = a.force;
+            cx.only = engine::targets(&p, &a.cloud.targets, true)?;
+            watch_interrupts(a.cloud.timeout);
+            Ok(())
+        })
+        .await
+        {
             Ok(c) => c,
-            Err(e) => return fail(e),
+            Err(e) => return e,
         };
-        let only = match engine::targets(&p, &a.cloud.targets, true) {
-            Ok(o) => o,
-            Err(e) => return fail(e),
-        };
-        let cx = Context { force: a.force, only, ..conn.cx };
-        watch_interrupts(a.cloud.timeout);
-        let obs = match engine::observe(&cx, &p).await {
-            Ok(o) => o,
-            Err(e) => return fail(e),
-        };
-        let plan = engine::make_plan(&cx, &p, &obs, true);
+        let cx = &conn.cx;
+        let plan = engine::make_plan(cx, &p, &obs, true);
         if a.format != OutFormat::Json {
             ui::err(&ui::plan::text(&plan));
         }
@@ -351,7 +362,7 @@ pub fn destroy(a: &DestroyArgs) -> Exit {
             a.cloud.no_progress,
             plan.actions.iter().filter(|x| x.action != crate::plan::ActionKind::NoOp).count() as u64,
         );
-        let sh = Shared { cx: &cx, plan: &p, reporter };
+        let sh = Shared { cx, plan: &p, reporter };
         let results = engine::walk::destroy(&sh, obs).await;
         if a.format != OutFormat::Json {
             ui::err(&ui::plan::summary(&results, "Destroy"));
@@ -371,13 +382,9 @@ pub fn verify(a: &VerifyArgs) -> Exit {
     };
     let Some(rt) = runtime() else { return Exit::Error };
     rt.block_on(async {
-        let conn = match connect(&a.cloud, &p).await {
+        let (conn, obs) = match observed(&a.cloud, &p, |_| Ok(())).await {
             Ok(c) => c,
-            Err(e) => return fail(e),
-        };
-        let obs = match engine::observe(&conn.cx, &p).await {
-            Ok(o) => o,
-            Err(e) => return fail(e),
+            Err(e) => return e,
         };
         let mut endpoints: HashMap<String, String> = HashMap::new();
         if let Some(l) = &conn.local
@@ -454,13 +461,9 @@ pub fn output(a: &OutputArgs) -> Exit {
     };
     let Some(rt) = runtime() else { return Exit::Error };
     rt.block_on(async {
-        let conn = match connect(&a.cloud, &p).await {
+        let (conn, obs) = match observed(&a.cloud, &p, |_| Ok(())).await {
             Ok(c) => c,
-            Err(e) => return fail(e),
-        };
-        let obs = match engine::observe(&conn.cx, &p).await {
-            Ok(o) => o,
-            Err(e) => return fail(e),
+            Err(e) => return e,
         };
         let mut values = serde_json::Map::new();
         let mut missing = Vec::new();
