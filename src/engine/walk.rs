@@ -73,6 +73,26 @@ enum Work {
     },
 }
 
+/// Give every node without an outcome whose `edges` lead to a blocking outcome the outcome
+/// `mark` makes from the blocker; answers whether any node changed.
+fn settle_blocked(
+    outcome: &mut [Option<Outcome>],
+    edges: &[Vec<usize>],
+    blocks: impl Fn(&Outcome) -> bool,
+    mark: impl Fn(usize) -> Outcome,
+) -> bool {
+    let mut changed = false;
+    for i in 0..outcome.len() {
+        if outcome[i].is_none()
+            && let Some(&b) = edges[i].iter().find(|&&d| outcome[d].as_ref().is_some_and(&blocks))
+        {
+            outcome[i] = Some(mark(b));
+            changed = true;
+        }
+    }
+    changed
+}
+
 /// Blobs go to the data plane: the same decision, a different request. The file is read now.
 fn blob_work(
     sh: &Shared<'_>,
@@ -388,21 +408,13 @@ pub async fn apply(sh: &Shared<'_>, mut obs: Observed) -> Vec<(String, String, O
                 continue;
             }
             // Nothing running and nothing ready: mark what can never run.
-            let mut changed = false;
-            for i in 0..n {
-                if outcome[i].is_none() {
-                    let cause =
-                        deps[i].iter().find(|&&d| matches!(outcome[d], Some(Outcome::Failed(_) | Outcome::Skipped(_))));
-                    if let Some(&c) = cause {
-                        outcome[i] = Some(Outcome::Skipped(format!(
-                            "depends on `{}`, which did not apply",
-                            sh.plan.decls[c].logical.value
-                        )));
-                        changed = true;
-                    }
-                }
-            }
-            if !changed {
+            let blocked = settle_blocked(
+                &mut outcome,
+                &deps,
+                |o| matches!(o, Outcome::Failed(_) | Outcome::Skipped(_)),
+                |c| Outcome::Skipped(format!("depends on `{}`, which did not apply", sh.plan.decls[c].logical.value)),
+            );
+            if !blocked {
                 break;
             }
             continue;
@@ -599,22 +611,14 @@ pub async fn destroy(sh: &Shared<'_>, obs: Observed) -> Vec<(String, String, Out
             if more {
                 continue;
             }
-            let mut changed = false;
-            for i in 0..n {
-                if outcome[i].is_none() {
-                    let blocker = dependents[i]
-                        .iter()
-                        .find(|&&d| matches!(outcome[d], Some(Outcome::Failed(_) | Outcome::Kept(_))));
-                    if let Some(&b) = blocker {
-                        outcome[i] = Some(Outcome::Kept(format!(
-                            "`{}` depends on it and was not deleted",
-                            sh.plan.decls[b].logical.value
-                        )));
-                        changed = true;
-                    }
-                }
-            }
-            if !changed {
+            // Nothing running and nothing ready: keep what something undeleted still needs.
+            let blocked = settle_blocked(
+                &mut outcome,
+                &dependents,
+                |o| matches!(o, Outcome::Failed(_) | Outcome::Kept(_)),
+                |b| Outcome::Kept(format!("`{}` depends on it and was not deleted", sh.plan.decls[b].logical.value)),
+            );
+            if !blocked {
                 break;
             }
             continue;
