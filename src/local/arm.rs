@@ -987,9 +987,11 @@ fn list_resources(req: &Req<'_>, rg: Option<&str>) -> Result<Response, ArmError>
         .resources
         .values()
         .filter(|r| {
+            // Top-level tracked resources only: no groups, role assignments or child
+            // resources (subnets, blob containers).
             r.kind != "Microsoft.Resources/resourceGroups"
                 && !r.kind.starts_with("Microsoft.Authorization/")
-                && !r.kind.ends_with("/subnets")
+                && r.kind.matches('/').count() == 1
         })
         .filter(|r| is_scope_prefix(&scope, &r.id))
         .filter(|r| can_read(&g, c, &format!("{}/read", r.kind), &r.id))

@@ -96,15 +96,7 @@ fn handle(sh: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body: By
     let blob = parts.get(2).cloned().unwrap_or_default();
     let (account_res, container_id) = {
         let st = sh.store();
-        let acct = st
-            .state
-            .resources
-            .values()
-            .find(|r| {
-                r.kind == "Microsoft.Storage/storageAccounts"
-                    && r.id.rsplit('/').next().is_some_and(|n| n.eq_ignore_ascii_case(&account))
-            })
-            .cloned();
+        let acct = super::storage::account_named(&st.state, &account).cloned();
         let cid = acct.as_ref().map(|a| format!("{}/blobServices/default/containers/{container}", a.id));
         (acct, cid)
     };
@@ -491,11 +483,7 @@ fn check_sas(
         vec![&sp, &st, &se, &resource, &si, &sip, &spr, &sv, &sr, "", &ses, &rscc, &rscd, &rsce, &rscl, &rsct]
     };
     let sts = fields.join("\n");
-    let keys: Vec<String> = account
-        .pointer("/_idlab/keys")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|k| k.as_str().map(str::to_string)).collect())
-        .unwrap_or_default();
+    let keys = super::storage::keys_of(account);
     let good =
         keys.iter().any(|k| super::storage::sign(k, &sts).is_some_and(|s| constant_eq(s.as_bytes(), sig.as_bytes())));
     if !good {
@@ -520,14 +508,8 @@ fn check_sas(
             "This request is not authorized to perform this operation using this protocol.".into(),
         ));
     }
-    // Permission letters must appear in Azure's order (racwdl…).
-    let order = "racwdxltmeopi";
-    let mut last = 0;
-    for c in sp.chars() {
-        match order.find(c) {
-            Some(i) if i >= last => last = i,
-            _ => return Err(fail("Signed permission is not valid.")),
-        }
+    if !super::storage::permissions_in_order(&sp) {
+        return Err(fail("Signed permission is not valid."));
     }
     Ok(sp)
 }

@@ -31,6 +31,14 @@ pub fn sign(key_b64: &str, text: &str) -> Option<String> {
 }
 
 /// The account name of a storage id, and whether the name is valid.
+/// The storage account of this name, in any group (names are global).
+pub fn account_named<'a>(st: &'a CloudState, name: &str) -> Option<&'a super::store::Resource> {
+    st.resources.values().find(|r| {
+        r.kind == "Microsoft.Storage/storageAccounts"
+            && r.id.rsplit('/').next().is_some_and(|n| n.eq_ignore_ascii_case(name))
+    })
+}
+
 fn account_name_ok(name: &str) -> bool {
     (3..=24).contains(&name.len()) && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
 }
@@ -54,13 +62,7 @@ pub fn prepare_account(
             ),
         ));
     }
-    if existing.is_none()
-        && let Some(other) = st.resources.values().find(|r| {
-            r.kind == "Microsoft.Storage/storageAccounts"
-                && r.id.rsplit('/').next().is_some_and(|n| n.eq_ignore_ascii_case(&name))
-        })
-    {
-        let _ = other;
+    if existing.is_none() && account_named(st, &name).is_some() {
         return Err(ArmError::new(
             409,
             "StorageAccountAlreadyExists",
@@ -229,7 +231,8 @@ pub fn prepare_container(st: &CloudState, id: &str, body: &mut Value) -> Result<
     Ok(())
 }
 
-fn keys_of(account: &Value) -> Vec<String> {
+/// The account's two keys (base64), as the server keeps them.
+pub fn keys_of(account: &Value) -> Vec<String> {
     account
         .pointer("/_idlab/keys")
         .and_then(Value::as_array)
@@ -254,6 +257,19 @@ fn enc(s: &str) -> String {
             }
         })
         .collect()
+}
+
+/// Whether SAS permission letters are known and in Azure's order (`racwdxltmeopi`).
+pub fn permissions_in_order(sp: &str) -> bool {
+    const ORDER: &str = "racwdxltmeopi";
+    let mut last = 0;
+    sp.chars().all(|c| match ORDER.find(c) {
+        Some(i) if i >= last => {
+            last = i;
+            true
+        }
+        _ => false,
+    })
 }
 
 /// `ListServiceSas`: sign with the account key the way the RP does (`sv=2015-04-05`).
@@ -284,13 +300,8 @@ pub fn service_sas(account: &Value, req: &Value) -> Result<Value, ArmError> {
     if !matches!(sr.as_str(), "b" | "c" | "f" | "s") {
         return Err(bad(format!("Values for request parameters are invalid: signedResource '{sr}'.")));
     }
-    let order = "racwdxltmeopi";
-    let mut last = 0;
-    for c in sp.chars() {
-        match order.find(c) {
-            Some(i) if i >= last => last = i,
-            _ => return Err(bad(format!("Values for request parameters are invalid: signedPermission '{sp}'."))),
-        }
+    if !permissions_in_order(&sp) {
+        return Err(bad(format!("Values for request parameters are invalid: signedPermission '{sp}'.")));
     }
     let account_name = account.get("name").and_then(Value::as_str).unwrap_or_default();
     let prefix = format!("/blob/{}", account_name.to_ascii_lowercase());
@@ -328,11 +339,7 @@ pub fn check_name(st: &CloudState, req: &Value) -> Value {
     if !account_name_ok(name) {
         return json!({"nameAvailable": false, "reason": "AccountNameInvalid", "message": format!("{name} is not a valid storage account name. Storage account name must be between 3 and 24 characters in length and use numbers and lower-case letters only.")});
     }
-    let taken = st.resources.values().any(|r| {
-        r.kind == "Microsoft.Storage/storageAccounts"
-            && r.id.rsplit('/').next().is_some_and(|n| n.eq_ignore_ascii_case(name))
-    });
-    if taken {
+    if account_named(st, name).is_some() {
         json!({"nameAvailable": false, "reason": "AlreadyExists", "message": format!("The storage account named {name} is already taken.")})
     } else {
         json!({"nameAvailable": true})

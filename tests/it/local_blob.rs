@@ -299,3 +299,17 @@ fn blobs_need_a_data_role_or_a_sas_with_the_right_letters() {
     assert!(!log.contains(sig), "the request log holds a SAS signature");
     assert!(log.contains("/idlabdata1/docs/hello.txt"), "blob requests are logged");
 }
+
+#[test]
+fn resource_lists_show_accounts_but_not_their_containers() {
+    let lab = Lab::start();
+    let (_, container) = account(&lab, "idlablisted1");
+    let listed = lab.op("GET", &format!("{}/resources?api-version=2024-11-01", lab.rg_path("data")), None);
+    let ids: Vec<&str> = listed.body["value"]
+        .as_array()
+        .map(|v| v.iter().filter_map(|r| r["id"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert!(ids[0].ends_with("/storageAccounts/idlablisted1"));
+    assert!(!ids.iter().any(|i| i.eq_ignore_ascii_case(&container)));
+}
