@@ -145,6 +145,15 @@ const EXPORTS: &[(&str, &str)] = &[
     ("dfs_endpoint", "/properties/primaryEndpoints/dfs"),
 ];
 
+/// What Azure holds at `id`: through ARM, or for the one data-plane kind (blobs), through the
+/// Blob service.
+///
+/// # Errors
+/// A read failed for another reason than absence.
+pub async fn read(client: &Client, arm: bool, id: &str, api: &str) -> Result<Option<Value>, Error> {
+    if arm { client.get(id, api).await } else { crate::arm::blob::head(client, id).await }
+}
+
 /// Record what a resource exports.
 pub fn record(values: &mut HashMap<(String, String), String>, logical: &str, id: &str, body: Option<&Value>) {
     values.insert((logical.to_string(), "id".to_string()), id.to_string());
@@ -205,16 +214,13 @@ pub async fn observe(cx: &Context, plan: &Validated) -> Result<Observed, Error> 
             if let Some(w) = &want
                 && w.is_known()
             {
-                reads.push((i, w.id.clone(), w.api_version, d.kind.arm_type().is_none()));
+                reads.push((i, w.id.clone(), w.api_version, d.kind.arm_type().is_some()));
             }
             desired[i] = want;
         }
         let client = &cx.client;
         let got: Vec<(usize, Result<Option<Value>, Error>)> = futures::stream::iter(reads)
-            .map(|(i, id, api, blob)| async move {
-                // The one data-plane kind (blobs) reads back through the Blob service.
-                (i, if blob { crate::arm::blob::head(client, &id).await } else { client.get(&id, api).await })
-            })
+            .map(|(i, id, api, arm)| async move { (i, read(client, arm, &id, api).await) })
             .buffer_unordered(cx.parallelism.max(1))
             .collect()
             .await;

@@ -297,12 +297,7 @@ pub async fn apply(sh: &Shared<'_>, mut obs: Observed) -> Vec<(String, String, O
                 && obs.desired[i].as_ref().is_none_or(|o| !o.is_known())
                 && want.is_known()
             {
-                let read = if d.kind.arm_type().is_none() {
-                    crate::arm::blob::head(&sh.cx.client, &want.id).await
-                } else {
-                    sh.cx.client.get(&want.id, want.api_version).await
-                };
-                match read {
+                match super::read(&sh.cx.client, d.kind.arm_type().is_some(), &want.id, want.api_version).await {
                     Ok(h) => h,
                     // Unknown state: do not write over something that may be someone else's.
                     Err(e) => {
