@@ -10,6 +10,25 @@ use serde_json::{Value, json};
 
 use crate::common::{Run, root};
 
+/// (resource, changed field paths) of every action in a plan JSON that is not a no-op.
+fn changed_fields(plan: &Value) -> Vec<(String, Vec<String>)> {
+    plan["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .filter(|a| a["action"] != "no_op")
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap_or_default().to_string(),
+                a["changes"]
+                    .as_array()
+                    .map(|c| c.iter().filter_map(|x| x["path"].as_str().map(str::to_string)).collect())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
 struct Served {
     child: Child,
     state: std::path::PathBuf,
@@ -301,21 +320,7 @@ fn drift_shows_exactly_the_changed_fields() {
     let r = s.idlab(&["plan", &plan_path, "--format", "json", "--detailed-exitcode"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     let p: Value = serde_json::from_str(&r.stdout).expect("plan JSON");
-    let changed: Vec<(String, Vec<String>)> = p["actions"]
-        .as_array()
-        .expect("actions")
-        .iter()
-        .filter(|a| a["action"] != "no_op")
-        .map(|a| {
-            (
-                a["name"].as_str().unwrap_or_default().to_string(),
-                a["changes"]
-                    .as_array()
-                    .map(|c| c.iter().filter_map(|x| x["path"].as_str().map(str::to_string)).collect())
-                    .unwrap_or_default(),
-            )
-        })
-        .collect();
+    let changed = changed_fields(&p);
     assert_eq!(changed, vec![("rg".to_string(), vec!["tags".to_string()])]);
     assert_eq!(s.idlab(&["apply", &plan_path, "--auto-approve"]).code, 0);
     // The VM size changed out of band: plan shows the size.
@@ -542,21 +547,7 @@ fn every_managed_field_changed_out_of_band_shows_as_exactly_that_field() {
         s.op("PATCH", &path, Some(patch.clone()));
         let r = s.idlab(&["plan", &plan_path, "--format", "json"]);
         let p: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{name}: {e}: {}", r.stderr));
-        let changed: Vec<(String, Vec<String>)> = p["actions"]
-            .as_array()
-            .expect("actions")
-            .iter()
-            .filter(|a| a["action"] != "no_op")
-            .map(|a| {
-                (
-                    a["name"].as_str().unwrap_or_default().to_string(),
-                    a["changes"]
-                        .as_array()
-                        .map(|c| c.iter().filter_map(|x| x["path"].as_str().map(str::to_string)).collect())
-                        .unwrap_or_default(),
-                )
-            })
-            .collect();
+        let changed = changed_fields(&p);
         assert_eq!(
             changed,
             vec![(name.to_string(), want.iter().map(|w| w.to_string()).collect::<Vec<_>>())],
