@@ -49,9 +49,6 @@ impl Spec for DataLakeStore {
     fn identity_key(&self) -> Option<String> {
         Some(arm_key("dataLakeStoreAccounts", &Sp::new(String::new(), self.name.span), &self.name))
     }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
 }
 
 kind!(DataLakeStoreKind, DataLakeStore,
@@ -172,9 +169,6 @@ impl Spec for DataLakeFolder {
     fn identity_key(&self) -> Option<String> {
         let fs = self.filesystem.as_ref().map_or("", |f| f.value.as_str());
         Some(child_key("folders", &self.store, &format!("{fs}{}", self.path.value)))
-    }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
     }
 }
 

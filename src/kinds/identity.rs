@@ -64,9 +64,6 @@ impl Spec for UserAssignedIdentity {
     fn identity_key(&self) -> Option<String> {
         Some(arm_key("userAssignedIdentities", &self.resource_group, &self.name))
     }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
 }
 
 kind!(UserAssignedIdentityKind, UserAssignedIdentity,

@@ -68,9 +68,6 @@ impl Spec for KeyVault {
     fn identity_key(&self) -> Option<String> {
         Some(format!("vaults|{}", self.name.value.to_ascii_lowercase()))
     }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
 }
 
 kind!(KeyVaultKind, KeyVault,
@@ -115,9 +112,6 @@ impl Spec for KeyVaultSecret {
     }
     fn identity_key(&self) -> Option<String> {
         Some(child_key("secrets", &self.vault, &self.name))
-    }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
     }
 }
 
@@ -246,9 +240,6 @@ impl Spec for AccessPolicy {
     }
     fn identity_key(&self) -> Option<String> {
         Some(child_key("accessPolicies", &self.vault, &self.principal))
-    }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
     }
 }
 

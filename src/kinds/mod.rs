@@ -92,7 +92,13 @@ pub trait Spec: Debug + Send + Sync + Any {
     fn identity_key(&self) -> Option<String> {
         None
     }
-    fn as_any(&self) -> &dyn Any;
+}
+
+impl dyn Spec {
+    /// The spec as `Any`, to downcast to a kind's own type.
+    pub fn as_any(&self) -> &dyn Any {
+        self
+    }
 }
 
 /// A VM's identities, as declared.

@@ -161,9 +161,6 @@ impl Spec for VirtualNetwork {
     fn identity_key(&self) -> Option<String> {
         Some(arm_key("virtualNetworks", &self.resource_group, &self.name))
     }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
 }
 
 kind!(VirtualNetworkKind, VirtualNetwork,
@@ -333,9 +330,6 @@ impl Spec for NetworkSecurityGroup {
     fn identity_key(&self) -> Option<String> {
         Some(arm_key("networkSecurityGroups", &self.resource_group, &self.name))
     }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
 }
 
 kind!(NsgKind, NetworkSecurityGroup,
@@ -427,9 +421,6 @@ impl Spec for PublicIp {
     }
     fn identity_key(&self) -> Option<String> {
         Some(arm_key("publicIPAddresses", &self.resource_group, &self.name))
-    }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
     }
 }
 
@@ -534,9 +525,6 @@ impl Spec for NetworkInterface {
     }
     fn identity_key(&self) -> Option<String> {
         Some(arm_key("networkInterfaces", &self.resource_group, &self.name))
-    }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
     }
 }
 

@@ -57,9 +57,6 @@ impl Spec for ResourceGroup {
     fn identity_key(&self) -> Option<String> {
         Some(format!("resourceGroups|{}", self.name.value.to_ascii_lowercase()))
     }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
 }
 
 kind!(ResourceGroupKind, ResourceGroup,

@@ -197,9 +197,6 @@ impl Spec for RoleAssignment {
         let role = roles::by_name(&self.role).map_or(self.role.value.to_ascii_lowercase(), |r| r.guid.to_string());
         Some(format!("roleAssignments|{}|{}|{role}", self.scope.value.to_ascii_lowercase(), self.principal.value))
     }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
 }
 
 kind!(RoleAssignmentKind, RoleAssignment,

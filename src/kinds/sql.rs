@@ -77,9 +77,6 @@ impl Spec for SqlServer {
     fn identity_key(&self) -> Option<String> {
         Some(format!("sqlServers|{}", self.name.value.to_ascii_lowercase()))
     }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
 }
 
 kind!(SqlServerKind, SqlServer,
@@ -127,9 +124,6 @@ impl Spec for SqlDatabase {
     }
     fn identity_key(&self) -> Option<String> {
         Some(child_key("databases", &self.server, &self.name))
-    }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
     }
 }
 
@@ -186,9 +180,6 @@ impl Spec for SqlEntraAdmin {
     }
     fn identity_key(&self) -> Option<String> {
         Some(child_key("administrators", &self.server, "activedirectory"))
-    }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
     }
 }
 

@@ -156,9 +156,6 @@ impl Spec for StorageAccount {
         // Storage account names are global: the group does not matter.
         Some(format!("storageAccounts|{}", self.name.value.to_ascii_lowercase()))
     }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
 }
 
 kind!(StorageAccountKind, StorageAccount,
@@ -238,9 +235,6 @@ impl Spec for BlobContainer {
     }
     fn identity_key(&self) -> Option<String> {
         Some(child_key("containers", &self.account, &self.name))
-    }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
     }
 }
 
@@ -364,9 +358,6 @@ impl Spec for Blob {
     }
     fn identity_key(&self) -> Option<String> {
         Some(child_key("blobs", &self.container, &self.name))
-    }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
     }
 }
 

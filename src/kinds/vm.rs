@@ -450,9 +450,6 @@ impl Spec for VirtualMachine {
     fn identity_key(&self) -> Option<String> {
         Some(arm_key("virtualMachines", &self.resource_group, &self.name))
     }
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
 }
 
 impl VirtualMachine {
