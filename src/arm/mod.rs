@@ -6,6 +6,7 @@ pub mod blob;
 pub mod client;
 pub mod error;
 pub mod id;
+pub mod keyvault;
 
 pub use client::Client;
 

@@ -156,6 +156,9 @@ pub enum Owner {
     Metadata,
     /// The description `idlab plan NAME` (role assignments).
     Description,
+    /// No mark can be stored (access-policy entries): the plan owns what it declares, and
+    /// removes only the permissions it declares.
+    Declared,
 }
 
 impl Owner {
@@ -164,7 +167,7 @@ impl Owner {
         match self {
             Owner::Tag => Some(format!("/tags/{OWNER_TAG}")),
             Owner::Metadata => Some(format!("/properties/metadata/{OWNER_METADATA}")),
-            Owner::Description => None,
+            Owner::Description | Owner::Declared => None,
         }
     }
 }
@@ -199,6 +202,9 @@ pub struct Desired {
     pub principal_from_plan: bool,
     /// Which service reads and writes it.
     pub plane: Plane,
+    /// Deleting it soft-deletes it (key vaults, secrets): a deleted copy blocks the name until
+    /// it is recovered or purged.
+    pub soft_delete: bool,
 }
 
 /// Where a resource lives: ARM, or a data plane reached through the resource it sits in.
@@ -209,6 +215,11 @@ pub enum Plane {
     Arm,
     /// A block blob (`{container id}/blobs/{name}`), through the Blob service.
     Blob,
+    /// A Key Vault secret (`{vault id}/secrets/{name}`), through the vault's data plane.
+    Secret,
+    /// One principal's access-policy entry on a vault (`{vault id}/accessPolicies/{object
+    /// id}`), read from the vault and changed through `accessPolicies/add|remove`.
+    AccessPolicy,
 }
 
 impl Desired {
