@@ -675,7 +675,17 @@ fn answer(
                         None => s.versions.last(),
                     };
                     match v {
-                        Some(v) => json_response(200, &cx.bundle(&s, v, true), &[]),
+                        Some(v) => {
+                            let mut b = cx.bundle(&s, v);
+                            match open(&sh.vault_key, &v.value) {
+                                Some(plain) => b["value"] = json!(plain),
+                                None => {
+                                    let msg = "The secret's value cannot be opened with this state's vault.key.";
+                                    return (kv_error(500, "InternalServerError", msg, None), who);
+                                }
+                            }
+                            json_response(200, &b, &[])
+                        }
                         None => not_found(&format!("{n}/{}", version.unwrap_or_default())),
                     }
                 }
@@ -703,7 +713,7 @@ fn answer(
         (SecretOp::Recover, Some(n)) => match find(n).filter(|s| s.deleted.is_some()) {
             Some(mut s) => {
                 s.deleted = None;
-                let shown = s.versions.last().map(|v| cx.bundle(&s, v, false)).unwrap_or(Value::Null);
+                let shown = s.versions.last().map(|v| cx.bundle(&s, v)).unwrap_or(Value::Null);
                 commit_or_500(
                     sh,
                     vec![Op::PutSecret { key: format!("{vault_key}/{}", n.to_ascii_lowercase()), secret: s }],
@@ -731,6 +741,38 @@ fn answer(
         _ => kv_error(400, "BadParameter", "The request is not valid.", None),
     };
     (resp, who)
+}
+
+/// Seal a secret value for the state: `v1:` and base64 of nonce and AES-256-GCM ciphertext.
+fn seal(key: &[u8; 32], plain: &str) -> String {
+    use base64::Engine;
+    use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+    let nonce_bytes: [u8; 12] = rand::random();
+    let mut data = plain.as_bytes().to_vec();
+    let sealed = UnboundKey::new(&AES_256_GCM, key)
+        .map(LessSafeKey::new)
+        .and_then(|k| k.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce_bytes), Aad::empty(), &mut data));
+    if sealed.is_err() {
+        return String::new();
+    }
+    let mut out = nonce_bytes.to_vec();
+    out.extend(data);
+    format!("v1:{}", base64::engine::general_purpose::STANDARD.encode(out))
+}
+
+/// Open a sealed value; `None` when it does not open with this key.
+fn open(key: &[u8; 32], sealed: &str) -> Option<String> {
+    use base64::Engine;
+    use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+    let raw = base64::engine::general_purpose::STANDARD.decode(sealed.strip_prefix("v1:")?).ok()?;
+    if raw.len() < 12 {
+        return None;
+    }
+    let (nonce, rest) = raw.split_at(12);
+    let mut data = rest.to_vec();
+    let k = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).ok()?);
+    let plain = k.open_in_place(Nonce::try_assume_unique_for_key(nonce).ok()?, Aad::empty(), &mut data).ok()?;
+    String::from_utf8(plain.to_vec()).ok()
 }
 
 fn commit_or_500(sh: &Shared, ops: Vec<Op>, ok: impl FnOnce() -> Response) -> Response {
@@ -768,12 +810,10 @@ impl Cx {
         let level = if self.protected { "Recoverable" } else { "Recoverable+Purgeable" };
         json!({ "enabled": v.enabled, "created": v.created, "updated": v.updated, "recoveryLevel": level, "recoverableDays": self.days })
     }
-    fn bundle(&self, s: &StoredSecret, v: &SecretVersion, with_value: bool) -> Value {
+    /// A version's bundle without its value (callers add the opened value where it belongs).
+    fn bundle(&self, s: &StoredSecret, v: &SecretVersion) -> Value {
         let mut b =
             json!({ "id": format!("{}/secrets/{}/{}", self.uri, s.name, v.version), "attributes": self.attributes(v) });
-        if with_value {
-            b["value"] = json!(v.value);
-        }
         if let Some(ct) = &v.content_type {
             b["contentType"] = json!(ct);
         }
@@ -783,16 +823,16 @@ impl Cx {
         b
     }
     fn item(&self, s: &StoredSecret, v: &SecretVersion) -> Value {
-        let mut b = self.bundle(s, v, false);
+        let mut b = self.bundle(s, v);
         b["id"] = json!(format!("{}/secrets/{}", self.uri, s.name));
         b
     }
     fn item_version(&self, s: &StoredSecret, v: &SecretVersion) -> Value {
-        self.bundle(s, v, false)
+        self.bundle(s, v)
     }
     fn deleted(&self, s: &StoredSecret) -> Value {
         let (deleted, purge) = s.deleted.unwrap_or_default();
-        let mut b = s.versions.last().map(|v| self.bundle(s, v, false)).unwrap_or_else(|| json!({}));
+        let mut b = s.versions.last().map(|v| self.bundle(s, v)).unwrap_or_else(|| json!({}));
         b["recoveryId"] = json!(format!("{}/deletedsecrets/{}", self.uri, s.name));
         b["deletedDate"] = json!(deleted);
         b["scheduledPurgeDate"] = json!(purge);
@@ -842,7 +882,7 @@ fn set_secret(
     let version = super::guid().replace('-', "");
     let v = SecretVersion {
         version,
-        value: value.to_string(),
+        value: seal(&sh.vault_key, value),
         content_type: req.get("contentType").and_then(Value::as_str).map(str::to_string),
         tags: req.get("tags").filter(|t| t.is_object()).cloned(),
         enabled: req.pointer("/attributes/enabled").and_then(Value::as_bool).unwrap_or(true),
@@ -851,7 +891,7 @@ fn set_secret(
     };
     let mut s = existing.unwrap_or(StoredSecret { name: name.to_string(), versions: Vec::new(), deleted: None });
     s.versions.push(v);
-    let shown = s.versions.last().map(|v| cx.bundle(&s, v, true)).unwrap_or(Value::Null);
+    let shown = s.versions.last().map(|v| cx.bundle(&s, v)).unwrap_or(Value::Null);
     commit_or_500(
         sh,
         vec![Op::PutSecret { key: format!("{vault_key}/{}", name.to_ascii_lowercase()), secret: s }],
@@ -888,7 +928,7 @@ fn update_secret(
         v.enabled = e;
     }
     v.updated = now_ms() / 1000;
-    let shown = cx.bundle(&s, &s.versions[at], false);
+    let shown = cx.bundle(&s, &s.versions[at]);
     let key = format!("{vault_key}/{}", s.name.to_ascii_lowercase());
     commit_or_500(sh, vec![Op::PutSecret { key, secret: s }], || json_response(200, &shown, &[]))
 }

@@ -121,6 +121,9 @@ pub struct Shared {
     pub vaults_running: Mutex<HashMap<String, tokio::sync::watch::Sender<bool>>>,
     /// The TLS configuration of every HTTPS listener (ARM, blob, vaults).
     pub tls: Arc<rustls::ServerConfig>,
+    /// The key secret values are sealed with in the state (AES-256-GCM), kept in its own
+    /// 0600 file beside it.
+    pub vault_key: [u8; 32],
     pub info: ConnectionInfo,
     /// Base URL of the blob data plane (`https://127.0.0.1:PORT`).
     pub blob_base: String,
@@ -286,6 +289,19 @@ fn write_secret_file(path: &Path, secret: &str) -> Result<(), StartError> {
     Ok(())
 }
 
+/// The key that seals secret values in the state: read, or made on first use.
+fn vault_key(path: &Path) -> Result<[u8; 32], StartError> {
+    let decode = |text: &str| base64::engine::general_purpose::STANDARD.decode(text.trim()).ok();
+    if let Ok(text) = std::fs::read_to_string(path) {
+        return decode(&text)
+            .and_then(|k| <[u8; 32]>::try_from(k.as_slice()).ok())
+            .ok_or_else(|| StartError::Setup(format!("{}: not a 32-byte base64 key", path.display())));
+    }
+    let key: [u8; 32] = rand::random();
+    write_secret_file(path, &base64::engine::general_purpose::STANDARD.encode(key))?;
+    Ok(key)
+}
+
 /// Bind 127.0.0.1:`want` (or a free port when it is taken or 0).
 pub fn bind_loopback(want: u16) -> Result<std::net::TcpListener, StartError> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, want));
@@ -319,6 +335,7 @@ impl Cloud {
         if let Some(secret) = new_secret {
             write_secret_file(&secret_path, &secret)?;
         }
+        let vault_key = vault_key(&dir.join("vault.key"))?;
         let pki = tls::Pki::load_or_create(&dir).map_err(StartError::Setup)?;
         let tls_config = pki.server_config().map_err(StartError::Setup)?;
         let want = config.port.unwrap_or_else(|| store.state.ports.get("arm").copied().unwrap_or(0));
@@ -365,6 +382,7 @@ impl Cloud {
             imds_running: Mutex::new(HashMap::new()),
             vaults_running: Mutex::new(HashMap::new()),
             tls: tls_config.clone(),
+            vault_key,
             info: info.clone(),
             blob_base: format!("https://127.0.0.1:{blob_port}"),
             allow_crash: config.allow_crash,

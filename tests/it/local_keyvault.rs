@@ -140,9 +140,18 @@ fn the_data_plane_challenges_first_then_checks_audience_version_and_policies() {
     assert!(msg.contains(&format!("oid={me_oid}")) && msg.contains("does not have secrets list permission"), "{msg}");
     assert!(msg.contains("key vault 'idlab-kv-one;location=eastus'"), "{msg}");
 
-    // The request log never holds a secret value.
+    // The request log never holds a secret value, and the state holds it sealed.
     let log = lab.op("GET", "/_idlab/requests", None).body.to_string();
     assert!(!log.contains("s3cret-value") && !log.contains("next-value"));
+    use base64::Engine;
+    let mut state = String::new();
+    for e in std::fs::read_dir(lab._dir.path().join("state")).expect("state dir").filter_map(Result::ok) {
+        state.push_str(&String::from_utf8_lossy(&std::fs::read(e.path()).unwrap_or_default()));
+    }
+    assert!(state.contains("db-password"), "the secret is in the state");
+    for form in ["s3cret-value".to_string(), base64::engine::general_purpose::STANDARD.encode("s3cret-value")] {
+        assert!(!state.contains(&form), "the state holds the value as {form}");
+    }
     assert!(log.contains("/vaults/idlab-kv-one/secrets/db-password"), "{log}");
 }
 
