@@ -19,6 +19,7 @@ pub mod http;
 pub mod imds;
 pub mod login;
 pub mod rbac;
+pub mod sql;
 pub mod storage;
 pub mod store;
 pub mod tls;
