@@ -368,6 +368,78 @@ pub fn contained_user_sql(user: &str) -> String {
     format!("CREATE USER [{q}] FROM EXTERNAL PROVIDER; ALTER ROLE db_datareader ADD MEMBER [{q}];")
 }
 
+/// The contained database user a `sql_login` check needs before the identity can sign in:
+/// T-SQL run by the server's Entra admin, since ARM cannot create database users.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContainedUser {
+    /// The server's host name, `{server}.database.windows.net`.
+    pub server: String,
+    pub database: String,
+    /// The user: the identity's display name.
+    pub user: String,
+    /// Who runs it: the login of the server's Entra admin, as the plan names it.
+    pub admin: String,
+    /// The statements, names filled in.
+    pub sql: String,
+}
+
+fn root_of(s: &str) -> &str {
+    let inner = s.trim().trim_start_matches("${").trim_end_matches('}');
+    inner.split('.').next().unwrap_or(inner)
+}
+
+/// For a `sql_login` check on database `db` (a logical name) from VM `vm`, with the
+/// user-assigned identity `identity` (a logical name) or the VM's system identity: the
+/// contained user it needs, or `None` when that identity is the server's Entra admin (it
+/// signs in as admin) or the plan does not say enough.
+pub fn contained_user(
+    decls: &[super::Decl],
+    env: &Env<'_>,
+    vm: &str,
+    identity: Option<&str>,
+    db: &str,
+) -> Option<ContainedUser> {
+    let find = |logical: &str| decls.iter().find(|d| d.logical.value == logical);
+    let database = find(db)?.spec.as_any().downcast_ref::<SqlDatabase>()?;
+    let server_logical = root_of(&database.server.value).to_string();
+    let server = find(&server_logical)?.spec.as_any().downcast_ref::<SqlServer>()?;
+    let admin = decls
+        .iter()
+        .filter_map(|d| d.spec.as_any().downcast_ref::<SqlEntraAdmin>())
+        .find(|a| root_of(&a.server.value) == server_logical);
+    // The principal reference that would make this identity the admin.
+    let me_as_admin = |a: &SqlEntraAdmin| {
+        let p = a.principal.value.trim().trim_start_matches("${").trim_end_matches('}');
+        match identity {
+            Some(id) => p == id || p == format!("{id}.principal_id") || p == format!("{id}.id"),
+            None => p == format!("{vm}.identity") || p == format!("{vm}.identity.principal_id"),
+        }
+    };
+    if admin.is_some_and(me_as_admin) {
+        return None;
+    }
+    let user_decl = find(identity.unwrap_or(vm))?;
+    let user = env.resolve(user_decl.spec.name()?).known()?.to_string();
+    let server_name = env.resolve(&server.name).known()?.to_string();
+    let host = env
+        .values
+        .get(&(server_logical, "fqdn".to_string()))
+        .cloned()
+        .unwrap_or_else(|| format!("{server_name}.database.windows.net"));
+    let admin = match admin {
+        Some(a) => env.resolve(&a.login).known()?.to_string(),
+        None if server.entra_only() => DEPLOYER_LOGIN.to_string(),
+        None => return None,
+    };
+    Some(ContainedUser {
+        server: host,
+        database: env.resolve(&database.name).known()?.to_string(),
+        sql: contained_user_sql(&user),
+        user,
+        admin,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;

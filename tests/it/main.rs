@@ -16,3 +16,4 @@ mod local_imds;
 mod local_persist;
 mod props;
 mod schema;
+mod sql_e2e;
