@@ -17,6 +17,7 @@ pub mod blob;
 pub mod faults;
 pub mod http;
 pub mod imds;
+pub mod keyvault;
 pub mod login;
 pub mod rbac;
 pub mod sql;
@@ -117,6 +118,10 @@ pub struct Shared {
     pub log: Mutex<VecDeque<LogEntry>>,
     pub ops: Mutex<HashMap<String, Operation>>,
     pub imds_running: Mutex<HashMap<String, tokio::sync::watch::Sender<bool>>>,
+    /// Lower-cased vault name → the stop signal of its data plane.
+    pub vaults_running: Mutex<HashMap<String, tokio::sync::watch::Sender<bool>>>,
+    /// The TLS configuration of every HTTPS listener (ARM, blob, vaults).
+    pub tls: Arc<rustls::ServerConfig>,
     pub info: ConnectionInfo,
     /// Base URL of the blob data plane (`https://127.0.0.1:PORT`).
     pub blob_base: String,
@@ -359,6 +364,8 @@ impl Cloud {
             log: Mutex::new(VecDeque::new()),
             ops: Mutex::new(HashMap::new()),
             imds_running: Mutex::new(HashMap::new()),
+            vaults_running: Mutex::new(HashMap::new()),
+            tls: tls_config.clone(),
             info: info.clone(),
             blob_base: format!("https://127.0.0.1:{blob_port}"),
             allow_crash: config.allow_crash,
@@ -389,7 +396,7 @@ impl Cloud {
                             return;
                         }
                     };
-                    if let Err(e) = imds::start_all(&sh) {
+                    if let Err(e) = imds::start_all(&sh).and_then(|()| keyvault::start_all(&sh)) {
                         let _ = ready_tx.send(Err(e));
                         return;
                     }
@@ -409,6 +416,7 @@ impl Cloud {
                     let _ = ready_tx.send(Ok(()));
                     tls::serve_tls(listener, tls_config, arm::router(sh.clone()), rx).await;
                     imds::stop_all(&sh);
+                    keyvault::stop_all(&sh);
                 });
             })
             .map_err(|e| StartError::Setup(format!("thread: {e}")))?;

@@ -87,6 +87,42 @@ pub struct StoredBlob {
     pub metadata: std::collections::BTreeMap<String, String>,
 }
 
+/// A soft-deleted key vault: its last body, kept for `createMode: recover` until purged.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DeletedVault {
+    pub resource: Resource,
+    /// Unix ms of the deletion and of the scheduled purge.
+    pub deleted_ms: u64,
+    pub purge_ms: u64,
+}
+
+/// One version of a Key Vault secret.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SecretVersion {
+    /// 32 lower-case hex digits.
+    pub version: String,
+    pub value: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Value>,
+    pub enabled: bool,
+    /// Unix seconds.
+    pub created: u64,
+    pub updated: u64,
+}
+
+/// A Key Vault secret: its versions (oldest first) and, when soft-deleted, when.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StoredSecret {
+    /// The name as first set.
+    pub name: String,
+    pub versions: Vec<SecretVersion>,
+    /// `(deleted, scheduled purge)` in Unix seconds while soft-deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<(u64, u64)>,
+}
+
 /// The whole persisted state.
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
 pub struct State {
@@ -107,6 +143,13 @@ pub struct State {
     /// `account/container/blob` (account and container lower-cased) → blob.
     #[serde(default)]
     pub blobs: BTreeMap<String, StoredBlob>,
+    /// Lower-cased vault name → the soft-deleted vault.
+    #[serde(default)]
+    pub deleted_vaults: BTreeMap<String, DeletedVault>,
+    /// `vault/secret` (both lower-cased) → secret. A vault's secrets outlive its soft
+    /// deletion and go when it is purged.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, StoredSecret>,
 }
 
 /// One change to the state.
@@ -147,6 +190,27 @@ pub enum Op {
     DeleteBlob {
         key: String,
     },
+    DeletePort {
+        purpose: String,
+    },
+    PutDeletedVault {
+        name: String,
+        vault: Box<DeletedVault>,
+    },
+    DeleteDeletedVault {
+        name: String,
+    },
+    PutSecret {
+        key: String,
+        secret: StoredSecret,
+    },
+    DeleteSecret {
+        key: String,
+    },
+    /// Every secret whose key starts with `prefix` (a purged vault's).
+    DeleteSecrets {
+        prefix: String,
+    },
     Init {
         state: Box<State>,
     },
@@ -185,6 +249,24 @@ impl State {
             }
             Op::DeleteBlob { key } => {
                 self.blobs.remove(key);
+            }
+            Op::DeletePort { purpose } => {
+                self.ports.remove(purpose);
+            }
+            Op::PutDeletedVault { name, vault } => {
+                self.deleted_vaults.insert(name.clone(), (**vault).clone());
+            }
+            Op::DeleteDeletedVault { name } => {
+                self.deleted_vaults.remove(name);
+            }
+            Op::PutSecret { key, secret } => {
+                self.secrets.insert(key.clone(), secret.clone());
+            }
+            Op::DeleteSecret { key } => {
+                self.secrets.remove(key);
+            }
+            Op::DeleteSecrets { prefix } => {
+                self.secrets.retain(|k, _| !k.starts_with(prefix.as_str()));
             }
             Op::Init { state } => *self = (**state).clone(),
         }

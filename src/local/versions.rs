@@ -190,6 +190,31 @@ const STORAGE: &[&str] = &[
     "2020-08-01-preview",
 ];
 
+const KEYVAULT: &[&str] = &[
+    "2015-06-01",
+    "2016-10-01",
+    "2018-02-14",
+    "2019-09-01",
+    "2021-10-01",
+    "2022-07-01",
+    "2022-11-01",
+    "2023-02-01",
+    "2023-07-01",
+    "2024-11-01",
+    "2025-05-01",
+    "2026-02-01",
+    "2026-05-15",
+    "2018-02-14-preview",
+    "2020-04-01-preview",
+    "2021-04-01-preview",
+    "2021-06-01-preview",
+    "2021-11-01-preview",
+    "2022-02-01-preview",
+    "2024-04-01-preview",
+    "2024-12-01-preview",
+    "2026-03-01-preview",
+];
+
 const SQL_SERVERS: &[&str] = &[
     "2014-04-01",
     "2021-11-01",
@@ -272,6 +297,12 @@ pub fn accepted(type_lower: &str) -> Option<&'static [&'static str]> {
         | "microsoft.storage/storageaccounts/blobservices"
         | "microsoft.storage/storageaccounts/blobservices/containers" => STORAGE,
         t if t.starts_with("microsoft.sql/") => return sql(t),
+        "microsoft.keyvault/vaults" | "microsoft.keyvault/checknameavailability" => KEYVAULT,
+        // Deleted vaults and access-policy updates first appear in 2016-10-01.
+        "microsoft.keyvault/vaults/accesspolicies"
+        | "microsoft.keyvault/deletedvaults"
+        | "microsoft.keyvault/locations/deletedvaults"
+        | "microsoft.keyvault/locations/deletedvaults/purge" => &KEYVAULT[1..],
         _ => return None,
     })
 }

@@ -13,6 +13,7 @@ mod local_blob;
 mod local_contract;
 mod local_faults;
 mod local_imds;
+mod local_keyvault;
 mod local_persist;
 mod props;
 mod schema;
