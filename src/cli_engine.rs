@@ -305,7 +305,9 @@ pub fn apply(a: &ApplyArgs) -> Exit {
         if a.format != OutFormat::Json {
             ui::err(&ui::plan::text(&plan));
         }
+        let steps = if destroying { Vec::new() } else { crate::verify::next_steps(cx, &p, &obs.values) };
         if !plan.has_changes() {
+            ui::plan::next_steps(&steps, a.format == OutFormat::Json);
             return Exit::Ok;
         }
         if saved.is_none()
@@ -328,6 +330,7 @@ pub fn apply(a: &ApplyArgs) -> Exit {
         if results.iter().any(|r| matches!(r.2, Outcome::Failed(_) | Outcome::Skipped(_))) {
             Exit::Error
         } else {
+            ui::plan::next_steps(&steps, a.format == OutFormat::Json);
             Exit::Ok
         }
     })

@@ -152,6 +152,7 @@ const EXPORTS: &[(&str, &str)] = &[
     ("uri", "/properties/vaultUri"),
     ("uri", "/properties/secretUri"),
     ("dfs_endpoint", "/properties/primaryEndpoints/dfs"),
+    ("fqdn", "/properties/fullyQualifiedDomainName"),
 ];
 
 /// What Azure holds for a desired resource: through ARM, or through the data plane of its
@@ -299,9 +300,7 @@ pub async fn observe(cx: &Context, plan: &Validated) -> Result<Observed, Error> 
             let d = &plan.decls[i];
             if let Some(check) = d.spec.name_check(&cx.env(plan, &d.logical.value, &values)) {
                 let answer = cx.client.post(&check.path, check.api_version, &check.body).await?;
-                if answer.get("nameAvailable").and_then(Value::as_bool) == Some(false) {
-                    let reason = answer.get("reason").and_then(Value::as_str).unwrap_or("unavailable");
-                    let message = answer.get("message").and_then(Value::as_str).unwrap_or_default();
+                if let Some((reason, message)) = crate::kinds::env::NameCheck::refusal(&answer) {
                     return Err(Error::new(
                         "NameNotAvailable",
                         format!(
@@ -416,7 +415,7 @@ pub fn make_plan(cx: &Context, plan: &Validated, obs: &Observed, destroy: bool) 
         for &i in order.iter().rev() {
             let d = &plan.decls[i];
             let (Some(w), Some(have)) = (&obs.desired[i], &obs.bodies[i]) else { continue };
-            let owned = owned_by(have, &plan.name, w.owner);
+            let owned = owned(&plan.name, &obs.desired, &obs.bodies, i);
             let (action, reason) = destroy_action(cx, w, have, owned);
             actions.push(Action {
                 name: d.logical.value.clone(),
@@ -459,8 +458,7 @@ pub fn make_plan(cx: &Context, plan: &Validated, obs: &Observed, destroy: bool) 
 /// What destroy does with one observed resource, and why when it is not a plain delete.
 pub fn destroy_action(cx: &Context, w: &Desired, have: &Value, owned: bool) -> (ActionKind, Option<String>) {
     if !owned && !cx.force {
-        let why = "not owned by this plan (no idlab-plan tag); use --force to delete it anyway";
-        return (ActionKind::NoOp, Some(why.to_string()));
+        return (ActionKind::NoOp, Some(not_owned_reason(w.owner)));
     }
     match (plan::is_soft_deleted(have), w.soft_delete && cx.purge) {
         (true, true) => (ActionKind::Purge, Some("already soft-deleted: --purge purges it".into())),
@@ -474,17 +472,52 @@ pub fn destroy_action(cx: &Context, w: &Desired, have: &Value, owned: bool) -> (
     }
 }
 
-/// Whether ARM's body says this plan owns the resource.
+/// Why destroy keeps a resource the plan does not own.
+pub fn not_owned_reason(owner: Owner) -> String {
+    let mark = match owner {
+        Owner::Parent => "its parent has no idlab-plan tag",
+        Owner::Metadata => "no idlab_plan metadata",
+        Owner::Description => "no idlab plan description",
+        Owner::Tag => "no idlab-plan tag",
+    };
+    format!("not owned by this plan ({mark}); use --force to delete it anyway")
+}
+
+/// Whether ARM's body says this plan owns the resource. [`Owner::Parent`] has no mark in
+/// the body: see [`owned`].
 pub fn owned_by(have: &Value, plan_name: &str, owner: Owner) -> bool {
-    if owner == Owner::Declared {
-        return true;
-    }
     if let Some(mark) = owner.pointer() {
         have.pointer(&mark).and_then(Value::as_str) == Some(plan_name)
+    } else if owner == Owner::Parent {
+        false
     } else {
         let d = have.pointer("/properties/description").and_then(Value::as_str).unwrap_or_default();
         d == format!("idlab plan {plan_name}") || d.starts_with(&format!("idlab plan {plan_name}:"))
     }
+}
+
+/// The declaration whose resource is the nearest parent of declaration `i`'s (its id extends
+/// the parent's by `/type/name` pairs).
+pub fn parent_of(desired: &[Option<Desired>], i: usize) -> Option<usize> {
+    let me = desired.get(i)?.as_ref()?.id.to_ascii_lowercase();
+    desired
+        .iter()
+        .enumerate()
+        .filter(|(j, _)| *j != i)
+        .filter_map(|(j, d)| Some((j, d.as_ref()?.id.to_ascii_lowercase())))
+        .filter(|(_, p)| me.len() > p.len() && me.starts_with(p.as_str()) && me.as_bytes()[p.len()] == b'/')
+        .max_by_key(|(_, p)| p.len())
+        .map(|(j, _)| j)
+}
+
+/// Whether what ARM holds for declaration `i` is the plan's: its own mark, or for
+/// [`Owner::Parent`] its parent's.
+pub fn owned(plan_name: &str, desired: &[Option<Desired>], bodies: &[Option<Value>], i: usize) -> bool {
+    let (Some(Some(w)), Some(Some(have))) = (desired.get(i), bodies.get(i)) else { return false };
+    if w.owner != Owner::Parent {
+        return owned_by(have, plan_name, w.owner);
+    }
+    parent_of(desired, i).is_some_and(|p| owned(plan_name, desired, bodies, p))
 }
 
 /// The body a VM update PATCHes: the fields that can change in place.

@@ -10,7 +10,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-use super::{Event, Observed, Outcome, Shared, owned_by, record, secrets, vm_patch};
+use super::{Event, Observed, Outcome, Shared, record, secrets, vm_patch};
 use crate::arm::{Client, Error, keyvault};
 use crate::kinds::env::{Desired, Owner, Plane};
 use crate::model::Sensitive;
@@ -496,8 +496,19 @@ async fn put_role_assignment(
     }
 }
 
-fn fill_secrets(sh: &Shared<'_>, d: &Desired) -> Result<Value, Error> {
+/// The body of a create: the desired body, the fields a kind sends only at creation
+/// ([`crate::kinds::Spec::create_only`]), and the secrets.
+fn create_body(sh: &Shared<'_>, d: &Desired, create_only: &[(String, Value)]) -> Result<Value, Error> {
     let mut body = d.body.clone();
+    for (ptr, v) in create_only {
+        if v.to_string().contains(crate::kinds::env::UNKNOWN) {
+            return Err(Error::new("Unresolved", format!("{} still depends on values that are not known", d.id)));
+        }
+        let (parent, key) = ptr.rsplit_once('/').unwrap_or(("", ptr));
+        if let Some(obj) = body.pointer_mut(parent).and_then(Value::as_object_mut) {
+            obj.insert(key.to_string(), v.clone());
+        }
+    }
     for (ptr, s) in &d.secrets {
         let v = secrets::resolve(s, &sh.plan.base_dir).map_err(|e| Error::new("SecretUnavailable", e.0))?;
         let (parent, key) = ptr.rsplit_once('/').unwrap_or(("", ptr));
@@ -600,6 +611,7 @@ pub async fn apply(sh: &Shared<'_>, mut obs: Observed) -> Vec<(String, String, O
             if sh.cx.purge {
                 plan::purge_instead(&mut action);
             }
+            let create_only = d.spec.create_only(&sh.cx.env(sh.plan, &name, &obs.values));
             let work = match action.action {
                 ActionKind::NoOp => {
                     record(&mut obs.values, &name, &want.id, have.as_ref());
@@ -630,7 +642,7 @@ pub async fn apply(sh: &Shared<'_>, mut obs: Observed) -> Vec<(String, String, O
                     )));
                     continue;
                 }
-                ActionKind::Create => match fill_secrets(sh, &want) {
+                ActionKind::Create => match create_body(sh, &want, &create_only) {
                     Ok(body) => Work::Put {
                         id: want.id.clone(),
                         api: want.api_version,
@@ -671,7 +683,7 @@ pub async fn apply(sh: &Shared<'_>, mut obs: Observed) -> Vec<(String, String, O
                     role: role_window(sh, &want),
                     update: true,
                 },
-                ActionKind::Replace => match fill_secrets(sh, &want) {
+                ActionKind::Replace => match create_body(sh, &want, &create_only) {
                     Ok(body) => Work::Replace {
                         id: want.id.clone(),
                         api: want.api_version,
@@ -807,8 +819,8 @@ pub async fn destroy(sh: &Shared<'_>, obs: Observed) -> Vec<(String, String, Out
                     Some(Outcome::Skipped(format!("{} is handled by a later version of idlab", d.kind.type_name())))
             }
             (Some(_), None) => outcome[i] = Some(Outcome::Unchanged),
-            (Some(w), Some(have)) if !owned_by(have, &sh.plan.name, w.owner) && !sh.cx.force => {
-                outcome[i] = Some(Outcome::Kept("not owned by this plan (no idlab-plan tag); use --force".into()));
+            (Some(w), Some(_)) if !super::owned(&sh.plan.name, &obs.desired, &obs.bodies, i) && !sh.cx.force => {
+                outcome[i] = Some(Outcome::Kept(super::not_owned_reason(w.owner)));
             }
             (Some(w), Some(have)) if plan::is_soft_deleted(have) && !(w.soft_delete && sh.cx.purge) => {
                 outcome[i] = Some(Outcome::Unchanged);
@@ -894,6 +906,22 @@ pub async fn destroy(sh: &Shared<'_>, obs: Observed) -> Vec<(String, String, Out
                 kind: d.kind.type_name().into(),
                 action: if purge { ActionKind::Purge } else { ActionKind::Delete },
             });
+            // A child without a mark of its own (a SQL server's Entra admin) goes with its
+            // parent when that is deleted too: Azure may refuse to delete it alone (an
+            // Entra-only server must keep its admin), and the parent's delete removes it.
+            if w.owner == Owner::Parent
+                && let Some(p) = super::parent_of(&obs.desired, i)
+                && outcome[p].is_none()
+            {
+                let o = Outcome::Deleted(format!(
+                    "{} (with {})",
+                    w.id,
+                    obs.desired[p].as_ref().map_or("its parent", |x| x.id.as_str())
+                ));
+                sh.reporter.event(Event::Finished { name: d.logical.value.clone(), outcome: o.clone() });
+                outcome[i] = Some(o);
+                continue;
+            }
             let id = obs.bodies[i]
                 .as_ref()
                 .and_then(|b| b.get("id"))

@@ -156,9 +156,11 @@ pub enum Owner {
     Metadata,
     /// The description `idlab plan NAME` (role assignments).
     Description,
-    /// No mark can be stored (access-policy entries): the plan owns what it declares, and
-    /// removes only the permissions it declares.
-    Declared,
+    /// No mark of its own: the resource belongs to the plan when its parent (the declared
+    /// resource whose id its own id extends) does. For child resources without tags or
+    /// metadata, such as a SQL server's Entra admin or a vault's access-policy entry; they go
+    /// with their parent on destroy.
+    Parent,
 }
 
 impl Owner {
@@ -167,13 +169,14 @@ impl Owner {
         match self {
             Owner::Tag => Some(format!("/tags/{OWNER_TAG}")),
             Owner::Metadata => Some(format!("/properties/metadata/{OWNER_METADATA}")),
-            Owner::Description | Owner::Declared => None,
+            Owner::Description | Owner::Parent => None,
         }
     }
 }
 
-/// A `checkNameAvailability` request: `POST {path}?api-version={api}` with `body`; the answer
-/// has `nameAvailable`, `reason` and `message`.
+/// A `checkNameAvailability` request: `POST {path}?api-version={api}` with `body`. Most
+/// providers answer `{nameAvailable, reason, message}`; the SQL provider answers
+/// `{name, available, reason, message}`. [`NameCheck::refusal`] reads both.
 #[derive(Debug, Clone)]
 pub struct NameCheck {
     pub path: String,
@@ -181,6 +184,30 @@ pub struct NameCheck {
     pub body: Value,
     /// The name, for messages.
     pub name: String,
+}
+
+impl NameCheck {
+    /// Why the name cannot be used, `(reason, message)`, or `None` when the answer says it is
+    /// free (or says nothing about it).
+    ///
+    /// ```
+    /// use idlab::kinds::env::NameCheck;
+    /// use serde_json::json;
+    /// let arm = json!({"nameAvailable": false, "reason": "AlreadyExists", "message": "taken"});
+    /// let sql = json!({"name": "s", "available": false, "reason": "Invalid", "message": "bad"});
+    /// assert_eq!(NameCheck::refusal(&arm), Some(("AlreadyExists".into(), "taken".into())));
+    /// assert_eq!(NameCheck::refusal(&sql), Some(("Invalid".into(), "bad".into())));
+    /// assert_eq!(NameCheck::refusal(&json!({"name": "s", "available": true})), None);
+    /// ```
+    pub fn refusal(answer: &Value) -> Option<(String, String)> {
+        let available = answer.get("nameAvailable").or_else(|| answer.get("available")).and_then(Value::as_bool);
+        if available != Some(false) {
+            return None;
+        }
+        let text = |k: &str| answer.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+        let reason = text("reason");
+        Some((if reason.is_empty() { "unavailable".into() } else { reason }, text("message")))
+    }
 }
 
 /// What a kind wants ARM to hold.

@@ -366,7 +366,7 @@ impl Spec for AccessPolicy {
             } }),
             secrets: Vec::new(),
             immutable: Vec::new(),
-            owner: Owner::Declared,
+            owner: Owner::Parent,
             principal_from_plan: false,
             plane: Plane::AccessPolicy,
             soft_delete: false,

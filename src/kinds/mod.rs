@@ -83,6 +83,12 @@ pub trait Spec: Debug + Send + Sync + Any {
     fn desired(&self, _env: &env::Env<'_>) -> Option<env::Desired> {
         None
     }
+    /// Fields sent only when the resource is created, not compared or sent afterwards:
+    /// `(JSON pointer, value)`. For what Azure needs to create a resource but manages through
+    /// other resources later (an Entra-only SQL server's first Entra admin).
+    fn create_only(&self, _env: &env::Env<'_>) -> Vec<(String, serde_json::Value)> {
+        Vec::new()
+    }
     /// For globally named resources: the availability check to run when the resource does
     /// not exist yet, so a name taken elsewhere is a plan error rather than a failed apply.
     fn name_check(&self, _env: &env::Env<'_>) -> Option<env::NameCheck> {

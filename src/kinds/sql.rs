@@ -1,10 +1,21 @@
 //! Azure SQL kinds (arm-contract §8): `sql_server`, `sql_database` and `sql_entra_admin`
 //! (`servers/{s}/administrators/ActiveDirectory`). Granting the identity a contained user is
-//! T-SQL, not ARM; the verify check signs in with the identity's token.
+//! T-SQL, not ARM: [`contained_user_sql`] writes it for the "next step" apply prints; the
+//! verify check `sql_login` is token-only.
+//!
+//! Ownership: servers and databases carry the `idlab-plan` tag. The Entra admin has no tags;
+//! it is the plan's when its server is ([`Owner::Parent`]), and it goes with the server on
+//! destroy (Azure refuses to remove the admin of an Entra-only server on its own).
+//!
+//! An Entra-only server cannot be created without an Entra admin, so its create carries the
+//! deploying principal as the first admin ([`Spec::create_only`]); a `sql_entra_admin` then
+//! sets the one the plan names. `entra_only` itself is a create-time setting.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
+use super::env::{Desired, Env, NameCheck, Owner, Plane, UNKNOWN};
 use super::{Cx, Spec, child_key, kind};
 use crate::model::names;
 use crate::model::{Code, Diag, Secret, Sp, SpMap};
@@ -40,7 +51,69 @@ pub struct SqlServer {
     pub depends_on: Vec<Sp<String>>,
 }
 
+/// The api-version idlab sends for every SQL type.
+const API: &str = "2023-08-01";
+
+/// The login of the first Entra admin of an Entra-only server (the deploying principal).
+pub const DEPLOYER_LOGIN: &str = "idlab-deployer";
+
+impl SqlServer {
+    fn entra_only(&self) -> bool {
+        self.entra_only.as_ref().is_none_or(|e| e.value)
+    }
+}
+
 impl Spec for SqlServer {
+    fn desired(&self, env: &Env<'_>) -> Option<Desired> {
+        let rg = env.group_id(&self.resource_group).or_unknown();
+        let name = env.resolve(&self.name).or_unknown();
+        let mut properties = json!({ "version": "12.0", "minimalTlsVersion": "1.2", "publicNetworkAccess": "Enabled" });
+        let mut secrets = Vec::new();
+        if !self.entra_only()
+            && let (Some(login), Some(password)) = (&self.admin_login, &self.admin_password)
+        {
+            properties["administratorLogin"] = json!(env.resolve(login).or_unknown());
+            secrets.push(("/properties/administratorLoginPassword".to_string(), password.clone()));
+        }
+        Some(Desired {
+            id: format!("{rg}/providers/Microsoft.Sql/servers/{name}"),
+            api_version: API,
+            body: json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags), "properties": properties }),
+            secrets,
+            immutable: vec![
+                ("location", "a SQL server's location cannot change"),
+                ("properties/administratorLogin", "a SQL server's administrator login cannot change"),
+            ],
+            owner: Owner::Tag,
+            principal_from_plan: false,
+            plane: Plane::Arm,
+            soft_delete: false,
+        })
+    }
+    fn create_only(&self, env: &Env<'_>) -> Vec<(String, Value)> {
+        if !self.entra_only() {
+            return Vec::new();
+        }
+        let mut admin = json!({
+            "administratorType": "ActiveDirectory",
+            "login": DEPLOYER_LOGIN,
+            "sid": env.caller_object_id.unwrap_or(UNKNOWN),
+            "azureADOnlyAuthentication": true,
+        });
+        if let Some(t) = env.tenant_id {
+            admin["tenantId"] = json!(t);
+        }
+        vec![("/properties/administrators".to_string(), admin)]
+    }
+    fn name_check(&self, env: &Env<'_>) -> Option<NameCheck> {
+        let name = env.resolve(&self.name).known()?.to_string();
+        Some(NameCheck {
+            path: format!("/subscriptions/{}/providers/Microsoft.Sql/checkNameAvailability", env.subscription),
+            api_version: API,
+            body: json!({ "name": name, "type": "Microsoft.Sql/servers" }),
+            name,
+        })
+    }
     fn name(&self) -> Option<&Sp<String>> {
         Some(&self.name)
     }
@@ -105,7 +178,77 @@ pub struct SqlDatabase {
     pub depends_on: Vec<Sp<String>>,
 }
 
+/// The `sku` a database is created with, in the form the service reports it back (so a
+/// re-plan compares equal): DTU objectives become their edition and DTUs (`S0` is
+/// `{name: Standard, capacity: 10}`), vCore names their family and cores (`GP_S_Gen5_1` is
+/// `{name: GP_S_Gen5, capacity: 1}`). Other names go as written.
+///
+/// ```
+/// use idlab::kinds::sql::database_sku;
+/// use serde_json::json;
+/// assert_eq!(database_sku("Basic"), json!({"name": "Basic"}));
+/// assert_eq!(database_sku("S3"), json!({"name": "Standard", "capacity": 100}));
+/// assert_eq!(database_sku("GP_S_Gen5_2"), json!({"name": "GP_S_Gen5", "capacity": 2}));
+/// ```
+pub fn database_sku(name: &str) -> Value {
+    let dtus = |edition: &str, n: &str| -> Option<u64> {
+        Some(match (edition, n.parse::<u32>().ok()?) {
+            ("Standard", 0) => 10,
+            ("Standard", 1) => 20,
+            ("Standard", 2) => 50,
+            ("Standard", 3) => 100,
+            ("Standard", 4) => 200,
+            ("Standard", 6) => 400,
+            ("Standard", 7) => 800,
+            ("Standard", 9) => 1600,
+            ("Standard", 12) => 3000,
+            ("Premium", 1) => 125,
+            ("Premium", 2) => 250,
+            ("Premium", 4) => 500,
+            ("Premium", 6) => 1000,
+            ("Premium", 11) => 1750,
+            ("Premium", 15) => 4000,
+            _ => return None,
+        })
+    };
+    let dtu = name
+        .strip_prefix('S')
+        .map(|n| ("Standard", n))
+        .or_else(|| name.strip_prefix('P').map(|n| ("Premium", n)))
+        .and_then(|(e, n)| Some((e, dtus(e, n)?)));
+    if let Some((edition, capacity)) = dtu {
+        return json!({ "name": edition, "capacity": capacity });
+    }
+    let vcore = ["GP_", "BC_", "HS_"].iter().any(|p| name.starts_with(p));
+    if vcore
+        && let Some((family, cores)) = name.rsplit_once('_')
+        && let Ok(c) = cores.parse::<u64>()
+    {
+        return json!({ "name": family, "capacity": c });
+    }
+    json!({ "name": name })
+}
+
 impl Spec for SqlDatabase {
+    fn desired(&self, env: &Env<'_>) -> Option<Desired> {
+        let server = env.resolve(&self.server).or_unknown();
+        let name = env.resolve(&self.name).or_unknown();
+        // A database lives in its server's region.
+        let root = self.server.value.trim_start_matches("${").trim_end_matches('}').trim_end_matches(".id");
+        let location = env.resolve_str(&format!("${{{root}.location}}")).or_unknown();
+        let sku = self.sku.as_ref().map_or_else(|| "Basic".to_string(), |s| env.resolve(s).or_unknown());
+        Some(Desired {
+            id: format!("{server}/databases/{name}"),
+            api_version: API,
+            body: json!({ "location": location, "tags": env.tags(&None), "sku": database_sku(&sku) }),
+            secrets: Vec::new(),
+            immutable: vec![("location", "a database's location is its server's")],
+            owner: Owner::Tag,
+            principal_from_plan: false,
+            plane: Plane::Arm,
+            soft_delete: false,
+        })
+    }
     fn name(&self) -> Option<&Sp<String>> {
         Some(&self.name)
     }
@@ -165,6 +308,28 @@ pub struct SqlEntraAdmin {
 }
 
 impl Spec for SqlEntraAdmin {
+    fn desired(&self, env: &Env<'_>) -> Option<Desired> {
+        let server = env.resolve(&self.server).or_unknown();
+        let mut properties = json!({
+            "administratorType": "ActiveDirectory",
+            "login": env.resolve(&self.login).or_unknown(),
+            "sid": env.principal(&self.principal).or_unknown(),
+        });
+        if let Some(t) = env.tenant_id {
+            properties["tenantId"] = json!(t);
+        }
+        Some(Desired {
+            id: format!("{server}/administrators/ActiveDirectory"),
+            api_version: API,
+            body: json!({ "properties": properties }),
+            secrets: Vec::new(),
+            immutable: Vec::new(),
+            owner: Owner::Parent,
+            principal_from_plan: false,
+            plane: Plane::Arm,
+            soft_delete: false,
+        })
+    }
     fn depends_on(&self) -> &[Sp<String>] {
         &self.depends_on
     }
@@ -189,3 +354,175 @@ kind!(SqlEntraAdminKind, SqlEntraAdmin,
     api_version: "2023-08-01",
     attributes: &["id"],
     weight: 10);
+
+/// The T-SQL that makes `user` (an identity's display name: a VM's name for its
+/// system-assigned identity, the identity's name otherwise) a reader of the database it is
+/// run in. Names are bracket-quoted (`]` doubled), as T-SQL quotes identifiers.
+///
+/// ```
+/// use idlab::kinds::sql::contained_user_sql;
+/// assert_eq!(
+///     contained_user_sql("myVM"),
+///     "CREATE USER [myVM] FROM EXTERNAL PROVIDER; ALTER ROLE db_datareader ADD MEMBER [myVM];"
+/// );
+/// ```
+pub fn contained_user_sql(user: &str) -> String {
+    let q = user.replace(']', "]]");
+    format!("CREATE USER [{q}] FROM EXTERNAL PROVIDER; ALTER ROLE db_datareader ADD MEMBER [{q}];")
+}
+
+/// The contained database user a `sql_login` check needs before the identity can sign in:
+/// T-SQL run by the server's Entra admin, since ARM cannot create database users.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContainedUser {
+    /// The server's host name, `{server}.database.windows.net`.
+    pub server: String,
+    pub database: String,
+    /// The user: the identity's display name.
+    pub user: String,
+    /// Who runs it: the login of the server's Entra admin, as the plan names it.
+    pub admin: String,
+    /// The statements, names filled in.
+    pub sql: String,
+}
+
+fn root_of(s: &str) -> &str {
+    let inner = s.trim().trim_start_matches("${").trim_end_matches('}');
+    inner.split('.').next().unwrap_or(inner)
+}
+
+/// For a `sql_login` check on database `db` (a logical name) from VM `vm`, with the
+/// user-assigned identity `identity` (a logical name) or the VM's system identity: the
+/// contained user it needs, or `None` when that identity is the server's Entra admin (it
+/// signs in as admin) or the plan does not say enough.
+pub fn contained_user(
+    decls: &[super::Decl],
+    env: &Env<'_>,
+    vm: &str,
+    identity: Option<&str>,
+    db: &str,
+) -> Option<ContainedUser> {
+    let find = |logical: &str| decls.iter().find(|d| d.logical.value == logical);
+    let database = find(db)?.spec.as_any().downcast_ref::<SqlDatabase>()?;
+    let server_logical = root_of(&database.server.value).to_string();
+    let server = find(&server_logical)?.spec.as_any().downcast_ref::<SqlServer>()?;
+    let admin = decls
+        .iter()
+        .filter_map(|d| d.spec.as_any().downcast_ref::<SqlEntraAdmin>())
+        .find(|a| root_of(&a.server.value) == server_logical);
+    // The principal reference that would make this identity the admin.
+    let me_as_admin = |a: &SqlEntraAdmin| {
+        let p = a.principal.value.trim().trim_start_matches("${").trim_end_matches('}');
+        match identity {
+            Some(id) => p == id || p == format!("{id}.principal_id") || p == format!("{id}.id"),
+            None => p == format!("{vm}.identity") || p == format!("{vm}.identity.principal_id"),
+        }
+    };
+    if admin.is_some_and(me_as_admin) {
+        return None;
+    }
+    let user_decl = find(identity.unwrap_or(vm))?;
+    let user = env.resolve(user_decl.spec.name()?).known()?.to_string();
+    let server_name = env.resolve(&server.name).known()?.to_string();
+    let host = env
+        .values
+        .get(&(server_logical, "fqdn".to_string()))
+        .cloned()
+        .unwrap_or_else(|| format!("{server_name}.database.windows.net"));
+    let admin = match admin {
+        Some(a) => env.resolve(&a.login).known()?.to_string(),
+        None if server.entra_only() => DEPLOYER_LOGIN.to_string(),
+        None => return None,
+    };
+    Some(ContainedUser {
+        server: host,
+        database: env.resolve(&database.name).known()?.to_string(),
+        sql: contained_user_sql(&user),
+        user,
+        admin,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env<'a>(values: &'a HashMap<(String, String), String>) -> Env<'a> {
+        Env {
+            subscription: "s",
+            plan: "p",
+            location: "eastus",
+            logical: "x",
+            values,
+            caller_object_id: Some("00000000-0000-0000-0000-0000000000c0"),
+            tenant_id: Some("00000000-0000-0000-0000-0000000000t0"),
+            base_dir: std::path::Path::new("."),
+        }
+    }
+
+    fn parse<T: serde::de::DeserializeOwned>(yaml: &str) -> T {
+        let node = crate::model::yaml::parse(yaml).expect("yaml");
+        crate::model::de::from_node::<T>(&node).expect("spec")
+    }
+
+    #[test]
+    fn an_entra_only_server_is_created_with_the_deployer_as_admin_and_no_password() {
+        let values = HashMap::new();
+        let s: SqlServer = parse("type: sql_server\nname: srv\nresource_group: rg\n");
+        let d = s.desired(&env(&values)).expect("desired");
+        assert_eq!(d.id, "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Sql/servers/srv");
+        assert!(d.secrets.is_empty() && d.body["properties"].get("administrators").is_none());
+        let extra = s.create_only(&env(&values));
+        assert_eq!(extra[0].0, "/properties/administrators");
+        assert_eq!(extra[0].1["sid"], "00000000-0000-0000-0000-0000000000c0");
+        assert_eq!(extra[0].1["azureADOnlyAuthentication"], true);
+        let c = s.name_check(&env(&values)).expect("check");
+        assert_eq!(c.body["type"], "Microsoft.Sql/servers");
+    }
+
+    #[test]
+    fn a_password_server_sends_its_password_only_through_secrets() {
+        let values = HashMap::new();
+        let s: SqlServer = parse(
+            "type: sql_server\nname: srv\nresource_group: rg\nentra_only: false\nadmin_login: dba\nadmin_password: { env: PW }\n",
+        );
+        let d = s.desired(&env(&values)).expect("desired");
+        assert_eq!(d.body["properties"]["administratorLogin"], "dba");
+        assert_eq!(d.secrets[0].0, "/properties/administratorLoginPassword");
+        assert!(s.create_only(&env(&values)).is_empty());
+    }
+
+    #[test]
+    fn database_and_admin_hang_under_their_server() {
+        let mut values = HashMap::new();
+        let server = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Sql/servers/srv".to_string();
+        values.insert(("sql".to_string(), "id".to_string()), server.clone());
+        values.insert(("sql".to_string(), "location".to_string()), "westeurope".to_string());
+        values.insert(
+            ("vm".to_string(), "identity.principal_id".to_string()),
+            "00000000-0000-0000-0000-0000000000aa".to_string(),
+        );
+        let db: SqlDatabase = parse("type: sql_database\nname: testdb\nserver: ${sql}\nsku: S0\n");
+        let d = db.desired(&env(&values)).expect("desired");
+        assert_eq!(d.id, format!("{server}/databases/testdb"));
+        assert_eq!(d.body["location"], "westeurope");
+        assert_eq!(d.body["sku"], json!({"name": "Standard", "capacity": 10}));
+        let a: SqlEntraAdmin =
+            parse("type: sql_entra_admin\nserver: ${sql}\nlogin: vm-admin\nprincipal: ${vm.identity}\n");
+        let d = a.desired(&env(&values)).expect("desired");
+        assert_eq!(d.id, format!("{server}/administrators/ActiveDirectory"));
+        assert_eq!(d.body["properties"]["sid"], "00000000-0000-0000-0000-0000000000aa");
+        assert_eq!(d.owner, Owner::Parent);
+        assert!(d.body.get("tags").is_none());
+    }
+
+    #[test]
+    fn identifiers_are_bracket_quoted() {
+        assert_eq!(
+            contained_user_sql("a]b"),
+            "CREATE USER [a]]b] FROM EXTERNAL PROVIDER; ALTER ROLE db_datareader ADD MEMBER [a]]b];"
+        );
+    }
+}

@@ -52,6 +52,10 @@ fn canonical(type_lower: &str) -> Option<&'static str> {
         "microsoft.storage/storageaccounts/blobservices/containers" => {
             "Microsoft.Storage/storageAccounts/blobServices/containers"
         }
+        "microsoft.sql/servers" => "Microsoft.Sql/servers",
+        "microsoft.sql/servers/databases" => "Microsoft.Sql/servers/databases",
+        "microsoft.sql/servers/administrators" => "Microsoft.Sql/servers/administrators",
+        "microsoft.sql/servers/azureadonlyauthentications" => "Microsoft.Sql/servers/azureADOnlyAuthentications",
         "microsoft.keyvault/vaults" => keyvault::VAULT_TYPE,
         "microsoft.keyvault/vaults/accesspolicies" => "Microsoft.KeyVault/vaults/accessPolicies",
         _ => return None,
@@ -66,6 +70,11 @@ fn is_lro(type_lower: &str) -> bool {
 /// Types that expose an `etag` and honour `If-Match`.
 fn has_etag(type_lower: &str) -> bool {
     is_lro(type_lower)
+}
+
+/// Types whose every write answers 202 and is polled to its end (the SQL resource provider).
+fn always_accepted(type_lower: &str) -> bool {
+    type_lower.starts_with("microsoft.sql/")
 }
 
 /// The authenticated caller.
@@ -344,7 +353,7 @@ async fn route(
                 400,
                 "NoRegisteredProviderFound",
                 format!(
-                    "No registered resource provider found for location 'eastus' and API version '{version}' for type '{}'. The local cloud serves: resource groups, userAssignedIdentities, virtualNetworks, networkSecurityGroups, publicIPAddresses, networkInterfaces, virtualMachines, storageAccounts, blobServices/containers, Key Vault vaults (with deletedVaults and accessPolicies), roleAssignments and roleDefinitions (namespace '{ns}').",
+                    "No registered resource provider found for location 'eastus' and API version '{version}' for type '{}'. The local cloud serves: resource groups, userAssignedIdentities, virtualNetworks, networkSecurityGroups, publicIPAddresses, networkInterfaces, virtualMachines, storageAccounts, blobServices/containers, Key Vault vaults (with deletedVaults and accessPolicies), Microsoft.Sql servers (with databases, administrators and azureADOnlyAuthentications), roleAssignments and roleDefinitions (namespace '{ns}').",
                     type_lower.split('/').skip(1).collect::<Vec<_>>().join("/")
                 ),
             ));
@@ -1009,11 +1018,12 @@ fn list_resources(req: &Req<'_>, rg: Option<&str>) -> Result<Response, ArmError>
         .resources
         .values()
         .filter(|r| {
-            // Top-level tracked resources only: no groups, role assignments or child
-            // resources (subnets, blob containers).
+            // Tracked resources only: no groups, role assignments or proxy child resources
+            // (subnets, blob containers). SQL databases are tracked (location, tags), so ARM
+            // lists them.
             r.kind != "Microsoft.Resources/resourceGroups"
                 && !r.kind.starts_with("Microsoft.Authorization/")
-                && r.kind.matches('/').count() == 1
+                && (r.kind.matches('/').count() == 1 || r.kind == "Microsoft.Sql/servers/databases")
         })
         .filter(|r| is_scope_prefix(&scope, &r.id))
         .filter(|r| can_read(&g, c, &format!("{}/read", r.kind), &r.id))
@@ -1066,6 +1076,11 @@ fn action(req: &Req<'_>, parent: &str, t: &str) -> Result<Response, ArmError> {
     if tl == "microsoft.storage/checknameavailability" {
         let st = req.sh.store();
         return Ok(json_response(200, &super::storage::check_name(&st.state, &body), &[]));
+    }
+    if tl == "microsoft.sql/checknameavailability" {
+        authorize(req, "Microsoft.Sql/checkNameAvailability/action", parent)?;
+        let st = req.sh.store();
+        return Ok(json_response(200, &super::sql::check_name(&st.state, &body)?, &[]));
     }
     if tl == "microsoft.keyvault/checknameavailability" {
         let st = req.sh.store();
@@ -1211,6 +1226,9 @@ fn resource(req: &mut Req<'_>, id: &ResourceId) -> Result<Response, ArmError> {
     if tl == "microsoft.network/virtualnetworks/subnets" {
         return subnet(req, id);
     }
+    if tl == "microsoft.sql/servers/administrators" || tl == "microsoft.sql/servers/azureadonlyauthentications" {
+        return sql_server_setting(req, id, &tl);
+    }
     if tl == "microsoft.keyvault/vaults/accesspolicies" {
         return access_policies(req, id);
     }
@@ -1301,6 +1319,13 @@ fn put_resource(
 ) -> Result<Response, ArmError> {
     // Proxy resources (containers) have no location.
     let proxy = tl.ends_with("/containers");
+    // A database needs its server.
+    if tl == "microsoft.sql/servers/databases"
+        && let Some(server) = id.parent()
+        && !req.sh.store().state.resources.contains_key(&server.key())
+    {
+        return Err(parent_not_found(server.as_str()));
+    }
     let location = match body.get("location").and_then(Value::as_str).map(normalize_location) {
         Some(l) => l,
         None if proxy => String::new(),
@@ -1371,6 +1396,19 @@ fn put_resource(
             "microsoft.storage/storageaccounts/blobservices/containers" => {
                 super::storage::prepare_container(&st.state, &stored_id, &mut body)?
             }
+            "microsoft.sql/servers" => super::sql::prepare_server(
+                &st.state,
+                &stored_id,
+                existing.as_ref().map(|r| &r.body),
+                &mut body,
+                &req.sh.info.tenant_id,
+            )?,
+            "microsoft.sql/servers/databases" => {
+                let created = time::OffsetDateTime::now_utc()
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default();
+                super::sql::prepare_database(existing.as_ref().map(|r| &r.body), &mut body, &created)?
+            }
             "microsoft.keyvault/vaults" => keyvault::prepare_vault(
                 &st.state,
                 &req.sh.info.tenant_id,
@@ -1398,7 +1436,9 @@ fn put_resource(
     }
     let lro = is_lro(tl);
     let busy = if lro { req.sh.faults().lro(tl).as_millis() as u64 } else { 0 };
-    if let Some(p) = body.get_mut("properties").and_then(Value::as_object_mut) {
+    if let Some(p) = body.get_mut("properties").and_then(Value::as_object_mut)
+        && !always_accepted(tl)
+    {
         p.insert("provisioningState".into(), json!("Succeeded"));
     }
     let resource = Resource {
@@ -1459,6 +1499,10 @@ fn put_resource(
         // Storage accounts are created through a Location long-running operation.
         let op = start_operation(req.sh, tl, Some(stored_id));
         return Ok(empty(202, &lro_headers(req, &op, true)));
+    }
+    if always_accepted(tl) {
+        let op = start_operation(req.sh, tl, Some(stored_id));
+        return Ok(empty(202, &lro_headers(req, &op, false)));
     }
     if lro {
         let op = start_operation(req.sh, tl, Some(stored_id));
@@ -1541,11 +1585,56 @@ fn delete_resource(
     }
     stop_listeners(req.sh, &ops);
     commit(req.sh, ops)?;
-    if is_lro(tl) && !req.sh.faults().lro(tl).is_zero() {
+    if (is_lro(tl) && !req.sh.faults().lro(tl).is_zero()) || always_accepted(tl) {
         let op = start_operation(req.sh, tl, None);
         return Ok(empty(202, &lro_headers(req, &op, false)));
     }
     Ok(empty(200, &[]))
+}
+
+/// A SQL server's Entra admin (`administrators/ActiveDirectory`) or its Entra-only switch
+/// (`azureADOnlyAuthentications/Default`): views of the server body, written through it.
+fn sql_server_setting(req: &mut Req<'_>, id: &ResourceId, tl: &str) -> Result<Response, ArmError> {
+    let admin = tl == "microsoft.sql/servers/administrators";
+    let expected = if admin { "activedirectory" } else { "default" };
+    if !id.name().is_some_and(|n| n.eq_ignore_ascii_case(expected)) {
+        return Err(not_found(id));
+    }
+    let parent = id.parent().ok_or_else(|| not_found(id))?;
+    let Some(mut server) = req.sh.store().state.resources.get(&parent.key()).cloned() else {
+        return Err(if req.method == Method::GET { not_found(id) } else { parent_not_found(parent.as_str()) });
+    };
+    let view = |b: &Value| if admin { super::sql::admin_view(b) } else { Some(super::sql::entra_only_view(b)) };
+    let tenant = req.sh.info.tenant_id.clone();
+    let new_body = match req.method {
+        Method::GET => return view(&server.body).map(|v| json_response(200, &v, &[])).ok_or_else(|| not_found(id)),
+        Method::PUT => {
+            let given = parse_body(req)?;
+            if admin {
+                super::sql::put_admin(&server.body, &given, &tenant)?
+            } else {
+                super::sql::set_entra_only(&server.body, Some(&given))?
+            }
+        }
+        Method::DELETE => {
+            if view(&server.body).is_none() {
+                return Ok(empty(204, &[]));
+            }
+            if admin {
+                super::sql::delete_admin(&server.body)?
+            } else {
+                super::sql::set_entra_only(&server.body, None)?
+            }
+        }
+        _ => return Err(method_not_allowed()),
+    };
+    server.body = new_body;
+    server.etag += 1;
+    commit(req.sh, vec![Op::PutResource { resource: server }])?;
+    // The view lives in the server's record, so the operation carries no resource: a client
+    // GETs the setting itself once the operation succeeded.
+    let op = start_operation(req.sh, tl, None);
+    Ok(empty(202, &lro_headers(req, &op, false)))
 }
 
 fn prepare_identity(

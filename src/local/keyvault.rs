@@ -891,7 +891,8 @@ fn set_secret(
     };
     let mut s = existing.unwrap_or(StoredSecret { name: name.to_string(), versions: Vec::new(), deleted: None });
     s.versions.push(v);
-    let shown = s.versions.last().map(|v| cx.bundle(&s, v)).unwrap_or(Value::Null);
+    let mut shown = s.versions.last().map(|v| cx.bundle(&s, v)).unwrap_or(Value::Null);
+    shown["value"] = json!(value);
     commit_or_500(
         sh,
         vec![Op::PutSecret { key: format!("{vault_key}/{}", name.to_ascii_lowercase()), secret: s }],

@@ -20,6 +20,7 @@ pub mod imds;
 pub mod keyvault;
 pub mod login;
 pub mod rbac;
+pub mod sql;
 pub mod storage;
 pub mod store;
 pub mod tls;

@@ -215,6 +215,62 @@ const KEYVAULT: &[&str] = &[
     "2026-03-01-preview",
 ];
 
+const SQL_SERVERS: &[&str] = &[
+    "2014-04-01",
+    "2021-11-01",
+    "2023-08-01",
+    "2025-01-01",
+    "2015-05-01-preview",
+    "2019-06-01-preview",
+    "2020-02-02-preview",
+    "2020-08-01-preview",
+    "2020-11-01-preview",
+    "2021-02-01-preview",
+    "2021-05-01-preview",
+    "2021-08-01-preview",
+    "2021-11-01-preview",
+    "2022-02-01-preview",
+    "2022-05-01-preview",
+    "2022-08-01-preview",
+    "2022-11-01-preview",
+    "2023-02-01-preview",
+    "2023-05-01-preview",
+    "2023-08-01-preview",
+    "2024-05-01-preview",
+    "2024-11-01-preview",
+    "2025-02-01-preview",
+    "2025-08-01-preview",
+];
+
+/// `servers/databases`: the servers set without 2015-05-01-preview, plus two previews.
+const SQL_DATABASES_EXTRA: &[&str] = &["2017-03-01-preview", "2017-10-01-preview"];
+
+/// `servers/administrators`: the servers set without 2015-05-01-preview, plus one preview.
+const SQL_ADMINISTRATORS_EXTRA: &[&str] = &["2018-06-01-preview"];
+
+/// The SQL sets of arm-contract §0.2, built once from the servers set.
+fn sql(type_lower: &str) -> Option<&'static [&'static str]> {
+    use std::sync::OnceLock;
+    static DATABASES: OnceLock<Vec<&'static str>> = OnceLock::new();
+    static ADMINISTRATORS: OnceLock<Vec<&'static str>> = OnceLock::new();
+    static ENTRA_ONLY: OnceLock<Vec<&'static str>> = OnceLock::new();
+    let without_first_preview = |extra: &[&'static str]| -> Vec<&'static str> {
+        SQL_SERVERS.iter().copied().filter(|v| *v != "2015-05-01-preview").chain(extra.iter().copied()).collect()
+    };
+    Some(match type_lower {
+        "microsoft.sql/servers" | "microsoft.sql/checknameavailability" => SQL_SERVERS,
+        "microsoft.sql/servers/databases" => DATABASES.get_or_init(|| without_first_preview(SQL_DATABASES_EXTRA)),
+        "microsoft.sql/servers/administrators" => {
+            ADMINISTRATORS.get_or_init(|| without_first_preview(SQL_ADMINISTRATORS_EXTRA))
+        }
+        // From 2020-02-02-preview on.
+        "microsoft.sql/servers/azureadonlyauthentications" => {
+            ENTRA_ONLY.get_or_init(|| SQL_SERVERS.iter().copied().filter(|v| *v >= "2020-02-02").collect())
+        }
+        _ => return None,
+    })
+}
+
 const ROLE_DEFINITIONS: &[&str] = &["2015-07-01", "2022-04-01", "2018-01-01-preview", "2022-05-01-preview"];
 
 /// The accepted versions for a (lower-cased) type, or `None` for a type the local cloud does
@@ -240,6 +296,7 @@ pub fn accepted(type_lower: &str) -> Option<&'static [&'static str]> {
         | "microsoft.storage/storageaccounts/listservicesas"
         | "microsoft.storage/storageaccounts/blobservices"
         | "microsoft.storage/storageaccounts/blobservices/containers" => STORAGE,
+        t if t.starts_with("microsoft.sql/") => return sql(t),
         "microsoft.keyvault/vaults" | "microsoft.keyvault/checknameavailability" => KEYVAULT,
         // Deleted vaults and access-policy updates first appear in 2016-10-01.
         "microsoft.keyvault/vaults/accesspolicies"
@@ -255,4 +312,23 @@ pub fn listing(versions: &[&str]) -> String {
     let mut v: Vec<&str> = versions.to_vec();
     v.sort_unstable_by(|a, b| b.cmp(a));
     v.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sql_sets_follow_the_contract() {
+        let servers = accepted("microsoft.sql/servers").unwrap_or_default();
+        assert!(servers.contains(&"2023-08-01") && servers.contains(&"2015-05-01-preview"));
+        let dbs = accepted("microsoft.sql/servers/databases").unwrap_or_default();
+        assert!(dbs.contains(&"2017-10-01-preview") && !dbs.contains(&"2015-05-01-preview"));
+        let admins = accepted("microsoft.sql/servers/administrators").unwrap_or_default();
+        assert!(admins.contains(&"2018-06-01-preview") && admins.contains(&"2014-04-01"));
+        let only = accepted("microsoft.sql/servers/azureadonlyauthentications").unwrap_or_default();
+        assert!(only.contains(&"2020-02-02-preview") && only.contains(&"2023-08-01"));
+        assert!(!only.contains(&"2019-06-01-preview") && !only.contains(&"2014-04-01"));
+        assert!(accepted("microsoft.sql/servers/firewallrules").is_none());
+    }
 }

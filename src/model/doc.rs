@@ -262,7 +262,7 @@ pub struct Check {
     /// List this Data Lake folder and upload a file into it.
     #[serde(default)]
     pub data_lake: Option<Sp<String>>,
-    /// Get an Azure SQL token and sign in to this database.
+    /// Get an Azure SQL token for signing in to this database (token-only: TDS is not spoken).
     #[serde(default)]
     pub sql_login: Option<Sp<String>>,
 }

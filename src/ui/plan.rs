@@ -306,3 +306,27 @@ pub fn reporter(json: bool, no_progress: bool, total: u64) -> std::sync::Arc<dyn
         std::sync::Arc::new(Lines::new(json))
     }
 }
+
+/// The steps apply cannot take through ARM (a SQL database's contained user), after the
+/// summary: NDJSON `next_step` events on stdout with `--format json`, else text on stderr.
+pub fn next_steps(steps: &[crate::kinds::sql::ContainedUser], json: bool) {
+    for s in steps {
+        if json {
+            let v = serde_json::json!({
+                "event": "next_step",
+                "kind": "t-sql",
+                "server": s.server,
+                "database": s.database,
+                "run_as": s.admin,
+                "user": s.user,
+                "sql": s.sql,
+            });
+            super::out(&format!("{v}\n"));
+        } else {
+            super::err(&format!(
+                "Next step (T-SQL; ARM cannot do it): connect to database `{}` on {} as the server's Microsoft Entra admin `{}`, and run:\n    {}\n",
+                s.database, s.server, s.admin, s.sql
+            ));
+        }
+    }
+}

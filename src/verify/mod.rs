@@ -48,7 +48,7 @@ pub async fn run_check(name: &str, c: &Check, env: &VerifyEnv<'_>) -> CheckResul
     let Some((action, target)) = actions.first() else {
         return fail("no action".into());
     };
-    if !matches!(*action, "read_resource" | "write_resource" | "read_blob" | "blob_sas" | "read_secret") {
+    if !matches!(*action, "read_resource" | "write_resource" | "read_blob" | "blob_sas" | "read_secret" | "sql_login") {
         return CheckResult {
             name: name.into(),
             status: "skip",
@@ -80,6 +80,7 @@ pub async fn run_check(name: &str, c: &Check, env: &VerifyEnv<'_>) -> CheckResul
     let resource = match *action {
         "read_blob" => "https://storage.azure.com/",
         "read_secret" => "https://vault.azure.net",
+        "sql_login" => SQL_RESOURCE,
         _ => "https://management.azure.com/",
     };
     let mut url = format!("{endpoint}/metadata/identity/oauth2/token?api-version=2018-02-01&resource={resource}");
@@ -110,6 +111,15 @@ pub async fn run_check(name: &str, c: &Check, env: &VerifyEnv<'_>) -> CheckResul
     }
     if *action == "read_secret" {
         return read_secret(Ask { name, target: &target_id, token: &token, who: &who, expect, env }).await;
+    }
+    if *action == "sql_login" {
+        // The principal the T-SQL step names: the VM's system identity or the chosen one.
+        let principal = match &c.identity {
+            Some(i) if i.value != "system" => env.values.get(&(root(i), "principal_id".into())),
+            _ => env.values.get(&(vm.clone(), "identity.principal_id".into())),
+        };
+        let ask = Ask { name, target: &target_id, token: &token, who: &who, expect, env };
+        return sql_login(ask, principal.map(String::as_str)).await;
     }
     let api = crate::engine::walk::api_for_type(
         &crate::arm::id::ResourceId::parse(&target_id)
@@ -508,4 +518,88 @@ async fn blob_sas(ask: Ask<'_, '_>) -> CheckResult {
         String::new()
     };
     CheckResult { name: name.into(), status: "pass", detail: format!("{}{note}", steps.join(", ")) }
+}
+
+/// The token audience of Azure SQL (arm-contract §9).
+pub const SQL_RESOURCE: &str = "https://database.windows.net/";
+
+/// The claims of a JWT, read without checking its signature (the client never can: only the
+/// service that accepts it does).
+fn claims(token: &str) -> Option<Value> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// `sql_login`, token-only: TDS is not spoken here, so the check stops where ARM's knowledge
+/// ends. The VM's identity gets a token for Azure SQL; its `aud` must be that resource and its
+/// `oid` the principal SQL will see: the server's Entra admin (its `sid`, read back through
+/// ARM) when the identity is the admin, otherwise the identity the contained-user T-SQL step
+/// names (apply prints that step).
+async fn sql_login(ask: Ask<'_, '_>, principal: Option<&str>) -> CheckResult {
+    let Ask { name, target: db_id, token, who, expect, env } = ask;
+    let result = |status: &'static str, d: String| CheckResult {
+        name: name.to_string(),
+        status,
+        detail: format!("token-only: {d}"),
+    };
+    if expect == Expect::Denied {
+        return result("fail", "`expect: denied` cannot be checked without signing in; sql_login is token-only".into());
+    }
+    let Some(c) = claims(token.expose()) else {
+        return result("fail", format!("the token issued to {who} is not a JWT"));
+    };
+    let claim = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    let (aud, oid) = (claim("aud"), claim("oid"));
+    if aud.trim_end_matches('/') != SQL_RESOURCE.trim_end_matches('/') {
+        return result("fail", format!("the token issued to {who} is for `{aud}`, not {SQL_RESOURCE}"));
+    }
+    let Some((server_id, _)) = db_id.rsplit_once("/databases/") else {
+        return result("fail", format!("{db_id} is not a SQL database"));
+    };
+    let admin_id = format!("{server_id}/administrators/ActiveDirectory");
+    let admin = match env.client.get(&admin_id, "2023-08-01").await {
+        Ok(a) => a,
+        Err(e) => return result("fail", format!("reading {admin_id}: {e}")),
+    };
+    let sid = admin.as_ref().and_then(|a| a.pointer("/properties/sid")).and_then(Value::as_str);
+    let login = admin.as_ref().and_then(|a| a.pointer("/properties/login")).and_then(Value::as_str);
+    let head = format!("a token for {SQL_RESOURCE} issued to {who} (aud {aud}, oid {oid})");
+    if sid.is_some_and(|s| s.eq_ignore_ascii_case(&oid)) {
+        return result("pass", format!("{head}: the oid is the server's Entra admin `{}`", login.unwrap_or_default()));
+    }
+    match principal {
+        Some(p) if p.eq_ignore_ascii_case(&oid) => result(
+            "pass",
+            format!(
+                "{head}: the oid is the identity the contained-user T-SQL names (the Entra admin is {}); signing in needs that user",
+                login.map_or_else(|| "not set".to_string(), |l| format!("`{l}`"))
+            ),
+        ),
+        Some(p) => result("fail", format!("{head}: expected oid {p}, the identity the T-SQL step names")),
+        None => result("fail", format!("{head}: the identity's principal id is unknown: apply the plan first")),
+    }
+}
+
+/// The T-SQL steps after apply: one per `sql_login` check whose identity is not the server's
+/// Entra admin (names filled in, deduplicated).
+pub fn next_steps(
+    cx: &crate::engine::Context,
+    plan: &crate::resolve::Validated,
+    values: &HashMap<(String, String), String>,
+) -> Vec<crate::kinds::sql::ContainedUser> {
+    let mut out: Vec<crate::kinds::sql::ContainedUser> = Vec::new();
+    for (name, c) in &plan.checks {
+        let Some(db) = &c.sql_login else { continue };
+        let env = cx.env(plan, &name.value, values);
+        let identity = c.identity.as_ref().filter(|i| i.value != "system").map(root);
+        if let Some(step) =
+            crate::kinds::sql::contained_user(&plan.decls, &env, &root(&c.vm), identity.as_deref(), &root(db))
+            && !out.contains(&step)
+        {
+            out.push(step);
+        }
+    }
+    out
 }

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::common::{Run, root};
 
 /// (resource, changed field paths) of every action in a plan JSON that is not a no-op.
-fn changed_fields(plan: &Value) -> Vec<(String, Vec<String>)> {
+pub(crate) fn changed_fields(plan: &Value) -> Vec<(String, Vec<String>)> {
     plan["actions"]
         .as_array()
         .expect("actions")
@@ -29,9 +29,10 @@ fn changed_fields(plan: &Value) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
-struct Served {
+pub(crate) struct Served {
+    /// The `idlab local serve` process.
     child: Child,
-    state: std::path::PathBuf,
+    pub(crate) state: std::path::PathBuf,
     _tmp: tempfile::TempDir,
     rt: tokio::runtime::Runtime,
 }
@@ -44,11 +45,11 @@ impl Drop for Served {
 }
 
 impl Served {
-    fn start() -> Served {
+    pub(crate) fn start() -> Served {
         Served::with_faults(None)
     }
 
-    fn with_faults(faults: Option<&str>) -> Served {
+    pub(crate) fn with_faults(faults: Option<&str>) -> Served {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let tmp = tempfile::tempdir().expect("tmp");
         let state = tmp.path().join("state");
@@ -66,11 +67,11 @@ impl Served {
         Served { child, state, _tmp: tmp, rt }
     }
 
-    fn idlab(&self, args: &[&str]) -> Run {
+    pub(crate) fn idlab(&self, args: &[&str]) -> Run {
         self.idlab_env(args, &[])
     }
 
-    fn idlab_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+    pub(crate) fn idlab_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let state = self.state.display().to_string();
         let mut all: Vec<&str> = args.to_vec();
         all.extend(["--local", "--state", &state]);
@@ -91,7 +92,7 @@ impl Served {
     }
 
     /// Call the local cloud as its operator.
-    fn op(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+    pub(crate) fn op(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let info = attach::read_info(&self.state).expect("server.json");
         self.rt.block_on(async {
             let c = attach::client(&info).expect("client");
@@ -109,12 +110,12 @@ impl Served {
         })
     }
 
-    fn subscription(&self) -> String {
+    pub(crate) fn subscription(&self) -> String {
         attach::read_info(&self.state).expect("info").subscription_id
     }
 
     /// ARM requests in the log since the last clear: (method, path).
-    fn arm_log(&self) -> Vec<(String, String, bool)> {
+    pub(crate) fn arm_log(&self) -> Vec<(String, String, bool)> {
         let v = self.op("GET", "/_idlab/requests", None);
         v["value"]
             .as_array()
@@ -249,42 +250,61 @@ fn secrets_never_appear_in_output_logs_or_state() {
     let p = plan_path.display().to_string();
     let canary = "Canary-Secret-9f7Q!x/+=";
     let env = [("IDLAB_CANARY", canary), ("IDLAB_LOG", "debug")];
+    let mut seen = secret_runs(&s, &p, &tmp.path().join("saved.json"), &env);
+    seen.push_str(&everything_seen(&s, &["destroy", p.as_str(), "--auto-approve", "--format", "json"], &env));
+    assert_not_leaked(&seen, canary);
+    assert!(seen.contains("\"event\":\"finished\""), "the NDJSON stream was not produced");
+    assert!(seen.contains("DEBUG"), "debug logging was not on");
+}
+
+/// Every command a secret flows through, in text and JSON: plan, apply (twice), verify,
+/// destroy, a plan saved to `saved` and its apply. Returns everything seen, the saved plan
+/// included; the resources exist again at the end.
+pub(crate) fn secret_runs(s: &Served, plan: &str, saved: &std::path::Path, env: &[(&str, &str)]) -> String {
+    let saved_s = saved.display().to_string();
     let mut seen = String::new();
-    let saved = tmp.path().join("saved.json").display().to_string();
     for args in [
-        vec!["plan", p.as_str(), "--format", "json"],
-        vec!["apply", p.as_str(), "--auto-approve", "--format", "json"],
-        vec!["apply", p.as_str(), "--auto-approve"],
-        vec!["verify", p.as_str(), "--format", "json"],
-        vec!["destroy", p.as_str(), "--auto-approve"],
-        vec!["plan", p.as_str(), "--out", saved.as_str()],
-        vec!["apply", saved.as_str()],
-        vec!["destroy", p.as_str(), "--auto-approve", "--format", "json"],
+        vec!["plan", plan, "--format", "json"],
+        vec!["apply", plan, "--auto-approve", "--format", "json"],
+        vec!["apply", plan, "--auto-approve"],
+        vec!["verify", plan, "--format", "json"],
+        vec!["destroy", plan, "--auto-approve"],
+        vec!["plan", plan, "--out", saved_s.as_str()],
+        vec!["apply", saved_s.as_str()],
     ] {
-        let r = s.idlab_env(&args, &env);
-        assert!(r.code == 0, "{args:?}: {}", r.stderr);
-        seen.push_str(&r.stdout);
-        seen.push_str(&r.stderr);
+        seen.push_str(&everything_seen(s, &args, env));
     }
-    seen.push_str(&std::fs::read_to_string(&saved).unwrap_or_default());
+    seen.push_str(&std::fs::read_to_string(saved).unwrap_or_default());
+    seen
+}
+
+/// Run one command, which must succeed, and gather everything a secret could leak into
+/// meanwhile: its stdout and stderr, the local cloud's state files and its request log.
+pub(crate) fn everything_seen(s: &Served, args: &[&str], env: &[(&str, &str)]) -> String {
+    let r = s.idlab_env(args, env);
+    assert!(r.code == 0, "{args:?}: {}{}", r.stdout, r.stderr);
+    let mut seen = format!("{}{}", r.stdout, r.stderr);
     for entry in std::fs::read_dir(&s.state).expect("state").filter_map(Result::ok) {
         if entry.path().is_file() {
             seen.push_str(&String::from_utf8_lossy(&std::fs::read(entry.path()).unwrap_or_default()));
         }
     }
     seen.push_str(&s.op("GET", "/_idlab/requests", None).to_string());
+    seen
+}
+
+/// The secret appears in `seen` in none of its forms: plain, URL-encoded, base64.
+pub(crate) fn assert_not_leaked(seen: &str, secret: &str) {
     use base64::Engine;
     let forms = [
-        canary.to_string(),
-        canary.replace('!', "%21").replace('/', "%2F").replace('+', "%2B").replace('=', "%3D"),
-        base64::engine::general_purpose::STANDARD.encode(canary),
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(canary),
+        secret.to_string(),
+        secret.replace('!', "%21").replace('/', "%2F").replace('+', "%2B").replace('=', "%3D"),
+        base64::engine::general_purpose::STANDARD.encode(secret),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret),
     ];
     for f in forms {
         assert!(!seen.contains(&f), "the secret leaked as {f}");
     }
-    assert!(seen.contains("\"event\":\"finished\""), "the NDJSON stream was not produced");
-    assert!(seen.contains("DEBUG"), "debug logging was not on");
 }
 
 #[test]
@@ -934,19 +954,25 @@ fn a_storage_account_name_taken_elsewhere_is_a_plan_error_and_nothing_is_written
         &format!("{other}/providers/Microsoft.Storage/storageAccounts/idlabtutorialblob?api-version=2025-06-01"),
         Some(json!({"location": "eastus", "sku": {"name": "Standard_LRS"}, "kind": "StorageV2", "properties": {}})),
     );
+    assert_name_taken(
+        &s,
+        "plans/storage-blob.yaml",
+        "storage (storage_account): the name `idlabtutorialblob` cannot be used (AlreadyExists)",
+        "storage_account=idlabmine1",
+    );
+}
+
+/// With a global name taken elsewhere, `plan` and `apply` of `plan` fail with `message` before
+/// any write; with `free_var` (`NAME=VALUE`, another name) the plan is clean.
+pub(crate) fn assert_name_taken(s: &Served, plan: &str, message: &str, free_var: &str) {
     s.op("DELETE", "/_idlab/requests", None);
-    let p = root().join("plans/storage-blob.yaml").display().to_string();
+    let p = root().join(plan).display().to_string();
     for cmd in [vec!["plan", &p], vec!["apply", &p, "--auto-approve"]] {
         let r = s.idlab(&cmd);
         assert_eq!(r.code, 1, "{cmd:?}: {}{}", r.stdout, r.stderr);
-        assert!(
-            r.stderr.contains("storage (storage_account): the name `idlabtutorialblob` cannot be used (AlreadyExists)"),
-            "{}",
-            r.stderr
-        );
+        assert!(r.stderr.contains(message), "{}", r.stderr);
     }
     assert!(s.arm_log().iter().all(|(_, _, write)| !write), "{:?}", s.arm_log());
-    // Another name plans cleanly.
-    let ok = s.idlab(&["plan", &p, "--var", "storage_account=idlabmine1"]);
+    let ok = s.idlab(&["plan", &p, "--var", free_var]);
     assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
 }

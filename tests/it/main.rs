@@ -17,3 +17,4 @@ mod local_keyvault;
 mod local_persist;
 mod props;
 mod schema;
+mod sql_e2e;
