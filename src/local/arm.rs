@@ -52,18 +52,21 @@ fn canonical(type_lower: &str) -> Option<&'static str> {
         "microsoft.storage/storageaccounts/blobservices/containers" => {
             "Microsoft.Storage/storageAccounts/blobServices/containers"
         }
+        "microsoft.datalakestore/accounts" => super::datalake::TYPE,
         _ => return None,
     })
 }
 
 /// Types whose writes are long-running operations polled through `Azure-AsyncOperation`.
 fn is_lro(type_lower: &str) -> bool {
-    type_lower.starts_with("microsoft.compute/") || type_lower.starts_with("microsoft.network/")
+    type_lower.starts_with("microsoft.compute/")
+        || type_lower.starts_with("microsoft.network/")
+        || type_lower == "microsoft.datalakestore/accounts"
 }
 
 /// Types that expose an `etag` and honour `If-Match`.
 fn has_etag(type_lower: &str) -> bool {
-    is_lro(type_lower)
+    type_lower.starts_with("microsoft.compute/") || type_lower.starts_with("microsoft.network/")
 }
 
 /// The authenticated caller.
@@ -342,7 +345,7 @@ async fn route(
                 400,
                 "NoRegisteredProviderFound",
                 format!(
-                    "No registered resource provider found for location 'eastus' and API version '{version}' for type '{}'. The local cloud serves: resource groups, userAssignedIdentities, virtualNetworks, networkSecurityGroups, publicIPAddresses, networkInterfaces, virtualMachines, storageAccounts, blobServices/containers, roleAssignments and roleDefinitions (namespace '{ns}').",
+                    "No registered resource provider found for location 'eastus' and API version '{version}' for type '{}'. The local cloud serves: resource groups, userAssignedIdentities, virtualNetworks, networkSecurityGroups, publicIPAddresses, networkInterfaces, virtualMachines, storageAccounts, blobServices/containers, DataLakeStore accounts, roleAssignments and roleDefinitions (namespace '{ns}').",
                     type_lower.split('/').skip(1).collect::<Vec<_>>().join("/")
                 ),
             ));
@@ -747,7 +750,8 @@ fn resource_group(req: &mut Req<'_>, name: &str) -> Result<Response, ArmError> {
             {
                 imds::stop(req.sh, &key);
             }
-            commit(req.sh, ops)?;
+            commit(req.sh, ops.clone())?;
+            super::datalake::stop_deleted(req.sh, &ops);
             let op = start_operation(req.sh, "microsoft.resources/resourcegroups", None);
             Ok(empty(202, &lro_headers(req, &op, true)))
         }
@@ -796,6 +800,10 @@ fn principal_cleanup(st: &CloudState, r: &Resource) -> Vec<Op> {
             format!("{}/", parts.next().unwrap_or_default().to_ascii_lowercase())
         };
         ops.push(Op::DeleteBlobs { prefix });
+    }
+    // A Data Lake Store's files and folders go with it.
+    if r.kind == super::datalake::TYPE {
+        ops.push(super::datalake::delete_paths(r.id.rsplit('/').next().unwrap_or_default()));
     }
     for p in st.principals.values() {
         if p.resource_id.as_deref().is_some_and(|rid| rid.eq_ignore_ascii_case(&r.id)) {
@@ -1310,6 +1318,7 @@ fn put_resource(
     }
     let mut extra = Vec::new();
     let now = now_ms();
+    let mut data_listener = None;
     {
         let st = req.sh.store();
         match tl {
@@ -1338,6 +1347,19 @@ fn put_resource(
             }
             "microsoft.storage/storageaccounts/blobservices/containers" => {
                 super::storage::prepare_container(&st.state, &stored_id, &mut body)?
+            }
+            "microsoft.datalakestore/accounts" => {
+                let caller = req.caller.as_ref().map(|c| c.object_id.clone()).unwrap_or_default();
+                data_listener = super::datalake::prepare_account(
+                    &req.sh.info.tenant_id,
+                    &st.state,
+                    &stored_id,
+                    existing.as_ref(),
+                    &mut body,
+                    &mut extra,
+                    &caller,
+                    now,
+                )?
             }
             "microsoft.compute/virtualmachines" => {
                 let caller = req.caller.clone();
@@ -1396,6 +1418,9 @@ fn put_resource(
     commit(req.sh, ops)?;
     if let Some((key, listener)) = start_listener {
         imds::serve(req.sh, &key, listener);
+    }
+    if let Some(listener) = data_listener {
+        super::datalake::serve(req.sh, &name, listener);
     }
     let status = if existing.is_some() { 200 } else { 201 };
     if tl == "microsoft.storage/storageaccounts" && existing.is_none() {
@@ -1485,7 +1510,8 @@ fn delete_resource(
     for key in ops.iter().filter_map(|o| if let Op::DeleteImds { key } = o { Some(key.clone()) } else { None }) {
         imds::stop(req.sh, &key);
     }
-    commit(req.sh, ops)?;
+    commit(req.sh, ops.clone())?;
+    super::datalake::stop_deleted(req.sh, &ops);
     if is_lro(tl) && !req.sh.faults().lro(tl).is_zero() {
         let op = start_operation(req.sh, tl, None);
         return Ok(empty(202, &lro_headers(req, &op, false)));
@@ -1788,6 +1814,28 @@ fn vm_nics(body: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The object id of a resource's system-assigned identity: the one it has (`old`, when
+/// that principal still exists) or a new principal owned by the resource (pushed to `extra`),
+/// which goes when the resource goes.
+pub fn system_principal(st: &CloudState, old: Option<&str>, id: &str, now: u64, extra: &mut Vec<Op>) -> String {
+    if let Some(p) = old.filter(|p| st.principals.contains_key(*p)) {
+        return p.to_string();
+    }
+    let p = Principal {
+        object_id: guid(),
+        client_id: guid(),
+        display_name: id.rsplit('/').next().unwrap_or_default().into(),
+        kind: "ManagedIdentity".into(),
+        secret_sha256: None,
+        federated: Vec::new(),
+        resource_id: Some(id.to_string()),
+        created_ms: now,
+    };
+    let oid = p.object_id.clone();
+    extra.push(Op::PutPrincipal { principal: p });
+    oid
+}
+
 #[allow(clippy::too_many_arguments)]
 fn prepare_vm(
     sh: &Shared,
@@ -1896,24 +1944,7 @@ fn prepare_vm(
         existing.and_then(|r| r.body.pointer("/identity/principalId")).and_then(Value::as_str).map(str::to_string);
     let mut identity = json!({ "type": match (system, user) { (true, true) => "SystemAssigned, UserAssigned", (true, false) => "SystemAssigned", (false, true) => "UserAssigned", _ => "None" } });
     if system {
-        let pid = match &old_sys {
-            Some(p) if st.principals.contains_key(p) => p.clone(),
-            _ => {
-                let p = Principal {
-                    object_id: guid(),
-                    client_id: guid(),
-                    display_name: id.rsplit('/').next().unwrap_or_default().into(),
-                    kind: "ManagedIdentity".into(),
-                    secret_sha256: None,
-                    federated: Vec::new(),
-                    resource_id: Some(id.to_string()),
-                    created_ms: now,
-                };
-                let oid = p.object_id.clone();
-                extra.push(Op::PutPrincipal { principal: p });
-                oid
-            }
-        };
+        let pid = system_principal(st, old_sys.as_deref(), id, now, extra);
         identity["principalId"] = json!(pid);
         identity["tenantId"] = json!(sh.info.tenant_id);
     } else if let Some(p) = old_sys {

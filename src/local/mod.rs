@@ -4,16 +4,20 @@
 //!
 //! Layout: [`store`] (state and journal), [`tls`] (CA, leaf, accept loop), [`token`] (JWTs),
 //! [`login`] (token endpoint and discovery documents), [`arm`] (the ARM router and the
-//! resource types), [`rbac`], [`imds`] (per-VM identity endpoints), [`admin`] (the
-//! operator-only admin API under `/_idlab/`), [`faults`], [`versions`].
+//! resource types), [`rbac`], [`imds`] (per-VM identity endpoints), [`blob`] (blob data
+//! plane), [`datalake`] (Data Lake Store Gen1 accounts and their WebHDFS data planes, one
+//! port per account) with [`acl`] (POSIX ACLs), [`admin`] (the operator-only admin API under
+//! `/_idlab/`), [`faults`], [`versions`].
 //!
 //! Imports: `arm::id` and `roles` only from the rest of idlab — nothing of the client side,
 //! so each keeps the other honest.
 
+pub mod acl;
 pub mod admin;
 pub mod arm;
 pub mod attach;
 pub mod blob;
+pub mod datalake;
 pub mod faults;
 pub mod http;
 pub mod imds;
@@ -121,6 +125,10 @@ pub struct Shared {
     pub blob_base: String,
     pub allow_crash: bool,
     pub runtime: tokio::runtime::Handle,
+    /// The TLS configuration every HTTPS listener uses (data planes started later too).
+    pub tls: Arc<rustls::ServerConfig>,
+    /// Data Lake Store (Gen1) accounts by lower-cased name → their listener's stop switch.
+    pub data_listeners: datalake::Listeners,
 }
 
 /// The request log keeps this many entries.
@@ -362,6 +370,8 @@ impl Cloud {
             blob_base: format!("https://127.0.0.1:{blob_port}"),
             allow_crash: config.allow_crash,
             runtime: runtime.handle().clone(),
+            tls: tls_config.clone(),
+            data_listeners: Mutex::new(HashMap::new()),
         });
         {
             let mut st = shared.store();
@@ -388,7 +398,7 @@ impl Cloud {
                             return;
                         }
                     };
-                    if let Err(e) = imds::start_all(&sh) {
+                    if let Err(e) = imds::start_all(&sh).and_then(|()| datalake::start_all(&sh)) {
                         let _ = ready_tx.send(Err(e));
                         return;
                     }

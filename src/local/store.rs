@@ -87,6 +87,23 @@ pub struct StoredBlob {
     pub metadata: std::collections::BTreeMap<String, String>,
 }
 
+/// A file or directory of a Data Lake Storage account (Gen1 WebHDFS).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DataPath {
+    pub dir: bool,
+    /// Object id of the owner.
+    pub owner: String,
+    /// Object id of the owning group.
+    pub group: String,
+    /// The full ACL as entry texts (`user::rwx`, `user:{oid}:r-x`, `default:…`).
+    pub acl: Vec<String>,
+    /// Base64 of a file's content.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub data: String,
+    pub modified_ms: u64,
+    pub accessed_ms: u64,
+}
+
 /// The whole persisted state.
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
 pub struct State {
@@ -107,6 +124,9 @@ pub struct State {
     /// `account/container/blob` (account and container lower-cased) → blob.
     #[serde(default)]
     pub blobs: BTreeMap<String, StoredBlob>,
+    /// `account:/path` (account lower-cased, path absolute) → Data Lake file or directory.
+    #[serde(default)]
+    pub data_paths: BTreeMap<String, DataPath>,
 }
 
 /// One change to the state.
@@ -147,6 +167,18 @@ pub enum Op {
     DeleteBlob {
         key: String,
     },
+    PutDataPath {
+        key: String,
+        path: DataPath,
+    },
+    /// One Data Lake path, by its exact key.
+    DeleteDataPath {
+        key: String,
+    },
+    /// Every Data Lake path whose key starts with `prefix`.
+    DeleteDataPaths {
+        prefix: String,
+    },
     Init {
         state: Box<State>,
     },
@@ -185,6 +217,15 @@ impl State {
             }
             Op::DeleteBlob { key } => {
                 self.blobs.remove(key);
+            }
+            Op::PutDataPath { key, path } => {
+                self.data_paths.insert(key.clone(), path.clone());
+            }
+            Op::DeleteDataPath { key } => {
+                self.data_paths.remove(key);
+            }
+            Op::DeleteDataPaths { prefix } => {
+                self.data_paths.retain(|k, _| !k.starts_with(prefix.as_str()));
             }
             Op::Init { state } => *self = (**state).clone(),
         }

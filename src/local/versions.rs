@@ -190,6 +190,8 @@ const STORAGE: &[&str] = &[
     "2020-08-01-preview",
 ];
 
+const DATA_LAKE_STORE: &[&str] = &["2016-11-01", "2015-10-01-preview"];
+
 const ROLE_DEFINITIONS: &[&str] = &["2015-07-01", "2022-04-01", "2018-01-01-preview", "2022-05-01-preview"];
 
 /// The accepted versions for a (lower-cased) type, or `None` for a type the local cloud does
@@ -215,6 +217,7 @@ pub fn accepted(type_lower: &str) -> Option<&'static [&'static str]> {
         | "microsoft.storage/storageaccounts/listservicesas"
         | "microsoft.storage/storageaccounts/blobservices"
         | "microsoft.storage/storageaccounts/blobservices/containers" => STORAGE,
+        "microsoft.datalakestore/accounts" => DATA_LAKE_STORE,
         _ => return None,
     })
 }
