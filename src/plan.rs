@@ -285,6 +285,7 @@ mod tests {
             immutable: vec![("location", "no")],
             owner: Owner::Tag,
             principal_from_plan: false,
+            plane: crate::kinds::env::Plane::Arm,
         }
     }
 

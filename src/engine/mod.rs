@@ -15,7 +15,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 
 use crate::arm::{Client, Error};
-use crate::kinds::env::{Desired, Env, OWNER_TAG, Owner};
+use crate::kinds::env::{Desired, Env, OWNER_TAG, Owner, Plane};
 use crate::plan::{self, Action, ActionKind, Plan};
 use crate::resolve::Validated;
 
@@ -145,13 +145,18 @@ const EXPORTS: &[(&str, &str)] = &[
     ("dfs_endpoint", "/properties/primaryEndpoints/dfs"),
 ];
 
-/// What Azure holds at `id`: through ARM, or for the one data-plane kind (blobs), through the
-/// Blob service.
+/// What Azure holds for a desired resource: through ARM, or through the data plane of its
+/// [`Plane`]. `base_dir` is the plan's directory (data-plane reads may compare against files
+/// or secrets next to the plan).
 ///
 /// # Errors
 /// A read failed for another reason than absence.
-pub async fn read(client: &Client, arm: bool, id: &str, api: &str) -> Result<Option<Value>, Error> {
-    if arm { client.get(id, api).await } else { crate::arm::blob::head(client, id).await }
+pub async fn read(client: &Client, want: &Desired, base_dir: &std::path::Path) -> Result<Option<Value>, Error> {
+    let _ = base_dir;
+    match want.plane {
+        Plane::Arm => client.get(&want.id, want.api_version).await,
+        Plane::Blob => crate::arm::blob::head(client, &want.id).await,
+    }
 }
 
 /// Record what a resource exports.
@@ -214,13 +219,13 @@ pub async fn observe(cx: &Context, plan: &Validated) -> Result<Observed, Error> 
             if let Some(w) = &want
                 && w.is_known()
             {
-                reads.push((i, w.id.clone(), w.api_version, d.kind.arm_type().is_some()));
+                reads.push((i, w.clone()));
             }
             desired[i] = want;
         }
         let client = &cx.client;
         let got: Vec<(usize, Result<Option<Value>, Error>)> = futures::stream::iter(reads)
-            .map(|(i, id, api, arm)| async move { (i, read(client, arm, &id, api).await) })
+            .map(|(i, w)| async move { (i, read(client, &w, &plan.base_dir).await) })
             .buffer_unordered(cx.parallelism.max(1))
             .collect()
             .await;

@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 
 use super::{Event, Observed, Outcome, Shared, owned_by, record, secrets, vm_patch};
 use crate::arm::{Client, Error};
-use crate::kinds::env::{Desired, Owner};
+use crate::kinds::env::{Desired, Owner, Plane};
 use crate::plan::{self, ActionKind};
 
 /// How long a freshly created principal may be unknown to RBAC before we give up (the
@@ -93,27 +93,42 @@ fn settle_blocked(
     changed
 }
 
-/// Blobs go to the data plane: the same decision, a different request. The file is read now.
-fn blob_work(
+/// Data-plane resources: the same decision as for ARM, a different request. What the request
+/// carries (a blob's file) is read now.
+fn data_work(
     sh: &Shared<'_>,
     d: &crate::kinds::Decl,
+    want: &Desired,
     values: &HashMap<(String, String), String>,
     work: Work,
 ) -> Result<Work, Error> {
-    let Some(spec) = d.spec.as_any().downcast_ref::<crate::kinds::storage::Blob>() else {
-        return Ok(work);
-    };
-    let (id, update) = match work {
-        Work::Put { id, update, .. } => (id, update),
-        Work::Replace { id, .. } => (id, true),
-        Work::Delete { id, .. } => return Ok(Work::DeleteBlob { id }),
-        other => return Ok(other),
-    };
-    let env = sh.cx.env(sh.plan, &d.logical.value, values);
-    let path = sh.plan.base_dir.join(env.resolve(&spec.source).or_unknown());
-    let data = std::fs::read(&path)
-        .map_err(|e| Error::new("FileUnreadable", format!("blob source {}: {e}", path.display())))?;
-    Ok(Work::PutBlob { id, data, content_type: spec.content_type(), plan: sh.plan.name.clone(), update })
+    match want.plane {
+        Plane::Arm => Ok(work),
+        Plane::Blob => {
+            let Some(spec) = d.spec.as_any().downcast_ref::<crate::kinds::storage::Blob>() else {
+                return Ok(work);
+            };
+            let (id, update) = match work {
+                Work::Put { id, update, .. } => (id, update),
+                Work::Replace { id, .. } => (id, true),
+                Work::Delete { id, .. } => return Ok(delete_work(want.plane, id, want.api_version)),
+                other => return Ok(other),
+            };
+            let env = sh.cx.env(sh.plan, &d.logical.value, values);
+            let path = sh.plan.base_dir.join(env.resolve(&spec.source).or_unknown());
+            let data = std::fs::read(&path)
+                .map_err(|e| Error::new("FileUnreadable", format!("blob source {}: {e}", path.display())))?;
+            Ok(Work::PutBlob { id, data, content_type: spec.content_type(), plan: sh.plan.name.clone(), update })
+        }
+    }
+}
+
+/// The request that deletes a resource of `plane`.
+fn delete_work(plane: Plane, id: String, api: &'static str) -> Work {
+    match plane {
+        Plane::Arm => Work::Delete { id, api },
+        Plane::Blob => Work::DeleteBlob { id },
+    }
 }
 
 async fn run(client: Client, work: Work) -> Result<(Outcome, Option<Value>), Error> {
@@ -297,7 +312,7 @@ pub async fn apply(sh: &Shared<'_>, mut obs: Observed) -> Vec<(String, String, O
                 && obs.desired[i].as_ref().is_none_or(|o| !o.is_known())
                 && want.is_known()
             {
-                match super::read(&sh.cx.client, d.kind.arm_type().is_some(), &want.id, want.api_version).await {
+                match super::read(&sh.cx.client, &want, &sh.plan.base_dir).await {
                     Ok(h) => h,
                     // Unknown state: do not write over something that may be someone else's.
                     Err(e) => {
@@ -374,7 +389,7 @@ pub async fn apply(sh: &Shared<'_>, mut obs: Observed) -> Vec<(String, String, O
                 },
                 ActionKind::Delete => Work::Delete { id: want.id.clone(), api: want.api_version },
             };
-            let work = match blob_work(sh, d, &obs.values, work) {
+            let work = match data_work(sh, d, &want, &obs.values, work) {
                 Ok(w) => w,
                 Err(e) => {
                     outcome[i] = Some(Outcome::Failed(e));
@@ -587,11 +602,7 @@ pub async fn destroy(sh: &Shared<'_>, obs: Observed) -> Vec<(String, String, Out
             ids.insert(i, id.clone());
             running.insert(i);
             let client = sh.cx.client.clone();
-            let work = if d.kind.arm_type().is_none() {
-                Work::DeleteBlob { id }
-            } else {
-                Work::Delete { id, api: w.api_version }
-            };
+            let work = delete_work(w.plane, id, w.api_version);
             set.spawn(async move { (i, run(client, work).await) });
         }
         if set.is_empty() {

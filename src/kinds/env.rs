@@ -197,6 +197,18 @@ pub struct Desired {
     /// Role assignments to a principal this plan creates: `PrincipalNotFound` is replication
     /// lag, retried within the principal window. Any other principal fails fast.
     pub principal_from_plan: bool,
+    /// Which service reads and writes it.
+    pub plane: Plane,
+}
+
+/// Where a resource lives: ARM, or a data plane reached through the resource it sits in.
+/// The engine dispatches reads, writes and deletes on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plane {
+    /// An ARM resource: `GET`/`PUT`/`DELETE` on its id.
+    Arm,
+    /// A block blob (`{container id}/blobs/{name}`), through the Blob service.
+    Blob,
 }
 
 impl Desired {

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use serde_json::json;
 
-use super::env::{Desired, Env, Owner};
+use super::env::{Desired, Env, Owner, Plane};
 use super::{Cx, Spec, arm_key, kind};
 use crate::model::names;
 use crate::model::{Code, Sp, SpMap};
@@ -47,6 +47,7 @@ impl Spec for UserAssignedIdentity {
             immutable: vec![("location", "an identity's location cannot change")],
             owner: Owner::Tag,
             principal_from_plan: false,
+            plane: Plane::Arm,
         })
     }
     fn name(&self) -> Option<&Sp<String>> {

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use serde_json::{Value, json};
 
-use super::env::{Desired, Env, Owner};
+use super::env::{Desired, Env, Owner, Plane};
 use super::{Cx, Spec, arm_key, kind};
 use crate::model::names;
 use crate::model::{Code, Diag, Sp, SpMap};
@@ -111,6 +111,7 @@ impl Spec for VirtualNetwork {
             immutable: vec![("location", "a virtual network's location cannot change")],
             owner: Owner::Tag,
             principal_from_plan: false,
+            plane: Plane::Arm,
         })
     }
     fn name(&self) -> Option<&Sp<String>> {
@@ -293,6 +294,7 @@ impl Spec for NetworkSecurityGroup {
             immutable: vec![("location", "a network security group's location cannot change")],
             owner: Owner::Tag,
             principal_from_plan: false,
+            plane: Plane::Arm,
         })
     }
     fn name(&self) -> Option<&Sp<String>> {
@@ -396,6 +398,7 @@ impl Spec for PublicIp {
             ],
             owner: Owner::Tag,
             principal_from_plan: false,
+            plane: Plane::Arm,
         })
     }
     fn name(&self) -> Option<&Sp<String>> {
@@ -485,6 +488,7 @@ impl Spec for NetworkInterface {
             immutable: vec![("location", "a network interface's location cannot change")],
             owner: Owner::Tag,
             principal_from_plan: false,
+            plane: Plane::Arm,
         })
     }
     fn name(&self) -> Option<&Sp<String>> {

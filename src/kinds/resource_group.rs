@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use serde_json::json;
 
-use super::env::{Desired, Env, Owner};
+use super::env::{Desired, Env, Owner, Plane};
 use super::{Cx, Spec, kind};
 use crate::model::names;
 use crate::model::{Code, Sp, SpMap};
@@ -41,6 +41,7 @@ impl Spec for ResourceGroup {
             immutable: vec![("location", "a resource group's location cannot change")],
             owner: Owner::Tag,
             principal_from_plan: false,
+            plane: Plane::Arm,
         })
     }
     fn name(&self) -> Option<&Sp<String>> {

@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use serde_json::json;
 
-use super::env::{Desired, Env, Owner, UNKNOWN, Val};
+use super::env::{Desired, Env, Owner, Plane, UNKNOWN, Val};
 use super::{Cx, Spec, kind};
 use crate::model::names::is_guid;
 use crate::model::refs;
@@ -146,6 +146,7 @@ impl Spec for RoleAssignment {
             ],
             owner: Owner::Description,
             principal_from_plan: from_plan,
+            plane: Plane::Arm,
         })
     }
     fn depends_on(&self) -> &[Sp<String>] {

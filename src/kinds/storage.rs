@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use serde_json::json;
 
-use super::env::{Desired, Env, NameCheck, OWNER_METADATA, Owner};
+use super::env::{Desired, Env, NameCheck, OWNER_METADATA, Owner, Plane};
 use super::{Cx, Spec, child_key, kind};
 use crate::model::names;
 use crate::model::{Code, Diag, Sp, SpMap};
@@ -121,6 +121,7 @@ impl Spec for StorageAccount {
             ],
             owner: Owner::Tag,
             principal_from_plan: false,
+            plane: Plane::Arm,
         })
     }
     fn name_check(&self, env: &Env<'_>) -> Option<NameCheck> {
@@ -210,6 +211,7 @@ impl Spec for BlobContainer {
             immutable: Vec::new(),
             owner: Owner::Metadata,
             principal_from_plan: false,
+            plane: Plane::Arm,
         })
     }
     fn name(&self) -> Option<&Sp<String>> {
@@ -315,6 +317,7 @@ impl Spec for Blob {
             immutable: Vec::new(),
             owner: Owner::Metadata,
             principal_from_plan: false,
+            plane: Plane::Blob,
         })
     }
     fn name(&self) -> Option<&Sp<String>> {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::network::{NetworkInterface, NetworkSecurityGroup, NsgRule, PublicIp, Subnet, VirtualNetwork};
 use serde_json::{Value, json};
 
-use super::env::{Desired, Env, Owner, UNKNOWN};
+use super::env::{Desired, Env, Owner, Plane, UNKNOWN};
 use super::{Cx, Expanded, Spec, VmIdentity, arm_key, kind};
 use crate::model::names;
 use crate::model::{Code, Diag, OrStr, Secret, Sp, SpMap, Span};
@@ -285,6 +285,7 @@ impl Spec for VirtualMachine {
             ],
             owner: Owner::Tag,
             principal_from_plan: false,
+            plane: Plane::Arm,
         })
     }
     fn name(&self) -> Option<&Sp<String>> {

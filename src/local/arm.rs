@@ -21,7 +21,7 @@ use super::http::{ArmError, empty, error_response, header, json_response, percen
 use super::rbac::{self, Grant};
 use super::store::{ImdsEndpoint, Op, Principal, Resource, State as CloudState};
 use super::token::{TokenError, verify};
-use super::{LogEntry, Operation, Shared, admin, guid, imds, login, now_ms, versions};
+use super::{LogEntry, Operation, Shared, admin, guid, imds, keyvault, login, now_ms, versions};
 use crate::arm::id::{ResourceId, is_scope_prefix};
 use crate::roles;
 
@@ -53,6 +53,8 @@ fn canonical(type_lower: &str) -> Option<&'static str> {
             "Microsoft.Storage/storageAccounts/blobServices/containers"
         }
         "microsoft.datalakestore/accounts" => super::datalake::TYPE,
+        "microsoft.keyvault/vaults" => keyvault::VAULT_TYPE,
+        "microsoft.keyvault/vaults/accesspolicies" => "Microsoft.KeyVault/vaults/accessPolicies",
         _ => return None,
     })
 }
@@ -345,7 +347,7 @@ async fn route(
                 400,
                 "NoRegisteredProviderFound",
                 format!(
-                    "No registered resource provider found for location 'eastus' and API version '{version}' for type '{}'. The local cloud serves: resource groups, userAssignedIdentities, virtualNetworks, networkSecurityGroups, publicIPAddresses, networkInterfaces, virtualMachines, storageAccounts, blobServices/containers, DataLakeStore accounts, roleAssignments and roleDefinitions (namespace '{ns}').",
+                    "No registered resource provider found for location 'eastus' and API version '{version}' for type '{}'. The local cloud serves: resource groups, userAssignedIdentities, virtualNetworks, networkSecurityGroups, publicIPAddresses, networkInterfaces, virtualMachines, storageAccounts, blobServices/containers, Key Vault vaults (with deletedVaults and accessPolicies), DataLakeStore accounts, roleAssignments and roleDefinitions (namespace '{ns}').",
                     type_lower.split('/').skip(1).collect::<Vec<_>>().join("/")
                 ),
             ));
@@ -588,7 +590,15 @@ fn dispatch(req: &mut Req<'_>, r: Route) -> Result<Response, ArmError> {
         Route::RoleAssignment(scope, name) => role_assignment(req, &scope, &name),
         Route::SystemIdentity(res) => system_identity(req, &res),
         Route::Collection(parent, t) if req.method == Method::POST => action(req, &parent, &t),
+        Route::Collection(_, t) if t.eq_ignore_ascii_case("Microsoft.KeyVault/deletedVaults") => deleted_vaults(req),
         Route::Collection(parent, t) => list_collection(req, &parent, &t),
+        Route::Resource(id)
+            if id
+                .resource_type()
+                .is_some_and(|t| t.eq_ignore_ascii_case("Microsoft.KeyVault/locations/deletedVaults")) =>
+        {
+            deleted_vault(req, &id)
+        }
         Route::Resource(id) => resource(req, &id),
     }
 }
@@ -651,7 +661,7 @@ fn parse_body(req: &Req<'_>) -> Result<Value, ArmError> {
 }
 
 /// Commit a batch durably, then maybe crash (serve only).
-fn commit(sh: &Shared, ops: Vec<Op>) -> Result<(), ArmError> {
+pub(super) fn commit(sh: &Shared, ops: Vec<Op>) -> Result<(), ArmError> {
     let writes = {
         let mut st = sh.store();
         st.commit(ops).map_err(|e| {
@@ -746,12 +756,8 @@ fn resource_group(req: &mut Req<'_>, name: &str) -> Result<Response, ArmError> {
         Method::DELETE => {
             let Some(r) = existing else { return Err(rg_not_found(name)) };
             let ops = cascade_delete(req.sh, &r.id);
-            for key in ops.iter().filter_map(|o| if let Op::DeleteImds { key } = o { Some(key.clone()) } else { None })
-            {
-                imds::stop(req.sh, &key);
-            }
-            commit(req.sh, ops.clone())?;
-            super::datalake::stop_deleted(req.sh, &ops);
+            stop_listeners(req.sh, &ops);
+            commit(req.sh, ops)?;
             let op = start_operation(req.sh, "microsoft.resources/resourcegroups", None);
             Ok(empty(202, &lro_headers(req, &op, true)))
         }
@@ -783,9 +789,25 @@ fn cascade_delete(sh: &Shared, scope: &str) -> Vec<Op> {
     ops
 }
 
-/// Ops removing the principals and endpoints a resource owns.
+/// Stop the endpoints of what `ops` deletes: VMs' identity endpoints, vaults' data planes.
+fn stop_listeners(sh: &Shared, ops: &[Op]) {
+    for op in ops {
+        match op {
+            Op::DeleteImds { key } => imds::stop(sh, key),
+            Op::PutDeletedVault { name, .. } => keyvault::stop(sh, name),
+            Op::DeleteDataPaths { .. } => super::datalake::stop_for(sh, op),
+            _ => {}
+        }
+    }
+}
+
+/// Ops removing the principals and endpoints a resource owns; a vault is soft-deleted.
 fn principal_cleanup(st: &CloudState, r: &Resource) -> Vec<Op> {
     let mut ops = Vec::new();
+    if r.kind == keyvault::VAULT_TYPE {
+        let name = r.id.rsplit('/').next().unwrap_or_default().to_ascii_lowercase();
+        ops.push(Op::PutDeletedVault { name, vault: Box::new(keyvault::soft_delete(r, now_ms())) });
+    }
     // Storage: the blobs of an account or container go with it.
     if r.kind == "Microsoft.Storage/storageAccounts"
         || r.kind == "Microsoft.Storage/storageAccounts/blobServices/containers"
@@ -1053,6 +1075,13 @@ fn action(req: &Req<'_>, parent: &str, t: &str) -> Result<Response, ArmError> {
         let st = req.sh.store();
         return Ok(json_response(200, &super::storage::check_name(&st.state, &body), &[]));
     }
+    if tl == "microsoft.keyvault/checknameavailability" {
+        let st = req.sh.store();
+        return Ok(json_response(200, &keyvault::check_name(&st.state, &body), &[]));
+    }
+    if tl == "microsoft.keyvault/locations/deletedvaults/purge" {
+        return purge_vault(req, parent);
+    }
     let name = tl.rsplit('/').next().unwrap_or_default().to_string();
     if !tl.starts_with("microsoft.storage/storageaccounts/") || !matches!(name.as_str(), "listkeys" | "listservicesas")
     {
@@ -1189,6 +1218,9 @@ fn resource(req: &mut Req<'_>, id: &ResourceId) -> Result<Response, ArmError> {
     }
     if tl == "microsoft.network/virtualnetworks/subnets" {
         return subnet(req, id);
+    }
+    if tl == "microsoft.keyvault/vaults/accesspolicies" {
+        return access_policies(req, id);
     }
     let key = id.key();
     let existing = req.sh.store().state.resources.get(&key).cloned();
@@ -1361,6 +1393,15 @@ fn put_resource(
                     now,
                 )?
             }
+            "microsoft.keyvault/vaults" => keyvault::prepare_vault(
+                &st.state,
+                &req.sh.info.tenant_id,
+                &stored_id,
+                existing.as_ref(),
+                &mut body,
+                &req.api_version,
+                &mut extra,
+            )?,
             "microsoft.compute/virtualmachines" => {
                 let caller = req.caller.clone();
                 prepare_vm(
@@ -1412,6 +1453,19 @@ fn put_resource(
             start_listener = Some((key, listener));
         }
     }
+    // A vault's data plane gets its own port (kept while it is soft-deleted).
+    let mut resource = resource;
+    let mut start_vault = None;
+    if tl == "microsoft.keyvault/vaults" {
+        let vault = name.to_ascii_lowercase();
+        let running = req.sh.vaults_running.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&vault);
+        if !running {
+            let (listener, port) = keyvault::bind(&req.sh.store().state, &vault)?;
+            resource.body["properties"]["vaultUri"] = json!(keyvault::vault_uri(port));
+            extra.push(Op::SetPort { purpose: keyvault::port_purpose(&vault), port });
+            start_vault = Some((vault, listener));
+        }
+    }
     let shown = present(&resource, now);
     let mut ops = vec![Op::PutResource { resource }];
     ops.extend(extra);
@@ -1421,6 +1475,9 @@ fn put_resource(
     }
     if let Some(listener) = data_listener {
         super::datalake::serve(req.sh, &name, listener);
+    }
+    if let Some((vault, listener)) = start_vault {
+        keyvault::serve(req.sh, &vault, listener);
     }
     let status = if existing.is_some() { 200 } else { 201 };
     if tl == "microsoft.storage/storageaccounts" && existing.is_none() {
@@ -1507,11 +1564,8 @@ fn delete_resource(
             }
         }
     }
-    for key in ops.iter().filter_map(|o| if let Op::DeleteImds { key } = o { Some(key.clone()) } else { None }) {
-        imds::stop(req.sh, &key);
-    }
-    commit(req.sh, ops.clone())?;
-    super::datalake::stop_deleted(req.sh, &ops);
+    stop_listeners(req.sh, &ops);
+    commit(req.sh, ops)?;
     if is_lro(tl) && !req.sh.faults().lro(tl).is_zero() {
         let op = start_operation(req.sh, tl, None);
         return Ok(empty(202, &lro_headers(req, &op, false)));
@@ -2077,6 +2131,71 @@ fn subnet(req: &mut Req<'_>, id: &ResourceId) -> Result<Response, ArmError> {
         }
         _ => Err(method_not_allowed()),
     }
+}
+
+/// `GET /subscriptions/{s}/providers/Microsoft.KeyVault/deletedVaults`.
+fn deleted_vaults(req: &Req<'_>) -> Result<Response, ArmError> {
+    let sub = req.sh.info.subscription_id.clone();
+    authorize(req, "Microsoft.KeyVault/deletedVaults/read", &format!("/subscriptions/{sub}"))?;
+    let st = req.sh.store();
+    let value: Vec<Value> = st.state.deleted_vaults.values().map(|d| keyvault::deleted_body(&sub, d)).collect();
+    Ok(json_response(200, &json!({ "value": value }), &[]))
+}
+
+fn deleted_vault_not_found(name: &str) -> ArmError {
+    ArmError::new(404, "ResourceNotFound", format!("The deleted vault '{name}' was not found in this location."))
+}
+
+/// `GET …/locations/{loc}/deletedVaults/{name}`.
+fn deleted_vault(req: &Req<'_>, id: &ResourceId) -> Result<Response, ArmError> {
+    if req.method != Method::GET {
+        return Err(method_not_allowed());
+    }
+    authorize(req, "Microsoft.KeyVault/locations/deletedVaults/read", id.as_str())?;
+    let (location, name) = location_and_name(id.as_str());
+    let st = req.sh.store();
+    let d = keyvault::deleted_in(&st.state, &location, &name).ok_or_else(|| deleted_vault_not_found(&name))?;
+    Ok(json_response(200, &keyvault::deleted_body(&req.sh.info.subscription_id, d), &[]))
+}
+
+/// `(location, name)` of `…/locations/{loc}/deletedVaults/{name}`.
+fn location_and_name(path: &str) -> (String, String) {
+    let segs: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let at = segs.iter().position(|s| s.eq_ignore_ascii_case("locations")).unwrap_or(0);
+    let get = |i: usize| segs.get(i).map(|s| percent_decode(s, false)).unwrap_or_default();
+    (get(at + 1), get(at + 3))
+}
+
+/// `POST …/locations/{loc}/deletedVaults/{name}/purge`: a long-running operation.
+fn purge_vault(req: &Req<'_>, parent: &str) -> Result<Response, ArmError> {
+    authorize(req, "Microsoft.KeyVault/locations/deletedVaults/purge/action", parent)?;
+    let (location, name) = location_and_name(parent);
+    let ops = {
+        let st = req.sh.store();
+        let d = keyvault::deleted_in(&st.state, &location, &name).ok_or_else(|| deleted_vault_not_found(&name))?;
+        keyvault::purge_ops(d)?
+    };
+    commit(req.sh, ops)?;
+    let op = start_operation(req.sh, "microsoft.keyvault/locations/deletedvaults/purge", None);
+    Ok(empty(202, &lro_headers(req, &op, true)))
+}
+
+/// `PUT …/vaults/{v}/accessPolicies/{add|remove|replace}`.
+fn access_policies(req: &Req<'_>, id: &ResourceId) -> Result<Response, ArmError> {
+    if req.method != Method::PUT {
+        return Err(method_not_allowed());
+    }
+    let body = parse_body(req)?;
+    let op = id.name().unwrap_or_default().to_string();
+    let vault_id = id.as_str().rsplitn(3, '/').nth(2).unwrap_or_default().to_string();
+    let mut vault =
+        req.sh.store().state.resources.get(&vault_id.to_ascii_lowercase()).cloned().ok_or_else(|| {
+            ResourceId::parse(&vault_id).map_or_else(|_| parent_not_found(&vault_id), |v| not_found(&v))
+        })?;
+    let out = keyvault::update_policies(&mut vault.body, &vault.id, &op, &body)?;
+    vault.etag += 1;
+    commit(req.sh, vec![Op::PutResource { resource: vault }])?;
+    Ok(json_response(200, &out, &[]))
 }
 
 /// The stored body of a role assignment.

@@ -18,7 +18,6 @@
 //! super-users, as in Azure; the principal that created the account owns `/`. Errors are
 //! WebHDFS `RemoteException` bodies. Requests are logged without their query.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
@@ -203,7 +202,7 @@ pub fn prepare_account(
 pub fn serve(sh: &Arc<Shared>, account: &str, listener: std::net::TcpListener) {
     let account = account.to_ascii_lowercase();
     let (tx, rx) = tokio::sync::watch::channel(false);
-    if let Some(old) = sh.data_listeners.lock().unwrap_or_else(|p| p.into_inner()).insert(account.clone(), tx) {
+    if let Some(old) = sh.datalake_running.lock().unwrap_or_else(|p| p.into_inner()).insert(account.clone(), tx) {
         let _ = old.send(true);
     }
     let router = axum::Router::new().fallback(entry).with_state((sh.clone(), account));
@@ -215,16 +214,14 @@ pub fn serve(sh: &Arc<Shared>, account: &str, listener: std::net::TcpListener) {
     });
 }
 
-/// Stop the listeners of the accounts a committed batch deleted.
-pub fn stop_deleted(sh: &Shared, ops: &[Op]) {
-    for op in ops {
-        if let Op::DeleteDataPaths { prefix } = op
-            && let Some(account) = prefix.strip_suffix(':')
-            && !account.contains('/')
-            && let Some(tx) = sh.data_listeners.lock().unwrap_or_else(|p| p.into_inner()).remove(account)
-        {
-            let _ = tx.send(true);
-        }
+/// Stop the listener of the account an op deletes the paths of (an account's delete).
+pub fn stop_for(sh: &Shared, op: &Op) {
+    if let Op::DeleteDataPaths { prefix } = op
+        && let Some(account) = prefix.strip_suffix(':')
+        && !account.contains('/')
+        && let Some(tx) = sh.datalake_running.lock().unwrap_or_else(|p| p.into_inner()).remove(account)
+    {
+        let _ = tx.send(true);
     }
 }
 
@@ -819,6 +816,3 @@ fn change_acl(cx: &Cx<'_>, path: &str, op: &str, q: &[(String, String)], rid: &s
     cx.commit(vec![Op::PutDataPath { key: key(cx.account, path), path: e }])?;
     Ok(done(200, rid, &[]))
 }
-
-/// Accounts by name → their listeners' stop switches (kept in [`Shared`]).
-pub type Listeners = std::sync::Mutex<HashMap<String, tokio::sync::watch::Sender<bool>>>;

@@ -21,6 +21,7 @@ pub mod datalake;
 pub mod faults;
 pub mod http;
 pub mod imds;
+pub mod keyvault;
 pub mod login;
 pub mod rbac;
 pub mod storage;
@@ -120,15 +121,17 @@ pub struct Shared {
     pub log: Mutex<VecDeque<LogEntry>>,
     pub ops: Mutex<HashMap<String, Operation>>,
     pub imds_running: Mutex<HashMap<String, tokio::sync::watch::Sender<bool>>>,
+    /// Lower-cased vault name → the stop signal of its data plane.
+    pub vaults_running: Mutex<HashMap<String, tokio::sync::watch::Sender<bool>>>,
+    /// The TLS configuration of every HTTPS listener (ARM, blob, vaults, Data Lake stores).
+    pub tls: Arc<rustls::ServerConfig>,
     pub info: ConnectionInfo,
     /// Base URL of the blob data plane (`https://127.0.0.1:PORT`).
     pub blob_base: String,
     pub allow_crash: bool,
     pub runtime: tokio::runtime::Handle,
-    /// The TLS configuration every HTTPS listener uses (data planes started later too).
-    pub tls: Arc<rustls::ServerConfig>,
-    /// Data Lake Store (Gen1) accounts by lower-cased name → their listener's stop switch.
-    pub data_listeners: datalake::Listeners,
+    /// Lower-cased Data Lake Store (Gen1) account name → the stop signal of its WebHDFS plane.
+    pub datalake_running: Mutex<HashMap<String, tokio::sync::watch::Sender<bool>>>,
 }
 
 /// The request log keeps this many entries.
@@ -366,12 +369,13 @@ impl Cloud {
             log: Mutex::new(VecDeque::new()),
             ops: Mutex::new(HashMap::new()),
             imds_running: Mutex::new(HashMap::new()),
+            vaults_running: Mutex::new(HashMap::new()),
+            tls: tls_config.clone(),
             info: info.clone(),
             blob_base: format!("https://127.0.0.1:{blob_port}"),
             allow_crash: config.allow_crash,
             runtime: runtime.handle().clone(),
-            tls: tls_config.clone(),
-            data_listeners: Mutex::new(HashMap::new()),
+            datalake_running: Mutex::new(HashMap::new()),
         });
         {
             let mut st = shared.store();
@@ -398,7 +402,10 @@ impl Cloud {
                             return;
                         }
                     };
-                    if let Err(e) = imds::start_all(&sh).and_then(|()| datalake::start_all(&sh)) {
+                    if let Err(e) = imds::start_all(&sh)
+                        .and_then(|()| keyvault::start_all(&sh))
+                        .and_then(|()| datalake::start_all(&sh))
+                    {
                         let _ = ready_tx.send(Err(e));
                         return;
                     }
@@ -418,6 +425,7 @@ impl Cloud {
                     let _ = ready_tx.send(Ok(()));
                     tls::serve_tls(listener, tls_config, arm::router(sh.clone()), rx).await;
                     imds::stop_all(&sh);
+                    keyvault::stop_all(&sh);
                 });
             })
             .map_err(|e| StartError::Setup(format!("thread: {e}")))?;

@@ -104,6 +104,42 @@ pub struct DataPath {
     pub accessed_ms: u64,
 }
 
+/// A soft-deleted key vault: its last body, kept for `createMode: recover` until purged.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DeletedVault {
+    pub resource: Resource,
+    /// Unix ms of the deletion and of the scheduled purge.
+    pub deleted_ms: u64,
+    pub purge_ms: u64,
+}
+
+/// One version of a Key Vault secret.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SecretVersion {
+    /// 32 lower-case hex digits.
+    pub version: String,
+    pub value: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Value>,
+    pub enabled: bool,
+    /// Unix seconds.
+    pub created: u64,
+    pub updated: u64,
+}
+
+/// A Key Vault secret: its versions (oldest first) and, when soft-deleted, when.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StoredSecret {
+    /// The name as first set.
+    pub name: String,
+    pub versions: Vec<SecretVersion>,
+    /// `(deleted, scheduled purge)` in Unix seconds while soft-deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<(u64, u64)>,
+}
+
 /// The whole persisted state.
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
 pub struct State {
@@ -127,6 +163,13 @@ pub struct State {
     /// `account:/path` (account lower-cased, path absolute) → Data Lake file or directory.
     #[serde(default)]
     pub data_paths: BTreeMap<String, DataPath>,
+    /// Lower-cased vault name → the soft-deleted vault.
+    #[serde(default)]
+    pub deleted_vaults: BTreeMap<String, DeletedVault>,
+    /// `vault/secret` (both lower-cased) → secret. A vault's secrets outlive its soft
+    /// deletion and go when it is purged.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, StoredSecret>,
 }
 
 /// One change to the state.
@@ -179,6 +222,27 @@ pub enum Op {
     DeleteDataPaths {
         prefix: String,
     },
+    DeletePort {
+        purpose: String,
+    },
+    PutDeletedVault {
+        name: String,
+        vault: Box<DeletedVault>,
+    },
+    DeleteDeletedVault {
+        name: String,
+    },
+    PutSecret {
+        key: String,
+        secret: StoredSecret,
+    },
+    DeleteSecret {
+        key: String,
+    },
+    /// Every secret whose key starts with `prefix` (a purged vault's).
+    DeleteSecrets {
+        prefix: String,
+    },
     Init {
         state: Box<State>,
     },
@@ -226,6 +290,24 @@ impl State {
             }
             Op::DeleteDataPaths { prefix } => {
                 self.data_paths.retain(|k, _| !k.starts_with(prefix.as_str()));
+            }
+            Op::DeletePort { purpose } => {
+                self.ports.remove(purpose);
+            }
+            Op::PutDeletedVault { name, vault } => {
+                self.deleted_vaults.insert(name.clone(), (**vault).clone());
+            }
+            Op::DeleteDeletedVault { name } => {
+                self.deleted_vaults.remove(name);
+            }
+            Op::PutSecret { key, secret } => {
+                self.secrets.insert(key.clone(), secret.clone());
+            }
+            Op::DeleteSecret { key } => {
+                self.secrets.remove(key);
+            }
+            Op::DeleteSecrets { prefix } => {
+                self.secrets.retain(|k, _| !k.starts_with(prefix.as_str()));
             }
             Op::Init { state } => *self = (**state).clone(),
         }

@@ -192,6 +192,31 @@ const STORAGE: &[&str] = &[
 
 const DATA_LAKE_STORE: &[&str] = &["2016-11-01", "2015-10-01-preview"];
 
+const KEYVAULT: &[&str] = &[
+    "2015-06-01",
+    "2016-10-01",
+    "2018-02-14",
+    "2019-09-01",
+    "2021-10-01",
+    "2022-07-01",
+    "2022-11-01",
+    "2023-02-01",
+    "2023-07-01",
+    "2024-11-01",
+    "2025-05-01",
+    "2026-02-01",
+    "2026-05-15",
+    "2018-02-14-preview",
+    "2020-04-01-preview",
+    "2021-04-01-preview",
+    "2021-06-01-preview",
+    "2021-11-01-preview",
+    "2022-02-01-preview",
+    "2024-04-01-preview",
+    "2024-12-01-preview",
+    "2026-03-01-preview",
+];
+
 const ROLE_DEFINITIONS: &[&str] = &["2015-07-01", "2022-04-01", "2018-01-01-preview", "2022-05-01-preview"];
 
 /// The accepted versions for a (lower-cased) type, or `None` for a type the local cloud does
@@ -218,6 +243,12 @@ pub fn accepted(type_lower: &str) -> Option<&'static [&'static str]> {
         | "microsoft.storage/storageaccounts/blobservices"
         | "microsoft.storage/storageaccounts/blobservices/containers" => STORAGE,
         "microsoft.datalakestore/accounts" => DATA_LAKE_STORE,
+        "microsoft.keyvault/vaults" | "microsoft.keyvault/checknameavailability" => KEYVAULT,
+        // Deleted vaults and access-policy updates first appear in 2016-10-01.
+        "microsoft.keyvault/vaults/accesspolicies"
+        | "microsoft.keyvault/deletedvaults"
+        | "microsoft.keyvault/locations/deletedvaults"
+        | "microsoft.keyvault/locations/deletedvaults/purge" => &KEYVAULT[1..],
         _ => return None,
     })
 }

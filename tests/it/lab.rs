@@ -131,6 +131,26 @@ impl Lab {
         (self.token_as(&client, &secret), oid)
     }
 
+    /// A new service principal with `roles` [(role, scope)], and a token for `scope` (e.g.
+    /// `https://vault.azure.net/.default`) as it: (token, object id).
+    pub fn principal_for(&self, roles: &[(&str, &str)], scope: &str) -> (String, String) {
+        let roles: Vec<Value> = roles.iter().map(|(r, s)| json!({ "role": r, "scope": s })).collect();
+        let r = self.op("POST", "/_idlab/principals", Some(&json!({ "name": "data-user", "roles": roles })));
+        assert_eq!(r.status, 200, "{}", r.body);
+        let tok = self.token_request(
+            &self.cloud.info.tenant_id.clone(),
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", r.body["client_id"].as_str().unwrap_or_default()),
+                ("client_secret", r.body["secret"].as_str().unwrap_or_default()),
+                ("scope", scope),
+            ],
+        );
+        assert_eq!(tok.status, 200, "{}", tok.body);
+        let token = tok.body["access_token"].as_str().expect("access_token").to_string();
+        (token, r.body["object_id"].as_str().unwrap_or_default().to_string())
+    }
+
     /// A token signed with the cloud's key from valid operator claims, then altered.
     pub fn forge(&self, key: Option<&[u8]>, alter: impl FnOnce(&mut Claims)) -> String {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();

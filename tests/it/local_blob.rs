@@ -1,7 +1,7 @@
 //! The local cloud's blob data plane: storage accounts created through ARM, then blobs read
 //! and written with Entra tokens (RBAC data actions) or a service SAS from `ListServiceSas`.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::lab::Lab;
 
@@ -37,20 +37,7 @@ fn blob(lab: &Lab, method: &str, url: &str, headers: &[(&str, &str)], body: &[u8
 
 /// A principal with `roles` and a storage-audience token for it.
 fn storage_principal(lab: &Lab, roles: &[(&str, &str)]) -> String {
-    let roles: Vec<Value> = roles.iter().map(|(r, s)| json!({ "role": r, "scope": s })).collect();
-    let r = lab.op("POST", "/_idlab/principals", Some(&json!({ "name": "reader", "roles": roles })));
-    assert_eq!(r.status, 200, "{}", r.body);
-    let tok = lab.token_request(
-        &lab.cloud.info.tenant_id.clone(),
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", r.body["client_id"].as_str().unwrap_or_default()),
-            ("client_secret", r.body["secret"].as_str().unwrap_or_default()),
-            ("scope", "https://storage.azure.com/.default"),
-        ],
-    );
-    assert_eq!(tok.status, 200, "{}", tok.body);
-    tok.body["access_token"].as_str().expect("access_token").to_string()
+    lab.principal_for(roles, "https://storage.azure.com/.default").0
 }
 
 /// A group, an account (through its long-running create) and a container; answers the

@@ -13,12 +13,25 @@ use crate::common::root;
 use crate::lab::{Lab, Resp};
 
 /// Example files of the types the local cloud serves (by prefix).
-const SERVED_PREFIXES: &[&str] = &["resources_", "msi_", "authorization_", "compute_", "network_", "storage_"];
+const SERVED_PREFIXES: &[&str] =
+    &["resources_", "msi_", "authorization_", "compute_", "network_", "storage_", "keyvault_"];
 
 /// Keys the examples show that this contract does not reproduce, and why.
 const ABSENT_OK: &[(&str, &str, &str)] = &[
     ("compute_VirtualMachines_Get.json", "/resources", "VM extensions are not served by the local cloud"),
     ("compute_VirtualMachines_Get.json", "/managedBy", "VMs here are never managed by another resource"),
+    ("keyvault_Vaults_CreateOrUpdate.json", "/systemData", "the local cloud keeps no systemData for any type"),
+    (
+        "keyvault_Vaults_CreateOrUpdate.json",
+        "/properties/networkAcls",
+        "network rules show only when set; the example shows rules its request did not send",
+    ),
+    (
+        "keyvault_Vaults_CreateOrUpdate.json",
+        "/properties/privateEndpointConnections",
+        "private endpoints are not served by the local cloud",
+    ),
+    ("keyvault_Vaults_CreateOrUpdate.json", "/properties/hsmPoolResourceId", "HSM pools are not served"),
 ];
 
 fn fixture(name: &str) -> Value {
@@ -348,6 +361,68 @@ fn arm_specs_examples_round_trip() {
         &lab.op("DELETE", &format!("{}?api-version=2025-06-01", st("sto4445")), None),
     );
     assert_eq!(lab.op("GET", &container, None).status, 404, "the container went with its account");
+
+    // Key Vault: the vault through ARM, then the secrets data plane on the vault's own port.
+    let zero = "00000000-0000-0000-0000-000000000000";
+    let tenant = lab.cloud.info.tenant_id.clone();
+    let kvg = rg("sample-resource-group");
+    assert!(lab.op("PUT", &format!("{kvg}?api-version=2024-11-01"), Some(&json!({"location": "westus"}))).status < 300);
+    let check = lab.op(
+        "POST",
+        &format!("/subscriptions/{sub}/providers/Microsoft.KeyVault/checkNameAvailability?api-version=2024-11-01"),
+        Some(&body_of("keyvault_Vaults_CheckNameAvailability.json", &lab, &[])),
+    );
+    c.compare("keyvault_Vaults_CheckNameAvailability.json", &check);
+    let vault = format!("{kvg}/providers/Microsoft.KeyVault/vaults/sample-vault");
+    let mut b = body_of("keyvault_Vaults_CreateOrUpdate.json", &lab, &[(zero, &tenant)]);
+    // The operator may use the data plane (the example's policy names the zero object id).
+    b["properties"]["accessPolicies"][0]["objectId"] = json!(lab.cloud.info.operator_object_id);
+    let created = lab.op("PUT", &format!("{vault}?api-version=2024-11-01"), Some(&b));
+    assert_eq!(created.status, 201, "{}", created.body);
+    c.compare("keyvault_Vaults_CreateOrUpdate.json", &created);
+    c.compare(
+        "keyvault_Vaults_CreateOrUpdate.json",
+        &lab.op("PUT", &format!("{vault}?api-version=2024-11-01"), Some(&b)),
+    );
+    let add = body_of("keyvault_Vaults_UpdateAccessPolicy_Add.json", &lab, &[(zero, &tenant)]);
+    c.compare(
+        "keyvault_Vaults_UpdateAccessPolicy_Add.json",
+        &lab.op("PUT", &format!("{vault}/accessPolicies/add?api-version=2024-11-01"), Some(&add)),
+    );
+    let uri = created.body["properties"]["vaultUri"].as_str().unwrap_or_default().to_string();
+    let secret = lab.cloud.operator_secret().expect("operator secret");
+    let kv_token = lab.token_request(
+        &tenant,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", &lab.cloud.info.operator_client_id.clone()),
+            ("client_secret", &secret),
+            ("scope", "https://vault.azure.net/.default"),
+        ],
+    );
+    let kv_token = kv_token.body["access_token"].as_str().unwrap_or_default().to_string();
+    let set = lab.send(
+        Some(&kv_token),
+        "PUT",
+        &format!("{uri}secrets/crpsecret?api-version=7.5"),
+        Some(&body_of("keyvault_dataplane_SetSecret.json", &lab, &[])),
+    );
+    c.compare("keyvault_dataplane_SetSecret.json", &set);
+    let id = set.body["id"].as_str().unwrap_or_default().to_string();
+    c.compare(
+        "keyvault_dataplane_GetSecret.json",
+        &lab.send(Some(&kv_token), "GET", &format!("{id}?api-version=7.5"), None),
+    );
+    c.compare("keyvault_Vaults_Delete.json", &lab.op("DELETE", &format!("{vault}?api-version=2024-11-01"), None));
+    c.compare("keyvault_Vaults_Delete.json", &lab.op("DELETE", &format!("{vault}?api-version=2024-11-01"), None));
+    let deleted =
+        format!("/subscriptions/{sub}/providers/Microsoft.KeyVault/locations/westus/deletedVaults/sample-vault");
+    c.compare("keyvault_Vaults_GetDeleted.json", &lab.op("GET", &format!("{deleted}?api-version=2024-11-01"), None));
+    c.compare(
+        "keyvault_Vaults_PurgeDeleted.json",
+        &lab.op("POST", &format!("{deleted}/purge?api-version=2024-11-01"), None),
+    );
+    assert_eq!(lab.op("GET", &format!("{deleted}?api-version=2024-11-01"), None).status, 404, "purged");
 
     // Every example of a served type was used.
     let dir = root().join("../shared/arm-specs");

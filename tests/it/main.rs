@@ -14,6 +14,7 @@ mod local_contract;
 mod local_datalake;
 mod local_faults;
 mod local_imds;
+mod local_keyvault;
 mod local_persist;
 mod props;
 mod schema;

@@ -1,0 +1,941 @@
+//! Key Vault in the local cloud (arm-contract §6, §11): the vault's ARM side (soft delete,
+//! `deletedVaults`, purge, `createMode: recover`, `accessPolicies/{add|remove|replace}`,
+//! `checkNameAvailability`) and the secrets data plane, served on one HTTPS loopback port per
+//! vault so that secret ids have the real `scheme://host:port/secrets/NAME/VERSION` form.
+//!
+//! The data plane answers a request without a bearer token with the 401 challenge real
+//! clients expect — before it looks at the path, the query or the body — accepts tokens for
+//! `https://vault.azure.net`, and authorizes through the vault's access policies, or through
+//! RBAC data actions when `enableRbacAuthorization` is on. Secret values live only in the
+//! state; the request log holds methods, paths and statuses.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::http::{ArmError, empty, header, json_response, percent_decode, query_get, query_pairs};
+use super::store::{DeletedVault, Op, Resource, SecretVersion, State as CloudState, StoredSecret};
+use super::token::{TokenError, verify};
+use super::{LogEntry, Shared, bind_loopback, now_ms};
+
+/// The ARM type of a vault.
+pub const VAULT_TYPE: &str = "Microsoft.KeyVault/vaults";
+
+/// Token audiences the data plane accepts.
+const AUDIENCES: &[&str] = &["https://vault.azure.net", "https://vault.azure.net/"];
+
+/// Data-plane api-versions (arm-contract §0.2).
+const DATA_VERSIONS: &[&str] = &[
+    "2015-06-01",
+    "2016-10-01",
+    "7.0",
+    "7.1",
+    "7.2",
+    "7.3",
+    "7.4",
+    "7.5",
+    "7.6",
+    "2025-07-01",
+    "2026-04-01",
+    "7.2-preview",
+    "7.3-preview",
+    "7.4-preview.1",
+    "7.6-preview.2",
+    "2025-06-01-preview",
+    "2026-01-01-preview",
+    "2026-03-01-preview",
+    "2026-05-01-preview",
+    "2026-07-01-preview",
+];
+
+/// The `ports` entry of a vault's data plane.
+pub fn port_purpose(name: &str) -> String {
+    format!("vault:{}", name.to_ascii_lowercase())
+}
+
+/// The vault with this name, in any resource group.
+pub fn vault_named<'a>(st: &'a CloudState, name: &str) -> Option<&'a Resource> {
+    st.resources
+        .values()
+        .find(|r| r.kind == VAULT_TYPE && r.id.rsplit('/').next().is_some_and(|n| n.eq_ignore_ascii_case(name)))
+}
+
+/// Vault names: 3–24 letters, digits and hyphens, starting with a letter, ending with a
+/// letter or digit, without `--`.
+pub fn name_ok(name: &str) -> bool {
+    let b = name.as_bytes();
+    (3..=24).contains(&b.len())
+        && b[0].is_ascii_alphabetic()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+        && !name.contains("--")
+}
+
+fn in_use_message(name: &str) -> String {
+    format!(
+        "The vault name '{name}' is already in use. Vault names are globally unique so it is possible that the name is already taken. If you are sure that the vault name was not taken then it is possible that a vault with the same name was recently deleted but not purged after being placed in a recoverable state. If the vault is in a recoverable state then the vault will need to be purged before reusing the name."
+    )
+}
+
+/// `POST …/Microsoft.KeyVault/checkNameAvailability`.
+pub fn check_name(st: &CloudState, req: &Value) -> Value {
+    let name = req.get("name").and_then(Value::as_str).unwrap_or_default();
+    if !name_ok(name) {
+        return json!({"nameAvailable": false, "reason": "AccountNameInvalid", "message": "Vault name must be between 3-24 alphanumeric characters. The name must begin with a letter, end with a letter or digit, and not contain consecutive hyphens."});
+    }
+    if vault_named(st, name).is_some() || st.deleted_vaults.contains_key(&name.to_ascii_lowercase()) {
+        json!({"nameAvailable": false, "reason": "AlreadyExists", "message": in_use_message(name)})
+    } else {
+        json!({"nameAvailable": true})
+    }
+}
+
+fn bad_request(message: impl Into<String>) -> ArmError {
+    ArmError::new(400, "BadRequest", message)
+}
+
+/// Check and complete a vault's PUT body. A create over a soft-deleted vault of the same name
+/// is refused unless `createMode` is `recover`, which restores the deleted vault (its
+/// policies, settings and secrets) and drops the deleted record through `extra`.
+#[allow(clippy::too_many_arguments)]
+pub fn prepare_vault(
+    st: &CloudState,
+    tenant: &str,
+    id: &str,
+    existing: Option<&Resource>,
+    body: &mut Value,
+    api_version: &str,
+    extra: &mut Vec<Op>,
+) -> Result<(), ArmError> {
+    let name = id.rsplit('/').next().unwrap_or_default().to_string();
+    let lower = name.to_ascii_lowercase();
+    if !name_ok(&name) {
+        return Err(ArmError::new(
+            400,
+            "VaultNameNotValid",
+            format!(
+                "The vault name '{name}' is invalid. A vault's name must be between 3-24 alphanumeric characters. The name must begin with a letter, end with a letter or digit, and not contain consecutive hyphens."
+            ),
+        ));
+    }
+    let recover = body
+        .pointer("/properties/createMode")
+        .and_then(Value::as_str)
+        .is_some_and(|m| m.eq_ignore_ascii_case("recover"));
+    if existing.is_none() {
+        if let Some(deleted) = st.deleted_vaults.get(&lower) {
+            if !recover {
+                return Err(ArmError::new(
+                    409,
+                    "ConflictError",
+                    "A vault with the same name already exists in deleted state. You need to either recover or purge existing key vault. Follow this link https://go.microsoft.com/fwlink/?linkid=2149745 for more information on soft delete.",
+                ));
+            }
+            if !deleted.resource.id.eq_ignore_ascii_case(id) {
+                return Err(bad_request(format!(
+                    "The deleted vault '{name}' belonged to '{}' and can only be recovered there.",
+                    deleted.resource.id
+                )));
+            }
+            let mut restored = deleted.resource.body.clone();
+            if let Some(tags) = body.get("tags") {
+                restored["tags"] = tags.clone();
+            }
+            *body = restored;
+            extra.push(Op::DeleteDeletedVault { name: lower });
+            return Ok(());
+        }
+        if recover {
+            return Err(bad_request(format!(
+                "There is no deleted vault named '{name}' to recover in this subscription."
+            )));
+        }
+        if vault_named(st, &name).is_some() {
+            return Err(ArmError::new(409, "VaultAlreadyExists", in_use_message(&name)));
+        }
+    }
+    let old = existing.map(|r| &r.body);
+    let old_prop = |k: &str| old.and_then(|b| b.pointer(&format!("/properties/{k}"))).cloned();
+    let props = body
+        .get_mut("properties")
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| bad_request("The 'properties' object is required."))?;
+    props.remove("createMode");
+    match props.get("tenantId").and_then(Value::as_str) {
+        None => return Err(bad_request("The property 'tenantId' is required.")),
+        Some(t) if !t.eq_ignore_ascii_case(tenant) => {
+            return Err(bad_request(format!("The tenant '{t}' is not the tenant of this subscription ('{tenant}').")));
+        }
+        Some(_) => {}
+    }
+    let sku_ok = props.get("sku").is_some_and(|s| {
+        s.get("family").and_then(Value::as_str).is_some_and(|f| f.eq_ignore_ascii_case("A"))
+            && s.get("name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| n.eq_ignore_ascii_case("standard") || n.eq_ignore_ascii_case("premium"))
+    });
+    if !sku_ok {
+        return Err(bad_request(
+            "The property 'sku' is required: {\"family\": \"A\", \"name\": \"standard\" or \"premium\"}.",
+        ));
+    }
+    if props.get("enableSoftDelete") == Some(&Value::Bool(false)) {
+        return Err(bad_request(
+            "The property \"enableSoftDelete\" cannot be set to false. Soft delete is always on for key vaults.",
+        ));
+    }
+    props.insert("enableSoftDelete".into(), json!(true));
+    let retention = match props.get("softDeleteRetentionInDays") {
+        None | Some(Value::Null) => old_prop("softDeleteRetentionInDays").unwrap_or(json!(90)),
+        Some(v) => match v.as_u64() {
+            Some(d) if (7..=90).contains(&d) => v.clone(),
+            _ => return Err(bad_request("The property 'softDeleteRetentionInDays' must be between 7 and 90.")),
+        },
+    };
+    if let Some(was) = old_prop("softDeleteRetentionInDays")
+        && was != retention
+    {
+        return Err(bad_request("The property 'softDeleteRetentionInDays' can only be set when the vault is created."));
+    }
+    props.insert("softDeleteRetentionInDays".into(), retention);
+    let had_protection = old_prop("enablePurgeProtection") == Some(Value::Bool(true));
+    match props.get("enablePurgeProtection") {
+        Some(Value::Bool(false)) if had_protection => {
+            return Err(bad_request(
+                "The property \"enablePurgeProtection\" cannot be set to false. Once enabled, purge protection cannot be turned off.",
+            ));
+        }
+        None | Some(Value::Null) if had_protection => {
+            props.insert("enablePurgeProtection".into(), json!(true));
+        }
+        _ => {}
+    }
+    if !props.get("enableRbacAuthorization").is_some_and(Value::is_boolean) {
+        // From 2026-02-01 a new vault defaults to RBAC; an update keeps what the vault had.
+        let default = old_prop("enableRbacAuthorization").unwrap_or(json!(api_version >= "2026-02-01"));
+        props.insert("enableRbacAuthorization".into(), default);
+    }
+    let policies = match props.get("accessPolicies") {
+        None | Some(Value::Null) => old_prop("accessPolicies").unwrap_or(json!([])),
+        Some(p) => p.clone(),
+    };
+    check_policies(&policies)?;
+    props.insert("accessPolicies".into(), policies);
+    for flag in ["enabledForDeployment", "enabledForDiskEncryption", "enabledForTemplateDeployment"] {
+        if !props.get(flag).is_some_and(Value::is_boolean) {
+            props.insert(flag.into(), old_prop(flag).unwrap_or(json!(false)));
+        }
+    }
+    if !props.get("publicNetworkAccess").is_some_and(Value::is_string) {
+        props.insert("publicNetworkAccess".into(), old_prop("publicNetworkAccess").unwrap_or(json!("Enabled")));
+    }
+    if let Some(uri) = old_prop("vaultUri") {
+        props.insert("vaultUri".into(), uri);
+    }
+    if body.get("tags").is_none() {
+        body["tags"] = json!({});
+    }
+    Ok(())
+}
+
+fn check_policies(policies: &Value) -> Result<(), ArmError> {
+    let list = policies.as_array().ok_or_else(|| bad_request("The property 'accessPolicies' must be an array."))?;
+    if list.len() > 1024 {
+        return Err(bad_request("A vault holds at most 1024 access policies."));
+    }
+    for p in list {
+        let ok = p.get("tenantId").is_some_and(Value::is_string)
+            && p.get("objectId").is_some_and(Value::is_string)
+            && p.get("permissions").is_some_and(Value::is_object);
+        if !ok {
+            return Err(bad_request("Every access policy needs 'tenantId', 'objectId' and a 'permissions' object."));
+        }
+    }
+    Ok(())
+}
+
+fn same_principal(a: &Value, b: &Value) -> bool {
+    let f = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase();
+    f(a, "tenantId") == f(b, "tenantId")
+        && f(a, "objectId") == f(b, "objectId")
+        && f(a, "applicationId") == f(b, "applicationId")
+}
+
+const PERMISSION_KINDS: &[&str] = &["keys", "secrets", "certificates", "storage"];
+
+/// `PUT …/vaults/{v}/accessPolicies/{add|remove|replace}` on a vault body; answers the body
+/// to return (the policies sent).
+pub fn update_policies(vault: &mut Value, vault_id: &str, op: &str, req: &Value) -> Result<Value, ArmError> {
+    let sent = req.pointer("/properties/accessPolicies").cloned().unwrap_or(Value::Null);
+    check_policies(&sent)?;
+    let sent_list = sent.as_array().cloned().unwrap_or_default();
+    let mut list = vault.pointer("/properties/accessPolicies").and_then(Value::as_array).cloned().unwrap_or_default();
+    match op.to_ascii_lowercase().as_str() {
+        "add" => {
+            for p in &sent_list {
+                match list.iter_mut().find(|e| same_principal(e, p)) {
+                    Some(e) => {
+                        for k in PERMISSION_KINDS {
+                            let mut merged: Vec<Value> = e
+                                .pointer(&format!("/permissions/{k}"))
+                                .and_then(Value::as_array)
+                                .cloned()
+                                .unwrap_or_default();
+                            for x in
+                                p.pointer(&format!("/permissions/{k}")).and_then(Value::as_array).into_iter().flatten()
+                            {
+                                if !merged.iter().any(|m| same_permission(m, x)) {
+                                    merged.push(x.clone());
+                                }
+                            }
+                            if !merged.is_empty() {
+                                e["permissions"][*k] = Value::Array(merged);
+                            }
+                        }
+                    }
+                    None => list.push(p.clone()),
+                }
+            }
+        }
+        "remove" => {
+            for p in &sent_list {
+                if let Some(e) = list.iter_mut().find(|e| same_principal(e, p)) {
+                    for k in PERMISSION_KINDS {
+                        let gone: Vec<Value> = p
+                            .pointer(&format!("/permissions/{k}"))
+                            .and_then(Value::as_array)
+                            .cloned()
+                            .unwrap_or_default();
+                        if let Some(have) = e.pointer_mut(&format!("/permissions/{k}")).and_then(Value::as_array_mut) {
+                            have.retain(|x| !gone.iter().any(|g| same_permission(g, x)));
+                        }
+                    }
+                }
+            }
+            list.retain(|e| {
+                PERMISSION_KINDS.iter().any(|k| {
+                    e.pointer(&format!("/permissions/{k}")).and_then(Value::as_array).is_some_and(|a| !a.is_empty())
+                })
+            });
+        }
+        "replace" => list = sent_list.clone(),
+        other => {
+            return Err(bad_request(format!(
+                "'{other}' is not an access policy operation: use add, remove or replace."
+            )));
+        }
+    }
+    if let Some(p) = vault.get_mut("properties").and_then(Value::as_object_mut) {
+        p.insert("accessPolicies".into(), Value::Array(list));
+    }
+    Ok(json!({
+        "id": format!("{vault_id}/accessPolicies/{}", op.to_ascii_lowercase()),
+        "type": "Microsoft.KeyVault/vaults/accessPolicies",
+        "properties": { "accessPolicies": sent },
+    }))
+}
+
+fn same_permission(a: &Value, b: &Value) -> bool {
+    matches!((a.as_str(), b.as_str()), (Some(x), Some(y)) if x.eq_ignore_ascii_case(y))
+}
+
+fn rfc3339(ms: u64) -> String {
+    time::OffsetDateTime::from_unix_timestamp((ms / 1000) as i64)
+        .map(|d| d.format(&time::format_description::well_known::Rfc3339).unwrap_or_default())
+        .unwrap_or_default()
+}
+
+/// The soft-deleted record of a vault deleted now.
+pub fn soft_delete(r: &Resource, now: u64) -> DeletedVault {
+    let days = r.body.pointer("/properties/softDeleteRetentionInDays").and_then(Value::as_u64).unwrap_or(90);
+    DeletedVault { resource: r.clone(), deleted_ms: now, purge_ms: now + days * 86_400_000 }
+}
+
+/// A deleted vault as `deletedVaults` shows it.
+pub fn deleted_body(subscription: &str, d: &DeletedVault) -> Value {
+    let b = &d.resource.body;
+    let name = d.resource.id.rsplit('/').next().unwrap_or_default();
+    let location = b.get("location").and_then(Value::as_str).unwrap_or_default();
+    json!({
+        "id": format!("/subscriptions/{subscription}/providers/Microsoft.KeyVault/locations/{location}/deletedVaults/{name}"),
+        "name": name,
+        "type": "Microsoft.KeyVault/deletedVaults",
+        "properties": {
+            "vaultId": d.resource.id,
+            "location": location,
+            "tags": b.get("tags").cloned().unwrap_or(json!({})),
+            "deletionDate": rfc3339(d.deleted_ms),
+            "scheduledPurgeDate": rfc3339(d.purge_ms),
+            "purgeProtectionEnabled": b.pointer("/properties/enablePurgeProtection").and_then(Value::as_bool).unwrap_or(false),
+        }
+    })
+}
+
+/// The deleted vault `name` in `location`, if any.
+pub fn deleted_in<'a>(st: &'a CloudState, location: &str, name: &str) -> Option<&'a DeletedVault> {
+    st.deleted_vaults.get(&name.to_ascii_lowercase()).filter(|d| {
+        d.resource.body.get("location").and_then(Value::as_str).is_some_and(|l| l.eq_ignore_ascii_case(location))
+    })
+}
+
+/// What purging a deleted vault changes: the record, its secrets and its port.
+pub fn purge_ops(d: &DeletedVault) -> Result<Vec<Op>, ArmError> {
+    let name = d.resource.id.rsplit('/').next().unwrap_or_default().to_ascii_lowercase();
+    if d.resource.body.pointer("/properties/enablePurgeProtection").and_then(Value::as_bool) == Some(true)
+        && now_ms() < d.purge_ms
+    {
+        return Err(ArmError::new(
+            409,
+            "Conflict",
+            format!(
+                "Operation 'PurgeDeletedVault' is not allowed because purge protection is enabled for vault '{name}'. The vault is purged automatically after its retention period."
+            ),
+        ));
+    }
+    Ok(vec![
+        Op::DeleteDeletedVault { name: name.clone() },
+        Op::DeleteSecrets { prefix: format!("{name}/") },
+        Op::DeletePort { purpose: port_purpose(&name) },
+    ])
+}
+
+/// Bind a vault's data-plane port: the one recorded for its name, else a free one.
+pub fn bind(st: &CloudState, name: &str) -> Result<(std::net::TcpListener, u16), ArmError> {
+    let want = st.ports.get(&port_purpose(name)).copied().unwrap_or(0);
+    let l = bind_loopback(want).map_err(|e| ArmError::new(500, "InternalServerError", e.to_string()))?;
+    let port = l.local_addr().map(|a| a.port()).unwrap_or(0);
+    Ok((l, port))
+}
+
+/// The data-plane URI of a vault served on `port`.
+pub fn vault_uri(port: u16) -> String {
+    format!("https://127.0.0.1:{port}/")
+}
+
+/// Serve every live vault's data plane (a taken port gets a new one; the vault's `vaultUri`
+/// follows).
+///
+/// # Errors
+/// A message when a port cannot be bound or the change cannot be recorded.
+pub fn start_all(sh: &Arc<Shared>) -> Result<(), String> {
+    let vaults: Vec<Resource> = sh.store().state.resources.values().filter(|r| r.kind == VAULT_TYPE).cloned().collect();
+    for mut r in vaults {
+        let name = r.id.rsplit('/').next().unwrap_or_default().to_ascii_lowercase();
+        let (listener, port) = bind(&sh.store().state, &name).map_err(|e| e.message)?;
+        let uri = vault_uri(port);
+        if sh.store().state.ports.get(&port_purpose(&name)) != Some(&port)
+            || r.body.pointer("/properties/vaultUri").and_then(Value::as_str) != Some(uri.as_str())
+        {
+            r.body["properties"]["vaultUri"] = json!(uri);
+            sh.store()
+                .commit(vec![Op::SetPort { purpose: port_purpose(&name), port }, Op::PutResource { resource: r }])
+                .map_err(|e| e.to_string())?;
+        }
+        serve(sh, &name, listener);
+    }
+    Ok(())
+}
+
+/// Serve one vault's data plane on a bound listener.
+pub fn serve(sh: &Arc<Shared>, name: &str, listener: std::net::TcpListener) {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    if let Some(old) = sh.vaults_running.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), tx) {
+        let _ = old.send(true);
+    }
+    let shared = sh.clone();
+    let key = name.to_string();
+    let tls = sh.tls.clone();
+    sh.runtime.spawn(async move {
+        let _ = listener.set_nonblocking(true);
+        let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
+        let app = axum::Router::new().fallback(entry).with_state((shared, key));
+        super::tls::serve_tls(listener, tls, app, rx).await;
+    });
+}
+
+/// Stop one vault's data plane (soft delete).
+pub fn stop(sh: &Shared, name: &str) {
+    if let Some(tx) = sh.vaults_running.lock().unwrap_or_else(|p| p.into_inner()).remove(&name.to_ascii_lowercase()) {
+        let _ = tx.send(true);
+    }
+}
+
+/// Stop every vault's data plane.
+pub fn stop_all(sh: &Shared) {
+    for (_, tx) in sh.vaults_running.lock().unwrap_or_else(|p| p.into_inner()).drain() {
+        let _ = tx.send(true);
+    }
+}
+
+fn kv_error(status: u16, code: &str, message: &str, inner: Option<&str>) -> Response {
+    let mut e = json!({ "code": code, "message": message });
+    if let Some(i) = inner {
+        e["innererror"] = json!({ "code": i });
+    }
+    json_response(status, &json!({ "error": e }), &[])
+}
+
+fn challenge(sh: &Shared, status: u16, message: &str) -> Response {
+    let mut r = kv_error(status, "Unauthorized", message, None);
+    super::http::add_headers(
+        r.headers_mut(),
+        &[(
+            "www-authenticate",
+            format!(
+                "Bearer authorization=\"{}/{}\", resource=\"https://vault.azure.net\"",
+                sh.base_url, sh.info.tenant_id
+            ),
+        )],
+    );
+    r
+}
+
+async fn entry(
+    State((sh, vault)): State<(Arc<Shared>, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (resp, principal) = answer(&sh, &vault, &method, &uri, &headers, &body);
+    sh.record(LogEntry {
+        time_ms: now_ms(),
+        method: method.to_string(),
+        // The vault's host in Azure; the query is never logged.
+        path: format!("/vaults/{vault}{}", uri.path()),
+        status: resp.status().as_u16(),
+        principal,
+        write: matches!(method, Method::PUT | Method::DELETE | Method::POST | Method::PATCH),
+    });
+    resp
+}
+
+/// The secret operations and the access-policy permission each needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SecretOp {
+    Get,
+    Set,
+    List,
+    Delete,
+    Recover,
+    Purge,
+}
+
+impl SecretOp {
+    fn permission(self) -> &'static str {
+        match self {
+            SecretOp::Get => "get",
+            SecretOp::Set => "set",
+            SecretOp::List => "list",
+            SecretOp::Delete => "delete",
+            SecretOp::Recover => "recover",
+            SecretOp::Purge => "purge",
+        }
+    }
+    fn data_action(self) -> &'static str {
+        match self {
+            SecretOp::Get => "Microsoft.KeyVault/vaults/secrets/getSecret/action",
+            SecretOp::Set => "Microsoft.KeyVault/vaults/secrets/setSecret/action",
+            SecretOp::List => "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
+            SecretOp::Delete => "Microsoft.KeyVault/vaults/secrets/delete",
+            SecretOp::Recover => "Microsoft.KeyVault/vaults/secrets/recover/action",
+            SecretOp::Purge => "Microsoft.KeyVault/vaults/secrets/purge/action",
+        }
+    }
+}
+
+fn answer(
+    sh: &Shared,
+    vault_name: &str,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> (Response, Option<String>) {
+    // The challenge comes first: clients send the first request without a token (and without
+    // its body) to learn the authority.
+    let Some(token) = header(headers, "authorization").and_then(|h| h.strip_prefix("Bearer ")) else {
+        return (challenge(sh, 401, "AKV10000: Request is missing a Bearer or PoP token."), None);
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let claims = match verify(&sh.key, token.trim(), now) {
+        Ok(c) => c,
+        Err(TokenError::Expired { .. }) => {
+            return (challenge(sh, 401, "AKV10022: The access token has expired."), None);
+        }
+        Err(_) => return (challenge(sh, 401, "AKV10000: The access token is invalid."), None),
+    };
+    if !AUDIENCES.contains(&claims.aud.as_str()) {
+        let msg = format!("AKV10022: Invalid audience. Expected https://vault.azure.net, found: {}.", claims.aud);
+        return (challenge(sh, 401, &msg), None);
+    }
+    let who = Some(claims.oid.clone());
+    let q = query_pairs(uri.query());
+    match query_get(&q, "api-version") {
+        None => return (kv_error(400, "BadParameter", "The 'api-version' query parameter is missing.", None), who),
+        Some(v) if !DATA_VERSIONS.contains(&v) => {
+            let msg = format!(
+                "The specified version ({v}) is not recognized. Consider using the latest supported version (2026-04-01)."
+            );
+            return (kv_error(400, "BadParameter", &msg, None), who);
+        }
+        Some(_) => {}
+    }
+    let (vault, secrets_of_vault) = {
+        let st = sh.store();
+        let Some(v) = vault_named(&st.state, vault_name).cloned() else {
+            return (kv_error(404, "VaultNotFound", &format!("The vault '{vault_name}' does not exist."), None), who);
+        };
+        let prefix = format!("{}/", vault_name.to_ascii_lowercase());
+        let s: Vec<(String, StoredSecret)> = st
+            .state
+            .secrets
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        (v, s)
+    };
+    let segs: Vec<String> =
+        uri.path().trim_matches('/').split('/').filter(|s| !s.is_empty()).map(|s| percent_decode(s, false)).collect();
+    let seg = |i: usize| segs.get(i).map(String::as_str);
+    let (op, name) = match (method, seg(0), segs.len()) {
+        (&Method::GET, Some("secrets"), 1) => (SecretOp::List, None),
+        (&Method::PUT, Some("secrets"), 2) => (SecretOp::Set, seg(1)),
+        (&Method::GET, Some("secrets"), 2) => (SecretOp::Get, seg(1)),
+        (&Method::DELETE, Some("secrets"), 2) => (SecretOp::Delete, seg(1)),
+        (&Method::GET, Some("secrets"), 3) if seg(2) == Some("versions") => (SecretOp::List, seg(1)),
+        (&Method::GET, Some("secrets"), 3) => (SecretOp::Get, seg(1)),
+        (&Method::GET, Some("deletedsecrets"), 1 | 2) => (SecretOp::List, seg(1)),
+        (&Method::DELETE, Some("deletedsecrets"), 2) => (SecretOp::Purge, seg(1)),
+        (&Method::POST, Some("deletedsecrets"), 3) if seg(2) == Some("recover") => (SecretOp::Recover, seg(1)),
+        _ => {
+            let msg = format!("The operation {method} {} is not served by this vault.", uri.path());
+            return (kv_error(404, "NotFound", &msg, None), who);
+        }
+    };
+    if let Some(denied) = refusal(sh, &vault, &claims, op, name) {
+        return (denied, who);
+    }
+    let uri_base = vault
+        .body
+        .pointer("/properties/vaultUri")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .trim_end_matches('/')
+        .to_string();
+    let days = vault.body.pointer("/properties/softDeleteRetentionInDays").and_then(Value::as_u64).unwrap_or(90);
+    let protected = vault.body.pointer("/properties/enablePurgeProtection").and_then(Value::as_bool) == Some(true);
+    let cx = Cx { uri: uri_base, days, protected };
+    let vault_key = vault_name.to_ascii_lowercase();
+    let find = |n: &str| {
+        secrets_of_vault
+            .iter()
+            .find(|(k, _)| *k == format!("{vault_key}/{}", n.to_ascii_lowercase()))
+            .map(|(_, s)| s.clone())
+    };
+    let resp = match (op, name) {
+        (SecretOp::List, None) if seg(0) == Some("secrets") => {
+            let value: Vec<Value> = secrets_of_vault
+                .iter()
+                .filter(|(_, s)| s.deleted.is_none())
+                .filter_map(|(_, s)| s.versions.last().map(|v| cx.item(s, v)))
+                .collect();
+            json_response(200, &json!({ "value": value, "nextLink": null }), &[])
+        }
+        (SecretOp::List, None) => {
+            let value: Vec<Value> =
+                secrets_of_vault.iter().filter(|(_, s)| s.deleted.is_some()).map(|(_, s)| cx.deleted(s)).collect();
+            json_response(200, &json!({ "value": value, "nextLink": null }), &[])
+        }
+        (SecretOp::List, Some(n)) if seg(0) == Some("secrets") => match find(n).filter(|s| s.deleted.is_none()) {
+            Some(s) => {
+                let value: Vec<Value> = s.versions.iter().map(|v| cx.item_version(&s, v)).collect();
+                json_response(200, &json!({ "value": value, "nextLink": null }), &[])
+            }
+            None => not_found(n),
+        },
+        (SecretOp::List, Some(n)) => match find(n).filter(|s| s.deleted.is_some()) {
+            Some(s) => json_response(200, &cx.deleted(&s), &[]),
+            None => deleted_not_found(n),
+        },
+        (SecretOp::Get, Some(n)) => {
+            let version = seg(2);
+            match find(n).filter(|s| s.deleted.is_none()) {
+                Some(s) => {
+                    let v = match version {
+                        Some(want) => s.versions.iter().find(|v| v.version.eq_ignore_ascii_case(want)),
+                        None => s.versions.last(),
+                    };
+                    match v {
+                        Some(v) => json_response(200, &cx.bundle(&s, v, true), &[]),
+                        None => not_found(&format!("{n}/{}", version.unwrap_or_default())),
+                    }
+                }
+                None => not_found(n),
+            }
+        }
+        (SecretOp::Set, Some(n)) => set_secret(sh, &cx, &vault_key, n, find(n), body),
+        (SecretOp::Delete, Some(n)) => match find(n).filter(|s| s.deleted.is_none()) {
+            Some(mut s) => {
+                let now_s = now_ms() / 1000;
+                s.deleted = Some((now_s, now_s + days * 86_400));
+                let shown = cx.deleted(&s);
+                commit_or_500(
+                    sh,
+                    vec![Op::PutSecret { key: format!("{vault_key}/{}", n.to_ascii_lowercase()), secret: s }],
+                    || json_response(200, &shown, &[]),
+                )
+            }
+            None => not_found(n),
+        },
+        (SecretOp::Recover, Some(n)) => match find(n).filter(|s| s.deleted.is_some()) {
+            Some(mut s) => {
+                s.deleted = None;
+                let shown = s.versions.last().map(|v| cx.bundle(&s, v, false)).unwrap_or(Value::Null);
+                commit_or_500(
+                    sh,
+                    vec![Op::PutSecret { key: format!("{vault_key}/{}", n.to_ascii_lowercase()), secret: s }],
+                    || json_response(200, &shown, &[]),
+                )
+            }
+            None => deleted_not_found(n),
+        },
+        (SecretOp::Purge, Some(n)) => match find(n).filter(|s| s.deleted.is_some()) {
+            Some(_) if protected => kv_error(
+                403,
+                "Forbidden",
+                &format!(
+                    "Operation \"purge\" is not allowed because purge protection is enabled for this vault. Secret {n} is purged automatically after its retention period."
+                ),
+                None,
+            ),
+            Some(_) => commit_or_500(
+                sh,
+                vec![Op::DeleteSecret { key: format!("{vault_key}/{}", n.to_ascii_lowercase()) }],
+                || empty(204, &[]),
+            ),
+            None => deleted_not_found(n),
+        },
+        _ => kv_error(400, "BadParameter", "The request is not valid.", None),
+    };
+    (resp, who)
+}
+
+fn commit_or_500(sh: &Shared, ops: Vec<Op>, ok: impl FnOnce() -> Response) -> Response {
+    match super::arm::commit(sh, ops) {
+        Ok(()) => ok(),
+        Err(e) => kv_error(500, "InternalServerError", &e.message, None),
+    }
+}
+
+fn not_found(name: &str) -> Response {
+    kv_error(
+        404,
+        "SecretNotFound",
+        &format!(
+            "A secret with (name/id) {name} was not found in this key vault. If you recently deleted this secret you may be able to recover it using the correct recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182"
+        ),
+        None,
+    )
+}
+
+fn deleted_not_found(name: &str) -> Response {
+    kv_error(404, "SecretNotFound", &format!("Deleted Secret not found: {name}"), None)
+}
+
+/// What rendering a secret needs from its vault.
+struct Cx {
+    /// The vault URI without its trailing `/`.
+    uri: String,
+    days: u64,
+    protected: bool,
+}
+
+impl Cx {
+    fn attributes(&self, v: &SecretVersion) -> Value {
+        let level = if self.protected { "Recoverable" } else { "Recoverable+Purgeable" };
+        json!({ "enabled": v.enabled, "created": v.created, "updated": v.updated, "recoveryLevel": level, "recoverableDays": self.days })
+    }
+    fn bundle(&self, s: &StoredSecret, v: &SecretVersion, with_value: bool) -> Value {
+        let mut b =
+            json!({ "id": format!("{}/secrets/{}/{}", self.uri, s.name, v.version), "attributes": self.attributes(v) });
+        if with_value {
+            b["value"] = json!(v.value);
+        }
+        if let Some(ct) = &v.content_type {
+            b["contentType"] = json!(ct);
+        }
+        if let Some(t) = &v.tags {
+            b["tags"] = t.clone();
+        }
+        b
+    }
+    fn item(&self, s: &StoredSecret, v: &SecretVersion) -> Value {
+        let mut b = self.bundle(s, v, false);
+        b["id"] = json!(format!("{}/secrets/{}", self.uri, s.name));
+        b
+    }
+    fn item_version(&self, s: &StoredSecret, v: &SecretVersion) -> Value {
+        self.bundle(s, v, false)
+    }
+    fn deleted(&self, s: &StoredSecret) -> Value {
+        let (deleted, purge) = s.deleted.unwrap_or_default();
+        let mut b = s.versions.last().map(|v| self.bundle(s, v, false)).unwrap_or_else(|| json!({}));
+        b["recoveryId"] = json!(format!("{}/deletedsecrets/{}", self.uri, s.name));
+        b["deletedDate"] = json!(deleted);
+        b["scheduledPurgeDate"] = json!(purge);
+        b
+    }
+}
+
+fn set_secret(
+    sh: &Shared,
+    cx: &Cx,
+    vault_key: &str,
+    name: &str,
+    existing: Option<StoredSecret>,
+    body: &Bytes,
+) -> Response {
+    let name_ok = (1..=127).contains(&name.len()) && name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-');
+    if !name_ok {
+        return kv_error(
+            400,
+            "BadParameter",
+            &format!(
+                "The request URI contains an invalid name: {name}. Secret names are 1-127 letters, digits and dashes."
+            ),
+            None,
+        );
+    }
+    if existing.as_ref().is_some_and(|s| s.deleted.is_some()) {
+        return kv_error(
+            409,
+            "Conflict",
+            &format!(
+                "Secret {name} is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the secret can only be recovered or purged."
+            ),
+            Some("ObjectIsDeletedButRecoverable"),
+        );
+    }
+    let Ok(req) = serde_json::from_slice::<Value>(body) else {
+        return kv_error(400, "BadParameter", "The request body is not valid JSON.", None);
+    };
+    let Some(value) = req.get("value").and_then(Value::as_str) else {
+        return kv_error(400, "BadParameter", "Property 'value' is required and must be a string.", None);
+    };
+    if value.len() > 25 * 1024 {
+        return kv_error(400, "BadParameter", "A secret value is at most 25 KB.", None);
+    }
+    let now_s = now_ms() / 1000;
+    let version = super::guid().replace('-', "");
+    let v = SecretVersion {
+        version,
+        value: value.to_string(),
+        content_type: req.get("contentType").and_then(Value::as_str).map(str::to_string),
+        tags: req.get("tags").filter(|t| t.is_object()).cloned(),
+        enabled: req.pointer("/attributes/enabled").and_then(Value::as_bool).unwrap_or(true),
+        created: now_s,
+        updated: now_s,
+    };
+    let mut s = existing.unwrap_or(StoredSecret { name: name.to_string(), versions: Vec::new(), deleted: None });
+    s.versions.push(v);
+    let shown = s.versions.last().map(|v| cx.bundle(&s, v, true)).unwrap_or(Value::Null);
+    commit_or_500(
+        sh,
+        vec![Op::PutSecret { key: format!("{vault_key}/{}", name.to_ascii_lowercase()), secret: s }],
+        || json_response(200, &shown, &[]),
+    )
+}
+
+/// Access policies, or RBAC data actions on the vault when `enableRbacAuthorization` is on:
+/// the 403 to answer, if the caller may not.
+fn refusal(
+    sh: &Shared,
+    vault: &Resource,
+    claims: &super::token::Claims,
+    op: SecretOp,
+    name: Option<&str>,
+) -> Option<Response> {
+    let vault_name = vault.id.rsplit('/').next().unwrap_or_default();
+    let location = vault.body.get("location").and_then(Value::as_str).unwrap_or_default();
+    if vault.body.pointer("/properties/enableRbacAuthorization").and_then(Value::as_bool) == Some(true) {
+        let scope = match name {
+            Some(n) => format!("{}/secrets/{n}", vault.id),
+            None => vault.id.clone(),
+        };
+        let grants = super::arm::grants(&sh.store().state, now_ms());
+        if super::rbac::allowed(&grants, &claims.oid, &scope, op.data_action(), true) {
+            return None;
+        }
+        let msg = format!(
+            "Caller is not authorized to perform action on resource.\r\nIf role assignments, deny assignments or role definitions were changed recently, please observe propagation time.\r\nCaller: appid={};oid={};iss={}\r\nAction: '{}'\r\nResource: '{}'\r\nAssignment: (not found)\r\nVault: {vault_name};location={location}\r\n",
+            claims.appid,
+            claims.oid,
+            claims.iss,
+            op.data_action(),
+            scope.to_ascii_lowercase()
+        );
+        return Some(kv_error(403, "Forbidden", &msg, Some("ForbiddenByRbac")));
+    }
+    let allowed = vault
+        .body
+        .pointer("/properties/accessPolicies")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|p| {
+            p.get("objectId").and_then(Value::as_str).is_some_and(|o| o.eq_ignore_ascii_case(&claims.oid))
+                && p.get("tenantId").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case(&claims.tid))
+        })
+        .flat_map(|p| p.pointer("/permissions/secrets").and_then(Value::as_array).cloned().unwrap_or_default())
+        .filter_map(|x| x.as_str().map(str::to_ascii_lowercase))
+        .any(|x| x == op.permission() || x == "all");
+    if allowed {
+        return None;
+    }
+    let msg = format!(
+        "The user, group or application 'appid={};oid={};iss={}' does not have secrets {} permission on key vault '{vault_name};location={location}'. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125287",
+        claims.appid,
+        claims.oid,
+        claims.iss,
+        op.permission()
+    );
+    Some(kv_error(403, "Forbidden", &msg, Some("AccessDenied")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vault_names_follow_azure_rules() {
+        for ok in ["abc", "my-vault-1", "A23456789012345678901234"] {
+            assert!(name_ok(ok), "{ok}");
+        }
+        for bad in ["ab", "1abc", "abc-", "a--b", "a_b", "A234567890123456789012345"] {
+            assert!(!name_ok(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn policy_add_merges_and_remove_drops_only_the_listed_permissions() {
+        let mut v = json!({"properties": {"accessPolicies": [
+            {"tenantId": "t", "objectId": "a", "permissions": {"secrets": ["get"]}},
+            {"tenantId": "t", "objectId": "b", "permissions": {"keys": ["get"]}}
+        ]}});
+        let add = json!({"properties": {"accessPolicies": [{"tenantId": "t", "objectId": "A", "permissions": {"secrets": ["Get", "list"]}}]}});
+        update_policies(&mut v, "/v", "add", &add).expect("add");
+        assert_eq!(v.pointer("/properties/accessPolicies/0/permissions/secrets"), Some(&json!(["get", "list"])));
+        let remove = json!({"properties": {"accessPolicies": [{"tenantId": "t", "objectId": "a", "permissions": {"secrets": ["get", "list"]}}]}});
+        update_policies(&mut v, "/v", "remove", &remove).expect("remove");
+        let left = v.pointer("/properties/accessPolicies").and_then(Value::as_array).cloned().unwrap_or_default();
+        assert_eq!(left.len(), 1, "{left:?}");
+        assert_eq!(left[0]["objectId"], "b");
+        assert!(update_policies(&mut v, "/v", "merge", &add).is_err());
+    }
+}

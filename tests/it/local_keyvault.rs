@@ -1,0 +1,360 @@
+//! The local cloud's Key Vault: the vault through ARM (soft delete, deleted vaults, recover,
+//! purge, access-policy updates, name checks) and the secrets data plane on the vault's own
+//! HTTPS port (the 401 challenge first, access policies and RBAC with Azure's codes).
+
+use serde_json::{Value, json};
+
+use crate::lab::{Lab, Resp};
+
+const API: &str = "api-version=2024-11-01";
+
+fn principal(lab: &Lab, roles: &[(&str, &str)], scope: &str) -> (String, String) {
+    lab.principal_for(roles, scope)
+}
+
+fn vault_token(lab: &Lab) -> (String, String) {
+    principal(lab, &[], "https://vault.azure.net/.default")
+}
+
+/// The operator's own token for the vault audience.
+fn operator_vault_token(lab: &Lab) -> String {
+    let secret = lab.cloud.operator_secret().expect("secret");
+    let r = lab.token_request(
+        &lab.cloud.info.tenant_id.clone(),
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", &lab.cloud.info.operator_client_id.clone()),
+            ("client_secret", &secret),
+            ("scope", "https://vault.azure.net/.default"),
+        ],
+    );
+    r.body["access_token"].as_str().expect("token").to_string()
+}
+
+fn vault_body(lab: &Lab, policies: Value, rbac: bool) -> Value {
+    json!({
+        "location": "eastus",
+        "tags": {"env": "test"},
+        "properties": {
+            "tenantId": lab.cloud.info.tenant_id,
+            "sku": {"family": "A", "name": "standard"},
+            "accessPolicies": policies,
+            "enableRbacAuthorization": rbac,
+            "softDeleteRetentionInDays": 7
+        }
+    })
+}
+
+fn policy(lab: &Lab, oid: &str, secrets: &[&str]) -> Value {
+    json!({"tenantId": lab.cloud.info.tenant_id, "objectId": oid, "permissions": {"secrets": secrets}})
+}
+
+/// A group and a vault in it; answers the vault's ARM path and its data-plane URI.
+fn vault(lab: &Lab, rg: &str, name: &str, policies: Value, rbac: bool) -> (String, String) {
+    let rgp = lab.rg_path(rg);
+    assert!(lab.op("PUT", &format!("{rgp}?{API}"), Some(&json!({"location": "eastus"}))).status < 300);
+    let path = format!("{rgp}/providers/Microsoft.KeyVault/vaults/{name}");
+    let r = lab.op("PUT", &format!("{path}?{API}"), Some(&vault_body(lab, policies, rbac)));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let uri = r.body.pointer("/properties/vaultUri").and_then(Value::as_str).expect("vaultUri").to_string();
+    (path, uri)
+}
+
+/// A data-plane request: `path` relative to the vault URI (without the leading `/`).
+fn kv(lab: &Lab, token: Option<&str>, method: &str, uri: &str, path: &str, body: Option<&[u8]>) -> Resp {
+    let url = format!("{uri}{path}");
+    let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    lab.rt.block_on(async {
+        let mut r = lab.http.request(m, url);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            r = r.header("content-type", "application/json").body(b.to_vec());
+        }
+        let resp = r.send().await.expect("vault answers");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await.unwrap_or_default();
+        Resp { status, headers, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
+    })
+}
+
+fn set(lab: &Lab, token: &str, uri: &str, name: &str, value: &str) -> Resp {
+    let body = serde_json::to_vec(&json!({ "value": value })).unwrap_or_default();
+    kv(lab, Some(token), "PUT", uri, &format!("secrets/{name}?api-version=7.4"), Some(&body))
+}
+
+#[test]
+fn the_data_plane_challenges_first_then_checks_audience_version_and_policies() {
+    let lab = Lab::start();
+    let (me, me_oid) = vault_token(&lab);
+    let (_, uri) = vault(&lab, "kv1", "idlab-kv-one", json!([policy(&lab, &me_oid, &["get", "set"])]), false);
+    assert!(uri.starts_with("https://127.0.0.1:") && uri.ends_with('/'), "{uri}");
+
+    // No token: the 401 challenge, before the (invalid) body or the (missing) version is read.
+    let r = kv(&lab, None, "PUT", &uri, "secrets/x", Some(b"not json"));
+    assert_eq!(r.status, 401);
+    let challenge = r.header("www-authenticate").unwrap_or_default();
+    assert!(challenge.starts_with("Bearer authorization=\""), "{challenge}");
+    assert!(challenge.contains(&lab.cloud.info.tenant_id), "{challenge}");
+    assert!(challenge.ends_with("resource=\"https://vault.azure.net\""), "{challenge}");
+    assert_eq!(r.body["error"]["code"], "Unauthorized");
+
+    // A management token is for another audience.
+    let r = kv(&lab, Some(&lab.operator.clone()), "GET", &uri, "secrets/x?api-version=7.4", None);
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(r.body["error"]["message"].as_str().unwrap_or_default().contains("Invalid audience"));
+
+    // api-version: required and known.
+    assert_eq!(kv(&lab, Some(&me), "GET", &uri, "secrets/x", None).body["error"]["code"], "BadParameter");
+    let r = kv(&lab, Some(&me), "GET", &uri, "secrets/x?api-version=9.9", None);
+    assert_eq!(r.status, 400);
+    assert!(r.body["error"]["message"].as_str().unwrap_or_default().contains("(9.9) is not recognized"));
+
+    // Set and get through the policy; ids have the real scheme://host:port/secrets/NAME/VERSION form.
+    let r = set(&lab, &me, &uri, "db-password", "s3cret-value");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap_or_default().to_string();
+    let version = id.rsplit('/').next().unwrap_or_default().to_string();
+    assert_eq!(id, format!("{uri}secrets/db-password/{version}"));
+    assert!(version.len() == 32 && version.chars().all(|c| c.is_ascii_hexdigit()), "{version}");
+    assert_eq!(r.body["attributes"]["recoveryLevel"], "Recoverable+Purgeable");
+    // SDKs ask for `/secrets/NAME/` (empty version).
+    let got = kv(&lab, Some(&me), "GET", &uri, "secrets/db-password/?api-version=7.4", None);
+    assert_eq!((got.status, got.body["value"].as_str()), (200, Some("s3cret-value")));
+    let second = set(&lab, &me, &uri, "db-password", "next-value");
+    let old = kv(&lab, Some(&me), "GET", &uri, &format!("secrets/db-password/{version}?api-version=7.4"), None);
+    assert_eq!(old.body["value"], "s3cret-value");
+    assert_ne!(second.body["id"], json!(id));
+    assert_eq!(
+        kv(&lab, Some(&me), "GET", &uri, "secrets/missing?api-version=7.4", None).body["error"]["code"],
+        "SecretNotFound"
+    );
+
+    // No list permission: 403 with the access-policy message and inner code.
+    let r = kv(&lab, Some(&me), "GET", &uri, "secrets?api-version=7.4", None);
+    assert_eq!(r.status, 403);
+    assert_eq!(r.body["error"]["innererror"]["code"], "AccessDenied");
+    let msg = r.body["error"]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains(&format!("oid={me_oid}")) && msg.contains("does not have secrets list permission"), "{msg}");
+    assert!(msg.contains("key vault 'idlab-kv-one;location=eastus'"), "{msg}");
+
+    // The request log never holds a secret value.
+    let log = lab.op("GET", "/_idlab/requests", None).body.to_string();
+    assert!(!log.contains("s3cret-value") && !log.contains("next-value"));
+    assert!(log.contains("/vaults/idlab-kv-one/secrets/db-password"), "{log}");
+}
+
+#[test]
+fn access_policy_permissions_decide_each_secret_operation() {
+    let lab = Lab::start();
+    let owner = operator_vault_token(&lab);
+    let op_oid = lab.cloud.info.operator_object_id.clone();
+    let all = ["get", "list", "set", "delete", "recover", "purge"];
+    let (path, uri) = vault(&lab, "kv2", "idlab-kv-matrix", json!([policy(&lab, &op_oid, &all)]), false);
+    // (operation, method, path template, body?) — each needs exactly its own permission.
+    let body = serde_json::to_vec(&json!({"value": "v"})).unwrap_or_default();
+    let ops: [(&str, &str, &str); 6] = [
+        ("get", "GET", "secrets/s?api-version=7.4"),
+        ("list", "GET", "secrets?api-version=7.4"),
+        ("set", "PUT", "secrets/s?api-version=7.4"),
+        ("delete", "DELETE", "secrets/s?api-version=7.4"),
+        ("recover", "POST", "deletedsecrets/s/recover?api-version=7.4"),
+        ("purge", "DELETE", "deletedsecrets/s?api-version=7.4"),
+    ];
+    for (granted, _, _) in ops {
+        let (tok, oid) = vault_token(&lab);
+        let add = json!({"properties": {"accessPolicies": [policy(&lab, &oid, &[granted])]}});
+        assert_eq!(lab.op("PUT", &format!("{path}/accessPolicies/add?{API}"), Some(&add)).status, 200);
+        for (needed, method, p) in ops {
+            // Put the secret in the state the operation needs, as the operator.
+            let _ = kv(&lab, Some(&owner), "DELETE", &uri, "deletedsecrets/s?api-version=7.4", None);
+            let _ = kv(&lab, Some(&owner), "DELETE", &uri, "secrets/s?api-version=7.4", None);
+            let _ = kv(&lab, Some(&owner), "DELETE", &uri, "deletedsecrets/s?api-version=7.4", None);
+            assert_eq!(set(&lab, &owner, &uri, "s", "v").status, 200);
+            if matches!(needed, "recover" | "purge") {
+                assert_eq!(kv(&lab, Some(&owner), "DELETE", &uri, "secrets/s?api-version=7.4", None).status, 200);
+            }
+            let b = (method == "PUT").then_some(body.as_slice());
+            let r = kv(&lab, Some(&tok), method, &uri, p, b);
+            if granted == needed {
+                assert!(r.status == 200 || r.status == 204, "{granted} allows {needed}: {} {}", r.status, r.body);
+            } else {
+                assert_eq!(r.status, 403, "{granted} must not allow {needed}: {}", r.body);
+                assert_eq!(r.body["error"]["code"], "Forbidden");
+            }
+        }
+        // Removing the permission takes the entry away.
+        let rm = json!({"properties": {"accessPolicies": [policy(&lab, &oid, &[granted])]}});
+        assert_eq!(lab.op("PUT", &format!("{path}/accessPolicies/remove?{API}"), Some(&rm)).status, 200);
+        let v = lab.op("GET", &format!("{path}?{API}"), None);
+        let entries =
+            v.body.pointer("/properties/accessPolicies").and_then(Value::as_array).cloned().unwrap_or_default();
+        assert!(!entries.iter().any(|e| e["objectId"] == json!(oid)), "{entries:?}");
+        assert!(entries.iter().any(|e| e["objectId"] == json!(op_oid)), "policies the update did not name survive");
+    }
+}
+
+#[test]
+fn rbac_vaults_use_data_actions_with_forbidden_by_rbac() {
+    let lab = Lab::start();
+    let (path, uri) = vault(&lab, "kv3", "idlab-kv-rbac", json!([]), true);
+    let (user, _) = principal(&lab, &[("Key Vault Secrets User", &path)], "https://vault.azure.net/.default");
+    let (officer, _) = principal(&lab, &[("Key Vault Secrets Officer", &path)], "https://vault.azure.net/.default");
+    let (reader, _) = principal(&lab, &[("Key Vault Reader", &path)], "https://vault.azure.net/.default");
+    let r = set(&lab, &user, &uri, "app", "v1");
+    assert_eq!(r.status, 403);
+    assert_eq!(r.body["error"]["innererror"]["code"], "ForbiddenByRbac");
+    let msg = r.body["error"]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("Action: 'Microsoft.KeyVault/vaults/secrets/setSecret/action'"), "{msg}");
+    assert_eq!(set(&lab, &officer, &uri, "app", "v1").status, 200);
+    assert_eq!(kv(&lab, Some(&user), "GET", &uri, "secrets/app?api-version=7.4", None).body["value"], "v1");
+    assert_eq!(kv(&lab, Some(&reader), "GET", &uri, "secrets/app?api-version=7.4", None).status, 403);
+    assert_eq!(kv(&lab, Some(&reader), "GET", &uri, "secrets?api-version=7.4", None).status, 200);
+    // An access policy means nothing on an RBAC vault.
+    let (tok, oid) = vault_token(&lab);
+    let add = json!({"properties": {"accessPolicies": [policy(&lab, &oid, &["get"])]}});
+    assert_eq!(lab.op("PUT", &format!("{path}/accessPolicies/add?{API}"), Some(&add)).status, 200);
+    assert_eq!(kv(&lab, Some(&tok), "GET", &uri, "secrets/app?api-version=7.4", None).status, 403);
+}
+
+#[test]
+fn deleted_secrets_block_their_name_until_recovered_or_purged() {
+    let lab = Lab::start();
+    let owner = operator_vault_token(&lab);
+    let oid = lab.cloud.info.operator_object_id.clone();
+    let (_, uri) = vault(&lab, "kv4", "idlab-kv-soft", json!([policy(&lab, &oid, &["all"])]), false);
+    assert_eq!(set(&lab, &owner, &uri, "s", "one").status, 200);
+    let d = kv(&lab, Some(&owner), "DELETE", &uri, "secrets/s?api-version=7.4", None);
+    assert_eq!(d.status, 200, "{}", d.body);
+    assert_eq!(d.body["recoveryId"], json!(format!("{uri}deletedsecrets/s")));
+    assert!(d.body.get("value").is_none() && d.body["scheduledPurgeDate"].is_u64());
+    assert_eq!(kv(&lab, Some(&owner), "GET", &uri, "secrets/s?api-version=7.4", None).status, 404);
+    let c = set(&lab, &owner, &uri, "s", "two");
+    assert_eq!(
+        (c.status, c.body["error"]["innererror"]["code"].as_str()),
+        (409, Some("ObjectIsDeletedButRecoverable"))
+    );
+    assert_eq!(kv(&lab, Some(&owner), "GET", &uri, "deletedsecrets/s?api-version=7.4", None).status, 200);
+    assert_eq!(kv(&lab, Some(&owner), "POST", &uri, "deletedsecrets/s/recover?api-version=7.4", None).status, 200);
+    assert_eq!(kv(&lab, Some(&owner), "GET", &uri, "secrets/s?api-version=7.4", None).body["value"], "one");
+    assert_eq!(kv(&lab, Some(&owner), "DELETE", &uri, "secrets/s?api-version=7.4", None).status, 200);
+    assert_eq!(kv(&lab, Some(&owner), "DELETE", &uri, "deletedsecrets/s?api-version=7.4", None).status, 204);
+    assert_eq!(kv(&lab, Some(&owner), "GET", &uri, "deletedsecrets/s?api-version=7.4", None).status, 404);
+    assert_eq!(set(&lab, &owner, &uri, "s", "three").status, 200);
+    assert_eq!(set(&lab, &owner, &uri, "bad_name", "x").body["error"]["code"], "BadParameter");
+}
+
+#[test]
+fn a_deleted_vault_is_kept_for_recovery_until_purged() {
+    let lab = Lab::start();
+    let owner = operator_vault_token(&lab);
+    let oid = lab.cloud.info.operator_object_id.clone();
+    let sub = lab.sub();
+    let check = |name: &str| {
+        lab.op(
+            "POST",
+            &format!("/subscriptions/{sub}/providers/Microsoft.KeyVault/checkNameAvailability?{API}"),
+            Some(&json!({"name": name, "type": "Microsoft.KeyVault/vaults"})),
+        )
+        .body
+    };
+    assert_eq!(check("idlab-kv-life")["nameAvailable"], true);
+    assert_eq!(check("1bad")["reason"], "AccountNameInvalid");
+    let (path, uri) = vault(&lab, "kv5", "idlab-kv-life", json!([policy(&lab, &oid, &["all"])]), false);
+    assert_eq!(check("idlab-kv-life")["reason"], "AlreadyExists");
+    assert_eq!(set(&lab, &owner, &uri, "kept", "value").status, 200);
+    // The same name in another group of the subscription: names are global.
+    let other = lab.rg_path("other");
+    assert!(lab.op("PUT", &format!("{other}?{API}"), Some(&json!({"location": "eastus"}))).status < 300);
+    let clash = lab.op(
+        "PUT",
+        &format!("{other}/providers/Microsoft.KeyVault/vaults/idlab-kv-life?{API}"),
+        Some(&vault_body(&lab, json!([]), false)),
+    );
+    assert_eq!((clash.status, clash.body["error"]["code"].as_str()), (409, Some("VaultAlreadyExists")));
+    // Soft delete.
+    assert_eq!(lab.op("DELETE", &format!("{path}?{API}"), None).status, 200);
+    assert_eq!(lab.op("GET", &format!("{path}?{API}"), None).status, 404);
+    let deleted =
+        format!("/subscriptions/{sub}/providers/Microsoft.KeyVault/locations/eastus/deletedVaults/idlab-kv-life");
+    let d = lab.op("GET", &format!("{deleted}?{API}"), None);
+    assert_eq!(d.status, 200, "{}", d.body);
+    assert_eq!(d.body["type"], "Microsoft.KeyVault/deletedVaults");
+    assert!(d.body["properties"]["vaultId"].as_str().unwrap_or_default().eq_ignore_ascii_case(&path));
+    assert_eq!(lab.op("GET", &format!("{}?{API}", deleted.replace("/eastus/", "/westus/")), None).status, 404);
+    let list = lab.op("GET", &format!("/subscriptions/{sub}/providers/Microsoft.KeyVault/deletedVaults?{API}"), None);
+    assert_eq!(list.body["value"].as_array().map(Vec::len), Some(1));
+    // Its data plane is gone: new connections are refused, a kept-alive one gets 404.
+    let gone = lab.rt.block_on(async {
+        lab.http.get(format!("{uri}secrets/kept?api-version=7.4")).bearer_auth(&owner).send().await
+    });
+    if let Ok(resp) = gone {
+        assert_eq!(resp.status().as_u16(), 404, "a soft-deleted vault's data plane must not serve secrets");
+    }
+    // A plain create is refused; recover restores the vault, its policies and its secrets.
+    let again = lab.op("PUT", &format!("{path}?{API}"), Some(&vault_body(&lab, json!([]), false)));
+    assert_eq!((again.status, again.body["error"]["code"].as_str()), (409, Some("ConflictError")));
+    let mut rec = vault_body(&lab, json!([]), false);
+    rec["properties"]["createMode"] = json!("recover");
+    let r = lab.op("PUT", &format!("{path}?{API}"), Some(&rec));
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body.pointer("/properties/accessPolicies/0/objectId"), Some(&json!(oid)));
+    assert!(r.body.pointer("/properties/createMode").is_none());
+    let uri2 = r.body["properties"]["vaultUri"].as_str().unwrap_or_default().to_string();
+    assert_eq!(kv(&lab, Some(&owner), "GET", &uri2, "secrets/kept?api-version=7.4", None).body["value"], "value");
+    // Delete again and purge: the name is free and a new vault starts empty.
+    assert_eq!(lab.op("DELETE", &format!("{path}?{API}"), None).status, 200);
+    let p = lab.op("POST", &format!("{deleted}/purge?{API}"), None);
+    assert_eq!(p.status, 202, "{}", p.body);
+    assert!(p.header("location").is_some());
+    assert_eq!(lab.op("GET", &format!("{deleted}?{API}"), None).status, 404);
+    assert_eq!(check("idlab-kv-life")["nameAvailable"], true);
+    let (_, uri3) = vault(&lab, "kv5", "idlab-kv-life", json!([policy(&lab, &oid, &["all"])]), false);
+    assert_eq!(kv(&lab, Some(&owner), "GET", &uri3, "secrets/kept?api-version=7.4", None).status, 404);
+    // Purge protection cannot be turned off, and blocks purging.
+    let mut protected = vault_body(&lab, json!([]), false);
+    protected["properties"]["enablePurgeProtection"] = json!(true);
+    assert_eq!(lab.op("PUT", &format!("{path}?{API}"), Some(&protected)).status, 200);
+    protected["properties"]["enablePurgeProtection"] = json!(false);
+    assert_eq!(lab.op("PUT", &format!("{path}?{API}"), Some(&protected)).status, 400);
+    assert_eq!(lab.op("DELETE", &format!("{path}?{API}"), None).status, 200);
+    assert_eq!(lab.op("POST", &format!("{deleted}/purge?{API}"), None).status, 409);
+}
+
+#[test]
+fn vault_bodies_are_checked_and_completed() {
+    let lab = Lab::start();
+    let rgp = lab.rg_path("kv6");
+    assert!(lab.op("PUT", &format!("{rgp}?{API}"), Some(&json!({"location": "eastus"}))).status < 300);
+    let path = format!("{rgp}/providers/Microsoft.KeyVault/vaults/idlab-kv-body");
+    let bad_name = lab.op(
+        "PUT",
+        &format!("{rgp}/providers/Microsoft.KeyVault/vaults/a--b?{API}"),
+        Some(&vault_body(&lab, json!([]), false)),
+    );
+    assert_eq!(bad_name.body["error"]["code"], "VaultNameNotValid");
+    let mut no_sku = vault_body(&lab, json!([]), false);
+    no_sku["properties"].as_object_mut().map(|p| p.remove("sku"));
+    assert_eq!(lab.op("PUT", &format!("{path}?{API}"), Some(&no_sku)).status, 400);
+    let mut no_soft = vault_body(&lab, json!([]), false);
+    no_soft["properties"]["enableSoftDelete"] = json!(false);
+    assert_eq!(lab.op("PUT", &format!("{path}?{API}"), Some(&no_soft)).status, 400);
+    // From 2026-02-01 a vault without the flag uses RBAC; before, access policies.
+    let mut plain = vault_body(&lab, json!([]), false);
+    plain["properties"].as_object_mut().map(|p| p.remove("enableRbacAuthorization"));
+    let new = lab.op("PUT", &format!("{path}?api-version=2026-02-01"), Some(&plain));
+    assert_eq!(new.body["properties"]["enableRbacAuthorization"], true);
+    let r = lab.op("GET", &format!("{path}?{API}"), None);
+    assert_eq!(r.body["properties"]["enableSoftDelete"], true);
+    assert_eq!(r.body["properties"]["softDeleteRetentionInDays"], 7);
+    assert_eq!(r.body["properties"]["sku"]["name"], "standard");
+    let mut longer = plain.clone();
+    longer["properties"]["softDeleteRetentionInDays"] = json!(30);
+    assert_eq!(lab.op("PUT", &format!("{path}?{API}"), Some(&longer)).status, 400, "retention is set at create");
+    assert_eq!(
+        lab.op("PUT", &format!("{path}?api-version=2015-01-01"), Some(&plain)).body["error"]["code"],
+        "InvalidApiVersionParameter"
+    );
+}
