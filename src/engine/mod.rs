@@ -143,6 +143,7 @@ const EXPORTS: &[(&str, &str)] = &[
     ("computer_name", "/properties/osProfile/computerName"),
     ("blob_endpoint", "/properties/primaryEndpoints/blob"),
     ("dfs_endpoint", "/properties/primaryEndpoints/dfs"),
+    ("endpoint", "/properties/endpoint"),
 ];
 
 /// What Azure holds for a desired resource: through ARM, or through the data plane of its
@@ -156,6 +157,7 @@ pub async fn read(client: &Client, want: &Desired, base_dir: &std::path::Path) -
     match want.plane {
         Plane::Arm => client.get(&want.id, want.api_version).await,
         Plane::Blob => crate::arm::blob::head(client, &want.id).await,
+        Plane::DataLake => crate::arm::datalake::read(client, &want.id).await,
     }
 }
 
@@ -397,6 +399,9 @@ pub fn make_plan(cx: &Context, plan: &Validated, obs: &Observed, destroy: bool) 
 
 /// Whether ARM's body says this plan owns the resource.
 pub fn owned_by(have: &Value, plan_name: &str, owner: Owner) -> bool {
+    if owner == Owner::Entries {
+        return true;
+    }
     if let Some(mark) = owner.pointer() {
         have.pointer(&mark).and_then(Value::as_str) == Some(plan_name)
     } else {

@@ -71,6 +71,17 @@ enum Work {
     DeleteBlob {
         id: String,
     },
+    /// A Data Lake folder: `MKDIRS`, then the plan's ACL entries merged in.
+    PutFolder {
+        id: String,
+        body: Value,
+        update: bool,
+    },
+    /// The plan's ACL entries removed from a folder (the folder stays).
+    RemoveFolderEntries {
+        id: String,
+        body: Value,
+    },
 }
 
 /// Give every node without an outcome whose `edges` lead to a blocking outcome the outcome
@@ -111,7 +122,7 @@ fn data_work(
             let (id, update) = match work {
                 Work::Put { id, update, .. } => (id, update),
                 Work::Replace { id, .. } => (id, true),
-                Work::Delete { id, .. } => return Ok(delete_work(want.plane, id, want.api_version)),
+                Work::Delete { id, .. } => return Ok(delete_work(want, id)),
                 other => return Ok(other),
             };
             let env = sh.cx.env(sh.plan, &d.logical.value, values);
@@ -120,14 +131,22 @@ fn data_work(
                 .map_err(|e| Error::new("FileUnreadable", format!("blob source {}: {e}", path.display())))?;
             Ok(Work::PutBlob { id, data, content_type: spec.content_type(), plan: sh.plan.name.clone(), update })
         }
+        Plane::DataLake => Ok(match work {
+            Work::Put { id, update, .. } => Work::PutFolder { id, body: want.body.clone(), update },
+            Work::Replace { id, .. } => Work::PutFolder { id, body: want.body.clone(), update: true },
+            Work::Delete { id, .. } => delete_work(want, id),
+            other => other,
+        }),
     }
 }
 
-/// The request that deletes a resource of `plane`.
-fn delete_work(plane: Plane, id: String, api: &'static str) -> Work {
-    match plane {
-        Plane::Arm => Work::Delete { id, api },
+/// The request that deletes a resource of `want`'s plane (for Data Lake folders: removes
+/// the plan's ACL entries).
+fn delete_work(want: &Desired, id: String) -> Work {
+    match want.plane {
+        Plane::Arm => Work::Delete { id, api: want.api_version },
         Plane::Blob => Work::DeleteBlob { id },
+        Plane::DataLake => Work::RemoveFolderEntries { id, body: want.body.clone() },
     }
 }
 
@@ -160,6 +179,14 @@ async fn run(client: Client, work: Work) -> Result<(Outcome, Option<Value>), Err
         }
         Work::DeleteBlob { id } => {
             crate::arm::blob::delete(&client, &id).await?;
+            Ok((Outcome::Deleted(id), None))
+        }
+        Work::PutFolder { id, body, update } => {
+            let v = crate::arm::datalake::apply(&client, &id, &body).await?;
+            Ok((if update { Outcome::Updated(id) } else { Outcome::Created(id) }, Some(v)))
+        }
+        Work::RemoveFolderEntries { id, body } => {
+            crate::arm::datalake::remove_entries(&client, &id, &body).await?;
             Ok((Outcome::Deleted(id), None))
         }
     }
@@ -602,7 +629,7 @@ pub async fn destroy(sh: &Shared<'_>, obs: Observed) -> Vec<(String, String, Out
             ids.insert(i, id.clone());
             running.insert(i);
             let client = sh.cx.client.clone();
-            let work = delete_work(w.plane, id, w.api_version);
+            let work = delete_work(&w, id);
             set.spawn(async move { (i, run(client, work).await) });
         }
         if set.is_empty() {

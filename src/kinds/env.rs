@@ -156,6 +156,9 @@ pub enum Owner {
     Metadata,
     /// The description `idlab plan NAME` (role assignments).
     Description,
+    /// Nothing to mark (Data Lake ACL entries): what the plan owns is the entries it names,
+    /// and only those are ever removed.
+    Entries,
 }
 
 impl Owner {
@@ -164,7 +167,7 @@ impl Owner {
         match self {
             Owner::Tag => Some(format!("/tags/{OWNER_TAG}")),
             Owner::Metadata => Some(format!("/properties/metadata/{OWNER_METADATA}")),
-            Owner::Description => None,
+            Owner::Description | Owner::Entries => None,
         }
     }
 }
@@ -209,6 +212,8 @@ pub enum Plane {
     Arm,
     /// A block blob (`{container id}/blobs/{name}`), through the Blob service.
     Blob,
+    /// A Data Lake folder's ACL entries (`{store id}/folders{path}`), through WebHDFS.
+    DataLake,
 }
 
 impl Desired {
