@@ -100,6 +100,7 @@ async fn context(cloud: &Cloud, parallelism: usize, fifo: bool) -> Context {
         fifo,
         principal_wait: Duration::from_secs(120),
         check_names: true,
+        purge: false,
     }
 }
 

@@ -202,6 +202,10 @@ pub struct PlanArgs {
     /// Plan a destroy.
     #[arg(long)]
     pub destroy: bool,
+    /// Purge soft-deleted key vaults and secrets instead of recovering them (with
+    /// --destroy: purge what is deleted).
+    #[arg(long)]
+    pub purge: bool,
     /// Save the plan (JSON) for `idlab apply FILE`.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -222,6 +226,9 @@ pub struct ApplyArgs {
     /// Take over resources that exist without this plan's tag.
     #[arg(long)]
     pub adopt: bool,
+    /// Purge soft-deleted key vaults and secrets in the way instead of recovering them.
+    #[arg(long)]
+    pub purge: bool,
     /// Progress as NDJSON events on stdout.
     #[arg(long, value_enum, default_value_t = OutFormat::Text)]
     pub format: OutFormat,
@@ -240,6 +247,9 @@ pub struct DestroyArgs {
     /// Delete resources the plan does not own too.
     #[arg(long)]
     pub force: bool,
+    /// Purge key vaults and secrets after deleting them: they cannot be recovered.
+    #[arg(long)]
+    pub purge: bool,
     #[arg(long, value_enum, default_value_t = OutFormat::Text)]
     pub format: OutFormat,
 }

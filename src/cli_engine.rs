@@ -150,6 +150,7 @@ fn context(
         fifo: false,
         principal_wait: std::time::Duration::from_secs(c.principal_wait),
         check_names: false,
+        purge: false,
     }
 }
 
@@ -179,6 +180,7 @@ pub fn plan(a: &PlanArgs) -> Exit {
     rt.block_on(async {
         let (conn, obs) = match observed(&a.cloud, &p, |cx| {
             cx.check_names = !a.destroy;
+            cx.purge = a.purge;
             cx.only = engine::targets(&p, &a.cloud.targets, a.destroy)?;
             Ok(())
         })
@@ -252,6 +254,9 @@ pub fn apply(a: &ApplyArgs) -> Exit {
         let (conn, obs) = match observed(&a.cloud, &p, |cx| {
             cx.adopt = a.adopt;
             cx.check_names = !destroying_saved;
+            // A saved plan that purges was made with --purge.
+            cx.purge = a.purge
+                || saved.as_ref().is_some_and(|s| s.plan.actions.iter().any(|x| x.action == crate::plan::ActionKind::Purge));
             cx.only = engine::targets(&p, &a.cloud.targets, destroying_saved)?;
             watch_interrupts(a.cloud.timeout);
             Ok(())
@@ -341,6 +346,7 @@ pub fn destroy(a: &DestroyArgs) -> Exit {
     rt.block_on(async {
         let (conn, obs) = match observed(&a.cloud, &p, |cx| {
             cx.force = a.force;
+            cx.purge = a.purge;
             cx.only = engine::targets(&p, &a.cloud.targets, true)?;
             watch_interrupts(a.cloud.timeout);
             Ok(())

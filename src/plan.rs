@@ -26,6 +26,11 @@ pub enum ActionKind {
     /// Owned by another plan: refused.
     Conflict,
     NoOp,
+    /// A soft-deleted copy exists (key vaults, secrets): apply recovers it.
+    Recover,
+    /// Apply with `--purge`: purge the soft-deleted copy, then create. Destroy with
+    /// `--purge`: delete, then purge.
+    Purge,
 }
 
 /// One field that differs.
@@ -61,6 +66,10 @@ pub struct Summary {
     pub adopt: usize,
     pub conflict: usize,
     pub no_op: usize,
+    #[serde(default)]
+    pub recover: usize,
+    #[serde(default)]
+    pub purge: usize,
 }
 
 /// A whole plan.
@@ -100,6 +109,8 @@ impl Plan {
                 ActionKind::Adopt => s.adopt += 1,
                 ActionKind::Conflict => s.conflict += 1,
                 ActionKind::NoOp => s.no_op += 1,
+                ActionKind::Recover => s.recover += 1,
+                ActionKind::Purge => s.purge += 1,
             }
         }
         Plan {
@@ -199,6 +210,25 @@ pub fn diff(path: &str, want: &Value, have: Option<&Value>, out: &mut Vec<FieldC
     }
 }
 
+/// The key of the body the engine observes for a soft-deleted object (with its `tags`).
+pub const SOFT_DELETED: &str = "_idlab_soft_deleted";
+
+/// Whether an observed body stands for a soft-deleted object.
+pub fn is_soft_deleted(have: &Value) -> bool {
+    have.get(SOFT_DELETED).and_then(Value::as_bool) == Some(true)
+}
+
+/// `--purge` on apply: a soft-deleted copy is purged and the object created anew.
+pub fn purge_instead(a: &mut Action) {
+    if a.action == ActionKind::Recover {
+        a.action = ActionKind::Purge;
+        a.reason = Some(format!(
+            "a soft-deleted {} with this name exists: --purge purges it (it cannot be recovered after), then creates a new one",
+            a.kind
+        ));
+    }
+}
+
 /// Decide the action for one resource.
 pub fn decide(name: &str, kind: &str, plan_name: &str, desired: &Desired, observed: Option<&Value>) -> Action {
     let mut changes = Vec::new();
@@ -215,6 +245,14 @@ pub fn decide(name: &str, kind: &str, plan_name: &str, desired: &Desired, observ
         a.action = ActionKind::Create;
         return a;
     };
+    if is_soft_deleted(have) {
+        a.action = ActionKind::Recover;
+        a.changes.clear();
+        a.reason = Some(format!(
+            "a soft-deleted {kind} with this name exists: apply recovers it (with --purge: purges it and creates a new one)"
+        ));
+        return a;
+    }
     if let Some(id) = have.get("id").and_then(Value::as_str) {
         a.id = id.to_string();
     }
@@ -286,6 +324,7 @@ mod tests {
             owner: Owner::Tag,
             principal_from_plan: false,
             plane: crate::kinds::env::Plane::Arm,
+            soft_delete: false,
         }
     }
 

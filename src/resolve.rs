@@ -269,7 +269,9 @@ fn run(text: &str, base_dir: &Path, opts: &Options, diags: &mut Vec<Diag>) -> Op
             for dep in &x.depends_on {
                 expansion_edges.push((dep.clone(), x.logical.clone()));
             }
-            if !inner.contains(&x.logical) {
+            // An expansion the parent needs comes first (a VM's network); one that needs the
+            // parent comes after it (a vault's access for the deploying principal).
+            if !inner.contains(&x.logical) && !x.depends_on.contains(&logical) {
                 expansion_edges.push((x.logical.clone(), logical.clone()));
             }
             decls.push(Decl {
@@ -314,6 +316,26 @@ fn run(text: &str, base_dir: &Path, opts: &Options, diags: &mut Vec<Diag>) -> Op
         if let (Some(&f), Some(&t)) = (index.get(from), index.get(to)) {
             let span = decls[t].logical.span;
             add_edge(&mut edges, f, t, span);
+        }
+    }
+    // What references a parent also waits for the expansions that follow the parent (a
+    // secret waits for the deploying principal's access to its vault).
+    for t in declared..decls.len() {
+        let Some(parent) = decls[t].expanded_from.as_ref().and_then(|p| index.get(p)).copied() else { continue };
+        if !edges.iter().any(|e| e.from == parent && e.to == t) {
+            continue;
+        }
+        let followers: Vec<Edge> = edges
+            .iter()
+            .filter(|e| {
+                e.from == parent
+                    && e.to != t
+                    && decls[e.to].expanded_from.as_deref() != Some(&decls[parent].logical.value)
+            })
+            .copied()
+            .collect();
+        for e in followers {
+            add_edge(&mut edges, t, e.to, e.span);
         }
     }
     // Expanded nodes inherit their parent's references to the resource group.

@@ -152,13 +152,29 @@ impl Client {
         body: Option<&Value>,
         headers: &[(&str, String)],
     ) -> Result<Response, Error> {
+        self.send_scoped(ARM_SCOPE, method, path, api_version, body, headers).await
+    }
+
+    /// [`Client::send`] with a token for another audience (data planes such as Key Vault).
+    ///
+    /// # Errors
+    /// As [`Client::send`].
+    pub async fn send_scoped(
+        &self,
+        scope: &str,
+        method: Method,
+        path: &str,
+        api_version: Option<&str>,
+        body: Option<&Value>,
+        headers: &[(&str, String)],
+    ) -> Result<Response, Error> {
         let url = self.url(path, api_version);
         let operation = format!("{method} {}", redact(&url));
         let start = Instant::now();
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let token = self.cred.token(ARM_SCOPE).await.map_err(|e| Error { operation: operation.clone(), ..e })?;
+            let token = self.cred.token(scope).await.map_err(|e| Error { operation: operation.clone(), ..e })?;
             let mut req = self.http.request(method.clone(), &url).bearer_auth(token.value.expose());
             for (k, v) in headers {
                 req = req.header(*k, v);
@@ -322,6 +338,21 @@ impl Client {
             return Err(Client::error(&Method::POST, path, &r));
         }
         Ok(r.body)
+    }
+
+    /// POST an action that may be a long-running operation (202 + `Location`), and wait.
+    ///
+    /// # Errors
+    /// The service refused, or the operation failed.
+    pub async fn post_wait(&self, path: &str, api: &str) -> Result<(), Error> {
+        let r = self.send(Method::POST, path, Some(api), None, &[]).await?;
+        if !(200..300).contains(&r.status) {
+            return Err(Client::error(&Method::POST, path, &r));
+        }
+        if r.status == 202 {
+            self.wait(&Method::POST, path, &r).await?;
+        }
+        Ok(())
     }
 
     /// Poll a long-running operation to its end.

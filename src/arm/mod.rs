@@ -7,6 +7,7 @@ pub mod client;
 pub mod datalake;
 pub mod error;
 pub mod id;
+pub mod keyvault;
 
 pub use client::Client;
 

@@ -40,6 +40,10 @@ pub enum Outcome {
     Replaced(String),
     Deleted(String),
     Adopted(String),
+    /// A soft-deleted object brought back.
+    Recovered(String),
+    /// Deleted and purged (destroy with `--purge`): it cannot be recovered.
+    Purged(String),
     Unchanged,
     /// Left in place on purpose (destroy), with why.
     Kept(String),
@@ -69,6 +73,9 @@ pub struct Context {
     /// Plan and apply (not destroy): check that globally named resources that do not exist
     /// yet have a free name.
     pub check_names: bool,
+    /// `--purge`: soft-deleted copies (key vaults, secrets) are purged instead of recovered,
+    /// and destroy purges what it deletes.
+    pub purge: bool,
 }
 
 /// Set on Ctrl-C (or `--timeout`): walkers start nothing new, let in-flight calls finish.
@@ -142,6 +149,8 @@ const EXPORTS: &[(&str, &str)] = &[
     ("ip_address", "/properties/ipAddress"),
     ("computer_name", "/properties/osProfile/computerName"),
     ("blob_endpoint", "/properties/primaryEndpoints/blob"),
+    ("uri", "/properties/vaultUri"),
+    ("uri", "/properties/secretUri"),
     ("dfs_endpoint", "/properties/primaryEndpoints/dfs"),
     ("endpoint", "/properties/endpoint"),
 ];
@@ -153,12 +162,62 @@ const EXPORTS: &[(&str, &str)] = &[
 /// # Errors
 /// A read failed for another reason than absence.
 pub async fn read(client: &Client, want: &Desired, base_dir: &std::path::Path) -> Result<Option<Value>, Error> {
-    let _ = base_dir;
+    use crate::arm::keyvault;
     match want.plane {
-        Plane::Arm => client.get(&want.id, want.api_version).await,
+        Plane::Arm => {
+            let got = client.get(&want.id, want.api_version).await?;
+            if got.is_some() || !want.soft_delete {
+                return Ok(got);
+            }
+            let location = want.body.get("location").and_then(Value::as_str).unwrap_or_default();
+            let deleted = keyvault::get_deleted_vault(client, &want.id, location).await?;
+            Ok(deleted.map(|d| soft_deleted(d.pointer("/properties/tags"))))
+        }
         Plane::Blob => crate::arm::blob::head(client, &want.id).await,
         Plane::DataLake => crate::arm::datalake::read(client, &want.id).await,
+        Plane::Secret => read_secret(client, want, base_dir).await,
+        Plane::AccessPolicy => {
+            let tenant = want.body.pointer("/properties/tenantId").and_then(Value::as_str).unwrap_or_default();
+            keyvault::get_policy(client, &want.id, tenant).await
+        }
     }
+}
+
+/// The observed body of a soft-deleted object.
+fn soft_deleted(tags: Option<&Value>) -> Value {
+    json!({ plan::SOFT_DELETED: true, "tags": tags.cloned().unwrap_or(Value::Null) })
+}
+
+/// A secret as the planner sees it: its value only as [`SENSITIVE`] (it is the wanted one)
+/// or [`DIFFERENT`], compared in memory with the plan's source. A generated secret that
+/// exists is the wanted one: it is never replaced.
+async fn read_secret(client: &Client, want: &Desired, base_dir: &std::path::Path) -> Result<Option<Value>, Error> {
+    use crate::arm::keyvault::{self, SecretState};
+    use crate::kinds::key_vault::{DIFFERENT, SENSITIVE};
+    let Some(state) = keyvault::get_secret(client, &want.id).await? else { return Ok(None) };
+    let (value, bundle) = match state {
+        SecretState::Deleted(b) => return Ok(Some(soft_deleted(b.get("tags")))),
+        SecretState::Live { value, bundle } => (value, bundle),
+    };
+    let same = match want.secrets.first() {
+        None | Some((_, crate::model::Secret::Generate(_))) => true,
+        Some((_, source)) => {
+            let wanted = secrets::resolve(source, base_dir).map_err(|e| Error::new("SecretUnavailable", e.0))?;
+            secrets::same(&wanted, &value)
+        }
+    };
+    let id = bundle.get("id").and_then(Value::as_str).unwrap_or_default();
+    let (uri, version) = id.rsplit_once('/').unwrap_or((id, ""));
+    let mut b = json!({
+        "value": if same { SENSITIVE } else { DIFFERENT },
+        "tags": bundle.get("tags").cloned().unwrap_or(json!({})),
+        "version": version,
+        "properties": { "secretUri": uri },
+    });
+    if let Some(ct) = bundle.get("contentType") {
+        b["contentType"] = ct.clone();
+    }
+    Ok(Some(b))
 }
 
 /// Record what a resource exports.
@@ -295,7 +354,7 @@ async fn find_orphans(
         .iter()
         .zip(bodies)
         .filter_map(|(d, b)| Some((d.as_ref()?, b.as_ref()?)))
-        .filter(|(d, b)| d.owner != Owner::Description && owned_by(b, &plan.name, d.owner))
+        .filter(|(d, b)| d.owner.pointer().is_some() && owned_by(b, &plan.name, d.owner))
         .map(|(d, _)| d.id.clone())
         .collect();
     let mut foreign = Vec::new();
@@ -360,9 +419,7 @@ pub fn make_plan(cx: &Context, plan: &Validated, obs: &Observed, destroy: bool) 
             let d = &plan.decls[i];
             let (Some(w), Some(have)) = (&obs.desired[i], &obs.bodies[i]) else { continue };
             let owned = owned_by(have, &plan.name, w.owner);
-            let action = if owned || cx.force { ActionKind::Delete } else { ActionKind::NoOp };
-            let reason = (!owned && !cx.force)
-                .then(|| "not owned by this plan (no idlab-plan tag); use --force to delete it anyway".to_string());
+            let (action, reason) = destroy_action(cx, w, have, owned);
             actions.push(Action {
                 name: d.logical.value.clone(),
                 kind: d.kind.type_name().into(),
@@ -376,7 +433,11 @@ pub fn make_plan(cx: &Context, plan: &Validated, obs: &Observed, destroy: bool) 
         for &i in &order {
             let d = &plan.decls[i];
             let Some(w) = &obs.desired[i] else { continue };
-            actions.push(plan::decide(&d.logical.value, d.kind.type_name(), &plan.name, w, obs.bodies[i].as_ref()));
+            let mut a = plan::decide(&d.logical.value, d.kind.type_name(), &plan.name, w, obs.bodies[i].as_ref());
+            if cx.purge {
+                plan::purge_instead(&mut a);
+            }
+            actions.push(a);
         }
     }
     if cx.only.is_none() {
@@ -397,9 +458,27 @@ pub fn make_plan(cx: &Context, plan: &Validated, obs: &Observed, destroy: bool) 
     p
 }
 
+/// What destroy does with one observed resource, and why when it is not a plain delete.
+pub fn destroy_action(cx: &Context, w: &Desired, have: &Value, owned: bool) -> (ActionKind, Option<String>) {
+    if !owned && !cx.force {
+        let why = "not owned by this plan (no idlab-plan tag); use --force to delete it anyway";
+        return (ActionKind::NoOp, Some(why.to_string()));
+    }
+    match (plan::is_soft_deleted(have), w.soft_delete && cx.purge) {
+        (true, true) => (ActionKind::Purge, Some("already soft-deleted: --purge purges it".into())),
+        (true, false) => (ActionKind::NoOp, Some("already soft-deleted (--purge purges it)".into())),
+        (false, true) => (ActionKind::Purge, Some("deleted, then purged: it cannot be recovered".into())),
+        (false, false) if w.soft_delete => (
+            ActionKind::Delete,
+            Some("soft-deleted: recoverable until its retention ends (--purge purges it now)".into()),
+        ),
+        (false, false) => (ActionKind::Delete, None),
+    }
+}
+
 /// Whether ARM's body says this plan owns the resource.
 pub fn owned_by(have: &Value, plan_name: &str, owner: Owner) -> bool {
-    if owner == Owner::Entries {
+    if owner == Owner::Declared {
         return true;
     }
     if let Some(mark) = owner.pointer() {

@@ -7,12 +7,13 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
 use super::{Event, Observed, Outcome, Shared, owned_by, record, secrets, vm_patch};
-use crate::arm::{Client, Error};
+use crate::arm::{Client, Error, keyvault};
 use crate::kinds::env::{Desired, Owner, Plane};
+use crate::model::Sensitive;
 use crate::plan::{self, ActionKind};
 
 /// How long a freshly created principal may be unknown to RBAC before we give up (the
@@ -44,8 +45,9 @@ enum Work {
         role: Option<Duration>,
         update: bool,
     },
-    /// Read-modify-write of a VM, guarded by the ETag it was read with.
-    PatchVm {
+    /// An in-place update by PATCH (VMs: read-modify-write guarded by the ETag they were
+    /// read with; key vaults: a PUT would replace their access policies).
+    Patch {
         id: String,
         api: &'static str,
         body: Value,
@@ -55,6 +57,9 @@ enum Work {
         id: String,
         api: &'static str,
         body: Value,
+        /// Soft-deleted kinds (key vaults): the location whose deleted copy is purged between
+        /// the delete and the create, so the name is free again.
+        purge_at: Option<String>,
     },
     Delete {
         id: String,
@@ -82,6 +87,62 @@ enum Work {
         id: String,
         body: Value,
     },
+    /// Recover a soft-deleted object, then bring it to the desired state.
+    Recover(SoftDeleted),
+    /// Purge a soft-deleted object, then create it.
+    PurgeCreate(SoftDeleted),
+    /// Destroy with `--purge`: delete (unless already soft-deleted), then purge.
+    DeletePurge(SoftDeleted, bool),
+    /// Set a secret: a new version with the value, or (`keep`: the current version, whose
+    /// value is the wanted one) only its tags and content type.
+    PutSecret {
+        secret: SecretWrite,
+        keep: Option<String>,
+        update: bool,
+    },
+    DeleteSecret {
+        id: String,
+    },
+    /// Grant (`add`) and take away (`remove`: permissions beyond the declared ones) on one
+    /// principal's access-policy entry.
+    Policy {
+        id: String,
+        tenant: String,
+        add: Value,
+        remove: Option<Value>,
+        update: bool,
+    },
+    /// Take away the declared permissions only: what others granted the principal stays.
+    RemovePolicy {
+        id: String,
+        tenant: String,
+        permissions: Value,
+    },
+}
+
+/// A soft-deletable object and what bringing it back or anew needs.
+struct SoftDeleted {
+    plane: Plane,
+    id: String,
+    api: &'static str,
+    /// The desired body (vaults).
+    body: Value,
+    /// Where a deleted vault is kept.
+    location: String,
+    /// Secrets: what to write.
+    secret: Option<SecretWrite>,
+}
+
+/// A secret's value and properties, ready to send.
+struct SecretWrite {
+    id: String,
+    value: Sensitive<String>,
+    /// The value was generated now: an existing (recovered) secret keeps its own.
+    generated: bool,
+    content_type: Option<String>,
+    tags: Value,
+    /// `--purge`: a soft-deleted secret in the way is purged rather than recovered.
+    purge: bool,
 }
 
 /// Give every node without an outcome whose `edges` lead to a blocking outcome the outcome
@@ -104,15 +165,19 @@ fn settle_blocked(
     changed
 }
 
-/// Data-plane resources: the same decision as for ARM, a different request. What the request
-/// carries (a blob's file) is read now.
+/// Data-plane resources and soft-deletable ones: the same decision as for ARM, a different
+/// request. What the request carries (a blob's file, a secret's value) is read now.
 fn data_work(
     sh: &Shared<'_>,
     d: &crate::kinds::Decl,
     want: &Desired,
+    have: Option<&Value>,
     values: &HashMap<(String, String), String>,
     work: Work,
 ) -> Result<Work, Error> {
+    if let Work::Delete { id, .. } = work {
+        return Ok(delete_work(want, id, have));
+    }
     match want.plane {
         Plane::Arm => Ok(work),
         Plane::Blob => {
@@ -122,7 +187,6 @@ fn data_work(
             let (id, update) = match work {
                 Work::Put { id, update, .. } => (id, update),
                 Work::Replace { id, .. } => (id, true),
-                Work::Delete { id, .. } => return Ok(delete_work(want, id)),
                 other => return Ok(other),
             };
             let env = sh.cx.env(sh.plan, &d.logical.value, values);
@@ -134,19 +198,102 @@ fn data_work(
         Plane::DataLake => Ok(match work {
             Work::Put { id, update, .. } => Work::PutFolder { id, body: want.body.clone(), update },
             Work::Replace { id, .. } => Work::PutFolder { id, body: want.body.clone(), update: true },
-            Work::Delete { id, .. } => delete_work(want, id),
             other => other,
         }),
+        Plane::Secret => {
+            let (id, update) = match work {
+                Work::Put { id, update, .. } => (id, update),
+                Work::Replace { id, .. } => (id, true),
+                Work::Recover(s) => {
+                    let secret = Some(secret_write(sh, want, &s.id)?);
+                    return Ok(Work::Recover(SoftDeleted { secret, ..s }));
+                }
+                Work::PurgeCreate(s) => {
+                    let secret = Some(secret_write(sh, want, &s.id)?);
+                    return Ok(Work::PurgeCreate(SoftDeleted { secret, ..s }));
+                }
+                other => return Ok(other),
+            };
+            // The value is the wanted one (or generated and present): keep the version.
+            let keep = have
+                .filter(|h| h.get("value").and_then(Value::as_str) == Some(crate::kinds::key_vault::SENSITIVE))
+                .and_then(|h| h.get("version").and_then(Value::as_str))
+                .map(str::to_string);
+            Ok(Work::PutSecret { secret: secret_write(sh, want, &id)?, keep, update })
+        }
+        Plane::AccessPolicy => {
+            let (id, update) = match work {
+                Work::Put { id, update, .. } => (id, update),
+                other => return Ok(other),
+            };
+            let tenant = want.body.pointer("/properties/tenantId").and_then(Value::as_str).unwrap_or_default();
+            let add = want.body.pointer("/properties/permissions").cloned().unwrap_or(json!({}));
+            let extra = have.map(|h| permissions_beyond(h.pointer("/properties/permissions"), &add));
+            let remove = extra.filter(|e| e.as_object().is_some_and(|o| !o.is_empty()));
+            Ok(Work::Policy { id, tenant: tenant.to_string(), add, remove, update })
+        }
     }
 }
 
-/// The request that deletes a resource of `want`'s plane (for Data Lake folders: removes
-/// the plan's ACL entries).
-fn delete_work(want: &Desired, id: String) -> Work {
+/// Permissions `have` grants beyond `want`, per kind.
+fn permissions_beyond(have: Option<&Value>, want: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    for (k, v) in have.and_then(Value::as_object).into_iter().flatten() {
+        let wanted: Vec<&Value> = want.get(k).and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default();
+        let extra: Vec<Value> = v.as_array().into_iter().flatten().filter(|x| !wanted.contains(x)).cloned().collect();
+        if !extra.is_empty() {
+            out.insert(k.clone(), Value::Array(extra));
+        }
+    }
+    Value::Object(out)
+}
+
+/// The secret to write for a desired secret: its value from the plan's source (generated
+/// now for `{ generate }`).
+fn secret_write(sh: &Shared<'_>, want: &Desired, id: &str) -> Result<SecretWrite, Error> {
+    let (_, source) = want.secrets.first().ok_or_else(|| Error::new("SecretUnavailable", format!("{id}: no value")))?;
+    let value = secrets::resolve(source, &sh.plan.base_dir).map_err(|e| Error::new("SecretUnavailable", e.0))?;
+    Ok(SecretWrite {
+        id: id.to_string(),
+        value,
+        generated: matches!(source, crate::model::Secret::Generate(_)),
+        content_type: want.body.get("contentType").and_then(Value::as_str).map(str::to_string),
+        tags: want.body.get("tags").cloned().unwrap_or(json!({})),
+        purge: sh.cx.purge,
+    })
+}
+
+/// The request that deletes a resource.
+fn delete_work(want: &Desired, id: String, have: Option<&Value>) -> Work {
+    let _ = have;
     match want.plane {
         Plane::Arm => Work::Delete { id, api: want.api_version },
         Plane::Blob => Work::DeleteBlob { id },
+        Plane::Secret => Work::DeleteSecret { id },
         Plane::DataLake => Work::RemoveFolderEntries { id, body: want.body.clone() },
+        Plane::AccessPolicy => Work::RemovePolicy {
+            id,
+            tenant: want.body.pointer("/properties/tenantId").and_then(Value::as_str).unwrap_or_default().to_string(),
+            permissions: want.body.pointer("/properties/permissions").cloned().unwrap_or(json!({})),
+        },
+    }
+}
+
+/// The soft-deleted object a desired resource may have left.
+fn soft(want: &Desired, id: &str, have: Option<&Value>) -> SoftDeleted {
+    let location = have
+        .and_then(|h| h.get("location"))
+        .or_else(|| want.body.get("location"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    SoftDeleted {
+        plane: want.plane,
+        id: id.to_string(),
+        api: want.api_version,
+        body: want.body.clone(),
+        location,
+        secret: None,
     }
 }
 
@@ -159,13 +306,16 @@ async fn run(client: Client, work: Work) -> Result<(Outcome, Option<Value>), Err
             let v = client.write(Method::PUT, &id, api, &body, &[]).await?;
             Ok((if update { Outcome::Updated(id) } else { Outcome::Created(id) }, Some(v)))
         }
-        Work::PatchVm { id, api, body, etag } => {
+        Work::Patch { id, api, body, etag } => {
             let headers: Vec<(&str, String)> = etag.into_iter().map(|e| ("If-Match", e)).collect();
             let v = client.write(Method::PATCH, &id, api, &body, &headers).await?;
             Ok((Outcome::Updated(id), Some(v)))
         }
-        Work::Replace { id, api, body } => {
+        Work::Replace { id, api, body, purge_at } => {
             client.delete(&id, api).await?;
+            if let Some(location) = purge_at {
+                keyvault::purge_vault(&client, &id, &location).await?;
+            }
             let v = client.write(Method::PUT, &id, api, &body, &[]).await?;
             Ok((Outcome::Replaced(id), Some(v)))
         }
@@ -189,6 +339,127 @@ async fn run(client: Client, work: Work) -> Result<(Outcome, Option<Value>), Err
             crate::arm::datalake::remove_entries(&client, &id, &body).await?;
             Ok((Outcome::Deleted(id), None))
         }
+        Work::Recover(s) => recover(&client, s).await,
+        Work::PurgeCreate(s) => purge_create(&client, s).await,
+        Work::DeletePurge(s, already_deleted) => {
+            match (s.plane, already_deleted) {
+                (Plane::Arm, false) => drop(client.delete(&s.id, s.api).await?),
+                (Plane::Secret, false) => drop(keyvault::delete_secret(&client, &s.id).await?),
+                _ => {}
+            }
+            match s.plane {
+                Plane::Arm => keyvault::purge_vault(&client, &s.id, &s.location).await?,
+                _ => keyvault::purge_secret(&client, &s.id).await?,
+            }
+            Ok((Outcome::Purged(s.id), None))
+        }
+        Work::PutSecret { secret, keep, update } => put_secret(&client, secret, keep, update).await,
+        Work::DeleteSecret { id } => {
+            keyvault::delete_secret(&client, &id).await?;
+            Ok((Outcome::Deleted(id), None))
+        }
+        Work::Policy { id, tenant, add, remove, update } => {
+            keyvault::update_policy(&client, &id, &tenant, "add", &add).await?;
+            if let Some(r) = &remove {
+                keyvault::update_policy(&client, &id, &tenant, "remove", r).await?;
+            }
+            let body = json!({ "properties": { "tenantId": tenant, "permissions": add } });
+            Ok((if update { Outcome::Updated(id) } else { Outcome::Created(id) }, Some(body)))
+        }
+        Work::RemovePolicy { id, tenant, permissions } => {
+            match keyvault::update_policy(&client, &id, &tenant, "remove", &permissions).await {
+                // The vault is gone (deleted with the plan): so is the entry.
+                Err(e) if e.status == Some(404) => {}
+                r => r?,
+            }
+            Ok((Outcome::Deleted(id), None))
+        }
+    }
+}
+
+/// Bring back a soft-deleted vault (`createMode: recover`, then a PATCH if the recovered
+/// vault differs from the plan) or secret.
+async fn recover(client: &Client, s: SoftDeleted) -> Result<(Outcome, Option<Value>), Error> {
+    if s.plane == Plane::Arm {
+        let mut body = s.body.clone();
+        body["properties"]["createMode"] = json!("recover");
+        let got = client.write(Method::PUT, &s.id, s.api, &body, &[]).await?;
+        let mut changes = Vec::new();
+        plan::diff("", &s.body, Some(&got), &mut changes);
+        let got =
+            if changes.is_empty() { got } else { client.write(Method::PATCH, &s.id, s.api, &s.body, &[]).await? };
+        return Ok((Outcome::Recovered(s.id), Some(got)));
+    }
+    let w = s.secret.ok_or_else(|| Error::new("NotRecoverable", format!("{}: nothing to recover", s.id)))?;
+    keyvault::recover_secret(client, &w.id).await?;
+    let body = converge_recovered(client, &w).await?;
+    Ok((Outcome::Recovered(w.id), body))
+}
+
+/// After a secret is recovered: a generated secret keeps the value it had; a value from the
+/// environment or a file wins when it differs. Recovery finishes in the background in Azure,
+/// so the secret is read until it is back.
+async fn converge_recovered(client: &Client, w: &SecretWrite) -> Result<Option<Value>, Error> {
+    if w.generated {
+        return Ok(None);
+    }
+    let mut wait = Duration::from_millis(200);
+    for _ in 0..12 {
+        match keyvault::get_secret(client, &w.id).await? {
+            Some(keyvault::SecretState::Live { value, .. }) => {
+                if secrets::same(&value, &w.value) {
+                    return Ok(None);
+                }
+                let v = keyvault::set_secret(client, &w.id, &w.value, w.content_type.as_deref(), &w.tags).await?;
+                return Ok(Some(v));
+            }
+            _ => {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+    Err(Error::new("RecoveryTimedOut", format!("{}: the recovered secret did not come back", w.id)))
+}
+
+/// Purge a soft-deleted vault or secret, then create it anew.
+async fn purge_create(client: &Client, s: SoftDeleted) -> Result<(Outcome, Option<Value>), Error> {
+    if s.plane == Plane::Arm {
+        keyvault::purge_vault(client, &s.id, &s.location).await?;
+        let v = client.write(Method::PUT, &s.id, s.api, &s.body, &[]).await?;
+        return Ok((Outcome::Created(s.id), Some(v)));
+    }
+    let w = s.secret.ok_or_else(|| Error::new("NotRecoverable", format!("{}: nothing to create", s.id)))?;
+    keyvault::purge_secret(client, &w.id).await?;
+    let v = keyvault::set_secret(client, &w.id, &w.value, w.content_type.as_deref(), &w.tags).await?;
+    Ok((Outcome::Created(w.id), Some(v)))
+}
+
+/// Write a secret. A create that meets a soft-deleted secret of the same name (its vault
+/// was recovered after the plan was made) recovers it, or purges it with `--purge`.
+async fn put_secret(
+    client: &Client,
+    w: SecretWrite,
+    keep: Option<String>,
+    update: bool,
+) -> Result<(Outcome, Option<Value>), Error> {
+    if let Some(version) = keep {
+        let v = keyvault::update_secret(client, &w.id, &version, w.content_type.as_deref(), &w.tags).await?;
+        return Ok((Outcome::Updated(w.id), Some(v)));
+    }
+    match keyvault::set_secret(client, &w.id, &w.value, w.content_type.as_deref(), &w.tags).await {
+        Ok(v) => Ok((if update { Outcome::Updated(w.id) } else { Outcome::Created(w.id) }, Some(v))),
+        Err(e) if e.status == Some(409) && !update && w.purge => {
+            keyvault::purge_secret(client, &w.id).await?;
+            let v = keyvault::set_secret(client, &w.id, &w.value, w.content_type.as_deref(), &w.tags).await?;
+            Ok((Outcome::Created(w.id), Some(v)))
+        }
+        Err(e) if e.status == Some(409) && !update => {
+            keyvault::recover_secret(client, &w.id).await?;
+            let body = converge_recovered(client, &w).await?;
+            Ok((Outcome::Recovered(w.id), body))
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -350,7 +621,10 @@ pub async fn apply(sh: &Shared<'_>, mut obs: Observed) -> Vec<(String, String, O
             } else {
                 have
             };
-            let action = plan::decide(&name, d.kind.type_name(), &sh.plan.name, &want, have.as_ref());
+            let mut action = plan::decide(&name, d.kind.type_name(), &sh.plan.name, &want, have.as_ref());
+            if sh.cx.purge {
+                plan::purge_instead(&mut action);
+            }
             let work = match action.action {
                 ActionKind::NoOp => {
                     record(&mut obs.values, &name, &want.id, have.as_ref());
@@ -394,12 +668,27 @@ pub async fn apply(sh: &Shared<'_>, mut obs: Observed) -> Vec<(String, String, O
                         continue;
                     }
                 },
-                ActionKind::Update | ActionKind::Adopt if d.kind.type_name() == "virtual_machine" => Work::PatchVm {
+                ActionKind::Update | ActionKind::Adopt if d.kind.type_name() == "virtual_machine" => Work::Patch {
                     id: want.id.clone(),
                     api: want.api_version,
                     body: vm_patch(&want.body, have.as_ref()),
                     etag: have.as_ref().and_then(|h| h.get("etag")).and_then(Value::as_str).map(str::to_string),
                 },
+                ActionKind::Update | ActionKind::Adopt if d.kind.type_name() == "key_vault" => {
+                    Work::Patch { id: want.id.clone(), api: want.api_version, body: want.body.clone(), etag: None }
+                }
+                ActionKind::Recover => Work::Recover(soft(&want, &want.id, have.as_ref())),
+                ActionKind::Purge => Work::PurgeCreate(soft(&want, &want.id, have.as_ref())),
+                ActionKind::Replace if want.soft_delete && !sh.cx.purge => {
+                    outcome[i] = Some(Outcome::Failed(Error::new(
+                        "PurgeNeeded",
+                        format!(
+                            "{}: replacing it deletes it, and its soft-deleted copy keeps the name until purged; rerun with --purge to purge it in between",
+                            want.id
+                        ),
+                    )));
+                    continue;
+                }
                 ActionKind::Update | ActionKind::Adopt => Work::Put {
                     id: want.id.clone(),
                     api: want.api_version,
@@ -408,7 +697,12 @@ pub async fn apply(sh: &Shared<'_>, mut obs: Observed) -> Vec<(String, String, O
                     update: true,
                 },
                 ActionKind::Replace => match fill_secrets(sh, &want) {
-                    Ok(body) => Work::Replace { id: want.id.clone(), api: want.api_version, body },
+                    Ok(body) => Work::Replace {
+                        id: want.id.clone(),
+                        api: want.api_version,
+                        body,
+                        purge_at: want.soft_delete.then(|| soft(&want, &want.id, have.as_ref()).location),
+                    },
                     Err(e) => {
                         outcome[i] = Some(Outcome::Failed(e));
                         continue;
@@ -416,7 +710,7 @@ pub async fn apply(sh: &Shared<'_>, mut obs: Observed) -> Vec<(String, String, O
                 },
                 ActionKind::Delete => Work::Delete { id: want.id.clone(), api: want.api_version },
             };
-            let work = match data_work(sh, d, &want, &obs.values, work) {
+            let work = match data_work(sh, d, &want, have.as_ref(), &obs.values, work) {
                 Ok(w) => w,
                 Err(e) => {
                     outcome[i] = Some(Outcome::Failed(e));
@@ -541,6 +835,9 @@ pub async fn destroy(sh: &Shared<'_>, obs: Observed) -> Vec<(String, String, Out
             (Some(w), Some(have)) if !owned_by(have, &sh.plan.name, w.owner) && !sh.cx.force => {
                 outcome[i] = Some(Outcome::Kept("not owned by this plan (no idlab-plan tag); use --force".into()));
             }
+            (Some(w), Some(have)) if plan::is_soft_deleted(have) && !(w.soft_delete && sh.cx.purge) => {
+                outcome[i] = Some(Outcome::Unchanged);
+            }
             _ => {}
         }
     }
@@ -603,9 +900,9 @@ pub async fn destroy(sh: &Shared<'_>, obs: Observed) -> Vec<(String, String, Out
             .filter(|&i| outcome[i].is_none() && !running.contains(&i))
             .filter(|&i| {
                 dependents[i].iter().all(|&d| {
-                    outcome[d]
-                        .as_ref()
-                        .is_some_and(|o| matches!(o, Outcome::Deleted(_) | Outcome::Unchanged | Outcome::Skipped(_)))
+                    outcome[d].as_ref().is_some_and(|o| {
+                        matches!(o, Outcome::Deleted(_) | Outcome::Purged(_) | Outcome::Unchanged | Outcome::Skipped(_))
+                    })
                 })
             })
             .collect();
@@ -616,10 +913,11 @@ pub async fn destroy(sh: &Shared<'_>, obs: Observed) -> Vec<(String, String, Out
             }
             let Some(w) = obs.desired[i].clone() else { continue };
             let d = &sh.plan.decls[i];
+            let purge = w.soft_delete && sh.cx.purge;
             sh.reporter.event(Event::Started {
                 name: d.logical.value.clone(),
                 kind: d.kind.type_name().into(),
-                action: ActionKind::Delete,
+                action: if purge { ActionKind::Purge } else { ActionKind::Delete },
             });
             let id = obs.bodies[i]
                 .as_ref()
@@ -629,7 +927,12 @@ pub async fn destroy(sh: &Shared<'_>, obs: Observed) -> Vec<(String, String, Out
             ids.insert(i, id.clone());
             running.insert(i);
             let client = sh.cx.client.clone();
-            let work = delete_work(&w, id);
+            let have = obs.bodies[i].as_ref();
+            let work = if purge {
+                Work::DeletePurge(soft(&w, &id, have), have.is_some_and(plan::is_soft_deleted))
+            } else {
+                delete_work(&w, id, have)
+            };
             set.spawn(async move { (i, run(client, work).await) });
         }
         if set.is_empty() {
@@ -637,7 +940,10 @@ pub async fn destroy(sh: &Shared<'_>, obs: Observed) -> Vec<(String, String, Out
                 outcome[i].is_none()
                     && dependents[i].iter().all(|&d| {
                         outcome[d].as_ref().is_some_and(|o| {
-                            matches!(o, Outcome::Deleted(_) | Outcome::Unchanged | Outcome::Skipped(_))
+                            matches!(
+                                o,
+                                Outcome::Deleted(_) | Outcome::Purged(_) | Outcome::Unchanged | Outcome::Skipped(_)
+                            )
                         })
                     })
             });

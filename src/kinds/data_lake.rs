@@ -52,6 +52,7 @@ impl Spec for DataLakeStore {
             owner: Owner::Tag,
             principal_from_plan: false,
             plane: Plane::Arm,
+            soft_delete: false,
         })
     }
     fn name(&self) -> Option<&Sp<String>> {
@@ -171,9 +172,10 @@ impl Spec for DataLakeFolder {
             body: json!({ "acl": self.entries(env) }),
             secrets: Vec::new(),
             immutable: Vec::new(),
-            owner: Owner::Entries,
+            owner: Owner::Declared,
             principal_from_plan: false,
             plane: Plane::DataLake,
+            soft_delete: false,
         })
     }
     fn depends_on(&self) -> &[Sp<String>] {

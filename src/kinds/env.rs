@@ -156,9 +156,9 @@ pub enum Owner {
     Metadata,
     /// The description `idlab plan NAME` (role assignments).
     Description,
-    /// Nothing to mark (Data Lake ACL entries): what the plan owns is the entries it names,
-    /// and only those are ever removed.
-    Entries,
+    /// No mark can be stored (access-policy entries): the plan owns what it declares, and
+    /// removes only the permissions it declares.
+    Declared,
 }
 
 impl Owner {
@@ -167,7 +167,7 @@ impl Owner {
         match self {
             Owner::Tag => Some(format!("/tags/{OWNER_TAG}")),
             Owner::Metadata => Some(format!("/properties/metadata/{OWNER_METADATA}")),
-            Owner::Description | Owner::Entries => None,
+            Owner::Description | Owner::Declared => None,
         }
     }
 }
@@ -202,6 +202,9 @@ pub struct Desired {
     pub principal_from_plan: bool,
     /// Which service reads and writes it.
     pub plane: Plane,
+    /// Deleting it soft-deletes it (key vaults, secrets): a deleted copy blocks the name until
+    /// it is recovered or purged.
+    pub soft_delete: bool,
 }
 
 /// Where a resource lives: ARM, or a data plane reached through the resource it sits in.
@@ -214,6 +217,11 @@ pub enum Plane {
     Blob,
     /// A Data Lake folder's ACL entries (`{store id}/folders{path}`), through WebHDFS.
     DataLake,
+    /// A Key Vault secret (`{vault id}/secrets/{name}`), through the vault's data plane.
+    Secret,
+    /// One principal's access-policy entry on a vault (`{vault id}/accessPolicies/{object
+    /// id}`), read from the vault and changed through `accessPolicies/add|remove`.
+    AccessPolicy,
 }
 
 impl Desired {

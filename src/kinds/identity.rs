@@ -48,6 +48,7 @@ impl Spec for UserAssignedIdentity {
             owner: Owner::Tag,
             principal_from_plan: false,
             plane: Plane::Arm,
+            soft_delete: false,
         })
     }
     fn name(&self) -> Option<&Sp<String>> {

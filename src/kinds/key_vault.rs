@@ -4,10 +4,33 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
-use super::{Cx, Spec, child_key, kind};
+use super::env::{Desired, Env, NameCheck, Owner, Plane, UNKNOWN};
+use super::{Cx, Expanded, Spec, child_key, kind};
 use crate::model::names;
 use crate::model::{Code, Diag, Secret, Sp, SpMap};
+
+/// The api-version of the vault and its access policies.
+const VAULT_API: &str = "2024-11-01";
+
+/// The placeholder a secret's value is planned and diffed as: the value itself never enters
+/// a plan. An observed secret shows it when its value is the wanted one.
+pub const SENSITIVE: &str = "(sensitive value)";
+/// What an observed secret shows when its value differs from the wanted one.
+pub const DIFFERENT: &str = "(a different value)";
+
+/// The secret permissions the deploying principal gets on a vault the plan creates: enough
+/// to write, compare and delete secrets, and to recover or purge ones an earlier destroy
+/// soft-deleted.
+pub const CREATOR_SECRETS: &[SecretPermission] = &[
+    SecretPermission::Get,
+    SecretPermission::List,
+    SecretPermission::Set,
+    SecretPermission::Delete,
+    SecretPermission::Recover,
+    SecretPermission::Purge,
+];
 
 /// Vault SKU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -53,6 +76,77 @@ pub struct KeyVault {
 }
 
 impl Spec for KeyVault {
+    fn desired(&self, env: &Env<'_>) -> Option<Desired> {
+        let rg = env.group_id(&self.resource_group).or_unknown();
+        let name = env.resolve(&self.name).or_unknown();
+        let sku = match self.sku.unwrap_or(VaultSku::Standard) {
+            VaultSku::Standard => "standard",
+            VaultSku::Premium => "premium",
+        };
+        let mut props = json!({
+            "tenantId": env.tenant_id.unwrap_or(UNKNOWN),
+            "sku": { "family": "A", "name": sku },
+            "enableRbacAuthorization": self.rbac_authorization,
+            "enableSoftDelete": true,
+            "softDeleteRetentionInDays": self.soft_delete_retention_days.as_ref().map_or(90, |d| d.value),
+        });
+        if self.purge_protection {
+            props["enablePurgeProtection"] = json!(true);
+        }
+        Some(Desired {
+            id: format!("{rg}/providers/Microsoft.KeyVault/vaults/{name}"),
+            api_version: VAULT_API,
+            body: json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags), "properties": props }),
+            secrets: Vec::new(),
+            immutable: vec![("location", "a vault's location cannot change")],
+            owner: Owner::Tag,
+            principal_from_plan: false,
+            plane: Plane::Arm,
+            soft_delete: true,
+        })
+    }
+    fn name_check(&self, env: &Env<'_>) -> Option<NameCheck> {
+        let name = env.resolve(&self.name).known()?.to_string();
+        Some(NameCheck {
+            path: format!("/subscriptions/{}/providers/Microsoft.KeyVault/checkNameAvailability", env.subscription),
+            api_version: VAULT_API,
+            body: json!({ "name": name, "type": "Microsoft.KeyVault/vaults" }),
+            name,
+        })
+    }
+    /// The deploying principal's access to the secrets: an access policy (or, on an RBAC
+    /// vault, `Key Vault Secrets Officer`), owned by the plan.
+    fn expand(&self, logical: &str) -> Vec<Expanded> {
+        let at = self.name.span;
+        let lit = |s: &str| Sp::new(s.to_string(), at);
+        let (kind, spec): (&'static dyn super::Kind, Box<dyn Spec>) = if self.rbac_authorization {
+            (
+                &super::role_assignment::RoleAssignmentKind,
+                Box::new(super::role_assignment::RoleAssignment {
+                    kind: lit("role_assignment"),
+                    scope: lit(&format!("${{{logical}}}")),
+                    principal: lit("${caller}"),
+                    role: lit("Key Vault Secrets Officer"),
+                    description: Some(lit("the deploying principal's access to the vault's secrets")),
+                    depends_on: Vec::new(),
+                }),
+            )
+        } else {
+            (
+                &AccessPolicyKind,
+                Box::new(AccessPolicy {
+                    kind: lit("key_vault_access_policy"),
+                    vault: lit(&format!("${{{logical}}}")),
+                    principal: lit("${caller}"),
+                    secrets: CREATOR_SECRETS.to_vec(),
+                    keys: Vec::new(),
+                    certificates: Vec::new(),
+                    depends_on: Vec::new(),
+                }),
+            )
+        };
+        vec![Expanded { logical: format!("{logical}:creator"), kind, spec, depends_on: vec![logical.to_string()] }]
+    }
     fn name(&self) -> Option<&Sp<String>> {
         Some(&self.name)
     }
@@ -77,6 +171,11 @@ kind!(KeyVaultKind, KeyVault,
     attributes: &["id", "name", "uri"],
     weight: 20);
 
+/// The vault id a `vault: ${kv}` field resolves to.
+fn vault_id(env: &Env<'_>, vault: &Sp<String>) -> String {
+    env.resolve(vault).or_unknown()
+}
+
 /// A secret in a vault.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -99,6 +198,26 @@ pub struct KeyVaultSecret {
 }
 
 impl Spec for KeyVaultSecret {
+    /// The value is planned as [`SENSITIVE`]; the engine reads the current version and
+    /// compares it with the source in memory, so a plan never holds the value.
+    fn desired(&self, env: &Env<'_>) -> Option<Desired> {
+        let name = env.resolve(&self.name).or_unknown();
+        let mut body = json!({ "value": SENSITIVE, "tags": env.tags(&None) });
+        if let Some(ct) = &self.content_type {
+            body["contentType"] = json!(env.resolve(ct).or_unknown());
+        }
+        Some(Desired {
+            id: format!("{}/secrets/{name}", vault_id(env, &self.vault)),
+            api_version: "7.4",
+            body,
+            secrets: vec![("/value".to_string(), self.value.clone())],
+            immutable: Vec::new(),
+            owner: Owner::Tag,
+            principal_from_plan: false,
+            plane: Plane::Secret,
+            soft_delete: true,
+        })
+    }
     fn name(&self) -> Option<&Sp<String>> {
         Some(&self.name)
     }
@@ -210,7 +329,49 @@ pub struct AccessPolicy {
     pub depends_on: Vec<Sp<String>>,
 }
 
+impl AccessPolicy {
+    /// The permissions as the planner compares them: lower-case, sorted, empty kinds left out.
+    pub fn permissions(&self) -> Value {
+        let list = |v: Vec<Value>| {
+            let mut names: Vec<String> = v.iter().filter_map(Value::as_str).map(str::to_ascii_lowercase).collect();
+            names.sort();
+            names.dedup();
+            names
+        };
+        let mut out = serde_json::Map::new();
+        let kinds = [
+            ("certificates", serde_json::to_value(&self.certificates).ok()),
+            ("keys", serde_json::to_value(&self.keys).ok()),
+            ("secrets", serde_json::to_value(&self.secrets).ok()),
+        ];
+        for (k, v) in kinds {
+            let names = list(v.and_then(|v| v.as_array().cloned()).unwrap_or_default());
+            if !names.is_empty() {
+                out.insert(k.to_string(), json!(names));
+            }
+        }
+        Value::Object(out)
+    }
+}
+
 impl Spec for AccessPolicy {
+    fn desired(&self, env: &Env<'_>) -> Option<Desired> {
+        let oid = env.principal(&self.principal).or_unknown();
+        Some(Desired {
+            id: format!("{}/accessPolicies/{oid}", vault_id(env, &self.vault)),
+            api_version: VAULT_API,
+            body: json!({ "properties": {
+                "tenantId": env.tenant_id.unwrap_or(UNKNOWN),
+                "permissions": self.permissions(),
+            } }),
+            secrets: Vec::new(),
+            immutable: Vec::new(),
+            owner: Owner::Declared,
+            principal_from_plan: false,
+            plane: Plane::AccessPolicy,
+            soft_delete: false,
+        })
+    }
     fn depends_on(&self) -> &[Sp<String>] {
         &self.depends_on
     }

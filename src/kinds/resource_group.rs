@@ -42,6 +42,7 @@ impl Spec for ResourceGroup {
             owner: Owner::Tag,
             principal_from_plan: false,
             plane: Plane::Arm,
+            soft_delete: false,
         })
     }
     fn name(&self) -> Option<&Sp<String>> {

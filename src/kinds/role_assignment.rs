@@ -147,6 +147,7 @@ impl Spec for RoleAssignment {
             owner: Owner::Description,
             principal_from_plan: from_plan,
             plane: Plane::Arm,
+            soft_delete: false,
         })
     }
     fn depends_on(&self) -> &[Sp<String>] {

@@ -122,6 +122,7 @@ impl Spec for StorageAccount {
             owner: Owner::Tag,
             principal_from_plan: false,
             plane: Plane::Arm,
+            soft_delete: false,
         })
     }
     fn name_check(&self, env: &Env<'_>) -> Option<NameCheck> {
@@ -212,6 +213,7 @@ impl Spec for BlobContainer {
             owner: Owner::Metadata,
             principal_from_plan: false,
             plane: Plane::Arm,
+            soft_delete: false,
         })
     }
     fn name(&self) -> Option<&Sp<String>> {
@@ -318,6 +320,7 @@ impl Spec for Blob {
             owner: Owner::Metadata,
             principal_from_plan: false,
             plane: Plane::Blob,
+            soft_delete: false,
         })
     }
     fn name(&self) -> Option<&Sp<String>> {

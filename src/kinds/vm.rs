@@ -286,6 +286,7 @@ impl Spec for VirtualMachine {
             owner: Owner::Tag,
             principal_from_plan: false,
             plane: Plane::Arm,
+            soft_delete: false,
         })
     }
     fn name(&self) -> Option<&Sp<String>> {

@@ -519,6 +519,8 @@ async fn entry(
 enum SecretOp {
     Get,
     Set,
+    /// Tags, content type or `enabled` of one version (PATCH).
+    Update,
     List,
     Delete,
     Recover,
@@ -529,7 +531,7 @@ impl SecretOp {
     fn permission(self) -> &'static str {
         match self {
             SecretOp::Get => "get",
-            SecretOp::Set => "set",
+            SecretOp::Set | SecretOp::Update => "set",
             SecretOp::List => "list",
             SecretOp::Delete => "delete",
             SecretOp::Recover => "recover",
@@ -539,7 +541,7 @@ impl SecretOp {
     fn data_action(self) -> &'static str {
         match self {
             SecretOp::Get => "Microsoft.KeyVault/vaults/secrets/getSecret/action",
-            SecretOp::Set => "Microsoft.KeyVault/vaults/secrets/setSecret/action",
+            SecretOp::Set | SecretOp::Update => "Microsoft.KeyVault/vaults/secrets/setSecret/action",
             SecretOp::List => "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
             SecretOp::Delete => "Microsoft.KeyVault/vaults/secrets/delete",
             SecretOp::Recover => "Microsoft.KeyVault/vaults/secrets/recover/action",
@@ -610,6 +612,7 @@ fn answer(
         (&Method::DELETE, Some("secrets"), 2) => (SecretOp::Delete, seg(1)),
         (&Method::GET, Some("secrets"), 3) if seg(2) == Some("versions") => (SecretOp::List, seg(1)),
         (&Method::GET, Some("secrets"), 3) => (SecretOp::Get, seg(1)),
+        (&Method::PATCH, Some("secrets"), 2 | 3) => (SecretOp::Update, seg(1)),
         (&Method::GET, Some("deletedsecrets"), 1 | 2) => (SecretOp::List, seg(1)),
         (&Method::DELETE, Some("deletedsecrets"), 2) => (SecretOp::Purge, seg(1)),
         (&Method::POST, Some("deletedsecrets"), 3) if seg(2) == Some("recover") => (SecretOp::Recover, seg(1)),
@@ -680,6 +683,10 @@ fn answer(
             }
         }
         (SecretOp::Set, Some(n)) => set_secret(sh, &cx, &vault_key, n, find(n), body),
+        (SecretOp::Update, Some(n)) => match find(n).filter(|s| s.deleted.is_none()) {
+            Some(s) => update_secret(sh, &cx, &vault_key, s, seg(2), body),
+            None => not_found(n),
+        },
         (SecretOp::Delete, Some(n)) => match find(n).filter(|s| s.deleted.is_none()) {
             Some(mut s) => {
                 let now_s = now_ms() / 1000;
@@ -850,6 +857,40 @@ fn set_secret(
         vec![Op::PutSecret { key: format!("{vault_key}/{}", name.to_ascii_lowercase()), secret: s }],
         || json_response(200, &shown, &[]),
     )
+}
+
+/// `PATCH /secrets/{name}[/{version}]`: tags, content type and `enabled` of a version (the
+/// latest without one); the value stays.
+fn update_secret(
+    sh: &Shared,
+    cx: &Cx,
+    vault_key: &str,
+    mut s: StoredSecret,
+    version: Option<&str>,
+    body: &Bytes,
+) -> Response {
+    let Ok(req) = serde_json::from_slice::<Value>(body) else {
+        return kv_error(400, "BadParameter", "The request body is not valid JSON.", None);
+    };
+    let at = match version {
+        Some(v) => s.versions.iter().position(|x| x.version.eq_ignore_ascii_case(v)),
+        None => s.versions.len().checked_sub(1),
+    };
+    let Some(at) = at else { return not_found(&format!("{}/{}", s.name, version.unwrap_or_default())) };
+    let v = &mut s.versions[at];
+    if let Some(ct) = req.get("contentType").and_then(Value::as_str) {
+        v.content_type = Some(ct.to_string());
+    }
+    if let Some(t) = req.get("tags").filter(|t| t.is_object()) {
+        v.tags = Some(t.clone());
+    }
+    if let Some(e) = req.pointer("/attributes/enabled").and_then(Value::as_bool) {
+        v.enabled = e;
+    }
+    v.updated = now_ms() / 1000;
+    let shown = cx.bundle(&s, &s.versions[at], false);
+    let key = format!("{vault_key}/{}", s.name.to_ascii_lowercase());
+    commit_or_500(sh, vec![Op::PutSecret { key, secret: s }], || json_response(200, &shown, &[]))
 }
 
 /// Access policies, or RBAC data actions on the vault when `enableRbacAuthorization` is on:

@@ -20,6 +20,8 @@ fn sym(a: ActionKind) -> &'static str {
         ActionKind::Adopt => "<=",
         ActionKind::Conflict => "!",
         ActionKind::NoOp => " ",
+        ActionKind::Recover => "^",
+        ActionKind::Purge => "x/+",
     }
 }
 
@@ -59,9 +61,13 @@ pub fn text(p: &Plan) -> String {
             ActionKind::Adopt => "adopted (needs --adopt)",
             ActionKind::Conflict => "refused",
             ActionKind::NoOp => "left alone",
+            ActionKind::Recover => "recovered",
+            ActionKind::Purge if p.destroy => "deleted and purged",
+            ActionKind::Purge => "purged and created anew",
         };
         out.push_str(&format!("  # {} ({}) will be {verb}\n", a.name, a.kind));
-        out.push_str(&format!("  {} {}\n", sym(a.action), a.id));
+        let symbol = if p.destroy && a.action == ActionKind::Purge { "x" } else { sym(a.action) };
+        out.push_str(&format!("  {symbol} {}\n", a.id));
         if let Some(r) = &a.reason {
             out.push_str(&format!("      because {r}\n"));
         }
@@ -81,12 +87,14 @@ pub fn text(p: &Plan) -> String {
     }
     let s = &p.summary;
     out.push_str(&format!(
-        "Plan: {} to create, {} to update, {} to replace, {} to delete, {} to adopt{}.\n",
+        "Plan: {} to create, {} to update, {} to replace, {} to delete, {} to adopt{}{}{}.\n",
         s.create,
         s.update,
         s.replace,
         s.delete,
         s.adopt,
+        if s.recover > 0 { format!(", {} to recover", s.recover) } else { String::new() },
+        if s.purge > 0 { format!(", {} to purge", s.purge) } else { String::new() },
         if s.conflict > 0 { format!(", {} refused", s.conflict) } else { String::new() }
     ));
     out
@@ -131,6 +139,8 @@ impl Reporter for Lines {
                     ActionKind::Replace => "replacing",
                     ActionKind::Delete => "deleting",
                     ActionKind::Adopt => "adopting",
+                    ActionKind::Recover => "recovering",
+                    ActionKind::Purge => "purging",
                     _ => "working",
                 }
             ),
@@ -150,6 +160,8 @@ pub fn outcome_word(o: &Outcome) -> &'static str {
         Outcome::Replaced(_) => "replaced",
         Outcome::Deleted(_) => "deleted",
         Outcome::Adopted(_) => "adopted",
+        Outcome::Recovered(_) => "recovered",
+        Outcome::Purged(_) => "purged",
         Outcome::Unchanged => "unchanged",
         Outcome::Kept(_) => "kept",
         Outcome::Failed(_) => "FAILED",
@@ -163,7 +175,9 @@ pub fn outcome_detail(o: &Outcome) -> String {
         | Outcome::Updated(id)
         | Outcome::Replaced(id)
         | Outcome::Deleted(id)
-        | Outcome::Adopted(id) => id.clone(),
+        | Outcome::Adopted(id)
+        | Outcome::Recovered(id)
+        | Outcome::Purged(id) => id.clone(),
         Outcome::Unchanged => String::new(),
         Outcome::Kept(why) | Outcome::Skipped(why) => why.clone(),
         Outcome::Failed(e) => e.to_string(),
@@ -180,12 +194,20 @@ pub fn summary(results: &[(String, String, Outcome)], verb: &str) -> String {
         }
     }
     out.push_str(&format!(
-        "{verb} complete: {} created, {} updated, {} replaced, {} deleted, {} adopted, {} unchanged, {} kept; {} failed, {} skipped.\n",
+        "{verb} complete: {} created, {} updated, {} replaced, {} deleted, {} adopted, {}{}{} unchanged, {} kept; {} failed, {} skipped.\n",
         count("created"),
         count("updated"),
         count("replaced"),
         count("deleted"),
         count("adopted"),
+        match count("recovered") {
+            0 => String::new(),
+            n => format!("{n} recovered, "),
+        },
+        match count("purged") {
+            0 => String::new(),
+            n => format!("{n} purged, "),
+        },
         count("unchanged"),
         count("kept"),
         count("FAILED"),

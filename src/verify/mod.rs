@@ -48,7 +48,7 @@ pub async fn run_check(name: &str, c: &Check, env: &VerifyEnv<'_>) -> CheckResul
     let Some((action, target)) = actions.first() else {
         return fail("no action".into());
     };
-    if !matches!(*action, "read_resource" | "write_resource" | "read_blob" | "blob_sas" | "data_lake") {
+    if !matches!(*action, "read_resource" | "write_resource" | "read_blob" | "blob_sas" | "read_secret" | "data_lake") {
         return CheckResult {
             name: name.into(),
             status: "skip",
@@ -80,6 +80,7 @@ pub async fn run_check(name: &str, c: &Check, env: &VerifyEnv<'_>) -> CheckResul
     let resource = match *action {
         "read_blob" => "https://storage.azure.com/",
         "data_lake" => "https://datalake.azure.net/",
+        "read_secret" => "https://vault.azure.net",
         _ => "https://management.azure.com/",
     };
     let mut url = format!("{endpoint}/metadata/identity/oauth2/token?api-version=2018-02-01&resource={resource}");
@@ -110,6 +111,9 @@ pub async fn run_check(name: &str, c: &Check, env: &VerifyEnv<'_>) -> CheckResul
     }
     if *action == "data_lake" {
         return data_lake(Ask { name, target: &target_id, token: &token, who: &who, expect, env }).await;
+    }
+    if *action == "read_secret" {
+        return read_secret(Ask { name, target: &target_id, token: &token, who: &who, expect, env }).await;
     }
     let api = crate::engine::walk::api_for_type(
         &crate::arm::id::ResourceId::parse(&target_id)
@@ -171,6 +175,21 @@ pub async fn run_check(name: &str, c: &Check, env: &VerifyEnv<'_>) -> CheckResul
             Some(done) => return done,
             None => tokio::time::sleep(Duration::from_millis(500)).await,
         }
+    }
+}
+
+/// Send a data-plane request; throttling and server errors are not the answer a check is
+/// after, so they are retried for up to a minute.
+async fn settled(make: impl Fn() -> reqwest::RequestBuilder) -> Result<reqwest::Response, reqwest::Error> {
+    let start = Instant::now();
+    loop {
+        let r = make().send().await?;
+        let s = r.status().as_u16();
+        if (s == 429 || s >= 500) && start.elapsed() < Duration::from_secs(60) {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        }
+        return Ok(r);
     }
 }
 
@@ -242,15 +261,8 @@ async fn read_blob(ask: Ask<'_, '_>) -> CheckResult {
     let start = Instant::now();
     let mut waited = false;
     loop {
-        let req = env.http.get(&url).bearer_auth(token.expose()).header("x-ms-version", crate::arm::blob::VERSION);
-        let (status, code, len) = match req.send().await {
-            Ok(r)
-                if (r.status().as_u16() == 429 || r.status().as_u16() >= 500)
-                    && start.elapsed() < Duration::from_secs(60) =>
-            {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                continue;
-            }
+        let req = || env.http.get(&url).bearer_auth(token.expose()).header("x-ms-version", crate::arm::blob::VERSION);
+        let (status, code, len) = match settled(req).await {
             Ok(r) => {
                 let s = r.status().as_u16();
                 let code =
@@ -273,6 +285,67 @@ async fn read_blob(ask: Ask<'_, '_>) -> CheckResult {
             b.name,
             if code.is_empty() { String::new() } else { format!(" {code}") },
             if allowed { format!(" ({len} bytes)") } else { String::new() }
+        );
+        match judge(name, detail, pass, expect == Expect::Allowed && status == 403, start, &mut waited, env) {
+            Some(done) => return done,
+            None => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+}
+
+/// `read_secret`: GET the secret from the vault's data plane with the identity's vault token
+/// (access policies or RBAC decide). The value is compared with the one the deploying
+/// principal reads, in memory, and never shown.
+async fn read_secret(ask: Ask<'_, '_>) -> CheckResult {
+    use crate::arm::keyvault;
+    let Ask { name, target: secret_id, token, who, expect, env } = ask;
+    let fail = |d: String| CheckResult { name: name.to_string(), status: "fail", detail: d };
+    let secret = secret_id.rsplit('/').next().unwrap_or_default().to_string();
+    let stored = match keyvault::get_secret(env.client, secret_id).await {
+        Ok(Some(keyvault::SecretState::Live { value, .. })) => value,
+        Ok(_) => return fail(format!("secret `{secret}` does not exist: apply the plan first")),
+        Err(e) => return fail(format!("reading secret `{secret}` as the deploying principal: {e}")),
+    };
+    let url = match keyvault::secret_url_of(env.client, secret_id).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return fail(format!("the vault of `{secret}` does not exist: apply the plan first")),
+        Err(e) => return fail(e.to_string()),
+    };
+    let start = Instant::now();
+    let mut waited = false;
+    loop {
+        let req = || env.http.get(format!("{url}?api-version={}", keyvault::DATA_API)).bearer_auth(token.expose());
+        let (status, code, same) = match settled(req).await {
+            Ok(r) => {
+                let s = r.status().as_u16();
+                let b: Value = r.json().await.unwrap_or(Value::Null);
+                let code = b.pointer("/error/innererror/code").or_else(|| b.pointer("/error/code"));
+                let code = code.and_then(Value::as_str).unwrap_or_default().to_string();
+                let value = crate::model::Sensitive::new(
+                    b.get("value").and_then(Value::as_str).unwrap_or_default().to_string(),
+                );
+                (s, code, crate::engine::secrets::same(&value, &stored))
+            }
+            Err(e) => {
+                return fail(format!(
+                    "GET secret `{secret}`: {}",
+                    if e.is_timeout() { "timed out" } else { "no connection" }
+                ));
+            }
+        };
+        let allowed = status == 200;
+        let pass = match expect {
+            Expect::Allowed => allowed && same,
+            Expect::Denied => status == 403,
+        };
+        let detail = format!(
+            "read secret {secret} as {who}: {status}{}{}",
+            if code.is_empty() { String::new() } else { format!(" {code}") },
+            match (allowed, same) {
+                (true, true) => " (the value matches the stored one)",
+                (true, false) => " (the value DIFFERS from the stored one)",
+                _ => "",
+            }
         );
         match judge(name, detail, pass, expect == Expect::Allowed && status == 403, start, &mut waited, env) {
             Some(done) => return done,
