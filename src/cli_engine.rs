@@ -90,6 +90,10 @@ async fn connect(c: &CloudArgs, plan: &Validated) -> Result<Conn, String> {
         let cx = context(c, client, subscription, Some(info.tenant_id.clone()), Some(caller));
         return Ok(Conn { cx, local: Some(local), http });
     }
+    // Azure retired Data Lake Storage Gen1: refuse before any request, pointing at Gen2.
+    if let Some(why) = crate::kinds::data_lake::gen1_refused(&plan.decls) {
+        return Err(why);
+    }
     let forced = c.auth.map(|a| match a {
         AuthArg::Workload => AuthMethod::Workload,
         AuthArg::Secret => AuthMethod::Secret,

@@ -153,6 +153,7 @@ const EXPORTS: &[(&str, &str)] = &[
     ("uri", "/properties/secretUri"),
     ("dfs_endpoint", "/properties/primaryEndpoints/dfs"),
     ("fqdn", "/properties/fullyQualifiedDomainName"),
+    ("endpoint", "/properties/endpoint"),
 ];
 
 /// What Azure holds for a desired resource: through ARM, or through the data plane of its
@@ -174,6 +175,7 @@ pub async fn read(client: &Client, want: &Desired, base_dir: &std::path::Path) -
             Ok(deleted.map(|d| soft_deleted(d.pointer("/properties/tags"))))
         }
         Plane::Blob => crate::arm::blob::head(client, &want.id).await,
+        Plane::DataLake => crate::arm::datalake::read(client, &want.id).await,
         Plane::Secret => read_secret(client, want, base_dir).await,
         Plane::AccessPolicy => {
             let tenant = want.body.pointer("/properties/tenantId").and_then(Value::as_str).unwrap_or_default();

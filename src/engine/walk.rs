@@ -76,6 +76,17 @@ enum Work {
     DeleteBlob {
         id: String,
     },
+    /// A Data Lake folder: `MKDIRS`, then the plan's ACL entries merged in.
+    PutFolder {
+        id: String,
+        body: Value,
+        update: bool,
+    },
+    /// The plan's ACL entries removed from a folder (the folder stays).
+    RemoveFolderEntries {
+        id: String,
+        body: Value,
+    },
     /// Recover a soft-deleted object, then bring it to the desired state.
     Recover(SoftDeleted),
     /// Purge a soft-deleted object, then create it.
@@ -184,6 +195,11 @@ fn data_work(
                 .map_err(|e| Error::new("FileUnreadable", format!("blob source {}: {e}", path.display())))?;
             Ok(Work::PutBlob { id, data, content_type: spec.content_type(), plan: sh.plan.name.clone(), update })
         }
+        Plane::DataLake => Ok(match work {
+            Work::Put { id, update, .. } => Work::PutFolder { id, body: want.body.clone(), update },
+            Work::Replace { id, .. } => Work::PutFolder { id, body: want.body.clone(), update: true },
+            other => other,
+        }),
         Plane::Secret => {
             let (id, update) = match work {
                 Work::Put { id, update, .. } => (id, update),
@@ -254,6 +270,7 @@ fn delete_work(want: &Desired, id: String, have: Option<&Value>) -> Work {
         Plane::Arm => Work::Delete { id, api: want.api_version },
         Plane::Blob => Work::DeleteBlob { id },
         Plane::Secret => Work::DeleteSecret { id },
+        Plane::DataLake => Work::RemoveFolderEntries { id, body: want.body.clone() },
         Plane::AccessPolicy => Work::RemovePolicy {
             id,
             tenant: want.body.pointer("/properties/tenantId").and_then(Value::as_str).unwrap_or_default().to_string(),
@@ -312,6 +329,14 @@ async fn run(client: Client, work: Work) -> Result<(Outcome, Option<Value>), Err
         }
         Work::DeleteBlob { id } => {
             crate::arm::blob::delete(&client, &id).await?;
+            Ok((Outcome::Deleted(id), None))
+        }
+        Work::PutFolder { id, body, update } => {
+            let v = crate::arm::datalake::apply(&client, &id, &body).await?;
+            Ok((if update { Outcome::Updated(id) } else { Outcome::Created(id) }, Some(v)))
+        }
+        Work::RemoveFolderEntries { id, body } => {
+            crate::arm::datalake::remove_entries(&client, &id, &body).await?;
             Ok((Outcome::Deleted(id), None))
         }
         Work::Recover(s) => recover(&client, s).await,

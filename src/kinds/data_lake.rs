@@ -5,7 +5,9 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
 
+use super::env::{Desired, Env, Owner, Plane, UNKNOWN};
 use super::storage::StorageAccount;
 use super::{Cx, Spec, arm_key, child_key, kind};
 use crate::model::names;
@@ -34,6 +36,25 @@ pub struct DataLakeStore {
 }
 
 impl Spec for DataLakeStore {
+    fn desired(&self, env: &Env<'_>) -> Option<Desired> {
+        let rg = env.group_id(&self.resource_group).or_unknown();
+        let name = env.resolve(&self.name).or_unknown();
+        Some(Desired {
+            id: format!("{rg}/providers/Microsoft.DataLakeStore/accounts/{name}"),
+            api_version: "2016-11-01",
+            body: json!({
+                "location": env.location(&self.location),
+                "tags": env.tags(&self.tags),
+                "properties": { "newTier": "Consumption", "encryptionState": "Enabled", "firewallState": "Disabled" },
+            }),
+            secrets: Vec::new(),
+            immutable: vec![("location", "a Data Lake Store's location cannot change")],
+            owner: Owner::Tag,
+            principal_from_plan: false,
+            plane: Plane::Arm,
+            soft_delete: false,
+        })
+    }
     fn name(&self) -> Option<&Sp<String>> {
         Some(&self.name)
     }
@@ -117,7 +138,46 @@ pub fn permissions(p: &str) -> Result<(), String> {
     }
 }
 
+impl DataLakeFolder {
+    /// The ACL entries the plan names, by slot (`user:{oid}`, `default:user:{oid}`) → bits.
+    pub fn entries(&self, env: &Env<'_>) -> Value {
+        let mut m = Map::new();
+        for e in &self.acl {
+            let who = env.principal(&e.principal).known().map_or_else(|| UNKNOWN.to_string(), str::to_string);
+            let scopes: &[&str] = match e.scope.unwrap_or(AclScope::Access) {
+                AclScope::Access => &[""],
+                AclScope::Default => &["default:"],
+                AclScope::Both => &["", "default:"],
+            };
+            for s in scopes {
+                m.insert(format!("{s}user:{who}"), json!(e.permissions.value));
+            }
+        }
+        Value::Object(m)
+    }
+}
+
 impl Spec for DataLakeFolder {
+    /// Gen1 folders (on a `data_lake_store`) are served through WebHDFS; Gen2 folders are not
+    /// handled yet.
+    fn desired(&self, env: &Env<'_>) -> Option<Desired> {
+        let store = env.resolve(&self.store).or_unknown();
+        let gen1 = store.to_ascii_lowercase().contains("/providers/microsoft.datalakestore/accounts/");
+        if !gen1 {
+            return None;
+        }
+        Some(Desired {
+            id: crate::arm::datalake::folder_id(&store, &self.path.value),
+            api_version: "2016-11-01",
+            body: json!({ "acl": self.entries(env) }),
+            secrets: Vec::new(),
+            immutable: Vec::new(),
+            owner: Owner::Parent,
+            principal_from_plan: false,
+            plane: Plane::DataLake,
+            soft_delete: false,
+        })
+    }
     fn depends_on(&self) -> &[Sp<String>] {
         &self.depends_on
     }
@@ -170,6 +230,18 @@ impl Spec for DataLakeFolder {
         let fs = self.filesystem.as_ref().map_or("", |f| f.value.as_str());
         Some(child_key("folders", &self.store, &format!("{fs}{}", self.path.value)))
     }
+}
+
+/// Why a plan cannot run against Azure: it declares a Gen1 store, which Azure retired. `None`
+/// when it declares none.
+pub fn gen1_refused(decls: &[crate::kinds::Decl]) -> Option<String> {
+    let d = decls.iter().find(|d| d.kind.type_name() == "data_lake_store")?;
+    Some(format!(
+        "{} (data_lake_store): Data Lake Storage Gen1 was retired by Azure on 2024-02-29 and cannot be created there. \
+Run this plan against the local cloud (--local), or move it to Gen2: a `storage_account` with \
+`hierarchical_namespace: true`, and each `data_lake_folder` with `store: ${{<that account>}}` and `filesystem: <container>`.",
+        d.logical.value
+    ))
 }
 
 kind!(DataLakeFolderKind, DataLakeFolder,

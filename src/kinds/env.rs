@@ -242,6 +242,8 @@ pub enum Plane {
     Arm,
     /// A block blob (`{container id}/blobs/{name}`), through the Blob service.
     Blob,
+    /// A Data Lake folder's ACL entries (`{store id}/folders{path}`), through WebHDFS.
+    DataLake,
     /// A Key Vault secret (`{vault id}/secrets/{name}`), through the vault's data plane.
     Secret,
     /// One principal's access-policy entry on a vault (`{vault id}/accessPolicies/{object

@@ -56,6 +56,7 @@ fn canonical(type_lower: &str) -> Option<&'static str> {
         "microsoft.sql/servers/databases" => "Microsoft.Sql/servers/databases",
         "microsoft.sql/servers/administrators" => "Microsoft.Sql/servers/administrators",
         "microsoft.sql/servers/azureadonlyauthentications" => "Microsoft.Sql/servers/azureADOnlyAuthentications",
+        "microsoft.datalakestore/accounts" => super::datalake::TYPE,
         "microsoft.keyvault/vaults" => keyvault::VAULT_TYPE,
         "microsoft.keyvault/vaults/accesspolicies" => "Microsoft.KeyVault/vaults/accessPolicies",
         _ => return None,
@@ -64,12 +65,14 @@ fn canonical(type_lower: &str) -> Option<&'static str> {
 
 /// Types whose writes are long-running operations polled through `Azure-AsyncOperation`.
 fn is_lro(type_lower: &str) -> bool {
-    type_lower.starts_with("microsoft.compute/") || type_lower.starts_with("microsoft.network/")
+    type_lower.starts_with("microsoft.compute/")
+        || type_lower.starts_with("microsoft.network/")
+        || type_lower == "microsoft.datalakestore/accounts"
 }
 
 /// Types that expose an `etag` and honour `If-Match`.
 fn has_etag(type_lower: &str) -> bool {
-    is_lro(type_lower)
+    type_lower.starts_with("microsoft.compute/") || type_lower.starts_with("microsoft.network/")
 }
 
 /// Types whose every write answers 202 and is polled to its end (the SQL resource provider).
@@ -353,7 +356,7 @@ async fn route(
                 400,
                 "NoRegisteredProviderFound",
                 format!(
-                    "No registered resource provider found for location 'eastus' and API version '{version}' for type '{}'. The local cloud serves: resource groups, userAssignedIdentities, virtualNetworks, networkSecurityGroups, publicIPAddresses, networkInterfaces, virtualMachines, storageAccounts, blobServices/containers, Key Vault vaults (with deletedVaults and accessPolicies), Microsoft.Sql servers (with databases, administrators and azureADOnlyAuthentications), roleAssignments and roleDefinitions (namespace '{ns}').",
+                    "No registered resource provider found for location 'eastus' and API version '{version}' for type '{}'. The local cloud serves: resource groups, userAssignedIdentities, virtualNetworks, networkSecurityGroups, publicIPAddresses, networkInterfaces, virtualMachines, storageAccounts, blobServices/containers, Key Vault vaults (with deletedVaults and accessPolicies), Microsoft.Sql servers (with databases, administrators and azureADOnlyAuthentications), DataLakeStore accounts, roleAssignments and roleDefinitions (namespace '{ns}').",
                     type_lower.split('/').skip(1).collect::<Vec<_>>().join("/")
                 ),
             ));
@@ -801,6 +804,7 @@ fn stop_listeners(sh: &Shared, ops: &[Op]) {
         match op {
             Op::DeleteImds { key } => imds::stop(sh, key),
             Op::PutDeletedVault { name, .. } => keyvault::stop(sh, name),
+            Op::DeleteDataPaths { .. } => super::datalake::stop_for(sh, op),
             _ => {}
         }
     }
@@ -827,6 +831,10 @@ fn principal_cleanup(st: &CloudState, r: &Resource) -> Vec<Op> {
             format!("{}/", parts.next().unwrap_or_default().to_ascii_lowercase())
         };
         ops.push(Op::DeleteBlobs { prefix });
+    }
+    // A Data Lake Store's files and folders go with it.
+    if r.kind == super::datalake::TYPE {
+        ops.push(super::datalake::delete_paths(r.id.rsplit('/').next().unwrap_or_default()));
     }
     for p in st.principals.values() {
         if p.resource_id.as_deref().is_some_and(|rid| rid.eq_ignore_ascii_case(&r.id)) {
@@ -1367,6 +1375,7 @@ fn put_resource(
     }
     let mut extra = Vec::new();
     let now = now_ms();
+    let mut data_listener = None;
     {
         let st = req.sh.store();
         match tl {
@@ -1408,6 +1417,19 @@ fn put_resource(
                     .format(&time::format_description::well_known::Rfc3339)
                     .unwrap_or_default();
                 super::sql::prepare_database(existing.as_ref().map(|r| &r.body), &mut body, &created)?
+            }
+            "microsoft.datalakestore/accounts" => {
+                let caller = req.caller.as_ref().map(|c| c.object_id.clone()).unwrap_or_default();
+                data_listener = super::datalake::prepare_account(
+                    &req.sh.info.tenant_id,
+                    &st.state,
+                    &stored_id,
+                    existing.as_ref(),
+                    &mut body,
+                    &mut extra,
+                    &caller,
+                    now,
+                )?
             }
             "microsoft.keyvault/vaults" => keyvault::prepare_vault(
                 &st.state,
@@ -1490,6 +1512,9 @@ fn put_resource(
     commit(req.sh, ops)?;
     if let Some((key, listener)) = start_listener {
         imds::serve(req.sh, &key, listener);
+    }
+    if let Some(listener) = data_listener {
+        super::datalake::serve(req.sh, &name, listener);
     }
     if let Some((vault, listener)) = start_vault {
         keyvault::serve(req.sh, &vault, listener);
@@ -1932,6 +1957,28 @@ fn vm_nics(body: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The object id of a resource's system-assigned identity: the one it has (`old`, when
+/// that principal still exists) or a new principal owned by the resource (pushed to `extra`),
+/// which goes when the resource goes.
+pub fn system_principal(st: &CloudState, old: Option<&str>, id: &str, now: u64, extra: &mut Vec<Op>) -> String {
+    if let Some(p) = old.filter(|p| st.principals.contains_key(*p)) {
+        return p.to_string();
+    }
+    let p = Principal {
+        object_id: guid(),
+        client_id: guid(),
+        display_name: id.rsplit('/').next().unwrap_or_default().into(),
+        kind: "ManagedIdentity".into(),
+        secret_sha256: None,
+        federated: Vec::new(),
+        resource_id: Some(id.to_string()),
+        created_ms: now,
+    };
+    let oid = p.object_id.clone();
+    extra.push(Op::PutPrincipal { principal: p });
+    oid
+}
+
 #[allow(clippy::too_many_arguments)]
 fn prepare_vm(
     sh: &Shared,
@@ -2040,24 +2087,7 @@ fn prepare_vm(
         existing.and_then(|r| r.body.pointer("/identity/principalId")).and_then(Value::as_str).map(str::to_string);
     let mut identity = json!({ "type": match (system, user) { (true, true) => "SystemAssigned, UserAssigned", (true, false) => "SystemAssigned", (false, true) => "UserAssigned", _ => "None" } });
     if system {
-        let pid = match &old_sys {
-            Some(p) if st.principals.contains_key(p) => p.clone(),
-            _ => {
-                let p = Principal {
-                    object_id: guid(),
-                    client_id: guid(),
-                    display_name: id.rsplit('/').next().unwrap_or_default().into(),
-                    kind: "ManagedIdentity".into(),
-                    secret_sha256: None,
-                    federated: Vec::new(),
-                    resource_id: Some(id.to_string()),
-                    created_ms: now,
-                };
-                let oid = p.object_id.clone();
-                extra.push(Op::PutPrincipal { principal: p });
-                oid
-            }
-        };
+        let pid = system_principal(st, old_sys.as_deref(), id, now, extra);
         identity["principalId"] = json!(pid);
         identity["tenantId"] = json!(sh.info.tenant_id);
     } else if let Some(p) = old_sys {

@@ -4,16 +4,20 @@
 //!
 //! Layout: [`store`] (state and journal), [`tls`] (CA, leaf, accept loop), [`token`] (JWTs),
 //! [`login`] (token endpoint and discovery documents), [`arm`] (the ARM router and the
-//! resource types), [`rbac`], [`imds`] (per-VM identity endpoints), [`admin`] (the
-//! operator-only admin API under `/_idlab/`), [`faults`], [`versions`].
+//! resource types), [`rbac`], [`imds`] (per-VM identity endpoints), [`blob`] (blob data
+//! plane), [`datalake`] (Data Lake Store Gen1 accounts and their WebHDFS data planes, one
+//! port per account) with [`acl`] (POSIX ACLs), [`admin`] (the operator-only admin API under
+//! `/_idlab/`), [`faults`], [`versions`].
 //!
 //! Imports: `arm::id` and `roles` only from the rest of idlab — nothing of the client side,
 //! so each keeps the other honest.
 
+pub mod acl;
 pub mod admin;
 pub mod arm;
 pub mod attach;
 pub mod blob;
+pub mod datalake;
 pub mod faults;
 pub mod http;
 pub mod imds;
@@ -120,7 +124,7 @@ pub struct Shared {
     pub imds_running: Mutex<HashMap<String, tokio::sync::watch::Sender<bool>>>,
     /// Lower-cased vault name → the stop signal of its data plane.
     pub vaults_running: Mutex<HashMap<String, tokio::sync::watch::Sender<bool>>>,
-    /// The TLS configuration of every HTTPS listener (ARM, blob, vaults).
+    /// The TLS configuration of every HTTPS listener (ARM, blob, vaults, Data Lake stores).
     pub tls: Arc<rustls::ServerConfig>,
     /// The key secret values are sealed with in the state (AES-256-GCM), kept in its own
     /// 0600 file beside it.
@@ -130,6 +134,8 @@ pub struct Shared {
     pub blob_base: String,
     pub allow_crash: bool,
     pub runtime: tokio::runtime::Handle,
+    /// Lower-cased Data Lake Store (Gen1) account name → the stop signal of its WebHDFS plane.
+    pub datalake_running: Mutex<HashMap<String, tokio::sync::watch::Sender<bool>>>,
 }
 
 /// The request log keeps this many entries.
@@ -388,6 +394,7 @@ impl Cloud {
             blob_base: format!("https://127.0.0.1:{blob_port}"),
             allow_crash: config.allow_crash,
             runtime: runtime.handle().clone(),
+            datalake_running: Mutex::new(HashMap::new()),
         });
         {
             let mut st = shared.store();
@@ -414,7 +421,10 @@ impl Cloud {
                             return;
                         }
                     };
-                    if let Err(e) = imds::start_all(&sh).and_then(|()| keyvault::start_all(&sh)) {
+                    if let Err(e) = imds::start_all(&sh)
+                        .and_then(|()| keyvault::start_all(&sh))
+                        .and_then(|()| datalake::start_all(&sh))
+                    {
                         let _ = ready_tx.send(Err(e));
                         return;
                     }

@@ -87,6 +87,23 @@ pub struct StoredBlob {
     pub metadata: std::collections::BTreeMap<String, String>,
 }
 
+/// A file or directory of a Data Lake Storage account (Gen1 WebHDFS).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DataPath {
+    pub dir: bool,
+    /// Object id of the owner.
+    pub owner: String,
+    /// Object id of the owning group.
+    pub group: String,
+    /// The full ACL as entry texts (`user::rwx`, `user:{oid}:r-x`, `default:…`).
+    pub acl: Vec<String>,
+    /// Base64 of a file's content.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub data: String,
+    pub modified_ms: u64,
+    pub accessed_ms: u64,
+}
+
 /// A soft-deleted key vault: its last body, kept for `createMode: recover` until purged.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DeletedVault {
@@ -143,6 +160,9 @@ pub struct State {
     /// `account/container/blob` (account and container lower-cased) → blob.
     #[serde(default)]
     pub blobs: BTreeMap<String, StoredBlob>,
+    /// `account:/path` (account lower-cased, path absolute) → Data Lake file or directory.
+    #[serde(default)]
+    pub data_paths: BTreeMap<String, DataPath>,
     /// Lower-cased vault name → the soft-deleted vault.
     #[serde(default)]
     pub deleted_vaults: BTreeMap<String, DeletedVault>,
@@ -189,6 +209,18 @@ pub enum Op {
     /// One blob, by its exact key.
     DeleteBlob {
         key: String,
+    },
+    PutDataPath {
+        key: String,
+        path: DataPath,
+    },
+    /// One Data Lake path, by its exact key.
+    DeleteDataPath {
+        key: String,
+    },
+    /// Every Data Lake path whose key starts with `prefix`.
+    DeleteDataPaths {
+        prefix: String,
     },
     DeletePort {
         purpose: String,
@@ -249,6 +281,15 @@ impl State {
             }
             Op::DeleteBlob { key } => {
                 self.blobs.remove(key);
+            }
+            Op::PutDataPath { key, path } => {
+                self.data_paths.insert(key.clone(), path.clone());
+            }
+            Op::DeleteDataPath { key } => {
+                self.data_paths.remove(key);
+            }
+            Op::DeleteDataPaths { prefix } => {
+                self.data_paths.retain(|k, _| !k.starts_with(prefix.as_str()));
             }
             Op::DeletePort { purpose } => {
                 self.ports.remove(purpose);

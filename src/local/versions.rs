@@ -190,6 +190,8 @@ const STORAGE: &[&str] = &[
     "2020-08-01-preview",
 ];
 
+const DATA_LAKE_STORE: &[&str] = &["2016-11-01", "2015-10-01-preview"];
+
 const KEYVAULT: &[&str] = &[
     "2015-06-01",
     "2016-10-01",
@@ -296,6 +298,7 @@ pub fn accepted(type_lower: &str) -> Option<&'static [&'static str]> {
         | "microsoft.storage/storageaccounts/listservicesas"
         | "microsoft.storage/storageaccounts/blobservices"
         | "microsoft.storage/storageaccounts/blobservices/containers" => STORAGE,
+        "microsoft.datalakestore/accounts" => DATA_LAKE_STORE,
         t if t.starts_with("microsoft.sql/") => return sql(t),
         "microsoft.keyvault/vaults" | "microsoft.keyvault/checknameavailability" => KEYVAULT,
         // Deleted vaults and access-policy updates first appear in 2016-10-01.

@@ -48,7 +48,10 @@ pub async fn run_check(name: &str, c: &Check, env: &VerifyEnv<'_>) -> CheckResul
     let Some((action, target)) = actions.first() else {
         return fail("no action".into());
     };
-    if !matches!(*action, "read_resource" | "write_resource" | "read_blob" | "blob_sas" | "read_secret" | "sql_login") {
+    if !matches!(
+        *action,
+        "read_resource" | "write_resource" | "read_blob" | "blob_sas" | "read_secret" | "sql_login" | "data_lake"
+    ) {
         return CheckResult {
             name: name.into(),
             status: "skip",
@@ -79,6 +82,7 @@ pub async fn run_check(name: &str, c: &Check, env: &VerifyEnv<'_>) -> CheckResul
         client_id.as_ref().map_or_else(|| "the system-assigned identity".to_string(), |c| format!("client id {c}"));
     let resource = match *action {
         "read_blob" => "https://storage.azure.com/",
+        "data_lake" => "https://datalake.azure.net/",
         "read_secret" => "https://vault.azure.net",
         "sql_login" => SQL_RESOURCE,
         _ => "https://management.azure.com/",
@@ -108,6 +112,9 @@ pub async fn run_check(name: &str, c: &Check, env: &VerifyEnv<'_>) -> CheckResul
     }
     if *action == "blob_sas" {
         return blob_sas(Ask { name, target: &target_id, token: &token, who: &who, expect, env }).await;
+    }
+    if *action == "data_lake" {
+        return data_lake(Ask { name, target: &target_id, token: &token, who: &who, expect, env }).await;
     }
     if *action == "read_secret" {
         return read_secret(Ask { name, target: &target_id, token: &token, who: &who, expect, env }).await;
@@ -602,4 +609,104 @@ pub fn next_steps(
         }
     }
     out
+}
+
+/// One WebHDFS request as the identity: (status, `RemoteException` name, final URL, body).
+async fn webhdfs(
+    env: &VerifyEnv<'_>,
+    token: &crate::model::Sensitive<String>,
+    method: reqwest::Method,
+    url: &str,
+    body: Option<Vec<u8>>,
+) -> Result<(u16, String, String, Value), String> {
+    let mut r = env.http.request(method.clone(), url).bearer_auth(token.expose());
+    if let Some(b) = body {
+        r = r.body(b);
+    }
+    let r = r.send().await.map_err(|e| {
+        format!(
+            "{method} {}: {}",
+            url.split('?').next().unwrap_or(url),
+            if e.is_timeout() { "timed out" } else { "no connection" }
+        )
+    })?;
+    let status = r.status().as_u16();
+    let final_url = r.url().to_string();
+    let body: Value = r.json().await.unwrap_or(Value::Null);
+    let exception = body.pointer("/RemoteException/exception").and_then(Value::as_str).unwrap_or_default().to_string();
+    Ok((status, exception, final_url, body))
+}
+
+/// `data_lake` (tutorial "Access Data Lake Store"): with the identity's token for
+/// `https://datalake.azure.net/`, list the store's root, upload `Test1.txt` into the folder
+/// through `CREATE`'s 307 redirect (the client follows it to `write=true`), and check that
+/// writing the root is refused (403). The uploaded file stays, as in the tutorial.
+async fn data_lake(ask: Ask<'_, '_>) -> CheckResult {
+    let Ask { name, target: folder_id, token, who, expect, env } = ask;
+    let fail = |d: String| CheckResult { name: name.to_string(), status: "fail", detail: d };
+    let Some(f) = crate::arm::datalake::FolderId::parse(folder_id) else {
+        return fail(format!("{folder_id} is not a Data Lake Gen1 folder"));
+    };
+    let endpoint = match env.client.get(&f.account_id, "2016-11-01").await {
+        Ok(Some(a)) => match a.pointer("/properties/endpoint").and_then(Value::as_str) {
+            Some(e) => e.to_string(),
+            None => return fail(format!("{} has no endpoint", f.account_id)),
+        },
+        Ok(None) => return fail(format!("{} does not exist: apply the plan first", f.account_id)),
+        Err(e) => return fail(format!("reading {}: {e}", f.account_id)),
+    };
+    let base = format!("https://{endpoint}/webhdfs/v1");
+    let list = match webhdfs(env, token, reqwest::Method::GET, &format!("{base}/?op=LISTSTATUS"), None).await {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let entries = list.3.pointer("/FileStatuses/FileStatus").and_then(Value::as_array).map_or(0, Vec::len);
+    let mut steps = vec![format!(
+        "list / as {who}: {}{}",
+        list.0,
+        if list.1.is_empty() { String::new() } else { format!(" {}", list.1) }
+    )];
+    if expect == Expect::Denied {
+        let pass = list.0 == 403;
+        return CheckResult { name: name.into(), status: if pass { "pass" } else { "fail" }, detail: steps.join(", ") };
+    }
+    if list.0 != 200 {
+        return fail(steps.join(", "));
+    }
+    steps[0].push_str(&format!(" ({entries} entries)"));
+    let folder = f.path.trim_end_matches('/');
+    let file = format!("{folder}/Test1.txt");
+    let content = b"Test file.".to_vec();
+    let url = format!("{base}{}?op=CREATE&overwrite=true", crate::arm::percent_encode(&file, b"/"));
+    let put = match webhdfs(env, token, reqwest::Method::PUT, &url, Some(content)).await {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let redirected = put.2.contains("write=true");
+    steps.push(format!(
+        "upload {file} {}{}{}",
+        if redirected { "through the 307 redirect: " } else { "" },
+        put.0,
+        if put.1.is_empty() { String::new() } else { format!(" {}", put.1) }
+    ));
+    if put.0 != 201 || !redirected {
+        return fail(steps.join(", "));
+    }
+    let root = match webhdfs(
+        env,
+        token,
+        reqwest::Method::PUT,
+        &format!("{base}/Test1.txt?op=CREATE&write=true&overwrite=true"),
+        Some(b"no".to_vec()),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    steps.push(format!("write / refused: {} {}", root.0, root.1));
+    if root.0 != 403 {
+        return fail(format!("{}; the identity could write the root", steps.join(", ")));
+    }
+    CheckResult { name: name.into(), status: "pass", detail: steps.join(", ") }
 }

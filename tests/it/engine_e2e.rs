@@ -976,3 +976,117 @@ pub(crate) fn assert_name_taken(s: &Served, plan: &str, message: &str, free_var:
     let ok = s.idlab(&["plan", &p, "--var", free_var]);
     assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
 }
+
+#[test]
+fn the_data_lake_tutorial_grants_folder_acls_the_vm_uses_and_destroy_leaves_nothing() {
+    let s = Served::start();
+    let p = root().join("plans/datalake.yaml").display().to_string();
+    let a = s.idlab(&["apply", &p, "--auto-approve"]);
+    assert_eq!(a.code, 0, "{}{}", a.stdout, a.stderr);
+    // The root exists with the account: its entries are an update; TestFolder is created.
+    assert!(a.stderr.contains("Apply complete: 8 created, 1 updated"), "{}", a.stderr);
+    let v = s.idlab(&["verify", &p]);
+    assert_eq!(v.code, 0, "{}{}", v.stdout, v.stderr);
+    assert!(
+        v.stdout.contains("PASS list-and-upload")
+            && v.stdout.contains("through the 307 redirect: 201")
+            && v.stdout.contains("write / refused: 403 AccessControlException"),
+        "{}",
+        v.stdout
+    );
+    // Re-plan: no changes, and nothing written anywhere (ARM or WebHDFS).
+    s.op("DELETE", "/_idlab/requests", None);
+    let r = s.idlab(&["plan", &p, "--detailed-exitcode"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("No changes."), "{}", r.stdout);
+    let log = s.op("GET", "/_idlab/requests", None);
+    let entries = log["value"].as_array().cloned().unwrap_or_default();
+    assert!(entries.iter().any(|e| e["path"].as_str().is_some_and(|p| p.starts_with("/webhdfs/v1"))), "{log}");
+    let writes: Vec<&Value> =
+        entries.iter().filter(|e| e["write"] == true && e["path"] != "/_idlab/requests").collect();
+    assert!(writes.is_empty(), "{writes:?}");
+    // An entry changed out of band shows as exactly that entry, and apply puts it back.
+    let sub = s.subscription();
+    let account = format!(
+        "/subscriptions/{sub}/resourceGroups/myResourceGroup/providers/Microsoft.DataLakeStore/accounts/idlabtutorialadls"
+    );
+    let vm = s.op(
+        "GET",
+        &format!("/subscriptions/{sub}/resourceGroups/myResourceGroup/providers/Microsoft.Compute/virtualMachines/myVM?api-version=2025-04-01"),
+        None,
+    );
+    let oid = vm["identity"]["principalId"].as_str().expect("system identity").to_string();
+    let endpoint = s.op("GET", &format!("{account}?api-version=2016-11-01"), None)["properties"]["endpoint"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let info = attach::read_info(&s.state).expect("info");
+    let status = s.rt.block_on(async {
+        let c = attach::client(&info).expect("client");
+        let secret = std::fs::read_to_string(&info.operator_secret_file).expect("secret");
+        let t = c
+            .post(&info.token_url)
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", info.operator_client_id.as_str()),
+                ("client_secret", secret.trim()),
+                ("scope", "https://datalake.azure.net//.default"),
+            ])
+            .send()
+            .await
+            .expect("token")
+            .json::<Value>()
+            .await
+            .expect("json");
+        let token = t["access_token"].as_str().expect("access_token").to_string();
+        let url = format!("https://{endpoint}/webhdfs/v1/TestFolder?op=MODIFYACLENTRIES&aclspec=user:{oid}:r--");
+        c.put(url).bearer_auth(token).send().await.expect("sent").status().as_u16()
+    });
+    assert_eq!(status, 200);
+    let drift = s.idlab(&["plan", &p, "--detailed-exitcode"]);
+    assert_eq!(drift.code, 2, "{}", drift.stdout);
+    assert!(
+        drift.stdout.contains(&format!("acl/user:{oid}")) && drift.stdout.contains("Plan: 0 to create, 1 to update"),
+        "{}",
+        drift.stdout
+    );
+    assert_eq!(s.idlab(&["apply", &p, "--auto-approve"]).code, 0);
+    assert_eq!(s.idlab(&["plan", &p, "--detailed-exitcode"]).code, 0);
+    // Destroy leaves nothing the plan owned; applying again from empty works.
+    let d = s.idlab(&["destroy", &p, "--auto-approve"]);
+    assert_eq!(d.code, 0, "{}{}", d.stdout, d.stderr);
+    assert_eq!(
+        s.op("GET", &format!("/subscriptions/{sub}/resourceGroups/myResourceGroup?api-version=2024-11-01"), None)["error"]
+            ["code"],
+        "ResourceGroupNotFound"
+    );
+    let stores = s.op(
+        "GET",
+        &format!("/subscriptions/{sub}/providers/Microsoft.DataLakeStore/accounts?api-version=2016-11-01"),
+        None,
+    );
+    assert_eq!(stores["value"], json!([]), "{stores}");
+    let again = s.idlab(&["apply", &p, "--auto-approve"]);
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    assert_eq!(s.idlab(&["verify", &p]).code, 0);
+}
+
+#[test]
+fn a_gen1_plan_aimed_at_azure_fails_at_plan_time_pointing_at_gen2() {
+    let out = Command::new(env!("CARGO_BIN_EXE_idlab"))
+        .args(["plan", "plans/datalake.yaml", "--subscription", "00000000-0000-0000-0000-000000000000"])
+        .current_dir(root())
+        .env_clear()
+        .env("HOME", std::env::temp_dir())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("idlab runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("adls (data_lake_store)")
+            && stderr.contains("retired by Azure on 2024-02-29")
+            && stderr.contains("hierarchical_namespace: true"),
+        "{stderr}"
+    );
+}

@@ -49,6 +49,17 @@ impl Lab {
         lab
     }
 
+    /// Stop the cloud and start it again on the same state directory, rebinding the ports
+    /// it recorded.
+    pub fn restart(self) -> Lab {
+        let Lab { cloud, _dir, rt, operator, .. } = self;
+        cloud.stop();
+        let cloud = Cloud::start(Config::new(_dir.path().join("state"))).expect("local cloud restarts");
+        // A new client: the old one's pooled connections went with the old server.
+        let http = attach::client(&cloud.info).expect("client");
+        Lab { cloud, _dir, rt, http, operator }
+    }
+
     pub fn sub(&self) -> String {
         self.cloud.info.subscription_id.clone()
     }

@@ -11,6 +11,7 @@ mod lab;
 mod local_auth;
 mod local_blob;
 mod local_contract;
+mod local_datalake;
 mod local_faults;
 mod local_imds;
 mod local_keyvault;
