@@ -10,6 +10,7 @@
 //! | `GET /_idlab/vms` | every VM with its identity endpoint and identities |
 //! | `GET /_idlab/faults`, `PUT /_idlab/faults` | read or replace the fault configuration |
 //! | `POST /_idlab/snapshot` | compact the journal into a snapshot now |
+//! | `PUT /_idlab/storageAccounts/{name}/keys` `{"keys":["<base64>","<base64>"]}` | replace a storage account's two keys with known ones (SAS test vectors, tools with a fixed key as Azurite has); answers the key names, never the values; paths are case-insensitive |
 //!
 //! A request is a *write* when it asks to change state, whatever the answer: PUT, PATCH or
 //! DELETE, or a POST other than the read-only actions (`listKeys`, `listServiceSas`,
@@ -71,6 +72,10 @@ pub fn handle(
                 Err(e) => Err(ArmError::new(400, "InvalidFaults", e)),
             }
         }
+        (Method::PUT, p) if p.starts_with("/_idlab/storageaccounts/") && p.ends_with("/keys") => {
+            let name = &p["/_idlab/storageaccounts/".len()..p.len() - "/keys".len()];
+            import_keys(sh, name, body)
+        }
         (Method::POST, "/_idlab/snapshot") => sh
             .store()
             .snapshot()
@@ -82,6 +87,30 @@ pub fn handle(
         Ok(v) => json_response(200, &v, &[]),
         Err(e) => error_response(&e),
     }
+}
+
+/// Replace a storage account's keys: exactly two, each non-empty base64 (Azure's are 64 bytes).
+fn import_keys(sh: &Shared, name: &str, body: &[u8]) -> Result<Value, ArmError> {
+    use base64::Engine;
+    let bad = |m: &str| ArmError::new(400, "InvalidRequestContent", m.to_string());
+    let req: Value = serde_json::from_slice(body).map_err(|e| bad(&e.to_string()))?;
+    let keys: Vec<String> = req
+        .get("keys")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|k| k.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    let valid = |k: &String| base64::engine::general_purpose::STANDARD.decode(k).is_ok_and(|d| !d.is_empty());
+    if keys.len() != 2 || !keys.iter().all(valid) {
+        return Err(bad("`keys` must hold exactly two base64 account keys."));
+    }
+    let mut st = sh.store();
+    let mut account = super::storage::account_named(&st.state, name).cloned().ok_or_else(|| {
+        ArmError::new(404, "ResourceNotFound", format!("No storage account named {name} in the local cloud."))
+    })?;
+    account.body["_idlab"]["keys"] = json!(keys);
+    st.commit(vec![Op::PutResource { resource: account }])
+        .map_err(|e| ArmError::new(500, "InternalServerError", e.to_string()))?;
+    Ok(json!({ "account": name, "keys": ["key1", "key2"] }))
 }
 
 fn create_principal(sh: &Shared, body: &[u8]) -> Result<Value, ArmError> {

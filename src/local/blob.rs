@@ -1,19 +1,22 @@
 //! The blob data plane of the local cloud, path-style as Azure SDKs use on loopback
 //! (`https://127.0.0.1:PORT/{account}/{container}/{blob}`, arm-contract §5 and §11): block
-//! blob upload, download (with `x-ms-range`/`Range` → 206), delete, container listing. It
-//! accepts bearer tokens for the storage audience and enforces RBAC data actions, or a
-//! service SAS signed with an account key (permissions, expiry, start, protocol, resource).
-//! Errors are Azure's XML bodies with `x-ms-error-code`.
+//! blob upload (Put Blob, or Put Block then Put Block List), download (with
+//! `x-ms-range`/`Range` → 206), delete, container listing with `maxresults`/`marker` paging.
+//! It accepts bearer tokens for the storage audience and enforces RBAC data actions, or a
+//! service SAS signed with an account key ([`super::sas`]: signature, `si`, time window,
+//! protocol, `sip`, permissions, response-header overrides). Errors are Azure's XML bodies
+//! with `x-ms-error-code`.
 
 use std::sync::Arc;
 
+use std::net::SocketAddr;
+
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use serde_json::Value;
 
 use super::http::{header, percent_decode, query_get, query_pairs};
 use super::store::{Op, StoredBlob};
@@ -23,8 +26,16 @@ use super::{LogEntry, Shared, guid, now_ms, rbac};
 /// Audiences the blob service accepts (plus `https://{account}.blob.core.windows.net`).
 const AUDIENCES: &[&str] = &["https://storage.azure.com/", "https://storage.azure.com"];
 
+/// The largest request body the local data plane reads (one Put Blob or Put Block). Azure
+/// allows 5000 MiB for Put Blob and 4000 MiB per block; the local cloud keeps blobs in its
+/// state file, so it stops far lower.
+pub const MAX_BODY: usize = 256 << 20;
+
+/// The most entries one List Blobs page holds (and the default `maxresults`).
+const MAX_RESULTS: usize = 5000;
+
 pub fn router(sh: Arc<Shared>) -> axum::Router {
-    axum::Router::new().fallback(entry).with_state(sh)
+    axum::Router::new().fallback(entry).layer(axum::extract::DefaultBodyLimit::disable()).with_state(sh)
 }
 
 fn xml_error(status: u16, code: &str, message: &str, extra: &[(&str, String)]) -> Response {
@@ -65,9 +76,27 @@ fn ok(status: u16, body: Vec<u8>, headers: &[(&str, String)]) -> Response {
     r
 }
 
-async fn entry(State(sh): State<Arc<Shared>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn entry(
+    State(sh): State<Arc<Shared>>,
+    peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let path = uri.path().to_string();
-    let (resp, principal) = handle(&sh, &method, &uri, &headers, body);
+    let (resp, principal) = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(body) => handle(&sh, peer.map(|c| c.0.0.ip()), &method, &uri, &headers, body),
+        Err(_) => (
+            xml_error(
+                413,
+                "RequestBodyTooLarge",
+                "The request body is too large and exceeds the maximum permissible limit.",
+                &[("x-ms-max-body-size", MAX_BODY.to_string())],
+            ),
+            None,
+        ),
+    };
     // The query (which may hold a SAS signature) is never logged.
     let write = matches!(method, Method::PUT | Method::DELETE);
     sh.record(LogEntry {
@@ -81,13 +110,32 @@ async fn entry(State(sh): State<Arc<Shared>>, method: Method, uri: Uri, headers:
     resp
 }
 
-/// Who may do what: a principal (RBAC) or a SAS's permission letters.
+/// Who may do what: a principal (RBAC) or a SAS's grant.
 enum Auth {
     Principal(String),
-    Sas(String),
+    Sas(super::sas::Grant),
 }
 
-fn handle(sh: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body: Bytes) -> (Response, Option<String>) {
+/// What a request on a blob or container asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Operation {
+    List,
+    ContainerProperties,
+    Read,
+    /// Put Blob, Put Block and Put Block List: a write (`w`), or a create (`c`) when the
+    /// blob does not exist yet.
+    Write,
+    Delete,
+}
+
+fn handle(
+    sh: &Shared,
+    peer: Option<std::net::IpAddr>,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> (Response, Option<String>) {
     let q = query_pairs(uri.query());
     let parts: Vec<String> =
         uri.path().trim_start_matches('/').splitn(3, '/').map(|p| percent_decode(p, false)).collect();
@@ -106,58 +154,16 @@ fn handle(sh: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body: By
     let container_id = container_id.unwrap_or_default();
     // Authentication: a SAS in the query, or a bearer token.
     let auth = if query_get(&q, "sig").is_some() {
-        match check_sas(&account_res.body, &account, &container, &blob, &q) {
-            Ok(perms) => Auth::Sas(perms),
-            Err((code, msg)) => return (xml_error(403, code, &msg, &[]), None),
+        let now = time::OffsetDateTime::now_utc();
+        match super::sas::check(&account_res.body, (&account, &container, &blob), &q, peer, now) {
+            Ok(grant) => Auth::Sas(grant),
+            Err(r) => return (xml_error_detail(r.status, r.code, &r.message, r.detail.as_deref(), &[]), None),
         }
     } else if let Some(h) = header(headers, "authorization") {
-        let Some(token) = h.strip_prefix("Bearer ") else {
-            return (
-                xml_error(
-                    403,
-                    "AuthenticationFailed",
-                    "Server failed to authenticate the request. Make sure the value of Authorization header is formed correctly including the signature.",
-                    &[],
-                ),
-                None,
-            );
-        };
-        let version = header(headers, "x-ms-version").unwrap_or_default();
-        if version.is_empty() || version < "2017-11-09" {
-            return (
-                xml_error_detail(
-                    403,
-                    "AuthenticationFailed",
-                    "Server failed to authenticate the request. Make sure the value of Authorization header is formed correctly including the signature.",
-                    Some("Authentication scheme Bearer is not supported in this version."),
-                    &[],
-                ),
-                None,
-            );
+        match bearer(sh, &account, h, headers) {
+            Ok(oid) => Auth::Principal(oid),
+            Err(resp) => return (*resp, None),
         }
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let claims = match verify(&sh.key, token, now) {
-            Ok(c) => c,
-            Err(TokenError::Expired { .. }) => {
-                return (
-                    xml_error(
-                        401,
-                        "InvalidAuthenticationInfo",
-                        "Lifetime validation failed. The token is expired.",
-                        &[("www-authenticate", challenge(sh))],
-                    ),
-                    None,
-                );
-            }
-            Err(_) => {
-                return (invalid_token(sh), None);
-            }
-        };
-        let own = format!("https://{account}.blob.core.windows.net");
-        if !AUDIENCES.contains(&claims.aud.as_str()) && !claims.aud.trim_end_matches('/').eq_ignore_ascii_case(&own) {
-            return (invalid_token(sh), None);
-        }
-        Auth::Principal(claims.oid)
     } else {
         return (
             xml_error(
@@ -184,43 +190,26 @@ fn handle(sh: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body: By
     }
     let key = format!("{account}/{container}/{blob}");
     let container_op = blob.is_empty() && query_get(&q, "restype") == Some("container");
-    let listing = container_op && query_get(&q, "comp") == Some("list");
     if blob.is_empty() && !container_op {
         return (
             xml_error(400, "InvalidUri", "The requested URI does not represent any resource on the server.", &[]),
             principal,
         );
     }
-    if container_op && !listing && !matches!(*method, Method::GET | Method::HEAD) {
-        // The container exists (checked above); creating and deleting containers goes through
-        // Resource Manager here.
-        let resp = if *method == Method::PUT {
-            xml_error(409, "ContainerAlreadyExists", "The specified container already exists.", &[])
-        } else {
-            xml_error(
-                405,
-                "UnsupportedHttpVerb",
-                "The local cloud creates and deletes containers through Resource Manager only.",
-                &[],
-            )
-        };
-        return (resp, principal);
-    }
+    let comp = query_get(&q, "comp").unwrap_or_default().to_string();
+    let operation = match operation(method, container_op, &comp) {
+        Ok(o) => o,
+        Err(resp) => return (*resp, principal),
+    };
     let exists = sh.store().state.blobs.contains_key(&key);
     // Authorization: the data action (RBAC) or the SAS letter the operation needs.
-    let (action, letter) = match (method.clone(), listing) {
-        (_, true) => ("read", 'l'),
-        (Method::GET | Method::HEAD, _) => ("read", 'r'),
-        (Method::PUT, _) if exists => ("write", 'w'),
-        (Method::PUT, _) => ("write", 'c'),
-        (Method::DELETE, _) => ("delete", 'd'),
-        _ => {
-            return (
-                xml_error(405, "UnsupportedHttpVerb", "The resource doesn't support specified Http Verb.", &[]),
-                principal,
-            );
-        }
+    let (action, letter) = match operation {
+        Operation::List | Operation::ContainerProperties | Operation::Read => ("read", 'r'),
+        Operation::Write if exists => ("write", 'w'),
+        Operation::Write => ("write", 'c'),
+        Operation::Delete => ("delete", 'd'),
     };
+    let letter = if operation == Operation::List { 'l' } else { letter };
     let allowed = match &auth {
         Auth::Principal(p) => {
             let grants = super::arm::grants(&sh.store().state, now_ms());
@@ -236,7 +225,7 @@ fn handle(sh: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body: By
                         true,
                     ))
         }
-        Auth::Sas(perms) => perms.contains(letter) || (letter == 'c' && perms.contains('w')),
+        Auth::Sas(g) => g.permissions.contains(letter) || (letter == 'c' && g.permissions.contains('w')),
     };
     if !allowed {
         return (
@@ -249,29 +238,126 @@ fn handle(sh: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap, body: By
             principal,
         );
     }
-    let resp = match (method.clone(), listing) {
-        (_, true) => list(sh, &account, &container, query_get(&q, "prefix"), query_get(&q, "delimiter")),
-        (Method::GET | Method::HEAD, _) if container_op => ok(200, Vec::new(), &[]),
-        (Method::GET | Method::HEAD, _) => download(sh, &key, headers, *method == Method::HEAD),
-        (Method::PUT, _) => upload(sh, &key, headers, body),
-        _ if !exists => xml_error(404, "BlobNotFound", "The specified blob does not exist.", &[]),
-        _ => {
-            let committed = {
-                let mut st = sh.store();
-                st.commit(vec![Op::DeleteBlob { key: key.clone() }]).map(|()| st.writes)
-            };
-            match committed {
-                Ok(writes) => {
-                    sh.after_write(writes);
-                    ok(202, Vec::new(), &[])
-                }
-                Err(e) => {
-                    xml_error(500, "InternalError", &format!("The server encountered an internal error: {e}"), &[])
-                }
-            }
+    let overrides = match &auth {
+        Auth::Sas(g) => g.overrides.as_slice(),
+        Auth::Principal(_) => &[],
+    };
+    let resp = match operation {
+        Operation::List => list(sh, &account, &container, &q),
+        Operation::ContainerProperties => ok(200, Vec::new(), &[]),
+        Operation::Read => download(sh, &key, headers, *method == Method::HEAD, overrides),
+        Operation::Write => match comp.as_str() {
+            "block" => put_block(sh, &key, &q, &body),
+            "blocklist" => put_block_list(sh, &key, headers, &body),
+            _ => upload(sh, &key, headers, body),
+        },
+        Operation::Delete if !exists => xml_error(404, "BlobNotFound", "The specified blob does not exist.", &[]),
+        Operation::Delete => {
+            sh.blocks.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+            commit(sh, vec![Op::DeleteBlob { key: key.clone() }], || ok(202, Vec::new(), &[]))
         }
     };
     (resp, principal)
+}
+
+/// The operation a method, `restype=container` and `comp` ask for; other combinations are
+/// answered here.
+fn operation(method: &Method, container_op: bool, comp: &str) -> Result<Operation, Box<Response>> {
+    let not_served = |what: &str| {
+        xml_error(
+            501,
+            "NotImplemented",
+            &format!(
+                "The requested operation is not implemented on the specified resource: {what} is not served by the local cloud."
+            ),
+            &[],
+        )
+    };
+    let bad_verb = || xml_error(405, "UnsupportedHttpVerb", "The resource doesn't support specified Http Verb.", &[]);
+    if container_op {
+        return match (method.clone(), comp) {
+            (Method::GET, "list") => Ok(Operation::List),
+            (Method::GET | Method::HEAD | Method::PUT, "acl") => {
+                Err(Box::new(not_served("container access policies (comp=acl)")))
+            }
+            (Method::GET | Method::HEAD, "") => Ok(Operation::ContainerProperties),
+            // The container exists (checked before); creating and deleting containers goes
+            // through Resource Manager here.
+            (Method::PUT, "") => {
+                Err(Box::new(xml_error(409, "ContainerAlreadyExists", "The specified container already exists.", &[])))
+            }
+            (Method::DELETE, "") => Err(Box::new(xml_error(
+                405,
+                "UnsupportedHttpVerb",
+                "The local cloud creates and deletes containers through Resource Manager only.",
+                &[],
+            ))),
+            (_, "" | "list") => Err(Box::new(bad_verb())),
+            (_, other) => Err(Box::new(not_served(&format!("comp={other} on a container")))),
+        };
+    }
+    match (method.clone(), comp) {
+        (Method::GET | Method::HEAD, "") => Ok(Operation::Read),
+        (Method::PUT, "" | "block" | "blocklist") => Ok(Operation::Write),
+        (Method::DELETE, "") => Ok(Operation::Delete),
+        (_, "" | "block" | "blocklist") => Err(Box::new(bad_verb())),
+        (_, other) => Err(Box::new(not_served(&format!("comp={other} on a blob")))),
+    }
+}
+
+/// A bearer token: its object id, or the response refusing it.
+fn bearer(sh: &Shared, account: &str, value: &str, headers: &HeaderMap) -> Result<String, Box<Response>> {
+    let Some(token) = value.strip_prefix("Bearer ") else {
+        return Err(Box::new(xml_error(
+            403,
+            "AuthenticationFailed",
+            "Server failed to authenticate the request. Make sure the value of Authorization header is formed correctly including the signature.",
+            &[],
+        )));
+    };
+    let version = header(headers, "x-ms-version").unwrap_or_default();
+    if version.is_empty() || version < "2017-11-09" {
+        return Err(Box::new(xml_error_detail(
+            403,
+            "AuthenticationFailed",
+            "Server failed to authenticate the request. Make sure the value of Authorization header is formed correctly including the signature.",
+            Some("Authentication scheme Bearer is not supported in this version."),
+            &[],
+        )));
+    }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let claims = match verify(&sh.key, token, now) {
+        Ok(c) => c,
+        Err(TokenError::Expired { .. }) => {
+            return Err(Box::new(xml_error(
+                401,
+                "InvalidAuthenticationInfo",
+                "Lifetime validation failed. The token is expired.",
+                &[("www-authenticate", challenge(sh))],
+            )));
+        }
+        Err(_) => return Err(Box::new(invalid_token(sh))),
+    };
+    let own = format!("https://{account}.blob.core.windows.net");
+    if !AUDIENCES.contains(&claims.aud.as_str()) && !claims.aud.trim_end_matches('/').eq_ignore_ascii_case(&own) {
+        return Err(Box::new(invalid_token(sh)));
+    }
+    Ok(claims.oid)
+}
+
+/// Commit `ops` and answer `done()`, or a 500 when the state cannot be written.
+fn commit(sh: &Shared, ops: Vec<Op>, done: impl FnOnce() -> Response) -> Response {
+    let committed = {
+        let mut st = sh.store();
+        st.commit(ops).map(|()| st.writes)
+    };
+    match committed {
+        Ok(writes) => {
+            sh.after_write(writes);
+            done()
+        }
+        Err(e) => xml_error(500, "InternalError", &format!("The server encountered an internal error: {e}"), &[]),
+    }
 }
 
 /// A bearer token this account does not accept (bad signature, wrong audience).
@@ -291,6 +377,38 @@ fn challenge(sh: &Shared) -> String {
     )
 }
 
+/// The content headers a write sets (`x-ms-blob-cache-control` …), by the response header
+/// a read answers them under.
+fn content_headers(headers: &HeaderMap) -> std::collections::BTreeMap<String, String> {
+    ["cache-control", "content-disposition", "content-encoding", "content-language"]
+        .iter()
+        .filter_map(|h| Some((h.to_string(), header(headers, &format!("x-ms-blob-{h}"))?.to_string())))
+        .collect()
+}
+
+fn metadata(headers: &HeaderMap) -> std::collections::BTreeMap<String, String> {
+    headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().strip_prefix("x-ms-meta-")?.to_string(), v.to_str().ok()?.to_string())))
+        .collect()
+}
+
+/// Store a committed blob and answer 201 with its ETag.
+fn store_blob(sh: &Shared, key: &str, blob: StoredBlob, md5_header: Option<String>) -> Response {
+    let etag = blob.etag.clone();
+    // Uncommitted blocks of a blob go when it is written whole.
+    sh.blocks.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+    commit(sh, vec![Op::PutBlob { key: key.to_string(), blob }], || {
+        let mut h = vec![("etag", etag), ("x-ms-request-server-encrypted", "true".to_string())];
+        h.extend(md5_header.map(|m| ("content-md5", m)));
+        ok(201, Vec::new(), &h)
+    })
+}
+
+fn new_etag() -> String {
+    format!("\"0x{:X}\"", now_ms())
+}
+
 fn upload(sh: &Shared, key: &str, headers: &HeaderMap, body: Bytes) -> Response {
     if header(headers, "x-ms-blob-type").is_none() {
         return xml_error(
@@ -300,37 +418,143 @@ fn upload(sh: &Shared, key: &str, headers: &HeaderMap, body: Bytes) -> Response 
             &[],
         );
     }
-    let etag = format!("\"0x{:X}\"", now_ms());
     let content_type = header(headers, "x-ms-blob-content-type")
         .or_else(|| header(headers, "content-type"))
         .unwrap_or("application/octet-stream")
         .to_string();
     let md5 = STANDARD.encode(md5(&body));
-    let metadata = headers
-        .iter()
-        .filter_map(|(k, v)| Some((k.as_str().strip_prefix("x-ms-meta-")?.to_string(), v.to_str().ok()?.to_string())))
-        .collect();
     let blob = StoredBlob {
         data: STANDARD.encode(&body),
         content_type,
-        etag: etag.clone(),
+        etag: new_etag(),
         last_modified_ms: now_ms(),
-        metadata,
+        metadata: metadata(headers),
+        headers: content_headers(headers),
+        // `x-ms-blob-content-md5` sets the property as given; else it is the body's MD5.
+        content_md5: header(headers, "x-ms-blob-content-md5").map(str::to_string),
+        blocks: Vec::new(),
     };
-    let committed = {
-        let mut st = sh.store();
-        st.commit(vec![Op::PutBlob { key: key.to_string(), blob }]).map(|()| st.writes)
-    };
-    match committed {
-        Ok(writes) => {
-            sh.after_write(writes);
-            ok(
-                201,
-                Vec::new(),
-                &[("etag", etag), ("content-md5", md5), ("x-ms-request-server-encrypted", "true".into())],
-            )
+    store_blob(sh, key, blob, Some(md5))
+}
+
+/// The longest block id Azure accepts, in bytes before base64.
+const MAX_BLOCK_ID: usize = 64;
+
+/// Put Block (`comp=block&blockid=`): keep the block, uncommitted, until a Put Block List.
+fn put_block(sh: &Shared, key: &str, q: &[(String, String)], body: &[u8]) -> Response {
+    let id = query_get(q, "blockid").unwrap_or_default().to_string();
+    let valid = STANDARD.decode(&id).is_ok_and(|d| !d.is_empty() && d.len() <= MAX_BLOCK_ID);
+    if !valid {
+        return xml_error(
+            400,
+            "InvalidQueryParameterValue",
+            "Value for one of the query parameters specified in the request URI is invalid.",
+            &[("x-ms-query-parameter-name", "blockid".into()), ("x-ms-query-parameter-value", id)],
+        );
+    }
+    let mut blocks = sh.blocks.lock().unwrap_or_else(|p| p.into_inner());
+    let pending = blocks.entry(key.to_string()).or_default();
+    // All block ids of one blob have the same length.
+    if pending.keys().next().is_some_and(|other| other.len() != id.len()) {
+        return xml_error(400, "InvalidBlobOrBlock", "The specified blob or block content is invalid.", &[]);
+    }
+    pending.insert(id, body.to_vec());
+    drop(blocks);
+    ok(
+        201,
+        Vec::new(),
+        &[("content-md5", STANDARD.encode(md5(body))), ("x-ms-request-server-encrypted", "true".into())],
+    )
+}
+
+/// Which list a block of a Put Block List names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BlockFrom {
+    Committed,
+    Uncommitted,
+    Latest,
+}
+
+/// The entries of `<BlockList><Latest>id</Latest>…</BlockList>`; `None` when the body is not one.
+fn parse_block_list(xml: &str) -> Option<Vec<(BlockFrom, String)>> {
+    let mut rest = xml.trim_start_matches('\u{feff}').trim();
+    if rest.starts_with("<?xml") {
+        rest = rest[rest.find("?>")? + 2..].trim_start();
+    }
+    rest = rest.strip_prefix("<BlockList>")?.trim_end().strip_suffix("</BlockList>")?;
+    let mut out = Vec::new();
+    loop {
+        rest = rest.trim_start();
+        if rest.is_empty() {
+            return Some(out);
         }
-        Err(e) => xml_error(500, "InternalError", &format!("The server encountered an internal error: {e}"), &[]),
+        let (tag, from) = [
+            ("Latest", BlockFrom::Latest),
+            ("Committed", BlockFrom::Committed),
+            ("Uncommitted", BlockFrom::Uncommitted),
+        ]
+        .into_iter()
+        .find(|(t, _)| rest.starts_with(&format!("<{t}>")))?;
+        let body = &rest[tag.len() + 2..];
+        let end = body.find(&format!("</{tag}>"))?;
+        let id = body[..end].trim().replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">");
+        out.push((from, id));
+        rest = &body[end + tag.len() + 3..];
+    }
+}
+
+/// Put Block List (`comp=blocklist`): the blob becomes the listed blocks, in order.
+fn put_block_list(sh: &Shared, key: &str, headers: &HeaderMap, body: &[u8]) -> Response {
+    let invalid = || xml_error(400, "InvalidBlockList", "The specified block list is invalid.", &[]);
+    let Some(list) = std::str::from_utf8(body).ok().and_then(parse_block_list) else {
+        return xml_error(400, "InvalidXmlDocument", "XML specified is not syntactically valid.", &[]);
+    };
+    let existing = sh.store().state.blobs.get(key).cloned();
+    let committed: Vec<u8> =
+        existing.as_ref().map(|b| STANDARD.decode(&b.data).unwrap_or_default()).unwrap_or_default();
+    // Committed blocks by id: their slice of the current content.
+    let mut offsets = std::collections::HashMap::new();
+    let mut at = 0usize;
+    for (id, len) in existing.as_ref().map(|b| b.blocks.as_slice()).unwrap_or_default() {
+        let len = *len as usize;
+        offsets.insert(id.clone(), (at, len));
+        at += len;
+    }
+    let pending = sh.blocks.lock().unwrap_or_else(|p| p.into_inner()).get(key).cloned().unwrap_or_default();
+    let mut data = Vec::new();
+    let mut blocks = Vec::new();
+    for (from, id) in list {
+        let uncommitted = || pending.get(&id).cloned();
+        let from_committed = || offsets.get(&id).and_then(|&(a, n)| committed.get(a..a + n)).map(<[u8]>::to_vec);
+        let bytes = match from {
+            BlockFrom::Uncommitted => uncommitted(),
+            BlockFrom::Committed => from_committed(),
+            BlockFrom::Latest => uncommitted().or_else(from_committed),
+        };
+        let Some(bytes) = bytes else { return invalid() };
+        blocks.push((id, bytes.len() as u64));
+        data.extend_from_slice(&bytes);
+    }
+    let blob = StoredBlob {
+        data: STANDARD.encode(&data),
+        content_type: header(headers, "x-ms-blob-content-type").unwrap_or("application/octet-stream").to_string(),
+        etag: new_etag(),
+        last_modified_ms: now_ms(),
+        metadata: metadata(headers),
+        headers: content_headers(headers),
+        // A block list sets no MD5 of its own: only the one the client gives.
+        content_md5: Some(header(headers, "x-ms-blob-content-md5").unwrap_or_default().to_string()),
+        blocks,
+    };
+    store_blob(sh, key, blob, None)
+}
+
+/// The `Content-MD5` a blob reports, if it has one.
+fn content_md5(b: &StoredBlob, data: &[u8]) -> Option<String> {
+    match &b.content_md5 {
+        None => Some(STANDARD.encode(md5(data))),
+        Some(m) if m.is_empty() => None,
+        Some(m) => Some(m.clone()),
     }
 }
 
@@ -345,7 +569,9 @@ fn xml_text(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-fn download(sh: &Shared, key: &str, headers: &HeaderMap, head: bool) -> Response {
+/// Get Blob / Get Blob Properties; `overrides` (from a SAS's `rscc` … `rsct`) replace the
+/// blob's own content headers.
+fn download(sh: &Shared, key: &str, headers: &HeaderMap, head: bool, overrides: &[(&str, String)]) -> Response {
     let Some(b) = sh.store().state.blobs.get(key).cloned() else {
         return xml_error(404, "BlobNotFound", "The specified blob does not exist.", &[]);
     };
@@ -360,7 +586,7 @@ fn download(sh: &Shared, key: &str, headers: &HeaderMap, head: bool) -> Response
             .ok()
         })
         .unwrap_or_default();
-    let md5 = STANDARD.encode(md5(&data));
+    let md5 = content_md5(&b, &data);
     let meta: Vec<(String, String)> = b.metadata.iter().map(|(k, v)| (format!("x-ms-meta-{k}"), v.clone())).collect();
     let mut base = vec![
         ("x-ms-blob-type", "BlockBlob".to_string()),
@@ -368,7 +594,15 @@ fn download(sh: &Shared, key: &str, headers: &HeaderMap, head: bool) -> Response
         ("etag", b.etag.clone()),
         ("last-modified", lm),
     ];
+    base.extend(b.headers.iter().filter_map(|(k, v)| {
+        ["cache-control", "content-disposition", "content-encoding", "content-language"]
+            .into_iter()
+            .find(|h| h == k)
+            .map(|h| (h, v.clone()))
+    }));
     base.extend(meta.iter().map(|(k, v)| (k.as_str(), v.clone())));
+    // A SAS's overrides win over the blob's own headers (later headers replace earlier ones).
+    base.extend(overrides.iter().cloned());
     let range = header(headers, "x-ms-range")
         .or_else(|| header(headers, "range"))
         .and_then(|r| r.strip_prefix("bytes="))
@@ -384,7 +618,7 @@ fn download(sh: &Shared, key: &str, headers: &HeaderMap, head: bool) -> Response
             let mut h = base;
             h.push(("content-range", format!("bytes {a}-{z}/{total}")));
             // A range answers the whole blob's MD5 under its own name.
-            h.push(("x-ms-blob-content-md5", md5));
+            h.extend(md5.map(|m| ("x-ms-blob-content-md5", m)));
             if head {
                 h.push(("content-length", (z - a + 1).to_string()));
             }
@@ -394,7 +628,7 @@ fn download(sh: &Shared, key: &str, headers: &HeaderMap, head: bool) -> Response
             xml_error(416, "InvalidRange", "The range specified is invalid for the current size of the resource.", &[])
         }
         None => {
-            base.push(("content-md5", md5));
+            base.extend(md5.map(|m| ("content-md5", m)));
             if head {
                 base.push(("content-length", total.to_string()));
             }
@@ -403,12 +637,75 @@ fn download(sh: &Shared, key: &str, headers: &HeaderMap, head: bool) -> Response
     }
 }
 
-/// List Blobs with `prefix` and `delimiter` (names past the delimiter fold into one
-/// `BlobPrefix`). All results come in one page.
-fn list(sh: &Shared, account: &str, container: &str, name_prefix: Option<&str>, delimiter: Option<&str>) -> Response {
+/// One entry of a listing: a blob, or a `BlobPrefix` that folds the names past a delimiter.
+enum Entry {
+    Blob(String, StoredBlob),
+    Prefix(String),
+}
+
+impl Entry {
+    fn name(&self) -> &str {
+        match self {
+            Entry::Blob(n, _) | Entry::Prefix(n) => n,
+        }
+    }
+}
+
+/// List Blobs with `prefix`, `delimiter` (names past the delimiter fold into one
+/// `BlobPrefix`), and paging: at most `maxresults` entries (1–5000, default 5000) from
+/// `marker` on, and a `NextMarker` when more remain. Markers are opaque to clients (here the
+/// next entry's name, base64).
+fn list(sh: &Shared, account: &str, container: &str, q: &[(String, String)]) -> Response {
+    let name_prefix = query_get(q, "prefix").unwrap_or_default();
+    let delimiter = query_get(q, "delimiter");
+    let max = match query_get(q, "maxresults").map(str::parse::<usize>) {
+        None => MAX_RESULTS,
+        Some(Ok(n)) if n >= 1 => n.min(MAX_RESULTS),
+        Some(_) => {
+            let v = query_get(q, "maxresults").unwrap_or_default().to_string();
+            return xml_error(
+                400,
+                "OutOfRangeQueryParameterValue",
+                "One of the query parameters specified in the request URI is outside the permissible range.",
+                &[("x-ms-query-parameter-name", "maxresults".into()), ("x-ms-query-parameter-value", v)],
+            );
+        }
+    };
+    let marker = query_get(q, "marker").filter(|m| !m.is_empty());
+    let from = match marker.map(|m| STANDARD.decode(m).ok().and_then(|d| String::from_utf8(d).ok())) {
+        None => String::new(),
+        Some(Some(name)) => name,
+        Some(None) => {
+            return xml_error(
+                400,
+                "InvalidQueryParameterValue",
+                "Value for one of the query parameters specified in the request URI is invalid.",
+                &[("x-ms-query-parameter-name", "marker".into())],
+            );
+        }
+    };
     let prefix = format!("{account}/{container}/");
-    let name_prefix = name_prefix.unwrap_or_default();
-    let st = sh.store();
+    let mut entries: Vec<Entry> = Vec::new();
+    {
+        let st = sh.store();
+        for (k, b) in st.state.blobs.range(prefix.clone()..).take_while(|(k, _)| k.starts_with(&prefix)) {
+            let name = &k[prefix.len()..];
+            let Some(rest) = name.strip_prefix(name_prefix) else { continue };
+            if let Some(d) = delimiter.filter(|d| !d.is_empty())
+                && let Some(at) = rest.find(d)
+            {
+                let p = format!("{name_prefix}{}", &rest[..at + d.len()]);
+                if entries.last().is_none_or(|e| e.name() != p) {
+                    entries.push(Entry::Prefix(p));
+                }
+                continue;
+            }
+            entries.push(Entry::Blob(name.to_string(), b.clone()));
+        }
+    }
+    let mut page = entries.into_iter().skip_while(|e| e.name() < from.as_str());
+    let shown: Vec<Entry> = page.by_ref().take(max).collect();
+    let next = page.next().map(|e| STANDARD.encode(e.name()));
     let mut xml = format!(
         "<?xml version=\"1.0\" encoding=\"utf-8\"?><EnumerationResults ServiceEndpoint=\"{}/{account}/\" ContainerName=\"{container}\">",
         sh.blob_base
@@ -416,104 +713,59 @@ fn list(sh: &Shared, account: &str, container: &str, name_prefix: Option<&str>, 
     if !name_prefix.is_empty() {
         xml.push_str(&format!("<Prefix>{}</Prefix>", xml_text(name_prefix)));
     }
+    if let Some(m) = marker {
+        xml.push_str(&format!("<Marker>{}</Marker>", xml_text(m)));
+    }
+    if query_get(q, "maxresults").is_some() {
+        xml.push_str(&format!("<MaxResults>{max}</MaxResults>"));
+    }
     if let Some(d) = delimiter {
         xml.push_str(&format!("<Delimiter>{}</Delimiter>", xml_text(d)));
     }
     xml.push_str("<Blobs>");
-    let mut folded: Vec<String> = Vec::new();
-    for (k, b) in st.state.blobs.iter().filter(|(k, _)| k.starts_with(&prefix)) {
-        let name = &k[prefix.len()..];
-        let Some(rest) = name.strip_prefix(name_prefix) else { continue };
-        if let Some(d) = delimiter.filter(|d| !d.is_empty())
-            && let Some(at) = rest.find(d)
-        {
-            let p = format!("{name_prefix}{}", &rest[..at + d.len()]);
-            if folded.last() != Some(&p) {
-                xml.push_str(&format!("<BlobPrefix><Name>{}</Name></BlobPrefix>", xml_text(&p)));
-                folded.push(p);
+    for e in &shown {
+        match e {
+            Entry::Prefix(p) => xml.push_str(&format!("<BlobPrefix><Name>{}</Name></BlobPrefix>", xml_text(p))),
+            Entry::Blob(name, b) => {
+                let data = STANDARD.decode(&b.data).unwrap_or_default();
+                let md5 = content_md5(b, &data)
+                    .map(|m| format!("<Content-MD5>{m}</Content-MD5>"))
+                    .unwrap_or_else(|| "<Content-MD5 />".into());
+                xml.push_str(&format!(
+                    "<Blob><Name>{}</Name><Properties><Content-Length>{}</Content-Length><Content-Type>{}</Content-Type>{md5}<Etag>{}</Etag><BlobType>BlockBlob</BlobType></Properties></Blob>",
+                    xml_text(name),
+                    data.len(),
+                    xml_text(&b.content_type),
+                    xml_text(&b.etag)
+                ));
             }
-            continue;
         }
-        let len = STANDARD.decode(&b.data).map(|d| d.len()).unwrap_or(0);
-        xml.push_str(&format!("<Blob><Name>{}</Name><Properties><Content-Length>{len}</Content-Length><Content-Type>{}</Content-Type><Etag>{}</Etag><BlobType>BlockBlob</BlobType></Properties></Blob>", xml_text(name), xml_text(&b.content_type), xml_text(&b.etag)));
     }
-    xml.push_str("</Blobs><NextMarker /></EnumerationResults>");
+    match next {
+        Some(n) => xml.push_str(&format!("</Blobs><NextMarker>{n}</NextMarker></EnumerationResults>")),
+        None => xml.push_str("</Blobs><NextMarker /></EnumerationResults>"),
+    }
     ok(200, xml.into_bytes(), &[("content-type", "application/xml".into())])
 }
 
-/// Check a service SAS; answers its permission letters.
-fn check_sas(
-    account: &Value,
-    name: &str,
-    container: &str,
-    blob: &str,
-    q: &[(String, String)],
-) -> Result<String, (&'static str, String)> {
-    if account.pointer("/properties/allowSharedKeyAccess").and_then(Value::as_bool) == Some(false) {
-        return Err((
-            "KeyBasedAuthenticationNotPermitted",
-            "Key based authentication is not permitted on this storage account.".into(),
-        ));
-    }
-    let get = |k: &str| query_get(q, k).unwrap_or_default().to_string();
-    let (sv, sr, sp, st, se, spr, sip, si, sig) =
-        (get("sv"), get("sr"), get("sp"), get("st"), get("se"), get("spr"), get("sip"), get("si"), get("sig"));
-    let fail = |m: &str| {
-        (
-            "AuthenticationFailed",
-            format!(
-                "Server failed to authenticate the request. Make sure the value of Authorization header is formed correctly including the signature. {m}"
-            ),
-        )
-    };
-    let resource = match sr.as_str() {
-        "c" => format!("/blob/{name}/{container}"),
-        "b" => format!("/blob/{name}/{container}/{blob}"),
-        _ => return Err(fail("Unsupported signed resource.")),
-    };
-    let (rscc, rscd, rsce, rscl, rsct) = (get("rscc"), get("rscd"), get("rsce"), get("rscl"), get("rsct"));
-    // Snapshots are not served, so the snapshot-time field is empty; the encryption scope is
-    // signed as sent.
-    let ses = get("ses");
-    let fields: Vec<&str> = if sv.as_str() < "2018-11-09" {
-        vec![&sp, &st, &se, &resource, &si, &sip, &spr, &sv, &rscc, &rscd, &rsce, &rscl, &rsct]
-    } else if sv.as_str() < "2020-12-06" {
-        vec![&sp, &st, &se, &resource, &si, &sip, &spr, &sv, &sr, "", &rscc, &rscd, &rsce, &rscl, &rsct]
-    } else {
-        vec![&sp, &st, &se, &resource, &si, &sip, &spr, &sv, &sr, "", &ses, &rscc, &rscd, &rsce, &rscl, &rsct]
-    };
-    let sts = fields.join("\n");
-    let keys = super::storage::keys_of(account);
-    let good =
-        keys.iter().any(|k| super::storage::sign(k, &sts).is_some_and(|s| constant_eq(s.as_bytes(), sig.as_bytes())));
-    if !good {
-        return Err(fail("Signature did not match."));
-    }
-    let now = time::OffsetDateTime::now_utc();
-    let parse = |t: &str| time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok();
-    match parse(&se) {
-        Some(e) if e > now => {}
-        _ => {
-            return Err(fail(&format!(
-                "Signed expiry time [{se}] has to be after signed start time and current time."
-            )));
-        }
-    }
-    if !st.is_empty() && parse(&st).is_none_or(|s| s > now) {
-        return Err(fail("Signed start time is in the future."));
-    }
-    if !spr.is_empty() && !spr.split(',').any(|p| p == "https") {
-        return Err((
-            "AuthorizationProtocolMismatch",
-            "This request is not authorized to perform this operation using this protocol.".into(),
-        ));
-    }
-    if !super::storage::permissions_in_order(&sp) {
-        return Err(fail("Signed permission is not valid."));
-    }
-    Ok(sp)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn constant_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    #[test]
+    fn block_lists_parse_in_order_and_refuse_other_xml() {
+        let xml = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<BlockList>\n  <Latest>AAA=</Latest><Committed>AAE=</Committed>\n  <Uncommitted>AAI=</Uncommitted></BlockList>";
+        assert_eq!(
+            parse_block_list(xml),
+            Some(vec![
+                (BlockFrom::Latest, "AAA=".into()),
+                (BlockFrom::Committed, "AAE=".into()),
+                (BlockFrom::Uncommitted, "AAI=".into())
+            ])
+        );
+        assert_eq!(parse_block_list("<BlockList></BlockList>"), Some(Vec::new()));
+        assert_eq!(parse_block_list("<BlockList><Other>x</Other></BlockList>"), None);
+        assert_eq!(parse_block_list("<BlockList><Latest>x</BlockList>"), None);
+        assert_eq!(parse_block_list("not xml"), None);
+    }
 }

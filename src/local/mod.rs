@@ -5,7 +5,7 @@
 //! Layout: [`store`] (state and journal), [`tls`] (CA, leaf, accept loop), [`token`] (JWTs),
 //! [`login`] (token endpoint and discovery documents), [`arm`] (the ARM router and the
 //! resource types), [`rbac`], [`imds`] (per-VM identity endpoints), [`blob`] (blob data
-//! plane), [`datalake`] (Data Lake Store Gen1 accounts and their WebHDFS data planes, one
+//! plane) with [`sas`] (service SAS checks), [`datalake`] (Data Lake Store Gen1 accounts and their WebHDFS data planes, one
 //! port per account) with [`acl`] (POSIX ACLs), [`admin`] (the operator-only admin API under
 //! `/_idlab/`), [`faults`], [`versions`].
 //!
@@ -24,6 +24,7 @@ pub mod imds;
 pub mod keyvault;
 pub mod login;
 pub mod rbac;
+pub mod sas;
 pub mod sql;
 pub mod storage;
 pub mod store;
@@ -136,6 +137,9 @@ pub struct Shared {
     pub runtime: tokio::runtime::Handle,
     /// Lower-cased Data Lake Store (Gen1) account name → the stop signal of its WebHDFS plane.
     pub datalake_running: Mutex<HashMap<String, tokio::sync::watch::Sender<bool>>>,
+    /// Uncommitted blocks (Put Block), by blob key then block id. Kept in memory only: a
+    /// restart drops them (Azure keeps them a week), committed blobs are journaled.
+    pub blocks: Mutex<HashMap<String, HashMap<String, Vec<u8>>>>,
 }
 
 /// The request log keeps this many entries.
@@ -395,6 +399,7 @@ impl Cloud {
             allow_crash: config.allow_crash,
             runtime: runtime.handle().clone(),
             datalake_running: Mutex::new(HashMap::new()),
+            blocks: Mutex::new(HashMap::new()),
         });
         {
             let mut st = shared.store();

@@ -289,11 +289,13 @@ pub fn service_sas(account: &Value, req: &Value) -> Result<Value, ArmError> {
     let sr = get("signedResource");
     let sp = get("signedPermission");
     let se = get("signedExpiry");
-    if resource.is_empty() || sr.is_empty() || sp.is_empty() || se.is_empty() {
+    // A stored access policy (signedIdentifier) may hold the permissions and the expiry.
+    let by_policy = !get("signedIdentifier").is_empty();
+    if resource.is_empty() || sr.is_empty() || (!by_policy && (sp.is_empty() || se.is_empty())) {
         return Err(ArmError::new(
             400,
             "InvalidValuesForRequestParameters",
-            "canonicalizedResource, signedResource, signedPermission and signedExpiry are required.",
+            "canonicalizedResource and signedResource are required, and signedPermission and signedExpiry unless signedIdentifier names a stored access policy.",
         ));
     }
     let bad = |m: String| ArmError::new(400, "InvalidValuesForRequestParameters", m);
@@ -318,13 +320,22 @@ pub fn service_sas(account: &Value, req: &Value) -> Result<Value, ArmError> {
     let (se, st) = (trim(&se), trim(&get("signedStart")));
     let (spr, sip, si) = (get("signedProtocol"), get("signedIp"), get("signedIdentifier"));
     let sv = "2015-04-05";
-    let sts = [sp.as_str(), &st, &se, &resource, &si, &sip, &spr, sv, "", "", "", "", ""].join("\n");
+    // The response-header overrides a read with this SAS answers with (`rscc` … `rsct`).
+    let overrides: Vec<(&str, String)> =
+        ["rscc", "rscd", "rsce", "rscl", "rsct"].iter().map(|k| (*k, get(k))).collect();
+    let mut fields = vec![sp.clone(), st.clone(), se.clone(), resource.clone(), si.clone(), sip.clone(), spr.clone()];
+    fields.push(sv.to_string());
+    fields.extend(overrides.iter().map(|(_, v)| v.clone()));
+    let sts = fields.join("\n");
     let keys = keys_of(account);
     let key = if get("keyToSign") == "key2" { keys.get(1) } else { keys.first() };
     let sig =
         key.and_then(|k| sign(k, &sts)).ok_or_else(|| ArmError::new(500, "InternalServerError", "no account key"))?;
-    let mut token = format!("sv={sv}&sr={sr}&sp={sp}&se={}", enc(&se));
-    for (k, v) in [("st", &st), ("spr", &spr), ("sip", &sip), ("si", &si)] {
+    let mut token = format!("sv={sv}&sr={sr}");
+    for (k, v) in [("sp", &sp), ("se", &se), ("st", &st), ("spr", &spr), ("sip", &sip), ("si", &si)]
+        .into_iter()
+        .chain(overrides.iter().map(|(k, v)| (*k, v)))
+    {
         if !v.is_empty() {
             token.push_str(&format!("&{k}={}", enc(v)));
         }

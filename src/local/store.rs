@@ -85,6 +85,17 @@ pub struct StoredBlob {
     /// `x-ms-meta-*` name → value.
     #[serde(default)]
     pub metadata: std::collections::BTreeMap<String, String>,
+    /// Content headers set at upload, by response header name (`cache-control`,
+    /// `content-disposition`, `content-encoding`, `content-language`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// The `Content-MD5` property when it is not the MD5 of `data`: a Put Block List sets it
+    /// from `x-ms-blob-content-md5`, or to `""` (the blob has none). `None`: the MD5 of `data`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_md5: Option<String>,
+    /// The committed blocks `(block id, length)` of a blob made by Put Block List, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocks: Vec<(String, u64)>,
 }
 
 /// A file or directory of a Data Lake Storage account (Gen1 WebHDFS).

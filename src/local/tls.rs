@@ -120,10 +120,11 @@ pub async fn serve_tls(
             a = listener.accept() => a,
             _ = shutdown.changed() => return,
         };
-        let Ok((tcp, _)) = accepted else { continue };
+        let Ok((tcp, peer)) = accepted else { continue };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
-        let service = router.clone();
+        // Handlers that check the caller's address (a SAS's `sip`) read it as `ConnectInfo`.
+        let service = router.clone().layer(axum::Extension(axum::extract::ConnectInfo(peer)));
         tokio::spawn(async move {
             let Ok(tls) = acceptor.accept(tcp).await else { return };
             let svc = TowerToHyperService::new(service);

@@ -5,22 +5,22 @@ use serde_json::json;
 
 use crate::lab::Lab;
 
-struct Blob {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: Vec<u8>,
+pub(crate) struct Blob {
+    pub(crate) status: u16,
+    pub(crate) headers: reqwest::header::HeaderMap,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Blob {
-    fn code(&self) -> String {
+    pub(crate) fn code(&self) -> String {
         self.headers.get("x-ms-error-code").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
     }
-    fn header(&self, name: &str) -> String {
+    pub(crate) fn header(&self, name: &str) -> String {
         self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
     }
 }
 
-fn blob(lab: &Lab, method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Blob {
+pub(crate) fn blob(lab: &Lab, method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Blob {
     let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
     lab.rt.block_on(async {
         let mut r = lab.http.request(m, url).body(body.to_vec());
@@ -43,6 +43,12 @@ fn storage_principal(lab: &Lab, roles: &[(&str, &str)]) -> String {
 /// A group, an account (through its long-running create) and a container; answers the
 /// account's blob endpoint and the container id.
 fn account(lab: &Lab, name: &str) -> (String, String) {
+    let (endpoint, account_id) = account_only(lab, name);
+    (endpoint, container(lab, &account_id, "docs"))
+}
+
+/// A group and an account (through its long-running create): its blob endpoint and id.
+pub(crate) fn account_only(lab: &Lab, name: &str) -> (String, String) {
     let rg = lab.rg_path("data");
     assert!(lab.op("PUT", &format!("{rg}?api-version=2024-11-01"), Some(&json!({"location": "eastus"}))).status < 300);
     let id = format!("{rg}/providers/Microsoft.Storage/storageAccounts/{name}");
@@ -61,10 +67,15 @@ fn account(lab: &Lab, name: &str) -> (String, String) {
     assert_eq!(done.status, 200, "{}", done.body);
     let endpoint = done.body["properties"]["primaryEndpoints"]["blob"].as_str().expect("blob endpoint").to_string();
     assert!(endpoint.starts_with("https://127.0.0.1:"), "{endpoint}");
-    let container = format!("{id}/blobServices/default/containers/docs");
+    (endpoint, id)
+}
+
+/// A container in the account; answers its id.
+pub(crate) fn container(lab: &Lab, account_id: &str, name: &str) -> String {
+    let container = format!("{account_id}/blobServices/default/containers/{name}");
     let c = lab.op("PUT", &format!("{container}?api-version=2025-06-01"), Some(&json!({"properties": {}})));
     assert!(c.status == 200 || c.status == 201, "{}", c.body);
-    (endpoint, container)
+    container
 }
 
 #[test]
@@ -299,4 +310,165 @@ fn resource_lists_show_accounts_but_not_their_containers() {
     assert_eq!(ids.len(), 1, "{ids:?}");
     assert!(ids[0].ends_with("/storageAccounts/idlablisted1"));
     assert!(!ids.iter().any(|i| i.eq_ignore_ascii_case(&container)));
+}
+
+/// A SAS for everything on the `docs` container of `account`.
+fn full_sas(lab: &Lab, account_id: &str, account: &str) -> String {
+    let req = json!({"canonicalizedResource": format!("/blob/{account}/docs"), "signedResource": "c", "signedPermission": "rcwdl", "signedExpiry": "2099-01-01T00:00:00Z"});
+    let r = lab.op("POST", &format!("{account_id}/ListServiceSas?api-version=2025-06-01"), Some(&req));
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body["serviceSasToken"].as_str().expect("token").to_string()
+}
+
+/// The text of each `<tag>` in `xml`, in order.
+fn all_of(xml: &str, tag: &str) -> Vec<String> {
+    xml.split(&format!("<{tag}>"))
+        .skip(1)
+        .filter_map(|p| p.split_once(&format!("</{tag}>")).map(|(v, _)| v.to_string()))
+        .collect()
+}
+
+#[test]
+fn list_blobs_pages_with_maxresults_and_next_marker() {
+    let lab = Lab::start();
+    let (endpoint, container) = account(&lab, "idlabpaging1");
+    let account_id = container.split("/blobServices/").next().unwrap_or_default().to_string();
+    let sas = full_sas(&lab, &account_id, "idlabpaging1");
+    let v = ("x-ms-version", "2023-11-03");
+    let mut names: Vec<String> = (0..7).map(|i| format!("b{i:02}")).collect();
+    names.extend(["dir/x".to_string(), "dir/y".to_string(), "e".to_string()]);
+    for n in &names {
+        let r = blob(&lab, "PUT", &format!("{endpoint}docs/{n}?{sas}"), &[v, ("x-ms-blob-type", "BlockBlob")], b"x");
+        assert_eq!(r.status, 201);
+    }
+    // Pages of 3 with a delimiter: `dir/` is one entry; following NextMarker visits each
+    // entry once, in order, and the last page has an empty NextMarker.
+    let mut seen: Vec<String> = Vec::new();
+    let mut marker = String::new();
+    let mut pages = 0;
+    loop {
+        let url = format!("{endpoint}docs?restype=container&comp=list&delimiter=/&maxresults=3&marker={marker}&{sas}");
+        let r = blob(&lab, "GET", &url, &[v], b"");
+        assert_eq!(r.status, 200);
+        let xml = String::from_utf8_lossy(&r.body).to_string();
+        assert!(xml.contains("<MaxResults>3</MaxResults>"), "{xml}");
+        let page = all_of(&xml, "Name");
+        assert!(page.len() <= 3, "{xml}");
+        seen.extend(page);
+        pages += 1;
+        match all_of(&xml, "NextMarker").first() {
+            Some(next) if !next.is_empty() => {
+                assert!(xml.contains("<Marker>") || marker.is_empty(), "{xml}");
+                marker = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+            }
+            _ => {
+                assert!(xml.ends_with("</Blobs><NextMarker /></EnumerationResults>"), "{xml}");
+                break;
+            }
+        }
+        assert!(pages < 10, "paging does not end");
+    }
+    let want = ["b00", "b01", "b02", "b03", "b04", "b05", "b06", "dir/", "e"];
+    assert_eq!(seen, want);
+    assert_eq!(pages, 3);
+    // maxresults outside 1..=5000 and an unreadable marker are refused.
+    for (q, code) in [
+        ("maxresults=0", "OutOfRangeQueryParameterValue"),
+        ("maxresults=x", "OutOfRangeQueryParameterValue"),
+        ("marker=%21%21", "InvalidQueryParameterValue"),
+    ] {
+        let r = blob(&lab, "GET", &format!("{endpoint}docs?restype=container&comp=list&{q}&{sas}"), &[v], b"");
+        assert_eq!((r.status, r.code().as_str()), (400, code), "{q}");
+    }
+}
+
+#[test]
+fn put_block_and_put_block_list_assemble_a_blob_with_its_headers() {
+    let lab = Lab::start();
+    let (endpoint, container) = account(&lab, "idlabblocks1");
+    let account_id = container.split("/blobServices/").next().unwrap_or_default().to_string();
+    let sas = full_sas(&lab, &account_id, "idlabblocks1");
+    let v = ("x-ms-version", "2023-11-03");
+    let url = format!("{endpoint}docs/big.bin");
+    let id = |i: u8| url::form_urlencoded::byte_serialize(base64_of(&[b'b', i]).as_bytes()).collect::<String>();
+    for (i, part) in [(0u8, b"first-".as_slice()), (1, b"second-"), (2, b"third")] {
+        let r = blob(&lab, "PUT", &format!("{url}?comp=block&blockid={}&{sas}", id(i)), &[v], part);
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    }
+    // Nothing is visible before the commit.
+    let before = blob(&lab, "GET", &format!("{url}?{sas}"), &[v], b"");
+    assert_eq!((before.status, before.code().as_str()), (404, "BlobNotFound"));
+    // Blocks commit in the listed order (not the upload order); the MD5 header is the one given.
+    let list = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList><Latest>{}</Latest><Uncommitted>{}</Uncommitted><Latest>{}</Latest></BlockList>",
+        base64_of(b"b\x01"),
+        base64_of(b"b\x00"),
+        base64_of(b"b\x02")
+    );
+    let md5 = base64_of(b"0123456789abcdef");
+    let headers = [
+        v,
+        ("x-ms-blob-content-md5", md5.as_str()),
+        ("x-ms-blob-content-type", "application/x-test"),
+        ("x-ms-blob-cache-control", "max-age=60"),
+        ("x-ms-blob-content-language", "fr"),
+        ("x-ms-meta-idlab_plan", "p"),
+    ];
+    let r = blob(&lab, "PUT", &format!("{url}?comp=blocklist&{sas}"), &headers, list.as_bytes());
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let got = blob(&lab, "GET", &format!("{url}?{sas}"), &[v], b"");
+    assert_eq!((got.status, got.body.as_slice()), (200, b"second-first-third".as_slice()));
+    assert_eq!(got.header("content-md5"), md5);
+    assert_eq!(got.header("content-type"), "application/x-test");
+    assert_eq!(got.header("cache-control"), "max-age=60");
+    assert_eq!(got.header("content-language"), "fr");
+    assert_eq!(got.header("x-ms-meta-idlab_plan"), "p");
+    // A committed block can be kept by id while a new one replaces the rest.
+    let r = blob(&lab, "PUT", &format!("{url}?comp=block&blockid={}&{sas}", id(3)), &[v], b"+new");
+    assert_eq!(r.status, 201);
+    let keep = format!(
+        "<BlockList><Committed>{}</Committed><Latest>{}</Latest></BlockList>",
+        base64_of(b"b\x00"),
+        base64_of(b"b\x03")
+    );
+    let r = blob(&lab, "PUT", &format!("{url}?comp=blocklist&{sas}"), &[v], keep.as_bytes());
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let got = blob(&lab, "GET", &format!("{url}?{sas}"), &[v], b"");
+    assert_eq!(got.body, b"first-+new");
+    // Without x-ms-blob-content-md5 a block list blob has no Content-MD5.
+    assert_eq!(got.header("content-md5"), "");
+    // Unknown blocks, other XML, bad or mixed-length block ids are refused.
+    let unknown = format!("<BlockList><Uncommitted>{}</Uncommitted></BlockList>", base64_of(b"b\x09"));
+    let r = blob(&lab, "PUT", &format!("{url}?comp=blocklist&{sas}"), &[v], unknown.as_bytes());
+    assert_eq!((r.status, r.code().as_str()), (400, "InvalidBlockList"));
+    let r = blob(&lab, "PUT", &format!("{url}?comp=blocklist&{sas}"), &[v], b"<Nope/>");
+    assert_eq!((r.status, r.code().as_str()), (400, "InvalidXmlDocument"));
+    let r = blob(&lab, "PUT", &format!("{url}?comp=block&blockid=not%20base64&{sas}"), &[v], b"x");
+    assert_eq!((r.status, r.code().as_str()), (400, "InvalidQueryParameterValue"));
+    let r = blob(&lab, "PUT", &format!("{url}?comp=block&blockid=AA%3D%3D&{sas}"), &[v], b"x");
+    let eight = base64_of(b"long");
+    let longer = blob(&lab, "PUT", &format!("{url}?comp=block&blockid={eight}&{sas}"), &[v], b"x");
+    assert!(
+        r.status == 201 && (longer.status, longer.code().as_str()) == (400, "InvalidBlobOrBlock"),
+        "{}",
+        longer.status
+    );
+    // A SAS without c or w cannot stage blocks; an unserved comp is a clear 501.
+    let read_only = full_sas(&lab, &account_id, "idlabblocks1").replace("sp=rcwdl", "sp=r");
+    let r = blob(&lab, "PUT", &format!("{url}?comp=block&blockid={}&{read_only}", id(5)), &[v], b"x");
+    assert_eq!((r.status, r.code().as_str()), (403, "AuthenticationFailed"), "tampered letters break the signature");
+    let req = json!({"canonicalizedResource": "/blob/idlabblocks1/docs", "signedResource": "c", "signedPermission": "rl", "signedExpiry": "2099-01-01T00:00:00Z"});
+    let rl = lab.op("POST", &format!("{account_id}/ListServiceSas?api-version=2025-06-01"), Some(&req));
+    let rl = rl.body["serviceSasToken"].as_str().unwrap_or_default().to_string();
+    let r = blob(&lab, "PUT", &format!("{url}?comp=block&blockid={}&{rl}", id(5)), &[v], b"x");
+    assert_eq!((r.status, r.code().as_str()), (403, "AuthorizationPermissionMismatch"));
+    let r = blob(&lab, "GET", &format!("{url}?comp=tags&{sas}"), &[v], b"");
+    assert_eq!((r.status, r.code().as_str()), (501, "NotImplemented"));
+    let r = blob(&lab, "GET", &format!("{endpoint}docs?restype=container&comp=acl&{sas}"), &[v], b"");
+    assert_eq!((r.status, r.code().as_str()), (501, "NotImplemented"));
+}
+
+fn base64_of(b: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(b)
 }

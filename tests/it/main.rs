@@ -17,5 +17,6 @@ mod local_imds;
 mod local_keyvault;
 mod local_persist;
 mod props;
+mod sas_vectors;
 mod schema;
 mod sql_e2e;
