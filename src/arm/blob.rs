@@ -16,6 +16,11 @@ use crate::model::Sensitive;
 
 /// The Blob service version idlab speaks.
 pub const VERSION: &str = "2023-11-03";
+/// Files larger than this go up in blocks (Put Block, then Put Block List) instead of one
+/// Put Blob.
+pub const BLOCK_THRESHOLD: usize = 4 << 20;
+/// The size of each block of a block upload (the last one may be shorter).
+pub const BLOCK_SIZE: usize = 4 << 20;
 /// The management api-version for the account actions.
 const STORAGE_API: &str = "2025-06-01";
 
@@ -88,8 +93,12 @@ async fn call(
     let operation = format!("{method} {url}");
     let mut attempt = 0;
     loop {
-        let mut r =
-            client.http().request(method.clone(), format!("{url}?{}", sas.expose())).header("x-ms-version", VERSION);
+        // `url` may carry its own query (`comp=block`); the SAS follows it.
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let mut r = client
+            .http()
+            .request(method.clone(), format!("{url}{sep}{}", sas.expose()))
+            .header("x-ms-version", VERSION);
         for (k, v) in headers {
             r = r.header(*k, v);
         }
@@ -175,17 +184,62 @@ pub async fn put(
             format!("the storage account {} does not exist", b.account_id),
         ));
     };
-    let mut headers: Vec<(&str, String)> =
-        vec![("x-ms-blob-type", "BlockBlob".into()), ("content-type", content_type.into())];
     let keys: Vec<String> = metadata.iter().map(|(k, _)| format!("x-ms-meta-{k}")).collect();
-    for (k, (_, v)) in keys.iter().zip(metadata) {
-        headers.push((k.as_str(), (*v).to_string()));
-    }
-    let resp = call(client, Method::PUT, &url, &sas, &headers, Some(data)).await?;
-    if !(200..300).contains(&resp.status().as_u16()) {
-        return Err(failure(&format!("PUT {url}"), &resp));
+    let meta = keys.iter().zip(metadata).map(|(k, (_, v))| (k.as_str(), (*v).to_string()));
+    if data.len() > BLOCK_THRESHOLD {
+        put_blocks(client, &url, &sas, data, content_type, meta.collect()).await?;
+    } else {
+        let mut headers: Vec<(&str, String)> =
+            vec![("x-ms-blob-type", "BlockBlob".into()), ("content-type", content_type.into())];
+        headers.extend(meta);
+        let resp = call(client, Method::PUT, &url, &sas, &headers, Some(data)).await?;
+        if !(200..300).contains(&resp.status().as_u16()) {
+            return Err(failure(&format!("PUT {url}"), &resp));
+        }
     }
     head(client, id).await?.ok_or_else(|| Error::new("InvalidResponse", format!("{id} is missing after its upload")))
+}
+
+/// A block upload: each [`BLOCK_SIZE`] slice with Put Block, then Put Block List naming them
+/// in order. `x-ms-blob-content-md5` carries the whole content's MD5, which the service keeps
+/// as the blob's `Content-MD5` (it computes none for a block list), so a later plan compares
+/// contents the same way as after a single Put Blob.
+async fn put_blocks(
+    client: &Client,
+    url: &str,
+    sas: &Sensitive<String>,
+    data: Vec<u8>,
+    content_type: &str,
+    meta: Vec<(&str, String)>,
+) -> Result<(), Error> {
+    use base64::Engine;
+    use md5::{Digest, Md5};
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let md5 = b64(&Md5::digest(&data));
+    let mut list = String::from("<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>");
+    for (i, chunk) in data.chunks(BLOCK_SIZE).enumerate() {
+        // Block ids: base64 of a fixed-width counter (all ids of a blob have one length).
+        let block_id = b64(format!("{i:08}").as_bytes());
+        let block_url = format!("{url}?comp=block&blockid={}", super::percent_encode(&block_id, b""));
+        let resp = call(client, Method::PUT, &block_url, sas, &[], Some(chunk.to_vec())).await?;
+        if !(200..300).contains(&resp.status().as_u16()) {
+            return Err(failure(&format!("PUT {block_url}"), &resp));
+        }
+        list.push_str(&format!("<Latest>{block_id}</Latest>"));
+    }
+    list.push_str("</BlockList>");
+    let mut headers: Vec<(&str, String)> = vec![
+        ("content-type", "application/xml".into()),
+        ("x-ms-blob-content-type", content_type.into()),
+        ("x-ms-blob-content-md5", md5),
+    ];
+    headers.extend(meta);
+    let list_url = format!("{url}?comp=blocklist");
+    let resp = call(client, Method::PUT, &list_url, sas, &headers, Some(list.into_bytes())).await?;
+    if !(200..300).contains(&resp.status().as_u16()) {
+        return Err(failure(&format!("PUT {list_url}"), &resp));
+    }
+    Ok(())
 }
 
 /// Delete the blob; answers whether it existed.

@@ -236,6 +236,24 @@ pub fn record(values: &mut HashMap<(String, String), String>, logical: &str, id:
     }
 }
 
+/// Record what declaration `i` exports: the attributes of its body ([`record`]), then those
+/// its kind derives from values recorded before (a blob container's `url`).
+pub fn record_decl(
+    cx: &Context,
+    plan: &Validated,
+    i: usize,
+    values: &mut HashMap<(String, String), String>,
+    id: &str,
+    body: Option<&Value>,
+) {
+    let d = &plan.decls[i];
+    record(values, &d.logical.value, id, body);
+    let derived = d.spec.derived(&cx.env(plan, &d.logical.value, values));
+    for (attr, v) in derived {
+        values.insert((d.logical.value.clone(), attr.to_string()), v);
+    }
+}
+
 impl Context {
     pub fn env<'a>(
         &'a self,
@@ -317,7 +335,7 @@ pub async fn observe(cx: &Context, plan: &Validated) -> Result<Observed, Error> 
         }
         for &i in &members {
             if let Some(w) = &desired[i] {
-                record(&mut values, &plan.decls[i].logical.value, &w.id, bodies[i].as_ref());
+                record_decl(cx, plan, i, &mut values, &w.id, bodies[i].as_ref());
             }
         }
     }

@@ -10,7 +10,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-use super::{Event, Observed, Outcome, Shared, record, secrets, vm_patch};
+use super::{Event, Observed, Outcome, Shared, record_decl, secrets, vm_patch};
 use crate::arm::{Client, Error, keyvault};
 use crate::kinds::env::{Desired, Owner, Plane};
 use crate::model::Sensitive;
@@ -639,7 +639,7 @@ pub async fn apply(sh: &Shared<'_>, mut obs: Observed) -> Vec<(String, String, O
             let create_only = d.spec.create_only(&sh.cx.env(sh.plan, &name, &obs.values));
             let work = match action.action {
                 ActionKind::NoOp => {
-                    record(&mut obs.values, &name, &want.id, have.as_ref());
+                    record_decl(sh.cx, sh.plan, i, &mut obs.values, &want.id, have.as_ref());
                     outcome[i] = Some(Outcome::Unchanged);
                     continue;
                 }
@@ -769,7 +769,7 @@ pub async fn apply(sh: &Shared<'_>, mut obs: Observed) -> Vec<(String, String, O
         let o = match result {
             Ok((o, body)) => {
                 let id = obs.desired[i].as_ref().map(|d| d.id.clone()).unwrap_or_default();
-                record(&mut obs.values, &name, &id, body.as_ref());
+                record_decl(sh.cx, sh.plan, i, &mut obs.values, &id, body.as_ref());
                 obs.bodies[i] = body;
                 o
             }

@@ -98,6 +98,12 @@ pub trait Spec: Debug + Send + Sync + Any {
     fn identity_key(&self) -> Option<String> {
         None
     }
+    /// Attributes computed from other resources' values rather than read from this one's
+    /// body (a container's `url` from its account's blob endpoint): `(attribute, value)` for
+    /// those known so far.
+    fn derived(&self, _env: &env::Env<'_>) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
 }
 
 impl dyn Spec {

@@ -240,13 +240,20 @@ impl Spec for BlobContainer {
     fn identity_key(&self) -> Option<String> {
         Some(child_key("containers", &self.account, &self.name))
     }
+    fn derived(&self, env: &Env<'_>) -> Vec<(&'static str, String)> {
+        let endpoint = env.values.get(&(root_of(&self.account.value), "blob_endpoint".to_string()));
+        match (endpoint, env.resolve(&self.name).known()) {
+            (Some(e), Some(name)) => vec![("url", format!("{}/{name}", e.trim_end_matches('/')))],
+            _ => Vec::new(),
+        }
+    }
 }
 
 kind!(BlobContainerKind, BlobContainer,
     type_name: "blob_container",
     arm_type: Some("Microsoft.Storage/storageAccounts/blobServices/containers"),
     api_version: "2025-06-01",
-    attributes: &["id", "name"],
+    attributes: &["id", "name", "url"],
     weight: 2);
 
 /// A block blob whose content is a file next to the plan.
@@ -365,11 +372,35 @@ impl Spec for Blob {
     fn identity_key(&self) -> Option<String> {
         Some(child_key("blobs", &self.container, &self.name))
     }
+    fn derived(&self, env: &Env<'_>) -> Vec<(&'static str, String)> {
+        let container = env.values.get(&(root_of(&self.container.value), "url".to_string()));
+        match (container, env.resolve(&self.name).known()) {
+            (Some(c), Some(name)) => vec![("url", format!("{c}/{}", url_path(name)))],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// A blob name as a URL path: each byte but unreserved characters and `/` percent-encoded.
+///
+/// ```
+/// assert_eq!(idlab::kinds::storage::url_path("dir/hello world.txt"), "dir/hello%20world.txt");
+/// ```
+pub fn url_path(name: &str) -> String {
+    name.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 kind!(BlobKind, Blob,
     type_name: "blob",
     arm_type: None,
     api_version: "2023-11-03",
-    attributes: &["id", "name"],
+    attributes: &["id", "name", "url"],
     weight: 2);

@@ -114,6 +114,19 @@ impl Served {
         attach::read_info(&self.state).expect("info").subscription_id
     }
 
+    /// Apply `plan` again (it must succeed) and assert that the request log holds no write.
+    pub(crate) fn assert_second_apply_writes_nothing(&self, plan: &str) {
+        self.op("DELETE", "/_idlab/requests", None);
+        let again = self.idlab(&["apply", plan, "--auto-approve"]);
+        assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+        let log = self.op("GET", "/_idlab/requests", None);
+        let writes: Vec<&Value> = log["value"]
+            .as_array()
+            .map(|v| v.iter().filter(|e| e["write"] == true && e["path"] != "/_idlab/requests").collect())
+            .unwrap_or_default();
+        assert!(writes.is_empty(), "{writes:?}");
+    }
+
     /// ARM requests in the log since the last clear: (method, path).
     pub(crate) fn arm_log(&self) -> Vec<(String, String, bool)> {
         let v = self.op("GET", "/_idlab/requests", None);
@@ -821,15 +834,7 @@ fn the_storage_tutorial_uploads_its_blob_and_the_vm_identity_reads_it_only_with_
     assert_eq!(v.code, 0, "{}{}", v.stdout, v.stderr);
     assert!(v.stdout.contains("\"pass\"") && v.stdout.contains("200 (25 bytes)"), "{}", v.stdout);
     // The upload carried the file's MD5 and the plan's mark; a second apply sends no write.
-    s.op("DELETE", "/_idlab/requests", None);
-    let again = s.idlab(&["apply", &p, "--auto-approve"]);
-    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
-    let log = s.op("GET", "/_idlab/requests", None);
-    let writes: Vec<&Value> = log["value"]
-        .as_array()
-        .map(|v| v.iter().filter(|e| e["write"] == true && e["path"] != "/_idlab/requests").collect())
-        .unwrap_or_default();
-    assert!(writes.is_empty(), "{writes:?}");
+    s.assert_second_apply_writes_nothing(&p);
     // Changed content is an in-place update of exactly the MD5.
     std::fs::write(tmp.path().join("files/hello_world.txt"), "Hello again\n").expect("file");
     let plan = s.idlab(&["plan", &p, "--detailed-exitcode"]);

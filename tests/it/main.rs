@@ -20,3 +20,4 @@ mod props;
 mod sas_vectors;
 mod schema;
 mod sql_e2e;
+mod storage_e2e;
