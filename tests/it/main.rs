@@ -7,6 +7,7 @@ mod common;
 mod diagnostics;
 mod engine_e2e;
 mod graph;
+mod keyvault_e2e;
 mod lab;
 mod local_auth;
 mod local_blob;
