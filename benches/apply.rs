@@ -232,7 +232,6 @@ fn apply200() {
             println!("{l}");
         }
     }
-
 }
 
 /// A no-op plan of 1,000 resources.

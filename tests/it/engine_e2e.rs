@@ -114,6 +114,18 @@ impl Served {
         attach::read_info(&self.state).expect("info").subscription_id
     }
 
+    /// Every state-changing request in the log since the last clear, ARM and data planes.
+    pub(crate) fn writes(&self) -> Vec<Value> {
+        let log = self.op("GET", "/_idlab/requests", None);
+        log["value"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e["write"] == true && e["path"] != "/_idlab/requests")
+            .collect()
+    }
+
     /// ARM requests in the log since the last clear: (method, path).
     pub(crate) fn arm_log(&self) -> Vec<(String, String, bool)> {
         let v = self.op("GET", "/_idlab/requests", None);

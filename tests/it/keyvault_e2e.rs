@@ -20,18 +20,6 @@ fn vault_path(s: &Served, name: &str) -> String {
     )
 }
 
-/// Every state-changing request in the log since the last clear (ARM and data planes).
-fn writes(s: &Served) -> Vec<Value> {
-    let log = s.op("GET", "/_idlab/requests", None);
-    log["value"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|e| e["write"] == true && e["path"] != "/_idlab/requests")
-        .collect()
-}
-
 /// The current value of a secret, read as the operator through the vault's data plane.
 fn secret_value(s: &Served, vault: &str, name: &str) -> Option<String> {
     let info = attach::read_info(&s.state).expect("info");
@@ -84,7 +72,7 @@ fn the_key_vault_tutorial_applies_verifies_recovers_and_purges() {
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let again = s.idlab(&["apply", &p, "--auto-approve"]);
     assert_eq!(again.code, 0, "{}", again.stderr);
-    assert!(writes(&s).is_empty(), "{:?}", writes(&s));
+    assert!(s.writes().is_empty(), "{:?}", s.writes());
     let log = s.op("GET", "/_idlab/requests", None).to_string();
     assert!(log.contains("/vaults/idlab-tutorial-kv/secrets/tutorial-secret"), "the secret was read through its vault");
     // Destroy soft-deletes the vault (and the secret): nothing owned is left live.

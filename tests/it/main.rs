@@ -20,3 +20,4 @@ mod local_persist;
 mod props;
 mod schema;
 mod sql_e2e;
+mod tutorials_e2e;
