@@ -124,7 +124,11 @@ async fn connect(c: &CloudArgs, plan: &Validated) -> Result<Conn, String> {
     // environment, else from the claims of the first ARM token (cached for the requests).
     let claims = match (std::env::var("AZURE_TENANT_ID").ok(), std::env::var("IDLAB_CALLER_OBJECT_ID").ok()) {
         (Some(_), Some(_)) => None,
-        _ => cred.token(crate::arm::client::ARM_SCOPE).await.ok().and_then(|t| crate::local::token::peek(t.value.expose())),
+        _ => cred
+            .token(crate::arm::client::ARM_SCOPE)
+            .await
+            .ok()
+            .and_then(|t| crate::local::token::peek(t.value.expose())),
     };
     let claim = |k: &str| claims.as_ref().and_then(|c| c.get(k)).and_then(|v| v.as_str()).map(str::to_string);
     let tenant = std::env::var("AZURE_TENANT_ID").ok().or_else(|| claim("tid"));
