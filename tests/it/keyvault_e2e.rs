@@ -91,6 +91,11 @@ fn the_key_vault_tutorial_applies_verifies_recovers_and_purges() {
     assert!(a.stderr.contains("2 recovered"), "{}", a.stderr);
     assert_eq!(deleted_vaults(&s), 0);
     assert_eq!(secret_value(&s, "idlab-tutorial-kv", "tutorial-secret").as_deref(), Some(generated.as_str()));
+    // Destroy removed the entries for real, so the recovered vault holds only today's: the
+    // deploying principal's and the new VM's (the old VM's principal is gone).
+    let v = s.op("GET", &format!("{}?{API}", vault_path(&s, "idlab-tutorial-kv")), None);
+    let entries = v["properties"]["accessPolicies"].as_array().cloned().unwrap_or_default();
+    assert_eq!(entries.len(), 2, "{entries:?}");
     assert_eq!(s.idlab(&["verify", &p]).code, 0);
     assert_eq!(s.idlab(&["plan", &p, "--detailed-exitcode"]).code, 0);
     // Destroy --purge leaves nothing to recover; apply then creates everything anew.
