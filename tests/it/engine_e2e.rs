@@ -119,12 +119,20 @@ impl Served {
         self.op("DELETE", "/_idlab/requests", None);
         let again = self.idlab(&["apply", plan, "--auto-approve"]);
         assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
-        let log = self.op("GET", "/_idlab/requests", None);
-        let writes: Vec<&Value> = log["value"]
-            .as_array()
-            .map(|v| v.iter().filter(|e| e["write"] == true && e["path"] != "/_idlab/requests").collect())
-            .unwrap_or_default();
+        let writes = self.writes();
         assert!(writes.is_empty(), "{writes:?}");
+    }
+
+    /// Every state-changing request in the log since the last clear, ARM and data planes.
+    pub(crate) fn writes(&self) -> Vec<Value> {
+        let log = self.op("GET", "/_idlab/requests", None);
+        log["value"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e["write"] == true && e["path"] != "/_idlab/requests")
+            .collect()
     }
 
     /// ARM requests in the log since the last clear: (method, path).

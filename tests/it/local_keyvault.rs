@@ -229,6 +229,47 @@ fn rbac_vaults_use_data_actions_with_forbidden_by_rbac() {
 }
 
 #[test]
+fn rbac_role_by_operation_matrix_on_an_rbac_vault() {
+    let lab = Lab::start();
+    let (path, uri) = vault(&lab, "kv7", "idlab-kv-roles", json!([]), true);
+    let owner = operator_vault_token(&lab);
+    // The operator is Owner of the subscription: management only, no data actions.
+    assert_eq!(set(&lab, &owner, &uri, "s", "v").status, 403, "Owner has no data actions");
+    let (officer, _) = principal(&lab, &[("Key Vault Secrets Officer", &path)], "https://vault.azure.net/.default");
+    let body = serde_json::to_vec(&json!({"value": "v"})).unwrap_or_default();
+    // (role, [get, set, list, delete]) → allowed?
+    let matrix: [(&str, [bool; 4]); 6] = [
+        ("Key Vault Secrets Officer", [true, true, true, true]),
+        ("Key Vault Secrets User", [true, false, true, false]),
+        ("Key Vault Reader", [false, false, true, false]),
+        ("Reader", [false, false, false, false]),
+        ("Contributor", [false, false, false, false]),
+        ("Storage Blob Data Owner", [false, false, false, false]),
+    ];
+    for (role, allowed) in matrix {
+        let (tok, _) = principal(&lab, &[(role, &path)], "https://vault.azure.net/.default");
+        let ops: [(&str, &str, Option<&[u8]>); 4] = [
+            ("GET", "secrets/s?api-version=7.4", None),
+            ("PUT", "secrets/s?api-version=7.4", Some(body.as_slice())),
+            ("GET", "secrets?api-version=7.4", None),
+            ("DELETE", "secrets/s?api-version=7.4", None),
+        ];
+        for ((method, p, b), ok) in ops.into_iter().zip(allowed) {
+            // The secret exists (live) before each operation.
+            let _ = kv(&lab, Some(&officer), "POST", &uri, "deletedsecrets/s/recover?api-version=7.4", None);
+            assert_eq!(set(&lab, &officer, &uri, "s", "v").status, 200);
+            let r = kv(&lab, Some(&tok), method, &uri, p, b);
+            if ok {
+                assert_eq!(r.status, 200, "{role} may {method} {p}: {}", r.body);
+            } else {
+                assert_eq!(r.status, 403, "{role} may not {method} {p}: {}", r.body);
+                assert_eq!(r.body["error"]["innererror"]["code"], "ForbiddenByRbac", "{role}");
+            }
+        }
+    }
+}
+
+#[test]
 fn deleted_secrets_block_their_name_until_recovered_or_purged() {
     let lab = Lab::start();
     let owner = operator_vault_token(&lab);
