@@ -7,7 +7,8 @@ a VM that carries it (through the generic resources API), assigns Reader on the 
 a token through ManagedIdentityCredential with AZURE_POD_IDENTITY_AUTHORITY_HOST pointing at
 the VM's identity endpoint, reads the group with it and sees a write refused with 403.
 Then Storage: an account and a container through azure-mgmt-storage, a blob uploaded with a
-SAS azure-storage-blob signs from listKeys, and read as the VM identity (azure-storage-blob).
+SAS azure-storage-blob signs from listKeys, a larger one uploaded in blocks, a listing paged one
+blob at a time, and a read as the VM identity (azure-storage-blob).
 Then Key Vault: a vault through azure-mgmt-keyvault, a secret set and read through
 azure-keyvault-secrets (its challenge authentication first), read as the VM identity once an
 access policy allows it, soft-deleted and recovered, and the vault deleted, found among the
@@ -137,6 +138,22 @@ except HttpResponseError as e:
     print("delete refused:", e.status_code, e.error_code)
 else:
     raise SystemExit("a SAS without d deleted a blob")
+# Above max_single_put_size the SDK stages blocks (Put Block) and commits them (Put Block
+# List); a list with max_results pages with NextMarker.
+big = bytes(range(256)) * (5 * 4096 + 7)
+chunked = BlobClient(endpoint_blob, "docs", "big.bin", credential=sas, max_single_put_size=1 << 20,
+                     max_block_size=1 << 20)
+chunked.upload_blob(big, overwrite=True)
+assert chunked.download_blob().readall() == big
+print("uploaded in blocks:", len(big), "bytes")
+from azure.storage.blob import ContainerClient  # noqa: E402
+lister = ContainerClient(endpoint_blob, "docs", credential=generate_container_sas(
+    "sdksmoke1", "docs", account_key=key, permission=ContainerSasPermissions(list=True),
+    expiry=datetime.now(timezone.utc) + timedelta(hours=1)))
+pages = list(lister.list_blobs(results_per_page=1).by_page())
+names = [b.name for page in pages for b in page]
+assert names == ["big.bin", "hello.txt"] and len(pages) == 2, (names, len(pages))
+print("listed in pages of one:", names)
 
 as_identity = BlobClient(endpoint_blob, "docs", "hello.txt", credential=mi)
 try:
