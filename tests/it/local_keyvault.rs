@@ -18,17 +18,7 @@ fn vault_token(lab: &Lab) -> (String, String) {
 
 /// The operator's own token for the vault audience.
 fn operator_vault_token(lab: &Lab) -> String {
-    let secret = lab.cloud.operator_secret().expect("secret");
-    let r = lab.token_request(
-        &lab.cloud.info.tenant_id.clone(),
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", &lab.cloud.info.operator_client_id.clone()),
-            ("client_secret", &secret),
-            ("scope", "https://vault.azure.net/.default"),
-        ],
-    );
-    r.body["access_token"].as_str().expect("token").to_string()
+    lab.operator_token_for("https://vault.azure.net/.default")
 }
 
 fn vault_body(lab: &Lab, policies: Value, rbac: bool) -> Value {
