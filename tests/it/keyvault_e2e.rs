@@ -300,3 +300,26 @@ fn a_vault_name_taken_elsewhere_is_a_plan_error_and_nothing_is_written() {
         "vault=idlab-kv-mine",
     );
 }
+
+#[test]
+fn a_vault_registering_its_dns_name_is_waited_for_and_faults_are_weathered() {
+    // New vaults report `RegisteringDns` for 400 ms; ARM throttles and fails now and then.
+    let faults = "seed: 11\ntime_scale: 0.01\nthrottle_rate: 0.2\nerror_500_rate: 0.05\nper_type:\n  Microsoft.KeyVault/vaults:\n    lro_ms: 40000\n";
+    let s = Served::with_faults(Some(faults));
+    let p = root().join("plans/keyvault.yaml").display().to_string();
+    let env = [("IDLAB_RETRY_BASE_MS", "5")];
+    let a = s.idlab_env(&["apply", &p, "--auto-approve"], &env);
+    assert_eq!(a.code, 0, "{}{}", a.stdout, a.stderr);
+    let log = s.op("GET", "/_idlab/requests", None);
+    let entries = log["value"].as_array().cloned().unwrap_or_default();
+    let vault_gets = entries
+        .iter()
+        .filter(|e| {
+            e["method"] == "GET" && e["path"].as_str().is_some_and(|p| p.ends_with("/vaults/idlab-tutorial-kv"))
+        })
+        .count();
+    assert!(vault_gets >= 2, "the vault was read until it settled: {vault_gets}");
+    let v = s.idlab_env(&["verify", &p], &env);
+    assert_eq!(v.code, 0, "{}{}", v.stdout, v.stderr);
+    assert_eq!(s.idlab_env(&["plan", &p, "--detailed-exitcode"], &env).code, 0);
+}

@@ -18,17 +18,7 @@ fn vault_token(lab: &Lab) -> (String, String) {
 
 /// The operator's own token for the vault audience.
 fn operator_vault_token(lab: &Lab) -> String {
-    let secret = lab.cloud.operator_secret().expect("secret");
-    let r = lab.token_request(
-        &lab.cloud.info.tenant_id.clone(),
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", &lab.cloud.info.operator_client_id.clone()),
-            ("client_secret", &secret),
-            ("scope", "https://vault.azure.net/.default"),
-        ],
-    );
-    r.body["access_token"].as_str().expect("token").to_string()
+    lab.operator_token_for("https://vault.azure.net/.default")
 }
 
 fn vault_body(lab: &Lab, policies: Value, rbac: bool) -> Value {
@@ -407,4 +397,25 @@ fn vault_bodies_are_checked_and_completed() {
         lab.op("PUT", &format!("{path}?api-version=2015-01-01"), Some(&plain)).body["error"]["code"],
         "InvalidApiVersionParameter"
     );
+}
+
+#[test]
+fn vaults_secrets_and_their_ports_survive_a_restart() {
+    let lab = Lab::start();
+    let oid = lab.cloud.info.operator_object_id.clone();
+    let (path, uri) = vault(&lab, "kv8", "idlab-kv-restart", json!([policy(&lab, &oid, &["all"])]), false);
+    let owner = operator_vault_token(&lab);
+    assert_eq!(set(&lab, &owner, &uri, "kept", "across-restarts").status, 200);
+    let (gone_path, _) = vault(&lab, "kv8", "idlab-kv-deleted", json!([policy(&lab, &oid, &["all"])]), false);
+    assert_eq!(lab.op("DELETE", &format!("{gone_path}?{API}"), None).status, 200);
+    let lab = lab.restart();
+    // The same URI answers, the value opens with the kept key, the deleted vault stays deleted.
+    let owner = operator_vault_token(&lab);
+    let r = kv(&lab, Some(&owner), "GET", &uri, "secrets/kept?api-version=7.4", None);
+    assert_eq!((r.status, r.body["value"].as_str()), (200, Some("across-restarts")), "{}", r.body);
+    assert_eq!(lab.op("GET", &format!("{path}?{API}"), None).body["properties"]["vaultUri"], json!(uri));
+    let sub = lab.sub();
+    let deleted =
+        lab.op("GET", &format!("/subscriptions/{sub}/providers/Microsoft.KeyVault/deletedVaults?{API}"), None);
+    assert_eq!(deleted.body["value"].as_array().map(Vec::len), Some(1), "{}", deleted.body);
 }
