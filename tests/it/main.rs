@@ -12,6 +12,7 @@ mod local_auth;
 mod local_blob;
 mod local_contract;
 mod local_datalake;
+mod local_dfs;
 mod local_faults;
 mod local_imds;
 mod local_keyvault;
