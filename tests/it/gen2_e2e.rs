@@ -39,9 +39,8 @@ fn data_owner(s: &Served, scope: &str) -> String {
     })
 }
 
-/// `HEAD ?action=getAccessControl` then `PATCH ?action=setAccessControl` with `edit` applied
-/// to the entry list: a change made outside idlab.
-fn edit_acl(s: &Served, token: &str, url: &str, edit: impl Fn(Vec<String>) -> Vec<String>) {
+/// A path's `x-ms-acl`, read with `HEAD ?action=getAccessControl`.
+fn get_acl(s: &Served, token: &str, url: &str) -> String {
     let info = attach::read_info(&s.state).expect("info");
     s.rt.block_on(async {
         let c = attach::client(&info).expect("client");
@@ -52,8 +51,19 @@ fn edit_acl(s: &Served, token: &str, url: &str, edit: impl Fn(Vec<String>) -> Ve
             .send()
             .await
             .expect("get");
-        let acl = got.headers().get("x-ms-acl").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-        let entries = edit(acl.split(',').filter(|e| !e.contains("mask:")).map(str::to_string).collect());
+        assert_eq!(got.status().as_u16(), 200, "{url}");
+        got.headers().get("x-ms-acl").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
+    })
+}
+
+/// `PATCH ?action=setAccessControl` with `edit` applied to the current entries (masks left
+/// out): a change made outside idlab.
+fn edit_acl(s: &Served, token: &str, url: &str, edit: impl Fn(Vec<String>) -> Vec<String>) {
+    let acl = get_acl(s, token, url);
+    let entries = edit(acl.split(',').filter(|e| !e.contains("mask:")).map(str::to_string).collect());
+    let info = attach::read_info(&s.state).expect("info");
+    s.rt.block_on(async {
+        let c = attach::client(&info).expect("client");
         let set = c
             .patch(format!("{url}?action=setAccessControl"))
             .bearer_auth(token)
@@ -128,6 +138,23 @@ fn the_gen2_data_lake_tutorial_applies_verifies_replans_clean_and_destroys() {
         v.push("user:someone-else:r-x".into());
         v
     });
+    let drift = s.idlab(&["plan", &p, "--detailed-exitcode"]);
+    assert_eq!(drift.code, 2, "{}", drift.stdout);
+    assert!(
+        drift.stdout.contains(&format!("acl/user:{oid}: \"r--\" → \"rwx\""))
+            && !drift.stdout.contains("someone-else")
+            && drift.stdout.contains("Plan: 0 to create, 1 to update"),
+        "{}",
+        drift.stdout
+    );
+    // Destroying the folder alone takes out the plan's entries only: the folder and the
+    // entry added outside the plan stay.
+    let d = s.idlab(&["destroy", &p, "--target", "testfolder", "--auto-approve"]);
+    assert_eq!(d.code, 0, "{}{}", d.stdout, d.stderr);
+    let left = get_acl(&s, &oob, &folder);
+    assert!(!left.contains(&oid) && left.contains("user:someone-else:r-x"), "{left}");
+    // Then the plan shows the entries missing (and nothing about someone-else), apply puts
+    // them back, and the whole plan is destroyed and applied again.
     folder_drift_then_destroy_and_again(&s, &p, &oid, "Microsoft.Storage/storageAccounts?api-version=2025-06-01");
 }
 
