@@ -11,7 +11,13 @@
 //! Second, a no-op plan of 1,000 resources: wall time of observe + diff, the request count,
 //! and the process's peak memory.
 //!
-//! Run: `cargo bench --bench apply`.
+//! Third, `plans/tutorials.yaml` (every tutorial in one environment) applied from empty by
+//! the real binary against the local cloud with default settings (`idlab apply --local`,
+//! which starts the local cloud in-process from a fresh state directory), then `verify`:
+//! wall time of each, median of 5. Target: apply under 2 s.
+//!
+//! Run: `cargo bench --bench apply` (all), or with `-- tutorials`, `-- apply200` or
+//! `-- noop` for one section.
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used, clippy::disallowed_types)]
 
 use std::fmt::Write;
@@ -104,8 +110,61 @@ async fn context(cloud: &Cloud, parallelism: usize, fifo: bool) -> Context {
     }
 }
 
+/// `plans/tutorials.yaml` from empty through the binary: apply, then verify, 5 times each.
+fn tutorials() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let plan = root.join("plans/tutorials.yaml");
+    let run = |args: &[&str], state: &std::path::Path| -> Duration {
+        let start = Instant::now();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_idlab"))
+            .args(args)
+            .arg(&plan)
+            .args(["--local", "--state"])
+            .arg(state)
+            .current_dir(root)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let t = start.elapsed();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        t
+    };
+    let (mut applies, mut verifies) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        let tmp = tempfile::tempdir().unwrap();
+        let state = tmp.path().join("state");
+        applies.push(run(&["apply", "--auto-approve"], &state));
+        verifies.push(run(&["verify"], &state));
+    }
+    applies.sort();
+    verifies.sort();
+    let ms = |d: &Duration| format!("{:.0} ms", d.as_secs_f64() * 1000.0);
+    println!(
+        "plans/tutorials.yaml from empty (idlab apply --local, fresh state, default settings): median {} (min {}, max {}); verify median {} — target apply < 2 s, ratio {:.2}",
+        ms(&applies[2]),
+        ms(&applies[0]),
+        ms(&applies[4]),
+        ms(&verifies[2]),
+        applies[2].as_secs_f64() / 2.0
+    );
+}
+
 fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let only: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let wants = |s: &str| only.is_empty() || only.iter().any(|o| o == s);
+    if wants("tutorials") {
+        tutorials();
+    }
+    if wants("apply200") {
+        apply200();
+    }
+    if wants("noop") {
+        noop();
+    }
+}
+
+fn apply200() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let text = plan_200();
     let plan =
@@ -173,8 +232,11 @@ fn main() {
             println!("{l}");
         }
     }
+}
 
-    // No-op plan of 1,000 resources.
+/// A no-op plan of 1,000 resources.
+fn noop() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let text = plan_noop(1000);
     let plan =
         load_str("bench1000.yaml", text, std::path::Path::new("."), &Options::default()).plan.expect("valid plan");

@@ -119,14 +119,22 @@ async fn connect(c: &CloudArgs, plan: &Validated) -> Result<Conn, String> {
         .or_else(|| std::env::var("AZURE_SUBSCRIPTION_ID").ok())
         .filter(|s| !s.is_empty())
         .ok_or("no subscription: set `subscription:` in the plan, pass --subscription, set AZURE_SUBSCRIPTION_ID, or use --local")?;
-    let client = Client::new(http.clone(), "https://management.azure.com", Arc::new(Cached::new(cred)));
-    let cx = context(
-        c,
-        client,
-        subscription,
-        std::env::var("AZURE_TENANT_ID").ok(),
-        std::env::var("IDLAB_CALLER_OBJECT_ID").ok(),
-    );
+    let cred: Arc<dyn TokenSource> = Arc::new(Cached::new(cred));
+    // The deploying principal and its tenant (`${caller}`, a vault's tenantId): from the
+    // environment, else from the claims of the first ARM token (cached for the requests).
+    let claims = match (std::env::var("AZURE_TENANT_ID").ok(), std::env::var("IDLAB_CALLER_OBJECT_ID").ok()) {
+        (Some(_), Some(_)) => None,
+        _ => cred
+            .token(crate::arm::client::ARM_SCOPE)
+            .await
+            .ok()
+            .and_then(|t| crate::local::token::peek(t.value.expose())),
+    };
+    let claim = |k: &str| claims.as_ref().and_then(|c| c.get(k)).and_then(|v| v.as_str()).map(str::to_string);
+    let tenant = std::env::var("AZURE_TENANT_ID").ok().or_else(|| claim("tid"));
+    let caller = std::env::var("IDLAB_CALLER_OBJECT_ID").ok().or_else(|| claim("oid"));
+    let client = Client::new(http.clone(), "https://management.azure.com", cred);
+    let cx = context(c, client, subscription, tenant, caller);
     Ok(Conn { cx, local: None, http })
 }
 

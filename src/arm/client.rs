@@ -304,8 +304,15 @@ impl Client {
         }
         if r.status == 202 || in_progress(&r.body) {
             self.wait(&method, path, &r).await?;
-            if let Some(v) = self.get(path, api).await? {
-                return Ok(v);
+            // Without an operation to poll (a key vault registering its DNS name), the
+            // resource itself is read until its provisioning state settles.
+            let mut attempt = 0u32;
+            while let Some(v) = self.get(path, api).await? {
+                attempt += 1;
+                if !in_progress(&v) || attempt >= 600 {
+                    return Ok(v);
+                }
+                tokio::time::sleep(self.retry.delay(attempt.min(4), None)).await;
             }
         }
         Ok(r.body)
@@ -402,7 +409,7 @@ impl Client {
 fn in_progress(body: &Value) -> bool {
     matches!(
         body.pointer("/properties/provisioningState").and_then(Value::as_str),
-        Some("Creating" | "Updating" | "Accepted" | "Running" | "Deleting")
+        Some("Creating" | "Updating" | "Accepted" | "Running" | "Deleting" | "RegisteringDns")
     )
 }
 

@@ -195,7 +195,21 @@ fn soft_deleted(tags: Option<&Value>) -> Value {
 async fn read_secret(client: &Client, want: &Desired, base_dir: &std::path::Path) -> Result<Option<Value>, Error> {
     use crate::arm::keyvault::{self, SecretState};
     use crate::kinds::key_vault::{DIFFERENT, SENSITIVE};
-    let Some(state) = keyvault::get_secret(client, &want.id).await? else { return Ok(None) };
+    let state = match keyvault::get_secret(client, &want.id).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return Ok(None),
+        // Not being able to compare is not "absent": a create would overwrite the value.
+        Err(e) if e.status == Some(403) => {
+            return Err(Error::new(
+                "SecretUnreadable",
+                format!(
+                    "{} cannot be read to compare it ({}): the deploying principal needs secret get and list on its vault. A vault the plan creates grants them through its `:creator` access policy: apply that first (`--target <vault>:creator`), or grant them yourself.",
+                    want.id, e.message
+                ),
+            ));
+        }
+        Err(e) => return Err(e),
+    };
     let (value, bundle) = match state {
         SecretState::Deleted(b) => return Ok(Some(soft_deleted(b.get("tags")))),
         SecretState::Live { value, bundle } => (value, bundle),
@@ -269,6 +283,18 @@ pub async fn observe(cx: &Context, plan: &Validated) -> Result<Observed, Error> 
         level[i] = plan.dag.dependencies(i).iter().map(|&d| level[d] + 1).max().unwrap_or(0);
     }
     let max_level = level.iter().copied().max().unwrap_or(0);
+    let needed: Option<HashSet<usize>> = cx.only.as_ref().map(|only| {
+        let mut set = only.clone();
+        let mut stack: Vec<usize> = only.iter().copied().collect();
+        while let Some(i) = stack.pop() {
+            for d in plan.dag.dependencies(i) {
+                if set.insert(d) {
+                    stack.push(d);
+                }
+            }
+        }
+        set
+    });
     let mut values: HashMap<(String, String), String> = HashMap::new();
     let mut desired: Vec<Option<Desired>> = vec![None; n];
     let mut bodies: Vec<Option<Value>> = vec![None; n];
@@ -278,8 +304,12 @@ pub async fn observe(cx: &Context, plan: &Validated) -> Result<Observed, Error> 
         for &i in &members {
             let d = &plan.decls[i];
             let want = d.spec.desired(&cx.env(plan, &d.logical.value, &values));
+            // With `--target`, only the selection and what it depends on (for ids and values)
+            // are read.
+            let selected = needed.as_ref().is_none_or(|o| o.contains(&i));
             if let Some(w) = &want
                 && w.is_known()
+                && selected
             {
                 reads.push((i, w.clone()));
             }

@@ -940,10 +940,13 @@ pub async fn destroy(sh: &Shared<'_>, obs: Observed) -> Vec<(String, String, Out
             });
             // A child without a mark of its own (a SQL server's Entra admin) goes with its
             // parent when that is deleted too: Azure may refuse to delete it alone (an
-            // Entra-only server must keep its admin), and the parent's delete removes it.
+            // Entra-only server must keep its admin), and the parent's delete removes it. Not
+            // when the parent is only soft-deleted (a vault): recovering it would bring the
+            // child back, so the child is removed for real.
             if w.owner == Owner::Parent
                 && let Some(p) = super::parent_of(&obs.desired, i)
                 && outcome[p].is_none()
+                && obs.desired[p].as_ref().is_some_and(|x| !x.soft_delete)
             {
                 let o = Outcome::Deleted(format!(
                     "{} (with {})",

@@ -1155,7 +1155,14 @@ fn present(r: &Resource, now: u64) -> Value {
     if r.busy_until_ms > now
         && let Some(p) = b.get_mut("properties").and_then(Value::as_object_mut)
     {
-        p.insert("provisioningState".into(), json!(if r.etag <= 1 { "Creating" } else { "Updating" }));
+        let state = if r.kind == keyvault::VAULT_TYPE {
+            "RegisteringDns"
+        } else if r.etag <= 1 {
+            "Creating"
+        } else {
+            "Updating"
+        };
+        p.insert("provisioningState".into(), json!(state));
     }
     if has_etag(&r.kind.to_ascii_lowercase()) {
         b["etag"] = json!(format!("\"{}\"", r.etag));
@@ -1460,7 +1467,12 @@ fn put_resource(
         }
     }
     let lro = is_lro(tl);
-    let busy = if lro { req.sh.faults().lro(tl).as_millis() as u64 } else { 0 };
+    // A new vault answers at once and shows `RegisteringDns` for the configured time.
+    let busy = if lro || (tl == "microsoft.keyvault/vaults" && existing.is_none()) {
+        req.sh.faults().lro(tl).as_millis() as u64
+    } else {
+        0
+    };
     if let Some(p) = body.get_mut("properties").and_then(Value::as_object_mut)
         && !always_accepted(tl)
     {

@@ -72,7 +72,7 @@ pub fn text(p: &Plan) -> String {
             out.push_str(&format!("      because {r}\n"));
         }
         for c in &a.changes {
-            let sensitive = c.path.contains("adminPassword") || c.path.ends_with("/value");
+            let sensitive = c.path.contains("adminPassword") || c.path == "value" || c.path.ends_with("/value");
             let (old, new) = if sensitive {
                 ("(sensitive)".to_string(), "(sensitive)".to_string())
             } else {

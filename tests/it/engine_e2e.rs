@@ -114,6 +114,18 @@ impl Served {
         attach::read_info(&self.state).expect("info").subscription_id
     }
 
+    /// Every state-changing request in the log since the last clear, ARM and data planes.
+    pub(crate) fn writes(&self) -> Vec<Value> {
+        let log = self.op("GET", "/_idlab/requests", None);
+        log["value"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e["write"] == true && e["path"] != "/_idlab/requests")
+            .collect()
+    }
+
     /// ARM requests in the log since the last clear: (method, path).
     pub(crate) fn arm_log(&self) -> Vec<(String, String, bool)> {
         let v = self.op("GET", "/_idlab/requests", None);
@@ -824,12 +836,7 @@ fn the_storage_tutorial_uploads_its_blob_and_the_vm_identity_reads_it_only_with_
     s.op("DELETE", "/_idlab/requests", None);
     let again = s.idlab(&["apply", &p, "--auto-approve"]);
     assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
-    let log = s.op("GET", "/_idlab/requests", None);
-    let writes: Vec<&Value> = log["value"]
-        .as_array()
-        .map(|v| v.iter().filter(|e| e["write"] == true && e["path"] != "/_idlab/requests").collect())
-        .unwrap_or_default();
-    assert!(writes.is_empty(), "{writes:?}");
+    assert!(s.writes().is_empty(), "{:?}", s.writes());
     // Changed content is an in-place update of exactly the MD5.
     std::fs::write(tmp.path().join("files/hello_world.txt"), "Hello again\n").expect("file");
     let plan = s.idlab(&["plan", &p, "--detailed-exitcode"]);
@@ -1002,9 +1009,7 @@ fn the_data_lake_tutorial_grants_folder_acls_the_vm_uses_and_destroy_leaves_noth
     let log = s.op("GET", "/_idlab/requests", None);
     let entries = log["value"].as_array().cloned().unwrap_or_default();
     assert!(entries.iter().any(|e| e["path"].as_str().is_some_and(|p| p.starts_with("/webhdfs/v1"))), "{log}");
-    let writes: Vec<&Value> =
-        entries.iter().filter(|e| e["write"] == true && e["path"] != "/_idlab/requests").collect();
-    assert!(writes.is_empty(), "{writes:?}");
+    assert!(s.writes().is_empty(), "{:?}", s.writes());
     // An entry changed out of band shows as exactly that entry, and apply puts it back.
     let sub = s.subscription();
     let account = format!(

@@ -131,6 +131,23 @@ impl Lab {
         (self.token_as(&client, &secret), oid)
     }
 
+    /// The operator's token for another audience (`scope`, e.g.
+    /// `https://vault.azure.net/.default`).
+    pub fn operator_token_for(&self, scope: &str) -> String {
+        let secret = self.cloud.operator_secret().expect("operator secret");
+        let r = self.token_request(
+            &self.cloud.info.tenant_id.clone(),
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", &self.cloud.info.operator_client_id.clone()),
+                ("client_secret", &secret),
+                ("scope", scope),
+            ],
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body["access_token"].as_str().expect("access_token").to_string()
+    }
+
     /// A new service principal with `roles` [(role, scope)], and a token for `scope` (e.g.
     /// `https://vault.azure.net/.default`) as it: (token, object id).
     pub fn principal_for(&self, roles: &[(&str, &str)], scope: &str) -> (String, String) {

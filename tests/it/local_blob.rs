@@ -296,6 +296,54 @@ fn blobs_need_a_data_role_or_a_sas_with_the_right_letters() {
 }
 
 #[test]
+fn blob_role_by_operation_matrix() {
+    let lab = Lab::start();
+    let (endpoint, container) = account(&lab, "idlabmatrix");
+    let v = ("x-ms-version", "2023-11-03");
+    let account_id = container.split("/blobServices/").next().unwrap_or_default().to_string();
+    let req = json!({"canonicalizedResource": "/blob/idlabmatrix/docs", "signedResource": "c", "signedPermission": "rcwd", "signedExpiry": "2099-01-01T00:00:00Z"});
+    let r = lab.op("POST", &format!("{account_id}/ListServiceSas?api-version=2025-06-01"), Some(&req));
+    let sas = r.body["serviceSasToken"].as_str().expect("sas").to_string();
+    let url = format!("{endpoint}docs/m.txt");
+    // (role, scope, [read, write, delete, list]) → allowed?
+    let matrix: [(&str, &str, [bool; 4]); 7] = [
+        ("Storage Blob Data Owner", &account_id, [true, true, true, true]),
+        ("Storage Blob Data Contributor", &container, [true, true, true, true]),
+        ("Storage Blob Data Reader", &container, [true, false, false, true]),
+        ("Storage Blob Data Reader", &account_id, [true, false, false, true]),
+        ("Storage Account Contributor", &account_id, [false, false, false, false]),
+        ("Owner", &account_id, [false, false, false, false]),
+        ("Reader", &account_id, [false, false, false, false]),
+    ];
+    for (role, scope, allowed) in matrix {
+        let tok = storage_principal(&lab, &[(role, scope)]);
+        let auth = format!("Bearer {tok}");
+        let ops: [(&str, String, &[u8]); 4] = [
+            ("GET", url.clone(), b""),
+            ("PUT", url.clone(), b"new"),
+            ("DELETE", url.clone(), b""),
+            ("GET", format!("{endpoint}docs?restype=container&comp=list"), b""),
+        ];
+        for ((method, u, body), ok) in ops.into_iter().zip(allowed) {
+            // The blob exists before each operation.
+            let put = blob(&lab, "PUT", &format!("{url}?{sas}"), &[v, ("x-ms-blob-type", "BlockBlob")], b"old");
+            assert_eq!(put.status, 201);
+            let r =
+                blob(&lab, method, &u, &[v, ("authorization", auth.as_str()), ("x-ms-blob-type", "BlockBlob")], body);
+            if ok {
+                assert!((200..300).contains(&r.status), "{role} at {scope} may {method} {u}: {}", r.status);
+            } else {
+                assert_eq!(
+                    (r.status, r.code().as_str()),
+                    (403, "AuthorizationPermissionMismatch"),
+                    "{role} at {scope} may not {method} {u}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn resource_lists_show_accounts_but_not_their_containers() {
     let lab = Lab::start();
     let (_, container) = account(&lab, "idlablisted1");

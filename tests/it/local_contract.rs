@@ -465,17 +465,7 @@ fn arm_specs_examples_round_trip() {
         &lab.op("PUT", &format!("{vault}/accessPolicies/add?api-version=2024-11-01"), Some(&add)),
     );
     let uri = created.body["properties"]["vaultUri"].as_str().unwrap_or_default().to_string();
-    let secret = lab.cloud.operator_secret().expect("operator secret");
-    let kv_token = lab.token_request(
-        &tenant,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", &lab.cloud.info.operator_client_id.clone()),
-            ("client_secret", &secret),
-            ("scope", "https://vault.azure.net/.default"),
-        ],
-    );
-    let kv_token = kv_token.body["access_token"].as_str().unwrap_or_default().to_string();
+    let kv_token = lab.operator_token_for("https://vault.azure.net/.default");
     let set = lab.send(
         Some(&kv_token),
         "PUT",

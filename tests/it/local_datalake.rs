@@ -353,15 +353,5 @@ fn files_acls_and_the_endpoint_survive_a_restart() {
 
 /// The operator's token for the Data Lake audience.
 fn lab_token(lab: &Lab) -> String {
-    let secret = lab.cloud.operator_secret().expect("secret");
-    let r = lab.token_request(
-        &lab.cloud.info.tenant_id.clone(),
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", &lab.cloud.info.operator_client_id.clone()),
-            ("client_secret", &secret),
-            ("scope", DATALAKE_SCOPE),
-        ],
-    );
-    r.body["access_token"].as_str().expect("token").to_string()
+    lab.operator_token_for(DATALAKE_SCOPE)
 }

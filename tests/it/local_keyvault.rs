@@ -18,17 +18,7 @@ fn vault_token(lab: &Lab) -> (String, String) {
 
 /// The operator's own token for the vault audience.
 fn operator_vault_token(lab: &Lab) -> String {
-    let secret = lab.cloud.operator_secret().expect("secret");
-    let r = lab.token_request(
-        &lab.cloud.info.tenant_id.clone(),
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_id", &lab.cloud.info.operator_client_id.clone()),
-            ("client_secret", &secret),
-            ("scope", "https://vault.azure.net/.default"),
-        ],
-    );
-    r.body["access_token"].as_str().expect("token").to_string()
+    lab.operator_token_for("https://vault.azure.net/.default")
 }
 
 fn vault_body(lab: &Lab, policies: Value, rbac: bool) -> Value {
@@ -229,6 +219,47 @@ fn rbac_vaults_use_data_actions_with_forbidden_by_rbac() {
 }
 
 #[test]
+fn rbac_role_by_operation_matrix_on_an_rbac_vault() {
+    let lab = Lab::start();
+    let (path, uri) = vault(&lab, "kv7", "idlab-kv-roles", json!([]), true);
+    let owner = operator_vault_token(&lab);
+    // The operator is Owner of the subscription: management only, no data actions.
+    assert_eq!(set(&lab, &owner, &uri, "s", "v").status, 403, "Owner has no data actions");
+    let (officer, _) = principal(&lab, &[("Key Vault Secrets Officer", &path)], "https://vault.azure.net/.default");
+    let body = serde_json::to_vec(&json!({"value": "v"})).unwrap_or_default();
+    // (role, [get, set, list, delete]) → allowed?
+    let matrix: [(&str, [bool; 4]); 6] = [
+        ("Key Vault Secrets Officer", [true, true, true, true]),
+        ("Key Vault Secrets User", [true, false, true, false]),
+        ("Key Vault Reader", [false, false, true, false]),
+        ("Reader", [false, false, false, false]),
+        ("Contributor", [false, false, false, false]),
+        ("Storage Blob Data Owner", [false, false, false, false]),
+    ];
+    for (role, allowed) in matrix {
+        let (tok, _) = principal(&lab, &[(role, &path)], "https://vault.azure.net/.default");
+        let ops: [(&str, &str, Option<&[u8]>); 4] = [
+            ("GET", "secrets/s?api-version=7.4", None),
+            ("PUT", "secrets/s?api-version=7.4", Some(body.as_slice())),
+            ("GET", "secrets?api-version=7.4", None),
+            ("DELETE", "secrets/s?api-version=7.4", None),
+        ];
+        for ((method, p, b), ok) in ops.into_iter().zip(allowed) {
+            // The secret exists (live) before each operation.
+            let _ = kv(&lab, Some(&officer), "POST", &uri, "deletedsecrets/s/recover?api-version=7.4", None);
+            assert_eq!(set(&lab, &officer, &uri, "s", "v").status, 200);
+            let r = kv(&lab, Some(&tok), method, &uri, p, b);
+            if ok {
+                assert_eq!(r.status, 200, "{role} may {method} {p}: {}", r.body);
+            } else {
+                assert_eq!(r.status, 403, "{role} may not {method} {p}: {}", r.body);
+                assert_eq!(r.body["error"]["innererror"]["code"], "ForbiddenByRbac", "{role}");
+            }
+        }
+    }
+}
+
+#[test]
 fn deleted_secrets_block_their_name_until_recovered_or_purged() {
     let lab = Lab::start();
     let owner = operator_vault_token(&lab);
@@ -366,4 +397,25 @@ fn vault_bodies_are_checked_and_completed() {
         lab.op("PUT", &format!("{path}?api-version=2015-01-01"), Some(&plain)).body["error"]["code"],
         "InvalidApiVersionParameter"
     );
+}
+
+#[test]
+fn vaults_secrets_and_their_ports_survive_a_restart() {
+    let lab = Lab::start();
+    let oid = lab.cloud.info.operator_object_id.clone();
+    let (path, uri) = vault(&lab, "kv8", "idlab-kv-restart", json!([policy(&lab, &oid, &["all"])]), false);
+    let owner = operator_vault_token(&lab);
+    assert_eq!(set(&lab, &owner, &uri, "kept", "across-restarts").status, 200);
+    let (gone_path, _) = vault(&lab, "kv8", "idlab-kv-deleted", json!([policy(&lab, &oid, &["all"])]), false);
+    assert_eq!(lab.op("DELETE", &format!("{gone_path}?{API}"), None).status, 200);
+    let lab = lab.restart();
+    // The same URI answers, the value opens with the kept key, the deleted vault stays deleted.
+    let owner = operator_vault_token(&lab);
+    let r = kv(&lab, Some(&owner), "GET", &uri, "secrets/kept?api-version=7.4", None);
+    assert_eq!((r.status, r.body["value"].as_str()), (200, Some("across-restarts")), "{}", r.body);
+    assert_eq!(lab.op("GET", &format!("{path}?{API}"), None).body["properties"]["vaultUri"], json!(uri));
+    let sub = lab.sub();
+    let deleted =
+        lab.op("GET", &format!("/subscriptions/{sub}/providers/Microsoft.KeyVault/deletedVaults?{API}"), None);
+    assert_eq!(deleted.body["value"].as_array().map(Vec::len), Some(1), "{}", deleted.body);
 }

@@ -8,6 +8,10 @@ a token through ManagedIdentityCredential with AZURE_POD_IDENTITY_AUTHORITY_HOST
 the VM's identity endpoint, reads the group with it and sees a write refused with 403.
 Then Storage: an account and a container through azure-mgmt-storage, a blob uploaded with a
 SAS azure-storage-blob signs from listKeys, and read as the VM identity (azure-storage-blob).
+Then Key Vault: a vault through azure-mgmt-keyvault, a secret set and read through
+azure-keyvault-secrets (its challenge authentication first), read as the VM identity once an
+access policy allows it, soft-deleted and recovered, and the vault deleted, found among the
+deleted vaults and purged.
 """
 
 import json
@@ -148,4 +152,55 @@ auth.role_assignments.create(container.id, str(uuid.uuid4()), {
 data = as_identity.download_blob().readall()
 assert data == b"Hello world from the SDK!", data
 print("read as the VM identity with Storage Blob Data Reader:", len(data), "bytes")
+
+# Key Vault: the vault's own data-plane port (its vaultUri); the SDK's challenge check of the
+# host name is turned off on loopback (arm-contract §11).
+from azure.keyvault.secrets import SecretClient  # noqa: E402
+from azure.mgmt.keyvault import KeyVaultManagementClient  # noqa: E402
+
+kvm = KeyVaultManagementClient(operator, SUB, base_url=ARM, credential_scopes=SCOPES)
+free = kvm.vaults.check_name_availability({"name": "sdk-smoke-kv", "type": "Microsoft.KeyVault/vaults"})
+assert free.name_available, free
+everything = ["get", "set", "list", "delete", "recover", "purge"]
+vault = kvm.vaults.begin_create_or_update("sdk-rg", "sdk-smoke-kv", {
+    "location": "eastus",
+    # This SDK generation sends dicts as they are: the wire's camelCase names.
+    "properties": {
+        "tenantId": info["tenant_id"],
+        "sku": {"family": "A", "name": "standard"},
+        "accessPolicies": [{"tenantId": info["tenant_id"], "objectId": info["operator_object_id"],
+                            "permissions": {"secrets": everything}}],
+        "enableRbacAuthorization": False,
+    },
+}).result()
+uri = vault.properties.vault_uri
+print("vault:", vault.name, uri)
+secrets = SecretClient(uri, operator, verify_challenge_resource=False)
+made = secrets.set_secret("sdk-secret", "from-the-sdk")
+assert made.value == "from-the-sdk" and made.properties.version, made
+assert secrets.get_secret("sdk-secret").value == "from-the-sdk"
+print("secret set and read by the operator, version", made.properties.version)
+vm_secrets = SecretClient(uri, mi, verify_challenge_resource=False)
+try:
+    vm_secrets.get_secret("sdk-secret")
+except HttpResponseError as e:
+    assert e.status_code == 403, e.status_code
+    print("read refused without an access policy:", e.status_code, e.error.code)
+else:
+    raise SystemExit("an identity without an access policy read a secret")
+kvm.vaults.update_access_policy("sdk-rg", "sdk-smoke-kv", "add", {"properties": {"accessPolicies": [
+    {"tenantId": info["tenant_id"], "objectId": ident.principal_id, "permissions": {"secrets": ["get"]}}]}})
+assert vm_secrets.get_secret("sdk-secret").value == "from-the-sdk"
+print("read as the VM identity with an access policy")
+secrets.begin_delete_secret("sdk-secret").wait()
+assert secrets.get_deleted_secret("sdk-secret").recovery_id
+secrets.begin_recover_deleted_secret("sdk-secret").wait()
+assert secrets.get_secret("sdk-secret").value == "from-the-sdk"
+print("secret soft-deleted and recovered")
+kvm.vaults.delete("sdk-rg", "sdk-smoke-kv")
+gone = kvm.vaults.get_deleted("sdk-smoke-kv", "eastus")
+assert gone.properties.vault_id.lower().endswith("/vaults/sdk-smoke-kv"), gone
+kvm.vaults.begin_purge_deleted("sdk-smoke-kv", "eastus").result()
+assert not list(kvm.vaults.list_deleted())
+print("vault soft-deleted and purged")
 print("SDK smoke test passed")
