@@ -107,8 +107,7 @@ fn the_gen2_data_lake_tutorial_applies_verifies_replans_clean_and_destroys() {
         })
         .count();
     assert_eq!(dfs_reads, 2, "one getAccessControl per folder: {log}");
-    let writes: Vec<&Value> =
-        entries.iter().filter(|e| e["write"] == true && e["path"] != "/_idlab/requests").collect();
+    let writes = s.writes();
     assert!(writes.is_empty(), "{writes:?}");
 
     // Drift: the VM's entry changed outside idlab shows as exactly that entry; an entry the
