@@ -312,6 +312,17 @@ fn run(text: &str, base_dir: &Path, opts: &Options, diags: &mut Vec<Diag>) -> Op
             }
         }
     }
+    // Waits a kind adds on its own (a Gen2 folder waits for the caller's data role).
+    for i in 0..decls.len() {
+        for name in decls[i].spec.waits_for(&decls) {
+            if let Some(&from) = index.get(&name)
+                && from != i
+            {
+                let span = decls[i].logical.span;
+                add_edge(&mut edges, from, i, span);
+            }
+        }
+    }
     for (from, to) in &expansion_edges {
         if let (Some(&f), Some(&t)) = (index.get(from), index.get(to)) {
             let span = decls[t].logical.span;

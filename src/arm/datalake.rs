@@ -1,5 +1,6 @@
 //! Data Lake folders and their ACL entries through WebHDFS (Data Lake Storage Gen1,
-//! arm-contract §7). The account's `properties.endpoint` (read through ARM) gives the
+//! arm-contract §7); a Gen2 folder id (on a storage account) goes to [`super::dfs`] instead,
+//! so the engine has one entry point per operation for both generations. The account's `properties.endpoint` (read through ARM) gives the
 //! data-plane host: `https://{endpoint}/webhdfs/v1/{path}?op=…`, with a bearer token for
 //! `https://datalake.azure.net/` (the trailing slash matters; the scope is
 //! `https://datalake.azure.net//.default`).
@@ -122,6 +123,9 @@ fn slot_and_perms(entry: &str) -> Option<(String, String)> {
 /// # Errors
 /// ARM or data-plane failures other than absence.
 pub async fn read(client: &Client, id: &str) -> Result<Option<Value>, Error> {
+    if let Some(g) = super::dfs::Gen2Folder::parse(id) {
+        return super::dfs::read(client, &g, id).await;
+    }
     let f = FolderId::parse(id).ok_or_else(|| Error::new("InvalidId", format!("{id} is not a folder id")))?;
     let Some((url, token)) = locate(client, &f).await? else { return Ok(None) };
     let (status, body) = call(client, Method::GET, &url, "op=GETACLSTATUS", &token).await?;
@@ -163,9 +167,14 @@ fn spec(acl: &Value, with_perms: bool) -> String {
 /// Create the folder (and missing parents) and merge the entries of `body.acl` into its ACL
 /// (`MKDIRS`, then `MODIFYACLENTRIES`); answers the folder as [`read`] shows it.
 ///
+/// On Gen2, a refused write is retried within `wait` (a data role granted a moment ago).
+///
 /// # Errors
 /// ARM or data-plane failures; a missing account.
-pub async fn apply(client: &Client, id: &str, body: &Value) -> Result<Value, Error> {
+pub async fn apply(client: &Client, id: &str, body: &Value, wait: Duration) -> Result<Value, Error> {
+    if let Some(g) = super::dfs::Gen2Folder::parse(id) {
+        return super::dfs::apply(client, &g, id, body, wait).await;
+    }
     let f = FolderId::parse(id).ok_or_else(|| Error::new("InvalidId", format!("{id} is not a folder id")))?;
     let Some((url, token)) = locate(client, &f).await? else {
         return Err(Error::new(
@@ -190,6 +199,9 @@ pub async fn apply(client: &Client, id: &str, body: &Value) -> Result<Value, Err
 /// # Errors
 /// ARM or data-plane failures other than absence.
 pub async fn remove_entries(client: &Client, id: &str, body: &Value) -> Result<bool, Error> {
+    if let Some(g) = super::dfs::Gen2Folder::parse(id) {
+        return super::dfs::remove_entries(client, &g, body).await;
+    }
     let f = FolderId::parse(id).ok_or_else(|| Error::new("InvalidId", format!("{id} is not a folder id")))?;
     let Some((url, token)) = locate(client, &f).await? else { return Ok(false) };
     let slots = spec(body.get("acl").unwrap_or(&Value::Null), false);

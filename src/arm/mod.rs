@@ -5,6 +5,7 @@ pub mod auth;
 pub mod blob;
 pub mod client;
 pub mod datalake;
+pub mod dfs;
 pub mod error;
 pub mod id;
 pub mod keyvault;

@@ -81,6 +81,8 @@ enum Work {
         id: String,
         body: Value,
         update: bool,
+        /// Gen2: how long a refused write is retried (role propagation).
+        wait: Duration,
     },
     /// The plan's ACL entries removed from a folder (the folder stays).
     RemoveFolderEntries {
@@ -195,9 +197,14 @@ fn data_work(
                 .map_err(|e| Error::new("FileUnreadable", format!("blob source {}: {e}", path.display())))?;
             Ok(Work::PutBlob { id, data, content_type: spec.content_type(), plan: sh.plan.name.clone(), update })
         }
+        // A Gen2 folder's writes wait out the propagation of a data role the plan just granted.
         Plane::DataLake => Ok(match work {
-            Work::Put { id, update, .. } => Work::PutFolder { id, body: want.body.clone(), update },
-            Work::Replace { id, .. } => Work::PutFolder { id, body: want.body.clone(), update: true },
+            Work::Put { id, update, .. } => {
+                Work::PutFolder { id, body: want.body.clone(), update, wait: sh.cx.principal_wait }
+            }
+            Work::Replace { id, .. } => {
+                Work::PutFolder { id, body: want.body.clone(), update: true, wait: sh.cx.principal_wait }
+            }
             other => other,
         }),
         Plane::Secret => {
@@ -331,8 +338,8 @@ async fn run(client: Client, work: Work) -> Result<(Outcome, Option<Value>), Err
             crate::arm::blob::delete(&client, &id).await?;
             Ok((Outcome::Deleted(id), None))
         }
-        Work::PutFolder { id, body, update } => {
-            let v = crate::arm::datalake::apply(&client, &id, &body).await?;
+        Work::PutFolder { id, body, update, wait } => {
+            let v = crate::arm::datalake::apply(&client, &id, &body, wait).await?;
             Ok((if update { Outcome::Updated(id) } else { Outcome::Created(id) }, Some(v)))
         }
         Work::RemoveFolderEntries { id, body } => {

@@ -8,10 +8,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::env::{Desired, Env, Owner, Plane, UNKNOWN};
-use super::storage::StorageAccount;
-use super::{Cx, Spec, arm_key, child_key, kind};
-use crate::model::names;
+use super::role_assignment::{RoleAssignment, role_guid};
+use super::storage::{BlobContainer, StorageAccount};
+use super::{Cx, Decl, Spec, arm_key, child_key, kind};
 use crate::model::{Code, Diag, Sp, SpMap};
+use crate::model::{names, refs};
 
 /// A Data Lake Storage Gen1 account.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -112,7 +113,8 @@ pub struct DataLakeFolder {
     /// The store: a `data_lake_store` (Gen1) or a `storage_account` with
     /// `hierarchical_namespace: true` (Gen2).
     pub store: Sp<String>,
-    /// Gen2 only: the file system (container) holding the folder.
+    /// Gen2 only: the file system holding the folder — `${container}` (a `blob_container` of
+    /// the same account, which the folder then waits for) or the name of an existing one.
     #[serde(default)]
     pub filesystem: Option<Sp<String>>,
     /// Absolute folder path: `/` for the root, `/TestFolder`, …
@@ -157,17 +159,77 @@ impl DataLakeFolder {
     }
 }
 
+/// The logical name a field references as a whole (`${x}`, `${x.id}`, `${caller.object_id}`
+/// → `caller`), if it is one reference.
+fn ref_root(s: &Sp<String>) -> Option<String> {
+    let pieces = refs::parse_template(s, refs::OffsetMap::new(s.span, s.value.len())).ok()?;
+    refs::whole_expr(&pieces).map(|e| e.root().to_string())
+}
+
+/// The role the deploying principal needs on a Gen2 account to create folders and change
+/// their ACLs (the root of a new file system belongs to `$superuser`).
+pub const GEN2_ROLE: &str = "Storage Blob Data Owner";
+
+impl DataLakeFolder {
+    /// For a folder on a Gen2 account: the account's declaration.
+    fn gen2_account<'a>(&self, decls: &'a [Decl]) -> Option<(&'a Decl, &'a StorageAccount)> {
+        let root = ref_root(&self.store)?;
+        let d = decls.iter().find(|d| d.logical.value == root)?;
+        let sa = d.spec.as_any().downcast_ref::<StorageAccount>()?;
+        sa.hierarchical_namespace.then_some((d, sa))
+    }
+
+    /// The plan's role assignment giving the deploying principal [`GEN2_ROLE`] over this
+    /// folder's file system (at the file system, the account, its group or the
+    /// subscription).
+    pub fn caller_grant<'a>(&self, decls: &'a [Decl]) -> Option<&'a Decl> {
+        let (account, sa) = self.gen2_account(decls)?;
+        let want = crate::roles::by_name(GEN2_ROLE).map(|r| r.guid).unwrap_or_default();
+        let scopes: Vec<String> = [
+            Some(account.logical.value.clone()),
+            self.filesystem.as_ref().and_then(ref_root),
+            ref_root(&sa.resource_group),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        decls.iter().find(|d| {
+            let Some(ra) = d.spec.as_any().downcast_ref::<RoleAssignment>() else { return false };
+            ref_root(&ra.principal).as_deref() == Some("caller")
+                && role_guid(&ra.role.value).eq_ignore_ascii_case(want)
+                && (ra.scope.value == "subscription" || ref_root(&ra.scope).is_some_and(|r| scopes.contains(&r)))
+        })
+    }
+}
+
 impl Spec for DataLakeFolder {
-    /// Gen1 folders (on a `data_lake_store`) are served through WebHDFS; Gen2 folders are not
-    /// handled yet.
+    /// Gen1 folders (on a `data_lake_store`) are served through WebHDFS, Gen2 folders (on a
+    /// hierarchical-namespace `storage_account`) through `dfs`; both on [`Plane::DataLake`],
+    /// told apart by their id.
     fn desired(&self, env: &Env<'_>) -> Option<Desired> {
         let store = env.resolve(&self.store).or_unknown();
-        let gen1 = store.to_ascii_lowercase().contains("/providers/microsoft.datalakestore/accounts/");
-        if !gen1 {
+        let lower = store.to_ascii_lowercase();
+        let id = if lower.contains("/providers/microsoft.storage/storageaccounts/") {
+            let fs = self.filesystem.as_ref()?;
+            let name = if refs::has_expr(fs) {
+                env.resolve(fs)
+                    .known()
+                    .and_then(|id| id.rsplit('/').next())
+                    .map_or_else(|| UNKNOWN.to_string(), str::to_string)
+            } else {
+                fs.value.clone()
+            };
+            crate::arm::datalake::folder_id(
+                &format!("{store}/blobServices/default/containers/{name}"),
+                &self.path.value,
+            )
+        } else if lower.contains("/providers/microsoft.datalakestore/accounts/") {
+            crate::arm::datalake::folder_id(&store, &self.path.value)
+        } else {
             return None;
-        }
+        };
         Some(Desired {
-            id: crate::arm::datalake::folder_id(&store, &self.path.value),
+            id,
             api_version: "2016-11-01",
             body: json!({ "acl": self.entries(env) }),
             secrets: Vec::new(),
@@ -177,6 +239,9 @@ impl Spec for DataLakeFolder {
             plane: Plane::DataLake,
             soft_delete: false,
         })
+    }
+    fn waits_for(&self, decls: &[Decl]) -> Vec<String> {
+        self.caller_grant(decls).map(|d| d.logical.value.clone()).into_iter().collect()
     }
     fn depends_on(&self) -> &[Sp<String>] {
         &self.depends_on
@@ -215,9 +280,43 @@ impl Spec for DataLakeFolder {
                     )
                     .label("Gen2 only"),
                 ),
+                (Some(_), Some(fs)) if refs::has_expr(fs) => {
+                    let container = cx.reference("filesystem", fs, &["blob_container"]);
+                    let account = container
+                        .and_then(|c| c.spec.as_any().downcast_ref::<BlobContainer>())
+                        .and_then(|c| ref_root(&c.account));
+                    if container.is_some() && account.as_deref() != Some(logical.as_str()) {
+                        cx.push(
+                            Diag::error(
+                                Code::DataLakeTarget,
+                                fs.span,
+                                format!("the file system is not a container of `{logical}`"),
+                            )
+                            .label("another account's container")
+                            .help("use a blob_container whose `account` is the folder's `store`"),
+                        );
+                    }
+                }
                 (Some(_), Some(fs)) => cx.name_rule(fs, Code::ContainerName, names::blob_container),
                 (None, None) => {}
             }
+        }
+        if self.gen2_account(cx.decls).is_some() && self.caller_grant(cx.decls).is_none() {
+            let store = self.store.value.trim_start_matches("${").trim_end_matches('}').trim_end_matches(".id");
+            cx.push(
+                Diag::warning(
+                    Code::DataLakeGrant,
+                    self.store.span,
+                    format!("nothing in the plan lets the deploying principal write folder `{}` and its ACL", cx.me),
+                )
+                .label(format!("Gen2: idlab needs {GEN2_ROLE} here"))
+                .help(format!(
+                    "idlab creates Gen2 folders and sets their ACLs as the deploying principal, which needs \
+{GEN2_ROLE} on the account (Owner has no data rights). Add to the plan:\n\n  \
+caller-data-owner:\n    type: role_assignment\n    scope: ${{{store}}}\n    principal: ${{caller}}\n    \
+role: {GEN2_ROLE}\n\nor leave it out if the role is granted outside the plan."
+                )),
+            );
         }
         for e in &self.acl {
             cx.principal("acl.principal", &e.principal);
@@ -239,7 +338,9 @@ pub fn gen1_refused(decls: &[crate::kinds::Decl]) -> Option<String> {
     Some(format!(
         "{} (data_lake_store): Data Lake Storage Gen1 was retired by Azure on 2024-02-29 and cannot be created there. \
 Run this plan against the local cloud (--local), or move it to Gen2: a `storage_account` with \
-`hierarchical_namespace: true`, and each `data_lake_folder` with `store: ${{<that account>}}` and `filesystem: <container>`.",
+`hierarchical_namespace: true`, a `blob_container` on it, a `role_assignment` giving `${{caller}}` {GEN2_ROLE} on the \
+account, and each `data_lake_folder` with `store: ${{<that account>}}` and `filesystem: ${{<that container>}}` \
+(see plans/datalake-gen2.yaml).",
         d.logical.value
     ))
 }

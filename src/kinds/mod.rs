@@ -104,6 +104,11 @@ pub trait Spec: Debug + Send + Sync + Any {
     fn derived(&self, _env: &env::Env<'_>) -> Vec<(&'static str, String)> {
         Vec::new()
     }
+    /// Declarations (logical names) this one must wait for without referencing them: a
+    /// data-plane object waits for the plan's role assignment that lets idlab write it.
+    fn waits_for(&self, _decls: &[Decl]) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 impl dyn Spec {

@@ -822,15 +822,18 @@ fn principal_cleanup(st: &CloudState, r: &Resource) -> Vec<Op> {
         || r.kind == "Microsoft.Storage/storageAccounts/blobServices/containers"
     {
         let mut parts = r.id.split('/').rev();
-        let prefix = if r.kind.ends_with("/containers") {
+        let (prefix, paths) = if r.kind.ends_with("/containers") {
             let c = parts.next().unwrap_or_default().to_ascii_lowercase();
             let _ = parts.nth(2);
             let a = parts.next().unwrap_or_default().to_ascii_lowercase();
-            format!("{a}/{c}/")
+            (format!("{a}/{c}/"), super::dfs::delete_paths(&a, Some(&c)))
         } else {
-            format!("{}/", parts.next().unwrap_or_default().to_ascii_lowercase())
+            let a = parts.next().unwrap_or_default().to_ascii_lowercase();
+            (format!("{a}/"), super::dfs::delete_paths(&a, None))
         };
         ops.push(Op::DeleteBlobs { prefix });
+        // And so do their Data Lake Gen2 paths.
+        ops.push(paths);
     }
     // A Data Lake Store's files and folders go with it.
     if r.kind == super::datalake::TYPE {
@@ -1405,7 +1408,7 @@ fn put_resource(
                     &stored_id,
                     existing.as_ref().map(|r| &r.body),
                     &mut body,
-                    &req.sh.blob_base,
+                    (&req.sh.blob_base, &req.sh.dfs_base),
                     &created,
                 )?
             }

@@ -325,24 +325,16 @@ fn bearer(sh: &Shared, account: &str, value: &str, headers: &HeaderMap) -> Resul
             &[],
         )));
     }
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let claims = match verify(&sh.key, token, now) {
-        Ok(c) => c,
-        Err(TokenError::Expired { .. }) => {
-            return Err(Box::new(xml_error(
-                401,
-                "InvalidAuthenticationInfo",
-                "Lifetime validation failed. The token is expired.",
-                &[("www-authenticate", challenge(sh))],
-            )));
-        }
-        Err(_) => return Err(Box::new(invalid_token(sh))),
-    };
-    let own = format!("https://{account}.blob.core.windows.net");
-    if !AUDIENCES.contains(&claims.aud.as_str()) && !claims.aud.trim_end_matches('/').eq_ignore_ascii_case(&own) {
-        return Err(Box::new(invalid_token(sh)));
+    match storage_caller(sh, token, account) {
+        Ok(oid) => Ok(oid),
+        Err(Refused::Expired) => Err(Box::new(xml_error(
+            401,
+            "InvalidAuthenticationInfo",
+            "Lifetime validation failed. The token is expired.",
+            &[("www-authenticate", challenge(sh))],
+        ))),
+        Err(Refused::Invalid) => Err(Box::new(invalid_token(sh))),
     }
-    Ok(claims.oid)
 }
 
 /// Commit `ops` and answer `done()`, or a 500 when the state cannot be written.
@@ -370,7 +362,45 @@ fn invalid_token(sh: &Shared) -> Response {
     )
 }
 
-fn challenge(sh: &Shared) -> String {
+/// Why the storage planes refuse a bearer token.
+pub(super) enum Refused {
+    Expired,
+    /// A bad signature, or an audience the account does not accept.
+    Invalid,
+}
+
+/// The caller's object id from a bearer token the storage planes (blob and dfs) accept:
+/// issued here, unexpired, for the storage audience or the account's own blob/dfs host.
+pub(super) fn storage_caller(sh: &Shared, token: &str, account: &str) -> Result<String, Refused> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let claims = match verify(&sh.key, token, now) {
+        Ok(c) => c,
+        Err(TokenError::Expired { .. }) => return Err(Refused::Expired),
+        Err(_) => return Err(Refused::Invalid),
+    };
+    let aud = claims.aud.trim_end_matches('/');
+    let own = |svc: &str| aud.eq_ignore_ascii_case(&format!("https://{account}.{svc}.core.windows.net"));
+    if AUDIENCES.contains(&claims.aud.as_str()) || own("blob") || own("dfs") {
+        Ok(claims.oid)
+    } else {
+        Err(Refused::Invalid)
+    }
+}
+
+/// An HTTP date (`Last-Modified`): `Tue, 01 Aug 2023 10:00:00 GMT`.
+pub(super) fn http_date(ms: u64) -> String {
+    time::OffsetDateTime::from_unix_timestamp((ms / 1000) as i64)
+        .ok()
+        .and_then(|t| {
+            t.format(time::macros::format_description!(
+                "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+            ))
+            .ok()
+        })
+        .unwrap_or_default()
+}
+
+pub(super) fn challenge(sh: &Shared) -> String {
     format!(
         "Bearer authorization_uri={}/{}/oauth2/authorize resource_id=https://storage.azure.com",
         sh.base_url, sh.info.tenant_id
@@ -577,15 +607,7 @@ fn download(sh: &Shared, key: &str, headers: &HeaderMap, head: bool, overrides: 
     };
     let data = STANDARD.decode(&b.data).unwrap_or_default();
     let total = data.len();
-    let lm = time::OffsetDateTime::from_unix_timestamp((b.last_modified_ms / 1000) as i64)
-        .ok()
-        .and_then(|t| {
-            t.format(time::macros::format_description!(
-                "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-            ))
-            .ok()
-        })
-        .unwrap_or_default();
+    let lm = http_date(b.last_modified_ms);
     let md5 = content_md5(&b, &data);
     let meta: Vec<(String, String)> = b.metadata.iter().map(|(k, v)| (format!("x-ms-meta-{k}"), v.clone())).collect();
     let mut base = vec![
@@ -603,15 +625,7 @@ fn download(sh: &Shared, key: &str, headers: &HeaderMap, head: bool, overrides: 
     base.extend(meta.iter().map(|(k, v)| (k.as_str(), v.clone())));
     // A SAS's overrides win over the blob's own headers (later headers replace earlier ones).
     base.extend(overrides.iter().cloned());
-    let range = header(headers, "x-ms-range")
-        .or_else(|| header(headers, "range"))
-        .and_then(|r| r.strip_prefix("bytes="))
-        .and_then(|r| {
-            let (a, z) = r.split_once('-')?;
-            let a: usize = a.parse().ok()?;
-            let z: usize = if z.is_empty() { total.saturating_sub(1) } else { z.parse().ok()? };
-            Some((a, z.min(total.saturating_sub(1))))
-        });
+    let range = requested_range(headers, total);
     match range {
         Some((a, z)) if a < total && a <= z => {
             let slice = data[a..=z].to_vec();
@@ -635,6 +649,18 @@ fn download(sh: &Shared, key: &str, headers: &HeaderMap, head: bool, overrides: 
             ok(200, if head { Vec::new() } else { data }, &base)
         }
     }
+}
+
+/// The byte range `x-ms-range` (or `Range`) asks for, clipped to `total`: `(first, last)`.
+pub(super) fn requested_range(headers: &HeaderMap, total: usize) -> Option<(usize, usize)> {
+    header(headers, "x-ms-range").or_else(|| header(headers, "range")).and_then(|r| r.strip_prefix("bytes=")).and_then(
+        |r| {
+            let (a, z) = r.split_once('-')?;
+            let a: usize = a.parse().ok()?;
+            let z: usize = if z.is_empty() { total.saturating_sub(1) } else { z.parse().ok()? };
+            Some((a, z.min(total.saturating_sub(1))))
+        },
+    )
 }
 
 /// One entry of a listing: a blob, or a `BlobPrefix` that folds the names past a delimiter.

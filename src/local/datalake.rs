@@ -190,6 +190,7 @@ pub fn prepare_account(
                 group: default_group,
                 acl: acl::to_texts(&acl::from_mode(0o770)),
                 data: String::new(),
+                pending: String::new(),
                 modified_ms: now,
                 accessed_ms: now,
             },
@@ -366,9 +367,25 @@ fn data_path(uri_path: &str) -> Result<String, Fail> {
 }
 
 /// The directories above `path`, root first (none for `/`).
-fn ancestors(path: &str) -> Vec<String> {
+pub(super) fn ancestors(path: &str) -> Vec<String> {
     let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     (0..parts.len()).map(|i| format!("/{}", parts[..i].join("/"))).collect()
+}
+
+/// A new child of `parent` owned by `owner`, with the parent's owning group and the ACL
+/// inherited from the parent's default ACL (else `mode` less the umask `007`).
+pub(super) fn new_child(parent: &DataPath, owner: &str, dir: bool, mode: u16, data: String) -> DataPath {
+    let now = now_ms();
+    DataPath {
+        dir,
+        owner: owner.to_string(),
+        group: parent.group.clone(),
+        acl: acl::to_texts(&acl::inherit(&acl::from_texts(&parent.acl), dir, mode)),
+        data,
+        pending: String::new(),
+        modified_ms: now,
+        accessed_ms: now,
+    }
 }
 
 /// One request's context.
@@ -429,16 +446,7 @@ impl Cx<'_> {
 
     /// A new child of `parent`, owned by the caller.
     fn child(&self, parent: &DataPath, dir: bool, mode: u16, data: String) -> DataPath {
-        let now = now_ms();
-        DataPath {
-            dir,
-            owner: self.caller.clone(),
-            group: parent.group.clone(),
-            acl: acl::to_texts(&acl::inherit(&acl::from_texts(&parent.acl), dir, mode)),
-            data,
-            modified_ms: now,
-            accessed_ms: now,
-        }
+        new_child(parent, &self.caller, dir, mode, data)
     }
 
     /// The parent directory of `path`, creating missing directories above it (write and
@@ -468,12 +476,7 @@ impl Cx<'_> {
     }
 
     fn commit(&self, ops: Vec<Op>) -> Result<(), Fail> {
-        let writes = {
-            let mut st = self.sh.store();
-            st.commit(ops).map(|()| st.writes).map_err(|e| fail(500, "RuntimeException", e.to_string()))?
-        };
-        self.sh.after_write(writes);
-        Ok(())
+        self.sh.commit(ops).map_err(|e| fail(500, "RuntimeException", e.to_string()))
     }
 
     fn children(&self, path: &str) -> Vec<(String, DataPath)> {

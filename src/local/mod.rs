@@ -5,7 +5,7 @@
 //! Layout: [`store`] (state and journal), [`tls`] (CA, leaf, accept loop), [`token`] (JWTs),
 //! [`login`] (token endpoint and discovery documents), [`arm`] (the ARM router and the
 //! resource types), [`rbac`], [`imds`] (per-VM identity endpoints), [`blob`] (blob data
-//! plane) with [`sas`] (service SAS checks), [`datalake`] (Data Lake Store Gen1 accounts and their WebHDFS data planes, one
+//! plane) with [`sas`] (service SAS checks), [`dfs`] (Data Lake Storage Gen2 on hierarchical-namespace accounts), [`datalake`] (Data Lake Store Gen1 accounts and their WebHDFS data planes, one
 //! port per account) with [`acl`] (POSIX ACLs), [`admin`] (the operator-only admin API under
 //! `/_idlab/`), [`faults`], [`versions`].
 //!
@@ -18,6 +18,7 @@ pub mod arm;
 pub mod attach;
 pub mod blob;
 pub mod datalake;
+pub mod dfs;
 pub mod faults;
 pub mod http;
 pub mod imds;
@@ -133,6 +134,8 @@ pub struct Shared {
     pub info: ConnectionInfo,
     /// Base URL of the blob data plane (`https://127.0.0.1:PORT`).
     pub blob_base: String,
+    /// Base URL of the `dfs` (Data Lake Storage Gen2) data plane (`https://127.0.0.1:PORT`).
+    pub dfs_base: String,
     pub allow_crash: bool,
     pub runtime: tokio::runtime::Handle,
     /// Lower-cased Data Lake Store (Gen1) account name → the stop signal of its WebHDFS plane.
@@ -167,6 +170,20 @@ impl Shared {
         }
         log.push_back(e);
     }
+    /// Make a batch durable, then honour `crash_after_writes`.
+    ///
+    /// # Errors
+    /// The store could not write its journal.
+    pub fn commit(&self, ops: Vec<Op>) -> Result<(), store::StoreError> {
+        let writes = {
+            let mut st = self.store();
+            st.commit(ops)?;
+            st.writes
+        };
+        self.after_write(writes);
+        Ok(())
+    }
+
     /// After a durable write: exit if `crash_after_writes` says so (serve only).
     pub fn after_write(&self, writes: u64) {
         if !self.allow_crash {
@@ -358,6 +375,10 @@ impl Cloud {
         let blob_port =
             blob_listener.local_addr().map_err(|source| StartError::Bind { port: blob_want, source })?.port();
         blob_listener.set_nonblocking(true).map_err(|source| StartError::Bind { port: blob_port, source })?;
+        let dfs_want = store.state.ports.get("dfs").copied().unwrap_or(0);
+        let dfs_listener = bind_loopback(if config.port == Some(0) { 0 } else { dfs_want })?;
+        let dfs_port = dfs_listener.local_addr().map_err(|source| StartError::Bind { port: dfs_want, source })?.port();
+        dfs_listener.set_nonblocking(true).map_err(|source| StartError::Bind { port: dfs_port, source })?;
         let key = base64::engine::general_purpose::STANDARD.decode(&store.state.signing_key).unwrap_or_default();
         let base_url = format!("https://127.0.0.1:{port}");
         let operator = store.state.principals.get(&store.state.operator_object_id).cloned();
@@ -396,6 +417,7 @@ impl Cloud {
             vault_key,
             info: info.clone(),
             blob_base: format!("https://127.0.0.1:{blob_port}"),
+            dfs_base: format!("https://127.0.0.1:{dfs_port}"),
             allow_crash: config.allow_crash,
             runtime: runtime.handle().clone(),
             datalake_running: Mutex::new(HashMap::new()),
@@ -409,6 +431,9 @@ impl Cloud {
             }
             if st.state.ports.get("blob") != Some(&blob_port) {
                 ops.push(Op::SetPort { purpose: "blob".into(), port: blob_port });
+            }
+            if st.state.ports.get("dfs") != Some(&dfs_port) {
+                ops.push(Op::SetPort { purpose: "dfs".into(), port: dfs_port });
             }
             st.commit(ops)?;
         }
@@ -440,12 +465,20 @@ impl Cloud {
                             return;
                         }
                     };
+                    let dfs_listener = match tokio::net::TcpListener::from_std(dfs_listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e.to_string()));
+                            return;
+                        }
+                    };
                     tokio::spawn(tls::serve_tls(
                         blob_listener,
                         tls_config.clone(),
                         blob::router(sh.clone()),
                         rx.clone(),
                     ));
+                    tokio::spawn(tls::serve_tls(dfs_listener, tls_config.clone(), dfs::router(sh.clone()), rx.clone()));
                     let _ = ready_tx.send(Ok(()));
                     tls::serve_tls(listener, tls_config, arm::router(sh.clone()), rx).await;
                     imds::stop_all(&sh);

@@ -49,9 +49,10 @@ pub fn prepare_account(
     id: &str,
     existing: Option<&Value>,
     body: &mut Value,
-    blob_base: &str,
+    bases: (&str, &str),
     created: &str,
 ) -> Result<(), ArmError> {
+    let (blob_base, dfs_base) = bases;
     let name = id.rsplit('/').next().unwrap_or_default().to_string();
     if !account_name_ok(&name) {
         return Err(ArmError::new(
@@ -140,14 +141,16 @@ pub fn prepare_account(
         a.entry("resourceAccessRules").or_insert(json!([]));
     }
     let blob = format!("{blob_base}/{name}/");
-    let mut endpoints = json!({"blob": blob, "dfs": blob, "web": blob, "file": blob, "queue": blob, "table": blob});
-    // Routed endpoints are published only when asked for; all data planes share one listener here.
+    // Data Lake Storage Gen2 has its own listener (`dfs`); the other services share the blob one.
+    let dfs = format!("{dfs_base}/{name}/");
+    let mut endpoints = json!({"blob": blob, "dfs": dfs, "web": blob, "file": blob, "queue": blob, "table": blob});
+    // Routed endpoints are published only when asked for.
     if routing.get("publishMicrosoftEndpoints").and_then(Value::as_bool) == Some(true) {
         endpoints["microsoftEndpoints"] =
-            json!({"blob": blob, "dfs": blob, "web": blob, "file": blob, "queue": blob, "table": blob});
+            json!({"blob": blob, "dfs": dfs, "web": blob, "file": blob, "queue": blob, "table": blob});
     }
     if routing.get("publishInternetEndpoints").and_then(Value::as_bool) == Some(true) {
-        endpoints["internetEndpoints"] = json!({"blob": blob, "dfs": blob, "web": blob, "file": blob});
+        endpoints["internetEndpoints"] = json!({"blob": blob, "dfs": dfs, "web": blob, "file": blob});
     }
     p.insert("primaryEndpoints".into(), endpoints);
     body["_idlab"] = json!({ "keys": keys });

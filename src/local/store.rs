@@ -98,7 +98,8 @@ pub struct StoredBlob {
     pub blocks: Vec<(String, u64)>,
 }
 
-/// A file or directory of a Data Lake Storage account (Gen1 WebHDFS).
+/// A file or directory of a Data Lake Storage account (Gen1 WebHDFS, or a Gen2 file system
+/// through `dfs`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DataPath {
     pub dir: bool,
@@ -111,6 +112,9 @@ pub struct DataPath {
     /// Base64 of a file's content.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub data: String,
+    /// Gen2 (`dfs`): base64 of data appended but not flushed yet.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub pending: String,
     pub modified_ms: u64,
     pub accessed_ms: u64,
 }

@@ -89,6 +89,7 @@ codes! {
     NsgRule = "E042", "nsg-rule", "a security rule with a bad port, priority or duplicate priority";
     DataLakeTarget = "E043", "data-lake-target", "a Data Lake folder on a store that cannot hold it";
     VerifyAction = "E044", "verify-action", "a verify check with no action, several actions, or an action on the wrong resource";
+    DataLakeGrant = "E045", "data-lake-grant", "a Gen2 Data Lake folder whose account gives the deploying principal no Storage Blob Data Owner in the plan";
 }
 
 /// One problem in a plan.

@@ -82,6 +82,7 @@ pub async fn run_check(name: &str, c: &Check, env: &VerifyEnv<'_>) -> CheckResul
         client_id.as_ref().map_or_else(|| "the system-assigned identity".to_string(), |c| format!("client id {c}"));
     let resource = match *action {
         "read_blob" => "https://storage.azure.com/",
+        "data_lake" if crate::arm::dfs::Gen2Folder::parse(&target_id).is_some() => "https://storage.azure.com/",
         "data_lake" => "https://datalake.azure.net/",
         "read_secret" => "https://vault.azure.net",
         "sql_login" => SQL_RESOURCE,
@@ -642,6 +643,9 @@ async fn webhdfs(
 /// through `CREATE`'s 307 redirect (the client follows it to `write=true`), and check that
 /// writing the root is refused (403). The uploaded file stays, as in the tutorial.
 async fn data_lake(ask: Ask<'_, '_>) -> CheckResult {
+    if let Some(g) = crate::arm::dfs::Gen2Folder::parse(ask.target) {
+        return data_lake_gen2(ask, g).await;
+    }
     let Ask { name, target: folder_id, token, who, expect, env } = ask;
     let fail = |d: String| CheckResult { name: name.to_string(), status: "fail", detail: d };
     let Some(f) = crate::arm::datalake::FolderId::parse(folder_id) else {
@@ -705,6 +709,102 @@ async fn data_lake(ask: Ask<'_, '_>) -> CheckResult {
         Err(e) => return fail(e),
     };
     steps.push(format!("write / refused: {} {}", root.0, root.1));
+    if root.0 != 403 {
+        return fail(format!("{}; the identity could write the root", steps.join(", ")));
+    }
+    CheckResult { name: name.into(), status: "pass", detail: steps.join(", ") }
+}
+
+/// One `dfs` request as the identity: (status, `x-ms-error-code`, JSON body).
+async fn dfs(
+    env: &VerifyEnv<'_>,
+    token: &crate::model::Sensitive<String>,
+    method: reqwest::Method,
+    url: &str,
+    body: Vec<u8>,
+) -> Result<(u16, String, Value), String> {
+    let r = env
+        .http
+        .request(method.clone(), url)
+        .bearer_auth(token.expose())
+        .header("x-ms-version", crate::arm::dfs::VERSION)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| {
+            let what = if e.is_timeout() { "timed out" } else { "no connection" };
+            format!("{method} {}: {what}", url.split('?').next().unwrap_or(url))
+        })?;
+    let status = r.status().as_u16();
+    let code = r.headers().get("x-ms-error-code").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let body: Value = r.json().await.unwrap_or(Value::Null);
+    Ok((status, code, body))
+}
+
+/// `data_lake` on Data Lake Storage Gen2: with the identity's token for
+/// `https://storage.azure.com/`, list the file system's root, upload `Test1.txt` into the
+/// folder (create, append, flush), and check that writing the root is refused (403). The
+/// uploaded file stays, as in the tutorial.
+async fn data_lake_gen2(ask: Ask<'_, '_>, f: crate::arm::dfs::Gen2Folder) -> CheckResult {
+    let Ask { name, token, who, expect, env, .. } = ask;
+    let fail = |d: String| CheckResult { name: name.to_string(), status: "fail", detail: d };
+    let endpoint = match env.client.get(&f.account_id, "2025-06-01").await {
+        Ok(Some(a)) => match a.pointer("/properties/primaryEndpoints/dfs").and_then(Value::as_str) {
+            Some(e) => e.trim_end_matches('/').to_string(),
+            None => return fail(format!("{} has no dfs endpoint", f.account_id)),
+        },
+        Ok(None) => return fail(format!("{} does not exist: apply the plan first", f.account_id)),
+        Err(e) => return fail(format!("reading {}: {e}", f.account_id)),
+    };
+    let base = format!("{endpoint}/{}", f.filesystem);
+    let said = |(status, code, _): &(u16, String, Value)| {
+        if code.is_empty() { status.to_string() } else { format!("{status} {code}") }
+    };
+    let list =
+        match dfs(env, token, reqwest::Method::GET, &format!("{base}?resource=filesystem&recursive=false"), Vec::new())
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return fail(e),
+        };
+    let mut steps = vec![format!("list / as {who}: {}", said(&list))];
+    if expect == Expect::Denied {
+        let pass = list.0 == 403;
+        return CheckResult { name: name.into(), status: if pass { "pass" } else { "fail" }, detail: steps.join(", ") };
+    }
+    if list.0 != 200 {
+        return fail(steps.join(", "));
+    }
+    let paths = list.2.get("paths").and_then(Value::as_array).map_or(0, Vec::len);
+    steps[0].push_str(&format!(" ({paths} paths)"));
+    let file = format!("{}/Test1.txt", f.path.trim_end_matches('/'));
+    let url = format!("{base}{}", crate::arm::percent_encode(&file, b"/"));
+    let content = b"Test file.".to_vec();
+    let len = content.len();
+    let calls = [
+        (reqwest::Method::PUT, format!("{url}?resource=file"), Vec::new(), 201),
+        (reqwest::Method::PATCH, format!("{url}?action=append&position=0"), content, 202),
+        (reqwest::Method::PATCH, format!("{url}?action=flush&position={len}"), Vec::new(), 200),
+    ];
+    let mut upload = Vec::new();
+    for (method, u, body, want) in calls {
+        let r = match dfs(env, token, method, &u, body).await {
+            Ok(r) => r,
+            Err(e) => return fail(e),
+        };
+        upload.push(said(&r));
+        if r.0 != want {
+            steps.push(format!("upload {file}: {}", upload.join(", ")));
+            return fail(steps.join(", "));
+        }
+    }
+    steps.push(format!("upload {file} (create, append, flush): {}", upload.join(", ")));
+    let root = match dfs(env, token, reqwest::Method::PUT, &format!("{base}/Test1.txt?resource=file"), Vec::new()).await
+    {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    steps.push(format!("write / refused: {}", said(&root)));
     if root.0 != 403 {
         return fail(format!("{}; the identity could write the root", steps.join(", ")));
     }

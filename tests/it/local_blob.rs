@@ -49,10 +49,28 @@ fn account(lab: &Lab, name: &str) -> (String, String) {
 
 /// A group and an account (through its long-running create): its blob endpoint and id.
 pub(crate) fn account_only(lab: &Lab, name: &str) -> (String, String) {
-    let rg = lab.rg_path("data");
+    let (id, done) = storage_account(lab, "data", name, json!({}));
+    let endpoint = done["properties"]["primaryEndpoints"]["blob"].as_str().expect("blob endpoint").to_string();
+    assert!(endpoint.starts_with("https://127.0.0.1:"), "{endpoint}");
+    (endpoint, id)
+}
+
+/// A container in the account; answers its id.
+pub(crate) fn container(lab: &Lab, account_id: &str, name: &str) -> String {
+    let container = format!("{account_id}/blobServices/default/containers/{name}");
+    let c = lab.op("PUT", &format!("{container}?api-version=2025-06-01"), Some(&json!({"properties": {}})));
+    assert!(c.status == 200 || c.status == 201, "{}", c.body);
+    container
+}
+
+/// A group and a StorageV2 account with `properties`, through its long-running create:
+/// answers the account id and its body once created.
+pub fn storage_account(lab: &Lab, rg: &str, name: &str, properties: serde_json::Value) -> (String, serde_json::Value) {
+    let rg = lab.rg_path(rg);
     assert!(lab.op("PUT", &format!("{rg}?api-version=2024-11-01"), Some(&json!({"location": "eastus"}))).status < 300);
     let id = format!("{rg}/providers/Microsoft.Storage/storageAccounts/{name}");
-    let body = json!({"location": "eastus", "sku": {"name": "Standard_LRS"}, "kind": "StorageV2", "properties": {}});
+    let body =
+        json!({"location": "eastus", "sku": {"name": "Standard_LRS"}, "kind": "StorageV2", "properties": properties});
     let created = lab.op("PUT", &format!("{id}?api-version=2025-06-01"), Some(&body));
     assert_eq!(created.status, 202, "{}", created.body);
     let location = created.header("location").expect("Location on 202");
@@ -65,17 +83,7 @@ pub(crate) fn account_only(lab: &Lab, name: &str) -> (String, String) {
         done = lab.op("GET", &location, None);
     }
     assert_eq!(done.status, 200, "{}", done.body);
-    let endpoint = done.body["properties"]["primaryEndpoints"]["blob"].as_str().expect("blob endpoint").to_string();
-    assert!(endpoint.starts_with("https://127.0.0.1:"), "{endpoint}");
-    (endpoint, id)
-}
-
-/// A container in the account; answers its id.
-pub(crate) fn container(lab: &Lab, account_id: &str, name: &str) -> String {
-    let container = format!("{account_id}/blobServices/default/containers/{name}");
-    let c = lab.op("PUT", &format!("{container}?api-version=2025-06-01"), Some(&json!({"properties": {}})));
-    assert!(c.status == 200 || c.status == 201, "{}", c.body);
-    container
+    (id, done.body)
 }
 
 #[test]
