@@ -102,7 +102,9 @@ async fn connect(c: &CloudArgs, plan: &Validated) -> Result<Conn, String> {
     });
     let cred = azure_credential(forced).map_err(|e| e.to_string())?;
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // No service idlab talks to redirects except WebHDFS, whose 307 verify follows by hand.
     let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(std::time::Duration::from_secs(10))
         .timeout(std::time::Duration::from_secs(120))
         .build()

@@ -79,6 +79,7 @@ pub fn client(info: &ConnectionInfo) -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
         .no_proxy()
         .tls_certs_only([cert])
+        .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(std::time::Duration::from_secs(5))
         .timeout(std::time::Duration::from_secs(30))
         .build()
