@@ -129,3 +129,8 @@ fn the_data_lake_tutorial_full_cycle() {
 fn the_key_vault_tutorial_full_cycle() {
     cycle("plans/keyvault.yaml", "keyvault", 1);
 }
+
+#[test]
+fn the_data_lake_gen2_tutorial_full_cycle() {
+    cycle("plans/datalake-gen2.yaml", "datalake-gen2", 1);
+}
