@@ -74,6 +74,8 @@ pub async fn get_policy(client: &Client, id: &str, tenant: &str) -> Result<Optio
         json!({ "properties": {
             "tenantId": p.get("tenantId"),
             "permissions": normalized_permissions(p.get("permissions")),
+            // As stored: `accessPolicies/remove` matches permissions by their exact casing.
+            "storedPermissions": p.get("permissions"),
         } })
     }))
 }

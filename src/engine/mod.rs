@@ -344,7 +344,8 @@ pub async fn observe(cx: &Context, plan: &Validated) -> Result<Observed, Error> 
         }
         // Globally named resources that do not exist here yet: is the name free in Azure?
         for &i in &members {
-            if !cx.check_names || bodies[i].is_some() || desired[i].as_ref().is_none_or(|w| !w.is_known()) {
+            let unread = needed.as_ref().is_some_and(|o| !o.contains(&i));
+            if !cx.check_names || unread || bodies[i].is_some() || desired[i].as_ref().is_none_or(|w| !w.is_known()) {
                 continue;
             }
             let d = &plan.decls[i];
@@ -369,7 +370,9 @@ pub async fn observe(cx: &Context, plan: &Validated) -> Result<Observed, Error> 
             }
         }
     }
-    let (orphans, foreign_access) = find_orphans(cx, plan, &desired, &bodies).await?;
+    // Orphans and drift are about the whole plan: not looked for with `--target`.
+    let (orphans, foreign_access) =
+        if cx.only.is_some() { (Vec::new(), Vec::new()) } else { find_orphans(cx, plan, &desired, &bodies).await? };
     Ok(Observed { desired, bodies, values, orphans, foreign_access })
 }
 

@@ -235,21 +235,41 @@ fn data_work(
             };
             let tenant = want.body.pointer("/properties/tenantId").and_then(Value::as_str).unwrap_or_default();
             let add = want.body.pointer("/properties/permissions").cloned().unwrap_or(json!({}));
-            let extra = have.map(|h| permissions_beyond(h.pointer("/properties/permissions"), &add));
+            let extra = have.map(|h| permissions_beyond(h.pointer("/properties/storedPermissions"), &add));
             let remove = extra.filter(|e| e.as_object().is_some_and(|o| !o.is_empty()));
             Ok(Work::Policy { id, tenant: tenant.to_string(), add, remove, update })
         }
     }
 }
 
-/// Permissions `have` grants beyond `want`, per kind.
+/// Permissions `have` grants beyond `want`, per kind, in the casing they are stored with
+/// (`accessPolicies/remove` matches it exactly).
 fn permissions_beyond(have: Option<&Value>, want: &Value) -> Value {
+    select_permissions(have, want, false)
+}
+
+/// The stored permissions (exact casing) that are (`wanted`) or are not in `want`, compared
+/// without regard to case.
+fn select_permissions(have: Option<&Value>, want: &Value, wanted: bool) -> Value {
     let mut out = serde_json::Map::new();
     for (k, v) in have.and_then(Value::as_object).into_iter().flatten() {
-        let wanted: Vec<&Value> = want.get(k).and_then(Value::as_array).map(|a| a.iter().collect()).unwrap_or_default();
-        let extra: Vec<Value> = v.as_array().into_iter().flatten().filter(|x| !wanted.contains(x)).cloned().collect();
-        if !extra.is_empty() {
-            out.insert(k.clone(), Value::Array(extra));
+        let wanted_here: Vec<String> = want
+            .get(k)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_ascii_lowercase)
+            .collect();
+        let picked: Vec<Value> = v
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|x| x.as_str().is_some_and(|x| wanted_here.contains(&x.to_ascii_lowercase()) == wanted))
+            .cloned()
+            .collect();
+        if !picked.is_empty() {
+            out.insert(k.clone(), Value::Array(picked));
         }
     }
     Value::Object(out)
@@ -272,17 +292,29 @@ fn secret_write(sh: &Shared<'_>, want: &Desired, id: &str) -> Result<SecretWrite
 
 /// The request that deletes a resource.
 fn delete_work(want: &Desired, id: String, have: Option<&Value>) -> Work {
-    let _ = have;
     match want.plane {
         Plane::Arm => Work::Delete { id, api: want.api_version },
         Plane::Blob => Work::DeleteBlob { id },
         Plane::Secret => Work::DeleteSecret { id },
         Plane::DataLake => Work::RemoveFolderEntries { id, body: want.body.clone() },
-        Plane::AccessPolicy => Work::RemovePolicy {
-            id,
-            tenant: want.body.pointer("/properties/tenantId").and_then(Value::as_str).unwrap_or_default().to_string(),
-            permissions: want.body.pointer("/properties/permissions").cloned().unwrap_or(json!({})),
-        },
+        Plane::AccessPolicy => {
+            // The declared permissions, in the casing the entry stores them with.
+            let declared = want.body.pointer("/properties/permissions").cloned().unwrap_or(json!({}));
+            let permissions = match have.and_then(|h| h.pointer("/properties/storedPermissions")) {
+                Some(stored) => select_permissions(Some(stored), &declared, true),
+                None => declared,
+            };
+            Work::RemovePolicy {
+                id,
+                tenant: want
+                    .body
+                    .pointer("/properties/tenantId")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                permissions,
+            }
+        }
     }
 }
 
@@ -697,7 +729,13 @@ pub async fn apply(sh: &Shared<'_>, mut obs: Observed) -> Vec<(String, String, O
                     Work::Patch { id: want.id.clone(), api: want.api_version, body: want.body.clone(), etag: None }
                 }
                 ActionKind::Recover => Work::Recover(soft(&want, &want.id, have.as_ref())),
-                ActionKind::Purge => Work::PurgeCreate(soft(&want, &want.id, have.as_ref())),
+                ActionKind::Purge => match create_body(sh, &want, &create_only) {
+                    Ok(body) => Work::PurgeCreate(SoftDeleted { body, ..soft(&want, &want.id, have.as_ref()) }),
+                    Err(e) => {
+                        outcome[i] = Some(Outcome::Failed(e));
+                        continue;
+                    }
+                },
                 ActionKind::Replace if want.soft_delete && !sh.cx.purge => {
                     outcome[i] = Some(Outcome::Failed(Error::new(
                         "PurgeNeeded",

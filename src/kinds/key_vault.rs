@@ -105,6 +105,13 @@ impl Spec for KeyVault {
             soft_delete: true,
         })
     }
+    /// Azure refuses a vault created without `accessPolicies`. The list is sent empty at
+    /// creation only: entries are managed one principal at a time through
+    /// `accessPolicies/add|remove` (the deploying principal's through `{name}:creator`), and a
+    /// later PUT or PATCH carrying the list would replace them all.
+    fn create_only(&self, _env: &Env<'_>) -> Vec<(String, Value)> {
+        vec![("/properties/accessPolicies".to_string(), json!([]))]
+    }
     fn name_check(&self, env: &Env<'_>) -> Option<NameCheck> {
         let name = env.resolve(&self.name).known()?.to_string();
         Some(NameCheck {

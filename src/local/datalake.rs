@@ -709,7 +709,9 @@ fn handle(
                     format!("OPEN failed: offset {offset} is past the end of the file ({} bytes).", data.len()),
                 ));
             }
-            let end = number(&q, "length")?.map_or(data.len(), |l| (offset + l as usize).min(data.len()));
+            let end = number(&q, "length")?.map_or(data.len(), |l| {
+                offset.saturating_add(usize::try_from(l).unwrap_or(usize::MAX)).min(data.len())
+            });
             let mut r = Response::new(Body::from(data[offset..end].to_vec()));
             super::http::add_headers(
                 r.headers_mut(),

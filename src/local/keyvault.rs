@@ -220,6 +220,9 @@ pub fn prepare_vault(
         props.insert("enableRbacAuthorization".into(), default);
     }
     let policies = match props.get("accessPolicies") {
+        None | Some(Value::Null) if existing.is_none() => {
+            return Err(bad_request("The parameter accessPolicies is not specified."));
+        }
         None | Some(Value::Null) => old_prop("accessPolicies").unwrap_or(json!([])),
         Some(p) => p.clone(),
     };
@@ -310,8 +313,9 @@ pub fn update_policies(vault: &mut Value, vault_id: &str, op: &str, req: &Value)
                             .and_then(Value::as_array)
                             .cloned()
                             .unwrap_or_default();
+                        // Azure matches the permissions to remove by their exact casing.
                         if let Some(have) = e.pointer_mut(&format!("/permissions/{k}")).and_then(Value::as_array_mut) {
-                            have.retain(|x| !gone.iter().any(|g| same_permission(g, x)));
+                            have.retain(|x| !gone.contains(x));
                         }
                     }
                 }
@@ -1019,5 +1023,10 @@ mod tests {
         assert_eq!(left.len(), 1, "{left:?}");
         assert_eq!(left[0]["objectId"], "b");
         assert!(update_policies(&mut v, "/v", "merge", &add).is_err());
+        // `remove` matches the stored casing exactly, as Azure does.
+        let mut v = json!({"properties": {"accessPolicies": [{"tenantId": "t", "objectId": "a", "permissions": {"secrets": ["Get", "list"]}}]}});
+        let wrong_case = json!({"properties": {"accessPolicies": [{"tenantId": "t", "objectId": "a", "permissions": {"secrets": ["get"]}}]}});
+        update_policies(&mut v, "/v", "remove", &wrong_case).expect("remove");
+        assert_eq!(v.pointer("/properties/accessPolicies/0/permissions/secrets"), Some(&json!(["Get", "list"])));
     }
 }

@@ -175,7 +175,8 @@ fn access_policy_entries_converge_and_other_principals_entries_survive() {
     let other = "3c1d4e2f-0000-4000-8000-00000000abcd";
     let add = format!("{vault}/accessPolicies/add?{API}");
     assert!(s.op("PUT", &add, Some(entry(other, &["get"])))["properties"].is_object());
-    assert!(s.op("PUT", &add, Some(entry(&vm_oid, &["delete"])))["properties"].is_object());
+    // The portal stores permissions capitalized; `remove` must use that casing.
+    assert!(s.op("PUT", &add, Some(entry(&vm_oid, &["Delete"])))["properties"].is_object());
     let r = s.idlab(&["plan", &p, "--format", "json"]);
     let plan: Value = serde_json::from_str(&r.stdout).expect("json");
     let changed = crate::engine_e2e::changed_fields(&plan);
@@ -290,7 +291,7 @@ fn a_vault_name_taken_elsewhere_is_a_plan_error_and_nothing_is_written() {
     let made = s.op(
         "PUT",
         &format!("{other}/providers/Microsoft.KeyVault/vaults/idlab-tutorial-kv?{API}"),
-        Some(json!({"location": "eastus", "properties": {"tenantId": info.tenant_id, "sku": {"family": "A", "name": "standard"}}})),
+        Some(json!({"location": "eastus", "properties": {"tenantId": info.tenant_id, "sku": {"family": "A", "name": "standard"}, "accessPolicies": []}})),
     );
     assert_eq!(made["name"], "idlab-tutorial-kv", "{made}");
     assert_name_taken(

@@ -378,6 +378,14 @@ fn vault_bodies_are_checked_and_completed() {
     let mut no_sku = vault_body(&lab, json!([]), false);
     no_sku["properties"].as_object_mut().map(|p| p.remove("sku"));
     assert_eq!(lab.op("PUT", &format!("{path}?{API}"), Some(&no_sku)).status, 400);
+    // Azure refuses a create without accessPolicies (an empty list will do).
+    let mut no_policies = vault_body(&lab, json!([]), false);
+    no_policies["properties"].as_object_mut().map(|p| p.remove("accessPolicies"));
+    let r = lab.op("PUT", &format!("{path}?{API}"), Some(&no_policies));
+    assert_eq!(
+        (r.status, r.body["error"]["message"].as_str()),
+        (400, Some("The parameter accessPolicies is not specified."))
+    );
     let mut no_soft = vault_body(&lab, json!([]), false);
     no_soft["properties"]["enableSoftDelete"] = json!(false);
     assert_eq!(lab.op("PUT", &format!("{path}?{API}"), Some(&no_soft)).status, 400);

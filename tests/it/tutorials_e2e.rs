@@ -61,6 +61,29 @@ fn every_tutorial_in_one_environment_applies_verifies_replans_clean_destroys_and
     let again = s.idlab(&["apply", &p, "--auto-approve"]);
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert!(s.writes().is_empty(), "{:?}", s.writes());
+    // --target reads only the selection and what it needs: no name checks for the globally
+    // named resources it did not read, no ownership listings.
+    s.op("DELETE", "/_idlab/requests", None);
+    for cmd in [
+        vec!["plan", p.as_str(), "--target", "vm", "--detailed-exitcode"],
+        vec!["apply", p.as_str(), "--target", "vm", "--auto-approve"],
+    ] {
+        let r = s.idlab(&cmd);
+        assert_eq!(r.code, 0, "{cmd:?}: {}{}", r.stdout, r.stderr);
+    }
+    let log = s.op("GET", "/_idlab/requests", None);
+    let paths: Vec<String> =
+        log["value"].as_array().into_iter().flatten().filter_map(|e| e["path"].as_str().map(str::to_string)).collect();
+    assert!(paths.iter().any(|p| p.ends_with("/virtualMachines/myVM")), "{paths:?}");
+    let sub = s.subscription();
+    for p in &paths {
+        assert!(!p.contains("checkNameAvailability"), "a name check under --target: {p}");
+        assert!(
+            p != &format!("/subscriptions/{sub}/resources") && p != &format!("/subscriptions/{sub}/resourcegroups"),
+            "an ownership listing under --target: {p}"
+        );
+    }
+    assert!(s.writes().is_empty(), "{:?}", s.writes());
     // Destroy: nothing owned is left.
     assert!(!owned(&s).is_empty());
     let d = s.idlab(&["destroy", &p, "--auto-approve"]);
