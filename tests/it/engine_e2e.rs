@@ -33,6 +33,8 @@ pub(crate) struct Served {
     /// The `idlab local serve` process.
     child: Child,
     pub(crate) state: std::path::PathBuf,
+    /// The server's own log (stderr, at debug level).
+    pub(crate) log: std::path::PathBuf,
     _tmp: tempfile::TempDir,
     pub(crate) rt: tokio::runtime::Runtime,
 }
@@ -60,11 +62,14 @@ impl Served {
             std::fs::write(&path, f).expect("faults");
             cmd.arg("--faults").arg(path);
         }
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("serve");
+        let log = tmp.path().join("serve.log");
+        let err = std::fs::File::create(&log).expect("log file");
+        let mut child =
+            cmd.env("IDLAB_LOG", "debug").stdout(Stdio::piped()).stderr(Stdio::from(err)).spawn().expect("serve");
         let mut line = String::new();
         BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("line");
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
-        Served { child, state, _tmp: tmp, rt }
+        Served { child, state, log, _tmp: tmp, rt }
     }
 
     pub(crate) fn idlab(&self, args: &[&str]) -> Run {
@@ -276,6 +281,7 @@ fn secrets_never_appear_in_output_logs_or_state() {
     assert_not_leaked(&seen, canary);
     assert!(seen.contains("\"event\":\"finished\""), "the NDJSON stream was not produced");
     assert!(seen.contains("DEBUG"), "debug logging was not on");
+    assert!(std::fs::read_to_string(&s.log).unwrap_or_default().contains("DEBUG"), "the server's debug log was read");
 }
 
 /// Every command a secret flows through, in text and JSON: plan, apply (twice), verify,
@@ -311,6 +317,7 @@ pub(crate) fn everything_seen(s: &Served, args: &[&str], env: &[(&str, &str)]) -
         }
     }
     seen.push_str(&s.op("GET", "/_idlab/requests", None).to_string());
+    seen.push_str(&std::fs::read_to_string(&s.log).unwrap_or_default());
     seen
 }
 

@@ -272,6 +272,7 @@ fn secret_values_from_the_environment_and_generated_appear_nowhere() {
         assert_not_leaked(&seen, secret);
     }
     assert!(seen.contains("\"event\":\"finished\"") && seen.contains("DEBUG"), "NDJSON and debug logs were produced");
+    assert!(std::fs::read_to_string(&s.log).unwrap_or_default().contains("DEBUG"), "the server's debug log was read");
     // The generated secret of the tutorial plan, too.
     let t = root().join("plans/keyvault.yaml").display().to_string();
     let dbg = [("IDLAB_LOG", "debug")];
