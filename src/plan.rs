@@ -218,9 +218,15 @@ pub fn is_soft_deleted(have: &Value) -> bool {
     have.get(SOFT_DELETED).and_then(Value::as_bool) == Some(true)
 }
 
-/// `--purge` on apply: a soft-deleted copy is purged and the object created anew.
+/// How the reason of a soft-deleted vault of another group begins.
+pub const SOFT_DELETED_ELSEWHERE: &str = "a soft-deleted vault with this name belongs to";
+
+/// `--purge` on apply: a soft-deleted copy (here or in another group) is purged and the
+/// object created anew.
 pub fn purge_instead(a: &mut Action) {
-    if a.action == ActionKind::Recover {
+    let elsewhere =
+        a.action == ActionKind::Conflict && a.reason.as_deref().is_some_and(|r| r.starts_with(SOFT_DELETED_ELSEWHERE));
+    if a.action == ActionKind::Recover || elsewhere {
         a.action = ActionKind::Purge;
         a.reason = Some(format!(
             "a soft-deleted {} with this name exists: --purge purges it (it cannot be recovered after), then creates a new one",
@@ -246,8 +252,17 @@ pub fn decide(name: &str, kind: &str, plan_name: &str, desired: &Desired, observ
         return a;
     };
     if is_soft_deleted(have) {
-        a.action = ActionKind::Recover;
         a.changes.clear();
+        let elsewhere = have.get("vaultId").and_then(Value::as_str).filter(|v| !v.eq_ignore_ascii_case(&desired.id));
+        if let Some(other) = elsewhere {
+            // It can be recovered only where it was: refused, unless --purge.
+            a.action = ActionKind::Conflict;
+            a.reason = Some(format!(
+                "{SOFT_DELETED_ELSEWHERE} {other}: it can be recovered only there; --purge purges it and creates this one, or choose another name"
+            ));
+            return a;
+        }
+        a.action = ActionKind::Recover;
         a.reason = Some(format!(
             "a soft-deleted {kind} with this name exists: apply recovers it (with --purge: purges it and creates a new one)"
         ));

@@ -172,7 +172,12 @@ pub async fn read(client: &Client, want: &Desired, base_dir: &std::path::Path) -
             }
             let location = want.body.get("location").and_then(Value::as_str).unwrap_or_default();
             let deleted = keyvault::get_deleted_vault(client, &want.id, location).await?;
-            Ok(deleted.map(|d| soft_deleted(d.pointer("/properties/tags"))))
+            Ok(deleted.map(|d| {
+                let mut m = soft_deleted(d.pointer("/properties/tags"));
+                // Where it was: it can be recovered only there.
+                m["vaultId"] = d.pointer("/properties/vaultId").cloned().unwrap_or(Value::Null);
+                m
+            }))
         }
         Plane::Blob => crate::arm::blob::head(client, &want.id).await,
         Plane::DataLake => crate::arm::datalake::read(client, &want.id).await,

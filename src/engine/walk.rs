@@ -682,6 +682,15 @@ pub async fn apply(sh: &Shared<'_>, mut obs: Observed) -> Vec<(String, String, O
                     outcome[i] = Some(Outcome::Unchanged);
                     continue;
                 }
+                ActionKind::Conflict
+                    if action.reason.as_deref().is_some_and(|r| r.starts_with(plan::SOFT_DELETED_ELSEWHERE)) =>
+                {
+                    outcome[i] = Some(Outcome::Failed(Error::new(
+                        "SoftDeletedElsewhere",
+                        format!("{} {}", want.id, action.reason.unwrap_or_default()),
+                    )));
+                    continue;
+                }
                 ActionKind::Conflict => {
                     outcome[i] = Some(Outcome::Failed(Error::new(
                         "OwnedByAnotherPlan",
@@ -933,6 +942,7 @@ pub async fn destroy(sh: &Shared<'_>, obs: Observed) -> Vec<(String, String, Out
     let mut set: JoinSet<Done> = JoinSet::new();
     let dependents: Vec<Vec<usize>> = (0..n).map(|i| dependents_closure(sh, i, false)).collect();
     let mut ids: HashMap<usize, String> = HashMap::new();
+    let mut with_parent: Vec<(usize, usize)> = Vec::new();
     // Orphans go first (they may sit inside declared groups).
     let mut orphans = if sh.cx.only.is_some() { Vec::new() } else { obs.orphans.clone() };
     orphans.sort_by_key(|(id, t)| (orphan_rank(t), std::cmp::Reverse(id.len())));
@@ -986,13 +996,13 @@ pub async fn destroy(sh: &Shared<'_>, obs: Observed) -> Vec<(String, String, Out
                 && outcome[p].is_none()
                 && obs.desired[p].as_ref().is_some_and(|x| !x.soft_delete)
             {
-                let o = Outcome::Deleted(format!(
+                // Provisional: settled (and reported) once the parent has its own outcome.
+                outcome[i] = Some(Outcome::Deleted(format!(
                     "{} (with {})",
                     w.id,
                     obs.desired[p].as_ref().map_or("its parent", |x| x.id.as_str())
-                ));
-                sh.reporter.event(Event::Finished { name: d.logical.value.clone(), outcome: o.clone() });
-                outcome[i] = Some(o);
+                )));
+                with_parent.push((i, p));
                 continue;
             }
             let id = obs.bodies[i]
@@ -1046,6 +1056,18 @@ pub async fn destroy(sh: &Shared<'_>, obs: Observed) -> Vec<(String, String, Out
         };
         sh.reporter.event(Event::Finished { name: sh.plan.decls[i].logical.value.clone(), outcome: o.clone() });
         outcome[i] = Some(o);
+    }
+    // Children that go with their parent: deleted only if the parent was.
+    for (i, p) in with_parent {
+        if !matches!(outcome[p], Some(Outcome::Deleted(_) | Outcome::Purged(_))) {
+            outcome[i] = Some(Outcome::Kept(format!(
+                "it goes with `{}`, which was not deleted",
+                sh.plan.decls[p].logical.value
+            )));
+        }
+        if let Some(o) = outcome[i].clone() {
+            sh.reporter.event(Event::Finished { name: sh.plan.decls[i].logical.value.clone(), outcome: o });
+        }
     }
     let order = sh.plan.dag.topo_order().unwrap_or_else(|| (0..n).collect());
     for i in order.into_iter().rev().filter(|i| !excluded.contains(i)) {

@@ -505,7 +505,10 @@ async fn entry(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (resp, principal) = answer(&sh, &vault, &method, &uri, &headers, &body);
+    let (mut resp, principal) = answer(&sh, &vault, &method, &uri, &headers, &body);
+    // Key Vault answers carry a request id, as ARM's do.
+    let request_id = super::guid();
+    super::http::add_headers(resp.headers_mut(), &[("x-ms-request-id", request_id)]);
     sh.record(LogEntry {
         time_ms: now_ms(),
         method: method.to_string(),

@@ -325,3 +325,34 @@ fn a_vault_registering_its_dns_name_is_waited_for_and_faults_are_weathered() {
     assert_eq!(v.code, 0, "{}{}", v.stdout, v.stderr);
     assert_eq!(s.idlab_env(&["plan", &p, "--detailed-exitcode"], &env).code, 0);
 }
+
+#[test]
+fn a_vault_soft_deleted_in_another_group_is_refused_at_plan_time_or_purged() {
+    let s = Served::start();
+    let p = root().join("plans/keyvault.yaml").display().to_string();
+    assert_eq!(s.idlab(&["apply", &p, "--auto-approve", "--var", "resource_group=groupA"]).code, 0);
+    assert_eq!(s.idlab(&["destroy", &p, "--auto-approve", "--var", "resource_group=groupA"]).code, 0);
+    // The same plan in another group: the name is held by a vault that can be recovered only
+    // in groupA.
+    let other = ["--var", "resource_group=groupB"];
+    let r = s.idlab(&[&["plan", p.as_str()][..], &other].concat());
+    assert!(r.stdout.contains("# kv (key_vault) will be refused"), "{}", r.stdout);
+    assert!(r.stdout.contains("belongs to") && r.stdout.contains("groupA"), "{}", r.stdout);
+    s.op("DELETE", "/_idlab/requests", None);
+    let a = s.idlab(&[&["apply", p.as_str(), "--auto-approve"][..], &other].concat());
+    assert_eq!(a.code, 1, "{}{}", a.stdout, a.stderr);
+    assert!(a.stderr.contains("SoftDeletedElsewhere"), "{}", a.stderr);
+    let vault_writes: Vec<Value> = s
+        .writes()
+        .into_iter()
+        .filter(|w| w["path"].as_str().is_some_and(|p| p.to_ascii_lowercase().contains("keyvault")))
+        .collect();
+    assert!(vault_writes.is_empty(), "{vault_writes:?}");
+    // With --purge it is purged and created in groupB.
+    let r = s.idlab(&[&["plan", p.as_str(), "--purge"][..], &other].concat());
+    assert!(r.stdout.contains("# kv (key_vault) will be purged and created anew"), "{}", r.stdout);
+    let a = s.idlab(&[&["apply", p.as_str(), "--auto-approve", "--purge"][..], &other].concat());
+    assert_eq!(a.code, 0, "{}{}", a.stdout, a.stderr);
+    assert_eq!(deleted_vaults(&s), 0);
+    assert_eq!(s.idlab(&[&["verify", p.as_str()][..], &other].concat()).code, 0);
+}

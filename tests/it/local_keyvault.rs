@@ -90,6 +90,7 @@ fn the_data_plane_challenges_first_then_checks_audience_version_and_policies() {
     assert!(challenge.contains(&lab.cloud.info.tenant_id), "{challenge}");
     assert!(challenge.ends_with("resource=\"https://vault.azure.net\""), "{challenge}");
     assert_eq!(r.body["error"]["code"], "Unauthorized");
+    assert!(r.header("x-ms-request-id").is_some_and(|id| id.len() == 36), "a request id on every answer");
 
     // A management token is for another audience.
     let r = kv(&lab, Some(&lab.operator.clone()), "GET", &uri, "secrets/x?api-version=7.4", None);
