@@ -21,7 +21,7 @@ use base64::engine::general_purpose::STANDARD;
 use super::http::{header, percent_decode, query_get, query_pairs};
 use super::store::{Op, StoredBlob};
 use super::token::{TokenError, verify};
-use super::{LogEntry, Shared, guid, now_ms, rbac};
+use super::{Shared, guid, now_ms, rbac};
 
 /// Audiences the blob service accepts (plus `https://{account}.blob.core.windows.net`).
 const AUDIENCES: &[&str] = &["https://storage.azure.com/", "https://storage.azure.com"];
@@ -99,14 +99,7 @@ async fn entry(
     };
     // The query (which may hold a SAS signature) is never logged.
     let write = matches!(method, Method::PUT | Method::DELETE);
-    sh.record(LogEntry {
-        time_ms: now_ms(),
-        method: method.to_string(),
-        path,
-        status: resp.status().as_u16(),
-        principal,
-        write,
-    });
+    sh.log_request(&method, path, resp.status().as_u16(), principal, write);
     resp
 }
 

@@ -32,7 +32,7 @@ use super::acl::{self, Entry, R, W, X};
 use super::http::{ArmError, header, json_response, percent_decode, query_get, query_pairs};
 use super::store::{DataPath, Op, Resource, State as CloudState};
 use super::token::{TokenError, verify};
-use super::{LogEntry, Shared, guid, now_ms};
+use super::{Shared, guid, now_ms};
 use crate::arm::id::is_scope_prefix;
 
 /// The only audience the Gen1 data plane accepts (arm-contract §9: the trailing slash matters).
@@ -309,14 +309,7 @@ async fn entry(
         Ok(r) => r,
         Err(f) => remote(&f, &rid, &sh),
     };
-    sh.record(LogEntry {
-        time_ms: now_ms(),
-        method: method.to_string(),
-        path: uri.path().to_string(),
-        status: resp.status().as_u16(),
-        principal,
-        write,
-    });
+    sh.log_request(&method, uri.path().to_string(), resp.status().as_u16(), principal, write);
     resp
 }
 

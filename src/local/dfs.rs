@@ -44,7 +44,7 @@ use super::datalake::{ancestors, new_child};
 use super::http::{header, percent_decode, query_get, query_pairs};
 use super::rbac::{Grant, allowed};
 use super::store::{DataPath, Op, StoredBlob};
-use super::{LogEntry, Shared, guid, now_ms};
+use super::{Shared, guid, now_ms};
 
 /// The service version answered in `x-ms-version`.
 const VERSION: &str = "2023-11-03";
@@ -140,14 +140,13 @@ async fn entry(State(sh): State<Arc<Shared>>, method: Method, uri: Uri, headers:
         Err(f) => error_response(&f, head),
     };
     // The query (ACL specs, positions) is never logged.
-    sh.record(LogEntry {
-        time_ms: now_ms(),
-        method: method.to_string(),
-        path: uri.path().to_string(),
-        status: resp.status().as_u16(),
+    sh.log_request(
+        &method,
+        uri.path().to_string(),
+        resp.status().as_u16(),
         principal,
-        write: matches!(method, Method::PUT | Method::PATCH | Method::DELETE),
-    });
+        matches!(method, Method::PUT | Method::PATCH | Method::DELETE),
+    );
     resp
 }
 

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::http::{header, json_response, query_get, query_pairs};
 use super::store::{ImdsEndpoint, Op};
 use super::token::sign;
-use super::{LogEntry, Shared, bind_loopback, login, now_ms};
+use super::{Shared, bind_loopback, login};
 
 /// Token lifetime of managed-identity tokens (IMDS shows about a day).
 pub const MI_TOKEN_SECONDS: i64 = 86399;
@@ -111,14 +111,7 @@ async fn handle(
 ) -> Response {
     let path = uri.path().to_string();
     let resp = answer(&sh, &key, &method, &uri, &headers);
-    sh.record(LogEntry {
-        time_ms: now_ms(),
-        method: method.to_string(),
-        path,
-        status: resp.status().as_u16(),
-        principal: None,
-        write: false,
-    });
+    sh.log_request(&method, path, resp.status().as_u16(), None, false);
     resp
 }
 

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use super::http::{ArmError, empty, header, json_response, percent_decode, query_get, query_pairs};
 use super::store::{DeletedVault, Op, Resource, SecretVersion, State as CloudState, StoredSecret};
 use super::token::{TokenError, verify};
-use super::{LogEntry, Shared, bind_loopback, now_ms};
+use super::{Shared, bind_loopback, now_ms};
 
 /// The ARM type of a vault.
 pub const VAULT_TYPE: &str = "Microsoft.KeyVault/vaults";
@@ -509,15 +509,13 @@ async fn entry(
     // Key Vault answers carry a request id, as ARM's do.
     let request_id = super::guid();
     super::http::add_headers(resp.headers_mut(), &[("x-ms-request-id", request_id)]);
-    sh.record(LogEntry {
-        time_ms: now_ms(),
-        method: method.to_string(),
-        // The vault's host in Azure; the query is never logged.
-        path: format!("/vaults/{vault}{}", uri.path()),
-        status: resp.status().as_u16(),
+    sh.log_request(
+        &method,
+        format!("/vaults/{vault}{}", uri.path()),
+        resp.status().as_u16(),
         principal,
-        write: matches!(method, Method::PUT | Method::DELETE | Method::POST | Method::PATCH),
-    });
+        matches!(method, Method::PUT | Method::DELETE | Method::POST | Method::PATCH),
+    );
     resp
 }
 
