@@ -165,7 +165,8 @@ pub struct CloudArgs {
     /// Plain log lines instead of progress bars, even on a terminal.
     #[arg(long)]
     pub no_progress: bool,
-    /// How long a role assignment waits for a principal this plan just created to replicate.
+    /// How long a role assignment waits for a principal this plan just created to replicate,
+    /// and a Data Lake Gen2 folder for a data role the plan just granted to take effect.
     #[arg(long, default_value_t = 120, value_name = "SECONDS")]
     pub principal_wait: u64,
 }

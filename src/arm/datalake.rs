@@ -33,17 +33,30 @@ pub struct FolderId {
 
 impl FolderId {
     pub fn parse(id: &str) -> Option<FolderId> {
+        const ACCOUNTS: &str = "/providers/microsoft.datalakestore/accounts/";
         let lower = id.to_ascii_lowercase();
-        let at = lower.find("/providers/microsoft.datalakestore/accounts/")?;
-        let rest = &id[at..];
-        let folders = rest.find("/folders/")?;
-        let account_id = id[..at + folders].to_string();
-        let path = rest[folders + "/folders".len()..].to_string();
-        Some(FolderId { account_id, path })
+        let at = lower.find(ACCOUNTS)? + ACCOUNTS.len();
+        // The account's name ends at the next `/` (an account may be named `folders`).
+        let name_end = at + id.get(at..)?.find('/')?;
+        let rest = id.get(name_end..)?;
+        let path = rest.strip_prefix("/folders")?;
+        if !path.starts_with('/') {
+            return None;
+        }
+        Some(FolderId { account_id: id[..name_end].to_string(), path: path.to_string() })
     }
 }
 
 /// The `id` of the folder at `path` in the account `account_id`.
+///
+/// ```
+/// use idlab::arm::datalake::FolderId;
+/// let a = "/subscriptions/s/resourceGroups/g/providers/Microsoft.DataLakeStore/accounts/folders";
+/// let f = FolderId::parse(&format!("{a}/folders/folders/x")).expect("a folder id");
+/// assert_eq!((f.account_id.as_str(), f.path.as_str()), (a, "/folders/x"));
+/// assert_eq!(FolderId::parse(&format!("{a}/folders/")).map(|f| f.path), Some("/".to_string()));
+/// assert!(FolderId::parse(a).is_none());
+/// ```
 ///
 /// ```
 /// assert_eq!(idlab::arm::datalake::folder_id("/a", "/"), "/a/folders/");

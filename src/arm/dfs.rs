@@ -5,7 +5,8 @@
 //!
 //! A folder reads back in the same shape as a Gen1 folder (`{"id", "owner", "permission",
 //! "acl": {"user:{oid}": "r-x", "default:user:{oid}": "rwx", …}}`), so the planner compares
-//! only the entries a plan names. Gen2 has no "modify entries" call: apply reads the ACL
+//! only the entries a plan names. Gen2's only "modify entries" call is recursive
+//! (`setAccessControlRecursive&mode=modify` would touch every child): apply reads the ACL
 //! (`getAccessControl`), merges the plan's entries and writes the whole list back
 //! (`setAccessControl`); destroy does the same without them. Masks are left out of what is
 //! written, so the service recomputes them from the entries (as `setfacl -m` does).
@@ -181,9 +182,9 @@ fn entries(acl: &str) -> Vec<(String, String)> {
 
 /// The folder's ACL (`getAccessControl`), or `None` when the folder or its account is not
 /// there.
-async fn get_acl(client: &Client, at: &Located) -> Result<Option<Answer>, Error> {
-    let a = call(client, Method::HEAD, &at.url, "action=getAccessControl", &[], &at.token, Vec::new(), Duration::ZERO)
-        .await?;
+/// The ACL of a path (`None` when it does not exist); a refusal is retried within `wait`.
+async fn get_acl(client: &Client, at: &Located, wait: Duration) -> Result<Option<Answer>, Error> {
+    let a = call(client, Method::HEAD, &at.url, "action=getAccessControl", &[], &at.token, Vec::new(), wait).await?;
     Ok((a.status != 404).then_some(a))
 }
 
@@ -210,7 +211,7 @@ fn body_of(id: &str, a: &Answer) -> Value {
 /// ARM or data-plane failures other than absence.
 pub async fn read(client: &Client, f: &Gen2Folder, id: &str) -> Result<Option<Value>, Error> {
     let Some(at) = locate(client, f).await? else { return Ok(None) };
-    Ok(get_acl(client, &at).await?.map(|a| body_of(id, &a)))
+    Ok(get_acl(client, &at, Duration::ZERO).await?.map(|a| body_of(id, &a)))
 }
 
 /// The full list to write: `current` with the plan's `acl` entries put in (`add`) or taken
@@ -256,7 +257,8 @@ pub async fn apply(client: &Client, f: &Gen2Folder, id: &str, body: &Value, wait
             format!("the storage account {} does not exist", f.account_id),
         ));
     };
-    let current = match get_acl(client, &at).await? {
+    // The first read waits out a data role granted a moment ago, as the writes do.
+    let current = match get_acl(client, &at, wait).await? {
         Some(a) => a,
         None if f.path == "/" => {
             return Err(Error::new(
@@ -270,14 +272,20 @@ pub async fn apply(client: &Client, f: &Gen2Folder, id: &str, body: &Value, wait
                 Err(e) if e.code == "PathAlreadyExists" => {}
                 r => drop(r?),
             }
-            get_acl(client, &at)
+            get_acl(client, &at, wait)
                 .await?
                 .ok_or_else(|| Error::new("InvalidResponse", format!("{id} is missing after its create")))?
         }
     };
-    let acl = merged(current.header("x-ms-acl").unwrap_or_default(), body.get("acl").unwrap_or(&Value::Null), true);
+    // Never write an ACL built from the plan's entries alone: without the current one, stop.
+    let Some(now) = current.header("x-ms-acl") else {
+        return Err(Error::new("InvalidResponse", format!("{id}: getAccessControl answered no x-ms-acl")));
+    };
+    let acl = merged(now, body.get("acl").unwrap_or(&Value::Null), true);
     set_acl(client, &at, &acl, wait).await?;
-    let after = get_acl(client, &at).await?.ok_or_else(|| Error::new("InvalidResponse", format!("{id} went away")))?;
+    let after = get_acl(client, &at, Duration::ZERO)
+        .await?
+        .ok_or_else(|| Error::new("InvalidResponse", format!("{id} went away")))?;
     Ok(body_of(id, &after))
 }
 
@@ -288,8 +296,11 @@ pub async fn apply(client: &Client, f: &Gen2Folder, id: &str, body: &Value, wait
 /// ARM or data-plane failures other than absence.
 pub async fn remove_entries(client: &Client, f: &Gen2Folder, body: &Value) -> Result<bool, Error> {
     let Some(at) = locate(client, f).await? else { return Ok(false) };
-    let Some(current) = get_acl(client, &at).await? else { return Ok(false) };
-    let acl = merged(current.header("x-ms-acl").unwrap_or_default(), body.get("acl").unwrap_or(&Value::Null), false);
+    let Some(current) = get_acl(client, &at, Duration::ZERO).await? else { return Ok(false) };
+    let Some(now) = current.header("x-ms-acl") else {
+        return Err(Error::new("InvalidResponse", "getAccessControl answered no x-ms-acl"));
+    };
+    let acl = merged(now, body.get("acl").unwrap_or(&Value::Null), false);
     set_acl(client, &at, &acl, Duration::ZERO).await?;
     Ok(true)
 }

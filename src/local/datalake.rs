@@ -68,19 +68,25 @@ fn name_ok(name: &str) -> bool {
     (3..=24).contains(&name.len()) && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
 }
 
-/// Expand `firewallRules` / `trustedIdProviders` request items into sub-resources.
-fn sub_resources(account_id: &str, items: Option<&Value>, child: &str) -> Value {
+/// Expand `firewallRules` / `trustedIdProviders` request items into sub-resources; an item
+/// that is not an object is a 400.
+fn sub_resources(account_id: &str, items: Option<&Value>, child: &str) -> Result<Value, ArmError> {
     let list = items.and_then(Value::as_array).cloned().unwrap_or_default();
-    Value::Array(
-        list.into_iter()
-            .map(|mut item| {
-                let name = item.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
-                item["id"] = json!(format!("{account_id}/{child}/{name}"));
-                item["type"] = json!(format!("{TYPE}/{child}"));
-                item
-            })
-            .collect(),
-    )
+    let mut out = Vec::with_capacity(list.len());
+    for mut item in list {
+        let name = item.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+        let Some(obj) = item.as_object_mut() else {
+            return Err(ArmError::new(
+                400,
+                "InvalidRequestContent",
+                format!("Every item of properties.{child} must be an object."),
+            ));
+        };
+        obj.insert("id".into(), json!(format!("{account_id}/{child}/{name}")));
+        obj.insert("type".into(), json!(format!("{TYPE}/{child}")));
+        out.push(item);
+    }
+    Ok(Value::Array(out))
 }
 
 /// Fill a Gen1 account's server fields on PUT. A new account gets a listener (returned, to
@@ -169,11 +175,11 @@ pub fn prepare_account(
     p.entry("firewallState").or_insert(json!("Disabled"));
     p.entry("firewallAllowAzureIps").or_insert(json!("Disabled"));
     p.entry("trustedIdProviderState").or_insert(json!("Disabled"));
-    let rules = sub_resources(id, p.get("firewallRules"), "firewallRules");
+    let rules = sub_resources(id, p.get("firewallRules"), "firewallRules")?;
     p.insert("firewallRules".into(), rules);
-    let providers = sub_resources(id, p.get("trustedIdProviders"), "trustedIdProviders");
+    let providers = sub_resources(id, p.get("trustedIdProviders"), "trustedIdProviders")?;
     p.insert("trustedIdProviders".into(), providers);
-    let vnets = sub_resources(id, p.get("virtualNetworkRules"), "virtualNetworkRules");
+    let vnets = sub_resources(id, p.get("virtualNetworkRules"), "virtualNetworkRules")?;
     p.insert("virtualNetworkRules".into(), vnets);
     p.insert("endpoint".into(), json!(format!("127.0.0.1:{port}")));
     p.insert("state".into(), json!("Active"));

@@ -574,15 +574,24 @@ async fn sql_login(ask: Ask<'_, '_>, principal: Option<&str>) -> CheckResult {
     let sid = admin.as_ref().and_then(|a| a.pointer("/properties/sid")).and_then(Value::as_str);
     let login = admin.as_ref().and_then(|a| a.pointer("/properties/login")).and_then(Value::as_str);
     let head = format!("a token for {SQL_RESOURCE} issued to {who} (aud {aud}, oid {oid})");
-    if sid.is_some_and(|s| s.eq_ignore_ascii_case(&oid)) {
+    let Some(sid) = sid else {
+        // Without an Entra admin nobody can create the contained user: no sign-in is possible.
+        return result(
+            "fail",
+            format!(
+                "{head}: the server has no Microsoft Entra admin, so no contained user can be created for the identity; declare a sql_entra_admin"
+            ),
+        );
+    };
+    if sid.eq_ignore_ascii_case(&oid) {
         return result("pass", format!("{head}: the oid is the server's Entra admin `{}`", login.unwrap_or_default()));
     }
     match principal {
         Some(p) if p.eq_ignore_ascii_case(&oid) => result(
             "pass",
             format!(
-                "{head}: the oid is the identity the contained-user T-SQL names (the Entra admin is {}); signing in needs that user",
-                login.map_or_else(|| "not set".to_string(), |l| format!("`{l}`"))
+                "{head}: the oid is the identity the contained-user T-SQL names (the Entra admin is `{}`); signing in needs that user",
+                login.unwrap_or_default()
             ),
         ),
         Some(p) => result("fail", format!("{head}: expected oid {p}, the identity the T-SQL step names")),

@@ -355,3 +355,19 @@ fn files_acls_and_the_endpoint_survive_a_restart() {
 fn lab_token(lab: &Lab) -> String {
     lab.operator_token_for(DATALAKE_SCOPE)
 }
+
+#[test]
+fn sub_resource_items_that_are_not_objects_are_a_400_not_a_dropped_connection() {
+    let lab = Lab::start();
+    let rg = lab.rg_path("adlsbad");
+    assert!(lab.op("PUT", &format!("{rg}?api-version=2024-11-01"), Some(&json!({"location": "eastus"}))).status < 300);
+    for field in ["firewallRules", "trustedIdProviders", "virtualNetworkRules"] {
+        let body = json!({"location": "eastus", "properties": { field: [1] }});
+        let r = lab.op(
+            "PUT",
+            &format!("{rg}/providers/Microsoft.DataLakeStore/accounts/adlsbad1?api-version=2016-11-01"),
+            Some(&body),
+        );
+        assert_eq!((r.status, r.code()), (400, "InvalidRequestContent"), "{field}: {}", r.body);
+    }
+}

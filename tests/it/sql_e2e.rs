@@ -240,3 +240,31 @@ fn the_local_cloud_keeps_the_sql_rules_the_engine_relies_on() {
     assert_eq!((r.status, r.code()), (403, "AuthorizationFailed"), "{}", r.body);
     assert!(r.body["error"]["message"].as_str().unwrap_or_default().contains("Microsoft.Sql/servers/databases/write"));
 }
+
+#[test]
+fn without_an_entra_admin_the_token_only_check_fails_instead_of_passing() {
+    let s = Served::start();
+    let tmp = tempfile::tempdir().expect("tmp");
+    // A SQL-authentication server and no sql_entra_admin: nobody can create the contained user.
+    let text = std::fs::read_to_string(root().join("plans/sql.yaml"))
+        .expect("plan")
+        .replace(
+            "    name: ${var.server}\n    resource_group: ${rg}\n",
+            "    name: ${var.server}\n    resource_group: ${rg}\n    entra_only: false\n    admin_login: dba\n    admin_password: { env: IDLAB_SQL_PW }\n",
+        )
+        .replace("  sql-admin:\n    type: sql_entra_admin\n    server: ${sql}\n    login: idlab-admin\n    principal: ${caller}\n", "");
+    let p = tmp.path().join("no-admin.yaml");
+    std::fs::write(&p, text).expect("write");
+    let p = p.display().to_string();
+    let env = [("IDLAB_SQL_PW", "Pw-For-The-Test-1!")];
+    let a = s.idlab_env(&["apply", &p, "--auto-approve"], &env);
+    assert_eq!(a.code, 0, "{}{}", a.stdout, a.stderr);
+    assert!(!a.stderr.contains("Next step"), "no T-SQL can be run without an Entra admin: {}", a.stderr);
+    let v = s.idlab_env(&["verify", &p], &env);
+    assert_eq!(v.code, 3, "{}{}", v.stdout, v.stderr);
+    assert!(
+        v.stdout.contains("FAIL sign-in: token-only:") && v.stdout.contains("has no Microsoft Entra admin"),
+        "{}",
+        v.stdout
+    );
+}
