@@ -219,14 +219,17 @@ pub fn is_soft_deleted(have: &Value) -> bool {
 }
 
 /// How the reason of a soft-deleted vault of another group begins.
-pub const SOFT_DELETED_ELSEWHERE: &str = "a soft-deleted vault with this name belongs to";
+const SOFT_DELETED_ELSEWHERE: &str = "a soft-deleted vault with this name belongs to";
+
+/// Whether a refusal is for a soft-deleted vault of another group (which `--purge` clears).
+pub fn is_soft_deleted_elsewhere(a: &Action) -> bool {
+    a.action == ActionKind::Conflict && a.reason.as_deref().is_some_and(|r| r.starts_with(SOFT_DELETED_ELSEWHERE))
+}
 
 /// `--purge` on apply: a soft-deleted copy (here or in another group) is purged and the
 /// object created anew.
 pub fn purge_instead(a: &mut Action) {
-    let elsewhere =
-        a.action == ActionKind::Conflict && a.reason.as_deref().is_some_and(|r| r.starts_with(SOFT_DELETED_ELSEWHERE));
-    if a.action == ActionKind::Recover || elsewhere {
+    if a.action == ActionKind::Recover || is_soft_deleted_elsewhere(a) {
         a.action = ActionKind::Purge;
         a.reason = Some(format!(
             "a soft-deleted {} with this name exists: --purge purges it (it cannot be recovered after), then creates a new one",

@@ -157,8 +157,18 @@ async fn data(
 /// # Errors
 /// A read failed for another reason than absence (403 included).
 pub async fn get_secret(client: &Client, id: &str) -> Result<Option<SecretState>, Error> {
-    let Some(url) = secret_url(client, id, "secrets/{name}").await? else { return Ok(None) };
-    let r = data(client, Method::GET, &url, None).await?;
+    match secret_url(client, id, "secrets/{name}").await? {
+        Some(url) => get_secret_at(client, &url).await,
+        None => Ok(None),
+    }
+}
+
+/// [`get_secret`] at a data-plane URL already known ([`secret_url_of`]).
+///
+/// # Errors
+/// A read failed for another reason than absence (403 included).
+pub async fn get_secret_at(client: &Client, url: &str) -> Result<Option<SecretState>, Error> {
+    let r = data(client, Method::GET, url, None).await?;
     match r.status {
         200 => {
             let mut bundle = r.body;
@@ -175,7 +185,7 @@ pub async fn get_secret(client: &Client, id: &str) -> Result<Option<SecretState>
                 _ => Err(Client::error(&Method::GET, &deleted, &d)),
             }
         }
-        _ => Err(Client::error(&Method::GET, &url, &r)),
+        _ => Err(Client::error(&Method::GET, url, &r)),
     }
 }
 

@@ -442,9 +442,12 @@ async fn converge_recovered(client: &Client, w: &SecretWrite) -> Result<Option<V
     if w.generated {
         return Ok(None);
     }
+    let url = keyvault::secret_url_of(client, &w.id)
+        .await?
+        .ok_or_else(|| Error::new("VaultNotFound", format!("the vault of {} does not exist", w.id)))?;
     let mut wait = Duration::from_millis(200);
     for _ in 0..12 {
-        match keyvault::get_secret(client, &w.id).await? {
+        match keyvault::get_secret_at(client, &url).await? {
             Some(keyvault::SecretState::Live { value, .. }) => {
                 if secrets::same(&value, &w.value) {
                     return Ok(None);
@@ -682,9 +685,7 @@ pub async fn apply(sh: &Shared<'_>, mut obs: Observed) -> Vec<(String, String, O
                     outcome[i] = Some(Outcome::Unchanged);
                     continue;
                 }
-                ActionKind::Conflict
-                    if action.reason.as_deref().is_some_and(|r| r.starts_with(plan::SOFT_DELETED_ELSEWHERE)) =>
-                {
+                ActionKind::Conflict if plan::is_soft_deleted_elsewhere(&action) => {
                     outcome[i] = Some(Outcome::Failed(Error::new(
                         "SoftDeletedElsewhere",
                         format!("{} {}", want.id, action.reason.unwrap_or_default()),
@@ -877,6 +878,16 @@ pub fn api_for_type(t: &str) -> &'static str {
         .map_or("2021-04-01", |k| k.api_version())
 }
 
+/// Destroy: whether everything depending on a node is out of the way (deleted, purged,
+/// absent or skipped), so the node may go.
+fn dependents_gone(outcome: &[Option<Outcome>], dependents: &[usize]) -> bool {
+    dependents.iter().all(|&d| {
+        outcome[d].as_ref().is_some_and(|o| {
+            matches!(o, Outcome::Deleted(_) | Outcome::Purged(_) | Outcome::Unchanged | Outcome::Skipped(_))
+        })
+    })
+}
+
 /// Tear down what the plan owns, dependents before what they depend on.
 #[allow(clippy::needless_range_loop)]
 pub async fn destroy(sh: &Shared<'_>, obs: Observed) -> Vec<(String, String, Outcome)> {
@@ -965,13 +976,7 @@ pub async fn destroy(sh: &Shared<'_>, obs: Observed) -> Vec<(String, String, Out
         }
         let mut ready: Vec<usize> = (0..n)
             .filter(|&i| outcome[i].is_none() && !running.contains(&i))
-            .filter(|&i| {
-                dependents[i].iter().all(|&d| {
-                    outcome[d].as_ref().is_some_and(|o| {
-                        matches!(o, Outcome::Deleted(_) | Outcome::Purged(_) | Outcome::Unchanged | Outcome::Skipped(_))
-                    })
-                })
-            })
+            .filter(|&i| dependents_gone(&outcome, &dependents[i]))
             .collect();
         ready.sort_by_key(|&i| (cost[i], i));
         for i in ready {
@@ -1022,17 +1027,7 @@ pub async fn destroy(sh: &Shared<'_>, obs: Observed) -> Vec<(String, String, Out
             set.spawn(async move { (i, run(client, work).await) });
         }
         if set.is_empty() {
-            let more = (0..n).any(|i| {
-                outcome[i].is_none()
-                    && dependents[i].iter().all(|&d| {
-                        outcome[d].as_ref().is_some_and(|o| {
-                            matches!(
-                                o,
-                                Outcome::Deleted(_) | Outcome::Purged(_) | Outcome::Unchanged | Outcome::Skipped(_)
-                            )
-                        })
-                    })
-            });
+            let more = (0..n).any(|i| outcome[i].is_none() && dependents_gone(&outcome, &dependents[i]));
             if more {
                 continue;
             }

@@ -662,7 +662,7 @@ fn answer(
         }
         (SecretOp::List, Some(n)) if seg(0) == Some("secrets") => match find(n).filter(|s| s.deleted.is_none()) {
             Some(s) => {
-                let value: Vec<Value> = s.versions.iter().map(|v| cx.item_version(&s, v)).collect();
+                let value: Vec<Value> = s.versions.iter().map(|v| cx.bundle(&s, v)).collect();
                 json_response(200, &json!({ "value": value, "nextLink": null }), &[])
             }
             None => not_found(n),
@@ -831,9 +831,6 @@ impl Cx {
         let mut b = self.bundle(s, v);
         b["id"] = json!(format!("{}/secrets/{}", self.uri, s.name));
         b
-    }
-    fn item_version(&self, s: &StoredSecret, v: &SecretVersion) -> Value {
-        self.bundle(s, v)
     }
     fn deleted(&self, s: &StoredSecret) -> Value {
         let (deleted, purge) = s.deleted.unwrap_or_default();

@@ -315,15 +315,17 @@ async fn read_secret(ask: Ask<'_, '_>) -> CheckResult {
     let Ask { name, target: secret_id, token, who, expect, env } = ask;
     let fail = |d: String| CheckResult { name: name.to_string(), status: "fail", detail: d };
     let secret = secret_id.rsplit('/').next().unwrap_or_default().to_string();
-    let stored = match keyvault::get_secret(env.client, secret_id).await {
-        Ok(Some(keyvault::SecretState::Live { value, .. })) => value,
-        Ok(_) => return fail(format!("secret `{secret}` does not exist: apply the plan first")),
-        Err(e) => return fail(format!("reading secret `{secret}` as the deploying principal: {e}")),
-    };
+    // One look at the vault for its URI; the deploying principal's read gives the value to
+    // compare with.
     let url = match keyvault::secret_url_of(env.client, secret_id).await {
         Ok(Some(u)) => u,
         Ok(None) => return fail(format!("the vault of `{secret}` does not exist: apply the plan first")),
         Err(e) => return fail(e.to_string()),
+    };
+    let stored = match keyvault::get_secret_at(env.client, &url).await {
+        Ok(Some(keyvault::SecretState::Live { value, .. })) => value,
+        Ok(_) => return fail(format!("secret `{secret}` does not exist: apply the plan first")),
+        Err(e) => return fail(format!("reading secret `{secret}` as the deploying principal: {e}")),
     };
     let start = Instant::now();
     let mut waited = false;
