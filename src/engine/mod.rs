@@ -593,11 +593,6 @@ pub fn vm_patch(body: &Value, observed: Option<&Value>) -> Value {
             }
         }
         p["identity"]["userAssignedIdentities"] = Value::Object(m);
-    } else if let Some(have) =
-        observed.and_then(|o| o.pointer("/identity/userAssignedIdentities")).and_then(Value::as_object)
-        && body.pointer("/identity/userAssignedIdentities").is_none()
-    {
-        let _ = have;
     }
     p
 }

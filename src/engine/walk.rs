@@ -581,8 +581,6 @@ fn create_body(sh: &Shared<'_>, d: &Desired, create_only: &[(String, Value)]) ->
         let (parent, key) = ptr.rsplit_once('/').unwrap_or(("", ptr));
         if let Some(obj) = body.pointer_mut(parent).and_then(Value::as_object_mut) {
             obj.insert(key.to_string(), Value::String(v.expose().clone()));
-        } else if let Some(arr) = body.pointer_mut(parent.rsplit_once('/').map_or("", |p| p.0)) {
-            let _ = arr;
         }
     }
     Ok(body)
@@ -653,7 +651,7 @@ pub async fn apply(sh: &Shared<'_>, mut obs: Observed) -> Vec<(String, String, O
                     Some(Outcome::Skipped(format!("{} is applied by a later version of idlab", d.kind.type_name())));
                 continue;
             };
-            let have = obs.bodies[i].clone().or_else(|| None);
+            let have = obs.bodies[i].clone();
             // A resource whose name depended on values known only now may already exist. Role
             // assignments need no look: their name is derived from (scope, principal, role), so
             // the PUT itself is idempotent. Anything else is read first (rare: only names built
