@@ -1,5 +1,5 @@
 //! The client side of the contract: every request body idlab builds has the shape of the
-//! request in the matching `../shared/arm-specs/` example (each key it sends exists there with
+//! request in the matching `tests/fixtures/arm-specs/` example (each key it sends exists there with
 //! the same JSON type), and every example response yields the attributes idlab reads.
 
 use std::collections::HashMap;
@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::common::root;
 
 fn fixture(name: &str) -> Value {
-    let text = std::fs::read_to_string(root().join("../shared/arm-specs").join(name)).expect("fixture");
+    let text = std::fs::read_to_string(root().join("tests/fixtures/arm-specs").join(name)).expect("fixture");
     serde_json::from_str(&text).expect("JSON")
 }
 

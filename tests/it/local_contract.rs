@@ -1,4 +1,4 @@
-//! Contract tests: the request examples of `../shared/arm-specs/` for every type the local
+//! Contract tests: the request examples of `tests/fixtures/arm-specs/` for every type the local
 //! cloud serves, replayed over HTTPS; the status must be one the example lists, and every
 //! key of the example response (recursively) must be present in ours with the same JSON
 //! type. Keys an example shows only because of inputs or features outside this contract are
@@ -40,7 +40,7 @@ const ABSENT_OK: &[(&str, &str, &str)] = &[
 ];
 
 fn fixture(name: &str) -> Value {
-    let path = root().join("../shared/arm-specs").join(name);
+    let path = root().join("tests/fixtures/arm-specs").join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).expect("fixture JSON")
 }
@@ -490,7 +490,7 @@ fn arm_specs_examples_round_trip() {
     assert_eq!(lab.op("GET", &format!("{deleted}?api-version=2024-11-01"), None).status, 404, "purged");
 
     // Every example of a served type was used.
-    let dir = root().join("../shared/arm-specs");
+    let dir = root().join("tests/fixtures/arm-specs");
     let mut unused = Vec::new();
     for e in std::fs::read_dir(&dir).expect("arm-specs").filter_map(Result::ok) {
         let name = e.file_name().to_string_lossy().into_owned();
@@ -576,7 +576,7 @@ fn datalakestore_examples_round_trip() {
 
     c.compare("datalakestore_Accounts_Delete.json", &lab.op("DELETE", &id, None));
     c.compare("datalakestore_Accounts_Delete.json", &lab.op("DELETE", &id, None));
-    let dir = root().join("../shared/arm-specs");
+    let dir = root().join("tests/fixtures/arm-specs");
     let unused: Vec<String> = std::fs::read_dir(&dir)
         .expect("arm-specs")
         .filter_map(Result::ok)
