@@ -10,6 +10,7 @@ mod gen2_e2e;
 mod graph;
 mod keyvault_e2e;
 mod lab;
+mod layout;
 mod local_auth;
 mod local_blob;
 mod local_contract;
