@@ -1,4 +1,6 @@
-//! Helpers: run the real `idlab` binary in a clean environment and render its outcome.
+//! Helpers: run the real `idlab` binary in a clean environment and render its outcome; the
+//! end-to-end harness (`Served`: `idlab local serve` and the binary against it) and the
+//! acceptance cycle every tutorial plan goes through.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -80,3 +82,12 @@ pub fn json_codes(run: &Run) -> Vec<(String, u64, u64)> {
         })
         .collect()
 }
+
+mod cycle;
+mod served;
+
+pub(crate) use cycle::{
+    acceptance_cycle, assert_name_taken, assert_not_leaked, everything_seen, folder_drift_then_destroy_and_again,
+    secret_runs,
+};
+pub(crate) use served::{Served, changed_fields, owned_by_plan};

@@ -2,163 +2,15 @@
 //! by `idlab local serve` (so every command attaches to the same server and its request log
 //! sees everything).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use idlab::local::attach;
 use serde_json::{Value, json};
 
-use crate::common::{Run, root};
-
-/// (resource, changed field paths) of every action in a plan JSON that is not a no-op.
-pub(crate) fn changed_fields(plan: &Value) -> Vec<(String, Vec<String>)> {
-    plan["actions"]
-        .as_array()
-        .expect("actions")
-        .iter()
-        .filter(|a| a["action"] != "no_op")
-        .map(|a| {
-            (
-                a["name"].as_str().unwrap_or_default().to_string(),
-                a["changes"]
-                    .as_array()
-                    .map(|c| c.iter().filter_map(|x| x["path"].as_str().map(str::to_string)).collect())
-                    .unwrap_or_default(),
-            )
-        })
-        .collect()
-}
-
-pub(crate) struct Served {
-    /// The `idlab local serve` process.
-    child: Child,
-    pub(crate) state: std::path::PathBuf,
-    /// The server's own log (stderr, at debug level).
-    pub(crate) log: std::path::PathBuf,
-    _tmp: tempfile::TempDir,
-    pub(crate) rt: tokio::runtime::Runtime,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Served {
-    pub(crate) fn start() -> Served {
-        Served::with_faults(None)
-    }
-
-    pub(crate) fn with_faults(faults: Option<&str>) -> Served {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let tmp = tempfile::tempdir().expect("tmp");
-        let state = tmp.path().join("state");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_idlab"));
-        cmd.args(["local", "serve", "--port", "0", "--state"]).arg(&state);
-        if let Some(f) = faults {
-            let path = tmp.path().join("faults.yaml");
-            std::fs::write(&path, f).expect("faults");
-            cmd.arg("--faults").arg(path);
-        }
-        let log = tmp.path().join("serve.log");
-        let err = std::fs::File::create(&log).expect("log file");
-        let mut child =
-            cmd.env("IDLAB_LOG", "debug").stdout(Stdio::piped()).stderr(Stdio::from(err)).spawn().expect("serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("line");
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
-        Served { child, state, log, _tmp: tmp, rt }
-    }
-
-    pub(crate) fn idlab(&self, args: &[&str]) -> Run {
-        self.idlab_env(args, &[])
-    }
-
-    pub(crate) fn idlab_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let state = self.state.display().to_string();
-        let mut all: Vec<&str> = args.to_vec();
-        all.extend(["--local", "--state", &state]);
-        let out = Command::new(env!("CARGO_BIN_EXE_idlab"))
-            .args(&all)
-            .current_dir(root())
-            .env_clear()
-            .env("HOME", std::env::temp_dir())
-            .env("NO_COLOR", "1")
-            .envs(env.iter().copied())
-            .output()
-            .expect("idlab runs");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    /// Call the local cloud as its operator.
-    pub(crate) fn op(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let info = attach::read_info(&self.state).expect("server.json");
-        self.rt.block_on(async {
-            let c = attach::client(&info).expect("client");
-            let t = attach::operator_token(&info, &c).await.expect("token");
-            let mut r = c
-                .request(
-                    reqwest::Method::from_bytes(method.as_bytes()).expect("method"),
-                    format!("{}{path}", info.arm_url),
-                )
-                .bearer_auth(t);
-            if let Some(b) = body {
-                r = r.json(&b);
-            }
-            r.send().await.expect("sent").json().await.unwrap_or(Value::Null)
-        })
-    }
-
-    pub(crate) fn subscription(&self) -> String {
-        attach::read_info(&self.state).expect("info").subscription_id
-    }
-
-    /// Apply `plan` again (it must succeed) and assert that the request log holds no write.
-    pub(crate) fn assert_second_apply_writes_nothing(&self, plan: &str) {
-        self.op("DELETE", "/_idlab/requests", None);
-        let again = self.idlab(&["apply", plan, "--auto-approve"]);
-        assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
-        let writes = self.writes();
-        assert!(writes.is_empty(), "{writes:?}");
-    }
-
-    /// Every state-changing request in the log since the last clear, ARM and data planes.
-    pub(crate) fn writes(&self) -> Vec<Value> {
-        let log = self.op("GET", "/_idlab/requests", None);
-        log["value"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|e| e["write"] == true && e["path"] != "/_idlab/requests")
-            .collect()
-    }
-
-    /// ARM requests in the log since the last clear: (method, path).
-    pub(crate) fn arm_log(&self) -> Vec<(String, String, bool)> {
-        let v = self.op("GET", "/_idlab/requests", None);
-        v["value"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .iter()
-            .filter(|e| e["path"].as_str().is_some_and(|p| p.starts_with("/subscriptions")))
-            .map(|e| {
-                (
-                    e["method"].as_str().unwrap_or_default().to_string(),
-                    e["path"].as_str().unwrap_or_default().to_string(),
-                    e["write"].as_bool().unwrap_or(true),
-                )
-            })
-            .collect()
-    }
-}
+use crate::common::{
+    Served, assert_name_taken, assert_not_leaked, changed_fields, everything_seen, folder_drift_then_destroy_and_again,
+    root, secret_runs,
+};
 
 fn tutorial(plan: &str, resources: usize) {
     let s = Served::start();
@@ -178,10 +30,7 @@ fn tutorial(plan: &str, resources: usize) {
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("Verify: 2 passed, 0 failed"), "{}", r.stdout);
     // plan again: no changes, one GET per resource plus the three ownership listings, no write.
-    s.op("DELETE", "/_idlab/requests", None);
-    let r = s.idlab(&["plan", &plan_path, "--detailed-exitcode"]);
-    assert_eq!(r.code, 0, "{}", r.stdout);
-    assert!(r.stdout.contains("No changes."), "{}", r.stdout);
+    s.replans_clean(&plan_path);
     let log = s.arm_log();
     assert!(log.iter().all(|(_, _, w)| !w), "writes during plan: {log:?}");
     assert_eq!(log.len(), resources + 3, "{log:?}");
@@ -282,57 +131,6 @@ fn secrets_never_appear_in_output_logs_or_state() {
     assert!(seen.contains("\"event\":\"finished\""), "the NDJSON stream was not produced");
     assert!(seen.contains("DEBUG"), "debug logging was not on");
     assert!(std::fs::read_to_string(&s.log).unwrap_or_default().contains("DEBUG"), "the server's debug log was read");
-}
-
-/// Every command a secret flows through, in text and JSON: plan, apply (twice), verify,
-/// destroy, a plan saved to `saved` and its apply. Returns everything seen, the saved plan
-/// included; the resources exist again at the end.
-pub(crate) fn secret_runs(s: &Served, plan: &str, saved: &std::path::Path, env: &[(&str, &str)]) -> String {
-    let saved_s = saved.display().to_string();
-    let mut seen = String::new();
-    for args in [
-        vec!["plan", plan, "--format", "json"],
-        vec!["apply", plan, "--auto-approve", "--format", "json"],
-        vec!["apply", plan, "--auto-approve"],
-        vec!["verify", plan, "--format", "json"],
-        vec!["destroy", plan, "--auto-approve"],
-        vec!["plan", plan, "--out", saved_s.as_str()],
-        vec!["apply", saved_s.as_str()],
-    ] {
-        seen.push_str(&everything_seen(s, &args, env));
-    }
-    seen.push_str(&std::fs::read_to_string(saved).unwrap_or_default());
-    seen
-}
-
-/// Run one command, which must succeed, and gather everything a secret could leak into
-/// meanwhile: its stdout and stderr, the local cloud's state files and its request log.
-pub(crate) fn everything_seen(s: &Served, args: &[&str], env: &[(&str, &str)]) -> String {
-    let r = s.idlab_env(args, env);
-    assert!(r.code == 0, "{args:?}: {}{}", r.stdout, r.stderr);
-    let mut seen = format!("{}{}", r.stdout, r.stderr);
-    for entry in std::fs::read_dir(&s.state).expect("state").filter_map(Result::ok) {
-        if entry.path().is_file() {
-            seen.push_str(&String::from_utf8_lossy(&std::fs::read(entry.path()).unwrap_or_default()));
-        }
-    }
-    seen.push_str(&s.op("GET", "/_idlab/requests", None).to_string());
-    seen.push_str(&std::fs::read_to_string(&s.log).unwrap_or_default());
-    seen
-}
-
-/// The secret appears in `seen` in none of its forms: plain, URL-encoded, base64.
-pub(crate) fn assert_not_leaked(seen: &str, secret: &str) {
-    use base64::Engine;
-    let forms = [
-        secret.to_string(),
-        secret.replace('!', "%21").replace('/', "%2F").replace('+', "%2B").replace('=', "%3D"),
-        base64::engine::general_purpose::STANDARD.encode(secret),
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret),
-    ];
-    for f in forms {
-        assert!(!seen.contains(&f), "the secret leaked as {f}");
-    }
 }
 
 #[test]
@@ -982,21 +780,6 @@ fn a_storage_account_name_taken_elsewhere_is_a_plan_error_and_nothing_is_written
     );
 }
 
-/// With a global name taken elsewhere, `plan` and `apply` of `plan` fail with `message` before
-/// any write; with `free_var` (`NAME=VALUE`, another name) the plan is clean.
-pub(crate) fn assert_name_taken(s: &Served, plan: &str, message: &str, free_var: &str) {
-    s.op("DELETE", "/_idlab/requests", None);
-    let p = root().join(plan).display().to_string();
-    for cmd in [vec!["plan", &p], vec!["apply", &p, "--auto-approve"]] {
-        let r = s.idlab(&cmd);
-        assert_eq!(r.code, 1, "{cmd:?}: {}{}", r.stdout, r.stderr);
-        assert!(r.stderr.contains(message), "{}", r.stderr);
-    }
-    assert!(s.arm_log().iter().all(|(_, _, write)| !write), "{:?}", s.arm_log());
-    let ok = s.idlab(&["plan", &p, "--var", free_var]);
-    assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
-}
-
 #[test]
 fn the_data_lake_tutorial_grants_folder_acls_the_vm_uses_and_destroy_leaves_nothing() {
     let s = Served::start();
@@ -1015,10 +798,7 @@ fn the_data_lake_tutorial_grants_folder_acls_the_vm_uses_and_destroy_leaves_noth
         v.stdout
     );
     // Re-plan: no changes, and nothing written anywhere (ARM or WebHDFS).
-    s.op("DELETE", "/_idlab/requests", None);
-    let r = s.idlab(&["plan", &p, "--detailed-exitcode"]);
-    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("No changes."), "{}", r.stdout);
+    s.replans_clean(&p);
     let log = s.op("GET", "/_idlab/requests", None);
     let entries = log["value"].as_array().cloned().unwrap_or_default();
     assert!(entries.iter().any(|e| e["path"].as_str().is_some_and(|p| p.starts_with("/webhdfs/v1"))), "{log}");
@@ -1028,12 +808,7 @@ fn the_data_lake_tutorial_grants_folder_acls_the_vm_uses_and_destroy_leaves_noth
     let account = format!(
         "/subscriptions/{sub}/resourceGroups/myResourceGroup/providers/Microsoft.DataLakeStore/accounts/idlabtutorialadls"
     );
-    let vm = s.op(
-        "GET",
-        &format!("/subscriptions/{sub}/resourceGroups/myResourceGroup/providers/Microsoft.Compute/virtualMachines/myVM?api-version=2025-04-01"),
-        None,
-    );
-    let oid = vm["identity"]["principalId"].as_str().expect("system identity").to_string();
+    let oid = s.vm_principal("myResourceGroup", "myVM");
     let endpoint = s.op("GET", &format!("{account}?api-version=2016-11-01"), None)["properties"]["endpoint"]
         .as_str()
         .unwrap_or_default()
@@ -1062,37 +837,6 @@ fn the_data_lake_tutorial_grants_folder_acls_the_vm_uses_and_destroy_leaves_noth
     });
     assert_eq!(status, 200);
     folder_drift_then_destroy_and_again(&s, &p, &oid, "Microsoft.DataLakeStore/accounts?api-version=2016-11-01");
-}
-
-/// The plan shows exactly the folder entry of `oid` changed out of band (and nothing about
-/// `someone-else`); apply puts it back; destroy leaves no resource group and no account of
-/// the listed type (`list`: `Type?api-version=…`); apply and verify work again from empty.
-pub(crate) fn folder_drift_then_destroy_and_again(s: &Served, p: &str, oid: &str, list: &str) {
-    let drift = s.idlab(&["plan", p, "--detailed-exitcode"]);
-    assert_eq!(drift.code, 2, "{}", drift.stdout);
-    assert!(
-        drift.stdout.contains(&format!("acl/user:{oid}"))
-            && !drift.stdout.contains("someone-else")
-            && drift.stdout.contains("Plan: 0 to create, 1 to update"),
-        "{}",
-        drift.stdout
-    );
-    assert_eq!(s.idlab(&["apply", p, "--auto-approve"]).code, 0);
-    assert_eq!(s.idlab(&["plan", p, "--detailed-exitcode"]).code, 0);
-    // Destroy leaves nothing the plan owned; applying again from empty works.
-    let d = s.idlab(&["destroy", p, "--auto-approve"]);
-    assert_eq!(d.code, 0, "{}{}", d.stdout, d.stderr);
-    let sub = s.subscription();
-    assert_eq!(
-        s.op("GET", &format!("/subscriptions/{sub}/resourceGroups/myResourceGroup?api-version=2024-11-01"), None)["error"]
-            ["code"],
-        "ResourceGroupNotFound"
-    );
-    let accounts = s.op("GET", &format!("/subscriptions/{sub}/providers/{list}"), None);
-    assert_eq!(accounts["value"], json!([]), "{accounts}");
-    let again = s.idlab(&["apply", p, "--auto-approve"]);
-    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
-    assert_eq!(s.idlab(&["verify", p]).code, 0);
 }
 
 #[test]

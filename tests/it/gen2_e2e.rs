@@ -6,8 +6,7 @@
 use idlab::local::attach;
 use serde_json::{Value, json};
 
-use crate::common::root;
-use crate::engine_e2e::{Served, folder_drift_then_destroy_and_again};
+use crate::common::{Served, folder_drift_then_destroy_and_again, root};
 
 const VERSION: &str = "2023-11-03";
 
@@ -94,10 +93,7 @@ fn the_gen2_data_lake_tutorial_applies_verifies_replans_clean_and_destroys() {
         v.stdout
     );
     // Re-plan: no changes, the ACLs were read through dfs, and nothing was written anywhere.
-    s.op("DELETE", "/_idlab/requests", None);
-    let r = s.idlab(&["plan", &p, "--detailed-exitcode"]);
-    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("No changes."), "{}", r.stdout);
+    s.replans_clean(&p);
     let log = s.op("GET", "/_idlab/requests", None);
     let entries = log["value"].as_array().cloned().unwrap_or_default();
     let dfs_reads = entries
@@ -116,12 +112,7 @@ fn the_gen2_data_lake_tutorial_applies_verifies_replans_clean_and_destroys() {
     let account = format!(
         "/subscriptions/{sub}/resourceGroups/myResourceGroup/providers/Microsoft.Storage/storageAccounts/idlabtutorialgen2"
     );
-    let vm = s.op(
-        "GET",
-        &format!("/subscriptions/{sub}/resourceGroups/myResourceGroup/providers/Microsoft.Compute/virtualMachines/myVM?api-version=2025-04-01"),
-        None,
-    );
-    let oid = vm["identity"]["principalId"].as_str().expect("system identity").to_string();
+    let oid = s.vm_principal("myResourceGroup", "myVM");
     let dfs = s.op("GET", &format!("{account}?api-version=2025-06-01"), None)["properties"]["primaryEndpoints"]["dfs"]
         .as_str()
         .expect("dfs endpoint")

@@ -7,8 +7,7 @@
 
 use serde_json::{Value, json};
 
-use crate::common::root;
-use crate::engine_e2e::{Served, assert_name_taken, assert_not_leaked, everything_seen, secret_runs};
+use crate::common::{Served, assert_name_taken, assert_not_leaked, changed_fields, everything_seen, root, secret_runs};
 use idlab::local::attach;
 
 const API: &str = "api-version=2024-11-01";
@@ -179,7 +178,7 @@ fn access_policy_entries_converge_and_other_principals_entries_survive() {
     assert!(s.op("PUT", &add, Some(entry(&vm_oid, &["Delete"])))["properties"].is_object());
     let r = s.idlab(&["plan", &p, "--format", "json"]);
     let plan: Value = serde_json::from_str(&r.stdout).expect("json");
-    let changed = crate::engine_e2e::changed_fields(&plan);
+    let changed = changed_fields(&plan);
     assert_eq!(
         changed,
         vec![("vm-policy".to_string(), vec!["properties/permissions/secrets".to_string()])],

@@ -6,8 +6,7 @@
 
 use serde_json::{Value, json};
 
-use crate::common::root;
-use crate::engine_e2e::{Served, assert_name_taken, assert_not_leaked, everything_seen, secret_runs};
+use crate::common::{Served, assert_name_taken, assert_not_leaked, everything_seen, owned_by_plan, root, secret_runs};
 use crate::lab::Lab;
 
 const T_SQL: &str = "CREATE USER [myVM] FROM EXTERNAL PROVIDER; ALTER ROLE db_datareader ADD MEMBER [myVM];";
@@ -23,24 +22,6 @@ fn variant(dir: &tempfile::TempDir, from: &str, to: &str) -> String {
     let path = dir.path().join("sql-variant.yaml");
     std::fs::write(&path, text.replace(from, to)).expect("write");
     path.display().to_string()
-}
-
-/// Resources carrying the plan's tag, by type.
-fn owned(s: &Served) -> Vec<String> {
-    let sub = s.subscription();
-    let mut out: Vec<String> = Vec::new();
-    for path in [
-        format!(
-            "/subscriptions/{sub}/resourcegroups?$filter=tagName%20eq%20'idlab-plan'%20and%20tagValue%20eq%20'sql'&api-version=2024-11-01"
-        ),
-        format!(
-            "/subscriptions/{sub}/resources?$filter=tagName%20eq%20'idlab-plan'%20and%20tagValue%20eq%20'sql'&api-version=2021-04-01"
-        ),
-    ] {
-        let v = s.op("GET", &path, None);
-        out.extend(v["value"].as_array().into_iter().flatten().filter_map(|r| r["id"].as_str().map(str::to_string)));
-    }
-    out
 }
 
 fn server_path(s: &Served, rg: &str) -> String {
@@ -82,10 +63,7 @@ fn the_sql_tutorial_applies_verifies_token_only_replans_clean_and_destroys() {
     assert!(r.stdout.contains("Verify: 1 passed, 0 failed, 0 skipped."), "{}", r.stdout);
     // Re-plan: no changes, no write; a second apply writes nothing and still says the step,
     // as an NDJSON event for machines.
-    s.op("DELETE", "/_idlab/requests", None);
-    let r = s.idlab(&["plan", &p, "--detailed-exitcode"]);
-    assert_eq!(r.code, 0, "{}", r.stdout);
-    assert!(r.stdout.contains("No changes."), "{}", r.stdout);
+    s.replans_clean(&p);
     let r = s.idlab(&["apply", &p, "--auto-approve", "--format", "json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let log = s.arm_log();
@@ -104,7 +82,7 @@ fn the_sql_tutorial_applies_verifies_token_only_replans_clean_and_destroys() {
     let r = s.idlab(&["destroy", &p, "--auto-approve"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("Destroy complete: 0 created, 0 updated, 0 replaced, 9 deleted"), "{}", r.stderr);
-    assert_eq!(owned(&s), Vec::<String>::new());
+    assert_eq!(owned_by_plan(&s, "sql"), Vec::<String>::new());
     assert_eq!(s.op("GET", &server_path(&s, "myResourceGroup"), None)["error"]["code"], "ResourceGroupNotFound");
     // Apply again from empty.
     let r = s.idlab(&["apply", &p, "--auto-approve"]);

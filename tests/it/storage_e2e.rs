@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::engine_e2e::Served;
+use crate::common::Served;
 use idlab::arm::blob::{BLOCK_SIZE, BLOCK_THRESHOLD};
 use idlab::local::attach;
 

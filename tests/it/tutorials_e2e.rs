@@ -4,27 +4,11 @@
 //! apply and verify work again from there (soft-deleted vaults and secrets are recovered).
 //! `plans/tutorials.yaml` — all of them in one environment — also after `destroy --purge`.
 
-use crate::common::root;
-use crate::engine_e2e::Served;
+use crate::common::{Served, acceptance_cycle, owned_by_plan, root};
 
 /// What carries the plan's tag in the subscription: groups and resources.
 fn owned(s: &Served) -> Vec<String> {
     owned_by_plan(s, "tutorials")
-}
-
-/// What carries plan `name`'s tag in the subscription: groups and resources.
-fn owned_by_plan(s: &Served, name: &str) -> Vec<String> {
-    let sub = s.subscription();
-    let filter = format!("$filter=tagName%20eq%20'idlab-plan'%20and%20tagValue%20eq%20'{name}'");
-    let mut out = Vec::new();
-    for path in [
-        format!("/subscriptions/{sub}/resourcegroups?{filter}&api-version=2024-11-01"),
-        format!("/subscriptions/{sub}/resources?{filter}&api-version=2021-04-01"),
-    ] {
-        let v = s.op("GET", &path, None);
-        out.extend(v["value"].as_array().into_iter().flatten().filter_map(|r| r["id"].as_str().map(str::to_string)));
-    }
-    out
 }
 
 fn verify_all(s: &Served, p: &str) {
@@ -54,10 +38,7 @@ fn every_tutorial_in_one_environment_applies_verifies_replans_clean_destroys_and
     assert!(a.stderr.contains("0 failed, 0 skipped"), "{}", a.stderr);
     verify_all(&s, &p);
     // Re-plan and re-apply: no changes, and no write anywhere.
-    s.op("DELETE", "/_idlab/requests", None);
-    let r = s.idlab(&["plan", &p, "--detailed-exitcode"]);
-    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("No changes."), "{}", r.stdout);
+    s.replans_clean(&p);
     let again = s.idlab(&["apply", &p, "--auto-approve"]);
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert!(s.writes().is_empty(), "{:?}", s.writes());
@@ -104,56 +85,42 @@ fn every_tutorial_in_one_environment_applies_verifies_replans_clean_destroys_and
     verify_all(&s, &p);
 }
 
-/// The acceptance cycle of one tutorial plan: apply from empty, verify passes, a re-plan shows
-/// no changes and a re-apply writes nothing (ARM or data planes), destroy leaves nothing the
-/// plan owns, and apply and verify work again from there.
-fn cycle(plan: &str, name: &str, checks: usize) {
-    let s = Served::start();
-    let p = root().join(plan).display().to_string();
-    let passed = format!("Verify: {checks} passed, 0 failed, 0 skipped.");
-    for round in 0..2 {
-        let a = s.idlab(&["apply", &p, "--auto-approve"]);
-        assert_eq!(a.code, 0, "round {round}: {}{}", a.stdout, a.stderr);
-        let v = s.idlab(&["verify", &p]);
-        assert!(v.code == 0 && v.stdout.contains(&passed), "round {round}: {}{}", v.stdout, v.stderr);
-        s.op("DELETE", "/_idlab/requests", None);
-        let r = s.idlab(&["plan", &p, "--detailed-exitcode"]);
-        assert_eq!(r.code, 0, "round {round}: {}{}", r.stdout, r.stderr);
-        assert_eq!(s.idlab(&["apply", &p, "--auto-approve"]).code, 0);
-        assert!(s.writes().is_empty(), "round {round}: {:?}", s.writes());
-        assert!(!owned_by_plan(&s, name).is_empty());
-        let d = s.idlab(&["destroy", &p, "--auto-approve"]);
-        assert_eq!(d.code, 0, "round {round}: {}{}", d.stdout, d.stderr);
-        assert!(owned_by_plan(&s, name).is_empty(), "round {round}: {:?}", owned_by_plan(&s, name));
-    }
+#[test]
+fn the_arm_user_assigned_tutorial_full_cycle() {
+    acceptance_cycle("plans/arm-user-assigned.yaml", "arm-user-assigned", 2);
+}
+
+#[test]
+fn the_arm_system_assigned_tutorial_full_cycle() {
+    acceptance_cycle("plans/arm-system-assigned.yaml", "arm-system-assigned", 2);
 }
 
 #[test]
 fn the_storage_blob_tutorial_full_cycle() {
-    cycle("plans/storage-blob.yaml", "storage-blob", 1);
+    acceptance_cycle("plans/storage-blob.yaml", "storage-blob", 1);
 }
 
 #[test]
 fn the_storage_sas_tutorial_full_cycle() {
-    cycle("plans/storage-sas.yaml", "storage-sas", 1);
+    acceptance_cycle("plans/storage-sas.yaml", "storage-sas", 1);
 }
 
 #[test]
 fn the_sql_tutorial_full_cycle() {
-    cycle("plans/sql.yaml", "sql", 1);
+    acceptance_cycle("plans/sql.yaml", "sql", 1);
 }
 
 #[test]
 fn the_data_lake_tutorial_full_cycle() {
-    cycle("plans/datalake.yaml", "datalake", 1);
+    acceptance_cycle("plans/datalake.yaml", "datalake", 1);
 }
 
 #[test]
 fn the_key_vault_tutorial_full_cycle() {
-    cycle("plans/keyvault.yaml", "keyvault", 1);
+    acceptance_cycle("plans/keyvault.yaml", "keyvault", 1);
 }
 
 #[test]
 fn the_data_lake_gen2_tutorial_full_cycle() {
-    cycle("plans/datalake-gen2.yaml", "datalake-gen2", 1);
+    acceptance_cycle("plans/datalake-gen2.yaml", "datalake-gen2", 1);
 }
