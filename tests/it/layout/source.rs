@@ -119,7 +119,8 @@ fn blank(text: &str) -> (String, Vec<(usize, String)>) {
             // A char literal ('x', '\n', '\u{1F600}'), not a lifetime ('a).
             b'\'' if !prev_ident || (i > 0 && s[i - 1] == b'b') => {
                 let end = if s.get(i + 1) == Some(&b'\\') {
-                    s[i + 2..].iter().position(|&c| c == b'\'').map(|p| i + 2 + p)
+                    // Past the escaped character, so `'\''` ends at its last quote.
+                    s.get(i + 3..).and_then(|r| r.iter().position(|&c| c == b'\'')).map(|p| i + 3 + p)
                 } else {
                     // One UTF-8 character, then the closing quote.
                     let ch_len = text[i + 1..].chars().next().map_or(1, char::len_utf8);
@@ -192,7 +193,7 @@ pub fn matching_brace(code: &str, open: usize) -> usize {
 
 #[test]
 fn comments_strings_and_chars_are_blanked_and_strings_collected() {
-    let src = "let a = \"crate::x\"; // super::y\n/* self::z /* nested */ */ let c = 'x'; let l: &'a str = r#\"q\"#;\nfn f<'a>() {}\n";
+    let src = "let q = '\\''; let a = \"crate::x\"; // super::y\n/* self::z /* nested */ */ let c = 'x'; let l: &'a str = r#\"q\"#;\nfn f<'a>() {}\n";
     let s = Source::new(src);
     assert!(!s.code.contains("crate::") && !s.code.contains("super::") && !s.code.contains("self::"), "{}", s.code);
     assert!(s.code.contains("<'a>"), "lifetimes stay: {}", s.code);
