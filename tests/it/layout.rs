@@ -185,6 +185,18 @@ fn the_architecture_document_names_every_module_and_only_files_that_exist() {
             problems.push(format!("docs/architecture.md:{line}: `{code}` does not exist"));
         }
     }
+    // Every module path it names (`arm::id`, `local::blob`) is a module file.
+    let modules = Tree::read(&root()).modules;
+    for (line, code) in inline_code(&doc) {
+        let segs: Vec<&str> = code.split("::").collect();
+        let modlike = segs.len() > 1
+            && segs
+                .iter()
+                .all(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'));
+        if modlike && modules.keys().any(|m| m == segs[0]) && !modules.contains_key(&code) {
+            problems.push(format!("docs/architecture.md:{line}: module `{code}` does not exist"));
+        }
+    }
     // Every module file appears in the module table.
     let rows = module_table(&doc);
     assert!(!rows.is_empty(), "docs/architecture.md has no table headed `| module |`");
