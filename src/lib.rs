@@ -12,8 +12,6 @@
 pub mod arm;
 pub mod cli;
 #[allow(clippy::disallowed_types)]
-mod cli_engine;
-#[allow(clippy::disallowed_types)]
 pub mod engine;
 pub mod graph;
 pub mod kinds;

@@ -4,10 +4,12 @@
 pub mod auth;
 pub mod blob;
 pub mod client;
+pub mod connect;
 pub mod datalake;
 pub mod dfs;
 pub mod error;
 pub mod id;
+pub mod jwt;
 pub mod keyvault;
 
 pub use client::Client;

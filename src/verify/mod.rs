@@ -533,15 +533,6 @@ async fn blob_sas(ask: Ask<'_, '_>) -> CheckResult {
 /// The token audience of Azure SQL (arm-contract §9).
 pub const SQL_RESOURCE: &str = "https://database.windows.net/";
 
-/// The claims of a JWT, read without checking its signature (the client never can: only the
-/// service that accepts it does).
-fn claims(token: &str) -> Option<Value> {
-    use base64::Engine;
-    let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
-    serde_json::from_slice(&bytes).ok()
-}
-
 /// `sql_login`, token-only: TDS is not spoken here, so the check stops where ARM's knowledge
 /// ends. The VM's identity gets a token for Azure SQL; its `aud` must be that resource and its
 /// `oid` the principal SQL will see: the server's Entra admin (its `sid`, read back through
@@ -557,7 +548,7 @@ async fn sql_login(ask: Ask<'_, '_>, principal: Option<&str>) -> CheckResult {
     if expect == Expect::Denied {
         return result("fail", "`expect: denied` cannot be checked without signing in; sql_login is token-only".into());
     }
-    let Some(c) = claims(token.expose()) else {
+    let Some(c) = crate::arm::jwt::claims(token.expose()) else {
         return result("fail", format!("the token issued to {who} is not a JWT"));
     };
     let claim = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
