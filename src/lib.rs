@@ -22,5 +22,4 @@ pub mod plan;
 pub mod resolve;
 pub mod roles;
 pub mod ui;
-#[allow(clippy::disallowed_types)]
 pub mod verify;

@@ -111,7 +111,7 @@ async fn call(
                 tokio::time::sleep(wait.min(Duration::from_secs(10))).await;
             }
             Ok(resp) => {
-                tracing::debug!(operation = %operation, status = resp.status().as_u16(), "blob");
+                tracing::debug!(operation = %operation, status = resp.status().as_u16(), "blob request");
                 return Ok(resp);
             }
             Err(_) if attempt < 4 => tokio::time::sleep(Duration::from_millis(300 << attempt)).await,

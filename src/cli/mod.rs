@@ -16,7 +16,6 @@ use crate::ui;
 
 mod apply;
 mod common;
-#[allow(clippy::disallowed_types)]
 mod connect;
 mod destroy;
 mod graph;

@@ -62,7 +62,6 @@ pub(crate) fn cmd_verify(a: &VerifyArgs) -> Exit {
             a.imds_endpoint.clone().or_else(|| conn.local.is_none().then(|| "http://169.254.169.254".to_string()));
         let venv = crate::verify::VerifyEnv {
             client: &conn.cx.client,
-            http: conn.cx.client.http(),
             values: &obs.values,
             endpoints: &endpoints,
             default_endpoint: default.as_deref(),
