@@ -11,7 +11,9 @@ use crate::local::{Local, attach};
 use crate::model::Sensitive;
 use crate::resolve::Validated;
 
-use super::common::{CloudArgs, Exit, fail};
+use std::path::Path;
+
+use super::common::{CloudArgs, Exit, VarArgs, fail, load, runtime};
 
 /// A connection to a cloud for one command.
 pub(crate) struct Conn {
@@ -102,8 +104,31 @@ fn context(c: &CloudArgs, conn: Connected) -> Context {
     }
 }
 
+/// Load the plan (printing its diagnostics), connect, let the command set its options on the
+/// context, read what Azure holds, then run the command's `body` on one runtime.
+pub(crate) fn observe_then(
+    path: &Path,
+    vars: &VarArgs,
+    cloud: &CloudArgs,
+    set: impl FnOnce(&Validated, &mut Context) -> Result<(), String>,
+    body: impl AsyncFnOnce(Validated, Conn, engine::Observed) -> Exit,
+) -> Exit {
+    let p = match load(path, vars) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    let Some(rt) = runtime() else { return Exit::Error };
+    rt.block_on(async {
+        let (conn, obs) = match observed(cloud, &p, |cx| set(&p, cx)).await {
+            Ok(c) => c,
+            Err(e) => return e,
+        };
+        body(p, conn, obs).await
+    })
+}
+
 /// Connect, let the command set its options on the context, then read what Azure holds.
-pub(crate) async fn observed(
+async fn observed(
     cloud: &CloudArgs,
     p: &Validated,
     set: impl FnOnce(&mut Context) -> Result<(), String>,

@@ -7,8 +7,8 @@ use clap::Args;
 use crate::engine;
 use crate::ui;
 
-use super::common::{CloudArgs, Exit, OutFormat, VarArgs, fail, load, runtime};
-use super::connect::observed;
+use super::common::{CloudArgs, Exit, OutFormat, VarArgs, fail};
+use super::connect::observe_then;
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
@@ -36,53 +36,48 @@ pub struct PlanArgs {
 }
 
 pub(crate) fn cmd_plan(a: &PlanArgs) -> Exit {
-    let p = match load(&a.plan, &a.vars) {
-        Ok(p) => p,
-        Err(e) => return e,
-    };
-    let Some(rt) = runtime() else { return Exit::Error };
-    rt.block_on(async {
-        let (conn, obs) = match observed(&a.cloud, &p, |cx| {
+    observe_then(
+        &a.plan,
+        &a.vars,
+        &a.cloud,
+        |p, cx| {
             cx.check_names = !a.destroy;
             cx.purge = a.purge;
-            cx.only = engine::targets(&p, &a.cloud.targets, a.destroy)?;
+            cx.only = engine::targets(p, &a.cloud.targets, a.destroy)?;
             Ok(())
-        })
-        .await
-        {
-            Ok(c) => c,
-            Err(e) => return e,
-        };
-        let plan = engine::make_plan(&conn.cx, &p, &obs, a.destroy);
-        if let Some(out) = &a.out {
-            let saved = crate::plan::Saved {
-                format_version: crate::plan::FORMAT_VERSION,
-                kind: "idlab-saved-plan".into(),
-                source: a.plan.display().to_string(),
-                source_sha256: crate::plan::sha256(&std::fs::read_to_string(&a.plan).unwrap_or_default()),
-                variables_sha256: crate::plan::sha256(&serde_json::to_string(&p.variables).unwrap_or_default()),
-                fingerprints: engine::fingerprints(&obs),
-                plan: plan.clone(),
-            };
-            let text = serde_json::to_string_pretty(&saved).unwrap_or_default();
-            if let Err(e) = write_atomic(out, &text) {
-                return fail(format!("cannot write {}: {e}", out.display()));
+        },
+        async |p, conn, obs| {
+            let plan = engine::make_plan(&conn.cx, &p, &obs, a.destroy);
+            if let Some(out) = &a.out {
+                let saved = crate::plan::Saved {
+                    format_version: crate::plan::FORMAT_VERSION,
+                    kind: "idlab-saved-plan".into(),
+                    source: a.plan.display().to_string(),
+                    source_sha256: crate::plan::sha256(&std::fs::read_to_string(&a.plan).unwrap_or_default()),
+                    variables_sha256: crate::plan::sha256(&serde_json::to_string(&p.variables).unwrap_or_default()),
+                    fingerprints: engine::fingerprints(&obs),
+                    plan: plan.clone(),
+                };
+                let text = serde_json::to_string_pretty(&saved).unwrap_or_default();
+                if let Err(e) = write_atomic(out, &text) {
+                    return fail(format!("cannot write {}: {e}", out.display()));
+                }
             }
-        }
-        match a.format {
-            OutFormat::Json => {
-                ui::out(&format!("{}\n", serde_json::to_string_pretty(&plan).unwrap_or_default()));
+            match a.format {
+                OutFormat::Json => {
+                    ui::out(&format!("{}\n", serde_json::to_string_pretty(&plan).unwrap_or_default()));
+                }
+                OutFormat::Text => {
+                    ui::out(&ui::plan::text(&plan));
+                }
+                OutFormat::Markdown => {
+                    ui::out(&ui::plan::markdown(&plan));
+                }
             }
-            OutFormat::Text => {
-                ui::out(&ui::plan::text(&plan));
-            }
-            OutFormat::Markdown => {
-                ui::out(&ui::plan::markdown(&plan));
-            }
-        }
-        drop(conn.local);
-        if a.detailed_exitcode && plan.has_changes() { Exit::Changes } else { Exit::Ok }
-    })
+            drop(conn.local);
+            if a.detailed_exitcode && plan.has_changes() { Exit::Changes } else { Exit::Ok }
+        },
+    )
 }
 
 fn write_atomic(path: &std::path::Path, text: &str) -> std::io::Result<()> {

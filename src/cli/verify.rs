@@ -8,8 +8,8 @@ use clap::Args;
 use crate::local::attach;
 use crate::ui;
 
-use super::common::{CloudArgs, Exit, OutFormat, VarArgs, fail, load, runtime};
-use super::connect::observed;
+use super::common::{CloudArgs, Exit, OutFormat, VarArgs, fail};
+use super::connect::observe_then;
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
@@ -31,61 +31,58 @@ pub struct VerifyArgs {
 }
 
 pub(crate) fn cmd_verify(a: &VerifyArgs) -> Exit {
-    let p = match load(&a.plan, &a.vars) {
-        Ok(p) => p,
-        Err(e) => return e,
-    };
-    let Some(rt) = runtime() else { return Exit::Error };
-    rt.block_on(async {
-        let (conn, obs) = match observed(&a.cloud, &p, |_| Ok(())).await {
-            Ok(c) => c,
-            Err(e) => return e,
-        };
-        let mut endpoints: HashMap<String, String> = HashMap::new();
-        if let Some(l) = &conn.local
-            && a.imds_endpoint.is_none()
-        {
-            match attach::vms(l.info()).await {
-                Ok(vms) => {
-                    for v in vms {
-                        if let (Some(id), Some(ep)) =
-                            (v.get("id").and_then(|x| x.as_str()), v.get("endpoint").and_then(|x| x.as_str()))
-                        {
-                            endpoints.insert(id.to_ascii_lowercase(), ep.to_string());
+    observe_then(
+        &a.plan,
+        &a.vars,
+        &a.cloud,
+        |_, _| Ok(()),
+        async |p, conn, obs| {
+            let mut endpoints: HashMap<String, String> = HashMap::new();
+            if let Some(l) = &conn.local
+                && a.imds_endpoint.is_none()
+            {
+                match attach::vms(l.info()).await {
+                    Ok(vms) => {
+                        for v in vms {
+                            if let (Some(id), Some(ep)) =
+                                (v.get("id").and_then(|x| x.as_str()), v.get("endpoint").and_then(|x| x.as_str()))
+                            {
+                                endpoints.insert(id.to_ascii_lowercase(), ep.to_string());
+                            }
                         }
                     }
+                    Err(e) => return fail(format!("cannot list the local cloud's VMs: {e}")),
                 }
-                Err(e) => return fail(format!("cannot list the local cloud's VMs: {e}")),
             }
-        }
-        let default =
-            a.imds_endpoint.clone().or_else(|| conn.local.is_none().then(|| "http://169.254.169.254".to_string()));
-        let venv = crate::verify::VerifyEnv {
-            client: &conn.cx.client,
-            values: &obs.values,
-            endpoints: &endpoints,
-            default_endpoint: default.as_deref(),
-            propagation: std::time::Duration::from_secs(a.wait),
-        };
-        let mut results = Vec::new();
-        for (name, check) in &p.checks {
-            results.push(crate::verify::run_check(&name.value, check, &venv).await);
-        }
-        match a.format {
-            OutFormat::Json => {
-                ui::out(&format!("{}\n", serde_json::json!({"format_version": 1, "checks": results})));
+            let default =
+                a.imds_endpoint.clone().or_else(|| conn.local.is_none().then(|| "http://169.254.169.254".to_string()));
+            let venv = crate::verify::VerifyEnv {
+                client: &conn.cx.client,
+                values: &obs.values,
+                endpoints: &endpoints,
+                default_endpoint: default.as_deref(),
+                propagation: std::time::Duration::from_secs(a.wait),
+            };
+            let mut results = Vec::new();
+            for (name, check) in &p.checks {
+                results.push(crate::verify::run_check(&name.value, check, &venv).await);
             }
-            OutFormat::Text | OutFormat::Markdown => {
-                for r in &results {
-                    ui::out(&format!("{} {}: {}\n", r.status.to_uppercase(), r.name, r.detail));
+            match a.format {
+                OutFormat::Json => {
+                    ui::out(&format!("{}\n", serde_json::json!({"format_version": 1, "checks": results})));
                 }
-                let pass = results.iter().filter(|r| r.status == "pass").count();
-                let failed = results.iter().filter(|r| r.status == "fail").count();
-                let skip = results.iter().filter(|r| r.status == "skip").count();
-                ui::out(&format!("Verify: {pass} passed, {failed} failed, {skip} skipped.\n"));
+                OutFormat::Text | OutFormat::Markdown => {
+                    for r in &results {
+                        ui::out(&format!("{} {}: {}\n", r.status.to_uppercase(), r.name, r.detail));
+                    }
+                    let pass = results.iter().filter(|r| r.status == "pass").count();
+                    let failed = results.iter().filter(|r| r.status == "fail").count();
+                    let skip = results.iter().filter(|r| r.status == "skip").count();
+                    ui::out(&format!("Verify: {pass} passed, {failed} failed, {skip} skipped.\n"));
+                }
             }
-        }
-        drop(conn.local);
-        if results.iter().any(|r| r.status == "fail") { Exit::VerifyFailed } else { Exit::Ok }
-    })
+            drop(conn.local);
+            if results.iter().any(|r| r.status == "fail") { Exit::VerifyFailed } else { Exit::Ok }
+        },
+    )
 }
