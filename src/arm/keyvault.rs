@@ -9,6 +9,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use super::client::RetryWhile;
 use super::{Client, Error};
 use crate::model::Sensitive;
 
@@ -282,19 +283,23 @@ pub async fn recover_secret(client: &Client, id: &str) -> Result<(), Error> {
 /// The service refused (purge protection), or the deletion never finished.
 pub async fn purge_secret(client: &Client, id: &str) -> Result<(), Error> {
     let url = secret_url(client, id, "deletedsecrets/{name}").await?.ok_or_else(|| vault_missing(id))?;
-    let mut wait = std::time::Duration::from_millis(200);
-    for _ in 0..12 {
-        let r = data(client, Method::DELETE, &url, None).await?;
-        match r.status {
-            200 | 204 | 404 => return Ok(()),
-            409 => {
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(std::time::Duration::from_secs(5));
-            }
-            _ => return Err(Client::error(&Method::DELETE, &url, &r)),
-        }
+    let r = client
+        .request(Method::DELETE, &url)
+        .scope(VAULT_SCOPE)
+        .api_version(DATA_API)
+        .retry_while(
+            RetryWhile::status(409)
+                .within(std::time::Duration::from_secs(36))
+                .max_delay(std::time::Duration::from_secs(5)),
+        )
+        .send()
+        .await?
+        .into_response();
+    match r.status {
+        200 | 204 | 404 => Ok(()),
+        409 => Err(Error::new("PurgeTimedOut", format!("{id}: the secret was still being deleted"))),
+        _ => Err(Client::error(&Method::DELETE, &url, &r)),
     }
-    Err(Error::new("PurgeTimedOut", format!("{id}: the secret was still being deleted")))
 }
 
 #[cfg(test)]
