@@ -170,6 +170,22 @@ pub async fn get_secret(client: &Client, id: &str) -> Result<Option<SecretState>
 /// A read failed for another reason than absence (403 included).
 pub async fn get_secret_at(client: &Client, url: &str) -> Result<Option<SecretState>, Error> {
     let r = data(client, Method::GET, url, None).await?;
+    secret_state(client, url, r).await
+}
+
+/// [`get_secret_at`], the first read retried while `wait` holds: a recovered secret comes
+/// back in the background, so `RetryWhile::status(404).within(window)` reads until it is
+/// live or the window has passed (then it answers what is there: the deleted record, or
+/// nothing).
+///
+/// # Errors
+/// As [`get_secret_at`].
+pub async fn get_secret_at_while(client: &Client, url: &str, wait: RetryWhile) -> Result<Option<SecretState>, Error> {
+    let r = client.request(Method::GET, url).scope(VAULT_SCOPE).api_version(DATA_API).retry_while(wait).send().await?;
+    secret_state(client, url, r.into_response()).await
+}
+
+async fn secret_state(client: &Client, url: &str, r: super::client::Response) -> Result<Option<SecretState>, Error> {
     match r.status {
         200 => {
             let mut bundle = r.body;

@@ -5,7 +5,7 @@
 //! evaluated by the ARM client's retry policy. Nothing here sleeps.
 //!
 //! Each check kind (the action field of a check: `read_blob`, `data_lake`, …) is one
-//! [`CheckKind`] in [`CHECKS`], in its own file; nothing else matches on check names.
+//! `CheckKind` in `CHECKS`, in its own file; nothing else matches on check names.
 //! Every request goes through [`crate::arm::Client`] and its retry policy.
 //!
 //! Imports: kinds, arm, engine (for observed ids). Never prints.
