@@ -582,33 +582,45 @@ fn in_progress(body: &Value) -> bool {
     )
 }
 
+/// Test support shared with other modules' tests: a scripted loopback server and a client
+/// for it.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod testing {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::Duration;
+
+    use super::Client;
+    use crate::arm::auth::{Token, TokenSource};
+    use crate::arm::error::Error;
+    use crate::model::Sensitive;
 
     /// A loopback server that answers `script[n]` (status, error code) to the n-th request,
     /// then the last entry forever; ARM-style codes in the body, data-plane ones in
-    /// `x-ms-error-code` (`header: true`).
-    async fn server(script: Vec<(u16, &'static str)>, header: bool) -> (String, Arc<AtomicU64>) {
+    /// `x-ms-error-code` (`header: true`). A managed-identity token request
+    /// (`/metadata/identity/oauth2/token`) is answered with a token and not counted.
+    pub(crate) async fn server(script: Vec<(u16, &'static str)>, header: bool) -> (String, Arc<AtomicU64>) {
         use axum::response::IntoResponse;
         let hits = Arc::new(AtomicU64::new(0));
         let counter = hits.clone();
-        let app = axum::Router::new().fallback(move || {
-            let counter = counter.clone();
-            let script = script.clone();
-            async move {
-                let n = counter.fetch_add(1, Ordering::SeqCst) as usize;
-                let (status, code) = script[n.min(script.len() - 1)];
-                let status = axum::http::StatusCode::from_u16(status).expect("status");
-                let body = serde_json::json!({"error": {"code": code, "message": "m"}}).to_string();
-                if header && !code.is_empty() {
-                    (status, [("x-ms-error-code", code)], body).into_response()
-                } else {
-                    (status, body).into_response()
+        let token = || async { axum::Json(serde_json::json!({"access_token": "mi-token", "expires_in": 3600})) };
+        let app = axum::Router::new().route("/metadata/identity/oauth2/token", axum::routing::get(token)).fallback(
+            move || {
+                let counter = counter.clone();
+                let script = script.clone();
+                async move {
+                    let n = counter.fetch_add(1, Ordering::SeqCst) as usize;
+                    let (status, code) = script[n.min(script.len() - 1)];
+                    let status = axum::http::StatusCode::from_u16(status).expect("status");
+                    let body = serde_json::json!({"error": {"code": code, "message": "m"}}).to_string();
+                    if header && !code.is_empty() {
+                        (status, [("x-ms-error-code", code)], body).into_response()
+                    } else {
+                        (status, body).into_response()
+                    }
                 }
-            }
-        });
+            },
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move { axum::serve(listener, app).await });
@@ -619,20 +631,27 @@ mod tests {
 
     #[async_trait::async_trait]
     impl TokenSource for Fixed {
-        async fn token(&self, _: &str) -> Result<super::super::auth::Token, Error> {
-            Ok(super::super::auth::Token {
+        async fn token(&self, _: &str) -> Result<Token, Error> {
+            Ok(Token {
                 value: Sensitive::new("t".into()),
                 expires: std::time::SystemTime::now() + Duration::from_secs(3600),
             })
         }
     }
 
-    fn client(base: &str) -> Client {
+    pub(crate) fn client(base: &str) -> Client {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut c = Client::new(reqwest::Client::new(), base, Arc::new(Fixed));
         c.retry.base = Duration::from_millis(1);
         c
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{client, server};
+    use super::*;
+    use std::time::Duration;
 
     #[tokio::test]
     async fn retry_while_waits_out_a_code_then_answers() {

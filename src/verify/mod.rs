@@ -265,4 +265,60 @@ mod tests {
             assert_eq!(check_kind(k.name()).map(|f| f.name()), Some(k.name()));
         }
     }
+
+    /// A `read_resource` check against a loopback server: the identity endpoint answers a
+    /// token, ARM answers `script`.
+    async fn read_rg(script: Vec<(u16, &'static str)>, expect: Expect, wait: Duration) -> (CheckResult, u64) {
+        let (base, hits) = crate::arm::client::testing::server(script, false).await;
+        let client = crate::arm::client::testing::client(&base);
+        let vm_id = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm";
+        let values: HashMap<(String, String), String> = [
+            (("vm".to_string(), "id".to_string()), vm_id.to_string()),
+            (("rg".to_string(), "id".to_string()), "/subscriptions/s/resourceGroups/rg".to_string()),
+        ]
+        .into_iter()
+        .collect();
+        let endpoints: HashMap<String, String> = [(vm_id.to_ascii_lowercase(), base.clone())].into_iter().collect();
+        let env = VerifyEnv {
+            client: &client,
+            values: &values,
+            endpoints: &endpoints,
+            default_endpoint: None,
+            propagation: wait,
+        };
+        let sp = |v: &str| Sp::new(v.to_string(), crate::model::Span::default());
+        let check = Check {
+            vm: sp("${vm}"),
+            identity: None,
+            expect: Some(Sp::new(expect, crate::model::Span::default())),
+            read_resource: Some(sp("${rg.id}")),
+            write_resource: None,
+            read_blob: None,
+            blob_sas: None,
+            read_secret: None,
+            data_lake: None,
+            sql_login: None,
+        };
+        let r = run_check("c", &check, &env).await;
+        (r, hits.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
+    #[tokio::test]
+    async fn an_allowed_check_waits_out_a_refusal_within_verify_wait() {
+        let refused = vec![(403, "AuthorizationFailed"), (403, "AuthorizationFailed"), (200, "")];
+        let (r, hits) = read_rg(refused.clone(), Expect::Allowed, Duration::from_secs(60)).await;
+        assert_eq!(r.status, "pass", "{r:?}");
+        assert!(r.detail.starts_with("read /subscriptions/s/resourceGroups/rg as the system-assigned identity: 200"));
+        assert!(r.detail.contains("after waiting"), "{r:?}");
+        assert_eq!(hits, 3);
+
+        let (r, hits) = read_rg(refused.clone(), Expect::Allowed, Duration::ZERO).await;
+        assert_eq!((r.status, hits), ("fail", 1));
+        assert!(r.detail.ends_with(": 403 AuthorizationFailed"), "{r:?}");
+
+        // A denied check takes the first refusal as its answer.
+        let (r, hits) = read_rg(refused, Expect::Denied, Duration::from_secs(60)).await;
+        assert_eq!((r.status, hits), ("pass", 1));
+        assert!(!r.detail.contains("after waiting"), "{r:?}");
+    }
 }
