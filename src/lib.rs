@@ -12,8 +12,6 @@
 pub mod arm;
 pub mod cli;
 #[allow(clippy::disallowed_types)]
-mod cli_engine;
-#[allow(clippy::disallowed_types)]
 pub mod engine;
 pub mod graph;
 pub mod kinds;
@@ -24,5 +22,4 @@ pub mod plan;
 pub mod resolve;
 pub mod roles;
 pub mod ui;
-#[allow(clippy::disallowed_types)]
 pub mod verify;

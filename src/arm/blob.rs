@@ -6,11 +6,10 @@
 //! A blob reads back as a small JSON body so the planner can diff it like any resource:
 //! `{"id", "properties": {"contentMd5", "contentType", "metadata"}}`.
 
-use std::time::Duration;
-
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use super::client::Reply;
 use super::{Client, Error};
 use crate::model::Sensitive;
 
@@ -81,7 +80,8 @@ async fn locate(client: &Client, b: &BlobId, perms: &str) -> Result<Option<(Stri
     Ok(Some((url, Sensitive::new(token.to_string()))))
 }
 
-/// One data-plane request with a few retries on throttling and server errors.
+/// One data-plane request through the client's retry policy (a few retries on throttling,
+/// server errors and lost connections). The SAS never reaches an error or a log.
 async fn call(
     client: &Client,
     method: Method,
@@ -89,50 +89,42 @@ async fn call(
     sas: &Sensitive<String>,
     headers: &[(&str, String)],
     body: Option<Vec<u8>>,
-) -> Result<reqwest::Response, Error> {
+) -> Result<Reply, Error> {
     let operation = format!("{method} {url}");
-    let mut attempt = 0;
-    loop {
-        // `url` may carry its own query (`comp=block`); the SAS follows it.
-        let sep = if url.contains('?') { '&' } else { '?' };
-        let mut r = client
-            .http()
-            .request(method.clone(), format!("{url}{sep}{}", sas.expose()))
-            .header("x-ms-version", VERSION);
-        for (k, v) in headers {
-            r = r.header(*k, v);
+    // `url` may carry its own query (`comp=block`); the SAS follows it.
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let mut r = client
+        .request(method, &format!("{url}{sep}{}", sas.expose()))
+        .no_auth()
+        .private_url()
+        .attempts(5)
+        .header("x-ms-version", VERSION);
+    for (k, v) in headers {
+        r = r.header(k, v.as_str());
+    }
+    if let Some(b) = body {
+        r = r.body(b);
+    }
+    match r.send().await {
+        Ok(resp) => {
+            tracing::debug!(operation = %operation, status = resp.status, "blob request");
+            Ok(resp)
         }
-        if let Some(b) = &body {
-            r = r.body(b.clone());
+        // The client's message for a private URL is only the kind of failure.
+        Err(e) => {
+            let mut err = Error::new("ConnectionFailed", format!("{operation}: {}", e.message));
+            err.operation = operation;
+            Err(err)
         }
-        match r.send().await {
-            Ok(resp) if (resp.status().as_u16() == 429 || resp.status().as_u16() >= 500) && attempt < 4 => {
-                let wait = super::client::retry_after(resp.headers()).unwrap_or(Duration::from_millis(300 << attempt));
-                tokio::time::sleep(wait.min(Duration::from_secs(10))).await;
-            }
-            Ok(resp) => {
-                tracing::debug!(operation = %operation, status = resp.status().as_u16(), "blob");
-                return Ok(resp);
-            }
-            Err(_) if attempt < 4 => tokio::time::sleep(Duration::from_millis(300 << attempt)).await,
-            Err(e) => {
-                // reqwest's message holds the URL with its query: keep only the kind of failure.
-                let what = if e.is_timeout() { "timed out" } else { "no connection" };
-                let mut err = Error::new("ConnectionFailed", format!("{operation}: {what}"));
-                err.operation = operation;
-                return Err(err);
-            }
-        }
-        attempt += 1;
     }
 }
 
-fn failure(operation: &str, resp: &reqwest::Response) -> Error {
-    let status = resp.status().as_u16();
-    let code = resp.headers().get("x-ms-error-code").and_then(|v| v.to_str().ok()).unwrap_or("BlobRequestFailed");
+fn failure(operation: &str, resp: &Reply) -> Error {
+    let status = resp.status;
+    let code = resp.header("x-ms-error-code").unwrap_or("BlobRequestFailed");
     let mut e = Error::new(code, format!("{operation} answered {status} {code}"));
     e.status = Some(status);
-    e.request_id = resp.headers().get("x-ms-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+    e.request_id = resp.request_id.clone();
     e.operation = operation.to_string();
     e
 }
@@ -147,14 +139,14 @@ pub async fn head(client: &Client, id: &str) -> Result<Option<Value>, Error> {
         return Ok(None);
     };
     let resp = call(client, Method::HEAD, &url, &sas, &[], None).await?;
-    let status = resp.status().as_u16();
+    let status = resp.status;
     if status == 404 {
         return Ok(None);
     }
     if !(200..300).contains(&status) {
         return Err(failure(&format!("HEAD {url}"), &resp));
     }
-    let h = resp.headers();
+    let h = &resp.headers;
     let text = |k: &str| h.get(k).and_then(|v| v.to_str().ok()).map(str::to_string);
     let metadata: serde_json::Map<String, Value> = h
         .iter()
@@ -193,7 +185,7 @@ pub async fn put(
             vec![("x-ms-blob-type", "BlockBlob".into()), ("content-type", content_type.into())];
         headers.extend(meta);
         let resp = call(client, Method::PUT, &url, &sas, &headers, Some(data)).await?;
-        if !(200..300).contains(&resp.status().as_u16()) {
+        if !(200..300).contains(&resp.status) {
             return Err(failure(&format!("PUT {url}"), &resp));
         }
     }
@@ -222,7 +214,7 @@ async fn put_blocks(
         let block_id = b64(format!("{i:08}").as_bytes());
         let block_url = format!("{url}?comp=block&blockid={}", super::percent_encode(&block_id, b""));
         let resp = call(client, Method::PUT, &block_url, sas, &[], Some(chunk.to_vec())).await?;
-        if !(200..300).contains(&resp.status().as_u16()) {
+        if !(200..300).contains(&resp.status) {
             return Err(failure(&format!("PUT {block_url}"), &resp));
         }
         list.push_str(&format!("<Latest>{block_id}</Latest>"));
@@ -236,7 +228,7 @@ async fn put_blocks(
     headers.extend(meta);
     let list_url = format!("{url}?comp=blocklist");
     let resp = call(client, Method::PUT, &list_url, sas, &headers, Some(list.into_bytes())).await?;
-    if !(200..300).contains(&resp.status().as_u16()) {
+    if !(200..300).contains(&resp.status) {
         return Err(failure(&format!("PUT {list_url}"), &resp));
     }
     Ok(())
@@ -252,7 +244,7 @@ pub async fn delete(client: &Client, id: &str) -> Result<bool, Error> {
         return Ok(false);
     };
     let resp = call(client, Method::DELETE, &url, &sas, &[], None).await?;
-    match resp.status().as_u16() {
+    match resp.status {
         404 => Ok(false),
         s if (200..300).contains(&s) => Ok(true),
         _ => Err(failure(&format!("DELETE {url}"), &resp)),

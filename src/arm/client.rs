@@ -1,72 +1,25 @@
-//! The HTTP core for ARM (and later the data planes): bearer tokens, retries with
-//! exponential backoff and jitter on 429 / 5xx / connection errors honouring
-//! `retry-after-ms`, `Retry-After` seconds or an HTTP date, long-running operations polled
+//! The HTTP core for ARM and the data planes: every request is a [`Request`] built with
+//! [`Client::request`] (bearer tokens from the credential, or given, or none), sent through
+//! the one retry policy ([`super::retry`]): exponential backoff and jitter on 429 / 5xx /
+//! connection errors honouring `retry-after-ms`, `Retry-After` seconds or an HTTP date, plus
+//! the request's own [`RetryWhile`] conditions; long-running operations polled
 //! through `Azure-AsyncOperation` or `Location` at the interval the service asks for, and
 //! errors that keep status, code, message and request id. Knows nothing of plans.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use reqwest::Method;
 use serde_json::Value;
 
 use super::auth::TokenSource;
 use super::error::Error;
+pub use super::retry::{RetryPolicy, RetryWhile, retry_after};
+use crate::model::Sensitive;
 
 /// The ARM audience idlab asks tokens for.
 pub const ARM_SCOPE: &str = "https://management.azure.com/.default";
-
-/// When and how often to retry.
-#[derive(Debug, Clone)]
-pub struct RetryPolicy {
-    pub max_attempts: u32,
-    pub base: Duration,
-    pub max_delay: Duration,
-    /// Give up retrying after this long in total.
-    pub max_elapsed: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> RetryPolicy {
-        RetryPolicy {
-            max_attempts: 8,
-            base: Duration::from_millis(500),
-            max_delay: Duration::from_secs(30),
-            max_elapsed: Duration::from_secs(300),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// The wait before retry `attempt` (1-based): the server's hint, else exponential with
-    /// ±20% jitter, capped.
-    pub fn delay(&self, attempt: u32, hint: Option<Duration>) -> Duration {
-        if let Some(h) = hint {
-            return h.min(self.max_delay);
-        }
-        let exp = self.base.saturating_mul(1 << attempt.saturating_sub(1).min(16));
-        use rand::RngExt;
-        let jitter: f64 = rand::rng().random_range(0.8..1.2);
-        exp.mul_f64(jitter).min(self.max_delay)
-    }
-}
-
-/// How long the service asks us to wait: `retry-after-ms`, then `Retry-After` as seconds or
-/// as an HTTP date.
-pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let get = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).map(str::trim);
-    if let Some(ms) = get("retry-after-ms").and_then(|v| v.parse::<u64>().ok()) {
-        return Some(Duration::from_millis(ms));
-    }
-    let v = get("retry-after")?;
-    if let Ok(s) = v.parse::<u64>() {
-        return Some(Duration::from_secs(s));
-    }
-    let when = time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc2822).ok()?;
-    let secs = (when - time::OffsetDateTime::now_utc()).whole_milliseconds().max(0);
-    Some(Duration::from_millis(u64::try_from(secs).unwrap_or(0)))
-}
 
 /// A response read whole.
 #[derive(Debug, Clone)]
@@ -168,68 +121,32 @@ impl Client {
         body: Option<&Value>,
         headers: &[(&str, String)],
     ) -> Result<Response, Error> {
-        let url = self.url(path, api_version);
-        let operation = format!("{method} {}", redact(&url));
-        let start = Instant::now();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let token = self.cred.token(scope).await.map_err(|e| Error { operation: operation.clone(), ..e })?;
-            let mut req = self.http.request(method.clone(), &url).bearer_auth(token.value.expose());
-            for (k, v) in headers {
-                req = req.header(*k, v);
-            }
-            if let Some(b) = body {
-                req = req.json(b);
-            }
-            self.stats.requests.fetch_add(1, Ordering::Relaxed);
-            let t0 = Instant::now();
-            let result = req.send().await;
-            let retryable_elapsed = start.elapsed() < self.retry.max_elapsed && attempt < self.retry.max_attempts;
-            match result {
-                Err(e) => {
-                    tracing::debug!(%operation, error = %e, "connection error");
-                    if retryable_elapsed {
-                        self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                        tokio::time::sleep(self.retry.delay(attempt, None)).await;
-                        continue;
-                    }
-                    let code = if e.is_timeout() { "Timeout" } else { "ConnectionFailed" };
-                    return Err(Error { operation, ..Error::new(code, e.to_string()) });
-                }
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    let headers = resp.headers().clone();
-                    let request_id = headers.get("x-ms-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
-                    let bytes = match resp.bytes().await {
-                        Ok(b) => b,
-                        Err(e) => {
-                            if retryable_elapsed {
-                                self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                                tokio::time::sleep(self.retry.delay(attempt, None)).await;
-                                continue;
-                            }
-                            return Err(Error {
-                                operation,
-                                request_id,
-                                ..Error::new("ConnectionFailed", e.to_string())
-                            });
-                        }
-                    };
-                    tracing::debug!(%operation, status, request_id = request_id.as_deref().unwrap_or("-"), ms = t0.elapsed().as_millis() as u64, "http");
-                    if (status == 429 || status >= 500) && retryable_elapsed {
-                        self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                        tokio::time::sleep(self.retry.delay(attempt, retry_after(&headers))).await;
-                        continue;
-                    }
-                    let body = if bytes.is_empty() {
-                        Value::Null
-                    } else {
-                        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
-                    };
-                    return Ok(Response { status, headers, body, request_id });
-                }
-            }
+        let mut req = self.request(method, path).scope(scope);
+        if let Some(v) = api_version {
+            req = req.api_version(v);
+        }
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        Ok(req.send().await?.into_response())
+    }
+
+    /// A request to build: an ARM path (or a full URL, for data planes), with an ARM token
+    /// unless told otherwise. See [`Request`] and [`RetryWhile`].
+    pub fn request(&self, method: Method, path_or_url: &str) -> Request<'_> {
+        Request {
+            client: self,
+            method,
+            url: self.url(path_or_url, None),
+            auth: Auth::Scope(ARM_SCOPE.to_string()),
+            headers: Vec::new(),
+            body: None,
+            retry_while: None,
+            attempts: None,
+            private_url: false,
         }
     }
 
@@ -406,6 +323,258 @@ impl Client {
     }
 }
 
+/// How a [`Request`] authenticates.
+enum Auth {
+    /// A token from the client's credential for this scope.
+    Scope(String),
+    /// This bearer token (a VM identity's, in `verify`).
+    Bearer(Sensitive<String>),
+    /// None: the URL carries a SAS, or the endpoint needs no token.
+    None,
+}
+
+enum Body {
+    Json(Value),
+    Bytes(Vec<u8>),
+}
+
+/// One request through the client's retry policy: throttling (429), server errors and lost
+/// connections are retried with backoff honouring `Retry-After`; a [`RetryWhile`] condition
+/// adds the answers to wait out. Build it with [`Client::request`], send it with
+/// [`Request::send`].
+#[must_use]
+pub struct Request<'c> {
+    client: &'c Client,
+    method: Method,
+    url: String,
+    auth: Auth,
+    headers: Vec<(String, String)>,
+    body: Option<Body>,
+    retry_while: Option<RetryWhile>,
+    attempts: Option<u32>,
+    private_url: bool,
+}
+
+impl Request<'_> {
+    /// Append `api-version=v` to the query.
+    pub fn api_version(mut self, v: &str) -> Self {
+        self.url.push(if self.url.contains('?') { '&' } else { '?' });
+        self.url.push_str("api-version=");
+        self.url.push_str(v);
+        self
+    }
+
+    /// A token for this audience from the client's credential (default: ARM).
+    pub fn scope(mut self, scope: &str) -> Self {
+        self.auth = Auth::Scope(scope.to_string());
+        self
+    }
+
+    /// This bearer token instead of the client's credential.
+    pub fn bearer(mut self, token: &Sensitive<String>) -> Self {
+        self.auth = Auth::Bearer(token.clone());
+        self
+    }
+
+    /// No `Authorization` header (the URL carries a SAS).
+    pub fn no_auth(mut self) -> Self {
+        self.auth = Auth::None;
+        self
+    }
+
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_string(), value.into()));
+        self
+    }
+
+    /// A JSON body.
+    pub fn json(mut self, body: &Value) -> Self {
+        self.body = Some(Body::Json(body.clone()));
+        self
+    }
+
+    /// A raw body.
+    pub fn body(mut self, body: Vec<u8>) -> Self {
+        self.body = Some(Body::Bytes(body));
+        self
+    }
+
+    /// Also retry while the answer matches `cond`, until its deadline.
+    pub fn retry_while(mut self, cond: RetryWhile) -> Self {
+        self.retry_while = Some(cond);
+        self
+    }
+
+    /// At most this many tries for throttling, server errors and lost connections (default:
+    /// the policy's). `1`: no retry (an endpoint that may not exist, such as IMDS off Azure).
+    pub fn attempts(mut self, n: u32) -> Self {
+        self.attempts = Some(n.max(1));
+        self
+    }
+
+    /// The URL holds a secret (a SAS): a transport failure says only `timed out` or
+    /// `no connection`, never the URL.
+    pub fn private_url(mut self) -> Self {
+        self.private_url = true;
+        self
+    }
+
+    /// Send, retrying as the policy and the condition say. Any status is an answer: the
+    /// caller decides (see [`Reply::error`]).
+    ///
+    /// # Errors
+    /// Transport or credential failures once the retries ran out.
+    pub async fn send(self) -> Result<Reply, Error> {
+        let c = self.client;
+        let operation = format!("{} {}", self.method, redact(&self.url));
+        let start = Instant::now();
+        let first = tokio::time::Instant::now();
+        let deadline = self.retry_while.as_ref().and_then(|w| w.deadline(first));
+        let max_attempts = self.attempts.unwrap_or(c.retry.max_attempts);
+        let (mut attempt, mut held) = (0u32, 0u32);
+        loop {
+            attempt += 1;
+            let mut req = c.http.request(self.method.clone(), &self.url);
+            match &self.auth {
+                Auth::Scope(scope) => {
+                    let token = c.cred.token(scope).await.map_err(|e| Error { operation: operation.clone(), ..e })?;
+                    req = req.bearer_auth(token.value.expose());
+                }
+                Auth::Bearer(t) => req = req.bearer_auth(t.expose()),
+                Auth::None => {}
+            }
+            for (k, v) in &self.headers {
+                req = req.header(k, v);
+            }
+            match &self.body {
+                Some(Body::Json(b)) => req = req.json(b),
+                Some(Body::Bytes(b)) => req = req.body(b.clone()),
+                None => {}
+            }
+            c.stats.requests.fetch_add(1, Ordering::Relaxed);
+            let t0 = Instant::now();
+            let result = req.send().await;
+            let retryable = start.elapsed() < c.retry.max_elapsed && attempt < max_attempts;
+            let failed = |e: reqwest::Error, request_id: Option<String>| {
+                let code = if e.is_timeout() { "Timeout" } else { "ConnectionFailed" };
+                let message = match (self.private_url, e.is_timeout()) {
+                    (false, _) => e.to_string(),
+                    (true, true) => "timed out".to_string(),
+                    (true, false) => "no connection".to_string(),
+                };
+                Error { operation: operation.clone(), request_id, ..Error::new(code, message) }
+            };
+            let resp = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    let err = failed(e, None);
+                    tracing::debug!(%operation, error = %err.message, "connection error");
+                    if retryable {
+                        c.stats.retries.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(c.retry.delay(attempt, None)).await;
+                        continue;
+                    }
+                    return Err(err);
+                }
+            };
+            let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
+            let request_id = headers.get("x-ms-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+            let bytes = match resp.bytes().await {
+                Ok(b) => b.to_vec(),
+                Err(e) => {
+                    if retryable {
+                        c.stats.retries.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(c.retry.delay(attempt, None)).await;
+                        continue;
+                    }
+                    return Err(failed(e, request_id));
+                }
+            };
+            tracing::debug!(%operation, status, request_id = request_id.as_deref().unwrap_or("-"), ms = t0.elapsed().as_millis() as u64, "http");
+            if (status == 429 || status >= 500) && retryable {
+                c.stats.retries.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(c.retry.delay(attempt, retry_after(&headers))).await;
+                continue;
+            }
+            let reply = Reply { status, headers, bytes, request_id, held, operation: operation.clone() };
+            if let (Some(cond), Some(deadline)) = (&self.retry_while, deadline) {
+                let now = tokio::time::Instant::now();
+                if now < deadline && cond.matches(status, &reply.code()) {
+                    held += 1;
+                    attempt = 0;
+                    c.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(%operation, status, code = %reply.code(), "waiting on a retry condition");
+                    let wait = cond.pause(&c.retry, held, deadline - now);
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+            }
+            return Ok(reply);
+        }
+    }
+}
+
+/// An answer read whole, from [`Request::send`].
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub bytes: Vec<u8>,
+    pub request_id: Option<String>,
+    /// How many times a [`RetryWhile`] condition sent the request again.
+    pub held: u32,
+    operation: String,
+}
+
+impl Reply {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The body as JSON (`null` when empty or not JSON).
+    pub fn json(&self) -> Value {
+        if self.bytes.is_empty() { Value::Null } else { serde_json::from_slice(&self.bytes).unwrap_or(Value::Null) }
+    }
+
+    /// The service's error code: `x-ms-error-code`, else the ARM envelope's `error.code`,
+    /// else empty.
+    pub fn code(&self) -> String {
+        if let Some(c) = self.header("x-ms-error-code") {
+            return c.to_string();
+        }
+        let body = self.json();
+        body.pointer("/error/code").and_then(Value::as_str).unwrap_or_default().to_string()
+    }
+
+    /// This answer as an [`Error`] (ARM envelope: status, code, message, request id).
+    /// The code is [`Reply::code`] (`HttpError` when there is none).
+    pub fn error(&self) -> Error {
+        let code = self.code();
+        let body = self.json();
+        Error {
+            status: Some(self.status),
+            code: if code.is_empty() { "HttpError".to_string() } else { code },
+            message: body
+                .pointer("/error/message")
+                .and_then(Value::as_str)
+                .map_or_else(|| format!("HTTP {}", self.status), str::to_string),
+            request_id: self.request_id.clone(),
+            operation: self.operation.clone(),
+        }
+    }
+
+    /// The ARM view: the body parsed as JSON.
+    pub fn into_response(self) -> Response {
+        let body = self.json();
+        Response { status: self.status, headers: self.headers, body, request_id: self.request_id }
+    }
+}
+
 fn in_progress(body: &Value) -> bool {
     matches!(
         body.pointer("/properties/provisioningState").and_then(Value::as_str),
@@ -413,28 +582,164 @@ fn in_progress(body: &Value) -> bool {
     )
 }
 
+/// Test support shared with other modules' tests: a scripted loopback server and a client
+/// for it.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod testing {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
 
-    #[test]
-    fn retry_after_forms() {
-        let mut h = reqwest::header::HeaderMap::new();
-        h.insert("retry-after", "3".parse().expect("header"));
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
-        h.insert("retry-after-ms", "250".parse().expect("header"));
-        assert_eq!(retry_after(&h), Some(Duration::from_millis(250)));
-        let mut d = reqwest::header::HeaderMap::new();
-        d.insert("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT".parse().expect("header"));
-        assert_eq!(retry_after(&d), Some(Duration::ZERO));
+    use super::Client;
+    use crate::arm::auth::{Token, TokenSource};
+    use crate::arm::error::Error;
+    use crate::model::Sensitive;
+
+    /// A loopback server that answers `script[n]` (status, error code) to the n-th request,
+    /// then the last entry forever; ARM-style codes in the body, data-plane ones in
+    /// `x-ms-error-code` (`header: true`). A managed-identity token request
+    /// (`/metadata/identity/oauth2/token`) is answered with a token and not counted.
+    pub(crate) async fn server(script: Vec<(u16, &'static str)>, header: bool) -> (String, Arc<AtomicU64>) {
+        use axum::response::IntoResponse;
+        let hits = Arc::new(AtomicU64::new(0));
+        let counter = hits.clone();
+        let token = || async { axum::Json(serde_json::json!({"access_token": "mi-token", "expires_in": 3600})) };
+        let app = axum::Router::new().route("/metadata/identity/oauth2/token", axum::routing::get(token)).fallback(
+            move || {
+                let counter = counter.clone();
+                let script = script.clone();
+                async move {
+                    let n = counter.fetch_add(1, Ordering::SeqCst) as usize;
+                    let (status, code) = script[n.min(script.len() - 1)];
+                    let status = axum::http::StatusCode::from_u16(status).expect("status");
+                    let body = serde_json::json!({"error": {"code": code, "message": "m"}}).to_string();
+                    if header && !code.is_empty() {
+                        (status, [("x-ms-error-code", code)], body).into_response()
+                    } else {
+                        (status, body).into_response()
+                    }
+                }
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (format!("http://{addr}"), hits)
     }
 
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let p = RetryPolicy::default();
-        assert!(p.delay(1, None) <= Duration::from_millis(600));
-        assert!(p.delay(4, None) >= Duration::from_millis(3200));
-        assert_eq!(p.delay(30, None), p.max_delay);
-        assert_eq!(p.delay(2, Some(Duration::from_secs(2))), Duration::from_secs(2));
+    struct Fixed;
+
+    #[async_trait::async_trait]
+    impl TokenSource for Fixed {
+        async fn token(&self, _: &str) -> Result<Token, Error> {
+            Ok(Token {
+                value: Sensitive::new("t".into()),
+                expires: std::time::SystemTime::now() + Duration::from_secs(3600),
+            })
+        }
+    }
+
+    pub(crate) fn client(base: &str) -> Client {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut c = Client::new(reqwest::Client::new(), base, Arc::new(Fixed));
+        c.retry.base = Duration::from_millis(1);
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{client, server};
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn retry_while_waits_out_a_code_then_answers() {
+        let (base, hits) =
+            server(vec![(400, "PrincipalNotFound"); 3].into_iter().chain([(201, "")]).collect(), false).await;
+        let c = client(&base);
+        let r = c
+            .request(Method::PUT, "/x")
+            .api_version("1")
+            .json(&serde_json::json!({}))
+            .retry_while(RetryWhile::code(400, "PrincipalNotFound").within(Duration::from_secs(60)))
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!((r.status, r.held), (201, 3));
+        assert_eq!(hits.load(Ordering::SeqCst), 4);
+        assert_eq!(c.stats.requests.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn retry_while_returns_the_last_answer_at_the_deadline() {
+        let (base, hits) = server(vec![(403, "AuthorizationPermissionMismatch")], true).await;
+        let c = client(&base);
+        let deadline = std::time::Instant::now() + Duration::from_millis(40);
+        let r = c
+            .request(Method::HEAD, &format!("{base}/fs/dir?action=getAccessControl"))
+            .retry_while(RetryWhile::code(403, "AuthorizationPermissionMismatch").until(deadline))
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(r.status, 403);
+        assert_eq!(r.code(), "AuthorizationPermissionMismatch");
+        assert!(r.held >= 1 && u64::from(r.held) + 1 == hits.load(Ordering::SeqCst));
+        assert!(std::time::Instant::now() >= deadline);
+        assert_eq!(r.error().code, "AuthorizationPermissionMismatch");
+        assert_eq!(r.error().status, Some(403));
+    }
+
+    #[tokio::test]
+    async fn other_answers_and_no_window_are_final() {
+        let (base, hits) = server(vec![(400, "InvalidPrincipalId"), (201, "")], false).await;
+        let c = client(&base);
+        let cond = RetryWhile::code(400, "PrincipalNotFound").within(Duration::from_secs(60));
+        let r = c.request(Method::PUT, "/x").retry_while(cond).send().await.expect("answer");
+        assert_eq!((r.status, r.held, r.code().as_str()), (400, 0, "InvalidPrincipalId"));
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+
+        let (base, hits) = server(vec![(400, "PrincipalNotFound"), (201, "")], false).await;
+        let c = client(&base);
+        let r = c
+            .request(Method::PUT, "/x")
+            .retry_while(RetryWhile::code(400, "PrincipalNotFound").within(Duration::ZERO))
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!((r.status, r.held), (400, 0));
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+        let no_deadline = RetryWhile::status(400);
+        let r = c.request(Method::PUT, "/x").retry_while(no_deadline).send().await.expect("answer");
+        assert_eq!((r.status, r.held), (201, 0));
+    }
+
+    #[tokio::test]
+    async fn throttling_is_retried_whatever_the_condition_and_predicates_see_status_and_code() {
+        let (base, hits) = server(vec![(429, ""), (503, ""), (403, "AuthorizationFailed"), (200, "")], false).await;
+        let c = client(&base);
+        let cond = RetryWhile::when(|s, code| s == 403 && code.starts_with("Authorization"))
+            .within(Duration::from_secs(60))
+            .max_delay(Duration::from_millis(5));
+        let r = c.request(Method::GET, "/x").no_auth().retry_while(cond).send().await.expect("answer");
+        assert_eq!((r.status, r.held), (200, 1));
+        assert_eq!(hits.load(Ordering::SeqCst), 4);
+        assert!(RetryWhile::code(400, "PrincipalNotFound").matches(400, "principalnotfound"));
+        assert!(!RetryWhile::code(400, "PrincipalNotFound").matches(404, "PrincipalNotFound"));
+    }
+
+    #[tokio::test]
+    async fn private_urls_never_appear_in_transport_errors() {
+        let c = client("http://127.0.0.1:9");
+        let e = c
+            .request(Method::GET, "http://127.0.0.1:9/c/b?sig=secret")
+            .no_auth()
+            .private_url()
+            .attempts(1)
+            .send()
+            .await
+            .expect_err("nothing listens on port 9");
+        assert_eq!(e.code, "ConnectionFailed");
+        assert!(!e.to_string().contains("secret"), "{e}");
     }
 }

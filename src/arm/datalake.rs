@@ -81,7 +81,8 @@ async fn locate(client: &Client, f: &FolderId) -> Result<Option<(String, Sensiti
     Ok(Some((format!("https://{endpoint}/webhdfs/v1{path}"), token.value)))
 }
 
-/// One WebHDFS request with a few retries on throttling, server errors and lost connections.
+/// One WebHDFS request through the client's retry policy (a few retries on throttling,
+/// server errors and lost connections).
 async fn call(
     client: &Client,
     method: Method,
@@ -90,39 +91,27 @@ async fn call(
     token: &Sensitive<String>,
 ) -> Result<(u16, Value), Error> {
     let operation = format!("{method} {url}?op={op}");
-    let mut attempt = 0;
-    loop {
-        let r = client.http().request(method.clone(), format!("{url}?{op}")).bearer_auth(token.expose()).send().await;
-        match r {
-            Ok(resp) if (resp.status().as_u16() == 429 || resp.status().as_u16() >= 500) && attempt < 4 => {
-                let wait = super::client::retry_after(resp.headers()).unwrap_or(Duration::from_millis(300 << attempt));
-                tokio::time::sleep(wait.min(Duration::from_secs(10))).await;
-            }
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                let rid = resp.headers().get("x-ms-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
-                let body: Value = resp.json().await.unwrap_or(Value::Null);
-                tracing::debug!(operation = %operation, status, "webhdfs");
-                if status >= 400 && status != 404 {
-                    let exception =
-                        body.pointer("/RemoteException/exception").and_then(Value::as_str).unwrap_or("WebHdfsError");
-                    let message = body.pointer("/RemoteException/message").and_then(Value::as_str).unwrap_or_default();
-                    let mut e = Error::new(exception, format!("{operation} answered {status}: {message}"));
-                    e.status = Some(status);
-                    e.request_id = rid;
-                    e.operation = operation;
-                    return Err(e);
-                }
-                return Ok((status, body));
-            }
-            Err(_) if attempt < 4 => tokio::time::sleep(Duration::from_millis(300 << attempt)).await,
-            Err(e) => {
-                let what = if e.is_timeout() { "timed out" } else { "no connection" };
-                return Err(Error::new("ConnectionFailed", format!("{operation}: {what}")));
-            }
-        }
-        attempt += 1;
+    let resp = client
+        .request(method, &format!("{url}?{op}"))
+        .bearer(token)
+        .private_url()
+        .attempts(5)
+        .send()
+        .await
+        .map_err(|e| Error::new("ConnectionFailed", format!("{operation}: {}", e.message)))?;
+    let status = resp.status;
+    let body = resp.json();
+    tracing::debug!(operation = %operation, status, "webhdfs");
+    if status >= 400 && status != 404 {
+        let exception = body.pointer("/RemoteException/exception").and_then(Value::as_str).unwrap_or("WebHdfsError");
+        let message = body.pointer("/RemoteException/message").and_then(Value::as_str).unwrap_or_default();
+        let mut e = Error::new(exception, format!("{operation} answered {status}: {message}"));
+        e.status = Some(status);
+        e.request_id = resp.request_id;
+        e.operation = operation;
+        return Err(e);
     }
+    Ok((status, body))
 }
 
 /// The slot of an entry text (`default:user:{oid}:rwx` → `default:user:{oid}`).

@@ -14,11 +14,12 @@
 //! A data role granted a moment ago takes a while to reach the data plane, so a write refused
 //! with `AuthorizationPermissionMismatch` is retried within a window the caller gives.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
+use super::client::RetryWhile;
 use super::{Client, Error};
 use crate::model::Sensitive;
 
@@ -94,9 +95,10 @@ impl Answer {
     }
 }
 
-/// One `dfs` request: a few retries on throttling, server errors and lost connections, and
-/// `AuthorizationPermissionMismatch` retried until `wait` has passed. 404 is an answer, not
-/// an error.
+/// One `dfs` request: a few retries on throttling, server errors and lost connections (the
+/// client's policy), and `AuthorizationPermissionMismatch` retried until `wait` has passed
+/// (a [`RetryWhile`] condition: a data role granted a moment ago). 404 is an answer, not an
+/// error.
 ///
 /// # Errors
 /// Any other status ≥ 400, with the service's `x-ms-error-code`.
@@ -113,63 +115,39 @@ pub async fn call(
 ) -> Result<Answer, Error> {
     let action = query.split('&').find(|p| p.starts_with("action=") || p.starts_with("resource="));
     let operation = format!("{method} {url}{}", action.map(|a| format!("?{a}")).unwrap_or_default());
-    let start = Instant::now();
-    let mut attempt = 0u32;
-    loop {
-        let mut r = client
-            .http()
-            .request(method.clone(), format!("{url}?{query}"))
-            .bearer_auth(token.expose())
-            .header("x-ms-version", VERSION)
-            .body(body.clone());
-        for (k, v) in headers {
-            r = r.header(*k, *v);
-        }
-        let backoff = Duration::from_millis(300 << attempt.min(5));
-        match r.send().await {
-            Ok(resp) if (resp.status().as_u16() == 429 || resp.status().as_u16() >= 500) && attempt < 4 => {
-                let wait = super::client::retry_after(resp.headers()).unwrap_or(backoff);
-                tokio::time::sleep(wait.min(Duration::from_secs(10))).await;
-            }
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                let headers = resp.headers().clone();
-                let body = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
-                let answer = Answer { status, headers, body };
-                tracing::debug!(operation = %operation, status, "dfs");
-                if status < 400 || status == 404 {
-                    return Ok(answer);
-                }
-                let code = answer.header("x-ms-error-code").unwrap_or("DataLakeStorageError").to_string();
-                if code == "AuthorizationPermissionMismatch" && start.elapsed() + backoff < wait {
-                    tokio::time::sleep(backoff).await;
-                    attempt += 1;
-                    continue;
-                }
-                let message = serde_json::from_slice::<Value>(&answer.body)
-                    .ok()
-                    .and_then(|b| b.pointer("/error/message").and_then(Value::as_str).map(str::to_string))
-                    .map(|m| m.lines().next().unwrap_or_default().to_string())
-                    .unwrap_or_default();
-                let mut e = Error::new(&code, message);
-                if code == "AuthorizationPermissionMismatch" {
-                    e.message.push_str(
-                        " The deploying principal needs Storage Blob Data Owner on the account to create folders and set their ACLs (`idlab plan` warns with E045 when the plan does not grant it).",
-                    );
-                }
-                e.status = Some(status);
-                e.request_id = answer.header("x-ms-request-id").map(str::to_string);
-                e.operation = operation;
-                return Err(e);
-            }
-            Err(_) if attempt < 4 => tokio::time::sleep(backoff).await,
-            Err(e) => {
-                let what = if e.is_timeout() { "timed out" } else { "no connection" };
-                return Err(Error::new("ConnectionFailed", format!("{operation}: {what}")));
-            }
-        }
-        attempt += 1;
+    let mut req = client
+        .request(method, &format!("{url}?{query}"))
+        .bearer(token)
+        .header("x-ms-version", VERSION)
+        .body(body)
+        .attempts(5)
+        .private_url()
+        .retry_while(RetryWhile::code(403, "AuthorizationPermissionMismatch").within(wait));
+    for (k, v) in headers {
+        req = req.header(k, *v);
     }
+    let r = req.send().await.map_err(|e| Error::new("ConnectionFailed", format!("{operation}: {}", e.message)))?;
+    let answer = Answer { status: r.status, headers: r.headers, body: r.bytes };
+    tracing::debug!(operation = %operation, status = answer.status, "dfs");
+    if answer.status < 400 || answer.status == 404 {
+        return Ok(answer);
+    }
+    let code = answer.header("x-ms-error-code").unwrap_or("DataLakeStorageError").to_string();
+    let message = serde_json::from_slice::<Value>(&answer.body)
+        .ok()
+        .and_then(|b| b.pointer("/error/message").and_then(Value::as_str).map(str::to_string))
+        .map(|m| m.lines().next().unwrap_or_default().to_string())
+        .unwrap_or_default();
+    let mut e = Error::new(&code, message);
+    if code == "AuthorizationPermissionMismatch" {
+        e.message.push_str(
+            " The deploying principal needs Storage Blob Data Owner on the account to create folders and set their ACLs (`idlab plan` warns with E045 when the plan does not grant it).",
+        );
+    }
+    e.status = Some(answer.status);
+    e.request_id = answer.header("x-ms-request-id").map(str::to_string);
+    e.operation = operation;
+    Err(e)
 }
 
 /// The entries of an `x-ms-acl` list, each as `(slot, perms)` (`default:user:{oid}`, `rwx`).

@@ -9,6 +9,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use super::client::RetryWhile;
 use super::{Client, Error};
 use crate::model::Sensitive;
 
@@ -169,6 +170,22 @@ pub async fn get_secret(client: &Client, id: &str) -> Result<Option<SecretState>
 /// A read failed for another reason than absence (403 included).
 pub async fn get_secret_at(client: &Client, url: &str) -> Result<Option<SecretState>, Error> {
     let r = data(client, Method::GET, url, None).await?;
+    secret_state(client, url, r).await
+}
+
+/// [`get_secret_at`], the first read retried while `wait` holds: a recovered secret comes
+/// back in the background, so `RetryWhile::status(404).within(window)` reads until it is
+/// live or the window has passed (then it answers what is there: the deleted record, or
+/// nothing).
+///
+/// # Errors
+/// As [`get_secret_at`].
+pub async fn get_secret_at_while(client: &Client, url: &str, wait: RetryWhile) -> Result<Option<SecretState>, Error> {
+    let r = client.request(Method::GET, url).scope(VAULT_SCOPE).api_version(DATA_API).retry_while(wait).send().await?;
+    secret_state(client, url, r.into_response()).await
+}
+
+async fn secret_state(client: &Client, url: &str, r: super::client::Response) -> Result<Option<SecretState>, Error> {
     match r.status {
         200 => {
             let mut bundle = r.body;
@@ -282,19 +299,23 @@ pub async fn recover_secret(client: &Client, id: &str) -> Result<(), Error> {
 /// The service refused (purge protection), or the deletion never finished.
 pub async fn purge_secret(client: &Client, id: &str) -> Result<(), Error> {
     let url = secret_url(client, id, "deletedsecrets/{name}").await?.ok_or_else(|| vault_missing(id))?;
-    let mut wait = std::time::Duration::from_millis(200);
-    for _ in 0..12 {
-        let r = data(client, Method::DELETE, &url, None).await?;
-        match r.status {
-            200 | 204 | 404 => return Ok(()),
-            409 => {
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(std::time::Duration::from_secs(5));
-            }
-            _ => return Err(Client::error(&Method::DELETE, &url, &r)),
-        }
+    let r = client
+        .request(Method::DELETE, &url)
+        .scope(VAULT_SCOPE)
+        .api_version(DATA_API)
+        .retry_while(
+            RetryWhile::status(409)
+                .within(std::time::Duration::from_secs(36))
+                .max_delay(std::time::Duration::from_secs(5)),
+        )
+        .send()
+        .await?
+        .into_response();
+    match r.status {
+        200 | 204 | 404 => Ok(()),
+        409 => Err(Error::new("PurgeTimedOut", format!("{id}: the secret was still being deleted"))),
+        _ => Err(Client::error(&Method::DELETE, &url, &r)),
     }
-    Err(Error::new("PurgeTimedOut", format!("{id}: the secret was still being deleted")))
 }
 
 #[cfg(test)]

@@ -4,11 +4,14 @@
 pub mod auth;
 pub mod blob;
 pub mod client;
+pub mod connect;
 pub mod datalake;
 pub mod dfs;
 pub mod error;
 pub mod id;
+pub mod jwt;
 pub mod keyvault;
+pub mod retry;
 
 pub use client::Client;
 

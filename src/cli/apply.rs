@@ -1,0 +1,148 @@
+//! `idlab apply`: converge ARM to a plan file, or apply a plan saved with `plan --out`
+//! after checking it is not stale.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::engine::{self, Outcome, Shared};
+use crate::ui;
+
+use super::common::{CloudArgs, Exit, OutFormat, VarArgs, confirm_or_refuse, fail, interrupted_exit, watch_interrupts};
+use super::connect::observe_then;
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A plan file, or a plan saved with `plan --out`.
+    #[arg(value_name = "PLAN|FILE")]
+    pub plan: PathBuf,
+    #[command(flatten)]
+    pub vars: VarArgs,
+    #[command(flatten)]
+    pub cloud: CloudArgs,
+    /// Do not ask for confirmation (required without a terminal).
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Take over resources that exist without this plan's tag.
+    #[arg(long)]
+    pub adopt: bool,
+    /// Purge soft-deleted key vaults and secrets in the way instead of recovering them.
+    #[arg(long)]
+    pub purge: bool,
+    /// Progress as NDJSON events on stdout.
+    #[arg(long, value_enum, default_value_t = OutFormat::Text)]
+    pub format: OutFormat,
+}
+
+pub(crate) fn cmd_apply(a: &ApplyArgs) -> Exit {
+    let saved = read_saved(&a.plan);
+    let source = saved.as_ref().map_or_else(|| a.plan.clone(), |s| std::path::PathBuf::from(&s.source));
+    if let Some(s) = &saved {
+        let text = std::fs::read_to_string(&source).unwrap_or_default();
+        if crate::plan::sha256(&text) != s.source_sha256 {
+            return fail(format!("{} changed since this plan was saved; run `idlab plan` again", source.display()));
+        }
+    }
+    let destroying_saved = saved.as_ref().is_some_and(|s| s.plan.destroy);
+    observe_then(
+        &source,
+        &a.vars,
+        &a.cloud,
+        |p, cx| {
+            cx.adopt = a.adopt;
+            cx.check_names = !destroying_saved;
+            // A saved plan that purges was made with --purge.
+            cx.purge = a.purge
+                || saved
+                    .as_ref()
+                    .is_some_and(|s| s.plan.actions.iter().any(|x| x.action == crate::plan::ActionKind::Purge));
+            cx.only = engine::targets(p, &a.cloud.targets, destroying_saved)?;
+            watch_interrupts(a.cloud.timeout);
+            Ok(())
+        },
+        async |p, conn, obs| {
+            let cx = &conn.cx;
+            let destroying = saved.as_ref().is_some_and(|s| s.plan.destroy);
+            if let Some(s) = &saved {
+                if crate::plan::sha256(&serde_json::to_string(&p.variables).unwrap_or_default()) != s.variables_sha256 {
+                    return fail("the variables differ from the saved plan's; run `idlab plan` again");
+                }
+                let now = engine::fingerprints(&obs);
+                let changed: Vec<&String> =
+                    now.keys().chain(s.fingerprints.keys()).filter(|k| now.get(*k) != s.fingerprints.get(*k)).collect();
+                if !changed.is_empty() {
+                    let mut ids: Vec<&String> = changed;
+                    ids.sort();
+                    ids.dedup();
+                    return fail(format!(
+                        "Azure changed since the plan was saved, so it was not applied; nothing was written. Changed: {}",
+                        ids.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    ));
+                }
+            }
+            let plan = engine::make_plan(cx, &p, &obs, destroying);
+            // Same plan file, variables and Azure: the actions can still differ when a file the
+            // plan reads (a blob source) changed. Apply only what was reviewed.
+            if let Some(s) = &saved {
+                let differs: Vec<&str> = plan
+                    .actions
+                    .iter()
+                    .filter(|now| {
+                        s.plan
+                            .actions
+                            .iter()
+                            .find(|was| was.name == now.name && was.id == now.id)
+                            .is_none_or(|was| serde_json::to_value(was).ok() != serde_json::to_value(*now).ok())
+                    })
+                    .map(|x| x.name.as_str())
+                    .collect();
+                if !differs.is_empty() || plan.actions.len() != s.plan.actions.len() {
+                    return fail(format!(
+                        "the plan's actions differ from the saved plan's (a file it reads changed?), so it was not applied; nothing was written. Differs: {}; run `idlab plan` again",
+                        differs.join(", ")
+                    ));
+                }
+            }
+            if a.format != OutFormat::Json {
+                ui::err(&ui::plan::text(&plan));
+            }
+            let steps = if destroying { Vec::new() } else { crate::verify::next_steps(cx, &p, &obs.values) };
+            if !plan.has_changes() {
+                ui::plan::next_steps(&steps, a.format == OutFormat::Json);
+                return Exit::Ok;
+            }
+            if saved.is_none()
+                && let Err(e) = confirm_or_refuse(a.auto_approve, "apply these actions")
+            {
+                return e;
+            }
+            let total = plan.actions.iter().filter(|x| x.action != crate::plan::ActionKind::NoOp).count() as u64;
+            let reporter = ui::plan::reporter(a.format == OutFormat::Json, a.cloud.no_progress, total);
+            let sh = Shared { cx, plan: &p, reporter };
+            let results =
+                if destroying { engine::walk::destroy(&sh, obs).await } else { engine::walk::apply(&sh, obs).await };
+            if a.format != OutFormat::Json {
+                ui::err(&ui::plan::summary(&results, "Apply"));
+            }
+            drop(conn.local);
+            if engine::interrupted() {
+                return interrupted_exit(a.cloud.timeout);
+            }
+            if results.iter().any(|r| matches!(r.2, Outcome::Failed(_) | Outcome::Skipped(_))) {
+                Exit::Error
+            } else {
+                ui::plan::next_steps(&steps, a.format == OutFormat::Json);
+                Exit::Ok
+            }
+        },
+    )
+}
+
+/// A saved plan, when `path` holds one.
+fn read_saved(path: &std::path::Path) -> Option<crate::plan::Saved> {
+    let text = std::fs::read_to_string(path).ok()?;
+    if !text.trim_start().starts_with('{') {
+        return None;
+    }
+    serde_json::from_str::<crate::plan::Saved>(&text).ok().filter(|s| s.kind == "idlab-saved-plan")
+}

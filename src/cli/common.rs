@@ -1,0 +1,217 @@
+//! What several commands share: the exit-code table, the flags of every command that loads a
+//! plan or talks to a cloud, and small helpers (the runtime, loading a plan with its
+//! diagnostics, failing with a message, confirmation, Ctrl-C and `--timeout`).
+//!
+//! Imports: resolve, engine (the interrupt flag), arm (the credential choice), ui. Never the
+//! command modules: they import this one.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+use crate::arm::auth::AuthMethod;
+use crate::engine;
+use crate::resolve::{self, Options, Validated};
+use crate::ui;
+
+/// Process exit codes (design.md): one table, each row tested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Success; for `plan --detailed-exitcode`, no changes.
+    Ok,
+    /// Invalid plan, usage error, API or network failure, partial failure.
+    Error,
+    /// `plan --detailed-exitcode`: changes present.
+    Changes,
+    /// `verify`: it ran and at least one check failed.
+    VerifyFailed,
+    /// Interrupted.
+    Interrupted,
+    /// `local exec`: the command's own exit code.
+    Code(u8),
+}
+
+impl Exit {
+    /// The process exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Ok => 0,
+            Exit::Error => 1,
+            Exit::Changes => 2,
+            Exit::VerifyFailed => 3,
+            Exit::Interrupted => 130,
+            Exit::Code(c) => c,
+        }
+    }
+}
+
+/// Where the commands that talk to a cloud run.
+#[derive(Debug, Args, Clone)]
+pub struct CloudArgs {
+    /// Use the built-in local cloud: attach to the one serving --state, else start it here.
+    #[arg(long)]
+    pub local: bool,
+    /// State directory of the local cloud.
+    #[arg(long, default_value = ".idlab/local", value_name = "DIR")]
+    pub state: PathBuf,
+    /// Target a separately running `idlab local serve` by its ARM URL (its connection details
+    /// are read from `--state`).
+    #[arg(long, value_name = "URL")]
+    pub cloud_endpoint: Option<String>,
+    /// Subscription id (else the plan's, then AZURE_SUBSCRIPTION_ID; with --local, its own).
+    #[arg(long, value_name = "ID")]
+    pub subscription: Option<String>,
+    /// Force a credential for Azure: workload, secret, msi or cli.
+    #[arg(long, value_enum)]
+    pub auth: Option<AuthArg>,
+    /// How many resources are worked on at once.
+    #[arg(long, env = "IDLAB_PARALLELISM", default_value_t = 10)]
+    pub parallelism: usize,
+    /// Only these resources (repeatable), with what they depend on (destroy: what depends
+    /// on them).
+    #[arg(long = "target", value_name = "NAME")]
+    pub targets: Vec<String>,
+    /// Stop starting new work after this many seconds (in-flight calls finish).
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+    /// Plain log lines instead of progress bars, even on a terminal.
+    #[arg(long)]
+    pub no_progress: bool,
+    /// How long a role assignment waits for a principal this plan just created to replicate,
+    /// and a Data Lake Gen2 folder for a data role the plan just granted to take effect.
+    #[arg(long, default_value_t = 120, value_name = "SECONDS")]
+    pub principal_wait: u64,
+}
+
+/// `--auth`: the flag's values, one per [`AuthMethod`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthArg {
+    Workload,
+    Secret,
+    Msi,
+    Cli,
+}
+
+impl From<AuthArg> for AuthMethod {
+    fn from(a: AuthArg) -> AuthMethod {
+        match a {
+            AuthArg::Workload => AuthMethod::Workload,
+            AuthArg::Secret => AuthMethod::Secret,
+            AuthArg::Msi => AuthMethod::Msi,
+            AuthArg::Cli => AuthMethod::Cli,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutFormat {
+    Text,
+    Json,
+    /// `plan` only: a Markdown table for pull-request comments.
+    Markdown,
+}
+
+/// Variable overrides, shared by every command that loads a plan.
+#[derive(Debug, Args, Clone, Default)]
+pub struct VarArgs {
+    /// Set a variable: NAME=VALUE (repeatable; wins over --var-file).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// Read variables from a YAML file of NAME: VALUE (repeatable).
+    #[arg(long = "var-file", value_name = "FILE")]
+    pub var_files: Vec<PathBuf>,
+}
+
+/// A current-thread runtime, or `None` (the error printed) when it cannot start.
+pub(crate) fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => Some(r),
+        Err(e) => {
+            ui::err(&format!("error: cannot start the async runtime: {e}\n"));
+            None
+        }
+    }
+}
+
+pub(crate) fn options(v: &VarArgs, strict: bool) -> Options {
+    Options { vars: v.vars.clone(), var_files: v.var_files.clone(), strict }
+}
+
+pub(crate) fn width() -> usize {
+    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).unwrap_or(100)
+}
+
+/// Load a plan strictly (secrets must be available), printing its diagnostics.
+pub(crate) fn load(path: &std::path::Path, vars: &VarArgs) -> Result<Validated, Exit> {
+    let loaded = resolve::load(path, &options(vars, true));
+    let color = std::env::var_os("NO_COLOR").is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    if !loaded.diags.is_empty() {
+        ui::err(&ui::diagnostics::render_text(&loaded, color, width()));
+    }
+    loaded.plan.ok_or(Exit::Error)
+}
+
+/// Print `error: {msg}` and answer [`Exit::Error`].
+pub(crate) fn fail(msg: impl std::fmt::Display) -> Exit {
+    ui::err(&format!("error: {msg}\n"));
+    Exit::Error
+}
+
+/// Ask before changing anything, unless `--auto-approve`; without a terminal, refuse.
+pub(crate) fn confirm_or_refuse(auto: bool, what: &str) -> Result<(), Exit> {
+    if auto {
+        return Ok(());
+    }
+    if !ui::plan::interactive() {
+        return Err(fail(format!("{what} needs confirmation, and there is no terminal to ask: pass --auto-approve")));
+    }
+    if ui::plan::confirm(&format!("Do you want to {what}? Only 'yes' will be accepted: ")) {
+        Ok(())
+    } else {
+        Err(fail("cancelled"))
+    }
+}
+
+/// The first Ctrl-C (or the `--timeout`) stops new work; in-flight calls finish and the
+/// summary says what ran. A second Ctrl-C exits at once.
+pub(crate) fn watch_interrupts(timeout: Option<u64>) {
+    use std::sync::atomic::Ordering;
+    tokio::spawn(async {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            engine::INTERRUPTED.store(true, Ordering::SeqCst);
+            ui::err("Interrupted: starting nothing new, waiting for calls in flight (Ctrl-C again to quit now).\n");
+            if tokio::signal::ctrl_c().await.is_ok() {
+                // The user insists: stop now, as a second Ctrl-C does everywhere.
+                #[allow(clippy::exit)]
+                std::process::exit(130);
+            }
+        }
+    });
+    if let Some(secs) = timeout {
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+            engine::INTERRUPTED.store(true, Ordering::SeqCst);
+            ui::err(&format!("Timed out after {secs} s: starting nothing new, waiting for calls in flight.\n"));
+        });
+    }
+}
+
+/// An interrupted walk exits 130, one stopped by `--timeout` exits 1.
+pub(crate) fn interrupted_exit(timeout: Option<u64>) -> Exit {
+    if timeout.is_some() { Exit::Error } else { Exit::Interrupted }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_code_table() {
+        assert_eq!(Exit::Ok.code(), 0);
+        assert_eq!(Exit::Error.code(), 1);
+        assert_eq!(Exit::Changes.code(), 2);
+        assert_eq!(Exit::VerifyFailed.code(), 3);
+        assert_eq!(Exit::Interrupted.code(), 130);
+        assert_eq!(Exit::Code(7).code(), 7);
+    }
+}

@@ -1,0 +1,74 @@
+//! `idlab destroy`: delete what the plan owns, dependents first.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::engine::{self, Outcome, Shared};
+use crate::ui;
+
+use super::common::{CloudArgs, Exit, OutFormat, VarArgs, confirm_or_refuse, interrupted_exit, watch_interrupts};
+use super::connect::observe_then;
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    #[arg(value_name = "PLAN")]
+    pub plan: PathBuf,
+    #[command(flatten)]
+    pub vars: VarArgs,
+    #[command(flatten)]
+    pub cloud: CloudArgs,
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Delete resources the plan does not own too.
+    #[arg(long)]
+    pub force: bool,
+    /// Purge key vaults and secrets after deleting them: they cannot be recovered.
+    #[arg(long)]
+    pub purge: bool,
+    #[arg(long, value_enum, default_value_t = OutFormat::Text)]
+    pub format: OutFormat,
+}
+
+pub(crate) fn cmd_destroy(a: &DestroyArgs) -> Exit {
+    observe_then(
+        &a.plan,
+        &a.vars,
+        &a.cloud,
+        |p, cx| {
+            cx.force = a.force;
+            cx.purge = a.purge;
+            cx.only = engine::targets(p, &a.cloud.targets, true)?;
+            watch_interrupts(a.cloud.timeout);
+            Ok(())
+        },
+        async |p, conn, obs| {
+            let cx = &conn.cx;
+            let plan = engine::make_plan(cx, &p, &obs, true);
+            if a.format != OutFormat::Json {
+                ui::err(&ui::plan::text(&plan));
+            }
+            if !plan.has_changes() {
+                return Exit::Ok;
+            }
+            if let Err(e) = confirm_or_refuse(a.auto_approve, "destroy these resources") {
+                return e;
+            }
+            let reporter = ui::plan::reporter(
+                a.format == OutFormat::Json,
+                a.cloud.no_progress,
+                plan.actions.iter().filter(|x| x.action != crate::plan::ActionKind::NoOp).count() as u64,
+            );
+            let sh = Shared { cx, plan: &p, reporter };
+            let results = engine::walk::destroy(&sh, obs).await;
+            if a.format != OutFormat::Json {
+                ui::err(&ui::plan::summary(&results, "Destroy"));
+            }
+            drop(conn.local);
+            if engine::interrupted() {
+                return interrupted_exit(a.cloud.timeout);
+            }
+            if results.iter().any(|r| matches!(r.2, Outcome::Failed(_))) { Exit::Error } else { Exit::Ok }
+        },
+    )
+}

@@ -1,0 +1,233 @@
+//! `idlab local …`: serve the built-in local cloud, print a VM's environment, run a command
+//! "on" a VM, and (hidden, inside `local exec`) get a managed-identity token as a program on
+//! the VM would.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use crate::ui;
+
+use super::common::{Exit, runtime};
+
+/// `idlab local …`
+#[derive(Debug, Subcommand)]
+pub enum LocalCommand {
+    /// Serve the local cloud until interrupted; prints one JSON line of connection details.
+    Serve(ServeArgs),
+    /// Print the shell exports a program "on a VM" needs to reach its identity endpoint.
+    Env(VmArgs),
+    /// Run a command with a VM's environment (as if on that VM).
+    Exec(ExecArgs),
+    /// On a VM (inside `local exec`): get a managed-identity token through the Azure SDK's
+    /// ManagedIdentityCredential and print its claims (never the token).
+    #[command(hide = true)]
+    MiToken(MiTokenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MiTokenArgs {
+    /// The scope to ask for, e.g. `https://management.azure.com/.default`.
+    #[arg(long)]
+    pub scope: String,
+    /// A user-assigned identity's client id.
+    #[arg(long)]
+    pub client_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// State directory.
+    #[arg(long, default_value = ".idlab/local", value_name = "DIR")]
+    pub state: PathBuf,
+    /// ARM/token port (0 = any free port; default: the one recorded in the state).
+    #[arg(long, value_name = "N")]
+    pub port: Option<u16>,
+    /// Fault configuration (YAML or JSON; see docs/local-cloud.md).
+    #[arg(long, value_name = "FILE")]
+    pub faults: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct VmArgs {
+    /// State directory of the running local cloud.
+    #[arg(long, default_value = ".idlab/local", value_name = "DIR")]
+    pub state: PathBuf,
+    /// The VM, by name or resource id.
+    #[arg(long, value_name = "NAME|ID")]
+    pub vm: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    pub vm: VmArgs,
+    /// The command and its arguments.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
+    pub cmd: Vec<String>,
+}
+
+pub(crate) fn cmd_serve(a: &ServeArgs) -> Exit {
+    use crate::local::{Cloud, Config, attach, faults::Faults};
+    let faults = match &a.faults {
+        Some(path) => match std::fs::read_to_string(path).map_err(|e| e.to_string()).and_then(|t| Faults::parse(&t)) {
+            Ok(f) => f,
+            Err(e) => {
+                ui::err(&format!("error: faults file {}: {e}\n", path.display()));
+                return Exit::Error;
+            }
+        },
+        None => Faults::default(),
+    };
+    let _lock = match attach::lock(&a.state) {
+        Ok(l) => l,
+        Err(e) => {
+            ui::err(&format!("error: {e}\n"));
+            return Exit::Error;
+        }
+    };
+    let config = Config { state_dir: a.state.clone(), port: a.port, faults, allow_crash: true };
+    let cloud = match Cloud::start(config) {
+        Ok(c) => c,
+        Err(e) => {
+            ui::err(&format!("error: the local cloud did not start: {e}\n"));
+            return Exit::Error;
+        }
+    };
+    if let Err(e) = attach::write_info(&cloud.info) {
+        ui::err(&format!("error: cannot write {}: {e}\n", attach::server_file(&cloud.info.state_dir).display()));
+        return Exit::Error;
+    }
+    let i = &cloud.info;
+    ui::out(&format!("{}\n", serde_json::to_string(i).unwrap_or_default()));
+    ui::out(&format!(
+        "idlab local cloud serving {} (pid {})\n  ARM:          {}\n  token:        {}\n  tenant:       {}\n  subscription: {}\n  operator:     client id {} (secret in {})\n  trust:        REQUESTS_CA_BUNDLE={}\n  VMs and their identity endpoints: `idlab local env --vm NAME` (GET {}/_idlab/vms)\nPress Ctrl-C to stop.\n",
+        i.state_dir.display(),
+        i.pid,
+        i.arm_url,
+        i.token_url,
+        i.tenant_id,
+        i.subscription_id,
+        i.operator_client_id,
+        i.operator_secret_file.display(),
+        i.ca_file.display(),
+        i.arm_url
+    ));
+    let Some(rt) = runtime() else { return Exit::Error };
+    rt.block_on(async {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            match signal(SignalKind::terminate()) {
+                Ok(mut term) => {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    });
+    let _ = std::fs::remove_file(attach::server_file(&cloud.info.state_dir));
+    cloud.stop();
+    Exit::Ok
+}
+
+fn vm_env(a: &VmArgs) -> Result<Vec<(String, String)>, String> {
+    use crate::local::attach;
+    let rt = runtime().ok_or("no runtime")?;
+    rt.block_on(async {
+        let info = attach::running(&a.state).await.ok_or_else(|| {
+            format!(
+                "no local cloud is serving {}: start one with `idlab local serve --state {}`",
+                a.state.display(),
+                a.state.display()
+            )
+        })?;
+        attach::vm_env(&info, &a.vm).await
+    })
+}
+
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "/:._-=@,+".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+pub(crate) fn cmd_env(a: &VmArgs) -> Exit {
+    match vm_env(a) {
+        Ok(vars) => {
+            let text: String = vars.iter().map(|(k, v)| format!("export {k}={}\n", shell_quote(v))).collect();
+            ui::out(&text);
+            Exit::Ok
+        }
+        Err(e) => {
+            ui::err(&format!("error: {e}\n"));
+            Exit::Error
+        }
+    }
+}
+
+pub(crate) fn cmd_exec(a: &ExecArgs) -> Exit {
+    let vars = match vm_env(&a.vm) {
+        Ok(v) => v,
+        Err(e) => {
+            ui::err(&format!("error: {e}\n"));
+            return Exit::Error;
+        }
+    };
+    let Some((program, args)) = a.cmd.split_first() else { return Exit::Error };
+    match std::process::Command::new(program).args(args).envs(vars).status() {
+        Ok(status) => match status.code() {
+            Some(0) => Exit::Ok,
+            Some(c) => Exit::Code(c.clamp(1, 255) as u8),
+            None => Exit::Error,
+        },
+        Err(e) => {
+            ui::err(&format!("error: cannot run `{program}`: {e}\n"));
+            Exit::Error
+        }
+    }
+}
+
+pub(crate) fn cmd_mi_token(a: &MiTokenArgs) -> Exit {
+    use azure_core::credentials::TokenCredential;
+    use azure_identity::{ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId};
+    let Some(rt) = runtime() else { return Exit::Error };
+    let result = rt.block_on(async {
+        let options = ManagedIdentityCredentialOptions {
+            user_assigned_id: a.client_id.clone().map(UserAssignedId::ClientId),
+            ..Default::default()
+        };
+        let cred = ManagedIdentityCredential::new(Some(options)).map_err(|e| e.to_string())?;
+        cred.get_token(&[a.scope.as_str()], None).await.map_err(|e| e.to_string())
+    });
+    match result {
+        Ok(t) => {
+            let claims = crate::arm::jwt::claims(t.token.secret()).unwrap_or_default();
+            let shown = serde_json::json!({
+                "aud": claims.get("aud"),
+                "oid": claims.get("oid"),
+                "appid": claims.get("appid"),
+                "tid": claims.get("tid"),
+                "xms_mirid": claims.get("xms_mirid"),
+                "expires_on": t.expires_on.unix_timestamp(),
+            });
+            ui::out(&format!("{shown}\n"));
+            Exit::Ok
+        }
+        Err(e) => {
+            ui::err(&format!("error: no managed-identity token: {e}\n"));
+            Exit::Error
+        }
+    }
+}

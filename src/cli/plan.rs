@@ -1,0 +1,90 @@
+//! `idlab plan`: show what `apply` would change, from what ARM holds now; `--out` saves it.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::engine;
+use crate::ui;
+
+use super::common::{CloudArgs, Exit, OutFormat, VarArgs, fail};
+use super::connect::observe_then;
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[arg(value_name = "PLAN")]
+    pub plan: PathBuf,
+    #[command(flatten)]
+    pub vars: VarArgs,
+    #[command(flatten)]
+    pub cloud: CloudArgs,
+    #[arg(long, value_enum, default_value_t = OutFormat::Text)]
+    pub format: OutFormat,
+    /// Exit 2 when there are changes, 0 when none.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Plan a destroy.
+    #[arg(long)]
+    pub destroy: bool,
+    /// Purge soft-deleted key vaults and secrets instead of recovering them (with
+    /// --destroy: purge what is deleted).
+    #[arg(long)]
+    pub purge: bool,
+    /// Save the plan (JSON) for `idlab apply FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+pub(crate) fn cmd_plan(a: &PlanArgs) -> Exit {
+    observe_then(
+        &a.plan,
+        &a.vars,
+        &a.cloud,
+        |p, cx| {
+            cx.check_names = !a.destroy;
+            cx.purge = a.purge;
+            cx.only = engine::targets(p, &a.cloud.targets, a.destroy)?;
+            Ok(())
+        },
+        async |p, conn, obs| {
+            let plan = engine::make_plan(&conn.cx, &p, &obs, a.destroy);
+            if let Some(out) = &a.out {
+                let saved = crate::plan::Saved {
+                    format_version: crate::plan::FORMAT_VERSION,
+                    kind: "idlab-saved-plan".into(),
+                    source: a.plan.display().to_string(),
+                    source_sha256: crate::plan::sha256(&std::fs::read_to_string(&a.plan).unwrap_or_default()),
+                    variables_sha256: crate::plan::sha256(&serde_json::to_string(&p.variables).unwrap_or_default()),
+                    fingerprints: engine::fingerprints(&obs),
+                    plan: plan.clone(),
+                };
+                let text = serde_json::to_string_pretty(&saved).unwrap_or_default();
+                if let Err(e) = write_atomic(out, &text) {
+                    return fail(format!("cannot write {}: {e}", out.display()));
+                }
+            }
+            match a.format {
+                OutFormat::Json => {
+                    ui::out(&format!("{}\n", serde_json::to_string_pretty(&plan).unwrap_or_default()));
+                }
+                OutFormat::Text => {
+                    ui::out(&ui::plan::text(&plan));
+                }
+                OutFormat::Markdown => {
+                    ui::out(&ui::plan::markdown(&plan));
+                }
+            }
+            drop(conn.local);
+            if a.detailed_exitcode && plan.has_changes() { Exit::Changes } else { Exit::Ok }
+        },
+    )
+}
+
+fn write_atomic(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::fs::write(tmp.path(), text)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}

@@ -1,0 +1,79 @@
+//! `read_resource` and `write_resource` (tutorials "access Resource Manager"): GET the target,
+//! or PATCH its tags as they are, with the identity's Resource Manager token.
+
+use std::time::Instant;
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use super::{Ask, CheckKind, CheckResult};
+use crate::model::Expect;
+
+pub(crate) struct ReadResource;
+pub(crate) struct WriteResource;
+
+#[async_trait]
+impl CheckKind for ReadResource {
+    fn name(&self) -> &'static str {
+        "read_resource"
+    }
+    fn resource(&self, _: &str) -> &'static str {
+        "https://management.azure.com/"
+    }
+    async fn run(&self, ask: Ask<'_, '_>) -> CheckResult {
+        call(ask, false).await
+    }
+}
+
+#[async_trait]
+impl CheckKind for WriteResource {
+    fn name(&self) -> &'static str {
+        "write_resource"
+    }
+    fn resource(&self, _: &str) -> &'static str {
+        "https://management.azure.com/"
+    }
+    async fn run(&self, ask: Ask<'_, '_>) -> CheckResult {
+        call(ask, true).await
+    }
+}
+
+async fn call(ask: Ask<'_, '_>, write: bool) -> CheckResult {
+    let target_id = ask.target;
+    let api = crate::engine::walk::api_for_type(
+        &crate::arm::id::ResourceId::parse(target_id)
+            .ok()
+            .and_then(|i| i.resource_type())
+            .unwrap_or_else(|| "Microsoft.Resources/resourceGroups".into()),
+    );
+    let api = if target_id.matches('/').count() == 4 { "2024-11-01" } else { api };
+    let method = if write { reqwest::Method::PATCH } else { reqwest::Method::GET };
+    let mut req = ask.request(method.clone(), target_id).api_version(api);
+    if write {
+        let tags = ask
+            .env
+            .values
+            .get(&(ask.target_name.to_string(), "tags".into()))
+            .and_then(|t| serde_json::from_str::<Value>(t).ok())
+            .unwrap_or(json!({}));
+        req = req.json(&json!({ "tags": tags }));
+    }
+    let start = Instant::now();
+    let r = match req.send().await {
+        Ok(r) => r,
+        Err(e) => return ask.fail(format!("{method} {target_id}: {}", e.message)),
+    };
+    let code = r.json().pointer("/error/code").and_then(Value::as_str).unwrap_or_default().to_string();
+    let verb = if write { "write" } else { "read" };
+    let detail = format!(
+        "{verb} {target_id} as {}: {}{}",
+        ask.who,
+        super::said(r.status, &code),
+        r.request_id.as_ref().map(|id| format!(" (request id {id})")).unwrap_or_default()
+    );
+    let pass = match ask.expect {
+        Expect::Allowed => r.is_success(),
+        Expect::Denied => r.status == 403,
+    };
+    ask.judge(pass, detail, &r, start)
+}
