@@ -20,7 +20,8 @@ use axum::http::Method;
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::arm::{Caller, role_assignment_body};
+use super::arm::role_assignment_body;
+use super::auth::Caller;
 use super::faults::Faults;
 use super::http::{ArmError, error_response, json_response};
 use super::store::{Op, Principal, Resource};

@@ -17,10 +17,10 @@ use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 
+use super::auth::{Caller, Refusal, Trust, bearer_check};
 use super::http::{ArmError, empty, error_response, header, json_response, percent_decode, query_get, query_pairs};
 use super::rbac::{self, Grant};
 use super::store::{ImdsEndpoint, Op, Principal, Resource, State as CloudState};
-use super::token::{TokenError, verify};
 use super::{LogEntry, Operation, Shared, admin, guid, imds, keyvault, login, now_ms, versions};
 use crate::arm::id::{ResourceId, is_scope_prefix};
 use crate::roles;
@@ -78,13 +78,6 @@ fn has_etag(type_lower: &str) -> bool {
 /// Types whose every write answers 202 and is polled to its end (the SQL resource provider).
 fn always_accepted(type_lower: &str) -> bool {
     type_lower.starts_with("microsoft.sql/")
-}
-
-/// The authenticated caller.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub object_id: String,
-    pub client_id: String,
 }
 
 /// Everything a handler needs about the request.
@@ -478,16 +471,16 @@ fn authenticate(sh: &Shared, headers: &HeaderMap) -> Result<Caller, ArmError> {
             www_auth(sh, "The authentication failed because of invalid 'Authorization' header."),
         ));
     };
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let claims = match verify(&sh.key, token.trim(), now) {
-        Ok(c) => c,
-        Err(TokenError::Expired { exp }) => {
+    let st = sh.store();
+    let trust = Trust { key: &sh.key, tenant: &sh.info.tenant_id, state: &st.state };
+    bearer_check(&trust, token, |aud| ARM_AUDIENCES.contains(&aud)).map_err(|refusal| match refusal {
+        Refusal::Expired { exp, now } => {
             let fmt = |t: i64| {
                 time::OffsetDateTime::from_unix_timestamp(t)
                     .map(|d| d.format(&time::format_description::well_known::Rfc3339).unwrap_or_default())
                     .unwrap_or_default()
             };
-            return Err(ArmError::new(
+            ArmError::new(
                 401,
                 "ExpiredAuthenticationToken",
                 format!(
@@ -496,39 +489,27 @@ fn authenticate(sh: &Shared, headers: &HeaderMap) -> Result<Caller, ArmError> {
                     fmt(now)
                 ),
             )
-            .header("www-authenticate", www_auth(sh, "The access token has expired.")));
+            .header("www-authenticate", www_auth(sh, "The access token has expired."))
         }
-        Err(TokenError::NotYetValid { nbf }) => {
-            return Err(ArmError::new(
-                401,
-                "InvalidAuthenticationToken",
-                format!("The access token is not valid yet: it is valid from '{nbf}' (Unix time)."),
-            )
-            .header("www-authenticate", www_auth(sh, "The access token is not yet valid.")));
-        }
-        Err(_) => {
-            return Err(ArmError::new(401, "InvalidAuthenticationToken", "The access token is invalid.")
-                .header("www-authenticate", www_auth(sh, "The access token is invalid.")));
-        }
-    };
-    if !claims.tid.eq_ignore_ascii_case(&sh.info.tenant_id) {
-        return Err(ArmError::new(401, "InvalidAuthenticationTokenTenant", format!("The access token is from the wrong issuer '{}'. It must match the tenant 'https://sts.windows.net/{}/' associated with this subscription. Please use the authority (URL) '{}/{}' to get the token.", claims.iss, sh.info.tenant_id, sh.base_url, sh.info.tenant_id))
-            .header("www-authenticate", www_auth(sh, "The access token is from the wrong issuer.")));
-    }
-    if !ARM_AUDIENCES.contains(&claims.aud.as_str()) {
-        return Err(ArmError::new(401, "InvalidAuthenticationTokenAudience", format!("The access token has been obtained for wrong audience or resource '{}'. It should exactly match with one of the allowed audiences 'https://management.core.windows.net/','https://management.core.windows.net','https://management.azure.com/','https://management.azure.com'.", claims.aud))
-            .header("www-authenticate", www_auth(sh, "The access token has been obtained for wrong audience or resource.")));
-    }
-    let known = sh.store().state.principals.contains_key(&claims.oid);
-    if !known {
-        return Err(ArmError::new(
+        Refusal::NotYetValid { nbf } => ArmError::new(
+            401,
+            "InvalidAuthenticationToken",
+            format!("The access token is not valid yet: it is valid from '{nbf}' (Unix time)."),
+        )
+        .header("www-authenticate", www_auth(sh, "The access token is not yet valid.")),
+        Refusal::Invalid => ArmError::new(401, "InvalidAuthenticationToken", "The access token is invalid.")
+            .header("www-authenticate", www_auth(sh, "The access token is invalid.")),
+        Refusal::WrongTenant { iss } => ArmError::new(401, "InvalidAuthenticationTokenTenant", format!("The access token is from the wrong issuer '{iss}'. It must match the tenant 'https://sts.windows.net/{}/' associated with this subscription. Please use the authority (URL) '{}/{}' to get the token.", sh.info.tenant_id, sh.base_url, sh.info.tenant_id))
+            .header("www-authenticate", www_auth(sh, "The access token is from the wrong issuer.")),
+        Refusal::WrongAudience { aud } => ArmError::new(401, "InvalidAuthenticationTokenAudience", format!("The access token has been obtained for wrong audience or resource '{aud}'. It should exactly match with one of the allowed audiences 'https://management.core.windows.net/','https://management.core.windows.net','https://management.azure.com/','https://management.azure.com'."))
+            .header("www-authenticate", www_auth(sh, "The access token has been obtained for wrong audience or resource.")),
+        Refusal::UnknownPrincipal => ArmError::new(
             401,
             "InvalidAuthenticationToken",
             "The access token is invalid: its principal no longer exists.",
         )
-        .header("www-authenticate", www_auth(sh, "The access token is invalid.")));
-    }
-    Ok(Caller { object_id: claims.oid, client_id: claims.appid })
+        .header("www-authenticate", www_auth(sh, "The access token is invalid.")),
+    })
 }
 
 /// The role assignments that count now (propagation delay elapsed).
@@ -911,7 +892,9 @@ fn operation_status(sh: &Shared, id: &str, query: &[(String, String)]) -> Respon
             return empty(202, &retry_headers(sh, Some(op.done_ms.saturating_sub(now))));
         }
         if let Some(rid) = &op.resource {
-            let body = sh.store().state.resources.get(&rid.to_ascii_lowercase()).map(|r| r.body.clone());
+            // The final answer is the resource as its GET shows it: never the stored body,
+            // which holds internal fields (a storage account's keys).
+            let body = sh.store().state.resources.get(&rid.to_ascii_lowercase()).map(|r| present(r, now));
             if let Some(b) = body {
                 return json_response(200, &b, &[]);
             }

@@ -18,9 +18,9 @@ use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+use super::auth::{Refusal, Trust, bearer_check};
 use super::http::{header, percent_decode, query_get, query_pairs};
 use super::store::{Op, StoredBlob};
-use super::token::{TokenError, verify};
 use super::{Shared, guid, now_ms, rbac};
 
 /// Audiences the blob service accepts (plus `https://{account}.blob.core.windows.net`).
@@ -358,25 +358,23 @@ fn invalid_token(sh: &Shared) -> Response {
 /// Why the storage planes refuse a bearer token.
 pub(super) enum Refused {
     Expired,
-    /// A bad signature, or an audience the account does not accept.
+    /// A bad signature, another tenant, an audience the account does not accept, or a
+    /// principal that no longer exists.
     Invalid,
 }
 
 /// The caller's object id from a bearer token the storage planes (blob and dfs) accept:
 /// issued here, unexpired, for the storage audience or the account's own blob/dfs host.
 pub(super) fn storage_caller(sh: &Shared, token: &str, account: &str) -> Result<String, Refused> {
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let claims = match verify(&sh.key, token, now) {
-        Ok(c) => c,
-        Err(TokenError::Expired { .. }) => return Err(Refused::Expired),
-        Err(_) => return Err(Refused::Invalid),
+    let own = |aud: &str, svc: &str| {
+        aud.trim_end_matches('/').eq_ignore_ascii_case(&format!("https://{account}.{svc}.core.windows.net"))
     };
-    let aud = claims.aud.trim_end_matches('/');
-    let own = |svc: &str| aud.eq_ignore_ascii_case(&format!("https://{account}.{svc}.core.windows.net"));
-    if AUDIENCES.contains(&claims.aud.as_str()) || own("blob") || own("dfs") {
-        Ok(claims.oid)
-    } else {
-        Err(Refused::Invalid)
+    let st = sh.store();
+    let trust = Trust { key: &sh.key, tenant: &sh.info.tenant_id, state: &st.state };
+    match bearer_check(&trust, token, |aud| AUDIENCES.contains(&aud) || own(aud, "blob") || own(aud, "dfs")) {
+        Ok(caller) => Ok(caller.object_id),
+        Err(Refusal::Expired { .. }) => Err(Refused::Expired),
+        Err(_) => Err(Refused::Invalid),
     }
 }
 

@@ -29,9 +29,9 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
 use super::acl::{self, Entry, R, W, X};
+use super::auth::{Refusal, Trust, bearer_check};
 use super::http::{ArmError, header, json_response, percent_decode, query_get, query_pairs};
 use super::store::{DataPath, Op, Resource, State as CloudState};
-use super::token::{TokenError, verify};
 use super::{Shared, guid, now_ms};
 use crate::arm::id::is_scope_prefix;
 
@@ -327,25 +327,18 @@ fn authenticate(sh: &Shared, headers: &HeaderMap) -> Result<String, Fail> {
         .strip_prefix("Bearer ")
         .or_else(|| h.strip_prefix("bearer "))
         .ok_or_else(|| denied("The 'Authorization' header is not a bearer token."))?;
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let claims = match verify(&sh.key, token.trim(), now) {
-        Ok(c) => c,
-        Err(TokenError::Expired { .. }) => return Err(denied("The access token is expired.")),
-        Err(_) => return Err(denied("The access token is invalid.")),
-    };
-    if !claims.tid.eq_ignore_ascii_case(&sh.info.tenant_id) {
-        return Err(denied("The access token is from another tenant."));
+    let st = sh.store();
+    let trust = Trust { key: &sh.key, tenant: &sh.info.tenant_id, state: &st.state };
+    match bearer_check(&trust, token, |aud| aud == AUDIENCE) {
+        Ok(caller) => Ok(caller.object_id),
+        Err(Refusal::Expired { .. }) => Err(denied("The access token is expired.")),
+        Err(Refusal::Invalid | Refusal::NotYetValid { .. }) => Err(denied("The access token is invalid.")),
+        Err(Refusal::WrongTenant { .. }) => Err(denied("The access token is from another tenant.")),
+        Err(Refusal::WrongAudience { aud }) => Err(denied(&format!(
+            "The access token was issued for the audience '{aud}'; this service accepts '{AUDIENCE}' only."
+        ))),
+        Err(Refusal::UnknownPrincipal) => Err(denied("The access token's principal does not exist.")),
     }
-    if claims.aud != AUDIENCE {
-        return Err(denied(&format!(
-            "The access token was issued for the audience '{}'; this service accepts '{AUDIENCE}' only.",
-            claims.aud
-        )));
-    }
-    if !sh.store().state.principals.contains_key(&claims.oid) {
-        return Err(denied("The access token's principal does not exist."));
-    }
-    Ok(claims.oid)
 }
 
 /// The absolute, normalised path after `/webhdfs/v1`.

@@ -17,9 +17,9 @@ use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 use serde_json::{Value, json};
 
+use super::auth::{Caller, Refusal, Trust, bearer_check};
 use super::http::{ArmError, empty, header, json_response, percent_decode, query_get, query_pairs};
 use super::store::{DeletedVault, Op, Resource, SecretVersion, State as CloudState, StoredSecret};
-use super::token::{TokenError, verify};
 use super::{Shared, bind_loopback, now_ms};
 
 /// The ARM type of a vault.
@@ -568,19 +568,23 @@ fn answer(
     let Some(token) = header(headers, "authorization").and_then(|h| h.strip_prefix("Bearer ")) else {
         return (challenge(sh, 401, "AKV10000: Request is missing a Bearer or PoP token."), None);
     };
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let claims = match verify(&sh.key, token.trim(), now) {
+    let checked = {
+        let st = sh.store();
+        let trust = Trust { key: &sh.key, tenant: &sh.info.tenant_id, state: &st.state };
+        bearer_check(&trust, token, |aud| AUDIENCES.contains(&aud))
+    };
+    let claims = match checked {
         Ok(c) => c,
-        Err(TokenError::Expired { .. }) => {
+        Err(Refusal::Expired { .. }) => {
             return (challenge(sh, 401, "AKV10022: The access token has expired."), None);
+        }
+        Err(Refusal::WrongAudience { aud }) => {
+            let msg = format!("AKV10022: Invalid audience. Expected https://vault.azure.net, found: {aud}.");
+            return (challenge(sh, 401, &msg), None);
         }
         Err(_) => return (challenge(sh, 401, "AKV10000: The access token is invalid."), None),
     };
-    if !AUDIENCES.contains(&claims.aud.as_str()) {
-        let msg = format!("AKV10022: Invalid audience. Expected https://vault.azure.net, found: {}.", claims.aud);
-        return (challenge(sh, 401, &msg), None);
-    }
-    let who = Some(claims.oid.clone());
+    let who = Some(claims.object_id.clone());
     let q = query_pairs(uri.query());
     match query_get(&q, "api-version") {
         None => return (kv_error(400, "BadParameter", "The 'api-version' query parameter is missing.", None), who),
@@ -938,13 +942,7 @@ fn update_secret(
 
 /// Access policies, or RBAC data actions on the vault when `enableRbacAuthorization` is on:
 /// the 403 to answer, if the caller may not.
-fn refusal(
-    sh: &Shared,
-    vault: &Resource,
-    claims: &super::token::Claims,
-    op: SecretOp,
-    name: Option<&str>,
-) -> Option<Response> {
+fn refusal(sh: &Shared, vault: &Resource, claims: &Caller, op: SecretOp, name: Option<&str>) -> Option<Response> {
     let vault_name = vault.id.rsplit('/').next().unwrap_or_default();
     let location = vault.body.get("location").and_then(Value::as_str).unwrap_or_default();
     if vault.body.pointer("/properties/enableRbacAuthorization").and_then(Value::as_bool) == Some(true) {
@@ -953,14 +951,14 @@ fn refusal(
             None => vault.id.clone(),
         };
         let grants = super::arm::grants(&sh.store().state, now_ms());
-        if super::rbac::allowed(&grants, &claims.oid, &scope, op.data_action(), true) {
+        if super::rbac::allowed(&grants, &claims.object_id, &scope, op.data_action(), true) {
             return None;
         }
         let msg = format!(
             "Caller is not authorized to perform action on resource.\r\nIf role assignments, deny assignments or role definitions were changed recently, please observe propagation time.\r\nCaller: appid={};oid={};iss={}\r\nAction: '{}'\r\nResource: '{}'\r\nAssignment: (not found)\r\nVault: {vault_name};location={location}\r\n",
-            claims.appid,
-            claims.oid,
-            claims.iss,
+            claims.client_id,
+            claims.object_id,
+            claims.issuer,
             op.data_action(),
             scope.to_ascii_lowercase()
         );
@@ -973,8 +971,8 @@ fn refusal(
         .into_iter()
         .flatten()
         .filter(|p| {
-            p.get("objectId").and_then(Value::as_str).is_some_and(|o| o.eq_ignore_ascii_case(&claims.oid))
-                && p.get("tenantId").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case(&claims.tid))
+            p.get("objectId").and_then(Value::as_str).is_some_and(|o| o.eq_ignore_ascii_case(&claims.object_id))
+                && p.get("tenantId").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case(&sh.info.tenant_id))
         })
         .flat_map(|p| p.pointer("/permissions/secrets").and_then(Value::as_array).cloned().unwrap_or_default())
         .filter_map(|x| x.as_str().map(str::to_ascii_lowercase))
@@ -984,9 +982,9 @@ fn refusal(
     }
     let msg = format!(
         "The user, group or application 'appid={};oid={};iss={}' does not have secrets {} permission on key vault '{vault_name};location={location}'. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125287",
-        claims.appid,
-        claims.oid,
-        claims.iss,
+        claims.client_id,
+        claims.object_id,
+        claims.issuer,
         op.permission()
     );
     Some(kv_error(403, "Forbidden", &msg, Some("AccessDenied")))

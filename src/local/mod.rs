@@ -16,6 +16,7 @@ pub mod acl;
 pub mod admin;
 pub mod arm;
 pub mod attach;
+pub mod auth;
 pub mod blob;
 pub mod datalake;
 pub mod dfs;
@@ -362,7 +363,7 @@ impl Cloud {
     pub fn start(config: Config) -> Result<Cloud, StartError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = config.state_dir.clone();
-        std::fs::create_dir_all(&dir).map_err(|e| StartError::Setup(format!("{}: {e}", dir.display())))?;
+        store::private_dir(&dir).map_err(|e| StartError::Setup(format!("{}: {e}", dir.display())))?;
         let dir = dir.canonicalize().unwrap_or(dir);
         let secret_path = dir.join("operator.secret");
         let mut new_secret = None;

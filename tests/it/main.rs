@@ -19,6 +19,7 @@ mod local_faults;
 mod local_imds;
 mod local_keyvault;
 mod local_persist;
+mod local_security;
 mod props;
 mod sas_vectors;
 mod schema;
