@@ -20,12 +20,12 @@ use axum::http::Method;
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::arm::role_assignment_body;
 use super::auth::Caller;
 use super::faults::Faults;
 use super::http::{ArmError, error_response, json_response};
+use super::rbac::role_assignment_body;
+use super::shared::{Shared, guid, now_ms, random_secret, sha256_hex};
 use super::store::{Op, Principal, Resource};
-use super::{Shared, guid, now_ms, random_secret, sha256_hex};
 use crate::roles;
 
 pub fn handle(
@@ -109,7 +109,7 @@ fn import_keys(sh: &Shared, name: &str, body: &[u8]) -> Result<Value, ArmError> 
         ArmError::new(404, "ResourceNotFound", format!("No storage account named {name} in the local cloud."))
     })?;
     account.body["_idlab"]["keys"] = json!(keys);
-    st.commit(vec![Op::PutResource { resource: account }])
+    st.append(vec![Op::PutResource { resource: account }])
         .map_err(|e| ArmError::new(500, "InternalServerError", e.to_string()))?;
     Ok(json!({ "account": name, "keys": ["key1", "key2"] }))
 }
@@ -176,7 +176,7 @@ fn create_principal(sh: &Shared, body: &[u8]) -> Result<Value, ArmError> {
             },
         });
     }
-    sh.store().commit(ops).map_err(|e| ArmError::new(500, "InternalServerError", e.to_string()))?;
+    sh.store().append(ops).map_err(|e| ArmError::new(500, "InternalServerError", e.to_string()))?;
     Ok(json!({ "client_id": p.client_id, "object_id": p.object_id, "secret": secret, "tenant_id": sh.info.tenant_id }))
 }
 

@@ -20,8 +20,9 @@ use serde_json::{Map, Value, json};
 use super::auth::{Caller, Refusal, Trust, bearer_check};
 use super::http::{ArmError, empty, error_response, header, json_response, percent_decode, query_get, query_pairs};
 use super::rbac::{self, Grant};
+use super::shared::{LogEntry, Operation, Shared, guid, now_ms};
 use super::store::{ImdsEndpoint, Op, Principal, Resource, State as CloudState};
-use super::{LogEntry, Operation, Shared, admin, guid, imds, keyvault, login, now_ms, versions};
+use super::{admin, imds, keyvault, login, principals, versions};
 use crate::arm::id::{ResourceId, is_scope_prefix};
 use crate::roles;
 
@@ -512,23 +513,6 @@ fn authenticate(sh: &Shared, headers: &HeaderMap) -> Result<Caller, ArmError> {
     })
 }
 
-/// The role assignments that count now (propagation delay elapsed).
-pub fn grants(st: &CloudState, now: u64) -> Vec<Grant> {
-    st.resources
-        .values()
-        .filter(|r| r.kind.eq_ignore_ascii_case("Microsoft.Authorization/roleAssignments"))
-        .filter(|r| r.effective_ms.unwrap_or(0) <= now)
-        .filter_map(|r| {
-            let p = r.body.get("properties")?;
-            Some(Grant {
-                scope: p.get("scope")?.as_str()?.to_string(),
-                principal_id: p.get("principalId")?.as_str()?.to_string(),
-                role_guid: rbac::role_guid(p.get("roleDefinitionId")?.as_str()?).to_string(),
-            })
-        })
-        .collect()
-}
-
 fn authorization_failed(c: &Caller, action: &str, scope: &str) -> ArmError {
     ArmError::new(
         403,
@@ -543,7 +527,7 @@ fn authorization_failed(c: &Caller, action: &str, scope: &str) -> ArmError {
 /// Require `action` at `scope` for the caller.
 fn authorize(req: &Req<'_>, action: &str, scope: &str) -> Result<(), ArmError> {
     let Some(c) = &req.caller else { return Err(auth_missing()) };
-    let g = grants(&req.sh.store().state, now_ms());
+    let g = rbac::grants(&req.sh.store().state, now_ms());
     if rbac::allowed(&g, &c.object_id, scope, action, false) {
         Ok(())
     } else {
@@ -611,7 +595,7 @@ fn subscriptions(req: &Req<'_>) -> Result<Response, ArmError> {
     let sub_scope = format!("/subscriptions/{}", req.sh.info.subscription_id);
     let visible = {
         let st = req.sh.store();
-        grants(&st.state, now_ms()).iter().any(|g| {
+        rbac::grants(&st.state, now_ms()).iter().any(|g| {
             g.principal_id.eq_ignore_ascii_case(&c.object_id)
                 && (is_scope_prefix(&sub_scope, &g.scope) || is_scope_prefix(&g.scope, &sub_scope))
         })
@@ -648,19 +632,6 @@ fn parse_body(req: &Req<'_>) -> Result<Value, ArmError> {
         ));
     }
     Ok(v)
-}
-
-/// Commit a batch durably, then maybe crash (serve only).
-pub(super) fn commit(sh: &Shared, ops: Vec<Op>) -> Result<(), ArmError> {
-    let writes = {
-        let mut st = sh.store();
-        st.commit(ops).map_err(|e| {
-            ArmError::new(500, "InternalServerError", format!("The local cloud could not persist the change: {e}"))
-        })?;
-        st.writes
-    };
-    sh.after_write(writes);
-    Ok(())
 }
 
 fn resource_group(req: &mut Req<'_>, name: &str) -> Result<Response, ArmError> {
@@ -726,7 +697,7 @@ fn resource_group(req: &mut Req<'_>, name: &str) -> Result<Response, ArmError> {
                 busy_until_ms: 0,
                 effective_ms: None,
             };
-            commit(req.sh, vec![Op::PutResource { resource: r }])?;
+            req.sh.commit(vec![Op::PutResource { resource: r }])?;
             Ok(json_response(if existing.is_some() { 200 } else { 201 }, &out, &[]))
         }
         Method::PATCH => {
@@ -740,14 +711,14 @@ fn resource_group(req: &mut Req<'_>, name: &str) -> Result<Response, ArmError> {
             }
             r.etag += 1;
             let out = r.body.clone();
-            commit(req.sh, vec![Op::PutResource { resource: r }])?;
+            req.sh.commit(vec![Op::PutResource { resource: r }])?;
             Ok(json_response(200, &out, &[]))
         }
         Method::DELETE => {
             let Some(r) = existing else { return Err(rg_not_found(name)) };
             let ops = cascade_delete(req.sh, &r.id);
             stop_listeners(req.sh, &ops);
-            commit(req.sh, ops)?;
+            req.sh.commit(ops)?;
             let op = start_operation(req.sh, "microsoft.resources/resourcegroups", None);
             Ok(empty(202, &lro_headers(req, &op, true)))
         }
@@ -919,7 +890,7 @@ fn list_groups(req: &Req<'_>) -> Result<Response, ArmError> {
     let Some(c) = &req.caller else { return Err(auth_missing()) };
     let filter = tag_filter(query_get(&req.query, "$filter"))?;
     let st = req.sh.store();
-    let g = grants(&st.state, now_ms());
+    let g = rbac::grants(&st.state, now_ms());
     let value: Vec<Value> = st
         .state
         .resources
@@ -1006,7 +977,7 @@ fn list_resources(req: &Req<'_>, rg: Option<&str>) -> Result<Response, ArmError>
     };
     let filter = tag_filter(query_get(&req.query, "$filter"))?;
     let st = req.sh.store();
-    let g = grants(&st.state, now_ms());
+    let g = rbac::grants(&st.state, now_ms());
     let value: Vec<Value> = st
         .state
         .resources
@@ -1045,7 +1016,7 @@ fn list_collection(req: &Req<'_>, parent: &str, t: &str) -> Result<Response, Arm
         return Err(rg_not_found(rg));
     }
     let st = req.sh.store();
-    let g = grants(&st.state, now_ms());
+    let g = rbac::grants(&st.state, now_ms());
     if tl == "microsoft.network/virtualnetworks/subnets" {
         let vnet = st.state.resources.get(&parent.to_ascii_lowercase()).ok_or_else(|| parent_not_found(parent))?;
         let value = vnet.body.pointer("/properties/subnets").cloned().unwrap_or(json!([]));
@@ -1481,12 +1452,16 @@ fn put_resource(
             .is_some_and(|t| !t.eq_ignore_ascii_case("None"));
         let known = req.sh.store().state.imds.get(&key).cloned();
         if has_identity && known.is_none() {
-            let listener =
-                super::bind_loopback(0).map_err(|e| ArmError::new(500, "InternalServerError", e.to_string()))?;
+            let listener = super::shared::bind_loopback(0)
+                .map_err(|e| ArmError::new(500, "InternalServerError", e.to_string()))?;
             let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
             extra.push(Op::PutImds {
                 key: key.clone(),
-                endpoint: ImdsEndpoint { vm_id: stored_id.clone(), port, header_secret: super::random_secret() },
+                endpoint: ImdsEndpoint {
+                    vm_id: stored_id.clone(),
+                    port,
+                    header_secret: super::shared::random_secret(),
+                },
             });
             start_listener = Some((key, listener));
         }
@@ -1507,7 +1482,7 @@ fn put_resource(
     let shown = present(&resource, now);
     let mut ops = vec![Op::PutResource { resource }];
     ops.extend(extra);
-    commit(req.sh, ops)?;
+    req.sh.commit(ops)?;
     if let Some((key, listener)) = start_listener {
         imds::serve(req.sh, &key, listener);
     }
@@ -1607,7 +1582,7 @@ fn delete_resource(
         }
     }
     stop_listeners(req.sh, &ops);
-    commit(req.sh, ops)?;
+    req.sh.commit(ops)?;
     if (is_lro(tl) && !req.sh.faults().lro(tl).is_zero()) || always_accepted(tl) {
         let op = start_operation(req.sh, tl, None);
         return Ok(empty(202, &lro_headers(req, &op, false)));
@@ -1653,7 +1628,7 @@ fn sql_server_setting(req: &mut Req<'_>, id: &ResourceId, tl: &str) -> Result<Re
     };
     server.body = new_body;
     server.etag += 1;
-    commit(req.sh, vec![Op::PutResource { resource: server }])?;
+    req.sh.commit(vec![Op::PutResource { resource: server }])?;
     // The view lives in the server's record, so the operation carries no resource: a client
     // GETs the setting itself once the operation succeeded.
     let op = start_operation(req.sh, tl, None);
@@ -1955,28 +1930,6 @@ fn vm_nics(body: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The object id of a resource's system-assigned identity: the one it has (`old`, when
-/// that principal still exists) or a new principal owned by the resource (pushed to `extra`),
-/// which goes when the resource goes.
-pub fn system_principal(st: &CloudState, old: Option<&str>, id: &str, now: u64, extra: &mut Vec<Op>) -> String {
-    if let Some(p) = old.filter(|p| st.principals.contains_key(*p)) {
-        return p.to_string();
-    }
-    let p = Principal {
-        object_id: guid(),
-        client_id: guid(),
-        display_name: id.rsplit('/').next().unwrap_or_default().into(),
-        kind: "ManagedIdentity".into(),
-        secret_sha256: None,
-        federated: Vec::new(),
-        resource_id: Some(id.to_string()),
-        created_ms: now,
-    };
-    let oid = p.object_id.clone();
-    extra.push(Op::PutPrincipal { principal: p });
-    oid
-}
-
 #[allow(clippy::too_many_arguments)]
 fn prepare_vm(
     sh: &Shared,
@@ -2050,7 +2003,7 @@ fn prepare_vm(
         .and_then(Value::as_object)
         .map(|m| m.keys().map(|k| k.to_ascii_lowercase()).collect())
         .unwrap_or_default();
-    let g = grants(st, now);
+    let g = rbac::grants(st, now);
     let mut ua_out = Map::new();
     for uid in &ua {
         let Some(r) = st
@@ -2085,7 +2038,7 @@ fn prepare_vm(
         existing.and_then(|r| r.body.pointer("/identity/principalId")).and_then(Value::as_str).map(str::to_string);
     let mut identity = json!({ "type": match (system, user) { (true, true) => "SystemAssigned, UserAssigned", (true, false) => "SystemAssigned", (false, true) => "UserAssigned", _ => "None" } });
     if system {
-        let pid = system_principal(st, old_sys.as_deref(), id, now, extra);
+        let pid = principals::system_principal(st, old_sys.as_deref(), id, now, extra);
         identity["principalId"] = json!(pid);
         identity["tenantId"] = json!(sh.info.tenant_id);
     } else if let Some(p) = old_sys {
@@ -2203,7 +2156,7 @@ fn subnet(req: &mut Req<'_>, id: &ResourceId) -> Result<Response, ArmError> {
                 .and_then(Value::as_array)
                 .and_then(|a| a.iter().find(|s| s.get("name").and_then(Value::as_str) == Some(name.as_str())).cloned())
                 .unwrap_or(json!({}));
-            commit(req.sh, vec![Op::PutResource { resource: vnet }])?;
+            req.sh.commit(vec![Op::PutResource { resource: vnet }])?;
             let op = start_operation(req.sh, "microsoft.network/virtualnetworks/subnets", None);
             Ok(json_response(if pos.is_some() { 200 } else { 201 }, &shown, &lro_headers(req, &op, false)))
         }
@@ -2213,7 +2166,7 @@ fn subnet(req: &mut Req<'_>, id: &ResourceId) -> Result<Response, ArmError> {
             list.remove(i);
             vnet.body["properties"]["subnets"] = Value::Array(list);
             vnet.etag += 1;
-            commit(req.sh, vec![Op::PutResource { resource: vnet }])?;
+            req.sh.commit(vec![Op::PutResource { resource: vnet }])?;
             Ok(empty(200, &[]))
         }
         _ => Err(method_not_allowed()),
@@ -2262,7 +2215,7 @@ fn purge_vault(req: &Req<'_>, parent: &str) -> Result<Response, ArmError> {
         let d = keyvault::deleted_in(&st.state, &location, &name).ok_or_else(|| deleted_vault_not_found(&name))?;
         keyvault::purge_ops(d)?
     };
-    commit(req.sh, ops)?;
+    req.sh.commit(ops)?;
     let op = start_operation(req.sh, "microsoft.keyvault/locations/deletedvaults/purge", None);
     Ok(empty(202, &lro_headers(req, &op, true)))
 }
@@ -2281,45 +2234,8 @@ fn access_policies(req: &Req<'_>, id: &ResourceId) -> Result<Response, ArmError>
         })?;
     let out = keyvault::update_policies(&mut vault.body, &vault.id, &op, &body)?;
     vault.etag += 1;
-    commit(req.sh, vec![Op::PutResource { resource: vault }])?;
+    req.sh.commit(vec![Op::PutResource { resource: vault }])?;
     Ok(json_response(200, &out, &[]))
-}
-
-/// The stored body of a role assignment.
-#[allow(clippy::too_many_arguments)]
-pub fn role_assignment_body(
-    id: &str,
-    name: &str,
-    scope: &str,
-    role_definition_id: &str,
-    principal: &str,
-    principal_type: &str,
-    description: Option<&str>,
-    created_by: &str,
-    now_ms: u64,
-) -> Value {
-    let ts = time::OffsetDateTime::from_unix_timestamp((now_ms / 1000) as i64)
-        .map(|d| d.format(&time::format_description::well_known::Rfc3339).unwrap_or_default())
-        .unwrap_or_default();
-    json!({
-        "properties": {
-            "roleDefinitionId": role_definition_id,
-            "principalId": principal,
-            "principalType": principal_type,
-            "scope": scope,
-            "condition": null,
-            "conditionVersion": null,
-            "createdOn": ts,
-            "updatedOn": ts,
-            "createdBy": created_by,
-            "updatedBy": created_by,
-            "delegatedManagedIdentityResourceId": null,
-            "description": description,
-        },
-        "id": id,
-        "type": "Microsoft.Authorization/roleAssignments",
-        "name": name,
-    })
 }
 
 /// Whether a scope exists (subscription, group or resource).
@@ -2351,7 +2267,7 @@ fn role_assignment(req: &mut Req<'_>, scope: &str, name: &str) -> Result<Respons
         Method::DELETE => match existing {
             None => Ok(empty(204, &[])),
             Some(r) => {
-                commit(req.sh, vec![Op::DeleteResource { key }])?;
+                req.sh.commit(vec![Op::DeleteResource { key }])?;
                 Ok(json_response(200, &r.body, &[]))
             }
         },
@@ -2462,7 +2378,7 @@ fn role_assignment(req: &mut Req<'_>, scope: &str, name: &str) -> Result<Respons
             });
             let created_by = req.caller.as_ref().map(|c| c.object_id.clone()).unwrap_or_default();
             let description = p.get("description").and_then(Value::as_str);
-            let out = role_assignment_body(
+            let out = rbac::role_assignment_body(
                 &id,
                 name,
                 scope,
@@ -2482,7 +2398,7 @@ fn role_assignment(req: &mut Req<'_>, scope: &str, name: &str) -> Result<Respons
                 busy_until_ms: 0,
                 effective_ms: Some(now + faults.scaled(faults.propagation_ms).as_millis() as u64),
             };
-            commit(req.sh, vec![Op::PutResource { resource: r }])?;
+            req.sh.commit(vec![Op::PutResource { resource: r }])?;
             Ok(json_response(201, &out, &[]))
         }
         _ => Err(method_not_allowed()),

@@ -20,8 +20,9 @@ use base64::engine::general_purpose::STANDARD;
 
 use super::auth::{Refusal, Trust, bearer_check};
 use super::http::{header, percent_decode, query_get, query_pairs};
+use super::rbac;
+use super::shared::{Shared, guid, now_ms};
 use super::store::{Op, StoredBlob};
-use super::{Shared, guid, now_ms, rbac};
 
 /// Audiences the blob service accepts (plus `https://{account}.blob.core.windows.net`).
 const AUDIENCES: &[&str] = &["https://storage.azure.com/", "https://storage.azure.com"];
@@ -205,7 +206,7 @@ fn handle(
     let letter = if operation == Operation::List { 'l' } else { letter };
     let allowed = match &auth {
         Auth::Principal(p) => {
-            let grants = super::arm::grants(&sh.store().state, now_ms());
+            let grants = super::rbac::grants(&sh.store().state, now_ms());
             let data = format!("Microsoft.Storage/storageAccounts/blobServices/containers/blobs/{action}");
             rbac::allowed(&grants, p, &container_id, &data, true)
                 || (action == "write"
@@ -247,7 +248,7 @@ fn handle(
         Operation::Delete if !exists => xml_error(404, "BlobNotFound", "The specified blob does not exist.", &[]),
         Operation::Delete => {
             sh.blocks.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
-            commit(sh, vec![Op::DeleteBlob { key: key.clone() }], || ok(202, Vec::new(), &[]))
+            commit_then(sh, vec![Op::DeleteBlob { key: key.clone() }], || ok(202, Vec::new(), &[]))
         }
     };
     (resp, principal)
@@ -331,16 +332,9 @@ fn bearer(sh: &Shared, account: &str, value: &str, headers: &HeaderMap) -> Resul
 }
 
 /// Commit `ops` and answer `done()`, or a 500 when the state cannot be written.
-fn commit(sh: &Shared, ops: Vec<Op>, done: impl FnOnce() -> Response) -> Response {
-    let committed = {
-        let mut st = sh.store();
-        st.commit(ops).map(|()| st.writes)
-    };
-    match committed {
-        Ok(writes) => {
-            sh.after_write(writes);
-            done()
-        }
+fn commit_then(sh: &Shared, ops: Vec<Op>, done: impl FnOnce() -> Response) -> Response {
+    match sh.commit(ops) {
+        Ok(()) => done(),
         Err(e) => xml_error(500, "InternalError", &format!("The server encountered an internal error: {e}"), &[]),
     }
 }
@@ -419,7 +413,7 @@ fn store_blob(sh: &Shared, key: &str, blob: StoredBlob, md5_header: Option<Strin
     let etag = blob.etag.clone();
     // Uncommitted blocks of a blob go when it is written whole.
     sh.blocks.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
-    commit(sh, vec![Op::PutBlob { key: key.to_string(), blob }], || {
+    commit_then(sh, vec![Op::PutBlob { key: key.to_string(), blob }], || {
         let mut h = vec![("etag", etag), ("x-ms-request-server-encrypted", "true".to_string())];
         h.extend(md5_header.map(|m| ("content-md5", m)));
         ok(201, Vec::new(), &h)

@@ -43,8 +43,8 @@ use super::blob::{Refused, challenge, http_date, requested_range, storage_caller
 use super::datalake::{ancestors, new_child};
 use super::http::{header, percent_decode, query_get, query_pairs};
 use super::rbac::{Grant, allowed};
+use super::shared::{Shared, guid, now_ms};
 use super::store::{DataPath, Op, StoredBlob};
-use super::{Shared, guid, now_ms};
 
 /// The service version answered in `x-ms-version`.
 const VERSION: &str = "2023-11-03";
@@ -291,7 +291,7 @@ impl Cx<'_> {
         format!("{}/{}/{}", self.account, self.fs, path.trim_start_matches('/'))
     }
 
-    fn commit(&self, ops: Vec<Op>) -> Result<(), Fail> {
+    fn write(&self, ops: Vec<Op>) -> Result<(), Fail> {
         self.sh.commit(ops).map_err(|e| fail(500, "InternalError", e.to_string()))
     }
 
@@ -427,7 +427,7 @@ fn handle(
     if !sh.store().state.resources.contains_key(&container_id.to_ascii_lowercase()) {
         return Err(fail(404, "FilesystemNotFound", "The specified filesystem does not exist."));
     }
-    let grants = super::arm::grants(&sh.store().state, now_ms());
+    let grants = super::rbac::grants(&sh.store().state, now_ms());
     let cx = Cx { sh, account, fs, container_id, caller, grants };
     let resource = query_get(&q, "resource").unwrap_or_default().to_ascii_lowercase();
     let action = query_get(&q, "action").unwrap_or_default().to_ascii_lowercase();
@@ -530,7 +530,7 @@ fn create(cx: &Cx<'_>, path: &str, resource: &str, headers: &HeaderMap) -> Resul
         None => cx.child(&parent, dir, mode),
     };
     ops.extend(cx.put(path, &entry));
-    cx.commit(ops)?;
+    cx.write(ops)?;
     Ok(done(
         201,
         Vec::new(),
@@ -591,7 +591,7 @@ fn append(cx: &Cx<'_>, path: &str, q: &[(String, String)], body: Bytes) -> Resul
     }
     pending.extend_from_slice(&body);
     e.pending = STANDARD.encode(&pending);
-    cx.commit(vec![Op::PutDataPath { key: key(&cx.account, &cx.fs, path), path: e }])?;
+    cx.write(vec![Op::PutDataPath { key: key(&cx.account, &cx.fs, path), path: e }])?;
     Ok(done(202, Vec::new(), &[("content-length", "0".into())]))
 }
 
@@ -611,7 +611,7 @@ fn flush(cx: &Cx<'_>, path: &str, q: &[(String, String)]) -> Result<Response, Fa
     e.data = STANDARD.encode(&data);
     e.pending.clear();
     e.modified_ms = now_ms();
-    cx.commit(cx.put(path, &e))?;
+    cx.write(cx.put(path, &e))?;
     Ok(done(
         200,
         Vec::new(),
@@ -700,7 +700,7 @@ fn set_access(cx: &Cx<'_>, path: &str, headers: &HeaderMap) -> Result<Response, 
     if let Some(g) = group_h {
         e.group = g.to_string();
     }
-    cx.commit(vec![Op::PutDataPath { key: key(&cx.account, &cx.fs, path), path: e.clone() }])?;
+    cx.write(vec![Op::PutDataPath { key: key(&cx.account, &cx.fs, path), path: e.clone() }])?;
     Ok(done(200, Vec::new(), &[("etag", etag(&e)), ("content-length", "0".into())]))
 }
 
@@ -750,7 +750,7 @@ fn set_recursive(cx: &Cx<'_>, path: &str, q: &[(String, String)], headers: &Head
         }
         ops.push(Op::PutDataPath { key: key(&cx.account, &cx.fs, &p), path: e });
     }
-    cx.commit(ops)?;
+    cx.write(ops)?;
     let body = json!({"directoriesSuccessful": dirs, "filesSuccessful": files, "failureCount": failed.len(), "failedEntries": failed});
     Ok(done(
         200,
@@ -892,7 +892,7 @@ fn delete(cx: &Cx<'_>, path: &str, q: &[(String, String)]) -> Result<Response, F
             "The recursive query parameter value must be true to delete a non-empty directory.",
         ));
     }
-    cx.commit(vec![
+    cx.write(vec![
         Op::DeleteDataPaths { prefix: key(&cx.account, &cx.fs, &format!("{path}/")) },
         Op::DeleteDataPath { key: key(&cx.account, &cx.fs, path) },
         Op::DeleteBlobs { prefix: format!("{}/", cx.blob_key(path)) },

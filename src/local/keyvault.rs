@@ -19,8 +19,8 @@ use serde_json::{Value, json};
 
 use super::auth::{Caller, Refusal, Trust, bearer_check};
 use super::http::{ArmError, empty, header, json_response, percent_decode, query_get, query_pairs};
+use super::shared::{Shared, bind_loopback, now_ms};
 use super::store::{DeletedVault, Op, Resource, SecretVersion, State as CloudState, StoredSecret};
-use super::{Shared, bind_loopback, now_ms};
 
 /// The ARM type of a vault.
 pub const VAULT_TYPE: &str = "Microsoft.KeyVault/vaults";
@@ -436,7 +436,7 @@ pub fn start_all(sh: &Arc<Shared>) -> Result<(), String> {
         {
             r.body["properties"]["vaultUri"] = json!(uri);
             sh.store()
-                .commit(vec![Op::SetPort { purpose: port_purpose(&name), port }, Op::PutResource { resource: r }])
+                .append(vec![Op::SetPort { purpose: port_purpose(&name), port }, Op::PutResource { resource: r }])
                 .map_err(|e| e.to_string())?;
         }
         serve(sh, &name, listener);
@@ -507,7 +507,7 @@ async fn entry(
 ) -> Response {
     let (mut resp, principal) = answer(&sh, &vault, &method, &uri, &headers, &body);
     // Key Vault answers carry a request id, as ARM's do.
-    let request_id = super::guid();
+    let request_id = super::shared::guid();
     super::http::add_headers(resp.headers_mut(), &[("x-ms-request-id", request_id)]);
     sh.log_request(
         &method,
@@ -785,7 +785,7 @@ fn open(key: &[u8; 32], sealed: &str) -> Option<String> {
 }
 
 fn commit_or_500(sh: &Shared, ops: Vec<Op>, ok: impl FnOnce() -> Response) -> Response {
-    match super::arm::commit(sh, ops) {
+    match sh.commit(ops).map_err(ArmError::from) {
         Ok(()) => ok(),
         Err(e) => kv_error(500, "InternalServerError", &e.message, None),
     }
@@ -885,7 +885,7 @@ fn set_secret(
         return kv_error(400, "BadParameter", "A secret value is at most 25 KB.", None);
     }
     let now_s = now_ms() / 1000;
-    let version = super::guid().replace('-', "");
+    let version = super::shared::guid().replace('-', "");
     let v = SecretVersion {
         version,
         value: seal(&sh.vault_key, value),
@@ -950,7 +950,7 @@ fn refusal(sh: &Shared, vault: &Resource, claims: &Caller, op: SecretOp, name: O
             Some(n) => format!("{}/secrets/{n}", vault.id),
             None => vault.id.clone(),
         };
-        let grants = super::arm::grants(&sh.store().state, now_ms());
+        let grants = super::rbac::grants(&sh.store().state, now_ms());
         if super::rbac::allowed(&grants, &claims.object_id, &scope, op.data_action(), true) {
             return None;
         }

@@ -449,7 +449,7 @@ impl Store {
         let mut store = Store { state, dir: dir.to_path_buf(), journal, batches_since_snapshot: replayed, writes: 0 };
         if store.state.tenant_id.is_empty() {
             let fresh = init();
-            store.commit(vec![Op::Init { state: Box::new(fresh) }])?;
+            store.append(vec![Op::Init { state: Box::new(fresh) }])?;
         }
         Ok(store)
     }
@@ -458,7 +458,7 @@ impl Store {
     ///
     /// # Errors
     /// I/O errors writing or syncing the journal; the in-memory state is then unchanged.
-    pub fn commit(&mut self, ops: Vec<Op>) -> Result<(), StoreError> {
+    pub fn append(&mut self, ops: Vec<Op>) -> Result<(), StoreError> {
         if ops.is_empty() {
             return Ok(());
         }
@@ -527,8 +527,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         {
             let mut s = Store::open(dir.path(), fresh).expect("open");
-            s.commit(vec![Op::PutResource { resource: res("/A") }]).expect("commit");
-            s.commit(vec![Op::PutResource { resource: res("/B") }, Op::DeleteResource { key: "/a".into() }])
+            s.append(vec![Op::PutResource { resource: res("/A") }]).expect("commit");
+            s.append(vec![Op::PutResource { resource: res("/B") }, Op::DeleteResource { key: "/a".into() }])
                 .expect("commit");
         }
         // A torn, never-acknowledged write at the end.
@@ -537,7 +537,7 @@ mod tests {
         drop(j);
         let mut s = Store::open(dir.path(), fresh).expect("reopen");
         assert_eq!(s.state.resources.keys().collect::<Vec<_>>(), vec!["/b"]);
-        s.commit(vec![Op::PutResource { resource: res("/C") }]).expect("commit after torn tail");
+        s.append(vec![Op::PutResource { resource: res("/C") }]).expect("commit after torn tail");
         s.snapshot().expect("snapshot");
         let s2 = Store::open(dir.path(), fresh).expect("reopen after snapshot");
         assert_eq!(s2.state, s.state);
