@@ -41,7 +41,10 @@ pub(crate) fn principal_cleanup(st: &CloudState, r: &Resource) -> Vec<Op> {
     let mut ops = Vec::new();
     if r.kind == keyvault::VAULT_TYPE {
         let name = r.id.rsplit('/').next().unwrap_or_default().to_ascii_lowercase();
-        ops.push(Op::PutDeletedVault { name, vault: Box::new(keyvault::soft_delete(r, now_ms())) });
+        ops.push(Op::PutDeletedVault {
+            name,
+            vault: Box::new(crate::local::providers::keyvault::soft_delete(r, now_ms())),
+        });
     }
     // Storage: the blobs of an account or container go with it.
     if r.kind == "Microsoft.Storage/storageAccounts"

@@ -150,32 +150,6 @@ async fn entry(State(sh): State<Arc<Shared>>, method: Method, uri: Uri, headers:
     resp
 }
 
-/// `rwxr-x---`, with `+` when the ACL has more than the base entries.
-fn permissions_text(entries: &[Entry]) -> String {
-    let m = acl::mode(entries);
-    let bits: String = [6, 3, 0].iter().map(|s| acl::perm_text(((m >> s) & 7) as u8)).collect();
-    if acl::extended(entries) { format!("{bits}+") } else { bits }
-}
-
-/// Parse `x-ms-permissions`: four octal digits (`0750`, sticky bit ignored) or `rwxr-x---`.
-fn parse_permissions(p: &str) -> Option<u16> {
-    if p.len() == 4 && p.chars().all(|c| ('0'..='7').contains(&c)) {
-        return u16::from_str_radix(p, 8).ok().map(|m| m & 0o777);
-    }
-    if p.len() != 9 {
-        return None;
-    }
-    let mut mode = 0u16;
-    for (i, want) in "rwxrwxrwx".chars().enumerate() {
-        match p.as_bytes()[i] as char {
-            c if c == want => mode |= 1 << (8 - i),
-            '-' => {}
-            _ => return None,
-        }
-    }
-    Some(mode)
-}
-
 /// One request's context: who, where, and what RBAC grants them there.
 struct Cx<'a> {
     sh: &'a Shared,
@@ -501,7 +475,7 @@ fn create(cx: &Cx<'_>, path: &str, resource: &str, headers: &HeaderMap) -> Resul
                 0o666
             }
         }
-        Some(p) => parse_permissions(p).ok_or_else(|| {
+        Some(p) => acl::parse_permissions(p).ok_or_else(|| {
             fail(400, "InvalidHeaderValue", "The value for one of the HTTP headers is not in the correct format.")
         })?,
     };
@@ -643,23 +617,6 @@ fn full_acl(text: &str, dir: bool) -> Result<Vec<Entry>, Fail> {
     acl::set(&[], &spec, dir).map_err(bad_acl)
 }
 
-/// New permission bits (POSIX `chmod`): owner, group class (the mask when there is one,
-/// else the owning group) and other.
-fn chmod(mut entries: Vec<Entry>, mode: u16) -> Vec<Entry> {
-    let bits = |shift: u16| ((mode >> shift) & 7) as u8;
-    let has_mask = entries.iter().any(|x| !x.default && x.tag == Tag::Mask);
-    for x in entries.iter_mut().filter(|x| !x.default && x.id.is_empty()) {
-        match x.tag {
-            Tag::User => x.perm = bits(6),
-            Tag::Group if !has_mask => x.perm = bits(3),
-            Tag::Mask => x.perm = bits(3),
-            Tag::Other => x.perm = bits(0),
-            Tag::Group => {}
-        }
-    }
-    entries
-}
-
 /// `PATCH ?action=setAccessControl`.
 fn set_access(cx: &Cx<'_>, path: &str, headers: &HeaderMap) -> Result<Response, Fail> {
     let (acl_h, perms_h) = (header(headers, "x-ms-acl"), header(headers, "x-ms-permissions"));
@@ -689,10 +646,10 @@ fn set_access(cx: &Cx<'_>, path: &str, headers: &HeaderMap) -> Result<Response, 
         e.acl = acl::to_texts(&full_acl(text, e.dir)?);
     }
     if let Some(p) = perms_h {
-        let mode = parse_permissions(p).ok_or_else(|| {
+        let mode = acl::parse_permissions(p).ok_or_else(|| {
             fail(400, "InvalidHeaderValue", "The value for one of the HTTP headers is not in the correct format.")
         })?;
-        e.acl = acl::to_texts(&chmod(acl::from_texts(&e.acl), mode));
+        e.acl = acl::to_texts(&acl::chmod(acl::from_texts(&e.acl), mode));
     }
     if let Some(o) = owner_h {
         e.owner = o.to_string();
@@ -763,7 +720,7 @@ fn owner_headers(e: &DataPath) -> Vec<(&'static str, String)> {
     vec![
         ("x-ms-owner", e.owner.clone()),
         ("x-ms-group", e.group.clone()),
-        ("x-ms-permissions", permissions_text(&acl::from_texts(&e.acl))),
+        ("x-ms-permissions", acl::permissions_text(&acl::from_texts(&e.acl))),
     ]
 }
 
@@ -858,7 +815,7 @@ fn list(cx: &Cx<'_>, q: &[(String, String)]) -> Result<Response, Fail> {
             "etag": etag(&c).trim_matches('"'),
             "owner": c.owner,
             "group": c.group,
-            "permissions": permissions_text(&acl::from_texts(&c.acl)),
+            "permissions": acl::permissions_text(&acl::from_texts(&c.acl)),
         });
         if c.dir {
             item["isDirectory"] = json!("true");
@@ -907,14 +864,14 @@ mod tests {
 
     #[test]
     fn permission_texts() {
-        assert_eq!(parse_permissions("0750"), Some(0o750));
-        assert_eq!(parse_permissions("rwxr-x---"), Some(0o750));
-        assert_eq!(parse_permissions("rwxr-x-w-"), Some(0o752));
-        assert_eq!(parse_permissions("rwzr-x---"), None);
-        assert_eq!(permissions_text(&acl::from_mode(0o750)), "rwxr-x---");
+        assert_eq!(acl::parse_permissions("0750"), Some(0o750));
+        assert_eq!(acl::parse_permissions("rwxr-x---"), Some(0o750));
+        assert_eq!(acl::parse_permissions("rwxr-x-w-"), Some(0o752));
+        assert_eq!(acl::parse_permissions("rwzr-x---"), None);
+        assert_eq!(acl::permissions_text(&acl::from_mode(0o750)), "rwxr-x---");
         let named =
             acl::modify(&acl::from_mode(0o750), &acl::parse_spec("user:a:r-x", true).expect("s"), true).expect("m");
-        assert_eq!(permissions_text(&named), "rwxr-x---+");
+        assert_eq!(acl::permissions_text(&named), "rwxr-x---+");
         assert_eq!(normalise("a//b/").ok(), Some("/a/b".to_string()));
         assert!(normalise("a/../b").is_err());
     }

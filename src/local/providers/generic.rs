@@ -61,7 +61,7 @@ pub(crate) fn action(req: &Req<'_>, parent: &str, t: &str) -> Result<Response, A
     }
     if tl == "microsoft.keyvault/checknameavailability" {
         let st = req.sh.store();
-        return Ok(json_response(200, &keyvault::check_name(&st.state, &body), &[]));
+        return Ok(json_response(200, &check_name(&st.state, &body), &[]));
     }
     if tl == "microsoft.keyvault/locations/deletedvaults/purge" {
         return purge_vault(req, parent);
@@ -280,7 +280,7 @@ pub(crate) fn put_resource(
                     now,
                 )?
             }
-            "microsoft.keyvault/vaults" => keyvault::prepare_vault(
+            "microsoft.keyvault/vaults" => prepare_vault(
                 &st.state,
                 &req.sh.info.tenant_id,
                 &stored_id,
