@@ -104,7 +104,7 @@ fn path_not_found() -> Fail {
     fail(404, "PathNotFound", "The specified path does not exist.")
 }
 
-fn error_response(f: &Fail, head: bool) -> Response {
+fn fail_response(f: &Fail, head: bool) -> Response {
     let rid = guid();
     let time =
         time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
@@ -137,7 +137,7 @@ async fn entry(State(sh): State<Arc<Shared>>, method: Method, uri: Uri, headers:
     let head = method == Method::HEAD;
     let resp = match handle(&sh, &method, &uri, &headers, body, &mut principal) {
         Ok(r) => r,
-        Err(f) => error_response(&f, head),
+        Err(f) => fail_response(&f, head),
     };
     // The query (ACL specs, positions) is never logged.
     sh.log_request(

@@ -1,50 +1,113 @@
-//! What the ARM front door knows of each served resource type: its canonical casing and
-//! its long-running-operation and etag styles (the api-versions are in `versions`).
+//! The provider table: every ARM resource type the local cloud serves, listed once, with
+//! the methods it answers, its long-running-operation style, whether it has an etag and
+//! which handler serves it. The front door (`arm`) and the generic handlers
+//! (`providers::generic`) read it; the api-versions each type accepts are in `versions`,
+//! keyed by the same type. A type not listed answers 404 `InvalidResourceType` (or 400
+//! `NoRegisteredProviderFound` when its namespace is not served at all).
 
-use crate::local::keyvault;
+/// How writes of a type complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lro {
+    /// Synchronous: 200 or 201 (a storage account's create is the one `Location` 202).
+    None,
+    /// `Azure-AsyncOperation` (compute, network, Data Lake Store).
+    AsyncOperation,
+    /// Every write answers 202 and is polled to its end (the SQL resource provider).
+    Accepted,
+}
+
+/// Which handler serves a type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handler {
+    /// `providers::generic`: create, read, update, delete of a tracked or proxy resource,
+    /// with the family's preparation of the body.
+    Generic,
+    /// `providers::network::subnet`: a view of its virtual network.
+    Subnet,
+    /// `providers::sql::sql_server_setting`: a view of its server.
+    SqlSetting,
+    /// `providers::keyvault::access_policies`: an update of its vault.
+    AccessPolicies,
+}
+
+/// One served resource type.
+#[derive(Debug)]
+pub struct Provider {
+    /// The canonical casing (`Microsoft.Network/virtualNetworks`).
+    pub type_name: &'static str,
+    pub methods: &'static [&'static str],
+    pub lro: Lro,
+    /// Exposes an `etag` and honours `If-Match` / `If-None-Match`.
+    pub etag: bool,
+    pub handler: Handler,
+}
+
+const CRUD: &[&str] = &["GET", "PUT", "PATCH", "DELETE"];
+
+/// A view of its parent (subnets, SQL settings, access policies): fewer methods.
+const VIEW: &[&str] = &["GET", "PUT", "DELETE"];
+
+const fn entry(type_name: &'static str, lro: Lro, etag: bool, handler: Handler) -> Provider {
+    with(type_name, CRUD, lro, etag, handler)
+}
+
+const fn with(
+    type_name: &'static str,
+    methods: &'static [&'static str],
+    lro: Lro,
+    etag: bool,
+    handler: Handler,
+) -> Provider {
+    Provider { type_name, methods, lro, etag, handler }
+}
+
+/// The served types.
+pub const TABLE: &[Provider] = &[
+    entry("Microsoft.ManagedIdentity/userAssignedIdentities", Lro::None, false, Handler::Generic),
+    entry("Microsoft.Compute/virtualMachines", Lro::AsyncOperation, true, Handler::Generic),
+    entry("Microsoft.Network/virtualNetworks", Lro::AsyncOperation, true, Handler::Generic),
+    with("Microsoft.Network/virtualNetworks/subnets", VIEW, Lro::AsyncOperation, true, Handler::Subnet),
+    entry("Microsoft.Network/networkSecurityGroups", Lro::AsyncOperation, true, Handler::Generic),
+    entry("Microsoft.Network/publicIPAddresses", Lro::AsyncOperation, true, Handler::Generic),
+    entry("Microsoft.Network/networkInterfaces", Lro::AsyncOperation, true, Handler::Generic),
+    entry("Microsoft.Storage/storageAccounts", Lro::None, false, Handler::Generic),
+    entry("Microsoft.Storage/storageAccounts/blobServices/containers", Lro::None, false, Handler::Generic),
+    entry("Microsoft.Sql/servers", Lro::Accepted, false, Handler::Generic),
+    entry("Microsoft.Sql/servers/databases", Lro::Accepted, false, Handler::Generic),
+    with("Microsoft.Sql/servers/administrators", VIEW, Lro::Accepted, false, Handler::SqlSetting),
+    with("Microsoft.Sql/servers/azureADOnlyAuthentications", VIEW, Lro::Accepted, false, Handler::SqlSetting),
+    entry("Microsoft.DataLakeStore/accounts", Lro::AsyncOperation, false, Handler::Generic),
+    entry("Microsoft.KeyVault/vaults", Lro::None, false, Handler::Generic),
+    with("Microsoft.KeyVault/vaults/accessPolicies", &["PUT"], Lro::None, false, Handler::AccessPolicies),
+];
+
+/// The entry of a type, in any casing.
+pub fn provider(type_name: &str) -> Option<&'static Provider> {
+    TABLE.iter().find(|p| p.type_name.eq_ignore_ascii_case(type_name))
+}
 
 /// Canonical casing of the types served here.
 pub(crate) fn canonical(type_lower: &str) -> Option<&'static str> {
-    Some(match type_lower {
-        "microsoft.managedidentity/userassignedidentities" => "Microsoft.ManagedIdentity/userAssignedIdentities",
-        "microsoft.compute/virtualmachines" => "Microsoft.Compute/virtualMachines",
-        "microsoft.network/virtualnetworks" => "Microsoft.Network/virtualNetworks",
-        "microsoft.network/virtualnetworks/subnets" => "Microsoft.Network/virtualNetworks/subnets",
-        "microsoft.network/networksecuritygroups" => "Microsoft.Network/networkSecurityGroups",
-        "microsoft.network/publicipaddresses" => "Microsoft.Network/publicIPAddresses",
-        "microsoft.network/networkinterfaces" => "Microsoft.Network/networkInterfaces",
-        "microsoft.storage/storageaccounts" => "Microsoft.Storage/storageAccounts",
-        "microsoft.storage/storageaccounts/blobservices/containers" => {
-            "Microsoft.Storage/storageAccounts/blobServices/containers"
-        }
-        "microsoft.sql/servers" => "Microsoft.Sql/servers",
-        "microsoft.sql/servers/databases" => "Microsoft.Sql/servers/databases",
-        "microsoft.sql/servers/administrators" => "Microsoft.Sql/servers/administrators",
-        "microsoft.sql/servers/azureadonlyauthentications" => "Microsoft.Sql/servers/azureADOnlyAuthentications",
-        "microsoft.datalakestore/accounts" => crate::local::datalake::TYPE,
-        "microsoft.keyvault/vaults" => keyvault::VAULT_TYPE,
-        "microsoft.keyvault/vaults/accesspolicies" => "Microsoft.KeyVault/vaults/accessPolicies",
-        _ => return None,
-    })
+    provider(type_lower).map(|p| p.type_name)
 }
 
 /// Types whose writes are long-running operations polled through `Azure-AsyncOperation`.
 pub(crate) fn is_lro(type_lower: &str) -> bool {
-    type_lower.starts_with("microsoft.compute/")
-        || type_lower.starts_with("microsoft.network/")
-        || type_lower == "microsoft.datalakestore/accounts"
+    provider(type_lower).is_some_and(|p| p.lro == Lro::AsyncOperation)
 }
 
 /// Types that expose an `etag` and honour `If-Match`.
 pub(crate) fn has_etag(type_lower: &str) -> bool {
-    type_lower.starts_with("microsoft.compute/") || type_lower.starts_with("microsoft.network/")
+    provider(type_lower).is_some_and(|p| p.etag)
 }
 
 /// Types whose every write answers 202 and is polled to its end (the SQL resource provider).
 pub(crate) fn always_accepted(type_lower: &str) -> bool {
-    type_lower.starts_with("microsoft.sql/")
+    provider(type_lower).is_some_and(|p| p.lro == Lro::Accepted)
 }
 
+/// The canonical casing of a type for messages: a served type, one of the front door's own
+/// routes, or the type as given.
 pub(crate) fn display_type(type_lower: &str) -> String {
     let other = match type_lower {
         "microsoft.resources/resourcegroups" => Some("Microsoft.Resources/resourceGroups"),

@@ -18,6 +18,7 @@ mod local_dfs;
 mod local_faults;
 mod local_imds;
 mod local_keyvault;
+mod local_layout;
 mod local_persist;
 mod local_security;
 mod props;

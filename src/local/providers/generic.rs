@@ -88,13 +88,14 @@ pub(crate) fn action(req: &Req<'_>, parent: &str, t: &str) -> Result<Response, A
 
 pub(crate) fn resource(req: &mut Req<'_>, id: &ResourceId) -> Result<Response, ArmError> {
     let tl = id.resource_type().unwrap_or_default().to_ascii_lowercase();
-    let Some(canon) = canonical(&tl) else {
+    let Some(entry) = provider(&tl) else {
         return Err(ArmError::new(
             404,
             "InvalidResourceType",
             format!("The resource type '{}' could not be found.", id.resource_type().unwrap_or_default()),
         ));
     };
+    let canon = entry.type_name;
     let rg_name = id.resource_group.clone().unwrap_or_default();
     let action =
         if req.method == Method::POST { format!("{canon}/action") } else { format!("{canon}/{}", verb(&req.method)) };
@@ -102,14 +103,11 @@ pub(crate) fn resource(req: &mut Req<'_>, id: &ResourceId) -> Result<Response, A
     if !req.sh.store().state.resources.contains_key(&rg_id(req.sh, &rg_name).to_ascii_lowercase()) {
         return Err(rg_not_found(&rg_name));
     }
-    if tl == "microsoft.network/virtualnetworks/subnets" {
-        return subnet(req, id);
-    }
-    if tl == "microsoft.sql/servers/administrators" || tl == "microsoft.sql/servers/azureadonlyauthentications" {
-        return sql_server_setting(req, id, &tl);
-    }
-    if tl == "microsoft.keyvault/vaults/accesspolicies" {
-        return access_policies(req, id);
+    match entry.handler {
+        Handler::Subnet => return subnet(req, id),
+        Handler::SqlSetting => return sql_server_setting(req, id, &tl),
+        Handler::AccessPolicies => return access_policies(req, id),
+        Handler::Generic => {}
     }
     let key = id.key();
     let existing = req.sh.store().state.resources.get(&key).cloned();
