@@ -2,12 +2,16 @@
 //! with RBAC enforced, faults injectable and every acknowledged write durable. It behaves
 //! like Azure on the wire (`arm-contract.md`), so users can point their own tools at it.
 //!
-//! Layout: [`store`] (state and journal), [`tls`] (CA, leaf, accept loop), [`token`] (JWTs),
-//! [`login`] (token endpoint and discovery documents), [`arm`] (the ARM router and the
-//! resource types), [`rbac`], [`imds`] (per-VM identity endpoints), [`blob`] (blob data
-//! plane) with [`sas`] (service SAS checks), [`dfs`] (Data Lake Storage Gen2 on hierarchical-namespace accounts), [`datalake`] (Data Lake Store Gen1 accounts and their WebHDFS data planes, one
-//! port per account) with [`acl`] (POSIX ACLs), [`admin`] (the operator-only admin API under
-//! `/_idlab/`), [`faults`], [`versions`].
+//! Layout (docs/architecture.md, "The local cloud's layout"): [`shared`] (state shared by
+//! every handler, the request log, the one durable commit), [`store`] (state and journal),
+//! [`auth`] (the one bearer check), [`token`] (JWTs), [`rbac`], [`principals`], [`http`]
+//! (ARM's error envelope), [`tls`]; the ARM front door [`arm`] with the provider table
+//! [`table`], the provider kit [`request`], [`lro`], [`cascade`] and the provider families in
+//! [`providers`] (bodies of [`storage`], [`sql`]); the planes: [`login`] (token endpoint and
+//! discovery), [`imds`] (per-VM identity endpoints), [`blob`] with [`sas`], [`dfs`] (Data Lake
+//! Storage Gen2), [`datalake`] (Data Lake Store Gen1 and WebHDFS, one port per account) with
+//! [`acl`], [`keyvault`] (secrets), [`admin`] (the operator-only admin API under `/_idlab/`);
+//! [`faults`], [`versions`], [`attach`].
 //!
 //! Imports: `arm::id` and `roles` only from the rest of idlab — nothing of the client side,
 //! so each keeps the other honest.
