@@ -24,7 +24,7 @@ use super::providers::{authorization::*, generic::*, identity::*, keyvault::*, r
 use super::request::*;
 use super::shared::{LogEntry, Shared, guid, now_ms};
 use super::table::*;
-use super::{admin, login, versions};
+use super::{admin, login, table};
 use crate::arm::id::ResourceId;
 
 /// The router: everything goes through one catch-all handler.
@@ -291,7 +291,7 @@ async fn route(
         return error_response(&missing_api_version());
     };
     let type_lower = r.type_lower();
-    match versions::accepted(&type_lower) {
+    match table::accepted(&type_lower) {
         None => {
             let ns = type_lower.split('/').next().unwrap_or_default();
             return error_response(&ArmError::new(
@@ -310,7 +310,7 @@ async fn route(
                 format!(
                     "The api-version '{version}' is invalid for type '{}' in location 'eastus'. The supported versions are '{}'.",
                     display_type(&type_lower),
-                    versions::listing(ok)
+                    table::listing(ok)
                 ),
             ));
         }

@@ -6,12 +6,12 @@
 //! every handler, the request log, the one durable commit), [`store`] (state and journal),
 //! [`auth`] (the one bearer check), [`token`] (JWTs), [`rbac`], [`principals`], [`http`]
 //! (ARM's error envelope), [`tls`]; the ARM front door [`arm`] with the provider table
-//! [`table`], the provider kit [`request`], [`lro`], [`cascade`] and the provider families in
+//! [`table`] (with its api-versions), the provider kit [`request`], [`lro`], [`cascade`] and the provider families in
 //! [`providers`] (bodies of [`storage`], [`sql`]); the planes: [`login`] (token endpoint and
 //! discovery), [`imds`] (per-VM identity endpoints), [`blob`] with [`sas`], [`dfs`] (Data Lake
 //! Storage Gen2), [`datalake`] (Data Lake Store Gen1 and WebHDFS, one port per account) with
 //! [`acl`], [`keyvault`] (secrets), [`admin`] (the operator-only admin API under `/_idlab/`);
-//! [`faults`], [`versions`], [`attach`].
+//! [`faults`], [`attach`].
 //!
 //! Imports: `arm::id` and `roles` only from the rest of idlab — nothing of the client side,
 //! so each keeps the other honest.
@@ -43,7 +43,6 @@ pub mod store;
 pub mod table;
 pub mod tls;
 pub mod token;
-pub mod versions;
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};

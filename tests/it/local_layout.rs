@@ -109,7 +109,7 @@ fn every_table_entry_is_reached_through_the_http_front_door() {
     let front_door = ["NoRegisteredProviderFound", "InvalidApiVersionParameter", "InvalidResourceType", "NotFound"];
     for p in TABLE {
         let versions =
-            idlab::local::versions::accepted(&p.type_name.to_ascii_lowercase()).expect("a served type has versions");
+            idlab::local::table::accepted(&p.type_name.to_ascii_lowercase()).expect("a served type has versions");
         let version = versions.last().expect("a version");
         let url = format!("{}?api-version={version}", path_of(&sub, p.type_name));
         for method in p.methods {
