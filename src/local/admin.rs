@@ -26,6 +26,7 @@ use super::http::{ArmError, error_response, json_response};
 use super::rbac::role_assignment_body;
 use super::shared::{Shared, guid, now_ms, random_secret, sha256_hex};
 use super::store::{Op, Principal, Resource};
+use super::table;
 use crate::roles;
 
 pub fn handle(
@@ -167,7 +168,7 @@ fn create_principal(sh: &Shared, body: &[u8]) -> Result<Value, ArmError> {
         ops.push(Op::PutResource {
             resource: Resource {
                 id,
-                kind: "Microsoft.Authorization/roleAssignments".into(),
+                kind: table::ROLE_ASSIGNMENTS.into(),
                 body,
                 etag: 1,
                 created_ms: now,
@@ -187,7 +188,7 @@ pub fn vms(sh: &Shared) -> Value {
         .state
         .resources
         .values()
-        .filter(|r| r.kind == "Microsoft.Compute/virtualMachines")
+        .filter(|r| r.kind == table::VIRTUAL_MACHINES)
         .map(|r| {
             let ep = st.state.imds.get(&r.id.to_ascii_lowercase());
             json!({

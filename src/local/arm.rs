@@ -61,12 +61,12 @@ impl Route {
     /// The lower-cased type used for the api-version check.
     fn type_lower(&self) -> String {
         match self {
-            Route::Subscriptions | Route::Subscription => "microsoft.resources/subscriptions".into(),
-            Route::ResourceGroups | Route::ResourceGroup(_) => "microsoft.resources/resourcegroups".into(),
-            Route::Resources(_) => "microsoft.resources/resources".into(),
-            Route::RoleDefinitions(_) | Route::RoleDefinition(..) => "microsoft.authorization/roledefinitions".into(),
-            Route::RoleAssignments(_) | Route::RoleAssignment(..) => "microsoft.authorization/roleassignments".into(),
-            Route::SystemIdentity(_) => "microsoft.managedidentity/identities".into(),
+            Route::Subscriptions | Route::Subscription => table::SUBSCRIPTIONS.to_ascii_lowercase(),
+            Route::ResourceGroups | Route::ResourceGroup(_) => table::RESOURCE_GROUPS.to_ascii_lowercase(),
+            Route::Resources(_) => table::RESOURCES.to_ascii_lowercase(),
+            Route::RoleDefinitions(_) | Route::RoleDefinition(..) => table::ROLE_DEFINITIONS.to_ascii_lowercase(),
+            Route::RoleAssignments(_) | Route::RoleAssignment(..) => table::ROLE_ASSIGNMENTS.to_ascii_lowercase(),
+            Route::SystemIdentity(_) => table::IDENTITIES.to_ascii_lowercase(),
             Route::Collection(_, t) => t.to_ascii_lowercase(),
             Route::Resource(id) => id.resource_type().unwrap_or_default().to_ascii_lowercase(),
         }
@@ -449,7 +449,7 @@ fn dispatch(req: &mut Req<'_>, r: Route) -> Result<Response, ArmError> {
     match r {
         Route::Subscriptions => subscriptions(req),
         Route::Subscription => {
-            authorize(req, "Microsoft.Resources/subscriptions/read", &sub_scope)?;
+            authorize(req, &format!("{}/read", table::SUBSCRIPTIONS), &sub_scope)?;
             Ok(json_response(200, &subscription_body(req.sh), &[]))
         }
         Route::ResourceGroups => list_groups(req),
@@ -461,12 +461,10 @@ fn dispatch(req: &mut Req<'_>, r: Route) -> Result<Response, ArmError> {
         Route::RoleAssignment(scope, name) => role_assignment(req, &scope, &name),
         Route::SystemIdentity(res) => system_identity(req, &res),
         Route::Collection(parent, t) if req.method == Method::POST => action(req, &parent, &t),
-        Route::Collection(_, t) if t.eq_ignore_ascii_case("Microsoft.KeyVault/deletedVaults") => deleted_vaults(req),
+        Route::Collection(_, t) if t.eq_ignore_ascii_case(table::DELETED_VAULTS) => deleted_vaults(req),
         Route::Collection(parent, t) => list_collection(req, &parent, &t),
         Route::Resource(id)
-            if id
-                .resource_type()
-                .is_some_and(|t| t.eq_ignore_ascii_case("Microsoft.KeyVault/locations/deletedVaults")) =>
+            if id.resource_type().is_some_and(|t| t.eq_ignore_ascii_case(table::LOCATION_DELETED_VAULTS)) =>
         {
             deleted_vault(req, &id)
         }

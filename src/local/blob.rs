@@ -207,7 +207,7 @@ fn handle(
     let allowed = match &auth {
         Auth::Principal(p) => {
             let grants = super::rbac::grants(&sh.store().state, now_ms());
-            let data = format!("Microsoft.Storage/storageAccounts/blobServices/containers/blobs/{action}");
+            let data = format!("{}/blobs/{action}", super::table::CONTAINERS);
             rbac::allowed(&grants, p, &container_id, &data, true)
                 || (action == "write"
                     && !exists
@@ -215,7 +215,7 @@ fn handle(
                         &grants,
                         p,
                         &container_id,
-                        "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/add/action",
+                        &format!("{}/blobs/add/action", super::table::CONTAINERS),
                         true,
                     ))
         }

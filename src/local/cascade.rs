@@ -6,6 +6,7 @@ use serde_json::Value;
 use crate::arm::id::is_scope_prefix;
 use crate::local::shared::{Shared, now_ms};
 use crate::local::store::{Op, Resource, State as CloudState};
+use crate::local::table;
 use crate::local::{imds, keyvault};
 
 /// Every op that deletes a scope and what lives under it (resources, assignments,
@@ -14,7 +15,7 @@ pub(crate) fn cascade_delete(sh: &Shared, scope: &str) -> Vec<Op> {
     let st = sh.store();
     let mut ops = Vec::new();
     for (key, r) in st.state.resources.iter() {
-        let scoped_ra = r.kind.eq_ignore_ascii_case("Microsoft.Authorization/roleAssignments")
+        let scoped_ra = r.kind.eq_ignore_ascii_case(table::ROLE_ASSIGNMENTS)
             && r.body.pointer("/properties/scope").and_then(Value::as_str).is_some_and(|s| is_scope_prefix(scope, s));
         if is_scope_prefix(scope, &r.id) || scoped_ra {
             ops.push(Op::DeleteResource { key: key.clone() });
@@ -39,7 +40,7 @@ pub(crate) fn stop_listeners(sh: &Shared, ops: &[Op]) {
 /// Ops removing the principals and endpoints a resource owns; a vault is soft-deleted.
 pub(crate) fn principal_cleanup(st: &CloudState, r: &Resource) -> Vec<Op> {
     let mut ops = Vec::new();
-    if r.kind == keyvault::VAULT_TYPE {
+    if r.kind == table::VAULTS {
         let name = r.id.rsplit('/').next().unwrap_or_default().to_ascii_lowercase();
         ops.push(Op::PutDeletedVault {
             name,
@@ -47,9 +48,7 @@ pub(crate) fn principal_cleanup(st: &CloudState, r: &Resource) -> Vec<Op> {
         });
     }
     // Storage: the blobs of an account or container go with it.
-    if r.kind == "Microsoft.Storage/storageAccounts"
-        || r.kind == "Microsoft.Storage/storageAccounts/blobServices/containers"
-    {
+    if r.kind == table::STORAGE_ACCOUNTS || r.kind == table::CONTAINERS {
         let mut parts = r.id.split('/').rev();
         let (prefix, paths) = if r.kind.ends_with("/containers") {
             let c = parts.next().unwrap_or_default().to_ascii_lowercase();
@@ -65,7 +64,7 @@ pub(crate) fn principal_cleanup(st: &CloudState, r: &Resource) -> Vec<Op> {
         ops.push(paths);
     }
     // A Data Lake Store's files and folders go with it.
-    if r.kind == crate::local::datalake::TYPE {
+    if r.kind == table::DATA_LAKE_STORES {
         ops.push(crate::local::datalake::delete_paths(r.id.rsplit('/').next().unwrap_or_default()));
     }
     for p in st.principals.values() {

@@ -39,7 +39,7 @@ use crate::arm::id::is_scope_prefix;
 pub const AUDIENCE: &str = "https://datalake.azure.net/";
 
 /// The ARM type.
-pub const TYPE: &str = "Microsoft.DataLakeStore/accounts";
+pub const TYPE: &str = super::table::DATA_LAKE_STORES;
 
 /// WebHDFS api-versions accepted in the (optional) `api-version` query parameter.
 const DATA_VERSIONS: &[&str] = &["2016-11-01", "2015-10-01-preview"];

@@ -163,7 +163,7 @@ struct Cx<'a> {
 impl Cx<'_> {
     /// Whether a role grants the data action (then ACLs are not consulted).
     fn rbac(&self, action: &str) -> bool {
-        let data = format!("Microsoft.Storage/storageAccounts/blobServices/containers/blobs/{action}");
+        let data = format!("{}/blobs/{action}", super::table::CONTAINERS);
         allowed(&self.grants, &self.caller, &self.container_id, &data, true)
     }
 

@@ -23,7 +23,7 @@ use super::shared::{Shared, bind_loopback, now_ms};
 use super::store::{Op, Resource, SecretVersion, State as CloudState, StoredSecret};
 
 /// The ARM type of a vault.
-pub const VAULT_TYPE: &str = "Microsoft.KeyVault/vaults";
+pub const VAULT_TYPE: &str = super::table::VAULTS;
 
 /// Token audiences the data plane accepts.
 const AUDIENCES: &[&str] = &["https://vault.azure.net", "https://vault.azure.net/"];
@@ -200,15 +200,16 @@ impl SecretOp {
             SecretOp::Purge => "purge",
         }
     }
-    fn data_action(self) -> &'static str {
-        match self {
-            SecretOp::Get => "Microsoft.KeyVault/vaults/secrets/getSecret/action",
-            SecretOp::Set | SecretOp::Update => "Microsoft.KeyVault/vaults/secrets/setSecret/action",
-            SecretOp::List => "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
-            SecretOp::Delete => "Microsoft.KeyVault/vaults/secrets/delete",
-            SecretOp::Recover => "Microsoft.KeyVault/vaults/secrets/recover/action",
-            SecretOp::Purge => "Microsoft.KeyVault/vaults/secrets/purge/action",
-        }
+    fn data_action(self) -> String {
+        let action = match self {
+            SecretOp::Get => "getSecret/action",
+            SecretOp::Set | SecretOp::Update => "setSecret/action",
+            SecretOp::List => "readMetadata/action",
+            SecretOp::Delete => "delete",
+            SecretOp::Recover => "recover/action",
+            SecretOp::Purge => "purge/action",
+        };
+        format!("{VAULT_TYPE}/secrets/{action}")
     }
 }
 
@@ -608,7 +609,7 @@ fn refusal(sh: &Shared, vault: &Resource, claims: &Caller, op: SecretOp, name: O
             None => vault.id.clone(),
         };
         let grants = super::rbac::grants(&sh.store().state, now_ms());
-        if super::rbac::allowed(&grants, &claims.object_id, &scope, op.data_action(), true) {
+        if super::rbac::allowed(&grants, &claims.object_id, &scope, &op.data_action(), true) {
             return None;
         }
         let msg = format!(

@@ -122,7 +122,7 @@ fn fresh_state(dir: &Path) -> Result<(State, String), StartError> {
     let ra_id = format!("{scope}/providers/Microsoft.Authorization/roleAssignments/{ra_name}");
     let ra = Resource {
         id: ra_id.clone(),
-        kind: "Microsoft.Authorization/roleAssignments".into(),
+        kind: table::ROLE_ASSIGNMENTS.into(),
         body: rbac::role_assignment_body(
             &ra_id,
             &ra_name,

@@ -7,6 +7,7 @@
 use serde_json::{Value, json};
 
 use super::store::State;
+use super::table::ROLE_ASSIGNMENTS;
 use crate::arm::id::is_scope_prefix;
 use crate::roles::{self, Role};
 
@@ -78,7 +79,7 @@ pub fn role_guid(definition_id: &str) -> &str {
 pub fn grants(st: &State, now: u64) -> Vec<Grant> {
     st.resources
         .values()
-        .filter(|r| r.kind.eq_ignore_ascii_case("Microsoft.Authorization/roleAssignments"))
+        .filter(|r| r.kind.eq_ignore_ascii_case(ROLE_ASSIGNMENTS))
         .filter(|r| r.effective_ms.unwrap_or(0) <= now)
         .filter_map(|r| {
             let p = r.body.get("properties")?;
@@ -123,7 +124,7 @@ pub fn role_assignment_body(
             "description": description,
         },
         "id": id,
-        "type": "Microsoft.Authorization/roleAssignments",
+        "type": ROLE_ASSIGNMENTS,
         "name": name,
     })
 }

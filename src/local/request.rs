@@ -12,7 +12,6 @@ use serde_json::{Value, json};
 use crate::arm::id::ResourceId;
 use crate::local::auth::Caller;
 use crate::local::http::ArmError;
-use crate::local::keyvault;
 use crate::local::rbac::{self, Grant};
 use crate::local::shared::{Shared, now_ms};
 use crate::local::store::Resource;
@@ -139,7 +138,7 @@ pub(crate) fn present(r: &Resource, now: u64) -> Value {
     if r.busy_until_ms > now
         && let Some(p) = b.get_mut("properties").and_then(Value::as_object_mut)
     {
-        let state = if r.kind == keyvault::VAULT_TYPE {
+        let state = if r.kind == VAULTS {
             "RegisteringDns"
         } else if r.etag <= 1 {
             "Creating"

@@ -134,3 +134,28 @@ fn every_table_entry_is_reached_through_the_http_front_door() {
     let r = lab.op("GET", &unknown, None);
     assert_eq!((r.status, r.code()), (400, "NoRegisteredProviderFound"), "{}", r.body);
 }
+
+#[test]
+fn type_names_are_spelled_only_in_the_table_and_the_provider_files() {
+    let mut found = Vec::new();
+    for (file, text) in local_sources() {
+        if file.starts_with("table") || file.starts_with("providers") {
+            continue;
+        }
+        let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or_default();
+        for (i, line) in code.lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            for start in ["\"Microsoft.", "\"microsoft."] {
+                for (at, _) in line.match_indices(start) {
+                    let lit = line[at + 1..].split('"').next().unwrap_or_default();
+                    if lit.contains('/') {
+                        found.push(format!("src/local/{file}:{}: {lit}", i + 1));
+                    }
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "type names outside the provider table and files:\n{}", found.join("\n"));
+}

@@ -53,6 +53,25 @@ const CRUD: &[&str] = &["GET", "PUT", "PATCH", "DELETE"];
 /// A view of its parent (subnets, SQL settings, access policies): fewer methods.
 const VIEW: &[&str] = &["GET", "PUT", "DELETE"];
 
+/// Type names the rest of the local cloud refers to (served types and the front door's
+/// own routes); the entries below use the same constants.
+pub const SUBSCRIPTIONS: &str = "Microsoft.Resources/subscriptions";
+pub const RESOURCE_GROUPS: &str = "Microsoft.Resources/resourceGroups";
+pub const RESOURCES: &str = "Microsoft.Resources/resources";
+pub const ROLE_ASSIGNMENTS: &str = "Microsoft.Authorization/roleAssignments";
+pub const ROLE_DEFINITIONS: &str = "Microsoft.Authorization/roleDefinitions";
+pub const IDENTITIES: &str = "Microsoft.ManagedIdentity/identities";
+pub const VIRTUAL_MACHINES: &str = "Microsoft.Compute/virtualMachines";
+pub const STORAGE_ACCOUNTS: &str = "Microsoft.Storage/storageAccounts";
+pub const CONTAINERS: &str = "Microsoft.Storage/storageAccounts/blobServices/containers";
+pub const SQL_SERVERS: &str = "Microsoft.Sql/servers";
+pub const SQL_ADMINISTRATORS: &str = "Microsoft.Sql/servers/administrators";
+pub const SQL_ENTRA_ONLY: &str = "Microsoft.Sql/servers/azureADOnlyAuthentications";
+pub const DATA_LAKE_STORES: &str = "Microsoft.DataLakeStore/accounts";
+pub const VAULTS: &str = "Microsoft.KeyVault/vaults";
+pub const DELETED_VAULTS: &str = "Microsoft.KeyVault/deletedVaults";
+pub const LOCATION_DELETED_VAULTS: &str = "Microsoft.KeyVault/locations/deletedVaults";
+
 type Versions = fn() -> &'static [&'static str];
 
 const fn entry(type_name: &'static str, versions: Versions, lro: Lro, etag: bool, handler: Handler) -> Provider {
@@ -73,7 +92,7 @@ const fn with(
 /// The served types.
 pub const TABLE: &[Provider] = &[
     entry("Microsoft.ManagedIdentity/userAssignedIdentities", || versions::MSI, Lro::None, false, Handler::Generic),
-    entry("Microsoft.Compute/virtualMachines", || versions::COMPUTE, Lro::AsyncOperation, true, Handler::Generic),
+    entry(VIRTUAL_MACHINES, || versions::COMPUTE, Lro::AsyncOperation, true, Handler::Generic),
     entry("Microsoft.Network/virtualNetworks", || versions::NETWORK, Lro::AsyncOperation, true, Handler::Generic),
     with(
         "Microsoft.Network/virtualNetworks/subnets",
@@ -86,7 +105,7 @@ pub const TABLE: &[Provider] = &[
     entry("Microsoft.Network/networkSecurityGroups", || versions::NETWORK, Lro::AsyncOperation, true, Handler::Generic),
     entry("Microsoft.Network/publicIPAddresses", || versions::NETWORK, Lro::AsyncOperation, true, Handler::Generic),
     entry("Microsoft.Network/networkInterfaces", || versions::NETWORK, Lro::AsyncOperation, true, Handler::Generic),
-    entry("Microsoft.Storage/storageAccounts", || versions::STORAGE, Lro::None, false, Handler::Generic),
+    entry(STORAGE_ACCOUNTS, || versions::STORAGE, Lro::None, false, Handler::Generic),
     entry(
         "Microsoft.Storage/storageAccounts/blobServices/containers",
         || versions::STORAGE,
@@ -131,7 +150,7 @@ pub const TABLE: &[Provider] = &[
         false,
         Handler::Generic,
     ),
-    entry("Microsoft.KeyVault/vaults", || versions::KEYVAULT, Lro::None, false, Handler::Generic),
+    entry(VAULTS, || versions::KEYVAULT, Lro::None, false, Handler::Generic),
     with(
         "Microsoft.KeyVault/vaults/accessPolicies",
         &["PUT"],
@@ -201,12 +220,12 @@ pub(crate) fn always_accepted(type_lower: &str) -> bool {
 /// routes, or the type as given.
 pub(crate) fn display_type(type_lower: &str) -> String {
     let other = match type_lower {
-        "microsoft.resources/resourcegroups" => Some("Microsoft.Resources/resourceGroups"),
-        "microsoft.resources/subscriptions" => Some("Microsoft.Resources/subscriptions"),
-        "microsoft.resources/resources" => Some("Microsoft.Resources/resources"),
-        "microsoft.authorization/roleassignments" => Some("Microsoft.Authorization/roleAssignments"),
-        "microsoft.authorization/roledefinitions" => Some("Microsoft.Authorization/roleDefinitions"),
-        "microsoft.managedidentity/identities" => Some("Microsoft.ManagedIdentity/identities"),
+        "microsoft.resources/resourcegroups" => Some(RESOURCE_GROUPS),
+        "microsoft.resources/subscriptions" => Some(SUBSCRIPTIONS),
+        "microsoft.resources/resources" => Some(RESOURCES),
+        "microsoft.authorization/roleassignments" => Some(ROLE_ASSIGNMENTS),
+        "microsoft.authorization/roledefinitions" => Some(ROLE_DEFINITIONS),
+        "microsoft.managedidentity/identities" => Some(IDENTITIES),
         _ => None,
     };
     canonical(type_lower).or(other).map_or_else(|| type_lower.to_string(), str::to_string)
