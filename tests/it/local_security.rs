@@ -112,9 +112,9 @@ fn a_deleted_principals_unexpired_token_is_refused_on_every_plane() {
     let r = lab.op("DELETE", &uai, None);
     assert!(r.status < 300, "{}", r.body);
     // Once it is deleted, its unexpired token is refused everywhere.
-    for (plane, status) in requests("after") {
-        assert_eq!(status, 401, "{plane}: a deleted principal's token is refused");
-    }
+    let served: Vec<String> =
+        requests("after").into_iter().filter(|(_, s)| *s != 401).map(|(p, s)| format!("{p}={s}")).collect();
+    assert!(served.is_empty(), "a deleted principal's token is still served by: {served:?}");
 }
 
 #[cfg(unix)]
