@@ -132,7 +132,7 @@ fn main() {
             });
         }
         let mut st = cloud.shared().store();
-        st.commit(ops).unwrap();
+        st.append(ops).unwrap();
         st.snapshot().unwrap();
     }
     let rss_after = rss_mb();

@@ -354,6 +354,49 @@ pub fn inherit(parent: &[Entry], dir: bool, mode: u16) -> Vec<Entry> {
     out
 }
 
+/// `rwxr-x---`, with `+` when the ACL has more than the base entries.
+pub fn permissions_text(entries: &[Entry]) -> String {
+    let m = mode(entries);
+    let bits: String = [6, 3, 0].iter().map(|s| perm_text(((m >> s) & 7) as u8)).collect();
+    if extended(entries) { format!("{bits}+") } else { bits }
+}
+
+/// Parse `x-ms-permissions`: four octal digits (`0750`, sticky bit ignored) or `rwxr-x---`.
+pub fn parse_permissions(p: &str) -> Option<u16> {
+    if p.len() == 4 && p.chars().all(|c| ('0'..='7').contains(&c)) {
+        return u16::from_str_radix(p, 8).ok().map(|m| m & 0o777);
+    }
+    if p.len() != 9 {
+        return None;
+    }
+    let mut mode = 0u16;
+    for (i, want) in "rwxrwxrwx".chars().enumerate() {
+        match p.as_bytes()[i] as char {
+            c if c == want => mode |= 1 << (8 - i),
+            '-' => {}
+            _ => return None,
+        }
+    }
+    Some(mode)
+}
+
+/// New permission bits (POSIX `chmod`): owner, group class (the mask when there is one,
+/// else the owning group) and other.
+pub fn chmod(mut entries: Vec<Entry>, mode: u16) -> Vec<Entry> {
+    let bits = |shift: u16| ((mode >> shift) & 7) as u8;
+    let has_mask = entries.iter().any(|x| !x.default && x.tag == Tag::Mask);
+    for x in entries.iter_mut().filter(|x| !x.default && x.id.is_empty()) {
+        match x.tag {
+            Tag::User => x.perm = bits(6),
+            Tag::Group if !has_mask => x.perm = bits(3),
+            Tag::Mask => x.perm = bits(3),
+            Tag::Other => x.perm = bits(0),
+            Tag::Group => {}
+        }
+    }
+    entries
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

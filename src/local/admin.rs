@@ -20,11 +20,13 @@ use axum::http::Method;
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::arm::{Caller, role_assignment_body};
+use super::auth::Caller;
 use super::faults::Faults;
 use super::http::{ArmError, error_response, json_response};
+use super::rbac::role_assignment_body;
+use super::shared::{Shared, guid, now_ms, random_secret, sha256_hex};
 use super::store::{Op, Principal, Resource};
-use super::{Shared, guid, now_ms, random_secret, sha256_hex};
+use super::table;
 use crate::roles;
 
 pub fn handle(
@@ -108,7 +110,7 @@ fn import_keys(sh: &Shared, name: &str, body: &[u8]) -> Result<Value, ArmError> 
         ArmError::new(404, "ResourceNotFound", format!("No storage account named {name} in the local cloud."))
     })?;
     account.body["_idlab"]["keys"] = json!(keys);
-    st.commit(vec![Op::PutResource { resource: account }])
+    st.append(vec![Op::PutResource { resource: account }])
         .map_err(|e| ArmError::new(500, "InternalServerError", e.to_string()))?;
     Ok(json!({ "account": name, "keys": ["key1", "key2"] }))
 }
@@ -166,7 +168,7 @@ fn create_principal(sh: &Shared, body: &[u8]) -> Result<Value, ArmError> {
         ops.push(Op::PutResource {
             resource: Resource {
                 id,
-                kind: "Microsoft.Authorization/roleAssignments".into(),
+                kind: table::ROLE_ASSIGNMENTS.into(),
                 body,
                 etag: 1,
                 created_ms: now,
@@ -175,7 +177,7 @@ fn create_principal(sh: &Shared, body: &[u8]) -> Result<Value, ArmError> {
             },
         });
     }
-    sh.store().commit(ops).map_err(|e| ArmError::new(500, "InternalServerError", e.to_string()))?;
+    sh.store().append(ops).map_err(|e| ArmError::new(500, "InternalServerError", e.to_string()))?;
     Ok(json!({ "client_id": p.client_id, "object_id": p.object_id, "secret": secret, "tenant_id": sh.info.tenant_id }))
 }
 
@@ -186,7 +188,7 @@ pub fn vms(sh: &Shared) -> Value {
         .state
         .resources
         .values()
-        .filter(|r| r.kind == "Microsoft.Compute/virtualMachines")
+        .filter(|r| r.kind == table::VIRTUAL_MACHINES)
         .map(|r| {
             let ep = st.state.imds.get(&r.id.to_ascii_lowercase());
             json!({

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::ConnectionInfo;
+use super::shared::ConnectionInfo;
 
 /// The connection file of a running server.
 pub fn server_file(dir: &Path) -> PathBuf {

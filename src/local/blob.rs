@@ -18,10 +18,11 @@ use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+use super::auth::{Refusal, Trust, bearer_check};
 use super::http::{header, percent_decode, query_get, query_pairs};
+use super::rbac;
+use super::shared::{Shared, guid, now_ms};
 use super::store::{Op, StoredBlob};
-use super::token::{TokenError, verify};
-use super::{Shared, guid, now_ms, rbac};
 
 /// Audiences the blob service accepts (plus `https://{account}.blob.core.windows.net`).
 const AUDIENCES: &[&str] = &["https://storage.azure.com/", "https://storage.azure.com"];
@@ -205,8 +206,8 @@ fn handle(
     let letter = if operation == Operation::List { 'l' } else { letter };
     let allowed = match &auth {
         Auth::Principal(p) => {
-            let grants = super::arm::grants(&sh.store().state, now_ms());
-            let data = format!("Microsoft.Storage/storageAccounts/blobServices/containers/blobs/{action}");
+            let grants = super::rbac::grants(&sh.store().state, now_ms());
+            let data = format!("{}/blobs/{action}", super::table::CONTAINERS);
             rbac::allowed(&grants, p, &container_id, &data, true)
                 || (action == "write"
                     && !exists
@@ -214,7 +215,7 @@ fn handle(
                         &grants,
                         p,
                         &container_id,
-                        "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/add/action",
+                        &format!("{}/blobs/add/action", super::table::CONTAINERS),
                         true,
                     ))
         }
@@ -247,7 +248,7 @@ fn handle(
         Operation::Delete if !exists => xml_error(404, "BlobNotFound", "The specified blob does not exist.", &[]),
         Operation::Delete => {
             sh.blocks.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
-            commit(sh, vec![Op::DeleteBlob { key: key.clone() }], || ok(202, Vec::new(), &[]))
+            commit_then(sh, vec![Op::DeleteBlob { key: key.clone() }], || ok(202, Vec::new(), &[]))
         }
     };
     (resp, principal)
@@ -331,16 +332,9 @@ fn bearer(sh: &Shared, account: &str, value: &str, headers: &HeaderMap) -> Resul
 }
 
 /// Commit `ops` and answer `done()`, or a 500 when the state cannot be written.
-fn commit(sh: &Shared, ops: Vec<Op>, done: impl FnOnce() -> Response) -> Response {
-    let committed = {
-        let mut st = sh.store();
-        st.commit(ops).map(|()| st.writes)
-    };
-    match committed {
-        Ok(writes) => {
-            sh.after_write(writes);
-            done()
-        }
+fn commit_then(sh: &Shared, ops: Vec<Op>, done: impl FnOnce() -> Response) -> Response {
+    match sh.commit(ops) {
+        Ok(()) => done(),
         Err(e) => xml_error(500, "InternalError", &format!("The server encountered an internal error: {e}"), &[]),
     }
 }
@@ -358,25 +352,23 @@ fn invalid_token(sh: &Shared) -> Response {
 /// Why the storage planes refuse a bearer token.
 pub(super) enum Refused {
     Expired,
-    /// A bad signature, or an audience the account does not accept.
+    /// A bad signature, another tenant, an audience the account does not accept, or a
+    /// principal that no longer exists.
     Invalid,
 }
 
 /// The caller's object id from a bearer token the storage planes (blob and dfs) accept:
 /// issued here, unexpired, for the storage audience or the account's own blob/dfs host.
 pub(super) fn storage_caller(sh: &Shared, token: &str, account: &str) -> Result<String, Refused> {
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let claims = match verify(&sh.key, token, now) {
-        Ok(c) => c,
-        Err(TokenError::Expired { .. }) => return Err(Refused::Expired),
-        Err(_) => return Err(Refused::Invalid),
+    let own = |aud: &str, svc: &str| {
+        aud.trim_end_matches('/').eq_ignore_ascii_case(&format!("https://{account}.{svc}.core.windows.net"))
     };
-    let aud = claims.aud.trim_end_matches('/');
-    let own = |svc: &str| aud.eq_ignore_ascii_case(&format!("https://{account}.{svc}.core.windows.net"));
-    if AUDIENCES.contains(&claims.aud.as_str()) || own("blob") || own("dfs") {
-        Ok(claims.oid)
-    } else {
-        Err(Refused::Invalid)
+    let st = sh.store();
+    let trust = Trust { key: &sh.key, tenant: &sh.info.tenant_id, state: &st.state };
+    match bearer_check(&trust, token, |aud| AUDIENCES.contains(&aud) || own(aud, "blob") || own(aud, "dfs")) {
+        Ok(caller) => Ok(caller.object_id),
+        Err(Refusal::Expired { .. }) => Err(Refused::Expired),
+        Err(_) => Err(Refused::Invalid),
     }
 }
 
@@ -421,7 +413,7 @@ fn store_blob(sh: &Shared, key: &str, blob: StoredBlob, md5_header: Option<Strin
     let etag = blob.etag.clone();
     // Uncommitted blocks of a blob go when it is written whole.
     sh.blocks.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
-    commit(sh, vec![Op::PutBlob { key: key.to_string(), blob }], || {
+    commit_then(sh, vec![Op::PutBlob { key: key.to_string(), blob }], || {
         let mut h = vec![("etag", etag), ("x-ms-request-server-encrypted", "true".to_string())];
         h.extend(md5_header.map(|m| ("content-md5", m)));
         ok(201, Vec::new(), &h)

@@ -29,17 +29,17 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
 use super::acl::{self, Entry, R, W, X};
+use super::auth::{Refusal, Trust, bearer_check};
 use super::http::{ArmError, header, json_response, percent_decode, query_get, query_pairs};
+use super::shared::{Shared, guid, now_ms};
 use super::store::{DataPath, Op, Resource, State as CloudState};
-use super::token::{TokenError, verify};
-use super::{Shared, guid, now_ms};
 use crate::arm::id::is_scope_prefix;
 
 /// The only audience the Gen1 data plane accepts (arm-contract §9: the trailing slash matters).
 pub const AUDIENCE: &str = "https://datalake.azure.net/";
 
 /// The ARM type.
-pub const TYPE: &str = "Microsoft.DataLakeStore/accounts";
+pub const TYPE: &str = super::table::DATA_LAKE_STORES;
 
 /// WebHDFS api-versions accepted in the (optional) `api-version` query parameter.
 const DATA_VERSIONS: &[&str] = &["2016-11-01", "2015-10-01-preview"];
@@ -140,7 +140,7 @@ pub fn prepare_account(
         }
         Some(t) if t.eq_ignore_ascii_case("SystemAssigned") => {
             let old_pid = old.and_then(|b| b.pointer("/identity/principalId")).and_then(Value::as_str);
-            let pid = super::arm::system_principal(st, old_pid, id, now, extra);
+            let pid = super::principals::system_principal(st, old_pid, id, now, extra);
             body["identity"] = json!({"type": "SystemAssigned", "principalId": pid, "tenantId": tenant});
         }
         Some(t) => {
@@ -154,7 +154,8 @@ pub fn prepare_account(
     let (port, listener) = match old.and_then(|b| b.pointer("/_idlab/port")).and_then(Value::as_u64) {
         Some(p) => (p as u16, None),
         None => {
-            let l = super::bind_loopback(0).map_err(|e| ArmError::new(500, "InternalServerError", e.to_string()))?;
+            let l = super::shared::bind_loopback(0)
+                .map_err(|e| ArmError::new(500, "InternalServerError", e.to_string()))?;
             let p = l.local_addr().map(|a| a.port()).unwrap_or(0);
             (p, Some(l))
         }
@@ -241,12 +242,12 @@ pub fn start_all(sh: &Arc<Shared>) -> Result<(), String> {
     let accounts: Vec<Resource> = sh.store().state.resources.values().filter(|r| r.kind == TYPE).cloned().collect();
     for mut r in accounts {
         let want = r.body.pointer("/_idlab/port").and_then(Value::as_u64).unwrap_or(0) as u16;
-        let listener = super::bind_loopback(want).map_err(|e| e.to_string())?;
+        let listener = super::shared::bind_loopback(want).map_err(|e| e.to_string())?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         if port != want {
             r.body["_idlab"]["port"] = json!(port);
             r.body["properties"]["endpoint"] = json!(format!("127.0.0.1:{port}"));
-            sh.store().commit(vec![Op::PutResource { resource: r.clone() }]).map_err(|e| e.to_string())?;
+            sh.store().append(vec![Op::PutResource { resource: r.clone() }]).map_err(|e| e.to_string())?;
         }
         let name = r.id.rsplit('/').next().unwrap_or_default().to_string();
         serve(sh, &name, listener);
@@ -327,25 +328,18 @@ fn authenticate(sh: &Shared, headers: &HeaderMap) -> Result<String, Fail> {
         .strip_prefix("Bearer ")
         .or_else(|| h.strip_prefix("bearer "))
         .ok_or_else(|| denied("The 'Authorization' header is not a bearer token."))?;
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let claims = match verify(&sh.key, token.trim(), now) {
-        Ok(c) => c,
-        Err(TokenError::Expired { .. }) => return Err(denied("The access token is expired.")),
-        Err(_) => return Err(denied("The access token is invalid.")),
-    };
-    if !claims.tid.eq_ignore_ascii_case(&sh.info.tenant_id) {
-        return Err(denied("The access token is from another tenant."));
+    let st = sh.store();
+    let trust = Trust { key: &sh.key, tenant: &sh.info.tenant_id, state: &st.state };
+    match bearer_check(&trust, token, |aud| aud == AUDIENCE) {
+        Ok(caller) => Ok(caller.object_id),
+        Err(Refusal::Expired { .. }) => Err(denied("The access token is expired.")),
+        Err(Refusal::Invalid | Refusal::NotYetValid { .. }) => Err(denied("The access token is invalid.")),
+        Err(Refusal::WrongTenant { .. }) => Err(denied("The access token is from another tenant.")),
+        Err(Refusal::WrongAudience { aud }) => Err(denied(&format!(
+            "The access token was issued for the audience '{aud}'; this service accepts '{AUDIENCE}' only."
+        ))),
+        Err(Refusal::UnknownPrincipal) => Err(denied("The access token's principal does not exist.")),
     }
-    if claims.aud != AUDIENCE {
-        return Err(denied(&format!(
-            "The access token was issued for the audience '{}'; this service accepts '{AUDIENCE}' only.",
-            claims.aud
-        )));
-    }
-    if !sh.store().state.principals.contains_key(&claims.oid) {
-        return Err(denied("The access token's principal does not exist."));
-    }
-    Ok(claims.oid)
 }
 
 /// The absolute, normalised path after `/webhdfs/v1`.
@@ -474,7 +468,7 @@ impl Cx<'_> {
         parent.ok_or_else(|| fail(403, "IOException", "The root directory has no parent."))
     }
 
-    fn commit(&self, ops: Vec<Op>) -> Result<(), Fail> {
+    fn write(&self, ops: Vec<Op>) -> Result<(), Fail> {
         self.sh.commit(ops).map_err(|e| fail(500, "RuntimeException", e.to_string()))
     }
 
@@ -605,7 +599,7 @@ fn handle(
     let caller = authenticate(sh, headers)?;
     *principal = Some(caller.clone());
     let owner_guid = crate::roles::by_name("Owner").map(|r| r.guid).unwrap_or_default();
-    let superuser = super::arm::grants(&sh.store().state, now_ms()).iter().any(|g| {
+    let superuser = super::rbac::grants(&sh.store().state, now_ms()).iter().any(|g| {
         g.principal_id.eq_ignore_ascii_case(&caller)
             && g.role_guid.eq_ignore_ascii_case(owner_guid)
             && is_scope_prefix(&g.scope, &account_id)
@@ -647,7 +641,7 @@ fn handle(
             let parent = cx.parent(&path, mode, &mut ops)?;
             let made = cx.child(&parent, true, mode, String::new());
             ops.push(Op::PutDataPath { key: key(account, &path), path: made });
-            cx.commit(ops)?;
+            cx.write(ops)?;
             Ok(boolean(true, rid))
         }
         "CREATE" if !flag(&q, "write") => {
@@ -678,7 +672,7 @@ fn handle(
                 None => cx.child(&parent, false, mode, data),
             };
             ops.push(Op::PutDataPath { key: key(account, &path), path: file });
-            cx.commit(ops)?;
+            cx.write(ops)?;
             let location = format!(
                 "https://{}{}",
                 uri.authority()
@@ -737,7 +731,7 @@ fn handle(
             data.extend_from_slice(&body);
             e.data = STANDARD.encode(&data);
             e.modified_ms = now_ms();
-            cx.commit(vec![Op::PutDataPath { key: key(account, &path), path: e }])?;
+            cx.write(vec![Op::PutDataPath { key: key(account, &path), path: e }])?;
             Ok(done(200, rid, &[]))
         }
         "DELETE" => {
@@ -752,7 +746,7 @@ fn handle(
             if e.dir && !flag(&q, "recursive") && !cx.children(&path).is_empty() {
                 return Err(fail(403, "IOException", format!("DELETE failed: {path} is a non-empty directory.")));
             }
-            cx.commit(vec![
+            cx.write(vec![
                 Op::DeleteDataPaths { prefix: key(account, &format!("{path}/")) },
                 Op::DeleteDataPath { key: key(account, &path) },
             ])?;
@@ -817,6 +811,6 @@ fn change_acl(cx: &Cx<'_>, path: &str, op: &str, q: &[(String, String)], rid: &s
         _ => acl::remove_default(&current),
     };
     e.acl = acl::to_texts(&next);
-    cx.commit(vec![Op::PutDataPath { key: key(cx.account, path), path: e }])?;
+    cx.write(vec![Op::PutDataPath { key: key(cx.account, path), path: e }])?;
     Ok(done(200, rid, &[]))
 }

@@ -43,8 +43,8 @@ use super::blob::{Refused, challenge, http_date, requested_range, storage_caller
 use super::datalake::{ancestors, new_child};
 use super::http::{header, percent_decode, query_get, query_pairs};
 use super::rbac::{Grant, allowed};
+use super::shared::{Shared, guid, now_ms};
 use super::store::{DataPath, Op, StoredBlob};
-use super::{Shared, guid, now_ms};
 
 /// The service version answered in `x-ms-version`.
 const VERSION: &str = "2023-11-03";
@@ -104,7 +104,7 @@ fn path_not_found() -> Fail {
     fail(404, "PathNotFound", "The specified path does not exist.")
 }
 
-fn error_response(f: &Fail, head: bool) -> Response {
+fn fail_response(f: &Fail, head: bool) -> Response {
     let rid = guid();
     let time =
         time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
@@ -137,7 +137,7 @@ async fn entry(State(sh): State<Arc<Shared>>, method: Method, uri: Uri, headers:
     let head = method == Method::HEAD;
     let resp = match handle(&sh, &method, &uri, &headers, body, &mut principal) {
         Ok(r) => r,
-        Err(f) => error_response(&f, head),
+        Err(f) => fail_response(&f, head),
     };
     // The query (ACL specs, positions) is never logged.
     sh.log_request(
@@ -148,32 +148,6 @@ async fn entry(State(sh): State<Arc<Shared>>, method: Method, uri: Uri, headers:
         matches!(method, Method::PUT | Method::PATCH | Method::DELETE),
     );
     resp
-}
-
-/// `rwxr-x---`, with `+` when the ACL has more than the base entries.
-fn permissions_text(entries: &[Entry]) -> String {
-    let m = acl::mode(entries);
-    let bits: String = [6, 3, 0].iter().map(|s| acl::perm_text(((m >> s) & 7) as u8)).collect();
-    if acl::extended(entries) { format!("{bits}+") } else { bits }
-}
-
-/// Parse `x-ms-permissions`: four octal digits (`0750`, sticky bit ignored) or `rwxr-x---`.
-fn parse_permissions(p: &str) -> Option<u16> {
-    if p.len() == 4 && p.chars().all(|c| ('0'..='7').contains(&c)) {
-        return u16::from_str_radix(p, 8).ok().map(|m| m & 0o777);
-    }
-    if p.len() != 9 {
-        return None;
-    }
-    let mut mode = 0u16;
-    for (i, want) in "rwxrwxrwx".chars().enumerate() {
-        match p.as_bytes()[i] as char {
-            c if c == want => mode |= 1 << (8 - i),
-            '-' => {}
-            _ => return None,
-        }
-    }
-    Some(mode)
 }
 
 /// One request's context: who, where, and what RBAC grants them there.
@@ -189,7 +163,7 @@ struct Cx<'a> {
 impl Cx<'_> {
     /// Whether a role grants the data action (then ACLs are not consulted).
     fn rbac(&self, action: &str) -> bool {
-        let data = format!("Microsoft.Storage/storageAccounts/blobServices/containers/blobs/{action}");
+        let data = format!("{}/blobs/{action}", super::table::CONTAINERS);
         allowed(&self.grants, &self.caller, &self.container_id, &data, true)
     }
 
@@ -291,7 +265,7 @@ impl Cx<'_> {
         format!("{}/{}/{}", self.account, self.fs, path.trim_start_matches('/'))
     }
 
-    fn commit(&self, ops: Vec<Op>) -> Result<(), Fail> {
+    fn write(&self, ops: Vec<Op>) -> Result<(), Fail> {
         self.sh.commit(ops).map_err(|e| fail(500, "InternalError", e.to_string()))
     }
 
@@ -427,7 +401,7 @@ fn handle(
     if !sh.store().state.resources.contains_key(&container_id.to_ascii_lowercase()) {
         return Err(fail(404, "FilesystemNotFound", "The specified filesystem does not exist."));
     }
-    let grants = super::arm::grants(&sh.store().state, now_ms());
+    let grants = super::rbac::grants(&sh.store().state, now_ms());
     let cx = Cx { sh, account, fs, container_id, caller, grants };
     let resource = query_get(&q, "resource").unwrap_or_default().to_ascii_lowercase();
     let action = query_get(&q, "action").unwrap_or_default().to_ascii_lowercase();
@@ -501,7 +475,7 @@ fn create(cx: &Cx<'_>, path: &str, resource: &str, headers: &HeaderMap) -> Resul
                 0o666
             }
         }
-        Some(p) => parse_permissions(p).ok_or_else(|| {
+        Some(p) => acl::parse_permissions(p).ok_or_else(|| {
             fail(400, "InvalidHeaderValue", "The value for one of the HTTP headers is not in the correct format.")
         })?,
     };
@@ -530,7 +504,7 @@ fn create(cx: &Cx<'_>, path: &str, resource: &str, headers: &HeaderMap) -> Resul
         None => cx.child(&parent, dir, mode),
     };
     ops.extend(cx.put(path, &entry));
-    cx.commit(ops)?;
+    cx.write(ops)?;
     Ok(done(
         201,
         Vec::new(),
@@ -591,7 +565,7 @@ fn append(cx: &Cx<'_>, path: &str, q: &[(String, String)], body: Bytes) -> Resul
     }
     pending.extend_from_slice(&body);
     e.pending = STANDARD.encode(&pending);
-    cx.commit(vec![Op::PutDataPath { key: key(&cx.account, &cx.fs, path), path: e }])?;
+    cx.write(vec![Op::PutDataPath { key: key(&cx.account, &cx.fs, path), path: e }])?;
     Ok(done(202, Vec::new(), &[("content-length", "0".into())]))
 }
 
@@ -611,7 +585,7 @@ fn flush(cx: &Cx<'_>, path: &str, q: &[(String, String)]) -> Result<Response, Fa
     e.data = STANDARD.encode(&data);
     e.pending.clear();
     e.modified_ms = now_ms();
-    cx.commit(cx.put(path, &e))?;
+    cx.write(cx.put(path, &e))?;
     Ok(done(
         200,
         Vec::new(),
@@ -643,23 +617,6 @@ fn full_acl(text: &str, dir: bool) -> Result<Vec<Entry>, Fail> {
     acl::set(&[], &spec, dir).map_err(bad_acl)
 }
 
-/// New permission bits (POSIX `chmod`): owner, group class (the mask when there is one,
-/// else the owning group) and other.
-fn chmod(mut entries: Vec<Entry>, mode: u16) -> Vec<Entry> {
-    let bits = |shift: u16| ((mode >> shift) & 7) as u8;
-    let has_mask = entries.iter().any(|x| !x.default && x.tag == Tag::Mask);
-    for x in entries.iter_mut().filter(|x| !x.default && x.id.is_empty()) {
-        match x.tag {
-            Tag::User => x.perm = bits(6),
-            Tag::Group if !has_mask => x.perm = bits(3),
-            Tag::Mask => x.perm = bits(3),
-            Tag::Other => x.perm = bits(0),
-            Tag::Group => {}
-        }
-    }
-    entries
-}
-
 /// `PATCH ?action=setAccessControl`.
 fn set_access(cx: &Cx<'_>, path: &str, headers: &HeaderMap) -> Result<Response, Fail> {
     let (acl_h, perms_h) = (header(headers, "x-ms-acl"), header(headers, "x-ms-permissions"));
@@ -689,10 +646,10 @@ fn set_access(cx: &Cx<'_>, path: &str, headers: &HeaderMap) -> Result<Response, 
         e.acl = acl::to_texts(&full_acl(text, e.dir)?);
     }
     if let Some(p) = perms_h {
-        let mode = parse_permissions(p).ok_or_else(|| {
+        let mode = acl::parse_permissions(p).ok_or_else(|| {
             fail(400, "InvalidHeaderValue", "The value for one of the HTTP headers is not in the correct format.")
         })?;
-        e.acl = acl::to_texts(&chmod(acl::from_texts(&e.acl), mode));
+        e.acl = acl::to_texts(&acl::chmod(acl::from_texts(&e.acl), mode));
     }
     if let Some(o) = owner_h {
         e.owner = o.to_string();
@@ -700,7 +657,7 @@ fn set_access(cx: &Cx<'_>, path: &str, headers: &HeaderMap) -> Result<Response, 
     if let Some(g) = group_h {
         e.group = g.to_string();
     }
-    cx.commit(vec![Op::PutDataPath { key: key(&cx.account, &cx.fs, path), path: e.clone() }])?;
+    cx.write(vec![Op::PutDataPath { key: key(&cx.account, &cx.fs, path), path: e.clone() }])?;
     Ok(done(200, Vec::new(), &[("etag", etag(&e)), ("content-length", "0".into())]))
 }
 
@@ -750,7 +707,7 @@ fn set_recursive(cx: &Cx<'_>, path: &str, q: &[(String, String)], headers: &Head
         }
         ops.push(Op::PutDataPath { key: key(&cx.account, &cx.fs, &p), path: e });
     }
-    cx.commit(ops)?;
+    cx.write(ops)?;
     let body = json!({"directoriesSuccessful": dirs, "filesSuccessful": files, "failureCount": failed.len(), "failedEntries": failed});
     Ok(done(
         200,
@@ -763,7 +720,7 @@ fn owner_headers(e: &DataPath) -> Vec<(&'static str, String)> {
     vec![
         ("x-ms-owner", e.owner.clone()),
         ("x-ms-group", e.group.clone()),
-        ("x-ms-permissions", permissions_text(&acl::from_texts(&e.acl))),
+        ("x-ms-permissions", acl::permissions_text(&acl::from_texts(&e.acl))),
     ]
 }
 
@@ -858,7 +815,7 @@ fn list(cx: &Cx<'_>, q: &[(String, String)]) -> Result<Response, Fail> {
             "etag": etag(&c).trim_matches('"'),
             "owner": c.owner,
             "group": c.group,
-            "permissions": permissions_text(&acl::from_texts(&c.acl)),
+            "permissions": acl::permissions_text(&acl::from_texts(&c.acl)),
         });
         if c.dir {
             item["isDirectory"] = json!("true");
@@ -892,7 +849,7 @@ fn delete(cx: &Cx<'_>, path: &str, q: &[(String, String)]) -> Result<Response, F
             "The recursive query parameter value must be true to delete a non-empty directory.",
         ));
     }
-    cx.commit(vec![
+    cx.write(vec![
         Op::DeleteDataPaths { prefix: key(&cx.account, &cx.fs, &format!("{path}/")) },
         Op::DeleteDataPath { key: key(&cx.account, &cx.fs, path) },
         Op::DeleteBlobs { prefix: format!("{}/", cx.blob_key(path)) },
@@ -907,14 +864,14 @@ mod tests {
 
     #[test]
     fn permission_texts() {
-        assert_eq!(parse_permissions("0750"), Some(0o750));
-        assert_eq!(parse_permissions("rwxr-x---"), Some(0o750));
-        assert_eq!(parse_permissions("rwxr-x-w-"), Some(0o752));
-        assert_eq!(parse_permissions("rwzr-x---"), None);
-        assert_eq!(permissions_text(&acl::from_mode(0o750)), "rwxr-x---");
+        assert_eq!(acl::parse_permissions("0750"), Some(0o750));
+        assert_eq!(acl::parse_permissions("rwxr-x---"), Some(0o750));
+        assert_eq!(acl::parse_permissions("rwxr-x-w-"), Some(0o752));
+        assert_eq!(acl::parse_permissions("rwzr-x---"), None);
+        assert_eq!(acl::permissions_text(&acl::from_mode(0o750)), "rwxr-x---");
         let named =
             acl::modify(&acl::from_mode(0o750), &acl::parse_spec("user:a:r-x", true).expect("s"), true).expect("m");
-        assert_eq!(permissions_text(&named), "rwxr-x---+");
+        assert_eq!(acl::permissions_text(&named), "rwxr-x---+");
         assert_eq!(normalise("a//b/").ok(), Some("/a/b".to_string()));
         assert!(normalise("a/../b").is_err());
     }

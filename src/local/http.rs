@@ -28,6 +28,13 @@ impl ArmError {
     }
 }
 
+/// A write that could not be made durable: 500, and nothing changed.
+impl From<super::store::StoreError> for ArmError {
+    fn from(e: super::store::StoreError) -> ArmError {
+        ArmError::new(500, "InternalServerError", format!("The local cloud could not persist the change: {e}"))
+    }
+}
+
 /// A JSON response with extra headers.
 pub fn json_response(status: u16, body: &Value, headers: &[(&str, String)]) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_default();

@@ -13,9 +13,10 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::http::{header, json_response, query_get, query_pairs};
+use super::login;
+use super::shared::{Shared, bind_loopback};
 use super::store::{ImdsEndpoint, Op};
 use super::token::sign;
-use super::{Shared, bind_loopback, login};
 
 /// Token lifetime of managed-identity tokens (IMDS shows about a day).
 pub const MI_TOKEN_SECONDS: i64 = 86399;
@@ -57,7 +58,7 @@ pub fn start_all(sh: &Arc<Shared>) -> Result<(), String> {
         if port != ep.port {
             let mut moved = ep.clone();
             moved.port = port;
-            sh.store().commit(vec![Op::PutImds { key: key.clone(), endpoint: moved }]).map_err(|e| e.to_string())?;
+            sh.store().append(vec![Op::PutImds { key: key.clone(), endpoint: moved }]).map_err(|e| e.to_string())?;
         }
         serve(sh, &key, listener);
     }

@@ -7,8 +7,8 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::http::{json_response, query_pairs};
+use super::shared::{Shared, guid, sha256_hex};
 use super::token::{Claims, scope_audience, sign};
-use super::{Shared, guid, sha256_hex};
 
 /// Token lifetime for service principals, seconds.
 pub const TOKEN_SECONDS: i64 = 3599;

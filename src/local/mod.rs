@@ -2,12 +2,16 @@
 //! with RBAC enforced, faults injectable and every acknowledged write durable. It behaves
 //! like Azure on the wire (`arm-contract.md`), so users can point their own tools at it.
 //!
-//! Layout: [`store`] (state and journal), [`tls`] (CA, leaf, accept loop), [`token`] (JWTs),
-//! [`login`] (token endpoint and discovery documents), [`arm`] (the ARM router and the
-//! resource types), [`rbac`], [`imds`] (per-VM identity endpoints), [`blob`] (blob data
-//! plane) with [`sas`] (service SAS checks), [`dfs`] (Data Lake Storage Gen2 on hierarchical-namespace accounts), [`datalake`] (Data Lake Store Gen1 accounts and their WebHDFS data planes, one
-//! port per account) with [`acl`] (POSIX ACLs), [`admin`] (the operator-only admin API under
-//! `/_idlab/`), [`faults`], [`versions`].
+//! Layout (docs/architecture.md, "The local cloud's layout"): [`shared`] (state shared by
+//! every handler, the request log, the one durable commit), [`store`] (state and journal),
+//! [`auth`] (the one bearer check), [`token`] (JWTs), [`rbac`], [`principals`], [`http`]
+//! (ARM's error envelope), [`tls`]; the ARM front door [`arm`] with the provider table
+//! [`table`] (with its api-versions), the provider kit [`request`], [`lro`], [`cascade`] and the provider families in
+//! [`providers`] (bodies of [`storage`], [`sql`]); the planes: [`login`] (token endpoint and
+//! discovery), [`imds`] (per-VM identity endpoints), [`blob`] with [`sas`], [`dfs`] (Data Lake
+//! Storage Gen2), [`datalake`] (Data Lake Store Gen1 and WebHDFS, one port per account) with
+//! [`acl`], [`keyvault`] (secrets), [`admin`] (the operator-only admin API under `/_idlab/`);
+//! [`faults`], [`attach`].
 //!
 //! Imports: `arm::id` and `roles` only from the rest of idlab — nothing of the client side,
 //! so each keeps the other honest.
@@ -16,7 +20,9 @@ pub mod acl;
 pub mod admin;
 pub mod arm;
 pub mod attach;
+pub mod auth;
 pub mod blob;
+pub mod cascade;
 pub mod datalake;
 pub mod dfs;
 pub mod faults;
@@ -24,28 +30,33 @@ pub mod http;
 pub mod imds;
 pub mod keyvault;
 pub mod login;
+pub mod lro;
+pub mod principals;
+pub mod providers;
 pub mod rbac;
+pub mod request;
 pub mod sas;
+pub mod shared;
 pub mod sql;
 pub mod storage;
 pub mod store;
+pub mod table;
 pub mod tls;
 pub mod token;
-pub mod versions;
 
 use std::collections::{HashMap, VecDeque};
-use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use self::faults::Faults;
+pub use self::shared::{
+    ConnectionInfo, LOG_CAPACITY, LogEntry, Operation, Shared, StartError, bind_loopback, guid, now_ms, random_secret,
+    sha256_hex,
+};
 use self::store::{Op, Principal, Resource, State, Store};
 
 /// How to start a local cloud.
@@ -64,189 +75,6 @@ impl Config {
     pub fn new(state_dir: impl Into<PathBuf>) -> Config {
         Config { state_dir: state_dir.into(), port: None, faults: Faults::default(), allow_crash: false }
     }
-}
-
-/// Everything a client needs, printed as one JSON line by `idlab local serve`.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ConnectionInfo {
-    /// ARM base URL, e.g. `https://127.0.0.1:40123`.
-    pub arm_url: String,
-    /// Authority host (token issuer base URL); tenants live under it.
-    pub authority_url: String,
-    /// `POST` client credentials here.
-    pub token_url: String,
-    /// Cloud metadata document for `az cloud register`.
-    pub metadata_url: String,
-    pub tenant_id: String,
-    pub subscription_id: String,
-    pub operator_client_id: String,
-    pub operator_object_id: String,
-    /// File holding the operator's client secret (mode 0600).
-    pub operator_secret_file: PathBuf,
-    /// The CA certificate to trust (`REQUESTS_CA_BUNDLE`).
-    pub ca_file: PathBuf,
-    pub state_dir: PathBuf,
-    /// The process serving this state.
-    pub pid: u32,
-}
-
-/// One request in the log (admin API).
-#[derive(Debug, Clone, Serialize)]
-pub struct LogEntry {
-    pub time_ms: u64,
-    pub method: String,
-    pub path: String,
-    pub status: u16,
-    /// Object id of the caller, when authenticated.
-    pub principal: Option<String>,
-    /// Whether the request changed state: PUT, PATCH, DELETE and state-changing POSTs
-    /// (not `listKeys`, `listServiceSas`, `checkNameAvailability`, token requests).
-    pub write: bool,
-}
-
-/// A long-running operation the status URL reports on.
-#[derive(Debug, Clone)]
-pub struct Operation {
-    pub done_ms: u64,
-    pub failed: Option<(String, String)>,
-    /// For `Location` polling of a PUT: the resource to return when done.
-    pub resource: Option<String>,
-    pub started_ms: u64,
-}
-
-/// State shared by every handler.
-pub struct Shared {
-    pub store: Mutex<Store>,
-    pub key: Vec<u8>,
-    pub base_url: String,
-    pub faults: Mutex<Faults>,
-    pub rng: Mutex<StdRng>,
-    pub log: Mutex<VecDeque<LogEntry>>,
-    pub ops: Mutex<HashMap<String, Operation>>,
-    pub imds_running: Mutex<HashMap<String, tokio::sync::watch::Sender<bool>>>,
-    /// Lower-cased vault name → the stop signal of its data plane.
-    pub vaults_running: Mutex<HashMap<String, tokio::sync::watch::Sender<bool>>>,
-    /// The TLS configuration of every HTTPS listener (ARM, blob, vaults, Data Lake stores).
-    pub tls: Arc<rustls::ServerConfig>,
-    /// The key secret values are sealed with in the state (AES-256-GCM), kept in its own
-    /// 0600 file beside it.
-    pub vault_key: [u8; 32],
-    pub info: ConnectionInfo,
-    /// Base URL of the blob data plane (`https://127.0.0.1:PORT`).
-    pub blob_base: String,
-    /// Base URL of the `dfs` (Data Lake Storage Gen2) data plane (`https://127.0.0.1:PORT`).
-    pub dfs_base: String,
-    pub allow_crash: bool,
-    pub runtime: tokio::runtime::Handle,
-    /// Lower-cased Data Lake Store (Gen1) account name → the stop signal of its WebHDFS plane.
-    pub datalake_running: Mutex<HashMap<String, tokio::sync::watch::Sender<bool>>>,
-    /// Uncommitted blocks (Put Block), by blob key then block id. Kept in memory only: a
-    /// restart drops them (Azure keeps them a week), committed blobs are journaled.
-    pub blocks: Mutex<HashMap<String, HashMap<String, Vec<u8>>>>,
-}
-
-/// The request log keeps this many entries.
-pub const LOG_CAPACITY: usize = 50_000;
-
-impl Shared {
-    pub fn store(&self) -> MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(|p| p.into_inner())
-    }
-    pub fn faults(&self) -> Faults {
-        self.faults.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-    /// Draw from the seeded RNG: true with probability `p`.
-    pub fn chance(&self, p: f64) -> bool {
-        if p <= 0.0 {
-            return false;
-        }
-        use rand::RngExt;
-        self.rng.lock().unwrap_or_else(|e| e.into_inner()).random_bool(p.min(1.0))
-    }
-    /// Record one request of a data plane or endpoint: its method, `path` (never a query or a
-    /// body, which may hold secrets), status and caller.
-    pub fn log_request(
-        &self,
-        method: &axum::http::Method,
-        path: String,
-        status: u16,
-        principal: Option<String>,
-        write: bool,
-    ) {
-        self.record(LogEntry { time_ms: now_ms(), method: method.to_string(), path, status, principal, write });
-    }
-
-    pub fn record(&self, e: LogEntry) {
-        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
-        if log.len() >= LOG_CAPACITY {
-            log.pop_front();
-        }
-        log.push_back(e);
-    }
-    /// Make a batch durable, then honour `crash_after_writes`.
-    ///
-    /// # Errors
-    /// The store could not write its journal.
-    pub fn commit(&self, ops: Vec<Op>) -> Result<(), store::StoreError> {
-        let writes = {
-            let mut st = self.store();
-            st.commit(ops)?;
-            st.writes
-        };
-        self.after_write(writes);
-        Ok(())
-    }
-
-    /// After a durable write: exit if `crash_after_writes` says so (serve only).
-    pub fn after_write(&self, writes: u64) {
-        if !self.allow_crash {
-            return;
-        }
-        if let Some(n) = self.faults().crash_after_writes
-            && writes >= n
-        {
-            // Let the acknowledgement reach the client, then die like a killed process.
-            std::thread::spawn(|| {
-                std::thread::sleep(std::time::Duration::from_millis(30));
-                std::process::abort();
-            });
-        }
-    }
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
-/// A fresh random GUID.
-pub fn guid() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
-
-/// A strong random secret (base64url, 40 characters).
-pub fn random_secret() -> String {
-    let bytes: [u8; 30] = rand::random();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-pub fn sha256_hex(s: &str) -> String {
-    Sha256::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Why the local cloud could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error(transparent)]
-    Store(#[from] store::StoreError),
-    #[error("{0}")]
-    Setup(String),
-    #[error("cannot bind 127.0.0.1:{port}: {source}")]
-    Bind {
-        port: u16,
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 /// A running local cloud; dropping it stops the server and waits for its thread.
@@ -294,8 +122,8 @@ fn fresh_state(dir: &Path) -> Result<(State, String), StartError> {
     let ra_id = format!("{scope}/providers/Microsoft.Authorization/roleAssignments/{ra_name}");
     let ra = Resource {
         id: ra_id.clone(),
-        kind: "Microsoft.Authorization/roleAssignments".into(),
-        body: arm::role_assignment_body(
+        kind: table::ROLE_ASSIGNMENTS.into(),
+        body: rbac::role_assignment_body(
             &ra_id,
             &ra_name,
             &scope,
@@ -343,17 +171,6 @@ fn vault_key(path: &Path) -> Result<[u8; 32], StartError> {
     Ok(key)
 }
 
-/// Bind 127.0.0.1:`want` (or a free port when it is taken or 0).
-pub fn bind_loopback(want: u16) -> Result<std::net::TcpListener, StartError> {
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, want));
-    match std::net::TcpListener::bind(addr) {
-        Ok(l) => Ok(l),
-        Err(_) if want != 0 => std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-            .map_err(|source| StartError::Bind { port: 0, source }),
-        Err(source) => Err(StartError::Bind { port: want, source }),
-    }
-}
-
 impl Cloud {
     /// Start the local cloud on its own thread and runtime, bound to 127.0.0.1 only.
     ///
@@ -362,7 +179,7 @@ impl Cloud {
     pub fn start(config: Config) -> Result<Cloud, StartError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = config.state_dir.clone();
-        std::fs::create_dir_all(&dir).map_err(|e| StartError::Setup(format!("{}: {e}", dir.display())))?;
+        store::private_dir(&dir).map_err(|e| StartError::Setup(format!("{}: {e}", dir.display())))?;
         let dir = dir.canonicalize().unwrap_or(dir);
         let secret_path = dir.join("operator.secret");
         let mut new_secret = None;
@@ -448,7 +265,7 @@ impl Cloud {
             if st.state.ports.get("dfs") != Some(&dfs_port) {
                 ops.push(Op::SetPort { purpose: "dfs".into(), port: dfs_port });
             }
-            st.commit(ops)?;
+            st.append(ops)?;
         }
         let (tx, rx) = tokio::sync::watch::channel(false);
         let sh = shared.clone();

@@ -4,6 +4,10 @@
 //! (data actions only through `dataActions` / `notDataActions`; `*` in `actions` never grants
 //! data actions). Patterns are case-insensitive and `*` spans `/`.
 
+use serde_json::{Value, json};
+
+use super::store::State;
+use super::table::ROLE_ASSIGNMENTS;
 use crate::arm::id::is_scope_prefix;
 use crate::roles::{self, Role};
 
@@ -69,6 +73,60 @@ pub fn allowed(grants: &[Grant], principal: &str, scope: &str, action: &str, dat
 /// The GUID at the end of a role definition id (or the GUID itself).
 pub fn role_guid(definition_id: &str) -> &str {
     definition_id.rsplit('/').next().unwrap_or(definition_id)
+}
+
+/// The role assignments that count now (propagation delay elapsed).
+pub fn grants(st: &State, now: u64) -> Vec<Grant> {
+    st.resources
+        .values()
+        .filter(|r| r.kind.eq_ignore_ascii_case(ROLE_ASSIGNMENTS))
+        .filter(|r| r.effective_ms.unwrap_or(0) <= now)
+        .filter_map(|r| {
+            let p = r.body.get("properties")?;
+            Some(Grant {
+                scope: p.get("scope")?.as_str()?.to_string(),
+                principal_id: p.get("principalId")?.as_str()?.to_string(),
+                role_guid: role_guid(p.get("roleDefinitionId")?.as_str()?).to_string(),
+            })
+        })
+        .collect()
+}
+
+/// The stored body of a role assignment.
+#[allow(clippy::too_many_arguments)]
+pub fn role_assignment_body(
+    id: &str,
+    name: &str,
+    scope: &str,
+    role_definition_id: &str,
+    principal: &str,
+    principal_type: &str,
+    description: Option<&str>,
+    created_by: &str,
+    now_ms: u64,
+) -> Value {
+    let ts = time::OffsetDateTime::from_unix_timestamp((now_ms / 1000) as i64)
+        .map(|d| d.format(&time::format_description::well_known::Rfc3339).unwrap_or_default())
+        .unwrap_or_default();
+    json!({
+        "properties": {
+            "roleDefinitionId": role_definition_id,
+            "principalId": principal,
+            "principalType": principal_type,
+            "scope": scope,
+            "condition": null,
+            "conditionVersion": null,
+            "createdOn": ts,
+            "updatedOn": ts,
+            "createdBy": created_by,
+            "updatedBy": created_by,
+            "delegatedManagedIdentityResourceId": null,
+            "description": description,
+        },
+        "id": id,
+        "type": ROLE_ASSIGNMENTS,
+        "name": name,
+    })
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use super::store::State as CloudState;
 /// The DNS suffix of Azure SQL servers in the public cloud.
 pub const DNS_SUFFIX: &str = "database.windows.net";
 
-const SERVERS: &str = "Microsoft.Sql/servers";
+use super::table::{SQL_ADMINISTRATORS, SQL_ENTRA_ONLY, SQL_SERVERS as SERVERS};
 
 /// Why a server name cannot be used, in the words of `checkNameAvailability`.
 fn name_invalid(name: &str) -> Option<String> {
@@ -211,9 +211,7 @@ pub fn admin_view(server: &Value) -> Option<Value> {
             p.insert(k.into(), v.clone());
         }
     }
-    Some(
-        json!({ "id": id, "name": "ActiveDirectory", "type": "Microsoft.Sql/servers/administrators", "properties": p }),
-    )
+    Some(json!({ "id": id, "name": "ActiveDirectory", "type": SQL_ADMINISTRATORS, "properties": p }))
 }
 
 /// `PUT administrators/ActiveDirectory`: the server body with this admin.
@@ -262,7 +260,7 @@ pub fn entra_only_view(server: &Value) -> Value {
     let id =
         format!("{}/azureADOnlyAuthentications/Default", server.get("id").and_then(Value::as_str).unwrap_or_default());
     let on = server.pointer("/properties/administrators/azureADOnlyAuthentication").and_then(Value::as_bool);
-    json!({ "id": id, "name": "Default", "type": "Microsoft.Sql/servers/azureADOnlyAuthentications", "properties": { "azureADOnlyAuthentication": on.unwrap_or(false) } })
+    json!({ "id": id, "name": "Default", "type": SQL_ENTRA_ONLY, "properties": { "azureADOnlyAuthentication": on.unwrap_or(false) } })
 }
 
 /// `PUT` (or, with `None`, `DELETE`) `azureADOnlyAuthentications/Default`: the server body

@@ -34,7 +34,7 @@ pub fn sign(key_b64: &str, text: &str) -> Option<String> {
 /// The storage account of this name, in any group (names are global).
 pub fn account_named<'a>(st: &'a CloudState, name: &str) -> Option<&'a super::store::Resource> {
     st.resources.values().find(|r| {
-        r.kind == "Microsoft.Storage/storageAccounts"
+        r.kind == super::table::STORAGE_ACCOUNTS
             && r.id.rsplit('/').next().is_some_and(|n| n.eq_ignore_ascii_case(name))
     })
 }

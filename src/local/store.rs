@@ -264,6 +264,11 @@ pub enum Op {
 }
 
 impl State {
+    /// The principal with this object id, if it exists (the one principal lookup).
+    pub fn principal(&self, object_id: &str) -> Option<&Principal> {
+        self.principals.get(object_id)
+    }
+
     /// Apply one operation in memory.
     pub fn apply(&mut self, op: &Op) {
         match op {
@@ -342,6 +347,39 @@ pub enum StoreError {
     Corrupt { path: PathBuf, message: String },
 }
 
+/// Create `dir` (and its parents) if needed and make it owner-only (0700), tightening a
+/// directory an older version left readable. The state directory holds secrets.
+///
+/// # Errors
+/// The directory cannot be created or its mode set.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+    }
+    #[cfg(not(unix))]
+    fs::create_dir_all(dir)
+}
+
+/// Make an existing file owner-only (0600).
+///
+/// # Errors
+/// The mode cannot be set.
+pub fn private_file(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(())
+    }
+}
+
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |source| StoreError::Io { path: path.to_path_buf(), source }
 }
@@ -363,7 +401,7 @@ impl Store {
     /// # Errors
     /// I/O errors, or a snapshot that does not parse.
     pub fn open(dir: &Path, init: impl FnOnce() -> State) -> Result<Store, StoreError> {
-        fs::create_dir_all(dir).map_err(io(dir))?;
+        private_dir(dir).map_err(io(dir))?;
         let snap_path = dir.join("state.json");
         let journal_path = dir.join("journal.jsonl");
         let mut state = match fs::read(&snap_path) {
@@ -393,8 +431,17 @@ impl Store {
                 }
             }
         }
-        let journal =
-            OpenOptions::new().create(true).append(true).read(true).open(&journal_path).map_err(io(&journal_path))?;
+        let mut options = OpenOptions::new();
+        options.create(true).append(true).read(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let journal = options.open(&journal_path).map_err(io(&journal_path))?;
+        // The journal and the snapshot hold the signing key, account keys and identity
+        // secrets: owner-only, also when an older version made them readable.
+        private_file(&journal_path).map_err(io(&journal_path))?;
+        if snap_path.exists() {
+            private_file(&snap_path).map_err(io(&snap_path))?;
+        }
         // Drop a torn tail so later appends start on a line boundary.
         if journal.metadata().map_err(io(&journal_path))?.len() != valid_len {
             journal.set_len(valid_len).map_err(io(&journal_path))?;
@@ -402,7 +449,7 @@ impl Store {
         let mut store = Store { state, dir: dir.to_path_buf(), journal, batches_since_snapshot: replayed, writes: 0 };
         if store.state.tenant_id.is_empty() {
             let fresh = init();
-            store.commit(vec![Op::Init { state: Box::new(fresh) }])?;
+            store.append(vec![Op::Init { state: Box::new(fresh) }])?;
         }
         Ok(store)
     }
@@ -411,7 +458,7 @@ impl Store {
     ///
     /// # Errors
     /// I/O errors writing or syncing the journal; the in-memory state is then unchanged.
-    pub fn commit(&mut self, ops: Vec<Op>) -> Result<(), StoreError> {
+    pub fn append(&mut self, ops: Vec<Op>) -> Result<(), StoreError> {
         if ops.is_empty() {
             return Ok(());
         }
@@ -480,8 +527,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         {
             let mut s = Store::open(dir.path(), fresh).expect("open");
-            s.commit(vec![Op::PutResource { resource: res("/A") }]).expect("commit");
-            s.commit(vec![Op::PutResource { resource: res("/B") }, Op::DeleteResource { key: "/a".into() }])
+            s.append(vec![Op::PutResource { resource: res("/A") }]).expect("commit");
+            s.append(vec![Op::PutResource { resource: res("/B") }, Op::DeleteResource { key: "/a".into() }])
                 .expect("commit");
         }
         // A torn, never-acknowledged write at the end.
@@ -490,7 +537,7 @@ mod tests {
         drop(j);
         let mut s = Store::open(dir.path(), fresh).expect("reopen");
         assert_eq!(s.state.resources.keys().collect::<Vec<_>>(), vec!["/b"]);
-        s.commit(vec![Op::PutResource { resource: res("/C") }]).expect("commit after torn tail");
+        s.append(vec![Op::PutResource { resource: res("/C") }]).expect("commit after torn tail");
         s.snapshot().expect("snapshot");
         let s2 = Store::open(dir.path(), fresh).expect("reopen after snapshot");
         assert_eq!(s2.state, s.state);

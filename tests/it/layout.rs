@@ -51,8 +51,7 @@ fn shrink_only(what: &str, offenders: &[(String, String)], allowed: &[&str]) {
 const MAX_LINES: usize = 900;
 
 /// Files over `MAX_LINES` today, until they are split (the list only shrinks).
-const OVER_MAX_LINES: &[&str] =
-    &["src/engine/walk.rs", "src/local/arm.rs", "src/local/dfs.rs", "src/local/keyvault.rs"];
+const OVER_MAX_LINES: &[&str] = &["src/engine/walk.rs"];
 
 #[test]
 fn no_source_file_is_over_900_lines() {

@@ -74,16 +74,22 @@ pub fn storage_account(lab: &Lab, rg: &str, name: &str, properties: serde_json::
     let created = lab.op("PUT", &format!("{id}?api-version=2025-06-01"), Some(&body));
     assert_eq!(created.status, 202, "{}", created.body);
     let location = created.header("location").expect("Location on 202");
-    let mut done = lab.op("GET", &location, None);
+    let done = poll(lab, &location);
+    assert_eq!(done.status, 200, "{}", done.body);
+    (id, done.body)
+}
+
+/// Poll a `Location` URL until it answers 200 (or give up after 50 tries).
+pub(crate) fn poll(lab: &Lab, location: &str) -> crate::lab::Resp {
+    let mut done = lab.op("GET", location, None);
     for _ in 0..50 {
         if done.status == 200 {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
-        done = lab.op("GET", &location, None);
+        done = lab.op("GET", location, None);
     }
-    assert_eq!(done.status, 200, "{}", done.body);
-    (id, done.body)
+    done
 }
 
 #[test]

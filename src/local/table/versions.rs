@@ -1,7 +1,7 @@
-//! The api-versions the local cloud accepts per resource type: every version Azure
+//! The api-versions of the provider table (and of the front door's own routes): every version Azure
 //! publishes for it (arm-contract §0.2), because unmodified SDKs send their own, usually newer.
 
-const RESOURCES: &[&str] = &[
+pub(super) const RESOURCES: &[&str] = &[
     "2015-11-01",
     "2016-02-01",
     "2016-07-01",
@@ -29,10 +29,10 @@ const RESOURCES: &[&str] = &[
     "2025-04-01",
 ];
 
-const SUBSCRIPTIONS: &[&str] =
+pub(super) const SUBSCRIPTIONS: &[&str] =
     &["2015-11-01", "2016-06-01", "2018-06-01", "2019-06-01", "2019-11-01", "2020-01-01", "2021-01-01", "2022-12-01"];
 
-const MSI: &[&str] = &[
+pub(super) const MSI: &[&str] = &[
     "2018-11-30",
     "2023-01-31",
     "2024-11-30",
@@ -46,7 +46,7 @@ const MSI: &[&str] = &[
     "2025-05-31-preview",
 ];
 
-const COMPUTE: &[&str] = &[
+pub(super) const COMPUTE: &[&str] = &[
     "2015-06-15",
     "2016-03-30",
     "2017-03-30",
@@ -79,7 +79,7 @@ const COMPUTE: &[&str] = &[
     "2016-04-30-preview",
 ];
 
-const NETWORK: &[&str] = &[
+pub(super) const NETWORK: &[&str] = &[
     "2015-06-15",
     "2016-03-30",
     "2016-06-01",
@@ -143,7 +143,7 @@ const NETWORK: &[&str] = &[
     "2015-05-01-preview",
 ];
 
-const ROLE_ASSIGNMENTS: &[&str] = &[
+pub(super) const ROLE_ASSIGNMENTS: &[&str] = &[
     "2015-07-01",
     "2022-04-01",
     "2017-10-01-preview",
@@ -155,7 +155,7 @@ const ROLE_ASSIGNMENTS: &[&str] = &[
     "2020-10-01-preview",
 ];
 
-const STORAGE: &[&str] = &[
+pub(super) const STORAGE: &[&str] = &[
     "2015-06-15",
     "2016-01-01",
     "2016-05-01",
@@ -190,9 +190,9 @@ const STORAGE: &[&str] = &[
     "2020-08-01-preview",
 ];
 
-const DATA_LAKE_STORE: &[&str] = &["2016-11-01", "2015-10-01-preview"];
+pub(super) const DATA_LAKE_STORE: &[&str] = &["2016-11-01", "2015-10-01-preview"];
 
-const KEYVAULT: &[&str] = &[
+pub(super) const KEYVAULT: &[&str] = &[
     "2015-06-01",
     "2016-10-01",
     "2018-02-14",
@@ -217,7 +217,7 @@ const KEYVAULT: &[&str] = &[
     "2026-03-01-preview",
 ];
 
-const SQL_SERVERS: &[&str] = &[
+pub(super) const SQL_SERVERS: &[&str] = &[
     "2014-04-01",
     "2021-11-01",
     "2023-08-01",
@@ -245,13 +245,13 @@ const SQL_SERVERS: &[&str] = &[
 ];
 
 /// `servers/databases`: the servers set without 2015-05-01-preview, plus two previews.
-const SQL_DATABASES_EXTRA: &[&str] = &["2017-03-01-preview", "2017-10-01-preview"];
+pub(super) const SQL_DATABASES_EXTRA: &[&str] = &["2017-03-01-preview", "2017-10-01-preview"];
 
 /// `servers/administrators`: the servers set without 2015-05-01-preview, plus one preview.
-const SQL_ADMINISTRATORS_EXTRA: &[&str] = &["2018-06-01-preview"];
+pub(super) const SQL_ADMINISTRATORS_EXTRA: &[&str] = &["2018-06-01-preview"];
 
 /// The SQL sets of arm-contract §0.2, built once from the servers set.
-fn sql(type_lower: &str) -> Option<&'static [&'static str]> {
+pub(super) fn sql(type_lower: &str) -> Option<&'static [&'static str]> {
     use std::sync::OnceLock;
     static DATABASES: OnceLock<Vec<&'static str>> = OnceLock::new();
     static ADMINISTRATORS: OnceLock<Vec<&'static str>> = OnceLock::new();
@@ -273,65 +273,11 @@ fn sql(type_lower: &str) -> Option<&'static [&'static str]> {
     })
 }
 
-const ROLE_DEFINITIONS: &[&str] = &["2015-07-01", "2022-04-01", "2018-01-01-preview", "2022-05-01-preview"];
-
-/// The accepted versions for a (lower-cased) type, or `None` for a type the local cloud does
-/// not serve.
-pub fn accepted(type_lower: &str) -> Option<&'static [&'static str]> {
-    Some(match type_lower {
-        "microsoft.resources/resourcegroups" | "microsoft.resources/resources" | "microsoft.resources/tags" => {
-            RESOURCES
-        }
-        "microsoft.resources/subscriptions" => SUBSCRIPTIONS,
-        "microsoft.managedidentity/userassignedidentities" | "microsoft.managedidentity/identities" => MSI,
-        "microsoft.compute/virtualmachines" | "microsoft.compute/locations/operations" => COMPUTE,
-        "microsoft.network/virtualnetworks"
-        | "microsoft.network/virtualnetworks/subnets"
-        | "microsoft.network/networksecuritygroups"
-        | "microsoft.network/publicipaddresses"
-        | "microsoft.network/networkinterfaces" => NETWORK,
-        "microsoft.authorization/roleassignments" => ROLE_ASSIGNMENTS,
-        "microsoft.authorization/roledefinitions" => ROLE_DEFINITIONS,
-        "microsoft.storage/storageaccounts"
-        | "microsoft.storage/checknameavailability"
-        | "microsoft.storage/storageaccounts/listkeys"
-        | "microsoft.storage/storageaccounts/listservicesas"
-        | "microsoft.storage/storageaccounts/blobservices"
-        | "microsoft.storage/storageaccounts/blobservices/containers" => STORAGE,
-        "microsoft.datalakestore/accounts" => DATA_LAKE_STORE,
-        t if t.starts_with("microsoft.sql/") => return sql(t),
-        "microsoft.keyvault/vaults" | "microsoft.keyvault/checknameavailability" => KEYVAULT,
-        // Deleted vaults and access-policy updates first appear in 2016-10-01.
-        "microsoft.keyvault/vaults/accesspolicies"
-        | "microsoft.keyvault/deletedvaults"
-        | "microsoft.keyvault/locations/deletedvaults"
-        | "microsoft.keyvault/locations/deletedvaults/purge" => &KEYVAULT[1..],
-        _ => return None,
-    })
-}
+pub(super) const ROLE_DEFINITIONS: &[&str] = &["2015-07-01", "2022-04-01", "2018-01-01-preview", "2022-05-01-preview"];
 
 /// The versions newest first, comma-separated, for the error message.
 pub fn listing(versions: &[&str]) -> String {
     let mut v: Vec<&str> = versions.to_vec();
     v.sort_unstable_by(|a, b| b.cmp(a));
     v.join(", ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sql_sets_follow_the_contract() {
-        let servers = accepted("microsoft.sql/servers").unwrap_or_default();
-        assert!(servers.contains(&"2023-08-01") && servers.contains(&"2015-05-01-preview"));
-        let dbs = accepted("microsoft.sql/servers/databases").unwrap_or_default();
-        assert!(dbs.contains(&"2017-10-01-preview") && !dbs.contains(&"2015-05-01-preview"));
-        let admins = accepted("microsoft.sql/servers/administrators").unwrap_or_default();
-        assert!(admins.contains(&"2018-06-01-preview") && admins.contains(&"2014-04-01"));
-        let only = accepted("microsoft.sql/servers/azureadonlyauthentications").unwrap_or_default();
-        assert!(only.contains(&"2020-02-02-preview") && only.contains(&"2023-08-01"));
-        assert!(!only.contains(&"2019-06-01-preview") && !only.contains(&"2014-04-01"));
-        assert!(accepted("microsoft.sql/servers/firewallrules").is_none());
-    }
 }

@@ -1,0 +1,93 @@
+//! Long-running operations: registering one, its `Location` / `Azure-AsyncOperation`
+//! headers and `GET /_idlab/operations/{id}`, whose final answer goes through the same
+//! output filter as a GET.
+
+use axum::response::Response;
+use serde_json::json;
+
+use crate::local::http::{ArmError, empty, error_response, json_response, query_get};
+use crate::local::request::*;
+use crate::local::shared::{Operation, Shared, guid, now_ms};
+
+/// Register a long-running operation; returns its id.
+pub(crate) fn start_operation(sh: &Shared, type_lower: &str, resource: Option<String>) -> String {
+    let id = guid();
+    let now = now_ms();
+    let dur = sh.faults().lro(type_lower).as_millis() as u64;
+    sh.ops
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(id.clone(), Operation { done_ms: now + dur, failed: None, resource, started_ms: now });
+    id
+}
+
+/// `Retry-After` (whole seconds, at least 1, as Azure sends) and `retry-after-ms` (the
+/// time the operation really needs, so fast clients need not wait whole seconds).
+pub(crate) fn retry_headers(sh: &Shared, remaining_ms: Option<u64>) -> Vec<(&'static str, String)> {
+    let f = sh.faults();
+    let secs = f.retry_after_s.max(1);
+    let scaled = f.scaled(secs * 1000).as_millis() as u64;
+    let ms = remaining_ms.map_or(scaled, |r| r.min(scaled)).max(1);
+    vec![("retry-after", secs.to_string()), ("retry-after-ms", ms.to_string())]
+}
+
+pub(crate) fn remaining(sh: &Shared, op: &str) -> Option<u64> {
+    let ops = sh.ops.lock().unwrap_or_else(|p| p.into_inner());
+    ops.get(op).map(|o| o.done_ms.saturating_sub(now_ms()))
+}
+
+pub(crate) fn lro_headers(req: &Req<'_>, op: &str, location_only: bool) -> Vec<(&'static str, String)> {
+    let base = &req.sh.base_url;
+    let v = &req.api_version;
+    let mut h = retry_headers(req.sh, remaining(req.sh, op));
+    h.push(("location", format!("{base}/_idlab/operations/{op}?api-version={v}&monitor=location")));
+    if !location_only {
+        h.push(("azure-asyncoperation", format!("{base}/_idlab/operations/{op}?api-version={v}")));
+    }
+    h
+}
+
+/// `GET /_idlab/operations/{id}`: the status of a long-running operation.
+pub(crate) fn operation_status(sh: &Shared, id: &str, query: &[(String, String)]) -> Response {
+    let op = sh.ops.lock().unwrap_or_else(|p| p.into_inner()).get(id).cloned();
+    let Some(op) = op else {
+        return error_response(&ArmError::new(
+            404,
+            "OperationNotFound",
+            format!("The operation '{id}' could not be found."),
+        ));
+    };
+    let now = now_ms();
+    let done = now >= op.done_ms;
+    let fmt = |ms: u64| {
+        time::OffsetDateTime::from_unix_timestamp((ms / 1000) as i64)
+            .map(|d| d.format(&time::format_description::well_known::Rfc3339).unwrap_or_default())
+            .unwrap_or_default()
+    };
+    if query_get(query, "monitor") == Some("location") {
+        if !done {
+            return empty(202, &retry_headers(sh, Some(op.done_ms.saturating_sub(now))));
+        }
+        if let Some(rid) = &op.resource {
+            // The final answer is the resource as its GET shows it: never the stored body,
+            // which holds internal fields (a storage account's keys).
+            let body = sh.store().state.resources.get(&rid.to_ascii_lowercase()).map(|r| present(r, now));
+            if let Some(b) = body {
+                return json_response(200, &b, &[]);
+            }
+        }
+        return empty(200, &[]);
+    }
+    let mut body = json!({ "id": format!("{}/_idlab/operations/{id}", sh.base_url), "name": id, "status": if done { "Succeeded" } else { "InProgress" }, "startTime": fmt(op.started_ms) });
+    if done {
+        body["endTime"] = json!(fmt(op.done_ms));
+        if let Some((code, message)) = op.failed {
+            body["status"] = json!("Failed");
+            body["error"] = json!({ "code": code, "message": message });
+        }
+        json_response(200, &body, &[])
+    } else {
+        body["percentComplete"] = json!(50);
+        json_response(200, &body, &retry_headers(sh, Some(op.done_ms.saturating_sub(now))))
+    }
+}

@@ -1,0 +1,474 @@
+//! The generic create, read, update and delete of a tracked ARM resource, shared by every
+//! provider family, plus typed collections and POST actions. Type-specific preparation is
+//! delegated to the family's file.
+
+use axum::http::Method;
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use crate::arm::id::{ResourceId, is_scope_prefix};
+use crate::local::cascade::*;
+use crate::local::http::{ArmError, empty, header, json_response, query_get};
+use crate::local::lro::*;
+use crate::local::providers::{compute::*, identity::*, keyvault::*, network::*, sql::*};
+use crate::local::rbac::{self};
+use crate::local::request::*;
+use crate::local::shared::now_ms;
+use crate::local::store::{ImdsEndpoint, Op, Resource};
+use crate::local::table::*;
+use crate::local::{imds, keyvault};
+
+pub(crate) fn list_collection(req: &Req<'_>, parent: &str, t: &str) -> Result<Response, ArmError> {
+    let Some(c) = &req.caller else { return Err(auth_missing()) };
+    let tl = t.to_ascii_lowercase();
+    let parent_id = ResourceId::parse(parent).map_err(|_| ArmError::new(404, "NotFound", "Not found."))?;
+    if let Some(rg) = &parent_id.resource_group
+        && !req.sh.store().state.resources.contains_key(&rg_id(req.sh, rg).to_ascii_lowercase())
+    {
+        return Err(rg_not_found(rg));
+    }
+    let st = req.sh.store();
+    let g = rbac::grants(&st.state, now_ms());
+    if tl == "microsoft.network/virtualnetworks/subnets" {
+        let vnet = st.state.resources.get(&parent.to_ascii_lowercase()).ok_or_else(|| parent_not_found(parent))?;
+        let value = vnet.body.pointer("/properties/subnets").cloned().unwrap_or(json!([]));
+        return Ok(json_response(200, &json!({ "value": value }), &[]));
+    }
+    let value: Vec<Value> = st
+        .state
+        .resources
+        .values()
+        .filter(|r| r.kind.eq_ignore_ascii_case(t))
+        .filter(|r| is_scope_prefix(parent, &r.id))
+        .filter(|r| can_read(&g, c, &format!("{}/read", r.kind), &r.id))
+        .map(|r| present(r, now_ms()))
+        .collect();
+    Ok(json_response(200, &json!({ "value": value }), &[]))
+}
+
+/// POST actions: `checkNameAvailability`, `listKeys`, `ListServiceSas`.
+pub(crate) fn action(req: &Req<'_>, parent: &str, t: &str) -> Result<Response, ArmError> {
+    let tl = t.to_ascii_lowercase();
+    let body = parse_body(req)?;
+    if tl == "microsoft.storage/checknameavailability" {
+        let st = req.sh.store();
+        return Ok(json_response(200, &crate::local::storage::check_name(&st.state, &body), &[]));
+    }
+    if tl == "microsoft.sql/checknameavailability" {
+        authorize(req, "Microsoft.Sql/checkNameAvailability/action", parent)?;
+        let st = req.sh.store();
+        return Ok(json_response(200, &crate::local::sql::check_name(&st.state, &body)?, &[]));
+    }
+    if tl == "microsoft.keyvault/checknameavailability" {
+        let st = req.sh.store();
+        return Ok(json_response(200, &check_name(&st.state, &body), &[]));
+    }
+    if tl == "microsoft.keyvault/locations/deletedvaults/purge" {
+        return purge_vault(req, parent);
+    }
+    let name = tl.rsplit('/').next().unwrap_or_default().to_string();
+    if !tl.starts_with("microsoft.storage/storageaccounts/") || !matches!(name.as_str(), "listkeys" | "listservicesas")
+    {
+        return Err(ArmError::new(404, "NotFound", format!("No action '{t}' on '{parent}'.")));
+    }
+    let verb = if name == "listkeys" { "listkeys" } else { "ListServiceSas" };
+    authorize(req, &format!("Microsoft.Storage/storageAccounts/{verb}/action"), parent)?;
+    let account = req.sh.store().state.resources.get(&parent.to_ascii_lowercase()).map(|r| r.body.clone());
+    let Some(account) = account else {
+        let id = ResourceId::parse(parent).map_err(|_| ArmError::new(404, "NotFound", "Not found."))?;
+        return Err(not_found(&id));
+    };
+    let out = if name == "listkeys" {
+        crate::local::storage::list_keys(&account)
+    } else {
+        crate::local::storage::service_sas(&account, &body)?
+    };
+    Ok(json_response(200, &out, &[]))
+}
+
+pub(crate) fn resource(req: &mut Req<'_>, id: &ResourceId) -> Result<Response, ArmError> {
+    let tl = id.resource_type().unwrap_or_default().to_ascii_lowercase();
+    let Some(entry) = provider(&tl) else {
+        return Err(ArmError::new(
+            404,
+            "InvalidResourceType",
+            format!("The resource type '{}' could not be found.", id.resource_type().unwrap_or_default()),
+        ));
+    };
+    let canon = entry.type_name;
+    let rg_name = id.resource_group.clone().unwrap_or_default();
+    let action =
+        if req.method == Method::POST { format!("{canon}/action") } else { format!("{canon}/{}", verb(&req.method)) };
+    authorize(req, &action, id.as_str())?;
+    if !req.sh.store().state.resources.contains_key(&rg_id(req.sh, &rg_name).to_ascii_lowercase()) {
+        return Err(rg_not_found(&rg_name));
+    }
+    match entry.handler {
+        Handler::Subnet => return subnet(req, id),
+        Handler::SqlSetting => return sql_server_setting(req, id, &tl),
+        Handler::AccessPolicies => return access_policies(req, id),
+        Handler::Generic => {}
+    }
+    let key = id.key();
+    let existing = req.sh.store().state.resources.get(&key).cloned();
+    if let Some(m) = header(&req.headers, "if-match") {
+        let ok = m.trim() == "*" && existing.is_some()
+            || existing.as_ref().is_some_and(|r| m.trim().trim_matches('"') == r.etag.to_string());
+        if has_etag(&tl) && !ok {
+            return Err(ArmError::new(
+                412,
+                "PreconditionFailed",
+                format!("The condition '{m}' in the If-Match header was not satisfied."),
+            ));
+        }
+    }
+    if header(&req.headers, "if-none-match").map(str::trim) == Some("*") && existing.is_some() && has_etag(&tl) {
+        return Err(ArmError::new(412, "PreconditionFailed", "The resource already exists (If-None-Match: *)."));
+    }
+    match req.method {
+        Method::GET => {
+            let r = existing.ok_or_else(|| not_found(id))?;
+            let mut b = present(&r, now_ms());
+            let expand_user_data = query_get(&req.query, "$expand").is_some_and(|e| e.eq_ignore_ascii_case("userData"));
+            if !expand_user_data && let Some(p) = b.get_mut("properties").and_then(Value::as_object_mut) {
+                p.remove("userData");
+            }
+            if canon.eq_ignore_ascii_case("Microsoft.Storage/storageAccounts")
+                && query_get(&req.query, "$expand").is_some_and(|e| e.eq_ignore_ascii_case("geoReplicationStats"))
+            {
+                let now = time::OffsetDateTime::now_utc()
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default();
+                crate::local::storage::expand_geo_stats(&mut b, &now);
+            }
+            Ok(json_response(200, &b, &[]))
+        }
+        Method::PUT | Method::PATCH => {
+            let incoming = parse_body(req)?;
+            let body = if req.method == Method::PATCH {
+                let Some(r) = &existing else { return Err(not_found(id)) };
+                let mut b = r.body.clone();
+                let identity_patch = incoming.get("identity").cloned();
+                merge(&mut b, &incoming);
+                if let (Some(ip), Some(old)) = (identity_patch, r.body.get("identity")) {
+                    b["identity"] = patch_identity(old, &ip);
+                }
+                b
+            } else {
+                incoming
+            };
+            put_resource(req, id, &tl, canon, existing, body)
+        }
+        Method::DELETE => delete_resource(req, id, &tl, existing),
+        _ => Err(method_not_allowed()),
+    }
+}
+
+pub(crate) fn put_resource(
+    req: &mut Req<'_>,
+    id: &ResourceId,
+    tl: &str,
+    canon: &str,
+    existing: Option<Resource>,
+    mut body: Value,
+) -> Result<Response, ArmError> {
+    // Proxy resources (containers) have no location.
+    let proxy = tl.ends_with("/containers");
+    // A database needs its server.
+    if tl == "microsoft.sql/servers/databases"
+        && let Some(server) = id.parent()
+        && !req.sh.store().state.resources.contains_key(&server.key())
+    {
+        return Err(parent_not_found(server.as_str()));
+    }
+    let location = match body.get("location").and_then(Value::as_str).map(normalize_location) {
+        Some(l) => l,
+        None if proxy => String::new(),
+        None => {
+            return Err(ArmError::new(
+                400,
+                "LocationRequired",
+                "The location property is required for this definition.",
+            ));
+        }
+    };
+    if let Some(old) = &existing
+        && let Some(ol) = old.body.get("location").and_then(Value::as_str)
+        && normalize_location(ol) != location
+    {
+        return Err(ArmError::new(
+            400,
+            "InvalidResourceLocation",
+            format!(
+                "The resource '{}' already exists in location '{ol}' in resource group '{}'. A resource with the same name cannot be created in location '{location}'. Please select a new resource name.",
+                id.name().unwrap_or_default(),
+                id.resource_group.clone().unwrap_or_default()
+            ),
+        ));
+    }
+    let stored_id = existing.as_ref().map_or_else(|| id.as_str().to_string(), |r| r.id.clone());
+    let name = stored_id.rsplit('/').next().unwrap_or_default().to_string();
+    let obj =
+        body.as_object_mut().ok_or_else(|| ArmError::new(400, "InvalidRequestContent", "expected a JSON object"))?;
+    obj.insert("id".into(), json!(stored_id));
+    obj.insert("name".into(), json!(name));
+    obj.insert("type".into(), json!(canon));
+    if !proxy {
+        obj.insert("location".into(), json!(location));
+    }
+    obj.remove("etag");
+    if !obj.get("properties").is_some_and(Value::is_object) {
+        obj.insert("properties".into(), json!({}));
+    }
+    let mut extra = Vec::new();
+    let now = now_ms();
+    let mut data_listener = None;
+    {
+        let st = req.sh.store();
+        match tl {
+            "microsoft.managedidentity/userassignedidentities" => {
+                prepare_identity(req.sh, &st.state, &stored_id, existing.as_ref(), &mut body, &mut extra)
+            }
+            "microsoft.network/virtualnetworks" => prepare_vnet(&stored_id, existing.as_ref(), &mut body)?,
+            "microsoft.network/networksecuritygroups" => prepare_nsg(&stored_id, &mut body),
+            "microsoft.network/publicipaddresses" => prepare_pip(&st.state, existing.as_ref(), &mut body),
+            "microsoft.network/networkinterfaces" => {
+                prepare_nic(&st.state, &stored_id, existing.as_ref(), &mut body)?;
+                extra.extend(pip_backrefs(&st.state, &stored_id, existing.as_ref().map(|r| &r.body), Some(&body)));
+            }
+            "microsoft.storage/storageaccounts" => {
+                let created = time::OffsetDateTime::now_utc()
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default();
+                crate::local::storage::prepare_account(
+                    &st.state,
+                    &stored_id,
+                    existing.as_ref().map(|r| &r.body),
+                    &mut body,
+                    (&req.sh.blob_base, &req.sh.dfs_base),
+                    &created,
+                )?
+            }
+            "microsoft.storage/storageaccounts/blobservices/containers" => {
+                crate::local::storage::prepare_container(&st.state, &stored_id, &mut body)?
+            }
+            "microsoft.sql/servers" => crate::local::sql::prepare_server(
+                &st.state,
+                &stored_id,
+                existing.as_ref().map(|r| &r.body),
+                &mut body,
+                &req.sh.info.tenant_id,
+            )?,
+            "microsoft.sql/servers/databases" => {
+                let created = time::OffsetDateTime::now_utc()
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default();
+                crate::local::sql::prepare_database(existing.as_ref().map(|r| &r.body), &mut body, &created)?
+            }
+            "microsoft.datalakestore/accounts" => {
+                let caller = req.caller.as_ref().map(|c| c.object_id.clone()).unwrap_or_default();
+                data_listener = crate::local::datalake::prepare_account(
+                    &req.sh.info.tenant_id,
+                    &st.state,
+                    &stored_id,
+                    existing.as_ref(),
+                    &mut body,
+                    &mut extra,
+                    &caller,
+                    now,
+                )?
+            }
+            "microsoft.keyvault/vaults" => prepare_vault(
+                &st.state,
+                &req.sh.info.tenant_id,
+                &stored_id,
+                existing.as_ref(),
+                &mut body,
+                &req.api_version,
+                &mut extra,
+            )?,
+            "microsoft.compute/virtualmachines" => {
+                let caller = req.caller.clone();
+                prepare_vm(
+                    req.sh,
+                    &st.state,
+                    &stored_id,
+                    existing.as_ref(),
+                    &mut body,
+                    &mut extra,
+                    caller.as_ref(),
+                    now,
+                )?
+            }
+            _ => {}
+        }
+    }
+    let lro = is_lro(tl);
+    // A new vault answers at once and shows `RegisteringDns` for the configured time.
+    let busy = if lro || (tl == "microsoft.keyvault/vaults" && existing.is_none()) {
+        req.sh.faults().lro(tl).as_millis() as u64
+    } else {
+        0
+    };
+    if let Some(p) = body.get_mut("properties").and_then(Value::as_object_mut)
+        && !always_accepted(tl)
+    {
+        p.insert("provisioningState".into(), json!("Succeeded"));
+    }
+    let resource = Resource {
+        id: stored_id.clone(),
+        kind: canon.to_string(),
+        body,
+        etag: existing.as_ref().map_or(1, |r| r.etag + 1),
+        created_ms: existing.as_ref().map_or(now, |r| r.created_ms),
+        busy_until_ms: if busy > 0 { now + busy } else { 0 },
+        effective_ms: None,
+    };
+    // A VM with an identity gets its own identity endpoint.
+    let mut start_listener = None;
+    if tl == "microsoft.compute/virtualmachines" {
+        let key = stored_id.to_ascii_lowercase();
+        let has_identity = resource
+            .body
+            .pointer("/identity/type")
+            .and_then(Value::as_str)
+            .is_some_and(|t| !t.eq_ignore_ascii_case("None"));
+        let known = req.sh.store().state.imds.get(&key).cloned();
+        if has_identity && known.is_none() {
+            let listener = crate::local::shared::bind_loopback(0)
+                .map_err(|e| ArmError::new(500, "InternalServerError", e.to_string()))?;
+            let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+            extra.push(Op::PutImds {
+                key: key.clone(),
+                endpoint: ImdsEndpoint {
+                    vm_id: stored_id.clone(),
+                    port,
+                    header_secret: crate::local::shared::random_secret(),
+                },
+            });
+            start_listener = Some((key, listener));
+        }
+    }
+    // A vault's data plane gets its own port (kept while it is soft-deleted).
+    let mut resource = resource;
+    let mut start_vault = None;
+    if tl == "microsoft.keyvault/vaults" {
+        let vault = name.to_ascii_lowercase();
+        let running = req.sh.vaults_running.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&vault);
+        if !running {
+            let (listener, port) = keyvault::bind(&req.sh.store().state, &vault)?;
+            resource.body["properties"]["vaultUri"] = json!(keyvault::vault_uri(port));
+            extra.push(Op::SetPort { purpose: keyvault::port_purpose(&vault), port });
+            start_vault = Some((vault, listener));
+        }
+    }
+    let shown = present(&resource, now);
+    let mut ops = vec![Op::PutResource { resource }];
+    ops.extend(extra);
+    req.sh.commit(ops)?;
+    if let Some((key, listener)) = start_listener {
+        imds::serve(req.sh, &key, listener);
+    }
+    if let Some(listener) = data_listener {
+        crate::local::datalake::serve(req.sh, &name, listener);
+    }
+    if let Some((vault, listener)) = start_vault {
+        keyvault::serve(req.sh, &vault, listener);
+    }
+    let status = if existing.is_some() { 200 } else { 201 };
+    if tl == "microsoft.storage/storageaccounts" && existing.is_none() {
+        // Storage accounts are created through a Location long-running operation.
+        let op = start_operation(req.sh, tl, Some(stored_id));
+        return Ok(empty(202, &lro_headers(req, &op, true)));
+    }
+    if always_accepted(tl) {
+        let op = start_operation(req.sh, tl, Some(stored_id));
+        return Ok(empty(202, &lro_headers(req, &op, false)));
+    }
+    if lro {
+        let op = start_operation(req.sh, tl, Some(stored_id));
+        let mut h = lro_headers(req, &op, false);
+        h.retain(|(k, _)| *k != "location" || status == 201);
+        return Ok(json_response(status, &shown, &h));
+    }
+    Ok(json_response(status, &shown, &[]))
+}
+
+pub(crate) fn delete_resource(
+    req: &mut Req<'_>,
+    id: &ResourceId,
+    tl: &str,
+    existing: Option<Resource>,
+) -> Result<Response, ArmError> {
+    let Some(r) = existing else { return Ok(empty(204, &[])) };
+    let mut ops = vec![Op::DeleteResource { key: id.key() }];
+    // Child resources (a storage account's containers) go with their parent.
+    {
+        let st = req.sh.store();
+        let prefix = format!("{}/", id.key());
+        for (k, child) in st.state.resources.iter().filter(|(k, _)| k.starts_with(&prefix)) {
+            ops.push(Op::DeleteResource { key: k.clone() });
+            ops.extend(principal_cleanup(&st.state, child));
+        }
+    }
+    {
+        let st = req.sh.store();
+        if tl == "microsoft.network/networkinterfaces"
+            && let Some(vm) = r.body.pointer("/properties/virtualMachine/id").and_then(Value::as_str)
+            && st.state.resources.contains_key(&vm.to_ascii_lowercase())
+        {
+            return Err(ArmError::new(
+                400,
+                "NicInUse",
+                format!(
+                    "Network Interface {} is used by existing resource {vm}. In order to delete the network interface, it must be dissociated from the resource. To learn more, see aka.ms/deletenic.",
+                    r.id
+                ),
+            ));
+        }
+        if tl == "microsoft.network/virtualnetworks"
+            || tl == "microsoft.network/publicipaddresses"
+            || tl == "microsoft.network/networksecuritygroups"
+        {
+            let prefix = r.id.to_ascii_lowercase();
+            let used = st.state.resources.values().find(|n| {
+                n.kind == "Microsoft.Network/networkInterfaces"
+                    && n.body.to_string().to_ascii_lowercase().contains(&format!("\"{prefix}"))
+            });
+            if let Some(nic) = used {
+                let code = match tl {
+                    "microsoft.network/virtualnetworks" => "InUseSubnetCannotBeDeleted",
+                    "microsoft.network/publicipaddresses" => "PublicIPAddressCannotBeDeleted",
+                    _ => "InUseNetworkSecurityGroupCannotBeDeleted",
+                };
+                return Err(ArmError::new(
+                    400,
+                    code,
+                    format!("{} is in use by {} and cannot be deleted.", r.id, nic.id),
+                ));
+            }
+        }
+        ops.extend(principal_cleanup(&st.state, &r));
+        if tl == "microsoft.network/networkinterfaces" {
+            ops.extend(pip_backrefs(&st.state, &r.id, Some(&r.body), None));
+        }
+        if tl == "microsoft.compute/virtualmachines" {
+            for nic in vm_nics(&r.body) {
+                if let Some(mut n) = st.state.resources.get(&nic.to_ascii_lowercase()).cloned() {
+                    if let Some(p) = n.body.get_mut("properties").and_then(Value::as_object_mut) {
+                        p.remove("virtualMachine");
+                    }
+                    n.etag += 1;
+                    ops.push(Op::PutResource { resource: n });
+                }
+            }
+        }
+    }
+    stop_listeners(req.sh, &ops);
+    req.sh.commit(ops)?;
+    if (is_lro(tl) && !req.sh.faults().lro(tl).is_zero()) || always_accepted(tl) {
+        let op = start_operation(req.sh, tl, None);
+        return Ok(empty(202, &lro_headers(req, &op, false)));
+    }
+    Ok(empty(200, &[]))
+}

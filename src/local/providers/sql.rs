@@ -1,0 +1,57 @@
+//! Provider `Microsoft.Sql`: the Entra admin and Entra-only settings of a server.
+
+use axum::http::Method;
+use axum::response::Response;
+use serde_json::Value;
+
+use crate::arm::id::ResourceId;
+use crate::local::http::{ArmError, empty, json_response};
+use crate::local::lro::*;
+use crate::local::request::*;
+use crate::local::store::Op;
+
+/// A SQL server's Entra admin (`administrators/ActiveDirectory`) or its Entra-only switch
+/// (`azureADOnlyAuthentications/Default`): views of the server body, written through it.
+pub(crate) fn sql_server_setting(req: &mut Req<'_>, id: &ResourceId, tl: &str) -> Result<Response, ArmError> {
+    let admin = tl == "microsoft.sql/servers/administrators";
+    let expected = if admin { "activedirectory" } else { "default" };
+    if !id.name().is_some_and(|n| n.eq_ignore_ascii_case(expected)) {
+        return Err(not_found(id));
+    }
+    let parent = id.parent().ok_or_else(|| not_found(id))?;
+    let Some(mut server) = req.sh.store().state.resources.get(&parent.key()).cloned() else {
+        return Err(if req.method == Method::GET { not_found(id) } else { parent_not_found(parent.as_str()) });
+    };
+    let view =
+        |b: &Value| if admin { crate::local::sql::admin_view(b) } else { Some(crate::local::sql::entra_only_view(b)) };
+    let tenant = req.sh.info.tenant_id.clone();
+    let new_body = match req.method {
+        Method::GET => return view(&server.body).map(|v| json_response(200, &v, &[])).ok_or_else(|| not_found(id)),
+        Method::PUT => {
+            let given = parse_body(req)?;
+            if admin {
+                crate::local::sql::put_admin(&server.body, &given, &tenant)?
+            } else {
+                crate::local::sql::set_entra_only(&server.body, Some(&given))?
+            }
+        }
+        Method::DELETE => {
+            if view(&server.body).is_none() {
+                return Ok(empty(204, &[]));
+            }
+            if admin {
+                crate::local::sql::delete_admin(&server.body)?
+            } else {
+                crate::local::sql::set_entra_only(&server.body, None)?
+            }
+        }
+        _ => return Err(method_not_allowed()),
+    };
+    server.body = new_body;
+    server.etag += 1;
+    req.sh.commit(vec![Op::PutResource { resource: server }])?;
+    // The view lives in the server's record, so the operation carries no resource: a client
+    // GETs the setting itself once the operation succeeded.
+    let op = start_operation(req.sh, tl, None);
+    Ok(empty(202, &lro_headers(req, &op, false)))
+}

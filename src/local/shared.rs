@@ -1,0 +1,211 @@
+//! State shared by every plane and service of the local cloud: the connection details, the
+//! request log, long-running operations, the store behind its lock, and the one durable
+//! [`Shared::commit`]. A leaf of `local` apart from `store` and `faults`.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use rand::rngs::StdRng;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::faults::Faults;
+use super::store::{self, Op, Store};
+
+/// Everything a client needs, printed as one JSON line by `idlab local serve`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ConnectionInfo {
+    /// ARM base URL, e.g. `https://127.0.0.1:40123`.
+    pub arm_url: String,
+    /// Authority host (token issuer base URL); tenants live under it.
+    pub authority_url: String,
+    /// `POST` client credentials here.
+    pub token_url: String,
+    /// Cloud metadata document for `az cloud register`.
+    pub metadata_url: String,
+    pub tenant_id: String,
+    pub subscription_id: String,
+    pub operator_client_id: String,
+    pub operator_object_id: String,
+    /// File holding the operator's client secret (mode 0600).
+    pub operator_secret_file: PathBuf,
+    /// The CA certificate to trust (`REQUESTS_CA_BUNDLE`).
+    pub ca_file: PathBuf,
+    pub state_dir: PathBuf,
+    /// The process serving this state.
+    pub pid: u32,
+}
+
+/// One request in the log (admin API).
+#[derive(Debug, Clone, Serialize)]
+pub struct LogEntry {
+    pub time_ms: u64,
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    /// Object id of the caller, when authenticated.
+    pub principal: Option<String>,
+    /// Whether the request changed state: PUT, PATCH, DELETE and state-changing POSTs
+    /// (not `listKeys`, `listServiceSas`, `checkNameAvailability`, token requests).
+    pub write: bool,
+}
+
+/// A long-running operation the status URL reports on.
+#[derive(Debug, Clone)]
+pub struct Operation {
+    pub done_ms: u64,
+    pub failed: Option<(String, String)>,
+    /// For `Location` polling of a PUT: the resource to return when done.
+    pub resource: Option<String>,
+    pub started_ms: u64,
+}
+
+/// State shared by every handler.
+pub struct Shared {
+    pub store: Mutex<Store>,
+    pub key: Vec<u8>,
+    pub base_url: String,
+    pub faults: Mutex<Faults>,
+    pub rng: Mutex<StdRng>,
+    pub log: Mutex<VecDeque<LogEntry>>,
+    pub ops: Mutex<HashMap<String, Operation>>,
+    pub imds_running: Mutex<HashMap<String, tokio::sync::watch::Sender<bool>>>,
+    /// Lower-cased vault name → the stop signal of its data plane.
+    pub vaults_running: Mutex<HashMap<String, tokio::sync::watch::Sender<bool>>>,
+    /// The TLS configuration of every HTTPS listener (ARM, blob, vaults, Data Lake stores).
+    pub tls: Arc<rustls::ServerConfig>,
+    /// The key secret values are sealed with in the state (AES-256-GCM), kept in its own
+    /// 0600 file beside it.
+    pub vault_key: [u8; 32],
+    pub info: ConnectionInfo,
+    /// Base URL of the blob data plane (`https://127.0.0.1:PORT`).
+    pub blob_base: String,
+    /// Base URL of the `dfs` (Data Lake Storage Gen2) data plane (`https://127.0.0.1:PORT`).
+    pub dfs_base: String,
+    pub allow_crash: bool,
+    pub runtime: tokio::runtime::Handle,
+    /// Lower-cased Data Lake Store (Gen1) account name → the stop signal of its WebHDFS plane.
+    pub datalake_running: Mutex<HashMap<String, tokio::sync::watch::Sender<bool>>>,
+    /// Uncommitted blocks (Put Block), by blob key then block id. Kept in memory only: a
+    /// restart drops them (Azure keeps them a week), committed blobs are journaled.
+    pub blocks: Mutex<HashMap<String, HashMap<String, Vec<u8>>>>,
+}
+
+/// The request log keeps this many entries.
+pub const LOG_CAPACITY: usize = 50_000;
+
+impl Shared {
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    pub fn faults(&self) -> Faults {
+        self.faults.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+    /// Draw from the seeded RNG: true with probability `p`.
+    pub fn chance(&self, p: f64) -> bool {
+        if p <= 0.0 {
+            return false;
+        }
+        use rand::RngExt;
+        self.rng.lock().unwrap_or_else(|e| e.into_inner()).random_bool(p.min(1.0))
+    }
+    /// Record one request of a data plane or endpoint: its method, `path` (never a query or a
+    /// body, which may hold secrets), status and caller.
+    pub fn log_request(
+        &self,
+        method: &axum::http::Method,
+        path: String,
+        status: u16,
+        principal: Option<String>,
+        write: bool,
+    ) {
+        self.record(LogEntry { time_ms: now_ms(), method: method.to_string(), path, status, principal, write });
+    }
+
+    pub fn record(&self, e: LogEntry) {
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        if log.len() >= LOG_CAPACITY {
+            log.pop_front();
+        }
+        log.push_back(e);
+    }
+    /// Make a batch durable, then honour `crash_after_writes`.
+    ///
+    /// # Errors
+    /// The store could not write its journal.
+    pub fn commit(&self, ops: Vec<Op>) -> Result<(), store::StoreError> {
+        let writes = {
+            let mut st = self.store();
+            st.append(ops)?;
+            st.writes
+        };
+        self.after_write(writes);
+        Ok(())
+    }
+
+    /// After a durable write: exit if `crash_after_writes` says so (serve only).
+    pub fn after_write(&self, writes: u64) {
+        if !self.allow_crash {
+            return;
+        }
+        if let Some(n) = self.faults().crash_after_writes
+            && writes >= n
+        {
+            // Let the acknowledgement reach the client, then die like a killed process.
+            std::thread::spawn(|| {
+                std::thread::sleep(std::time::Duration::from_millis(30));
+                std::process::abort();
+            });
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A fresh random GUID.
+pub fn guid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// A strong random secret (base64url, 40 characters).
+pub fn random_secret() -> String {
+    let bytes: [u8; 30] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+pub fn sha256_hex(s: &str) -> String {
+    Sha256::digest(s.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Why the local cloud could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error("{0}")]
+    Setup(String),
+    #[error("cannot bind 127.0.0.1:{port}: {source}")]
+    Bind {
+        port: u16,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Bind 127.0.0.1:`want` (or a free port when it is taken or 0).
+pub fn bind_loopback(want: u16) -> Result<std::net::TcpListener, StartError> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, want));
+    match std::net::TcpListener::bind(addr) {
+        Ok(l) => Ok(l),
+        Err(_) if want != 0 => std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+            .map_err(|source| StartError::Bind { port: 0, source }),
+        Err(source) => Err(StartError::Bind { port: want, source }),
+    }
+}
