@@ -161,6 +161,7 @@ fn context(
         principal_wait: std::time::Duration::from_secs(c.principal_wait),
         check_names: false,
         purge: false,
+        cancel: engine::Cancel::new(),
     }
 }
 
@@ -199,17 +200,15 @@ pub fn plan(a: &PlanArgs) -> Exit {
             Ok(c) => c,
             Err(e) => return e,
         };
-        let plan = engine::make_plan(&conn.cx, &p, &obs, a.destroy);
+        let plan = crate::plan::make(&conn.cx.plan_options(&p), &p.decls, &p.dag, &obs, a.destroy);
         if let Some(out) = &a.out {
-            let saved = crate::plan::Saved {
-                format_version: crate::plan::FORMAT_VERSION,
-                kind: "idlab-saved-plan".into(),
-                source: a.plan.display().to_string(),
-                source_sha256: crate::plan::sha256(&std::fs::read_to_string(&a.plan).unwrap_or_default()),
-                variables_sha256: crate::plan::sha256(&serde_json::to_string(&p.variables).unwrap_or_default()),
-                fingerprints: engine::fingerprints(&obs),
-                plan: plan.clone(),
-            };
+            let saved = crate::plan::Saved::new(
+                &a.plan.display().to_string(),
+                &std::fs::read_to_string(&a.plan).unwrap_or_default(),
+                &p.variables,
+                crate::plan::fingerprints(&obs),
+                plan.clone(),
+            );
             let text = serde_json::to_string_pretty(&saved).unwrap_or_default();
             if let Err(e) = write_atomic(out, &text) {
                 return fail(format!("cannot write {}: {e}", out.display()));
@@ -248,11 +247,10 @@ fn confirm_or_refuse(auto: bool, what: &str) -> Result<(), Exit> {
 pub fn apply(a: &ApplyArgs) -> Exit {
     let saved = read_saved(&a.plan);
     let source = saved.as_ref().map_or_else(|| a.plan.clone(), |s| std::path::PathBuf::from(&s.source));
-    if let Some(s) = &saved {
-        let text = std::fs::read_to_string(&source).unwrap_or_default();
-        if crate::plan::sha256(&text) != s.source_sha256 {
-            return fail(format!("{} changed since this plan was saved; run `idlab plan` again", source.display()));
-        }
+    if let Some(s) = &saved
+        && let Err(e) = s.check_source(&source, &std::fs::read_to_string(&source).unwrap_or_default())
+    {
+        return fail(e);
     }
     let p = match load(&source, &a.vars) {
         Ok(p) => p,
@@ -265,10 +263,9 @@ pub fn apply(a: &ApplyArgs) -> Exit {
             cx.adopt = a.adopt;
             cx.check_names = !destroying_saved;
             // A saved plan that purges was made with --purge.
-            cx.purge = a.purge
-                || saved.as_ref().is_some_and(|s| s.plan.actions.iter().any(|x| x.action == crate::plan::ActionKind::Purge));
+            cx.purge = a.purge || saved.as_ref().is_some_and(crate::plan::Saved::purges);
             cx.only = engine::targets(&p, &a.cloud.targets, destroying_saved)?;
-            watch_interrupts(a.cloud.timeout);
+            watch_interrupts(&cx.cancel, a.cloud.timeout);
             Ok(())
         })
         .await
@@ -278,43 +275,18 @@ pub fn apply(a: &ApplyArgs) -> Exit {
         };
         let cx = &conn.cx;
         let destroying = saved.as_ref().is_some_and(|s| s.plan.destroy);
-        if let Some(s) = &saved {
-            if crate::plan::sha256(&serde_json::to_string(&p.variables).unwrap_or_default()) != s.variables_sha256 {
-                return fail("the variables differ from the saved plan's; run `idlab plan` again");
-            }
-            let now = engine::fingerprints(&obs);
-            let changed: Vec<&String> =
-                now.keys().chain(s.fingerprints.keys()).filter(|k| now.get(*k) != s.fingerprints.get(*k)).collect();
-            if !changed.is_empty() {
-                let mut ids: Vec<&String> = changed;
-                ids.sort();
-                ids.dedup();
-                return fail(format!(
-                    "Azure changed since the plan was saved, so it was not applied; nothing was written. Changed: {}",
-                    ids.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-                ));
-            }
+        if let Some(s) = &saved
+            && let Err(e) = s.check_observed(&p.variables, &crate::plan::fingerprints(&obs))
+        {
+            return fail(e);
         }
-        let plan = engine::make_plan(cx, &p, &obs, destroying);
+        let plan = crate::plan::make(&cx.plan_options(&p), &p.decls, &p.dag, &obs, destroying);
         // Same plan file, variables and Azure: the actions can still differ when a file the
         // plan reads (a blob source) changed. Apply only what was reviewed.
-        if let Some(s) = &saved {
-            let differs: Vec<&str> = plan
-                .actions
-                .iter()
-                .filter(|now| {
-                    s.plan.actions.iter().find(|was| was.name == now.name && was.id == now.id).is_none_or(|was| {
-                        serde_json::to_value(was).ok() != serde_json::to_value(*now).ok()
-                    })
-                })
-                .map(|x| x.name.as_str())
-                .collect();
-            if !differs.is_empty() || plan.actions.len() != s.plan.actions.len() {
-                return fail(format!(
-                    "the plan's actions differ from the saved plan's (a file it reads changed?), so it was not applied; nothing was written. Differs: {}; run `idlab plan` again",
-                    differs.join(", ")
-                ));
-            }
+        if let Some(s) = &saved
+            && let Err(e) = s.check_actions(&plan)
+        {
+            return fail(e);
         }
         if a.format != OutFormat::Json {
             ui::err(&ui::plan::text(&plan));
@@ -338,7 +310,7 @@ pub fn apply(a: &ApplyArgs) -> Exit {
             ui::err(&ui::plan::summary(&results, "Apply"));
         }
         drop(conn.local);
-        if engine::interrupted() {
+        if cx.cancel.is_cancelled() {
             return interrupted_exit(a.cloud.timeout);
         }
         if results.iter().any(|r| matches!(r.2, Outcome::Failed(_) | Outcome::Skipped(_))) {
@@ -361,7 +333,7 @@ pub fn destroy(a: &DestroyArgs) -> Exit {
             cx.force = a.force;
             cx.purge = a.purge;
             cx.only = engine::targets(&p, &a.cloud.targets, true)?;
-            watch_interrupts(a.cloud.timeout);
+            watch_interrupts(&cx.cancel, a.cloud.timeout);
             Ok(())
         })
         .await
@@ -370,7 +342,7 @@ pub fn destroy(a: &DestroyArgs) -> Exit {
             Err(e) => return e,
         };
         let cx = &conn.cx;
-        let plan = engine::make_plan(cx, &p, &obs, true);
+        let plan = crate::plan::make(&cx.plan_options(&p), &p.decls, &p.dag, &obs, true);
         if a.format != OutFormat::Json {
             ui::err(&ui::plan::text(&plan));
         }
@@ -391,7 +363,7 @@ pub fn destroy(a: &DestroyArgs) -> Exit {
             ui::err(&ui::plan::summary(&results, "Destroy"));
         }
         drop(conn.local);
-        if engine::interrupted() {
+        if cx.cancel.is_cancelled() {
             return interrupted_exit(a.cloud.timeout);
         }
         if results.iter().any(|r| matches!(r.2, Outcome::Failed(_))) { Exit::Error } else { Exit::Ok }
@@ -520,11 +492,11 @@ pub fn output(a: &OutputArgs) -> Exit {
 
 /// The first Ctrl-C (or the `--timeout`) stops new work; in-flight calls finish and the
 /// summary says what ran. A second Ctrl-C exits at once.
-fn watch_interrupts(timeout: Option<u64>) {
-    use std::sync::atomic::Ordering;
-    tokio::spawn(async {
+fn watch_interrupts(cancel: &engine::Cancel, timeout: Option<u64>) {
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            engine::INTERRUPTED.store(true, Ordering::SeqCst);
+            on_signal.cancel();
             ui::err("Interrupted: starting nothing new, waiting for calls in flight (Ctrl-C again to quit now).\n");
             if tokio::signal::ctrl_c().await.is_ok() {
                 // The user insists: stop now, as a second Ctrl-C does everywhere.
@@ -534,9 +506,10 @@ fn watch_interrupts(timeout: Option<u64>) {
         }
     });
     if let Some(secs) = timeout {
+        let on_timeout = cancel.clone();
         tokio::spawn(async move {
             tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
-            engine::INTERRUPTED.store(true, Ordering::SeqCst);
+            on_timeout.cancel();
             ui::err(&format!("Timed out after {secs} s: starting nothing new, waiting for calls in flight.\n"));
         });
     }

@@ -76,6 +76,11 @@ pub struct KeyVault {
 }
 
 impl Spec for KeyVault {
+    /// A PUT would replace the vault's access policies, which access-policy resources
+    /// manage: updates PATCH the desired body.
+    fn update_patch(&self, want: &Value, _have: Option<&Value>) -> Option<super::Patch> {
+        Some(super::Patch { body: want.clone(), if_match: false })
+    }
     fn desired(&self, env: &Env<'_>) -> Option<Desired> {
         let rg = env.group_id(&self.resource_group).or_unknown();
         let name = env.resolve(&self.name).or_unknown();

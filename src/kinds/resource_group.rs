@@ -59,6 +59,9 @@ impl Spec for ResourceGroup {
     fn identity_key(&self) -> Option<String> {
         Some(format!("resourceGroups|{}", self.name.value.to_ascii_lowercase()))
     }
+    fn contains_resources(&self) -> bool {
+        true
+    }
 }
 
 kind!(ResourceGroupKind, ResourceGroup,

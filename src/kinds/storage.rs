@@ -313,6 +313,9 @@ pub fn file_md5(path: &std::path::Path) -> Option<String> {
 }
 
 impl Spec for Blob {
+    fn upload(&self, env: &Env<'_>) -> Option<(std::path::PathBuf, String)> {
+        Some((env.base_dir.join(env.resolve(&self.source).or_unknown()), self.content_type()))
+    }
     fn desired(&self, env: &Env<'_>) -> Option<Desired> {
         let container = env.resolve(&self.container).or_unknown();
         let name = env.resolve(&self.name).or_unknown();

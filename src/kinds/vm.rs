@@ -209,7 +209,30 @@ impl VirtualMachine {
     }
 }
 
+/// The body a VM update PATCHes: the fields that can change in place.
+pub fn vm_patch(body: &Value, observed: Option<&Value>) -> Value {
+    let mut p = json!({ "tags": body.get("tags"), "identity": body.get("identity"), "properties": { "hardwareProfile": body.pointer("/properties/hardwareProfile") } });
+    // Identities that are no longer wanted are removed one by one (`{id: null}`).
+    if let (Some(want), Some(have)) = (
+        body.pointer("/identity/userAssignedIdentities").and_then(Value::as_object),
+        observed.and_then(|o| o.pointer("/identity/userAssignedIdentities")).and_then(Value::as_object),
+    ) {
+        let mut m = want.clone();
+        for k in have.keys() {
+            if !want.keys().any(|w| w.eq_ignore_ascii_case(k)) {
+                m.insert(k.clone(), Value::Null);
+            }
+        }
+        p["identity"]["userAssignedIdentities"] = Value::Object(m);
+    }
+    p
+}
+
 impl Spec for VirtualMachine {
+    /// Only some fields change in place: read-modify-write by PATCH, guarded by the ETag.
+    fn update_patch(&self, want: &Value, have: Option<&Value>) -> Option<super::Patch> {
+        Some(super::Patch { body: vm_patch(want, have), if_match: true })
+    }
     fn desired(&self, env: &Env<'_>) -> Option<Desired> {
         let rg = env.group_id(&self.resource_group).or_unknown();
         let name = env.resolve(&self.name).or_unknown();
