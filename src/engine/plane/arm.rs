@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::{Done, SoftDeleted, written};
+use super::work::{Done, SoftDeleted, written};
 use crate::arm::{Client, Error, keyvault};
 use crate::engine::context::Outcome;
 use crate::plan;

@@ -1,6 +1,6 @@
 //! The blob plane: uploads carry the plan's ownership in their metadata.
 
-use super::{Done, PlaneCx, Work, written};
+use super::work::{Done, PlaneCx, Work, written};
 use crate::arm::{Client, Error};
 use crate::engine::context::Outcome;
 

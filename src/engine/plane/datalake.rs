@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{Done, Work, written};
+use super::work::{Done, Work, written};
 use crate::arm::Client;
 use crate::engine::context::Outcome;
 use crate::kinds::env::Desired;

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Done, Work, written};
+use super::work::{Done, Work, written};
 use crate::arm::{Client, keyvault};
 use crate::engine::context::Outcome;
 use crate::kinds::env::Desired;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{Done, PlaneCx, SecretWrite, SoftDeleted, Work, written};
+use super::work::{Done, PlaneCx, SecretWrite, SoftDeleted, Work, written};
 use crate::arm::{Client, Error, keyvault};
 use crate::engine::context::Outcome;
 use crate::engine::secrets;
