@@ -41,19 +41,16 @@ impl Spec for DataLakeStore {
         let rg = env.group_id(&self.resource_group).or_unknown();
         let name = env.resolve(&self.name).or_unknown();
         Some(Desired {
-            id: format!("{rg}/providers/Microsoft.DataLakeStore/accounts/{name}"),
-            api_version: "2016-11-01",
-            body: json!({
-                "location": env.location(&self.location),
-                "tags": env.tags(&self.tags),
-                "properties": { "newTier": "Consumption", "encryptionState": "Enabled", "firewallState": "Disabled" },
-            }),
-            secrets: Vec::new(),
             immutable: vec![("location", "a Data Lake Store's location cannot change")],
-            owner: Owner::Tag,
-            principal_from_plan: false,
-            plane: Plane::Arm,
-            soft_delete: false,
+            ..Desired::new(
+                format!("{rg}/providers/Microsoft.DataLakeStore/accounts/{name}"),
+                "2016-11-01",
+                json!({
+                    "location": env.location(&self.location),
+                    "tags": env.tags(&self.tags),
+                    "properties": { "newTier": "Consumption", "encryptionState": "Enabled", "firewallState": "Disabled" },
+                }),
+            )
         })
     }
     fn name(&self) -> Option<&Sp<String>> {
@@ -229,15 +226,9 @@ impl Spec for DataLakeFolder {
             return None;
         };
         Some(Desired {
-            id,
-            api_version: "2016-11-01",
-            body: json!({ "acl": self.entries(env) }),
-            secrets: Vec::new(),
-            immutable: Vec::new(),
             owner: Owner::Parent,
-            principal_from_plan: false,
             plane: Plane::DataLake,
-            soft_delete: false,
+            ..Desired::new(id, "2016-11-01", json!({ "acl": self.entries(env) }))
         })
     }
     fn waits_for(&self, decls: &[Decl]) -> Vec<String> {

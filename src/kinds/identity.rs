@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use serde_json::json;
 
-use super::env::{Desired, Env, Owner, Plane};
+use super::env::{Desired, Env};
 use super::{Cx, Spec, arm_key, kind};
 use crate::model::names;
 use crate::model::{Code, Sp, SpMap};
@@ -40,15 +40,12 @@ impl Spec for UserAssignedIdentity {
         let rg = env.group_id(&self.resource_group).or_unknown();
         let name = env.resolve(&self.name).or_unknown();
         Some(Desired {
-            id: format!("{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}"),
-            api_version: "2024-11-30",
-            body: json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags) }),
-            secrets: Vec::new(),
             immutable: vec![("location", "an identity's location cannot change")],
-            owner: Owner::Tag,
-            principal_from_plan: false,
-            plane: Plane::Arm,
-            soft_delete: false,
+            ..Desired::new(
+                format!("{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}"),
+                "2024-11-30",
+                json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags) }),
+            )
         })
     }
     fn name(&self) -> Option<&Sp<String>> {

@@ -99,15 +99,13 @@ impl Spec for KeyVault {
             props["enablePurgeProtection"] = json!(true);
         }
         Some(Desired {
-            id: format!("{rg}/providers/Microsoft.KeyVault/vaults/{name}"),
-            api_version: VAULT_API,
-            body: json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags), "properties": props }),
-            secrets: Vec::new(),
             immutable: vec![("location", "a vault's location cannot change")],
-            owner: Owner::Tag,
-            principal_from_plan: false,
-            plane: Plane::Arm,
             soft_delete: true,
+            ..Desired::new(
+                format!("{rg}/providers/Microsoft.KeyVault/vaults/{name}"),
+                VAULT_API,
+                json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags), "properties": props }),
+            )
         })
     }
     /// Azure refuses a vault created without `accessPolicies`. The list is sent empty at
@@ -219,15 +217,10 @@ impl Spec for KeyVaultSecret {
             body["contentType"] = json!(env.resolve(ct).or_unknown());
         }
         Some(Desired {
-            id: format!("{}/secrets/{name}", vault_id(env, &self.vault)),
-            api_version: "7.4",
-            body,
             secrets: vec![("/value".to_string(), self.value.clone())],
-            immutable: Vec::new(),
-            owner: Owner::Tag,
-            principal_from_plan: false,
             plane: Plane::Secret,
             soft_delete: true,
+            ..Desired::new(format!("{}/secrets/{name}", vault_id(env, &self.vault)), "7.4", body)
         })
     }
     fn name(&self) -> Option<&Sp<String>> {
@@ -370,18 +363,16 @@ impl Spec for AccessPolicy {
     fn desired(&self, env: &Env<'_>) -> Option<Desired> {
         let oid = env.principal(&self.principal).or_unknown();
         Some(Desired {
-            id: format!("{}/accessPolicies/{oid}", vault_id(env, &self.vault)),
-            api_version: VAULT_API,
-            body: json!({ "properties": {
+            owner: Owner::Parent,
+            plane: Plane::AccessPolicy,
+            ..Desired::new(
+                format!("{}/accessPolicies/{oid}", vault_id(env, &self.vault)),
+                VAULT_API,
+                json!({ "properties": {
                 "tenantId": env.tenant_id.unwrap_or(UNKNOWN),
                 "permissions": self.permissions(),
             } }),
-            secrets: Vec::new(),
-            immutable: Vec::new(),
-            owner: Owner::Parent,
-            principal_from_plan: false,
-            plane: Plane::AccessPolicy,
-            soft_delete: false,
+            )
         })
     }
     fn depends_on(&self) -> &[Sp<String>] {

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use serde_json::{Value, json};
 
-use super::env::{Desired, Env, Owner, Plane};
+use super::env::{Desired, Env};
 use super::{Cx, Spec, arm_key, kind};
 use crate::model::names;
 use crate::model::{Code, Diag, Sp, SpMap};
@@ -104,15 +104,12 @@ impl Spec for VirtualNetwork {
             .collect();
         let space: Vec<String> = self.address_space.iter().map(|a| env.resolve(a).or_unknown()).collect();
         Some(Desired {
-            id: format!("{rg}/providers/Microsoft.Network/virtualNetworks/{name}"),
-            api_version: "2024-07-01",
-            body: json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags), "properties": { "addressSpace": { "addressPrefixes": space }, "subnets": subnets } }),
-            secrets: Vec::new(),
             immutable: vec![("location", "a virtual network's location cannot change")],
-            owner: Owner::Tag,
-            principal_from_plan: false,
-            plane: Plane::Arm,
-            soft_delete: false,
+            ..Desired::new(
+                format!("{rg}/providers/Microsoft.Network/virtualNetworks/{name}"),
+                "2024-07-01",
+                json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags), "properties": { "addressSpace": { "addressPrefixes": space }, "subnets": subnets } }),
+            )
         })
     }
     fn name(&self) -> Option<&Sp<String>> {
@@ -288,15 +285,12 @@ impl Spec for NetworkSecurityGroup {
             })
             .collect();
         Some(Desired {
-            id: format!("{rg}/providers/Microsoft.Network/networkSecurityGroups/{name}"),
-            api_version: "2024-07-01",
-            body: json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags), "properties": { "securityRules": rules } }),
-            secrets: Vec::new(),
             immutable: vec![("location", "a network security group's location cannot change")],
-            owner: Owner::Tag,
-            principal_from_plan: false,
-            plane: Plane::Arm,
-            soft_delete: false,
+            ..Desired::new(
+                format!("{rg}/providers/Microsoft.Network/networkSecurityGroups/{name}"),
+                "2024-07-01",
+                json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags), "properties": { "securityRules": rules } }),
+            )
         })
     }
     fn name(&self) -> Option<&Sp<String>> {
@@ -390,18 +384,15 @@ impl Spec for PublicIp {
         let rg = env.group_id(&self.resource_group).or_unknown();
         let name = env.resolve(&self.name).or_unknown();
         Some(Desired {
-            id: format!("{rg}/providers/Microsoft.Network/publicIPAddresses/{name}"),
-            api_version: "2024-07-01",
-            body: json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags), "sku": { "name": "Standard" }, "properties": { "publicIPAllocationMethod": "Static" } }),
-            secrets: Vec::new(),
             immutable: vec![
                 ("location", "a public IP's location cannot change"),
                 ("sku", "a public IP's SKU cannot change"),
             ],
-            owner: Owner::Tag,
-            principal_from_plan: false,
-            plane: Plane::Arm,
-            soft_delete: false,
+            ..Desired::new(
+                format!("{rg}/providers/Microsoft.Network/publicIPAddresses/{name}"),
+                "2024-07-01",
+                json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags), "sku": { "name": "Standard" }, "properties": { "publicIPAllocationMethod": "Static" } }),
+            )
         })
     }
     fn name(&self) -> Option<&Sp<String>> {
@@ -484,15 +475,12 @@ impl Spec for NetworkInterface {
             props["networkSecurityGroup"] = json!({ "id": env.resolve(n).or_unknown() });
         }
         Some(Desired {
-            id: format!("{rg}/providers/Microsoft.Network/networkInterfaces/{name}"),
-            api_version: "2024-07-01",
-            body: json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags), "properties": props }),
-            secrets: Vec::new(),
             immutable: vec![("location", "a network interface's location cannot change")],
-            owner: Owner::Tag,
-            principal_from_plan: false,
-            plane: Plane::Arm,
-            soft_delete: false,
+            ..Desired::new(
+                format!("{rg}/providers/Microsoft.Network/networkInterfaces/{name}"),
+                "2024-07-01",
+                json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags), "properties": props }),
+            )
         })
     }
     fn name(&self) -> Option<&Sp<String>> {

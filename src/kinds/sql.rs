@@ -15,7 +15,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::env::{Desired, Env, NameCheck, Owner, Plane, UNKNOWN};
+use super::env::{Desired, Env, NameCheck, Owner, UNKNOWN};
 use super::{Cx, Spec, child_key, kind};
 use crate::model::names;
 use crate::model::{Code, Diag, Secret, Sp, SpMap};
@@ -76,18 +76,16 @@ impl Spec for SqlServer {
             secrets.push(("/properties/administratorLoginPassword".to_string(), password.clone()));
         }
         Some(Desired {
-            id: format!("{rg}/providers/Microsoft.Sql/servers/{name}"),
-            api_version: API,
-            body: json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags), "properties": properties }),
             secrets,
             immutable: vec![
                 ("location", "a SQL server's location cannot change"),
                 ("properties/administratorLogin", "a SQL server's administrator login cannot change"),
             ],
-            owner: Owner::Tag,
-            principal_from_plan: false,
-            plane: Plane::Arm,
-            soft_delete: false,
+            ..Desired::new(
+                format!("{rg}/providers/Microsoft.Sql/servers/{name}"),
+                API,
+                json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags), "properties": properties }),
+            )
         })
     }
     fn create_only(&self, env: &Env<'_>) -> Vec<(String, Value)> {
@@ -238,15 +236,12 @@ impl Spec for SqlDatabase {
         let location = env.resolve_str(&format!("${{{root}.location}}")).or_unknown();
         let sku = self.sku.as_ref().map_or_else(|| "Basic".to_string(), |s| env.resolve(s).or_unknown());
         Some(Desired {
-            id: format!("{server}/databases/{name}"),
-            api_version: API,
-            body: json!({ "location": location, "tags": env.tags(&None), "sku": database_sku(&sku) }),
-            secrets: Vec::new(),
             immutable: vec![("location", "a database's location is its server's")],
-            owner: Owner::Tag,
-            principal_from_plan: false,
-            plane: Plane::Arm,
-            soft_delete: false,
+            ..Desired::new(
+                format!("{server}/databases/{name}"),
+                API,
+                json!({ "location": location, "tags": env.tags(&None), "sku": database_sku(&sku) }),
+            )
         })
     }
     fn name(&self) -> Option<&Sp<String>> {
@@ -319,15 +314,8 @@ impl Spec for SqlEntraAdmin {
             properties["tenantId"] = json!(t);
         }
         Some(Desired {
-            id: format!("{server}/administrators/ActiveDirectory"),
-            api_version: API,
-            body: json!({ "properties": properties }),
-            secrets: Vec::new(),
-            immutable: Vec::new(),
             owner: Owner::Parent,
-            principal_from_plan: false,
-            plane: Plane::Arm,
-            soft_delete: false,
+            ..Desired::new(format!("{server}/administrators/ActiveDirectory"), API, json!({ "properties": properties }))
         })
     }
     fn depends_on(&self) -> &[Sp<String>] {

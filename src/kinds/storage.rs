@@ -98,31 +98,28 @@ impl Spec for StorageAccount {
             StorageKind::BlockBlobStorage => "BlockBlobStorage",
         };
         Some(Desired {
-            id: format!("{rg}/providers/Microsoft.Storage/storageAccounts/{name}"),
-            api_version: "2025-06-01",
-            body: json!({
-                "location": env.location(&self.location),
-                "tags": env.tags(&self.tags),
-                "sku": { "name": self.sku_name() },
-                "kind": kind,
-                "properties": {
-                    "isHnsEnabled": self.hierarchical_namespace,
-                    "allowSharedKeyAccess": self.allow_shared_key_access.unwrap_or(true),
-                    "allowBlobPublicAccess": false,
-                    "minimumTlsVersion": "TLS1_2",
-                    "supportsHttpsTrafficOnly": true,
-                }
-            }),
-            secrets: Vec::new(),
             immutable: vec![
                 ("location", "a storage account's location cannot change"),
                 ("kind", "a storage account's kind cannot change here"),
                 ("properties/isHnsEnabled", "the hierarchical namespace is set when an account is created"),
             ],
-            owner: Owner::Tag,
-            principal_from_plan: false,
-            plane: Plane::Arm,
-            soft_delete: false,
+            ..Desired::new(
+                format!("{rg}/providers/Microsoft.Storage/storageAccounts/{name}"),
+                "2025-06-01",
+                json!({
+                    "location": env.location(&self.location),
+                    "tags": env.tags(&self.tags),
+                    "sku": { "name": self.sku_name() },
+                    "kind": kind,
+                    "properties": {
+                        "isHnsEnabled": self.hierarchical_namespace,
+                        "allowSharedKeyAccess": self.allow_shared_key_access.unwrap_or(true),
+                        "allowBlobPublicAccess": false,
+                        "minimumTlsVersion": "TLS1_2",
+                        "supportsHttpsTrafficOnly": true,
+                    }
+                }),
+            )
         })
     }
     fn name_check(&self, env: &Env<'_>) -> Option<NameCheck> {
@@ -205,15 +202,12 @@ impl Spec for BlobContainer {
             PublicAccess::Container => "Container",
         };
         Some(Desired {
-            id: format!("{account}/blobServices/default/containers/{name}"),
-            api_version: "2025-06-01",
-            body: json!({ "properties": { "publicAccess": access, "metadata": { OWNER_METADATA: env.plan } } }),
-            secrets: Vec::new(),
-            immutable: Vec::new(),
             owner: Owner::Metadata,
-            principal_from_plan: false,
-            plane: Plane::Arm,
-            soft_delete: false,
+            ..Desired::new(
+                format!("{account}/blobServices/default/containers/{name}"),
+                "2025-06-01",
+                json!({ "properties": { "publicAccess": access, "metadata": { OWNER_METADATA: env.plan } } }),
+            )
         })
     }
     fn name(&self) -> Option<&Sp<String>> {
@@ -322,15 +316,13 @@ impl Spec for Blob {
         let source = env.resolve(&self.source).or_unknown();
         let md5 = file_md5(&env.base_dir.join(&source)).unwrap_or_else(|| format!("(unreadable: {source})"));
         Some(Desired {
-            id: format!("{container}/blobs/{name}"),
-            api_version: "2023-11-03",
-            body: json!({ "properties": { "contentMd5": md5, "contentType": self.content_type(), "metadata": { OWNER_METADATA: env.plan } } }),
-            secrets: Vec::new(),
-            immutable: Vec::new(),
             owner: Owner::Metadata,
-            principal_from_plan: false,
             plane: Plane::Blob,
-            soft_delete: false,
+            ..Desired::new(
+                format!("{container}/blobs/{name}"),
+                "2023-11-03",
+                json!({ "properties": { "contentMd5": md5, "contentType": self.content_type(), "metadata": { OWNER_METADATA: env.plan } } }),
+            )
         })
     }
     fn name(&self) -> Option<&Sp<String>> {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::network::{NetworkInterface, NetworkSecurityGroup, NsgRule, PublicIp, Subnet, VirtualNetwork};
 use serde_json::{Value, json};
 
-use super::env::{Desired, Env, Owner, Plane, UNKNOWN};
+use super::env::{Desired, Env, UNKNOWN};
 use super::{Cx, Expanded, Spec, VmIdentity, arm_key, kind};
 use crate::model::names;
 use crate::model::{Code, Diag, OrStr, Secret, Sp, SpMap, Span};
@@ -287,29 +287,27 @@ impl Spec for VirtualMachine {
             identity["userAssignedIdentities"] = Value::Object(users.into_iter().map(|u| (u, json!({}))).collect());
         }
         Some(Desired {
-            id: format!("{rg}/providers/Microsoft.Compute/virtualMachines/{name}"),
-            api_version: "2025-04-01",
-            body: json!({
-                "location": env.location(&self.location),
-                "tags": env.tags(&self.tags),
-                "identity": identity,
-                "properties": {
-                    "hardwareProfile": { "vmSize": self.size.as_ref().map_or_else(|| "Standard_B2s".to_string(), |s| env.resolve(s).or_unknown()) },
-                    "storageProfile": { "imageReference": image, "osDisk": { "createOption": "FromImage", "managedDisk": { "storageAccountType": "Standard_LRS" } } },
-                    "osProfile": os,
-                    "networkProfile": { "networkInterfaces": [{ "id": nic, "properties": { "primary": true } }] },
-                },
-            }),
             secrets,
             immutable: vec![
                 ("location", "a VM's location cannot change"),
                 ("properties/storageProfile", "a VM's image cannot change in place"),
                 ("properties/osProfile", "a VM's OS profile (computer name, admin user) cannot change in place"),
             ],
-            owner: Owner::Tag,
-            principal_from_plan: false,
-            plane: Plane::Arm,
-            soft_delete: false,
+            ..Desired::new(
+                format!("{rg}/providers/Microsoft.Compute/virtualMachines/{name}"),
+                "2025-04-01",
+                json!({
+                    "location": env.location(&self.location),
+                    "tags": env.tags(&self.tags),
+                    "identity": identity,
+                    "properties": {
+                        "hardwareProfile": { "vmSize": self.size.as_ref().map_or_else(|| "Standard_B2s".to_string(), |s| env.resolve(s).or_unknown()) },
+                        "storageProfile": { "imageReference": image, "osDisk": { "createOption": "FromImage", "managedDisk": { "storageAccountType": "Standard_LRS" } } },
+                        "osProfile": os,
+                        "networkProfile": { "networkInterfaces": [{ "id": nic, "properties": { "primary": true } }] },
+                    },
+                }),
+            )
         })
     }
     fn name(&self) -> Option<&Sp<String>> {
