@@ -24,6 +24,7 @@ use crate::model::{Code, Diag, Secret, Sp, SpMap, Span};
 
 pub mod data_lake;
 pub mod env;
+pub mod header;
 pub mod identity;
 pub mod key_vault;
 pub mod network;
@@ -60,13 +61,18 @@ pub trait Kind: Send + Sync {
 
 /// A typed resource spec, as declared in the plan.
 pub trait Spec: Debug + Send + Sync + Any {
+    /// The ARM header (name, group, location, tags, `depends_on`), for kinds that have one
+    /// ([`header::arm_spec!`]).
+    fn header(&self) -> Option<header::ArmHeader<'_>> {
+        None
+    }
     /// The Azure resource name, if this kind has one.
     fn name(&self) -> Option<&Sp<String>> {
-        None
+        self.header().map(|h| h.name)
     }
     /// Explicit `depends_on` entries.
     fn depends_on(&self) -> &[Sp<String>] {
-        &[]
+        self.header().map_or(&[], |h| h.depends_on)
     }
     /// Kind-specific semantic checks (names, ranges, references to particular kinds).
     fn validate(&self, cx: &mut Cx<'_>);

@@ -8,9 +8,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::env::{Desired, Env, NameCheck, OWNER_METADATA, Owner, Plane};
+use super::header::{ArmHeader, arm_spec};
 use super::{Cx, Spec, child_key, kind};
 use crate::model::names;
-use crate::model::{Code, Diag, Sp, SpMap};
+use crate::model::{Code, Diag, Sp};
 
 /// Replication SKU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -40,38 +41,28 @@ pub enum StorageKind {
     BlockBlobStorage,
 }
 
-/// A storage account.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct StorageAccount {
-    #[serde(rename = "type")]
-    #[schemars(skip)]
-    pub kind: Sp<String>,
-    /// Account name: 3–24 lowercase letters and digits, unique across Azure.
-    pub name: Sp<String>,
-    /// The resource group: `${rg}` or the name of an existing group.
-    pub resource_group: Sp<String>,
-    /// Region; defaults to the plan's `location`.
-    #[serde(default)]
-    pub location: Option<Sp<String>>,
-    /// Replication SKU; default `Standard_LRS`.
-    #[serde(default)]
-    pub sku: Option<StorageSku>,
-    /// Account kind; default `StorageV2`.
-    #[serde(default)]
-    pub account_kind: Option<StorageKind>,
-    /// Hierarchical namespace (Data Lake Storage Gen2); default false.
-    #[serde(default)]
-    pub hierarchical_namespace: bool,
-    /// Allow Shared Key (and so SAS) access; default true. SAS tutorials need it.
-    #[serde(default)]
-    pub allow_shared_key_access: Option<bool>,
-    /// Extra tags (idlab adds `idlab-plan`); names up to 128 characters.
-    #[serde(default)]
-    pub tags: Option<SpMap<Sp<String>>>,
-    /// Logical names this resource must wait for, beyond its references.
-    #[serde(default)]
-    pub depends_on: Vec<Sp<String>>,
+arm_spec! {
+    /// A storage account.
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct StorageAccount {
+        /// Account name: 3–24 lowercase letters and digits, unique across Azure.
+        name;
+        /// Extra tags (idlab adds `idlab-plan`); names up to 128 characters.
+        tags;
+        /// Replication SKU; default `Standard_LRS`.
+        #[serde(default)]
+        pub sku: Option<StorageSku>,
+        /// Account kind; default `StorageV2`.
+        #[serde(default)]
+        pub account_kind: Option<StorageKind>,
+        /// Hierarchical namespace (Data Lake Storage Gen2); default false.
+        #[serde(default)]
+        pub hierarchical_namespace: bool,
+        /// Allow Shared Key (and so SAS) access; default true. SAS tutorials need it.
+        #[serde(default)]
+        pub allow_shared_key_access: Option<bool>,
+    }
 }
 
 impl StorageAccount {
@@ -90,9 +81,11 @@ impl StorageAccount {
 }
 
 impl Spec for StorageAccount {
+    fn header(&self) -> Option<ArmHeader<'_>> {
+        Some(self.arm_header())
+    }
     fn desired(&self, env: &Env<'_>) -> Option<Desired> {
-        let rg = env.group_id(&self.resource_group).or_unknown();
-        let name = env.resolve(&self.name).or_unknown();
+        let (id, _) = self.arm_header().id(env, "Microsoft.Storage/storageAccounts");
         let kind = match self.account_kind.unwrap_or(StorageKind::StorageV2) {
             StorageKind::StorageV2 => "StorageV2",
             StorageKind::BlockBlobStorage => "BlockBlobStorage",
@@ -104,7 +97,7 @@ impl Spec for StorageAccount {
                 ("properties/isHnsEnabled", "the hierarchical namespace is set when an account is created"),
             ],
             ..Desired::new(
-                format!("{rg}/providers/Microsoft.Storage/storageAccounts/{name}"),
+                id,
                 "2025-06-01",
                 json!({
                     "location": env.location(&self.location),
@@ -131,17 +124,8 @@ impl Spec for StorageAccount {
             name,
         })
     }
-    fn name(&self) -> Option<&Sp<String>> {
-        Some(&self.name)
-    }
-    fn depends_on(&self) -> &[Sp<String>] {
-        &self.depends_on
-    }
     fn validate(&self, cx: &mut Cx<'_>) {
-        cx.name_rule(&self.name, Code::StorageAccountName, names::storage_account);
-        cx.resource_group(&self.resource_group);
-        cx.location(&self.location);
-        cx.tags(&self.tags, 128);
+        self.arm_header().validate(cx, Code::StorageAccountName, names::storage_account, 128);
         let premium = matches!(self.sku, Some(StorageSku::PremiumLrs | StorageSku::PremiumZrs));
         if self.account_kind == Some(StorageKind::BlockBlobStorage) && !premium {
             cx.push(

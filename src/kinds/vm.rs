@@ -11,48 +11,39 @@ use super::network::{NetworkInterface, NetworkSecurityGroup, NsgRule, PublicIp, 
 use serde_json::{Value, json};
 
 use super::env::{Desired, Env, UNKNOWN};
-use super::{Cx, Expanded, Spec, VmIdentity, arm_key, kind};
+use super::header::{ArmHeader, arm_spec};
+use super::{Cx, Expanded, Spec, VmIdentity, kind};
 use crate::model::names;
-use crate::model::{Code, Diag, OrStr, Secret, Sp, SpMap, Span};
+use crate::model::{Code, Diag, OrStr, Secret, Sp, Span};
 
-/// A virtual machine.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct VirtualMachine {
-    #[serde(rename = "type")]
-    #[schemars(skip)]
-    pub kind: Sp<String>,
-    /// VM name: 1–64 characters (the computer name defaults to it: 15 on Windows).
-    pub name: Sp<String>,
-    /// The resource group: `${rg}` or the name of an existing group.
-    pub resource_group: Sp<String>,
-    /// Region; defaults to the plan's `location`.
-    #[serde(default)]
-    pub location: Option<Sp<String>>,
-    /// VM size; default `Standard_B2s`.
-    #[serde(default)]
-    pub size: Option<Sp<String>>,
-    /// An image alias (`Win2022Datacenter`, `Win2019Datacenter`, `Ubuntu2404`, …) or
-    /// `{ publisher, offer, sku, version, os }`.
-    pub image: Sp<OrStr<ImageRef>>,
-    /// Host name; defaults to `name`.
-    #[serde(default)]
-    pub computer_name: Option<Sp<String>>,
-    /// The administrator account.
-    pub admin: Admin,
-    /// `auto` (the default) creates network resources the way New-AzVM does; a mapping
-    /// names them, or gives `nic: ${nic}` to use a declared interface instead.
-    #[serde(default)]
-    pub network: Option<Sp<OrStr<NetworkSpec>>>,
-    /// Managed identities.
-    #[serde(default)]
-    pub identity: Option<IdentitySpec>,
-    /// Extra tags (idlab adds `idlab-plan`).
-    #[serde(default)]
-    pub tags: Option<SpMap<Sp<String>>>,
-    /// Logical names this resource must wait for, beyond its references.
-    #[serde(default)]
-    pub depends_on: Vec<Sp<String>>,
+arm_spec! {
+    /// A virtual machine.
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct VirtualMachine {
+        /// VM name: 1–64 characters (the computer name defaults to it: 15 on Windows).
+        name;
+        /// Extra tags (idlab adds `idlab-plan`).
+        tags;
+        /// VM size; default `Standard_B2s`.
+        #[serde(default)]
+        pub size: Option<Sp<String>>,
+        /// An image alias (`Win2022Datacenter`, `Win2019Datacenter`, `Ubuntu2404`, …) or
+        /// `{ publisher, offer, sku, version, os }`.
+        pub image: Sp<OrStr<ImageRef>>,
+        /// Host name; defaults to `name`.
+        #[serde(default)]
+        pub computer_name: Option<Sp<String>>,
+        /// The administrator account.
+        pub admin: Admin,
+        /// `auto` (the default) creates network resources the way New-AzVM does; a mapping
+        /// names them, or gives `nic: ${nic}` to use a declared interface instead.
+        #[serde(default)]
+        pub network: Option<Sp<OrStr<NetworkSpec>>>,
+        /// Managed identities.
+        #[serde(default)]
+        pub identity: Option<IdentitySpec>,
+    }
 }
 
 /// A marketplace image.
@@ -229,13 +220,15 @@ pub fn vm_patch(body: &Value, observed: Option<&Value>) -> Value {
 }
 
 impl Spec for VirtualMachine {
+    fn header(&self) -> Option<ArmHeader<'_>> {
+        Some(self.arm_header())
+    }
     /// Only some fields change in place: read-modify-write by PATCH, guarded by the ETag.
     fn update_patch(&self, want: &Value, have: Option<&Value>) -> Option<super::Patch> {
         Some(super::Patch { body: vm_patch(want, have), if_match: true })
     }
     fn desired(&self, env: &Env<'_>) -> Option<Desired> {
-        let rg = env.group_id(&self.resource_group).or_unknown();
-        let name = env.resolve(&self.name).or_unknown();
+        let (id, name) = self.arm_header().id(env, "Microsoft.Compute/virtualMachines");
         let image = match &self.image.value {
             OrStr::Str(alias) => IMAGE_ALIASES.iter().find(|a| a.0.eq_ignore_ascii_case(alias)).map_or_else(
                 || json!({}),
@@ -294,7 +287,7 @@ impl Spec for VirtualMachine {
                 ("properties/osProfile", "a VM's OS profile (computer name, admin user) cannot change in place"),
             ],
             ..Desired::new(
-                format!("{rg}/providers/Microsoft.Compute/virtualMachines/{name}"),
+                id,
                 "2025-04-01",
                 json!({
                     "location": env.location(&self.location),
@@ -310,12 +303,6 @@ impl Spec for VirtualMachine {
             )
         })
     }
-    fn name(&self) -> Option<&Sp<String>> {
-        Some(&self.name)
-    }
-    fn depends_on(&self) -> &[Sp<String>] {
-        &self.depends_on
-    }
     fn vm_identity(&self) -> Option<VmIdentity<'_>> {
         Some(VmIdentity {
             system_assigned: self.identity.as_ref().is_some_and(|i| i.system_assigned),
@@ -323,10 +310,7 @@ impl Spec for VirtualMachine {
         })
     }
     fn validate(&self, cx: &mut Cx<'_>) {
-        cx.name_rule(&self.name, Code::VmName, names::virtual_machine);
-        cx.resource_group(&self.resource_group);
-        cx.location(&self.location);
-        cx.tags(&self.tags, 512);
+        self.arm_header().validate(cx, Code::VmName, names::virtual_machine, 512);
         let os = self.os();
         if let OrStr::Str(alias) = &self.image.value
             && os.is_none()
@@ -471,7 +455,7 @@ impl Spec for VirtualMachine {
         ]
     }
     fn identity_key(&self) -> Option<String> {
-        Some(arm_key("virtualMachines", &self.resource_group, &self.name))
+        Some(self.arm_header().key("virtualMachines"))
     }
 }
 
