@@ -1,4 +1,4 @@
-//! The engine: reads what ARM holds ([`observe`]), asks [`crate::plan`] for the diff, and
+//! The engine: reads what ARM holds ([`observe()`]), asks [`crate::plan`] for the diff, and
 //! converges ([`walk::apply`]) or tears down ([`walk::destroy`]) by walking the graph with
 //! the [`schedule`]r — bounded parallelism, longest remaining path first, a failure skips
 //! its dependents while independent branches finish, cancellation through a [`Cancel`]

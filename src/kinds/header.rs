@@ -1,10 +1,10 @@
 //! The ARM header every resource-group-scoped kind shares: `name`, `resource_group`,
-//! `location`, `tags` and `depends_on`, declared once by [`arm_spec!`] and read through
+//! `location`, `tags` and `depends_on`, declared once by `arm_spec!` and read through
 //! [`ArmHeader`].
 //!
 //! The fields stay plain fields of each spec (not a `#[serde(flatten)]`ed struct): spans and
 //! `deny_unknown_fields` do not survive flattening, and the generated schema must not change.
-//! So [`arm_spec!`] writes them into the spec's declaration, in the order the schema has
+//! So `arm_spec!` writes them into the spec's declaration, in the order the schema has
 //! always had them (`type`, `name`, `resource_group`, `location`, the kind's own fields,
 //! `tags`, `depends_on`), and gives the spec an `arm_header()` view.
 //!

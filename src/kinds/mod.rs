@@ -62,7 +62,7 @@ pub trait Kind: Send + Sync {
 /// A typed resource spec, as declared in the plan.
 pub trait Spec: Debug + Send + Sync + Any {
     /// The ARM header (name, group, location, tags, `depends_on`), for kinds that have one
-    /// ([`header::arm_spec!`]).
+    /// (`header::arm_spec!`).
     fn header(&self) -> Option<header::ArmHeader<'_>> {
         None
     }

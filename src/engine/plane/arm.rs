@@ -13,7 +13,7 @@ use crate::engine::context::Outcome;
 use crate::plan;
 
 /// Create or update by PUT; role assignments (`role`: their replication window) go through
-/// [`put_role_assignment`].
+/// `put_role_assignment`.
 pub async fn put(client: &Client, id: String, api: &str, body: &Value, role: Option<Duration>, update: bool) -> Done {
     if let Some(window) = role {
         return put_role_assignment(client, &id, api, body, window).await;
