@@ -592,6 +592,60 @@ mod tests {
         assert_eq!(decide("rg", "resource_group", "p", &d, None).action, ActionKind::Create);
     }
 
+    fn saved(actions: Vec<Action>) -> Saved {
+        let vars = BTreeMap::from([("x".to_string(), "1".to_string())]);
+        let prints = BTreeMap::from([("/a".to_string(), "h1".to_string())]);
+        Saved::new("p.yaml", "text", &vars, prints, Plan::new("p", "s", false, actions))
+    }
+
+    #[test]
+    fn a_saved_plan_is_stale_when_its_file_variables_azure_or_actions_changed() {
+        let s = saved(vec![orphan("/a", "resource_group")]);
+        let path = std::path::Path::new("p.yaml");
+        assert!(s.check_source(path, "text").is_ok());
+        assert!(s.check_source(path, "other").unwrap_err().starts_with("p.yaml changed"));
+        let vars = BTreeMap::from([("x".to_string(), "1".to_string())]);
+        let same = BTreeMap::from([("/a".to_string(), "h1".to_string())]);
+        assert!(s.check_observed(&vars, &same).is_ok());
+        let other_vars = BTreeMap::from([("x".to_string(), "2".to_string())]);
+        assert!(s.check_observed(&other_vars, &same).unwrap_err().starts_with("the variables differ"));
+        let changed = BTreeMap::from([("/a".to_string(), "h2".to_string()), ("/b".to_string(), "h".to_string())]);
+        assert!(s.check_observed(&vars, &changed).unwrap_err().ends_with("Changed: /a, /b"));
+        assert!(s.check_actions(&s.plan.clone()).is_ok());
+        let more = Plan::new("p", "s", false, vec![orphan("/a", "resource_group"), orphan("/b", "resource_group")]);
+        assert!(s.check_actions(&more).unwrap_err().contains("Differs: b;"));
+        assert!(!s.purges());
+    }
+
+    #[test]
+    fn destroy_keeps_what_the_plan_does_not_own_and_purges_only_with_purge() {
+        let mut opts = Options {
+            plan_name: "p",
+            subscription: "s",
+            tenant_id: None,
+            caller_object_id: None,
+            adopt: false,
+            purge: false,
+            force: false,
+            only: None,
+        };
+        let mut d = desired(json!({}));
+        let live = json!({"tags": {"idlab-plan": "p"}});
+        assert!(owned_by(&live, "p", Owner::Tag));
+        assert!(!owned_by(&live, "q", Owner::Tag));
+        assert_eq!(destroy_action(&opts, &d, &live, true), (ActionKind::Delete, None));
+        assert_eq!(destroy_action(&opts, &d, &live, false).0, ActionKind::NoOp);
+        d.soft_delete = true;
+        assert_eq!(destroy_action(&opts, &d, &live, true).0, ActionKind::Delete);
+        opts.purge = true;
+        assert_eq!(destroy_action(&opts, &d, &live, true).0, ActionKind::Purge);
+        let gone = json!({ SOFT_DELETED: true });
+        assert_eq!(destroy_action(&opts, &d, &gone, true).0, ActionKind::Purge);
+        opts.force = true;
+        opts.purge = false;
+        assert_eq!(destroy_action(&opts, &d, &gone, false).0, ActionKind::NoOp);
+    }
+
     #[test]
     fn identity_sets_compare_by_keys() {
         let mut out = Vec::new();
