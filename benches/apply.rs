@@ -107,6 +107,7 @@ async fn context(cloud: &Cloud, parallelism: usize, fifo: bool) -> Context {
         principal_wait: Duration::from_secs(120),
         check_names: true,
         purge: false,
+        cancel: engine::Cancel::new(),
     }
 }
 
@@ -255,7 +256,7 @@ fn noop() {
             let cx = context(&cloud, 10, false).await;
             let start = Instant::now();
             let obs = engine::observe(&cx, &plan).await.unwrap();
-            let p = engine::make_plan(&cx, &plan, &obs, false);
+            let p = idlab::plan::make(&cx.plan_options(&plan), &plan.decls, &plan.dag, &obs, false);
             times.push(start.elapsed());
             assert!(!p.has_changes());
             requests = cx.client.stats.requests.load(Ordering::Relaxed);

@@ -1,13 +1,22 @@
 //! The plan: what apply would do, as plain data. Pure — it diffs what it is given (desired
 //! bodies from the kinds, observed bodies from `engine::observe`); rendering lives in `ui`.
+//! It owns all pure planning: the per-resource decision, the whole plan ([`make`], from a
+//! plain [`Options`], never a client), destroy's actions and ownership rules, fingerprints
+//! and the saved-plan staleness checks.
+//!
+//! Imports: kinds, graph, model. No I/O.
 //!
 //! Only the fields a plan manages are compared (server-filled fields never show as
 //! changes); ids and locations compare case-insensitively as ARM does; `tags` and a VM's
 //! set of user-assigned identities compare as whole values, so out-of-band additions show.
 
+use std::collections::{BTreeMap, HashMap, HashSet};
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::graph::Dag;
+use crate::kinds::Decl;
 use crate::kinds::env::{Desired, OWNER_METADATA, OWNER_TAG, Owner, UNKNOWN};
 
 /// Version of the plan JSON (`plan --format json`, `--out`).
@@ -327,6 +336,204 @@ pub fn orphan(id: &str, kind: &str) -> Action {
     }
 }
 
+/// What pure planning needs to know about the run: never the client.
+#[derive(Debug, Clone, Copy)]
+pub struct Options<'a> {
+    pub plan_name: &'a str,
+    pub subscription: &'a str,
+    pub tenant_id: Option<&'a str>,
+    pub caller_object_id: Option<&'a str>,
+    /// `--adopt`.
+    pub adopt: bool,
+    /// `--purge`.
+    pub purge: bool,
+    /// Destroy with `--force`.
+    pub force: bool,
+    /// `--target`: only these declarations; `None` for all.
+    pub only: Option<&'a HashSet<usize>>,
+}
+
+/// What was read from ARM for a plan.
+pub struct Observed {
+    /// Per declaration: its desired state (`None` for kinds served in later versions).
+    pub desired: Vec<Option<Desired>>,
+    /// Per declaration: what ARM holds.
+    pub bodies: Vec<Option<Value>>,
+    /// (logical, attribute) → value.
+    pub values: HashMap<(String, String), String>,
+    /// Ids ARM holds with this plan's ownership mark that the plan no longer declares.
+    pub orphans: Vec<(String, String)>,
+    /// Role assignments added out of band on scopes the plan owns: (id, what).
+    pub foreign_access: Vec<(String, String)>,
+}
+
+/// The plan for what was observed: per declaration (in dependency order, reversed for
+/// destroy) the action, then orphans, drift and the kinds not applied yet.
+pub fn make(opts: &Options<'_>, decls: &[Decl], dag: &Dag, obs: &Observed, destroy: bool) -> Plan {
+    let mut actions = Vec::new();
+    let order: Vec<usize> = dag
+        .topo_order()
+        .unwrap_or_else(|| (0..decls.len()).collect())
+        .into_iter()
+        .filter(|i| opts.only.is_none_or(|o| o.contains(i)))
+        .collect();
+    if destroy {
+        for &i in order.iter().rev() {
+            let d = &decls[i];
+            let (Some(w), Some(have)) = (&obs.desired[i], &obs.bodies[i]) else { continue };
+            let owned = owned(opts.plan_name, &obs.desired, &obs.bodies, i);
+            let (action, reason) = destroy_action(opts, w, have, owned);
+            actions.push(Action {
+                name: d.logical.value.clone(),
+                kind: d.kind.type_name().into(),
+                id: w.id.clone(),
+                action,
+                changes: Vec::new(),
+                reason,
+            });
+        }
+    } else {
+        for &i in &order {
+            let d = &decls[i];
+            let Some(w) = &obs.desired[i] else { continue };
+            let mut a = decide(&d.logical.value, d.kind.type_name(), opts.plan_name, w, obs.bodies[i].as_ref());
+            if opts.purge {
+                purge_instead(&mut a);
+            }
+            actions.push(a);
+        }
+    }
+    if opts.only.is_none() {
+        for (id, t) in &obs.orphans {
+            actions.push(orphan(id, &crate::kinds::kind_of_arm_type(t)));
+        }
+    }
+    let mut p = Plan::new(opts.plan_name, opts.subscription, destroy, actions);
+    p.drift = obs.foreign_access.iter().map(|(id, what)| Drift { id: id.clone(), detail: what.clone() }).collect();
+    p.not_applied = decls
+        .iter()
+        .zip(&obs.desired)
+        .filter(|(_, d)| d.is_none())
+        .map(|(d, _)| format!("{} ({})", d.logical.value, d.kind.type_name()))
+        .collect();
+    p
+}
+
+/// What destroy does with one observed resource, and why when it is not a plain delete.
+pub fn destroy_action(opts: &Options<'_>, w: &Desired, have: &Value, owned: bool) -> (ActionKind, Option<String>) {
+    if !owned && !opts.force {
+        return (ActionKind::NoOp, Some(not_owned_reason(w.owner)));
+    }
+    match (is_soft_deleted(have), w.soft_delete && opts.purge) {
+        (true, true) => (ActionKind::Purge, Some("already soft-deleted: --purge purges it".into())),
+        (true, false) => (ActionKind::NoOp, Some("already soft-deleted (--purge purges it)".into())),
+        (false, true) => (ActionKind::Purge, Some("deleted, then purged: it cannot be recovered".into())),
+        (false, false) if w.soft_delete => (
+            ActionKind::Delete,
+            Some("soft-deleted: recoverable until its retention ends (--purge purges it now)".into()),
+        ),
+        (false, false) => (ActionKind::Delete, None),
+    }
+}
+
+/// Why destroy keeps a resource the plan does not own.
+pub fn not_owned_reason(owner: Owner) -> String {
+    let mark = match owner {
+        Owner::Parent => "its parent has no idlab-plan tag",
+        Owner::Metadata => "no idlab_plan metadata",
+        Owner::Description => "no idlab plan description",
+        Owner::Tag => "no idlab-plan tag",
+    };
+    format!("not owned by this plan ({mark}); use --force to delete it anyway")
+}
+
+/// Whether ARM's body says this plan owns the resource. [`Owner::Parent`] has no mark in
+/// the body: see [`owned`].
+pub fn owned_by(have: &Value, plan_name: &str, owner: Owner) -> bool {
+    if let Some(mark) = owner.pointer() {
+        have.pointer(&mark).and_then(Value::as_str) == Some(plan_name)
+    } else if owner == Owner::Parent {
+        false
+    } else {
+        let d = have.pointer("/properties/description").and_then(Value::as_str).unwrap_or_default();
+        d == format!("idlab plan {plan_name}") || d.starts_with(&format!("idlab plan {plan_name}:"))
+    }
+}
+
+/// The declaration whose resource is the nearest parent of declaration `i`'s (its id extends
+/// the parent's by `/type/name` pairs).
+pub fn parent_of(desired: &[Option<Desired>], i: usize) -> Option<usize> {
+    let me = desired.get(i)?.as_ref()?.id.to_ascii_lowercase();
+    desired
+        .iter()
+        .enumerate()
+        .filter(|(j, _)| *j != i)
+        .filter_map(|(j, d)| Some((j, d.as_ref()?.id.to_ascii_lowercase())))
+        .filter(|(_, p)| me.len() > p.len() && me.starts_with(p.as_str()) && me.as_bytes()[p.len()] == b'/')
+        .max_by_key(|(_, p)| p.len())
+        .map(|(j, _)| j)
+}
+
+/// Whether what ARM holds for declaration `i` is the plan's: its own mark, or for
+/// [`Owner::Parent`] its parent's.
+pub fn owned(plan_name: &str, desired: &[Option<Desired>], bodies: &[Option<Value>], i: usize) -> bool {
+    let (Some(Some(w)), Some(Some(have))) = (desired.get(i), bodies.get(i)) else { return false };
+    if w.owner != Owner::Parent {
+        return owned_by(have, plan_name, w.owner);
+    }
+    parent_of(desired, i).is_some_and(|p| owned(plan_name, desired, bodies, p))
+}
+
+/// The part of an observed body the plan manages: the observed values at the desired
+/// body's paths (so ETags, timestamps and provisioning states never count).
+pub fn managed_projection(want: &Value, have: Option<&Value>) -> Value {
+    match (want, have) {
+        (_, None) => Value::Null,
+        (Value::Object(w), Some(h)) => {
+            if w.contains_key("userAssignedIdentities") || w.is_empty() {
+                return h.clone();
+            }
+            Value::Object(
+                w.iter()
+                    .map(|(k, v)| {
+                        // Tags compare as a whole, so tags added out of band count.
+                        let p = if k == "tags" {
+                            h.get(k).cloned().unwrap_or(Value::Null)
+                        } else {
+                            managed_projection(v, h.get(k))
+                        };
+                        (k.clone(), p)
+                    })
+                    .collect(),
+            )
+        }
+        (Value::Array(w), Some(Value::Array(h))) => Value::Array(
+            w.iter()
+                .zip(h.iter().map(Some).chain(std::iter::repeat(None)))
+                .map(|(v, x)| managed_projection(v, x))
+                .collect(),
+        ),
+        (_, Some(h)) => h.clone(),
+    }
+}
+
+/// A fingerprint of every observed resource's managed fields, and of the orphan set.
+pub fn fingerprints(obs: &Observed) -> BTreeMap<String, String> {
+    use sha2::{Digest, Sha256};
+    let mut out = BTreeMap::new();
+    for (d, b) in obs.desired.iter().zip(obs.bodies.iter()) {
+        let Some(d) = d else { continue };
+        let projected = managed_projection(&d.body, b.as_ref());
+        let hash: String =
+            Sha256::digest(projected.to_string().as_bytes()).iter().map(|x| format!("{x:02x}")).collect();
+        out.insert(d.id.to_ascii_lowercase(), hash);
+    }
+    for (id, _) in &obs.orphans {
+        out.insert(id.to_ascii_lowercase(), "orphan".into());
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,6 +592,60 @@ mod tests {
         assert_eq!(decide("rg", "resource_group", "p", &d, None).action, ActionKind::Create);
     }
 
+    fn saved(actions: Vec<Action>) -> Saved {
+        let vars = BTreeMap::from([("x".to_string(), "1".to_string())]);
+        let prints = BTreeMap::from([("/a".to_string(), "h1".to_string())]);
+        Saved::new("p.yaml", "text", &vars, prints, Plan::new("p", "s", false, actions))
+    }
+
+    #[test]
+    fn a_saved_plan_is_stale_when_its_file_variables_azure_or_actions_changed() {
+        let s = saved(vec![orphan("/a", "resource_group")]);
+        let path = std::path::Path::new("p.yaml");
+        assert!(s.check_source(path, "text").is_ok());
+        assert!(s.check_source(path, "other").unwrap_err().starts_with("p.yaml changed"));
+        let vars = BTreeMap::from([("x".to_string(), "1".to_string())]);
+        let same = BTreeMap::from([("/a".to_string(), "h1".to_string())]);
+        assert!(s.check_observed(&vars, &same).is_ok());
+        let other_vars = BTreeMap::from([("x".to_string(), "2".to_string())]);
+        assert!(s.check_observed(&other_vars, &same).unwrap_err().starts_with("the variables differ"));
+        let changed = BTreeMap::from([("/a".to_string(), "h2".to_string()), ("/b".to_string(), "h".to_string())]);
+        assert!(s.check_observed(&vars, &changed).unwrap_err().ends_with("Changed: /a, /b"));
+        assert!(s.check_actions(&s.plan.clone()).is_ok());
+        let more = Plan::new("p", "s", false, vec![orphan("/a", "resource_group"), orphan("/b", "resource_group")]);
+        assert!(s.check_actions(&more).unwrap_err().contains("Differs: b;"));
+        assert!(!s.purges());
+    }
+
+    #[test]
+    fn destroy_keeps_what_the_plan_does_not_own_and_purges_only_with_purge() {
+        let mut opts = Options {
+            plan_name: "p",
+            subscription: "s",
+            tenant_id: None,
+            caller_object_id: None,
+            adopt: false,
+            purge: false,
+            force: false,
+            only: None,
+        };
+        let mut d = desired(json!({}));
+        let live = json!({"tags": {"idlab-plan": "p"}});
+        assert!(owned_by(&live, "p", Owner::Tag));
+        assert!(!owned_by(&live, "q", Owner::Tag));
+        assert_eq!(destroy_action(&opts, &d, &live, true), (ActionKind::Delete, None));
+        assert_eq!(destroy_action(&opts, &d, &live, false).0, ActionKind::NoOp);
+        d.soft_delete = true;
+        assert_eq!(destroy_action(&opts, &d, &live, true).0, ActionKind::Delete);
+        opts.purge = true;
+        assert_eq!(destroy_action(&opts, &d, &live, true).0, ActionKind::Purge);
+        let gone = json!({ SOFT_DELETED: true });
+        assert_eq!(destroy_action(&opts, &d, &gone, true).0, ActionKind::Purge);
+        opts.force = true;
+        opts.purge = false;
+        assert_eq!(destroy_action(&opts, &d, &gone, false).0, ActionKind::NoOp);
+    }
+
     #[test]
     fn identity_sets_compare_by_keys() {
         let mut out = Vec::new();
@@ -427,4 +688,96 @@ pub struct Saved {
 pub fn sha256(text: &str) -> String {
     use sha2::{Digest, Sha256};
     Sha256::digest(text.as_bytes()).iter().map(|x| format!("{x:02x}")).collect()
+}
+
+impl Saved {
+    /// The saved plan of `plan` (observed as `fingerprints`), made from the plan file
+    /// `source` whose text is `text`, with `variables` resolved.
+    pub fn new(
+        source: &str,
+        text: &str,
+        variables: &BTreeMap<String, String>,
+        fingerprints: BTreeMap<String, String>,
+        plan: Plan,
+    ) -> Saved {
+        Saved {
+            format_version: FORMAT_VERSION,
+            kind: "idlab-saved-plan".into(),
+            source: source.to_string(),
+            source_sha256: sha256(text),
+            variables_sha256: sha256(&serde_json::to_string(variables).unwrap_or_default()),
+            fingerprints,
+            plan,
+        }
+    }
+
+    /// Staleness, first check: the plan file (`source`, whose text is now `text`) is the one
+    /// the plan was saved from.
+    ///
+    /// # Errors
+    /// What changed, for the user.
+    pub fn check_source(&self, source: &std::path::Path, text: &str) -> Result<(), String> {
+        if sha256(text) != self.source_sha256 {
+            return Err(format!("{} changed since this plan was saved; run `idlab plan` again", source.display()));
+        }
+        Ok(())
+    }
+
+    /// Staleness, second check: the same variables, and Azure holds what it held then
+    /// (`now`: the fingerprints observed now).
+    ///
+    /// # Errors
+    /// What changed, for the user.
+    pub fn check_observed(
+        &self,
+        variables: &BTreeMap<String, String>,
+        now: &BTreeMap<String, String>,
+    ) -> Result<(), String> {
+        if sha256(&serde_json::to_string(variables).unwrap_or_default()) != self.variables_sha256 {
+            return Err("the variables differ from the saved plan's; run `idlab plan` again".into());
+        }
+        let mut ids: Vec<&String> =
+            now.keys().chain(self.fingerprints.keys()).filter(|k| now.get(*k) != self.fingerprints.get(*k)).collect();
+        if !ids.is_empty() {
+            ids.sort();
+            ids.dedup();
+            return Err(format!(
+                "Azure changed since the plan was saved, so it was not applied; nothing was written. Changed: {}",
+                ids.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            ));
+        }
+        Ok(())
+    }
+
+    /// Staleness, last check: same plan file, variables and Azure, yet the actions can still
+    /// differ when a file the plan reads (a blob source) changed. Apply only what was reviewed.
+    ///
+    /// # Errors
+    /// Which actions differ, for the user.
+    pub fn check_actions(&self, plan: &Plan) -> Result<(), String> {
+        let differs: Vec<&str> = plan
+            .actions
+            .iter()
+            .filter(|now| {
+                self.plan
+                    .actions
+                    .iter()
+                    .find(|was| was.name == now.name && was.id == now.id)
+                    .is_none_or(|was| serde_json::to_value(was).ok() != serde_json::to_value(*now).ok())
+            })
+            .map(|x| x.name.as_str())
+            .collect();
+        if !differs.is_empty() || plan.actions.len() != self.plan.actions.len() {
+            return Err(format!(
+                "the plan's actions differ from the saved plan's (a file it reads changed?), so it was not applied; nothing was written. Differs: {}; run `idlab plan` again",
+                differs.join(", ")
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the saved plan purges (it was made with `--purge`).
+    pub fn purges(&self) -> bool {
+        self.plan.actions.iter().any(|x| x.action == ActionKind::Purge)
+    }
 }

@@ -37,11 +37,10 @@ pub struct ApplyArgs {
 pub(crate) fn cmd_apply(a: &ApplyArgs) -> Exit {
     let saved = read_saved(&a.plan);
     let source = saved.as_ref().map_or_else(|| a.plan.clone(), |s| std::path::PathBuf::from(&s.source));
-    if let Some(s) = &saved {
-        let text = std::fs::read_to_string(&source).unwrap_or_default();
-        if crate::plan::sha256(&text) != s.source_sha256 {
-            return fail(format!("{} changed since this plan was saved; run `idlab plan` again", source.display()));
-        }
+    if let Some(s) = &saved
+        && let Err(e) = s.check_source(&source, &std::fs::read_to_string(&source).unwrap_or_default())
+    {
+        return fail(e);
     }
     let destroying_saved = saved.as_ref().is_some_and(|s| s.plan.destroy);
     observe_then(
@@ -52,56 +51,26 @@ pub(crate) fn cmd_apply(a: &ApplyArgs) -> Exit {
             cx.adopt = a.adopt;
             cx.check_names = !destroying_saved;
             // A saved plan that purges was made with --purge.
-            cx.purge = a.purge
-                || saved
-                    .as_ref()
-                    .is_some_and(|s| s.plan.actions.iter().any(|x| x.action == crate::plan::ActionKind::Purge));
+            cx.purge = a.purge || saved.as_ref().is_some_and(crate::plan::Saved::purges);
             cx.only = engine::targets(p, &a.cloud.targets, destroying_saved)?;
-            watch_interrupts(a.cloud.timeout);
+            watch_interrupts(&cx.cancel, a.cloud.timeout);
             Ok(())
         },
         async |p, conn, obs| {
             let cx = &conn.cx;
             let destroying = saved.as_ref().is_some_and(|s| s.plan.destroy);
-            if let Some(s) = &saved {
-                if crate::plan::sha256(&serde_json::to_string(&p.variables).unwrap_or_default()) != s.variables_sha256 {
-                    return fail("the variables differ from the saved plan's; run `idlab plan` again");
-                }
-                let now = engine::fingerprints(&obs);
-                let changed: Vec<&String> =
-                    now.keys().chain(s.fingerprints.keys()).filter(|k| now.get(*k) != s.fingerprints.get(*k)).collect();
-                if !changed.is_empty() {
-                    let mut ids: Vec<&String> = changed;
-                    ids.sort();
-                    ids.dedup();
-                    return fail(format!(
-                        "Azure changed since the plan was saved, so it was not applied; nothing was written. Changed: {}",
-                        ids.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-                    ));
-                }
+            if let Some(s) = &saved
+                && let Err(e) = s.check_observed(&p.variables, &crate::plan::fingerprints(&obs))
+            {
+                return fail(e);
             }
-            let plan = engine::make_plan(cx, &p, &obs, destroying);
+            let plan = crate::plan::make(&cx.plan_options(&p), &p.decls, &p.dag, &obs, destroying);
             // Same plan file, variables and Azure: the actions can still differ when a file the
             // plan reads (a blob source) changed. Apply only what was reviewed.
-            if let Some(s) = &saved {
-                let differs: Vec<&str> = plan
-                    .actions
-                    .iter()
-                    .filter(|now| {
-                        s.plan
-                            .actions
-                            .iter()
-                            .find(|was| was.name == now.name && was.id == now.id)
-                            .is_none_or(|was| serde_json::to_value(was).ok() != serde_json::to_value(*now).ok())
-                    })
-                    .map(|x| x.name.as_str())
-                    .collect();
-                if !differs.is_empty() || plan.actions.len() != s.plan.actions.len() {
-                    return fail(format!(
-                        "the plan's actions differ from the saved plan's (a file it reads changed?), so it was not applied; nothing was written. Differs: {}; run `idlab plan` again",
-                        differs.join(", ")
-                    ));
-                }
+            if let Some(s) = &saved
+                && let Err(e) = s.check_actions(&plan)
+            {
+                return fail(e);
             }
             if a.format != OutFormat::Json {
                 ui::err(&ui::plan::text(&plan));
@@ -125,7 +94,7 @@ pub(crate) fn cmd_apply(a: &ApplyArgs) -> Exit {
                 ui::err(&ui::plan::summary(&results, "Apply"));
             }
             drop(conn.local);
-            if engine::interrupted() {
+            if cx.cancel.is_cancelled() {
                 return interrupted_exit(a.cloud.timeout);
             }
             if results.iter().any(|r| matches!(r.2, Outcome::Failed(_) | Outcome::Skipped(_))) {

@@ -174,11 +174,11 @@ pub(crate) fn confirm_or_refuse(auto: bool, what: &str) -> Result<(), Exit> {
 
 /// The first Ctrl-C (or the `--timeout`) stops new work; in-flight calls finish and the
 /// summary says what ran. A second Ctrl-C exits at once.
-pub(crate) fn watch_interrupts(timeout: Option<u64>) {
-    use std::sync::atomic::Ordering;
-    tokio::spawn(async {
+pub(crate) fn watch_interrupts(cancel: &engine::Cancel, timeout: Option<u64>) {
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            engine::INTERRUPTED.store(true, Ordering::SeqCst);
+            on_signal.cancel();
             ui::err("Interrupted: starting nothing new, waiting for calls in flight (Ctrl-C again to quit now).\n");
             if tokio::signal::ctrl_c().await.is_ok() {
                 // The user insists: stop now, as a second Ctrl-C does everywhere.
@@ -188,9 +188,10 @@ pub(crate) fn watch_interrupts(timeout: Option<u64>) {
         }
     });
     if let Some(secs) = timeout {
+        let on_timeout = cancel.clone();
         tokio::spawn(async move {
             tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
-            engine::INTERRUPTED.store(true, Ordering::SeqCst);
+            on_timeout.cancel();
             ui::err(&format!("Timed out after {secs} s: starting nothing new, waiting for calls in flight.\n"));
         });
     }

@@ -101,6 +101,7 @@ fn context(c: &CloudArgs, conn: Connected) -> Context {
         principal_wait: std::time::Duration::from_secs(c.principal_wait),
         check_names: false,
         purge: false,
+        cancel: engine::Cancel::new(),
     }
 }
 

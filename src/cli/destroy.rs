@@ -39,12 +39,12 @@ pub(crate) fn cmd_destroy(a: &DestroyArgs) -> Exit {
             cx.force = a.force;
             cx.purge = a.purge;
             cx.only = engine::targets(p, &a.cloud.targets, true)?;
-            watch_interrupts(a.cloud.timeout);
+            watch_interrupts(&cx.cancel, a.cloud.timeout);
             Ok(())
         },
         async |p, conn, obs| {
             let cx = &conn.cx;
-            let plan = engine::make_plan(cx, &p, &obs, true);
+            let plan = crate::plan::make(&cx.plan_options(&p), &p.decls, &p.dag, &obs, true);
             if a.format != OutFormat::Json {
                 ui::err(&ui::plan::text(&plan));
             }
@@ -65,7 +65,7 @@ pub(crate) fn cmd_destroy(a: &DestroyArgs) -> Exit {
                 ui::err(&ui::plan::summary(&results, "Destroy"));
             }
             drop(conn.local);
-            if engine::interrupted() {
+            if cx.cancel.is_cancelled() {
                 return interrupted_exit(a.cloud.timeout);
             }
             if results.iter().any(|r| matches!(r.2, Outcome::Failed(_))) { Exit::Error } else { Exit::Ok }

@@ -47,17 +47,15 @@ pub(crate) fn cmd_plan(a: &PlanArgs) -> Exit {
             Ok(())
         },
         async |p, conn, obs| {
-            let plan = engine::make_plan(&conn.cx, &p, &obs, a.destroy);
+            let plan = crate::plan::make(&conn.cx.plan_options(&p), &p.decls, &p.dag, &obs, a.destroy);
             if let Some(out) = &a.out {
-                let saved = crate::plan::Saved {
-                    format_version: crate::plan::FORMAT_VERSION,
-                    kind: "idlab-saved-plan".into(),
-                    source: a.plan.display().to_string(),
-                    source_sha256: crate::plan::sha256(&std::fs::read_to_string(&a.plan).unwrap_or_default()),
-                    variables_sha256: crate::plan::sha256(&serde_json::to_string(&p.variables).unwrap_or_default()),
-                    fingerprints: engine::fingerprints(&obs),
-                    plan: plan.clone(),
-                };
+                let saved = crate::plan::Saved::new(
+                    &a.plan.display().to_string(),
+                    &std::fs::read_to_string(&a.plan).unwrap_or_default(),
+                    &p.variables,
+                    crate::plan::fingerprints(&obs),
+                    plan.clone(),
+                );
                 let text = serde_json::to_string_pretty(&saved).unwrap_or_default();
                 if let Err(e) = write_atomic(out, &text) {
                     return fail(format!("cannot write {}: {e}", out.display()));

@@ -8,65 +8,46 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::env::{Desired, Env, Owner, Plane, UNKNOWN};
+use super::header::{ArmHeader, arm_spec};
 use super::role_assignment::{RoleAssignment, role_guid};
 use super::storage::{BlobContainer, StorageAccount};
 use super::{Cx, Decl, Spec, arm_key, child_key, kind};
-use crate::model::{Code, Diag, Sp, SpMap};
+use crate::model::{Code, Diag, Sp};
 use crate::model::{names, refs};
 
-/// A Data Lake Storage Gen1 account.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DataLakeStore {
-    #[serde(rename = "type")]
-    #[schemars(skip)]
-    pub kind: Sp<String>,
-    /// Account name: 3–24 lowercase letters and digits, unique across Azure.
-    pub name: Sp<String>,
-    /// The resource group: `${rg}` or the name of an existing group.
-    pub resource_group: Sp<String>,
-    /// Region; defaults to the plan's `location`.
-    #[serde(default)]
-    pub location: Option<Sp<String>>,
-    /// Extra tags (idlab adds `idlab-plan`).
-    #[serde(default)]
-    pub tags: Option<SpMap<Sp<String>>>,
-    /// Logical names this resource must wait for, beyond its references.
-    #[serde(default)]
-    pub depends_on: Vec<Sp<String>>,
+arm_spec! {
+    /// A Data Lake Storage Gen1 account.
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct DataLakeStore {
+        /// Account name: 3–24 lowercase letters and digits, unique across Azure.
+        name;
+        /// Extra tags (idlab adds `idlab-plan`).
+        tags;
+    }
 }
 
 impl Spec for DataLakeStore {
+    fn header(&self) -> Option<ArmHeader<'_>> {
+        Some(self.arm_header())
+    }
     fn desired(&self, env: &Env<'_>) -> Option<Desired> {
-        let rg = env.group_id(&self.resource_group).or_unknown();
-        let name = env.resolve(&self.name).or_unknown();
+        let (id, _) = self.arm_header().id(env, "Microsoft.DataLakeStore/accounts");
         Some(Desired {
-            id: format!("{rg}/providers/Microsoft.DataLakeStore/accounts/{name}"),
-            api_version: "2016-11-01",
-            body: json!({
-                "location": env.location(&self.location),
-                "tags": env.tags(&self.tags),
-                "properties": { "newTier": "Consumption", "encryptionState": "Enabled", "firewallState": "Disabled" },
-            }),
-            secrets: Vec::new(),
             immutable: vec![("location", "a Data Lake Store's location cannot change")],
-            owner: Owner::Tag,
-            principal_from_plan: false,
-            plane: Plane::Arm,
-            soft_delete: false,
+            ..Desired::new(
+                id,
+                "2016-11-01",
+                json!({
+                    "location": env.location(&self.location),
+                    "tags": env.tags(&self.tags),
+                    "properties": { "newTier": "Consumption", "encryptionState": "Enabled", "firewallState": "Disabled" },
+                }),
+            )
         })
     }
-    fn name(&self) -> Option<&Sp<String>> {
-        Some(&self.name)
-    }
-    fn depends_on(&self) -> &[Sp<String>] {
-        &self.depends_on
-    }
     fn validate(&self, cx: &mut Cx<'_>) {
-        cx.name_rule(&self.name, Code::DataLakeStoreName, names::data_lake_store);
-        cx.resource_group(&self.resource_group);
-        cx.location(&self.location);
-        cx.tags(&self.tags, 512);
+        self.arm_header().validate(cx, Code::DataLakeStoreName, names::data_lake_store, 512);
     }
     fn identity_key(&self) -> Option<String> {
         Some(arm_key("dataLakeStoreAccounts", &Sp::new(String::new(), self.name.span), &self.name))
@@ -229,15 +210,9 @@ impl Spec for DataLakeFolder {
             return None;
         };
         Some(Desired {
-            id,
-            api_version: "2016-11-01",
-            body: json!({ "acl": self.entries(env) }),
-            secrets: Vec::new(),
-            immutable: Vec::new(),
             owner: Owner::Parent,
-            principal_from_plan: false,
             plane: Plane::DataLake,
-            soft_delete: false,
+            ..Desired::new(id, "2016-11-01", json!({ "acl": self.entries(env) }))
         })
     }
     fn waits_for(&self, decls: &[Decl]) -> Vec<String> {

@@ -252,6 +252,23 @@ pub enum Plane {
 }
 
 impl Desired {
+    /// An ARM resource with the defaults: no secrets, nothing immutable, owned through the
+    /// `idlab-plan` tag, no principal window, no soft delete. A kind states only what
+    /// differs (`Desired { owner: Owner::Metadata, ..Desired::new(id, api, body) }`).
+    pub fn new(id: String, api_version: &'static str, body: Value) -> Desired {
+        Desired {
+            id,
+            api_version,
+            body,
+            secrets: Vec::new(),
+            immutable: Vec::new(),
+            owner: Owner::Tag,
+            principal_from_plan: false,
+            plane: Plane::Arm,
+            soft_delete: false,
+        }
+    }
+
     /// Whether everything needed to send the request is known.
     pub fn is_known(&self) -> bool {
         !self.id.contains(UNKNOWN) && !self.body.to_string().contains(UNKNOWN)

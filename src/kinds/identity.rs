@@ -7,64 +7,45 @@ use serde::Deserialize;
 
 use serde_json::json;
 
-use super::env::{Desired, Env, Owner, Plane};
-use super::{Cx, Spec, arm_key, kind};
+use super::env::{Desired, Env};
+use super::header::{ArmHeader, arm_spec};
+use super::{Cx, Spec, kind};
+use crate::model::Code;
 use crate::model::names;
-use crate::model::{Code, Sp, SpMap};
 
-/// A user-assigned managed identity.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UserAssignedIdentity {
-    #[serde(rename = "type")]
-    #[schemars(skip)]
-    pub kind: Sp<String>,
-    /// Identity name: starts with a letter or digit; letters, digits, `-`, `_`; at most 24
-    /// characters when assigned to a VM (3–128 otherwise).
-    pub name: Sp<String>,
-    /// The resource group: `${rg}` or the name of an existing group.
-    pub resource_group: Sp<String>,
-    /// Region; defaults to the plan's `location`.
-    #[serde(default)]
-    pub location: Option<Sp<String>>,
-    /// Extra tags (idlab adds `idlab-plan`).
-    #[serde(default)]
-    pub tags: Option<SpMap<Sp<String>>>,
-    /// Logical names this resource must wait for, beyond its references.
-    #[serde(default)]
-    pub depends_on: Vec<Sp<String>>,
+arm_spec! {
+    /// A user-assigned managed identity.
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct UserAssignedIdentity {
+        /// Identity name: starts with a letter or digit; letters, digits, `-`, `_`; at most 24
+        /// characters when assigned to a VM (3–128 otherwise).
+        name;
+        /// Extra tags (idlab adds `idlab-plan`).
+        tags;
+    }
 }
 
 impl Spec for UserAssignedIdentity {
+    fn header(&self) -> Option<ArmHeader<'_>> {
+        Some(self.arm_header())
+    }
     fn desired(&self, env: &Env<'_>) -> Option<Desired> {
-        let rg = env.group_id(&self.resource_group).or_unknown();
-        let name = env.resolve(&self.name).or_unknown();
+        let (id, _) = self.arm_header().id(env, "Microsoft.ManagedIdentity/userAssignedIdentities");
         Some(Desired {
-            id: format!("{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}"),
-            api_version: "2024-11-30",
-            body: json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags) }),
-            secrets: Vec::new(),
             immutable: vec![("location", "an identity's location cannot change")],
-            owner: Owner::Tag,
-            principal_from_plan: false,
-            plane: Plane::Arm,
-            soft_delete: false,
+            ..Desired::new(
+                id,
+                "2024-11-30",
+                json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags) }),
+            )
         })
     }
-    fn name(&self) -> Option<&Sp<String>> {
-        Some(&self.name)
-    }
-    fn depends_on(&self) -> &[Sp<String>] {
-        &self.depends_on
-    }
     fn validate(&self, cx: &mut Cx<'_>) {
-        cx.name_rule(&self.name, Code::IdentityName, names::user_assigned_identity);
-        cx.resource_group(&self.resource_group);
-        cx.location(&self.location);
-        cx.tags(&self.tags, 512);
+        self.arm_header().validate(cx, Code::IdentityName, names::user_assigned_identity, 512);
     }
     fn identity_key(&self) -> Option<String> {
-        Some(arm_key("userAssignedIdentities", &self.resource_group, &self.name))
+        Some(self.arm_header().key("userAssignedIdentities"))
     }
 }
 

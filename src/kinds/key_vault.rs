@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::env::{Desired, Env, NameCheck, Owner, Plane, UNKNOWN};
+use super::header::{ArmHeader, arm_spec};
 use super::{Cx, Expanded, Spec, child_key, kind};
 use crate::model::names;
-use crate::model::{Code, Diag, Secret, Sp, SpMap};
+use crate::model::{Code, Diag, Secret, Sp};
 
 /// The api-version of the vault and its access policies.
 const VAULT_API: &str = "2024-11-01";
@@ -40,45 +41,42 @@ pub enum VaultSku {
     Premium,
 }
 
-/// A key vault. Soft delete is always on, as in Azure.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct KeyVault {
-    #[serde(rename = "type")]
-    #[schemars(skip)]
-    pub kind: Sp<String>,
-    /// Vault name: 3–24 letters, digits and hyphens, starting with a letter, unique across Azure.
-    pub name: Sp<String>,
-    /// The resource group: `${rg}` or the name of an existing group.
-    pub resource_group: Sp<String>,
-    /// Region; defaults to the plan's `location`.
-    #[serde(default)]
-    pub location: Option<Sp<String>>,
-    /// `standard` (default) or `premium`.
-    #[serde(default)]
-    pub sku: Option<VaultSku>,
-    /// Days a deleted vault is kept (7–90, default 90).
-    #[serde(default)]
-    #[schemars(range(min = 7, max = 90))]
-    pub soft_delete_retention_days: Option<Sp<u32>>,
-    /// Purge protection (cannot be turned off again); default false.
-    #[serde(default)]
-    pub purge_protection: bool,
-    /// Use Azure RBAC instead of access policies; default false (the tutorial uses policies).
-    #[serde(default)]
-    pub rbac_authorization: bool,
-    /// Extra tags (idlab adds `idlab-plan`).
-    #[serde(default)]
-    pub tags: Option<SpMap<Sp<String>>>,
-    /// Logical names this resource must wait for, beyond its references.
-    #[serde(default)]
-    pub depends_on: Vec<Sp<String>>,
+arm_spec! {
+    /// A key vault. Soft delete is always on, as in Azure.
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct KeyVault {
+        /// Vault name: 3–24 letters, digits and hyphens, starting with a letter, unique across Azure.
+        name;
+        /// Extra tags (idlab adds `idlab-plan`).
+        tags;
+        /// `standard` (default) or `premium`.
+        #[serde(default)]
+        pub sku: Option<VaultSku>,
+        /// Days a deleted vault is kept (7–90, default 90).
+        #[serde(default)]
+        #[schemars(range(min = 7, max = 90))]
+        pub soft_delete_retention_days: Option<Sp<u32>>,
+        /// Purge protection (cannot be turned off again); default false.
+        #[serde(default)]
+        pub purge_protection: bool,
+        /// Use Azure RBAC instead of access policies; default false (the tutorial uses policies).
+        #[serde(default)]
+        pub rbac_authorization: bool,
+    }
 }
 
 impl Spec for KeyVault {
+    fn header(&self) -> Option<ArmHeader<'_>> {
+        Some(self.arm_header())
+    }
+    /// A PUT would replace the vault's access policies, which access-policy resources
+    /// manage: updates PATCH the desired body.
+    fn update_patch(&self, want: &Value, _have: Option<&Value>) -> Option<super::Patch> {
+        Some(super::Patch { body: want.clone(), if_match: false })
+    }
     fn desired(&self, env: &Env<'_>) -> Option<Desired> {
-        let rg = env.group_id(&self.resource_group).or_unknown();
-        let name = env.resolve(&self.name).or_unknown();
+        let (id, _) = self.arm_header().id(env, "Microsoft.KeyVault/vaults");
         let sku = match self.sku.unwrap_or(VaultSku::Standard) {
             VaultSku::Standard => "standard",
             VaultSku::Premium => "premium",
@@ -94,15 +92,13 @@ impl Spec for KeyVault {
             props["enablePurgeProtection"] = json!(true);
         }
         Some(Desired {
-            id: format!("{rg}/providers/Microsoft.KeyVault/vaults/{name}"),
-            api_version: VAULT_API,
-            body: json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags), "properties": props }),
-            secrets: Vec::new(),
             immutable: vec![("location", "a vault's location cannot change")],
-            owner: Owner::Tag,
-            principal_from_plan: false,
-            plane: Plane::Arm,
             soft_delete: true,
+            ..Desired::new(
+                id,
+                VAULT_API,
+                json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags), "properties": props }),
+            )
         })
     }
     /// Azure refuses a vault created without `accessPolicies`. The list is sent empty at
@@ -154,17 +150,8 @@ impl Spec for KeyVault {
         };
         vec![Expanded { logical: format!("{logical}:creator"), kind, spec, depends_on: vec![logical.to_string()] }]
     }
-    fn name(&self) -> Option<&Sp<String>> {
-        Some(&self.name)
-    }
-    fn depends_on(&self) -> &[Sp<String>] {
-        &self.depends_on
-    }
     fn validate(&self, cx: &mut Cx<'_>) {
-        cx.name_rule(&self.name, Code::KeyVaultName, names::key_vault);
-        cx.resource_group(&self.resource_group);
-        cx.location(&self.location);
-        cx.tags(&self.tags, 512);
+        self.arm_header().validate(cx, Code::KeyVaultName, names::key_vault, 512);
     }
     fn identity_key(&self) -> Option<String> {
         Some(format!("vaults|{}", self.name.value.to_ascii_lowercase()))
@@ -214,15 +201,10 @@ impl Spec for KeyVaultSecret {
             body["contentType"] = json!(env.resolve(ct).or_unknown());
         }
         Some(Desired {
-            id: format!("{}/secrets/{name}", vault_id(env, &self.vault)),
-            api_version: "7.4",
-            body,
             secrets: vec![("/value".to_string(), self.value.clone())],
-            immutable: Vec::new(),
-            owner: Owner::Tag,
-            principal_from_plan: false,
             plane: Plane::Secret,
             soft_delete: true,
+            ..Desired::new(format!("{}/secrets/{name}", vault_id(env, &self.vault)), "7.4", body)
         })
     }
     fn name(&self) -> Option<&Sp<String>> {
@@ -365,18 +347,16 @@ impl Spec for AccessPolicy {
     fn desired(&self, env: &Env<'_>) -> Option<Desired> {
         let oid = env.principal(&self.principal).or_unknown();
         Some(Desired {
-            id: format!("{}/accessPolicies/{oid}", vault_id(env, &self.vault)),
-            api_version: VAULT_API,
-            body: json!({ "properties": {
+            owner: Owner::Parent,
+            plane: Plane::AccessPolicy,
+            ..Desired::new(
+                format!("{}/accessPolicies/{oid}", vault_id(env, &self.vault)),
+                VAULT_API,
+                json!({ "properties": {
                 "tenantId": env.tenant_id.unwrap_or(UNKNOWN),
                 "permissions": self.permissions(),
             } }),
-            secrets: Vec::new(),
-            immutable: Vec::new(),
-            owner: Owner::Parent,
-            principal_from_plan: false,
-            plane: Plane::AccessPolicy,
-            soft_delete: false,
+            )
         })
     }
     fn depends_on(&self) -> &[Sp<String>] {

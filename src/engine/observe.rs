@@ -1,0 +1,348 @@
+//! Observe: read what Azure holds for every declaration (one GET each, a level of the graph
+//! at a time, in parallel), record what each exports, and find what the plan owns but no
+//! longer declares. Also `--target` selection.
+//!
+//! Imports: kinds, plan, arm, resolve, the engine's shared types.
+
+use std::collections::{HashMap, HashSet};
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+use super::context::Context;
+use super::secrets;
+use crate::arm::{Client, Error};
+use crate::kinds::env::{Desired, OWNER_TAG, Plane};
+use crate::plan::{self, Observed, owned_by};
+use crate::resolve::Validated;
+
+/// The declarations `--target` selects: the named ones plus what they depend on, or (for
+/// destroy) plus what depends on them.
+///
+/// # Errors
+/// A name the plan does not declare, with the closest one.
+pub fn targets(plan: &Validated, names: &[String], destroy: bool) -> Result<Option<HashSet<usize>>, String> {
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let edges = plan.dag.edges();
+    let mut set = HashSet::new();
+    let mut stack = Vec::new();
+    for n in names {
+        let Some(i) = plan.decls.iter().position(|d| d.logical.value == *n) else {
+            let hint = crate::model::diag::suggest(n, plan.decls.iter().map(|d| d.logical.value.as_str()))
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            return Err(format!("--target `{n}`: the plan declares no such resource{hint}"));
+        };
+        stack.push(i);
+    }
+    while let Some(i) = stack.pop() {
+        if set.insert(i) {
+            for &(a, b) in &edges {
+                if destroy && a == i {
+                    stack.push(b);
+                }
+                if !destroy && b == i {
+                    stack.push(a);
+                }
+            }
+        }
+    }
+    Ok(Some(set))
+}
+
+/// Attribute name → JSON pointer, for every ARM kind.
+const EXPORTS: &[(&str, &str)] = &[
+    ("name", "/name"),
+    ("location", "/location"),
+    ("principal_id", "/properties/principalId"),
+    ("client_id", "/properties/clientId"),
+    ("tenant_id", "/properties/tenantId"),
+    ("identity", "/identity/principalId"),
+    ("identity.principal_id", "/identity/principalId"),
+    ("identity.tenant_id", "/identity/tenantId"),
+    ("ip_address", "/properties/ipAddress"),
+    ("computer_name", "/properties/osProfile/computerName"),
+    ("blob_endpoint", "/properties/primaryEndpoints/blob"),
+    ("uri", "/properties/vaultUri"),
+    ("uri", "/properties/secretUri"),
+    ("dfs_endpoint", "/properties/primaryEndpoints/dfs"),
+    ("fqdn", "/properties/fullyQualifiedDomainName"),
+    ("endpoint", "/properties/endpoint"),
+];
+
+/// What Azure holds for a desired resource: through ARM, or through the data plane of its
+/// [`Plane`]. `base_dir` is the plan's directory (data-plane reads may compare against files
+/// or secrets next to the plan).
+///
+/// # Errors
+/// A read failed for another reason than absence.
+pub async fn read(client: &Client, want: &Desired, base_dir: &std::path::Path) -> Result<Option<Value>, Error> {
+    use crate::arm::keyvault;
+    match want.plane {
+        Plane::Arm => {
+            let got = client.get(&want.id, want.api_version).await?;
+            if got.is_some() || !want.soft_delete {
+                return Ok(got);
+            }
+            let location = want.body.get("location").and_then(Value::as_str).unwrap_or_default();
+            let deleted = keyvault::get_deleted_vault(client, &want.id, location).await?;
+            Ok(deleted.map(|d| {
+                let mut m = soft_deleted(d.pointer("/properties/tags"));
+                // Where it was: it can be recovered only there.
+                m["vaultId"] = d.pointer("/properties/vaultId").cloned().unwrap_or(Value::Null);
+                m
+            }))
+        }
+        Plane::Blob => crate::arm::blob::head(client, &want.id).await,
+        Plane::DataLake => crate::arm::datalake::read(client, &want.id).await,
+        Plane::Secret => read_secret(client, want, base_dir).await,
+        Plane::AccessPolicy => {
+            let tenant = want.body.pointer("/properties/tenantId").and_then(Value::as_str).unwrap_or_default();
+            keyvault::get_policy(client, &want.id, tenant).await
+        }
+    }
+}
+
+/// The observed body of a soft-deleted object.
+fn soft_deleted(tags: Option<&Value>) -> Value {
+    json!({ plan::SOFT_DELETED: true, "tags": tags.cloned().unwrap_or(Value::Null) })
+}
+
+/// A secret as the planner sees it: its value only as [`SENSITIVE`] (it is the wanted one)
+/// or [`DIFFERENT`], compared in memory with the plan's source. A generated secret that
+/// exists is the wanted one: it is never replaced.
+async fn read_secret(client: &Client, want: &Desired, base_dir: &std::path::Path) -> Result<Option<Value>, Error> {
+    use crate::arm::keyvault::{self, SecretState};
+    use crate::kinds::key_vault::{DIFFERENT, SENSITIVE};
+    let state = match keyvault::get_secret(client, &want.id).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return Ok(None),
+        // Not being able to compare is not "absent": a create would overwrite the value.
+        Err(e) if e.status == Some(403) => {
+            return Err(Error::new(
+                "SecretUnreadable",
+                format!(
+                    "{} cannot be read to compare it ({}): the deploying principal needs secret get and list on its vault. A vault the plan creates grants them through its `:creator` access policy: apply that first (`--target <vault>:creator`), or grant them yourself.",
+                    want.id, e.message
+                ),
+            ));
+        }
+        Err(e) => return Err(e),
+    };
+    let (value, bundle) = match state {
+        SecretState::Deleted(b) => return Ok(Some(soft_deleted(b.get("tags")))),
+        SecretState::Live { value, bundle } => (value, bundle),
+    };
+    let same = match want.secrets.first() {
+        None | Some((_, crate::model::Secret::Generate(_))) => true,
+        Some((_, source)) => {
+            let wanted = secrets::resolve(source, base_dir).map_err(|e| Error::new("SecretUnavailable", e.0))?;
+            secrets::same(&wanted, &value)
+        }
+    };
+    let id = bundle.get("id").and_then(Value::as_str).unwrap_or_default();
+    let (uri, version) = id.rsplit_once('/').unwrap_or((id, ""));
+    let mut b = json!({
+        "value": if same { SENSITIVE } else { DIFFERENT },
+        "tags": bundle.get("tags").cloned().unwrap_or(json!({})),
+        "version": version,
+        "properties": { "secretUri": uri },
+    });
+    if let Some(ct) = bundle.get("contentType") {
+        b["contentType"] = ct.clone();
+    }
+    Ok(Some(b))
+}
+
+/// Record what a resource exports.
+pub fn record(values: &mut HashMap<(String, String), String>, logical: &str, id: &str, body: Option<&Value>) {
+    values.insert((logical.to_string(), "id".to_string()), id.to_string());
+    if let Some(b) = body {
+        if let Some(t) = b.get("tags") {
+            values.insert((logical.to_string(), "tags".to_string()), t.to_string());
+        }
+        for (attr, ptr) in EXPORTS {
+            if let Some(v) = b.pointer(ptr).and_then(Value::as_str) {
+                values.insert((logical.to_string(), (*attr).to_string()), v.to_string());
+            }
+        }
+    }
+}
+
+/// Record what declaration `i` exports: the attributes of its body ([`record`]), then those
+/// its kind derives from values recorded before (a blob container's `url`).
+pub fn record_decl(
+    cx: &Context,
+    plan: &Validated,
+    i: usize,
+    values: &mut HashMap<(String, String), String>,
+    id: &str,
+    body: Option<&Value>,
+) {
+    let d = &plan.decls[i];
+    record(values, &d.logical.value, id, body);
+    let derived = d.spec.derived(&cx.env(plan, &d.logical.value, values));
+    for (attr, v) in derived {
+        values.insert((d.logical.value.clone(), attr.to_string()), v);
+    }
+}
+
+/// Read every declared resource (one GET each, a level of the graph at a time, in
+/// parallel) and list what the plan owns but no longer declares.
+///
+/// # Errors
+/// A read failed for another reason than absence.
+pub async fn observe(cx: &Context, plan: &Validated) -> Result<Observed, Error> {
+    let n = plan.decls.len();
+    let order = plan.dag.topo_order().unwrap_or_else(|| (0..n).collect());
+    let mut level = vec![0usize; n];
+    for &i in &order {
+        level[i] = plan.dag.dependencies(i).iter().map(|&d| level[d] + 1).max().unwrap_or(0);
+    }
+    let max_level = level.iter().copied().max().unwrap_or(0);
+    let needed: Option<HashSet<usize>> = cx.only.as_ref().map(|only| {
+        let mut set = only.clone();
+        let mut stack: Vec<usize> = only.iter().copied().collect();
+        while let Some(i) = stack.pop() {
+            for d in plan.dag.dependencies(i) {
+                if set.insert(d) {
+                    stack.push(d);
+                }
+            }
+        }
+        set
+    });
+    let mut values: HashMap<(String, String), String> = HashMap::new();
+    let mut desired: Vec<Option<Desired>> = vec![None; n];
+    let mut bodies: Vec<Option<Value>> = vec![None; n];
+    for l in 0..=max_level {
+        let members: Vec<usize> = order.iter().copied().filter(|&i| level[i] == l).collect();
+        let mut reads = Vec::new();
+        for &i in &members {
+            let d = &plan.decls[i];
+            let want = d.spec.desired(&cx.env(plan, &d.logical.value, &values));
+            // With `--target`, only the selection and what it depends on (for ids and values)
+            // are read.
+            let selected = needed.as_ref().is_none_or(|o| o.contains(&i));
+            if let Some(w) = &want
+                && w.is_known()
+                && selected
+            {
+                reads.push((i, w.clone()));
+            }
+            desired[i] = want;
+        }
+        let client = &cx.client;
+        let got: Vec<(usize, Result<Option<Value>, Error>)> = futures::stream::iter(reads)
+            .map(|(i, w)| async move { (i, read(client, &w, &plan.base_dir).await) })
+            .buffer_unordered(cx.parallelism.max(1))
+            .collect()
+            .await;
+        for (i, r) in got {
+            bodies[i] = r?;
+        }
+        // Globally named resources that do not exist here yet: is the name free in Azure?
+        for &i in &members {
+            let unread = needed.as_ref().is_some_and(|o| !o.contains(&i));
+            if !cx.check_names || unread || bodies[i].is_some() || desired[i].as_ref().is_none_or(|w| !w.is_known()) {
+                continue;
+            }
+            let d = &plan.decls[i];
+            if let Some(check) = d.spec.name_check(&cx.env(plan, &d.logical.value, &values)) {
+                let answer = cx.client.post(&check.path, check.api_version, &check.body).await?;
+                if let Some((reason, message)) = crate::kinds::env::NameCheck::refusal(&answer) {
+                    return Err(Error::new(
+                        "NameNotAvailable",
+                        format!(
+                            "{} ({}): the name `{}` cannot be used ({reason}): {message} The name is global across Azure: choose another.",
+                            d.logical.value,
+                            d.kind.type_name(),
+                            check.name
+                        ),
+                    ));
+                }
+            }
+        }
+        for &i in &members {
+            if let Some(w) = &desired[i] {
+                record_decl(cx, plan, i, &mut values, &w.id, bodies[i].as_ref());
+            }
+        }
+    }
+    // Orphans and drift are about the whole plan: not looked for with `--target`.
+    let (orphans, foreign_access) =
+        if cx.only.is_some() { (Vec::new(), Vec::new()) } else { find_orphans(cx, plan, &desired, &bodies).await? };
+    Ok(Observed { desired, bodies, values, orphans, foreign_access })
+}
+
+/// Resources and assignments carrying this plan's mark that it does not declare.
+#[allow(clippy::type_complexity)]
+async fn find_orphans(
+    cx: &Context,
+    plan: &Validated,
+    desired: &[Option<Desired>],
+    bodies: &[Option<Value>],
+) -> Result<(Vec<(String, String)>, Vec<(String, String)>), Error> {
+    let declared: HashSet<String> = desired.iter().flatten().map(|d| d.id.to_ascii_lowercase()).collect();
+    let sub = &cx.subscription;
+    let filter = format!("$filter=tagName%20eq%20'{OWNER_TAG}'%20and%20tagValue%20eq%20'{}'", url_encode(&plan.name));
+    let mut found: Vec<(String, String)> = Vec::new();
+    for g in cx.client.list(&format!("/subscriptions/{sub}/resourcegroups?{filter}"), "2024-11-01").await? {
+        if let Some(id) = g.get("id").and_then(Value::as_str) {
+            found.push((id.to_string(), "Microsoft.Resources/resourceGroups".into()));
+        }
+    }
+    for r in cx.client.list(&format!("/subscriptions/{sub}/resources?{filter}"), "2021-04-01").await? {
+        if let (Some(id), Some(t)) = (r.get("id").and_then(Value::as_str), r.get("type").and_then(Value::as_str)) {
+            found.push((id.to_string(), t.to_string()));
+        }
+    }
+    let prefix = format!("idlab plan {}", plan.name);
+    // Scopes the plan owns (they carry its tag).
+    let owned_scopes: Vec<String> = desired
+        .iter()
+        .zip(bodies)
+        .filter_map(|(d, b)| Some((d.as_ref()?, b.as_ref()?)))
+        .filter(|(d, b)| d.owner.pointer().is_some() && owned_by(b, &plan.name, d.owner))
+        .map(|(d, _)| d.id.clone())
+        .collect();
+    let mut foreign = Vec::new();
+    for a in cx
+        .client
+        .list(&format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleAssignments"), "2022-04-01")
+        .await?
+    {
+        let desc = a.pointer("/properties/description").and_then(Value::as_str).unwrap_or_default();
+        let Some(id) = a.get("id").and_then(Value::as_str) else { continue };
+        if desc == prefix || desc.starts_with(&format!("{prefix}:")) {
+            found.push((id.to_string(), "Microsoft.Authorization/roleAssignments".into()));
+            continue;
+        }
+        let scope = a.pointer("/properties/scope").and_then(Value::as_str).unwrap_or_default();
+        if !declared.contains(&id.to_ascii_lowercase())
+            && owned_scopes.iter().any(|o| crate::arm::id::is_scope_prefix(o, scope))
+        {
+            let guid = a
+                .pointer("/properties/roleDefinitionId")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            let role = crate::roles::by_guid(&guid).map_or(guid, |r| r.name.to_string());
+            let who = a.pointer("/properties/principalId").and_then(Value::as_str).unwrap_or_default();
+            foreign.push((id.to_string(), format!("{role} for principal {who} at {scope}, added outside this plan")));
+        }
+    }
+    found.retain(|(id, _)| !declared.contains(&id.to_ascii_lowercase()));
+    found.sort();
+    found.dedup();
+    Ok((found, foreign))
+}
+
+fn url_encode(s: &str) -> String {
+    crate::arm::percent_encode(s, b"")
+}

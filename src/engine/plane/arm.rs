@@ -1,0 +1,130 @@
+//! The ARM plane: PUT as upsert, PATCH for kinds that update in place, replace (delete then
+//! create, purging a soft-deleted vault in between), role assignments (replication lag,
+//! adoption of an existing assignment for the same triple) and soft-deleted vaults.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::work::{Done, SoftDeleted, written};
+use crate::arm::client::RetryWhile;
+use crate::arm::{Client, Error, keyvault};
+use crate::engine::context::Outcome;
+use crate::plan;
+
+/// Create or update by PUT; role assignments (`role`: their replication window) go through
+/// `put_role_assignment`.
+pub async fn put(client: &Client, id: String, api: &str, body: &Value, role: Option<Duration>, update: bool) -> Done {
+    if let Some(window) = role {
+        return put_role_assignment(client, &id, api, body, window).await;
+    }
+    let v = client.write(Method::PUT, &id, api, body, &[]).await?;
+    Ok((written(id, update), Some(v)))
+}
+
+/// Update in place by PATCH, guarded by the ETag the resource was read with (if any).
+pub async fn patch(client: &Client, id: String, api: &str, body: &Value, etag: Option<String>) -> Done {
+    let headers: Vec<(&str, String)> = etag.into_iter().map(|e| ("If-Match", e)).collect();
+    let v = client.write(Method::PATCH, &id, api, body, &headers).await?;
+    Ok((Outcome::Updated(id), Some(v)))
+}
+
+/// Delete, purge the soft-deleted copy (`purge_at`: its location) so the name is free, create.
+pub async fn replace(client: &Client, id: String, api: &str, body: &Value, purge_at: Option<String>) -> Done {
+    client.delete(&id, api).await?;
+    if let Some(location) = purge_at {
+        keyvault::purge_vault(client, &id, &location).await?;
+    }
+    let v = client.write(Method::PUT, &id, api, body, &[]).await?;
+    Ok((Outcome::Replaced(id), Some(v)))
+}
+
+/// Bring back a soft-deleted vault (`createMode: recover`, then a PATCH if the recovered
+/// vault differs from the plan).
+pub async fn recover_vault(client: &Client, s: SoftDeleted) -> Done {
+    let mut body = s.body.clone();
+    body["properties"]["createMode"] = json!("recover");
+    let got = client.write(Method::PUT, &s.id, s.api, &body, &[]).await?;
+    let mut changes = Vec::new();
+    plan::diff("", &s.body, Some(&got), &mut changes);
+    let got = if changes.is_empty() { got } else { client.write(Method::PATCH, &s.id, s.api, &s.body, &[]).await? };
+    Ok((Outcome::Recovered(s.id), Some(got)))
+}
+
+/// Purge a soft-deleted vault, then create it anew.
+pub async fn purge_create_vault(client: &Client, s: SoftDeleted) -> Done {
+    keyvault::purge_vault(client, &s.id, &s.location).await?;
+    let v = client.write(Method::PUT, &s.id, s.api, &s.body, &[]).await?;
+    Ok((Outcome::Created(s.id), Some(v)))
+}
+
+/// Destroy with `--purge`: delete the vault (unless already soft-deleted), then purge it.
+pub async fn delete_purge_vault(client: &Client, s: SoftDeleted, already_deleted: bool) -> Done {
+    if !already_deleted {
+        client.delete(&s.id, s.api).await?;
+    }
+    keyvault::purge_vault(client, &s.id, &s.location).await?;
+    Ok((Outcome::Purged(s.id), None))
+}
+
+/// Role assignments: `PrincipalNotFound` for an identity the plan just created is retried
+/// within `window` (replication lag, [`put_until_principal_replicates`]); for any other
+/// principal the window is zero and the error is final; `RoleAssignmentExists` for the same
+/// triple under another name is adopted.
+async fn put_role_assignment(client: &Client, id: &str, api: &str, body: &Value, window: Duration) -> Done {
+    let e = match put_until_principal_replicates(client, id, api, body, window).await? {
+        Ok(v) => return Ok((Outcome::Created(id.to_string()), Some(v))),
+        Err(e) => e,
+    };
+    if e.code != "RoleAssignmentExists" {
+        return Err(e);
+    }
+    let scope = id.split("/providers/Microsoft.Authorization/").next().unwrap_or_default();
+    let p = body.pointer("/properties/principalId").and_then(Value::as_str).unwrap_or_default();
+    let def = body.pointer("/properties/roleDefinitionId").and_then(Value::as_str).unwrap_or_default();
+    let list = client
+        .list(
+            &format!("{scope}/providers/Microsoft.Authorization/roleAssignments?$filter=principalId%20eq%20'{p}'"),
+            api,
+        )
+        .await?;
+    let found = list.into_iter().find(|a| {
+        a.pointer("/properties/scope").and_then(Value::as_str).is_some_and(|s| s.eq_ignore_ascii_case(scope))
+            && a.pointer("/properties/roleDefinitionId").and_then(Value::as_str).is_some_and(|d| {
+                d.rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+                    .eq_ignore_ascii_case(def.rsplit('/').next().unwrap_or_default())
+            })
+    });
+    match found {
+        Some(a) => Ok((Outcome::Adopted(a.get("id").and_then(Value::as_str).unwrap_or(id).to_string()), Some(a))),
+        None => Err(e),
+    }
+}
+
+/// PUT a role assignment, waiting out `PrincipalNotFound` for up to `window` (a principal
+/// created moments ago is not yet known to RBAC). The inner result is the ARM refusal that
+/// ended the wait (any other code, or `PrincipalNotFound` past the window); the outer one a
+/// transport failure.
+async fn put_until_principal_replicates(
+    client: &Client,
+    id: &str,
+    api: &str,
+    body: &Value,
+    window: Duration,
+) -> Result<Result<Value, Error>, Error> {
+    let r = client
+        .request(Method::PUT, id)
+        .api_version(api)
+        .json(body)
+        .retry_while(RetryWhile::code(400, "PrincipalNotFound").within(window))
+        .send()
+        .await?
+        .into_response();
+    if (200..300).contains(&r.status) {
+        return Ok(Ok(r.body));
+    }
+    Ok(Err(Client::error(&Method::PUT, id, &r)))
+}
