@@ -31,6 +31,7 @@ pub mod imds;
 pub mod keyvault;
 pub mod login;
 pub mod lro;
+pub mod pipeline;
 pub mod principals;
 pub mod providers;
 pub mod rbac;
