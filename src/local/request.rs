@@ -1,6 +1,6 @@
 //! The provider kit: what every ARM provider handler shares, so no provider names the
-//! router. The request a handler gets ([`Req`], with the authenticated caller), RBAC
-//! checks, body parsing, ARM's common errors and the output filter ([`present`]) that every
+//! router. The request a handler gets (`Req`, with the authenticated caller), RBAC
+//! checks, body parsing, ARM's common errors and the output filter (`present`) that every
 //! answer goes through.
 
 use std::sync::Arc;
