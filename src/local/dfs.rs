@@ -139,7 +139,8 @@ pub fn plane() -> Plane {
     }
 }
 
-#[derive(Clone)] // What an authenticated request addresses.
+/// What an authenticated request addresses.
+#[derive(Clone)]
 struct Addressed {
     account: String,
     fs: String,
@@ -168,10 +169,7 @@ async fn entry(
     body: Bytes,
 ) -> Response {
     let head = method == Method::HEAD;
-    match handle(&sh, a, &method, &uri, &headers, body) {
-        Ok(r) => r,
-        Err(f) => fail_response(&f, head),
-    }
+    handle(&sh, a, &method, &uri, &headers, body).unwrap_or_else(|f| fail_response(&f, head))
 }
 
 /// One request's context: who, where, and what RBAC grants them there.

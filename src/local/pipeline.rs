@@ -147,7 +147,7 @@ async fn run(State((sh, plane)): State<(Arc<Shared>, Arc<Plane>)>, request: Requ
     let mut note = Note::default();
     let mut response = match (plane.admit)(&sh, &mut parts, &bearer, &mut note) {
         Err(refused) => *refused,
-        Ok(()) => match faults(&sh, &parts).await {
+        Ok(()) => match faults(&sh, &plane, &parts).await {
             Some(injected) => injected,
             None => match (plane.authorize)(&sh, &mut parts, &bearer, &mut note) {
                 Err(refused) => *refused,
@@ -186,7 +186,10 @@ fn authenticate(sh: &Shared, plane: &Plane, parts: &Parts) -> Bearer {
 }
 
 /// Injected faults (docs/local-cloud.md): ARM requests only, the ones ARM's `admit` scoped.
-async fn faults(sh: &Shared, parts: &Parts) -> Option<Response> {
+async fn faults(sh: &Shared, plane: &Plane, parts: &Parts) -> Option<Response> {
+    if plane.errors != Errors::ArmJson {
+        return None;
+    }
     let FaultScope(type_lower) = parts.extensions.get::<FaultScope>()?;
     let faults = sh.faults();
     let latency = faults.latency(type_lower);
