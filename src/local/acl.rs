@@ -401,6 +401,18 @@ pub fn chmod(mut entries: Vec<Entry>, mode: u16) -> Vec<Entry> {
 mod tests {
     use super::*;
 
+    /// Moved from dfs.rs (its permission texts), assertions unchanged.
+    #[test]
+    fn permission_texts() {
+        assert_eq!(parse_permissions("0750"), Some(0o750));
+        assert_eq!(parse_permissions("rwxr-x---"), Some(0o750));
+        assert_eq!(parse_permissions("rwxr-x-w-"), Some(0o752));
+        assert_eq!(parse_permissions("rwzr-x---"), None);
+        assert_eq!(permissions_text(&from_mode(0o750)), "rwxr-x---");
+        let named = modify(&from_mode(0o750), &parse_spec("user:a:r-x", true).expect("s"), true).expect("m");
+        assert_eq!(permissions_text(&named), "rwxr-x---+");
+    }
+
     fn texts(v: &[Entry]) -> Vec<String> {
         v.iter().map(entry_text).collect()
     }

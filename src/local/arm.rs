@@ -11,25 +11,28 @@
 
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
+use axum::Extension;
+use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 use serde_json::json;
 
-use super::auth::{Caller, Refusal, Trust, bearer_check};
-use super::http::{ArmError, error_response, header, json_response, percent_decode, query_get, query_pairs};
+use super::auth::{Caller, Refusal};
+use super::http::{ArmError, error_response, json_response, percent_decode, query_get, query_pairs};
 use super::lro::operation_status;
+use super::pipeline::{self, Bearer, Errors, FaultScope, Ids, Note, Plane};
 use super::providers::{authorization::*, generic::*, identity::*, keyvault::*, resources::*};
 use super::request::*;
-use super::shared::{LogEntry, Shared, guid, now_ms};
+use super::shared::Shared;
 use super::table::*;
 use super::{admin, login, table};
 use crate::arm::id::ResourceId;
 
 /// The router: everything goes through one catch-all handler.
 pub fn router(sh: Arc<Shared>) -> axum::Router {
-    axum::Router::new().fallback(entry).with_state(sh)
+    pipeline::layer(&sh, plane(), axum::Router::new().fallback(entry).with_state(sh.clone()))
 }
 
 /// ARM audiences accepted for management tokens.
@@ -169,89 +172,65 @@ fn write_method(m: &Method) -> bool {
     matches!(*m, Method::PUT | Method::PATCH | Method::DELETE) || *m == Method::POST
 }
 
-/// The single entry point.
-async fn entry(State(sh): State<Arc<Shared>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let request_id = guid();
-    let correlation = header(&headers, "x-ms-correlation-request-id").map_or_else(guid, str::to_string);
-    // Clients that join a base URL ending in `/` with a path starting with `/` send `//…`.
-    let mut path = uri.path().to_string();
-    while path.contains("//") {
-        path = path.replace("//", "/");
+/// The ARM port's plane: ARM, the token issuer and discovery, the admin API.
+pub fn plane() -> Plane {
+    Plane {
+        name: "arm",
+        errors: Errors::ArmJson,
+        ids: Ids::Arm,
+        any_case_scheme: true,
+        audiences: |_, aud| ARM_AUDIENCES.contains(&aud),
+        admit,
+        authorize: authorize_arm,
+        log_path: pipeline::request_path,
     }
-    let query = query_pairs(uri.query());
-    let mut principal = None;
-    let mut write = false;
-    let mut response = route(&sh, method.clone(), &path, query, headers, body, &mut principal, &mut write).await;
-    let h = response.headers_mut();
-    super::http::add_headers(
-        h,
-        &[
-            ("x-ms-request-id", request_id.clone()),
-            ("x-ms-correlation-request-id", correlation),
-            ("x-ms-routing-request-id", format!("LOCAL:{}:{request_id}", time_tag())),
-        ],
-    );
-    let kind = match method {
-        Method::GET | Method::HEAD => "reads",
-        Method::DELETE => "deletes",
-        _ => "writes",
-    };
-    super::http::add_headers(h, &[(&format!("x-ms-ratelimit-remaining-subscription-{kind}"), "11999".to_string())]);
-    sh.record(LogEntry {
-        time_ms: now_ms(),
-        method: method.to_string(),
-        path,
-        status: response.status().as_u16(),
-        principal,
-        write,
-    });
-    response
 }
 
-fn time_tag() -> String {
-    let f = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
-    time::OffsetDateTime::now_utc().format(f).unwrap_or_default()
+/// An ARM request that passed the head checks: what it addresses and its api-version.
+#[derive(Debug, Clone)]
+struct Target {
+    route: Route,
+    version: String,
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn route(
-    sh: &Arc<Shared>,
-    method: Method,
-    path: &str,
-    query: Vec<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-    principal: &mut Option<String>,
-    write: &mut bool,
-) -> Response {
+/// The paths served without a bearer token: discovery and the token issuer.
+fn anonymous(method: &Method, lower: &str, segs: &[&str]) -> bool {
+    (lower.starts_with("/metadata/endpoints") && *method == Method::GET)
+        || (segs.len() >= 3 && lower.ends_with("/.well-known/openid-configuration"))
+        || (*method == Method::POST
+            && (lower.ends_with("/oauth2/v2.0/token") || lower.ends_with("/oauth2/token"))
+            && segs.len() >= 3)
+        || lower.starts_with("/common/discovery/instance")
+}
+
+/// The head checks, in ARM's order: discovery and the token issuer need no token; a refused
+/// token is answered first (after a missing api-version on ARM paths, as ARM's gateway does);
+/// then the path, the api-version and the type's versions.
+fn admit(sh: &Arc<Shared>, parts: &mut Parts, bearer: &Bearer, note: &mut Note) -> Result<(), Box<Response>> {
+    // Clients that join a base URL ending in `/` with a path starting with `/` send `//…`.
+    let mut path = parts.uri.path().to_string();
+    if path.contains("//") {
+        while path.contains("//") {
+            path = path.replace("//", "/");
+        }
+        let pq = match parts.uri.query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path.clone(),
+        };
+        if let Ok(uri) = pq.parse::<Uri>() {
+            parts.uri = uri;
+        }
+    }
     let lower = path.to_ascii_lowercase();
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
-    // Discovery and login (no bearer token).
-    if lower.starts_with("/metadata/endpoints") && method == Method::GET {
-        return login::metadata(sh);
+    let method = parts.method.clone();
+    if anonymous(&method, &lower, &segs) {
+        return Ok(());
     }
-    if segs.len() >= 3 && lower.ends_with("/.well-known/openid-configuration") {
-        return login::openid(sh, segs[0], segs.get(1) == Some(&"v2.0"));
-    }
-    if method == Method::POST
-        && (lower.ends_with("/oauth2/v2.0/token") || lower.ends_with("/oauth2/token"))
-        && segs.len() >= 3
-    {
-        return login::token(sh, segs[0], lower.ends_with("/v2.0/token"), &body);
-    }
-    if lower.starts_with("/common/discovery/instance") {
-        return json_response(
-            200,
-            &json!({"tenant_discovery_endpoint": format!("{}/{}/v2.0/.well-known/openid-configuration", sh.base_url, sh.info.tenant_id), "api-version": "1.1", "metadata": []}),
-            &[],
-        );
-    }
-    let caller = match authenticate(sh, &headers) {
+    let query = query_pairs(parts.uri.query());
+    let caller = match authenticate(sh, bearer) {
         Ok(c) => Some(c),
-        Err(e) if lower.starts_with("/_idlab/health") => {
-            let _ = e;
-            None
-        }
+        Err(_) if lower.starts_with("/_idlab/health") => None,
         Err(e)
             if lower.starts_with("/subscriptions")
                 || lower.starts_with("/providers")
@@ -261,50 +240,44 @@ async fn route(
             if (lower.starts_with("/subscriptions") || lower.starts_with("/providers"))
                 && query_get(&query, "api-version").is_none()
             {
-                return error_response(&missing_api_version());
+                return Err(Box::new(error_response(&missing_api_version())));
             }
-            return error_response(&e);
+            return Err(Box::new(error_response(&e)));
         }
         Err(_) => None,
     };
-    *principal = caller.as_ref().map(|c| c.object_id.clone());
+    note.principal = caller.map(|c| c.object_id.clone());
     if lower.starts_with("/_idlab") {
-        if lower.starts_with("/_idlab/operations/") {
-            return operation_status(sh, segs.get(2).copied().unwrap_or_default(), &query);
-        }
-        *write = matches!(method, Method::PUT | Method::POST | Method::DELETE | Method::PATCH)
-            && !lower.starts_with("/_idlab/health");
-        return admin::handle(sh, &method, &lower, &query, &body, caller.as_ref());
+        note.write = matches!(method, Method::PUT | Method::POST | Method::DELETE | Method::PATCH)
+            && !lower.starts_with("/_idlab/health")
+            && !lower.starts_with("/_idlab/operations/");
+        return Ok(());
     }
     if lower.starts_with("/graph/") {
-        return json_response(200, &json!({ "value": [] }), &[]);
+        return Ok(());
     }
     // A write asks to change state, whatever the answer: PUT, PATCH, DELETE and POSTs other
     // than read-only actions (listKeys, listServiceSas, checkNameAvailability, …).
-    *write = write_method(&method) && !(method == Method::POST && is_read_action(&lower));
-    let sub = sh.info.subscription_id.clone();
-    let r = match parse_route(path, &sub) {
-        Ok(r) => r,
-        Err(e) => return error_response(&e),
-    };
+    note.write = write_method(&method) && !(method == Method::POST && is_read_action(&lower));
+    let route = parse_route(&path, &sh.info.subscription_id).map_err(|e| Box::new(error_response(&e)))?;
     let Some(version) = query_get(&query, "api-version").map(str::to_string) else {
-        return error_response(&missing_api_version());
+        return Err(Box::new(error_response(&missing_api_version())));
     };
-    let type_lower = r.type_lower();
+    let type_lower = route.type_lower();
     match table::accepted(&type_lower) {
         None => {
             let ns = type_lower.split('/').next().unwrap_or_default();
-            return error_response(&ArmError::new(
+            return Err(Box::new(error_response(&ArmError::new(
                 400,
                 "NoRegisteredProviderFound",
                 format!(
                     "No registered resource provider found for location 'eastus' and API version '{version}' for type '{}'. The local cloud serves: resource groups, userAssignedIdentities, virtualNetworks, networkSecurityGroups, publicIPAddresses, networkInterfaces, virtualMachines, storageAccounts, blobServices/containers, Key Vault vaults (with deletedVaults and accessPolicies), Microsoft.Sql servers (with databases, administrators and azureADOnlyAuthentications), DataLakeStore accounts, roleAssignments and roleDefinitions (namespace '{ns}').",
                     type_lower.split('/').skip(1).collect::<Vec<_>>().join("/")
                 ),
-            ));
+            ))));
         }
         Some(ok) if !ok.contains(&version.as_str()) => {
-            return error_response(&ArmError::new(
+            return Err(Box::new(error_response(&ArmError::new(
                 400,
                 "InvalidApiVersionParameter",
                 format!(
@@ -312,61 +285,70 @@ async fn route(
                     display_type(&type_lower),
                     table::listing(ok)
                 ),
-            ));
+            ))));
         }
         Some(_) => {}
     }
-    // Injected faults.
-    let faults = sh.faults();
-    let latency = faults.latency(&type_lower);
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
-    if sh.chance(faults.drop_rate) {
-        return dropped();
-    }
-    if sh.chance(faults.throttle_rate) {
-        let ms = faults.scaled(faults.retry_after_s.max(1) * 1000).as_millis().max(1);
-        return error_response(
-            &ArmError::new(429, "TooManyRequests", "The request is being throttled as the limit has been reached for operation type - Read_ObservationWindow_00:05:00. For more information, see - https://aka.ms/srpthrottlinglimits")
-                .header("retry-after", faults.retry_after_s.max(1).to_string())
-                .header("retry-after-ms", ms.to_string()),
-        );
-    }
-    if sh.chance(faults.error_500_rate) {
-        return error_response(&ArmError::new(
-            500,
-            "InternalServerError",
-            "Encountered internal server error. Diagnostic information: timestamp '', subscription id '', tracking id '', request correlation id ''.",
-        ));
-    }
-    if sh.chance(faults.error_503_rate) {
-        return error_response(
-            &ArmError::new(503, "ServiceUnavailable", "The service is temporarily unavailable. Please retry.")
-                .header("retry-after", "1"),
-        );
-    }
-    let Some(caller) = caller else {
-        return error_response(&auth_missing());
-    };
-    let mut req = Req { sh, method, query, headers, body, caller: Some(caller), api_version: version };
-    let result = dispatch(&mut req, r);
-    match result {
-        Ok(resp) => resp,
-        Err(e) => error_response(&e),
-    }
+    parts.extensions.insert(FaultScope(type_lower));
+    parts.extensions.insert(Target { route, version });
+    Ok(())
 }
 
-fn dropped() -> Response {
-    let stream = futures::stream::once(async {
-        Err::<Bytes, std::io::Error>(std::io::Error::new(
-            std::io::ErrorKind::ConnectionReset,
-            "dropped by fault injection",
-        ))
-    });
-    let mut r = Response::new(Body::from_stream(stream));
-    *r.status_mut() = axum::http::StatusCode::OK;
-    r
+/// After the faults: an ARM request needs a caller; RBAC on the action each endpoint declares
+/// runs in the provider handler (`request::authorize`), which alone reads the scope's state.
+fn authorize_arm(_: &Arc<Shared>, parts: &mut Parts, bearer: &Bearer, _: &mut Note) -> Result<(), Box<Response>> {
+    if parts.extensions.get::<Target>().is_some() && bearer.caller().is_none() {
+        return Err(Box::new(error_response(&auth_missing())));
+    }
+    Ok(())
+}
+
+/// The handler, behind the pipeline.
+async fn entry(
+    State(sh): State<Arc<Shared>>,
+    Extension(bearer): Extension<Bearer>,
+    target: Option<Extension<Target>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path();
+    let lower = path.to_ascii_lowercase();
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let query = query_pairs(uri.query());
+    if let Some(Extension(Target { route, version })) = target {
+        let caller = bearer.caller().cloned();
+        let mut req = Req { sh: &sh, method, query, headers, body, caller, api_version: version };
+        return dispatch(&mut req, route).unwrap_or_else(|e| error_response(&e));
+    }
+    // Discovery and login (no bearer token).
+    if lower.starts_with("/metadata/endpoints") && method == Method::GET {
+        return login::metadata(&sh);
+    }
+    if segs.len() >= 3 && lower.ends_with("/.well-known/openid-configuration") {
+        return login::openid(&sh, segs[0], segs.get(1) == Some(&"v2.0"));
+    }
+    if method == Method::POST
+        && (lower.ends_with("/oauth2/v2.0/token") || lower.ends_with("/oauth2/token"))
+        && segs.len() >= 3
+    {
+        return login::token(&sh, segs[0], lower.ends_with("/v2.0/token"), &body);
+    }
+    if lower.starts_with("/common/discovery/instance") {
+        return json_response(
+            200,
+            &json!({"tenant_discovery_endpoint": format!("{}/{}/v2.0/.well-known/openid-configuration", sh.base_url, sh.info.tenant_id), "api-version": "1.1", "metadata": []}),
+            &[],
+        );
+    }
+    if lower.starts_with("/_idlab/operations/") {
+        return operation_status(&sh, segs.get(2).copied().unwrap_or_default(), &query);
+    }
+    if lower.starts_with("/_idlab") {
+        return admin::handle(&sh, &method, &lower, &query, &body, bearer.caller());
+    }
+    json_response(200, &json!({ "value": [] }), &[])
 }
 
 fn missing_api_version() -> ArmError {
@@ -384,28 +366,30 @@ fn www_auth(sh: &Shared, description: &str) -> String {
     )
 }
 
-/// Check the bearer token of an ARM request.
-fn authenticate(sh: &Shared, headers: &HeaderMap) -> Result<Caller, ArmError> {
-    let Some(h) = header(headers, "authorization") else {
-        return Err(auth_missing().header(
-            "www-authenticate",
-            www_auth(sh, "The authentication failed because of missing 'Authorization' header."),
-        ));
+/// The pipeline's bearer outcome for an ARM request, refusals in ARM's words.
+fn authenticate<'b>(sh: &Shared, bearer: &'b Bearer) -> Result<&'b Caller, ArmError> {
+    let refusal = match bearer {
+        Bearer::Checked(Ok(c)) => return Ok(c),
+        Bearer::Checked(Err(r)) => r.clone(),
+        Bearer::Absent => {
+            return Err(auth_missing().header(
+                "www-authenticate",
+                www_auth(sh, "The authentication failed because of missing 'Authorization' header."),
+            ));
+        }
+        Bearer::OtherScheme => {
+            return Err(ArmError::new(
+                401,
+                "AuthenticationFailed",
+                "Authentication failed. The 'Authorization' header is provided in an invalid format.",
+            )
+            .header(
+                "www-authenticate",
+                www_auth(sh, "The authentication failed because of invalid 'Authorization' header."),
+            ));
+        }
     };
-    let Some(token) = h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")) else {
-        return Err(ArmError::new(
-            401,
-            "AuthenticationFailed",
-            "Authentication failed. The 'Authorization' header is provided in an invalid format.",
-        )
-        .header(
-            "www-authenticate",
-            www_auth(sh, "The authentication failed because of invalid 'Authorization' header."),
-        ));
-    };
-    let st = sh.store();
-    let trust = Trust { key: &sh.key, tenant: &sh.info.tenant_id, state: &st.state };
-    bearer_check(&trust, token, |aud| ARM_AUDIENCES.contains(&aud)).map_err(|refusal| match refusal {
+    Err(match refusal {
         Refusal::Expired { exp, now } => {
             let fmt = |t: i64| {
                 time::OffsetDateTime::from_unix_timestamp(t)

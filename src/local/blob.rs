@@ -11,15 +11,18 @@ use std::sync::Arc;
 
 use std::net::SocketAddr;
 
+use axum::Extension;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use super::auth::{Refusal, Trust, bearer_check};
+use super::auth::Refusal;
 use super::http::{header, percent_decode, query_get, query_pairs};
+use super::pipeline::{self, Bearer, Errors, Ids, Note, Plane};
 use super::rbac;
 use super::shared::{Shared, guid, now_ms};
 use super::store::{Op, StoredBlob};
@@ -36,7 +39,8 @@ pub const MAX_BODY: usize = 256 << 20;
 const MAX_RESULTS: usize = 5000;
 
 pub fn router(sh: Arc<Shared>) -> axum::Router {
-    axum::Router::new().fallback(entry).layer(axum::extract::DefaultBodyLimit::disable()).with_state(sh)
+    let handler = axum::Router::new().fallback(entry).layer(axum::extract::DefaultBodyLimit::disable());
+    pipeline::layer(&sh, plane(), handler.with_state(sh.clone()))
 }
 
 fn xml_error(status: u16, code: &str, message: &str, extra: &[(&str, String)]) -> Response {
@@ -77,34 +81,200 @@ fn ok(status: u16, body: Vec<u8>, headers: &[(&str, String)]) -> Response {
     r
 }
 
+/// The blob plane's descriptor: storage XML errors; bearer tokens for the storage audience or
+/// the account's own host, a service SAS, or the 401 `NoAuthenticationInformation` challenge.
+pub fn plane() -> Plane {
+    Plane {
+        name: "blob",
+        errors: Errors::StorageXml,
+        ids: Ids::Handler,
+        any_case_scheme: false,
+        audiences: storage_audience,
+        admit,
+        authorize,
+        log_path: pipeline::request_path,
+    }
+}
+
+/// The account a storage request addresses (its first path segment, lower-cased).
+fn account_of(parts: &Parts) -> String {
+    let first = parts.uri.path().trim_start_matches('/').split('/').next().unwrap_or_default();
+    percent_decode(first, false).to_ascii_lowercase()
+}
+
+/// The audiences the storage planes (blob and dfs) accept: the storage audience, or the
+/// account's own blob or dfs host.
+pub(super) fn storage_audience(parts: &Parts, aud: &str) -> bool {
+    let account = account_of(parts);
+    let own = |svc: &str| {
+        aud.trim_end_matches('/').eq_ignore_ascii_case(&format!("https://{account}.{svc}.core.windows.net"))
+    };
+    AUDIENCES.contains(&aud) || own("blob") || own("dfs")
+}
+
+/// What a request addresses, after authentication.
+#[derive(Clone)]
+struct Addressed {
+    account: String,
+    container: String,
+    blob: String,
+    container_id: String,
+    auth: Auth,
+}
+
+/// What an authorized request does.
+#[derive(Clone)]
+struct Admitted {
+    account: String,
+    container: String,
+    key: String,
+    comp: String,
+    operation: Operation,
+    exists: bool,
+    overrides: Vec<(&'static str, String)>,
+}
+
+/// Authentication, on the head: the account, then a SAS in the query, or a bearer token.
+fn admit(sh: &Arc<Shared>, parts: &mut Parts, bearer: &Bearer, note: &mut Note) -> Result<(), Box<Response>> {
+    note.write = matches!(parts.method, Method::PUT | Method::DELETE);
+    let q = query_pairs(parts.uri.query());
+    let segs: Vec<String> =
+        parts.uri.path().trim_start_matches('/').splitn(3, '/').map(|p| percent_decode(p, false)).collect();
+    let account = segs.first().cloned().unwrap_or_default().to_ascii_lowercase();
+    let container = segs.get(1).cloned().unwrap_or_default().to_ascii_lowercase();
+    let blob = segs.get(2).cloned().unwrap_or_default();
+    let account_res = super::storage::account_named(&sh.store().state, &account).cloned();
+    let Some(account_res) = account_res else {
+        return Err(Box::new(xml_error(404, "ResourceNotFound", "The specified resource does not exist.", &[])));
+    };
+    let container_id = format!("{}/blobServices/default/containers/{container}", account_res.id);
+    let auth = if query_get(&q, "sig").is_some() {
+        let now = time::OffsetDateTime::now_utc();
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        match super::sas::check(&account_res.body, (&account, &container, &blob), &q, peer, now) {
+            Ok(grant) => Auth::Sas(grant),
+            Err(r) => return Err(Box::new(xml_error_detail(r.status, r.code, &r.message, r.detail.as_deref(), &[]))),
+        }
+    } else if header(&parts.headers, "authorization").is_some() {
+        Auth::Principal(bearer_refusal(sh, bearer, &parts.headers)?)
+    } else {
+        return Err(Box::new(xml_error(
+            401,
+            "NoAuthenticationInformation",
+            "Server failed to authenticate the request. Please refer to the information in the www-authenticate header.",
+            &[("www-authenticate", challenge(sh))],
+        )));
+    };
+    if let Auth::Principal(p) = &auth {
+        note.principal = Some(p.clone());
+    }
+    parts.extensions.insert(Addressed { account, container, blob, container_id, auth });
+    Ok(())
+}
+
+/// Authorization, on the head: the container and the operation, then the data action (the
+/// one RBAC function) or the SAS letter the operation needs.
+fn authorize(sh: &Arc<Shared>, parts: &mut Parts, _: &Bearer, _: &mut Note) -> Result<(), Box<Response>> {
+    let Some(a) = parts.extensions.remove::<Addressed>() else {
+        return Err(Box::new(xml_error(500, "InternalError", "The request was not authenticated.", &[])));
+    };
+    let q = query_pairs(parts.uri.query());
+    let invalid_uri = || {
+        Box::new(xml_error(400, "InvalidUri", "The requested URI does not represent any resource on the server.", &[]))
+    };
+    if a.container.is_empty() {
+        return Err(invalid_uri());
+    }
+    if !sh.store().state.resources.contains_key(&a.container_id.to_ascii_lowercase()) {
+        return Err(Box::new(xml_error(404, "ContainerNotFound", "The specified container does not exist.", &[])));
+    }
+    let key = format!("{}/{}/{}", a.account, a.container, a.blob);
+    let container_op = a.blob.is_empty() && query_get(&q, "restype") == Some("container");
+    if a.blob.is_empty() && !container_op {
+        return Err(invalid_uri());
+    }
+    let comp = query_get(&q, "comp").unwrap_or_default().to_string();
+    let operation = operation(&parts.method, container_op, &comp)?;
+    let exists = sh.store().state.blobs.contains_key(&key);
+    let (action, letter) = match operation {
+        Operation::List | Operation::ContainerProperties | Operation::Read => ("read", 'r'),
+        Operation::Write if exists => ("write", 'w'),
+        Operation::Write => ("write", 'c'),
+        Operation::Delete => ("delete", 'd'),
+    };
+    let letter = if operation == Operation::List { 'l' } else { letter };
+    let allowed = match &a.auth {
+        Auth::Principal(p) => {
+            let grants = super::rbac::grants(&sh.store().state, now_ms());
+            let data = format!("{}/blobs/{action}", super::table::CONTAINERS);
+            rbac::allowed(&grants, p, &a.container_id, &data, true)
+                || (action == "write"
+                    && !exists
+                    && rbac::allowed(
+                        &grants,
+                        p,
+                        &a.container_id,
+                        &format!("{}/blobs/add/action", super::table::CONTAINERS),
+                        true,
+                    ))
+        }
+        Auth::Sas(g) => g.permissions.contains(letter) || (letter == 'c' && g.permissions.contains('w')),
+    };
+    if !allowed {
+        return Err(Box::new(xml_error(
+            403,
+            "AuthorizationPermissionMismatch",
+            "This request is not authorized to perform this operation using this permission.",
+            &[],
+        )));
+    }
+    let overrides = match a.auth {
+        Auth::Sas(g) => g.overrides,
+        Auth::Principal(_) => Vec::new(),
+    };
+    let (account, container) = (a.account, a.container);
+    parts.extensions.insert(Admitted { account, container, key, comp, operation, exists, overrides });
+    Ok(())
+}
+
+/// The handler, behind the pipeline: the body is read only now.
 async fn entry(
     State(sh): State<Arc<Shared>>,
-    peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    Extension(a): Extension<Admitted>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let path = uri.path().to_string();
-    let (resp, principal) = match axum::body::to_bytes(body, MAX_BODY).await {
-        Ok(body) => handle(&sh, peer.map(|c| c.0.0.ip()), &method, &uri, &headers, body),
-        Err(_) => (
-            xml_error(
-                413,
-                "RequestBodyTooLarge",
-                "The request body is too large and exceeds the maximum permissible limit.",
-                &[("x-ms-max-body-size", MAX_BODY.to_string())],
-            ),
-            None,
-        ),
+    let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
+        return xml_error(
+            413,
+            "RequestBodyTooLarge",
+            "The request body is too large and exceeds the maximum permissible limit.",
+            &[("x-ms-max-body-size", MAX_BODY.to_string())],
+        );
     };
-    // The query (which may hold a SAS signature) is never logged.
-    let write = matches!(method, Method::PUT | Method::DELETE);
-    sh.log_request(&method, path, resp.status().as_u16(), principal, write);
-    resp
+    let q = query_pairs(uri.query());
+    let key = &a.key;
+    match a.operation {
+        Operation::List => list(&sh, &a.account, &a.container, &q),
+        Operation::ContainerProperties => ok(200, Vec::new(), &[]),
+        Operation::Read => download(&sh, key, &headers, method == Method::HEAD, &a.overrides),
+        Operation::Write => match a.comp.as_str() {
+            "block" => put_block(&sh, key, &q, &body),
+            "blocklist" => put_block_list(&sh, key, &headers, &body),
+            _ => upload(&sh, key, &headers, body),
+        },
+        Operation::Delete if !a.exists => xml_error(404, "BlobNotFound", "The specified blob does not exist.", &[]),
+        Operation::Delete => {
+            sh.blocks.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+            commit_then(&sh, vec![Op::DeleteBlob { key: key.clone() }], || ok(202, Vec::new(), &[]))
+        }
+    }
 }
 
 /// Who may do what: a principal (RBAC) or a SAS's grant.
+#[derive(Clone)]
 enum Auth {
     Principal(String),
     Sas(super::sas::Grant),
@@ -120,138 +290,6 @@ enum Operation {
     /// blob does not exist yet.
     Write,
     Delete,
-}
-
-fn handle(
-    sh: &Shared,
-    peer: Option<std::net::IpAddr>,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: Bytes,
-) -> (Response, Option<String>) {
-    let q = query_pairs(uri.query());
-    let parts: Vec<String> =
-        uri.path().trim_start_matches('/').splitn(3, '/').map(|p| percent_decode(p, false)).collect();
-    let account = parts.first().cloned().unwrap_or_default().to_ascii_lowercase();
-    let container = parts.get(1).cloned().unwrap_or_default().to_ascii_lowercase();
-    let blob = parts.get(2).cloned().unwrap_or_default();
-    let (account_res, container_id) = {
-        let st = sh.store();
-        let acct = super::storage::account_named(&st.state, &account).cloned();
-        let cid = acct.as_ref().map(|a| format!("{}/blobServices/default/containers/{container}", a.id));
-        (acct, cid)
-    };
-    let Some(account_res) = account_res else {
-        return (xml_error(404, "ResourceNotFound", "The specified resource does not exist.", &[]), None);
-    };
-    let container_id = container_id.unwrap_or_default();
-    // Authentication: a SAS in the query, or a bearer token.
-    let auth = if query_get(&q, "sig").is_some() {
-        let now = time::OffsetDateTime::now_utc();
-        match super::sas::check(&account_res.body, (&account, &container, &blob), &q, peer, now) {
-            Ok(grant) => Auth::Sas(grant),
-            Err(r) => return (xml_error_detail(r.status, r.code, &r.message, r.detail.as_deref(), &[]), None),
-        }
-    } else if let Some(h) = header(headers, "authorization") {
-        match bearer(sh, &account, h, headers) {
-            Ok(oid) => Auth::Principal(oid),
-            Err(resp) => return (*resp, None),
-        }
-    } else {
-        return (
-            xml_error(
-                401,
-                "NoAuthenticationInformation",
-                "Server failed to authenticate the request. Please refer to the information in the www-authenticate header.",
-                &[("www-authenticate", challenge(sh))],
-            ),
-            None,
-        );
-    };
-    let principal = match &auth {
-        Auth::Principal(p) => Some(p.clone()),
-        Auth::Sas(_) => None,
-    };
-    if container.is_empty() {
-        return (
-            xml_error(400, "InvalidUri", "The requested URI does not represent any resource on the server.", &[]),
-            principal,
-        );
-    }
-    if !sh.store().state.resources.contains_key(&container_id.to_ascii_lowercase()) {
-        return (xml_error(404, "ContainerNotFound", "The specified container does not exist.", &[]), principal);
-    }
-    let key = format!("{account}/{container}/{blob}");
-    let container_op = blob.is_empty() && query_get(&q, "restype") == Some("container");
-    if blob.is_empty() && !container_op {
-        return (
-            xml_error(400, "InvalidUri", "The requested URI does not represent any resource on the server.", &[]),
-            principal,
-        );
-    }
-    let comp = query_get(&q, "comp").unwrap_or_default().to_string();
-    let operation = match operation(method, container_op, &comp) {
-        Ok(o) => o,
-        Err(resp) => return (*resp, principal),
-    };
-    let exists = sh.store().state.blobs.contains_key(&key);
-    // Authorization: the data action (RBAC) or the SAS letter the operation needs.
-    let (action, letter) = match operation {
-        Operation::List | Operation::ContainerProperties | Operation::Read => ("read", 'r'),
-        Operation::Write if exists => ("write", 'w'),
-        Operation::Write => ("write", 'c'),
-        Operation::Delete => ("delete", 'd'),
-    };
-    let letter = if operation == Operation::List { 'l' } else { letter };
-    let allowed = match &auth {
-        Auth::Principal(p) => {
-            let grants = super::rbac::grants(&sh.store().state, now_ms());
-            let data = format!("{}/blobs/{action}", super::table::CONTAINERS);
-            rbac::allowed(&grants, p, &container_id, &data, true)
-                || (action == "write"
-                    && !exists
-                    && rbac::allowed(
-                        &grants,
-                        p,
-                        &container_id,
-                        &format!("{}/blobs/add/action", super::table::CONTAINERS),
-                        true,
-                    ))
-        }
-        Auth::Sas(g) => g.permissions.contains(letter) || (letter == 'c' && g.permissions.contains('w')),
-    };
-    if !allowed {
-        return (
-            xml_error(
-                403,
-                "AuthorizationPermissionMismatch",
-                "This request is not authorized to perform this operation using this permission.",
-                &[],
-            ),
-            principal,
-        );
-    }
-    let overrides = match &auth {
-        Auth::Sas(g) => g.overrides.as_slice(),
-        Auth::Principal(_) => &[],
-    };
-    let resp = match operation {
-        Operation::List => list(sh, &account, &container, &q),
-        Operation::ContainerProperties => ok(200, Vec::new(), &[]),
-        Operation::Read => download(sh, &key, headers, *method == Method::HEAD, overrides),
-        Operation::Write => match comp.as_str() {
-            "block" => put_block(sh, &key, &q, &body),
-            "blocklist" => put_block_list(sh, &key, headers, &body),
-            _ => upload(sh, &key, headers, body),
-        },
-        Operation::Delete if !exists => xml_error(404, "BlobNotFound", "The specified blob does not exist.", &[]),
-        Operation::Delete => {
-            sh.blocks.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
-            commit_then(sh, vec![Op::DeleteBlob { key: key.clone() }], || ok(202, Vec::new(), &[]))
-        }
-    };
-    (resp, principal)
 }
 
 /// The operation a method, `restype=container` and `comp` ask for; other combinations are
@@ -299,9 +337,10 @@ fn operation(method: &Method, container_op: bool, comp: &str) -> Result<Operatio
     }
 }
 
-/// A bearer token: its object id, or the response refusing it.
-fn bearer(sh: &Shared, account: &str, value: &str, headers: &HeaderMap) -> Result<String, Box<Response>> {
-    let Some(token) = value.strip_prefix("Bearer ") else {
+/// The pipeline's bearer outcome for a storage request: the caller's object id, or the
+/// refusal in storage's words (the scheme, then the service version, then the token).
+fn bearer_refusal(sh: &Shared, bearer: &Bearer, headers: &HeaderMap) -> Result<String, Box<Response>> {
+    let Bearer::Checked(checked) = bearer else {
         return Err(Box::new(xml_error(
             403,
             "AuthenticationFailed",
@@ -319,15 +358,15 @@ fn bearer(sh: &Shared, account: &str, value: &str, headers: &HeaderMap) -> Resul
             &[],
         )));
     }
-    match storage_caller(sh, token, account) {
-        Ok(oid) => Ok(oid),
-        Err(Refused::Expired) => Err(Box::new(xml_error(
+    match checked {
+        Ok(caller) => Ok(caller.object_id.clone()),
+        Err(Refusal::Expired { .. }) => Err(Box::new(xml_error(
             401,
             "InvalidAuthenticationInfo",
             "Lifetime validation failed. The token is expired.",
             &[("www-authenticate", challenge(sh))],
         ))),
-        Err(Refused::Invalid) => Err(Box::new(invalid_token(sh))),
+        Err(_) => Err(Box::new(invalid_token(sh))),
     }
 }
 
@@ -347,29 +386,6 @@ fn invalid_token(sh: &Shared) -> Response {
         "Server failed to authenticate the request. Please refer to the information in the www-authenticate header.",
         &[("www-authenticate", challenge(sh))],
     )
-}
-
-/// Why the storage planes refuse a bearer token.
-pub(super) enum Refused {
-    Expired,
-    /// A bad signature, another tenant, an audience the account does not accept, or a
-    /// principal that no longer exists.
-    Invalid,
-}
-
-/// The caller's object id from a bearer token the storage planes (blob and dfs) accept:
-/// issued here, unexpired, for the storage audience or the account's own blob/dfs host.
-pub(super) fn storage_caller(sh: &Shared, token: &str, account: &str) -> Result<String, Refused> {
-    let own = |aud: &str, svc: &str| {
-        aud.trim_end_matches('/').eq_ignore_ascii_case(&format!("https://{account}.{svc}.core.windows.net"))
-    };
-    let st = sh.store();
-    let trust = Trust { key: &sh.key, tenant: &sh.info.tenant_id, state: &st.state };
-    match bearer_check(&trust, token, |aud| AUDIENCES.contains(&aud) || own(aud, "blob") || own(aud, "dfs")) {
-        Ok(caller) => Ok(caller.object_id),
-        Err(Refusal::Expired { .. }) => Err(Refused::Expired),
-        Err(_) => Err(Refused::Invalid),
-    }
 }
 
 /// An HTTP date (`Last-Modified`): `Tue, 01 Aug 2023 10:00:00 GMT`.

@@ -54,10 +54,10 @@ pub(crate) fn principal_cleanup(st: &CloudState, r: &Resource) -> Vec<Op> {
             let c = parts.next().unwrap_or_default().to_ascii_lowercase();
             let _ = parts.nth(2);
             let a = parts.next().unwrap_or_default().to_ascii_lowercase();
-            (format!("{a}/{c}/"), crate::local::dfs::delete_paths(&a, Some(&c)))
+            (format!("{a}/{c}/"), crate::local::store::delete_data_paths(&a, Some(&c)))
         } else {
             let a = parts.next().unwrap_or_default().to_ascii_lowercase();
-            (format!("{a}/"), crate::local::dfs::delete_paths(&a, None))
+            (format!("{a}/"), crate::local::store::delete_data_paths(&a, None))
         };
         ops.push(Op::DeleteBlobs { prefix });
         // And so do their Data Lake Gen2 paths.

@@ -20,8 +20,10 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 use base64::Engine;
@@ -29,8 +31,9 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
 use super::acl::{self, Entry, R, W, X};
-use super::auth::{Refusal, Trust, bearer_check};
+use super::auth::Refusal;
 use super::http::{ArmError, header, json_response, percent_decode, query_get, query_pairs};
+use super::pipeline::{self, Bearer, Errors, Ids, Note, Plane, RequestId};
 use super::shared::{Shared, guid, now_ms};
 use super::store::{DataPath, Op, Resource, State as CloudState};
 use crate::arm::id::is_scope_prefix;
@@ -213,7 +216,8 @@ pub fn serve(sh: &Arc<Shared>, account: &str, listener: std::net::TcpListener) {
     if let Some(old) = sh.datalake_running.lock().unwrap_or_else(|p| p.into_inner()).insert(account.clone(), tx) {
         let _ = old.send(true);
     }
-    let router = axum::Router::new().fallback(entry).with_state((sh.clone(), account));
+    let handler = axum::Router::new().fallback(entry).with_state((sh.clone(), account.clone()));
+    let router = pipeline::layer(sh, plane(), handler).layer(Extension(Account(account)));
     let tls = sh.tls.clone();
     sh.runtime.spawn(async move {
         let _ = listener.set_nonblocking(true);
@@ -302,35 +306,67 @@ fn remote(f: &Fail, rid: &str, sh: &Shared) -> Response {
     json_response(f.status, &body, &h)
 }
 
+/// The account a WebHDFS server serves.
+#[derive(Debug, Clone)]
+struct Account(String);
+
+/// The WebHDFS plane: `RemoteException` errors, tokens for the Gen1 audience only; RBAC (the
+/// account's owners are superusers) then POSIX ACLs in the handler.
+fn plane() -> Plane {
+    Plane {
+        name: "webhdfs",
+        errors: Errors::RemoteException,
+        ids: Ids::Handler,
+        any_case_scheme: true,
+        audiences: |_, aud| aud == AUDIENCE,
+        admit,
+        authorize: pipeline::pass,
+        log_path: pipeline::request_path,
+    }
+}
+
+/// What an authenticated request addresses.
+#[derive(Debug, Clone)]
+struct Addressed {
+    account_id: String,
+    path: String,
+    op: String,
+    caller: String,
+}
+
+/// The head checks, in order: the account, the path, the api-version, the operation and its
+/// method, then the bearer token.
+fn admit(sh: &Arc<Shared>, parts: &mut Parts, bearer: &Bearer, note: &mut Note) -> Result<(), Box<Response>> {
+    note.write = matches!(parts.method, Method::PUT | Method::POST | Method::DELETE);
+    let rid = parts.extensions.get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+    let account = parts.extensions.get::<Account>().map(|a| a.0.clone()).unwrap_or_default();
+    let addressed = head(sh, &account, parts, bearer).map_err(|f| Box::new(remote(&f, &rid, sh)))?;
+    note.principal = Some(addressed.caller.clone());
+    parts.extensions.insert(addressed);
+    Ok(())
+}
+
+/// The handler, behind the pipeline (the body is read after authentication).
 async fn entry(
     State((sh, account)): State<(Arc<Shared>, String)>,
-    method: Method,
+    Extension(a): Extension<Addressed>,
+    Extension(RequestId(rid)): Extension<RequestId>,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let rid = guid();
-    let mut principal = None;
-    let write = matches!(method, Method::PUT | Method::POST | Method::DELETE);
-    let resp = match handle(&sh, &account, &method, &uri, &headers, body, &rid, &mut principal) {
-        Ok(r) => r,
-        Err(f) => remote(&f, &rid, &sh),
-    };
-    sh.log_request(&method, uri.path().to_string(), resp.status().as_u16(), principal, write);
-    resp
+    handle(&sh, &account, a, &uri, &headers, body, &rid).unwrap_or_else(|f| remote(&f, &rid, &sh))
 }
 
-/// The caller's object id from a bearer token for the Gen1 audience.
-fn authenticate(sh: &Shared, headers: &HeaderMap) -> Result<String, Fail> {
+/// The pipeline's bearer outcome for the Gen1 audience: the caller's object id, or why not.
+fn authenticate(bearer: &Bearer) -> Result<String, Fail> {
     let denied = |m: &str| fail(401, "SecurityException", m);
-    let h = header(headers, "authorization").ok_or_else(|| denied("The 'Authorization' header is missing."))?;
-    let token = h
-        .strip_prefix("Bearer ")
-        .or_else(|| h.strip_prefix("bearer "))
-        .ok_or_else(|| denied("The 'Authorization' header is not a bearer token."))?;
-    let st = sh.store();
-    let trust = Trust { key: &sh.key, tenant: &sh.info.tenant_id, state: &st.state };
-    match bearer_check(&trust, token, |aud| aud == AUDIENCE) {
+    let checked = match bearer {
+        Bearer::Absent => return Err(denied("The 'Authorization' header is missing.")),
+        Bearer::OtherScheme => return Err(denied("The 'Authorization' header is not a bearer token.")),
+        Bearer::Checked(checked) => checked.clone(),
+    };
+    match checked {
         Ok(caller) => Ok(caller.object_id),
         Err(Refusal::Expired { .. }) => Err(denied("The access token is expired.")),
         Err(Refusal::Invalid | Refusal::NotYetValid { .. }) => Err(denied("The access token is invalid.")),
@@ -548,21 +584,13 @@ fn redirect(uri: &Uri, headers: &HeaderMap, extra: &str, rid: &str) -> Response 
 }
 
 #[allow(clippy::too_many_arguments)]
-fn handle(
-    sh: &Shared,
-    account: &str,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: Bytes,
-    rid: &str,
-    principal: &mut Option<String>,
-) -> Result<Response, Fail> {
+/// The head checks of [`admit`], in order.
+fn head(sh: &Shared, account: &str, parts: &Parts, bearer: &Bearer) -> Result<Addressed, Fail> {
     let account_id = account_named(&sh.store().state, account)
         .map(|r| r.id.clone())
         .ok_or_else(|| fail(404, "FileNotFoundException", format!("The account '{account}' does not exist.")))?;
-    let path = data_path(uri.path())?;
-    let q = query_pairs(uri.query());
+    let path = data_path(parts.uri.path())?;
+    let q = query_pairs(parts.uri.query());
     if let Some(v) = query_get(&q, "api-version")
         && !DATA_VERSIONS.contains(&v)
     {
@@ -589,15 +617,28 @@ fn handle(
             ));
         }
     };
-    if *method != want_method {
+    if parts.method != want_method {
         return Err(fail(
             400,
             "IllegalArgumentException",
-            format!("Invalid HTTP method {method} for operation {op}: use {want_method}."),
+            format!("Invalid HTTP method {} for operation {op}: use {want_method}.", parts.method),
         ));
     }
-    let caller = authenticate(sh, headers)?;
-    *principal = Some(caller.clone());
+    let caller = authenticate(bearer)?;
+    Ok(Addressed { account_id, path, op, caller })
+}
+
+fn handle(
+    sh: &Shared,
+    account: &str,
+    a: Addressed,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Bytes,
+    rid: &str,
+) -> Result<Response, Fail> {
+    let Addressed { account_id, path, op, caller } = a;
+    let q = query_pairs(uri.query());
     let owner_guid = crate::roles::by_name("Owner").map(|r| r.guid).unwrap_or_default();
     let superuser = super::rbac::grants(&sh.store().state, now_ms()).iter().any(|g| {
         g.principal_id.eq_ignore_ascii_case(&caller)

@@ -30,8 +30,10 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
 use base64::Engine;
@@ -39,12 +41,14 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
 use super::acl::{self, Entry, R, Tag, W, X};
-use super::blob::{Refused, challenge, http_date, requested_range, storage_caller};
+use super::auth::Refusal;
+use super::blob::{challenge, http_date, requested_range, storage_audience};
 use super::datalake::{ancestors, new_child};
 use super::http::{header, percent_decode, query_get, query_pairs};
+use super::pipeline::{self, Bearer, Errors, Ids, Note, Plane};
 use super::rbac::{Grant, allowed};
 use super::shared::{Shared, guid, now_ms};
-use super::store::{DataPath, Op, StoredBlob};
+use super::store::{DataPath, Op, Resource, StoredBlob};
 
 /// The service version answered in `x-ms-version`.
 const VERSION: &str = "2023-11-03";
@@ -60,23 +64,12 @@ const MODIFY_PERMISSIONS: &str = "modifyPermissions/action";
 const MANAGE_OWNERSHIP: &str = "manageOwnership/action";
 
 pub fn router(sh: Arc<Shared>) -> axum::Router {
-    axum::Router::new().fallback(entry).with_state(sh)
+    pipeline::layer(&sh, plane(), axum::Router::new().fallback(entry).with_state(sh.clone()))
 }
 
 /// The store key of a path of a file system.
 fn key(account: &str, fs: &str, path: &str) -> String {
     format!("{account}/{fs}:{path}")
-}
-
-/// The op removing every path of a file system (`Some(fs)`) or of an account.
-pub fn delete_paths(account: &str, fs: Option<&str>) -> Op {
-    let account = account.to_ascii_lowercase();
-    Op::DeleteDataPaths {
-        prefix: match fs {
-            Some(f) => format!("{account}/{}:", f.to_ascii_lowercase()),
-            None => format!("{account}/"),
-        },
-    }
 }
 
 /// A refusal: status, `x-ms-error-code` and message.
@@ -132,22 +125,51 @@ fn done(status: u16, body: Vec<u8>, headers: &[(&str, String)]) -> Response {
     r
 }
 
-async fn entry(State(sh): State<Arc<Shared>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let mut principal = None;
+/// The dfs plane: storage JSON errors, storage bearer tokens; RBAC then ACLs in the handler.
+pub fn plane() -> Plane {
+    Plane {
+        name: "dfs",
+        errors: Errors::StorageJson,
+        ids: Ids::Handler,
+        any_case_scheme: false,
+        audiences: storage_audience,
+        admit,
+        authorize: pipeline::pass,
+        log_path: pipeline::request_path,
+    }
+}
+
+/// What an authenticated request addresses.
+#[derive(Clone)]
+struct Addressed {
+    account: String,
+    fs: String,
+    path: String,
+    acct: Resource,
+    caller: String,
+}
+
+/// Authentication, on the head: the path, the account, then the bearer token and version.
+fn admit(sh: &Arc<Shared>, parts: &mut Parts, bearer: &Bearer, note: &mut Note) -> Result<(), Box<Response>> {
+    note.write = matches!(parts.method, Method::PUT | Method::PATCH | Method::DELETE);
+    let head = parts.method == Method::HEAD;
+    let addressed = authenticate(sh, parts, bearer).map_err(|f| Box::new(fail_response(&f, head)))?;
+    note.principal = Some(addressed.caller.clone());
+    parts.extensions.insert(addressed);
+    Ok(())
+}
+
+/// The handler, behind the pipeline (the body is read after authentication).
+async fn entry(
+    State(sh): State<Arc<Shared>>,
+    Extension(a): Extension<Addressed>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let head = method == Method::HEAD;
-    let resp = match handle(&sh, &method, &uri, &headers, body, &mut principal) {
-        Ok(r) => r,
-        Err(f) => fail_response(&f, head),
-    };
-    // The query (ACL specs, positions) is never logged.
-    sh.log_request(
-        &method,
-        uri.path().to_string(),
-        resp.status().as_u16(),
-        principal,
-        matches!(method, Method::PUT | Method::PATCH | Method::DELETE),
-    );
-    resp
+    handle(&sh, a, &method, &uri, &headers, body).unwrap_or_else(|f| fail_response(&f, head))
 }
 
 /// One request's context: who, where, and what RBAC grants them there.
@@ -321,16 +343,10 @@ fn normalise(rest: &str) -> Result<String, Fail> {
     Ok(format!("/{}", parts.join("/")))
 }
 
-fn handle(
-    sh: &Shared,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: Bytes,
-    principal: &mut Option<String>,
-) -> Result<Response, Fail> {
-    let q = query_pairs(uri.query());
-    let raw = uri.path().trim_start_matches('/');
+/// The path, the account and the bearer token, in that order; refusals in dfs's words.
+fn authenticate(sh: &Shared, parts: &Parts, bearer: &Bearer) -> Result<Addressed, Fail> {
+    let headers = &parts.headers;
+    let raw = parts.uri.path().trim_start_matches('/');
     let mut split = raw.splitn(3, '/');
     let account = percent_decode(split.next().unwrap_or_default(), false).to_ascii_lowercase();
     let fs = percent_decode(split.next().unwrap_or_default(), false).to_ascii_lowercase();
@@ -340,7 +356,7 @@ fn handle(
         return Err(fail(404, "ResourceNotFound", "The specified resource does not exist."));
     };
     // Authentication: a bearer token for the storage audience, with a service version.
-    let Some(auth) = header(headers, "authorization") else {
+    let (Bearer::OtherScheme | Bearer::Checked(_)) = bearer else {
         let mut f = fail(
             401,
             "NoAuthenticationInformation",
@@ -349,13 +365,13 @@ fn handle(
         f.extra.push(("www-authenticate", challenge(sh)));
         return Err(f);
     };
-    let token = auth.strip_prefix("Bearer ").ok_or_else(|| {
-        fail(
+    let Bearer::Checked(checked) = bearer else {
+        return Err(fail(
             403,
             "AuthenticationFailed",
             "Server failed to authenticate the request. Make sure the value of Authorization header is formed correctly including the signature.",
-        )
-    })?;
+        ));
+    };
     let version = header(headers, "x-ms-version").unwrap_or_default();
     if version.is_empty() {
         return Err(fail(
@@ -372,12 +388,12 @@ fn handle(
         f.message.push_str(&format!(" x-ms-version: {version}"));
         return Err(f);
     }
-    let caller = match storage_caller(sh, token.trim(), &account) {
-        Ok(oid) => oid,
+    let caller = match checked {
+        Ok(c) => c.object_id.clone(),
         Err(why) => {
             let message = match why {
-                Refused::Expired => "Lifetime validation failed. The token is expired.",
-                Refused::Invalid => {
+                Refusal::Expired { .. } => "Lifetime validation failed. The token is expired.",
+                _ => {
                     "Server failed to authenticate the request. Please refer to the information in the www-authenticate header."
                 }
             };
@@ -386,7 +402,19 @@ fn handle(
             return Err(f);
         }
     };
-    *principal = Some(caller.clone());
+    Ok(Addressed { account, fs, path, acct, caller })
+}
+
+fn handle(
+    sh: &Shared,
+    a: Addressed,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Response, Fail> {
+    let q = query_pairs(uri.query());
+    let Addressed { account, fs, path, acct, caller } = a;
     if acct.body.pointer("/properties/isHnsEnabled").and_then(Value::as_bool) != Some(true) {
         return Err(fail(
             409,
@@ -863,15 +891,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn permission_texts() {
-        assert_eq!(acl::parse_permissions("0750"), Some(0o750));
-        assert_eq!(acl::parse_permissions("rwxr-x---"), Some(0o750));
-        assert_eq!(acl::parse_permissions("rwxr-x-w-"), Some(0o752));
-        assert_eq!(acl::parse_permissions("rwzr-x---"), None);
-        assert_eq!(acl::permissions_text(&acl::from_mode(0o750)), "rwxr-x---");
-        let named =
-            acl::modify(&acl::from_mode(0o750), &acl::parse_spec("user:a:r-x", true).expect("s"), true).expect("m");
-        assert_eq!(acl::permissions_text(&named), "rwxr-x---+");
+    fn paths_normalise() {
         assert_eq!(normalise("a//b/").ok(), Some("/a/b".to_string()));
         assert!(normalise("a/../b").is_err());
     }

@@ -6,14 +6,16 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
+use axum::Extension;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, Uri};
+use axum::http::request::Parts;
+use axum::http::{Method, Uri};
 use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::http::{header, json_response, query_get, query_pairs};
 use super::login;
+use super::pipeline::{self, Bearer, Errors, Ids, Note, Plane};
 use super::shared::{Shared, bind_loopback};
 use super::store::{ImdsEndpoint, Op};
 use super::token::sign;
@@ -76,7 +78,8 @@ pub fn serve(sh: &Arc<Shared>, key: &str, listener: std::net::TcpListener) {
     sh.runtime.spawn(async move {
         let _ = listener.set_nonblocking(true);
         let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
-        let app = axum::Router::new().fallback(handle).with_state((shared, key));
+        let handler = axum::Router::new().fallback(handle).with_state((shared.clone(), key.clone()));
+        let app = pipeline::layer(&shared, plane(), handler).layer(Extension(Endpoint(key)));
         let _ = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 let _ = rx.changed().await;
@@ -103,46 +106,68 @@ fn imds_error(status: u16, error: &str, description: &str) -> Response {
     json_response(status, &json!({ "error": error, "error_description": description }), &[])
 }
 
-async fn handle(
-    State((sh, key)): State<(Arc<Shared>, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    _body: Bytes,
-) -> Response {
-    let path = uri.path().to_string();
-    let resp = answer(&sh, &key, &method, &uri, &headers);
-    sh.log_request(&method, path, resp.status().as_u16(), None, false);
-    resp
+/// The VM (its state key) a managed-identity endpoint serves.
+#[derive(Debug, Clone)]
+struct Endpoint(String);
+
+/// The managed-identity plane: OAuth JSON errors; no bearer token, but the `Metadata: true`
+/// header (IMDS) or the endpoint's `X-IDENTITY-HEADER` secret (App Service).
+fn plane() -> Plane {
+    Plane {
+        name: "imds",
+        errors: Errors::OAuthJson,
+        ids: Ids::Handler,
+        any_case_scheme: false,
+        audiences: pipeline::no_audience,
+        admit,
+        authorize: pipeline::pass,
+        log_path: pipeline::request_path,
+    }
 }
 
-fn answer(sh: &Shared, key: &str, method: &Method, uri: &Uri, headers: &HeaderMap) -> Response {
-    let q = query_pairs(uri.query());
-    let path = uri.path().trim_end_matches('/').to_ascii_lowercase();
+/// The head checks, in order: the path, the method, the endpoint, then its header.
+fn admit(sh: &Arc<Shared>, parts: &mut Parts, _: &Bearer, _: &mut Note) -> Result<(), Box<Response>> {
+    let key = parts.extensions.get::<Endpoint>().map(|e| e.0.clone()).unwrap_or_default();
+    let path = parts.uri.path().trim_end_matches('/').to_ascii_lowercase();
     let app_service = path == "/msi/token";
     if path != "/metadata/identity/oauth2/token" && !app_service {
-        return imds_error(
+        return Err(Box::new(imds_error(
             404,
             "not_found",
             "The requested path is not served by this managed-identity endpoint: use /metadata/identity/oauth2/token (IMDS) or /msi/token (App Service).",
-        );
+        )));
     }
-    if *method != Method::GET {
-        return imds_error(405, "invalid_request", "Only GET is supported.");
+    if parts.method != Method::GET {
+        return Err(Box::new(imds_error(405, "invalid_request", "Only GET is supported.")));
     }
-    let endpoint = sh.store().state.imds.get(key).cloned();
+    let endpoint = sh.store().state.imds.get(&key).cloned();
     let Some(endpoint) = endpoint else {
-        return imds_error(400, "invalid_request", "Identity not found");
+        return Err(Box::new(imds_error(400, "invalid_request", "Identity not found")));
     };
     if app_service {
-        if header(headers, "x-identity-header") != Some(endpoint.header_secret.as_str()) {
-            return imds_error(401, "invalid_request", "The X-IDENTITY-HEADER header is missing or incorrect.");
+        if header(&parts.headers, "x-identity-header") != Some(endpoint.header_secret.as_str()) {
+            return Err(Box::new(imds_error(
+                401,
+                "invalid_request",
+                "The X-IDENTITY-HEADER header is missing or incorrect.",
+            )));
         }
-    } else if header(headers, "metadata").map(str::to_ascii_lowercase).as_deref() != Some("true")
-        || headers.contains_key("x-forwarded-for")
+    } else if header(&parts.headers, "metadata").map(str::to_ascii_lowercase).as_deref() != Some("true")
+        || parts.headers.contains_key("x-forwarded-for")
     {
-        return imds_error(400, "invalid_request", "Required metadata header not specified");
+        return Err(Box::new(imds_error(400, "invalid_request", "Required metadata header not specified")));
     }
+    Ok(())
+}
+
+/// The handler, behind the pipeline (the body is never read).
+async fn handle(State((sh, key)): State<(Arc<Shared>, String)>, uri: Uri) -> Response {
+    answer(&sh, &key, &uri)
+}
+
+fn answer(sh: &Shared, key: &str, uri: &Uri) -> Response {
+    let q = query_pairs(uri.query());
+    let app_service = uri.path().trim_end_matches('/').eq_ignore_ascii_case("/msi/token");
     let Some(resource) = query_get(&q, "resource").map(str::to_string) else {
         return imds_error(400, "invalid_request", "Required query variable 'resource' is missing");
     };

@@ -11,14 +11,17 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, Uri};
+use axum::http::request::Parts;
+use axum::http::{Method, Uri};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::auth::{Caller, Refusal, Trust, bearer_check};
-use super::http::{ArmError, empty, header, json_response, percent_decode, query_get, query_pairs};
+use super::auth::{Caller, Refusal};
+use super::http::{ArmError, empty, json_response, percent_decode, query_get, query_pairs};
+use super::pipeline::{self, Bearer, Errors, Ids, Note, Plane};
 use super::shared::{Shared, bind_loopback, now_ms};
 use super::store::{Op, Resource, SecretVersion, State as CloudState, StoredSecret};
 
@@ -113,7 +116,8 @@ pub fn serve(sh: &Arc<Shared>, name: &str, listener: std::net::TcpListener) {
     sh.runtime.spawn(async move {
         let _ = listener.set_nonblocking(true);
         let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
-        let app = axum::Router::new().fallback(entry).with_state((shared, key));
+        let handler = axum::Router::new().fallback(entry).with_state((shared.clone(), key.clone()));
+        let app = pipeline::layer(&shared, plane(), handler).layer(Extension(Vault(key)));
         super::tls::serve_tls(listener, tls, app, rx).await;
     });
 }
@@ -155,25 +159,59 @@ fn challenge(sh: &Shared, status: u16, message: &str) -> Response {
     r
 }
 
+/// The vault a data-plane server serves (its name, as the request log calls it).
+#[derive(Debug, Clone)]
+struct Vault(String);
+
+/// The Key Vault plane: Key Vault JSON errors with the 401 challenge, tokens for
+/// `https://vault.azure.net`; access policies or RBAC (by the vault's mode) in the handler.
+fn plane() -> Plane {
+    Plane {
+        name: "keyvault",
+        errors: Errors::KeyVaultJson,
+        ids: Ids::KeyVault,
+        any_case_scheme: false,
+        audiences: |_, aud| AUDIENCES.contains(&aud),
+        admit,
+        authorize: pipeline::pass,
+        log_path: |parts| {
+            let vault = parts.extensions.get::<Vault>().map(|v| v.0.as_str()).unwrap_or_default();
+            format!("/vaults/{vault}{}", parts.uri.path())
+        },
+    }
+}
+
+/// The challenge comes first: clients send the first request without a token (and without
+/// its body) to learn the authority; then the bearer check's verdict, in Key Vault's words.
+fn admit(sh: &Arc<Shared>, parts: &mut Parts, bearer: &Bearer, note: &mut Note) -> Result<(), Box<Response>> {
+    note.write = matches!(parts.method, Method::PUT | Method::DELETE | Method::POST | Method::PATCH);
+    let refused = |message: &str| Err(Box::new(challenge(sh, 401, message)));
+    match bearer {
+        Bearer::Absent | Bearer::OtherScheme => refused("AKV10000: Request is missing a Bearer or PoP token."),
+        Bearer::Checked(Ok(caller)) => {
+            note.principal = Some(caller.object_id.clone());
+            Ok(())
+        }
+        Bearer::Checked(Err(Refusal::Expired { .. })) => refused("AKV10022: The access token has expired."),
+        Bearer::Checked(Err(Refusal::WrongAudience { aud })) => {
+            refused(&format!("AKV10022: Invalid audience. Expected https://vault.azure.net, found: {aud}."))
+        }
+        Bearer::Checked(Err(_)) => refused("AKV10000: The access token is invalid."),
+    }
+}
+
+/// The handler, behind the pipeline (the body is read after authentication).
 async fn entry(
     State((sh, vault)): State<(Arc<Shared>, String)>,
+    Extension(bearer): Extension<Bearer>,
     method: Method,
     uri: Uri,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (mut resp, principal) = answer(&sh, &vault, &method, &uri, &headers, &body);
-    // Key Vault answers carry a request id, as ARM's do.
-    let request_id = super::shared::guid();
-    super::http::add_headers(resp.headers_mut(), &[("x-ms-request-id", request_id)]);
-    sh.log_request(
-        &method,
-        format!("/vaults/{vault}{}", uri.path()),
-        resp.status().as_u16(),
-        principal,
-        matches!(method, Method::PUT | Method::DELETE | Method::POST | Method::PATCH),
-    );
-    resp
+    let Some(caller) = bearer.caller() else {
+        return challenge(&sh, 401, "AKV10000: The access token is invalid.");
+    };
+    answer(&sh, &vault, caller, &method, &uri, &body)
 }
 
 /// The secret operations and the access-policy permission each needs.
@@ -213,51 +251,22 @@ impl SecretOp {
     }
 }
 
-fn answer(
-    sh: &Shared,
-    vault_name: &str,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> (Response, Option<String>) {
-    // The challenge comes first: clients send the first request without a token (and without
-    // its body) to learn the authority.
-    let Some(token) = header(headers, "authorization").and_then(|h| h.strip_prefix("Bearer ")) else {
-        return (challenge(sh, 401, "AKV10000: Request is missing a Bearer or PoP token."), None);
-    };
-    let checked = {
-        let st = sh.store();
-        let trust = Trust { key: &sh.key, tenant: &sh.info.tenant_id, state: &st.state };
-        bearer_check(&trust, token, |aud| AUDIENCES.contains(&aud))
-    };
-    let claims = match checked {
-        Ok(c) => c,
-        Err(Refusal::Expired { .. }) => {
-            return (challenge(sh, 401, "AKV10022: The access token has expired."), None);
-        }
-        Err(Refusal::WrongAudience { aud }) => {
-            let msg = format!("AKV10022: Invalid audience. Expected https://vault.azure.net, found: {aud}.");
-            return (challenge(sh, 401, &msg), None);
-        }
-        Err(_) => return (challenge(sh, 401, "AKV10000: The access token is invalid."), None),
-    };
-    let who = Some(claims.object_id.clone());
+fn answer(sh: &Shared, vault_name: &str, claims: &Caller, method: &Method, uri: &Uri, body: &Bytes) -> Response {
     let q = query_pairs(uri.query());
     match query_get(&q, "api-version") {
-        None => return (kv_error(400, "BadParameter", "The 'api-version' query parameter is missing.", None), who),
+        None => return kv_error(400, "BadParameter", "The 'api-version' query parameter is missing.", None),
         Some(v) if !DATA_VERSIONS.contains(&v) => {
             let msg = format!(
                 "The specified version ({v}) is not recognized. Consider using the latest supported version (2026-04-01)."
             );
-            return (kv_error(400, "BadParameter", &msg, None), who);
+            return kv_error(400, "BadParameter", &msg, None);
         }
         Some(_) => {}
     }
     let (vault, secrets_of_vault) = {
         let st = sh.store();
         let Some(v) = vault_named(&st.state, vault_name).cloned() else {
-            return (kv_error(404, "VaultNotFound", &format!("The vault '{vault_name}' does not exist."), None), who);
+            return kv_error(404, "VaultNotFound", &format!("The vault '{vault_name}' does not exist."), None);
         };
         let prefix = format!("{}/", vault_name.to_ascii_lowercase());
         let s: Vec<(String, StoredSecret)> = st
@@ -285,11 +294,11 @@ fn answer(
         (&Method::POST, Some("deletedsecrets"), 3) if seg(2) == Some("recover") => (SecretOp::Recover, seg(1)),
         _ => {
             let msg = format!("The operation {method} {} is not served by this vault.", uri.path());
-            return (kv_error(404, "NotFound", &msg, None), who);
+            return kv_error(404, "NotFound", &msg, None);
         }
     };
-    if let Some(denied) = refusal(sh, &vault, &claims, op, name) {
-        return (denied, who);
+    if let Some(denied) = refusal(sh, &vault, claims, op, name) {
+        return denied;
     }
     let uri_base = vault
         .body
@@ -308,7 +317,7 @@ fn answer(
             .find(|(k, _)| *k == format!("{vault_key}/{}", n.to_ascii_lowercase()))
             .map(|(_, s)| s.clone())
     };
-    let resp = match (op, name) {
+    match (op, name) {
         (SecretOp::List, None) if seg(0) == Some("secrets") => {
             let value: Vec<Value> = secrets_of_vault
                 .iter()
@@ -348,7 +357,7 @@ fn answer(
                                 Some(plain) => b["value"] = json!(plain),
                                 None => {
                                     let msg = "The secret's value cannot be opened with this state's vault.key.";
-                                    return (kv_error(500, "InternalServerError", msg, None), who);
+                                    return kv_error(500, "InternalServerError", msg, None);
                                 }
                             }
                             json_response(200, &b, &[])
@@ -406,8 +415,7 @@ fn answer(
             None => deleted_not_found(n),
         },
         _ => kv_error(400, "BadParameter", "The request is not valid.", None),
-    };
-    (resp, who)
+    }
 }
 
 /// Seal a secret value for the state: `v1:` and base64 of nonce and AES-256-GCM ciphertext.

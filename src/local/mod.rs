@@ -4,7 +4,9 @@
 //!
 //! Layout (docs/architecture.md, "The local cloud's layout"): [`shared`] (state shared by
 //! every handler, the request log, the one durable commit), [`store`] (state and journal),
-//! [`auth`] (the one bearer check), [`token`] (JWTs), [`rbac`], [`principals`], [`http`]
+//! [`pipeline`] (the one request pipeline every plane's server goes through: request id,
+//! authentication on the head, ARM faults, authorization, the request log), [`auth`] (the one
+//! bearer check, called by the pipeline only), [`token`] (JWTs), [`rbac`], [`principals`], [`http`]
 //! (ARM's error envelope), [`tls`]; the ARM front door [`arm`] with the provider table
 //! [`table`] (with its api-versions), the provider kit [`request`], [`lro`], [`cascade`] and the provider families in
 //! [`providers`] (bodies of [`storage`], [`sql`]); the planes: [`login`] (token endpoint and
@@ -31,6 +33,7 @@ pub mod imds;
 pub mod keyvault;
 pub mod login;
 pub mod lro;
+pub mod pipeline;
 pub mod principals;
 pub mod providers;
 pub mod rbac;

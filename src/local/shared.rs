@@ -113,19 +113,8 @@ impl Shared {
         use rand::RngExt;
         self.rng.lock().unwrap_or_else(|e| e.into_inner()).random_bool(p.min(1.0))
     }
-    /// Record one request of a data plane or endpoint: its method, `path` (never a query or a
-    /// body, which may hold secrets), status and caller.
-    pub fn log_request(
-        &self,
-        method: &axum::http::Method,
-        path: String,
-        status: u16,
-        principal: Option<String>,
-        write: bool,
-    ) {
-        self.record(LogEntry { time_ms: now_ms(), method: method.to_string(), path, status, principal, write });
-    }
-
+    /// Record one request (the pipeline does, once per request): its method, path (never a
+    /// query or a body, which may hold secrets), status and caller.
     pub fn record(&self, e: LogEntry) {
         let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
         if log.len() >= LOG_CAPACITY {

@@ -502,6 +502,17 @@ impl Store {
     }
 }
 
+/// The op removing every dfs path of a file system (`Some(fs)`) or of an account.
+pub fn delete_data_paths(account: &str, fs: Option<&str>) -> Op {
+    let account = account.to_ascii_lowercase();
+    Op::DeleteDataPaths {
+        prefix: match fs {
+            Some(f) => format!("{account}/{}:", f.to_ascii_lowercase()),
+            None => format!("{account}/"),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -40,7 +40,7 @@ fn policy(lab: &Lab, oid: &str, secrets: &[&str]) -> Value {
 }
 
 /// A group and a vault in it; answers the vault's ARM path and its data-plane URI.
-fn vault(lab: &Lab, rg: &str, name: &str, policies: Value, rbac: bool) -> (String, String) {
+pub(crate) fn vault(lab: &Lab, rg: &str, name: &str, policies: Value, rbac: bool) -> (String, String) {
     let rgp = lab.rg_path(rg);
     assert!(lab.op("PUT", &format!("{rgp}?{API}"), Some(&json!({"location": "eastus"}))).status < 300);
     let path = format!("{rgp}/providers/Microsoft.KeyVault/vaults/{name}");

@@ -159,3 +159,34 @@ fn type_names_are_spelled_only_in_the_table_and_the_provider_files() {
     }
     assert!(found.is_empty(), "type names outside the provider table and files:\n{}", found.join("\n"));
 }
+
+/// The bearer check is called from one place, the request pipeline: no plane's handler names
+/// it, and only the bearer check verifies JWTs (the token issuer only peeks at the client
+/// assertions a token request carries in its body).
+#[test]
+fn only_the_pipeline_calls_the_bearer_check() {
+    let files = local_sources();
+    let mut calls = Vec::new();
+    for (file, text) in &files {
+        for (i, line) in text.lines().enumerate() {
+            let l = line.trim_start();
+            if l.contains("bearer_check(") && !l.starts_with("//") && !l.contains("fn bearer_check(") {
+                calls.push(format!("{file}:{}", i + 1));
+            }
+        }
+        if file != "auth.rs" && file != "pipeline.rs" {
+            assert!(!text.contains("bearer_check"), "src/local/{file} names the bearer check");
+        }
+        let jwt_lines = text.lines().filter(|l| l.contains("token::") && !l.trim_start().starts_with("//"));
+        for l in jwt_lines {
+            if file != "auth.rs" {
+                assert!(!l.contains("verify"), "src/local/{file} verifies JWTs itself: {l}");
+            }
+            if file != "login.rs" {
+                assert!(!l.contains("peek"), "src/local/{file} decodes JWTs: {l}");
+            }
+        }
+    }
+    assert_eq!(calls.len(), 1, "the bearer check is called from exactly one place: {calls:?}");
+    assert!(calls[0].starts_with("pipeline.rs:"), "the one call is the pipeline's: {calls:?}");
+}

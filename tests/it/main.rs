@@ -21,6 +21,7 @@ mod local_imds;
 mod local_keyvault;
 mod local_layout;
 mod local_persist;
+mod local_pipeline;
 mod local_security;
 mod props;
 mod sas_vectors;
