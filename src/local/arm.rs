@@ -1,6 +1,7 @@
 //! The ARM router of the local cloud: one catch-all handler that parses the (case-
 //! insensitive) path itself, then checks, in order, the api-version, injected faults, the
-//! bearer token and RBAC, and dispatches to the resource type (arm-contract §0–§4, §10).
+//! bearer token and RBAC on the action the endpoint declares, and dispatches to the resource
+//! type (arm-contract §0–§4, §10).
 //!
 //! Semantics kept from Azure: creates answer 201 and updates 200; long-running operations
 //! answer with `Azure-AsyncOperation` (VMs, networking) or `Location` (resource-group
@@ -24,8 +25,9 @@ use super::http::{ArmError, error_response, json_response, percent_decode, query
 use super::lro::operation_status;
 use super::pipeline::{self, Bearer, Errors, FaultScope, Ids, Note, Plane};
 use super::providers::{authorization::*, generic::*, identity::*, keyvault::*, resources::*};
+use super::rbac;
 use super::request::*;
-use super::shared::Shared;
+use super::shared::{Shared, now_ms};
 use super::table::*;
 use super::{admin, login, table};
 use crate::arm::id::ResourceId;
@@ -186,11 +188,14 @@ pub fn plane() -> Plane {
     }
 }
 
-/// An ARM request that passed the head checks: what it addresses and its api-version.
+/// An ARM request that passed the head checks: what it addresses and its api-version; and
+/// the refusal of a POST action's declared action, answered after its body is parsed
+/// (`Required::after_body`).
 #[derive(Debug, Clone)]
 struct Target {
     route: Route,
     version: String,
+    refused: Option<ArmError>,
 }
 
 /// The paths served without a bearer token: discovery and the token issuer.
@@ -290,17 +295,91 @@ fn admit(sh: &Arc<Shared>, parts: &mut Parts, bearer: &Bearer, note: &mut Note) 
         Some(_) => {}
     }
     parts.extensions.insert(FaultScope(type_lower));
-    parts.extensions.insert(Target { route, version });
+    parts.extensions.insert(Target { route, version, refused: None });
     Ok(())
 }
 
-/// After the faults: an ARM request needs a caller; RBAC on the action each endpoint declares
-/// runs in the provider handler (`request::authorize`), which alone reads the scope's state.
-fn authorize_arm(_: &Arc<Shared>, parts: &mut Parts, bearer: &Bearer, _: &mut Note) -> Result<(), Box<Response>> {
-    if parts.extensions.get::<Target>().is_some() && bearer.caller().is_none() {
-        return Err(Box::new(error_response(&auth_missing())));
+/// What an ARM endpoint requires of its caller: an action at a scope (docs/architecture.md,
+/// "A request, plane by plane", step 4).
+#[derive(Debug, Clone, PartialEq)]
+struct Required {
+    action: String,
+    scope: String,
+    /// The endpoint answers a bad body (400) before the refusal (POST actions): the pipeline's
+    /// verdict waits in the request for the front door to answer after parsing the body.
+    after_body: bool,
+}
+
+/// The action and scope each ARM endpoint declares, from what `admit` parsed and the method
+/// alone. `None`: the endpoint requires no action of its own (lists filtered item by item,
+/// the subscription list, role definitions, name checks), or answers before any action is
+/// checked (an unknown resource type: 404; a deleted vault not read with GET: 405).
+fn required(route: &Route, method: &Method, sub: &str) -> Option<Required> {
+    let need = |action: String, scope: &str| Some(Required { action, scope: scope.to_string(), after_body: false });
+    let sub_scope = format!("/subscriptions/{sub}");
+    match route {
+        Route::Subscriptions
+        | Route::ResourceGroups
+        | Route::Resources(_)
+        | Route::RoleDefinitions(_)
+        | Route::RoleDefinition(..) => None,
+        Route::Subscription => need(format!("{}/read", table::SUBSCRIPTIONS), &sub_scope),
+        Route::ResourceGroup(name) => {
+            need(format!("{RESOURCE_GROUP_ACTIONS}/{}", verb(method)), &format!("{sub_scope}/resourceGroups/{name}"))
+        }
+        Route::RoleAssignments(scope) => need(format!("{ROLE_ASSIGNMENTS}/read"), scope),
+        Route::RoleAssignment(scope, _) => need(format!("{ROLE_ASSIGNMENTS}/{}", verb(method)), scope),
+        Route::SystemIdentity(res) => need(format!("{IDENTITIES}/read"), res),
+        Route::Collection(parent, t) if *method == Method::POST => {
+            let action = post_action(&t.to_ascii_lowercase())?;
+            Some(Required { action: action.to_string(), scope: parent.clone(), after_body: true })
+        }
+        Route::Collection(_, t) if t.eq_ignore_ascii_case(DELETED_VAULTS) => {
+            need(format!("{DELETED_VAULTS}/read"), &sub_scope)
+        }
+        Route::Collection(..) => None,
+        Route::Resource(id)
+            if id.resource_type().is_some_and(|t| t.eq_ignore_ascii_case(table::LOCATION_DELETED_VAULTS)) =>
+        {
+            if *method == Method::GET { need(format!("{LOCATION_DELETED_VAULTS}/read"), id.as_str()) } else { None }
+        }
+        Route::Resource(id) => {
+            let canon = provider(&id.resource_type().unwrap_or_default().to_ascii_lowercase())?.type_name;
+            let action =
+                if *method == Method::POST { format!("{canon}/action") } else { format!("{canon}/{}", verb(method)) };
+            need(action, id.as_str())
+        }
     }
-    Ok(())
+}
+
+/// After the faults: an ARM request needs a caller (401), then the action its endpoint
+/// declares ([`required`]) at its scope, evaluated by the one RBAC function (403).
+fn authorize_arm(sh: &Arc<Shared>, parts: &mut Parts, bearer: &Bearer, _: &mut Note) -> Result<(), Box<Response>> {
+    let Some(Target { route, .. }) = parts.extensions.get::<Target>() else { return Ok(()) };
+    let Some(caller) = bearer.caller() else {
+        return Err(Box::new(error_response(&auth_missing())));
+    };
+    let Some(need) = required(route, &parts.method, &sh.info.subscription_id) else { return Ok(()) };
+    match authorize(sh, caller, &need.action, &need.scope) {
+        Ok(()) => Ok(()),
+        Err(refused) if need.after_body => {
+            if let Some(target) = parts.extensions.get_mut::<Target>() {
+                target.refused = Some(refused);
+            }
+            Ok(())
+        }
+        Err(refused) => Err(Box::new(error_response(&refused))),
+    }
+}
+
+/// The one RBAC evaluation of an ARM action: `action` at `scope` for `caller`, else ARM's 403.
+fn authorize(sh: &Shared, caller: &Caller, action: &str, scope: &str) -> Result<(), ArmError> {
+    let grants = rbac::grants(&sh.store().state, now_ms());
+    if rbac::allowed(&grants, &caller.object_id, scope, action, false) {
+        Ok(())
+    } else {
+        Err(authorization_failed(caller, action, scope))
+    }
 }
 
 /// The handler, behind the pipeline.
@@ -317,10 +396,10 @@ async fn entry(
     let lower = path.to_ascii_lowercase();
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     let query = query_pairs(uri.query());
-    if let Some(Extension(Target { route, version })) = target {
+    if let Some(Extension(Target { route, version, refused })) = target {
         let caller = bearer.caller().cloned();
         let mut req = Req { sh: &sh, method, query, headers, body, caller, api_version: version };
-        return dispatch(&mut req, route).unwrap_or_else(|e| error_response(&e));
+        return dispatch(&mut req, route, refused).unwrap_or_else(|e| error_response(&e));
     }
     // Discovery and login (no bearer token).
     if lower.starts_with("/metadata/endpoints") && method == Method::GET {
@@ -428,14 +507,12 @@ fn authenticate<'b>(sh: &Shared, bearer: &'b Bearer) -> Result<&'b Caller, ArmEr
     })
 }
 
-fn dispatch(req: &mut Req<'_>, r: Route) -> Result<Response, ArmError> {
-    let sub_scope = format!("/subscriptions/{}", req.sh.info.subscription_id);
+/// The handler of each route; the pipeline has authorized the action the route declares
+/// (`refused`: its verdict on a POST action, answered after the body as it always was).
+fn dispatch(req: &mut Req<'_>, r: Route, refused: Option<ArmError>) -> Result<Response, ArmError> {
     match r {
         Route::Subscriptions => subscriptions(req),
-        Route::Subscription => {
-            authorize(req, &format!("{}/read", table::SUBSCRIPTIONS), &sub_scope)?;
-            Ok(json_response(200, &subscription_body(req.sh), &[]))
-        }
+        Route::Subscription => Ok(json_response(200, &subscription_body(req.sh), &[])),
         Route::ResourceGroups => list_groups(req),
         Route::ResourceGroup(name) => resource_group(req, &name),
         Route::Resources(rg) => list_resources(req, rg.as_deref()),
@@ -444,7 +521,13 @@ fn dispatch(req: &mut Req<'_>, r: Route) -> Result<Response, ArmError> {
         Route::RoleAssignments(scope) => list_role_assignments(req, &scope),
         Route::RoleAssignment(scope, name) => role_assignment(req, &scope, &name),
         Route::SystemIdentity(res) => system_identity(req, &res),
-        Route::Collection(parent, t) if req.method == Method::POST => action(req, &parent, &t),
+        Route::Collection(parent, t) if req.method == Method::POST => {
+            let body = parse_body(req)?;
+            if let Some(refused) = refused {
+                return Err(refused);
+            }
+            action(req, &parent, &t, body)
+        }
         Route::Collection(_, t) if t.eq_ignore_ascii_case(table::DELETED_VAULTS) => deleted_vaults(req),
         Route::Collection(parent, t) => list_collection(req, &parent, &t),
         Route::Resource(id)
@@ -483,6 +566,34 @@ mod tests {
         assert!(
             matches!(parse_route("/providers/Microsoft.Authorization/roleDefinitions/x", s), Ok(Route::RoleDefinition(sc, _)) if sc.is_empty())
         );
+    }
+
+    #[test]
+    fn endpoints_declare_their_action() {
+        let s = "sub";
+        let need = |path: &str, m: Method| {
+            parse_route(path, s).ok().and_then(|r| required(&r, &m, s)).map(|r| (r.action, r.scope, r.after_body))
+        };
+        let vm = "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm";
+        assert_eq!(need(vm, Method::PUT), Some(("Microsoft.Compute/virtualMachines/write".into(), vm.into(), false)));
+        assert_eq!(need(vm, Method::POST).map(|n| n.0), Some("Microsoft.Compute/virtualMachines/action".into()));
+        let rg = "/subscriptions/sub/resourceGroups/rg";
+        assert_eq!(
+            need(rg, Method::DELETE),
+            Some(("Microsoft.Resources/subscriptions/resourceGroups/delete".into(), rg.into(), false))
+        );
+        let keys = "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/a/listKeys";
+        assert_eq!(
+            need(keys, Method::POST),
+            Some((
+                "Microsoft.Storage/storageAccounts/listkeys/action".into(),
+                keys.trim_end_matches("/listKeys").into(),
+                true
+            ))
+        );
+        // Lists filter per item; an unknown type answers 404 before any action is checked.
+        assert_eq!(need(&format!("{rg}/resources"), Method::GET), None);
+        assert_eq!(need(&format!("{rg}/providers/Microsoft.Nope/things/x"), Method::GET), None);
     }
 
     #[test]

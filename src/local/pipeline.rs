@@ -12,8 +12,9 @@
 //!    before (an ARM path or api-version error, a storage account that does not exist, …);
 //! 3. fault injection, for ARM requests only ([`FaultScope`], set by ARM's `admit`);
 //! 4. authorization: the plane's `authorize` step; the action or data action an endpoint
-//!    declares is then evaluated by the one RBAC function (`rbac`) — in the handler where it
-//!    depends on state only the handler reads (docs/architecture.md lists where each lives);
+//!    declares is then evaluated by the one RBAC function (`rbac`) — here for ARM and blob,
+//!    in the handler where it depends on state only the handler reads (dfs, WebHDFS, Key
+//!    Vault; docs/architecture.md lists where each lives);
 //! 5. the handler, with the [`Bearer`] outcome as an `Extension` (handlers never parse tokens);
 //! 6. the request log entry: method, path (never the query or the body), status and caller.
 //!

@@ -1,7 +1,8 @@
 //! The provider kit: what every ARM provider handler shares, so no provider names the
-//! router. The request a handler gets (`Req`, with the authenticated caller), RBAC
-//! checks, body parsing, ARM's common errors and the output filter (`present`) that every
-//! answer goes through.
+//! router. The request a handler gets (`Req`, with the authenticated caller), the per-item
+//! read filter of lists (`can_read`; the endpoint's own action is authorized by the pipeline,
+//! in the front door), body parsing, ARM's common errors and the output filter (`present`)
+//! that every answer goes through.
 
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use crate::arm::id::ResourceId;
 use crate::local::auth::Caller;
 use crate::local::http::ArmError;
 use crate::local::rbac::{self, Grant};
-use crate::local::shared::{Shared, now_ms};
+use crate::local::shared::Shared;
 use crate::local::store::Resource;
 use crate::local::table::*;
 
@@ -41,17 +42,6 @@ pub(crate) fn authorization_failed(c: &Caller, action: &str, scope: &str) -> Arm
             c.client_id, c.object_id
         ),
     )
-}
-
-/// Require `action` at `scope` for the caller.
-pub(crate) fn authorize(req: &Req<'_>, action: &str, scope: &str) -> Result<(), ArmError> {
-    let Some(c) = &req.caller else { return Err(auth_missing()) };
-    let g = rbac::grants(&req.sh.store().state, now_ms());
-    if rbac::allowed(&g, &c.object_id, scope, action, false) {
-        Ok(())
-    } else {
-        Err(authorization_failed(c, action, scope))
-    }
 }
 
 pub(crate) fn can_read(g: &[Grant], c: &Caller, action: &str, scope: &str) -> bool {

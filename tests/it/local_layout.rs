@@ -190,3 +190,32 @@ fn only_the_pipeline_calls_the_bearer_check() {
     assert_eq!(calls.len(), 1, "the bearer check is called from exactly one place: {calls:?}");
     assert!(calls[0].starts_with("pipeline.rs:"), "the one call is the pipeline's: {calls:?}");
 }
+
+#[test]
+fn provider_handlers_do_not_authorize_their_own_action() {
+    // The action an ARM endpoint requires is declared once, in the front door (`required` in
+    // arm.rs), and evaluated by the pipeline's ARM `authorize` step before the handler runs.
+    // A provider handler that checks an action again, or renders ARM's 403 itself, is a
+    // second place deciding the same thing.
+    let files = local_sources();
+    let declared = definitions(&files, "required");
+    assert!(declared.len() == 1 && declared[0].starts_with("arm.rs:"), "{declared:?}");
+    let mut found = Vec::new();
+    for (file, text) in files.iter().filter(|(f, _)| f.starts_with("providers")) {
+        for (i, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            for call in ["authorize(", "authorization_failed(", "rbac::allowed("] {
+                let called = code
+                    .match_indices(call)
+                    .any(|(at, _)| !code[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_'));
+                // The one check a provider makes itself: a VM's new user-assigned identity
+                // needs `…/assign/action` on that identity, a linked scope its body names.
+                let linked = text.lines().skip(i).take(4).any(|l| l.contains("\"LinkedAuthorizationFailed\""));
+                if called && !(call == "rbac::allowed(" && file == "providers/compute.rs" && linked) {
+                    found.push(format!("{file}:{}: {}", i + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "provider handlers authorizing their own action: {found:#?}");
+}

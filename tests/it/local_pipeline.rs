@@ -123,3 +123,44 @@ fn a_refused_request_is_answered_before_its_body_is_read() {
     assert_eq!(v["error"]["code"], "AuthenticationFailed");
     assert!(r.header("x-ms-request-id").is_some());
 }
+
+#[test]
+fn a_refused_arm_action_is_answered_before_the_handler() {
+    // ARM authorizes the action an endpoint declares in the pipeline: a Reader's PUT of a
+    // resource is refused from its head, so the handler (which reads the body) never runs
+    // and nothing is created. Before, the handler authorized, after waiting for the body.
+    let lab = Lab::start();
+    let rg = lab.rg_path("pipeline-reader");
+    assert_eq!(
+        lab.op("PUT", &format!("{rg}?api-version=2024-11-01"), Some(&json!({"location": "eastus"}))).status,
+        201
+    );
+    let (token, oid) = lab.principal(&[("Reader", &rg)]);
+    let path =
+        format!("{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/refused?api-version=2024-11-30");
+    let auth = format!("Bearer {token}");
+    let url = format!("{}{path}", lab.cloud.info.arm_url);
+    let r = head_only(&lab, "PUT", &url, &[("Content-Type", "application/json"), ("Authorization", &auth)])
+        .expect("ARM refuses a Reader's PUT without its body");
+    assert_eq!(r.status, 403, "{}", r.body);
+    let v: Value = serde_json::from_str(&r.body).expect("ARM JSON");
+    assert_eq!(v["error"]["code"], "AuthorizationFailed");
+    let m = v["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        m.contains(&format!("with object id '{oid}'"))
+            && m.contains("perform action 'Microsoft.ManagedIdentity/userAssignedIdentities/write'"),
+        "{m}"
+    );
+    assert!(r.header("x-ms-request-id").is_some());
+    // The handler never ran: the identity does not exist, for the operator or the Reader.
+    assert_eq!(lab.op("GET", &path, None).status, 404);
+    let read = lab.send(Some(&token), "GET", &path, None);
+    assert_eq!((read.status, read.code()), (404, "ResourceNotFound"), "{}", read.body);
+    // A POST action answers a malformed body (400) before the refusal, as it always did.
+    let check =
+        format!("/subscriptions/{}/providers/Microsoft.Sql/checkNameAvailability?api-version=2023-08-01", lab.sub());
+    let bad = lab.send(Some(&token), "POST", &check, Some(&json!([1])));
+    assert_eq!((bad.status, bad.code()), (400, "InvalidRequestContent"), "{}", bad.body);
+    let refused = lab.send(Some(&token), "POST", &check, Some(&json!({"name": "x", "type": "Microsoft.Sql/servers"})));
+    assert_eq!((refused.status, refused.code()), (403, "AuthorizationFailed"), "{}", refused.body);
+}

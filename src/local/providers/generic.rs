@@ -46,16 +46,15 @@ pub(crate) fn list_collection(req: &Req<'_>, parent: &str, t: &str) -> Result<Re
     Ok(json_response(200, &json!({ "value": value }), &[]))
 }
 
-/// POST actions: `checkNameAvailability`, `listKeys`, `ListServiceSas`.
-pub(crate) fn action(req: &Req<'_>, parent: &str, t: &str) -> Result<Response, ArmError> {
+/// POST actions: `checkNameAvailability`, `listKeys`, `ListServiceSas`, given the parsed
+/// body; the front door has parsed it and the pipeline authorized the declared action.
+pub(crate) fn action(req: &Req<'_>, parent: &str, t: &str, body: Value) -> Result<Response, ArmError> {
     let tl = t.to_ascii_lowercase();
-    let body = parse_body(req)?;
     if tl == "microsoft.storage/checknameavailability" {
         let st = req.sh.store();
         return Ok(json_response(200, &crate::local::storage::check_name(&st.state, &body), &[]));
     }
     if tl == "microsoft.sql/checknameavailability" {
-        authorize(req, "Microsoft.Sql/checkNameAvailability/action", parent)?;
         let st = req.sh.store();
         return Ok(json_response(200, &crate::local::sql::check_name(&st.state, &body)?, &[]));
     }
@@ -71,8 +70,6 @@ pub(crate) fn action(req: &Req<'_>, parent: &str, t: &str) -> Result<Response, A
     {
         return Err(ArmError::new(404, "NotFound", format!("No action '{t}' on '{parent}'.")));
     }
-    let verb = if name == "listkeys" { "listkeys" } else { "ListServiceSas" };
-    authorize(req, &format!("Microsoft.Storage/storageAccounts/{verb}/action"), parent)?;
     let account = req.sh.store().state.resources.get(&parent.to_ascii_lowercase()).map(|r| r.body.clone());
     let Some(account) = account else {
         let id = ResourceId::parse(parent).map_err(|_| ArmError::new(404, "NotFound", "Not found."))?;
@@ -97,9 +94,6 @@ pub(crate) fn resource(req: &mut Req<'_>, id: &ResourceId) -> Result<Response, A
     };
     let canon = entry.type_name;
     let rg_name = id.resource_group.clone().unwrap_or_default();
-    let action =
-        if req.method == Method::POST { format!("{canon}/action") } else { format!("{canon}/{}", verb(&req.method)) };
-    authorize(req, &action, id.as_str())?;
     if !req.sh.store().state.resources.contains_key(&rg_id(req.sh, &rg_name).to_ascii_lowercase()) {
         return Err(rg_not_found(&rg_name));
     }

@@ -9,7 +9,6 @@ use crate::local::shared::{Shared, guid, now_ms};
 use crate::local::store::{Op, Principal, Resource, State as CloudState};
 
 pub(crate) fn system_identity(req: &Req<'_>, res: &str) -> Result<Response, ArmError> {
-    authorize(req, "Microsoft.ManagedIdentity/identities/read", res)?;
     let st = req.sh.store();
     let r = st
         .state

@@ -71,6 +71,8 @@ pub const DATA_LAKE_STORES: &str = "Microsoft.DataLakeStore/accounts";
 pub const VAULTS: &str = "Microsoft.KeyVault/vaults";
 pub const DELETED_VAULTS: &str = "Microsoft.KeyVault/deletedVaults";
 pub const LOCATION_DELETED_VAULTS: &str = "Microsoft.KeyVault/locations/deletedVaults";
+/// What a resource group's actions start with (`…/read`, `…/write`, `…/delete`).
+pub const RESOURCE_GROUP_ACTIONS: &str = "Microsoft.Resources/subscriptions/resourceGroups";
 
 type Versions = fn() -> &'static [&'static str];
 
@@ -189,6 +191,25 @@ pub fn accepted(type_lower: &str) -> Option<&'static [&'static str]> {
         | "microsoft.keyvault/locations/deletedvaults/purge" => &versions::KEYVAULT[1..],
         _ => return None,
     })
+}
+
+/// The action a POST to `…/providers/{type}` (lower case) requires at its parent; `None`
+/// when it requires none (storage's and Key Vault's name checks) or is not served.
+pub(crate) fn post_action(type_lower: &str) -> Option<&'static str> {
+    match type_lower {
+        "microsoft.sql/checknameavailability" => Some("Microsoft.Sql/checkNameAvailability/action"),
+        "microsoft.keyvault/locations/deletedvaults/purge" => {
+            Some("Microsoft.KeyVault/locations/deletedVaults/purge/action")
+        }
+        _ if type_lower.starts_with("microsoft.storage/storageaccounts/") => {
+            match type_lower.rsplit('/').next().unwrap_or_default() {
+                "listkeys" => Some("Microsoft.Storage/storageAccounts/listkeys/action"),
+                "listservicesas" => Some("Microsoft.Storage/storageAccounts/ListServiceSas/action"),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
 }
 
 /// The entry of a type, in any casing.
