@@ -22,7 +22,7 @@ fn imports_follow_the_rules_in_the_architecture_document() {
 
 /// Files under `src/`: (path relative to the root, e.g. `src/engine/walk.rs`, text), without
 /// the files of `#[cfg(test)] mod x;` declarations.
-fn src_files() -> Vec<(String, String)> {
+pub(crate) fn src_files() -> Vec<(String, String)> {
     let modules = Tree::read(&root()).modules;
     imports::rust_files(&root().join("src"))
         .into_iter()

@@ -1,36 +1,16 @@
 //! The shape of the local cloud (issue 10): one definition each of the helpers every plane
 //! shares, and the provider table reached through the real HTTP front door.
 
-use std::path::{Path, PathBuf};
-
 use idlab::local::table::TABLE;
 use serde_json::json;
 
 use crate::lab::Lab;
 
-fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).expect("src/local").flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            sources(&p, out);
-        } else if p.extension().is_some_and(|x| x == "rs") {
-            out.push(p);
-        }
-    }
-}
-
-/// Every `.rs` file under `src/local/`, with its text.
+/// Every `.rs` file under `src/local/`, with its text, named relative to `src/local/`.
 fn local_sources() -> Vec<(String, String)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/local");
-    let mut files = Vec::new();
-    sources(&root, &mut files);
-    files.sort();
-    files
+    crate::layout::src_files()
         .into_iter()
-        .map(|p| {
-            let text = std::fs::read_to_string(&p).expect("source");
-            (p.strip_prefix(&root).map(|r| r.display().to_string()).unwrap_or_default(), text)
-        })
+        .filter_map(|(f, text)| f.strip_prefix("src/local/").map(|rel| (rel.to_string(), text)))
         .collect()
 }
 
@@ -70,14 +50,6 @@ fn shared_helpers_are_defined_once() {
         if file != "auth.rs" && file != "token.rs" {
             assert!(!text.contains("verify("), "{file} decodes a token itself");
         }
-    }
-}
-
-#[test]
-fn no_file_in_the_local_cloud_is_over_900_lines() {
-    for (file, text) in local_sources() {
-        let n = text.lines().count();
-        assert!(n <= 900, "src/local/{file} has {n} lines");
     }
 }
 
