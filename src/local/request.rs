@@ -15,7 +15,7 @@ use crate::local::auth::Caller;
 use crate::local::http::ArmError;
 use crate::local::rbac::{self, Grant};
 use crate::local::shared::Shared;
-use crate::local::store::Resource;
+use crate::local::store::{Resource, State};
 use crate::local::table::*;
 
 /// Everything a handler needs about the request.
@@ -46,6 +46,18 @@ pub(crate) fn authorization_failed(c: &Caller, action: &str, scope: &str) -> Arm
 
 pub(crate) fn can_read(g: &[Grant], c: &Caller, action: &str, scope: &str) -> bool {
     rbac::allowed(g, &c.object_id, scope, action, false)
+}
+
+/// What a list shows `c`: the resources `keep` selects on which `c` holds the read `action`
+/// (the effective role assignments are worked out once for the whole list).
+pub(crate) fn readable<'s>(
+    state: &'s State,
+    c: &Caller,
+    keep: impl Fn(&Resource) -> bool,
+    action: impl Fn(&Resource) -> String,
+) -> Vec<&'s Resource> {
+    let g = rbac::grants(state, crate::local::shared::now_ms());
+    state.resources.values().filter(|r| keep(r)).filter(|r| can_read(&g, c, &action(r), &r.id)).collect()
 }
 
 pub(crate) fn verb(m: &Method) -> &'static str {

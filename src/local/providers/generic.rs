@@ -11,7 +11,6 @@ use crate::local::cascade::*;
 use crate::local::http::{ArmError, empty, header, json_response, query_get};
 use crate::local::lro::*;
 use crate::local::providers::{compute::*, identity::*, keyvault::*, network::*, sql::*};
-use crate::local::rbac::{self};
 use crate::local::request::*;
 use crate::local::shared::now_ms;
 use crate::local::store::{ImdsEndpoint, Op, Resource};
@@ -28,19 +27,14 @@ pub(crate) fn list_collection(req: &Req<'_>, parent: &str, t: &str) -> Result<Re
         return Err(rg_not_found(rg));
     }
     let st = req.sh.store();
-    let g = rbac::grants(&st.state, now_ms());
     if tl == "microsoft.network/virtualnetworks/subnets" {
         let vnet = st.state.resources.get(&parent.to_ascii_lowercase()).ok_or_else(|| parent_not_found(parent))?;
         let value = vnet.body.pointer("/properties/subnets").cloned().unwrap_or(json!([]));
         return Ok(json_response(200, &json!({ "value": value }), &[]));
     }
-    let value: Vec<Value> = st
-        .state
-        .resources
-        .values()
-        .filter(|r| r.kind.eq_ignore_ascii_case(t))
-        .filter(|r| is_scope_prefix(parent, &r.id))
-        .filter(|r| can_read(&g, c, &format!("{}/read", r.kind), &r.id))
+    let keep = |r: &Resource| r.kind.eq_ignore_ascii_case(t) && is_scope_prefix(parent, &r.id);
+    let value: Vec<Value> = readable(&st.state, c, keep, |r| format!("{}/read", r.kind))
+        .into_iter()
         .map(|r| present(r, now_ms()))
         .collect();
     Ok(json_response(200, &json!({ "value": value }), &[]))

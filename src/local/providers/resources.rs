@@ -135,16 +135,13 @@ pub(crate) fn list_groups(req: &Req<'_>) -> Result<Response, ArmError> {
     let Some(c) = &req.caller else { return Err(auth_missing()) };
     let filter = tag_filter(query_get(&req.query, "$filter"))?;
     let st = req.sh.store();
-    let g = rbac::grants(&st.state, now_ms());
-    let value: Vec<Value> = st
-        .state
-        .resources
-        .values()
-        .filter(|r| r.kind == "Microsoft.Resources/resourceGroups")
-        .filter(|r| can_read(&g, c, "Microsoft.Resources/subscriptions/resourceGroups/read", &r.id))
-        .filter(|r| filter.as_ref().is_none_or(|f| f.matches(&r.body)))
-        .map(|r| r.body.clone())
-        .collect();
+    let groups = |r: &Resource| r.kind == "Microsoft.Resources/resourceGroups";
+    let value: Vec<Value> =
+        readable(&st.state, c, groups, |_| "Microsoft.Resources/subscriptions/resourceGroups/read".into())
+            .into_iter()
+            .filter(|r| filter.as_ref().is_none_or(|f| f.matches(&r.body)))
+            .map(|r| r.body.clone())
+            .collect();
     Ok(json_response(200, &json!({ "value": value }), &[]))
 }
 
@@ -218,21 +215,16 @@ pub(crate) fn list_resources(req: &Req<'_>, rg: Option<&str>) -> Result<Response
     };
     let filter = tag_filter(query_get(&req.query, "$filter"))?;
     let st = req.sh.store();
-    let g = rbac::grants(&st.state, now_ms());
-    let value: Vec<Value> = st
-        .state
-        .resources
-        .values()
-        .filter(|r| {
-            // Tracked resources only: no groups, role assignments or proxy child resources
-            // (subnets, blob containers). SQL databases are tracked (location, tags), so ARM
-            // lists them.
-            r.kind != "Microsoft.Resources/resourceGroups"
-                && !r.kind.starts_with("Microsoft.Authorization/")
-                && (r.kind.matches('/').count() == 1 || r.kind == "Microsoft.Sql/servers/databases")
-        })
-        .filter(|r| is_scope_prefix(&scope, &r.id))
-        .filter(|r| can_read(&g, c, &format!("{}/read", r.kind), &r.id))
+    // Tracked resources only: no groups, role assignments or proxy child resources (subnets,
+    // blob containers). SQL databases are tracked (location, tags), so ARM lists them.
+    let tracked = |r: &Resource| {
+        r.kind != "Microsoft.Resources/resourceGroups"
+            && !r.kind.starts_with("Microsoft.Authorization/")
+            && (r.kind.matches('/').count() == 1 || r.kind == "Microsoft.Sql/servers/databases")
+            && is_scope_prefix(&scope, &r.id)
+    };
+    let value: Vec<Value> = readable(&st.state, c, tracked, |r| format!("{}/read", r.kind))
+        .into_iter()
         .filter(|r| filter.as_ref().is_none_or(|f| f.matches(&r.body)))
         .map(|r| {
             let mut o = Map::new();
