@@ -45,6 +45,7 @@ use super::auth::Refusal;
 use super::blob::{challenge, http_date, requested_range, storage_audience};
 use super::datalake::{ancestors, new_child};
 use super::http::{header, percent_decode, query_get, query_pairs};
+use super::paths;
 use super::pipeline::{self, Bearer, Errors, Ids, Note, Plane};
 use super::rbac::{Grant, allowed};
 use super::shared::{Shared, guid, now_ms};
@@ -116,6 +117,12 @@ fn fail_response(f: &Fail, head: bool) -> Response {
     r
 }
 
+/// Azure Storage's 413 for a body over the limit, in the dfs JSON format.
+fn too_large(limit: u64) -> Response {
+    let message = format!("The request body is too large and exceeds the maximum permissible limit of {limit} bytes.");
+    fail_response(&fail(413, "RequestBodyTooLarge", message), false)
+}
+
 fn done(status: u16, body: Vec<u8>, headers: &[(&str, String)]) -> Response {
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::OK);
@@ -136,6 +143,8 @@ pub fn plane() -> Plane {
         admit,
         authorize: pipeline::pass,
         log_path: pipeline::request_path,
+        body_limit: |l| l.dfs_body,
+        too_large,
     }
 }
 
@@ -330,17 +339,10 @@ fn decoded_len(b64: &str) -> usize {
     STANDARD.decode(b64).map_or(0, |d| d.len())
 }
 
-/// The normalised absolute path from the URL segments after the file system.
+/// The normalised absolute path from the URL segments after the file system (`paths`).
 fn normalise(rest: &str) -> Result<String, Fail> {
-    let mut parts = Vec::new();
-    for seg in rest.split('/').filter(|s| !s.is_empty()) {
-        let seg = percent_decode(seg, false);
-        if seg == "." || seg == ".." {
-            return Err(fail(400, "InvalidResourceName", "The specified resource name contains invalid characters."));
-        }
-        parts.push(seg);
-    }
-    Ok(format!("/{}", parts.join("/")))
+    paths::normalise(rest, true)
+        .map_err(|_| fail(400, "InvalidResourceName", "The specified resource name contains invalid characters."))
 }
 
 /// The path, the account and the bearer token, in that order; refusals in dfs's words.

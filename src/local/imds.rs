@@ -122,6 +122,8 @@ fn plane() -> Plane {
         admit,
         authorize: pipeline::pass,
         log_path: pipeline::request_path,
+        body_limit: |_| 64 * 1024,
+        too_large: |limit| imds_error(413, "invalid_request", &format!("The request body exceeds {limit} bytes.")),
     }
 }
 
