@@ -187,30 +187,46 @@ pub async fn serve_tls(
         };
         let Ok((tcp, peer)) = accepted else { continue };
         let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        // Handlers that check the caller's address (a SAS's `sip`) read it as `ConnectInfo`.
-        let service = router.clone().layer(axum::Extension(axum::extract::ConnectInfo(peer)));
-        let serving = serving.clone();
-        let builder = builder.clone();
+        let (acceptor, router, serving, builder) = (acceptor.clone(), router.clone(), serving.clone(), builder.clone());
         tokio::spawn(async move {
             let _slot = slot;
-            let Ok(Ok(tls)) = tokio::time::timeout(serving.handshake_timeout, acceptor.accept(tcp)).await else {
+            // The TLS state is made once the client sends its first byte: a silent connection
+            // holds only its socket until the handshake timeout closes it.
+            let handshake = async {
+                tcp.readable().await?;
+                Box::pin(acceptor.accept(tcp)).await
+            };
+            let Ok(Ok(tls)) = tokio::time::timeout(serving.handshake_timeout, handshake).await else {
                 return;
             };
-            let activity = Arc::new(Activity::default());
-            let started = tokio::time::Instant::now();
-            let service = service.layer(axum::middleware::from_fn_with_state((activity.clone(), started), count));
-            let svc = TowerToHyperService::new(service);
-            let conn = builder.serve_connection(TokioIo::new(tls), svc);
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => return,
-                () = idle(&activity, started, &serving) => {}
-            }
-            conn.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(serving.idle_timeout.max(serving.header_timeout), conn).await;
+            // Boxed: a connection still in its handshake holds only the small future above.
+            Box::pin(serve_connection(tls, peer, router, &serving, &builder)).await;
         });
     }
+}
+
+/// Serve one connection after its handshake, until it ends or is closed for idling.
+async fn serve_connection(
+    tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+    peer: std::net::SocketAddr,
+    router: axum::Router,
+    serving: &Serving,
+    builder: &Builder<TokioExecutor>,
+) {
+    let activity = Arc::new(Activity::default());
+    let started = tokio::time::Instant::now();
+    // Handlers that check the caller's address (a SAS's `sip`) read it as `ConnectInfo`.
+    let service = router
+        .layer(axum::Extension(axum::extract::ConnectInfo(peer)))
+        .layer(axum::middleware::from_fn_with_state((activity.clone(), started), count));
+    let conn = builder.serve_connection(TokioIo::new(tls), TowerToHyperService::new(service));
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        () = idle(&activity, started, serving) => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    let _ = tokio::time::timeout(serving.idle_timeout.max(serving.header_timeout), conn).await;
 }
 
 /// Counts a request in flight on its connection, for [`idle`].
