@@ -489,3 +489,161 @@ fn at_the_connection_cap_new_clients_wait_and_are_then_served() {
     // state journal, the runtime's own) may be opened meanwhile.
     assert!(most_files <= files_before + 16 + 4, "open files {most_files}, {files_before} before, cap 16");
 }
+
+const STORAGE: &str = "https://storage.azure.com/.default";
+
+#[test]
+fn bodies_over_a_planes_limit_are_refused_413_in_its_own_format_after_authentication() {
+    let lab = Lab::start();
+    let t = prepare(&lab);
+    let config = trust(&lab.cloud.info);
+    let account = format!("{}/providers/Microsoft.Storage/storageAccounts", lab.rg_path("data"));
+    let lake = format!("{}/providers/Microsoft.Storage/storageAccounts/hostilelake", lab.rg_path("gen2"));
+    let (blob_token, _) =
+        lab.principal_for(&[("Storage Blob Data Contributor", &format!("{account}/hostileblob"))], STORAGE);
+    let (dfs_token, _) = lab.principal_for(&[("Storage Blob Data Owner", &lake)], STORAGE);
+    let vault_token = lab.operator_token_for("https://vault.azure.net/.default");
+    let lake_token = lab.operator_token_for(crate::local_datalake::DATALAKE_SCOPE);
+    let tokens = [blob_token, dfs_token, lake_token, vault_token, lab.operator.clone()];
+    let plans = uploads(&t, &lab.cloud.info.arm_url, &lab.sub());
+    // (limit, the 413's error code) per plane, in the order of `uploads`.
+    let expected: [(u64, &str); 5] = [
+        (256 * MIB, "RequestBodyTooLarge"),
+        (256 * MIB, "RequestBodyTooLarge"),
+        (256 * MIB, "IOException"),
+        (200 * 1024, "RequestEntityTooLarge"),
+        (4 * MIB, "RequestEntityTooLarge"),
+    ];
+    let code = |plane: &str, a: &Answer| match plane {
+        "blob" => a.header("x-ms-error-code").unwrap_or_default().to_string(),
+        "webhdfs" => a.json()["RemoteException"]["exception"].as_str().unwrap_or_default().to_string(),
+        _ => a.json()["error"]["code"].as_str().unwrap_or_default().to_string(),
+    };
+    for (((plane, method, url, headers), token), (limit, want)) in plans.iter().zip(&tokens).zip(expected) {
+        let over = (limit + 1).to_string();
+        let bearer = format!("Bearer {token}");
+        let mut with_length: Vec<(&str, &str)> = headers.clone();
+        with_length.push(("Content-Length", &over));
+        // No token: the 401 comes first, whatever the length.
+        let refused = raw(&config, &lab.rt, method, url, &with_length);
+        assert_eq!(refused.status, 401, "{plane}: {refused:?}");
+        // A token and a declared length over the limit: 413 at once, no byte of the body sent.
+        with_length.push(("Authorization", &bearer));
+        let a = raw(&config, &lab.rt, method, url, &with_length);
+        assert_eq!(a.status, 413, "{plane}: {a:?}");
+        assert_eq!(code(plane, &a), want, "{plane}: {a:?}");
+        if *plane == "blob" {
+            assert!(a.body.contains(&format!("<MaxLimit>{limit}</MaxLimit>")), "{}", a.body);
+        }
+    }
+    // Chunked bodies are read up to the limit and then refused, on the small limits.
+    for i in [3, 4] {
+        let (plane, method, url, headers) = &plans[i];
+        let bearer = format!("Bearer {}", tokens[i]);
+        let mut h = headers.clone();
+        h.push(("Authorization", &bearer));
+        let (a, _) = lab.rt.block_on(flood(&config, method, url, &h, expected[i].0 + MIB, true));
+        assert_eq!(a.status, 413, "{plane}: {a:?}");
+        assert_eq!(code(plane, &a), expected[i].1, "{plane}: {a:?}");
+    }
+    // Under the limit, a body is taken.
+    let ok = lab.op(
+        "PUT",
+        &format!("{}?api-version=2024-11-01", lab.rg_path("small")),
+        Some(&json!({"location": "eastus"})),
+    );
+    assert_eq!(ok.status, 201, "{}", ok.body);
+}
+
+#[test]
+fn names_azure_refuses_are_refused_with_its_error_and_nothing_is_made() {
+    let lab = Lab::start();
+    let rg = lab.rg_path("names");
+    assert!(lab.op("PUT", &format!("{rg}?api-version=2024-11-01"), Some(&json!({"location": "eastus"}))).status < 300);
+    let located = json!({"location": "eastus"});
+    let identity = |name: &str| {
+        format!("{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}?api-version=2024-11-30")
+    };
+    let long = "a".repeat(129);
+    for bad in ["..%2F..%2Fx", "ab", "-lead", "a.b", "a%20b", long.as_str()] {
+        let r = lab.op("PUT", &identity(bad), Some(&located));
+        assert_eq!((r.status, r.code()), (400, "InvalidResourceName"), "identity {bad}: {}", r.body);
+        assert_eq!(lab.op("GET", &identity(bad), None).status, 404, "identity {bad} was made");
+    }
+    let good = lab.op("PUT", &identity("id_ok-1"), Some(&located));
+    assert!(good.status == 200 || good.status == 201, "{}", good.body);
+    let vnet = json!({"location": "eastus", "properties": {"addressSpace": {"addressPrefixes": ["10.0.0.0/16"]}}});
+    for (path, body, want) in [
+        (
+            format!("{rg}/providers/Microsoft.Network/virtualNetworks/vnet-?api-version=2024-05-01"),
+            &vnet,
+            "InvalidResourceName",
+        ),
+        (
+            format!("{rg}/providers/Microsoft.Network/networkSecurityGroups/.nsg?api-version=2024-05-01"),
+            &located,
+            "InvalidResourceName",
+        ),
+        (
+            format!("{rg}/providers/Microsoft.Compute/virtualMachines/vm_1?api-version=2025-04-01"),
+            &located,
+            "InvalidResourceName",
+        ),
+        (
+            format!("{rg}/providers/Microsoft.Storage/storageAccounts/Bad?api-version=2025-06-01"),
+            &json!({"location": "eastus", "sku": {"name": "Standard_LRS"}, "kind": "StorageV2"}),
+            "AccountNameInvalid",
+        ),
+        (format!("{}?api-version=2024-11-01", lab.rg_path("rg.")), &located, "InvalidResourceGroupName"),
+    ] {
+        let r = lab.op("PUT", &path, Some(body));
+        assert_eq!((r.status, r.code().to_string()), (400, want.to_string()), "{path}: {}", r.body);
+    }
+    let (account_id, _) = crate::local_blob::storage_account(&lab, "names", "namesaccount", json!({}));
+    for bad in ["Upper", "a--b", "ab", "-lead"] {
+        let path = format!("{account_id}/blobServices/default/containers/{bad}?api-version=2025-06-01");
+        let r = lab.op("PUT", &path, Some(&json!({"properties": {}})));
+        assert_eq!((r.status, r.code()), (400, "InvalidResourceName"), "container {bad}: {}", r.body);
+    }
+}
+
+#[test]
+fn data_lake_paths_with_dot_segments_are_refused_however_spelled() {
+    let lab = Lab::start();
+    let t = prepare(&lab);
+    let config = trust(&lab.cloud.info);
+    let lake = format!("{}/providers/Microsoft.Storage/storageAccounts/hostilelake", lab.rg_path("gen2"));
+    let (dfs_token, _) = lab.principal_for(&[("Storage Blob Data Owner", &lake)], STORAGE);
+    let dfs_auth = format!("Bearer {dfs_token}");
+    let lake_token = lab.operator_token_for(crate::local_datalake::DATALAKE_SCOPE);
+    let lake_auth = format!("Bearer {lake_token}");
+    let dfs_fs = t.dfs.split_once("/big.bin").expect("dfs file system").0.to_string();
+    let webhdfs = t.webhdfs.split("/big.bin").next().expect("WebHDFS base").to_string();
+    let storage = [("x-ms-version", "2023-11-03"), ("Authorization", dfs_auth.as_str())];
+    for bad in
+        ["..%2fevil.txt", "%2e%2e/evil.txt", "%2E%2e%2Fevil.txt", "a/../evil.txt", "./evil.txt", "a/%2e/evil.txt"]
+    {
+        let r = raw(&config, &lab.rt, "PUT", &format!("{dfs_fs}/{bad}?resource=file"), &storage);
+        assert_eq!(r.status, 400, "dfs {bad}: {r:?}");
+        assert_eq!(r.header("x-ms-error-code"), Some("InvalidResourceName"), "dfs {bad}: {r:?}");
+        let r = raw(
+            &config,
+            &lab.rt,
+            "PUT",
+            &format!("{webhdfs}/{bad}?op=CREATE&write=true"),
+            &[("Authorization", &lake_auth)],
+        );
+        assert_eq!(r.status, 400, "WebHDFS {bad}: {r:?}");
+        assert_eq!(r.json()["RemoteException"]["exception"], "IllegalArgumentException", "WebHDFS {bad}: {r:?}");
+    }
+    // Nothing named `.` or `..` was stored: the listings hold no such entry.
+    let listed = raw(&config, &lab.rt, "GET", &format!("{dfs_fs}?resource=filesystem&recursive=true"), &storage);
+    assert_eq!(listed.status, 200, "{listed:?}");
+    assert!(!listed.body.contains("evil"), "{}", listed.body);
+    let listed = raw(&config, &lab.rt, "GET", &format!("{webhdfs}/?op=LISTSTATUS"), &[("Authorization", &lake_auth)]);
+    assert_eq!(listed.status, 200, "{listed:?}");
+    assert!(!listed.body.contains("evil") && !listed.body.contains("\"..\""), "{}", listed.body);
+    // A name with dots that is not a dot segment is a name.
+    let r = raw(&config, &lab.rt, "PUT", &format!("{dfs_fs}/..evil...txt?resource=file"), &storage);
+    assert_eq!(r.status, 201, "{r:?}");
+}
