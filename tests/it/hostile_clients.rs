@@ -242,12 +242,11 @@ fn prepare(lab: &Lab) -> Targets {
     }
 }
 
-/// (plane, method, URL, headers) of an upload to every plane.
-fn uploads(
-    t: &Targets,
-    arm_url: &str,
-    sub: &str,
-) -> Vec<(&'static str, &'static str, String, Vec<(&'static str, &'static str)>)> {
+/// (plane, method, URL, headers) of an upload.
+type Upload = (&'static str, &'static str, String, Vec<(&'static str, &'static str)>);
+
+/// An upload to every plane.
+fn uploads(t: &Targets, arm_url: &str, sub: &str) -> Vec<Upload> {
     let storage = vec![("x-ms-version", "2023-11-03"), ("x-ms-blob-type", "BlockBlob")];
     vec![
         ("blob", "PUT", t.blob.clone(), storage.clone()),
