@@ -206,7 +206,9 @@ async fn read_body(parts: &Parts, body: Body, limit: u64) -> Result<Body, BodyRe
         return Ok(body);
     }
     let cap = usize::try_from(limit).unwrap_or(usize::MAX);
-    let mut buffer: Vec<u8> = Vec::with_capacity(declared.map_or(0, |n| usize::try_from(n).unwrap_or(0).min(cap)));
+    // A declared length is only a hint: the buffer grows with what arrives.
+    let hint = declared.map_or(0, |n| usize::try_from(n).unwrap_or(0).min(cap).min(1 << 20));
+    let mut buffer: Vec<u8> = Vec::with_capacity(hint);
     let mut frames = body.into_data_stream();
     while let Some(chunk) = futures::StreamExt::next(&mut frames).await {
         let chunk = chunk.map_err(|_| BodyRefused::Broken)?;

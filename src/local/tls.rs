@@ -167,10 +167,30 @@ pub async fn serve_tls(
     listener: TcpListener,
     config: Arc<rustls::ServerConfig>,
     router: axum::Router,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    serving: Serving,
+) {
+    serve(listener, Some(TlsAcceptor::from(config)), router, shutdown, serving).await;
+}
+
+/// Serve `router` over plain HTTP (the managed-identity endpoints, as on a VM), within the
+/// same limits as [`serve_tls`] but the handshake.
+pub async fn serve_plain(
+    listener: TcpListener,
+    router: axum::Router,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    serving: Serving,
+) {
+    serve(listener, None, router, shutdown, serving).await;
+}
+
+async fn serve(
+    listener: TcpListener,
+    acceptor: Option<TlsAcceptor>,
+    router: axum::Router,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
     serving: Serving,
 ) {
-    let acceptor = TlsAcceptor::from(config);
     let mut builder = Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new()).header_read_timeout(serving.header_timeout);
     builder.http2().timer(TokioTimer::new());
@@ -190,6 +210,10 @@ pub async fn serve_tls(
         let (acceptor, router, serving, builder) = (acceptor.clone(), router.clone(), serving.clone(), builder.clone());
         tokio::spawn(async move {
             let _slot = slot;
+            let Some(acceptor) = acceptor else {
+                Box::pin(serve_connection(tcp, peer, router, &serving, &builder)).await;
+                return;
+            };
             // The TLS state is made once the client sends its first byte: a silent connection
             // holds only its socket until the handshake timeout closes it.
             let handshake = async {
@@ -205,9 +229,9 @@ pub async fn serve_tls(
     }
 }
 
-/// Serve one connection after its handshake, until it ends or is closed for idling.
-async fn serve_connection(
-    tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+/// Serve one connection (after its handshake), until it ends or is closed for idling.
+async fn serve_connection<I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static>(
+    io: I,
     peer: std::net::SocketAddr,
     router: axum::Router,
     serving: &Serving,
@@ -219,7 +243,7 @@ async fn serve_connection(
     let service = router
         .layer(axum::Extension(axum::extract::ConnectInfo(peer)))
         .layer(axum::middleware::from_fn_with_state((activity.clone(), started), count));
-    let conn = builder.serve_connection(TokioIo::new(tls), TowerToHyperService::new(service));
+    let conn = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
     tokio::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => return,
