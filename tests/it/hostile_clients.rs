@@ -646,3 +646,58 @@ fn data_lake_paths_with_dot_segments_are_refused_however_spelled() {
     let r = raw(&config, &lab.rt, "PUT", &format!("{dfs_fs}/..evil...txt?resource=file"), &storage);
     assert_eq!(r.status, 201, "{r:?}");
 }
+
+/// Send `request`, read its answer, then keep reading: the status and whether the server
+/// closed the connection afterwards (false when the ceiling passed first).
+async fn answered_then_closed<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    mut s: S,
+    request: &str,
+) -> (u16, bool) {
+    if s.write_all(request.as_bytes()).await.is_err() {
+        return (0, true);
+    }
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let read_all = async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return true,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    let closed = tokio::time::timeout(Duration::from_secs(20), read_all).await.unwrap_or(false);
+    (parse(&got).status, closed)
+}
+
+#[test]
+fn kept_alive_connections_and_identity_endpoints_are_closed_once_idle() {
+    let lab = Lab::start();
+    let nic = lab.network("idle", "nic");
+    let vm = format!("{}/providers/Microsoft.Compute/virtualMachines/idlevm", lab.rg_path("idle"));
+    let r = lab.op(
+        "PUT",
+        &format!("{vm}?api-version=2025-04-01"),
+        Some(&lab.vm_body(&nic, json!({"type": "SystemAssigned"}))),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let endpoint = lab.vm_endpoint(&vm);
+    let imds_port: u16 = endpoint.rsplit(':').next().and_then(|p| p.trim_end_matches('/').parse().ok()).expect("port");
+    let server = Server::take_over(lab, SHORT);
+    let config = trust(&server.info);
+    let arm_port = target(&format!("{}/", server.info.arm_url)).0;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    rt.block_on(async {
+        // A kept-alive HTTPS connection: answered, then closed by the idle timeout.
+        let tls = connect_tls(&config, arm_port).await.expect("TLS");
+        let get = format!("GET /metadata/endpoints?api-version=2022-09-01 HTTP/1.1\r\nHost: 127.0.0.1:{arm_port}\r\n\r\n");
+        assert_eq!(answered_then_closed(tls, &get).await, (200, true));
+        // The identity endpoint (plain HTTP): a kept-alive connection after a refused request,
+        // and a silent one, both closed.
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", imds_port)).await.expect("connect");
+        let get = format!("GET /metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://management.azure.com/ HTTP/1.1\r\nHost: 127.0.0.1:{imds_port}\r\n\r\n");
+        assert_eq!(answered_then_closed(tcp, &get).await, (400, true), "no Metadata header: 400, then closed");
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", imds_port)).await.expect("connect");
+        assert!(drip(tcp, b"", b"").await, "a silent connection to the identity endpoint is closed");
+    });
+}
