@@ -117,12 +117,6 @@ fn fail_response(f: &Fail, head: bool) -> Response {
     r
 }
 
-/// Azure Storage's 413 for a body over the limit, in the dfs JSON format.
-fn too_large(limit: u64) -> Response {
-    let message = format!("The request body is too large and exceeds the maximum permissible limit of {limit} bytes.");
-    fail_response(&fail(413, "RequestBodyTooLarge", message), false)
-}
-
 fn done(status: u16, body: Vec<u8>, headers: &[(&str, String)]) -> Response {
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::OK);
@@ -144,7 +138,11 @@ pub fn plane() -> Plane {
         authorize: pipeline::pass,
         log_path: pipeline::request_path,
         body_limit: |l| l.dfs_body,
-        too_large,
+        // Azure Storage's code, in the dfs JSON format.
+        too_large: |limit| {
+            let message = format!("The request body is too large and exceeds the permissible limit of {limit} bytes.");
+            fail_response(&fail(413, "RequestBodyTooLarge", message), false)
+        },
     }
 }
 
