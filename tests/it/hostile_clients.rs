@@ -304,6 +304,50 @@ fn unauthenticated_200_mib_uploads_to_every_plane_leave_the_server_small() {
     assert_eq!(again, Some(200));
 }
 
+#[test]
+fn authenticated_uploads_over_the_cap_are_cut_off_at_it() {
+    // With `--max-upload-mib 8`, callers allowed to write send 200 MiB chunked bodies (no
+    // length to refuse up front) to blob, dfs and WebHDFS at once: each is read up to the cap
+    // and refused, and the server stays small.
+    let lab = Lab::start();
+    let t = prepare(&lab);
+    let blob_account = format!("{}/providers/Microsoft.Storage/storageAccounts/hostileblob", lab.rg_path("data"));
+    let lake = format!("{}/providers/Microsoft.Storage/storageAccounts/hostilelake", lab.rg_path("gen2"));
+    let (blob_token, _) = lab.principal_for(&[("Storage Blob Data Contributor", &blob_account)], STORAGE);
+    let (dfs_token, _) = lab.principal_for(&[("Storage Blob Data Owner", &lake)], STORAGE);
+    let lake_token = lab.operator_token_for(crate::local_datalake::DATALAKE_SCOPE);
+    let server = Server::take_over(lab, &["--max-upload-mib", "8"]);
+    let config = trust(&server.info);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let total = 200 * MIB;
+    let plans = uploads(&t, &server.info.arm_url, &server.info.subscription_id);
+    let results = rt.block_on(async {
+        let mut tasks = Vec::new();
+        for ((plane, method, url, headers), token) in plans.into_iter().zip([blob_token, dfs_token, lake_token]) {
+            let config = config.clone();
+            tasks.push(tokio::spawn(async move {
+                let bearer = format!("Bearer {token}");
+                let mut h = headers.clone();
+                h.push(("Authorization", bearer.as_str()));
+                let (answer, sent) = flood(&config, method, &url, &h, total, true).await;
+                (plane, answer, sent)
+            }));
+        }
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.expect("upload task"));
+        }
+        out
+    });
+    assert_eq!(results.len(), 3);
+    for (plane, answer, sent) in &results {
+        assert_eq!(answer.status, 413, "{plane}: {answer:?}");
+        assert!(*sent < total / 2, "{plane} took {sent} of {total} bytes");
+    }
+    let peak = server.status_kb("VmHWM");
+    assert!(peak < RESIDENT_CEILING_KB, "peak resident {peak} kB");
+}
+
 /// One GET of the discovery document with a fresh connection: its status, or `None` when the
 /// request failed. The client waits as long as a patient one would (a client queued behind a
 /// full connection cap waits for a slot).
