@@ -46,6 +46,51 @@ pub struct ServeArgs {
     /// Fault configuration (YAML or JSON; see docs/local-cloud.md).
     #[arg(long, value_name = "FILE")]
     pub faults: Option<PathBuf>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// Connection timeouts, the connection cap and upload limits (docs/local-cloud.md, "Limits").
+#[derive(Debug, Args)]
+pub struct LimitArgs {
+    /// Seconds a client has to finish its TLS handshake.
+    #[arg(long, default_value_t = 10.0, value_name = "SECS", value_parser = seconds)]
+    pub handshake_timeout: f64,
+    /// Seconds a client has to send a complete request head.
+    #[arg(long, default_value_t = 30.0, value_name = "SECS", value_parser = seconds)]
+    pub header_timeout: f64,
+    /// Seconds a kept-alive connection may stay idle.
+    #[arg(long, default_value_t = 120.0, value_name = "SECS", value_parser = seconds)]
+    pub idle_timeout: f64,
+    /// Connections open at once over every port; further clients wait to be accepted.
+    #[arg(long, default_value_t = 4096, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// Largest upload in one request to blob, dfs and WebHDFS, in MiB.
+    #[arg(long, default_value_t = 256, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=5000))]
+    pub max_upload_mib: u64,
+}
+
+fn seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && (0.01..=86_400.0).contains(&s) => Ok(s),
+        _ => Err(format!("`{text}` is not a number of seconds between 0.01 and 86400")),
+    }
+}
+
+impl LimitArgs {
+    fn limits(&self) -> crate::local::Limits {
+        let mib = self.max_upload_mib * crate::local::shared::MIB;
+        crate::local::Limits {
+            handshake_timeout: std::time::Duration::from_secs_f64(self.handshake_timeout),
+            header_timeout: std::time::Duration::from_secs_f64(self.header_timeout),
+            idle_timeout: std::time::Duration::from_secs_f64(self.idle_timeout),
+            max_connections: self.max_connections as usize,
+            blob_body: mib,
+            dfs_body: mib,
+            webhdfs_body: mib,
+            ..crate::local::Limits::default()
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -86,7 +131,8 @@ pub(crate) fn cmd_serve(a: &ServeArgs) -> Exit {
             return Exit::Error;
         }
     };
-    let config = Config { state_dir: a.state.clone(), port: a.port, faults, allow_crash: true };
+    let config =
+        Config { state_dir: a.state.clone(), port: a.port, faults, allow_crash: true, limits: a.limits.limits() };
     let cloud = match Cloud::start(config) {
         Ok(c) => c,
         Err(e) => {

@@ -185,6 +185,14 @@ pub fn plane() -> Plane {
         admit,
         authorize: authorize_arm,
         log_path: pipeline::request_path,
+        body_limit: |l| l.arm_body,
+        too_large: |limit| {
+            error_response(&ArmError::new(
+                413,
+                "RequestEntityTooLarge",
+                format!("The request content size exceeds the maximum allowed size of {limit} bytes."),
+            ))
+        },
     }
 }
 

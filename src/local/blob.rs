@@ -30,11 +30,6 @@ use super::store::{Op, StoredBlob};
 /// Audiences the blob service accepts (plus `https://{account}.blob.core.windows.net`).
 const AUDIENCES: &[&str] = &["https://storage.azure.com/", "https://storage.azure.com"];
 
-/// The largest request body the local data plane reads (one Put Blob or Put Block). Azure
-/// allows 5000 MiB for Put Blob and 4000 MiB per block; the local cloud keeps blobs in its
-/// state file, so it stops far lower.
-pub const MAX_BODY: usize = 256 << 20;
-
 /// The most entries one List Blobs page holds (and the default `maxresults`).
 const MAX_RESULTS: usize = 5000;
 
@@ -93,7 +88,26 @@ pub fn plane() -> Plane {
         admit,
         authorize,
         log_path: pipeline::request_path,
+        body_limit: |l| l.blob_body,
+        too_large,
     }
+}
+
+/// Azure Storage's 413 for a body over the limit, with the limit in `<MaxLimit>`.
+pub fn too_large(limit: u64) -> Response {
+    let rid = guid();
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>RequestBodyTooLarge</Code><Message>The request body is too large and exceeds the maximum permissible limit.\nRequestId:{rid}</Message><MaxLimit>{limit}</MaxLimit></Error>"
+    );
+    ok(
+        413,
+        body.into_bytes(),
+        &[
+            ("content-type", "application/xml".into()),
+            ("x-ms-error-code", "RequestBodyTooLarge".into()),
+            ("x-ms-request-id", rid),
+        ],
+    )
 }
 
 /// The account a storage request addresses (its first path segment, lower-cased).
@@ -246,13 +260,9 @@ async fn entry(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
-        return xml_error(
-            413,
-            "RequestBodyTooLarge",
-            "The request body is too large and exceeds the maximum permissible limit.",
-            &[("x-ms-max-body-size", MAX_BODY.to_string())],
-        );
+    // The pipeline has read the body already, within the blob plane's limit.
+    let Ok(body) = axum::body::to_bytes(body, usize::MAX).await else {
+        return too_large(sh.limits.blob_body);
     };
     let q = query_pairs(uri.query());
     let key = &a.key;

@@ -32,7 +32,8 @@ use serde_json::{Value, json};
 
 use super::acl::{self, Entry, R, W, X};
 use super::auth::Refusal;
-use super::http::{ArmError, header, json_response, percent_decode, query_get, query_pairs};
+use super::http::{ArmError, header, json_response, query_get, query_pairs};
+use super::paths;
 use super::pipeline::{self, Bearer, Errors, Ids, Note, Plane, RequestId};
 use super::shared::{Shared, guid, now_ms};
 use super::store::{DataPath, Op, Resource, State as CloudState};
@@ -219,10 +220,11 @@ pub fn serve(sh: &Arc<Shared>, account: &str, listener: std::net::TcpListener) {
     let handler = axum::Router::new().fallback(entry).with_state((sh.clone(), account.clone()));
     let router = pipeline::layer(sh, plane(), handler).layer(Extension(Account(account)));
     let tls = sh.tls.clone();
+    let serving = sh.serving.clone();
     sh.runtime.spawn(async move {
         let _ = listener.set_nonblocking(true);
         let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
-        super::tls::serve_tls(listener, tls, router, rx).await;
+        super::tls::serve_tls(listener, tls, router, rx, serving).await;
     });
 }
 
@@ -322,6 +324,16 @@ fn plane() -> Plane {
         admit,
         authorize: pipeline::pass,
         log_path: pipeline::request_path,
+        body_limit: |l| l.webhdfs_body,
+        too_large: |limit| {
+            let rid = guid();
+            let body = json!({"RemoteException": {
+                "exception": "IOException",
+                "message": format!("The request body is larger than the limit of {limit} bytes. [{rid}]"),
+                "javaClassName": java_class("IOException"),
+            }});
+            json_response(413, &body, &[("x-ms-request-id", rid)])
+        },
     }
 }
 
@@ -384,15 +396,12 @@ fn data_path(uri_path: &str) -> Result<String, Fail> {
         uri_path.strip_prefix("/webhdfs/v1").filter(|r| r.is_empty() || r.starts_with('/')).ok_or_else(|| {
             fail(400, "IllegalArgumentException", format!("Invalid path '{uri_path}': expected /webhdfs/v1/{{path}}."))
         })?;
-    let mut parts = Vec::new();
-    for seg in rest.split('/').filter(|s| !s.is_empty()) {
-        let seg = percent_decode(seg, false);
-        if seg == "." || seg == ".." || seg.contains(':') {
-            return Err(fail(400, "IllegalArgumentException", format!("Invalid path segment '{seg}'.")));
-        }
-        parts.push(seg);
+    let path = paths::normalise(rest, true)
+        .map_err(|seg| fail(400, "IllegalArgumentException", format!("Invalid path segment '{seg}'.")))?;
+    match path.split('/').find(|seg| seg.contains(':')) {
+        Some(seg) => Err(fail(400, "IllegalArgumentException", format!("Invalid path segment '{seg}'."))),
+        None => Ok(path),
     }
-    Ok(format!("/{}", parts.join("/")))
 }
 
 /// The directories above `path`, root first (none for `/`).

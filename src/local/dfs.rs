@@ -45,6 +45,7 @@ use super::auth::Refusal;
 use super::blob::{challenge, http_date, requested_range, storage_audience};
 use super::datalake::{ancestors, new_child};
 use super::http::{header, percent_decode, query_get, query_pairs};
+use super::paths;
 use super::pipeline::{self, Bearer, Errors, Ids, Note, Plane};
 use super::rbac::{Grant, allowed};
 use super::shared::{Shared, guid, now_ms};
@@ -136,6 +137,12 @@ pub fn plane() -> Plane {
         admit,
         authorize: pipeline::pass,
         log_path: pipeline::request_path,
+        body_limit: |l| l.dfs_body,
+        // Azure Storage's code, in the dfs JSON format.
+        too_large: |limit| {
+            let message = format!("The request body is too large and exceeds the permissible limit of {limit} bytes.");
+            fail_response(&fail(413, "RequestBodyTooLarge", message), false)
+        },
     }
 }
 
@@ -330,17 +337,10 @@ fn decoded_len(b64: &str) -> usize {
     STANDARD.decode(b64).map_or(0, |d| d.len())
 }
 
-/// The normalised absolute path from the URL segments after the file system.
+/// The normalised absolute path from the URL segments after the file system (`paths`).
 fn normalise(rest: &str) -> Result<String, Fail> {
-    let mut parts = Vec::new();
-    for seg in rest.split('/').filter(|s| !s.is_empty()) {
-        let seg = percent_decode(seg, false);
-        if seg == "." || seg == ".." {
-            return Err(fail(400, "InvalidResourceName", "The specified resource name contains invalid characters."));
-        }
-        parts.push(seg);
-    }
-    Ok(format!("/{}", parts.join("/")))
+    paths::normalise(rest, true)
+        .map_err(|_| fail(400, "InvalidResourceName", "The specified resource name contains invalid characters."))
 }
 
 /// The path, the account and the bearer token, in that order; refusals in dfs's words.

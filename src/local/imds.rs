@@ -69,7 +69,7 @@ pub fn start_all(sh: &Arc<Shared>) -> Result<(), String> {
 
 /// Serve one VM's endpoint on an already bound listener.
 pub fn serve(sh: &Arc<Shared>, key: &str, listener: std::net::TcpListener) {
-    let (tx, mut rx) = tokio::sync::watch::channel(false);
+    let (tx, rx) = tokio::sync::watch::channel(false);
     if let Some(old) = sh.imds_running.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_string(), tx) {
         let _ = old.send(true);
     }
@@ -80,11 +80,7 @@ pub fn serve(sh: &Arc<Shared>, key: &str, listener: std::net::TcpListener) {
         let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
         let handler = axum::Router::new().fallback(handle).with_state((shared.clone(), key.clone()));
         let app = pipeline::layer(&shared, plane(), handler).layer(Extension(Endpoint(key)));
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.changed().await;
-            })
-            .await;
+        super::tls::serve_plain(listener, app, rx, shared.serving.clone()).await;
     });
 }
 
@@ -122,6 +118,8 @@ fn plane() -> Plane {
         admit,
         authorize: pipeline::pass,
         log_path: pipeline::request_path,
+        body_limit: |_| 64 * 1024,
+        too_large: |limit| imds_error(413, "invalid_request", &format!("The request body exceeds {limit} bytes.")),
     }
 }
 

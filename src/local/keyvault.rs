@@ -113,12 +113,13 @@ pub fn serve(sh: &Arc<Shared>, name: &str, listener: std::net::TcpListener) {
     let shared = sh.clone();
     let key = name.to_string();
     let tls = sh.tls.clone();
+    let serving = sh.serving.clone();
     sh.runtime.spawn(async move {
         let _ = listener.set_nonblocking(true);
         let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
         let handler = axum::Router::new().fallback(entry).with_state((shared.clone(), key.clone()));
         let app = pipeline::layer(&shared, plane(), handler).layer(Extension(Vault(key)));
-        super::tls::serve_tls(listener, tls, app, rx).await;
+        super::tls::serve_tls(listener, tls, app, rx, serving).await;
     });
 }
 
@@ -177,6 +178,15 @@ fn plane() -> Plane {
         log_path: |parts| {
             let vault = parts.extensions.get::<Vault>().map(|v| v.0.as_str()).unwrap_or_default();
             format!("/vaults/{vault}{}", parts.uri.path())
+        },
+        body_limit: |l| l.vault_body,
+        too_large: |limit| {
+            kv_error(
+                413,
+                "RequestEntityTooLarge",
+                &format!("The request body exceeds the limit of {limit} bytes."),
+                None,
+            )
         },
     }
 }

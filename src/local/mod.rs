@@ -33,6 +33,7 @@ pub mod imds;
 pub mod keyvault;
 pub mod login;
 pub mod lro;
+pub mod paths;
 pub mod pipeline;
 pub mod principals;
 pub mod providers;
@@ -57,8 +58,8 @@ use rand::rngs::StdRng;
 
 use self::faults::Faults;
 pub use self::shared::{
-    ConnectionInfo, LOG_CAPACITY, LogEntry, Operation, Shared, StartError, bind_loopback, guid, now_ms, random_secret,
-    sha256_hex,
+    ConnectionInfo, LOG_CAPACITY, Limits, LogEntry, Operation, Shared, StartError, bind_loopback, guid, now_ms,
+    random_secret, sha256_hex,
 };
 use self::store::{Op, Principal, Resource, State, Store};
 
@@ -72,11 +73,19 @@ pub struct Config {
     pub faults: Faults,
     /// Honour `crash_after_writes` by exiting the process (only `idlab local serve`).
     pub allow_crash: bool,
+    /// Connection timeouts, the connection cap and request body limits.
+    pub limits: Limits,
 }
 
 impl Config {
     pub fn new(state_dir: impl Into<PathBuf>) -> Config {
-        Config { state_dir: state_dir.into(), port: None, faults: Faults::default(), allow_crash: false }
+        Config {
+            state_dir: state_dir.into(),
+            port: None,
+            faults: Faults::default(),
+            allow_crash: false,
+            limits: Limits::default(),
+        }
     }
 }
 
@@ -255,6 +264,13 @@ impl Cloud {
             runtime: runtime.handle().clone(),
             datalake_running: Mutex::new(HashMap::new()),
             blocks: Mutex::new(HashMap::new()),
+            serving: tls::Serving::new(
+                config.limits.handshake_timeout,
+                config.limits.header_timeout,
+                config.limits.idle_timeout,
+                config.limits.max_connections,
+            ),
+            limits: config.limits.clone(),
         });
         {
             let mut st = shared.store();
@@ -305,15 +321,23 @@ impl Cloud {
                             return;
                         }
                     };
+                    let serving = sh.serving.clone();
                     tokio::spawn(tls::serve_tls(
                         blob_listener,
                         tls_config.clone(),
                         blob::router(sh.clone()),
                         rx.clone(),
+                        serving.clone(),
                     ));
-                    tokio::spawn(tls::serve_tls(dfs_listener, tls_config.clone(), dfs::router(sh.clone()), rx.clone()));
+                    tokio::spawn(tls::serve_tls(
+                        dfs_listener,
+                        tls_config.clone(),
+                        dfs::router(sh.clone()),
+                        rx.clone(),
+                        serving.clone(),
+                    ));
                     let _ = ready_tx.send(Ok(()));
-                    tls::serve_tls(listener, tls_config, arm::router(sh.clone()), rx).await;
+                    tls::serve_tls(listener, tls_config, arm::router(sh.clone()), rx, serving).await;
                     imds::stop_all(&sh);
                     keyvault::stop_all(&sh);
                 });

@@ -15,8 +15,12 @@
 //!    declares is then evaluated by the one RBAC function (`rbac`) — here for ARM and blob,
 //!    in the handler where it depends on state only the handler reads (dfs, WebHDFS, Key
 //!    Vault; docs/architecture.md lists where each lives);
-//! 5. the handler, with the [`Bearer`] outcome as an `Extension` (handlers never parse tokens);
-//! 6. the request log entry: method, path (never the query or the body), status and caller.
+//! 5. the body, read only now, up to the plane's limit ([`Plane::body_limit`]): a declared
+//!    `Content-Length` over it is answered 413 without reading a byte, a chunked body is read
+//!    until it passes the limit and then refused the same way ([`Plane::too_large`], the
+//!    plane's own format); a refused body is never drained, the connection is closed instead;
+//! 6. the handler, with the [`Bearer`] outcome as an `Extension` (handlers never parse tokens);
+//! 7. the request log entry: method, path (never the query or the body), status and caller.
 //!
 //! [`auth::bearer_check`]: super::auth::bearer_check
 
@@ -31,7 +35,7 @@ use axum::response::Response;
 
 use super::auth::{Caller, Refusal, Trust, bearer_check};
 use super::http::{ArmError, add_headers, error_response, header};
-use super::shared::{LogEntry, Shared, guid, now_ms};
+use super::shared::{Limits, LogEntry, Shared, guid, now_ms};
 
 /// What the request's `Authorization` header holds, checked once by the pipeline.
 #[derive(Debug, Clone)]
@@ -116,6 +120,10 @@ pub struct Plane {
     pub authorize: Step,
     /// What the request log calls the path.
     pub log_path: fn(&Parts) -> String,
+    /// The largest request body the plane reads, in bytes, from the local cloud's limits.
+    pub body_limit: fn(&Limits) -> u64,
+    /// The plane's 413 answer for a body over `body_limit` (given the limit).
+    pub too_large: fn(u64) -> Response,
 }
 
 /// A step that lets every request through.
@@ -135,7 +143,11 @@ pub fn request_path(parts: &Parts) -> String {
 
 /// Wrap a plane's router in the pipeline.
 pub fn layer(sh: &Arc<Shared>, plane: Plane, router: axum::Router) -> axum::Router {
-    router.layer(axum::middleware::from_fn_with_state((sh.clone(), Arc::new(plane)), run))
+    // The pipeline enforces the plane's own limit; axum's default (2 MB per extractor) would
+    // answer in plain text.
+    router
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn_with_state((sh.clone(), Arc::new(plane)), run))
 }
 
 async fn run(State((sh, plane)): State<(Arc<Shared>, Arc<Plane>)>, request: Request, next: Next) -> Response {
@@ -152,10 +164,14 @@ async fn run(State((sh, plane)): State<(Arc<Shared>, Arc<Plane>)>, request: Requ
             Some(injected) => injected,
             None => match (plane.authorize)(&sh, &mut parts, &bearer, &mut note) {
                 Err(refused) => *refused,
-                Ok(()) => {
-                    parts.extensions.insert(bearer);
-                    next.run(Request::from_parts(parts.clone(), body)).await
-                }
+                Ok(()) => match read_body(&parts, body, (plane.body_limit)(&sh.limits)).await {
+                    Err(BodyRefused::TooLarge(limit)) => close_after((plane.too_large)(limit), &parts),
+                    Err(BodyRefused::Broken) => closed(),
+                    Ok(body) => {
+                        parts.extensions.insert(bearer);
+                        next.run(Request::from_parts(parts.clone(), body)).await
+                    }
+                },
             },
         },
     };
@@ -169,6 +185,56 @@ async fn run(State((sh, plane)): State<(Arc<Shared>, Arc<Plane>)>, request: Requ
         write: note.write,
     });
     response
+}
+
+/// Why a body was not read.
+enum BodyRefused {
+    /// Longer than the limit (declared or sent).
+    TooLarge(u64),
+    /// The client stopped sending or the connection broke.
+    Broken,
+}
+
+/// Read the body, after authentication and authorization, refusing it past `limit`: at once
+/// when its `Content-Length` says so, else as soon as the bytes read pass the limit.
+async fn read_body(parts: &Parts, body: Body, limit: u64) -> Result<Body, BodyRefused> {
+    let declared = header(&parts.headers, "content-length").and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(BodyRefused::TooLarge(limit));
+    }
+    if declared == Some(0) {
+        return Ok(body);
+    }
+    let cap = usize::try_from(limit).unwrap_or(usize::MAX);
+    // A declared length is only a hint: the buffer grows with what arrives.
+    let hint = declared.map_or(0, |n| usize::try_from(n).unwrap_or(0).min(cap).min(1 << 20));
+    let mut buffer: Vec<u8> = Vec::with_capacity(hint);
+    let mut frames = body.into_data_stream();
+    while let Some(chunk) = futures::StreamExt::next(&mut frames).await {
+        let chunk = chunk.map_err(|_| BodyRefused::Broken)?;
+        if buffer.len().saturating_add(chunk.len()) > cap {
+            return Err(BodyRefused::TooLarge(limit));
+        }
+        buffer.extend_from_slice(&chunk);
+    }
+    Ok(Body::from(buffer))
+}
+
+/// An HTTP/1.1 answer given before the body was read: the connection closes after it (HTTP/2
+/// resets the stream instead).
+fn close_after(mut r: Response, parts: &Parts) -> Response {
+    if parts.version <= axum::http::Version::HTTP_11 {
+        r.headers_mut().insert("connection", axum::http::HeaderValue::from_static("close"));
+    }
+    r
+}
+
+/// The answer to a request whose body broke off: 400, and the connection closes.
+fn closed() -> Response {
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = axum::http::StatusCode::BAD_REQUEST;
+    r.headers_mut().insert("connection", axum::http::HeaderValue::from_static("close"));
+    r
 }
 
 /// The bearer check, the only place it is called: the plane's scheme names and audiences.

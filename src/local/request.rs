@@ -16,6 +16,7 @@ use crate::local::http::ArmError;
 use crate::local::rbac::{self, Grant};
 use crate::local::shared::Shared;
 use crate::local::store::{Resource, State};
+use crate::local::table::names;
 use crate::local::table::*;
 
 /// Everything a handler needs about the request.
@@ -95,6 +96,26 @@ pub(crate) fn parse_body(req: &Req<'_>) -> Result<Value, ArmError> {
         ));
     }
     Ok(v)
+}
+
+/// A new resource's name checked by its type's Azure naming rules (`table::names`): ARM's
+/// 400 `InvalidResourceName` when it breaks them. Types with a check of their own (storage
+/// accounts, vaults, SQL servers, Data Lake Store accounts, resource groups) only have the
+/// characters no resource name may hold refused here.
+pub(crate) fn check_resource_name(type_lower: &str, canon: &str, name: &str) -> Result<(), ArmError> {
+    let rule = names::rule(type_lower);
+    if names::never_valid(name) || rule.is_some_and(|r| !names::follows(&r, name)) {
+        let says = rule.map_or(
+            "The name cannot contain '/', '\\', '?', '#', '%' or control characters, and cannot be '.' or '..'.",
+            |r| r.says,
+        );
+        return Err(ArmError::new(
+            400,
+            "InvalidResourceName",
+            format!("The resource name '{name}' is invalid for a resource of type '{canon}'. {says}"),
+        ));
+    }
+    Ok(())
 }
 
 pub(crate) fn method_not_allowed() -> ArmError {

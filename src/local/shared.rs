@@ -40,6 +40,50 @@ pub struct ConnectionInfo {
     pub pid: u32,
 }
 
+/// The local cloud's limits on connections and request bodies (docs/local-cloud.md,
+/// "Limits"); `idlab local serve` flags set them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// From the TCP accept to the end of the TLS handshake.
+    pub handshake_timeout: std::time::Duration,
+    /// From the handshake (or the previous answer) to a complete request head.
+    pub header_timeout: std::time::Duration,
+    /// A kept-alive connection with no request in flight for this long is closed.
+    pub idle_timeout: std::time::Duration,
+    /// Connections open at once, over every port of the local cloud.
+    pub max_connections: usize,
+    /// Request bodies, in bytes: ARM (and the token issuer, the admin API), blob (one Put
+    /// Blob or Put Block), dfs and WebHDFS (one append or create), Key Vault.
+    pub arm_body: u64,
+    pub blob_body: u64,
+    pub dfs_body: u64,
+    pub webhdfs_body: u64,
+    pub vault_body: u64,
+}
+
+/// One mebibyte.
+pub const MIB: u64 = 1024 * 1024;
+
+impl Default for Limits {
+    fn default() -> Limits {
+        let s = std::time::Duration::from_secs;
+        Limits {
+            handshake_timeout: s(10),
+            header_timeout: s(30),
+            idle_timeout: s(120),
+            max_connections: 4096,
+            // ARM: 4 MiB, as Azure Resource Manager.
+            arm_body: 4 * MIB,
+            // Azure takes 5,000 MiB in one Put Blob; the local cloud keeps blobs in memory.
+            blob_body: 256 * MIB,
+            dfs_body: 256 * MIB,
+            webhdfs_body: 256 * MIB,
+            // Key Vault: a secret value is at most 25 KB; the JSON around it and escapes.
+            vault_body: 200 * 1024,
+        }
+    }
+}
+
 /// One request in the log (admin API).
 #[derive(Debug, Clone, Serialize)]
 pub struct LogEntry {
@@ -93,6 +137,10 @@ pub struct Shared {
     /// Uncommitted blocks (Put Block), by blob key then block id. Kept in memory only: a
     /// restart drops them (Azure keeps them a week), committed blobs are journaled.
     pub blocks: Mutex<HashMap<String, HashMap<String, Vec<u8>>>>,
+    /// Connection and body limits.
+    pub limits: Limits,
+    /// The connection timeouts and the connection cap every listener shares.
+    pub serving: super::tls::Serving,
 }
 
 /// The request log keeps this many entries.

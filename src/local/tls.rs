@@ -5,8 +5,10 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use rcgen::{
@@ -15,6 +17,7 @@ use rcgen::{
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
 /// The files of the local cloud's PKI.
@@ -107,28 +110,180 @@ impl Pki {
     }
 }
 
-/// Serve `router` over TLS on `listener` until `shutdown` fires.
+/// How long a connection may take and how many may be open at once (docs/local-cloud.md,
+/// "Connections"). One value is shared by every listener of a local cloud, so the cap counts
+/// the connections of all its ports together.
+#[derive(Debug, Clone)]
+pub struct Serving {
+    /// From the TCP accept to the end of the TLS handshake.
+    pub handshake_timeout: Duration,
+    /// From the handshake (or the previous answer's start) to a complete request head.
+    pub header_timeout: Duration,
+    /// A kept-alive connection with no request in flight for this long is closed.
+    pub idle_timeout: Duration,
+    /// Connections open at once, over every port; beyond it the next accept waits for a slot.
+    pub max_connections: usize,
+    slots: Arc<Semaphore>,
+}
+
+impl Serving {
+    pub fn new(handshake_timeout: Duration, header_timeout: Duration, idle_timeout: Duration, max: usize) -> Serving {
+        let max_connections = max.clamp(1, Semaphore::MAX_PERMITS);
+        Serving {
+            handshake_timeout,
+            header_timeout,
+            idle_timeout,
+            max_connections,
+            slots: Arc::new(Semaphore::new(max_connections)),
+        }
+    }
+
+    /// Connections open now, over every port.
+    pub fn open_connections(&self) -> usize {
+        self.max_connections - self.slots.available_permits()
+    }
+}
+
+/// Requests in flight on one connection and when the last one ended, for the idle timeout.
+#[derive(Debug, Default)]
+struct Activity {
+    in_flight: AtomicUsize,
+    /// Milliseconds since the connection's start when the last request ended (0: none yet).
+    last_end_ms: AtomicU64,
+    requests: AtomicU64,
+}
+
+/// Serve `router` over TLS on `listener` until `shutdown` fires, within `serving`'s limits.
+///
+/// A connection holds one of the shared slots from its accept to its close; when none is free
+/// the loop stops accepting (the kernel queues new connections meanwhile) until the timeouts
+/// or clients free one, so the clients already served keep being served and new ones wait
+/// rather than being refused. A connection is closed when its TLS handshake takes longer than
+/// the handshake timeout, when no complete request head arrives within the header timeout
+/// (after the handshake, and HTTP/1's own timer for a head being sent slowly), and when it
+/// is idle (no request in flight) past the idle timeout: first gracefully, then, if it has not
+/// ended one timeout later, by dropping it.
 pub async fn serve_tls(
     listener: TcpListener,
     config: Arc<rustls::ServerConfig>,
     router: axum::Router,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    serving: Serving,
 ) {
-    let acceptor = TlsAcceptor::from(config);
+    serve(listener, Some(TlsAcceptor::from(config)), router, shutdown, serving).await;
+}
+
+/// Serve `router` over plain HTTP (the managed-identity endpoints, as on a VM), within the
+/// same limits as [`serve_tls`] but the handshake.
+pub async fn serve_plain(
+    listener: TcpListener,
+    router: axum::Router,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    serving: Serving,
+) {
+    serve(listener, None, router, shutdown, serving).await;
+}
+
+async fn serve(
+    listener: TcpListener,
+    acceptor: Option<TlsAcceptor>,
+    router: axum::Router,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    serving: Serving,
+) {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(serving.header_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let builder = Arc::new(builder);
     loop {
+        let slot = tokio::select! {
+            s = serving.slots.clone().acquire_owned() => s,
+            _ = shutdown.changed() => return,
+        };
+        let Ok(slot) = slot else { return };
         let accepted = tokio::select! {
             a = listener.accept() => a,
             _ = shutdown.changed() => return,
         };
         let Ok((tcp, peer)) = accepted else { continue };
         let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        // Handlers that check the caller's address (a SAS's `sip`) read it as `ConnectInfo`.
-        let service = router.clone().layer(axum::Extension(axum::extract::ConnectInfo(peer)));
+        let (acceptor, router, serving, builder) = (acceptor.clone(), router.clone(), serving.clone(), builder.clone());
         tokio::spawn(async move {
-            let Ok(tls) = acceptor.accept(tcp).await else { return };
-            let svc = TowerToHyperService::new(service);
-            let _ = Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(tls), svc).await;
+            let _slot = slot;
+            let Some(acceptor) = acceptor else {
+                Box::pin(serve_connection(tcp, peer, router, &serving, &builder)).await;
+                return;
+            };
+            // The TLS state is made once the client sends its first byte: a silent connection
+            // holds only its socket until the handshake timeout closes it.
+            let handshake = async {
+                tcp.readable().await?;
+                Box::pin(acceptor.accept(tcp)).await
+            };
+            let Ok(Ok(tls)) = tokio::time::timeout(serving.handshake_timeout, handshake).await else {
+                return;
+            };
+            // Boxed: a connection still in its handshake holds only the small future above.
+            Box::pin(serve_connection(tls, peer, router, &serving, &builder)).await;
         });
+    }
+}
+
+/// Serve one connection (after its handshake), until it ends or is closed for idling.
+async fn serve_connection<I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static>(
+    io: I,
+    peer: std::net::SocketAddr,
+    router: axum::Router,
+    serving: &Serving,
+    builder: &Builder<TokioExecutor>,
+) {
+    let activity = Arc::new(Activity::default());
+    let started = tokio::time::Instant::now();
+    // Handlers that check the caller's address (a SAS's `sip`) read it as `ConnectInfo`.
+    let service = router
+        .layer(axum::Extension(axum::extract::ConnectInfo(peer)))
+        .layer(axum::middleware::from_fn_with_state((activity.clone(), started), count));
+    let conn = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        () = idle(&activity, started, serving) => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    let _ = tokio::time::timeout(serving.idle_timeout.max(serving.header_timeout), conn).await;
+}
+
+/// Counts a request in flight on its connection, for [`idle`].
+async fn count(
+    axum::extract::State((activity, started)): axum::extract::State<(Arc<Activity>, tokio::time::Instant)>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    activity.in_flight.fetch_add(1, Ordering::SeqCst);
+    activity.requests.fetch_add(1, Ordering::SeqCst);
+    let answer = next.run(request).await;
+    let now = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX).max(1);
+    activity.last_end_ms.store(now, Ordering::SeqCst);
+    activity.in_flight.fetch_sub(1, Ordering::SeqCst);
+    answer
+}
+
+/// Returns once the connection has had no request in flight for its limit: the header
+/// timeout before its first request, the idle timeout after.
+async fn idle(activity: &Activity, started: tokio::time::Instant, serving: &Serving) {
+    loop {
+        let limit =
+            if activity.requests.load(Ordering::SeqCst) == 0 { serving.header_timeout } else { serving.idle_timeout };
+        let since = Duration::from_millis(activity.last_end_ms.load(Ordering::SeqCst));
+        let deadline = started + since + limit;
+        if activity.in_flight.load(Ordering::SeqCst) == 0 && tokio::time::Instant::now() >= deadline {
+            return;
+        }
+        let wake = if activity.in_flight.load(Ordering::SeqCst) == 0 {
+            deadline.max(tokio::time::Instant::now() + Duration::from_millis(10))
+        } else {
+            tokio::time::Instant::now() + limit.min(Duration::from_secs(1))
+        };
+        tokio::time::sleep_until(wake).await;
     }
 }

@@ -160,6 +160,9 @@ pub(crate) fn put_resource(
     existing: Option<Resource>,
     mut body: Value,
 ) -> Result<Response, ArmError> {
+    if existing.is_none() {
+        check_resource_name(tl, canon, id.name().unwrap_or_default())?;
+    }
     // Proxy resources (containers) have no location.
     let proxy = tl.ends_with("/containers");
     // A database needs its server.

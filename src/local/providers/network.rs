@@ -274,6 +274,10 @@ pub(crate) fn subnet(req: &mut Req<'_>, id: &ResourceId) -> Result<Response, Arm
     match req.method {
         Method::GET => pos.map(|i| json_response(200, &subnets[i], &[])).ok_or_else(|| not_found(id)),
         Method::PUT => {
+            if pos.is_none() {
+                let canon = "Microsoft.Network/virtualNetworks/subnets";
+                check_resource_name(&canon.to_ascii_lowercase(), canon, &name)?;
+            }
             let mut b = parse_body(req)?;
             b["name"] = json!(name);
             let mut list = subnets.clone();

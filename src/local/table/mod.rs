@@ -44,6 +44,7 @@ pub struct Provider {
     pub handler: Handler,
 }
 
+pub mod names;
 pub mod versions;
 
 pub use versions::listing;
