@@ -97,7 +97,7 @@ fn check_role(cx: &mut Cx<'_>, role: &Sp<String>) {
     }
     let mut d =
         Diag::error(Code::UnknownRole, role.span, format!("unknown built-in role `{r}`")).label("not a built-in role");
-    d = match crate::model::diag::suggest(r, roles::BUILT_IN.iter().map(|x| x.name)) {
+    d = match crate::model::diag::suggest(r, roles::built_in().iter().map(|x| x.name)) {
         Some(s) => d.help(format!("did you mean `{s}`?")),
         None => d.help("use a built-in role name, or a role definition GUID for a custom role"),
     };

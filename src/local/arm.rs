@@ -321,8 +321,12 @@ fn required(route: &Route, method: &Method, sub: &str) -> Option<Required> {
         Route::Subscriptions
         | Route::ResourceGroups
         | Route::Resources(_)
-        | Route::RoleDefinitions(_)
-        | Route::RoleDefinition(..) => None,
+        | Route::RoleDefinitions(_) => None,
+        // Custom roles: writing or deleting one needs the action at the scope it is sent to.
+        Route::RoleDefinition(scope, _) if *method == Method::PUT || *method == Method::DELETE => {
+            need(format!("{}/{}", table::ROLE_DEFINITIONS, verb(method)), if scope.is_empty() { &sub_scope } else { scope })
+        }
+        Route::RoleDefinition(..) => None,
         Route::Subscription => need(format!("{}/read", table::SUBSCRIPTIONS), &sub_scope),
         Route::ResourceGroup(name) => {
             need(format!("{RESOURCE_GROUP_ACTIONS}/{}", verb(method)), &format!("{sub_scope}/resourceGroups/{name}"))
