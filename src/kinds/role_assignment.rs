@@ -26,8 +26,9 @@ pub struct RoleAssignment {
     /// Who gets the role: `${identity}`, `${vm.identity}` (a VM's system identity),
     /// `${caller}`, or an object id.
     pub principal: Sp<String>,
-    /// A built-in role name (`Reader`, `Storage Blob Data Reader`, …), a role definition
-    /// GUID, or a role definition resource id.
+    /// A built-in role name (`Reader`, `Storage Blob Data Reader`, …), a custom role of the
+    /// plan (`${my_role}`, a `role_definition`), a role definition GUID, or a role definition
+    /// resource id.
     pub role: Sp<String>,
     /// Description stored on the assignment (idlab prefixes the plan name).
     #[serde(default)]
@@ -67,9 +68,23 @@ pub fn role_guid(role: &str) -> String {
     role.rsplit('/').next().unwrap_or(role).to_ascii_lowercase()
 }
 
-/// Check a role: a built-in name, a GUID, or `/…/providers/Microsoft.Authorization/roleDefinitions/{guid}`.
+/// Check a role: a built-in name, a reference to a `role_definition`, a GUID, or
+/// `/…/providers/Microsoft.Authorization/roleDefinitions/{guid}`.
 fn check_role(cx: &mut Cx<'_>, role: &Sp<String>) {
     if refs::has_expr(role) {
+        let Ok(pieces) = refs::parse_template(role, refs::OffsetMap::new(role.span, role.value.len())) else {
+            return;
+        };
+        let is_definition = |cx: &Cx<'_>, root: &str| {
+            cx.decl(root).is_none_or(|d| std::ptr::addr_eq(d.kind, &super::role_definition::RoleDefinitionKind as &dyn super::Kind))
+        };
+        match refs::whole_expr(&pieces) {
+            Some(e) if (e.path.len() == 1 || e.attr() == "id") && is_definition(cx, e.root()) => {}
+            _ => cx.push(
+                Diag::error(Code::BadReference, role.span, "`role` must be a built-in role name or a reference to a role_definition like ${my_role}")
+                    .label("not a role definition"),
+            ),
+        }
         return;
     }
     let r = role.value.as_str();
@@ -112,11 +127,13 @@ impl Spec for RoleAssignment {
             env.resolve(&self.scope)
         };
         let principal = env.principal(&self.principal);
-        let guid = role_guid(&self.role.value);
+        // A custom role of the plan: its id (derived, so known before apply).
+        let role = if refs::has_expr(&self.role) { env.resolve(&self.role) } else { Val::Known(self.role.value.clone()) };
+        let guid = role.known().map_or_else(|| UNKNOWN.to_string(), role_guid);
         let definition =
             format!("/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{guid}", env.subscription);
-        let name = match (scope.known(), principal.known()) {
-            (Some(s), Some(p)) => assignment_name(s, p, &definition),
+        let name = match (scope.known(), principal.known(), role.known()) {
+            (Some(s), Some(p), Some(_)) => assignment_name(s, p, &definition),
             _ => UNKNOWN.to_string(),
         };
         let scope_s = scope.or_unknown();
@@ -155,7 +172,24 @@ impl Spec for RoleAssignment {
     fn validate(&self, cx: &mut Cx<'_>) {
         check_role(cx, &self.role);
         cx.principal("principal", &self.principal);
-        let s = &self.scope;
+        check_scope(cx, &self.scope);
+        if let Some(d) = &self.description
+            && d.value.chars().count() > 1024
+        {
+            cx.push(
+                Diag::error(Code::InvalidValue, d.span, "a role assignment description is limited to 1024 characters")
+                    .label("too long"),
+            );
+        }
+    }
+    fn identity_key(&self) -> Option<String> {
+        let role = roles::by_name(&self.role).map_or(self.role.value.to_ascii_lowercase(), |r| r.guid.to_string());
+        Some(format!("roleAssignments|{}|{}|{role}", self.scope.value.to_ascii_lowercase(), self.principal.value))
+    }
+}
+
+/// Check a scope: a whole reference to a declared ARM resource, `subscription`, or an ARM id.
+pub(crate) fn check_scope(cx: &mut Cx<'_>, s: &Sp<String>) {
         if refs::has_expr(s) {
             let Ok(pieces) = refs::parse_template(s, refs::OffsetMap::new(s.span, s.value.len())) else {
                 return;
@@ -185,19 +219,6 @@ impl Spec for RoleAssignment {
                     .help("use a reference such as ${rg}, `subscription`, or an ARM id starting with /subscriptions/"),
             );
         }
-        if let Some(d) = &self.description
-            && d.value.chars().count() > 1024
-        {
-            cx.push(
-                Diag::error(Code::InvalidValue, d.span, "a role assignment description is limited to 1024 characters")
-                    .label("too long"),
-            );
-        }
-    }
-    fn identity_key(&self) -> Option<String> {
-        let role = roles::by_name(&self.role).map_or(self.role.value.to_ascii_lowercase(), |r| r.guid.to_string());
-        Some(format!("roleAssignments|{}|{}|{role}", self.scope.value.to_ascii_lowercase(), self.principal.value))
-    }
 }
 
 kind!(RoleAssignmentKind, RoleAssignment,
