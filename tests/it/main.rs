@@ -24,6 +24,7 @@ mod local_persist;
 mod local_pipeline;
 mod local_security;
 mod props;
+mod roles;
 mod sas_vectors;
 mod schema;
 mod sql_e2e;
