@@ -76,13 +76,19 @@ fn check_role(cx: &mut Cx<'_>, role: &Sp<String>) {
             return;
         };
         let is_definition = |cx: &Cx<'_>, root: &str| {
-            cx.decl(root).is_none_or(|d| std::ptr::addr_eq(d.kind, &super::role_definition::RoleDefinitionKind as &dyn super::Kind))
+            cx.decl(root).is_none_or(|d| {
+                d.kind.type_name() == super::Kind::type_name(&super::role_definition::RoleDefinitionKind)
+            })
         };
         match refs::whole_expr(&pieces) {
             Some(e) if (e.path.len() == 1 || e.attr() == "id") && is_definition(cx, e.root()) => {}
             _ => cx.push(
-                Diag::error(Code::BadReference, role.span, "`role` must be a built-in role name or a reference to a role_definition like ${my_role}")
-                    .label("not a role definition"),
+                Diag::error(
+                    Code::BadReference,
+                    role.span,
+                    "`role` must be a built-in role name or a reference to a role_definition like ${my_role}",
+                )
+                .label("not a role definition"),
             ),
         }
         return;
@@ -128,7 +134,8 @@ impl Spec for RoleAssignment {
         };
         let principal = env.principal(&self.principal);
         // A custom role of the plan: its id (derived, so known before apply).
-        let role = if refs::has_expr(&self.role) { env.resolve(&self.role) } else { Val::Known(self.role.value.clone()) };
+        let role =
+            if refs::has_expr(&self.role) { env.resolve(&self.role) } else { Val::Known(self.role.value.clone()) };
         let guid = role.known().map_or_else(|| UNKNOWN.to_string(), role_guid);
         let definition =
             format!("/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{guid}", env.subscription);
@@ -190,35 +197,35 @@ impl Spec for RoleAssignment {
 
 /// Check a scope: a whole reference to a declared ARM resource, `subscription`, or an ARM id.
 pub(crate) fn check_scope(cx: &mut Cx<'_>, s: &Sp<String>) {
-        if refs::has_expr(s) {
-            let Ok(pieces) = refs::parse_template(s, refs::OffsetMap::new(s.span, s.value.len())) else {
-                return;
-            };
-            match refs::whole_expr(&pieces) {
-                Some(e) if e.path.len() == 1 || e.attr() == "id" => {
-                    if let Some(d) = cx.decl(e.root())
-                        && d.kind.arm_type().is_none()
-                    {
-                        let msg = format!(
-                            "`{}` is a {}, which is not an Azure resource a role can be scoped to",
-                            e.root(),
-                            d.kind.type_name()
-                        );
-                        cx.push(Diag::error(Code::WrongReferenceKind, e.span, msg).label("not an ARM resource"));
-                    }
+    if refs::has_expr(s) {
+        let Ok(pieces) = refs::parse_template(s, refs::OffsetMap::new(s.span, s.value.len())) else {
+            return;
+        };
+        match refs::whole_expr(&pieces) {
+            Some(e) if e.path.len() == 1 || e.attr() == "id" => {
+                if let Some(d) = cx.decl(e.root())
+                    && d.kind.arm_type().is_none()
+                {
+                    let msg = format!(
+                        "`{}` is a {}, which is not an Azure resource a role can be scoped to",
+                        e.root(),
+                        d.kind.type_name()
+                    );
+                    cx.push(Diag::error(Code::WrongReferenceKind, e.span, msg).label("not an ARM resource"));
                 }
-                _ => cx.push(
-                    Diag::error(Code::BadReference, s.span, "`scope` must be a whole resource reference like ${rg}")
-                        .label("not a resource reference"),
-                ),
             }
-        } else if s.value != "subscription" && !s.value.to_ascii_lowercase().starts_with("/subscriptions/") {
-            cx.push(
-                Diag::error(Code::BadReference, s.span, format!("`{}` is not a scope", s.value))
-                    .label("not a scope")
-                    .help("use a reference such as ${rg}, `subscription`, or an ARM id starting with /subscriptions/"),
-            );
+            _ => cx.push(
+                Diag::error(Code::BadReference, s.span, "`scope` must be a whole resource reference like ${rg}")
+                    .label("not a resource reference"),
+            ),
         }
+    } else if s.value != "subscription" && !s.value.to_ascii_lowercase().starts_with("/subscriptions/") {
+        cx.push(
+            Diag::error(Code::BadReference, s.span, format!("`{}` is not a scope", s.value))
+                .label("not a scope")
+                .help("use a reference such as ${rg}, `subscription`, or an ARM id starting with /subscriptions/"),
+        );
+    }
 }
 
 kind!(RoleAssignmentKind, RoleAssignment,

@@ -137,8 +137,12 @@ impl Spec for RoleDefinition {
         }
         if self.actions.is_empty() && self.data_actions.is_empty() {
             cx.push(
-                Diag::error(Code::InvalidValue, n.span, "a custom role allows something: give `actions` or `data_actions`")
-                    .label("allows nothing"),
+                Diag::error(
+                    Code::InvalidValue,
+                    n.span,
+                    "a custom role allows something: give `actions` or `data_actions`",
+                )
+                .label("allows nothing"),
             );
         }
         for s in self.actions.iter().chain(&self.not_actions).chain(&self.data_actions).chain(&self.not_data_actions) {
@@ -157,8 +161,12 @@ impl Spec for RoleDefinition {
             && d.value.chars().count() > MAX_DESCRIPTION
         {
             cx.push(
-                Diag::error(Code::InvalidValue, d.span, format!("a role description is limited to {MAX_DESCRIPTION} characters"))
-                    .label("too long"),
+                Diag::error(
+                    Code::InvalidValue,
+                    d.span,
+                    format!("a role description is limited to {MAX_DESCRIPTION} characters"),
+                )
+                .label("too long"),
             );
         }
     }

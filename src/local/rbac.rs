@@ -55,7 +55,8 @@ pub fn pattern_matches(pattern: &str, action: &str) -> bool {
 /// Whether one permission block grants `action`: an allow pattern matches and no deny
 /// pattern of the same block does.
 fn block_allows<S: AsRef<str>>(allow: &[S], deny: &[S], action: &str) -> bool {
-    allow.iter().any(|p| pattern_matches(p.as_ref(), action)) && !deny.iter().any(|p| pattern_matches(p.as_ref(), action))
+    allow.iter().any(|p| pattern_matches(p.as_ref(), action))
+        && !deny.iter().any(|p| pattern_matches(p.as_ref(), action))
 }
 
 /// Whether the built-in `role` grants `action` (a data action when `data`).
@@ -183,7 +184,9 @@ pub fn grants(st: &State, now: u64) -> Vec<Grant> {
             let guid = role_guid(p.get("roleDefinitionId")?.as_str()?).to_string();
             let definition = match roles::by_guid(&guid) {
                 Some(r) => Definition::BuiltIn(r),
-                None => custom.get(&guid.to_ascii_lowercase()).map_or(Definition::Missing, |b| Definition::Custom(b.clone())),
+                None => custom
+                    .get(&guid.to_ascii_lowercase())
+                    .map_or(Definition::Missing, |b| Definition::Custom(b.clone())),
             };
             Some(Grant {
                 scope: p.get("scope")?.as_str()?.to_string(),

@@ -74,7 +74,10 @@ fn acr_push_key_vault_administrator_and_vm_contributor_are_the_sources_own() {
         }
     }
     // The three are among the roles the old 12-role table did not know.
-    assert!(idlab::roles::by_name("Key Vault Administrator").is_some_and(|r| r.data_actions().any(|a| a == "Microsoft.KeyVault/vaults/*")));
+    assert!(
+        idlab::roles::by_name("Key Vault Administrator")
+            .is_some_and(|r| r.data_actions().any(|a| a == "Microsoft.KeyVault/vaults/*"))
+    );
 }
 
 /// A small seeded generator (xorshift64*), so a failing sample can be replayed with its seed.
@@ -156,7 +159,8 @@ fn def_path(scope: &str, guid: &str) -> String {
 fn the_local_cloud_serves_every_built_in_role_at_every_scope() {
     let lab = Lab::start();
     let sub = format!("/subscriptions/{}", lab.sub());
-    let list = lab.op("GET", &format!("{sub}/providers/Microsoft.Authorization/roleDefinitions?api-version=2022-04-01"), None);
+    let list =
+        lab.op("GET", &format!("{sub}/providers/Microsoft.Authorization/roleDefinitions?api-version=2022-04-01"), None);
     assert_eq!(list.status, 200);
     let value = list.body["value"].as_array().expect("value");
     assert_eq!(value.len(), idlab::roles::built_in().len());
@@ -218,7 +222,8 @@ fn custom_roles_are_created_listed_refused_while_assigned_and_deleted() {
     let (account, _) = crate::local_blob::storage_account(&lab, "custom", "idlabcustom", json!({}));
     let rg = lab.rg_path("custom");
     let guid = uuid::Uuid::new_v4().to_string();
-    let body = custom_role("SAS issuer", &["Microsoft.Storage/storageAccounts/listServiceSas/action"], &[], &[], &[&rg]);
+    let body =
+        custom_role("SAS issuer", &["Microsoft.Storage/storageAccounts/listServiceSas/action"], &[], &[], &[&rg]);
     let created = lab.op("PUT", &def_path(&rg, &guid), Some(&body));
     assert_eq!(created.status, 201, "{}", created.body);
     assert_eq!(created.body["id"], format!("{sub}/providers/Microsoft.Authorization/roleDefinitions/{guid}"));
@@ -226,7 +231,11 @@ fn custom_roles_are_created_listed_refused_while_assigned_and_deleted() {
     assert_eq!(created.body["properties"]["assignableScopes"], json!([rg]));
     // Listed (and filtered) with the built-in roles, at and below its assignable scope.
     let at = |scope: &str, filter: &str| {
-        let r = lab.op("GET", &format!("{scope}/providers/Microsoft.Authorization/roleDefinitions?{filter}api-version=2022-04-01"), None);
+        let r = lab.op(
+            "GET",
+            &format!("{scope}/providers/Microsoft.Authorization/roleDefinitions?{filter}api-version=2022-04-01"),
+            None,
+        );
         r.body["value"].as_array().cloned().unwrap_or_default()
     };
     assert_eq!(at(&account, "").len(), idlab::roles::built_in().len() + 1);
@@ -250,7 +259,10 @@ fn custom_roles_are_created_listed_refused_while_assigned_and_deleted() {
     // Assignable at its scope and below, not outside it.
     let (_, oid) = lab.principal(&[]);
     let assign = |scope: &str| {
-        let ra = format!("{scope}/providers/Microsoft.Authorization/roleAssignments/{}?api-version=2022-04-01", uuid::Uuid::new_v4());
+        let ra = format!(
+            "{scope}/providers/Microsoft.Authorization/roleAssignments/{}?api-version=2022-04-01",
+            uuid::Uuid::new_v4()
+        );
         let b = json!({"properties": {"roleDefinitionId": format!("{sub}/providers/Microsoft.Authorization/roleDefinitions/{guid}"), "principalId": oid, "principalType": "ServicePrincipal"}});
         lab.op("PUT", &ra, Some(&b))
     };
@@ -262,7 +274,9 @@ fn custom_roles_are_created_listed_refused_while_assigned_and_deleted() {
     let refused = lab.op("DELETE", &def_path(&sub, &guid), None);
     assert_eq!((refused.status, refused.code()), (409, "RoleDefinitionHasAssignments"), "{}", refused.body);
     let other = lab.rg_path("narrow");
-    assert!(lab.op("PUT", &format!("{other}?api-version=2024-11-01"), Some(&json!({"location": "eastus"}))).status < 300);
+    assert!(
+        lab.op("PUT", &format!("{other}?api-version=2024-11-01"), Some(&json!({"location": "eastus"}))).status < 300
+    );
     let narrowed = custom_role("SAS issuer", &["*/read"], &[], &[], &[&other]);
     let n = lab.op("PUT", &def_path(&other, &guid), Some(&narrowed));
     assert_eq!((n.status, n.code()), (400, "RoleScopeBeingRemovedContainsAssignments"), "{}", n.body);
@@ -273,4 +287,51 @@ fn custom_roles_are_created_listed_refused_while_assigned_and_deleted() {
     assert_eq!(deleted.body["properties"]["roleName"], "SAS issuer");
     assert_eq!(lab.op("GET", &def_path(&sub, &guid), None).status, 404);
     assert_eq!(lab.op("DELETE", &def_path(&sub, &guid), None).status, 204);
+}
+
+#[test]
+fn role_definitions_in_plans_are_checked_where_they_are_written() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("custom.yaml");
+    std::fs::write(
+        &path,
+        r#"name: custom
+location: eastus
+resources:
+  rg:
+    type: resource_group
+    name: rg
+  taken:
+    type: role_definition
+    role_name: Reader
+    actions: [ "*/read" ]
+  empty:
+    type: role_definition
+    role_name: nothing
+    assignable_scopes: [ "${rg}" ]
+  bad-op:
+    type: role_definition
+    role_name: bad op
+    actions: [ "read everything" ]
+  ra:
+    type: role_assignment
+    scope: ${rg}
+    principal: 00000000-0000-0000-0000-000000000001
+    role: ${rg}
+"#,
+    )
+    .expect("plan");
+    let r = idlab(&["validate", &path.display().to_string(), "--format", "json"]);
+    assert_ne!(r.code, 0);
+    let codes: Vec<(u64, u64)> = json_codes(&r).into_iter().map(|(_, l, c)| (l, c)).collect();
+    // The built-in name, the role allowing nothing, the operation, the reference to a group.
+    assert_eq!(codes, vec![(9, 16), (13, 16), (18, 16), (23, 11)], "{}", r.render());
+    let ok = dir.path().join("ok.yaml");
+    std::fs::write(
+        &ok,
+        "name: ok\nlocation: eastus\nresources:\n  rg:\n    type: resource_group\n    name: rg\n  mine:\n    type: role_definition\n    role_name: mine\n    data_actions: [ \"Microsoft.Storage/storageAccounts/blobServices/containers/blobs/*\" ]\n    not_data_actions: [ \"Microsoft.Storage/storageAccounts/blobServices/containers/blobs/delete\" ]\n    assignable_scopes: [ \"${rg}\", subscription ]\n  ra:\n    type: role_assignment\n    scope: ${rg}\n    principal: 00000000-0000-0000-0000-000000000001\n    role: ${mine}\n",
+    )
+    .expect("plan");
+    let r = idlab(&["validate", &ok.display().to_string()]);
+    assert_eq!(r.code, 0, "{}", r.render());
 }

@@ -73,7 +73,12 @@ fn principal(lab: &Lab) -> ([String; 3], String) {
     let token = |scope: &str| {
         let t = lab.token_request(
             &lab.cloud.info.tenant_id.clone(),
-            &[("grant_type", "client_credentials"), ("client_id", &client), ("client_secret", &secret), ("scope", scope)],
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", &client),
+                ("client_secret", &secret),
+                ("scope", scope),
+            ],
         );
         assert_eq!(t.status, 200, "{}", t.body);
         t.body["access_token"].as_str().expect("access_token").to_string()
@@ -91,7 +96,8 @@ fn run(lab: &Lab, w: &World, role: &str, scope: &str, calls: Vec<(Call, u16)>) {
         uuid::Uuid::new_v4()
     );
     let def = format!("{}/providers/Microsoft.Authorization/roleDefinitions/{guid}", w.sub);
-    let body = json!({"properties": {"roleDefinitionId": def, "principalId": oid, "principalType": "ServicePrincipal"}});
+    let body =
+        json!({"properties": {"roleDefinitionId": def, "principalId": oid, "principalType": "ServicePrincipal"}});
     let r = lab.op("PUT", &ra, Some(&body));
     assert_eq!(r.status, 201, "{role}: {}", r.body);
     for (call, want) in calls {
@@ -157,7 +163,8 @@ fn built_in_roles_beyond_the_first_twelve_allow_and_refuse_what_azure_says() {
             uuid::Uuid::new_v4()
         )
     };
-    let reader = format!("{}/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7", w.sub);
+    let reader =
+        format!("{}/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7", w.sub);
     let ra_body = json!({"properties": {"roleDefinitionId": reader, "principalId": lab.cloud.info.operator_object_id, "principalType": "ServicePrincipal"}});
     let entra_only = json!({"properties": {"azureADOnlyAuthentication": true}});
     let secret = || Call::Secret("GET", "secrets/s?api-version=7.4");
@@ -381,7 +388,11 @@ fn the_least_privilege_sas_plan_applies_verifies_replans_clean_and_destroys_its_
     let v = s.idlab(&["verify", &p]);
     assert_eq!(v.code, 0, "{}", v.render());
     assert!(v.stdout.contains("Verify: 2 passed, 0 failed, 0 skipped."), "{}", v.stdout);
-    assert!(v.stdout.contains("PASS sas-upload-download: listServiceSas as the system-assigned identity: 200"), "{}", v.stdout);
+    assert!(
+        v.stdout.contains("PASS sas-upload-download: listServiceSas as the system-assigned identity: 200"),
+        "{}",
+        v.stdout
+    );
     let keys = v.stdout.lines().find(|l| l.starts_with("PASS no-account-keys")).unwrap_or_default();
     assert!(keys.contains(": 403 AuthorizationFailed"), "{}", v.stdout);
     s.replans_clean(&p);
@@ -390,7 +401,8 @@ fn the_least_privilege_sas_plan_applies_verifies_replans_clean_and_destroys_its_
     let d = s.idlab(&["destroy", &p, "--auto-approve"]);
     assert_eq!(d.code, 0, "{}", d.render());
     assert!(custom_roles().is_empty());
-    let path = format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{name}?api-version=2022-04-01");
+    let path =
+        format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{name}?api-version=2022-04-01");
     assert_eq!(s.op("GET", &path, None)["error"]["code"], "RoleDefinitionDoesNotExist");
     assert!(assignments(&format!("/subscriptions/{sub}")).iter().all(|a| !uses_role(a)));
 }

@@ -274,8 +274,7 @@ fn assignable_scopes(body: &Value) -> Vec<String> {
 /// Whether a custom definition is visible at `scope` (the tenant, or a scope at, above or
 /// below one of its assignable scopes).
 fn custom_visible_at(body: &Value, scope: &str) -> bool {
-    scope.is_empty()
-        || assignable_scopes(body).iter().any(|a| is_scope_prefix(a, scope) || is_scope_prefix(scope, a))
+    scope.is_empty() || assignable_scopes(body).iter().any(|a| is_scope_prefix(a, scope) || is_scope_prefix(scope, a))
 }
 
 /// Whether a role definition may be assigned at `scope`: built-in roles everywhere, a custom
@@ -317,7 +316,8 @@ pub(crate) fn role_definition(req: &mut Req<'_>, scope: &str, g: &str) -> Result
             .ok_or_else(|| definition_not_found(g)),
         Method::DELETE => {
             let Some(body) = existing else { return Ok(empty(204, &[])) };
-            let used = rbac::grants(&req.sh.store().state, u64::MAX).iter().any(|a| a.role_guid.eq_ignore_ascii_case(g));
+            let used =
+                rbac::grants(&req.sh.store().state, u64::MAX).iter().any(|a| a.role_guid.eq_ignore_ascii_case(g));
             if used {
                 return Err(ArmError::new(
                     409,
@@ -369,13 +369,17 @@ fn put_custom_definition(
             return Err(ArmError::new(
                 400,
                 "InvalidAssignableScope",
-                format!("The assignable scope '{a}' is not valid: a custom role's assignable scopes are subscriptions, resource groups or resources of this subscription."),
+                format!(
+                    "The assignable scope '{a}' is not valid: a custom role's assignable scopes are subscriptions, resource groups or resources of this subscription."
+                ),
             ));
         }
         scope_exists(req.sh, a)?;
     }
     if !scope.is_empty() && !scopes.iter().any(|a| is_scope_prefix(a, scope) || is_scope_prefix(scope, a)) {
-        return Err(bad_definition(format!("The scope '{scope}' is not among the role definition's assignable scopes.")));
+        return Err(bad_definition(format!(
+            "The scope '{scope}' is not among the role definition's assignable scopes."
+        )));
     }
     let Some(perms) = p.get("permissions").and_then(Value::as_array).filter(|a| !a.is_empty()) else {
         return Err(bad_definition("The role definition must have permissions."));
@@ -420,7 +424,10 @@ fn put_custom_definition(
             return Err(ArmError::new(
                 400,
                 "RoleScopeBeingRemovedContainsAssignments",
-                format!("Role assignments found under scope '{}' which is being removed. Removing this scope from the role will orphan these assignments. Delete these assignments before removing the scope.", a.scope),
+                format!(
+                    "Role assignments found under scope '{}' which is being removed. Removing this scope from the role will orphan these assignments. Delete these assignments before removing the scope.",
+                    a.scope
+                ),
             ));
         }
     }
@@ -428,7 +435,8 @@ fn put_custom_definition(
     let ts = rfc3339(now);
     let caller = req.caller.as_ref().map(|c| c.object_id.clone()).unwrap_or_default();
     let created_on = existing.as_ref().and_then(|b| b.pointer("/properties/createdOn").cloned()).unwrap_or(json!(ts));
-    let created_by = existing.as_ref().and_then(|b| b.pointer("/properties/createdBy").cloned()).unwrap_or(json!(caller));
+    let created_by =
+        existing.as_ref().and_then(|b| b.pointer("/properties/createdBy").cloned()).unwrap_or(json!(caller));
     let out = json!({
         "properties": {
             "roleName": role_name,
