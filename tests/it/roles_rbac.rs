@@ -120,6 +120,9 @@ fn run(lab: &Lab, w: &World, role: &str, scope: &str, calls: Vec<(Call, u16)>) {
     }
 }
 
+/// A role, the scope it is assigned at, and the calls with the status each must get.
+type Case<'a> = (&'a str, String, Vec<(Call, u16)>);
+
 fn arm(m: &'static str, p: String, b: Option<Value>) -> Call {
     Call::Arm(m, p, b)
 }
@@ -168,7 +171,7 @@ fn built_in_roles_beyond_the_first_twelve_allow_and_refuse_what_azure_says() {
     let ra_body = json!({"properties": {"roleDefinitionId": reader, "principalId": lab.cloud.info.operator_object_id, "principalType": "ServicePrincipal"}});
     let entra_only = json!({"properties": {"azureADOnlyAuthentication": true}});
     let secret = || Call::Secret("GET", "secrets/s?api-version=7.4");
-    let cases: Vec<(&str, String, Vec<(Call, u16)>)> = vec![
+    let cases: Vec<Case> = vec![
         // Microsoft.Compute/virtualMachines/* and an exact listKeys; no network writes.
         (
             "Virtual Machine Contributor",
