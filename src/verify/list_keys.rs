@@ -5,11 +5,8 @@
 
 use std::time::Instant;
 
-use async_trait::async_trait;
-use serde_json::Value;
-
 use super::{Ask, CheckKind, CheckResult};
-use crate::model::Expect;
+use async_trait::async_trait;
 
 pub(crate) struct ListKeys;
 
@@ -34,18 +31,6 @@ impl CheckKind for ListKeys {
             Ok(r) => r,
             Err(e) => return ask.fail(format!("POST {path}: {}", e.message)),
         };
-        let code = r.json().pointer("/error/code").and_then(Value::as_str).unwrap_or_default().to_string();
-        let detail = format!(
-            "list the keys of {} as {}: {}{}",
-            ask.target,
-            ask.who,
-            super::said(r.status, &code),
-            r.request_id.as_ref().map(|id| format!(" (request id {id})")).unwrap_or_default()
-        );
-        let pass = match ask.expect {
-            Expect::Allowed => r.is_success(),
-            Expect::Denied => r.status == 403,
-        };
-        ask.judge(pass, detail, &r, start)
+        super::resource::verdict(&ask, &format!("list the keys of {}", ask.target), &r, start)
     }
 }
