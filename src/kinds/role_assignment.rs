@@ -75,11 +75,9 @@ fn check_role(cx: &mut Cx<'_>, role: &Sp<String>) {
         let Ok(pieces) = refs::parse_template(role, refs::OffsetMap::new(role.span, role.value.len())) else {
             return;
         };
-        let is_definition = |cx: &Cx<'_>, root: &str| {
-            cx.decl(root).is_none_or(|d| {
-                d.kind.type_name() == super::Kind::type_name(&super::role_definition::RoleDefinitionKind)
-            })
-        };
+        // `role_definition` by name: that module imports this one (for `check_scope`).
+        let is_definition =
+            |cx: &Cx<'_>, root: &str| cx.decl(root).is_none_or(|d| d.kind.type_name() == "role_definition");
         match refs::whole_expr(&pieces) {
             Some(e) if (e.path.len() == 1 || e.attr() == "id") && is_definition(cx, e.root()) => {}
             _ => cx.push(
