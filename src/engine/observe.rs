@@ -300,6 +300,18 @@ async fn find_orphans(
         }
     }
     let prefix = format!("idlab plan {}", plan.name);
+    // Custom roles the plan made (its mark in their description) and no longer declares.
+    let custom = format!(
+        "/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions?$filter=type%20eq%20'CustomRole'"
+    );
+    for d in cx.client.list(&custom, "2022-04-01").await? {
+        let desc = d.pointer("/properties/description").and_then(Value::as_str).unwrap_or_default();
+        if let Some(id) = d.get("id").and_then(Value::as_str)
+            && (desc == prefix || desc.starts_with(&format!("{prefix}:")))
+        {
+            found.push((id.to_string(), "Microsoft.Authorization/roleDefinitions".into()));
+        }
+    }
     // Scopes the plan owns (they carry its tag).
     let owned_scopes: Vec<String> = desired
         .iter()

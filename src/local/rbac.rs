@@ -156,16 +156,6 @@ pub fn custom_definitions(st: &State) -> impl Iterator<Item = (String, &Value)> 
         .map(|r| (role_guid(&r.id).to_ascii_lowercase(), &r.body))
 }
 
-/// The definition a GUID names: built-in first, else a custom one in the state.
-pub fn definition(st: &State, guid: &str) -> Definition {
-    if let Some(r) = roles::by_guid(guid) {
-        return Definition::BuiltIn(r);
-    }
-    custom_definitions(st)
-        .find(|(g, _)| g.eq_ignore_ascii_case(guid))
-        .map_or(Definition::Missing, |(_, b)| Definition::Custom(blocks(b).into()))
-}
-
 /// The GUID at the end of a role definition id (or the GUID itself).
 pub fn role_guid(definition_id: &str) -> &str {
     definition_id.rsplit('/').next().unwrap_or(definition_id)

@@ -409,3 +409,42 @@ fn the_least_privilege_sas_plan_applies_verifies_replans_clean_and_destroys_its_
     assert_eq!(s.op("GET", &path, None)["error"]["code"], "RoleDefinitionDoesNotExist");
     assert!(assignments(&format!("/subscriptions/{sub}")).iter().all(|a| !uses_role(a)));
 }
+
+#[test]
+fn a_plan_role_changed_in_place_or_renamed_leaves_no_old_definition() {
+    let s = Served::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = dir.path().join("p.yaml");
+    let original = std::fs::read_to_string(root().join("plans/storage-sas-least-privilege.yaml")).expect("plan");
+    std::fs::write(&p, &original).expect("plan");
+    let p = p.display().to_string();
+    assert_eq!(s.idlab(&["apply", &p, "--auto-approve"]).code, 0);
+    let sub = s.subscription();
+    let custom = || -> Vec<Value> {
+        let path = format!(
+            "/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions?$filter=type%20eq%20'CustomRole'&api-version=2022-04-01"
+        );
+        s.op("GET", &path, None)["value"].as_array().cloned().unwrap_or_default()
+    };
+    let first = custom()[0]["name"].clone();
+    // One more action: the same definition, updated in place.
+    let read = "      - Microsoft.Storage/storageAccounts/listServiceSas/action\n      - Microsoft.Storage/storageAccounts/read\n";
+    let wider = original.replace("      - Microsoft.Storage/storageAccounts/listServiceSas/action\n", read);
+    std::fs::write(&p, &wider).expect("plan");
+    let a = s.idlab(&["apply", &p, "--auto-approve"]);
+    assert!(a.render().contains("0 created, 1 updated"), "{}", a.render());
+    assert_eq!(custom().len(), 1);
+    assert_eq!(custom()[0]["name"], first);
+    assert_eq!(custom()[0]["properties"]["permissions"][0]["actions"][1], "Microsoft.Storage/storageAccounts/read");
+    // Another name: another definition; the old one and its assignment go.
+    std::fs::write(&p, wider.replace("Storage Service SAS Issuer (idlab)", "Renamed SAS issuer")).expect("plan");
+    let a = s.idlab(&["apply", &p, "--auto-approve"]);
+    assert!(a.render().contains("2 created, 0 updated, 0 replaced, 2 deleted"), "{}", a.render());
+    let now = custom();
+    assert_eq!(now.len(), 1, "{now:?}");
+    assert_eq!(now[0]["properties"]["roleName"], "Renamed SAS issuer");
+    assert_ne!(now[0]["name"], first);
+    s.replans_clean(&p);
+    assert_eq!(s.idlab(&["destroy", &p, "--auto-approve"]).code, 0);
+    assert!(custom().is_empty());
+}
