@@ -448,3 +448,34 @@ fn a_plan_role_changed_in_place_or_renamed_leaves_no_old_definition() {
     assert_eq!(s.idlab(&["destroy", &p, "--auto-approve"]).code, 0);
     assert!(custom().is_empty());
 }
+
+#[test]
+fn a_custom_roles_data_actions_hold_on_the_data_lake_gen2_plane_too() {
+    let lab = Lab::start();
+    let c = crate::local_datalake::client(&lab);
+    let (account, base) = crate::local_dfs::hns_account(&lab, "idlabrolesdfs", true);
+    let sub = format!("/subscriptions/{}", lab.sub());
+    let blobs = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs";
+    let guid = uuid::Uuid::new_v4().to_string();
+    let def = format!("{sub}/providers/Microsoft.Authorization/roleDefinitions/{guid}");
+    let role =
+        custom_role("lake but delete", &[], &[&format!("{blobs}/*")], &[&format!("{blobs}/delete")], &[&account]);
+    assert_eq!(lab.op("PUT", &format!("{def}?api-version=2022-04-01"), Some(&role)).status, 201);
+    let (client, secret, oid) = crate::local_datalake::new_principal(&lab, &[]);
+    let ra = format!(
+        "{account}/providers/Microsoft.Authorization/roleAssignments/{}?api-version=2022-04-01",
+        uuid::Uuid::new_v4()
+    );
+    let body =
+        json!({"properties": {"roleDefinitionId": def, "principalId": oid, "principalType": "ServicePrincipal"}});
+    assert_eq!(lab.op("PUT", &ra, Some(&body)).status, 201);
+    let tok = crate::local_datalake::token(&lab, &client, &secret, STORAGE);
+    let dfs = |m: &str, q: &str| crate::local_dfs::dfs(&lab, &c, &tok, m, &format!("{base}lake/d{q}"), &[], b"").status;
+    assert_eq!(dfs("PUT", "?resource=directory"), 201);
+    assert_eq!(dfs("HEAD", ""), 200);
+    assert_eq!(dfs("DELETE", "?recursive=true"), 403, "notDataActions take delete away");
+    // The operator's Owner role is management only: no data action, so no directory.
+    let (oc, os, _) = crate::local_datalake::new_principal(&lab, &[("Owner", &sub)]);
+    let owner = crate::local_datalake::token(&lab, &oc, &os, STORAGE);
+    assert_eq!(crate::local_dfs::dfs(&lab, &c, &owner, "HEAD", &format!("{base}lake/d"), &[], b"").status, 403);
+}
