@@ -136,6 +136,23 @@ fn validate_accepts_built_in_roles_by_name_in_any_case() {
 }
 
 #[test]
+fn validate_accepts_every_role_of_the_catalogue() {
+    let mut plan = String::from("name: every-role\nlocation: eastus\nresources:\n");
+    for (i, r) in idlab::roles::built_in().iter().enumerate() {
+        let quoted = serde_json::to_string(r.name).expect("quoted");
+        plan.push_str(&format!(
+            "  ra{i}:\n    type: role_assignment\n    scope: subscription\n    principal: 00000000-0000-0000-0000-{i:012}\n    role: {quoted}\n"
+        ));
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("every.yaml");
+    std::fs::write(&path, &plan).expect("plan");
+    let r = idlab(&["validate", &path.display().to_string()]);
+    assert_eq!(r.code, 0, "{}", r.render());
+    assert!(r.stdout.contains(&format!("{} resources", idlab::roles::built_in().len())), "{}", r.render());
+}
+
+#[test]
 fn an_unknown_role_is_e018_with_the_nearest_built_in_name() {
     let dir = tempfile::tempdir().expect("tmp");
     let path = dir.path().join("typo.yaml");
