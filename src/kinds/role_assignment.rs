@@ -75,16 +75,21 @@ fn check_role(cx: &mut Cx<'_>, role: &Sp<String>) {
         let Ok(pieces) = refs::parse_template(role, refs::OffsetMap::new(role.span, role.value.len())) else {
             return;
         };
-        // `role_definition` by name: that module imports this one (for `check_scope`).
-        let is_definition =
-            |cx: &Cx<'_>, root: &str| cx.decl(root).is_none_or(|d| d.kind.type_name() == "role_definition");
         match refs::whole_expr(&pieces) {
-            Some(e) if (e.path.len() == 1 || e.attr() == "id") && is_definition(cx, e.root()) => {}
+            Some(e) if e.path.len() == 1 || e.attr() == "id" => {
+                // `role_definition` by name: that module imports this one (for `check_scope`).
+                if let Some(d) = cx.decl(e.root())
+                    && d.kind.type_name() != "role_definition"
+                {
+                    let msg = format!("`{}` is a {}, not a role_definition", e.root(), d.kind.type_name());
+                    cx.push(Diag::error(Code::WrongReferenceKind, e.span, msg).label("not a role definition"));
+                }
+            }
             _ => cx.push(
                 Diag::error(
                     Code::BadReference,
                     role.span,
-                    "`role` must be a built-in role name or a reference to a role_definition like ${my_role}",
+                    "`role` must be a built-in role name or a whole reference to a role_definition like ${my_role}",
                 )
                 .label("not a role definition"),
             ),
