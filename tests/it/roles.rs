@@ -353,3 +353,34 @@ resources:
     let r = idlab(&["validate", &ok.display().to_string()]);
     assert_eq!(r.code, 0, "{}", r.render());
 }
+
+#[test]
+fn custom_roles_and_their_assignments_survive_a_restart() {
+    let lab = Lab::start();
+    let sub = format!("/subscriptions/{}", lab.sub());
+    let guid = uuid::Uuid::new_v4().to_string();
+    let body =
+        custom_role("group reader", &["Microsoft.Resources/subscriptions/resourceGroups/read"], &[], &[], &[&sub]);
+    assert_eq!(lab.op("PUT", &def_path(&sub, &guid), Some(&body)).status, 201);
+    let rg = lab.rg_path("kept");
+    assert!(lab.op("PUT", &format!("{rg}?api-version=2024-11-01"), Some(&json!({"location": "eastus"}))).status < 300);
+    let r = lab.op("POST", "/_idlab/principals", Some(&json!({"name": "kept"})));
+    let (client, secret, oid) = (r.body["client_id"].clone(), r.body["secret"].clone(), r.body["object_id"].clone());
+    let ra = format!(
+        "{sub}/providers/Microsoft.Authorization/roleAssignments/{}?api-version=2022-04-01",
+        uuid::Uuid::new_v4()
+    );
+    let def = format!("{sub}/providers/Microsoft.Authorization/roleDefinitions/{guid}");
+    let assigned =
+        json!({"properties": {"roleDefinitionId": def, "principalId": oid, "principalType": "ServicePrincipal"}});
+    assert_eq!(lab.op("PUT", &ra, Some(&assigned)).status, 201);
+    let lab = lab.restart();
+    let got = lab.op("GET", &def_path(&sub, &guid), None);
+    assert_eq!(got.status, 200, "{}", got.body);
+    assert_eq!(got.body["properties"]["roleName"], "group reader");
+    let token = lab.token_as(client.as_str().unwrap_or_default(), secret.as_str().unwrap_or_default());
+    assert_eq!(lab.send(Some(&token), "GET", &format!("{rg}?api-version=2024-11-01"), None).status, 200);
+    let write =
+        lab.send(Some(&token), "PUT", &format!("{rg}?api-version=2024-11-01"), Some(&json!({"location": "eastus"})));
+    assert_eq!(write.status, 403);
+}
