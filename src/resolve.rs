@@ -646,6 +646,7 @@ fn check_duplicates(decls: &[Decl], diags: &mut Vec<Diag>) {
 const ACTION_TARGETS: &[(&str, &[&dyn Kind])] = &[
     ("read_blob", &[&storage::BlobKind]),
     ("blob_sas", &[&storage::BlobContainerKind]),
+    ("list_keys", &[&storage::StorageAccountKind]),
     ("read_secret", &[&key_vault::SecretKind]),
     ("data_lake", &[&data_lake::DataLakeFolderKind]),
     ("sql_login", &[&sql::SqlDatabaseKind]),
@@ -763,7 +764,7 @@ fn check_verify(checks: &[(Sp<String>, Check)], decls: &[Decl], index: &HashMap<
             [] => diags.push(
                 Diag::error(Code::VerifyAction, name.span, format!("check `{}` has no action", name.value))
                     .label("nothing to check")
-                    .help("add one of read_resource, write_resource, read_blob, blob_sas, read_secret, data_lake, sql_login"),
+                    .help("add one of read_resource, write_resource, read_blob, blob_sas, list_keys, read_secret, data_lake, sql_login"),
             ),
             [(field, target)] => {
                 if let Some(ti) = whole(target, diags) {

@@ -33,7 +33,8 @@ pub type Row = (String, String, Outcome);
 /// The replication window for a role assignment: the configured one for principals the plan
 /// creates, none (fail fast) for any other.
 fn role_window(sh: &Shared<'_>, d: &Desired) -> Option<Duration> {
-    if d.owner != Owner::Description {
+    // Custom roles carry the same mark but are plain PUTs.
+    if d.owner != Owner::Description || !d.id.contains("/roleAssignments/") {
         None
     } else if d.principal_from_plan {
         Some(sh.cx.principal_wait)

@@ -30,6 +30,7 @@ pub mod key_vault;
 pub mod network;
 pub mod resource_group;
 pub mod role_assignment;
+pub mod role_definition;
 pub mod sql;
 pub mod storage;
 pub mod vm;
@@ -186,6 +187,7 @@ pub static KINDS: &[&dyn Kind] = &[
     &network::PublicIpKind,
     &resource_group::ResourceGroupKind,
     &role_assignment::RoleAssignmentKind,
+    &role_definition::RoleDefinitionKind,
     &sql::SqlDatabaseKind,
     &sql::SqlEntraAdminKind,
     &sql::SqlServerKind,

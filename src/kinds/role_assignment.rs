@@ -26,8 +26,9 @@ pub struct RoleAssignment {
     /// Who gets the role: `${identity}`, `${vm.identity}` (a VM's system identity),
     /// `${caller}`, or an object id.
     pub principal: Sp<String>,
-    /// A built-in role name (`Reader`, `Storage Blob Data Reader`, …), a role definition
-    /// GUID, or a role definition resource id.
+    /// A built-in role name (`Reader`, `Storage Blob Data Reader`, …), a custom role of the
+    /// plan (`${my_role}`, a `role_definition`), a role definition GUID, or a role definition
+    /// resource id.
     pub role: Sp<String>,
     /// Description stored on the assignment (idlab prefixes the plan name).
     #[serde(default)]
@@ -67,9 +68,32 @@ pub fn role_guid(role: &str) -> String {
     role.rsplit('/').next().unwrap_or(role).to_ascii_lowercase()
 }
 
-/// Check a role: a built-in name, a GUID, or `/…/providers/Microsoft.Authorization/roleDefinitions/{guid}`.
+/// Check a role: a built-in name, a reference to a `role_definition`, a GUID, or
+/// `/…/providers/Microsoft.Authorization/roleDefinitions/{guid}`.
 fn check_role(cx: &mut Cx<'_>, role: &Sp<String>) {
     if refs::has_expr(role) {
+        let Ok(pieces) = refs::parse_template(role, refs::OffsetMap::new(role.span, role.value.len())) else {
+            return;
+        };
+        match refs::whole_expr(&pieces) {
+            Some(e) if e.path.len() == 1 || e.attr() == "id" => {
+                // `role_definition` by name: that module imports this one (for `check_scope`).
+                if let Some(d) = cx.decl(e.root())
+                    && d.kind.type_name() != "role_definition"
+                {
+                    let msg = format!("`{}` is a {}, not a role_definition", e.root(), d.kind.type_name());
+                    cx.push(Diag::error(Code::WrongReferenceKind, e.span, msg).label("not a role definition"));
+                }
+            }
+            _ => cx.push(
+                Diag::error(
+                    Code::BadReference,
+                    role.span,
+                    "`role` must be a built-in role name or a whole reference to a role_definition like ${my_role}",
+                )
+                .label("not a role definition"),
+            ),
+        }
         return;
     }
     let r = role.value.as_str();
@@ -97,7 +121,7 @@ fn check_role(cx: &mut Cx<'_>, role: &Sp<String>) {
     }
     let mut d =
         Diag::error(Code::UnknownRole, role.span, format!("unknown built-in role `{r}`")).label("not a built-in role");
-    d = match crate::model::diag::suggest(r, roles::BUILT_IN.iter().map(|x| x.name)) {
+    d = match crate::model::diag::suggest(r, roles::built_in().iter().map(|x| x.name)) {
         Some(s) => d.help(format!("did you mean `{s}`?")),
         None => d.help("use a built-in role name, or a role definition GUID for a custom role"),
     };
@@ -112,11 +136,14 @@ impl Spec for RoleAssignment {
             env.resolve(&self.scope)
         };
         let principal = env.principal(&self.principal);
-        let guid = role_guid(&self.role.value);
+        // A custom role of the plan: its id (derived, so known before apply).
+        let role =
+            if refs::has_expr(&self.role) { env.resolve(&self.role) } else { Val::Known(self.role.value.clone()) };
+        let guid = role.known().map_or_else(|| UNKNOWN.to_string(), role_guid);
         let definition =
             format!("/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{guid}", env.subscription);
-        let name = match (scope.known(), principal.known()) {
-            (Some(s), Some(p)) => assignment_name(s, p, &definition),
+        let name = match (scope.known(), principal.known(), role.known()) {
+            (Some(s), Some(p), Some(_)) => assignment_name(s, p, &definition),
             _ => UNKNOWN.to_string(),
         };
         let scope_s = scope.or_unknown();
@@ -155,36 +182,7 @@ impl Spec for RoleAssignment {
     fn validate(&self, cx: &mut Cx<'_>) {
         check_role(cx, &self.role);
         cx.principal("principal", &self.principal);
-        let s = &self.scope;
-        if refs::has_expr(s) {
-            let Ok(pieces) = refs::parse_template(s, refs::OffsetMap::new(s.span, s.value.len())) else {
-                return;
-            };
-            match refs::whole_expr(&pieces) {
-                Some(e) if e.path.len() == 1 || e.attr() == "id" => {
-                    if let Some(d) = cx.decl(e.root())
-                        && d.kind.arm_type().is_none()
-                    {
-                        let msg = format!(
-                            "`{}` is a {}, which is not an Azure resource a role can be scoped to",
-                            e.root(),
-                            d.kind.type_name()
-                        );
-                        cx.push(Diag::error(Code::WrongReferenceKind, e.span, msg).label("not an ARM resource"));
-                    }
-                }
-                _ => cx.push(
-                    Diag::error(Code::BadReference, s.span, "`scope` must be a whole resource reference like ${rg}")
-                        .label("not a resource reference"),
-                ),
-            }
-        } else if s.value != "subscription" && !s.value.to_ascii_lowercase().starts_with("/subscriptions/") {
-            cx.push(
-                Diag::error(Code::BadReference, s.span, format!("`{}` is not a scope", s.value))
-                    .label("not a scope")
-                    .help("use a reference such as ${rg}, `subscription`, or an ARM id starting with /subscriptions/"),
-            );
-        }
+        check_scope(cx, &self.scope);
         if let Some(d) = &self.description
             && d.value.chars().count() > 1024
         {
@@ -197,6 +195,39 @@ impl Spec for RoleAssignment {
     fn identity_key(&self) -> Option<String> {
         let role = roles::by_name(&self.role).map_or(self.role.value.to_ascii_lowercase(), |r| r.guid.to_string());
         Some(format!("roleAssignments|{}|{}|{role}", self.scope.value.to_ascii_lowercase(), self.principal.value))
+    }
+}
+
+/// Check a scope: a whole reference to a declared ARM resource, `subscription`, or an ARM id.
+pub(crate) fn check_scope(cx: &mut Cx<'_>, s: &Sp<String>) {
+    if refs::has_expr(s) {
+        let Ok(pieces) = refs::parse_template(s, refs::OffsetMap::new(s.span, s.value.len())) else {
+            return;
+        };
+        match refs::whole_expr(&pieces) {
+            Some(e) if e.path.len() == 1 || e.attr() == "id" => {
+                if let Some(d) = cx.decl(e.root())
+                    && d.kind.arm_type().is_none()
+                {
+                    let msg = format!(
+                        "`{}` is a {}, which is not an Azure resource a role can be scoped to",
+                        e.root(),
+                        d.kind.type_name()
+                    );
+                    cx.push(Diag::error(Code::WrongReferenceKind, e.span, msg).label("not an ARM resource"));
+                }
+            }
+            _ => cx.push(
+                Diag::error(Code::BadReference, s.span, "`scope` must be a whole resource reference like ${rg}")
+                    .label("not a resource reference"),
+            ),
+        }
+    } else if s.value != "subscription" && !s.value.to_ascii_lowercase().starts_with("/subscriptions/") {
+        cx.push(
+            Diag::error(Code::BadReference, s.span, format!("`{}` is not a scope", s.value))
+                .label("not a scope")
+                .help("use a reference such as ${rg}, `subscription`, or an ARM id starting with /subscriptions/"),
+        );
     }
 }
 

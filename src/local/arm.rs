@@ -326,11 +326,13 @@ fn required(route: &Route, method: &Method, sub: &str) -> Option<Required> {
     let need = |action: String, scope: &str| Some(Required { action, scope: scope.to_string(), after_body: false });
     let sub_scope = format!("/subscriptions/{sub}");
     match route {
-        Route::Subscriptions
-        | Route::ResourceGroups
-        | Route::Resources(_)
-        | Route::RoleDefinitions(_)
-        | Route::RoleDefinition(..) => None,
+        Route::Subscriptions | Route::ResourceGroups | Route::Resources(_) | Route::RoleDefinitions(_) => None,
+        // Custom roles: writing or deleting one needs the action at the scope it is sent to.
+        Route::RoleDefinition(scope, _) if *method == Method::PUT || *method == Method::DELETE => need(
+            format!("{}/{}", table::ROLE_DEFINITIONS, verb(method)),
+            if scope.is_empty() { &sub_scope } else { scope },
+        ),
+        Route::RoleDefinition(..) => None,
         Route::Subscription => need(format!("{}/read", table::SUBSCRIPTIONS), &sub_scope),
         Route::ResourceGroup(name) => {
             need(format!("{RESOURCE_GROUP_ACTIONS}/{}", verb(method)), &format!("{sub_scope}/resourceGroups/{name}"))

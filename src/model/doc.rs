@@ -230,7 +230,7 @@ pub enum Expect {
 /// One "access data" check, performed from a VM with one of its managed identities.
 ///
 /// Exactly one action field (`read_resource`, `write_resource`, `read_blob`, `blob_sas`,
-/// `read_secret`, `data_lake`, `sql_login`) is set.
+/// `list_keys`, `read_secret`, `data_lake`, `sql_login`) is set.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Check {
@@ -256,6 +256,10 @@ pub struct Check {
     /// with it (tutorial "Storage via SAS").
     #[serde(default)]
     pub blob_sas: Option<Sp<String>>,
+    /// Ask for this storage account's keys (`listKeys`) with a Resource Manager token; the
+    /// keys are never shown. Usually with `expect: denied`, for a least-privilege role.
+    #[serde(default)]
+    pub list_keys: Option<Sp<String>>,
     /// Read this Key Vault secret with a vault token; the value is compared, never printed.
     #[serde(default)]
     pub read_secret: Option<Sp<String>>,
@@ -275,6 +279,7 @@ impl Check {
             ("write_resource", &self.write_resource),
             ("read_blob", &self.read_blob),
             ("blob_sas", &self.blob_sas),
+            ("list_keys", &self.list_keys),
             ("read_secret", &self.read_secret),
             ("data_lake", &self.data_lake),
             ("sql_login", &self.sql_login),

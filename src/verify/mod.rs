@@ -23,6 +23,7 @@ use crate::model::{Check, Expect, Sensitive, Sp};
 mod blob;
 mod blob_sas;
 mod data_lake;
+mod list_keys;
 mod resource;
 mod secret;
 mod sql;
@@ -71,6 +72,7 @@ pub(crate) static CHECKS: &[&dyn CheckKind] = &[
     &resource::WriteResource,
     &blob::ReadBlob,
     &blob_sas::BlobSas,
+    &list_keys::ListKeys,
     &secret::ReadSecret,
     &data_lake::DataLake,
     &sql::SqlLogin,
@@ -295,6 +297,7 @@ mod tests {
             write_resource: None,
             read_blob: None,
             blob_sas: None,
+            list_keys: None,
             read_secret: None,
             data_lake: None,
             sql_login: None,

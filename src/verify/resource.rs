@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use super::{Ask, CheckKind, CheckResult};
+use crate::arm::client::Reply;
 use crate::model::Expect;
 
 pub(crate) struct ReadResource;
@@ -63,10 +64,16 @@ async fn call(ask: Ask<'_, '_>, write: bool) -> CheckResult {
         Ok(r) => r,
         Err(e) => return ask.fail(format!("{method} {target_id}: {}", e.message)),
     };
-    let code = r.json().pointer("/error/code").and_then(Value::as_str).unwrap_or_default().to_string();
     let verb = if write { "write" } else { "read" };
+    verdict(&ask, &format!("{verb} {target_id}"), &r, start)
+}
+
+/// An ARM answer judged against the check's expectation: any success when allowed, 403 when
+/// denied; the detail says what was done (`what`), as whom, the status, code and request id.
+pub(super) fn verdict(ask: &Ask<'_, '_>, what: &str, r: &Reply, start: Instant) -> CheckResult {
+    let code = r.json().pointer("/error/code").and_then(Value::as_str).unwrap_or_default().to_string();
     let detail = format!(
-        "{verb} {target_id} as {}: {}{}",
+        "{what} as {}: {}{}",
         ask.who,
         super::said(r.status, &code),
         r.request_id.as_ref().map(|id| format!(" (request id {id})")).unwrap_or_default()
@@ -75,5 +82,5 @@ async fn call(ask: Ask<'_, '_>, write: bool) -> CheckResult {
         Expect::Allowed => r.is_success(),
         Expect::Denied => r.status == 403,
     };
-    ask.judge(pass, detail, &r, start)
+    ask.judge(pass, detail, r, start)
 }

@@ -12,7 +12,7 @@ const STORAGE_SCOPE: &str = "https://storage.azure.com/.default";
 const VERSION: &str = "2023-11-03";
 
 /// One dfs request with `x-ms-version` and the given extra headers.
-fn dfs(
+pub(crate) fn dfs(
     lab: &Lab,
     c: &reqwest::Client,
     token: &str,

@@ -51,7 +51,7 @@ pub(crate) fn vault(lab: &Lab, rg: &str, name: &str, policies: Value, rbac: bool
 }
 
 /// A data-plane request: `path` relative to the vault URI (without the leading `/`).
-fn kv(lab: &Lab, token: Option<&str>, method: &str, uri: &str, path: &str, body: Option<&[u8]>) -> Resp {
+pub(crate) fn kv(lab: &Lab, token: Option<&str>, method: &str, uri: &str, path: &str, body: Option<&[u8]>) -> Resp {
     let url = format!("{uri}{path}");
     let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
     lab.rt.block_on(async {
@@ -70,7 +70,7 @@ fn kv(lab: &Lab, token: Option<&str>, method: &str, uri: &str, path: &str, body:
     })
 }
 
-fn set(lab: &Lab, token: &str, uri: &str, name: &str, value: &str) -> Resp {
+pub(crate) fn set(lab: &Lab, token: &str, uri: &str, name: &str, value: &str) -> Resp {
     let body = serde_json::to_vec(&json!({ "value": value })).unwrap_or_default();
     kv(lab, Some(token), "PUT", uri, &format!("secrets/{name}?api-version=7.4"), Some(&body))
 }

@@ -25,6 +25,8 @@ mod local_persist;
 mod local_pipeline;
 mod local_security;
 mod props;
+mod roles;
+mod roles_rbac;
 mod sas_vectors;
 mod schema;
 mod sql_e2e;
