@@ -300,15 +300,13 @@ async fn find_orphans(
         }
     }
     let prefix = format!("idlab plan {}", plan.name);
-    // Custom roles the plan made (its mark in their description) and no longer declares (a
-    // renamed role). Looked for only by plans that declare custom roles, so other plans keep
-    // their one listing per mark.
+    // Custom roles the plan made (its mark in their description) and no longer declares: a
+    // renamed role, or the last one taken out of the plan. Role definitions carry no tags, so
+    // this is one listing of the subscription's custom roles whatever the plan declares.
     let custom = format!(
         "/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions?$filter=type%20eq%20'CustomRole'"
     );
-    let has_custom =
-        desired.iter().flatten().any(|d| d.id.contains("/providers/Microsoft.Authorization/roleDefinitions/"));
-    for d in if has_custom { cx.client.list(&custom, "2022-04-01").await? } else { Vec::new() } {
+    for d in cx.client.list(&custom, "2022-04-01").await? {
         let desc = d.pointer("/properties/description").and_then(Value::as_str).unwrap_or_default();
         if let Some(id) = d.get("id").and_then(Value::as_str)
             && (desc == prefix || desc.starts_with(&format!("{prefix}:")))

@@ -29,11 +29,12 @@ fn tutorial(plan: &str, resources: usize) {
     let r = s.idlab(&["verify", &plan_path]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("Verify: 2 passed, 0 failed"), "{}", r.stdout);
-    // plan again: no changes, one GET per resource plus the three ownership listings, no write.
+    // plan again: no changes, one GET per resource plus the four ownership listings (tagged groups,
+    // tagged resources, custom roles, role assignments), no write.
     s.replans_clean(&plan_path);
     let log = s.arm_log();
     assert!(log.iter().all(|(_, _, w)| !w), "writes during plan: {log:?}");
-    assert_eq!(log.len(), resources + 3, "{log:?}");
+    assert_eq!(log.len(), resources + 4, "{log:?}");
     // A second apply writes nothing.
     s.op("DELETE", "/_idlab/requests", None);
     let r = s.idlab(&["apply", &plan_path, "--auto-approve"]);

@@ -450,6 +450,37 @@ fn a_plan_role_changed_in_place_or_renamed_leaves_no_old_definition() {
 }
 
 #[test]
+fn a_plans_last_custom_role_taken_out_of_it_is_deleted_as_an_orphan() {
+    let s = Served::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let p = dir.path().join("p.yaml");
+    let original = std::fs::read_to_string(root().join("plans/storage-sas-least-privilege.yaml")).expect("plan");
+    std::fs::write(&p, &original).expect("plan");
+    let p = p.display().to_string();
+    assert_eq!(s.idlab(&["apply", &p, "--auto-approve"]).code, 0);
+    let sub = s.subscription();
+    let custom = || -> Vec<Value> {
+        let path = format!(
+            "/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions?$filter=type%20eq%20'CustomRole'&api-version=2022-04-01"
+        );
+        s.op("GET", &path, None)["value"].as_array().cloned().unwrap_or_default()
+    };
+    assert_eq!(custom().len(), 1);
+    // The role and its assignment out of the plan (and the check that needs them): the plan
+    // declares no role_definition any more, yet it still finds the one it made.
+    let start = original.find("  # The least-privilege role").expect("role block");
+    std::fs::write(&p, format!("{}{}", &original[..start], "verify: {}\n")).expect("plan");
+    let plan = s.idlab(&["plan", &p]);
+    assert_eq!(plan.code, 0, "{}", plan.render());
+    assert!(plan.render().contains("0 to create, 0 to update, 0 to replace, 2 to delete"), "{}", plan.render());
+    let a = s.idlab(&["apply", &p, "--auto-approve"]);
+    assert_eq!(a.code, 0, "{}", a.render());
+    assert!(a.render().contains("2 deleted"), "{}", a.render());
+    assert!(custom().is_empty(), "{:?}", custom());
+    s.replans_clean(&p);
+}
+
+#[test]
 fn a_custom_roles_data_actions_hold_on_the_data_lake_gen2_plane_too() {
     let lab = Lab::start();
     let c = crate::local_datalake::client(&lab);
