@@ -49,6 +49,9 @@ pub(crate) async fn connect(c: &CloudArgs, plan: &Validated) -> Result<Conn, Str
     if c.local || c.cloud_endpoint.is_some() {
         let local =
             Local::attach_or_start(&c.state).await.map_err(|e| format!("the local cloud did not start: {e}"))?;
+        if let Local::Started { cloud, .. } = &local {
+            cloud.notices.iter().for_each(|n| crate::ui::err(&format!("{n}\n")));
+        }
         let info = local.info().clone();
         let http = attach::client(&info)?;
         // The operator by default; another principal of the local cloud with AZURE_CLIENT_ID

@@ -146,6 +146,9 @@ pub(crate) fn cmd_serve(a: &ServeArgs) -> Exit {
     }
     let i = &cloud.info;
     ui::out(&format!("{}\n", serde_json::to_string(i).unwrap_or_default()));
+    for notice in &cloud.notices {
+        ui::err(&format!("{notice}\n"));
+    }
     ui::out(&format!(
         "idlab local cloud serving {} (pid {})\n  ARM:          {}\n  token:        {}\n  tenant:       {}\n  subscription: {}\n  operator:     client id {} (secret in {})\n  trust:        REQUESTS_CA_BUNDLE={}\n  VMs and their identity endpoints: `idlab local env --vm NAME` (GET {}/_idlab/vms)\nPress Ctrl-C to stop.\n",
         i.state_dir.display(),

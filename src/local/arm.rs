@@ -214,6 +214,7 @@ fn anonymous(method: &Method, lower: &str, segs: &[&str]) -> bool {
             && (lower.ends_with("/oauth2/v2.0/token") || lower.ends_with("/oauth2/token"))
             && segs.len() >= 3)
         || lower.starts_with("/common/discovery/instance")
+        || (*method == Method::GET && login::is_keys_path(segs))
 }
 
 /// The head checks, in ARM's order: discovery and the token issuer need no token; a refused
@@ -423,6 +424,9 @@ async fn entry(
         && segs.len() >= 3
     {
         return login::token(&sh, segs[0], lower.ends_with("/v2.0/token"), &body);
+    }
+    if method == Method::GET && login::is_keys_path(&segs) {
+        return login::keys(&sh, segs[0]);
     }
     if lower.starts_with("/common/discovery/instance") {
         return json_response(

@@ -4,7 +4,7 @@
 //! [`Caller`] and never parse tokens.
 
 use super::store::State;
-use super::token::{TokenError, verify};
+use super::token::{SigningKey, TokenError, verify};
 
 /// The authenticated caller.
 #[derive(Debug, Clone)]
@@ -18,7 +18,8 @@ pub struct Caller {
 /// Why a bearer token was refused, in the order the checks run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
-    /// Not a JWT, or not signed by this local cloud.
+    /// Not a JWT, not signed by this local cloud, or signed with another algorithm than
+    /// RS256 (an HS256 token of an older state directory, `none`).
     Invalid,
     Expired {
         exp: i64,
@@ -41,12 +42,12 @@ pub enum Refusal {
 
 /// What a plane trusts: the signing key, its tenant and the directory of principals.
 pub struct Trust<'a> {
-    pub key: &'a [u8],
+    pub key: &'a SigningKey,
     pub tenant: &'a str,
     pub state: &'a State,
 }
 
-/// The bearer check: signature, expiry and not-before (with Azure's 5-minute skew), tenant,
+/// The bearer check: the algorithm (RS256 only), signature, expiry and not-before (with Azure's 5-minute skew), tenant,
 /// the audiences the plane `accepts`, and that the principal still exists.
 ///
 /// # Errors
@@ -56,7 +57,7 @@ pub fn bearer_check(trust: &Trust<'_>, token: &str, accepts: impl Fn(&str) -> bo
     let claims = verify(trust.key, token.trim(), now).map_err(|e| match e {
         TokenError::Expired { exp } => Refusal::Expired { exp, now },
         TokenError::NotYetValid { nbf } => Refusal::NotYetValid { nbf },
-        TokenError::Malformed | TokenError::BadSignature => Refusal::Invalid,
+        TokenError::Malformed | TokenError::WrongAlgorithm | TokenError::BadSignature => Refusal::Invalid,
     })?;
     if !claims.tid.eq_ignore_ascii_case(trust.tenant) {
         return Err(Refusal::WrongTenant { iss: claims.iss });
@@ -67,5 +68,6 @@ pub fn bearer_check(trust: &Trust<'_>, token: &str, accepts: impl Fn(&str) -> bo
     if trust.state.principal(&claims.oid).is_none() {
         return Err(Refusal::UnknownPrincipal);
     }
-    Ok(Caller { object_id: claims.oid, client_id: claims.appid, issuer: claims.iss })
+    let client_id = claims.client_id().to_string();
+    Ok(Caller { object_id: claims.oid, client_id, issuer: claims.iss })
 }

@@ -1,14 +1,18 @@
 //! The Entra-style issuer: `POST /{tenant}/oauth2/v2.0/token` (client credentials with a
 //! secret, or with a federated client assertion for workload identity) and the v1
 //! `/{tenant}/oauth2/token`, plus what custom-cloud clients discover a cloud by: the
-//! OpenID configuration and `GET /metadata/endpoints` (arm-contract §11).
+//! OpenID configurations (v1 and v2), the signing keys they name as `jwks_uri`
+//! (`/{tenant}/discovery/v2.0/keys`, `/{tenant}/discovery/keys`) and
+//! `GET /metadata/endpoints` (arm-contract §11).
 
 use axum::response::Response;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
 use super::http::{json_response, query_pairs};
 use super::shared::{Shared, guid, sha256_hex};
-use super::token::{Claims, scope_audience, sign};
+use super::token::{Claims, issuer, scope_audience, sign, v1_audience};
 
 /// Token lifetime for service principals, seconds.
 pub const TOKEN_SECONDS: i64 = 3599;
@@ -29,7 +33,12 @@ fn aad_error(status: u16, error: &str, code: u32, description: &str) -> Response
     )
 }
 
-/// Claims for a principal's token.
+/// Claims for a principal's token, as Entra issues them: v1 (`iss`
+/// `https://sts.windows.net/{tid}/`, `appid`, `appidacr`, `idp`) for the Microsoft resources
+/// that take v1 tokens (ARM, Storage, Key Vault, SQL, Data Lake, Graph), v2 (`iss`
+/// `https://login.microsoftonline.com/{tid}/v2.0`, `azp`, `azpacr`) for other audiences. `acr`
+/// is how the client authenticated: `1` a secret, `2` a certificate or assertion (managed
+/// identities too). `mirid` is a managed identity's resource id (`xms_mirid`).
 pub fn claims_for(
     sh: &Shared,
     object_id: &str,
@@ -41,22 +50,27 @@ pub fn claims_for(
 ) -> Claims {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let tid = sh.info.tenant_id.clone();
+    let v1 = v1_audience(aud);
+    let iss = issuer(&tid, v1);
+    let (appid, azp) = if v1 { (client_id, "") } else { ("", client_id) };
     Claims {
         aud: aud.to_string(),
-        iss: format!("https://sts.windows.net/{tid}/"),
+        idp: if v1 { iss.clone() } else { String::new() },
+        iss,
         iat: now,
         nbf: now,
         exp: now + lifetime,
-        tid,
+        appid: appid.to_string(),
+        appidacr: if v1 { acr.to_string() } else { String::new() },
+        azp: azp.to_string(),
+        azpacr: if v1 { String::new() } else { acr.to_string() },
+        idtyp: "app".into(),
         oid: object_id.to_string(),
         sub: object_id.to_string(),
-        appid: client_id.to_string(),
-        azp: client_id.to_string(),
-        appidacr: acr.to_string(),
-        idtyp: "app".into(),
-        ver: "1.0".into(),
+        tid,
+        uti: URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes()),
+        ver: if v1 { "1.0" } else { "2.0" }.into(),
         xms_mirid: mirid,
-        uti: guid().replace('-', ""),
     }
 }
 
@@ -174,7 +188,8 @@ pub fn token(sh: &Shared, tenant: &str, v2: bool, body: &[u8]) -> Response {
             "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
         );
     }
-    let claims = claims_for(sh, &p.object_id, &p.client_id, &aud, TOKEN_SECONDS, None, "1");
+    let acr = if get("client_secret").is_some() { "1" } else { "2" };
+    let claims = claims_for(sh, &p.object_id, &p.client_id, &aud, TOKEN_SECONDS, None, acr);
     let access = sign(&sh.key, &claims);
     let mut body = json!({ "token_type": "Bearer", "expires_in": TOKEN_SECONDS, "ext_expires_in": TOKEN_SECONDS, "access_token": access });
     if !v2 {
@@ -187,28 +202,55 @@ pub fn token(sh: &Shared, tenant: &str, v2: bool, body: &[u8]) -> Response {
     json_response(200, &body, &[("cache-control", "no-store, no-cache".into())])
 }
 
-/// `GET /{tenant}[/v2.0]/.well-known/openid-configuration`.
-pub fn openid(sh: &Shared, tenant: &str, v2: bool) -> Response {
-    let base = &sh.base_url;
+/// The tenant a discovery path names (`common` and `organizations` are this tenant), or
+/// Entra's answer for another one.
+fn discovery_tenant<'a>(sh: &'a Shared, tenant: &'a str) -> Result<&'a str, Box<Response>> {
     let t = if tenant.eq_ignore_ascii_case("common") || tenant.eq_ignore_ascii_case("organizations") {
         sh.info.tenant_id.as_str()
     } else {
         tenant
     };
     if !t.eq_ignore_ascii_case(&sh.info.tenant_id) {
-        return aad_error(400, "invalid_tenant", 90002, &format!("Tenant '{tenant}' not found."));
+        return Err(Box::new(aad_error(400, "invalid_tenant", 90002, &format!("Tenant '{tenant}' not found."))));
     }
-    let (token, authorize, issuer) = if v2 {
+    Ok(t)
+}
+
+/// Whether `segs` (a path's segments) name a tenant's signing keys:
+/// `/{tenant}/discovery/v2.0/keys` or `/{tenant}/discovery/keys`.
+pub fn is_keys_path(segs: &[&str]) -> bool {
+    matches!(segs, [_, d, k] if d.eq_ignore_ascii_case("discovery") && k.eq_ignore_ascii_case("keys"))
+        || matches!(segs, [_, d, v, k] if d.eq_ignore_ascii_case("discovery") && v.eq_ignore_ascii_case("v2.0") && k.eq_ignore_ascii_case("keys"))
+}
+
+/// `GET /{tenant}/discovery[/v2.0]/keys`: the JWKS of the tenant's token-signing key, in
+/// Entra's shape (`keys: [{kty, use, kid, n, e, issuer, …}]`).
+pub fn keys(sh: &Shared, tenant: &str) -> Response {
+    let t = match discovery_tenant(sh, tenant) {
+        Ok(t) => t,
+        Err(refused) => return *refused,
+    };
+    json_response(200, &json!({ "keys": [sh.key.jwk(&issuer(t, false))] }), &[])
+}
+
+/// `GET /{tenant}[/v2.0]/.well-known/openid-configuration`.
+pub fn openid(sh: &Shared, tenant: &str, v2: bool) -> Response {
+    let base = &sh.base_url;
+    let t = match discovery_tenant(sh, tenant) {
+        Ok(t) => t,
+        Err(refused) => return *refused,
+    };
+    let (token, authorize, jwks) = if v2 {
         (
             format!("{base}/{t}/oauth2/v2.0/token"),
             format!("{base}/{t}/oauth2/v2.0/authorize"),
-            format!("{base}/{t}/v2.0"),
+            format!("{base}/{t}/discovery/v2.0/keys"),
         )
     } else {
         (
             format!("{base}/{t}/oauth2/token"),
             format!("{base}/{t}/oauth2/authorize"),
-            format!("https://sts.windows.net/{t}/"),
+            format!("{base}/{t}/discovery/keys"),
         )
     };
     json_response(
@@ -216,13 +258,14 @@ pub fn openid(sh: &Shared, tenant: &str, v2: bool) -> Response {
         &json!({
             "token_endpoint": token,
             "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
-            "jwks_uri": format!("{base}/{t}/discovery/v2.0/keys"),
+            "jwks_uri": jwks,
             "response_modes_supported": ["query", "fragment", "form_post"],
             "subject_types_supported": ["pairwise"],
             "id_token_signing_alg_values_supported": ["RS256"],
+            "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
             "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
             "scopes_supported": ["openid", "profile", "email", "offline_access"],
-            "issuer": issuer,
+            "issuer": issuer(t, !v2),
             "request_uri_parameter_supported": false,
             "authorization_endpoint": authorize,
             "device_authorization_endpoint": format!("{base}/{t}/oauth2/v2.0/devicecode"),

@@ -92,6 +92,9 @@ impl Config {
 /// A running local cloud; dropping it stops the server and waits for its thread.
 pub struct Cloud {
     pub info: ConnectionInfo,
+    /// What `serve` says once at start (e.g. that an older state directory's tokens are
+    /// refused from now on).
+    pub notices: Vec<String>,
     shared: Arc<Shared>,
     shutdown: tokio::sync::watch::Sender<bool>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -119,12 +122,10 @@ fn fresh_state(dir: &Path) -> Result<(State, String), StartError> {
     let secret = random_secret();
     let mut p = operator.clone();
     p.secret_sha256 = Some(sha256_hex(&secret));
-    let key: [u8; 32] = rand::random();
     let mut state = State {
         tenant_id: tenant,
         subscription_id: subscription.clone(),
         subscription_name: "idlab local subscription".into(),
-        signing_key: base64::engine::general_purpose::STANDARD.encode(key),
         operator_object_id: p.object_id.clone(),
         ..State::default()
     };
@@ -170,6 +171,28 @@ fn write_secret_file(path: &Path, secret: &str) -> Result<(), StartError> {
     Ok(())
 }
 
+/// The line to show when a state directory that already existed got a new token-signing key:
+/// every token issued before is refused from now on.
+fn key_notice(dir: &Path, fresh: bool, origin: token::KeyOrigin, legacy_hmac: bool) -> Option<String> {
+    if fresh || origin != token::KeyOrigin::Generated {
+        return None;
+    }
+    let file = dir.join(token::KEY_FILE);
+    Some(if legacy_hmac {
+        format!(
+            "note: {} was made by an earlier idlab that signed tokens with HS256; tokens are now signed with RS256 and a new key ({}), so tokens issued before are refused: get new ones",
+            dir.display(),
+            file.display()
+        )
+    } else {
+        format!(
+            "note: {} had no token-signing key; a new one was made ({}), so tokens issued before are refused: get new ones",
+            dir.display(),
+            file.display()
+        )
+    })
+}
+
 /// The key that seals secret values in the state: read, or made on first use.
 fn vault_key(path: &Path) -> Result<[u8; 32], StartError> {
     let decode = |text: &str| base64::engine::general_purpose::STANDARD.decode(text.trim()).ok();
@@ -202,9 +225,12 @@ impl Cloud {
             }
             Err(_) => State::default(),
         })?;
+        let fresh = new_secret.is_some();
         if let Some(secret) = new_secret {
             write_secret_file(&secret_path, &secret)?;
         }
+        let (key, origin) = token::load_or_create(&dir).map_err(StartError::Setup)?;
+        let notices = key_notice(&dir, fresh, origin, !store.state.signing_key.is_empty()).into_iter().collect();
         let vault_key = vault_key(&dir.join("vault.key"))?;
         let pki = tls::Pki::load_or_create(&dir).map_err(StartError::Setup)?;
         let tls_config = pki.server_config().map_err(StartError::Setup)?;
@@ -221,7 +247,6 @@ impl Cloud {
         let dfs_listener = bind_loopback(if config.port == Some(0) { 0 } else { dfs_want })?;
         let dfs_port = dfs_listener.local_addr().map_err(|source| StartError::Bind { port: dfs_want, source })?.port();
         dfs_listener.set_nonblocking(true).map_err(|source| StartError::Bind { port: dfs_port, source })?;
-        let key = base64::engine::general_purpose::STANDARD.decode(&store.state.signing_key).unwrap_or_default();
         let base_url = format!("https://127.0.0.1:{port}");
         let operator = store.state.principals.get(&store.state.operator_object_id).cloned();
         let info = ConnectionInfo {
@@ -348,7 +373,7 @@ impl Cloud {
             Ok(Err(e)) => return Err(StartError::Setup(e)),
             Err(_) => return Err(StartError::Setup("the local cloud thread stopped".into())),
         }
-        Ok(Cloud { info, shared, shutdown: tx, thread: Some(thread) })
+        Ok(Cloud { info, notices, shared, shutdown: tx, thread: Some(thread) })
     }
 
     /// The shared state (tests and the admin API use it).

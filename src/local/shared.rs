@@ -1,6 +1,6 @@
 //! State shared by every plane and service of the local cloud: the connection details, the
 //! request log, long-running operations, the store behind its lock, and the one durable
-//! [`Shared::commit`]. A leaf of `local` apart from `store` and `faults`.
+//! [`Shared::commit`]. A leaf of `local` apart from `store`, `faults` and `token`.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::faults::Faults;
 use super::store::{self, Op, Store};
+use super::token::SigningKey;
 
 /// Everything a client needs, printed as one JSON line by `idlab local serve`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -111,7 +112,8 @@ pub struct Operation {
 /// State shared by every handler.
 pub struct Shared {
     pub store: Mutex<Store>,
-    pub key: Vec<u8>,
+    /// The state directory's token-signing key (RS256).
+    pub key: SigningKey,
     pub base_url: String,
     pub faults: Mutex<Faults>,
     pub rng: Mutex<StdRng>,

@@ -161,7 +161,10 @@ pub struct State {
     pub tenant_id: String,
     pub subscription_id: String,
     pub subscription_name: String,
-    /// HMAC key for issued tokens (base64).
+    /// The HMAC key (base64) that state directories made before RS256 signed tokens with.
+    /// Never used now: its presence only tells `serve` to say that old tokens are refused.
+    /// Tokens are signed with the RSA key in `token-signing.key.der` beside the state.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub signing_key: String,
     pub operator_object_id: String,
     /// Lower-cased id → resource.

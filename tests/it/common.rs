@@ -90,4 +90,4 @@ pub(crate) use cycle::{
     acceptance_cycle, assert_name_taken, assert_not_leaked, everything_seen, folder_drift_then_destroy_and_again,
     secret_runs,
 };
-pub(crate) use served::{Served, changed_fields, owned_by_plan};
+pub(crate) use served::{Served, changed_fields, owned_by_plan, seed_key};

@@ -2,7 +2,7 @@
 //! driven over real HTTPS with a client that trusts its CA only.
 
 use idlab::local::faults::Faults;
-use idlab::local::token::{Claims, sign};
+use idlab::local::token::{Claims, SigningKey, issuer, sign};
 use idlab::local::{Cloud, Config, attach};
 use serde_json::{Value, json};
 
@@ -37,6 +37,7 @@ impl Lab {
     pub fn with(faults: Faults) -> Lab {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().expect("tempdir");
+        crate::common::seed_key(&dir.path().join("state"));
         let mut config = Config::new(dir.path().join("state"));
         config.port = Some(0);
         config.faults = faults;
@@ -168,13 +169,14 @@ impl Lab {
         (token, r.body["object_id"].as_str().unwrap_or_default().to_string())
     }
 
-    /// A token signed with the cloud's key from valid operator claims, then altered.
-    pub fn forge(&self, key: Option<&[u8]>, alter: impl FnOnce(&mut Claims)) -> String {
+    /// A token signed with the cloud's key (or `key`) from valid operator claims (v1, as for
+    /// ARM), then altered.
+    pub fn forge(&self, key: Option<&SigningKey>, alter: impl FnOnce(&mut Claims)) -> String {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let tid = self.cloud.info.tenant_id.clone();
         let mut c = Claims {
             aud: "https://management.azure.com/".into(),
-            iss: format!("https://sts.windows.net/{tid}/"),
+            iss: issuer(&tid, true),
             iat: now,
             nbf: now,
             exp: now + 3600,
@@ -182,16 +184,14 @@ impl Lab {
             oid: self.cloud.info.operator_object_id.clone(),
             sub: self.cloud.info.operator_object_id.clone(),
             appid: self.cloud.info.operator_client_id.clone(),
-            azp: self.cloud.info.operator_client_id.clone(),
             appidacr: "1".into(),
             idtyp: "app".into(),
             ver: "1.0".into(),
-            xms_mirid: None,
             uti: "test".into(),
+            ..Claims::default()
         };
         alter(&mut c);
-        let k = key.map(<[u8]>::to_vec).unwrap_or_else(|| self.cloud.shared().key.clone());
-        sign(&k, &c)
+        sign(key.unwrap_or(&self.cloud.shared().key), &c)
     }
 
     /// GET against a plain-HTTP identity endpoint.

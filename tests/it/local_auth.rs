@@ -34,11 +34,7 @@ fn token_matrix_gets_azure_401s() {
             Some(lab.forge(None, |c| c.aud = "https://vault.azure.net".into())),
             "InvalidAuthenticationTokenAudience",
         ),
-        (
-            "forged signature",
-            Some(lab.forge(Some(b"0123456789abcdef0123456789abcdef"), |_| {})),
-            "InvalidAuthenticationToken",
-        ),
+        ("forged signature", Some(lab.forge(Some(&crate::tokens::other_key()), |_| {})), "InvalidAuthenticationToken"),
         (
             "other tenant",
             Some(lab.forge(None, |c| c.tid = "11111111-1111-1111-1111-111111111111".into())),
@@ -120,9 +116,11 @@ fn token_endpoint_refuses_like_entra() {
     assert_eq!(claims["aud"], "https://management.core.windows.net/");
     assert_eq!(claims["tid"], tenant);
     assert_eq!(claims["oid"], lab.cloud.info.operator_object_id);
-    for k in ["iss", "iat", "nbf", "exp", "appid", "azp"] {
+    // ARM takes v1 tokens: `appid`, not v2's `azp`.
+    for k in ["iss", "iat", "nbf", "exp", "appid", "appidacr", "idtyp", "ver"] {
         assert!(claims.get(k).is_some(), "{k}");
     }
+    assert!(claims.get("azp").is_none(), "{claims}");
 }
 
 #[test]

@@ -33,6 +33,7 @@ fn acknowledged_writes_survive_sigkill_and_crashes() {
     for run in 0..24u32 {
         let tmp = tempfile::tempdir().expect("tmp");
         let dir = tmp.path().join("state");
+        crate::common::seed_key(&dir);
         let kill_after: usize = seeds.random_range(3..40);
         // Odd runs crash by configuration right after the Nth acknowledged write.
         let faults_file = tmp.path().join("faults.yaml");
@@ -125,6 +126,7 @@ fn commands_attach_to_a_running_server_or_start_one_and_ports_are_rebound() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path().join("state");
+    crate::common::seed_key(&dir);
     // Nothing serves the directory: start in-process, on a port then recorded.
     let first_port = rt.block_on(async {
         let l = idlab::local::Local::attach_or_start(&dir).await.expect("start");

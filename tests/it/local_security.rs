@@ -133,7 +133,9 @@ fn the_state_directory_and_its_secret_files_are_owner_only() {
     crate::local_blob::storage_account(&lab, "perm", "permacct", json!({}));
     let check = |what: &str| {
         assert_eq!(mode(&dir), 0o700, "{what}: the state directory is 0700");
-        for name in ["journal.jsonl", "state.json", "operator.secret", "vault.key", "tls-leaf.key.der"] {
+        for name in
+            ["journal.jsonl", "state.json", "operator.secret", "vault.key", "tls-leaf.key.der", "token-signing.key.der"]
+        {
             let p = dir.join(name);
             if p.exists() {
                 assert_eq!(mode(&p), 0o600, "{what}: {name} is 0600");
@@ -150,6 +152,7 @@ fn the_state_directory_and_its_secret_files_are_owner_only() {
         set(&dir, 0o755).expect("chmod dir");
         set(&dir.join("journal.jsonl"), 0o644).expect("chmod journal");
         set(&dir.join("state.json"), 0o644).expect("chmod state");
+        set(&dir.join("token-signing.key.der"), 0o644).expect("chmod token key");
         lab.restart()
     };
     check("after a restart");

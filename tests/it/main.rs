@@ -31,4 +31,5 @@ mod sas_vectors;
 mod schema;
 mod sql_e2e;
 mod storage_e2e;
+mod tokens;
 mod tutorials_e2e;

@@ -28,6 +28,15 @@ pub(crate) fn changed_fields(plan: &Value) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
+/// The fixed test key (tests/fixtures/keys), copied into a state directory before its first
+/// start so the local cloud reads it instead of generating one: tests do not pay for RSA key
+/// generation. (The local cloud makes the directory 0700 and the key 0600 when it starts.)
+pub(crate) fn seed_key(state: &std::path::Path) {
+    std::fs::create_dir_all(state).expect("state directory");
+    let key = state.join(idlab::local::token::KEY_FILE);
+    std::fs::write(&key, include_bytes!("../../fixtures/keys/token-signing.key.der")).expect("test key");
+}
+
 pub(crate) struct Served {
     /// The `idlab local serve` process.
     child: Child,
@@ -54,6 +63,7 @@ impl Served {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let tmp = tempfile::tempdir().expect("tmp");
         let state = tmp.path().join("state");
+        seed_key(&state);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_idlab"));
         cmd.args(["local", "serve", "--port", "0", "--state"]).arg(&state);
         if let Some(f) = faults {
