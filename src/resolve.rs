@@ -15,8 +15,11 @@ use std::sync::OnceLock;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::Value as J;
 
+mod read;
 mod vars;
 
+pub use read::{DEFAULT_MAX_PLAN_SIZE, parse_size};
+use read::{read_capped, read_diag};
 use vars::{read_variables, substitute_variables};
 
 use crate::graph::{Dag, GraphNode};
@@ -27,6 +30,7 @@ use crate::model::diag::suggest;
 use crate::model::doc::OutputFull;
 use crate::model::names;
 use crate::model::refs::{self, OffsetMap, Piece};
+use crate::model::sensitive;
 use crate::model::structure::{Checker, Place, strip_duplicates};
 use crate::model::yaml::{self, Node, Value};
 use crate::model::{Check, Code, Diag, OrStr, PlanDoc, Sp, Span};
@@ -92,6 +96,10 @@ pub struct Options {
     pub var_files: Vec<PathBuf>,
     /// Unavailable secrets and environment values are errors (plan/apply), not warnings.
     pub strict: bool,
+    /// The cap on plan and variable files, in bytes (`None`: [`DEFAULT_MAX_PLAN_SIZE`]).
+    pub max_size: Option<u64>,
+    /// Directories outside the plan's own that its file paths may lead into.
+    pub allow_outside: Vec<PathBuf>,
 }
 
 /// A dependency edge: `from` must exist before `to`; `span` is where `to` refers to `from`.
@@ -136,7 +144,8 @@ impl Loaded {
 /// Read and validate a plan file.
 pub fn load(path: &Path, opts: &Options) -> Loaded {
     let shown = path.display().to_string();
-    match std::fs::read(path) {
+    let cap = opts.max_size.unwrap_or(DEFAULT_MAX_PLAN_SIZE);
+    match read_capped(path, cap) {
         Ok(bytes) => match String::from_utf8(bytes) {
             Ok(text) => {
                 let base = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
@@ -145,25 +154,19 @@ pub fn load(path: &Path, opts: &Options) -> Loaded {
             Err(e) => {
                 let valid = e.utf8_error().valid_up_to();
                 let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
-                Loaded {
-                    path: shown,
-                    diags: vec![
-                        Diag::error(
-                            Code::YamlSyntax,
-                            Span::new(valid.min(text.len()), 0),
-                            "the file is not valid UTF-8",
-                        )
-                        .label("invalid byte here"),
-                    ],
-                    text,
-                    plan: None,
-                }
+                let d =
+                    Diag::error(Code::YamlSyntax, Span::new(valid.min(text.len()), 0), "the file is not valid UTF-8")
+                        .label("invalid byte here")
+                        .help("save the plan as UTF-8");
+                let mut secrets = Vec::new();
+                sensitive::by_text(&text, &mut secrets);
+                masked(shown, &text, vec![d], secrets, None)
             }
         },
         Err(e) => Loaded {
-            path: shown.clone(),
+            diags: vec![read_diag(&format!("`{shown}`"), &e, cap)],
+            path: shown,
             text: String::new(),
-            diags: vec![Diag::detached(Code::FileNotFound, format!("cannot read `{shown}`: {e}"))],
             plan: None,
         },
     }
@@ -172,17 +175,42 @@ pub fn load(path: &Path, opts: &Options) -> Loaded {
 /// Validate plan text. `base_dir` resolves relative file paths.
 pub fn load_str(path: &str, text: String, base_dir: &Path, opts: &Options) -> Loaded {
     let mut diags = Vec::new();
-    let plan = run(&text, base_dir, opts, &mut diags);
+    let mut secrets = Vec::new();
+    let plan = run(&text, base_dir, opts, &mut diags, &mut secrets);
     diags.sort_by_key(|d| (d.span.map_or(usize::MAX, |s| s.offset), d.code));
     let plan = if diags.iter().any(Diag::is_error) { None } else { plan };
-    Loaded { path: path.to_string(), text, diags, plan }
+    masked(path.to_string(), &text, diags, secrets, plan)
 }
 
-fn run(text: &str, base_dir: &Path, opts: &Options, diags: &mut Vec<Diag>) -> Option<Validated> {
+/// The outcome with inline secrets masked in the text, and every span moved to match.
+fn masked(path: String, text: &str, mut diags: Vec<Diag>, secrets: Vec<Span>, plan: Option<Validated>) -> Loaded {
+    let red = sensitive::Redacted::new(text, secrets);
+    for d in &mut diags {
+        d.span = d.span.map(|s| red.span(s));
+        d.related.iter_mut().for_each(|r| r.0 = red.span(r.0));
+    }
+    Loaded { path, text: red.text, diags, plan }
+}
+
+fn run(
+    text: &str,
+    base_dir: &Path,
+    opts: &Options,
+    diags: &mut Vec<Diag>,
+    secrets: &mut Vec<Span>,
+) -> Option<Validated> {
     let mut root = match yaml::parse(text) {
-        Ok(n) => n,
+        Ok(n) => {
+            sensitive::by_key_name(&n, secrets);
+            n
+        }
         Err(e) => {
-            let mut d = Diag::error(Code::YamlSyntax, e.span, e.message).label("here");
+            sensitive::by_text(text, secrets);
+            let label = if e.code == Code::MultipleDocuments { "a second document starts here" } else { "here" };
+            let mut d = Diag::error(e.code, e.span, e.message).label(label);
+            if e.code == Code::MultipleDocuments {
+                d = d.help("remove the `---` line (or everything after it): one file holds one plan");
+            }
             if text.get(e.span.offset..).is_some_and(|rest| rest.starts_with("${"))
                 || text.get(..e.span.offset).is_some_and(|before| before.ends_with('$'))
             {
@@ -213,6 +241,7 @@ fn run(text: &str, base_dir: &Path, opts: &Options, diags: &mut Vec<Diag>) -> Op
     let mut checker = Checker::new(header_schema());
     checker.check(&root, header_schema(), Place { path: "", owner: None });
     diags.append(&mut checker.diags);
+    secrets.append(&mut checker.secrets);
     let header_ok = !diags.iter().any(Diag::is_error);
 
     let mut decls: Vec<Decl> = Vec::new();
@@ -231,6 +260,7 @@ fn run(text: &str, base_dir: &Path, opts: &Options, diags: &mut Vec<Diag>) -> Op
             let path = format!("resources.{logical}");
             let mut checker = Checker::new(self::schema());
             checker.check(node, schema, Place { path: &path, owner: Some(key.span) });
+            secrets.append(&mut checker.secrets);
             if !checker.diags.is_empty() {
                 diags.append(&mut checker.diags);
                 continue;
@@ -368,8 +398,15 @@ fn run(text: &str, base_dir: &Path, opts: &Options, diags: &mut Vec<Diag>) -> Op
     let strict = opts.strict;
     let mut kind_diags = Vec::new();
     for d in decls.iter().filter(|d| d.expanded_from.is_none()) {
-        let mut cx =
-            Cx { decls: &decls, index: &index, diags: &mut kind_diags, base_dir, strict, me: &d.logical.value };
+        let mut cx = Cx {
+            decls: &decls,
+            index: &index,
+            diags: &mut kind_diags,
+            base_dir,
+            allow_outside: &opts.allow_outside,
+            strict,
+            me: &d.logical.value,
+        };
         d.spec.validate(&mut cx);
     }
     diags.append(&mut kind_diags);
