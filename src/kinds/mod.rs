@@ -333,8 +333,20 @@ impl Cx<'_> {
     /// `true` when it was refused. `what` names the field, e.g. `blob source`.
     pub fn file_outside(&mut self, path: &Sp<String>, what: &str) -> bool {
         use crate::model::files::{Confined, confine, template_escapes};
+        if refs::has_expr(path) && template_escapes(&path.value) {
+            self.push(
+                Diag::error(
+                    Code::FileOutsidePlan,
+                    path.span,
+                    format!("{what} `{}` holds a reference, and is absolute or climbs with `..`", path.value),
+                )
+                .label("may lead outside the plan's directory")
+                .help("a path built with ${...} must stay below the plan's directory: no leading `/`, no `..`"),
+            );
+            return true;
+        }
         let outside = if refs::has_expr(path) {
-            template_escapes(&path.value).then(|| std::path::PathBuf::from(&path.value))
+            None
         } else {
             match confine(self.base_dir, self.allow_outside, &path.value) {
                 Confined::Inside => None,

@@ -76,20 +76,44 @@ pub fn render_text(loaded: &Loaded, color: bool, width: usize) -> String {
                 (crate::model::Span::new(clamp(s.offset), s.len.min(loaded.text.len() - clamp(s.offset))), l.clone())
             })
             .collect();
+        fixed.message = printable(&fixed.message);
+        fixed.label = printable(&fixed.label);
+        fixed.help = fixed.help.as_deref().map(printable);
+        fixed.related.iter_mut().for_each(|r| r.1 = printable(&r.1));
         let source =
-            fixed.span.map(|_| NamedSource::new(loaded.path.clone(), loaded.text.clone()).with_language("yaml"));
+            fixed.span.map(|_| NamedSource::new(printable(&loaded.path), shown(&loaded.text)).with_language("yaml"));
         let r = Rendered { diag: &fixed, source };
         let mut s = String::new();
         if handler.render_report(&mut s, &r).is_err() {
             s = format!("{}: {}\n", d.code.as_str(), d.message);
         }
         if d.span.is_none() {
-            s = format!("{}: {s}", loaded.path);
+            s = format!("{}: {s}", printable(&loaded.path));
         }
         out.push_str(s.trim_end());
         out.push_str("\n\n");
     }
     out
+}
+
+/// Text with control characters (a terminal escape, a NUL from a plan) written as `\u{..}`
+/// escapes, so no diagnostic can drive the terminal. Line breaks and tabs stay.
+fn printable(text: &str) -> String {
+    if !text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| if c.is_control() && c != '\n' && c != '\t' { c.escape_unicode().to_string() } else { c.to_string() })
+        .collect()
+}
+
+/// Source text for a snippet: each control character but line ends and tabs becomes `?`,
+/// byte for byte, so spans still fit.
+fn shown(text: &str) -> String {
+    if !text.bytes().any(|b| b < 0x20 && !matches!(b, b'\n' | b'\t' | b'\r') || b == 0x7f) {
+        return text.to_string();
+    }
+    text.chars().map(|c| if c.is_ascii_control() && !matches!(c, '\n' | '\t' | '\r') { '?' } else { c }).collect()
 }
 
 /// One diagnostic as JSON, with 1-based line/column positions.
