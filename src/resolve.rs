@@ -130,7 +130,10 @@ pub struct Validated {
 #[derive(Debug)]
 pub struct Loaded {
     pub path: String,
+    /// The file's text, inline secrets masked (diagnostic spans point into this text).
     pub text: String,
+    /// How to get from `text` back to the file's own positions (JSON diagnostics).
+    pub redaction: sensitive::Redacted,
     pub diags: Vec<Diag>,
     pub plan: Option<Validated>,
 }
@@ -167,6 +170,7 @@ pub fn load(path: &Path, opts: &Options) -> Loaded {
             diags: vec![read_diag(&format!("`{shown}`"), &e, cap)],
             path: shown,
             text: String::new(),
+            redaction: sensitive::Redacted::default(),
             plan: None,
         },
     }
@@ -184,12 +188,13 @@ pub fn load_str(path: &str, text: String, base_dir: &Path, opts: &Options) -> Lo
 
 /// The outcome with inline secrets masked in the text, and every span moved to match.
 fn masked(path: String, text: &str, mut diags: Vec<Diag>, secrets: Vec<Span>, plan: Option<Validated>) -> Loaded {
-    let red = sensitive::Redacted::new(text, secrets);
+    let mut red = sensitive::Redacted::new(text, secrets);
     for d in &mut diags {
         d.span = d.span.map(|s| red.span(s));
         d.related.iter_mut().for_each(|r| r.0 = red.span(r.0));
     }
-    Loaded { path, text: red.text, diags, plan }
+    let text = std::mem::take(&mut red.text);
+    Loaded { path, text, redaction: red, diags, plan }
 }
 
 fn run(

@@ -95,11 +95,12 @@ pub fn by_text(text: &str, out: &mut Vec<Span>) {
 }
 
 /// Plan text with secrets masked, and where each original offset went.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Redacted {
     pub text: String,
-    /// (old start, old end, new start, new end) of each masked piece, in order.
-    moves: Vec<(usize, usize, usize, usize)>,
+    /// (old start, old end, new start, new end, old length in characters) of each masked
+    /// piece, in order.
+    moves: Vec<(usize, usize, usize, usize, usize)>,
 }
 
 impl Redacted {
@@ -139,7 +140,7 @@ impl Redacted {
             out.push_str(&text[at..a]);
             let new_start = out.len();
             out.push_str(MASK);
-            moves.push((a, b, new_start, out.len()));
+            moves.push((a, b, new_start, out.len(), text[a..b].chars().count()));
             at = b;
         }
         out.push_str(&text[at..]);
@@ -150,7 +151,7 @@ impl Redacted {
     /// span's start, its end for a span's end).
     fn offset(&self, o: usize, end: bool) -> usize {
         let mut shifted = o;
-        for &(a, b, na, nb) in &self.moves {
+        for &(a, b, na, nb, _) in &self.moves {
             if o >= b {
                 shifted = nb + (o - b);
             } else if o > a {
@@ -160,6 +161,38 @@ impl Redacted {
             }
         }
         shifted
+    }
+
+    /// Where an offset of the masked text was in the original (inside a mask: the masked
+    /// text's start, or its end for a span's end).
+    pub fn original(&self, n: usize, end: bool) -> usize {
+        let mut old = n;
+        for &(a, b, na, nb, _) in &self.moves {
+            if n >= nb {
+                old = b + (n - nb);
+            } else if n > na {
+                return if end { b } else { a };
+            } else {
+                break;
+            }
+        }
+        old
+    }
+
+    /// The 1-based column, in the original text, of offset `n` of the masked text `masked`.
+    pub fn column(&self, masked: &str, n: usize) -> usize {
+        let mut n = n.min(masked.len());
+        while !masked.is_char_boundary(n) {
+            n -= 1;
+        }
+        let start = masked[..n].rfind('\n').map_or(0, |i| i + 1);
+        let mut col = masked[start..n].chars().count() + 1;
+        for &(_, _, na, nb, chars) in &self.moves {
+            if na >= start && nb <= n {
+                col = col + chars - MASK.len();
+            }
+        }
+        col
     }
 
     /// An original span, moved into the masked text.
@@ -226,6 +259,15 @@ mod tests {
         let b = Span::new(text.find("b:").unwrap_or(0), 1);
         assert_eq!(&r.text[r.span(b).offset..r.span(b).end()], "b");
         assert_eq!(r.span(Span::new(0, 1)), Span::new(0, 1));
+        let moved = r.span(b);
+        assert_eq!(r.original(moved.offset, false), b.offset);
+        let flow = "a: { password: hunter2hunter2, x: 1 }\n";
+        let r = Redacted::new(flow, vec![Span::new(15, 14)]);
+        let x = r.span(Span::new(31, 1));
+        assert_eq!(&r.text[x.offset..x.end()], "x");
+        assert_eq!(r.column(&r.text, x.offset), 32);
+        assert_eq!(r.original(x.offset, false), 31);
+        assert_eq!(r.original(r.span(Span::new(15, 14)).end(), true), 29);
     }
 
     #[test]

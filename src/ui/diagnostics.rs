@@ -6,7 +6,7 @@ use std::fmt;
 use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceCode};
 use serde_json::{Value as J, json};
 
-use crate::model::{Diag, Severity};
+use crate::model::{Diag, Severity, Span};
 use crate::resolve::{Loaded, line_col};
 
 /// Version of the JSON diagnostics format (`validate --format json`).
@@ -118,10 +118,13 @@ fn shown(text: &str) -> String {
 
 /// One diagnostic as JSON, with 1-based line/column positions.
 pub fn diag_json(loaded: &Loaded, d: &Diag) -> J {
+    // Positions in the file itself, not in the text with inline secrets masked.
     let pos = |offset: usize| {
-        let (l, c) = line_col(&loaded.text, offset);
-        json!({ "line": l, "column": c })
+        let (l, _) = line_col(&loaded.text, offset);
+        json!({ "line": l, "column": loaded.redaction.column(&loaded.text, offset) })
     };
+    let start = |s: Span| loaded.redaction.original(s.offset, false);
+    let len = |s: Span| loaded.redaction.original(s.end(), true) - start(s);
     json!({
         "code": d.code.as_str(),
         "name": d.code.slug(),
@@ -130,8 +133,8 @@ pub fn diag_json(loaded: &Loaded, d: &Diag) -> J {
         "file": loaded.path,
         "start": d.span.map(|s| pos(s.offset)),
         "end": d.span.map(|s| pos(s.end())),
-        "offset": d.span.map(|s| s.offset),
-        "length": d.span.map(|s| s.len),
+        "offset": d.span.map(start),
+        "length": d.span.map(len),
         "label": (!d.label.is_empty()).then(|| d.label.clone()),
         "help": d.help,
         "related": d.related.iter().map(|(s, l)| json!({ "start": pos(s.offset), "label": l })).collect::<Vec<_>>(),

@@ -169,6 +169,7 @@ fn write(dir: &Path, name: &str, bytes: impl AsRef<[u8]>) -> String {
     name.to_string()
 }
 
+#[cfg(unix)]
 /// A FIFO whose writer streams bytes until the reader goes away, for two readers (the text
 /// and the JSON run).
 fn endless_fifo(dir: &Path) -> String {
@@ -200,11 +201,14 @@ fn generated(dir: &Path) -> Vec<Case> {
     let mut lowered = case("size-limit-lowered", &p, 1, "E046");
     lowered.flags = vec!["--max-plan-size".into(), "1KiB".into()];
     cases.push(lowered);
-    cases.push(case("dev-zero", "/dev/zero", 1, "E046"));
-    let fifo = endless_fifo(dir);
-    let mut f = case("fifo-endless", &fifo, 1, "E046");
-    f.flags = vec!["--max-plan-size".into(), "256KiB".into()];
-    cases.push(f);
+    #[cfg(unix)]
+    {
+        cases.push(case("dev-zero", "/dev/zero", 1, "E046"));
+        let fifo = endless_fifo(dir);
+        let mut f = case("fifo-endless", &fifo, 1, "E046");
+        f.flags = vec!["--max-plan-size".into(), "256KiB".into()];
+        cases.push(f);
+    }
     std::fs::create_dir_all(dir.join("a-directory.yaml")).expect("mkdir");
     cases.push(case("directory-as-plan", "a-directory.yaml", 1, "E046"));
     cases.push(case("missing-file", "nowhere.yaml", 1, "E037"));
@@ -295,6 +299,7 @@ fn every_generated_hostile_plan_is_handled_with_its_snapshot() {
     }
 }
 
+#[cfg(unix)]
 #[test]
 fn a_plan_file_may_be_read_from_a_pipe() {
     // Process substitution (`validate <(cat plan)`) hands over a pipe: it is read, capped.
