@@ -98,7 +98,7 @@ pub fn render_text(loaded: &Loaded, color: bool, width: usize) -> String {
 
 /// Text with control characters (a terminal escape, a NUL from a plan) written as `\u{..}`
 /// escapes, so no diagnostic can drive the terminal. Line breaks and tabs stay.
-fn printable(text: &str) -> String {
+pub fn printable(text: &str) -> String {
     if !text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
         return text.to_string();
     }

@@ -51,6 +51,8 @@ fn validate(dir: &Path, plan: &str, extra: &[&str], env: &[(&str, &str)]) -> (i3
             "{plan} shows the secret: {}",
             run.render()
         );
+        // NO_COLOR is set: an escape character could only come from the plan, to drive the terminal.
+        assert!(!run.stdout.contains('\u{1b}') && !run.stderr.contains('\u{1b}'), "{plan}: {}", run.render());
     }
     assert_eq!(text.code, json.code, "{plan}: text and JSON disagree");
     let doc: serde_json::Value = serde_json::from_str(&json.stdout).expect("validate --format json prints JSON");
@@ -212,6 +214,8 @@ fn generated(dir: &Path) -> Vec<Case> {
     std::fs::create_dir_all(dir.join("a-directory.yaml")).expect("mkdir");
     cases.push(case("directory-as-plan", "a-directory.yaml", 1, "E046"));
     cases.push(case("missing-file", "nowhere.yaml", 1, "E037"));
+    let p = write(dir, "evil\u{1b}[2J\u{1b}]0;owned\u{7}.yaml", PLAN.replace("generated-rg", "\"\\e[31mred\""));
+    cases.push(case("escape-sequences-in-file-name-and-plan", &p, 1, "E020"));
     let p = write(dir, "many-values.yaml", format!("{PLAN}list:\n{}", "  - 1\n".repeat(300_000)));
     cases.push(case("many-values-under-the-size-cap", &p, 1, "E048"));
 
