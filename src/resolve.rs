@@ -187,7 +187,12 @@ pub fn load_str(path: &str, text: String, base_dir: &Path, opts: &Options) -> Lo
 }
 
 /// The outcome with inline secrets masked in the text, and every span moved to match.
-fn masked(path: String, text: &str, mut diags: Vec<Diag>, secrets: Vec<Span>, plan: Option<Validated>) -> Loaded {
+fn masked(path: String, text: &str, mut diags: Vec<Diag>, mut secrets: Vec<Span>, plan: Option<Validated>) -> Loaded {
+    // A `${var.NAME}` where a secret belongs shows no value: leave it readable.
+    secrets.retain(|s| {
+        let t = text.get(s.offset..s.end()).unwrap_or_default().trim_matches(['"', '\'']);
+        !(t.starts_with("${") && t.ends_with('}') && t.matches("${").count() == 1)
+    });
     let mut red = sensitive::Redacted::new(text, secrets);
     for d in &mut diags {
         d.span = d.span.map(|s| red.span(s));
