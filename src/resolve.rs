@@ -130,9 +130,10 @@ pub struct Validated {
 #[derive(Debug)]
 pub struct Loaded {
     pub path: String,
-    /// The file's text, inline secrets masked (diagnostic spans point into this text).
+    /// The file's text with inline secrets masked. Diagnostic spans are positions in the
+    /// file; `redaction` moves them into this text.
     pub text: String,
-    /// How to get from `text` back to the file's own positions (JSON diagnostics).
+    /// Where the file's positions land in `text`.
     pub redaction: sensitive::Redacted,
     pub diags: Vec<Diag>,
     pub plan: Option<Validated>,
@@ -186,18 +187,14 @@ pub fn load_str(path: &str, text: String, base_dir: &Path, opts: &Options) -> Lo
     masked(path.to_string(), &text, diags, secrets, plan)
 }
 
-/// The outcome with inline secrets masked in the text, and every span moved to match.
-fn masked(path: String, text: &str, mut diags: Vec<Diag>, mut secrets: Vec<Span>, plan: Option<Validated>) -> Loaded {
+/// The outcome with inline secrets masked in the text (diagnostic spans stay the file's).
+fn masked(path: String, text: &str, diags: Vec<Diag>, mut secrets: Vec<Span>, plan: Option<Validated>) -> Loaded {
     // A `${var.NAME}` where a secret belongs shows no value: leave it readable.
     secrets.retain(|s| {
         let t = text.get(s.offset..s.end()).unwrap_or_default().trim_matches(['"', '\'']);
         !(t.starts_with("${") && t.ends_with('}') && t.matches("${").count() == 1)
     });
     let mut red = sensitive::Redacted::new(text, secrets);
-    for d in &mut diags {
-        d.span = d.span.map(|s| red.span(s));
-        d.related.iter_mut().for_each(|r| r.0 = red.span(r.0));
-    }
     let text = std::mem::take(&mut red.text);
     Loaded { path, text, redaction: red, diags, plan }
 }

@@ -65,17 +65,15 @@ pub fn render_text(loaded: &Loaded, color: bool, width: usize) -> String {
     let handler = GraphicalReportHandler::new_themed(theme).with_width(width).with_context_lines(1);
     let mut out = String::new();
     for d in &loaded.diags {
-        let clamp = |o: usize| o.min(loaded.text.len());
+        // Into the masked text, then clamped to it.
+        let fit = |s: Span| {
+            let s = loaded.redaction.span(s);
+            let offset = s.offset.min(loaded.text.len());
+            Span::new(offset, s.len.min(loaded.text.len() - offset))
+        };
         let mut fixed = d.clone();
-        fixed.span =
-            d.span.map(|s| crate::model::Span::new(clamp(s.offset), s.len.min(loaded.text.len() - clamp(s.offset))));
-        fixed.related = d
-            .related
-            .iter()
-            .map(|(s, l)| {
-                (crate::model::Span::new(clamp(s.offset), s.len.min(loaded.text.len() - clamp(s.offset))), l.clone())
-            })
-            .collect();
+        fixed.span = d.span.map(fit);
+        fixed.related = d.related.iter().map(|(s, l)| (fit(*s), l.clone())).collect();
         fixed.message = printable(&fixed.message);
         fixed.label = printable(&fixed.label);
         fixed.help = fixed.help.as_deref().map(printable);
@@ -118,26 +116,25 @@ fn shown(text: &str) -> String {
 
 /// One diagnostic as JSON, with 1-based line/column positions.
 pub fn diag_json(loaded: &Loaded, d: &Diag) -> J {
-    // Positions in the file itself, not in the text with inline secrets masked.
-    let pos = |offset: usize| {
-        let (l, _) = line_col(&loaded.text, offset);
-        json!({ "line": l, "column": loaded.redaction.column(&loaded.text, offset) })
+    // Positions in the file itself: through the masked text, which keeps the file's lines.
+    let pos = |offset: usize, end: bool| {
+        let masked = loaded.redaction.offset(offset, end);
+        let (l, _) = line_col(&loaded.text, masked);
+        json!({ "line": l, "column": loaded.redaction.column(&loaded.text, masked) })
     };
-    let start = |s: Span| loaded.redaction.original(s.offset, false);
-    let len = |s: Span| loaded.redaction.original(s.end(), true) - start(s);
     json!({
         "code": d.code.as_str(),
         "name": d.code.slug(),
         "severity": d.severity,
         "message": d.message,
         "file": loaded.path,
-        "start": d.span.map(|s| pos(s.offset)),
-        "end": d.span.map(|s| pos(s.end())),
-        "offset": d.span.map(start),
-        "length": d.span.map(len),
+        "start": d.span.map(|s| pos(s.offset, false)),
+        "end": d.span.map(|s| pos(s.end(), true)),
+        "offset": d.span.map(|s| s.offset),
+        "length": d.span.map(|s| s.len),
         "label": (!d.label.is_empty()).then(|| d.label.clone()),
         "help": d.help,
-        "related": d.related.iter().map(|(s, l)| json!({ "start": pos(s.offset), "label": l })).collect::<Vec<_>>(),
+        "related": d.related.iter().map(|(s, l)| json!({ "start": pos(s.offset, false), "label": l })).collect::<Vec<_>>(),
     })
 }
 
