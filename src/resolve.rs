@@ -15,8 +15,11 @@ use std::sync::OnceLock;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::Value as J;
 
+mod read;
 mod vars;
 
+pub use read::{DEFAULT_MAX_PLAN_SIZE, parse_size};
+use read::{read_capped, read_diag};
 use vars::{read_variables, substitute_variables};
 
 use crate::graph::{Dag, GraphNode};
@@ -27,6 +30,7 @@ use crate::model::diag::suggest;
 use crate::model::doc::OutputFull;
 use crate::model::names;
 use crate::model::refs::{self, OffsetMap, Piece};
+use crate::model::sensitive;
 use crate::model::structure::{Checker, Place, strip_duplicates};
 use crate::model::yaml::{self, Node, Value};
 use crate::model::{Check, Code, Diag, OrStr, PlanDoc, Sp, Span};
@@ -92,6 +96,10 @@ pub struct Options {
     pub var_files: Vec<PathBuf>,
     /// Unavailable secrets and environment values are errors (plan/apply), not warnings.
     pub strict: bool,
+    /// The cap on plan and variable files, in bytes (`None`: [`DEFAULT_MAX_PLAN_SIZE`]).
+    pub max_size: Option<u64>,
+    /// Directories outside the plan's own that its file paths may lead into.
+    pub allow_outside: Vec<PathBuf>,
 }
 
 /// A dependency edge: `from` must exist before `to`; `span` is where `to` refers to `from`.
@@ -122,7 +130,11 @@ pub struct Validated {
 #[derive(Debug)]
 pub struct Loaded {
     pub path: String,
+    /// The file's text with inline secrets masked. Diagnostic spans are positions in the
+    /// file; `redaction` moves them into this text.
     pub text: String,
+    /// Where the file's positions land in `text`.
+    pub redaction: sensitive::Redacted,
     pub diags: Vec<Diag>,
     pub plan: Option<Validated>,
 }
@@ -136,7 +148,8 @@ impl Loaded {
 /// Read and validate a plan file.
 pub fn load(path: &Path, opts: &Options) -> Loaded {
     let shown = path.display().to_string();
-    match std::fs::read(path) {
+    let cap = opts.max_size.unwrap_or(DEFAULT_MAX_PLAN_SIZE);
+    match read_capped(path, cap) {
         Ok(bytes) => match String::from_utf8(bytes) {
             Ok(text) => {
                 let base = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
@@ -145,25 +158,20 @@ pub fn load(path: &Path, opts: &Options) -> Loaded {
             Err(e) => {
                 let valid = e.utf8_error().valid_up_to();
                 let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
-                Loaded {
-                    path: shown,
-                    diags: vec![
-                        Diag::error(
-                            Code::YamlSyntax,
-                            Span::new(valid.min(text.len()), 0),
-                            "the file is not valid UTF-8",
-                        )
-                        .label("invalid byte here"),
-                    ],
-                    text,
-                    plan: None,
-                }
+                let d =
+                    Diag::error(Code::YamlSyntax, Span::new(valid.min(text.len()), 0), "the file is not valid UTF-8")
+                        .label("invalid byte here")
+                        .help("save the plan as UTF-8");
+                let mut secrets = Vec::new();
+                sensitive::by_text(&text, &mut secrets);
+                masked(shown, &text, vec![d], secrets, None)
             }
         },
         Err(e) => Loaded {
-            path: shown.clone(),
+            diags: vec![read_diag(&format!("`{shown}`"), &e, cap)],
+            path: shown,
             text: String::new(),
-            diags: vec![Diag::detached(Code::FileNotFound, format!("cannot read `{shown}`: {e}"))],
+            redaction: sensitive::Redacted::default(),
             plan: None,
         },
     }
@@ -172,17 +180,44 @@ pub fn load(path: &Path, opts: &Options) -> Loaded {
 /// Validate plan text. `base_dir` resolves relative file paths.
 pub fn load_str(path: &str, text: String, base_dir: &Path, opts: &Options) -> Loaded {
     let mut diags = Vec::new();
-    let plan = run(&text, base_dir, opts, &mut diags);
+    let mut secrets = Vec::new();
+    let plan = run(&text, base_dir, opts, &mut diags, &mut secrets);
     diags.sort_by_key(|d| (d.span.map_or(usize::MAX, |s| s.offset), d.code));
     let plan = if diags.iter().any(Diag::is_error) { None } else { plan };
-    Loaded { path: path.to_string(), text, diags, plan }
+    masked(path.to_string(), &text, diags, secrets, plan)
 }
 
-fn run(text: &str, base_dir: &Path, opts: &Options, diags: &mut Vec<Diag>) -> Option<Validated> {
+/// The outcome with inline secrets masked in the text (diagnostic spans stay the file's).
+fn masked(path: String, text: &str, diags: Vec<Diag>, mut secrets: Vec<Span>, plan: Option<Validated>) -> Loaded {
+    // A `${var.NAME}` where a secret belongs shows no value: leave it readable.
+    secrets.retain(|s| {
+        let t = text.get(s.offset..s.end()).unwrap_or_default().trim_matches(['"', '\'']);
+        !(t.starts_with("${") && t.ends_with('}') && t.matches("${").count() == 1)
+    });
+    let mut red = sensitive::Redacted::new(text, secrets);
+    let text = std::mem::take(&mut red.text);
+    Loaded { path, text, redaction: red, diags, plan }
+}
+
+fn run(
+    text: &str,
+    base_dir: &Path,
+    opts: &Options,
+    diags: &mut Vec<Diag>,
+    secrets: &mut Vec<Span>,
+) -> Option<Validated> {
     let mut root = match yaml::parse(text) {
-        Ok(n) => n,
+        Ok(n) => {
+            sensitive::by_key_name(&n, secrets);
+            n
+        }
         Err(e) => {
-            let mut d = Diag::error(Code::YamlSyntax, e.span, e.message).label("here");
+            sensitive::by_text(text, secrets);
+            let label = if e.code == Code::MultipleDocuments { "a second document starts here" } else { "here" };
+            let mut d = Diag::error(e.code, e.span, e.message).label(label);
+            if e.code == Code::MultipleDocuments {
+                d = d.help("remove the `---` line (or everything after it): one file holds one plan");
+            }
             if text.get(e.span.offset..).is_some_and(|rest| rest.starts_with("${"))
                 || text.get(..e.span.offset).is_some_and(|before| before.ends_with('$'))
             {
@@ -213,6 +248,7 @@ fn run(text: &str, base_dir: &Path, opts: &Options, diags: &mut Vec<Diag>) -> Op
     let mut checker = Checker::new(header_schema());
     checker.check(&root, header_schema(), Place { path: "", owner: None });
     diags.append(&mut checker.diags);
+    secrets.append(&mut checker.secrets);
     let header_ok = !diags.iter().any(Diag::is_error);
 
     let mut decls: Vec<Decl> = Vec::new();
@@ -231,6 +267,7 @@ fn run(text: &str, base_dir: &Path, opts: &Options, diags: &mut Vec<Diag>) -> Op
             let path = format!("resources.{logical}");
             let mut checker = Checker::new(self::schema());
             checker.check(node, schema, Place { path: &path, owner: Some(key.span) });
+            secrets.append(&mut checker.secrets);
             if !checker.diags.is_empty() {
                 diags.append(&mut checker.diags);
                 continue;
@@ -368,8 +405,15 @@ fn run(text: &str, base_dir: &Path, opts: &Options, diags: &mut Vec<Diag>) -> Op
     let strict = opts.strict;
     let mut kind_diags = Vec::new();
     for d in decls.iter().filter(|d| d.expanded_from.is_none()) {
-        let mut cx =
-            Cx { decls: &decls, index: &index, diags: &mut kind_diags, base_dir, strict, me: &d.logical.value };
+        let mut cx = Cx {
+            decls: &decls,
+            index: &index,
+            diags: &mut kind_diags,
+            base_dir,
+            allow_outside: &opts.allow_outside,
+            strict,
+            me: &d.logical.value,
+        };
         d.spec.validate(&mut cx);
     }
     diags.append(&mut kind_diags);

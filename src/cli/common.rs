@@ -112,7 +112,7 @@ pub enum OutFormat {
 }
 
 /// Variable overrides, shared by every command that loads a plan.
-#[derive(Debug, Args, Clone, Default)]
+#[derive(Debug, Args, Clone)]
 pub struct VarArgs {
     /// Set a variable: NAME=VALUE (repeatable; wins over --var-file).
     #[arg(long = "var", value_name = "NAME=VALUE")]
@@ -120,6 +120,13 @@ pub struct VarArgs {
     /// Read variables from a YAML file of NAME: VALUE (repeatable).
     #[arg(long = "var-file", value_name = "FILE")]
     pub var_files: Vec<PathBuf>,
+    /// Refuse plan and variable files larger than this: bytes, or KiB, MiB, GiB.
+    #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = resolve::parse_size)]
+    pub max_plan_size: u64,
+    /// Let blob sources and `{ file: }` paths lead into this directory, outside the plan's
+    /// own (repeatable).
+    #[arg(long = "allow-files-outside", value_name = "DIR")]
+    pub allow_outside: Vec<PathBuf>,
 }
 
 /// A current-thread runtime, or `None` (the error printed) when it cannot start.
@@ -134,7 +141,13 @@ pub(crate) fn runtime() -> Option<tokio::runtime::Runtime> {
 }
 
 pub(crate) fn options(v: &VarArgs, strict: bool) -> Options {
-    Options { vars: v.vars.clone(), var_files: v.var_files.clone(), strict }
+    Options {
+        vars: v.vars.clone(),
+        var_files: v.var_files.clone(),
+        strict,
+        max_size: Some(v.max_plan_size),
+        allow_outside: v.allow_outside.clone(),
+    }
 }
 
 pub(crate) fn width() -> usize {

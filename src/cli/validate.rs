@@ -44,15 +44,16 @@ pub(crate) fn cmd_validate(a: &ValidateArgs, color: bool) -> Exit {
                 ui::err(&ui::diagnostics::render_text(f, color, width()));
                 let errors = f.diags.iter().filter(|d| d.is_error()).count();
                 let warnings = f.diags.len() - errors;
+                let path = ui::diagnostics::printable(&f.path);
                 let line = match (&f.plan, errors) {
                     (Some(p), 0) => format!(
                         "{}: ok — plan `{}`, {} resources{}\n",
-                        f.path,
-                        p.name,
+                        path,
+                        ui::diagnostics::printable(&p.name),
                         p.decls.len(),
                         if warnings > 0 { format!(", {warnings} warning(s)") } else { String::new() }
                     ),
-                    _ => format!("{}: {errors} error(s), {warnings} warning(s)\n", f.path),
+                    _ => format!("{path}: {errors} error(s), {warnings} warning(s)\n"),
                 };
                 ui::out(&line);
             }

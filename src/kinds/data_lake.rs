@@ -223,6 +223,9 @@ impl Spec for DataLakeFolder {
     }
     fn validate(&self, cx: &mut Cx<'_>) {
         let p = &self.path.value;
+        if let Some((at, seg)) = names::dot_segment(p) {
+            cx.push(super::storage::dot_segment_diag(&self.path, at, seg, "a Data Lake folder path"));
+        }
         if !p.starts_with('/') || p.contains("//") || (p.len() > 1 && p.ends_with('/')) {
             cx.push(
                 Diag::error(Code::ChildName, self.path.span, format!("`{p}` is not an absolute folder path"))

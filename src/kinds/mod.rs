@@ -297,6 +297,8 @@ pub struct Cx<'a> {
     pub diags: &'a mut Vec<Diag>,
     /// Directory of the plan file; relative file paths resolve against it.
     pub base_dir: &'a Path,
+    /// Directories outside `base_dir` that file paths may lead into (`--allow-files-outside`).
+    pub allow_outside: &'a [std::path::PathBuf],
     /// `true` for plan/apply: an unavailable secret source is an error, not a warning.
     pub strict: bool,
     /// The logical name of the resource being validated.
@@ -329,8 +331,53 @@ impl Cx<'_> {
         }
     }
 
+    /// Refuse a file path that leads outside the plan's directory (and the allowed ones);
+    /// `true` when it was refused. `what` names the field, e.g. `blob source`.
+    pub fn file_outside(&mut self, path: &Sp<String>, what: &str) -> bool {
+        use crate::model::files::{Confined, confine, template_escapes};
+        if refs::has_expr(path) && template_escapes(&path.value) {
+            self.push(
+                Diag::error(
+                    Code::FileOutsidePlan,
+                    path.span,
+                    format!("{what} `{}` holds a reference, and is absolute or climbs with `..`", path.value),
+                )
+                .label("may lead outside the plan's directory")
+                .help("a path built with ${...} must stay below the plan's directory: no leading `/`, no `..`"),
+            );
+            return true;
+        }
+        let outside = if refs::has_expr(path) {
+            None
+        } else {
+            match confine(self.base_dir, self.allow_outside, &path.value) {
+                Confined::Inside => None,
+                Confined::Outside(to) => Some(to),
+            }
+        };
+        let Some(to) = outside else { return false };
+        // Shown relative to the working directory when it is below it, as paths are in output.
+        let cwd = std::env::current_dir().and_then(|d| d.canonicalize()).unwrap_or_default();
+        let to = to.strip_prefix(&cwd).map_or(to.clone(), std::path::Path::to_path_buf);
+        self.push(
+            Diag::error(
+                Code::FileOutsidePlan,
+                path.span,
+                format!("{what} `{}` leads outside the plan's directory, to `{}`", path.value, to.display()),
+            )
+            .label("outside the plan's directory")
+            .help("keep the files a plan uses next to it, or pass --allow-files-outside DIR for a directory you trust"),
+        );
+        true
+    }
+
     /// Check a secret's source is available.
     pub fn secret(&mut self, s: &Secret) {
+        if let Secret::File(path) = s
+            && self.file_outside(path, "secret file")
+        {
+            return;
+        }
         let diag = match s {
             Secret::Env(name) => (std::env::var_os(&name.value).is_none()).then(|| {
                 (

@@ -336,6 +336,12 @@ impl Spec for Blob {
                 .help("set `allow_shared_key_access: true` on the account, or upload the blob another way"),
             );
         }
+        if let Some((at, seg)) = names::dot_segment(&self.name.value) {
+            cx.push(dot_segment_diag(&self.name, at, seg, "a blob name"));
+        }
+        if cx.file_outside(&self.source, "blob source") {
+            return;
+        }
         if !crate::model::refs::has_expr(&self.source) && !cx.base_dir.join(&self.source.value).is_file() {
             cx.push(
                 Diag::error(
@@ -358,6 +364,15 @@ impl Spec for Blob {
             _ => Vec::new(),
         }
     }
+}
+
+/// The diagnostic for a `.` or `..` segment at byte `at` of `value` (`what`: "a blob name").
+pub(crate) fn dot_segment_diag(value: &Sp<String>, at: usize, seg: &str, what: &str) -> Diag {
+    // A plain scalar's span is its text; a quoted one's is not, so point at all of it.
+    let span = if value.span.len == value.value.len() { value.span.sub(at, seg.len()) } else { value.span };
+    Diag::error(Code::DotSegment, span, format!("{what} may not hold a `{seg}` segment: `{}`", value.value))
+        .label("dot segment")
+        .help("Azure refuses `.` and `..` path segments; name the path without them")
 }
 
 /// A blob name as a URL path: each byte but unreserved characters and `/` percent-encoded.

@@ -492,7 +492,7 @@ impl VirtualMachine {
                     .label("SSH key on Windows"),
             ),
             (None, Some(k)) => {
-                if !cx.base_dir.join(&k.value).is_file() {
+                if !cx.file_outside(k, "SSH public key file") && !cx.base_dir.join(&k.value).is_file() {
                     cx.push(
                         Diag::error(
                             Code::FileNotFound,

@@ -90,6 +90,11 @@ codes! {
     DataLakeTarget = "E043", "data-lake-target", "a Data Lake folder on a store that cannot hold it";
     VerifyAction = "E044", "verify-action", "a verify check with no action, several actions, or an action on the wrong resource";
     DataLakeGrant = "E045", "data-lake-grant", "a Gen2 Data Lake folder whose account gives the deploying principal no Storage Blob Data Owner in the plan";
+    FileTooLarge = "E046", "file-too-large", "a plan or variable file over the size limit (--max-plan-size), or not a file";
+    MultipleDocuments = "E047", "multiple-documents", "a plan file that holds more than one YAML document";
+    YamlLimit = "E048", "yaml-limit", "YAML nested too deeply, or with too many nodes, anchors or aliases";
+    FileOutsidePlan = "E049", "file-outside-plan", "a file path that leads outside the plan file's directory";
+    DotSegment = "E050", "dot-segment", "a `.` or `..` segment in a blob name or Data Lake path";
 }
 
 /// One problem in a plan.

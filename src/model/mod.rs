@@ -9,6 +9,7 @@
 pub mod de;
 pub mod diag;
 pub mod doc;
+pub mod files;
 pub mod names;
 pub mod refs;
 pub mod sensitive;

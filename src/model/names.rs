@@ -171,6 +171,27 @@ pub fn blob(name: &str) -> Rule {
     Ok(())
 }
 
+/// The first `.` or `..` segment of a blob name or Data Lake path (split at `/` and `\`,
+/// percent-encoded dots included), with its byte offset: Azure and idlab refuse them.
+///
+/// ```
+/// use idlab::model::names::dot_segment;
+/// assert_eq!(dot_segment("/a/../b"), Some((3, "..")));
+/// assert_eq!(dot_segment("%2e%2E/x"), Some((0, "%2e%2E")));
+/// assert_eq!(dot_segment("a/.hidden/b.txt"), None);
+/// ```
+pub fn dot_segment(path: &str) -> Option<(usize, &str)> {
+    let mut at = 0;
+    for seg in path.split(['/', '\\']) {
+        let decoded = seg.to_ascii_lowercase().replace("%2e", ".");
+        if decoded == "." || decoded == ".." {
+            return Some((at, seg));
+        }
+        at += seg.len() + 1;
+    }
+    None
+}
+
 /// Key Vault secret: 1–127 letters, digits and hyphens.
 pub fn key_vault_secret(name: &str) -> Rule {
     len_between(name, 1, 127, "a secret name")?;

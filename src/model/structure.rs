@@ -15,6 +15,15 @@ use super::diag::{Code, Diag, suggest};
 use super::span::Span;
 use super::yaml::{Node, Value};
 
+/// A schema that is, or may be, a `Secret` (`{ env }`, `{ file }`, `{ generate }`).
+fn is_secret(schema: &J) -> bool {
+    let is_ref = |s: &J| s.get("$ref").and_then(J::as_str) == Some("#/$defs/Secret");
+    is_ref(schema)
+        || ["anyOf", "oneOf"]
+            .iter()
+            .any(|k| schema.get(*k).and_then(J::as_array).is_some_and(|alts| alts.iter().any(is_ref)))
+}
+
 /// Remove repeated keys from every mapping (keeping the first), reporting each repeat.
 pub fn strip_duplicates(node: &mut Node, diags: &mut Vec<Diag>) {
     match &mut node.value {
@@ -49,6 +58,8 @@ pub fn strip_duplicates(node: &mut Node, diags: &mut Vec<Diag>) {
 pub struct Checker<'s> {
     defs: Option<&'s JMap<String, J>>,
     pub diags: Vec<Diag>,
+    /// Spans of values written where a secret belongs (masked when shown).
+    pub secrets: Vec<Span>,
 }
 
 /// Where a node sits, for messages (`resources.vm.identity`) and for missing-field spans.
@@ -61,7 +72,7 @@ pub struct Place<'a> {
 
 impl<'s> Checker<'s> {
     pub fn new(schema: &'s J) -> Checker<'s> {
-        Checker { defs: schema.get("$defs").and_then(J::as_object), diags: Vec::new() }
+        Checker { defs: schema.get("$defs").and_then(J::as_object), diags: Vec::new(), secrets: Vec::new() }
     }
 
     fn resolve(&self, mut s: &'s J) -> &'s J {
@@ -80,6 +91,9 @@ impl<'s> Checker<'s> {
 
     /// Check `node` against `schema` at `place`, appending diagnostics.
     pub fn check(&mut self, node: &Node, schema: &'s J, place: Place<'_>) {
+        if is_secret(schema) {
+            super::sensitive::secret_place(node, &mut self.secrets);
+        }
         let schema = self.resolve(schema);
         if let Some(alts) = schema.get("oneOf").or_else(|| schema.get("anyOf")).and_then(J::as_array) {
             self.check_union(node, schema, alts, place);

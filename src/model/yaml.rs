@@ -11,8 +11,10 @@
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_saphyr::budget::BudgetBreach;
 use serde_saphyr::{Location, Spanned};
 
+use super::diag::Code;
 use super::span::Span;
 
 /// One YAML value with the byte span of its text.
@@ -106,9 +108,11 @@ impl Node {
     }
 }
 
-/// A YAML syntax error, with its position when the parser gave one.
+/// A YAML syntax error, with its position when the parser gave one, and its diagnostic code:
+/// [`Code::YamlSyntax`], [`Code::MultipleDocuments`] or [`Code::YamlLimit`].
 #[derive(Debug, Clone)]
 pub struct SyntaxError {
+    pub code: Code,
     pub message: String,
     pub span: Span,
 }
@@ -133,11 +137,88 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
     match serde_saphyr::from_str_with_options::<RawNode>(text, options) {
         Ok(raw) => Ok(raw.0),
         Err(err) => {
-            let span = err.location().map(|l| location_span(text, &l)).unwrap_or_else(|| Span::new(text.len(), 0));
-            let full = err.without_snippet().to_string();
-            Err(SyntaxError { message: strip_position(&full), span })
+            let known = err.location().filter(|l| l.line() > 0).map(|l| location_span(text, &l));
+            let span = known.unwrap_or_else(|| Span::new(text.len(), 0));
+            let mut inner = &err;
+            while let serde_saphyr::Error::AliasError { error, .. } | serde_saphyr::Error::WithSnippet { error, .. } =
+                inner
+            {
+                inner = error;
+            }
+            Err(match inner {
+                serde_saphyr::Error::MultipleDocuments { .. } => SyntaxError {
+                    code: Code::MultipleDocuments,
+                    message: "this file holds more than one YAML document; a plan is one document".into(),
+                    span: second_document(text).unwrap_or(span),
+                },
+                serde_saphyr::Error::Budget { breach, .. } => SyntaxError {
+                    code: Code::YamlLimit,
+                    message: budget_words(breach),
+                    span: known.unwrap_or_default(),
+                },
+                other => {
+                    let full = other.to_string();
+                    let limit = full.contains("alias") && full.contains("limit");
+                    let message = if limit {
+                        "the YAML expands aliases too many times (an alias bomb?)".to_string()
+                    } else {
+                        strip_position(&full)
+                    };
+                    SyntaxError { code: if limit { Code::YamlLimit } else { Code::YamlSyntax }, message, span }
+                }
+            })
         }
     }
+}
+
+/// A reader budget breach in plain words. The limits are serde-saphyr's defaults.
+fn budget_words(breach: &BudgetBreach) -> String {
+    let what = match breach {
+        BudgetBreach::Depth { .. } => "the YAML is nested more than 64 levels deep".to_string(),
+        BudgetBreach::Nodes { .. } => "the YAML has more than 250,000 values, counting each alias expansion".into(),
+        BudgetBreach::Events { .. } => "the YAML has more than 1,000,000 parser events (values, keys, ends)".into(),
+        BudgetBreach::Aliases { .. } => "the YAML uses more than 50,000 aliases (`*name`)".into(),
+        BudgetBreach::Anchors { .. } => "the YAML defines more than 50,000 anchors (`&name`)".into(),
+        BudgetBreach::AliasAnchorRatio { aliases, anchors } => {
+            format!("the YAML uses {aliases} aliases for {anchors} anchors, an alias bomb")
+        }
+        BudgetBreach::Documents { .. } => "the file holds too many YAML documents".into(),
+        BudgetBreach::ScalarBytes { .. } => "the YAML's strings total more than 64 MiB".into(),
+        BudgetBreach::MergeKeys { .. } => "the YAML uses more than 10,000 merge keys (`<<`)".into(),
+        BudgetBreach::RecordedAnchorEvents { .. } | BudgetBreach::RecordedAnchorBytes { .. } => {
+            "the YAML's anchors hold too much to copy (an alias bomb?)".into()
+        }
+        other => format!("the YAML is too large or too complex ({other:?})"),
+    };
+    format!("{what}: over the YAML reader's limit")
+}
+
+/// Where the second document of a multi-document stream starts: the `---` (or the content
+/// after a `...`) at the start of a line that begins a document after the first one.
+fn second_document(text: &str) -> Option<Span> {
+    let mut offset = 0usize;
+    let mut content_seen = false;
+    let mut ended = false;
+    for line in text.split_inclusive('\n') {
+        let bare = line.trim_end_matches(['\n', '\r']);
+        let marker = |m: &str| bare == m || bare.starts_with(&format!("{m} ")) || bare.starts_with(&format!("{m}\t"));
+        let blank = bare.trim().is_empty() || bare.trim_start().starts_with('#') || bare.starts_with('%');
+        if marker("---") {
+            if content_seen {
+                return Some(Span::new(offset, 3));
+            }
+            content_seen = true;
+        } else if marker("...") {
+            ended = true;
+        } else if !blank {
+            if ended {
+                return Some(Span::new(offset, bare.len()));
+            }
+            content_seen = true;
+        }
+        offset += line.len();
+    }
+    None
 }
 
 /// serde-saphyr ends messages with " at line L, column C"; we render positions ourselves.

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use super::read::{DEFAULT_MAX_PLAN_SIZE, read_capped, read_diag};
 use super::{Options, line_col};
 use crate::model::diag::suggest;
 use crate::model::refs::{self, OffsetMap, Piece};
@@ -94,10 +95,15 @@ pub(super) fn read_variables(
     };
     for file in &opts.var_files {
         let shown = file.display().to_string();
-        let text = match std::fs::read_to_string(file) {
-            Ok(t) => t,
+        let cap = opts.max_size.unwrap_or(DEFAULT_MAX_PLAN_SIZE);
+        let text = match read_capped(file, cap).map(String::from_utf8) {
+            Ok(Ok(t)) => t,
+            Ok(Err(_)) => {
+                diags.push(Diag::detached(Code::VariableOverride, format!("--var-file {shown}: not valid UTF-8")));
+                continue;
+            }
             Err(e) => {
-                diags.push(Diag::detached(Code::VariableOverride, format!("--var-file {shown}: cannot read it: {e}")));
+                diags.push(read_diag(&format!("--var-file {shown}"), &e, cap));
                 continue;
             }
         };
@@ -105,8 +111,8 @@ pub(super) fn read_variables(
             Ok(n) => n,
             Err(e) => {
                 let (l, c) = line_col(&text, e.span.offset);
-                diags
-                    .push(Diag::detached(Code::VariableOverride, format!("--var-file {shown}:{l}:{c}: {}", e.message)));
+                let code = if e.code == Code::YamlSyntax { Code::VariableOverride } else { e.code };
+                diags.push(Diag::detached(code, format!("--var-file {shown}:{l}:{c}: {}", e.message)));
                 continue;
             }
         };

@@ -6,7 +6,7 @@ use std::fmt;
 use miette::{Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceCode};
 use serde_json::{Value as J, json};
 
-use crate::model::{Diag, Severity};
+use crate::model::{Diag, Severity, Span};
 use crate::resolve::{Loaded, line_col};
 
 /// Version of the JSON diagnostics format (`validate --format json`).
@@ -65,26 +65,28 @@ pub fn render_text(loaded: &Loaded, color: bool, width: usize) -> String {
     let handler = GraphicalReportHandler::new_themed(theme).with_width(width).with_context_lines(1);
     let mut out = String::new();
     for d in &loaded.diags {
-        let clamp = |o: usize| o.min(loaded.text.len());
+        // Into the masked text, then clamped to it.
+        let fit = |s: Span| {
+            let s = loaded.redaction.span(s);
+            let offset = s.offset.min(loaded.text.len());
+            Span::new(offset, s.len.min(loaded.text.len() - offset))
+        };
         let mut fixed = d.clone();
-        fixed.span =
-            d.span.map(|s| crate::model::Span::new(clamp(s.offset), s.len.min(loaded.text.len() - clamp(s.offset))));
-        fixed.related = d
-            .related
-            .iter()
-            .map(|(s, l)| {
-                (crate::model::Span::new(clamp(s.offset), s.len.min(loaded.text.len() - clamp(s.offset))), l.clone())
-            })
-            .collect();
+        fixed.span = d.span.map(fit);
+        fixed.related = d.related.iter().map(|(s, l)| (fit(*s), l.clone())).collect();
+        fixed.message = printable(&fixed.message);
+        fixed.label = printable(&fixed.label);
+        fixed.help = fixed.help.as_deref().map(printable);
+        fixed.related.iter_mut().for_each(|r| r.1 = printable(&r.1));
         let source =
-            fixed.span.map(|_| NamedSource::new(loaded.path.clone(), loaded.text.clone()).with_language("yaml"));
+            fixed.span.map(|_| NamedSource::new(printable(&loaded.path), shown(&loaded.text)).with_language("yaml"));
         let r = Rendered { diag: &fixed, source };
         let mut s = String::new();
         if handler.render_report(&mut s, &r).is_err() {
             s = format!("{}: {}\n", d.code.as_str(), d.message);
         }
         if d.span.is_none() {
-            s = format!("{}: {s}", loaded.path);
+            s = format!("{}: {s}", printable(&loaded.path));
         }
         out.push_str(s.trim_end());
         out.push_str("\n\n");
@@ -92,11 +94,33 @@ pub fn render_text(loaded: &Loaded, color: bool, width: usize) -> String {
     out
 }
 
+/// Text with control characters (a terminal escape, a NUL from a plan) written as `\u{..}`
+/// escapes, so no diagnostic can drive the terminal. Line breaks and tabs stay.
+pub fn printable(text: &str) -> String {
+    if !text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| if c.is_control() && c != '\n' && c != '\t' { c.escape_unicode().to_string() } else { c.to_string() })
+        .collect()
+}
+
+/// Source text for a snippet: each control character but line ends and tabs becomes `?`,
+/// byte for byte, so spans still fit.
+fn shown(text: &str) -> String {
+    if !text.bytes().any(|b| b < 0x20 && !matches!(b, b'\n' | b'\t' | b'\r') || b == 0x7f) {
+        return text.to_string();
+    }
+    text.chars().map(|c| if c.is_ascii_control() && !matches!(c, '\n' | '\t' | '\r') { '?' } else { c }).collect()
+}
+
 /// One diagnostic as JSON, with 1-based line/column positions.
 pub fn diag_json(loaded: &Loaded, d: &Diag) -> J {
-    let pos = |offset: usize| {
-        let (l, c) = line_col(&loaded.text, offset);
-        json!({ "line": l, "column": c })
+    // Positions in the file itself: through the masked text, which keeps the file's lines.
+    let pos = |offset: usize, end: bool| {
+        let masked = loaded.redaction.offset(offset, end);
+        let (l, _) = line_col(&loaded.text, masked);
+        json!({ "line": l, "column": loaded.redaction.column(&loaded.text, masked) })
     };
     json!({
         "code": d.code.as_str(),
@@ -104,13 +128,13 @@ pub fn diag_json(loaded: &Loaded, d: &Diag) -> J {
         "severity": d.severity,
         "message": d.message,
         "file": loaded.path,
-        "start": d.span.map(|s| pos(s.offset)),
-        "end": d.span.map(|s| pos(s.end())),
+        "start": d.span.map(|s| pos(s.offset, false)),
+        "end": d.span.map(|s| pos(s.end(), true)),
         "offset": d.span.map(|s| s.offset),
         "length": d.span.map(|s| s.len),
         "label": (!d.label.is_empty()).then(|| d.label.clone()),
         "help": d.help,
-        "related": d.related.iter().map(|(s, l)| json!({ "start": pos(s.offset), "label": l })).collect::<Vec<_>>(),
+        "related": d.related.iter().map(|(s, l)| json!({ "start": pos(s.offset, false), "label": l })).collect::<Vec<_>>(),
     })
 }
 

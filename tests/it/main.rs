@@ -8,6 +8,7 @@ mod diagnostics;
 mod engine_e2e;
 mod gen2_e2e;
 mod graph;
+mod hostile;
 mod hostile_clients;
 mod keyvault_e2e;
 mod lab;
