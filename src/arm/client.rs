@@ -35,6 +35,10 @@ pub struct Response {
 pub struct Stats {
     pub requests: AtomicU64,
     pub retries: AtomicU64,
+    /// Requests that got no usable answer once the retries ran out: no connection, a dropped
+    /// one, a timeout, or a 429 / 5xx to the last try (`verify` tells "could not run" from
+    /// "failed" with it).
+    pub unanswered: AtomicU64,
 }
 
 /// How long a long-running operation on a resource may take, by the resource's id (see
@@ -468,6 +472,7 @@ impl Request<'_> {
                         c.pause(c.retry.delay(attempt, None), &operation).await?;
                         continue;
                     }
+                    c.stats.unanswered.fetch_add(1, Ordering::Relaxed);
                     return Err(err);
                 }
             };
@@ -482,14 +487,18 @@ impl Request<'_> {
                         c.pause(c.retry.delay(attempt, None), &operation).await?;
                         continue;
                     }
+                    c.stats.unanswered.fetch_add(1, Ordering::Relaxed);
                     return Err(failed(e, request_id));
                 }
             };
             tracing::debug!(%operation, status, request_id = request_id.as_deref().unwrap_or("-"), ms = t0.elapsed().as_millis() as u64, "http");
-            if (status == 429 || status >= 500) && retryable {
-                c.stats.retries.fetch_add(1, Ordering::Relaxed);
-                c.pause(c.retry.delay(attempt, retry_after(&headers)), &operation).await?;
-                continue;
+            if status == 429 || status >= 500 {
+                if retryable {
+                    c.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    c.pause(c.retry.delay(attempt, retry_after(&headers)), &operation).await?;
+                    continue;
+                }
+                c.stats.unanswered.fetch_add(1, Ordering::Relaxed);
             }
             let reply = Reply { status, headers, bytes, request_id, held, operation: operation.clone() };
             if let (Some(cond), Some(deadline)) = (&self.retry_while, deadline) {
