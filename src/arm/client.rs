@@ -103,7 +103,10 @@ impl Client {
         } else {
             Err(Error {
                 operation: operation.to_string(),
-                ..Error::new("Interrupted", "interrupted (Ctrl-C) while waiting; the service may still finish the request")
+                ..Error::new(
+                    "Interrupted",
+                    "interrupted (Ctrl-C) while waiting; the service may still finish the request",
+                )
             })
         }
     }

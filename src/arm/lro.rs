@@ -240,7 +240,13 @@ mod tests {
         let op_url = format!("{base}/op?sig=secret");
         let start = move || {
             let op_url = op_url.clone();
-            async move { (axum::http::StatusCode::ACCEPTED, [("azure-asyncoperation", op_url), ("retry-after-ms", "1".into())], "{}") }
+            async move {
+                (
+                    axum::http::StatusCode::ACCEPTED,
+                    [("azure-asyncoperation", op_url), ("retry-after-ms", "1".into())],
+                    "{}",
+                )
+            }
         };
         let poll = move || {
             let counter = counter.clone();
@@ -254,9 +260,15 @@ mod tests {
         };
         let read = move || async move {
             if exists {
-                (axum::http::StatusCode::OK, json!({"id": "/r", "properties": {"provisioningState": "Succeeded"}}).to_string())
+                (
+                    axum::http::StatusCode::OK,
+                    json!({"id": "/r", "properties": {"provisioningState": "Succeeded"}}).to_string(),
+                )
             } else {
-                (axum::http::StatusCode::NOT_FOUND, json!({"error": {"code": "ResourceNotFound", "message": "m"}}).to_string())
+                (
+                    axum::http::StatusCode::NOT_FOUND,
+                    json!({"error": {"code": "ResourceNotFound", "message": "m"}}).to_string(),
+                )
             }
         };
         let app = axum::Router::new()
@@ -299,7 +311,8 @@ mod tests {
             assert_eq!(e.code, "InvalidOperationStatus", "{body}: {e}");
             assert_eq!(polls.load(Ordering::SeqCst), u64::from(UNCLEAR_TRIES), "{body}");
         }
-        let (base, _) = arm((200, json!({"status": "Failed", "error": {"code": "Conflict", "message": "no"}})), true).await;
+        let (base, _) =
+            arm((200, json!({"status": "Failed", "error": {"code": "Conflict", "message": "no"}})), true).await;
         assert_eq!(put(&base, Duration::from_secs(60)).await.expect_err("failed").code, "Conflict");
     }
 
