@@ -5,6 +5,7 @@
 //! (a generous limit that only catches hangs; nothing here asserts how fast anything is).
 //!
 //! The seed is `IDLAB_CHAOS_SEED` (default 16) and is printed, so a failure can be replayed.
+#![allow(clippy::print_stderr)] // the seed and each kill point, for replaying a failure
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
