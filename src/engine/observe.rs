@@ -289,10 +289,11 @@ pub async fn observe(cx: &Context, plan: &Validated) -> Result<Observed, Error> 
 }
 
 /// Whether a data-plane read refused (403) only because a declaration it depends on is
-/// not there yet: the access that declaration grants (a vault's `:creator` access policy, a
-/// data role for the deploying principal) is what an interrupted apply may have left out.
-/// Such a read is not an error: the object counts as absent for the plan, and apply reads it
-/// again once what it depends on is in place.
+/// not in place yet (absent, or not as declared): the access that declaration grants (a
+/// vault's `:creator` access policy, a data role for the deploying principal) is what an
+/// interrupted apply may have left out, or someone took away. Such a read is not an error:
+/// the object counts as absent for the plan, and apply reads it again once what it depends
+/// on is in place (so a secret that exists is compared, never overwritten blindly).
 fn refused_for_now(
     plan: &Validated,
     desired: &[Option<Desired>],
@@ -305,11 +306,13 @@ fn refused_for_now(
     let data_plane = desired[i].as_ref().is_some_and(|d| d.plane != Plane::Arm);
     refused
         && data_plane
-        && plan
-            .dag
-            .dependencies(i)
-            .into_iter()
-            .any(|d| desired[d].is_some() && (bodies[d].is_none() || unread.contains(&d)))
+        && plan.dag.dependencies(i).into_iter().any(|d| {
+            let Some(w) = &desired[d] else { return false };
+            let decl = &plan.decls[d];
+            unread.contains(&d)
+                || plan::decide(&decl.logical.value, decl.kind.type_name(), &plan.name, w, bodies[d].as_ref()).action
+                    != plan::ActionKind::NoOp
+        })
 }
 
 /// Resources and assignments carrying this plan's mark that it does not declare.
