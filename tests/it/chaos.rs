@@ -335,6 +335,7 @@ fn local_cloud_restarts_during_long_running_operations_end_every_apply() {
         s.restart(Some(faults));
         let a = apply.finish(&what);
         forgotten += forgotten_polls(&s);
+        eprintln!("chaos: {what}: apply exited {}", a.code);
         // It ends: converged, or failed cleanly (a lost operation says so).
         assert!(a.code == 0 || a.code == 1, "{what}: exit {}\n{}", a.code, a.stderr);
         if a.code == 1 {
