@@ -380,6 +380,24 @@ fn ctrl_c_ends_long_waits_and_prints_the_summary() {
     assert!(r.stderr.contains("vm (virtual_machine): interrupted before it started"), "{}", r.stderr);
 }
 
+/// A second Ctrl-C while a request is still on the wire (the first ends waits, not requests)
+/// exits 130 at once: without the summary the end of the walk would print.
+#[test]
+fn a_second_ctrl_c_exits_at_once() {
+    // Access-policy writes hang (observe never sends one).
+    let s =
+        Served::with_faults(Some("per_type:\n  Microsoft.KeyVault/vaults/accessPolicies: { latency_ms: 600000 }\n"));
+    let mut apply = Spawned::start(&s, &["apply", PLAN, "--auto-approve", "--no-progress"], &[]);
+    let creating = |a: &Spawned| a.stderr().contains("kv:creator (key_vault_access_policy): creating");
+    assert!(apply.until("apply", creating), "{}", apply.stderr());
+    apply.signal("INT");
+    assert!(apply.until("apply", |a| a.stderr().contains("Interrupted: starting nothing new")), "{}", apply.stderr());
+    apply.signal("INT");
+    let r = apply.finish("apply after two Ctrl-C");
+    assert_eq!(r.code, 130, "{}", r.stderr);
+    assert!(!r.stderr.contains("Apply complete:"), "the walk was not waited for: {}", r.stderr);
+}
+
 /// An operation that outlives `--operation-timeout` fails, naming the resource, its
 /// operation URL and the last answer.
 #[test]
