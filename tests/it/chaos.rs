@@ -234,9 +234,8 @@ fn kills(group: u64, n: u64) -> u64 {
 }
 
 /// The Data Lake Gen2 plan killed after every one of its writes in turn, each healed by a
-/// plain re-apply, with a plan that works in between: its folders are read and written only
-/// with the data role the plan grants the deploying principal, as the tutorials' secret
-/// needs the vault's `:creator` policy.
+/// plain re-apply, with a plan that works in between: its folders are written with the data
+/// role the plan grants the deploying principal, a step an interrupted apply may leave out.
 #[test]
 fn the_gen2_plan_killed_after_each_write_is_healed_by_a_plain_reapply() {
     for plan in ["plans/datalake-gen2.yaml"] {
