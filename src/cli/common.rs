@@ -81,6 +81,33 @@ pub struct CloudArgs {
     /// and a Data Lake Gen2 folder for a data role the plan just granted to take effect.
     #[arg(long, default_value_t = 120, value_name = "SECONDS")]
     pub principal_wait: u64,
+    /// `apply`, `destroy`: how long one long-running operation may take (e.g. `90s`, `20m`,
+    /// `1h`; a bare number is seconds). Default: ten times the kind's rough create time, at
+    /// least 5 minutes.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub operation_timeout: Option<std::time::Duration>,
+}
+
+/// A duration: a number with an optional unit `ms`, `s`, `m` or `h` (seconds without one).
+///
+/// # Errors
+/// Not a number with one of those units, or zero.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("`{s}` is not a duration (e.g. 90s, 20m, 1h)"))?;
+    let secs = match unit.trim() {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        other => return Err(format!("`{other}` is not a unit of time: use ms, s, m or h")),
+    };
+    if !(secs > 0.0 && secs.is_finite() && secs < 1e9) {
+        return Err(format!("`{s}`: a duration must be above zero"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 /// `--auth`: the flag's values, one per [`AuthMethod`].
@@ -185,14 +212,24 @@ pub(crate) fn confirm_or_refuse(auto: bool, what: &str) -> Result<(), Exit> {
     }
 }
 
-/// The first Ctrl-C (or the `--timeout`) stops new work; in-flight calls finish and the
-/// summary says what ran. A second Ctrl-C exits at once.
-pub(crate) fn watch_interrupts(cancel: &engine::Cancel, timeout: Option<u64>) {
-    let on_signal = cancel.clone();
+/// Before `apply` or `destroy` walks: every long-running operation gets its deadline
+/// (`--operation-timeout`, else per kind), and Ctrl-C and `--timeout` are watched.
+pub(crate) fn prepare_walk(cx: &mut engine::Context, cloud: &CloudArgs) {
+    cx.set_operation_timeout(cloud.operation_timeout);
+    watch_interrupts(cx, cloud.timeout);
+}
+
+/// The first Ctrl-C stops new work and ends every wait at once (polls of long-running
+/// operations, retry backoffs): the calls on the wire finish and the summary says what ran.
+/// A second Ctrl-C exits 130 at once. `--timeout` stops new work only.
+fn watch_interrupts(cx: &engine::Context, timeout: Option<u64>) {
+    let on_signal = cx.cancel.clone();
+    let stop = cx.client.stop.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             on_signal.cancel();
-            ui::err("Interrupted: starting nothing new, waiting for calls in flight (Ctrl-C again to quit now).\n");
+            stop.stop();
+            ui::err("Interrupted: starting nothing new, ending waits (Ctrl-C again to quit now).\n");
             if tokio::signal::ctrl_c().await.is_ok() {
                 // The user insists: stop now, as a second Ctrl-C does everywhere.
                 #[allow(clippy::exit)]
@@ -201,7 +238,7 @@ pub(crate) fn watch_interrupts(cancel: &engine::Cancel, timeout: Option<u64>) {
         }
     });
     if let Some(secs) = timeout {
-        let on_timeout = cancel.clone();
+        let on_timeout = cx.cancel.clone();
         tokio::spawn(async move {
             tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
             on_timeout.cancel();
@@ -227,5 +264,19 @@ mod tests {
         assert_eq!(Exit::VerifyFailed.code(), 3);
         assert_eq!(Exit::Interrupted.code(), 130);
         assert_eq!(Exit::Code(7).code(), 7);
+    }
+
+    #[test]
+    fn durations_take_a_unit_or_seconds() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("20m"), Ok(Duration::from_secs(1200)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        for bad in ["", "0", "-1s", "5 days", "s", "1e99h"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -78,11 +78,21 @@ pub(crate) fn cmd_verify(a: &VerifyArgs) -> Exit {
                     let pass = results.iter().filter(|r| r.status == "pass").count();
                     let failed = results.iter().filter(|r| r.status == "fail").count();
                     let skip = results.iter().filter(|r| r.status == "skip").count();
-                    ui::out(&format!("Verify: {pass} passed, {failed} failed, {skip} skipped.\n"));
+                    let broken = results.iter().filter(|r| r.status == "error").count();
+                    let broken = if broken > 0 { format!(" {broken} could not run,") } else { String::new() };
+                    ui::out(&format!("Verify: {pass} passed, {failed} failed,{broken} {skip} skipped.\n"));
                 }
             }
             drop(conn.local);
-            if results.iter().any(|r| r.status == "fail") { Exit::VerifyFailed } else { Exit::Ok }
+            // A check that ran and failed is a finding (3); one that could not run leaves the
+            // answer open (1).
+            if results.iter().any(|r| r.status == "fail") {
+                Exit::VerifyFailed
+            } else if results.iter().any(|r| r.status == "error") {
+                Exit::Error
+            } else {
+                Exit::Ok
+            }
         },
     )
 }

@@ -34,7 +34,8 @@ pub use sql::{SQL_RESOURCE, next_steps};
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct CheckResult {
     pub name: String,
-    /// `pass`, `fail` or `skip`.
+    /// `pass`, `fail` (it ran, and access is not as expected), `error` (it could not run:
+    /// no answer) or `skip`.
     pub status: &'static str,
     pub detail: String,
 }
@@ -148,8 +149,28 @@ fn waited(waited: bool, start: Instant) -> String {
     }
 }
 
-/// Run one check.
+/// A check's requests are retried (no connection, a dropped one, a timeout, 429, 5xx) for
+/// at most this long, or `--wait` when that is longer.
+pub const CHECK_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Run one check, on a client of its own: the retry policy's time limit is the check's
+/// deadline ([`CHECK_DEADLINE`] or the propagation window), and a check that did not get the
+/// answers it needs (a request without an answer once the retries ran out) did not run: its
+/// status is `error` ("could not run"), never `fail`.
 pub async fn run_check(name: &str, c: &Check, env: &VerifyEnv<'_>) -> CheckResult {
+    let mut client = env.client.clone();
+    client.stats = std::sync::Arc::new(crate::arm::client::Stats::default());
+    client.retry.max_elapsed = env.propagation.max(CHECK_DEADLINE);
+    let own = VerifyEnv { client: &client, ..*env };
+    let r = run_one(name, c, &own).await;
+    let unanswered = client.stats.unanswered.load(std::sync::atomic::Ordering::Relaxed);
+    if r.status == "fail" && unanswered > 0 {
+        return CheckResult { status: "error", detail: format!("could not run: {}", r.detail), ..r };
+    }
+    r
+}
+
+async fn run_one(name: &str, c: &Check, env: &VerifyEnv<'_>) -> CheckResult {
     let fail = |d: String| CheckResult { name: name.to_string(), status: "fail", detail: d };
     let actions = c.actions();
     let Some((action, target)) = actions.first() else {
@@ -210,7 +231,7 @@ enum Refused {
     NoAnswer(String),
 }
 
-/// A token from the VM's managed-identity endpoint (one try: off Azure there is no IMDS).
+/// A token from the VM's managed-identity endpoint, retried as any request is.
 async fn identity_token(
     env: &VerifyEnv<'_>,
     endpoint: &str,
@@ -226,7 +247,6 @@ async fn identity_token(
         .request(reqwest::Method::GET, &url)
         .no_auth()
         .header("Metadata", "true")
-        .attempts(1)
         .send()
         .await
         .map_err(|e| Refused::NoAnswer(e.message))?;
@@ -323,5 +343,22 @@ mod tests {
         let (r, hits) = read_rg(refused, Expect::Denied, Duration::from_secs(60)).await;
         assert_eq!((r.status, hits), ("pass", 1));
         assert!(!r.detail.contains("after waiting"), "{r:?}");
+    }
+
+    #[tokio::test]
+    async fn a_check_without_an_answer_could_not_run_and_one_with_a_late_answer_ran() {
+        // Server errors to every try: the check could not run (exit 1), it did not fail (3).
+        let (r, hits) = read_rg(vec![(503, "ServiceUnavailable")], Expect::Allowed, Duration::ZERO).await;
+        assert_eq!(r.status, "error", "{r:?}");
+        assert!(r.detail.starts_with("could not run: "), "{r:?}");
+        assert!(hits > 1, "retried: {hits}");
+        // The same for a denied check: no answer is no refusal.
+        let (r, _) = read_rg(vec![(500, "InternalServerError")], Expect::Denied, Duration::ZERO).await;
+        assert_eq!(r.status, "error", "{r:?}");
+        // Answers after a few server errors: the check ran, and its verdict stands.
+        let (r, _) = read_rg(vec![(503, ""), (429, ""), (200, "")], Expect::Allowed, Duration::ZERO).await;
+        assert_eq!(r.status, "pass", "{r:?}");
+        let (r, _) = read_rg(vec![(503, ""), (403, "AuthorizationFailed")], Expect::Allowed, Duration::ZERO).await;
+        assert_eq!(r.status, "fail", "{r:?}");
     }
 }
