@@ -10,6 +10,7 @@ use crate::engine::{self, Context};
 use crate::local::{Local, attach};
 use crate::model::Sensitive;
 use crate::resolve::Validated;
+use crate::ui;
 
 use std::path::Path;
 
@@ -139,6 +140,15 @@ async fn observed(
 ) -> Result<(Conn, engine::Observed), Exit> {
     let mut conn = connect(cloud, p).await.map_err(fail)?;
     set(&mut conn.cx).map_err(fail)?;
-    let obs = engine::observe(&conn.cx, p).await.map_err(fail)?;
+    let obs = match engine::observe(&conn.cx, p).await {
+        Ok(obs) => obs,
+        // Ctrl-C while reading Azure: nothing was changed, and the exit says it was interrupted
+        // (`--timeout` stops new work only, so it never ends a read).
+        Err(_) if conn.cx.cancel.is_cancelled() && cloud.timeout.is_none() => {
+            ui::err("Interrupted while reading Azure: nothing was changed.\n");
+            return Err(Exit::Interrupted);
+        }
+        Err(e) => return Err(fail(e)),
+    };
     Ok((conn, obs))
 }

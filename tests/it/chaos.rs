@@ -379,6 +379,20 @@ fn ctrl_c_ends_long_waits_and_prints_the_summary() {
     assert!(r.stderr.contains("vm (virtual_machine): interrupted before it started"), "{}", r.stderr);
 }
 
+/// Ctrl-C while apply is still reading Azure (every read throttled, the client waiting out a
+/// ten-minute `Retry-After`): the wait ends, nothing was changed, and the exit is 130.
+#[test]
+fn ctrl_c_while_reading_azure_exits_130_having_changed_nothing() {
+    let s = Served::with_faults(Some("throttle_rate: 1.0\nretry_after_s: 600\n"));
+    let mut apply = Spawned::start(&s, &["apply", PLAN, "--auto-approve", "--no-progress"], &[]);
+    assert!(apply.until("apply", |_| s.arm_log().iter().any(|(m, _, _)| m == "GET")), "{}", apply.stderr());
+    apply.signal("INT");
+    let r = apply.finish("apply after Ctrl-C while observing");
+    assert_eq!(r.code, 130, "{}", r.stderr);
+    assert!(r.stderr.contains("Interrupted while reading Azure: nothing was changed"), "{}", r.stderr);
+    assert!(s.arm_log().iter().all(|(_, _, w)| !w), "a write after Ctrl-C: {:?}", s.arm_log());
+}
+
 /// A second Ctrl-C while a request is still on the wire (the first ends waits, not requests)
 /// exits 130 at once: without the summary the end of the walk would print.
 #[test]
