@@ -28,6 +28,7 @@ pub mod cascade;
 pub mod datalake;
 pub mod dfs;
 pub mod faults;
+pub mod federated;
 pub mod http;
 pub mod imds;
 pub mod keyvault;
