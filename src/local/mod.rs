@@ -33,6 +33,7 @@ pub mod http;
 pub mod imds;
 pub mod keyvault;
 pub mod login;
+pub mod oidc;
 pub mod lro;
 pub mod paths;
 pub mod pipeline;

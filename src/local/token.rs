@@ -234,12 +234,14 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
 
 /// Sign claims into a compact JWT (header `{"typ":"JWT","alg":"RS256","kid":…}`).
 pub fn sign(key: &SigningKey, claims: &Claims) -> String {
+    sign_value(key, &serde_json::to_value(claims).unwrap_or_default())
+}
+
+/// Sign any JSON claims into a compact RS256 JWT (the test OIDC issuer's assertions).
+pub fn sign_value(key: &SigningKey, claims: &Value) -> String {
     let header = json!({ "typ": "JWT", "alg": ALGORITHM, "kid": key.kid });
-    let input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap_or_default())
-    );
+    let input =
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
     let mut sig = vec![0u8; key.pair.public().modulus_len()];
     let rng = ring::rand::SystemRandom::new();
     match key.pair.sign(&RSA_PKCS1_SHA256, &rng, input.as_bytes(), &mut sig) {
