@@ -25,7 +25,8 @@ use super::token::{SigningKey, sign_value};
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Control {
-    /// The `sub` claim (default `repo:idlab/idlab:ref:refs/heads/main`).
+    /// The `sub` claim (default [`SUBJECT`] from the GitHub endpoint,
+    /// `sc://idlab/idlab/{serviceConnectionId}` from the Azure Pipelines one).
     pub subject: Option<String>,
     /// An `aud` that overrides the requested audience.
     pub audience: Option<String>,
@@ -77,6 +78,10 @@ impl OidcServer {
         let n = c.requests;
         f(&mut c);
         c.requests = n;
+    }
+    /// The last assertion given (tests check it never shows in output).
+    pub fn last_assertion(&self) -> Option<String> {
+        self.inner.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
     /// Assertions given so far.
     pub fn requests(&self) -> u64 {
@@ -155,22 +160,27 @@ async fn handle(State(is): State<Arc<Issuer>>, method: Method, uri: Uri, headers
                 return reply(401, &json!({ "message": "Bad credentials" }));
             }
             let github = path == "/github/token";
-            let aud = if github {
-                q("audience").unwrap_or_else(|| "api://AzureADTokenExchange".into())
+            let (aud, sub) = if github {
+                (q("audience").unwrap_or_else(|| "api://AzureADTokenExchange".into()), SUBJECT.to_string())
             } else {
-                if q("api-version").is_none() || q("serviceConnectionId").is_none() {
+                let (Some(_), Some(connection)) = (q("api-version"), q("serviceConnectionId")) else {
                     return reply(400, &json!({ "message": "api-version and serviceConnectionId are required" }));
-                }
-                "api://AzureADTokenExchange".into()
+                };
+                ("api://AzureADTokenExchange".into(), pipelines_subject(&connection))
             };
-            let jwt = assertion(&is, &aud);
+            let jwt = assertion(&is, &aud, &sub);
             reply(200, &if github { json!({ "value": jwt }) } else { json!({ "oidcToken": jwt }) })
         }
         _ => reply(404, &json!({ "message": "Not Found" })),
     }
 }
 
-fn assertion(is: &Issuer, requested_aud: &str) -> String {
+/// The subject of the Azure Pipelines endpoint's assertions for a service connection.
+pub fn pipelines_subject(connection: &str) -> String {
+    format!("sc://idlab/idlab/{connection}")
+}
+
+fn assertion(is: &Issuer, requested_aud: &str, default_sub: &str) -> String {
     let c = {
         let mut c = is.control.lock().unwrap_or_else(|p| p.into_inner());
         c.requests += 1;
@@ -185,7 +195,7 @@ fn assertion(is: &Issuer, requested_aud: &str) -> String {
     let iat = c.iat.unwrap_or_else(|| time::OffsetDateTime::now_utc().unix_timestamp());
     let claims = json!({
         "iss": is.base,
-        "sub": c.subject.clone().unwrap_or_else(|| SUBJECT.to_string()),
+        "sub": c.subject.clone().unwrap_or_else(|| default_sub.to_string()),
         "aud": c.audience.clone().unwrap_or_else(|| requested_aud.to_string()),
         "iat": iat,
         "nbf": iat,
