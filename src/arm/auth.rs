@@ -190,16 +190,25 @@ impl CiAssertion {
         }
         let v = |k: &str| env_var(k).unwrap_or_default();
         let (base, bearer, post, query) = if method == AuthMethod::Github {
-            (v("ACTIONS_ID_TOKEN_REQUEST_URL"), v("ACTIONS_ID_TOKEN_REQUEST_TOKEN"), false, vec![("audience", EXCHANGE_AUDIENCE.to_string())])
+            (
+                v("ACTIONS_ID_TOKEN_REQUEST_URL"),
+                v("ACTIONS_ID_TOKEN_REQUEST_TOKEN"),
+                false,
+                vec![("audience", EXCHANGE_AUDIENCE.to_string())],
+            )
         } else {
             (
                 v("SYSTEM_OIDCREQUESTURI"),
                 v("SYSTEM_ACCESSTOKEN"),
                 true,
-                vec![("api-version", "7.1".to_string()), ("serviceConnectionId", v("AZURESUBSCRIPTION_SERVICE_CONNECTION_ID"))],
+                vec![
+                    ("api-version", "7.1".to_string()),
+                    ("serviceConnectionId", v("AZURESUBSCRIPTION_SERVICE_CONNECTION_ID")),
+                ],
             )
         };
-        let mut url = url::Url::parse(&base).map_err(|x| e(format!("--auth {system}: the OIDC request URL is not a URL ({x})")))?;
+        let mut url = url::Url::parse(&base)
+            .map_err(|x| e(format!("--auth {system}: the OIDC request URL is not a URL ({x})")))?;
         url.query_pairs_mut().extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
         Ok(CiAssertion {
             system,
@@ -217,7 +226,10 @@ impl CiAssertion {
     /// # Errors
     /// The endpoint did not answer, refused, or gave no token.
     pub async fn fetch(&self) -> Result<Sensitive<String>, Error> {
-        let e = |m: String| Error { operation: format!("{} OIDC token request", self.system), ..Error::new("Credential", m) };
+        let e = |m: String| Error {
+            operation: format!("{} OIDC token request", self.system),
+            ..Error::new("Credential", m)
+        };
         let req = if self.post {
             self.http
                 .post(&self.url)
@@ -236,8 +248,10 @@ impl CiAssertion {
         if !r.status().is_success() {
             return Err(Error { status: Some(status), ..e(format!("the OIDC request endpoint answered {status}")) });
         }
-        let v: serde_json::Value =
-            r.json().await.map_err(|x| e(format!("the OIDC request endpoint answered no JSON: {}", x.without_url())))?;
+        let v: serde_json::Value = r
+            .json()
+            .await
+            .map_err(|x| e(format!("the OIDC request endpoint answered no JSON: {}", x.without_url())))?;
         let field = if self.post { "oidcToken" } else { "value" };
         match v.get(field).and_then(|t| t.as_str()) {
             Some(t) if !t.is_empty() => Ok(Sensitive::new(t.to_string())),
@@ -300,8 +314,9 @@ pub fn azure_credential(forced: Option<AuthMethod>) -> Result<Arc<dyn TokenSourc
                 .map_err(|x| e(format!("HTTP client: {x}")))?;
             let a = CiAssertion::from_env(method, http)?;
             let (tenant, client) = (a.tenant_id.clone(), a.client_id.clone());
-            ClientAssertionCredential::new(tenant, client, SharedAssertion(Arc::new(a)), None)
-                .map_err(|x| e(format!("--auth {}: {x}", if method == AuthMethod::Github { "github" } else { "azure-pipelines" })))?
+            ClientAssertionCredential::new(tenant, client, SharedAssertion(Arc::new(a)), None).map_err(|x| {
+                e(format!("--auth {}: {x}", if method == AuthMethod::Github { "github" } else { "azure-pipelines" }))
+            })?
         }
         AuthMethod::Workload => {
             WorkloadIdentityCredential::new(None).map_err(|x| e(format!("workload identity: {x}")))?

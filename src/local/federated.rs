@@ -20,10 +20,11 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ring::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
 use serde_json::Value;
 
 use super::shared::sha256_hex;
+use super::store::State;
+use super::token::rs256_valid;
 
 /// The audience Entra expects of a federated assertion.
 pub const DEFAULT_AUDIENCE: &str = "api://AzureADTokenExchange";
@@ -122,9 +123,10 @@ pub async fn check(assertion: &str, records: &[Record], now: i64) -> Result<(), 
     let kid = header.get("kid").and_then(Value::as_str).map(str::to_string);
     let keys = issuer_keys(&iss).await?;
     let input = format!("{head}.{body}");
-    let verified = keys.iter().filter(|(k, _, _)| kid.is_none() || k.is_none() || *k == kid).any(|(_, n, e)| {
-        RsaPublicKeyComponents { n, e }.verify(&RSA_PKCS1_2048_8192_SHA256, input.as_bytes(), &sig).is_ok()
-    });
+    let verified = keys
+        .iter()
+        .filter(|(k, _, _)| kid.is_none() || k.is_none() || *k == kid)
+        .any(|(_, n, e)| rs256_valid(n, e, input.as_bytes(), &sig));
     if !verified {
         return Err(refused(
             50013,
@@ -190,7 +192,10 @@ async fn issuer_keys(iss: &str) -> Result<Keys, Refused> {
         return Ok(keys.clone());
     }
     let no_keys = |why: String| {
-        refused(50013, format!("Assertion is invalid. [Reason - The signing keys of issuer '{iss}' could not be read: {why}.]"))
+        refused(
+            50013,
+            format!("Assertion is invalid. [Reason - The signing keys of issuer '{iss}' could not be read: {why}.]"),
+        )
     };
     let config = format!("{}/.well-known/openid-configuration", iss.trim_end_matches('/'));
     if !host_allowed(&config) {
@@ -235,6 +240,26 @@ async fn issuer_keys(iss: &str) -> Result<Keys, Refused> {
     Ok(keys)
 }
 
+/// The federated identity credentials of the user-assigned identity `identity_id` (its
+/// `federatedIdentityCredentials` children).
+pub fn credentials(st: &State, identity_id: &str) -> Vec<Record> {
+    let prefix = format!("{}/federatedidentitycredentials/", identity_id.to_ascii_lowercase());
+    st.resources
+        .iter()
+        .filter(|(k, _)| k.starts_with(&prefix))
+        .map(|(_, r)| {
+            let p = r.body.get("properties");
+            let s = |k: &str| p.and_then(|p| p.get(k)).and_then(Value::as_str).unwrap_or_default().to_string();
+            let aud = p
+                .and_then(|p| p.get("audiences"))
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                .unwrap_or_default();
+            Record { issuer: s("issuer"), subject: s("subject"), audiences: aud }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,7 +277,8 @@ mod tests {
     #[tokio::test]
     async fn an_unknown_issuer_is_refused_before_any_fetch() {
         let head = URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256"}"#);
-        let body = URL_SAFE_NO_PAD.encode(r#"{"iss":"https://a.example","sub":"s","aud":"api://AzureADTokenExchange"}"#);
+        let body =
+            URL_SAFE_NO_PAD.encode(r#"{"iss":"https://a.example","sub":"s","aud":"api://AzureADTokenExchange"}"#);
         let records = [Record { issuer: "https://b.example".into(), subject: "s".into(), audiences: vec![] }];
         let r = check(&format!("{head}.{body}.AA"), &records, 0).await;
         assert_eq!(r.map_err(|e| e.code), Err(700211));

@@ -10,10 +10,9 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
 
+use super::federated::{DEFAULT_AUDIENCE, Record, credentials};
 use super::http::{json_response, query_pairs};
 use super::shared::{Shared, guid, sha256_hex};
-use super::federated::{DEFAULT_AUDIENCE, Record};
-use super::providers::identity::federated_credentials;
 use super::store::{Principal, State as CloudState};
 use super::token::{Claims, issuer, scope_audience, sign, v1_audience};
 
@@ -211,10 +210,7 @@ fn is_user_assigned(p: &Principal) -> bool {
 fn federated_records(st: &CloudState, p: &Principal) -> Vec<Record> {
     if is_user_assigned(p) {
         let id = p.resource_id.as_deref().unwrap_or_default();
-        return federated_credentials(st, id)
-            .into_iter()
-            .map(|(issuer, subject, audiences)| Record { issuer, subject, audiences })
-            .collect();
+        return credentials(st, id);
     }
     p.federated
         .iter()

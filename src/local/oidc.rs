@@ -142,9 +142,10 @@ async fn handle(State(is): State<Arc<Issuer>>, method: Method, uri: Uri, headers
             }),
         ),
         ("GET", "/keys") => reply(200, &json!({ "keys": [is.key.jwk(&is.base)] })),
-        ("GET", "/_control") => {
-            reply(200, &serde_json::to_value(&*is.control.lock().unwrap_or_else(|p| p.into_inner())).unwrap_or_default())
-        }
+        ("GET", "/_control") => reply(
+            200,
+            &serde_json::to_value(&*is.control.lock().unwrap_or_else(|p| p.into_inner())).unwrap_or_default(),
+        ),
         ("PUT", "/_control") => match serde_json::from_str::<Control>(&body) {
             Ok(mut c) => {
                 let mut cur = is.control.lock().unwrap_or_else(|p| p.into_inner());

@@ -294,6 +294,12 @@ pub fn verify(key: &SigningKey, token: &str, now: i64) -> Result<Claims, TokenEr
     Ok(claims)
 }
 
+/// Whether `sig` is an RS256 signature of `input` by the RSA public key (`n`, `e`): for keys
+/// other issuers publish (federated assertions).
+pub fn rs256_valid(n: &[u8], e: &[u8], input: &[u8], sig: &[u8]) -> bool {
+    RsaPublicKeyComponents { n, e }.verify(&RSA_PKCS1_2048_8192_SHA256, input, sig).is_ok()
+}
+
 /// The audience of a v2 scope: the scope without `/.default` (`https://management.core.windows.net//.default`
 /// gives `https://management.core.windows.net/`).
 pub fn scope_audience(scope: &str) -> String {

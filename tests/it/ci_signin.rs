@@ -256,7 +256,9 @@ fn a_pipeline_signs_in_as_its_identity_and_deploys_within_its_role_only() {
     let r = lab.s.idlab(&["apply", &lab.plan("identity.yaml"), "--auto-approve", "--var", &issuer_var]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let sub = lab.s.subscription();
-    let uai = format!("/subscriptions/{sub}/resourceGroups/app-rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/pipeline-id");
+    let uai = format!(
+        "/subscriptions/{sub}/resourceGroups/app-rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/pipeline-id"
+    );
     let identity = lab.s.op("GET", &format!("{uai}?api-version=2023-01-31"), None);
     let client_id = identity["properties"]["clientId"].as_str().expect("client id").to_string();
     let fic = lab.s.op("GET", &format!("{uai}/federatedIdentityCredentials/github-main?api-version=2023-01-31"), None);

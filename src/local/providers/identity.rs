@@ -106,8 +106,11 @@ pub(crate) fn prepare_federated_credential(
     if subject.is_empty() {
         return Err(bad("The subject must not be empty."));
     }
-    let audiences: Vec<&str> =
-        p.get("audiences").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    let audiences: Vec<&str> = p
+        .get("audiences")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
     if audiences.len() != 1 {
         return Err(bad("Exactly one audience is supported for a federated identity credential."));
     }
@@ -123,24 +126,4 @@ pub(crate) fn prepare_federated_credential(
         o.insert("properties".into(), keep);
     }
     Ok(())
-}
-
-/// The federated credentials `(issuer, subject, audiences)` of the user-assigned identity
-/// `identity_id`.
-pub(crate) fn federated_credentials(st: &CloudState, identity_id: &str) -> Vec<(String, String, Vec<String>)> {
-    let prefix = format!("{}/federatedidentitycredentials/", identity_id.to_ascii_lowercase());
-    st.resources
-        .iter()
-        .filter(|(k, _)| k.starts_with(&prefix))
-        .map(|(_, r)| {
-            let p = r.body.get("properties");
-            let s = |k: &str| p.and_then(|p| p.get(k)).and_then(Value::as_str).unwrap_or_default().to_string();
-            let aud = p
-                .and_then(|p| p.get("audiences"))
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
-                .unwrap_or_default();
-            (s("issuer"), s("subject"), aud)
-        })
-        .collect()
 }

@@ -29,8 +29,7 @@ impl Oidc {
     /// Start an issuer publishing the fixture key `other-signing` and signing wrongly signed
     /// assertions with `token-signing` (the local cloud's own test key).
     pub(crate) fn start() -> Oidc {
-        let rt =
-            tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let server = rt
             .block_on(async {
