@@ -250,8 +250,8 @@ pub fn sign_value(key: &SigningKey, claims: &Value) -> String {
     }
 }
 
-/// Decode the claims without checking the signature (for client assertions from other
-/// issuers, which the local cloud cannot verify).
+/// Decode the claims without checking the signature (for tests and diagnostics; client
+/// assertions are checked in `federated`).
 pub fn peek(token: &str) -> Option<Value> {
     let mut parts = token.split('.');
     let _ = parts.next()?;
