@@ -65,7 +65,7 @@ pub(crate) async fn connect(c: &CloudArgs, plan: &Validated) -> Result<Conn, Str
             None => auth::ci_detected(),
         };
         let (client_id, secret) = if let Some(m) = ci {
-            let a = auth::CiAssertion::from_env(m, ci_http()?).map_err(|e| e.to_string())?;
+            let a = auth::CiAssertion::from_env(m).map_err(|e| e.to_string())?;
             (a.client_id.clone(), LocalSecret::Assertion(std::sync::Arc::new(a)))
         } else {
             match (std::env::var("AZURE_CLIENT_ID"), std::env::var("AZURE_CLIENT_SECRET")) {
@@ -102,16 +102,6 @@ pub(crate) async fn connect(c: &CloudArgs, plan: &Validated) -> Result<Conn, Str
     })
     .await?;
     Ok(Conn { cx: context(c, conn), local: None })
-}
-
-/// The HTTP client for a CI system's OIDC request endpoint (a test's endpoint on loopback
-/// with `--local`).
-fn ci_http() -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(std::time::Duration::from_secs(60))
-        .build()
-        .map_err(|e| format!("HTTP client: {e}"))
 }
 
 /// The engine context with the flags every command shares; commands set the rest.
