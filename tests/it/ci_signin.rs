@@ -301,3 +301,39 @@ fn a_pipeline_signs_in_as_its_identity_and_deploys_within_its_role_only() {
         lab.s.op("GET", &format!("{uai}/federatedIdentityCredentials/github-main?api-version=2023-01-31"), None);
     assert!(fic.get("error").is_some(), "{fic}");
 }
+
+#[test]
+fn federated_credentials_follow_azures_rules_in_the_local_cloud() {
+    let s = Served::start();
+    let sub = s.subscription();
+    let rg = format!("/subscriptions/{sub}/resourceGroups/fic-rg");
+    s.op("PUT", &format!("{rg}?api-version=2024-11-01"), Some(json!({"location": "eastus"})));
+    let uai = format!("{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/fic-id");
+    s.op("PUT", &format!("{uai}?api-version=2023-01-31"), Some(json!({"location": "eastus"})));
+    let body = |sub: &str| json!({"properties": {"issuer": "https://token.actions.githubusercontent.com", "subject": sub, "audiences": ["api://AzureADTokenExchange"]}});
+    let fic = |name: &str| format!("{uai}/federatedIdentityCredentials/{name}?api-version=2023-01-31");
+    let bad_name = s.op("PUT", &fic("-starts-with-dash"), Some(body("a")));
+    assert_eq!(bad_name["error"]["code"], "InvalidResourceName", "{bad_name}");
+    let orphan = s.op(
+        "PUT",
+        &format!("{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/none/federatedIdentityCredentials/x1x?api-version=2023-01-31"),
+        Some(body("a")),
+    );
+    assert_eq!(orphan["error"]["code"], "ParentResourceNotFound", "{orphan}");
+    let two = s.op(
+        "PUT",
+        &fic("two-audiences"),
+        Some(json!({"properties": {"issuer": "https://a.example", "subject": "s", "audiences": ["x", "y"]}})),
+    );
+    assert_eq!(two["error"]["code"], "BadRequest", "{two}");
+    for i in 0..20 {
+        let r = s.op("PUT", &fic(&format!("fic-{i:02}")), Some(body(&format!("sub-{i}"))));
+        assert_eq!(r["properties"]["subject"], format!("sub-{i}"), "{r}");
+        assert!(r.get("location").is_none() && r["properties"].get("provisioningState").is_none(), "{r}");
+    }
+    let over = s.op("PUT", &fic("fic-20"), Some(body("sub-20")));
+    assert_eq!(over["error"]["code"], "BadRequest", "{over}");
+    assert!(over["error"]["message"].as_str().unwrap_or_default().contains("20"), "{over}");
+    let list = s.op("GET", &format!("{uai}/federatedIdentityCredentials?api-version=2023-01-31"), None);
+    assert_eq!(list["value"].as_array().map(Vec::len), Some(20), "{list}");
+}
