@@ -113,6 +113,8 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 /// `--auth`: the flag's values, one per [`AuthMethod`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuthArg {
+    Github,
+    AzurePipelines,
     Workload,
     Secret,
     Msi,
@@ -122,6 +124,8 @@ pub enum AuthArg {
 impl From<AuthArg> for AuthMethod {
     fn from(a: AuthArg) -> AuthMethod {
         match a {
+            AuthArg::Github => AuthMethod::Github,
+            AuthArg::AzurePipelines => AuthMethod::AzurePipelines,
             AuthArg::Workload => AuthMethod::Workload,
             AuthArg::Secret => AuthMethod::Secret,
             AuthArg::Msi => AuthMethod::Msi,

@@ -5,6 +5,7 @@
 //!
 //! Imports: arm, engine, local (only here: `arm` never imports it), resolve, and `common`.
 
+use crate::arm::auth::{self, AuthMethod, LocalSecret};
 use crate::arm::connect::{self, AzureTarget, Connected, LocalTarget};
 use crate::engine::{self, Context};
 use crate::local::{Local, attach};
@@ -55,14 +56,28 @@ pub(crate) async fn connect(c: &CloudArgs, plan: &Validated) -> Result<Conn, Str
         }
         let info = local.info().clone();
         let http = attach::client(&info)?;
-        // The operator by default; another principal of the local cloud with AZURE_CLIENT_ID
-        // and AZURE_CLIENT_SECRET (e.g. a Reader-only one made through the admin API).
-        let (client_id, secret) = match (std::env::var("AZURE_CLIENT_ID"), std::env::var("AZURE_CLIENT_SECRET")) {
-            (Ok(id), Ok(secret)) if !id.is_empty() && !secret.is_empty() => (id, secret),
-            _ => {
-                let secret = std::fs::read_to_string(&info.operator_secret_file)
-                    .map_err(|e| format!("{}: {e}", info.operator_secret_file.display()))?;
-                (info.operator_client_id.clone(), secret)
+        // A forced or detected CI sign-in (`--auth github|azure-pipelines`) signs in with
+        // the CI system's assertions, exchanged by the local issuer; else the operator by
+        // default, or another principal of the local cloud with AZURE_CLIENT_ID and
+        // AZURE_CLIENT_SECRET (e.g. a Reader-only one made through the admin API).
+        let ci = match c.auth.map(AuthMethod::from) {
+            Some(m @ (AuthMethod::Github | AuthMethod::AzurePipelines)) => Some(m),
+            Some(_) => None,
+            None => auth::ci_detected(),
+        };
+        let (client_id, secret) = if let Some(m) = ci {
+            let a = auth::CiAssertion::from_env(m).map_err(|e| e.to_string())?;
+            (a.client_id.clone(), LocalSecret::Assertion(std::sync::Arc::new(a)))
+        } else {
+            match (std::env::var("AZURE_CLIENT_ID"), std::env::var("AZURE_CLIENT_SECRET")) {
+                (Ok(id), Ok(secret)) if !id.is_empty() && !secret.is_empty() => {
+                    (id, LocalSecret::Secret(Sensitive::new(secret.trim().to_string())))
+                }
+                _ => {
+                    let secret = std::fs::read_to_string(&info.operator_secret_file)
+                        .map_err(|e| format!("{}: {e}", info.operator_secret_file.display()))?;
+                    (info.operator_client_id.clone(), LocalSecret::Secret(Sensitive::new(secret.trim().to_string())))
+                }
             }
         };
         let conn = connect::local(LocalTarget {
@@ -71,7 +86,7 @@ pub(crate) async fn connect(c: &CloudArgs, plan: &Validated) -> Result<Conn, Str
             token_url: info.token_url.clone(),
             tenant_id: info.tenant_id.clone(),
             client_id,
-            secret: Sensitive::new(secret.trim().to_string()),
+            secret,
             subscription: c.subscription.clone().unwrap_or_else(|| info.subscription_id.clone()),
         })
         .await?;

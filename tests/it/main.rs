@@ -2,6 +2,7 @@
 #![allow(clippy::disallowed_types)]
 
 mod chaos;
+mod ci_signin;
 mod cli;
 mod client_contract;
 mod common;
