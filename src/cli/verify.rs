@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use crate::local::attach;
 use crate::ui;
@@ -28,6 +28,20 @@ pub struct VerifyArgs {
     pub wait: u64,
     #[arg(long, value_enum, default_value_t = OutFormat::Text)]
     pub format: OutFormat,
+    /// How the checks reach the VM's identity: from here through its identity endpoint, or on
+    /// the VM itself through the VM Run Command API (needs
+    /// Microsoft.Compute/virtualMachines/runCommand/action on the VM).
+    #[arg(long, value_enum, default_value_t = Via::IdentityEndpoint)]
+    pub via: Via,
+}
+
+/// `verify --via`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Via {
+    /// idlab asks the VM's identity endpoint for the tokens and makes the calls.
+    IdentityEndpoint,
+    /// A script per check runs on the VM (Run Command) and prints its result.
+    RunCommand,
 }
 
 pub(crate) fn cmd_verify(a: &VerifyArgs) -> Exit {
@@ -40,6 +54,7 @@ pub(crate) fn cmd_verify(a: &VerifyArgs) -> Exit {
             let mut endpoints: HashMap<String, String> = HashMap::new();
             if let Some(l) = &conn.local
                 && a.imds_endpoint.is_none()
+                && a.via == Via::IdentityEndpoint
             {
                 match attach::vms(l.info()).await {
                     Ok(vms) => {
@@ -65,7 +80,17 @@ pub(crate) fn cmd_verify(a: &VerifyArgs) -> Exit {
             };
             let mut results = Vec::new();
             for (name, check) in &p.checks {
-                results.push(crate::verify::run_check(&name.value, check, &venv).await);
+                let r = match a.via {
+                    Via::IdentityEndpoint => crate::verify::run_check(&name.value, check, &venv).await,
+                    Via::RunCommand => match crate::verify::run_command::run_check(&name.value, check, &venv).await {
+                        Ok(r) => r,
+                        Err(e) => {
+                            drop(conn.local);
+                            return fail(format!("check `{}`: {}", name.value, e.0));
+                        }
+                    },
+                };
+                results.push(r);
             }
             match a.format {
                 OutFormat::Json => {

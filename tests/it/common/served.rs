@@ -60,12 +60,22 @@ impl Served {
     }
 
     pub(crate) fn with_faults(faults: Option<&str>) -> Served {
+        Served::with(faults, &[])
+    }
+
+    /// `idlab local serve` with these further flags (`--allow-run-command`).
+    pub(crate) fn with_flags(flags: &[&str]) -> Served {
+        Served::with(None, flags)
+    }
+
+    fn with(faults: Option<&str>, flags: &[&str]) -> Served {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let tmp = tempfile::tempdir().expect("tmp");
         let state = tmp.path().join("state");
         seed_key(&state);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_idlab"));
         cmd.args(["local", "serve", "--port", "0", "--state"]).arg(&state);
+        cmd.args(flags);
         if let Some(f) = faults {
             let path = tmp.path().join("faults.yaml");
             std::fs::write(&path, f).expect("faults");
