@@ -28,9 +28,9 @@ pub(crate) struct Remote {
     pub body: Option<String>,
     /// What the call does, for the report (`read /subscriptions/…`).
     pub what: String,
-    /// For a secret read: the SHA-256 (hex) of the stored value as the vault's JSON spells
-    /// it; the check passes only if the VM read the same.
-    pub expect_sha256: Option<String>,
+    /// For a secret read: the SHA-256s (hex) of the stored value as a vault's JSON may spell
+    /// it ([`json_sha256`]); the check passes only if the VM's hash is one of them.
+    pub expect_sha256: Option<Vec<String>>,
 }
 
 /// The image family of a VM, which picks the script language.
@@ -50,12 +50,50 @@ impl Os {
     }
 }
 
-/// The SHA-256 (hex) of a secret value as a JSON string body spells it (without the quotes):
-/// what the scripts hash, since they read the value out of the vault's JSON untouched.
-pub(crate) fn json_sha256(value: &Sensitive<String>) -> String {
+/// The SHA-256 (hex) of a secret value as a vault's JSON may spell it (without the quotes):
+/// what the scripts hash, since they read the value out of the answer untouched. Serializers
+/// differ on what they escape, so the value is hashed as each common one writes it: minimal
+/// escaping (serde, Newtonsoft), and escaped non-ASCII and HTML-sensitive characters as
+/// `\uXXXX` (System.Text.Json's default), in upper and lower case hex.
+pub(crate) fn json_sha256(value: &Sensitive<String>) -> Vec<String> {
     let text = serde_json::to_string(value.expose()).unwrap_or_default();
-    let inner = text.get(1..text.len().saturating_sub(1)).unwrap_or_default();
-    hex(&Sha256::digest(inner.as_bytes()))
+    let minimal = text.get(1..text.len().saturating_sub(1)).unwrap_or_default().to_string();
+    let mut hashes: Vec<String> = Vec::new();
+    for spelled in [minimal.clone(), escape_all(&minimal, true), escape_all(&minimal, false)] {
+        let h = hex(&Sha256::digest(spelled.as_bytes()));
+        if !hashes.contains(&h) {
+            hashes.push(h);
+        }
+    }
+    hashes
+}
+
+/// A minimally escaped JSON string body with non-ASCII and HTML-sensitive characters (and
+/// the quote) escaped as `\uXXXX`.
+fn escape_all(minimal: &str, upper: bool) -> String {
+    let mut out = String::new();
+    let mut chars = minimal.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            // An escape of the minimal form: `\"` becomes `\u0022`, the others stay.
+            match chars.next() {
+                Some('"') => out.push_str("\\u0022"),
+                Some(n) => {
+                    out.push(c);
+                    out.push(n);
+                }
+                None => out.push(c),
+            }
+        } else if c.is_ascii() && !"<>&'+`".contains(c) {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                out.push_str(&if upper { format!("\\u{u:04X}") } else { format!("\\u{u:04x}") });
+            }
+        }
+    }
+    out
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -219,7 +257,7 @@ pub(crate) fn judge(ask: &Ask<'_, '_>, r: &Remote, line: &Value) -> CheckResult 
     let outcome = line.get("outcome").and_then(Value::as_str).unwrap_or("error");
     let code = line.get("code").and_then(Value::as_str).unwrap_or_default();
     let sha = line.get("sha256").and_then(Value::as_str).unwrap_or_default();
-    let same = r.expect_sha256.as_deref().is_none_or(|want| want == sha);
+    let same = r.expect_sha256.as_ref().is_none_or(|want| want.iter().any(|w| w == sha));
     let pass = match ask.expect {
         Expect::Allowed => outcome == "allowed" && same,
         Expect::Denied => status == 403,
@@ -316,5 +354,124 @@ pub(crate) fn os_of(vm: &Value) -> Os {
         (Some(_), _) => Os::Linux,
         (None, Some(p)) if p.to_ascii_lowercase().contains("windows") => Os::Windows,
         _ => Os::Linux,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CANARY: &str = "canary-41c9-secret-value";
+
+    fn secret_remote() -> Remote {
+        Remote {
+            method: "GET",
+            url: "https://kv.vault.azure.net/secrets/s?api-version=7.4".into(),
+            headers: vec![("x-ms-version", "2021-08-06".into())],
+            body: None,
+            what: "read secret s".into(),
+            expect_sha256: Some(json_sha256(&Sensitive::new(CANARY.to_string()))),
+        }
+    }
+
+    #[test]
+    fn the_hash_is_of_the_value_as_json_spells_it() {
+        // sha256("abc")
+        let abc = json_sha256(&Sensitive::new("abc".into()));
+        assert_eq!(abc, vec!["ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad".to_string()]);
+        // A quote and non-ASCII: the minimal spelling first, then the \uXXXX ones.
+        let q = json_sha256(&Sensitive::new("a\"é".into()));
+        assert_eq!(q.len(), 3);
+        assert_eq!(q[0], hex(&Sha256::digest(b"a\\\"\xc3\xa9")));
+        assert_eq!(q[1], hex(&Sha256::digest(b"a\\u0022\\u00E9")));
+        assert_eq!(q[2], hex(&Sha256::digest(b"a\\u0022\\u00e9")));
+    }
+
+    #[test]
+    fn the_windows_script_asks_the_identity_endpoint_and_holds_no_secret() {
+        let text = ps_script("read-secret", "https://vault.azure.net", Some("cid-1"), &secret_remote()).join("\n");
+        assert!(text.contains("'http://169.254.169.254'"), "{text}");
+        assert!(text.contains("$env:IDLAB_IMDS_ENDPOINT"), "{text}");
+        assert!(
+            text.contains(
+                "'/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://vault.azure.net&client_id=cid-1'"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("-Headers @{ Metadata = 'true' }"), "{text}");
+        assert!(text.contains("Invoke-WebRequest -UseBasicParsing -Method GET -Headers $h -Uri 'https://kv.vault.azure.net/secrets/s?api-version=7.4'"), "{text}");
+        assert!(text.contains("'x-ms-version' = '2021-08-06'"), "{text}");
+        assert!(text.contains("SHA256"), "{text}");
+        assert!(!text.contains(CANARY), "{text}");
+        for h in secret_remote().expect_sha256.unwrap_or_default() {
+            assert!(!text.contains(&h), "the script holds the expected hash");
+        }
+    }
+
+    #[test]
+    fn the_windows_result_line_is_the_one_the_parser_reads() {
+        let text = ps_script("read-secret", "https://vault.azure.net", None, &secret_remote()).join("\n");
+        let f = text.lines().find(|l| l.starts_with("function Out-Result")).expect("Out-Result");
+        let start = f.find("(('").expect("start") + 3;
+        let end = f.rfind("'))").expect("end");
+        // PowerShell's concatenation, done by hand with the values a run would print.
+        let line = f[start..end]
+            .replace("' + $name + '", "read-secret")
+            .replace("' + $status + '", "403")
+            .replace("' + $outcome + '", "denied")
+            .replace("' + $code + '", "Forbidden")
+            .replace("' + $sha + '", "");
+        let said = json!({ "value": [{ "code": "ProvisioningState/succeeded", "message": format!("Enable succeeded: \n[stdout]\n{line}\n\n[stderr]\n") }] });
+        let v = result_line(&said, "read-secret").expect("parsed");
+        assert_eq!(
+            v,
+            json!({"idlab_check": "read-secret", "status": 403, "outcome": "denied", "code": "Forbidden", "sha256": ""})
+        );
+        assert!(text.ends_with("Out-Result $status $outcome $code $sha"), "{text}");
+    }
+
+    #[test]
+    fn the_linux_script_holds_no_secret_and_prints_the_result_line() {
+        let lines = sh_script("read-secret", "https://vault.azure.net", None, &secret_remote());
+        let text = lines.join("\n");
+        assert!(text.contains("${IDLAB_IMDS_ENDPOINT:-${IMDS_ENDPOINT:-http://169.254.169.254}}"), "{text}");
+        assert!(text.contains("-H 'Metadata: true'"), "{text}");
+        assert!(text.contains("sha256sum"), "{text}");
+        assert!(!text.contains(CANARY) && !text.contains("jq") && !text.contains("python"), "{text}");
+        // Run it where no identity endpoint answers: it still prints its one result line.
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&text)
+            .env("IDLAB_IMDS_ENDPOINT", "http://127.0.0.1:9")
+            .output()
+            .expect("sh");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let said = json!({ "value": [{ "message": format!("Enable succeeded: \n[stdout]\n{stdout}\n[stderr]\n") }] });
+        let v = result_line(&said, "read-secret").expect("parsed");
+        assert_eq!(v["outcome"], "error");
+        assert_eq!(v["status"], 0);
+        assert_eq!(v["code"], "IdentityEndpointUnreachable");
+        assert!(result_line(&said, "other").is_err());
+        let none =
+            json!({ "value": [{ "message": "Enable failed: boom\n[stdout]\n\n[stderr]\nsh: 1: curl: not found\n" }] });
+        assert!(result_line(&none, "read-secret").unwrap_err().contains("curl: not found"));
+    }
+
+    #[test]
+    fn quoting_keeps_values_inert() {
+        assert_eq!(sh_quote("a'b"), "'a'\\''b'");
+        assert_eq!(ps_quote("a'b"), "'a''b'");
+        assert_eq!(plain("a b\"c"), "a_b_c");
+    }
+
+    #[test]
+    fn the_os_comes_from_the_disk_then_the_publisher() {
+        assert_eq!(os_of(&json!({"properties": {"storageProfile": {"osDisk": {"osType": "Windows"}}}})), Os::Windows);
+        assert_eq!(os_of(&json!({"properties": {"storageProfile": {"osDisk": {"osType": "Linux"}}}})), Os::Linux);
+        let img =
+            json!({"properties": {"storageProfile": {"imageReference": {"publisher": "MicrosoftWindowsServer"}}}});
+        assert_eq!(os_of(&img), Os::Windows);
+        assert_eq!(Os::Windows.command_id(), "RunPowerShellScript");
+        assert_eq!(Os::Linux.command_id(), "RunShellScript");
     }
 }

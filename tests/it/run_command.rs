@@ -124,3 +124,30 @@ fn a_caller_without_the_run_command_action_is_refused() {
     assert!(v.stderr.contains("Microsoft.Compute/virtualMachines/runCommand/action"), "{}", v.stderr);
     assert_eq!(run_command_posts(&s), vec![403]);
 }
+
+#[test]
+fn a_secret_read_on_the_vm_compares_hashes_and_the_value_never_leaves() {
+    let s = Served::with_flags(&["--allow-run-command"]);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let text = std::fs::read_to_string(plan("keyvault.yaml")).expect("plan");
+    let linux = text
+        .replace("image: Win2022Datacenter", "image: Ubuntu2204")
+        .replace("value: { generate: 32 }", "value: { env: RUNCMD_SECRET }");
+    assert_ne!(linux, text);
+    let p = tmp.path().join("kv-linux.yaml");
+    std::fs::write(&p, linux).expect("write");
+    let p = p.display().to_string();
+    // Characters JSON escapes (quote, backslash, slash, non-ASCII) and a canary.
+    let canary = "canary-7f3a\"quoted\\back/slash-é";
+    let env = [("RUNCMD_SECRET", canary)];
+    let a = s.idlab_env(&["apply", &p, "--auto-approve", "--var", "vault=idlab-runcmd-kv"], &env);
+    assert_eq!(a.code, 0, "{}", a.render());
+    let v = s.idlab_env(&["verify", &p, "--via", "run-command", "--var", "vault=idlab-runcmd-kv"], &env);
+    assert_eq!(v.code, 0, "{}", v.render());
+    assert!(v.stdout.contains("PASS read-secret: read secret tutorial-secret as the system-assigned identity, on VM vm through Run Command: 200 (the value matches the stored one)"), "{}", v.stdout);
+    for out in [&v.stdout, &v.stderr] {
+        assert!(!out.contains("canary-7f3a"), "{}", v.render());
+    }
+    let log = std::fs::read_to_string(&s.log).unwrap_or_default();
+    assert!(!log.contains("canary-7f3a"), "the server log holds the secret");
+}
