@@ -33,6 +33,51 @@ pub struct VerifyArgs {
     /// Microsoft.Compute/virtualMachines/runCommand/action on the VM).
     #[arg(long, value_enum, default_value_t = Via::IdentityEndpoint)]
     pub via: Via,
+    /// With --local and no `idlab local serve` running: the local cloud started for this
+    /// command serves Run Command (its scripts run on this host as you; see
+    /// `idlab local serve --allow-run-command`).
+    #[arg(long, requires = "local")]
+    pub allow_run_command: bool,
+}
+
+/// The in-process local cloud `--allow-run-command` starts: published in the state
+/// directory for the command's connection to attach to, and stopped (and unpublished) when
+/// the command ends.
+struct Opened {
+    cloud: Option<crate::local::Cloud>,
+    _lock: std::fs::File,
+}
+
+impl Drop for Opened {
+    fn drop(&mut self) {
+        if let Some(c) = self.cloud.take() {
+            let _ = std::fs::remove_file(attach::server_file(&c.info.state_dir));
+            c.stop();
+        }
+    }
+}
+
+/// Start the local cloud of `--state` with Run Command allowed, unless one already serves
+/// it (then its own flag decides, and a notice says so).
+fn open_with_run_command(a: &VerifyArgs) -> Result<Option<Opened>, String> {
+    let rt = super::common::runtime().ok_or("no runtime")?;
+    if rt.block_on(attach::running(&a.cloud.state)).is_some() {
+        ui::err(&format!(
+            "note: a local cloud already serves {}: Run Command follows its own `--allow-run-command`\n",
+            a.cloud.state.display()
+        ));
+        return Ok(None);
+    }
+    let lock = attach::lock(&a.cloud.state)?;
+    let mut config = crate::local::Config::new(&a.cloud.state);
+    config.limits.run_command = true;
+    let cloud = crate::local::Cloud::start(config).map_err(|e| format!("the local cloud did not start: {e}"))?;
+    let opened = Opened { cloud: Some(cloud), _lock: lock };
+    if let Some(c) = &opened.cloud {
+        c.notices.iter().for_each(|n| ui::err(&format!("{n}\n")));
+        attach::write_info(&c.info).map_err(|e| format!("cannot publish the local cloud: {e}"))?;
+    }
+    Ok(Some(opened))
 }
 
 /// `verify --via`.
@@ -45,6 +90,14 @@ pub enum Via {
 }
 
 pub(crate) fn cmd_verify(a: &VerifyArgs) -> Exit {
+    let _opened = if a.allow_run_command {
+        match open_with_run_command(a) {
+            Ok(o) => o,
+            Err(e) => return fail(e),
+        }
+    } else {
+        None
+    };
     observe_then(
         &a.plan,
         &a.vars,

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::common::{Served, root};
+use crate::common::{Served, idlab, root, seed_key};
 
 fn plan(name: &str) -> String {
     root().join("plans").join(name).display().to_string()
@@ -150,4 +150,26 @@ fn a_secret_read_on_the_vm_compares_hashes_and_the_value_never_leaves() {
     }
     let log = std::fs::read_to_string(&s.log).unwrap_or_default();
     assert!(!log.contains("canary-7f3a"), "the server log holds the secret");
+}
+
+#[test]
+fn the_in_process_local_cloud_serves_run_command_only_with_the_verify_flag() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let state = tmp.path().join("state");
+    seed_key(&state);
+    let state = state.display().to_string();
+    let arm = plan("arm-system-assigned-linux.yaml");
+    let local = ["--local", "--state", state.as_str()];
+    let apply = idlab(&[&["apply", arm.as_str(), "--auto-approve"][..], &local[..]].concat());
+    assert_eq!(apply.code, 0, "{}", apply.render());
+    let refused = idlab(&[&["verify", arm.as_str(), "--via", "run-command"][..], &local[..]].concat());
+    assert_eq!(refused.code, 1, "{}", refused.render());
+    assert!(refused.stderr.contains("OperationNotAllowed"), "{}", refused.stderr);
+    let v = idlab(&[&["verify", arm.as_str(), "--via", "run-command", "--allow-run-command"][..], &local[..]].concat());
+    assert_eq!(v.code, 0, "{}", v.render());
+    assert!(v.stdout.contains("Verify: 2 passed, 0 failed, 0 skipped."), "{}", v.stdout);
+    // The flag is for the local cloud only.
+    let alone = idlab(&["verify", arm.as_str(), "--via", "run-command", "--allow-run-command"]);
+    assert_eq!(alone.code, 1, "{}", alone.render());
+    assert!(alone.stderr.contains("--local"), "{}", alone.stderr);
 }
