@@ -173,3 +173,16 @@ fn the_in_process_local_cloud_serves_run_command_only_with_the_verify_flag() {
     assert_eq!(alone.code, 1, "{}", alone.render());
     assert!(alone.stderr.contains("--local"), "{}", alone.stderr);
 }
+
+#[test]
+fn a_windows_image_vm_is_not_served_run_command_locally() {
+    let s = Served::with_flags(&["--allow-run-command"]);
+    let windows = plan("arm-system-assigned.yaml");
+    assert_eq!(s.idlab(&["apply", &windows, "--auto-approve"]).code, 0);
+    let v = s.idlab(&["verify", &windows, "--via", "run-command"]);
+    assert_eq!(v.code, 1, "{}", v.render());
+    assert!(v.stderr.contains("OperationNotAllowed"), "{}", v.stderr);
+    assert!(v.stderr.contains("not supported in the local cloud"), "{}", v.stderr);
+    assert!(v.stderr.contains("check `read-resource-group`"), "{}", v.stderr);
+    assert_eq!(run_command_posts(&s), vec![409]);
+}

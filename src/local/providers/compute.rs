@@ -378,3 +378,48 @@ fn run_script(script: &str, env: &[(String, String)], limit: std::time::Duration
         "message": format!("{head}\n[stdout]\n{stdout}\n[stderr]\n{stderr}\n"),
     }] }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path() -> Vec<(String, String)> {
+        vec![("PATH".into(), std::env::var("PATH").unwrap_or_default())]
+    }
+
+    #[test]
+    fn a_script_answers_azure_s_result_with_both_streams_and_its_exit_status() {
+        let r = run_script("echo hi; echo oops >&2; exit 3", &path(), RUN_COMMAND_LIMIT).expect("ran");
+        let m = r.pointer("/value/0/message").and_then(Value::as_str).unwrap_or_default();
+        assert_eq!(
+            m,
+            "Enable failed: failed to execute command: command terminated with exit status=3\n[stdout]\nhi\n\n[stderr]\noops\n\n"
+        );
+        assert_eq!(r.pointer("/value/0/code"), Some(&json!("ProvisioningState/succeeded")));
+        let ok = run_script("printf '%s' \"${IDLAB_VM_ID:-unset}\"", &path(), RUN_COMMAND_LIMIT).expect("ran");
+        let m = ok.pointer("/value/0/message").and_then(Value::as_str).unwrap_or_default();
+        assert_eq!(m, "Enable succeeded: \n[stdout]\nunset\n[stderr]\n\n");
+    }
+
+    #[test]
+    fn a_script_over_its_limit_is_stopped_and_fails_the_operation() {
+        let r = run_script("sleep 30", &path(), std::time::Duration::from_millis(50));
+        let (code, message) = r.expect_err("stopped");
+        assert_eq!(code, "VMExtensionHandlerTimeout");
+        assert!(message.contains("did not finish"), "{message}");
+    }
+
+    #[test]
+    fn only_the_last_4096_bytes_of_a_stream_are_kept() {
+        let r = run_script(
+            "i=0; while [ $i -lt 1000 ]; do printf 'abcdefghij'; i=$((i+1)); done; printf END",
+            &path(),
+            RUN_COMMAND_LIMIT,
+        )
+        .expect("ran");
+        let m = r.pointer("/value/0/message").and_then(Value::as_str).unwrap_or_default();
+        let out = m.split("[stdout]\n").nth(1).and_then(|s| s.split("\n[stderr]").next()).unwrap_or_default();
+        assert_eq!(out.len(), RUN_COMMAND_OUTPUT);
+        assert!(out.ends_with("hijEND"), "{out}");
+    }
+}
