@@ -319,7 +319,12 @@ fn run_script(script: &str, env: &[(String, String)], limit: std::time::Duration
     use std::io::Read;
     use std::process::{Command, Stdio};
     let failed = |e: std::io::Error| ("VMExtensionProvisioningError".to_string(), format!("cannot run sh: {e}"));
-    let mut child = Command::new("sh")
+    let mut cmd = Command::new("sh");
+    // Its own process group, so that a script over its limit is stopped with whatever it
+    // started.
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut child = cmd
         .arg("-c")
         .arg(script)
         .env_clear()
@@ -346,6 +351,12 @@ fn run_script(script: &str, env: &[(String, String)], limit: std::time::Duration
         match child.try_wait() {
             Ok(Some(s)) => break s,
             Ok(None) if start.elapsed() >= limit => {
+                #[cfg(unix)]
+                let _ = Command::new("kill")
+                    .args(["-KILL", "--", &format!("-{}", child.id())])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err((
@@ -403,7 +414,8 @@ mod tests {
 
     #[test]
     fn a_script_over_its_limit_is_stopped_and_fails_the_operation() {
-        let r = run_script("sleep 30", &path(), std::time::Duration::from_millis(50));
+        // `sh` waits for a child of its own: both are stopped.
+        let r = run_script("sleep 30; echo after", &path(), std::time::Duration::from_millis(50));
         let (code, message) = r.expect_err("stopped");
         assert_eq!(code, "VMExtensionHandlerTimeout");
         assert!(message.contains("did not finish"), "{message}");
