@@ -322,6 +322,31 @@ impl Client {
         }
         Ok(())
     }
+
+    /// POST an action whose answer is a long-running operation with its result at the end
+    /// (`final-state-via: location`, as VM Run Command): after the wait, the `Location`
+    /// answer is the result. A 200 answer is the result itself.
+    ///
+    /// # Errors
+    /// The service refused, or the operation failed.
+    pub async fn post_result(&self, path: &str, api: &str, body: &Value) -> Result<Value, Error> {
+        let r = self.send(Method::POST, path, Some(api), Some(body), &[]).await?;
+        if !(200..300).contains(&r.status) {
+            return Err(Client::error(&Method::POST, path, &r));
+        }
+        let location = r.headers.get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
+        if r.status != 202 {
+            return Ok(r.body);
+        }
+        let deadline = Instant::now() + self.operation_time(path);
+        self.wait(&Method::POST, path, None, &r, deadline).await?;
+        let Some(url) = location else { return Ok(Value::Null) };
+        let last = self.send(Method::GET, &url, None, None, &[]).await?;
+        if !(200..300).contains(&last.status) {
+            return Err(Client::error(&Method::POST, path, &last));
+        }
+        Ok(last.body)
+    }
 }
 
 /// How a [`Request`] authenticates.

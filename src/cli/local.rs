@@ -68,6 +68,11 @@ pub struct ServeArgs {
     pub faults: Option<PathBuf>,
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// Serve VM Run Command for Linux-image VMs: each script runs with `sh` ON THIS HOST, as
+    /// the user running the local cloud, with the VM's identity endpoint (as `local exec`).
+    /// Off by default: without it Run Command answers 409 OperationNotAllowed.
+    #[arg(long)]
+    pub allow_run_command: bool,
 }
 
 /// Connection timeouts, the connection cap and upload limits (docs/local-cloud.md, "Limits").
@@ -151,8 +156,9 @@ pub(crate) fn cmd_serve(a: &ServeArgs) -> Exit {
             return Exit::Error;
         }
     };
-    let config =
-        Config { state_dir: a.state.clone(), port: a.port, faults, allow_crash: true, limits: a.limits.limits() };
+    let mut limits = a.limits.limits();
+    limits.run_command = a.allow_run_command;
+    let config = Config { state_dir: a.state.clone(), port: a.port, faults, allow_crash: true, limits };
     let cloud = match Cloud::start(config) {
         Ok(c) => c,
         Err(e) => {

@@ -25,6 +25,7 @@ mod blob_sas;
 mod data_lake;
 mod list_keys;
 mod resource;
+pub mod run_command;
 mod secret;
 mod sql;
 
@@ -65,6 +66,12 @@ pub(crate) trait CheckKind: Send + Sync {
     fn resource(&self, target_id: &str) -> &'static str;
     /// Run the check.
     async fn run(&self, ask: Ask<'_, '_>) -> CheckResult;
+    /// The call the check makes when it runs on the VM (`verify --via run-command`), read
+    /// with the deploying principal's client (`ask.token` is empty); `None` when the kind does
+    /// not run there yet.
+    async fn remote(&self, _ask: Ask<'_, '_>) -> Result<Option<run_command::Remote>, String> {
+        Ok(None)
+    }
 }
 
 /// Every check kind, once.
@@ -170,42 +177,68 @@ pub async fn run_check(name: &str, c: &Check, env: &VerifyEnv<'_>) -> CheckResul
     r
 }
 
-async fn run_one(name: &str, c: &Check, env: &VerifyEnv<'_>) -> CheckResult {
+/// Where a check runs and what it targets, from the plan and observe.
+pub(crate) struct Located {
+    pub kind: &'static dyn CheckKind,
+    pub vm: String,
+    pub vm_id: String,
+    pub client_id: Option<String>,
+    pub target_name: String,
+    pub target_id: String,
+    pub expect: Expect,
+    pub who: String,
+}
+
+/// The check's kind, VM, identity and target; `Err` is the check's result already (`fail`
+/// or `skip`).
+pub(crate) fn locate(name: &str, c: &Check, env: &VerifyEnv<'_>) -> Result<Located, CheckResult> {
     let fail = |d: String| CheckResult { name: name.to_string(), status: "fail", detail: d };
     let actions = c.actions();
     let Some((action, target)) = actions.first() else {
-        return fail("no action".into());
+        return Err(fail("no action".into()));
     };
     let Some(kind) = check_kind(action) else {
-        return CheckResult {
+        return Err(CheckResult {
             name: name.into(),
             status: "skip",
             detail: format!("`{action}` needs the data planes of a later idlab version"),
-        };
+        });
     };
     let vm = root(&c.vm);
-    let Some(vm_id) = env.values.get(&(vm.clone(), "id".into())) else {
-        return fail(format!("VM `{vm}` is unknown: apply the plan first"));
-    };
-    let endpoint = match env.endpoints.get(&vm_id.to_ascii_lowercase()).map(String::as_str).or(env.default_endpoint) {
-        Some(e) => e.to_string(),
-        None => return fail(format!("no managed-identity endpoint for VM `{vm}`")),
+    let Some(vm_id) = env.values.get(&(vm.clone(), "id".into())).cloned() else {
+        return Err(fail(format!("VM `{vm}` is unknown: apply the plan first")));
     };
     let client_id = match &c.identity {
         Some(i) if i.value != "system" => match env.values.get(&(root(i), "client_id".into())) {
             Some(cid) => Some(cid.clone()),
-            None => return fail(format!("identity `{}` has no client id yet: apply the plan first", root(i))),
+            None => return Err(fail(format!("identity `{}` has no client id yet: apply the plan first", root(i)))),
         },
         _ => None,
     };
-    let t_name = root(target);
-    let Some(target_id) = env.values.get(&(t_name.clone(), "id".into())).cloned() else {
-        return fail(format!("`{t_name}` is unknown: apply the plan first"));
+    let target_name = root(target);
+    let Some(target_id) = env.values.get(&(target_name.clone(), "id".into())).cloned() else {
+        return Err(fail(format!("`{target_name}` is unknown: apply the plan first")));
     };
     let expect = c.expect.as_ref().map_or(Expect::Allowed, |e| e.value);
     let who =
         client_id.as_ref().map_or_else(|| "the system-assigned identity".to_string(), |c| format!("client id {c}"));
-    let token = match identity_token(env, &endpoint, kind.resource(&target_id), client_id.as_deref()).await {
+    Ok(Located { kind, vm, vm_id, client_id, target_name, target_id, expect, who })
+}
+
+/// One check through the VM's identity endpoint, on the check's own client.
+async fn run_one(name: &str, c: &Check, env: &VerifyEnv<'_>) -> CheckResult {
+    let p = match locate(name, c, env) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let fail = |d: String| CheckResult { name: name.to_string(), status: "fail", detail: d };
+    let vm = &p.vm;
+    let endpoint = match env.endpoints.get(&p.vm_id.to_ascii_lowercase()).map(String::as_str).or(env.default_endpoint) {
+        Some(e) => e.to_string(),
+        None => return fail(format!("no managed-identity endpoint for VM `{vm}`")),
+    };
+    let who = &p.who;
+    let token = match identity_token(env, &endpoint, p.kind.resource(&p.target_id), p.client_id.as_deref()).await {
         Ok(t) => t,
         Err(Refused::Status(status, why)) => {
             return fail(format!("the VM's identity endpoint refused a token for {who}: {status} {why}"));
@@ -215,15 +248,15 @@ async fn run_one(name: &str, c: &Check, env: &VerifyEnv<'_>) -> CheckResult {
     let ask = Ask {
         name,
         check: c,
-        vm: &vm,
-        target_name: &t_name,
-        target: &target_id,
+        vm,
+        target_name: &p.target_name,
+        target: &p.target_id,
         token: &token,
-        who: &who,
-        expect,
+        who,
+        expect: p.expect,
         env,
     };
-    kind.run(ask).await
+    p.kind.run(ask).await
 }
 
 enum Refused {

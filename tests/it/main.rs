@@ -30,6 +30,7 @@ mod local_security;
 mod props;
 mod roles;
 mod roles_rbac;
+mod run_command;
 mod sas_vectors;
 mod schema;
 mod sql_e2e;

@@ -59,6 +59,9 @@ pub(crate) fn action(req: &Req<'_>, parent: &str, t: &str, body: Value) -> Resul
     if tl == "microsoft.keyvault/locations/deletedvaults/purge" {
         return purge_vault(req, parent);
     }
+    if tl == "microsoft.compute/virtualmachines/runcommand" {
+        return crate::local::providers::compute::run_command(req, parent, &body);
+    }
     let name = tl.rsplit('/').next().unwrap_or_default().to_string();
     if !tl.starts_with("microsoft.storage/storageaccounts/") || !matches!(name.as_str(), "listkeys" | "listservicesas")
     {

@@ -179,7 +179,7 @@ pub fn accepted(type_lower: &str) -> Option<&'static [&'static str]> {
         }
         "microsoft.resources/subscriptions" => versions::SUBSCRIPTIONS,
         "microsoft.managedidentity/identities" => versions::MSI,
-        "microsoft.compute/locations/operations" => versions::COMPUTE,
+        "microsoft.compute/locations/operations" | "microsoft.compute/virtualmachines/runcommand" => versions::COMPUTE,
         "microsoft.authorization/roleassignments" => versions::ROLE_ASSIGNMENTS,
         "microsoft.authorization/roledefinitions" => versions::ROLE_DEFINITIONS,
         "microsoft.storage/checknameavailability"
@@ -204,6 +204,7 @@ pub(crate) fn post_action(type_lower: &str) -> Option<&'static str> {
         "microsoft.keyvault/locations/deletedvaults/purge" => {
             Some("Microsoft.KeyVault/locations/deletedVaults/purge/action")
         }
+        "microsoft.compute/virtualmachines/runcommand" => Some("Microsoft.Compute/virtualMachines/runCommand/action"),
         _ if type_lower.starts_with("microsoft.storage/storageaccounts/") => {
             match type_lower.rsplit('/').next().unwrap_or_default() {
                 "listkeys" => Some("Microsoft.Storage/storageAccounts/listkeys/action"),

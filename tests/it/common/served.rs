@@ -45,6 +45,8 @@ pub(crate) struct Served {
     pub(crate) log: std::path::PathBuf,
     _tmp: tempfile::TempDir,
     pub(crate) rt: tokio::runtime::Runtime,
+    /// The further `local serve` flags, kept for a restart.
+    flags: Vec<String>,
 }
 
 impl Drop for Served {
@@ -60,14 +62,24 @@ impl Served {
     }
 
     pub(crate) fn with_faults(faults: Option<&str>) -> Served {
+        Served::with(faults, &[])
+    }
+
+    /// `idlab local serve` with these further flags (`--allow-run-command`).
+    pub(crate) fn with_flags(flags: &[&str]) -> Served {
+        Served::with(None, flags)
+    }
+
+    fn with(faults: Option<&str>, flags: &[&str]) -> Served {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let tmp = tempfile::tempdir().expect("tmp");
         let state = tmp.path().join("state");
         seed_key(&state);
         let log = tmp.path().join("serve.log");
-        let child = serve(&state, tmp.path(), faults, true);
+        let flags: Vec<String> = flags.iter().map(|f| (*f).to_string()).collect();
+        let child = serve(&state, tmp.path(), faults, true, &flags);
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
-        Served { child, state, log, _tmp: tmp, rt }
+        Served { child, state, log, _tmp: tmp, rt, flags }
     }
 
     /// Stop the server at once (SIGKILL, as a crash would: what it keeps in memory, such as
@@ -76,7 +88,7 @@ impl Served {
     pub(crate) fn restart(&mut self, faults: Option<&str>) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.child = serve(&self.state, self._tmp.path(), faults, false);
+        self.child = serve(&self.state, self._tmp.path(), faults, false, &self.flags);
     }
 
     /// `idlab ARGS --local --state DIR`, as [`Served::idlab_env`] runs it, not started yet.
@@ -190,9 +202,10 @@ impl Served {
 
 /// `idlab local serve` on `state` (a fresh port when `new_port`, else the one the state
 /// records), its log in `dir/serve.log`; returns once it has printed its JSON line.
-fn serve(state: &std::path::Path, dir: &std::path::Path, faults: Option<&str>, new_port: bool) -> Child {
+fn serve(state: &std::path::Path, dir: &std::path::Path, faults: Option<&str>, new_port: bool, flags: &[String]) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_idlab"));
     cmd.args(["local", "serve", "--state"]).arg(state);
+    cmd.args(flags);
     if new_port {
         cmd.args(["--port", "0"]);
     }
