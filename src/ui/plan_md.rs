@@ -76,7 +76,19 @@ fn header(p: &Plan, a: &Action) -> String {
         ActionKind::Purge if p.destroy => "delete and purge",
         ActionKind::Purge => "purge and create",
     };
-    format!("{symbol} {} ({}): {verb} {}", a.name, a.kind, a.id)
+    match group(&a.id) {
+        Some(rg) => format!("{symbol} {} ({}): {verb}, in {rg}", a.name, a.kind),
+        None => format!("{symbol} {} ({}): {verb}", a.name, a.kind),
+    }
+}
+
+/// The resource group a resource lies in (none for a group itself or a subscription-level
+/// id). Lines name it rather than the whole id (the job log has that), so that many deletes
+/// and replaces fit.
+fn group(id: &str) -> Option<&str> {
+    let at = id.to_ascii_lowercase().find("/resourcegroups/")? + "/resourcegroups/".len();
+    let (rg, rest) = id[at..].split_once('/')?;
+    (!rg.is_empty() && !rest.trim_matches('/').is_empty()).then_some(rg)
 }
 
 /// A code fence longer than any run of backticks in the lines.
@@ -193,10 +205,17 @@ mod tests {
         assert_eq!(it.next(), Some("<!-- idlab-plan: demo -->"));
         assert_eq!(it.next(), Some("**idlab plan `demo`**: 1 to create, 0 to update, 0 to replace, 1 to delete, 0 to adopt."));
         assert!(md.contains("<details><summary>2 resource changes</summary>"), "{md}");
-        assert!(md.contains("\n+ a (user_assigned_identity): create "), "{md}");
-        assert!(md.contains("\n- b (user_assigned_identity): delete "), "{md}");
+        assert!(md.contains("\n+ a (user_assigned_identity): create, in rg\n"), "{md}");
+        assert!(md.contains("\n- b (user_assigned_identity): delete, in rg\n"), "{md}");
         assert!(md.trim_end().ends_with("</details>"), "{md}");
         assert!(!md.contains("shortened"), "{md}");
+    }
+
+    #[test]
+    fn lines_name_the_group_not_the_whole_id() {
+        assert_eq!(group("/subscriptions/s/resourceGroups/rg/providers/P/t/x"), Some("rg"));
+        assert_eq!(group("/subscriptions/s/resourcegroups/rg"), None);
+        assert_eq!(group("/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/r"), None);
     }
 
     #[test]
