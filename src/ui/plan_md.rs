@@ -93,11 +93,7 @@ fn group(id: &str) -> Option<&str> {
 
 /// A code fence longer than any run of backticks in the lines.
 fn fence(lines: &[Line]) -> String {
-    let longest = lines
-        .iter()
-        .flat_map(|l| l.text.split(|c| c != '`').map(str::len))
-        .max()
-        .unwrap_or(0);
+    let longest = lines.iter().flat_map(|l| l.text.split(|c| c != '`').map(str::len)).max().unwrap_or(0);
     "`".repeat((longest + 1).max(3))
 }
 
@@ -190,7 +186,9 @@ mod tests {
         Action {
             name: name.into(),
             kind: "user_assigned_identity".into(),
-            id: format!("/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}"),
+            id: format!(
+                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}"
+            ),
             action,
             changes: vec![],
             reason: None,
@@ -203,7 +201,10 @@ mod tests {
         let md = markdown(&p);
         let mut it = md.lines();
         assert_eq!(it.next(), Some("<!-- idlab-plan: demo -->"));
-        assert_eq!(it.next(), Some("**idlab plan `demo`**: 1 to create, 0 to update, 0 to replace, 1 to delete, 0 to adopt."));
+        assert_eq!(
+            it.next(),
+            Some("**idlab plan `demo`**: 1 to create, 0 to update, 0 to replace, 1 to delete, 0 to adopt.")
+        );
         assert!(md.contains("<details><summary>2 resource changes</summary>"), "{md}");
         assert!(md.contains("\n+ a (user_assigned_identity): create, in rg\n"), "{md}");
         assert!(md.contains("\n- b (user_assigned_identity): delete, in rg\n"), "{md}");

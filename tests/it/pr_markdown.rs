@@ -17,7 +17,9 @@ const LIMIT: usize = 65_536;
 /// identity's location cannot change: replaced), the `oidN` are gone (deleted as orphans), and
 /// 10 more groups hold 4,789 new identities: 5,000 declared resources in all.
 fn many(first: bool) -> String {
-    let mut y = String::from("name: prmd\nlocation: eastus\nresources:\n  rg0:\n    type: resource_group\n    name: prmd-rg0\n");
+    let mut y = String::from(
+        "name: prmd\nlocation: eastus\nresources:\n  rg0:\n    type: resource_group\n    name: prmd-rg0\n",
+    );
     let id = |y: &mut String, key: &str, group: &str, extra: &str| {
         y.push_str(&format!(
             "  {key}:\n    type: user_assigned_identity\n    name: {key}\n    resource_group: ${{{group}}}\n{extra}"
@@ -106,7 +108,8 @@ fn a_5000_resource_plan_fits_a_comment_keeping_every_delete_and_replace() {
             Some("replace") => "-/+",
             _ => continue,
         };
-        let head = format!("{sym} {} ({}): ", a["name"].as_str().unwrap_or_default(), a["type"].as_str().unwrap_or_default());
+        let head =
+            format!("{sym} {} ({}): ", a["name"].as_str().unwrap_or_default(), a["type"].as_str().unwrap_or_default());
         assert!(shown.iter().any(|l| l.starts_with(&head)), "`{head}` was cut");
     }
 
@@ -143,7 +146,11 @@ fn markdown_opens_with_the_marker_and_summary_and_folds_the_changes() {
     // Every change is inside the block, each resource on a line of its own.
     let shown = block(md);
     for a in plan["actions"].as_array().expect("actions") {
-        let head = format!("+ {} ({}): create", a["name"].as_str().unwrap_or_default(), a["type"].as_str().unwrap_or_default());
+        let head = format!(
+            "+ {} ({}): create",
+            a["name"].as_str().unwrap_or_default(),
+            a["type"].as_str().unwrap_or_default()
+        );
         assert!(shown.iter().any(|l| l.starts_with(&head)), "no `{head}` in {md}");
     }
 
