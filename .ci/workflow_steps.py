@@ -51,6 +51,11 @@ import urllib.request
 
 import yaml
 
+GITHUB_REQUEST_TOKEN = "gh-id-token-request-token"
+ADO_ACCESS_TOKEN = "ado-fake-access-token"
+# The subjects GitHub gives a job of repository contoso/lab (environment: ...NAME).
+GH_SUBJECTS = {"pull_request": "repo:contoso/lab:pull_request", "main": "repo:contoso/lab:ref:refs/heads/main",
+               "environment": "repo:contoso/lab:environment:"}
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FALLBACK_PLAN = "plans/arm-user-assigned.yaml"
 
@@ -141,8 +146,42 @@ class Runner:
         knows = lambda args, word: word in subprocess.run([self.idlab, *args, "--help"], capture_output=True, text=True).stdout
         self.knows_ci_auth = knows(["plan"], "azure-pipelines")
         self.knows_via = knows(["verify"], "--via")
-        if oidc == "on" and not self.knows_ci_auth:
-            raise Failed("--oidc on: this idlab has no --auth github|azure-pipelines")
+        self.issuer = None
+        self.client_id = self.server["operator_client_id"]
+        if oidc == "on":
+            if not self.knows_ci_auth:
+                raise Failed("--oidc on: this idlab has no --auth github|azure-pipelines")
+            self.bootstrap()
+
+    def bootstrap(self):
+        """--oidc on: the test OIDC issuer, and the pipeline's identity with federated
+        credentials for its subjects and Owner on the subscription, applied as the operator."""
+        import oidc_server
+        self.issuer = oidc_server.Issuer(GITHUB_REQUEST_TOKEN, ADO_ACCESS_TOKEN).start()
+        base = self.issuer.base
+        creds = [("github-pr", f"{base}/github", GH_SUBJECTS["pull_request"]),
+                 ("github-main", f"{base}/github", GH_SUBJECTS["main"]),
+                 ("github-production", f"{base}/github", GH_SUBJECTS["environment"] + "production"),
+                 ("ado-connection", f"{base}/ado", oidc_server.ADO_SUBJECT)]
+        y = ("name: ci-pipeline-identity\nlocation: eastus\nresources:\n"
+             "  rg:\n    type: resource_group\n    name: lab-pipeline\n"
+             "  deployer:\n    type: user_assigned_identity\n    name: lab-deployer\n    resource_group: ${rg}\n"
+             "  deployer-owner:\n    type: role_assignment\n    scope: subscription\n    principal: ${deployer}\n    role: Owner\n")
+        for name, iss, sub in creds:
+            y += (f"  {name}:\n    type: federated_identity_credential\n    name: {name}\n    identity: ${{deployer}}\n"
+                  f"    issuer: {iss}\n    subject: {sub}\n")
+        y += "outputs:\n  client_id: ${deployer.client_id}\n"
+        d = tempfile.mkdtemp(prefix="idlab-ci-boot-")
+        path = os.path.join(d, "boot.yaml")
+        with open(path, "w") as f:
+            f.write(y)
+        env = self.base_env(d)
+        for args in (["apply", path, "--auto-approve", "--no-progress"], ["output", path, "--format", "json"]):
+            p = subprocess.run(["idlab", *args], env=env, cwd=d, capture_output=True, text=True)
+            if p.returncode != 0:
+                raise Failed(f"bootstrap `idlab {args[0]}` failed:\n{p.stdout}{p.stderr}")
+        self.client_id = json.loads(p.stdout)["client_id"]
+        say(f"== --oidc on: test issuer {base}; the pipeline signs in as lab-deployer ({self.client_id})")
 
     def base_env(self, ws):
         env = {k: v for k, v in os.environ.items() if k in ("HOME", "USER", "LANG", "TMPDIR", "CARGO_HOME", "RUSTUP_HOME")}
@@ -157,7 +196,7 @@ class Runner:
 
     def context_ids(self):
         return {
-            "AZURE_CLIENT_ID": self.server["operator_client_id"],
+            "AZURE_CLIENT_ID": self.client_id,
             "AZURE_TENANT_ID": self.server["tenant_id"],
             "AZURE_SUBSCRIPTION_ID": self.server["subscription_id"],
             "AZURE_SERVICE_CONNECTION_ID": "7d7d1f3e-5b1a-4b55-9f0e-0c0ffee00001",
@@ -304,6 +343,13 @@ def run_github(r, path):
             sum_file = os.path.join(store, f"summary-{event}-{name}-{i}.md")
             open(out_file, "w").close()
             open(sum_file, "w").close()
+            if r.issuer:
+                if j.get("environment"):
+                    sub = GH_SUBJECTS["environment"] + str(j["environment"])
+                else:
+                    sub = GH_SUBJECTS["pull_request" if event == "pull_request" else "main"]
+                env["ACTIONS_ID_TOKEN_REQUEST_URL"] = f"{r.issuer.base}/github/token?sub={urllib.parse.quote(sub)}"
+                env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = GITHUB_REQUEST_TOKEN
             env.update({"GITHUB_OUTPUT": out_file, "GITHUB_STEP_SUMMARY": sum_file, "GITHUB_EVENT_NAME": event,
                         "GITHUB_WORKSPACE": ws, "RUNNER_TEMP": store, "GITHUB_ACTIONS": "true"})
             say(f"-- {label}")
@@ -367,7 +413,7 @@ def run_azure(r, path):
         wf = yaml.safe_load(f)
     ws = r.workspace()
     store = tempfile.mkdtemp(prefix="idlab-ci-artifacts-")
-    token = "ado-fake-access-token"
+    token = ADO_ACCESS_TOKEN
     threads = Threads(token)
     srv = threads.serve()
     ids = r.context_ids()
@@ -385,6 +431,8 @@ def run_azure(r, path):
                       "BUILD_REASON": reason, "SYSTEM_COLLECTIONURI": f"http://127.0.0.1:{srv.server_port}/org/",
                       "SYSTEM_TEAMPROJECT": "lab", "BUILD_REPOSITORY_ID": "repo-1", "TF_BUILD": "True",
                       "SYSTEM_PULLREQUEST_PULLREQUESTID": "7" if reason == "PullRequest" else ""}
+        if r.issuer:
+            predefined["SYSTEM_OIDCREQUESTURI"] = f"{r.issuer.base}/ado/oidctoken"
         ran = 0
         for j in wf["jobs"]:
             if not az_eval(j.get("condition"), reason):
@@ -469,6 +517,10 @@ def main():
                 run_github(r, w)
             else:
                 run_azure(r, w)
+            if r.issuer:
+                say(f"   OIDC token requests so far: {r.issuer.requests}")
+                if r.issuer.requests["github" if "jobs" in doc and isinstance(doc["jobs"], dict) else "ado"] == 0:
+                    raise Failed("--oidc on, yet no step asked the test issuer for a token")
             say(f"== {w}: every step ran as expected")
     except Failed as e:
         print(f"workflow steps: {e}", file=sys.stderr)
