@@ -24,11 +24,13 @@ workspace), upload/download-artifact and publish/DownloadPipelineArtifact (a loc
 store). actions/github-script (JavaScript) is not run and is reported. The Azure DevOps pull
 request threads API is served on loopback for the comment step.
 
-Sign-in (--oidc): `off` signs every step in as the local cloud's operator, and drops the
-`--auth github|azure-pipelines` flags from the commands when this idlab does not know them.
-`on` is for when the CI sign-ins have landed: the runner then also needs a test OIDC server
-(ACTIONS_ID_TOKEN_REQUEST_URL/TOKEN, SYSTEM_OIDCREQUESTURI) and an identity with a federated
-credential for it; see docs/gitops.md. Likewise `--via run-command` is dropped while `verify`
+Sign-in (--oidc): `off` drops the `--auth github|azure-pipelines` flags from the commands and
+signs every step in as the local cloud's operator. `on` needs the CI sign-ins (an idlab whose
+`--auth` knows them): the runner starts a test OIDC issuer
+(`idlab local oidc-server`, for ACTIONS_ID_TOKEN_REQUEST_URL/TOKEN and SYSTEM_OIDCREQUESTURI)
+and applies, as the operator, a plan giving the pipeline's identity federated credentials for
+the subjects its jobs get (set on the issuer before each job) and Owner; the steps then sign in
+as that identity. Likewise `--via run-command` is dropped while `verify`
 does not know it, and IDLAB_PLAN falls back to plans/arm-user-assigned.yaml while the Linux
 plan it names does not exist. Every such change is printed as `adjusted:`.
 
@@ -51,8 +53,13 @@ import urllib.request
 
 import yaml
 
-GITHUB_REQUEST_TOKEN = "gh-id-token-request-token"
-ADO_ACCESS_TOKEN = "ado-fake-access-token"
+# The bearer token both the OIDC request endpoints and the threads API take
+# (ACTIONS_ID_TOKEN_REQUEST_TOKEN, SYSTEM_ACCESSTOKEN).
+REQUEST_TOKEN = "ci-request-token"
+ADO_ACCESS_TOKEN = REQUEST_TOKEN
+SERVICE_CONNECTION_ID = "7d7d1f3e-5b1a-4b55-9f0e-0c0ffee00001"
+# Azure Pipelines' subject for a service connection (the test issuer's organization and project).
+ADO_SUBJECT = f"sc://idlab/idlab/{SERVICE_CONNECTION_ID}"
 # The subjects GitHub gives a job of repository contoso/lab (environment: ...NAME).
 GH_SUBJECTS = {"pull_request": "repo:contoso/lab:pull_request", "main": "repo:contoso/lab:ref:refs/heads/main",
                "environment": "repo:contoso/lab:environment:"}
@@ -147,6 +154,7 @@ class Runner:
         self.knows_ci_auth = knows(["plan"], "azure-pipelines")
         self.knows_via = knows(["verify"], "--via")
         self.issuer = None
+        self.issuer_proc = None
         self.client_id = self.server["operator_client_id"]
         if oidc == "on":
             if not self.knows_ci_auth:
@@ -154,22 +162,23 @@ class Runner:
             self.bootstrap()
 
     def bootstrap(self):
-        """--oidc on: the test OIDC issuer, and the pipeline's identity with federated
-        credentials for its subjects and Owner on the subscription, applied as the operator."""
-        import oidc_server
-        self.issuer = oidc_server.Issuer(GITHUB_REQUEST_TOKEN, ADO_ACCESS_TOKEN).start()
-        base = self.issuer.base
-        creds = [("github-pr", f"{base}/github", GH_SUBJECTS["pull_request"]),
-                 ("github-main", f"{base}/github", GH_SUBJECTS["main"]),
-                 ("github-production", f"{base}/github", GH_SUBJECTS["environment"] + "production"),
-                 ("ado-connection", f"{base}/ado", oidc_server.ADO_SUBJECT)]
+        """--oidc on: the test OIDC issuer (`idlab local oidc-server`), and the pipeline's
+        identity with federated credentials for the subjects its jobs get and Owner on the
+        subscription, applied as the operator."""
+        self.issuer_proc = subprocess.Popen([self.idlab, "local", "oidc-server", "--port", "0", "--request-token",
+                                             REQUEST_TOKEN], stdout=subprocess.PIPE, text=True)
+        info = json.loads(self.issuer_proc.stdout.readline())
+        self.issuer = info["issuer"]
+        self.github_url, self.pipelines_url = info["github_url"], info["pipelines_url"]
+        creds = [("github-pr", GH_SUBJECTS["pull_request"]), ("github-main", GH_SUBJECTS["main"]),
+                 ("github-production", GH_SUBJECTS["environment"] + "production"), ("ado-connection", ADO_SUBJECT)]
         y = ("name: ci-pipeline-identity\nlocation: eastus\nresources:\n"
              "  rg:\n    type: resource_group\n    name: lab-pipeline\n"
              "  deployer:\n    type: user_assigned_identity\n    name: lab-deployer\n    resource_group: ${rg}\n"
              "  deployer-owner:\n    type: role_assignment\n    scope: subscription\n    principal: ${deployer}\n    role: Owner\n")
-        for name, iss, sub in creds:
+        for name, sub in creds:
             y += (f"  {name}:\n    type: federated_identity_credential\n    name: {name}\n    identity: ${{deployer}}\n"
-                  f"    issuer: {iss}\n    subject: {sub}\n")
+                  f"    issuer: {self.issuer}\n    subject: {sub}\n")
         y += "outputs:\n  client_id: ${deployer.client_id}\n"
         d = tempfile.mkdtemp(prefix="idlab-ci-boot-")
         path = os.path.join(d, "boot.yaml")
@@ -181,7 +190,21 @@ class Runner:
             if p.returncode != 0:
                 raise Failed(f"bootstrap `idlab {args[0]}` failed:\n{p.stdout}{p.stderr}")
         self.client_id = json.loads(p.stdout)["client_id"]
-        say(f"== --oidc on: test issuer {base}; the pipeline signs in as lab-deployer ({self.client_id})")
+        say(f"== --oidc on: test issuer {self.issuer}; the pipeline signs in as lab-deployer ({self.client_id})")
+
+    def subject(self, sub):
+        """The subject the issuer's next assertions carry (the job's, as the CI system sets it)."""
+        req = urllib.request.Request(self.issuer + "/_control", json.dumps({"subject": sub}).encode(),
+                                     {"Content-Type": "application/json"}, method="PUT")
+        urllib.request.urlopen(req).read()
+
+    def requests(self):
+        return json.load(urllib.request.urlopen(self.issuer + "/_control")).get("requests", 0)
+
+    def close(self):
+        if self.issuer_proc:
+            self.issuer_proc.kill()
+            self.issuer_proc.wait()
 
     def base_env(self, ws):
         env = {k: v for k, v in os.environ.items() if k in ("HOME", "USER", "LANG", "TMPDIR", "CARGO_HOME", "RUSTUP_HOME")}
@@ -199,7 +222,7 @@ class Runner:
             "AZURE_CLIENT_ID": self.client_id,
             "AZURE_TENANT_ID": self.server["tenant_id"],
             "AZURE_SUBSCRIPTION_ID": self.server["subscription_id"],
-            "AZURE_SERVICE_CONNECTION_ID": "7d7d1f3e-5b1a-4b55-9f0e-0c0ffee00001",
+            "AZURE_SERVICE_CONNECTION_ID": SERVICE_CONNECTION_ID,
             "IDLAB_GIT": "https://example.invalid/idlab.git",
         }
 
@@ -348,8 +371,9 @@ def run_github(r, path):
                     sub = GH_SUBJECTS["environment"] + str(j["environment"])
                 else:
                     sub = GH_SUBJECTS["pull_request" if event == "pull_request" else "main"]
-                env["ACTIONS_ID_TOKEN_REQUEST_URL"] = f"{r.issuer.base}/github/token?sub={urllib.parse.quote(sub)}"
-                env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = GITHUB_REQUEST_TOKEN
+                r.subject(sub)
+                env["ACTIONS_ID_TOKEN_REQUEST_URL"] = r.github_url
+                env["ACTIONS_ID_TOKEN_REQUEST_TOKEN"] = REQUEST_TOKEN
             env.update({"GITHUB_OUTPUT": out_file, "GITHUB_STEP_SUMMARY": sum_file, "GITHUB_EVENT_NAME": event,
                         "GITHUB_WORKSPACE": ws, "RUNNER_TEMP": store, "GITHUB_ACTIONS": "true"})
             say(f"-- {label}")
@@ -432,7 +456,8 @@ def run_azure(r, path):
                       "SYSTEM_TEAMPROJECT": "lab", "BUILD_REPOSITORY_ID": "repo-1", "TF_BUILD": "True",
                       "SYSTEM_PULLREQUEST_PULLREQUESTID": "7" if reason == "PullRequest" else ""}
         if r.issuer:
-            predefined["SYSTEM_OIDCREQUESTURI"] = f"{r.issuer.base}/ado/oidctoken"
+            r.subject(ADO_SUBJECT)
+            predefined["SYSTEM_OIDCREQUESTURI"] = r.pipelines_url
         ran = 0
         for j in wf["jobs"]:
             if not az_eval(j.get("condition"), reason):
@@ -506,6 +531,8 @@ def main():
     ap.add_argument("--oidc", choices=["off", "on"], default="off")
     ap.add_argument("workflows", nargs="+")
     a = ap.parse_args()
+    r = None
+    seen = 0
     try:
         r = Runner(a.idlab, a.state, a.oidc)
         for w in a.workflows:
@@ -518,13 +545,18 @@ def main():
             else:
                 run_azure(r, w)
             if r.issuer:
-                say(f"   OIDC token requests so far: {r.issuer.requests}")
-                if r.issuer.requests["github" if "jobs" in doc and isinstance(doc["jobs"], dict) else "ado"] == 0:
-                    raise Failed("--oidc on, yet no step asked the test issuer for a token")
+                n = r.requests()
+                say(f"   assertions the test issuer gave so far: {n}")
+                if n <= seen:
+                    raise Failed("--oidc on, yet no step of this workflow asked the test issuer for a token")
+                seen = n
             say(f"== {w}: every step ran as expected")
     except Failed as e:
         print(f"workflow steps: {e}", file=sys.stderr)
         return 1
+    finally:
+        if r:
+            r.close()
     return 0
 
 
