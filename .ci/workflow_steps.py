@@ -30,11 +30,12 @@ signs every step in as the local cloud's operator. `on` needs the CI sign-ins (a
 (`idlab local oidc-server`, for ACTIONS_ID_TOKEN_REQUEST_URL/TOKEN and SYSTEM_OIDCREQUESTURI)
 and applies, as the operator, a plan giving the pipeline's identity federated credentials for
 the subjects its jobs get (set on the issuer before each job) and Owner; the steps then sign in
-as that identity. Likewise `--via run-command` is dropped while `verify`
+as that identity. `auto` (the default) is `on` when this idlab knows `--auth github`, else
+`off`. Likewise `--via run-command` is dropped while `verify`
 does not know it, and IDLAB_PLAN falls back to plans/arm-user-assigned.yaml while the Linux
 plan it names does not exist. Every such change is printed as `adjusted:`.
 
-Usage: workflow_steps.py --idlab BIN --state DIR [--oidc off|on] WORKFLOW.yml...
+Usage: workflow_steps.py --idlab BIN --state DIR [--oidc auto|off|on] WORKFLOW.yml...
 """
 
 import argparse
@@ -147,16 +148,17 @@ class Runner:
         self.state = os.path.abspath(state)
         with open(os.path.join(self.state, "server.json")) as f:
             self.server = json.load(f)
-        self.oidc = oidc
         self.bin = tempfile.mkdtemp(prefix="idlab-ci-bin-")
         os.symlink(self.idlab, os.path.join(self.bin, "idlab"))
         knows = lambda args, word: word in subprocess.run([self.idlab, *args, "--help"], capture_output=True, text=True).stdout
         self.knows_ci_auth = knows(["plan"], "azure-pipelines")
         self.knows_via = knows(["verify"], "--via")
+        self.oidc = ("on" if self.knows_ci_auth else "off") if oidc == "auto" else oidc
+        say(f"== sign-in: --oidc {self.oidc}" + (" (auto)" if oidc == "auto" else ""))
         self.issuer = None
         self.issuer_proc = None
         self.client_id = self.server["operator_client_id"]
-        if oidc == "on":
+        if self.oidc == "on":
             if not self.knows_ci_auth:
                 raise Failed("--oidc on: this idlab has no --auth github|azure-pipelines")
             self.bootstrap()
@@ -528,7 +530,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--idlab", required=True)
     ap.add_argument("--state", required=True)
-    ap.add_argument("--oidc", choices=["off", "on"], default="off")
+    ap.add_argument("--oidc", choices=["auto", "off", "on"], default="auto")
     ap.add_argument("workflows", nargs="+")
     a = ap.parse_args()
     r = None
