@@ -52,11 +52,11 @@ pub struct CloudArgs {
     #[arg(long)]
     pub local: bool,
     /// State directory of the local cloud.
-    #[arg(long, default_value = ".idlab/local", value_name = "DIR")]
+    #[arg(long, env = "IDLAB_STATE", default_value = ".idlab/local", value_name = "DIR")]
     pub state: PathBuf,
     /// Target a separately running `idlab local serve` by its ARM URL (its connection details
     /// are read from `--state`).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, env = "IDLAB_CLOUD_ENDPOINT", value_name = "URL")]
     pub cloud_endpoint: Option<String>,
     /// Subscription id (else the plan's, then AZURE_SUBSCRIPTION_ID; with --local, its own).
     #[arg(long, value_name = "ID")]

@@ -27,6 +27,7 @@ mod local_layout;
 mod local_persist;
 mod local_pipeline;
 mod local_security;
+mod pr_markdown;
 mod props;
 mod roles;
 mod roles_rbac;
