@@ -202,7 +202,13 @@ impl Served {
 
 /// `idlab local serve` on `state` (a fresh port when `new_port`, else the one the state
 /// records), its log in `dir/serve.log`; returns once it has printed its JSON line.
-fn serve(state: &std::path::Path, dir: &std::path::Path, faults: Option<&str>, new_port: bool, flags: &[String]) -> Child {
+fn serve(
+    state: &std::path::Path,
+    dir: &std::path::Path,
+    faults: Option<&str>,
+    new_port: bool,
+    flags: &[String],
+) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_idlab"));
     cmd.args(["local", "serve", "--state"]).arg(state);
     cmd.args(flags);
