@@ -45,6 +45,7 @@ pub mod sql;
 pub mod storage;
 pub mod store;
 pub mod table;
+pub mod throttle;
 pub mod tls;
 pub mod token;
 
@@ -276,6 +277,7 @@ impl Cloud {
             base_url,
             rng: Mutex::new(StdRng::seed_from_u64(faults.seed)),
             faults: Mutex::new(faults),
+            buckets: throttle::Buckets::default(),
             log: Mutex::new(VecDeque::new()),
             ops: Mutex::new(HashMap::new()),
             imds_running: Mutex::new(HashMap::new()),
