@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use super::auth::TokenSource;
 use super::error::Error;
+use super::pace::Pacer;
 pub use super::retry::{RetryPolicy, RetryWhile, retry_after};
 use crate::model::Sensitive;
 
@@ -45,6 +46,8 @@ pub struct Client {
     cred: Arc<dyn TokenSource>,
     pub retry: RetryPolicy,
     pub stats: Arc<Stats>,
+    /// Pacing under ARM's throttling ([`super::pace`]): on by default.
+    pub pace: Arc<Pacer>,
 }
 
 fn redact(url: &str) -> String {
@@ -62,6 +65,7 @@ impl Client {
             cred,
             retry: RetryPolicy::default(),
             stats: Arc::new(Stats::default()),
+            pace: Arc::new(Pacer::default()),
         }
     }
 
@@ -451,6 +455,9 @@ impl Request<'_> {
                 Some(Body::Bytes(b)) => req = req.body(b.clone()),
                 None => {}
             }
+            // ARM requests with the client's own credential are paced (super::pace).
+            let paced = matches!(self.auth, Auth::Scope(_)) && self.url.starts_with(&c.base);
+            let mut ticket = if paced { Some(c.pace.admit(&self.method, &self.url).await) } else { None };
             c.stats.requests.fetch_add(1, Ordering::Relaxed);
             let t0 = Instant::now();
             let result = req.send().await;
@@ -479,6 +486,9 @@ impl Request<'_> {
             };
             let status = resp.status().as_u16();
             let headers = resp.headers().clone();
+            if let Some(t) = ticket.take() {
+                c.pace.observe(t, status, &headers);
+            }
             let request_id = headers.get("x-ms-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
             let bytes = match resp.bytes().await {
                 Ok(b) => b.to_vec(),

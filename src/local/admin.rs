@@ -85,7 +85,13 @@ pub fn handle(
             let advance = serde_json::from_slice::<Value>(body)
                 .ok()
                 .and_then(|v| v.get("advance_ms").and_then(Value::as_u64))
-                .ok_or_else(|| ArmError::new(400, "InvalidRequestContent", "`advance_ms` must be a whole number of milliseconds ≥ 0."));
+                .ok_or_else(|| {
+                    ArmError::new(
+                        400,
+                        "InvalidRequestContent",
+                        "`advance_ms` must be a whole number of milliseconds ≥ 0.",
+                    )
+                });
             advance.map(|ms| {
                 sh.buckets.advance(ms.saturating_mul(1000));
                 clock(sh)

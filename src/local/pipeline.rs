@@ -37,8 +37,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use super::auth::{Caller, Refusal, Trust, bearer_check};
-use super::http::{ArmError, add_headers, error_response, header};
 use super::faults::Faults;
+use super::http::{ArmError, add_headers, error_response, header};
 use super::shared::{Limits, LogEntry, Shared, guid, now_ms};
 use super::table;
 use super::throttle::{Limit, OpType};
@@ -358,9 +358,7 @@ fn throttle(
         ),
     };
     let response = error_response(
-        &error
-            .header("retry-after", refused.retry_after_s.to_string())
-            .header("retry-after-ms", real_ms.to_string()),
+        &error.header("retry-after", refused.retry_after_s.to_string()).header("retry-after-ms", real_ms.to_string()),
     );
     Err((response, refused.remaining))
 }

@@ -210,8 +210,7 @@ impl Buckets {
         let remaining = bucket.tokens();
         if role_write {
             let rate = &cfg.role_assignment_writes;
-            let bucket =
-                i.roles.entry((key.0, key.1)).or_insert_with(|| Bucket::full(rate, now));
+            let bucket = i.roles.entry((key.0, key.1)).or_insert_with(|| Bucket::full(rate, now));
             bucket.refill(rate, now);
             if bucket.units < UNIT {
                 let wait = bucket.wait_us(rate);

@@ -8,7 +8,10 @@ use serde_json::{Value, json};
 use crate::lab::{Lab, Resp};
 
 fn frozen() -> Faults {
-    Faults { throttling: Throttling { enabled: true, frozen_clock: true, ..Throttling::default() }, ..Faults::default() }
+    Faults {
+        throttling: Throttling { enabled: true, frozen_clock: true, ..Throttling::default() },
+        ..Faults::default()
+    }
 }
 
 fn advance(lab: &Lab, ms: u64) {
@@ -79,11 +82,18 @@ fn role_assignment_writes_are_limited_to_120_a_minute() {
     let lab = Lab::with(frozen());
     let (_, oid) = lab.principal(&[]);
     let rg = lab.rg_path("roles");
-    assert_eq!(lab.op("PUT", &format!("{rg}?api-version=2024-11-01"), Some(&json!({"location": "eastus"}))).status, 201);
+    assert_eq!(
+        lab.op("PUT", &format!("{rg}?api-version=2024-11-01"), Some(&json!({"location": "eastus"}))).status,
+        201
+    );
     let reader = idlab::roles::by_name("Reader").expect("Reader").guid;
     let def = format!("/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{reader}", lab.sub());
-    let body = json!({"properties": {"roleDefinitionId": def, "principalId": oid, "principalType": "ServicePrincipal"}});
-    let id = format!("{rg}/providers/Microsoft.Authorization/roleAssignments/{}?api-version=2022-04-01", uuid::Uuid::new_v4());
+    let body =
+        json!({"properties": {"roleDefinitionId": def, "principalId": oid, "principalType": "ServicePrincipal"}});
+    let id = format!(
+        "{rg}/providers/Microsoft.Authorization/roleAssignments/{}?api-version=2022-04-01",
+        uuid::Uuid::new_v4()
+    );
     // 120 a minute: one token every 500 ms. The same assignment written again is a write too.
     burst(&lab, "writes", 120, 500, "ResourceRequestsThrottled", &|_| lab.op("PUT", &id, Some(&body)));
     let log = lab.op("GET", "/_idlab/requests", None);
@@ -97,9 +107,14 @@ fn role_assignment_writes_are_limited_to_120_a_minute() {
         .collect();
     assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 4, "{statuses:?}");
     // Other writes still pass: the provider's limit is not ARM's bucket.
-    let r = lab.op("PUT", &format!("{}?api-version=2024-11-01", lab.rg_path("other")), Some(&json!({"location": "eastus"})));
+    let r = lab.op(
+        "PUT",
+        &format!("{}?api-version=2024-11-01", lab.rg_path("other")),
+        Some(&json!({"location": "eastus"})),
+    );
     assert_eq!(r.status, 201, "{}", r.body);
-    let message = lab.op("PUT", &id, Some(&body)).body.pointer("/error/message").and_then(Value::as_str).map(str::to_string);
+    let message =
+        lab.op("PUT", &id, Some(&body)).body.pointer("/error/message").and_then(Value::as_str).map(str::to_string);
     assert!(message.is_some_and(|m| m.contains("'120'") && m.contains("00:01:00")));
 }
 
@@ -116,7 +131,11 @@ fn throttling_is_off_by_default_and_the_fault_file_sets_sizes() {
         reads: Rate { size: 3, per_second: Some(25), per_minute: None },
         ..Throttling::default()
     };
-    let set = lab.op("PUT", "/_idlab/faults", Some(&serde_json::to_value(Faults { throttling: small, ..Faults::default() }).expect("json")));
+    let set = lab.op(
+        "PUT",
+        "/_idlab/faults",
+        Some(&serde_json::to_value(Faults { throttling: small, ..Faults::default() }).expect("json")),
+    );
     assert_eq!(set.status, 200, "{}", set.body);
     let statuses: Vec<u16> = (0..4).map(|_| lab.op("GET", &path, None).status).collect();
     assert_eq!(statuses, [200, 200, 200, 429]);
@@ -126,4 +145,61 @@ fn throttling_is_off_by_default_and_the_fault_file_sets_sizes() {
     assert!(Faults::parse("throttling: { reads: { size: 0, per_second: 1 } }").is_err());
     assert!(Faults::parse("throttling: { reads: { size: 1, per_second: 1, per_minute: 60 } }").is_err());
     assert!(Faults::parse("throttling: { bogus: 1 }").is_err());
+}
+
+/// A plan of a resource group and `n` identities in it.
+fn identities(n: usize) -> String {
+    let mut s = String::from(
+        "name: paced\nlocation: eastus\nresources:\n  rg:\n    type: resource_group\n    name: paced-rg\n",
+    );
+    for i in 0..n {
+        s.push_str(&format!(
+            "  id{i}:\n    type: user_assigned_identity\n    name: paced-{i}\n    resource_group: ${{rg}}\n"
+        ));
+    }
+    s
+}
+
+/// The 429 answers in the local cloud's request log.
+fn logged_429s(s: &crate::common::Served) -> u64 {
+    let log = s.op("GET", "/_idlab/requests", None);
+    log["value"].as_array().map_or(0, |v| v.iter().filter(|e| e["status"] == 429).count() as u64)
+}
+
+#[test]
+fn the_client_paces_an_apply_and_a_destroy_under_small_buckets() {
+    // Buckets far smaller than the plan's requests (41 writes, 40 deletes, ~50 reads) at
+    // Azure's refill rates: without pacing, most requests over the sizes would be 429s.
+    let s = crate::common::Served::with_faults(Some(
+        "throttling:\n  enabled: true\n  reads: { size: 20, per_second: 25 }\n  writes: { size: 10, per_second: 10 }\n  deletes: { size: 10, per_second: 10 }\n",
+    ));
+    let dir = tempfile::tempdir().expect("tmp");
+    let plan = dir.path().join("paced.yaml");
+    std::fs::write(&plan, identities(40)).expect("plan");
+    let plan = plan.display().to_string();
+    let r = s.idlab(&["apply", &plan, "--auto-approve", "--format", "json"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let created = r.stdout.lines().filter(|l| l.contains("\"outcome\":\"created\"")).count();
+    assert_eq!(created, 41, "{}", r.stdout);
+    let event: Value = r
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|v| v["event"] == "requests")
+        .expect("a requests event");
+    let requests = event["requests"].as_u64().expect("requests");
+    let throttled = event["throttled"].as_u64().expect("throttled");
+    // The client counted every 429 the cloud gave; they are few; requests waited for tokens.
+    assert_eq!(throttled, logged_429s(&s), "{event}");
+    assert!(requests >= 41 + 41 && throttled * 10 <= requests, "{event}");
+    assert!(event["pacing_wait_s"].as_f64().is_some_and(|w| w > 0.0), "{event}");
+    // Destroy reports in its text summary.
+    s.op("DELETE", "/_idlab/requests", None);
+    let r = s.idlab(&["destroy", &plan, "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let line = r.stderr.lines().find(|l| l.starts_with("Requests: ")).expect("the requests line").to_string();
+    let throttled: u64 =
+        line.split(", ").nth(1).and_then(|p| p.split(' ').next()).and_then(|n| n.parse().ok()).expect("count");
+    assert_eq!(throttled, logged_429s(&s), "{line}");
+    assert!(throttled <= 5, "{line}");
 }
