@@ -35,8 +35,11 @@ pub struct Bucket {
 /// How the client paces.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PaceConfig {
-    /// Off: no bucket and no concurrency limit (429s are still counted).
+    /// Off: no bucket and no concurrency limit beyond `initial_concurrency` when `adaptive`
+    /// is off too (429s are still counted).
     pub enabled: bool,
+    /// The concurrency limit adapts (AIMD); else it stays `initial_concurrency`.
+    pub adaptive: bool,
     pub reads: Bucket,
     pub writes: Bucket,
     pub deletes: Bucket,
@@ -54,6 +57,7 @@ impl Default for PaceConfig {
     fn default() -> PaceConfig {
         PaceConfig {
             enabled: true,
+            adaptive: true,
             reads: Bucket { size: 250.0, per_second: 25.0 },
             writes: Bucket { size: 200.0, per_second: 10.0 },
             deletes: Bucket { size: 200.0, per_second: 10.0 },
@@ -153,7 +157,7 @@ impl Pacer {
         let initial = cfg.initial_concurrency.clamp(1, cfg.max_concurrency.max(1));
         Pacer {
             state: Mutex::new(State { buckets: HashMap::new(), limit: initial as f64, debt: 0 }),
-            slots: Semaphore::new(if cfg.enabled { initial } else { Semaphore::MAX_PERMITS }),
+            slots: Semaphore::new(initial),
             cfg,
             stats: PaceStats::default(),
         }
@@ -161,7 +165,18 @@ impl Pacer {
 
     /// No pacing: requests go out as the caller sends them (429s are still counted).
     pub fn off() -> Pacer {
-        Pacer::new(PaceConfig { enabled: false, ..PaceConfig::default() })
+        Pacer::fixed(Semaphore::MAX_PERMITS)
+    }
+
+    /// No buckets and a fixed number of requests in flight (a baseline: "N wide").
+    pub fn fixed(concurrency: usize) -> Pacer {
+        Pacer::new(PaceConfig {
+            enabled: false,
+            adaptive: false,
+            initial_concurrency: concurrency,
+            max_concurrency: concurrency,
+            ..PaceConfig::default()
+        })
     }
 
     pub fn config(&self) -> &PaceConfig {
@@ -191,7 +206,14 @@ impl Pacer {
     /// slot under the concurrency limit. `path` is the URL's path (its subscription).
     pub async fn admit(&self, method: &Method, path: &str) -> Ticket<'_> {
         if !self.cfg.enabled {
-            return Ticket { keys: Vec::new(), slot: None, pacer: self };
+            let start = Instant::now();
+            let slot = if self.cfg.initial_concurrency < Semaphore::MAX_PERMITS {
+                self.slots.acquire().await.ok()
+            } else {
+                None
+            };
+            self.note_wait(start.elapsed());
+            return Ticket { keys: Vec::new(), slot, pacer: self };
         }
         let subscription = subscription_of(path);
         let op = match *method {
@@ -208,11 +230,15 @@ impl Pacer {
             self.take(key).await;
         }
         let slot = self.slots.acquire().await.ok();
-        let waited = start.elapsed();
+        self.note_wait(start.elapsed());
+        Ticket { keys, slot, pacer: self }
+    }
+
+    /// Count a wait (not the microseconds every admission takes).
+    fn note_wait(&self, waited: Duration) {
         if waited >= Duration::from_micros(100) {
             self.stats.waited_us.fetch_add(waited.as_micros() as u64, Ordering::Relaxed);
         }
-        Ticket { keys, slot, pacer: self }
     }
 
     /// Take one token from a bucket, waiting for the refill when it is empty.
@@ -275,12 +301,17 @@ impl Pacer {
                     }
                 }
             }
+            if !self.cfg.adaptive {
+                drop(st);
+                drop(ticket);
+                return;
+            }
             let before = st.limit as usize;
             st.limit = (st.limit / 2.0).max(1.0);
             let cut = before.saturating_sub(st.limit as usize);
             let forgotten = self.slots.forget_permits(cut);
             st.debt += cut - forgotten;
-        } else {
+        } else if self.cfg.adaptive {
             let before = st.limit as usize;
             st.limit = (st.limit + 1.0 / st.limit).min(self.cfg.max_concurrency as f64);
             let grown = (st.limit as usize).saturating_sub(before);
