@@ -294,11 +294,11 @@ impl Pacer {
             // The bucket it hit is empty: nothing more goes until the refill.
             let code_is_provider = ticket.keys.len() > 1 && remaining_is_positive(headers);
             for key in &ticket.keys {
-                if key.1 == Op::RoleWrite || !code_is_provider {
-                    if let Some(t) = st.buckets.get_mut(key) {
-                        t.tokens = t.tokens.min(0.0);
-                        t.at = Instant::now();
-                    }
+                if (key.1 == Op::RoleWrite || !code_is_provider)
+                    && let Some(t) = st.buckets.get_mut(key)
+                {
+                    t.tokens = t.tokens.min(0.0);
+                    t.at = Instant::now();
                 }
             }
             if !self.cfg.adaptive {

@@ -320,7 +320,7 @@ fn throttle(
     parts: &Parts,
     bearer: &Bearer,
     type_lower: &str,
-) -> Result<u64, (Response, u64)> {
+) -> Result<u64, Box<(Response, u64)>> {
     let path = parts.uri.path();
     let subscription = path
         .strip_prefix("/subscriptions/")
@@ -360,7 +360,7 @@ fn throttle(
     let response = error_response(
         &error.header("retry-after", refused.retry_after_s.to_string()).header("retry-after-ms", real_ms.to_string()),
     );
-    Err((response, refused.remaining))
+    Err(Box::new((response, refused.remaining)))
 }
 
 /// A dropped connection: the answer's body fails mid-stream.
