@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use super::auth::TokenSource;
 use super::error::Error;
+use super::pace::Pacer;
 pub use super::retry::{RetryPolicy, RetryWhile, Stop, retry_after};
 use crate::model::Sensitive;
 
@@ -59,6 +60,8 @@ pub struct Client {
     /// Set on the first Ctrl-C: every wait ends at once (see [`Stop`]).
     pub stop: Stop,
     operation_time: OperationTime,
+    /// Pacing under ARM's throttling ([`super::pace`]): on by default.
+    pub pace: Arc<Pacer>,
 }
 
 pub(super) fn redact(url: &str) -> String {
@@ -78,6 +81,7 @@ impl Client {
             stats: Arc::new(Stats::default()),
             stop: Stop::new(),
             operation_time: Arc::new(|_| DEFAULT_OPERATION_TIME),
+            pace: Arc::new(Pacer::default()),
         }
     }
 
@@ -477,6 +481,9 @@ impl Request<'_> {
                 Some(Body::Bytes(b)) => req = req.body(b.clone()),
                 None => {}
             }
+            // ARM requests with the client's own credential are paced (super::pace).
+            let paced = matches!(self.auth, Auth::Scope(_)) && self.url.starts_with(&c.base);
+            let mut ticket = if paced { Some(c.pace.admit(&self.method, &self.url).await) } else { None };
             c.stats.requests.fetch_add(1, Ordering::Relaxed);
             let t0 = Instant::now();
             let result = req.send().await;
@@ -506,6 +513,9 @@ impl Request<'_> {
             };
             let status = resp.status().as_u16();
             let headers = resp.headers().clone();
+            if let Some(t) = ticket.take() {
+                c.pace.observe(t, status, &headers);
+            }
             let request_id = headers.get("x-ms-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
             let bytes = match resp.bytes().await {
                 Ok(b) => b.to_vec(),

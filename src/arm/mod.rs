@@ -12,6 +12,7 @@ pub mod id;
 pub mod jwt;
 pub mod keyvault;
 pub mod lro;
+pub mod pace;
 pub mod retry;
 
 pub use client::Client;

@@ -93,6 +93,7 @@ pub(crate) fn cmd_apply(a: &ApplyArgs) -> Exit {
             if a.format != OutFormat::Json {
                 ui::err(&ui::plan::summary(&results, "Apply"));
             }
+            ui::plan::traffic(&cx.traffic(), a.format == OutFormat::Json);
             drop(conn.local);
             if cx.cancel.is_cancelled() {
                 return interrupted_exit(a.cloud.timeout);

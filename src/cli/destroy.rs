@@ -64,6 +64,7 @@ pub(crate) fn cmd_destroy(a: &DestroyArgs) -> Exit {
             if a.format != OutFormat::Json {
                 ui::err(&ui::plan::summary(&results, "Destroy"));
             }
+            ui::plan::traffic(&cx.traffic(), a.format == OutFormat::Json);
             drop(conn.local);
             if cx.cancel.is_cancelled() {
                 return interrupted_exit(a.cloud.timeout);

@@ -140,6 +140,27 @@ impl Context {
     }
 }
 
+/// What the ARM client sent for a command, for its summary: requests (every attempt), 429
+/// answers, and the time requests waited for pacing (summed over requests).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Traffic {
+    pub requests: u64,
+    pub throttled: u64,
+    pub pacing_wait: std::time::Duration,
+}
+
+impl Context {
+    /// The client's counters so far.
+    pub fn traffic(&self) -> Traffic {
+        use std::sync::atomic::Ordering;
+        Traffic {
+            requests: self.client.stats.requests.load(Ordering::Relaxed),
+            throttled: self.client.pace.stats.throttled.load(Ordering::Relaxed),
+            pacing_wait: self.client.pace.stats.waited(),
+        }
+    }
+}
+
 /// Shared by the walkers: the engine's view while applying.
 pub struct Shared<'a> {
     pub cx: &'a Context,

@@ -15,7 +15,7 @@ pub mod schedule;
 pub mod secrets;
 pub mod walk;
 
-pub use context::{Context, Event, Outcome, Reporter, Shared};
+pub use context::{Context, Event, Outcome, Reporter, Shared, Traffic};
 pub use observe::{observe, read, record, record_decl, targets};
 pub use schedule::Cancel;
 

@@ -9,6 +9,7 @@
 //! | `POST /_idlab/principals` `{"name", "roles":[{"role","scope"}], "federated":[{"issuer","subject"}]}` | create a service principal; answers its `client_id`, `object_id` and (once) `secret` |
 //! | `GET /_idlab/vms` | every VM with its identity endpoint and identities |
 //! | `GET /_idlab/faults`, `PUT /_idlab/faults` | read or replace the fault configuration |
+//! | `GET /_idlab/clock`, `POST /_idlab/clock` `{"advance_ms": N}` | the throttling buckets' virtual clock in ms (`clock_ms`); POST moves it forward by N ms (the only way it moves with `throttling.frozen_clock`) |
 //! | `POST /_idlab/snapshot` | compact the journal into a snapshot now |
 //! | `PUT /_idlab/storageAccounts/{name}/keys` `{"keys":["<base64>","<base64>"]}` | replace a storage account's two keys with known ones (SAS test vectors, tools with a fixed key as Azurite has); answers the key names, never the values; paths are case-insensitive |
 //!
@@ -69,6 +70,7 @@ pub fn handle(
                     use rand::SeedableRng;
                     *sh.rng.lock().unwrap_or_else(|p| p.into_inner()) = rand::rngs::StdRng::seed_from_u64(f.seed);
                     *sh.faults.lock().unwrap_or_else(|p| p.into_inner()) = f.clone();
+                    sh.buckets.reset();
                     serde_json::to_value(f).map_err(|e| ArmError::new(500, "InternalServerError", e.to_string()))
                 }
                 Err(e) => Err(ArmError::new(400, "InvalidFaults", e)),
@@ -77,6 +79,23 @@ pub fn handle(
         (Method::PUT, p) if p.starts_with("/_idlab/storageaccounts/") && p.ends_with("/keys") => {
             let name = &p["/_idlab/storageaccounts/".len()..p.len() - "/keys".len()];
             import_keys(sh, name, body)
+        }
+        (Method::GET, "/_idlab/clock") => Ok(clock(sh)),
+        (Method::POST, "/_idlab/clock") => {
+            let advance = serde_json::from_slice::<Value>(body)
+                .ok()
+                .and_then(|v| v.get("advance_ms").and_then(Value::as_u64))
+                .ok_or_else(|| {
+                    ArmError::new(
+                        400,
+                        "InvalidRequestContent",
+                        "`advance_ms` must be a whole number of milliseconds ≥ 0.",
+                    )
+                });
+            advance.map(|ms| {
+                sh.buckets.advance(ms.saturating_mul(1000));
+                clock(sh)
+            })
         }
         (Method::POST, "/_idlab/snapshot") => sh
             .store()
@@ -89,6 +108,12 @@ pub fn handle(
         Ok(v) => json_response(200, &v, &[]),
         Err(e) => error_response(&e),
     }
+}
+
+/// The throttling buckets' virtual clock.
+fn clock(sh: &Shared) -> Value {
+    let f = sh.faults();
+    json!({ "clock_ms": sh.buckets.clock_us(&f.throttling, f.time_scale) / 1000, "frozen": f.throttling.frozen_clock })
 }
 
 /// Replace a storage account's keys: exactly two, each non-empty base64 (Azure's are 64 bytes).

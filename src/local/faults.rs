@@ -19,6 +19,13 @@
 //! crash_after_writes: null   # `local serve` only: exit right after the Nth acknowledged write
 //! per_type:                  # overrides by ARM type (case-insensitive)
 //!   Microsoft.Compute/virtualMachines: { latency_ms: 50, lro_ms: 2000 }
+//! throttling:                # ARM's token buckets (local::throttle); off by default
+//!   enabled: true
+//!   frozen_clock: false      # true: the buckets' clock moves only by POST /_idlab/clock
+//!   reads: { size: 250, per_second: 25 }
+//!   writes: { size: 200, per_second: 10 }
+//!   deletes: { size: 200, per_second: 10 }
+//!   role_assignment_writes: { size: 120, per_minute: 120 }
 //! ```
 
 use std::collections::BTreeMap;
@@ -56,6 +63,57 @@ pub struct Faults {
     pub propagation_ms: u64,
     pub crash_after_writes: Option<u64>,
     pub per_type: BTreeMap<String, TypeFaults>,
+    pub throttling: Throttling,
+}
+
+/// A token bucket's size and refill rate (`per_second` or `per_minute`, not both).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Rate {
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_second: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_minute: Option<u64>,
+}
+
+impl Rate {
+    fn new(size: u64, per_second: u64) -> Rate {
+        Rate { size, per_second: Some(per_second), per_minute: None }
+    }
+
+    /// Tokens added per minute.
+    pub fn per_minute(&self) -> u64 {
+        self.per_minute.unwrap_or_else(|| self.per_second.unwrap_or(0).saturating_mul(60))
+    }
+}
+
+/// ARM's throttling (docs/local-cloud.md, Throttling): token buckets per subscription,
+/// principal and operation type, and the authorization provider's role-assignment writes.
+/// Defaults are Azure's documented limits.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Throttling {
+    pub enabled: bool,
+    /// The buckets' clock moves only when the admin API advances it (`POST /_idlab/clock`).
+    pub frozen_clock: bool,
+    pub reads: Rate,
+    pub writes: Rate,
+    pub deletes: Rate,
+    pub role_assignment_writes: Rate,
+}
+
+impl Default for Throttling {
+    fn default() -> Throttling {
+        Throttling {
+            enabled: false,
+            frozen_clock: false,
+            reads: Rate::new(250, 25),
+            writes: Rate::new(200, 10),
+            deletes: Rate::new(200, 10),
+            role_assignment_writes: Rate { size: 120, per_second: None, per_minute: Some(120) },
+        }
+    }
 }
 
 impl Default for Faults {
@@ -75,6 +133,7 @@ impl Default for Faults {
             propagation_ms: 0,
             crash_after_writes: None,
             per_type: BTreeMap::new(),
+            throttling: Throttling::default(),
         }
     }
 }
@@ -104,6 +163,20 @@ impl Faults {
         ] {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(format!("{name} must be between 0 and 1, not {rate}"));
+            }
+        }
+        let t = &self.throttling;
+        for (name, rate) in [
+            ("reads", &t.reads),
+            ("writes", &t.writes),
+            ("deletes", &t.deletes),
+            ("role_assignment_writes", &t.role_assignment_writes),
+        ] {
+            if rate.per_second.is_some() && rate.per_minute.is_some() {
+                return Err(format!("throttling.{name}: give per_second or per_minute, not both"));
+            }
+            if rate.size == 0 || rate.per_minute() == 0 {
+                return Err(format!("throttling.{name}: size and rate must be at least 1"));
             }
         }
         if !(self.time_scale >= 0.0 && self.time_scale.is_finite()) {

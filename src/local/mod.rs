@@ -47,6 +47,7 @@ pub mod sql;
 pub mod storage;
 pub mod store;
 pub mod table;
+pub mod throttle;
 pub mod tls;
 pub mod token;
 
@@ -278,6 +279,7 @@ impl Cloud {
             base_url,
             rng: Mutex::new(StdRng::seed_from_u64(faults.seed)),
             faults: Mutex::new(faults),
+            buckets: throttle::Buckets::default(),
             log: Mutex::new(VecDeque::new()),
             ops: Mutex::new(HashMap::new()),
             imds_running: Mutex::new(HashMap::new()),

@@ -11,6 +11,9 @@
 //!    and notes the caller for the request log ([`Note`]) — in the order the plane checked
 //!    before (an ARM path or api-version error, a storage account that does not exist, …);
 //! 3. fault injection: ARM requests ([`FaultScope`], set by ARM's `admit`); other planes: drops;
+//!    and ARM's token-bucket throttling when the fault file turns it on ([`super::throttle`]):
+//!    the bucket of the request's subscription, caller and operation type, whose remaining
+//!    tokens go in `x-ms-ratelimit-remaining-subscription-{reads,writes,deletes}`;
 //! 4. authorization: the plane's `authorize` step; the action or data action an endpoint
 //!    declares is then evaluated by the one RBAC function (`rbac`) — here for ARM and blob,
 //!    in the handler where it depends on state only the handler reads (dfs, WebHDFS, Key
@@ -34,8 +37,11 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use super::auth::{Caller, Refusal, Trust, bearer_check};
+use super::faults::Faults;
 use super::http::{ArmError, add_headers, error_response, header};
 use super::shared::{Limits, LogEntry, Shared, guid, now_ms};
+use super::table;
+use super::throttle::{Limit, OpType};
 
 /// What the request's `Authorization` header holds, checked once by the pipeline.
 #[derive(Debug, Clone)]
@@ -158,9 +164,10 @@ async fn run(State((sh, plane)): State<(Arc<Shared>, Arc<Plane>)>, request: Requ
     let method = parts.method.clone();
     let bearer = authenticate(&sh, &plane, &parts);
     let mut note = Note::default();
+    let mut remaining: Option<u64> = None;
     let mut response = match (plane.admit)(&sh, &mut parts, &bearer, &mut note) {
         Err(refused) => *refused,
-        Ok(()) => match faults(&sh, &plane, &parts).await {
+        Ok(()) => match faults(&sh, &plane, &parts, &bearer, &mut remaining).await {
             Some(injected) => injected,
             None => match (plane.authorize)(&sh, &mut parts, &bearer, &mut note) {
                 Err(refused) => *refused,
@@ -175,7 +182,7 @@ async fn run(State((sh, plane)): State<(Arc<Shared>, Arc<Plane>)>, request: Requ
             },
         },
     };
-    stamp(plane.ids, &mut response, &method, request_id, correlation);
+    stamp(plane.ids, &mut response, &method, request_id, correlation, remaining);
     sh.record(LogEntry {
         time_ms: now_ms(),
         method: method.to_string(),
@@ -252,13 +259,29 @@ fn authenticate(sh: &Shared, plane: &Plane, parts: &Parts) -> Bearer {
     Bearer::Checked(bearer_check(&trust, token, |aud| (plane.audiences)(parts, aud)))
 }
 
-/// Injected faults (docs/local-cloud.md): the ones ARM's `admit` scoped; other planes only drop.
-async fn faults(sh: &Shared, plane: &Plane, parts: &Parts) -> Option<Response> {
+/// Injected faults (docs/local-cloud.md): the ones ARM's `admit` scoped, and ARM's throttling;
+/// other planes only drop.
+async fn faults(
+    sh: &Shared,
+    plane: &Plane,
+    parts: &Parts,
+    bearer: &Bearer,
+    remaining: &mut Option<u64>,
+) -> Option<Response> {
     if plane.errors != Errors::ArmJson {
         return sh.chance(sh.faults().data_drop_rate).then(dropped);
     }
     let FaultScope(type_lower) = parts.extensions.get::<FaultScope>()?;
     let faults = sh.faults();
+    if faults.throttling.enabled {
+        match throttle(sh, &faults, parts, bearer, type_lower) {
+            Ok(left) => *remaining = Some(left),
+            Err(refused) => {
+                *remaining = Some(refused.1);
+                return Some(refused.0);
+            }
+        }
+    }
     let latency = faults.latency(type_lower);
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -290,6 +313,57 @@ async fn faults(sh: &Shared, plane: &Plane, parts: &Parts) -> Option<Response> {
     None
 }
 
+/// Take a token from the request's buckets: the answer when one is empty (429 with
+/// `Retry-After`), and what is left of the operation type's bucket.
+fn throttle(
+    sh: &Shared,
+    faults: &Faults,
+    parts: &Parts,
+    bearer: &Bearer,
+    type_lower: &str,
+) -> Result<u64, Box<(Response, u64)>> {
+    let path = parts.uri.path();
+    let subscription = path
+        .strip_prefix("/subscriptions/")
+        .or_else(|| path.strip_prefix("/SUBSCRIPTIONS/"))
+        .map_or("", |rest| rest.split('/').next().unwrap_or_default());
+    let principal = bearer.caller().map_or("", |c| c.object_id.as_str());
+    let op = OpType::of(parts.method.as_str());
+    let role_write = op == OpType::Write && type_lower.eq_ignore_ascii_case(table::ROLE_ASSIGNMENTS);
+    let t = &faults.throttling;
+    let refused = match sh.buckets.take(t, faults.time_scale, subscription, principal, op, role_write) {
+        Ok(left) => return Ok(left),
+        Err(refused) => refused,
+    };
+    let real_ms = (refused.retry_after_us as f64 * faults.time_scale / 1000.0).ceil().max(1.0) as u64;
+    let error = match refused.limit {
+        Limit::Arm => ArmError::new(
+            429,
+            "TooManyRequests",
+            format!(
+                "The request is being throttled as the limit has been reached for operation type - {}. For more information, see - https://aka.ms/srpthrottlinglimits",
+                match op {
+                    OpType::Read => "Read",
+                    OpType::Write => "Write",
+                    OpType::Delete => "Delete",
+                }
+            ),
+        ),
+        Limit::RoleAssignments => ArmError::new(
+            429,
+            "ResourceRequestsThrottled",
+            format!(
+                "Number of requests for Microsoft.Authorization exceeded the limit of '{}' for time interval '00:01:00'. Please try again after '{}' seconds.",
+                t.role_assignment_writes.size, refused.retry_after_s
+            ),
+        ),
+    };
+    let response = error_response(
+        &error.header("retry-after", refused.retry_after_s.to_string()).header("retry-after-ms", real_ms.to_string()),
+    );
+    Err(Box::new((response, refused.remaining)))
+}
+
 /// A dropped connection: the answer's body fails mid-stream.
 fn dropped() -> Response {
     let stream = futures::stream::once(async {
@@ -303,7 +377,14 @@ fn dropped() -> Response {
     r
 }
 
-fn stamp(ids: Ids, response: &mut Response, method: &Method, request_id: String, correlation: String) {
+fn stamp(
+    ids: Ids,
+    response: &mut Response,
+    method: &Method,
+    request_id: String,
+    correlation: String,
+    remaining: Option<u64>,
+) {
     let h = response.headers_mut();
     match ids {
         Ids::Arm => {
@@ -320,7 +401,14 @@ fn stamp(ids: Ids, response: &mut Response, method: &Method, request_id: String,
                 Method::DELETE => "deletes",
                 _ => "writes",
             };
-            add_headers(h, &[(&format!("x-ms-ratelimit-remaining-subscription-{kind}"), "11999".to_string())]);
+            // With throttling on, the tokens left in the request's bucket; else a fixed count
+            // as before.
+            let left = remaining.map_or_else(|| "11999".to_string(), |n| n.to_string());
+            add_headers(h, &[(&format!("x-ms-ratelimit-remaining-subscription-{kind}"), left.clone())]);
+            if remaining.is_some() {
+                // The regional token-bucket model's header, beside the classic one.
+                add_headers(h, &[(&format!("x-ms-ratelimit-remaining-subscription-global-{kind}"), left)]);
+            }
         }
         Ids::KeyVault => add_headers(h, &[("x-ms-request-id", request_id)]),
         Ids::Handler => {}

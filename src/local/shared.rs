@@ -122,6 +122,8 @@ pub struct Shared {
     pub key: SigningKey,
     pub base_url: String,
     pub faults: Mutex<Faults>,
+    /// ARM's token buckets (`faults.throttling`) and their clock.
+    pub buckets: super::throttle::Buckets,
     pub rng: Mutex<StdRng>,
     pub log: Mutex<VecDeque<LogEntry>>,
     pub ops: Mutex<HashMap<String, Operation>>,

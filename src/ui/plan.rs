@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::engine::{Event, Outcome, Reporter};
+use crate::engine::{Event, Outcome, Reporter, Traffic};
 use crate::plan::{Action, ActionKind, Plan, Summary};
 
 pub(super) fn sym(a: ActionKind) -> &'static str {
@@ -230,6 +230,28 @@ pub fn summary(results: &[(String, String, Outcome)], verb: &str) -> String {
         count("skipped"),
     ));
     out
+}
+
+/// What the command sent, after the summary: a line on stderr, or with `--format json` a
+/// `requests` NDJSON event on stdout (`requests`, `throttled`: 429 answers, `pacing_wait_s`:
+/// seconds requests waited for pacing, summed over requests).
+pub fn traffic(t: &Traffic, json: bool) {
+    if json {
+        let v = serde_json::json!({
+            "event": "requests",
+            "requests": t.requests,
+            "throttled": t.throttled,
+            "pacing_wait_s": t.pacing_wait.as_secs_f64(),
+        });
+        super::out(&format!("{v}\n"));
+    } else {
+        super::err(&format!(
+            "Requests: {} sent, {} throttled (429), {:.1} s waited for pacing.\n",
+            t.requests,
+            t.throttled,
+            t.pacing_wait.as_secs_f64()
+        ));
+    }
 }
 
 /// Whether stdin is a terminal (apply asks for confirmation only there).

@@ -36,5 +36,6 @@ mod sas_vectors;
 mod schema;
 mod sql_e2e;
 mod storage_e2e;
+mod throttling;
 mod tokens;
 mod tutorials_e2e;
