@@ -8,7 +8,9 @@ use clap::Args;
 use crate::engine::{self, Outcome, Shared};
 use crate::ui;
 
-use super::common::{CloudArgs, Exit, OutFormat, VarArgs, confirm_or_refuse, fail, interrupted_exit, watch_interrupts};
+use super::common::{
+    CloudArgs, Exit, OutFormat, VarArgs, confirm_or_refuse, fail, instance_prefix, interrupted_exit, watch_interrupts,
+};
 use super::connect::observe_then;
 
 #[derive(Debug, Args)]
@@ -41,6 +43,9 @@ pub(crate) fn cmd_apply(a: &ApplyArgs) -> Exit {
         && let Err(e) = s.check_source(&source, &std::fs::read_to_string(&source).unwrap_or_default())
     {
         return fail(e);
+    }
+    if saved.is_some() && !a.cloud.instance.is_empty() || saved.is_some() && a.cloud.instances.is_some() {
+        return fail("a saved plan is applied as it was saved: drop --instance/--instances");
     }
     let destroying_saved = saved.as_ref().is_some_and(|s| s.plan.destroy);
     observe_then(
@@ -86,12 +91,13 @@ pub(crate) fn cmd_apply(a: &ApplyArgs) -> Exit {
                 return e;
             }
             let total = plan.actions.iter().filter(|x| x.action != crate::plan::ActionKind::NoOp).count() as u64;
-            let reporter = ui::plan::reporter(a.format == OutFormat::Json, a.cloud.no_progress, total);
+            let reporter =
+                ui::plan::reporter_for(a.format == OutFormat::Json, a.cloud.no_progress, total, p.instance.as_deref());
             let sh = Shared { cx, plan: &p, reporter };
             let results =
                 if destroying { engine::walk::destroy(&sh, obs).await } else { engine::walk::apply(&sh, obs).await };
             if a.format != OutFormat::Json {
-                ui::err(&ui::plan::summary(&results, "Apply"));
+                ui::err(&instance_prefix(&p, ui::plan::summary(&results, "Apply")));
             }
             drop(conn.local);
             if cx.cancel.is_cancelled() {

@@ -13,13 +13,13 @@ use crate::resolve::Validated;
 
 use std::path::Path;
 
-use super::common::{CloudArgs, Exit, VarArgs, fail, load, runtime};
+use super::common::{CloudArgs, Exit, VarArgs, fail, load_as, runtime};
 
 /// A connection to a cloud for one command.
 pub(crate) struct Conn {
     pub cx: Context,
-    /// Keeps an in-process local cloud alive for the command.
-    pub local: Option<Local>,
+    /// Keeps an in-process local cloud alive for the command (shared by its instances).
+    pub local: Option<std::sync::Arc<Local>>,
 }
 
 /// Connect to the cloud `c` names.
@@ -74,7 +74,7 @@ pub(crate) async fn connect(c: &CloudArgs, plan: &Validated) -> Result<Conn, Str
             subscription: c.subscription.clone().unwrap_or_else(|| info.subscription_id.clone()),
         })
         .await?;
-        return Ok(Conn { cx: context(c, conn), local: Some(local) });
+        return Ok(Conn { cx: context(c, conn), local: Some(std::sync::Arc::new(local)) });
     }
     // Azure retired Data Lake Storage Gen1: refuse before any request, pointing at Gen2.
     if let Some(why) = crate::kinds::data_lake::gen1_refused(&plan.decls) {
@@ -110,35 +110,108 @@ fn context(c: &CloudArgs, conn: Connected) -> Context {
 
 /// Load the plan (printing its diagnostics), connect, let the command set its options on the
 /// context, read what Azure holds, then run the command's `body` on one runtime.
+///
+/// With instances (`--instance`, `--instances`) the plan is loaded once per instance, and
+/// every instance is observed and run concurrently on the one connection: a failure in one
+/// never stops the others. The exit code is the most severe of the instances'
+/// ([`fleet_exit`]), after a summary line per instance.
 pub(crate) fn observe_then(
     path: &Path,
     vars: &VarArgs,
     cloud: &CloudArgs,
-    set: impl FnOnce(&Validated, &mut Context) -> Result<(), String>,
-    body: impl AsyncFnOnce(Validated, Conn, engine::Observed) -> Exit,
+    set: impl Fn(&Validated, &mut Context) -> Result<(), String>,
+    body: impl AsyncFn(Validated, Conn, engine::Observed) -> Exit,
 ) -> Exit {
-    let p = match load(path, vars) {
-        Ok(p) => p,
-        Err(e) => return e,
+    let names = match cloud.instance_names() {
+        Ok(n) => n,
+        Err(e) => return fail(e),
     };
+    let mut plans = Vec::new();
+    if names.is_empty() {
+        match load_as(path, vars, None) {
+            Ok(p) => plans.push(p),
+            Err(e) => return e,
+        }
+    } else {
+        // Every instance's diagnostics, then refuse if any failed to load.
+        let loaded: Vec<_> = names.iter().map(|n| load_as(path, vars, Some(n))).collect();
+        for l in loaded {
+            match l {
+                Ok(p) => plans.push(p),
+                Err(e) => return e,
+            }
+        }
+    }
     let Some(rt) = runtime() else { return Exit::Error };
     rt.block_on(async {
-        let (conn, obs) = match observed(cloud, &p, |cx| set(&p, cx)).await {
+        let Some(first) = plans.first() else { return Exit::Error };
+        let mut base = match connect(cloud, first).await {
             Ok(c) => c,
-            Err(e) => return e,
+            Err(e) => return fail(e),
         };
-        body(p, conn, obs).await
+        if names.is_empty() {
+            let p = plans.remove(0);
+            if let Err(e) = set(&p, &mut base.cx) {
+                return fail(e);
+            }
+            let obs = match engine::observe(&base.cx, &p).await {
+                Ok(o) => o,
+                Err(e) => return fail(e),
+            };
+            return body(p, base, obs).await;
+        }
+        let runs = plans.into_iter().map(|p| {
+            let mut cx = instance_context(&base.cx);
+            let local = base.local.clone();
+            let (set, body) = (&set, &body);
+            async move {
+                if let Err(e) = set(&p, &mut cx) {
+                    return fail(e);
+                }
+                let obs = match engine::observe(&cx, &p).await {
+                    Ok(o) => o,
+                    Err(e) => return fail(format!("instance {}: {e}", p.instance.as_deref().unwrap_or_default())),
+                };
+                body(p, Conn { cx, local }, obs).await
+            }
+        });
+        let exits = futures::future::join_all(runs).await;
+        drop(base);
+        crate::ui::err(&crate::ui::plan::fleet_summary(
+            &names.iter().zip(&exits).map(|(n, e)| (n.clone(), e.code())).collect::<Vec<_>>(),
+        ));
+        fleet_exit(&exits)
     })
 }
 
-/// Connect, let the command set its options on the context, then read what Azure holds.
-async fn observed(
-    cloud: &CloudArgs,
-    p: &Validated,
-    set: impl FnOnce(&mut Context) -> Result<(), String>,
-) -> Result<(Conn, engine::Observed), Exit> {
-    let mut conn = connect(cloud, p).await.map_err(fail)?;
-    set(&mut conn.cx).map_err(fail)?;
-    let obs = engine::observe(&conn.cx, p).await.map_err(fail)?;
-    Ok((conn, obs))
+/// A context for one instance: the connection's, with the command's options still unset.
+fn instance_context(cx: &Context) -> Context {
+    Context {
+        client: cx.client.clone(),
+        subscription: cx.subscription.clone(),
+        tenant_id: cx.tenant_id.clone(),
+        caller_object_id: cx.caller_object_id.clone(),
+        parallelism: cx.parallelism,
+        adopt: cx.adopt,
+        force: cx.force,
+        only: cx.only.clone(),
+        fifo: cx.fifo,
+        principal_wait: cx.principal_wait,
+        check_names: cx.check_names,
+        purge: cx.purge,
+        cancel: cx.cancel.clone(),
+    }
+}
+
+/// The exit code of a fleet: interrupted, else an error (apply: any instance failed), else a
+/// failed check (verify), else changes (`plan --detailed-exitcode`), else success.
+pub(crate) fn fleet_exit(exits: &[Exit]) -> Exit {
+    let rank = |e: &Exit| match e {
+        Exit::Interrupted => 5,
+        Exit::Error | Exit::Code(_) => 4,
+        Exit::VerifyFailed => 3,
+        Exit::Changes => 2,
+        Exit::Ok => 1,
+    };
+    exits.iter().copied().max_by_key(rank).unwrap_or(Exit::Ok)
 }

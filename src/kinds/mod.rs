@@ -26,6 +26,7 @@ pub mod data_lake;
 pub mod env;
 pub mod header;
 pub mod identity;
+pub mod instance;
 pub mod key_vault;
 pub mod network;
 pub mod resource_group;
@@ -50,6 +51,11 @@ pub trait Kind: Send + Sync {
     /// Whether a reference to this kind names a principal (a user-assigned identity).
     fn is_identity(&self) -> bool {
         false
+    }
+    /// Instances: how this kind's name takes the instance suffix, for names whose uniqueness
+    /// scope is not inside a resource the instance owns (`None`: unique inside its parent).
+    fn instance_name(&self) -> Option<instance::InstanceName> {
+        None
     }
     /// The JSON Schema of this kind's YAML, tagged by `type`.
     fn schema(&self, g: &mut SchemaGenerator) -> Schema;
@@ -242,7 +248,7 @@ pub fn tagged_schema<T: schemars::JsonSchema>(g: &mut SchemaGenerator, type_name
 /// Implements [`Kind`] for a unit struct over a spec type.
 macro_rules! kind {
     ($kind:ident, $spec:ty, type_name: $tn:literal, arm_type: $arm:expr, api_version: $api:literal,
-     attributes: $attrs:expr, weight: $w:literal $(, identity: $ident:literal)?) => {
+     attributes: $attrs:expr, weight: $w:literal $(, identity: $ident:literal)? $(, naming: $naming:expr)?) => {
         /// The registry entry for this kind.
         pub struct $kind;
         impl $crate::kinds::Kind for $kind {
@@ -263,6 +269,9 @@ macro_rules! kind {
             }
             $(fn is_identity(&self) -> bool {
                 $ident
+            })?
+            $(fn instance_name(&self) -> Option<$crate::kinds::instance::InstanceName> {
+                Some($naming)
             })?
             fn schema(&self, g: &mut schemars::SchemaGenerator) -> schemars::Schema {
                 $crate::kinds::tagged_schema::<$spec>(g, $tn)

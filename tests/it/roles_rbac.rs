@@ -158,7 +158,8 @@ fn built_in_roles_beyond_the_first_twelve_allow_and_refuse_what_azure_says() {
         "{}/providers/Microsoft.KeyVault/locations/eastus/deletedVaults/gone/purge?api-version=2024-11-01",
         w.sub
     );
-    let identity = format!("{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/mi-a?api-version=2024-11-30");
+    let identity =
+        format!("{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/mi-a?api-version=2024-11-30");
     let sql = format!("{rg}/providers/Microsoft.Sql/servers/none");
     let ra = || {
         format!(
