@@ -121,6 +121,8 @@ pub struct Validated {
     pub name: String,
     /// The instance this plan was loaded as, if any.
     pub instance: Option<String>,
+    /// `expires_after:` in seconds.
+    pub expires_after: Option<u64>,
     pub subscription: Option<Sp<String>>,
     pub location: String,
     pub variables: BTreeMap<String, String>,
@@ -427,6 +429,13 @@ fn run(
     diags.append(&mut kind_diags);
 
     check_header(&doc, strict, diags);
+    let expires_after = doc.expires_after.as_ref().and_then(|e| match kinds::env::parse_duration(&e.value) {
+        Ok(secs) => Some(secs),
+        Err(why) => {
+            diags.push(Diag::error(Code::InvalidValue, e.span, why).label("expires_after"));
+            None
+        }
+    });
     check_identities_on_vms(&decls, diags);
     check_duplicates(&decls, diags);
 
@@ -484,6 +493,7 @@ fn run(
             None => doc.name.value.clone(),
         },
         instance: opts.instance.clone(),
+        expires_after,
         subscription: doc.subscription.clone(),
         location: names::normalize_location(&doc.location),
         variables: variables.into_iter().map(|(k, v)| (k, v.display())).collect(),

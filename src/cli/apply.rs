@@ -31,6 +31,11 @@ pub struct ApplyArgs {
     /// Purge soft-deleted key vaults and secrets in the way instead of recovering them.
     #[arg(long)]
     pub purge: bool,
+    /// The environment expires this long from now (e.g. 8h, 3d): sets `idlab-expires` on its
+    /// groups and top-level resources, replacing an earlier expiry; `idlab sweep` removes it
+    /// afterwards. Overrides the plan's `expires_after`.
+    #[arg(long, value_name = "DURATION", value_parser = parse_expiry)]
+    pub expires_after: Option<u64>,
     /// Progress as NDJSON events on stdout.
     #[arg(long, value_enum, default_value_t = OutFormat::Text)]
     pub format: OutFormat,
@@ -52,6 +57,7 @@ pub(crate) fn cmd_apply(a: &ApplyArgs) -> Exit {
         &source,
         &a.vars,
         &a.cloud,
+        a.expires_after,
         |p, cx| {
             cx.adopt = a.adopt;
             cx.check_names = !destroying_saved;
@@ -111,6 +117,10 @@ pub(crate) fn cmd_apply(a: &ApplyArgs) -> Exit {
             }
         },
     )
+}
+
+fn parse_expiry(s: &str) -> Result<u64, String> {
+    crate::kinds::env::parse_duration(s)
 }
 
 /// A saved plan, when `path` holds one.

@@ -26,7 +26,7 @@ pub(crate) struct Conn {
 ///
 /// # Errors
 /// A message for the user: no such local cloud, no credential, no subscription.
-pub(crate) async fn connect(c: &CloudArgs, plan: &Validated) -> Result<Conn, String> {
+pub(crate) async fn connect(c: &CloudArgs, plan: Option<&Validated>) -> Result<Conn, String> {
     if let Some(url) = &c.cloud_endpoint {
         let want = url.trim_end_matches('/');
         match attach::running(&c.state).await {
@@ -77,13 +77,13 @@ pub(crate) async fn connect(c: &CloudArgs, plan: &Validated) -> Result<Conn, Str
         return Ok(Conn { cx: context(c, conn), local: Some(std::sync::Arc::new(local)) });
     }
     // Azure retired Data Lake Storage Gen1: refuse before any request, pointing at Gen2.
-    if let Some(why) = crate::kinds::data_lake::gen1_refused(&plan.decls) {
+    if let Some(why) = plan.and_then(|p| crate::kinds::data_lake::gen1_refused(&p.decls)) {
         return Err(why);
     }
     let conn = connect::azure(AzureTarget {
         auth: c.auth.map(Into::into),
         subscription: c.subscription.clone(),
-        plan_subscription: plan.subscription.as_ref().map(|s| s.value.as_str()),
+        plan_subscription: plan.and_then(|p| p.subscription.as_ref()).map(|s| s.value.as_str()),
     })
     .await?;
     Ok(Conn { cx: context(c, conn), local: None })
@@ -119,6 +119,7 @@ pub(crate) fn observe_then(
     path: &Path,
     vars: &VarArgs,
     cloud: &CloudArgs,
+    expires_after: Option<u64>,
     set: impl Fn(&Validated, &mut Context) -> Result<(), String>,
     body: impl AsyncFn(Validated, Conn, engine::Observed) -> Exit,
 ) -> Exit {
@@ -145,7 +146,7 @@ pub(crate) fn observe_then(
     let Some(rt) = runtime() else { return Exit::Error };
     rt.block_on(async {
         let Some(first) = plans.first() else { return Exit::Error };
-        let mut base = match connect(cloud, first).await {
+        let mut base = match connect(cloud, Some(first)).await {
             Ok(c) => c,
             Err(e) => return fail(e),
         };
@@ -154,10 +155,11 @@ pub(crate) fn observe_then(
             if let Err(e) = set(&p, &mut base.cx) {
                 return fail(e);
             }
-            let obs = match engine::observe(&base.cx, &p).await {
+            let mut obs = match engine::observe(&base.cx, &p).await {
                 Ok(o) => o,
                 Err(e) => return fail(e),
             };
+            crate::plan::stamp(&p.decls, &mut obs, &lifecycle(&base.cx, &p, expires_after));
             return body(p, base, obs).await;
         }
         let runs = plans.into_iter().map(|p| {
@@ -168,10 +170,11 @@ pub(crate) fn observe_then(
                 if let Err(e) = set(&p, &mut cx) {
                     return fail(e);
                 }
-                let obs = match engine::observe(&cx, &p).await {
+                let mut obs = match engine::observe(&cx, &p).await {
                     Ok(o) => o,
                     Err(e) => return fail(format!("instance {}: {e}", p.instance.as_deref().unwrap_or_default())),
                 };
+                crate::plan::stamp(&p.decls, &mut obs, &lifecycle(&cx, &p, expires_after));
                 body(p, Conn { cx, local }, obs).await
             }
         });
@@ -182,6 +185,34 @@ pub(crate) fn observe_then(
         ));
         fleet_exit(&exits)
     })
+}
+
+/// The lifecycle tags of this run: now (`IDLAB_NOW`, test-only, else the clock), the caller,
+/// and the expiry from `--expires-after` (which resets it) or the plan's `expires_after`.
+fn lifecycle(cx: &Context, p: &Validated, flag: Option<u64>) -> crate::plan::Stamp {
+    let now = now();
+    let expires = flag.or(p.expires_after).map(|secs| rfc3339(now + time::Duration::seconds(secs as i64)));
+    crate::plan::Stamp {
+        now: rfc3339(now),
+        caller: cx.caller_object_id.clone(),
+        expires,
+        reset_expiry: flag.is_some(),
+        instance: p.instance.clone(),
+    }
+}
+
+/// The current time: `IDLAB_NOW` (RFC 3339; for tests only, documented as such) or the clock.
+pub(crate) fn now() -> time::OffsetDateTime {
+    std::env::var("IDLAB_NOW")
+        .ok()
+        .and_then(|t| time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(time::OffsetDateTime::now_utc)
+}
+
+/// UTC, whole seconds, RFC 3339 (`2026-12-07T08:00:00Z`).
+pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC).replace_nanosecond(0).unwrap_or(t);
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 /// A context for one instance: the connection's, with the command's options still unset.

@@ -37,6 +37,7 @@ pub(crate) fn cmd_destroy(a: &DestroyArgs) -> Exit {
         &a.plan,
         &a.vars,
         &a.cloud,
+        None,
         |p, cx| {
             cx.force = a.force;
             cx.purge = a.purge;

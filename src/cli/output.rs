@@ -26,6 +26,7 @@ pub(crate) fn cmd_output(a: &OutputArgs) -> Exit {
         &a.plan,
         &a.vars,
         &a.cloud,
+        None,
         |_, _| Ok(()),
         async |p, conn, obs| {
             let mut values = serde_json::Map::new();

@@ -43,6 +43,7 @@ pub(crate) fn cmd_plan(a: &PlanArgs) -> Exit {
         &a.plan,
         &a.vars,
         &a.cloud,
+        None,
         |p, cx| {
             cx.check_names = !a.destroy;
             cx.purge = a.purge;

@@ -35,6 +35,7 @@ pub(crate) fn cmd_verify(a: &VerifyArgs) -> Exit {
         &a.plan,
         &a.vars,
         &a.cloud,
+        None,
         |_, _| Ok(()),
         async |p, conn, obs| {
             let mut endpoints: HashMap<String, String> = HashMap::new();

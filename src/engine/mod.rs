@@ -9,6 +9,7 @@
 //! This file only declares and re-exports: shared types live in [`context`].
 
 pub mod context;
+pub mod envs;
 pub mod observe;
 pub mod plane;
 pub mod schedule;

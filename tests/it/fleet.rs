@@ -149,3 +149,119 @@ fn names_take_the_instance_by_their_kind_and_a_name_that_cannot_is_a_diagnostic(
         r.stdout
     );
 }
+
+const SWEEP_PLAN: &str = "name: sw
+location: eastus
+resources:
+  rg:
+    type: resource_group
+    name: sw-rg
+  id:
+    type: user_assigned_identity
+    name: sw-id
+    resource_group: ${rg}
+  outside:
+    type: user_assigned_identity
+    name: sw-out
+    resource_group: shared-rg
+  reader:
+    type: role_assignment
+    scope: ${rg}
+    principal: ${id}
+    role: Reader
+";
+
+#[test]
+fn sweep_removes_only_expired_environments_and_dry_run_writes_nothing() {
+    let s = Served::start();
+    let sub = s.subscription();
+    let dir = tempfile::tempdir().expect("tmp");
+    let plan = dir.path().join("sw.yaml");
+    std::fs::write(&plan, SWEEP_PLAN).expect("plan");
+    let p = plan.display().to_string();
+    let group = |name: &str| format!("/subscriptions/{sub}/resourcegroups/{name}?api-version=2024-11-01");
+    // A group nobody's plan owns, holding one instance's resource outside its own group.
+    s.op("PUT", &group("shared-rg"), Some(serde_json::json!({"location": "eastus"})));
+    // A foreign group with an expired idlab-expires but another plan's mark is swept only as
+    // that plan; one without any idlab mark is never looked at.
+    s.op(
+        "PUT",
+        &group("foreign-rg"),
+        Some(serde_json::json!({"location": "eastus", "tags": {"idlab-expires": "2000-01-01T00:00:00Z"}})),
+    );
+    let t0 = [("IDLAB_NOW", "2026-01-01T00:00:00Z")];
+    for (inst, exp) in [("01", Some("1h")), ("02", Some("1d")), ("03", None)] {
+        let mut args = vec!["apply", p.as_str(), "--instance", inst, "--auto-approve"];
+        if let Some(e) = exp {
+            args.extend(["--expires-after", e]);
+        }
+        let a = s.idlab_env(&args, &t0);
+        assert_eq!(a.code, 0, "{}{}", a.stdout, a.stderr);
+    }
+    // The tags are no drift: a re-plan (later, without the flag) has no changes.
+    let later = [("IDLAB_NOW", "2026-01-01T02:00:00Z")];
+    let r = s.idlab_env(&["plan", &p, "--instances", "3", "--detailed-exitcode"], &later);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    // list: from tags alone.
+    let l = s.idlab_env(&["list", "--format", "json"], &later);
+    assert_eq!(l.code, 0, "{}", l.stderr);
+    let v: serde_json::Value = serde_json::from_str(l.stdout.trim()).expect("json");
+    let envs = v["environments"].as_array().expect("environments");
+    let by = |plan: &str| envs.iter().find(|e| e["plan"] == plan).cloned().unwrap_or_default();
+    assert_eq!(by("sw-01")["expires"], "2026-01-01T01:00:00Z", "{v}");
+    assert_eq!(by("sw-01")["created"], "2026-01-01T00:00:00Z", "{v}");
+    assert_eq!(by("sw-01")["instance"], "01", "{v}");
+    assert_eq!(by("sw-01")["resources"], 3, "{v}");
+    assert!(by("sw-01")["applied_by"].as_str().is_some_and(|a| !a.is_empty()), "{v}");
+    assert_eq!(by("sw-02")["expires"], "2026-01-02T00:00:00Z", "{v}");
+    assert!(by("sw-03")["expires"].is_null(), "{v}");
+    let text = s.idlab_env(&["list"], &later);
+    assert!(text.stdout.lines().next().unwrap_or_default().starts_with("PLAN"), "{}", text.stdout);
+    // Dry run: names what it would remove, writes nothing.
+    s.op("DELETE", "/_idlab/requests", None);
+    let d = s.idlab_env(&["sweep", "--dry-run"], &later);
+    assert_eq!(d.code, 0, "{}{}", d.stdout, d.stderr);
+    assert!(
+        d.stderr.contains(
+            "sw-01 (expired 2026-01-01T01:00:00Z): would delete 1 role assignments, 1 groups, 1 resources outside them"
+        ),
+        "{}",
+        d.stderr
+    );
+    assert!(!d.stderr.contains("sw-02 ("), "{}", d.stderr);
+    assert!(s.writes().is_empty(), "{:?}", s.writes());
+    // Sweep: the expired instance goes, with its role assignment and its resource outside.
+    let w = s.idlab_env(&["sweep"], &later);
+    assert_eq!(w.code, 0, "{}{}", w.stdout, w.stderr);
+    assert!(
+        w.stderr.contains("Sweep: 1 expired, 1 removed, 0 not removed; 1 not expired, 1 without an expiry."),
+        "{}",
+        w.stderr
+    );
+    assert!(owned_by_plan(&s, "sw-01").is_empty(), "{:?}", owned_by_plan(&s, "sw-01"));
+    let assignments = s.op(
+        "GET",
+        &format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01"),
+        None,
+    );
+    let marks: Vec<String> = assignments["value"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a["properties"]["description"].as_str().map(str::to_string))
+        .collect();
+    assert!(!marks.iter().any(|m| m == "idlab plan sw-01"), "{marks:?}");
+    assert!(
+        marks.iter().any(|m| m == "idlab plan sw-02") && marks.iter().any(|m| m == "idlab plan sw-03"),
+        "{marks:?}"
+    );
+    // Untouched: the unexpired instance, the one without expiry, the foreign groups.
+    assert_eq!(owned_by_plan(&s, "sw-02").len(), 3);
+    assert_eq!(owned_by_plan(&s, "sw-03").len(), 3);
+    for g in ["shared-rg", "foreign-rg"] {
+        assert_eq!(s.op("GET", &group(g), None)["name"], g);
+    }
+    // Nothing expired is left: a second sweep has nothing to do.
+    let again = s.idlab_env(&["sweep"], &later);
+    assert!(again.stderr.contains("Sweep: 0 expired"), "{}", again.stderr);
+}
