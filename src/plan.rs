@@ -549,6 +549,25 @@ pub fn stamp(decls: &[Decl], obs: &mut Observed, stamp: &Stamp) {
     }
 }
 
+/// An action as reviewed: its JSON without the lifecycle tags' values (`idlab-created` and
+/// `idlab-expires` are times of the run that writes them).
+fn reviewed(a: &Action) -> Option<Value> {
+    let mut v = serde_json::to_value(a).ok()?;
+    for c in v.get_mut("changes").and_then(Value::as_array_mut).into_iter().flatten() {
+        if c.get("path").and_then(Value::as_str) != Some("tags") {
+            continue;
+        }
+        for side in ["old", "new"] {
+            if let Some(t) = c.get_mut(side).and_then(Value::as_object_mut) {
+                LIFECYCLE_TAGS.iter().for_each(|k| {
+                    t.remove(*k);
+                });
+            }
+        }
+    }
+    Some(v)
+}
+
 /// Copy the lifecycle and instance tags [`stamp`] put in `planned` into `want`, the same
 /// resource's body rebuilt at apply time.
 pub fn carry_stamp(planned: &Desired, want: &mut Desired) {
@@ -840,7 +859,7 @@ impl Saved {
                     .actions
                     .iter()
                     .find(|was| was.name == now.name && was.id == now.id)
-                    .is_none_or(|was| serde_json::to_value(was).ok() != serde_json::to_value(*now).ok())
+                    .is_none_or(|was| reviewed(was) != reviewed(now))
             })
             .map(|x| x.name.as_str())
             .collect();
@@ -854,6 +873,9 @@ impl Saved {
     }
 
     /// Whether the saved plan purges (it was made with `--purge`).
+    ///
+    /// (The comparison of [`Saved::check_actions`] leaves out the lifecycle tags: their
+    /// timestamps are the apply's own.)
     pub fn purges(&self) -> bool {
         self.plan.actions.iter().any(|x| x.action == ActionKind::Purge)
     }

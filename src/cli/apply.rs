@@ -58,6 +58,7 @@ pub(crate) fn cmd_apply(a: &ApplyArgs) -> Exit {
         &a.vars,
         &a.cloud,
         a.expires_after,
+        saved.is_none(),
         |p, cx| {
             cx.adopt = a.adopt;
             cx.check_names = !destroying_saved;

@@ -120,6 +120,7 @@ pub(crate) fn observe_then(
     vars: &VarArgs,
     cloud: &CloudArgs,
     expires_after: Option<u64>,
+    preflight: bool,
     set: impl Fn(&Validated, &mut Context) -> Result<(), String>,
     body: impl AsyncFn(Validated, Conn, engine::Observed) -> Exit,
 ) -> Exit {
@@ -162,20 +163,31 @@ pub(crate) fn observe_then(
             crate::plan::stamp(&p.decls, &mut obs, &lifecycle(&base.cx, &p, expires_after));
             return body(p, base, obs).await;
         }
-        let runs = plans.into_iter().map(|p| {
+        // Every instance observed first, so the pre-flight check sees the whole fleet.
+        let observations = plans.into_iter().map(|p| {
             let mut cx = instance_context(&base.cx);
-            let local = base.local.clone();
-            let (set, body) = (&set, &body);
+            let set = &set;
             async move {
-                if let Err(e) = set(&p, &mut cx) {
-                    return fail(e);
-                }
-                let mut obs = match engine::observe(&cx, &p).await {
-                    Ok(o) => o,
-                    Err(e) => return fail(format!("instance {}: {e}", p.instance.as_deref().unwrap_or_default())),
-                };
+                set(&p, &mut cx).map_err(fail)?;
+                let mut obs = engine::observe(&cx, &p)
+                    .await
+                    .map_err(|e| fail(format!("instance {}: {e}", p.instance.as_deref().unwrap_or_default())))?;
                 crate::plan::stamp(&p.decls, &mut obs, &lifecycle(&cx, &p, expires_after));
-                body(p, Conn { cx, local }, obs).await
+                Ok::<_, Exit>((p, cx, obs))
+            }
+        });
+        let observed = futures::future::join_all(observations).await;
+        if preflight && let Err(e) = quota_check(&base.cx, &observed).await {
+            return e;
+        }
+        let runs = observed.into_iter().map(|o| {
+            let local = base.local.clone();
+            let body = &body;
+            async move {
+                match o {
+                    Ok((p, cx, obs)) => body(p, Conn { cx, local }, obs).await,
+                    Err(e) => e,
+                }
             }
         });
         let exits = futures::future::join_all(runs).await;
@@ -213,6 +225,36 @@ pub(crate) fn now() -> time::OffsetDateTime {
 pub(crate) fn rfc3339(t: time::OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC).replace_nanosecond(0).unwrap_or(t);
     t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+/// Before any write of a fleet: whether the subscription can hold what its instances create.
+/// A refusal prints the table of what does not fit.
+async fn quota_check(
+    cx: &Context,
+    observed: &[Result<(Validated, Context, engine::Observed), Exit>],
+) -> Result<(), Exit> {
+    let mut demands = Vec::new();
+    for (p, _, obs) in observed.iter().flatten() {
+        for (i, d) in p.decls.iter().enumerate() {
+            if let (Some(w), None) = (&obs.desired[i], &obs.bodies[i])
+                && let Some(x) = crate::kinds::demand(d, &w.body)
+            {
+                demands.push(x);
+            }
+        }
+    }
+    if demands.is_empty() {
+        return Ok(());
+    }
+    let limits = engine::quota::Limits::from_env();
+    let short = engine::quota::check(&cx.client, &cx.subscription, &demands, &limits).await.map_err(fail)?;
+    if short.is_empty() {
+        return Ok(());
+    }
+    crate::ui::err(&crate::ui::plan::quota_table(
+        &short.iter().map(|s| (s.limit.clone(), s.scope.clone(), s.used, s.wanted, s.max)).collect::<Vec<_>>(),
+    ));
+    Err(fail("the subscription cannot hold this fleet: nothing was written"))
 }
 
 /// A context for one instance: the connection's, with the command's options still unset.

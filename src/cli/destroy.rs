@@ -38,6 +38,7 @@ pub(crate) fn cmd_destroy(a: &DestroyArgs) -> Exit {
         &a.vars,
         &a.cloud,
         None,
+        false,
         |p, cx| {
             cx.force = a.force;
             cx.purge = a.purge;

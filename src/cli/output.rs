@@ -27,6 +27,7 @@ pub(crate) fn cmd_output(a: &OutputArgs) -> Exit {
         &a.vars,
         &a.cloud,
         None,
+        false,
         |_, _| Ok(()),
         async |p, conn, obs| {
             let mut values = serde_json::Map::new();

@@ -44,6 +44,7 @@ pub(crate) fn cmd_plan(a: &PlanArgs) -> Exit {
         &a.vars,
         &a.cloud,
         None,
+        false,
         |p, cx| {
             cx.check_names = !a.destroy;
             cx.purge = a.purge;

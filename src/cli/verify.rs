@@ -36,6 +36,7 @@ pub(crate) fn cmd_verify(a: &VerifyArgs) -> Exit {
         &a.vars,
         &a.cloud,
         None,
+        false,
         |_, _| Ok(()),
         async |p, conn, obs| {
             let mut endpoints: HashMap<String, String> = HashMap::new();

@@ -12,6 +12,7 @@ pub mod context;
 pub mod envs;
 pub mod observe;
 pub mod plane;
+pub mod quota;
 pub mod schedule;
 pub mod secrets;
 pub mod walk;

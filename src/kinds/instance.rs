@@ -27,6 +27,9 @@ pub struct InstanceName {
     pub scope: &'static str,
 }
 
+/// The YAML field naming the group a resource sits in.
+pub const GROUP_FIELD: &str = "resource_group";
+
 /// The suffix every other name gets when it needs one: a resource in a group the instance
 /// does not own.
 pub const IN_FOREIGN_GROUP: InstanceName = InstanceName {
@@ -106,4 +109,18 @@ pub fn check_instance(s: &str) -> Result<(), String> {
 pub fn numbered(n: usize) -> Vec<String> {
     let width = n.to_string().len().max(2);
     (1..=n).map(|i| format!("{i:0width$}")).collect()
+}
+
+/// What creating one resource takes from a subscription's quotas (the pre-flight check of a
+/// fleet apply).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Demand {
+    /// One of the subscription's resource groups.
+    ResourceGroup,
+    /// One storage account in a region.
+    StorageAccount { location: String },
+    /// One role assignment in the subscription.
+    RoleAssignment,
+    /// A VM of `size` in a region: its vCPUs.
+    Vm { location: String, size: String },
 }

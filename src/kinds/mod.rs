@@ -203,6 +203,23 @@ pub static KINDS: &[&dyn Kind] = &[
     &network::VirtualNetworkKind,
 ];
 
+/// The quota `d` takes when its request `body` creates it, if any.
+pub fn demand(d: &Decl, body: &serde_json::Value) -> Option<instance::Demand> {
+    let t = d.kind.type_name();
+    let text = |p: &str| body.pointer(p).and_then(serde_json::Value::as_str).unwrap_or_default().to_string();
+    if t == resource_group::ResourceGroupKind.type_name() {
+        Some(instance::Demand::ResourceGroup)
+    } else if t == storage::StorageAccountKind.type_name() {
+        Some(instance::Demand::StorageAccount { location: text("/location") })
+    } else if t == role_assignment::RoleAssignmentKind.type_name() {
+        Some(instance::Demand::RoleAssignment)
+    } else if t == vm::VirtualMachineKind.type_name() {
+        Some(instance::Demand::Vm { location: text("/location"), size: text("/properties/hardwareProfile/vmSize") })
+    } else {
+        None
+    }
+}
+
 /// The kind name shown for an ARM type (the ARM type itself when no kind has it).
 pub fn kind_of_arm_type(t: &str) -> String {
     KINDS

@@ -4,7 +4,7 @@
 //! variables, so later passes (and their diagnostics) see the final names at the spans the
 //! plan wrote them.
 
-use crate::kinds::instance::{IN_FOREIGN_GROUP, InstanceName};
+use crate::kinds::instance::{GROUP_FIELD, IN_FOREIGN_GROUP, InstanceName};
 use crate::kinds::resource_group::ResourceGroupKind;
 use crate::kinds::{self, Kind};
 use crate::model::refs::{self, OffsetMap, Piece};
@@ -59,7 +59,7 @@ fn suffix_names(root: &mut Node, inst: &str, diags: &mut Vec<Diag>) {
         if kind.instance_name().is_some() {
             continue;
         }
-        let Some(group) = field_mut(node, "resource_group") else { continue };
+        let Some(group) = field_mut(node, GROUP_FIELD) else { continue };
         let Value::Str(g) = &group.value else { continue };
         if g.contains("${") {
             continue; // a reference: a group the plan declares, or a value read from one

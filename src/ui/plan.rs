@@ -189,6 +189,16 @@ pub fn fleet_summary(rows: &[(String, u8)]) -> String {
     out
 }
 
+/// The limits a fleet does not fit: (limit, scope, in use, the fleet adds, limit value).
+pub fn quota_table(rows: &[(String, String, u64, u64, u64)]) -> String {
+    let mut out = String::from("The fleet does not fit the subscription's limits:\n");
+    out.push_str(&format!("  {:<46} {:<14} {:>8} {:>8} {:>8}\n", "LIMIT", "SCOPE", "IN USE", "ADDS", "LIMIT"));
+    for (limit, scope, used, adds, max) in rows {
+        out.push_str(&format!("  {limit:<46} {scope:<14} {used:>8} {adds:>8} {max:>8}\n"));
+    }
+    out
+}
+
 pub fn outcome_word(o: &Outcome) -> &'static str {
     match o {
         Outcome::Created(_) => "created",

@@ -265,3 +265,33 @@ fn sweep_removes_only_expired_environments_and_dry_run_writes_nothing() {
     let again = s.idlab_env(&["sweep"], &later);
     assert!(again.stderr.contains("Sweep: 0 expired"), "{}", again.stderr);
 }
+
+#[test]
+fn a_fleet_over_a_lowered_limit_is_refused_before_any_write() {
+    let s = Served::start();
+    let p = root().join("plans/tutorials.yaml").display().to_string();
+    s.op("DELETE", "/_idlab/requests", None);
+    // Five instances need five resource groups; the limit is lowered to three.
+    let limits = [("IDLAB_QUOTA_LIMITS", "resource_groups=3")];
+    let a = s.idlab_env(&["apply", &p, "--instances", "5", "--auto-approve"], &limits);
+    assert_eq!(a.code, 1, "{}{}", a.stdout, a.stderr);
+    assert!(a.stderr.contains("Resource groups per subscription"), "{}", a.stderr);
+    assert!(a.stderr.contains("nothing was written"), "{}", a.stderr);
+    assert!(!a.stderr.contains("Storage accounts per region"), "only what does not fit: {}", a.stderr);
+    assert!(s.writes().is_empty(), "{:?}", s.writes());
+    // Within the limit the fleet applies (two instances, two groups).
+    let limits = [("IDLAB_QUOTA_LIMITS", "resource_groups=2,storage_accounts=2")];
+    let ok = s.idlab_env(&["apply", &p, "--instances", "2", "--auto-approve"], &limits);
+    assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
+    // Storage accounts count per region: a third instance does not fit two.
+    let over = s.idlab_env(
+        &["apply", &p, "--instances", "3", "--auto-approve"],
+        &[("IDLAB_QUOTA_LIMITS", "storage_accounts=2")],
+    );
+    assert_eq!(over.code, 1, "{}{}", over.stdout, over.stderr);
+    assert!(
+        over.stderr.contains("Storage accounts per region per subscription") && over.stderr.contains("eastus"),
+        "{}",
+        over.stderr
+    );
+}
