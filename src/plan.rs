@@ -17,10 +17,10 @@ use serde_json::Value;
 
 use crate::graph::Dag;
 use crate::kinds::Decl;
-use crate::kinds::env::{
-    APPLIED_BY_TAG, CREATED_TAG, Desired, EXPIRES_TAG, INSTANCE_TAG, LIFECYCLE_TAGS, OWNER_METADATA, OWNER_TAG, Owner,
-    UNKNOWN,
-};
+
+mod lifecycle;
+use crate::kinds::env::{Desired, LIFECYCLE_TAGS, OWNER_METADATA, OWNER_TAG, Owner, UNKNOWN};
+pub use lifecycle::{Stamp, carry_stamp, stamp};
 
 /// Version of the plan JSON (`plan --format json`, `--out`).
 pub const FORMAT_VERSION: u32 = 1;
@@ -487,68 +487,6 @@ pub fn owned(plan_name: &str, desired: &[Option<Desired>], bodies: &[Option<Valu
     parent_of(desired, i).is_some_and(|p| owned(plan_name, desired, bodies, p))
 }
 
-/// The lifecycle tags one run gives (`idlab-created`, `idlab-applied-by`, `idlab-expires`).
-#[derive(Debug, Clone, Default)]
-pub struct Stamp {
-    /// Now, UTC RFC 3339: `idlab-created` of what is created.
-    pub now: String,
-    /// The caller's object id: `idlab-applied-by` of what is created.
-    pub caller: Option<String>,
-    /// `idlab-expires` for what is created, or what has none yet.
-    pub expires: Option<String>,
-    /// `--expires-after` was given: `idlab-expires` is set on everything stamped, replacing
-    /// what is there.
-    pub reset_expiry: bool,
-    /// The instance (`idlab-instance`), for a fleet.
-    pub instance: Option<String>,
-}
-
-/// Put the lifecycle tags into the desired bodies of the owned resource groups and of the
-/// owned, tagged resources outside them: what ARM holds is kept (so they never drift, and a
-/// PUT does not drop them); what is created gets `stamp`'s; `--expires-after` replaces the
-/// expiry. Pure.
-pub fn stamp(decls: &[Decl], obs: &mut Observed, stamp: &Stamp) {
-    let groups: Vec<String> = decls
-        .iter()
-        .zip(&obs.desired)
-        .filter(|(d, _)| d.spec.contains_resources())
-        .filter_map(|(_, w)| w.as_ref().map(|w| format!("{}/", w.id.to_ascii_lowercase())))
-        .collect();
-    for (i, d) in decls.iter().enumerate() {
-        let Some(w) = obs.desired[i].as_mut() else { continue };
-        let id = w.id.to_ascii_lowercase();
-        let outside = d.spec.contains_resources() || !groups.iter().any(|g| id.starts_with(g.as_str()));
-        if !outside || w.owner != Owner::Tag {
-            continue;
-        }
-        let Some(tags) = w.body.get_mut("tags").and_then(Value::as_object_mut) else { continue };
-        match obs.bodies[i].as_ref() {
-            Some(have) => {
-                let h = have.get("tags").and_then(Value::as_object);
-                for k in LIFECYCLE_TAGS {
-                    if let Some(v) = h.and_then(|h| h.get(k)) {
-                        tags.insert(k.to_string(), v.clone());
-                    }
-                }
-            }
-            None => {
-                tags.insert(CREATED_TAG.into(), Value::String(stamp.now.clone()));
-                if let Some(c) = &stamp.caller {
-                    tags.insert(APPLIED_BY_TAG.into(), Value::String(c.clone()));
-                }
-            }
-        }
-        if let Some(i) = &stamp.instance {
-            tags.insert(INSTANCE_TAG.into(), Value::String(i.clone()));
-        }
-        if let Some(e) = &stamp.expires
-            && (stamp.reset_expiry || !tags.contains_key(EXPIRES_TAG))
-        {
-            tags.insert(EXPIRES_TAG.into(), Value::String(e.clone()));
-        }
-    }
-}
-
 /// An action as reviewed: its JSON without the lifecycle tags' values (`idlab-created` and
 /// `idlab-expires` are times of the run that writes them).
 fn reviewed(a: &Action) -> Option<Value> {
@@ -566,18 +504,6 @@ fn reviewed(a: &Action) -> Option<Value> {
         }
     }
     Some(v)
-}
-
-/// Copy the lifecycle and instance tags [`stamp`] put in `planned` into `want`, the same
-/// resource's body rebuilt at apply time.
-pub fn carry_stamp(planned: &Desired, want: &mut Desired) {
-    let Some(from) = planned.body.get("tags").and_then(Value::as_object) else { return };
-    let Some(to) = want.body.get_mut("tags").and_then(Value::as_object_mut) else { return };
-    for k in LIFECYCLE_TAGS.iter().chain([&INSTANCE_TAG]) {
-        if let Some(v) = from.get(*k) {
-            to.insert((*k).to_string(), v.clone());
-        }
-    }
 }
 
 /// The part of an observed body the plan manages: the observed values at the desired

@@ -49,7 +49,9 @@ pub(crate) fn cmd_apply(a: &ApplyArgs) -> Exit {
     {
         return fail(e);
     }
-    if saved.is_some() && !a.cloud.instance.is_empty() || saved.is_some() && a.cloud.instances.is_some() {
+    if saved.is_some()
+        && (!a.cloud.instance.is_empty() || a.cloud.instances.is_some() || a.cloud.instances_file.is_some())
+    {
         return fail("a saved plan is applied as it was saved: drop --instance/--instances");
     }
     let destroying_saved = saved.as_ref().is_some_and(|s| s.plan.destroy);

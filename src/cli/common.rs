@@ -88,6 +88,10 @@ pub struct CloudArgs {
     /// Run the plan as N instances, named 01 to N (zero-padded to N's width).
     #[arg(long, value_name = "N", conflicts_with = "instance", value_parser = clap::value_parser!(u16).range(1..=999))]
     pub instances: Option<u16>,
+    /// Run the plan as the instances named in FILE, one per line (blank lines and `#`
+    /// comments skipped).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["instance", "instances"])]
+    pub instances_file: Option<PathBuf>,
 }
 
 impl CloudArgs {
@@ -96,9 +100,26 @@ impl CloudArgs {
     /// # Errors
     /// An instance name Azure names cannot carry, or one given twice.
     pub(crate) fn instance_names(&self) -> Result<Vec<String>, String> {
-        let names = match self.instances {
-            Some(n) => crate::kinds::instance::numbered(usize::from(n)),
-            None => self.instance.clone(),
+        let names = match (self.instances, &self.instances_file) {
+            (Some(n), _) => crate::kinds::instance::numbered(usize::from(n)),
+            (None, Some(f)) => {
+                let meta = std::fs::metadata(f).map_err(|e| format!("{}: {e}", f.display()))?;
+                if meta.len() > 1 << 20 {
+                    return Err(format!("{}: an instances file is at most 1 MiB", f.display()));
+                }
+                let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
+                let names: Vec<String> = text
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(str::to_string)
+                    .collect();
+                if names.is_empty() {
+                    return Err(format!("{}: names no instance", f.display()));
+                }
+                names
+            }
+            (None, None) => self.instance.clone(),
         };
         let mut seen = std::collections::HashSet::new();
         for n in &names {

@@ -120,6 +120,12 @@ fn names_take_the_instance_by_their_kind_and_a_name_that_cannot_is_a_diagnostic(
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("fleet.yaml:9:11"), "{}", r.stderr);
     assert!(r.stderr.contains("abcdefghijklmnopqrstuvw01"), "{}", r.stderr);
+    // An instances file names them one per line; a bad name in it is refused.
+    let list = dir.path().join("instances.txt");
+    std::fs::write(&list, "# students\n01\n\nbad name\n").expect("list");
+    let r = idlab(&["plan", &p, "--instances-file", &list.display().to_string()]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("instance `bad name`"), "{}", r.stderr);
     // Bad instance names are refused before anything is read.
     let r = idlab(&["plan", &p, "--instance", "a b"]);
     assert_eq!(r.code, 1);
@@ -140,6 +146,10 @@ fn names_take_the_instance_by_their_kind_and_a_name_that_cannot_is_a_diagnostic(
         r.stdout
     );
     assert!(r.stdout.contains("\"plan\": \"f-Ab-1\""), "{}", r.stdout);
+    std::fs::write(&list, "# students\nAb-1\n").expect("list");
+    let r = s.idlab(&["plan", &p, "--instances-file", &list.display().to_string(), "--format", "json"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("storageAccounts/idlabfleetab1"), "{}", r.stdout);
     // Without instances, ${idlab.instance} is empty and nothing is appended.
     let r = s.idlab(&["plan", &p, "--format", "json"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
