@@ -1,7 +1,8 @@
 //! Fleets (issue 15 part 3): many instances of one plan in one command. Five instances of
 //! `plans/tutorials.yaml` apply, verify, re-plan without a write and destroy, sharing nothing;
 //! a resource group owned by another plan under one instance's name fails that instance only;
-//! names that cannot take the instance suffix are plan-time diagnostics.
+//! names that cannot take the instance suffix are plan-time diagnostics; expired environments
+//! are swept (vaults purged only with --purge); a fleet over a lowered limit is refused.
 
 use std::collections::HashSet;
 
@@ -304,4 +305,50 @@ fn a_fleet_over_a_lowered_limit_is_refused_before_any_write() {
         "{}",
         over.stderr
     );
+}
+
+#[test]
+fn sweep_leaves_a_vault_soft_deleted_unless_purge() {
+    let s = Served::start();
+    let sub = s.subscription();
+    let dir = tempfile::tempdir().expect("tmp");
+    let plan = dir.path().join("kv.yaml");
+    std::fs::write(
+        &plan,
+        "name: kvs\nlocation: eastus\nexpires_after: 1h\nresources:\n  rg:\n    type: resource_group\n    name: kvs-rg\n  kv:\n    type: key_vault\n    name: kvs-vault\n    resource_group: ${rg}\n",
+    )
+    .expect("plan");
+    let p = plan.display().to_string();
+    let t0 = [("IDLAB_NOW", "2026-01-01T00:00:00Z")];
+    for inst in ["a1", "b1"] {
+        let a = s.idlab_env(&["apply", &p, "--instance", inst, "--auto-approve"], &t0);
+        assert_eq!(a.code, 0, "{}{}", a.stdout, a.stderr);
+    }
+    let deleted = || {
+        let v = s.op(
+            "GET",
+            &format!("/subscriptions/{sub}/providers/Microsoft.KeyVault/deletedVaults?api-version=2024-11-01"),
+            None,
+        );
+        v["value"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d["name"].as_str().map(str::to_string))
+            .collect::<Vec<_>>()
+    };
+    // The plan's expires_after: both have expired an hour later; without --purge their vaults
+    // stay soft-deleted.
+    let later = [("IDLAB_NOW", "2026-01-01T01:00:01Z")];
+    let w = s.idlab_env(&["sweep"], &later);
+    assert_eq!(w.code, 0, "{}{}", w.stdout, w.stderr);
+    let mut names = deleted();
+    names.sort();
+    assert_eq!(names, vec!["kvs-vault-a1", "kvs-vault-b1"], "{}", w.stderr);
+    // Applied again, then swept with --purge: nothing stays soft-deleted.
+    let a = s.idlab_env(&["apply", &p, "--instance", "a1", "--auto-approve", "--purge"], &t0);
+    assert_eq!(a.code, 0, "{}{}", a.stdout, a.stderr);
+    let w = s.idlab_env(&["sweep", "--purge"], &later);
+    assert_eq!(w.code, 0, "{}{}", w.stdout, w.stderr);
+    assert_eq!(deleted(), vec!["kvs-vault-b1"], "{}", w.stderr);
 }
