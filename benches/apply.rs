@@ -91,7 +91,7 @@ async fn context(cloud: &Cloud, parallelism: usize, fifo: bool) -> Context {
         token_url: info.token_url.clone(),
         client_id: info.operator_client_id.clone(),
         object_id: info.operator_object_id.clone(),
-        secret: Sensitive::new(cloud.operator_secret().unwrap()),
+        secret: idlab::arm::auth::LocalSecret::Secret(Sensitive::new(cloud.operator_secret().unwrap())),
     };
     let client = Client::new(http, info.arm_url.clone(), Arc::new(Cached::new(Arc::new(cred))));
     Context {

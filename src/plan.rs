@@ -368,6 +368,10 @@ pub struct Observed {
     pub orphans: Vec<(String, String)>,
     /// Role assignments added out of band on scopes the plan owns: (id, what).
     pub foreign_access: Vec<(String, String)>,
+    /// Declarations that could not be read yet because something they depend on is not
+    /// there (a secret before its vault's `:creator` access policy): observed as absent;
+    /// apply reads them again when it reaches them.
+    pub unread: Vec<usize>,
 }
 
 /// The plan for what was observed: per declaration (in dependency order, reversed for

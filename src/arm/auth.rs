@@ -1,6 +1,7 @@
 //! Credentials. The local cloud's client-credentials issuer, or Azure through
-//! `azure_identity` in the documented order (`docs/cli.md`): workload identity
-//! (`AZURE_FEDERATED_TOKEN_FILE`), client secret (`AZURE_CLIENT_SECRET`), managed identity
+//! `azure_identity` in the documented order (`docs/cli.md`): a CI sign-in (GitHub Actions'
+//! or Azure Pipelines' OIDC request endpoint, a client assertion fetched anew for every token
+//! request), workload identity (`AZURE_FEDERATED_TOKEN_FILE`), client secret (`AZURE_CLIENT_SECRET`), managed identity
 //! (`IDENTITY_ENDPOINT` or `--auth msi`), then developer tools (Azure CLI / azd). Tokens are
 //! cached until five minutes before they expire and never logged.
 
@@ -35,24 +36,45 @@ pub trait TokenSource: Send + Sync {
     }
 }
 
+/// How a principal proves itself to the local cloud's issuer.
+pub enum LocalSecret {
+    /// A client secret.
+    Secret(Sensitive<String>),
+    /// A federated client assertion from a CI system, fetched anew for every token.
+    Assertion(Arc<CiAssertion>),
+}
+
 /// Client credentials against the local cloud's issuer.
 pub struct LocalCredential {
     pub http: reqwest::Client,
     pub token_url: String,
     pub client_id: String,
     pub object_id: String,
-    pub secret: Sensitive<String>,
+    pub secret: LocalSecret,
 }
 
 #[async_trait]
 impl TokenSource for LocalCredential {
     async fn token(&self, scope: &str) -> Result<Token, Error> {
-        let form = [
-            ("grant_type", "client_credentials"),
-            ("client_id", self.client_id.as_str()),
-            ("client_secret", self.secret.expose().as_str()),
-            ("scope", scope),
-        ];
+        let assertion;
+        let form: Vec<(&str, &str)> = match &self.secret {
+            LocalSecret::Secret(s) => vec![
+                ("grant_type", "client_credentials"),
+                ("client_id", self.client_id.as_str()),
+                ("client_secret", s.expose().as_str()),
+                ("scope", scope),
+            ],
+            LocalSecret::Assertion(a) => {
+                assertion = a.fetch().await?;
+                vec![
+                    ("grant_type", "client_credentials"),
+                    ("client_id", self.client_id.as_str()),
+                    ("client_assertion_type", JWT_BEARER),
+                    ("client_assertion", assertion.expose().as_str()),
+                    ("scope", scope),
+                ]
+            }
+        };
         let cred_err = |m: String| Error { operation: "POST token".into(), ..Error::new("Credential", m) };
         let r = self
             .http
@@ -94,9 +116,177 @@ impl TokenSource for AzureCredential {
     }
 }
 
+/// The `client_assertion_type` of a JWT client assertion.
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// The audience GitHub Actions is asked to put in its OIDC token.
+pub const EXCHANGE_AUDIENCE: &str = "api://AzureADTokenExchange";
+
+/// The variables GitHub Actions' OIDC sign-in needs.
+pub const GITHUB_VARS: &[&str] =
+    &["ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "AZURE_CLIENT_ID", "AZURE_TENANT_ID"];
+
+/// The variables Azure Pipelines' OIDC sign-in needs.
+pub const PIPELINES_VARS: &[&str] = &[
+    "SYSTEM_OIDCREQUESTURI",
+    "SYSTEM_ACCESSTOKEN",
+    "AZURESUBSCRIPTION_SERVICE_CONNECTION_ID",
+    "AZURE_CLIENT_ID",
+    "AZURE_TENANT_ID",
+];
+
+fn env_var(k: &str) -> Option<String> {
+    std::env::var(k).ok().filter(|v| !v.is_empty())
+}
+
+/// The CI sign-in whose variables are all set (GitHub Actions first), if any.
+pub fn ci_detected() -> Option<AuthMethod> {
+    let all = |vars: &[&str]| vars.iter().all(|v| env_var(v).is_some());
+    if all(GITHUB_VARS) {
+        Some(AuthMethod::Github)
+    } else if all(PIPELINES_VARS) {
+        Some(AuthMethod::AzurePipelines)
+    } else {
+        None
+    }
+}
+
+/// A CI system's OIDC request endpoint: where a new assertion is fetched for every token
+/// request. The request token and the assertions are never printed.
+pub struct CiAssertion {
+    /// `github` or `azure-pipelines`, for messages.
+    pub system: &'static str,
+    http: reqwest::Client,
+    url: String,
+    bearer: Sensitive<String>,
+    /// Azure Pipelines POSTs; GitHub GETs.
+    post: bool,
+    /// The client (`AZURE_CLIENT_ID`) and tenant (`AZURE_TENANT_ID`) to sign in as.
+    pub client_id: String,
+    pub tenant_id: String,
+}
+
+impl std::fmt::Debug for CiAssertion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CiAssertion").field("system", &self.system).finish_non_exhaustive()
+    }
+}
+
+impl CiAssertion {
+    /// The CI sign-in `method` (`Github` or `AzurePipelines`) from its variables.
+    ///
+    /// # Errors
+    /// A needed variable is unset, or the request URL is not a URL.
+    pub fn from_env(method: AuthMethod) -> Result<CiAssertion, Error> {
+        let e = |m: String| Error::new("Credential", m);
+        let (system, vars) = match method {
+            AuthMethod::Github => ("github", GITHUB_VARS),
+            AuthMethod::AzurePipelines => ("azure-pipelines", PIPELINES_VARS),
+            _ => return Err(e("not a CI sign-in".into())),
+        };
+        let missing: Vec<&str> = vars.iter().copied().filter(|v| env_var(v).is_none()).collect();
+        if !missing.is_empty() {
+            return Err(e(format!("--auth {system} needs {} (not set)", missing.join(", "))));
+        }
+        let v = |k: &str| env_var(k).unwrap_or_default();
+        let (base, bearer, post, query) = if method == AuthMethod::Github {
+            (
+                v("ACTIONS_ID_TOKEN_REQUEST_URL"),
+                v("ACTIONS_ID_TOKEN_REQUEST_TOKEN"),
+                false,
+                vec![("audience", EXCHANGE_AUDIENCE.to_string())],
+            )
+        } else {
+            (
+                v("SYSTEM_OIDCREQUESTURI"),
+                v("SYSTEM_ACCESSTOKEN"),
+                true,
+                vec![
+                    ("api-version", "7.1".to_string()),
+                    ("serviceConnectionId", v("AZURESUBSCRIPTION_SERVICE_CONNECTION_ID")),
+                ],
+            )
+        };
+        let mut url = url::Url::parse(&base)
+            .map_err(|x| e(format!("--auth {system}: the OIDC request URL is not a URL ({x})")))?;
+        url.query_pairs_mut().extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
+        // A test's endpoint on loopback is reached directly, whatever proxy is configured.
+        let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+        let mut b = reqwest::Client::builder().timeout(Duration::from_secs(60));
+        if loopback {
+            b = b.no_proxy();
+        }
+        let http = b.build().map_err(|x| e(format!("HTTP client: {x}")))?;
+        Ok(CiAssertion {
+            system,
+            http,
+            url: url.to_string(),
+            bearer: Sensitive::new(bearer),
+            post,
+            client_id: v("AZURE_CLIENT_ID"),
+            tenant_id: v("AZURE_TENANT_ID"),
+        })
+    }
+
+    /// A new assertion from the CI system.
+    ///
+    /// # Errors
+    /// The endpoint did not answer, refused, or gave no token.
+    pub async fn fetch(&self) -> Result<Sensitive<String>, Error> {
+        let e = |m: String| Error {
+            operation: format!("{} OIDC token request", self.system),
+            ..Error::new("Credential", m)
+        };
+        let req = if self.post {
+            self.http
+                .post(&self.url)
+                .header("content-type", "application/json")
+                .header("X-TFS-FedAuthRedirect", "Suppress")
+                .body("")
+        } else {
+            self.http.get(&self.url)
+        };
+        let r = req
+            .bearer_auth(self.bearer.expose())
+            .send()
+            .await
+            .map_err(|x| e(format!("the OIDC request endpoint did not answer: {}", x.without_url())))?;
+        let status = r.status().as_u16();
+        if !r.status().is_success() {
+            return Err(Error { status: Some(status), ..e(format!("the OIDC request endpoint answered {status}")) });
+        }
+        let v: serde_json::Value = r
+            .json()
+            .await
+            .map_err(|x| e(format!("the OIDC request endpoint answered no JSON: {}", x.without_url())))?;
+        let field = if self.post { "oidcToken" } else { "value" };
+        match v.get(field).and_then(|t| t.as_str()) {
+            Some(t) if !t.is_empty() => Ok(Sensitive::new(t.to_string())),
+            _ => Err(e(format!("the OIDC request endpoint's answer has no `{field}`"))),
+        }
+    }
+}
+
+/// `azure_identity`'s assertion source, for [`azure_identity::ClientAssertionCredential`].
+#[derive(Debug, Clone)]
+pub struct SharedAssertion(pub Arc<CiAssertion>);
+
+#[async_trait]
+impl azure_identity::ClientAssertion for SharedAssertion {
+    async fn secret(&self, _options: Option<azure_core::http::ClientMethodOptions<'_>>) -> azure_core::Result<String> {
+        self.0
+            .fetch()
+            .await
+            .map(|s| s.expose().clone())
+            .map_err(|x| azure_core::Error::with_message(azure_core::error::ErrorKind::Credential, x.to_string()))
+    }
+}
+
 /// Which Azure credential to use (`--auth`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthMethod {
+    Github,
+    AzurePipelines,
     Workload,
     Secret,
     Msi,
@@ -109,10 +299,11 @@ pub enum AuthMethod {
 /// The chosen credential cannot be built (missing variables).
 pub fn azure_credential(forced: Option<AuthMethod>) -> Result<Arc<dyn TokenSource>, Error> {
     use azure_identity::{
-        ClientSecretCredential, DeveloperToolsCredential, ManagedIdentityCredential, WorkloadIdentityCredential,
+        ClientAssertionCredential, ClientSecretCredential, DeveloperToolsCredential, ManagedIdentityCredential,
+        WorkloadIdentityCredential,
     };
-    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let method = forced.unwrap_or(if var("AZURE_FEDERATED_TOKEN_FILE").is_some() {
+    let var = env_var;
+    let method = forced.or_else(ci_detected).unwrap_or(if var("AZURE_FEDERATED_TOKEN_FILE").is_some() {
         AuthMethod::Workload
     } else if var("AZURE_CLIENT_SECRET").is_some() {
         AuthMethod::Secret
@@ -123,6 +314,13 @@ pub fn azure_credential(forced: Option<AuthMethod>) -> Result<Arc<dyn TokenSourc
     });
     let e = |m: String| Error::new("Credential", m);
     let cred: Arc<dyn TokenCredential> = match method {
+        AuthMethod::Github | AuthMethod::AzurePipelines => {
+            let a = CiAssertion::from_env(method)?;
+            let (tenant, client) = (a.tenant_id.clone(), a.client_id.clone());
+            ClientAssertionCredential::new(tenant, client, SharedAssertion(Arc::new(a)), None).map_err(|x| {
+                e(format!("--auth {}: {x}", if method == AuthMethod::Github { "github" } else { "azure-pipelines" }))
+            })?
+        }
         AuthMethod::Workload => {
             WorkloadIdentityCredential::new(None).map_err(|x| e(format!("workload identity: {x}")))?
         }
@@ -148,6 +346,11 @@ pub struct Cached {
 impl Cached {
     pub fn new(inner: Arc<dyn TokenSource>) -> Cached {
         Cached { inner, cache: Mutex::new(HashMap::new()) }
+    }
+
+    /// A cache already holding `token` for `scope` (the token a connection was made with).
+    pub fn primed(inner: Arc<dyn TokenSource>, scope: &str, token: Token) -> Cached {
+        Cached { inner, cache: Mutex::new(HashMap::from([(scope.to_string(), token)])) }
     }
 }
 

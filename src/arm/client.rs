@@ -8,14 +8,14 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::Value;
 
 use super::auth::TokenSource;
 use super::error::Error;
-pub use super::retry::{RetryPolicy, RetryWhile, retry_after};
+pub use super::retry::{RetryPolicy, RetryWhile, Stop, retry_after};
 use crate::model::Sensitive;
 
 /// The ARM audience idlab asks tokens for.
@@ -35,7 +35,18 @@ pub struct Response {
 pub struct Stats {
     pub requests: AtomicU64,
     pub retries: AtomicU64,
+    /// Requests that got no usable answer once the retries ran out: no connection, a dropped
+    /// one, a timeout, or a 429 / 5xx to the last try (`verify` tells "could not run" from
+    /// "failed" with it).
+    pub unanswered: AtomicU64,
 }
+
+/// How long a long-running operation on a resource may take, by the resource's id (see
+/// [`Client::set_operation_time`]).
+pub type OperationTime = Arc<dyn Fn(&str) -> Duration + Send + Sync>;
+
+/// The deadline of a long-running operation when nobody set one: 30 minutes.
+pub const DEFAULT_OPERATION_TIME: Duration = Duration::from_secs(1800);
 
 /// An ARM client for one cloud.
 #[derive(Clone)]
@@ -45,9 +56,12 @@ pub struct Client {
     cred: Arc<dyn TokenSource>,
     pub retry: RetryPolicy,
     pub stats: Arc<Stats>,
+    /// Set on the first Ctrl-C: every wait ends at once (see [`Stop`]).
+    pub stop: Stop,
+    operation_time: OperationTime,
 }
 
-fn redact(url: &str) -> String {
+pub(super) fn redact(url: &str) -> String {
     match url.split_once('?') {
         Some((path, _)) => path.to_string(),
         None => url.to_string(),
@@ -62,6 +76,38 @@ impl Client {
             cred,
             retry: RetryPolicy::default(),
             stats: Arc::new(Stats::default()),
+            stop: Stop::new(),
+            operation_time: Arc::new(|_| DEFAULT_OPERATION_TIME),
+        }
+    }
+
+    /// How long a long-running operation on resource `id` may take before the wait fails
+    /// (`OperationTimedOut`): polls, and reads of the resource until it settles, included.
+    pub fn set_operation_time(&mut self, f: OperationTime) {
+        self.operation_time = f;
+    }
+
+    /// The deadline of a long-running operation on `id`, from now.
+    pub fn operation_time(&self, id: &str) -> Duration {
+        (self.operation_time)(id)
+    }
+
+    /// Wait `d`, unless the client is stopped first ([`Stop`]): then an `Interrupted` error
+    /// for `operation`.
+    ///
+    /// # Errors
+    /// `Interrupted` when [`Client::stop`] is set before `d` has passed.
+    pub async fn pause(&self, d: Duration, operation: &str) -> Result<(), Error> {
+        if self.stop.sleep(d).await {
+            Ok(())
+        } else {
+            Err(Error {
+                operation: operation.to_string(),
+                ..Error::new(
+                    "Interrupted",
+                    "interrupted (Ctrl-C) while waiting; the service may still finish the request",
+                )
+            })
         }
     }
 
@@ -220,16 +266,12 @@ impl Client {
             return Err(Client::error(&method, path, &r));
         }
         if r.status == 202 || in_progress(&r.body) {
-            self.wait(&method, path, &r).await?;
+            let deadline = Instant::now() + self.operation_time(path);
+            self.wait(&method, path, Some(api), &r, deadline).await?;
             // Without an operation to poll (a key vault registering its DNS name), the
             // resource itself is read until its provisioning state settles.
-            let mut attempt = 0u32;
-            while let Some(v) = self.get(path, api).await? {
-                attempt += 1;
-                if !in_progress(&v) || attempt >= 600 {
-                    return Ok(v);
-                }
-                tokio::time::sleep(self.retry.delay(attempt.min(4), None)).await;
+            if let Some(v) = self.settle(&method, path, api, deadline, |v| v.is_none_or(|v| !in_progress(v))).await? {
+                return Ok(v);
             }
         }
         Ok(r.body)
@@ -245,7 +287,8 @@ impl Client {
             204 | 404 => Ok(false),
             200 => Ok(true),
             201 | 202 => {
-                self.wait(&Method::DELETE, path, &r).await?;
+                let deadline = Instant::now() + self.operation_time(path);
+                self.wait(&Method::DELETE, path, Some(api), &r, deadline).await?;
                 Ok(true)
             }
             _ => Err(Client::error(&Method::DELETE, path, &r)),
@@ -274,52 +317,35 @@ impl Client {
             return Err(Client::error(&Method::POST, path, &r));
         }
         if r.status == 202 {
-            self.wait(&Method::POST, path, &r).await?;
+            let deadline = Instant::now() + self.operation_time(path);
+            self.wait(&Method::POST, path, None, &r, deadline).await?;
         }
         Ok(())
     }
 
-    /// Poll a long-running operation to its end.
-    async fn wait(&self, method: &Method, path: &str, first: &Response) -> Result<(), Error> {
-        let header = |k: &str| first.headers.get(k).and_then(|v| v.to_str().ok()).map(str::to_string);
-        let mut hint = retry_after(&first.headers);
-        if let Some(url) = header("azure-asyncoperation") {
-            for attempt in 1..=10_000u32 {
-                tokio::time::sleep(hint.unwrap_or_else(|| self.retry.delay(attempt.min(4), None))).await;
-                let r = self.send(Method::GET, &url, None, None, &[]).await?;
-                hint = retry_after(&r.headers);
-                match r.body.get("status").and_then(Value::as_str).unwrap_or("") {
-                    "Succeeded" => return Ok(()),
-                    "Failed" | "Canceled" => {
-                        let e = r.body.get("error").cloned().unwrap_or(Value::Null);
-                        return Err(Error {
-                            status: Some(r.status),
-                            code: e.get("code").and_then(Value::as_str).unwrap_or("OperationFailed").to_string(),
-                            message: e
-                                .get("message")
-                                .and_then(Value::as_str)
-                                .unwrap_or("the long-running operation failed")
-                                .to_string(),
-                            request_id: r.request_id,
-                            operation: format!("{method} {}", redact(path)),
-                        });
-                    }
-                    _ => {}
-                }
-            }
-        } else if let Some(url) = header("location") {
-            for attempt in 1..=10_000u32 {
-                tokio::time::sleep(hint.unwrap_or_else(|| self.retry.delay(attempt.min(4), None))).await;
-                let r = self.send(Method::GET, &url, None, None, &[]).await?;
-                hint = retry_after(&r.headers);
-                match r.status {
-                    202 => continue,
-                    200 | 201 | 204 => return Ok(()),
-                    _ => return Err(Client::error(method, path, &r)),
-                }
-            }
+    /// POST an action whose answer is a long-running operation with its result at the end
+    /// (`final-state-via: location`, as VM Run Command): after the wait, the `Location`
+    /// answer is the result. A 200 answer is the result itself.
+    ///
+    /// # Errors
+    /// The service refused, or the operation failed.
+    pub async fn post_result(&self, path: &str, api: &str, body: &Value) -> Result<Value, Error> {
+        let r = self.send(Method::POST, path, Some(api), Some(body), &[]).await?;
+        if !(200..300).contains(&r.status) {
+            return Err(Client::error(&Method::POST, path, &r));
         }
-        Ok(())
+        let location = r.headers.get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
+        if r.status != 202 {
+            return Ok(r.body);
+        }
+        let deadline = Instant::now() + self.operation_time(path);
+        self.wait(&Method::POST, path, None, &r, deadline).await?;
+        let Some(url) = location else { return Ok(Value::Null) };
+        let last = self.send(Method::GET, &url, None, None, &[]).await?;
+        if !(200..300).contains(&last.status) {
+            return Err(Client::error(&Method::POST, path, &last));
+        }
+        Ok(last.body)
     }
 }
 
@@ -471,9 +497,10 @@ impl Request<'_> {
                     tracing::debug!(%operation, error = %err.message, "connection error");
                     if retryable {
                         c.stats.retries.fetch_add(1, Ordering::Relaxed);
-                        tokio::time::sleep(c.retry.delay(attempt, None)).await;
+                        c.pause(c.retry.delay(attempt, None), &operation).await?;
                         continue;
                     }
+                    c.stats.unanswered.fetch_add(1, Ordering::Relaxed);
                     return Err(err);
                 }
             };
@@ -485,17 +512,21 @@ impl Request<'_> {
                 Err(e) => {
                     if retryable {
                         c.stats.retries.fetch_add(1, Ordering::Relaxed);
-                        tokio::time::sleep(c.retry.delay(attempt, None)).await;
+                        c.pause(c.retry.delay(attempt, None), &operation).await?;
                         continue;
                     }
+                    c.stats.unanswered.fetch_add(1, Ordering::Relaxed);
                     return Err(failed(e, request_id));
                 }
             };
             tracing::debug!(%operation, status, request_id = request_id.as_deref().unwrap_or("-"), ms = t0.elapsed().as_millis() as u64, "http");
-            if (status == 429 || status >= 500) && retryable {
-                c.stats.retries.fetch_add(1, Ordering::Relaxed);
-                tokio::time::sleep(c.retry.delay(attempt, retry_after(&headers))).await;
-                continue;
+            if status == 429 || status >= 500 {
+                if retryable {
+                    c.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    c.pause(c.retry.delay(attempt, retry_after(&headers)), &operation).await?;
+                    continue;
+                }
+                c.stats.unanswered.fetch_add(1, Ordering::Relaxed);
             }
             let reply = Reply { status, headers, bytes, request_id, held, operation: operation.clone() };
             if let (Some(cond), Some(deadline)) = (&self.retry_while, deadline) {
@@ -506,7 +537,7 @@ impl Request<'_> {
                     c.stats.retries.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(%operation, status, code = %reply.code(), "waiting on a retry condition");
                     let wait = cond.pause(&c.retry, held, deadline - now);
-                    tokio::time::sleep(wait).await;
+                    c.pause(wait, &operation).await?;
                     continue;
                 }
             }
@@ -575,7 +606,7 @@ impl Reply {
     }
 }
 
-fn in_progress(body: &Value) -> bool {
+pub(super) fn in_progress(body: &Value) -> bool {
     matches!(
         body.pointer("/properties/provisioningState").and_then(Value::as_str),
         Some("Creating" | "Updating" | "Accepted" | "Running" | "Deleting" | "RegisteringDns")

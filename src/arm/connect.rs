@@ -9,10 +9,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::auth::{AuthMethod, Cached, LocalCredential, TokenSource, azure_credential};
+use super::auth::{AuthMethod, Cached, LocalCredential, LocalSecret, TokenSource, azure_credential};
 use super::client::{ARM_SCOPE, Client};
 use super::jwt;
-use crate::model::Sensitive;
 
 /// A client for one cloud, with who is calling.
 pub struct Connected {
@@ -93,11 +92,13 @@ pub struct LocalTarget {
     pub token_url: String,
     pub tenant_id: String,
     pub client_id: String,
-    pub secret: Sensitive<String>,
+    /// A client secret, or a CI system's assertions.
+    pub secret: LocalSecret,
     pub subscription: String,
 }
 
-/// Connect to a local cloud as the principal `client_id`. Its object id (`${caller}`) comes
+/// Connect to a local cloud as the principal `client_id` (with a secret, or with a CI
+/// system's assertions, exchanged by the local issuer as Entra exchanges them). Its object id (`${caller}`) comes
 /// from the first token. `IDLAB_RETRY_BASE_MS` shrinks the backoff (tests).
 ///
 /// # Errors
@@ -113,7 +114,8 @@ pub async fn local(t: LocalTarget) -> Result<Connected, String> {
     let first = cred.token(ARM_SCOPE).await.map_err(|e| e.to_string())?;
     cred.object_id = jwt::claims(first.value.expose()).and_then(|c| jwt::claim(&c, "oid")).unwrap_or_default();
     let caller = cred.object_id.clone();
-    let mut client = Client::new(t.http, t.arm_url, Arc::new(Cached::new(Arc::new(cred))));
+    let cached = Cached::primed(Arc::new(cred), ARM_SCOPE, first);
+    let mut client = Client::new(t.http, t.arm_url, Arc::new(cached));
     if let Some(ms) = std::env::var("IDLAB_RETRY_BASE_MS").ok().and_then(|v| v.parse::<u64>().ok()) {
         client.retry.base = Duration::from_millis(ms);
     }

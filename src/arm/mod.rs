@@ -11,6 +11,7 @@ pub mod error;
 pub mod id;
 pub mod jwt;
 pub mod keyvault;
+pub mod lro;
 pub mod retry;
 
 pub use client::Client;

@@ -41,6 +41,49 @@ impl RetryPolicy {
     }
 }
 
+/// The client's stop signal: once set (the first Ctrl-C), every wait the client is in or
+/// starts (a retry's backoff, a [`RetryWhile`] pause, a long-running operation's poll
+/// interval) ends at once with an `Interrupted` error; requests already on the wire are not
+/// cut. Clones share the signal.
+#[derive(Debug, Clone, Default)]
+pub struct Stop(Arc<StopInner>);
+
+#[derive(Debug, Default)]
+struct StopInner {
+    set: std::sync::atomic::AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl Stop {
+    /// A signal that is not set.
+    pub fn new() -> Stop {
+        Stop::default()
+    }
+
+    /// Set the signal and wake every wait (idempotent).
+    pub fn stop(&self) {
+        self.0.set.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.0.notify.notify_waiters();
+    }
+
+    /// Whether [`Stop::stop`] was called on this signal or a clone.
+    pub fn is_stopped(&self) -> bool {
+        self.0.set.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Wait `d`; `false` when the signal is (or gets) set first.
+    pub async fn sleep(&self, d: Duration) -> bool {
+        let woken = self.0.notify.notified();
+        if self.is_stopped() {
+            return false;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(d) => !self.is_stopped(),
+            () = woken => false,
+        }
+    }
+}
+
 /// How long the service asks us to wait: `retry-after-ms`, then `Retry-After` as seconds or
 /// as an HTTP date.
 pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
@@ -195,5 +238,17 @@ mod tests {
         assert!(p.delay(4, None) >= Duration::from_millis(3200));
         assert_eq!(p.delay(30, None), p.max_delay);
         assert_eq!(p.delay(2, Some(Duration::from_secs(2))), Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn a_stop_ends_waits_in_progress_and_to_come() {
+        let stop = Stop::new();
+        assert!(stop.sleep(Duration::from_millis(1)).await);
+        let s2 = stop.clone();
+        let waiting = tokio::spawn(async move { s2.sleep(Duration::from_secs(3600)).await });
+        tokio::task::yield_now().await;
+        stop.stop();
+        assert!(!waiting.await.expect("joined"));
+        assert!(!stop.sleep(Duration::from_secs(3600)).await);
     }
 }

@@ -9,7 +9,7 @@ use crate::engine::{self, Outcome, Shared};
 use crate::ui;
 
 use super::common::{
-    CloudArgs, Exit, OutFormat, VarArgs, confirm_or_refuse, fail, instance_prefix, interrupted_exit, watch_interrupts,
+    CloudArgs, Exit, OutFormat, VarArgs, confirm_or_refuse, fail, instance_prefix, interrupted_exit, prepare_walk,
 };
 use super::connect::observe_then;
 
@@ -67,7 +67,7 @@ pub(crate) fn cmd_apply(a: &ApplyArgs) -> Exit {
             // A saved plan that purges was made with --purge.
             cx.purge = a.purge || saved.as_ref().is_some_and(crate::plan::Saved::purges);
             cx.only = engine::targets(p, &a.cloud.targets, destroying_saved)?;
-            watch_interrupts(&cx.cancel, a.cloud.timeout);
+            prepare_walk(cx, &a.cloud);
             Ok(())
         },
         async |p, conn, obs| {

@@ -52,11 +52,11 @@ pub struct CloudArgs {
     #[arg(long)]
     pub local: bool,
     /// State directory of the local cloud.
-    #[arg(long, default_value = ".idlab/local", value_name = "DIR")]
+    #[arg(long, env = "IDLAB_STATE", default_value = ".idlab/local", value_name = "DIR")]
     pub state: PathBuf,
     /// Target a separately running `idlab local serve` by its ARM URL (its connection details
     /// are read from `--state`).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, env = "IDLAB_CLOUD_ENDPOINT", value_name = "URL")]
     pub cloud_endpoint: Option<String>,
     /// Subscription id (else the plan's, then AZURE_SUBSCRIPTION_ID; with --local, its own).
     #[arg(long, value_name = "ID")]
@@ -92,6 +92,11 @@ pub struct CloudArgs {
     /// comments skipped).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["instance", "instances"])]
     pub instances_file: Option<PathBuf>,
+    /// `apply`, `destroy`: how long one long-running operation may take (e.g. `90s`, `20m`,
+    /// `1h`; a bare number is seconds). Default: ten times the kind's rough create time, at
+    /// least 5 minutes.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub operation_timeout: Option<std::time::Duration>,
 }
 
 impl CloudArgs {
@@ -132,9 +137,33 @@ impl CloudArgs {
     }
 }
 
+/// A duration: a number with an optional unit `ms`, `s`, `m` or `h` (seconds without one).
+///
+/// # Errors
+/// Not a number with one of those units, or zero.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("`{s}` is not a duration (e.g. 90s, 20m, 1h)"))?;
+    let secs = match unit.trim() {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        other => return Err(format!("`{other}` is not a unit of time: use ms, s, m or h")),
+    };
+    if !(secs > 0.0 && secs.is_finite() && secs < 1e9) {
+        return Err(format!("`{s}`: a duration must be above zero"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
 /// `--auth`: the flag's values, one per [`AuthMethod`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuthArg {
+    Github,
+    AzurePipelines,
     Workload,
     Secret,
     Msi,
@@ -144,6 +173,8 @@ pub enum AuthArg {
 impl From<AuthArg> for AuthMethod {
     fn from(a: AuthArg) -> AuthMethod {
         match a {
+            AuthArg::Github => AuthMethod::Github,
+            AuthArg::AzurePipelines => AuthMethod::AzurePipelines,
             AuthArg::Workload => AuthMethod::Workload,
             AuthArg::Secret => AuthMethod::Secret,
             AuthArg::Msi => AuthMethod::Msi,
@@ -246,14 +277,24 @@ pub(crate) fn confirm_or_refuse(auto: bool, what: &str) -> Result<(), Exit> {
     }
 }
 
-/// The first Ctrl-C (or the `--timeout`) stops new work; in-flight calls finish and the
-/// summary says what ran. A second Ctrl-C exits at once.
-pub(crate) fn watch_interrupts(cancel: &engine::Cancel, timeout: Option<u64>) {
-    let on_signal = cancel.clone();
+/// Before `apply` or `destroy` walks: every long-running operation gets its deadline
+/// (`--operation-timeout`, else per kind), and Ctrl-C and `--timeout` are watched.
+pub(crate) fn prepare_walk(cx: &mut engine::Context, cloud: &CloudArgs) {
+    cx.set_operation_timeout(cloud.operation_timeout);
+    watch_interrupts(cx, cloud.timeout);
+}
+
+/// The first Ctrl-C stops new work and ends every wait at once (polls of long-running
+/// operations, retry backoffs): the calls on the wire finish and the summary says what ran.
+/// A second Ctrl-C exits 130 at once. `--timeout` stops new work only.
+fn watch_interrupts(cx: &engine::Context, timeout: Option<u64>) {
+    let on_signal = cx.cancel.clone();
+    let stop = cx.client.stop.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             on_signal.cancel();
-            ui::err("Interrupted: starting nothing new, waiting for calls in flight (Ctrl-C again to quit now).\n");
+            stop.stop();
+            ui::err("Interrupted: starting nothing new, ending waits (Ctrl-C again to quit now).\n");
             if tokio::signal::ctrl_c().await.is_ok() {
                 // The user insists: stop now, as a second Ctrl-C does everywhere.
                 #[allow(clippy::exit)]
@@ -262,7 +303,7 @@ pub(crate) fn watch_interrupts(cancel: &engine::Cancel, timeout: Option<u64>) {
         }
     });
     if let Some(secs) = timeout {
-        let on_timeout = cancel.clone();
+        let on_timeout = cx.cancel.clone();
         tokio::spawn(async move {
             tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
             on_timeout.cancel();
@@ -288,5 +329,19 @@ mod tests {
         assert_eq!(Exit::VerifyFailed.code(), 3);
         assert_eq!(Exit::Interrupted.code(), 130);
         assert_eq!(Exit::Code(7).code(), 7);
+    }
+
+    #[test]
+    fn durations_take_a_unit_or_seconds() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("20m"), Ok(Duration::from_secs(1200)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        for bad in ["", "0", "-1s", "5 days", "s", "1e99h"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
     }
 }

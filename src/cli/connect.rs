@@ -5,11 +5,13 @@
 //!
 //! Imports: arm, engine, local (only here: `arm` never imports it), resolve, and `common`.
 
+use crate::arm::auth::{self, AuthMethod, LocalSecret};
 use crate::arm::connect::{self, AzureTarget, Connected, LocalTarget};
 use crate::engine::{self, Context};
 use crate::local::{Local, attach};
 use crate::model::Sensitive;
 use crate::resolve::Validated;
+use crate::ui;
 
 use std::path::Path;
 
@@ -54,14 +56,28 @@ pub(crate) async fn connect(c: &CloudArgs, plan: Option<&Validated>) -> Result<C
         }
         let info = local.info().clone();
         let http = attach::client(&info)?;
-        // The operator by default; another principal of the local cloud with AZURE_CLIENT_ID
-        // and AZURE_CLIENT_SECRET (e.g. a Reader-only one made through the admin API).
-        let (client_id, secret) = match (std::env::var("AZURE_CLIENT_ID"), std::env::var("AZURE_CLIENT_SECRET")) {
-            (Ok(id), Ok(secret)) if !id.is_empty() && !secret.is_empty() => (id, secret),
-            _ => {
-                let secret = std::fs::read_to_string(&info.operator_secret_file)
-                    .map_err(|e| format!("{}: {e}", info.operator_secret_file.display()))?;
-                (info.operator_client_id.clone(), secret)
+        // A forced or detected CI sign-in (`--auth github|azure-pipelines`) signs in with
+        // the CI system's assertions, exchanged by the local issuer; else the operator by
+        // default, or another principal of the local cloud with AZURE_CLIENT_ID and
+        // AZURE_CLIENT_SECRET (e.g. a Reader-only one made through the admin API).
+        let ci = match c.auth.map(AuthMethod::from) {
+            Some(m @ (AuthMethod::Github | AuthMethod::AzurePipelines)) => Some(m),
+            Some(_) => None,
+            None => auth::ci_detected(),
+        };
+        let (client_id, secret) = if let Some(m) = ci {
+            let a = auth::CiAssertion::from_env(m).map_err(|e| e.to_string())?;
+            (a.client_id.clone(), LocalSecret::Assertion(std::sync::Arc::new(a)))
+        } else {
+            match (std::env::var("AZURE_CLIENT_ID"), std::env::var("AZURE_CLIENT_SECRET")) {
+                (Ok(id), Ok(secret)) if !id.is_empty() && !secret.is_empty() => {
+                    (id, LocalSecret::Secret(Sensitive::new(secret.trim().to_string())))
+                }
+                _ => {
+                    let secret = std::fs::read_to_string(&info.operator_secret_file)
+                        .map_err(|e| format!("{}: {e}", info.operator_secret_file.display()))?;
+                    (info.operator_client_id.clone(), LocalSecret::Secret(Sensitive::new(secret.trim().to_string())))
+                }
             }
         };
         let conn = connect::local(LocalTarget {
@@ -70,7 +86,7 @@ pub(crate) async fn connect(c: &CloudArgs, plan: Option<&Validated>) -> Result<C
             token_url: info.token_url.clone(),
             tenant_id: info.tenant_id.clone(),
             client_id,
-            secret: Sensitive::new(secret.trim().to_string()),
+            secret,
             subscription: c.subscription.clone().unwrap_or_else(|| info.subscription_id.clone()),
         })
         .await?;
@@ -158,7 +174,7 @@ pub(crate) fn observe_then(
             }
             let mut obs = match engine::observe(&base.cx, &p).await {
                 Ok(o) => o,
-                Err(e) => return fail(e),
+                Err(e) => return read_failed(&base.cx, cloud, e),
             };
             crate::plan::stamp(&p.decls, &mut obs, &lifecycle(&base.cx, &p, expires_after));
             return body(p, base, obs).await;
@@ -169,9 +185,9 @@ pub(crate) fn observe_then(
             let set = &set;
             async move {
                 set(&p, &mut cx).map_err(fail)?;
-                let mut obs = engine::observe(&cx, &p)
-                    .await
-                    .map_err(|e| fail(format!("instance {}: {e}", p.instance.as_deref().unwrap_or_default())))?;
+                let mut obs = engine::observe(&cx, &p).await.map_err(|e| {
+                    read_failed(&cx, cloud, format!("instance {}: {e}", p.instance.as_deref().unwrap_or_default()))
+                })?;
                 crate::plan::stamp(&p.decls, &mut obs, &lifecycle(&cx, &p, expires_after));
                 Ok::<_, Exit>((p, cx, obs))
             }
@@ -197,6 +213,16 @@ pub(crate) fn observe_then(
         ));
         fleet_exit(&exits)
     })
+}
+
+/// Reading Azure failed: Ctrl-C while reading changed nothing and exits as interrupted
+/// (`--timeout` stops new work only, so it never ends a read); else the error.
+fn read_failed(cx: &Context, cloud: &CloudArgs, e: impl std::fmt::Display) -> Exit {
+    if cx.cancel.is_cancelled() && cloud.timeout.is_none() {
+        ui::err("Interrupted while reading Azure: nothing was changed.\n");
+        return Exit::Interrupted;
+    }
+    fail(e)
 }
 
 /// The lifecycle tags of this run: now (`IDLAB_NOW`, test-only, else the clock), the caller,

@@ -8,7 +8,7 @@ use crate::engine::{self, Outcome, Shared};
 use crate::ui;
 
 use super::common::{
-    CloudArgs, Exit, OutFormat, VarArgs, confirm_or_refuse, instance_prefix, interrupted_exit, watch_interrupts,
+    CloudArgs, Exit, OutFormat, VarArgs, confirm_or_refuse, instance_prefix, interrupted_exit, prepare_walk,
 };
 use super::connect::observe_then;
 
@@ -43,7 +43,7 @@ pub(crate) fn cmd_destroy(a: &DestroyArgs) -> Exit {
             cx.force = a.force;
             cx.purge = a.purge;
             cx.only = engine::targets(p, &a.cloud.targets, true)?;
-            watch_interrupts(&cx.cancel, a.cloud.timeout);
+            prepare_walk(cx, &a.cloud);
             Ok(())
         },
         async |p, conn, obs| {

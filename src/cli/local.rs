@@ -23,6 +23,26 @@ pub enum LocalCommand {
     /// ManagedIdentityCredential and print its claims (never the token).
     #[command(hide = true)]
     MiToken(MiTokenArgs),
+    /// A test OIDC issuer shaped like GitHub Actions' and Azure Pipelines' token endpoints
+    /// (for CI sign-in tests and examples); prints one JSON line, then serves until killed.
+    #[command(hide = true)]
+    OidcServer(OidcServerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct OidcServerArgs {
+    /// Port on 127.0.0.1 (0 = any free port).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// The published signing key (PKCS#8 DER; default: a new key).
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// The unpublished key for wrongly signed assertions (PKCS#8 DER; default: a new key).
+    #[arg(long, value_name = "FILE")]
+    pub other_key: Option<PathBuf>,
+    /// The bearer token its token endpoints require (default: a random one, printed).
+    #[arg(long)]
+    pub request_token: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -48,6 +68,11 @@ pub struct ServeArgs {
     pub faults: Option<PathBuf>,
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// Serve VM Run Command for Linux-image VMs: each script runs with `sh` ON THIS HOST, as
+    /// the user running the local cloud, with the VM's identity endpoint (as `local exec`).
+    /// Off by default: without it Run Command answers 409 OperationNotAllowed.
+    #[arg(long)]
+    pub allow_run_command: bool,
 }
 
 /// Connection timeouts, the connection cap and upload limits (docs/local-cloud.md, "Limits").
@@ -131,8 +156,9 @@ pub(crate) fn cmd_serve(a: &ServeArgs) -> Exit {
             return Exit::Error;
         }
     };
-    let config =
-        Config { state_dir: a.state.clone(), port: a.port, faults, allow_crash: true, limits: a.limits.limits() };
+    let mut limits = a.limits.limits();
+    limits.run_command = a.allow_run_command;
+    let config = Config { state_dir: a.state.clone(), port: a.port, faults, allow_crash: true, limits };
     let cloud = match Cloud::start(config) {
         Ok(c) => c,
         Err(e) => {
@@ -279,4 +305,46 @@ pub(crate) fn cmd_mi_token(a: &MiTokenArgs) -> Exit {
             Exit::Error
         }
     }
+}
+
+pub(crate) fn cmd_oidc_server(a: &OidcServerArgs) -> Exit {
+    let key = |f: &Option<PathBuf>| match f {
+        Some(p) => std::fs::read(p).map_err(|e| format!("{}: {e}", p.display())),
+        None => crate::local::token::SigningKey::generate(),
+    };
+    let (k, o) = match (key(&a.key), key(&a.other_key)) {
+        (Ok(k), Ok(o)) => (k, o),
+        (Err(e), _) | (_, Err(e)) => {
+            ui::err(&format!("error: {e}\n"));
+            return Exit::Error;
+        }
+    };
+    let listener = match crate::local::shared::bind_loopback(a.port) {
+        Ok(l) => l,
+        Err(e) => {
+            ui::err(&format!("error: {e}\n"));
+            return Exit::Error;
+        }
+    };
+    let token = a.request_token.clone().unwrap_or_else(crate::local::shared::random_secret);
+    let Some(rt) = runtime() else { return Exit::Error };
+    rt.block_on(async {
+        match crate::local::oidc::start(listener, &k, &o, &token) {
+            Ok(s) => {
+                let line = serde_json::json!({
+                    "issuer": s.base,
+                    "github_url": s.github_url(),
+                    "pipelines_url": s.pipelines_url(),
+                    "request_token": s.request_token,
+                });
+                ui::out(&format!("{line}\n"));
+                std::future::pending::<()>().await;
+                Exit::Ok
+            }
+            Err(e) => {
+                ui::err(&format!("error: {e}\n"));
+                Exit::Error
+            }
+        }
+    })
 }

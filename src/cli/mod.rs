@@ -114,6 +114,7 @@ where
         Command::Local(LocalCommand::Env(a)) => local::cmd_env(&a),
         Command::Local(LocalCommand::Exec(a)) => local::cmd_exec(&a),
         Command::Local(LocalCommand::MiToken(a)) => local::cmd_mi_token(&a),
+        Command::Local(LocalCommand::OidcServer(a)) => local::cmd_oidc_server(&a),
     }
 }
 

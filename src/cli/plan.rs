@@ -76,13 +76,32 @@ pub(crate) fn cmd_plan(a: &PlanArgs) -> Exit {
                     ui::out(&ui::plan::text(&plan));
                 }
                 OutFormat::Markdown => {
-                    ui::out(&ui::plan::markdown(&plan));
+                    ui::out(&ui::plan_md::markdown(&plan));
                 }
             }
+            step_summary(&plan);
             drop(conn.local);
             if a.detailed_exitcode && plan.has_changes() { Exit::Changes } else { Exit::Ok }
         },
     )
+}
+
+/// In a GitHub Actions job (`GITHUB_STEP_SUMMARY` names a file), every `plan` appends its
+/// Markdown to the job summary, whatever `--format` is. A failure to write is a warning.
+fn step_summary(plan: &crate::plan::Plan) {
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
+        return;
+    };
+    let path = PathBuf::from(path);
+    let md = ui::plan_md::markdown(plan);
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, format!("{md}\n").as_bytes()));
+    if let Err(e) = written {
+        ui::err(&format!("warning: cannot append the plan to GITHUB_STEP_SUMMARY ({}): {e}\n", path.display()));
+    }
 }
 
 fn write_atomic(path: &std::path::Path, text: &str) -> std::io::Result<()> {

@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::schedule::Cancel;
 use crate::arm::{Client, Error};
@@ -73,7 +74,38 @@ pub struct Context {
     pub cancel: Cancel,
 }
 
+/// A long-running operation may take this many times its kind's weight (a rough create time
+/// in seconds, [`crate::kinds::Kind::weight`]) ...
+pub const OPERATION_MARGIN: u32 = 10;
+/// ... and never less than this.
+pub const OPERATION_FLOOR: Duration = Duration::from_secs(300);
+
+/// How long a long-running operation on resource `id` may take: its kind's weight ×
+/// [`OPERATION_MARGIN`], at least [`OPERATION_FLOOR`] (a VM: 15 minutes).
+pub fn operation_time(id: &str) -> Duration {
+    let arm_type = match crate::arm::id::ResourceId::parse(id) {
+        Ok(rid) => rid.resource_type().unwrap_or_else(|| "Microsoft.Resources/resourceGroups".to_string()),
+        Err(_) => return OPERATION_FLOOR,
+    };
+    let weight = crate::kinds::KINDS
+        .iter()
+        .filter(|k| k.arm_type().is_some_and(|t| t.eq_ignore_ascii_case(&arm_type)))
+        .map(|k| k.weight())
+        .max()
+        .unwrap_or(0);
+    Duration::from_secs(u64::from(weight * OPERATION_MARGIN)).max(OPERATION_FLOOR)
+}
+
 impl Context {
+    /// Give every long-running operation its deadline: `over` (`--operation-timeout`) when
+    /// set, else [`operation_time`] of the resource.
+    pub fn set_operation_timeout(&mut self, over: Option<Duration>) {
+        match over {
+            Some(d) => self.client.set_operation_time(Arc::new(move |_| d)),
+            None => self.client.set_operation_time(Arc::new(operation_time)),
+        }
+    }
+
     /// What a kind sees when it builds declaration `logical`'s request.
     pub fn env<'a>(
         &'a self,
@@ -113,4 +145,24 @@ pub struct Shared<'a> {
     pub cx: &'a Context,
     pub plan: &'a Validated,
     pub reporter: Arc<dyn Reporter>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operation_deadlines_follow_the_kind_with_a_floor() {
+        let sub = "/subscriptions/00000000-0000-0000-0000-000000000000";
+        let vm = format!("{sub}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm");
+        let vm_weight = crate::kinds::KINDS
+            .iter()
+            .find(|k| k.arm_type() == Some("Microsoft.Compute/virtualMachines"))
+            .map(|k| k.weight())
+            .expect("a VM kind");
+        assert_eq!(operation_time(&vm), Duration::from_secs(u64::from(vm_weight * OPERATION_MARGIN)));
+        assert!(operation_time(&vm) > OPERATION_FLOOR);
+        assert_eq!(operation_time(&format!("{sub}/resourceGroups/rg")), OPERATION_FLOOR);
+        assert_eq!(operation_time("not an id"), OPERATION_FLOOR);
+    }
 }

@@ -52,6 +52,9 @@ pub fn targets(plan: &Validated, names: &[String], destroy: bool) -> Result<Opti
     Ok(Some(set))
 }
 
+/// The error of a secret that exists but cannot be read to compare it.
+const SECRET_UNREADABLE: &str = "SecretUnreadable";
+
 /// Attribute name → JSON pointer, for every ARM kind.
 const EXPORTS: &[(&str, &str)] = &[
     ("name", "/name"),
@@ -122,7 +125,7 @@ async fn read_secret(client: &Client, want: &Desired, base_dir: &std::path::Path
         // Not being able to compare is not "absent": a create would overwrite the value.
         Err(e) if e.status == Some(403) => {
             return Err(Error::new(
-                "SecretUnreadable",
+                SECRET_UNREADABLE,
                 format!(
                     "{} cannot be read to compare it ({}): the deploying principal needs secret get and list on its vault. A vault the plan creates grants them through its `:creator` access policy: apply that first (`--target <vault>:creator`), or grant them yourself.",
                     want.id, e.message
@@ -217,6 +220,7 @@ pub async fn observe(cx: &Context, plan: &Validated) -> Result<Observed, Error> 
     let mut values: HashMap<(String, String), String> = HashMap::new();
     let mut desired: Vec<Option<Desired>> = vec![None; n];
     let mut bodies: Vec<Option<Value>> = vec![None; n];
+    let mut unread: Vec<usize> = Vec::new();
     for l in 0..=max_level {
         let members: Vec<usize> = order.iter().copied().filter(|&i| level[i] == l).collect();
         let mut reads = Vec::new();
@@ -241,7 +245,14 @@ pub async fn observe(cx: &Context, plan: &Validated) -> Result<Observed, Error> 
             .collect()
             .await;
         for (i, r) in got {
-            bodies[i] = r?;
+            bodies[i] = match r {
+                Ok(b) => b,
+                Err(e) if refused_for_now(plan, &desired, &bodies, &unread, i, &e) => {
+                    unread.push(i);
+                    None
+                }
+                Err(e) => return Err(e),
+            };
         }
         // Globally named resources that do not exist here yet: is the name free in Azure?
         for &i in &members {
@@ -274,7 +285,34 @@ pub async fn observe(cx: &Context, plan: &Validated) -> Result<Observed, Error> 
     // Orphans and drift are about the whole plan: not looked for with `--target`.
     let (orphans, foreign_access) =
         if cx.only.is_some() { (Vec::new(), Vec::new()) } else { find_orphans(cx, plan, &desired, &bodies).await? };
-    Ok(Observed { desired, bodies, values, orphans, foreign_access })
+    Ok(Observed { desired, bodies, values, orphans, foreign_access, unread })
+}
+
+/// Whether a data-plane read refused (403) only because a declaration it depends on is
+/// not in place yet (absent, or not as declared): the access that declaration grants (a
+/// vault's `:creator` access policy, a data role for the deploying principal) is what an
+/// interrupted apply may have left out, or someone took away. Such a read is not an error:
+/// the object counts as absent for the plan, and apply reads it again once what it depends
+/// on is in place (so a secret that exists is compared, never overwritten blindly).
+fn refused_for_now(
+    plan: &Validated,
+    desired: &[Option<Desired>],
+    bodies: &[Option<Value>],
+    unread: &[usize],
+    i: usize,
+    e: &Error,
+) -> bool {
+    let refused = e.status == Some(403) || e.code == SECRET_UNREADABLE;
+    let data_plane = desired[i].as_ref().is_some_and(|d| d.plane != Plane::Arm);
+    refused
+        && data_plane
+        && plan.dag.dependencies(i).into_iter().any(|d| {
+            let Some(w) = &desired[d] else { return false };
+            let decl = &plan.decls[d];
+            unread.contains(&d)
+                || plan::decide(&decl.logical.value, decl.kind.type_name(), &plan.name, w, bodies[d].as_ref()).action
+                    != plan::ActionKind::NoOp
+        })
 }
 
 /// Resources and assignments carrying this plan's mark that it does not declare.

@@ -153,6 +153,10 @@ impl ApplyWalk<'_, '_> {
     /// first (rare: only names built from values known after apply).
     async fn have(&self, i: usize, want: &Desired) -> Result<Option<Value>, Error> {
         let have = self.obs.bodies[i].clone();
+        // Observe could not read it before what it depends on was in place: now it is.
+        if self.obs.unread.contains(&i) {
+            return read(&self.sh.cx.client, want, &self.sh.plan.base_dir).await;
+        }
         if have.is_none()
             && want.owner != Owner::Description
             && self.obs.desired[i].as_ref().is_none_or(|o| !o.is_known())
@@ -265,6 +269,16 @@ impl ApplyWalk<'_, '_> {
     }
 }
 
+/// A node's error as its outcome: a wait ended by Ctrl-C is not a failure of the resource
+/// (the service may still finish the request; the next run sees how it ended).
+fn failed(e: Error) -> Outcome {
+    if e.code == "Interrupted" {
+        Outcome::Skipped(format!("interrupted while waiting for {}; the service may still finish it", e.operation))
+    } else {
+        Outcome::Failed(e)
+    }
+}
+
 /// Apply: a failed or skipped node blocks what depends on it.
 fn apply_fate(o: &Outcome) -> Fate {
     if matches!(o, Outcome::Failed(_) | Outcome::Skipped(_)) { Fate::Blocks } else { Fate::Done }
@@ -309,7 +323,7 @@ impl Driver for ApplyWalk<'_, '_> {
                 self.obs.bodies[i] = body;
                 o
             }
-            Err(e) => Outcome::Failed(e),
+            Err(e) => failed(e),
         };
         sh.reporter.event(Event::Finished { name: sh.plan.decls[i].logical.value.clone(), outcome: o.clone() });
         let fate = apply_fate(&o);
@@ -417,7 +431,7 @@ impl Driver for DestroyWalk<'_, '_> {
     fn land(&mut self, i: usize, out: Done) -> Fate {
         let o = match out {
             Ok((o, _)) => o,
-            Err(e) => Outcome::Failed(e),
+            Err(e) => failed(e),
         };
         self.sh
             .reporter

@@ -24,6 +24,7 @@ use crate::model::{Code, Diag, Secret, Sp, SpMap, Span};
 
 pub mod data_lake;
 pub mod env;
+pub mod federated_credential;
 pub mod header;
 pub mod identity;
 pub mod instance;
@@ -185,6 +186,7 @@ pub static KINDS: &[&dyn Kind] = &[
     &storage::BlobContainerKind,
     &data_lake::DataLakeFolderKind,
     &data_lake::DataLakeStoreKind,
+    &federated_credential::FederatedIdentityCredentialKind,
     &key_vault::KeyVaultKind,
     &key_vault::AccessPolicyKind,
     &key_vault::SecretKind,

@@ -423,7 +423,7 @@ async fn entry(
         && (lower.ends_with("/oauth2/v2.0/token") || lower.ends_with("/oauth2/token"))
         && segs.len() >= 3
     {
-        return login::token(&sh, segs[0], lower.ends_with("/v2.0/token"), &body);
+        return login::token(&sh, segs[0], lower.ends_with("/v2.0/token"), &body).await;
     }
     if method == Method::GET && login::is_keys_path(&segs) {
         return login::keys(&sh, segs[0]);

@@ -13,6 +13,7 @@
 //! error_500_rate: 0.0        # fraction answered 500 InternalServerError
 //! error_503_rate: 0.0        # fraction answered 503 ServiceUnavailable
 //! drop_rate: 0.0             # fraction of connections closed without an answer
+//! data_drop_rate: 0.0        # the same, for the data planes and the identity endpoints
 //! replication_ms: 0          # a new principal is unknown to RBAC writes for this long
 //! propagation_ms: 0          # a new role assignment takes effect after this long
 //! crash_after_writes: null   # `local serve` only: exit right after the Nth acknowledged write
@@ -48,6 +49,9 @@ pub struct Faults {
     pub error_500_rate: f64,
     pub error_503_rate: f64,
     pub drop_rate: f64,
+    /// Like `drop_rate`, for every request to the data planes (blob, dfs, WebHDFS, Key Vault)
+    /// and the VMs' identity endpoints, which `drop_rate` leaves alone.
+    pub data_drop_rate: f64,
     pub replication_ms: u64,
     pub propagation_ms: u64,
     pub crash_after_writes: Option<u64>,
@@ -66,6 +70,7 @@ impl Default for Faults {
             error_500_rate: 0.0,
             error_503_rate: 0.0,
             drop_rate: 0.0,
+            data_drop_rate: 0.0,
             replication_ms: 0,
             propagation_ms: 0,
             crash_after_writes: None,
@@ -95,6 +100,7 @@ impl Faults {
             ("error_500_rate", self.error_500_rate),
             ("error_503_rate", self.error_503_rate),
             ("drop_rate", self.drop_rate),
+            ("data_drop_rate", self.data_drop_rate),
         ] {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(format!("{name} must be between 0 and 1, not {rate}"));
@@ -136,6 +142,8 @@ mod tests {
         assert_eq!(f.lro("microsoft.compute/virtualmachines"), Duration::from_secs(2));
         assert_eq!(f.lro("microsoft.network/networkinterfaces"), Duration::from_secs(1));
         assert!(Faults::parse("drop_rate: 2").is_err());
+        assert!(Faults::parse("data_drop_rate: -0.1").is_err());
+        assert_eq!(Faults::parse("data_drop_rate: 0.2").expect("valid").data_drop_rate, 0.2);
         assert!(Faults::parse("bogus: 1").is_err());
     }
 }

@@ -8,10 +8,12 @@
 use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::{Value, json};
+use serde_json::json;
 
+use super::federated::{DEFAULT_AUDIENCE, Record, credentials};
 use super::http::{json_response, query_pairs};
 use super::shared::{Shared, guid, sha256_hex};
+use super::store::{Principal, State as CloudState};
 use super::token::{Claims, issuer, scope_audience, sign, v1_audience};
 
 /// Token lifetime for service principals, seconds.
@@ -75,7 +77,7 @@ pub fn claims_for(
 }
 
 /// `POST /{tenant}/oauth2[/v2.0]/token`.
-pub fn token(sh: &Shared, tenant: &str, v2: bool, body: &[u8]) -> Response {
+pub async fn token(sh: &Shared, tenant: &str, v2: bool, body: &[u8]) -> Response {
     let form = query_pairs(Some(&String::from_utf8_lossy(body)));
     let get = |k: &str| form.iter().find(|(a, _)| a == k).map(|(_, v)| v.as_str());
     if !tenant.eq_ignore_ascii_case(&sh.info.tenant_id) && !matches!(tenant, "organizations" | "common") {
@@ -129,12 +131,16 @@ pub fn token(sh: &Shared, tenant: &str, v2: bool, body: &[u8]) -> Response {
             }
         }
     };
+    let assertion = get("client_assertion");
     let principal = {
         let st = sh.store();
         st.state
             .principals
             .values()
-            .find(|p| p.client_id.eq_ignore_ascii_case(client_id) && p.kind == "ServicePrincipal")
+            .find(|p| {
+                p.client_id.eq_ignore_ascii_case(client_id)
+                    && (p.kind == "ServicePrincipal" || assertion.is_some() && is_user_assigned(p))
+            })
             .cloned()
     };
     let Some(p) = principal else {
@@ -157,28 +163,17 @@ pub fn token(sh: &Shared, tenant: &str, v2: bool, body: &[u8]) -> Response {
                 "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.",
             );
         }
-    } else if let Some(assertion) = get("client_assertion") {
+    } else if let Some(assertion) = assertion {
         if get("client_assertion_type") != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") {
             return aad_error(400, "invalid_request", 50027, "Invalid client assertion type.");
         }
-        let Some(c) = super::token::peek(assertion) else {
-            return aad_error(400, "invalid_client", 50027, "JWT token is invalid or malformed.");
+        let records = {
+            let st = sh.store();
+            federated_records(&st.state, &p)
         };
-        let iss = c.get("iss").and_then(Value::as_str).unwrap_or_default();
-        let sub = c.get("sub").and_then(Value::as_str).unwrap_or_default();
-        let exp = c.get("exp").and_then(Value::as_i64).unwrap_or(0);
-        if exp <= time::OffsetDateTime::now_utc().unix_timestamp() {
-            return aad_error(400, "invalid_client", 700024, "Client assertion is not within its valid time range.");
-        }
-        if !p.federated.iter().any(|(i, s)| i == iss && s == sub) {
-            return aad_error(
-                400,
-                "invalid_client",
-                70021,
-                &format!(
-                    "No matching federated identity record found for presented assertion. Assertion Issuer: '{iss}'. Assertion Subject: '{sub}'."
-                ),
-            );
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        if let Err(refused) = super::federated::check(assertion, &records, now).await {
+            return aad_error(400, "invalid_client", refused.code, &refused.message);
         }
     } else {
         return aad_error(
@@ -189,7 +184,8 @@ pub fn token(sh: &Shared, tenant: &str, v2: bool, body: &[u8]) -> Response {
         );
     }
     let acr = if get("client_secret").is_some() { "1" } else { "2" };
-    let claims = claims_for(sh, &p.object_id, &p.client_id, &aud, TOKEN_SECONDS, None, acr);
+    let mirid = is_user_assigned(&p).then(|| p.resource_id.clone()).flatten();
+    let claims = claims_for(sh, &p.object_id, &p.client_id, &aud, TOKEN_SECONDS, mirid, acr);
     let access = sign(&sh.key, &claims);
     let mut body = json!({ "token_type": "Bearer", "expires_in": TOKEN_SECONDS, "ext_expires_in": TOKEN_SECONDS, "access_token": access });
     if !v2 {
@@ -200,6 +196,30 @@ pub fn token(sh: &Shared, tenant: &str, v2: bool, body: &[u8]) -> Response {
         body["ext_expires_in"] = json!(TOKEN_SECONDS.to_string());
     }
     json_response(200, &body, &[("cache-control", "no-store, no-cache".into())])
+}
+
+/// Whether `p` is a user-assigned identity (which signs in only with a federated assertion).
+fn is_user_assigned(p: &Principal) -> bool {
+    p.kind == "ManagedIdentity"
+        && p.resource_id.as_deref().is_some_and(|r| r.to_ascii_lowercase().contains("/userassignedidentities/"))
+}
+
+/// The federated credentials a principal accepts: an app registration's (made through the
+/// admin API, audience `api://AzureADTokenExchange`), or a user-assigned identity's
+/// `federatedIdentityCredentials`.
+fn federated_records(st: &CloudState, p: &Principal) -> Vec<Record> {
+    if is_user_assigned(p) {
+        let id = p.resource_id.as_deref().unwrap_or_default();
+        return credentials(st, id);
+    }
+    p.federated
+        .iter()
+        .map(|(issuer, subject)| Record {
+            issuer: issuer.clone(),
+            subject: subject.clone(),
+            audiences: vec![DEFAULT_AUDIENCE.to_string()],
+        })
+        .collect()
 }
 
 /// The tenant a discovery path names (`common` and `organizations` are this tenant), or

@@ -17,7 +17,7 @@ pub(crate) fn start_operation(sh: &Shared, type_lower: &str, resource: Option<St
     sh.ops
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .insert(id.clone(), Operation { done_ms: now + dur, failed: None, resource, started_ms: now });
+        .insert(id.clone(), Operation { done_ms: now + dur, failed: None, resource, started_ms: now, result: None });
     id
 }
 
@@ -67,6 +67,9 @@ pub(crate) fn operation_status(sh: &Shared, id: &str, query: &[(String, String)]
     if query_get(query, "monitor") == Some("location") {
         if !done {
             return empty(202, &retry_headers(sh, Some(op.done_ms.saturating_sub(now))));
+        }
+        if let Some(result) = &op.result {
+            return json_response(200, result, &[]);
         }
         if let Some(rid) = &op.resource {
             // The final answer is the resource as its GET shows it: never the stored body,

@@ -10,7 +10,7 @@
 //!    the `Metadata`/`X-IDENTITY-HEADER` secret, no credential at all for the token issuer)
 //!    and notes the caller for the request log ([`Note`]) — in the order the plane checked
 //!    before (an ARM path or api-version error, a storage account that does not exist, …);
-//! 3. fault injection, for ARM requests only ([`FaultScope`], set by ARM's `admit`);
+//! 3. fault injection: ARM requests ([`FaultScope`], set by ARM's `admit`); other planes: drops;
 //! 4. authorization: the plane's `authorize` step; the action or data action an endpoint
 //!    declares is then evaluated by the one RBAC function (`rbac`) — here for ARM and blob,
 //!    in the handler where it depends on state only the handler reads (dfs, WebHDFS, Key
@@ -252,10 +252,10 @@ fn authenticate(sh: &Shared, plane: &Plane, parts: &Parts) -> Bearer {
     Bearer::Checked(bearer_check(&trust, token, |aud| (plane.audiences)(parts, aud)))
 }
 
-/// Injected faults (docs/local-cloud.md): ARM requests only, the ones ARM's `admit` scoped.
+/// Injected faults (docs/local-cloud.md): the ones ARM's `admit` scoped; other planes only drop.
 async fn faults(sh: &Shared, plane: &Plane, parts: &Parts) -> Option<Response> {
     if plane.errors != Errors::ArmJson {
-        return None;
+        return sh.chance(sh.faults().data_drop_rate).then(dropped);
     }
     let FaultScope(type_lower) = parts.extensions.get::<FaultScope>()?;
     let faults = sh.faults();

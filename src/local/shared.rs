@@ -60,6 +60,9 @@ pub struct Limits {
     pub dfs_body: u64,
     pub webhdfs_body: u64,
     pub vault_body: u64,
+    /// VM Run Command runs scripts on this host as the local cloud's user: off unless
+    /// `idlab local serve --allow-run-command`.
+    pub run_command: bool,
 }
 
 /// One mebibyte.
@@ -81,6 +84,7 @@ impl Default for Limits {
             webhdfs_body: 256 * MIB,
             // Key Vault: a secret value is at most 25 KB; the JSON around it and escapes.
             vault_body: 200 * 1024,
+            run_command: false,
         }
     }
 }
@@ -107,6 +111,8 @@ pub struct Operation {
     /// For `Location` polling of a PUT: the resource to return when done.
     pub resource: Option<String>,
     pub started_ms: u64,
+    /// For `Location` polling of a POST action with a result (Run Command): the final answer.
+    pub result: Option<serde_json::Value>,
 }
 
 /// State shared by every handler.

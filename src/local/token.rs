@@ -234,12 +234,14 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
 
 /// Sign claims into a compact JWT (header `{"typ":"JWT","alg":"RS256","kid":…}`).
 pub fn sign(key: &SigningKey, claims: &Claims) -> String {
+    sign_value(key, &serde_json::to_value(claims).unwrap_or_default())
+}
+
+/// Sign any JSON claims into a compact RS256 JWT (the test OIDC issuer's assertions).
+pub fn sign_value(key: &SigningKey, claims: &Value) -> String {
     let header = json!({ "typ": "JWT", "alg": ALGORITHM, "kid": key.kid });
-    let input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap_or_default())
-    );
+    let input =
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
     let mut sig = vec![0u8; key.pair.public().modulus_len()];
     let rng = ring::rand::SystemRandom::new();
     match key.pair.sign(&RSA_PKCS1_SHA256, &rng, input.as_bytes(), &mut sig) {
@@ -248,8 +250,8 @@ pub fn sign(key: &SigningKey, claims: &Claims) -> String {
     }
 }
 
-/// Decode the claims without checking the signature (for client assertions from other
-/// issuers, which the local cloud cannot verify).
+/// Decode the claims without checking the signature (for tests and diagnostics; client
+/// assertions are checked in `federated`).
 pub fn peek(token: &str) -> Option<Value> {
     let mut parts = token.split('.');
     let _ = parts.next()?;
@@ -290,6 +292,12 @@ pub fn verify(key: &SigningKey, token: &str, now: i64) -> Result<Claims, TokenEr
         return Err(TokenError::NotYetValid { nbf: claims.nbf });
     }
     Ok(claims)
+}
+
+/// Whether `sig` is an RS256 signature of `input` by the RSA public key (`n`, `e`): for keys
+/// other issuers publish (federated assertions).
+pub fn rs256_valid(n: &[u8], e: &[u8], input: &[u8], sig: &[u8]) -> bool {
+    RsaPublicKeyComponents { n, e }.verify(&RSA_PKCS1_2048_8192_SHA256, input, sig).is_ok()
 }
 
 /// The audience of a v2 scope: the scope without `/.default` (`https://management.core.windows.net//.default`

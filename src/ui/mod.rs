@@ -6,6 +6,7 @@
 
 pub mod diagnostics;
 pub mod plan;
+pub mod plan_md;
 
 use std::io::{self, Write};
 

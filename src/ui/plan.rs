@@ -9,9 +9,9 @@ use std::time::Instant;
 use serde_json::Value;
 
 use crate::engine::{Event, Outcome, Reporter};
-use crate::plan::{ActionKind, Plan};
+use crate::plan::{Action, ActionKind, Plan, Summary};
 
-fn sym(a: ActionKind) -> &'static str {
+pub(super) fn sym(a: ActionKind) -> &'static str {
     match a {
         ActionKind::Create => "+",
         ActionKind::Update => "~",
@@ -71,7 +71,21 @@ pub fn text(p: &Plan) -> String {
         if let Some(r) = &a.reason {
             out.push_str(&format!("      because {r}\n"));
         }
-        for c in &a.changes {
+        for line in change_lines(a) {
+            out.push_str(&format!("      {line}\n"));
+        }
+        out.push('\n');
+    }
+    out.push_str(&format!("Plan: {}.\n", counts(&p.summary)));
+    out
+}
+
+/// An action's field changes, one line each (`+ path = new` for a create, `~ path: old → new`
+/// otherwise), with secret-looking paths as `(sensitive)`.
+pub(super) fn change_lines(a: &Action) -> Vec<String> {
+    a.changes
+        .iter()
+        .map(|c| {
             let sensitive = c.path.contains("adminPassword") || c.path == "value" || c.path.ends_with("/value");
             let (old, new) = if sensitive {
                 ("(sensitive)".to_string(), "(sensitive)".to_string())
@@ -79,15 +93,18 @@ pub fn text(p: &Plan) -> String {
                 (show(&c.old), show(&c.new))
             };
             match a.action {
-                ActionKind::Create => out.push_str(&format!("      + {} = {new}\n", c.path)),
-                _ => out.push_str(&format!("      ~ {}: {old} → {new}\n", c.path)),
+                ActionKind::Create => format!("+ {} = {new}", c.path),
+                _ => format!("~ {}: {old} → {new}", c.path),
             }
-        }
-        out.push('\n');
-    }
-    let s = &p.summary;
-    out.push_str(&format!(
-        "Plan: {} to create, {} to update, {} to replace, {} to delete, {} to adopt{}{}{}.\n",
+        })
+        .collect()
+}
+
+/// The counts of a plan's summary line: `1 to create, 0 to update, …` (recover, purge and
+/// refused only when there are some).
+pub(super) fn counts(s: &Summary) -> String {
+    format!(
+        "{} to create, {} to update, {} to replace, {} to delete, {} to adopt{}{}{}",
         s.create,
         s.update,
         s.replace,
@@ -96,8 +113,7 @@ pub fn text(p: &Plan) -> String {
         if s.recover > 0 { format!(", {} to recover", s.recover) } else { String::new() },
         if s.purge > 0 { format!(", {} to purge", s.purge) } else { String::new() },
         if s.conflict > 0 { format!(", {} refused", s.conflict) } else { String::new() }
-    ));
-    out
+    )
 }
 
 /// Progress as plain, timestamped lines on stderr (what pipelines and logs want).
@@ -272,31 +288,6 @@ pub fn confirm(question: &str) -> bool {
     super::err(question);
     let mut line = String::new();
     std::io::stdin().read_line(&mut line).is_ok() && line.trim() == "yes"
-}
-
-/// The Markdown rendering of a plan (for pull-request comments).
-pub fn markdown(p: &Plan) -> String {
-    let mut out = format!("### idlab plan `{}`\n\n", p.plan);
-    let changed: Vec<_> = p.actions.iter().filter(|a| a.action != ActionKind::NoOp).collect();
-    if changed.is_empty() {
-        out.push_str("No changes.\n");
-    } else {
-        out.push_str("| | resource | type | changes |\n|---|---|---|---|\n");
-        for a in changed {
-            let what: Vec<String> = a.changes.iter().map(|c| format!("`{}`", c.path)).collect();
-            let why = a.reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default();
-            out.push_str(&format!("| `{}` | `{}` | {} | {}{why} |\n", sym(a.action), a.name, a.kind, what.join(", ")));
-        }
-        let s = &p.summary;
-        out.push_str(&format!(
-            "\n**{} to create, {} to update, {} to replace, {} to delete, {} to adopt.**\n",
-            s.create, s.update, s.replace, s.delete, s.adopt
-        ));
-    }
-    for d in &p.drift {
-        out.push_str(&format!("\n> drift: `{}`: {}\n", d.id, d.detail));
-    }
-    out
 }
 
 /// Progress on a terminal: one spinner per resource in flight with its elapsed time, and a

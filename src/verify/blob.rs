@@ -6,6 +6,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use serde_json::Value;
 
+use super::run_command::Remote;
 use super::{Ask, CheckKind, CheckResult, VerifyEnv};
 use crate::model::Expect;
 
@@ -50,6 +51,20 @@ impl CheckKind for ReadBlob {
             if allowed { format!(" ({} bytes)", r.bytes.len()) } else { String::new() }
         );
         ask.judge(pass, detail, &r, start)
+    }
+    async fn remote(&self, ask: Ask<'_, '_>) -> Result<Option<Remote>, String> {
+        let Some(b) = crate::arm::blob::BlobId::parse(ask.target) else {
+            return Err(format!("{} is not a blob", ask.target));
+        };
+        let endpoint = endpoint(ask.env, &b.account_id).await?;
+        Ok(Some(Remote {
+            method: "GET",
+            url: format!("{endpoint}/{}/{}", b.container, crate::arm::percent_encode(&b.name, b"/")),
+            headers: vec![("x-ms-version", crate::arm::blob::VERSION.to_string())],
+            body: None,
+            what: format!("read blob {}/{}", b.container, b.name),
+            expect_sha256: None,
+        }))
     }
 }
 

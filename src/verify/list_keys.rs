@@ -5,6 +5,7 @@
 
 use std::time::Instant;
 
+use super::run_command::Remote;
 use super::{Ask, CheckKind, CheckResult};
 use async_trait::async_trait;
 
@@ -32,5 +33,22 @@ impl CheckKind for ListKeys {
             Err(e) => return ask.fail(format!("POST {path}: {}", e.message)),
         };
         super::resource::verdict(&ask, &format!("list the keys of {}", ask.target), &r, start)
+    }
+    /// On the VM the answer (the keys) stays in the script's temporary file, removed at its
+    /// end; only the status comes back.
+    async fn remote(&self, ask: Ask<'_, '_>) -> Result<Option<Remote>, String> {
+        Ok(Some(Remote {
+            method: "POST",
+            url: format!(
+                "{}{}/listKeys?api-version={}",
+                ask.env.client.base(),
+                ask.target,
+                crate::engine::walk::api_for_type("Microsoft.Storage/storageAccounts")
+            ),
+            headers: Vec::new(),
+            body: None,
+            what: format!("list the keys of {}", ask.target),
+            expect_sha256: None,
+        }))
     }
 }

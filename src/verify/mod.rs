@@ -25,6 +25,7 @@ mod blob_sas;
 mod data_lake;
 mod list_keys;
 mod resource;
+pub mod run_command;
 mod secret;
 mod sql;
 
@@ -34,7 +35,8 @@ pub use sql::{SQL_RESOURCE, next_steps};
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct CheckResult {
     pub name: String,
-    /// `pass`, `fail` or `skip`.
+    /// `pass`, `fail` (it ran, and access is not as expected), `error` (it could not run:
+    /// no answer) or `skip`.
     pub status: &'static str,
     pub detail: String,
 }
@@ -64,6 +66,12 @@ pub(crate) trait CheckKind: Send + Sync {
     fn resource(&self, target_id: &str) -> &'static str;
     /// Run the check.
     async fn run(&self, ask: Ask<'_, '_>) -> CheckResult;
+    /// The call the check makes when it runs on the VM (`verify --via run-command`), read
+    /// with the deploying principal's client (`ask.token` is empty); `None` when the kind does
+    /// not run there yet.
+    async fn remote(&self, _ask: Ask<'_, '_>) -> Result<Option<run_command::Remote>, String> {
+        Ok(None)
+    }
 }
 
 /// Every check kind, once.
@@ -148,43 +156,89 @@ fn waited(waited: bool, start: Instant) -> String {
     }
 }
 
-/// Run one check.
+/// A check's requests are retried (no connection, a dropped one, a timeout, 429, 5xx) for
+/// at most this long, or `--wait` when that is longer.
+pub const CHECK_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Run one check, on a client of its own: the retry policy's time limit is the check's
+/// deadline ([`CHECK_DEADLINE`] or the propagation window), and a check that did not get the
+/// answers it needs (a request without an answer once the retries ran out) did not run: its
+/// status is `error` ("could not run"), never `fail`.
 pub async fn run_check(name: &str, c: &Check, env: &VerifyEnv<'_>) -> CheckResult {
+    let mut client = env.client.clone();
+    client.stats = std::sync::Arc::new(crate::arm::client::Stats::default());
+    client.retry.max_elapsed = env.propagation.max(CHECK_DEADLINE);
+    let own = VerifyEnv { client: &client, ..*env };
+    let r = run_one(name, c, &own).await;
+    let unanswered = client.stats.unanswered.load(std::sync::atomic::Ordering::Relaxed);
+    if r.status == "fail" && unanswered > 0 {
+        return CheckResult { status: "error", detail: format!("could not run: {}", r.detail), ..r };
+    }
+    r
+}
+
+/// Where a check runs and what it targets, from the plan and observe.
+pub(crate) struct Located {
+    pub kind: &'static dyn CheckKind,
+    pub vm: String,
+    pub vm_id: String,
+    pub client_id: Option<String>,
+    pub target_name: String,
+    pub target_id: String,
+    pub expect: Expect,
+    pub who: String,
+}
+
+/// The check's kind, VM, identity and target; `Err` is the check's result already (`fail`
+/// or `skip`).
+pub(crate) fn locate(name: &str, c: &Check, env: &VerifyEnv<'_>) -> Result<Located, CheckResult> {
     let fail = |d: String| CheckResult { name: name.to_string(), status: "fail", detail: d };
     let actions = c.actions();
     let Some((action, target)) = actions.first() else {
-        return fail("no action".into());
+        return Err(fail("no action".into()));
     };
     let Some(kind) = check_kind(action) else {
-        return CheckResult {
+        return Err(CheckResult {
             name: name.into(),
             status: "skip",
             detail: format!("`{action}` needs the data planes of a later idlab version"),
-        };
+        });
     };
     let vm = root(&c.vm);
-    let Some(vm_id) = env.values.get(&(vm.clone(), "id".into())) else {
-        return fail(format!("VM `{vm}` is unknown: apply the plan first"));
-    };
-    let endpoint = match env.endpoints.get(&vm_id.to_ascii_lowercase()).map(String::as_str).or(env.default_endpoint) {
-        Some(e) => e.to_string(),
-        None => return fail(format!("no managed-identity endpoint for VM `{vm}`")),
+    let Some(vm_id) = env.values.get(&(vm.clone(), "id".into())).cloned() else {
+        return Err(fail(format!("VM `{vm}` is unknown: apply the plan first")));
     };
     let client_id = match &c.identity {
         Some(i) if i.value != "system" => match env.values.get(&(root(i), "client_id".into())) {
             Some(cid) => Some(cid.clone()),
-            None => return fail(format!("identity `{}` has no client id yet: apply the plan first", root(i))),
+            None => return Err(fail(format!("identity `{}` has no client id yet: apply the plan first", root(i)))),
         },
         _ => None,
     };
-    let t_name = root(target);
-    let Some(target_id) = env.values.get(&(t_name.clone(), "id".into())).cloned() else {
-        return fail(format!("`{t_name}` is unknown: apply the plan first"));
+    let target_name = root(target);
+    let Some(target_id) = env.values.get(&(target_name.clone(), "id".into())).cloned() else {
+        return Err(fail(format!("`{target_name}` is unknown: apply the plan first")));
     };
     let expect = c.expect.as_ref().map_or(Expect::Allowed, |e| e.value);
     let who =
         client_id.as_ref().map_or_else(|| "the system-assigned identity".to_string(), |c| format!("client id {c}"));
-    let token = match identity_token(env, &endpoint, kind.resource(&target_id), client_id.as_deref()).await {
+    Ok(Located { kind, vm, vm_id, client_id, target_name, target_id, expect, who })
+}
+
+/// One check through the VM's identity endpoint, on the check's own client.
+async fn run_one(name: &str, c: &Check, env: &VerifyEnv<'_>) -> CheckResult {
+    let p = match locate(name, c, env) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let fail = |d: String| CheckResult { name: name.to_string(), status: "fail", detail: d };
+    let vm = &p.vm;
+    let endpoint = match env.endpoints.get(&p.vm_id.to_ascii_lowercase()).map(String::as_str).or(env.default_endpoint) {
+        Some(e) => e.to_string(),
+        None => return fail(format!("no managed-identity endpoint for VM `{vm}`")),
+    };
+    let who = &p.who;
+    let token = match identity_token(env, &endpoint, p.kind.resource(&p.target_id), p.client_id.as_deref()).await {
         Ok(t) => t,
         Err(Refused::Status(status, why)) => {
             return fail(format!("the VM's identity endpoint refused a token for {who}: {status} {why}"));
@@ -194,15 +248,15 @@ pub async fn run_check(name: &str, c: &Check, env: &VerifyEnv<'_>) -> CheckResul
     let ask = Ask {
         name,
         check: c,
-        vm: &vm,
-        target_name: &t_name,
-        target: &target_id,
+        vm,
+        target_name: &p.target_name,
+        target: &p.target_id,
         token: &token,
-        who: &who,
-        expect,
+        who,
+        expect: p.expect,
         env,
     };
-    kind.run(ask).await
+    p.kind.run(ask).await
 }
 
 enum Refused {
@@ -210,7 +264,7 @@ enum Refused {
     NoAnswer(String),
 }
 
-/// A token from the VM's managed-identity endpoint (one try: off Azure there is no IMDS).
+/// A token from the VM's managed-identity endpoint, retried as any request is.
 async fn identity_token(
     env: &VerifyEnv<'_>,
     endpoint: &str,
@@ -226,7 +280,6 @@ async fn identity_token(
         .request(reqwest::Method::GET, &url)
         .no_auth()
         .header("Metadata", "true")
-        .attempts(1)
         .send()
         .await
         .map_err(|e| Refused::NoAnswer(e.message))?;
@@ -323,5 +376,22 @@ mod tests {
         let (r, hits) = read_rg(refused, Expect::Denied, Duration::from_secs(60)).await;
         assert_eq!((r.status, hits), ("pass", 1));
         assert!(!r.detail.contains("after waiting"), "{r:?}");
+    }
+
+    #[tokio::test]
+    async fn a_check_without_an_answer_could_not_run_and_one_with_a_late_answer_ran() {
+        // Server errors to every try: the check could not run (exit 1), it did not fail (3).
+        let (r, hits) = read_rg(vec![(503, "ServiceUnavailable")], Expect::Allowed, Duration::ZERO).await;
+        assert_eq!(r.status, "error", "{r:?}");
+        assert!(r.detail.starts_with("could not run: "), "{r:?}");
+        assert!(hits > 1, "retried: {hits}");
+        // The same for a denied check: no answer is no refusal.
+        let (r, _) = read_rg(vec![(500, "InternalServerError")], Expect::Denied, Duration::ZERO).await;
+        assert_eq!(r.status, "error", "{r:?}");
+        // Answers after a few server errors: the check ran, and its verdict stands.
+        let (r, _) = read_rg(vec![(503, ""), (429, ""), (200, "")], Expect::Allowed, Duration::ZERO).await;
+        assert_eq!(r.status, "pass", "{r:?}");
+        let (r, _) = read_rg(vec![(503, ""), (403, "AuthorizationFailed")], Expect::Allowed, Duration::ZERO).await;
+        assert_eq!(r.status, "fail", "{r:?}");
     }
 }

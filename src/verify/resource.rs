@@ -6,6 +6,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
+use super::run_command::Remote;
 use super::{Ask, CheckKind, CheckResult};
 use crate::arm::client::Reply;
 use crate::model::Expect;
@@ -24,6 +25,9 @@ impl CheckKind for ReadResource {
     async fn run(&self, ask: Ask<'_, '_>) -> CheckResult {
         call(ask, false).await
     }
+    async fn remote(&self, ask: Ask<'_, '_>) -> Result<Option<Remote>, String> {
+        Ok(Some(remote(&ask, false)))
+    }
 }
 
 #[async_trait]
@@ -37,27 +41,52 @@ impl CheckKind for WriteResource {
     async fn run(&self, ask: Ask<'_, '_>) -> CheckResult {
         call(ask, true).await
     }
+    async fn remote(&self, ask: Ask<'_, '_>) -> Result<Option<Remote>, String> {
+        Ok(Some(remote(&ask, true)))
+    }
 }
 
-async fn call(ask: Ask<'_, '_>, write: bool) -> CheckResult {
-    let target_id = ask.target;
+/// The api-version of the target's type (a resource group's when the id is one).
+fn api_of(target_id: &str) -> &'static str {
     let api = crate::engine::walk::api_for_type(
         &crate::arm::id::ResourceId::parse(target_id)
             .ok()
             .and_then(|i| i.resource_type())
             .unwrap_or_else(|| "Microsoft.Resources/resourceGroups".into()),
     );
-    let api = if target_id.matches('/').count() == 4 { "2024-11-01" } else { api };
+    if target_id.matches('/').count() == 4 { "2024-11-01" } else { api }
+}
+
+/// The write check's body: the target's tags as they are.
+fn tags_body(ask: &Ask<'_, '_>) -> Value {
+    let tags = ask
+        .env
+        .values
+        .get(&(ask.target_name.to_string(), "tags".into()))
+        .and_then(|t| serde_json::from_str::<Value>(t).ok())
+        .unwrap_or(json!({}));
+    json!({ "tags": tags })
+}
+
+/// The same call, made on the VM (`verify --via run-command`).
+fn remote(ask: &Ask<'_, '_>, write: bool) -> Remote {
+    let target_id = ask.target;
+    Remote {
+        method: if write { "PATCH" } else { "GET" },
+        url: format!("{}{target_id}?api-version={}", ask.env.client.base(), api_of(target_id)),
+        headers: Vec::new(),
+        body: write.then(|| tags_body(ask).to_string()),
+        what: format!("{} {target_id}", if write { "write" } else { "read" }),
+        expect_sha256: None,
+    }
+}
+
+async fn call(ask: Ask<'_, '_>, write: bool) -> CheckResult {
+    let target_id = ask.target;
     let method = if write { reqwest::Method::PATCH } else { reqwest::Method::GET };
-    let mut req = ask.request(method.clone(), target_id).api_version(api);
+    let mut req = ask.request(method.clone(), target_id).api_version(api_of(target_id));
     if write {
-        let tags = ask
-            .env
-            .values
-            .get(&(ask.target_name.to_string(), "tags".into()))
-            .and_then(|t| serde_json::from_str::<Value>(t).ok())
-            .unwrap_or(json!({}));
-        req = req.json(&json!({ "tags": tags }));
+        req = req.json(&tags_body(&ask));
     }
     let start = Instant::now();
     let r = match req.send().await {

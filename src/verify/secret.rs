@@ -7,6 +7,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use serde_json::Value;
 
+use super::run_command::{Remote, json_sha256};
 use super::{Ask, CheckKind, CheckResult};
 use crate::arm::keyvault;
 use crate::model::{Expect, Sensitive};
@@ -63,5 +64,29 @@ impl CheckKind for ReadSecret {
             }
         );
         ask.judge(pass, detail, &r, start)
+    }
+    /// On the VM: the script hashes the value it read; the stored value's hash is what it
+    /// must match. Neither value leaves its side.
+    async fn remote(&self, ask: Ask<'_, '_>) -> Result<Option<Remote>, String> {
+        let secret = ask.target.rsplit('/').next().unwrap_or_default().to_string();
+        let url = match keyvault::secret_url_of(ask.env.client, ask.target).await {
+            Ok(Some(u)) => u,
+            Ok(None) => return Err(format!("the vault of `{secret}` does not exist: apply the plan first")),
+            Err(e) => return Err(e.to_string()),
+        };
+        let stored = match keyvault::get_secret_at(ask.env.client, &url).await {
+            Ok(Some(keyvault::SecretState::Live { value, .. })) => value,
+            Ok(_) => return Err(format!("secret `{secret}` does not exist: apply the plan first")),
+            Err(e) => return Err(format!("reading secret `{secret}` as the deploying principal: {e}")),
+        };
+        let sep = if url.contains('?') { '&' } else { '?' };
+        Ok(Some(Remote {
+            method: "GET",
+            url: format!("{url}{sep}api-version={}", keyvault::DATA_API),
+            headers: Vec::new(),
+            body: None,
+            what: format!("read secret {secret}"),
+            expect_sha256: Some(json_sha256(&stored)),
+        }))
     }
 }

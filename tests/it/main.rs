@@ -1,6 +1,8 @@
 //! The one integration-test binary (`autotests = false`): every test module is listed here.
 #![allow(clippy::disallowed_types)]
 
+mod chaos;
+mod ci_signin;
 mod cli;
 mod client_contract;
 mod common;
@@ -26,9 +28,11 @@ mod local_layout;
 mod local_persist;
 mod local_pipeline;
 mod local_security;
+mod pr_markdown;
 mod props;
 mod roles;
 mod roles_rbac;
+mod run_command;
 mod sas_vectors;
 mod schema;
 mod sql_e2e;

@@ -9,6 +9,7 @@ use crate::local::rbac::{self};
 use crate::local::request::*;
 use crate::local::shared::{Shared, guid};
 use crate::local::store::{Op, Resource, State as CloudState};
+use crate::local::table::VIRTUAL_MACHINES;
 
 pub(crate) fn vm_nics(body: &Value) -> Vec<String> {
     body.pointer("/properties/networkProfile/networkInterfaces")
@@ -212,4 +213,225 @@ pub(crate) fn prepare_vm(
         }
     }
     Ok(())
+}
+
+/// How long a Run Command script may run before it is killed (Azure allows 90 minutes; the
+/// local cloud's scripts are verify checks of a few requests).
+pub(crate) const RUN_COMMAND_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Run Command keeps the last 4,096 bytes of each stream, as Azure does.
+const RUN_COMMAND_OUTPUT: usize = 4096;
+
+/// `POST {vm}/runCommand` (`VirtualMachines_RunCommand`): only when the local cloud was
+/// started with `--allow-run-command`, only `RunShellScript` on a Linux-image VM. The script
+/// runs with `sh` on this host, in a cleared environment holding what `idlab local exec`
+/// gives a VM (its identity endpoint, the CA bundle), under [`RUN_COMMAND_LIMIT`], as a
+/// long-running operation: 202, then the result at its `Location`.
+pub(crate) fn run_command(req: &Req<'_>, vm_id: &str, body: &Value) -> Result<axum::response::Response, ArmError> {
+    let sh = req.sh;
+    if !sh.limits.run_command {
+        return Err(ArmError::new(
+            409,
+            "OperationNotAllowed",
+            "Run Command is off in this local cloud: its scripts run on the host as the local cloud's user. Start it with `idlab local serve --allow-run-command` to allow them.",
+        ));
+    }
+    let (vm, endpoint) = {
+        let st = sh.store();
+        let vm = st.state.resources.get(&vm_id.to_ascii_lowercase()).filter(|r| r.kind == VIRTUAL_MACHINES).cloned();
+        (vm, st.state.imds.get(&vm_id.to_ascii_lowercase()).cloned())
+    };
+    let Some(vm) = vm else {
+        let id = crate::arm::id::ResourceId::parse(vm_id).map_err(|_| ArmError::new(404, "NotFound", "Not found."))?;
+        return Err(not_found(&id));
+    };
+    let command = body.get("commandId").and_then(Value::as_str).unwrap_or_default();
+    let windows = vm
+        .body
+        .pointer("/properties/storageProfile/osDisk/osType")
+        .and_then(Value::as_str)
+        .is_some_and(|o| o.eq_ignore_ascii_case("Windows"));
+    if windows || command.eq_ignore_ascii_case("RunPowerShellScript") {
+        return Err(ArmError::new(
+            409,
+            "OperationNotAllowed",
+            format!(
+                "Run Command on a Windows-image VM (RunPowerShellScript) is not supported in the local cloud: it runs scripts with sh on the host. VM: {vm_id}."
+            ),
+        ));
+    }
+    if !command.eq_ignore_ascii_case("RunShellScript") {
+        return Err(ArmError::new(
+            400,
+            "InvalidParameter",
+            format!("The local cloud runs only the commandId 'RunShellScript' with a 'script'; got '{command}'."),
+        ));
+    }
+    let Some(lines) = body.get("script").and_then(Value::as_array) else {
+        return Err(ArmError::new(400, "InvalidParameter", "Required parameter 'script' is missing (null)."));
+    };
+    let script: Vec<&str> = lines.iter().filter_map(Value::as_str).collect();
+    let script = script.join("\n");
+    let mut env: Vec<(String, String)> = vec![
+        ("PATH".into(), std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into())),
+        ("HOME".into(), std::env::temp_dir().display().to_string()),
+        ("IDLAB_ARM_URL".into(), sh.info.arm_url.clone()),
+        ("IDLAB_VM_ID".into(), vm.id.clone()),
+        ("AZURE_SUBSCRIPTION_ID".into(), sh.info.subscription_id.clone()),
+        ("AZURE_TENANT_ID".into(), sh.info.tenant_id.clone()),
+    ];
+    for k in ["REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE"] {
+        env.push((k.into(), sh.info.ca_file.display().to_string()));
+    }
+    if let Some(ep) = endpoint {
+        let base = format!("http://127.0.0.1:{}", ep.port);
+        env.push(("IDENTITY_ENDPOINT".into(), format!("{base}/msi/token")));
+        env.push(("IDENTITY_HEADER".into(), ep.header_secret.clone()));
+        env.push(("IDLAB_IMDS_ENDPOINT".into(), base.clone()));
+        env.push(("AZURE_POD_IDENTITY_AUTHORITY_HOST".into(), base));
+    }
+    let op = crate::local::lro::start_operation(sh, &VIRTUAL_MACHINES.to_ascii_lowercase(), None);
+    if let Some(o) = sh.ops.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&op) {
+        o.done_ms = u64::MAX;
+    }
+    let shared = sh.clone();
+    let op_id = op.clone();
+    let spawned = std::thread::Builder::new().name("run-command".into()).spawn(move || {
+        let outcome = run_script(&script, &env, RUN_COMMAND_LIMIT);
+        let mut ops = shared.ops.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(o) = ops.get_mut(&op_id) {
+            o.done_ms = crate::local::shared::now_ms();
+            match outcome {
+                Ok(result) => o.result = Some(result),
+                Err((code, message)) => o.failed = Some((code, message)),
+            }
+        }
+    });
+    if let Err(e) = spawned {
+        return Err(ArmError::new(500, "InternalServerError", format!("cannot start the script: {e}")));
+    }
+    Ok(crate::local::http::empty(202, &crate::local::lro::lro_headers(req, &op, false)))
+}
+
+/// Run a script with `sh -c` in `env` only; the Run Command result (`value[0]`: the
+/// provisioning state and the `[stdout]`/`[stderr]` message), or a failure (code, message).
+fn run_script(script: &str, env: &[(String, String)], limit: std::time::Duration) -> Result<Value, (String, String)> {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let failed = |e: std::io::Error| ("VMExtensionProvisioningError".to_string(), format!("cannot run sh: {e}"));
+    let mut cmd = Command::new("sh");
+    // Its own process group, so that a script over its limit is stopped with whatever it
+    // started.
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut child = cmd
+        .arg("-c")
+        .arg(script)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .current_dir(std::env::temp_dir())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(failed)?;
+    let reader = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = reader(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let err = reader(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let start = std::time::Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break s,
+            Ok(None) if start.elapsed() >= limit => {
+                #[cfg(unix)]
+                let _ = Command::new("kill")
+                    .args(["-KILL", "--", &format!("-{}", child.id())])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err((
+                    "VMExtensionHandlerTimeout".into(),
+                    format!("The script did not finish within {} seconds and was stopped.", limit.as_secs()),
+                ));
+            }
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            Err(e) => return Err(failed(e)),
+        }
+    };
+    let tail = |b: Vec<u8>| {
+        let text = String::from_utf8_lossy(&b).into_owned();
+        let mut cut = text.len().saturating_sub(RUN_COMMAND_OUTPUT);
+        while !text.is_char_boundary(cut) {
+            cut += 1;
+        }
+        text[cut..].to_string()
+    };
+    let (stdout, stderr) = (tail(out.join().unwrap_or_default()), tail(err.join().unwrap_or_default()));
+    let head = match status.code() {
+        Some(0) => "Enable succeeded: ".to_string(),
+        Some(c) => format!("Enable failed: failed to execute command: command terminated with exit status={c}"),
+        None => "Enable failed: failed to execute command: command terminated by a signal".to_string(),
+    };
+    Ok(json!({ "value": [{
+        "code": "ProvisioningState/succeeded",
+        "level": "Info",
+        "displayStatus": "Provisioning succeeded",
+        "message": format!("{head}\n[stdout]\n{stdout}\n[stderr]\n{stderr}\n"),
+    }] }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path() -> Vec<(String, String)> {
+        vec![("PATH".into(), std::env::var("PATH").unwrap_or_default())]
+    }
+
+    #[test]
+    fn a_script_answers_azure_s_result_with_both_streams_and_its_exit_status() {
+        let r = run_script("echo hi; echo oops >&2; exit 3", &path(), RUN_COMMAND_LIMIT).expect("ran");
+        let m = r.pointer("/value/0/message").and_then(Value::as_str).unwrap_or_default();
+        assert_eq!(
+            m,
+            "Enable failed: failed to execute command: command terminated with exit status=3\n[stdout]\nhi\n\n[stderr]\noops\n\n"
+        );
+        assert_eq!(r.pointer("/value/0/code"), Some(&json!("ProvisioningState/succeeded")));
+        let ok = run_script("printf '%s' \"${IDLAB_VM_ID:-unset}\"", &path(), RUN_COMMAND_LIMIT).expect("ran");
+        let m = ok.pointer("/value/0/message").and_then(Value::as_str).unwrap_or_default();
+        assert_eq!(m, "Enable succeeded: \n[stdout]\nunset\n[stderr]\n\n");
+    }
+
+    #[test]
+    fn a_script_over_its_limit_is_stopped_and_fails_the_operation() {
+        // `sh` waits for a child of its own: both are stopped.
+        let r = run_script("sleep 30; echo after", &path(), std::time::Duration::from_millis(50));
+        let (code, message) = r.expect_err("stopped");
+        assert_eq!(code, "VMExtensionHandlerTimeout");
+        assert!(message.contains("did not finish"), "{message}");
+    }
+
+    #[test]
+    fn only_the_last_4096_bytes_of_a_stream_are_kept() {
+        let r = run_script(
+            "i=0; while [ $i -lt 1000 ]; do printf 'abcdefghij'; i=$((i+1)); done; printf END",
+            &path(),
+            RUN_COMMAND_LIMIT,
+        )
+        .expect("ran");
+        let m = r.pointer("/value/0/message").and_then(Value::as_str).unwrap_or_default();
+        let out = m.split("[stdout]\n").nth(1).and_then(|s| s.split("\n[stderr]").next()).unwrap_or_default();
+        assert_eq!(out.len(), RUN_COMMAND_OUTPUT);
+        assert!(out.ends_with("hijEND"), "{out}");
+    }
 }

@@ -59,6 +59,9 @@ pub(crate) fn action(req: &Req<'_>, parent: &str, t: &str, body: Value) -> Resul
     if tl == "microsoft.keyvault/locations/deletedvaults/purge" {
         return purge_vault(req, parent);
     }
+    if tl == "microsoft.compute/virtualmachines/runcommand" {
+        return crate::local::providers::compute::run_command(req, parent, &body);
+    }
     let name = tl.rsplit('/').next().unwrap_or_default().to_string();
     if !tl.starts_with("microsoft.storage/storageaccounts/") || !matches!(name.as_str(), "listkeys" | "listservicesas")
     {
@@ -164,7 +167,7 @@ pub(crate) fn put_resource(
         check_resource_name(tl, canon, id.name().unwrap_or_default())?;
     }
     // Proxy resources (containers) have no location.
-    let proxy = tl.ends_with("/containers");
+    let proxy = tl.ends_with("/containers") || tl == FIC_LOWER;
     // A database needs its server.
     if tl == "microsoft.sql/servers/databases"
         && let Some(server) = id.parent()
@@ -220,6 +223,7 @@ pub(crate) fn put_resource(
             "microsoft.managedidentity/userassignedidentities" => {
                 prepare_identity(req.sh, &st.state, &stored_id, existing.as_ref(), &mut body, &mut extra)
             }
+            FIC_LOWER => prepare_federated_credential(&st.state, &stored_id, existing.as_ref(), &mut body)?,
             "microsoft.network/virtualnetworks" => prepare_vnet(&stored_id, existing.as_ref(), &mut body)?,
             "microsoft.network/networksecuritygroups" => prepare_nsg(&stored_id, &mut body),
             "microsoft.network/publicipaddresses" => prepare_pip(&st.state, existing.as_ref(), &mut body),
@@ -303,6 +307,7 @@ pub(crate) fn put_resource(
     };
     if let Some(p) = body.get_mut("properties").and_then(Value::as_object_mut)
         && !always_accepted(tl)
+        && tl != FIC_LOWER
     {
         p.insert("provisioningState".into(), json!("Succeeded"));
     }

@@ -71,3 +71,59 @@ pub(crate) fn prepare_identity(
         });
     }
 }
+
+/// The lower-cased type of a user-assigned identity's federated credentials.
+pub(crate) const FIC_LOWER: &str = "microsoft.managedidentity/userassignedidentities/federatedidentitycredentials";
+
+/// How many federated credentials Azure allows on one identity.
+pub const FEDERATED_PER_IDENTITY: usize = 20;
+
+/// A federated identity credential's PUT: its identity must exist, it names an `https`
+/// issuer, a subject and exactly one audience, and an identity holds at most
+/// [`FEDERATED_PER_IDENTITY`] of them. The body keeps only `properties` (Azure's answer has no
+/// location, tags or provisioning state).
+pub(crate) fn prepare_federated_credential(
+    st: &CloudState,
+    id: &str,
+    existing: Option<&Resource>,
+    body: &mut Value,
+) -> Result<(), ArmError> {
+    let lower = id.to_ascii_lowercase();
+    let Some((parent, _)) = lower.rsplit_once("/federatedidentitycredentials/") else {
+        return Err(ArmError::new(404, "NotFound", "Not found."));
+    };
+    if !st.resources.contains_key(parent) {
+        let shown = &id[..parent.len()];
+        return Err(crate::local::request::parent_not_found(shown));
+    }
+    let bad = |m: &str| ArmError::new(400, "BadRequest", m.to_string());
+    let p = body.get("properties").cloned().unwrap_or(json!({}));
+    let issuer = p.get("issuer").and_then(Value::as_str).unwrap_or_default();
+    let subject = p.get("subject").and_then(Value::as_str).unwrap_or_default();
+    if !issuer.starts_with("https://") && !issuer.starts_with("http://") {
+        return Err(bad("The issuer must be a valid URL using the https scheme."));
+    }
+    if subject.is_empty() {
+        return Err(bad("The subject must not be empty."));
+    }
+    let audiences: Vec<&str> = p
+        .get("audiences")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if audiences.len() != 1 {
+        return Err(bad("Exactly one audience is supported for a federated identity credential."));
+    }
+    let prefix = format!("{parent}/federatedidentitycredentials/");
+    if existing.is_none() && st.resources.keys().filter(|k| k.starts_with(&prefix)).count() >= FEDERATED_PER_IDENTITY {
+        return Err(bad(&format!(
+            "The user-assigned identity already has {FEDERATED_PER_IDENTITY} federated identity credentials, the most it can have."
+        )));
+    }
+    let keep = json!({ "issuer": issuer, "subject": subject, "audiences": audiences });
+    if let Some(o) = body.as_object_mut() {
+        o.retain(|k, _| matches!(k.as_str(), "id" | "name" | "type"));
+        o.insert("properties".into(), keep);
+    }
+    Ok(())
+}

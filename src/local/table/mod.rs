@@ -62,6 +62,7 @@ pub const RESOURCES: &str = "Microsoft.Resources/resources";
 pub const ROLE_ASSIGNMENTS: &str = "Microsoft.Authorization/roleAssignments";
 pub const ROLE_DEFINITIONS: &str = "Microsoft.Authorization/roleDefinitions";
 pub const IDENTITIES: &str = "Microsoft.ManagedIdentity/identities";
+pub const FEDERATED_CREDENTIALS: &str = "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials";
 pub const VIRTUAL_MACHINES: &str = "Microsoft.Compute/virtualMachines";
 pub const STORAGE_ACCOUNTS: &str = "Microsoft.Storage/storageAccounts";
 pub const CONTAINERS: &str = "Microsoft.Storage/storageAccounts/blobServices/containers";
@@ -95,6 +96,7 @@ const fn with(
 /// The served types.
 pub const TABLE: &[Provider] = &[
     entry("Microsoft.ManagedIdentity/userAssignedIdentities", || versions::MSI, Lro::None, false, Handler::Generic),
+    with(FEDERATED_CREDENTIALS, VIEW, || versions::FEDERATED, Lro::None, false, Handler::Generic),
     entry(VIRTUAL_MACHINES, || versions::COMPUTE, Lro::AsyncOperation, true, Handler::Generic),
     entry("Microsoft.Network/virtualNetworks", || versions::NETWORK, Lro::AsyncOperation, true, Handler::Generic),
     with(
@@ -177,7 +179,7 @@ pub fn accepted(type_lower: &str) -> Option<&'static [&'static str]> {
         }
         "microsoft.resources/subscriptions" => versions::SUBSCRIPTIONS,
         "microsoft.managedidentity/identities" => versions::MSI,
-        "microsoft.compute/locations/operations" => versions::COMPUTE,
+        "microsoft.compute/locations/operations" | "microsoft.compute/virtualmachines/runcommand" => versions::COMPUTE,
         "microsoft.authorization/roleassignments" => versions::ROLE_ASSIGNMENTS,
         "microsoft.authorization/roledefinitions" => versions::ROLE_DEFINITIONS,
         "microsoft.storage/checknameavailability"
@@ -202,6 +204,7 @@ pub(crate) fn post_action(type_lower: &str) -> Option<&'static str> {
         "microsoft.keyvault/locations/deletedvaults/purge" => {
             Some("Microsoft.KeyVault/locations/deletedVaults/purge/action")
         }
+        "microsoft.compute/virtualmachines/runcommand" => Some("Microsoft.Compute/virtualMachines/runCommand/action"),
         _ if type_lower.starts_with("microsoft.storage/storageaccounts/") => {
             match type_lower.rsplit('/').next().unwrap_or_default() {
                 "listkeys" => Some("Microsoft.Storage/storageAccounts/listkeys/action"),

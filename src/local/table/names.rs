@@ -50,6 +50,15 @@ pub fn rule(type_lower: &str) -> Option<Rule> {
             not_end: "",
             says: "The name can be 3 to 128 characters long. It can contain only alphanumeric characters, hyphens and underscores, and must start with a letter or a number.",
         },
+        "microsoft.managedidentity/userassignedidentities/federatedidentitycredentials" => Rule {
+            min: 3,
+            max: 120,
+            also: "-_",
+            lower: false,
+            start_alnum: true,
+            not_end: "",
+            says: "The name can be 3 to 120 characters long. It can contain only alphanumeric characters, hyphens and underscores, and must start with a letter or a number.",
+        },
         "microsoft.network/virtualnetworks" => Rule { min: 2, max: 64, ..NETWORK },
         "microsoft.network/virtualnetworks/subnets"
         | "microsoft.network/networksecuritygroups"

@@ -32,6 +32,10 @@ pub(super) const RESOURCES: &[&str] = &[
 pub(super) const SUBSCRIPTIONS: &[&str] =
     &["2015-11-01", "2016-06-01", "2018-06-01", "2019-06-01", "2019-11-01", "2020-01-01", "2021-01-01", "2022-12-01"];
 
+/// Federated identity credentials: from 2022-01-31-preview on (2023-01-31 is the first GA).
+pub(super) const FEDERATED: &[&str] =
+    &["2023-01-31", "2024-11-30", "2022-01-31-preview", "2023-07-31-preview", "2025-01-31-preview"];
+
 pub(super) const MSI: &[&str] = &[
     "2018-11-30",
     "2023-01-31",

@@ -45,6 +45,8 @@ pub(crate) struct Served {
     pub(crate) log: std::path::PathBuf,
     _tmp: tempfile::TempDir,
     pub(crate) rt: tokio::runtime::Runtime,
+    /// The further `local serve` flags, kept for a restart.
+    flags: Vec<String>,
 }
 
 impl Drop for Served {
@@ -60,25 +62,47 @@ impl Served {
     }
 
     pub(crate) fn with_faults(faults: Option<&str>) -> Served {
+        Served::with(faults, &[])
+    }
+
+    /// `idlab local serve` with these further flags (`--allow-run-command`).
+    pub(crate) fn with_flags(flags: &[&str]) -> Served {
+        Served::with(None, flags)
+    }
+
+    fn with(faults: Option<&str>, flags: &[&str]) -> Served {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let tmp = tempfile::tempdir().expect("tmp");
         let state = tmp.path().join("state");
         seed_key(&state);
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_idlab"));
-        cmd.args(["local", "serve", "--port", "0", "--state"]).arg(&state);
-        if let Some(f) = faults {
-            let path = tmp.path().join("faults.yaml");
-            std::fs::write(&path, f).expect("faults");
-            cmd.arg("--faults").arg(path);
-        }
         let log = tmp.path().join("serve.log");
-        let err = std::fs::File::create(&log).expect("log file");
-        let mut child =
-            cmd.env("IDLAB_LOG", "debug").stdout(Stdio::piped()).stderr(Stdio::from(err)).spawn().expect("serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("line");
+        let flags: Vec<String> = flags.iter().map(|f| (*f).to_string()).collect();
+        let child = serve(&state, tmp.path(), faults, true, &flags);
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
-        Served { child, state, log, _tmp: tmp, rt }
+        Served { child, state, log, _tmp: tmp, rt, flags }
+    }
+
+    /// Stop the server at once (SIGKILL, as a crash would: what it keeps in memory, such as
+    /// long-running operations, is lost) and start it again on the same state directory and
+    /// port, with `faults`.
+    pub(crate) fn restart(&mut self, faults: Option<&str>) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = serve(&self.state, self._tmp.path(), faults, false, &self.flags);
+    }
+
+    /// `idlab ARGS --local --state DIR`, as [`Served::idlab_env`] runs it, not started yet.
+    pub(crate) fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_idlab"));
+        cmd.args(args)
+            .args(["--local", "--state"])
+            .arg(&self.state)
+            .current_dir(root())
+            .env_clear()
+            .env("HOME", std::env::temp_dir())
+            .env("NO_COLOR", "1")
+            .envs(env.iter().copied());
+        cmd
     }
 
     pub(crate) fn idlab(&self, args: &[&str]) -> Run {
@@ -86,18 +110,7 @@ impl Served {
     }
 
     pub(crate) fn idlab_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let state = self.state.display().to_string();
-        let mut all: Vec<&str> = args.to_vec();
-        all.extend(["--local", "--state", &state]);
-        let out = Command::new(env!("CARGO_BIN_EXE_idlab"))
-            .args(&all)
-            .current_dir(root())
-            .env_clear()
-            .env("HOME", std::env::temp_dir())
-            .env("NO_COLOR", "1")
-            .envs(env.iter().copied())
-            .output()
-            .expect("idlab runs");
+        let out = self.command(args, env).output().expect("idlab runs");
         Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -185,6 +198,34 @@ impl Served {
             })
             .collect()
     }
+}
+
+/// `idlab local serve` on `state` (a fresh port when `new_port`, else the one the state
+/// records), its log in `dir/serve.log`; returns once it has printed its JSON line.
+fn serve(
+    state: &std::path::Path,
+    dir: &std::path::Path,
+    faults: Option<&str>,
+    new_port: bool,
+    flags: &[String],
+) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_idlab"));
+    cmd.args(["local", "serve", "--state"]).arg(state);
+    cmd.args(flags);
+    if new_port {
+        cmd.args(["--port", "0"]);
+    }
+    if let Some(f) = faults {
+        let path = dir.join("faults.yaml");
+        std::fs::write(&path, f).expect("faults");
+        cmd.arg("--faults").arg(path);
+    }
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("serve.log")).expect("log file");
+    let mut child =
+        cmd.env("IDLAB_LOG", "debug").stdout(Stdio::piped()).stderr(Stdio::from(log)).spawn().expect("serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("line");
+    child
 }
 
 /// What carries plan `name`'s tag in the subscription: groups and resources.
