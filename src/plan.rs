@@ -17,7 +17,10 @@ use serde_json::Value;
 
 use crate::graph::Dag;
 use crate::kinds::Decl;
-use crate::kinds::env::{Desired, OWNER_METADATA, OWNER_TAG, Owner, UNKNOWN};
+
+mod lifecycle;
+use crate::kinds::env::{Desired, LIFECYCLE_TAGS, OWNER_METADATA, OWNER_TAG, Owner, UNKNOWN};
+pub use lifecycle::{Stamp, carry_stamp, stamp};
 
 /// Version of the plan JSON (`plan --format json`, `--out`).
 pub const FORMAT_VERSION: u32 = 1;
@@ -488,6 +491,25 @@ pub fn owned(plan_name: &str, desired: &[Option<Desired>], bodies: &[Option<Valu
     parent_of(desired, i).is_some_and(|p| owned(plan_name, desired, bodies, p))
 }
 
+/// An action as reviewed: its JSON without the lifecycle tags' values (`idlab-created` and
+/// `idlab-expires` are times of the run that writes them).
+fn reviewed(a: &Action) -> Option<Value> {
+    let mut v = serde_json::to_value(a).ok()?;
+    for c in v.get_mut("changes").and_then(Value::as_array_mut).into_iter().flatten() {
+        if c.get("path").and_then(Value::as_str) != Some("tags") {
+            continue;
+        }
+        for side in ["old", "new"] {
+            if let Some(t) = c.get_mut(side).and_then(Value::as_object_mut) {
+                LIFECYCLE_TAGS.iter().for_each(|k| {
+                    t.remove(*k);
+                });
+            }
+        }
+    }
+    Some(v)
+}
+
 /// The part of an observed body the plan manages: the observed values at the desired
 /// body's paths (so ETags, timestamps and provisioning states never count).
 pub fn managed_projection(want: &Value, have: Option<&Value>) -> Value {
@@ -767,7 +789,7 @@ impl Saved {
                     .actions
                     .iter()
                     .find(|was| was.name == now.name && was.id == now.id)
-                    .is_none_or(|was| serde_json::to_value(was).ok() != serde_json::to_value(*now).ok())
+                    .is_none_or(|was| reviewed(was) != reviewed(now))
             })
             .map(|x| x.name.as_str())
             .collect();
@@ -781,6 +803,9 @@ impl Saved {
     }
 
     /// Whether the saved plan purges (it was made with `--purge`).
+    ///
+    /// (The comparison of [`Saved::check_actions`] leaves out the lifecycle tags: their
+    /// timestamps are the apply's own.)
     pub fn purges(&self) -> bool {
         self.plan.actions.iter().any(|x| x.action == ActionKind::Purge)
     }

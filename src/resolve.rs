@@ -15,6 +15,7 @@ use std::sync::OnceLock;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::Value as J;
 
+mod instance;
 mod read;
 mod vars;
 
@@ -100,6 +101,9 @@ pub struct Options {
     pub max_size: Option<u64>,
     /// Directories outside the plan's own that its file paths may lead into.
     pub allow_outside: Vec<PathBuf>,
+    /// The instance being loaded (`--instance`, `--instances`): `${idlab.instance}`, the
+    /// names that take its suffix, and the plan name `<plan>-<instance>`.
+    pub instance: Option<String>,
 }
 
 /// A dependency edge: `from` must exist before `to`; `span` is where `to` refers to `from`.
@@ -113,7 +117,12 @@ pub struct Edge {
 /// A plan that passed validation (possibly with warnings).
 #[derive(Debug)]
 pub struct Validated {
+    /// The plan name, the ownership mark: `<plan>-<instance>` for an instance.
     pub name: String,
+    /// The instance this plan was loaded as, if any.
+    pub instance: Option<String>,
+    /// `expires_after:` in seconds.
+    pub expires_after: Option<u64>,
     pub subscription: Option<Sp<String>>,
     pub location: String,
     pub variables: BTreeMap<String, String>,
@@ -243,6 +252,7 @@ fn run(
     // Variables: defaults, then --var-file, then --var.
     let (variables, unset) = read_variables(&root, opts, diags);
     substitute_variables(&mut root, &variables, &unset, diags);
+    instance::apply(&mut root, opts.instance.as_deref(), diags);
 
     // Shape: the header, then each resource against its own kind.
     let mut checker = Checker::new(header_schema());
@@ -419,6 +429,13 @@ fn run(
     diags.append(&mut kind_diags);
 
     check_header(&doc, strict, diags);
+    let expires_after = doc.expires_after.as_ref().and_then(|e| match kinds::env::parse_duration(&e.value) {
+        Ok(secs) => Some(secs),
+        Err(why) => {
+            diags.push(Diag::error(Code::InvalidValue, e.span, why).label("expires_after"));
+            None
+        }
+    });
     check_identities_on_vms(&decls, diags);
     check_duplicates(&decls, diags);
 
@@ -471,7 +488,12 @@ fn run(
     }
 
     Some(Validated {
-        name: doc.name.value.clone(),
+        name: match &opts.instance {
+            Some(i) => format!("{}-{i}", doc.name.value),
+            None => doc.name.value.clone(),
+        },
+        instance: opts.instance.clone(),
+        expires_after,
         subscription: doc.subscription.clone(),
         location: names::normalize_location(&doc.location),
         variables: variables.into_iter().map(|(k, v)| (k, v.display())).collect(),

@@ -8,7 +8,9 @@ use clap::Args;
 use crate::engine::{self, Outcome, Shared};
 use crate::ui;
 
-use super::common::{CloudArgs, Exit, OutFormat, VarArgs, confirm_or_refuse, fail, interrupted_exit, prepare_walk};
+use super::common::{
+    CloudArgs, Exit, OutFormat, VarArgs, confirm_or_refuse, fail, instance_prefix, interrupted_exit, prepare_walk,
+};
 use super::connect::observe_then;
 
 #[derive(Debug, Args)]
@@ -29,6 +31,11 @@ pub struct ApplyArgs {
     /// Purge soft-deleted key vaults and secrets in the way instead of recovering them.
     #[arg(long)]
     pub purge: bool,
+    /// The environment expires this long from now (e.g. 8h, 3d): sets `idlab-expires` on its
+    /// groups and top-level resources, replacing an earlier expiry; `idlab sweep` removes it
+    /// afterwards. Overrides the plan's `expires_after`.
+    #[arg(long, value_name = "DURATION", value_parser = parse_expiry)]
+    pub expires_after: Option<u64>,
     /// Progress as NDJSON events on stdout.
     #[arg(long, value_enum, default_value_t = OutFormat::Text)]
     pub format: OutFormat,
@@ -42,11 +49,18 @@ pub(crate) fn cmd_apply(a: &ApplyArgs) -> Exit {
     {
         return fail(e);
     }
+    if saved.is_some()
+        && (!a.cloud.instance.is_empty() || a.cloud.instances.is_some() || a.cloud.instances_file.is_some())
+    {
+        return fail("a saved plan is applied as it was saved: drop --instance/--instances");
+    }
     let destroying_saved = saved.as_ref().is_some_and(|s| s.plan.destroy);
     observe_then(
         &source,
         &a.vars,
         &a.cloud,
+        a.expires_after,
+        saved.is_none(),
         |p, cx| {
             cx.adopt = a.adopt;
             cx.check_names = !destroying_saved;
@@ -86,12 +100,13 @@ pub(crate) fn cmd_apply(a: &ApplyArgs) -> Exit {
                 return e;
             }
             let total = plan.actions.iter().filter(|x| x.action != crate::plan::ActionKind::NoOp).count() as u64;
-            let reporter = ui::plan::reporter(a.format == OutFormat::Json, a.cloud.no_progress, total);
+            let reporter =
+                ui::plan::reporter_for(a.format == OutFormat::Json, a.cloud.no_progress, total, p.instance.as_deref());
             let sh = Shared { cx, plan: &p, reporter };
             let results =
                 if destroying { engine::walk::destroy(&sh, obs).await } else { engine::walk::apply(&sh, obs).await };
             if a.format != OutFormat::Json {
-                ui::err(&ui::plan::summary(&results, "Apply"));
+                ui::err(&instance_prefix(&p, ui::plan::summary(&results, "Apply")));
             }
             ui::plan::traffic(&cx.traffic(), a.format == OutFormat::Json);
             drop(conn.local);
@@ -106,6 +121,10 @@ pub(crate) fn cmd_apply(a: &ApplyArgs) -> Exit {
             }
         },
     )
+}
+
+fn parse_expiry(s: &str) -> Result<u64, String> {
+    crate::kinds::env::parse_duration(s)
 }
 
 /// A saved plan, when `path` holds one.

@@ -81,11 +81,60 @@ pub struct CloudArgs {
     /// and a Data Lake Gen2 folder for a data role the plan just granted to take effect.
     #[arg(long, default_value_t = 120, value_name = "SECONDS")]
     pub principal_wait: u64,
+    /// Run the plan as this instance (repeatable): its own plan name `<plan>-<instance>`, and
+    /// the instance appended to names outside what it owns (docs/cli.md, Instances).
+    #[arg(long = "instance", value_name = "NAME")]
+    pub instance: Vec<String>,
+    /// Run the plan as N instances, named 01 to N (zero-padded to N's width).
+    #[arg(long, value_name = "N", conflicts_with = "instance", value_parser = clap::value_parser!(u16).range(1..=999))]
+    pub instances: Option<u16>,
+    /// Run the plan as the instances named in FILE, one per line (blank lines and `#`
+    /// comments skipped).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["instance", "instances"])]
+    pub instances_file: Option<PathBuf>,
     /// `apply`, `destroy`: how long one long-running operation may take (e.g. `90s`, `20m`,
     /// `1h`; a bare number is seconds). Default: ten times the kind's rough create time, at
     /// least 5 minutes.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub operation_timeout: Option<std::time::Duration>,
+}
+
+impl CloudArgs {
+    /// The instances to run, in order: empty for a plan run once as itself.
+    ///
+    /// # Errors
+    /// An instance name Azure names cannot carry, or one given twice.
+    pub(crate) fn instance_names(&self) -> Result<Vec<String>, String> {
+        let names = match (self.instances, &self.instances_file) {
+            (Some(n), _) => crate::kinds::instance::numbered(usize::from(n)),
+            (None, Some(f)) => {
+                let meta = std::fs::metadata(f).map_err(|e| format!("{}: {e}", f.display()))?;
+                if meta.len() > 1 << 20 {
+                    return Err(format!("{}: an instances file is at most 1 MiB", f.display()));
+                }
+                let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
+                let names: Vec<String> = text
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(str::to_string)
+                    .collect();
+                if names.is_empty() {
+                    return Err(format!("{}: names no instance", f.display()));
+                }
+                names
+            }
+            (None, None) => self.instance.clone(),
+        };
+        let mut seen = std::collections::HashSet::new();
+        for n in &names {
+            crate::kinds::instance::check_instance(n)?;
+            if !seen.insert(n.to_ascii_lowercase()) {
+                return Err(format!("instance `{n}` is given twice"));
+            }
+        }
+        Ok(names)
+    }
 }
 
 /// A duration: a number with an optional unit `ms`, `s`, `m` or `h` (seconds without one).
@@ -178,6 +227,7 @@ pub(crate) fn options(v: &VarArgs, strict: bool) -> Options {
         strict,
         max_size: Some(v.max_plan_size),
         allow_outside: v.allow_outside.clone(),
+        instance: None,
     }
 }
 
@@ -186,13 +236,24 @@ pub(crate) fn width() -> usize {
 }
 
 /// Load a plan strictly (secrets must be available), printing its diagnostics.
-pub(crate) fn load(path: &std::path::Path, vars: &VarArgs) -> Result<Validated, Exit> {
-    let loaded = resolve::load(path, &options(vars, true));
+///
+/// As one instance of the plan with `instance` (`None`: the plan itself).
+pub(crate) fn load_as(path: &std::path::Path, vars: &VarArgs, instance: Option<&str>) -> Result<Validated, Exit> {
+    let loaded = resolve::load(path, &Options { instance: instance.map(str::to_string), ..options(vars, true) });
     let color = std::env::var_os("NO_COLOR").is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr());
     if !loaded.diags.is_empty() {
         ui::err(&ui::diagnostics::render_text(&loaded, color, width()));
     }
     loaded.plan.ok_or(Exit::Error)
+}
+
+/// Text of one instance of a fleet: every line prefixed with `[instance] ` (unchanged for a
+/// plan run as itself).
+pub(crate) fn instance_prefix(p: &Validated, text: String) -> String {
+    match &p.instance {
+        Some(i) => text.lines().map(|l| format!("[{i}] {l}\n")).collect(),
+        None => text,
+    }
 }
 
 /// Print `error: {msg}` and answer [`Exit::Error`].

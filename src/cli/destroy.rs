@@ -7,7 +7,9 @@ use clap::Args;
 use crate::engine::{self, Outcome, Shared};
 use crate::ui;
 
-use super::common::{CloudArgs, Exit, OutFormat, VarArgs, confirm_or_refuse, interrupted_exit, prepare_walk};
+use super::common::{
+    CloudArgs, Exit, OutFormat, VarArgs, confirm_or_refuse, instance_prefix, interrupted_exit, prepare_walk,
+};
 use super::connect::observe_then;
 
 #[derive(Debug, Args)]
@@ -35,6 +37,8 @@ pub(crate) fn cmd_destroy(a: &DestroyArgs) -> Exit {
         &a.plan,
         &a.vars,
         &a.cloud,
+        None,
+        false,
         |p, cx| {
             cx.force = a.force;
             cx.purge = a.purge;
@@ -54,15 +58,16 @@ pub(crate) fn cmd_destroy(a: &DestroyArgs) -> Exit {
             if let Err(e) = confirm_or_refuse(a.auto_approve, "destroy these resources") {
                 return e;
             }
-            let reporter = ui::plan::reporter(
+            let reporter = ui::plan::reporter_for(
                 a.format == OutFormat::Json,
                 a.cloud.no_progress,
                 plan.actions.iter().filter(|x| x.action != crate::plan::ActionKind::NoOp).count() as u64,
+                p.instance.as_deref(),
             );
             let sh = Shared { cx, plan: &p, reporter };
             let results = engine::walk::destroy(&sh, obs).await;
             if a.format != OutFormat::Json {
-                ui::err(&ui::plan::summary(&results, "Destroy"));
+                ui::err(&instance_prefix(&p, ui::plan::summary(&results, "Destroy")));
             }
             ui::plan::traffic(&cx.traffic(), a.format == OutFormat::Json);
             drop(conn.local);

@@ -19,10 +19,12 @@ mod common;
 mod connect;
 mod destroy;
 mod graph;
+mod list;
 mod local;
 mod output;
 mod plan;
 mod schema;
+mod sweep;
 mod validate;
 mod verify;
 
@@ -30,10 +32,12 @@ pub use apply::ApplyArgs;
 pub use common::{AuthArg, CloudArgs, Exit, OutFormat, VarArgs};
 pub use destroy::DestroyArgs;
 pub use graph::{GraphArgs, GraphFormat};
+pub use list::ListArgs;
 pub use local::{ExecArgs, LocalCommand, MiTokenArgs, ServeArgs, VmArgs};
 pub use output::OutputArgs;
 pub use plan::PlanArgs;
 pub use schema::schema_text;
+pub use sweep::SweepArgs;
 pub use validate::{DiagFormat, ValidateArgs};
 pub use verify::VerifyArgs;
 
@@ -66,6 +70,10 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Print the plan's outputs from what ARM holds.
     Output(OutputArgs),
+    /// Every idlab environment in the subscription, from tags alone.
+    List(ListArgs),
+    /// Destroy every environment whose `idlab-expires` has passed.
+    Sweep(SweepArgs),
     /// The built-in local cloud: ARM, token issuer and VM identity endpoints on 127.0.0.1.
     #[command(subcommand)]
     Local(LocalCommand),
@@ -100,6 +108,8 @@ where
         Command::Destroy(a) => destroy::cmd_destroy(&a),
         Command::Verify(a) => verify::cmd_verify(&a),
         Command::Output(a) => output::cmd_output(&a),
+        Command::List(a) => list::cmd_list(&a),
+        Command::Sweep(a) => sweep::cmd_sweep(&a),
         Command::Local(LocalCommand::Serve(a)) => local::cmd_serve(&a),
         Command::Local(LocalCommand::Env(a)) => local::cmd_env(&a),
         Command::Local(LocalCommand::Exec(a)) => local::cmd_exec(&a),

@@ -6,7 +6,7 @@ use clap::Args;
 
 use crate::ui;
 
-use super::common::{CloudArgs, Exit, OutFormat, VarArgs, fail};
+use super::common::{CloudArgs, Exit, OutFormat, VarArgs, fail, instance_prefix};
 use super::connect::observe_then;
 
 #[derive(Debug, Args)]
@@ -26,6 +26,8 @@ pub(crate) fn cmd_output(a: &OutputArgs) -> Exit {
         &a.plan,
         &a.vars,
         &a.cloud,
+        None,
+        false,
         |_, _| Ok(()),
         async |p, conn, obs| {
             let mut values = serde_json::Map::new();
@@ -41,12 +43,17 @@ pub(crate) fn cmd_output(a: &OutputArgs) -> Exit {
             }
             match a.format {
                 OutFormat::Json => {
-                    ui::out(&format!("{}\n", serde_json::to_string_pretty(&values).unwrap_or_default()));
+                    let v = match &p.instance {
+                        // One object per instance: {"instance": "03", "outputs": {...}}.
+                        Some(i) => serde_json::json!({"instance": i, "outputs": values}).to_string(),
+                        None => serde_json::to_string_pretty(&values).unwrap_or_default(),
+                    };
+                    ui::out(&format!("{v}\n"));
                 }
                 OutFormat::Text | OutFormat::Markdown => {
                     let text: String =
                         values.iter().map(|(k, v)| format!("{k} = {}\n", v.as_str().unwrap_or_default())).collect();
-                    ui::out(&text);
+                    ui::out(&instance_prefix(&p, text));
                 }
             }
             drop(conn.local);

@@ -36,10 +36,17 @@ pub struct PlanArgs {
 }
 
 pub(crate) fn cmd_plan(a: &PlanArgs) -> Exit {
+    if a.out.is_some()
+        && (!a.cloud.instance.is_empty() || a.cloud.instances.is_some() || a.cloud.instances_file.is_some())
+    {
+        return fail("--out saves one plan: instances are not saved yet (run `plan --out` per instance)");
+    }
     observe_then(
         &a.plan,
         &a.vars,
         &a.cloud,
+        None,
+        false,
         |p, cx| {
             cx.check_names = !a.destroy;
             cx.purge = a.purge;

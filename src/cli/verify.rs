@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 use crate::local::attach;
 use crate::ui;
 
-use super::common::{CloudArgs, Exit, OutFormat, VarArgs, fail};
+use super::common::{CloudArgs, Exit, OutFormat, VarArgs, fail, instance_prefix};
 use super::connect::observe_then;
 
 #[derive(Debug, Args)]
@@ -102,6 +102,8 @@ pub(crate) fn cmd_verify(a: &VerifyArgs) -> Exit {
         &a.plan,
         &a.vars,
         &a.cloud,
+        None,
+        false,
         |_, _| Ok(()),
         async |p, conn, obs| {
             let mut endpoints: HashMap<String, String> = HashMap::new();
@@ -147,18 +149,24 @@ pub(crate) fn cmd_verify(a: &VerifyArgs) -> Exit {
             }
             match a.format {
                 OutFormat::Json => {
-                    ui::out(&format!("{}\n", serde_json::json!({"format_version": 1, "checks": results})));
+                    let mut v = serde_json::json!({"format_version": 1, "checks": results});
+                    if let Some(i) = &p.instance {
+                        v["instance"] = serde_json::Value::String(i.clone());
+                    }
+                    ui::out(&format!("{v}\n"));
                 }
                 OutFormat::Text | OutFormat::Markdown => {
+                    let mut text = String::new();
                     for r in &results {
-                        ui::out(&format!("{} {}: {}\n", r.status.to_uppercase(), r.name, r.detail));
+                        text.push_str(&format!("{} {}: {}\n", r.status.to_uppercase(), r.name, r.detail));
                     }
                     let pass = results.iter().filter(|r| r.status == "pass").count();
                     let failed = results.iter().filter(|r| r.status == "fail").count();
                     let skip = results.iter().filter(|r| r.status == "skip").count();
                     let broken = results.iter().filter(|r| r.status == "error").count();
                     let broken = if broken > 0 { format!(" {broken} could not run,") } else { String::new() };
-                    ui::out(&format!("Verify: {pass} passed, {failed} failed,{broken} {skip} skipped.\n"));
+                    text.push_str(&format!("Verify: {pass} passed, {failed} failed,{broken} {skip} skipped.\n"));
+                    ui::out(&instance_prefix(&p, text));
                 }
             }
             drop(conn.local);

@@ -9,8 +9,10 @@
 //! This file only declares and re-exports: shared types live in [`context`].
 
 pub mod context;
+pub mod envs;
 pub mod observe;
 pub mod plane;
+pub mod quota;
 pub mod schedule;
 pub mod secrets;
 pub mod walk;

@@ -290,10 +290,14 @@ impl Driver for ApplyWalk<'_, '_> {
     async fn launch(&mut self, i: usize, tasks: &mut Tasks<Done>) -> Launch {
         let sh = self.sh;
         let d = &sh.plan.decls[i];
-        let Some(want) = d.spec.desired(&sh.cx.env(sh.plan, &d.logical.value, &self.obs.values)) else {
+        let Some(mut want) = d.spec.desired(&sh.cx.env(sh.plan, &d.logical.value, &self.obs.values)) else {
             return self
                 .settle(i, Outcome::Skipped(format!("{} is applied by a later version of idlab", d.kind.type_name())));
         };
+        // The lifecycle tags the plan was made with (plan::stamp).
+        if let Some(planned) = &self.obs.desired[i] {
+            crate::plan::carry_stamp(planned, &mut want);
+        }
         // Unknown state: do not write over something that may be someone else's.
         let have = match self.have(i, &want).await {
             Ok(h) => h,

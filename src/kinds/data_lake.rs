@@ -59,7 +59,8 @@ kind!(DataLakeStoreKind, DataLakeStore,
     arm_type: Some("Microsoft.DataLakeStore/accounts"),
     api_version: "2016-11-01",
     attributes: &["id", "name", "endpoint"],
-    weight: 30);
+    weight: 30,
+    naming: crate::kinds::instance::InstanceName { field: "name", suffix: crate::kinds::instance::Suffix::Alnum, max: 24, scope: "Azure" });
 
 /// Whether an ACL entry is an access entry, a default entry (inherited by new children),
 /// or both.

@@ -143,6 +143,64 @@ impl Env<'_> {
 /// The tag every resource a plan owns carries.
 pub const OWNER_TAG: &str = "idlab-plan";
 
+/// When the environment may be swept (UTC, RFC 3339): `apply --expires-after` or the plan's
+/// `expires_after`. Set on owned resource groups and owned resources outside them.
+pub const EXPIRES_TAG: &str = "idlab-expires";
+/// When the resource was created by idlab (UTC, RFC 3339).
+pub const CREATED_TAG: &str = "idlab-created";
+/// The object id of the principal that created it.
+pub const APPLIED_BY_TAG: &str = "idlab-applied-by";
+/// The instance of a fleet a resource belongs to (`idlab list` shows it).
+pub const INSTANCE_TAG: &str = "idlab-instance";
+/// The lifecycle tags: set on create, kept on later applies, never drift.
+pub const LIFECYCLE_TAGS: [&str; 3] = [EXPIRES_TAG, CREATED_TAG, APPLIED_BY_TAG];
+
+/// A duration as written in `expires_after` and `--expires-after`: a whole number and a unit,
+/// `s`, `m`, `h`, `d` or `w`, or several (`1d12h`). Answers seconds.
+///
+/// ```
+/// use idlab::kinds::env::parse_duration;
+/// assert_eq!(parse_duration("90m"), Ok(5400));
+/// assert_eq!(parse_duration("1d12h"), Ok(129600));
+/// assert!(parse_duration("soon").is_err());
+/// assert!(parse_duration("").is_err());
+/// ```
+///
+/// # Errors
+/// What is wrong with it.
+pub fn parse_duration(s: &str) -> Result<u64, String> {
+    let bad = || {
+        format!("`{}` is not a duration: write a number and a unit (s, m, h, d, w), e.g. 8h or 1d12h", s.escape_debug())
+    };
+    let mut total: u64 = 0;
+    let mut digits = String::new();
+    for c in s.trim().chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit: u64 = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            'w' => 604_800,
+            _ => return Err(bad()),
+        };
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        digits.clear();
+        total = n.checked_mul(unit).and_then(|x| total.checked_add(x)).ok_or_else(bad)?;
+    }
+    if !digits.is_empty() || total == 0 {
+        return Err(bad());
+    }
+    // Beyond ten years is a mistake, and keeps the timestamp arithmetic far from overflow.
+    if total > 10 * 366 * 86_400 {
+        return Err(format!("`{}` is longer than ten years", s.escape_debug()));
+    }
+    Ok(total)
+}
+
 /// The metadata key that marks a blob container as the plan's (metadata names must be
 /// identifiers, so not the tag's name).
 pub const OWNER_METADATA: &str = "idlab_plan";

@@ -163,7 +163,8 @@ kind!(KeyVaultKind, KeyVault,
     arm_type: Some("Microsoft.KeyVault/vaults"),
     api_version: "2024-11-01",
     attributes: &["id", "name", "uri"],
-    weight: 20);
+    weight: 20,
+    naming: crate::kinds::instance::InstanceName { field: "name", suffix: crate::kinds::instance::Suffix::Dash, max: 24, scope: "Azure" });
 
 /// The vault id a `vault: ${kv}` field resolves to.
 fn vault_id(env: &Env<'_>, vault: &Sp<String>) -> String {

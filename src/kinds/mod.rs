@@ -27,6 +27,7 @@ pub mod env;
 pub mod federated_credential;
 pub mod header;
 pub mod identity;
+pub mod instance;
 pub mod key_vault;
 pub mod network;
 pub mod resource_group;
@@ -51,6 +52,11 @@ pub trait Kind: Send + Sync {
     /// Whether a reference to this kind names a principal (a user-assigned identity).
     fn is_identity(&self) -> bool {
         false
+    }
+    /// Instances: how this kind's name takes the instance suffix, for names whose uniqueness
+    /// scope is not inside a resource the instance owns (`None`: unique inside its parent).
+    fn instance_name(&self) -> Option<instance::InstanceName> {
+        None
     }
     /// The JSON Schema of this kind's YAML, tagged by `type`.
     fn schema(&self, g: &mut SchemaGenerator) -> Schema;
@@ -199,6 +205,23 @@ pub static KINDS: &[&dyn Kind] = &[
     &network::VirtualNetworkKind,
 ];
 
+/// The quota `d` takes when its request `body` creates it, if any.
+pub fn demand(d: &Decl, body: &serde_json::Value) -> Option<instance::Demand> {
+    let t = d.kind.type_name();
+    let text = |p: &str| body.pointer(p).and_then(serde_json::Value::as_str).unwrap_or_default().to_string();
+    if t == resource_group::ResourceGroupKind.type_name() {
+        Some(instance::Demand::ResourceGroup)
+    } else if t == storage::StorageAccountKind.type_name() {
+        Some(instance::Demand::StorageAccount { location: text("/location") })
+    } else if t == role_assignment::RoleAssignmentKind.type_name() {
+        Some(instance::Demand::RoleAssignment)
+    } else if t == vm::VirtualMachineKind.type_name() {
+        Some(instance::Demand::Vm { location: text("/location"), size: text("/properties/hardwareProfile/vmSize") })
+    } else {
+        None
+    }
+}
+
 /// The kind name shown for an ARM type (the ARM type itself when no kind has it).
 pub fn kind_of_arm_type(t: &str) -> String {
     KINDS
@@ -244,7 +267,7 @@ pub fn tagged_schema<T: schemars::JsonSchema>(g: &mut SchemaGenerator, type_name
 /// Implements [`Kind`] for a unit struct over a spec type.
 macro_rules! kind {
     ($kind:ident, $spec:ty, type_name: $tn:literal, arm_type: $arm:expr, api_version: $api:literal,
-     attributes: $attrs:expr, weight: $w:literal $(, identity: $ident:literal)?) => {
+     attributes: $attrs:expr, weight: $w:literal $(, identity: $ident:literal)? $(, naming: $naming:expr)?) => {
         /// The registry entry for this kind.
         pub struct $kind;
         impl $crate::kinds::Kind for $kind {
@@ -265,6 +288,9 @@ macro_rules! kind {
             }
             $(fn is_identity(&self) -> bool {
                 $ident
+            })?
+            $(fn instance_name(&self) -> Option<$crate::kinds::instance::InstanceName> {
+                Some($naming)
             })?
             fn schema(&self, g: &mut schemars::SchemaGenerator) -> schemars::Schema {
                 $crate::kinds::tagged_schema::<$spec>(g, $tn)

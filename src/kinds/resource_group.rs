@@ -66,4 +66,5 @@ kind!(ResourceGroupKind, ResourceGroup,
     arm_type: Some("Microsoft.Resources/resourceGroups"),
     api_version: "2024-11-01",
     attributes: &["id", "name", "location"],
-    weight: 2);
+    weight: 2,
+    naming: crate::kinds::instance::InstanceName { field: "name", suffix: crate::kinds::instance::Suffix::Dash, max: 90, scope: "the subscription" });

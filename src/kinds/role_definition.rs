@@ -180,4 +180,5 @@ kind!(RoleDefinitionKind, RoleDefinition,
     arm_type: Some("Microsoft.Authorization/roleDefinitions"),
     api_version: "2022-04-01",
     attributes: &["id", "name"],
-    weight: 3);
+    weight: 3,
+    naming: crate::kinds::instance::InstanceName { field: "role_name", suffix: crate::kinds::instance::Suffix::Dash, max: MAX_NAME, scope: "the tenant" });

@@ -139,7 +139,8 @@ kind!(SqlServerKind, SqlServer,
     arm_type: Some("Microsoft.Sql/servers"),
     api_version: "2023-08-01",
     attributes: &["id", "name", "fqdn"],
-    weight: 60);
+    weight: 60,
+    naming: crate::kinds::instance::InstanceName { field: "name", suffix: crate::kinds::instance::Suffix::DashLower, max: 63, scope: "Azure" });
 
 /// A database on a server.
 #[derive(Debug, Deserialize, JsonSchema)]

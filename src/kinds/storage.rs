@@ -146,7 +146,8 @@ kind!(StorageAccountKind, StorageAccount,
     arm_type: Some("Microsoft.Storage/storageAccounts"),
     api_version: "2025-06-01",
     attributes: &["id", "name", "blob_endpoint", "dfs_endpoint"],
-    weight: 25);
+    weight: 25,
+    naming: crate::kinds::instance::InstanceName { field: "name", suffix: crate::kinds::instance::Suffix::Alnum, max: 24, scope: "Azure" });
 
 /// Public access level of a container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

@@ -34,6 +34,12 @@ pub struct PlanDoc<R> {
     pub subscription: Option<Sp<String>>,
     /// Default Azure region for resources that do not set `location`.
     pub location: Sp<String>,
+    /// How long an environment lives after it is created, e.g. `8h`, `3d`: `apply` sets the
+    /// `idlab-expires` tag (UTC) on the groups and top-level resources it creates, and
+    /// `idlab sweep` destroys it once that time has passed. `apply --expires-after` overrides
+    /// it and resets the time.
+    #[serde(default)]
+    pub expires_after: Option<Sp<String>>,
     /// Variables, used as `${var.NAME}`; overridable with `--var k=v` and `--var-file`.
     #[serde(default)]
     pub variables: SpMap<VariableDecl>,

@@ -121,11 +121,18 @@ pub struct Lines {
     start: Instant,
     json: bool,
     lock: Mutex<()>,
+    /// The instance this run is (a fleet): an `instance` field in NDJSON, a prefix in text.
+    instance: Option<String>,
 }
 
 impl Lines {
     pub fn new(json: bool) -> Lines {
-        Lines { start: Instant::now(), json, lock: Mutex::new(()) }
+        Lines { start: Instant::now(), json, lock: Mutex::new(()), instance: None }
+    }
+
+    /// Lines for one instance of a fleet.
+    pub fn for_instance(json: bool, instance: &str) -> Lines {
+        Lines { instance: Some(instance.to_string()), ..Lines::new(json) }
     }
 }
 
@@ -143,6 +150,10 @@ impl Reporter for Lines {
                 }
                 Event::Note(n) => serde_json::json!({"event": "note", "t": t, "message": n}),
             };
+            let mut v = v;
+            if let (Some(i), Some(m)) = (&self.instance, v.as_object_mut()) {
+                m.insert("instance".into(), serde_json::Value::String(i.clone()));
+            }
             super::out(&format!("{v}\n"));
             return;
         }
@@ -165,8 +176,43 @@ impl Reporter for Lines {
             }
             Event::Note(n) => format!("[{t:7.2}s] {n}"),
         };
-        super::err(&format!("{line}\n"));
+        match &self.instance {
+            Some(i) => super::err(&format!("[{i}] {line}\n")),
+            None => super::err(&format!("{line}\n")),
+        }
     }
+}
+
+/// The last lines of a fleet: each instance and how it ended (by its exit code).
+pub fn fleet_summary(rows: &[(String, u8)]) -> String {
+    let word = |code: u8| match code {
+        0 => "ok",
+        2 => "changes",
+        3 => "checks failed",
+        130 => "interrupted",
+        _ => "FAILED",
+    };
+    let mut out = String::from("Instances:\n");
+    for (name, code) in rows {
+        out.push_str(&format!("  {name}: {}\n", word(*code)));
+    }
+    let failed: Vec<&str> = rows.iter().filter(|r| !matches!(r.1, 0 | 2)).map(|r| r.0.as_str()).collect();
+    if failed.is_empty() {
+        out.push_str(&format!("{} instances, none failed.\n", rows.len()));
+    } else {
+        out.push_str(&format!("{} instances, {} failed: {}.\n", rows.len(), failed.len(), failed.join(", ")));
+    }
+    out
+}
+
+/// The limits a fleet does not fit: (limit, scope, in use, the fleet adds, limit value).
+pub fn quota_table(rows: &[(String, String, u64, u64, u64)]) -> String {
+    let mut out = String::from("The fleet does not fit the subscription's limits:\n");
+    out.push_str(&format!("  {:<46} {:<14} {:>8} {:>8} {:>8}\n", "LIMIT", "SCOPE", "IN USE", "ADDS", "LIMIT"));
+    for (limit, scope, used, adds, max) in rows {
+        out.push_str(&format!("  {limit:<46} {scope:<14} {used:>8} {adds:>8} {max:>8}\n"));
+    }
+    out
 }
 
 pub fn outcome_word(o: &Outcome) -> &'static str {
@@ -313,6 +359,15 @@ impl Reporter for Bars {
 
 /// The reporter for a run: NDJSON for pipelines, bars on a terminal, else plain lines.
 pub fn reporter(json: bool, no_progress: bool, total: u64) -> std::sync::Arc<dyn Reporter> {
+    reporter_for(json, no_progress, total, None)
+}
+
+/// [`reporter`] for one instance of a fleet: lines (one view for every instance, each line
+/// naming its instance; NDJSON events carry an `instance` field), never bars.
+pub fn reporter_for(json: bool, no_progress: bool, total: u64, instance: Option<&str>) -> std::sync::Arc<dyn Reporter> {
+    if let Some(i) = instance {
+        return std::sync::Arc::new(Lines::for_instance(json, i));
+    }
     if !json && !no_progress && std::io::stderr().is_terminal() {
         std::sync::Arc::new(Bars::new(total))
     } else {

@@ -8,6 +8,7 @@ mod client_contract;
 mod common;
 mod diagnostics;
 mod engine_e2e;
+mod fleet;
 mod gen2_e2e;
 mod graph;
 mod hostile;
