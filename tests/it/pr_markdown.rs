@@ -172,8 +172,10 @@ fn every_plan_appends_its_markdown_to_the_job_summary() {
     let tmp = tempfile::tempdir().expect("tmp");
     let summary = tmp.path().join("step_summary.md");
     std::fs::write(&summary, "## an earlier step\n").expect("write");
-    let env = [("GITHUB_STEP_SUMMARY", summary.to_str().expect("utf-8 path"))];
-    let md = s.idlab(&["plan", "plans/arm-user-assigned.yaml", "--format", "markdown"]).stdout;
+    // One clock for the three plans: a group to create shows its `idlab-created` time.
+    let now = ("IDLAB_NOW", "2026-12-07T08:00:00Z");
+    let env = [("GITHUB_STEP_SUMMARY", summary.to_str().expect("utf-8 path")), now];
+    let md = s.idlab_env(&["plan", "plans/arm-user-assigned.yaml", "--format", "markdown"], &[now]).stdout;
     let mut texts = Vec::new();
     for _ in 0..2 {
         let r = s.idlab_env(&["plan", "plans/arm-user-assigned.yaml", "--detailed-exitcode"], &env);
@@ -189,7 +191,7 @@ fn every_plan_appends_its_markdown_to_the_job_summary() {
     // A summary that cannot be written is a warning; the plan and its exit code stand.
     let r = s.idlab_env(
         &["plan", "plans/arm-user-assigned.yaml", "--detailed-exitcode"],
-        &[("GITHUB_STEP_SUMMARY", tmp.path().to_str().expect("utf-8 path"))],
+        &[("GITHUB_STEP_SUMMARY", tmp.path().to_str().expect("utf-8 path")), now],
     );
     assert_eq!(r.code, 2, "{}", r.render());
     assert_eq!(r.stdout, texts[0]);
