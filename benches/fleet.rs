@@ -123,7 +123,7 @@ fn client(cloud: &Cloud, pace: Pacer) -> Client {
         token_url: info.token_url.clone(),
         client_id: info.operator_client_id.clone(),
         object_id: info.operator_object_id.clone(),
-        secret: Sensitive::new(cloud.operator_secret().unwrap()),
+        secret: idlab::arm::auth::LocalSecret::Secret(Sensitive::new(cloud.operator_secret().unwrap())),
     };
     let mut c = Client::new(http, info.arm_url.clone(), Arc::new(Cached::new(Arc::new(cred))));
     c.pace = Arc::new(pace);
