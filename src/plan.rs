@@ -100,6 +100,10 @@ pub struct Plan {
     /// Declared resources this version of idlab does not apply yet (`name (type)`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_applied: Vec<String>,
+    /// What this plan could not look for, and why (a listing the caller may not read, such as
+    /// role assignments at subscription scope for an identity scoped to one group).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_looked_for: Vec<String>,
 }
 
 /// A change made outside the plan.
@@ -134,6 +138,7 @@ impl Plan {
             summary: s,
             drift: Vec::new(),
             not_applied: Vec::new(),
+            not_looked_for: Vec::new(),
         }
     }
 
@@ -372,6 +377,8 @@ pub struct Observed {
     /// there (a secret before its vault's `:creator` access policy): observed as absent;
     /// apply reads them again when it reaches them.
     pub unread: Vec<usize>,
+    /// Ownership listings the caller may not read (403): what was not looked for, and why.
+    pub not_looked_for: Vec<String>,
 }
 
 /// The plan for what was observed: per declaration (in dependency order, reversed for
@@ -417,6 +424,7 @@ pub fn make(opts: &Options<'_>, decls: &[Decl], dag: &Dag, obs: &Observed, destr
     }
     let mut p = Plan::new(opts.plan_name, opts.subscription, destroy, actions);
     p.drift = obs.foreign_access.iter().map(|(id, what)| Drift { id: id.clone(), detail: what.clone() }).collect();
+    p.not_looked_for = obs.not_looked_for.clone();
     p.not_applied = decls
         .iter()
         .zip(&obs.desired)

@@ -283,9 +283,13 @@ pub async fn observe(cx: &Context, plan: &Validated) -> Result<Observed, Error> 
         }
     }
     // Orphans and drift are about the whole plan: not looked for with `--target`.
-    let (orphans, foreign_access) =
-        if cx.only.is_some() { (Vec::new(), Vec::new()) } else { find_orphans(cx, plan, &desired, &bodies).await? };
-    Ok(Observed { desired, bodies, values, orphans, foreign_access, unread })
+    let mut not_looked_for = Vec::new();
+    let (orphans, foreign_access) = if cx.only.is_some() {
+        (Vec::new(), Vec::new())
+    } else {
+        find_orphans(cx, plan, &desired, &bodies, &mut not_looked_for).await?
+    };
+    Ok(Observed { desired, bodies, values, orphans, foreign_access, unread, not_looked_for })
 }
 
 /// Whether a data-plane read refused (403) only because a declaration it depends on is
@@ -315,6 +319,22 @@ fn refused_for_now(
         })
 }
 
+/// A subscription-wide listing the caller may not read (403: an identity granted one resource
+/// group, as a pipeline's often is) leaves `what` not looked for, said in the plan; any other
+/// error stands.
+fn listed(r: Result<Vec<Value>, Error>, what: &str, not_looked_for: &mut Vec<String>) -> Result<Vec<Value>, Error> {
+    match r {
+        Err(e) if e.status == Some(403) => {
+            not_looked_for.push(format!(
+                "{what}: listing them at subscription scope was refused ({}); Reader on the subscription lets idlab find them",
+                e.code
+            ));
+            Ok(Vec::new())
+        }
+        r => r,
+    }
+}
+
 /// Resources and assignments carrying this plan's mark that it does not declare.
 #[allow(clippy::type_complexity)]
 async fn find_orphans(
@@ -322,6 +342,7 @@ async fn find_orphans(
     plan: &Validated,
     desired: &[Option<Desired>],
     bodies: &[Option<Value>],
+    not_looked_for: &mut Vec<String>,
 ) -> Result<(Vec<(String, String)>, Vec<(String, String)>), Error> {
     let declared: HashSet<String> = desired.iter().flatten().map(|d| d.id.to_ascii_lowercase()).collect();
     let sub = &cx.subscription;
@@ -344,7 +365,8 @@ async fn find_orphans(
     let custom = format!(
         "/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions?$filter=type%20eq%20'CustomRole'"
     );
-    for d in cx.client.list(&custom, "2022-04-01").await? {
+    let what = "custom roles this plan made and no longer declares";
+    for d in listed(cx.client.list(&custom, "2022-04-01").await, what, not_looked_for)? {
         let desc = d.pointer("/properties/description").and_then(Value::as_str).unwrap_or_default();
         if let Some(id) = d.get("id").and_then(Value::as_str)
             && (desc == prefix || desc.starts_with(&format!("{prefix}:")))
@@ -361,11 +383,10 @@ async fn find_orphans(
         .map(|(d, _)| d.id.clone())
         .collect();
     let mut foreign = Vec::new();
-    for a in cx
-        .client
-        .list(&format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleAssignments"), "2022-04-01")
-        .await?
-    {
+    let all = format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleAssignments");
+    let assignments = cx.client.list(&all, "2022-04-01");
+    let what = "role assignments this plan made and no longer declares, and access added outside it";
+    for a in listed(assignments.await, what, not_looked_for)? {
         let desc = a.pointer("/properties/description").and_then(Value::as_str).unwrap_or_default();
         let Some(id) = a.get("id").and_then(Value::as_str) else { continue };
         if desc == prefix || desc.starts_with(&format!("{prefix}:")) {

@@ -46,6 +46,13 @@ pub fn text(p: &Plan) -> String {
     if !p.not_applied.is_empty() {
         out.push_str(&format!("Not applied by this version of idlab: {}.\n\n", p.not_applied.join(", ")));
     }
+    if !p.not_looked_for.is_empty() {
+        out.push_str("Not looked for (no permission to list them):\n");
+        for n in &p.not_looked_for {
+            out.push_str(&format!("  ? {n}\n"));
+        }
+        out.push('\n');
+    }
     let changed: Vec<_> = p.actions.iter().filter(|a| a.action != ActionKind::NoOp).collect();
     if changed.is_empty() {
         out.push_str(&format!("No changes. Azure matches plan `{}`.\n", p.plan));

@@ -45,6 +45,9 @@ fn lines(p: &Plan) -> Vec<Line> {
     for d in &p.drift {
         out.push(Line { text: format!("! changed outside this plan: {}: {}", d.id, d.detail), keep: false });
     }
+    for n in &p.not_looked_for {
+        out.push(Line { text: format!("? not looked for: {n}"), keep: true });
+    }
     for a in p.actions.iter().filter(|a| a.action != ActionKind::NoOp) {
         out.push(Line { text: header(p, a), keep: kept(a) });
         if let Some(r) = &a.reason {

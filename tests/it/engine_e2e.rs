@@ -114,6 +114,53 @@ fn a_reader_only_operator_gets_a_clear_authorization_error_and_nothing_is_left_h
     assert_eq!(all["value"].as_array().map(Vec::len), Some(0), "{all}");
 }
 
+/// An identity granted one resource group (as a pipeline's often is) cannot list role
+/// assignments at subscription scope: the plan still runs, and says what it
+/// could not look for instead of failing on the listing.
+#[test]
+fn an_operator_scoped_to_one_group_applies_and_is_told_what_was_not_looked_for() {
+    let s = Served::start();
+    let sub = format!("/subscriptions/{}", s.subscription());
+    let rg = format!("{sub}/resourceGroups/team-rg");
+    let made = s.op("PUT", &format!("{rg}?api-version=2024-11-01"), Some(json!({"location": "eastus"})));
+    assert!(made["id"].is_string(), "{made}");
+    let p = s.op(
+        "POST",
+        "/_idlab/principals",
+        Some(json!({"name": "group-only", "roles": [{"role": "Contributor", "scope": rg}]})),
+    );
+    let (client, secret) =
+        (p["client_id"].as_str().expect("client").to_string(), p["secret"].as_str().expect("secret").to_string());
+    let tmp = tempfile::tempdir().expect("tmp");
+    let plan = tmp.path().join("team.yaml");
+    std::fs::write(
+        &plan,
+        "name: team-app\nlocation: eastus\nresources:\n  id:\n    type: user_assigned_identity\n    name: team-id\n    resource_group: team-rg\n",
+    )
+    .expect("plan");
+    let plan = plan.display().to_string();
+    let env = [("AZURE_CLIENT_ID", client.as_str()), ("AZURE_CLIENT_SECRET", secret.as_str())];
+    let a = s.idlab_env(&["apply", &plan, "--auto-approve"], &env);
+    assert_eq!(a.code, 0, "{}", a.render());
+    assert!(a.render().contains("Not looked for (no permission to list them):"), "{}", a.render());
+    assert!(a.render().contains("? role assignments this plan made and no longer declares"), "{}", a.render());
+    let id = s.op(
+        "GET",
+        &format!("{rg}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/team-id?api-version=2024-11-30"),
+        None,
+    );
+    assert_eq!(id["tags"]["idlab-plan"], "team-app", "{id}");
+    let r = s.idlab_env(&["plan", &plan, "--detailed-exitcode", "--format", "json"], &env);
+    assert_eq!(r.code, 0, "{}", r.render());
+    let j: serde_json::Value = serde_json::from_str(&r.stdout).expect("json plan");
+    // Role definitions are readable by any caller; role assignments at subscription scope are not.
+    assert_eq!(j["not_looked_for"].as_array().map(Vec::len), Some(1), "{j}");
+    // The operator, who may list them, is told nothing of the kind.
+    let r = s.idlab(&["plan", &plan, "--format", "json"]);
+    let j: serde_json::Value = serde_json::from_str(&r.stdout).expect("json plan");
+    assert!(j.get("not_looked_for").is_none(), "{j}");
+}
+
 #[test]
 fn secrets_never_appear_in_output_logs_or_state() {
     let s = Served::start();
