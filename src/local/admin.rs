@@ -82,7 +82,7 @@ pub fn handle(
             import_keys(sh, name, body)
         }
         (Method::GET, "/_idlab/quotas") => Ok(json!(sh.quotas())),
-        (Method::PUT, "/_idlab/quotas") => match serde_json::from_slice::<super::providers::quota::Quotas>(body) {
+        (Method::PUT, "/_idlab/quotas") => match serde_json::from_slice::<super::table::quota::Quotas>(body) {
             Ok(q) => {
                 *sh.quotas.lock().unwrap_or_else(|p| p.into_inner()) = q;
                 Ok(json!(q))

@@ -125,7 +125,7 @@ pub struct Shared {
     /// ARM's token buckets (`faults.throttling`) and their clock.
     pub buckets: super::throttle::Buckets,
     /// The subscription limits enforced on create (`/_idlab/quotas`).
-    pub quotas: Mutex<super::providers::quota::Quotas>,
+    pub quotas: Mutex<super::table::quota::Quotas>,
     pub rng: Mutex<StdRng>,
     pub log: Mutex<VecDeque<LogEntry>>,
     pub ops: Mutex<HashMap<String, Operation>>,
@@ -165,7 +165,7 @@ impl Shared {
     pub fn faults(&self) -> Faults {
         self.faults.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
-    pub fn quotas(&self) -> super::providers::quota::Quotas {
+    pub fn quotas(&self) -> super::table::quota::Quotas {
         *self.quotas.lock().unwrap_or_else(|p| p.into_inner())
     }
     /// Draw from the seeded RNG: true with probability `p`.

@@ -45,6 +45,7 @@ pub struct Provider {
 }
 
 pub mod names;
+pub mod quota;
 pub mod versions;
 
 pub use versions::listing;
