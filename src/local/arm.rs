@@ -545,12 +545,12 @@ fn dispatch(req: &mut Req<'_>, r: Route, refused: Option<ArmError>) -> Result<Re
         Route::Collection(_, t) if t.eq_ignore_ascii_case(table::DELETED_VAULTS) => deleted_vaults(req),
         Route::Collection(parent, t) => {
             let q = req.sh.quotas();
-            match crate::local::providers::quota::location_listing(
-                &req.sh.store().state,
-                &q,
-                &parent,
-                &t.to_ascii_lowercase(),
-            ) {
+            // The store's lock ends with this statement: the other listings take it again.
+            let listing = {
+                let st = req.sh.store();
+                crate::local::providers::quota::location_listing(&st.state, &q, &parent, &t.to_ascii_lowercase())
+            };
+            match listing {
                 Some(v) => Ok(json_response(200, &v, &[])),
                 None => list_collection(req, &parent, &t),
             }

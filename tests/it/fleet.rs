@@ -432,6 +432,20 @@ fn the_cloud_refuses_groups_and_role_assignments_beyond_a_lowered_limit() {
     let again =
         s.op("PUT", &format!("{}?api-version=2021-04-01", rg("fits")), Some(serde_json::json!({"location": "eastus"})));
     assert_eq!(again["name"], "fits", "{again}");
+    // Storage accounts count per region: none fit in eastus, one in westus still does.
+    s.op("PUT", "/_idlab/quotas", Some(serde_json::json!({ "storage_accounts_per_region": 1 })));
+    let account = |name: &str, location: &str| {
+        let id = format!("{}/providers/Microsoft.Storage/storageAccounts/{name}", rg("fits"));
+        let body = serde_json::json!({"location": location, "sku": {"name": "Standard_LRS"}, "kind": "StorageV2"});
+        (s.op("PUT", &format!("{id}?api-version=2023-05-01"), Some(body)), id)
+    };
+    let (first, _) = account("idlabquotaone", "eastus");
+    assert!(first.get("error").is_none(), "{first}");
+    let (second, id) = account("idlabquotatwo", "eastus");
+    assert_eq!(second["error"]["code"], "MaxStorageAccountsCountPerSubscriptionExceeded", "{second}");
+    assert_eq!(status_of(&s, &id), Some(400));
+    let (west, _) = account("idlabquotawest", "westus");
+    assert!(west.get("error").is_none(), "another region has its own limit: {west}");
     // Role assignments: at the limit, one more is refused.
     let list = s.op(
         "GET",
