@@ -3,7 +3,8 @@
 //! and service limits", Microsoft Learn): 980 resource groups per subscription, 250 storage
 //! accounts per region per subscription, 4,000 role assignments per subscription; vCPUs per
 //! region from `Microsoft.Compute/locations/{location}/usages` (the `cores` entry, total
-//! regional vCPUs) with `vmSizes` for the cores of each size. Current counts come from one
+//! regional vCPUs) and the entry of each size's family (`standardBSFamily`), with `vmSizes` for
+//! the cores of each size. Current counts come from one
 //! listing each.
 //!
 //! Imports: arm, kinds (the demand of a declaration). No printing.
@@ -129,17 +130,74 @@ pub async fn check(client: &Client, sub: &str, demands: &[Demand], limits: &Limi
                 .unwrap_or(0)
         };
         let wanted: u64 = sizes.iter().map(|s| cores(s)).sum();
-        if let Some(total) = usages.iter().find(|u| u.pointer("/name/value").and_then(Value::as_str) == Some("cores")) {
-            let used = total.get("currentValue").and_then(Value::as_u64).unwrap_or(0);
-            let max = total.get("limit").and_then(Value::as_u64).unwrap_or(u64::MAX);
-            push(&mut out, "Total Regional vCPUs", &location, used, wanted, max);
+        let usage = |name: &str| {
+            usages.iter().find(|u| {
+                u.pointer("/name/value").and_then(Value::as_str).is_some_and(|v| v.eq_ignore_ascii_case(name))
+            })
+        };
+        let mut check = |u: &Value, wanted: u64| {
+            let used = u.get("currentValue").and_then(Value::as_u64).unwrap_or(0);
+            let max = u.get("limit").and_then(Value::as_u64).unwrap_or(u64::MAX);
+            let label = u
+                .pointer("/name/localizedValue")
+                .or_else(|| u.pointer("/name/value"))
+                .and_then(Value::as_str)
+                .unwrap_or("vCPUs");
+            push(&mut out, label, &location, used, wanted, max);
+        };
+        if let Some(total) = usage("cores") {
+            check(total, wanted);
+        }
+        let mut families: BTreeMap<String, u64> = BTreeMap::new();
+        for s in &sizes {
+            *families.entry(family(s)).or_default() += cores(s);
+        }
+        for (f, wanted) in families {
+            if let Some(u) = usage(&f) {
+                check(u, wanted);
+            }
         }
     }
     Ok(out)
 }
 
+/// The usage name of a size's vCPU quota, from the size's name as Azure forms it:
+/// `Standard_D2s_v3` → `standardDSv3Family`, `Standard_B2ms` → `standardBSFamily`,
+/// `Standard_DS3_v2` → `standardDSv2Family`, `Standard_D2ads_v5` → `standardDADSv5Family`.
+fn family(size: &str) -> String {
+    let rest = size.strip_prefix("Standard_").or_else(|| size.strip_prefix("standard_")).unwrap_or(size);
+    let (core, version) = rest.split_once('_').unwrap_or((rest, ""));
+    let series: String = core.chars().take_while(|c| c.is_ascii_alphabetic()).collect::<String>().to_ascii_uppercase();
+    let mut features: String = core
+        .chars()
+        .skip_while(|c| c.is_ascii_alphabetic())
+        .skip_while(char::is_ascii_digit)
+        .filter(|c| matches!(c.to_ascii_lowercase(), 'a' | 'd' | 's'))
+        .collect::<String>()
+        .to_ascii_uppercase();
+    if series.ends_with('S') && features == "S" {
+        features.clear();
+    }
+    format!("standard{series}{features}{version}Family")
+}
+
 fn push(out: &mut Vec<Shortfall>, limit: &str, scope: &str, used: u64, wanted: u64, max: u64) {
     if used.saturating_add(wanted) > max {
         out.push(Shortfall { limit: limit.into(), scope: scope.into(), used, wanted, max });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::family;
+
+    #[test]
+    fn a_size_names_its_family_quota_as_azure_does() {
+        assert_eq!(family("Standard_B2s"), "standardBSFamily");
+        assert_eq!(family("Standard_B2ms"), "standardBSFamily");
+        assert_eq!(family("Standard_D2s_v3"), "standardDSv3Family");
+        assert_eq!(family("Standard_DS3_v2"), "standardDSv2Family");
+        assert_eq!(family("Standard_D1_v2"), "standardDv2Family");
+        assert_eq!(family("Standard_D2ads_v5"), "standardDADSv5Family");
     }
 }

@@ -10,6 +10,7 @@
 //! | `GET /_idlab/vms` | every VM with its identity endpoint and identities |
 //! | `GET /_idlab/faults`, `PUT /_idlab/faults` | read or replace the fault configuration |
 //! | `GET /_idlab/clock`, `POST /_idlab/clock` `{"advance_ms": N}` | the throttling buckets' virtual clock in ms (`clock_ms`); POST moves it forward by N ms (the only way it moves with `throttling.frozen_clock`) |
+//! | `GET /_idlab/quotas`, `PUT /_idlab/quotas` `{"resource_groups", "storage_accounts_per_region", "role_assignments", "regional_vcpus", "family_vcpus"}` | read or replace the subscription limits enforced on create and reported by `usages` (fields left out keep Azure's defaults) |
 //! | `POST /_idlab/snapshot` | compact the journal into a snapshot now |
 //! | `PUT /_idlab/storageAccounts/{name}/keys` `{"keys":["<base64>","<base64>"]}` | replace a storage account's two keys with known ones (SAS test vectors, tools with a fixed key as Azurite has); answers the key names, never the values; paths are case-insensitive |
 //!
@@ -80,6 +81,14 @@ pub fn handle(
             let name = &p["/_idlab/storageaccounts/".len()..p.len() - "/keys".len()];
             import_keys(sh, name, body)
         }
+        (Method::GET, "/_idlab/quotas") => Ok(json!(sh.quotas())),
+        (Method::PUT, "/_idlab/quotas") => match serde_json::from_slice::<super::table::quota::Quotas>(body) {
+            Ok(q) => {
+                *sh.quotas.lock().unwrap_or_else(|p| p.into_inner()) = q;
+                Ok(json!(q))
+            }
+            Err(e) => Err(ArmError::new(400, "InvalidRequestContent", e.to_string())),
+        },
         (Method::GET, "/_idlab/clock") => Ok(clock(sh)),
         (Method::POST, "/_idlab/clock") => {
             let advance = serde_json::from_slice::<Value>(body)

@@ -543,7 +543,18 @@ fn dispatch(req: &mut Req<'_>, r: Route, refused: Option<ArmError>) -> Result<Re
             action(req, &parent, &t, body)
         }
         Route::Collection(_, t) if t.eq_ignore_ascii_case(table::DELETED_VAULTS) => deleted_vaults(req),
-        Route::Collection(parent, t) => list_collection(req, &parent, &t),
+        Route::Collection(parent, t) => {
+            let q = req.sh.quotas();
+            // The store's lock ends with this statement: the other listings take it again.
+            let listing = {
+                let st = req.sh.store();
+                crate::local::providers::quota::location_listing(&st.state, &q, &parent, &t.to_ascii_lowercase())
+            };
+            match listing {
+                Some(v) => Ok(json_response(200, &v, &[])),
+                None => list_collection(req, &parent, &t),
+            }
+        }
         Route::Resource(id)
             if id.resource_type().is_some_and(|t| t.eq_ignore_ascii_case(table::LOCATION_DELETED_VAULTS)) =>
         {

@@ -280,6 +280,7 @@ impl Cloud {
             rng: Mutex::new(StdRng::seed_from_u64(faults.seed)),
             faults: Mutex::new(faults),
             buckets: throttle::Buckets::default(),
+            quotas: Mutex::new(table::quota::Quotas::default()),
             log: Mutex::new(VecDeque::new()),
             ops: Mutex::new(HashMap::new()),
             imds_running: Mutex::new(HashMap::new()),

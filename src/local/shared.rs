@@ -124,6 +124,8 @@ pub struct Shared {
     pub faults: Mutex<Faults>,
     /// ARM's token buckets (`faults.throttling`) and their clock.
     pub buckets: super::throttle::Buckets,
+    /// The subscription limits enforced on create (`/_idlab/quotas`).
+    pub quotas: Mutex<super::table::quota::Quotas>,
     pub rng: Mutex<StdRng>,
     pub log: Mutex<VecDeque<LogEntry>>,
     pub ops: Mutex<HashMap<String, Operation>>,
@@ -162,6 +164,9 @@ impl Shared {
     }
     pub fn faults(&self) -> Faults {
         self.faults.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+    pub fn quotas(&self) -> super::table::quota::Quotas {
+        *self.quotas.lock().unwrap_or_else(|p| p.into_inner())
     }
     /// Draw from the seeded RNG: true with probability `p`.
     pub fn chance(&self, p: f64) -> bool {

@@ -352,3 +352,124 @@ fn sweep_leaves_a_vault_soft_deleted_unless_purge() {
     assert_eq!(w.code, 0, "{}{}", w.stdout, w.stderr);
     assert_eq!(deleted(), vec!["kvs-vault-b1"], "{}", w.stderr);
 }
+
+/// The status the local cloud answered the last logged request to `path` with.
+fn status_of(s: &Served, path: &str) -> Option<u64> {
+    let log = s.op("GET", "/_idlab/requests", None);
+    log["value"].as_array()?.iter().rev().find(|e| e["path"] == path).and_then(|e| e["status"].as_u64())
+}
+
+#[test]
+fn vcpu_limits_come_from_the_cloud_and_the_cloud_enforces_them() {
+    let s = Served::start();
+    let sub = s.subscription();
+    let p = root().join("plans/arm-system-assigned-linux.yaml").display().to_string();
+    // Each instance's VM is a Standard_B2s: 2 vCPUs of the BS family. Three BS vCPUs fit one.
+    let q = s.op("PUT", "/_idlab/quotas", Some(serde_json::json!({ "family_vcpus": 3 })));
+    assert_eq!(q["family_vcpus"], 3, "{q}");
+    assert_eq!(q["regional_vcpus"], 350, "fields left out keep the defaults: {q}");
+    s.op("DELETE", "/_idlab/requests", None);
+    let a = s.idlab(&["apply", &p, "--instances", "2", "--auto-approve"]);
+    assert_eq!(a.code, 1, "{}{}", a.stdout, a.stderr);
+    assert!(a.stderr.contains("Standard BS Family vCPUs"), "names the family limit: {}", a.stderr);
+    assert!(!a.stderr.contains("Total Regional vCPUs"), "only what does not fit: {}", a.stderr);
+    assert!(a.stderr.contains("nothing was written"), "{}", a.stderr);
+    assert!(s.writes().is_empty(), "{:?}", s.writes());
+    // The regional limit is checked on its own.
+    s.op("PUT", "/_idlab/quotas", Some(serde_json::json!({ "regional_vcpus": 3 })));
+    s.op("DELETE", "/_idlab/requests", None);
+    let r = s.idlab(&["apply", &p, "--instances", "2", "--auto-approve"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("Total Regional vCPUs"), "names the regional limit: {}", r.stderr);
+    assert!(!r.stderr.contains("Standard BS Family vCPUs"), "{}", r.stderr);
+    assert!(s.writes().is_empty(), "{:?}", s.writes());
+    // One instance fits, and usages count its VM.
+    let one = s.idlab(&["apply", &p, "--instances", "1", "--auto-approve"]);
+    assert_eq!(one.code, 0, "{}{}", one.stdout, one.stderr);
+    let base = format!("/subscriptions/{sub}/providers/Microsoft.Compute/locations/eastus");
+    let u = s.op("GET", &format!("{base}/usages?api-version=2024-07-01"), None);
+    let entry = |name: &str| u["value"].as_array().and_then(|a| a.iter().find(|e| e["name"]["value"] == name)).cloned();
+    let cores = entry("cores").expect("cores usage");
+    assert_eq!((cores["currentValue"].as_u64(), cores["limit"].as_u64()), (Some(2), Some(3)), "{u}");
+    assert_eq!(entry("standardBSFamily").expect("BS usage")["currentValue"], 2, "{u}");
+    let sizes = s.op("GET", &format!("{base}/vmSizes?api-version=2024-07-01"), None);
+    let b2s = sizes["value"].as_array().and_then(|a| a.iter().find(|e| e["name"] == "Standard_B2s")).cloned();
+    assert_eq!(b2s.map(|b| b["numberOfCores"].clone()), Some(serde_json::json!(2)), "{sizes}");
+    // The cloud itself refuses a VM beyond the limit, in Azure's words.
+    let vms = s.op("GET", "/_idlab/vms", None);
+    let first = vms["value"][0]["id"].as_str().expect("the instance's VM").to_string();
+    let vm = format!("{}/extra", first.rsplit_once('/').expect("an id").0);
+    let body = serde_json::json!({
+        "location": "eastus",
+        "properties": { "hardwareProfile": { "vmSize": "Standard_B2s" } }
+    });
+    let e = s.op("PUT", &format!("{vm}?api-version=2024-07-01"), Some(body));
+    assert_eq!(e["error"]["code"], "OperationNotAllowed", "{e}");
+    let msg = e["error"]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("exceeding approved Total Regional Cores quota") && msg.contains("Current Limit: 3"), "{msg}");
+    assert_eq!(status_of(&s, &vm), Some(409));
+}
+
+#[test]
+fn the_cloud_refuses_groups_and_role_assignments_beyond_a_lowered_limit() {
+    let s = Served::start();
+    let sub = s.subscription();
+    let groups = |s: &Served| {
+        let l = s.op("GET", &format!("/subscriptions/{sub}/resourcegroups?api-version=2021-04-01"), None);
+        l["value"].as_array().map_or(0, Vec::len) as u64
+    };
+    let have = groups(&s);
+    s.op("PUT", "/_idlab/quotas", Some(serde_json::json!({ "resource_groups": have + 1 })));
+    let rg = |name: &str| format!("/subscriptions/{sub}/resourcegroups/{name}");
+    let ok =
+        s.op("PUT", &format!("{}?api-version=2021-04-01", rg("fits")), Some(serde_json::json!({"location": "eastus"})));
+    assert_eq!(ok["name"], "fits", "{ok}");
+    let e =
+        s.op("PUT", &format!("{}?api-version=2021-04-01", rg("over")), Some(serde_json::json!({"location": "eastus"})));
+    assert_eq!(e["error"]["code"], "ResourceGroupQuotaExceeded", "{e}");
+    assert_eq!(status_of(&s, &rg("over")), Some(400));
+    // Updating a group that exists is not a create.
+    let again =
+        s.op("PUT", &format!("{}?api-version=2021-04-01", rg("fits")), Some(serde_json::json!({"location": "eastus"})));
+    assert_eq!(again["name"], "fits", "{again}");
+    // Storage accounts count per region: none fit in eastus, one in westus still does.
+    s.op("PUT", "/_idlab/quotas", Some(serde_json::json!({ "storage_accounts_per_region": 1 })));
+    let account = |name: &str, location: &str| {
+        let id = format!("{}/providers/Microsoft.Storage/storageAccounts/{name}", rg("fits"));
+        let body = serde_json::json!({"location": location, "sku": {"name": "Standard_LRS"}, "kind": "StorageV2"});
+        (s.op("PUT", &format!("{id}?api-version=2023-05-01"), Some(body)), id)
+    };
+    let (first, _) = account("idlabquotaone", "eastus");
+    assert!(first.get("error").is_none(), "{first}");
+    let (second, id) = account("idlabquotatwo", "eastus");
+    assert_eq!(second["error"]["code"], "MaxStorageAccountsCountPerSubscriptionExceeded", "{second}");
+    assert_eq!(status_of(&s, &id), Some(400));
+    let (west, _) = account("idlabquotawest", "westus");
+    assert!(west.get("error").is_none(), "another region has its own limit: {west}");
+    // Role assignments: at the limit, one more is refused.
+    let list = s.op(
+        "GET",
+        &format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01"),
+        None,
+    );
+    let n = list["value"].as_array().map_or(0, Vec::len);
+    s.op("PUT", "/_idlab/quotas", Some(serde_json::json!({ "role_assignments": n })));
+    let ra = format!(
+        "{}/providers/Microsoft.Authorization/roleAssignments/0b9a3c1e-4f6d-4a8e-9d2b-7c5e1f3a6b80",
+        rg("fits")
+    );
+    let reader = format!(
+        "/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7"
+    );
+    let body = serde_json::json!({ "properties": {
+        "roleDefinitionId": reader,
+        "principalId": "6f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b",
+        "principalType": "ServicePrincipal"
+    }});
+    let e = s.op("PUT", &format!("{ra}?api-version=2022-04-01"), Some(body.clone()));
+    assert_eq!(e["error"]["code"], "RoleAssignmentLimitExceeded", "{e}");
+    assert_eq!(status_of(&s, &ra), Some(400));
+    s.op("PUT", "/_idlab/quotas", Some(serde_json::json!({ "role_assignments": n + 1 })));
+    let ok = s.op("PUT", &format!("{ra}?api-version=2022-04-01"), Some(body));
+    assert_eq!(ok["properties"]["principalId"], "6f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b", "{ok}");
+}

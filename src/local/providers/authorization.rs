@@ -163,6 +163,7 @@ pub(crate) fn role_assignment(req: &mut Req<'_>, scope: &str, name: &str) -> Res
                 &created_by,
                 now,
             );
+            super::quota::check_role_assignment(&req.sh.store().state, &req.sh.quotas(), &req.sh.info.subscription_id)?;
             let r = Resource {
                 id: id.clone(),
                 kind: ROLE_ASSIGNMENTS.into(),

@@ -219,6 +219,15 @@ pub(crate) fn put_resource(
     let mut data_listener = None;
     {
         let st = req.sh.store();
+        super::quota::check_create(
+            &st.state,
+            &req.sh.quotas(),
+            &req.sh.info.subscription_id,
+            tl,
+            &stored_id,
+            existing.is_none(),
+            &body,
+        )?;
         match tl {
             "microsoft.managedidentity/userassignedidentities" => {
                 prepare_identity(req.sh, &st.state, &stored_id, existing.as_ref(), &mut body, &mut extra)

@@ -8,5 +8,6 @@ pub mod generic;
 pub mod identity;
 pub mod keyvault;
 pub mod network;
+pub mod quota;
 pub mod resources;
 pub mod sql;

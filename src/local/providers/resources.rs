@@ -102,6 +102,9 @@ pub(crate) fn resource_group(req: &mut Req<'_>, name: &str) -> Result<Response, 
                 busy_until_ms: 0,
                 effective_ms: None,
             };
+            if existing.is_none() {
+                super::quota::check_group(&req.sh.store().state, &req.sh.quotas(), &req.sh.info.subscription_id)?;
+            }
             req.sh.commit(vec![Op::PutResource { resource: r }])?;
             Ok(json_response(if existing.is_some() { 200 } else { 201 }, &out, &[]))
         }

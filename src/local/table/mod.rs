@@ -45,6 +45,7 @@ pub struct Provider {
 }
 
 pub mod names;
+pub mod quota;
 pub mod versions;
 
 pub use versions::listing;
@@ -180,6 +181,8 @@ pub fn accepted(type_lower: &str) -> Option<&'static [&'static str]> {
         "microsoft.resources/subscriptions" => versions::SUBSCRIPTIONS,
         "microsoft.managedidentity/identities" => versions::MSI,
         "microsoft.compute/locations/operations" | "microsoft.compute/virtualmachines/runcommand" => versions::COMPUTE,
+        // Usages and VM sizes (the Compute spec's `locations/{location}/usages` and `vmSizes`).
+        "microsoft.compute/locations/usages" | "microsoft.compute/locations/vmsizes" => versions::COMPUTE,
         "microsoft.authorization/roleassignments" => versions::ROLE_ASSIGNMENTS,
         "microsoft.authorization/roledefinitions" => versions::ROLE_DEFINITIONS,
         "microsoft.storage/checknameavailability"
