@@ -18,6 +18,9 @@ use sha2::{Digest, Sha256};
 use super::{Ask, CheckResult, VerifyEnv, said};
 use crate::model::{Expect, Sensitive};
 
+mod steps;
+pub(crate) use steps::{Auth, Step};
+
 /// The call a check makes on the VM.
 pub(crate) struct Remote {
     pub method: &'static str,
@@ -31,6 +34,9 @@ pub(crate) struct Remote {
     /// For a secret read: the SHA-256s (hex) of the stored value as a vault's JSON may spell
     /// it ([`json_sha256`]); the check passes only if the VM's hash is one of them.
     pub expect_sha256: Option<Vec<String>>,
+    /// Calls after this one (the gate), made only when it is allowed; the check passes only
+    /// if each answers its status (`blob_sas`, `data_lake`).
+    pub steps: Vec<Step>,
 }
 
 /// The image family of a VM, which picks the script language.
@@ -96,6 +102,11 @@ fn escape_all(minimal: &str, upper: bool) -> String {
     out
 }
 
+/// The SHA-256 (hex) of bytes, as `sha256sum` prints it.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -133,7 +144,7 @@ pub(crate) fn sh_script(name: &str, resource: &str, client_id: Option<&str>, r: 
         "set -u".into(),
         format!("name={}", sh_quote(&plain(name))),
         "ep=\"${IDLAB_IMDS_ENDPOINT:-${IMDS_ENDPOINT:-http://169.254.169.254}}\"".into(),
-        "out() { printf '{\"idlab_check\":\"%s\",\"status\":%s,\"outcome\":\"%s\",\"code\":\"%s\",\"sha256\":\"%s\"}\\n' \"$name\" \"$1\" \"$2\" \"$3\" \"$4\"; }".into(),
+        "out() { printf '{\"idlab_check\":\"%s\",\"status\":%s,\"outcome\":\"%s\",\"code\":\"%s\",\"sha256\":\"%s\",\"steps\":\"%s\"}\\n' \"$name\" \"$1\" \"$2\" \"$3\" \"$4\" \"${5:-}\"; }".into(),
         "tmp=$(mktemp -d) || { out 0 error NoTempDirectory ''; exit 0; }".into(),
         "trap 'rm -rf \"$tmp\"' EXIT".into(),
         format!(
@@ -158,21 +169,33 @@ pub(crate) fn sh_script(name: &str, resource: &str, client_id: Option<&str>, r: 
     }
     call.push_str(&format!(" {} 2>\"$tmp/err\") || status=0", sh_quote(&r.url)));
     s.push(call);
+    if r.steps.is_empty() {
+        s.push("rm -f \"$tmp/auth\"".to_string());
+    }
     s.extend([
-        "rm -f \"$tmp/auth\"".to_string(),
         "case \"$status\" in 2??) outcome=allowed ;; 401|403) outcome=denied ;; *) outcome=error ;; esac".into(),
         "code=$(sed -n 's/^[xX]-[mM][sS]-[eE][rR][rR][oO][rR]-[cC][oO][dD][eE]: *\\([A-Za-z0-9.]*\\).*/\\1/p' \"$tmp/head\" 2>/dev/null | head -n 1)".into(),
         "[ -n \"$code\" ] || code=$(sed -n 's/.*\"code\" *: *\"\\([A-Za-z0-9.]*\\)\".*/\\1/p' \"$tmp/body\" 2>/dev/null | head -n 1)".into(),
         "[ \"$status\" != 0 ] || code=ConnectionFailed".into(),
         "sha=''".into(),
     ]);
-    if r.expect_sha256.is_some() {
+    if !r.steps.is_empty() {
+        s.extend(steps::sh_lines(&r.steps));
+        s.push("rm -f \"$tmp/auth\"".into());
+    } else if r.expect_sha256.is_some() {
         s.push(
             "if [ \"$outcome\" = allowed ]; then v=$(sed -n 's/.*\"value\" *: *\"\\(\\([^\"\\\\]*\\(\\\\.\\)*\\)*\\)\".*/\\1/p' \"$tmp/body\" | head -n 1); sha=$(printf '%s' \"$v\" | sha256sum | cut -d ' ' -f 1); v=''; fi"
                 .into(),
         );
     }
-    s.push("out \"$status\" \"$outcome\" \"$code\" \"$sha\"".into());
+    s.push(
+        if r.steps.is_empty() {
+            "out \"$status\" \"$outcome\" \"$code\" \"$sha\""
+        } else {
+            "out \"$status\" \"$outcome\" \"$code\" \"$sha\" \"$steps\""
+        }
+        .into(),
+    );
     s
 }
 
@@ -185,7 +208,7 @@ pub(crate) fn ps_script(name: &str, resource: &str, client_id: Option<&str>, r: 
         "$ProgressPreference = 'SilentlyContinue'".into(),
         format!("$name = {}", ps_quote(&plain(name))),
         "$ep = if ($env:IDLAB_IMDS_ENDPOINT) { $env:IDLAB_IMDS_ENDPOINT } elseif ($env:IMDS_ENDPOINT) { $env:IMDS_ENDPOINT } else { 'http://169.254.169.254' }".into(),
-        "function Out-Result($status, $outcome, $code, $sha) { [Console]::Out.WriteLine(('{\"idlab_check\":\"' + $name + '\",\"status\":' + $status + ',\"outcome\":\"' + $outcome + '\",\"code\":\"' + $code + '\",\"sha256\":\"' + $sha + '\"}')) }".into(),
+        "function Out-Result($status, $outcome, $code, $sha, $steps) { [Console]::Out.WriteLine(('{\"idlab_check\":\"' + $name + '\",\"status\":' + $status + ',\"outcome\":\"' + $outcome + '\",\"code\":\"' + $code + '\",\"sha256\":\"' + $sha + '\",\"steps\":\"' + $steps + '\"}')) }".into(),
         format!(
             "try {{ $tok = (Invoke-RestMethod -UseBasicParsing -Headers @{{ Metadata = 'true' }} -Uri ($ep + {})).access_token }} catch {{ Out-Result 0 'error' 'IdentityEndpointUnreachable' ''; exit 0 }}",
             ps_quote(&token_query(resource, client_id))
@@ -210,17 +233,18 @@ pub(crate) fn ps_script(name: &str, resource: &str, client_id: Option<&str>, r: 
             ps_quote(&r.url)
         ),
         "catch { if ($_.Exception.Response) { $status = [int]$_.Exception.Response.StatusCode; try { $code = [string]$_.Exception.Response.Headers['x-ms-error-code'] } catch { } ; $content = [string]$_.ErrorDetails.Message } else { $code = 'ConnectionFailed' } }".into(),
-        "$tok = $null; $h = $null".into(),
         "$outcome = if ($status -ge 200 -and $status -lt 300) { 'allowed' } elseif ($status -eq 401 -or $status -eq 403) { 'denied' } else { 'error' }".into(),
         "if (-not $code) { $m = [regex]::Matches($content, '\"code\"\\s*:\\s*\"([A-Za-z0-9.]*)\"'); if ($m.Count -gt 0) { $code = $m[$m.Count - 1].Groups[1].Value } }".into(),
         "$code = $code -replace '[^A-Za-z0-9.]', ''".into(),
         "$sha = ''".into(),
     ]);
-    if r.expect_sha256.is_some() {
+    if !r.steps.is_empty() {
+        s.extend(steps::ps_lines(&r.steps));
+    } else if r.expect_sha256.is_some() {
         s.push("if ($outcome -eq 'allowed') { $v = [regex]::Match($content, '\"value\"\\s*:\\s*\"((?:[^\"\\\\]|\\\\.)*)\"').Groups[1].Value; $sha = -join ([System.Security.Cryptography.SHA256]::Create().ComputeHash([System.Text.Encoding]::UTF8.GetBytes($v)) | ForEach-Object { $_.ToString('x2') }); $v = $null }".into());
     }
-    s.push("$content = $null".into());
-    s.push("Out-Result $status $outcome $code $sha".into());
+    s.push("$tok = $null; $h = $null; $content = $null".into());
+    s.push("Out-Result $status $outcome $code $sha $steps".into());
     s
 }
 
@@ -262,13 +286,16 @@ pub(crate) fn judge(ask: &Ask<'_, '_>, r: &Remote, line: &Value) -> CheckResult 
         Expect::Allowed => outcome == "allowed" && same,
         Expect::Denied => status == 403,
     };
+    let steps = line.get("steps").and_then(Value::as_str).unwrap_or_default();
     let note = match (&r.expect_sha256, outcome == "allowed") {
+        (Some(_), true) if same && !r.steps.is_empty() => " (the download matches the upload)",
+        (Some(_), true) if !r.steps.is_empty() => " (the download DIFFERS from the upload)",
         (Some(_), true) if same => " (the value matches the stored one)",
         (Some(_), true) => " (the value DIFFERS from the stored one)",
         _ => "",
     };
     let detail = format!(
-        "{} as {}, on VM {} through Run Command: {}{note}",
+        "{} as {}, on VM {} through Run Command: {}{steps}{note}",
         r.what,
         ask.who,
         ask.vm,
@@ -371,6 +398,7 @@ mod tests {
             body: None,
             what: "read secret s".into(),
             expect_sha256: Some(json_sha256(&Sensitive::new(CANARY.to_string()))),
+            steps: Vec::new(),
         }
     }
 
@@ -420,14 +448,15 @@ mod tests {
             .replace("' + $status + '", "403")
             .replace("' + $outcome + '", "denied")
             .replace("' + $code + '", "Forbidden")
-            .replace("' + $sha + '", "");
+            .replace("' + $sha + '", "")
+            .replace("' + $steps + '", "");
         let said = json!({ "value": [{ "code": "ProvisioningState/succeeded", "message": format!("Enable succeeded: \n[stdout]\n{line}\n\n[stderr]\n") }] });
         let v = result_line(&said, "read-secret").expect("parsed");
         assert_eq!(
             v,
-            json!({"idlab_check": "read-secret", "status": 403, "outcome": "denied", "code": "Forbidden", "sha256": ""})
+            json!({"idlab_check": "read-secret", "status": 403, "outcome": "denied", "code": "Forbidden", "sha256": "", "steps": ""})
         );
-        assert!(text.ends_with("Out-Result $status $outcome $code $sha"), "{text}");
+        assert!(text.ends_with("Out-Result $status $outcome $code $sha $steps"), "{text}");
     }
 
     #[test]

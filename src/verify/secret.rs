@@ -87,6 +87,7 @@ impl CheckKind for ReadSecret {
             body: None,
             what: format!("read secret {secret}"),
             expect_sha256: Some(json_sha256(&stored)),
+            steps: Vec::new(),
         }))
     }
 }

@@ -186,3 +186,47 @@ fn a_windows_image_vm_is_not_served_run_command_locally() {
     assert!(v.stderr.contains("check `read-resource-group`"), "{}", v.stderr);
     assert_eq!(run_command_posts(&s), vec![409]);
 }
+
+/// A tutorial plan with its Windows VM made a Linux one, in `dir`.
+fn linux_copy(dir: &std::path::Path, name: &str) -> String {
+    let text = std::fs::read_to_string(plan(name)).expect("plan");
+    let linux = text.replace("image: Win2022Datacenter", "image: Ubuntu2204");
+    assert_ne!(linux, text);
+    let p = dir.join(name);
+    std::fs::write(&p, linux).expect("write");
+    p.display().to_string()
+}
+
+#[test]
+fn a_sas_check_uploads_and_downloads_on_the_vm_and_the_sas_never_leaves() {
+    let s = Served::with_flags(&["--allow-run-command"]);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let p = linux_copy(tmp.path(), "storage-sas-least-privilege.yaml");
+    let a = s.idlab(&["apply", &p, "--auto-approve"]);
+    assert_eq!(a.code, 0, "{}", a.render());
+    let v = s.idlab(&["verify", &p, "--via", "run-command"]);
+    assert_eq!(v.code, 0, "{}", v.render());
+    assert!(
+        v.stdout.contains("PASS sas-upload-download: listServiceSas on idlabsasleast as the system-assigned identity, on VM vm through Run Command: 200, upload: 201, download: 200, delete refused: 403"),
+        "{}",
+        v.stdout
+    );
+    assert!(v.stdout.contains("(the download matches the upload)"), "{}", v.stdout);
+    assert!(v.stdout.contains("Verify: 2 passed, 0 failed, 0 skipped."), "{}", v.stdout);
+    // The SAS (its signature and the rest of its query) stays on the VM.
+    for out in [&v.stdout, &v.stderr] {
+        assert!(!out.contains("sig=") && !out.contains("sv=") && !out.contains("se="), "{}", v.render());
+    }
+    // The blob the VM uploaded is there, with what the script wrote.
+    let log = s.op("GET", "/_idlab/requests", None);
+    let puts: Vec<u64> = log["value"]
+        .as_array()
+        .expect("log")
+        .iter()
+        .filter(|e| {
+            e["method"] == "PUT" && e["path"].as_str().is_some_and(|p| p.ends_with("/mycontainer/idlab-verify.txt"))
+        })
+        .map(|e| e["status"].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(puts, vec![201], "{log}");
+}
