@@ -230,3 +230,34 @@ fn a_sas_check_uploads_and_downloads_on_the_vm_and_the_sas_never_leaves() {
         .collect();
     assert_eq!(puts, vec![201], "{log}");
 }
+
+#[test]
+fn a_data_lake_check_lists_uploads_and_is_refused_the_root_on_the_vm() {
+    let s = Served::with_flags(&["--allow-run-command"]);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let p = linux_copy(tmp.path(), "datalake-gen2.yaml");
+    let a = s.idlab(&["apply", &p, "--auto-approve"]);
+    assert_eq!(a.code, 0, "{}", a.render());
+    let v = s.idlab(&["verify", &p, "--via", "run-command"]);
+    assert_eq!(v.code, 0, "{}", v.render());
+    assert!(
+        v.stdout.contains("PASS list-and-upload: list / as the system-assigned identity, on VM vm through Run Command: 200, create /TestFolder/Test1.txt: 201, append: 202, flush: 200, write / refused: 403"),
+        "{}",
+        v.stdout
+    );
+    assert!(!v.stdout.contains("eyJ"), "{}", v.stdout);
+
+    let gen1 = linux_copy(tmp.path(), "datalake.yaml");
+    let rg = ["--var", "resource_group=rcGen1"];
+    let a = s.idlab(&[&["apply", gen1.as_str(), "--auto-approve"][..], &rg[..]].concat());
+    assert_eq!(a.code, 0, "{}", a.render());
+    let v = s.idlab(&[&["verify", gen1.as_str(), "--via", "run-command"][..], &rg[..]].concat());
+    assert_eq!(v.code, 0, "{}", v.render());
+    assert!(
+        v.stdout.contains(
+            "through Run Command: 200, upload /TestFolder/Test1.txt through the 307 redirect: 201, write / refused: 403"
+        ),
+        "{}",
+        v.stdout
+    );
+}
