@@ -261,3 +261,30 @@ fn a_data_lake_check_lists_uploads_and_is_refused_the_root_on_the_vm() {
         v.stdout
     );
 }
+
+#[test]
+fn a_sas_check_without_the_sas_action_is_denied_on_the_vm() {
+    let s = Served::with_flags(&["--allow-run-command"]);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let p = linux_copy(tmp.path(), "storage-sas-least-privilege.yaml");
+    // Reader instead of the SAS-only role: listServiceSas is refused on the VM.
+    let text = std::fs::read_to_string(&p).expect("plan");
+    let reader = text.replace("    role: ${sas-only}\n", "    role: Reader\n");
+    assert_ne!(reader, text);
+    let denied = reader.replace("    blob_sas: ${container}\n", "    blob_sas: ${container}\n    expect: denied\n");
+    std::fs::write(&p, &denied).expect("write");
+    assert_eq!(s.idlab(&["apply", &p, "--auto-approve"]).code, 0);
+    let v = s.idlab(&["verify", &p, "--via", "run-command"]);
+    assert_eq!(v.code, 0, "{}", v.render());
+    assert!(
+        v.stdout.contains("PASS sas-upload-download: listServiceSas on idlabsasleast as the system-assigned identity, on VM vm through Run Command: 403 AuthorizationFailed"),
+        "{}",
+        v.stdout
+    );
+    // Expected allowed, the same refusal fails the check (exit 3) and no upload was tried.
+    std::fs::write(&p, &reader).expect("write");
+    let v = s.idlab(&["verify", &p, "--via", "run-command"]);
+    assert_eq!(v.code, 3, "{}", v.render());
+    assert!(v.stdout.contains("FAIL sas-upload-download: listServiceSas on idlabsasleast"), "{}", v.stdout);
+    assert!(!v.stdout.contains("upload:"), "{}", v.stdout);
+}

@@ -147,3 +147,90 @@ pub(crate) fn ps_lines(steps: &[Step]) -> Vec<String> {
     s.push("$sas = $null; $hs = $null; $r = $null".into());
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Remote, ps_script, sh_script};
+    use super::*;
+
+    fn sas_remote() -> Remote {
+        let step = |label: &str, method, want, auth, follow, hash| Step {
+            label: label.into(),
+            method,
+            url: "https://acct.blob.core.windows.net/c/idlab-verify.txt".into(),
+            headers: vec![("x-ms-version", "2023-11-03".into())],
+            content_type: None,
+            body: Some("idlab verify 1".into()),
+            want,
+            auth,
+            follow,
+            hash,
+        };
+        Remote {
+            method: "POST",
+            url: "https://management.azure.com/subscriptions/s/x/listServiceSas?api-version=2025-06-01".into(),
+            headers: Vec::new(),
+            body: Some("{\"signedPermission\":\"rcw\"}".into()),
+            what: "listServiceSas on acct".into(),
+            expect_sha256: Some(vec!["00".into()]),
+            steps: vec![
+                step("upload", "PUT", 201, Auth::Sas, false, false),
+                step("download", "GET", 200, Auth::Sas, false, true),
+                step("upload \"x\"", "PUT", 201, Auth::Token, true, false),
+            ],
+        }
+    }
+
+    #[test]
+    fn the_windows_steps_ask_the_identity_endpoint_and_keep_the_sas_in_a_variable() {
+        let text = ps_script("sas", "https://management.azure.com/", None, &sas_remote()).join("\n");
+        assert!(
+            text.contains(
+                "'/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https://management.azure.com/'"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("-Headers @{ Metadata = 'true' }"), "{text}");
+        assert!(text.contains("('https://acct.blob.core.windows.net/c/idlab-verify.txt' + '?' + $sas)"), "{text}");
+        // The SAS steps carry no bearer token; the token step does.
+        assert!(text.contains("$hs = @{ 'x-ms-version' = '2023-11-03' }"), "{text}");
+        assert!(
+            text.contains("$hs = @{ Authorization = ('Bearer ' + $tok); 'x-ms-version' = '2023-11-03' }"),
+            "{text}"
+        );
+        // The redirect is followed by hand, once; the label is made JSON-safe.
+        assert!(text.contains("Invoke-Step 'PUT' $r.location $hs 'idlab verify 1' $null $false"), "{text}");
+        assert!(text.contains("', upload _x_'"), "{text}");
+        assert!(text.contains("$r.status -eq 200) { $sha = "), "{text}");
+        assert!(!text.contains("sig=") && !text.contains("Write-Host"), "{text}");
+        // $sas only ever goes into a URI, never into Out-Result.
+        for l in text.lines().filter(|l| l.contains("$sas")) {
+            assert!(l.contains("$sas = ") || l.contains("+ '?' + $sas)"), "{l}");
+        }
+        assert!(text.ends_with("Out-Result $status $outcome $code $sha $steps"), "{text}");
+    }
+
+    #[test]
+    fn the_linux_steps_hand_the_sas_to_curl_through_a_file() {
+        let text = sh_script("sas", "https://management.azure.com/", None, &sas_remote()).join("\n");
+        assert!(text.contains("-H 'Metadata: true'"), "{text}");
+        for l in text.lines().filter(|l| l.contains("$sas")) {
+            assert!(l.contains(">\"$tmp/url\"") || l.contains("sas=$(sed") || l.starts_with("sas=''"), "{l}");
+        }
+        assert!(text.contains("s=$(curl -sS -o \"$tmp/body\" -D \"$tmp/head\" -w '%{http_code}' -X PUT -H 'x-ms-version: 2023-11-03' --data-binary 'idlab verify 1' -K \"$tmp/url\""), "{text}");
+        assert!(text.contains("sha=$(sha256sum <\"$tmp/body\""), "{text}");
+        assert!(text.ends_with("out \"$status\" \"$outcome\" \"$code\" \"$sha\" \"$steps\""), "{text}");
+        // Where no identity endpoint answers, the script still prints its one result line.
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&text)
+            .env("IDLAB_IMDS_ENDPOINT", "http://127.0.0.1:9")
+            .output()
+            .expect("sh");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let said = serde_json::json!({ "value": [{ "message": format!("[stdout]\n{stdout}\n[stderr]\n") }] });
+        let v = super::super::result_line(&said, "sas").expect("parsed");
+        assert_eq!(v["code"], "IdentityEndpointUnreachable");
+        assert_eq!(v["steps"], "");
+    }
+}
