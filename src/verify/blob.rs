@@ -65,6 +65,7 @@ impl CheckKind for ReadBlob {
             what: format!("read blob {}/{}", b.container, b.name),
             expect_sha256: None,
             steps: Vec::new(),
+            expect_oid: None,
         }))
     }
 }

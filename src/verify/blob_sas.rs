@@ -64,6 +64,7 @@ impl CheckKind for BlobSas {
             what: format!("listServiceSas on {account}"),
             expect_sha256: Some(vec![super::run_command::sha256_hex(content.as_bytes())]),
             steps: vec![upload, download, step("delete refused", "DELETE", 403)],
+            expect_oid: None,
         }))
     }
 }

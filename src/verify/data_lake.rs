@@ -73,6 +73,7 @@ impl CheckKind for DataLake {
                     ),
                     step("write / refused".into(), "PUT", format!("{base}/Test1.txt?resource=file"), Some(""), 403, &v),
                 ],
+                expect_oid: None,
             }));
         }
         let Some(f) = crate::arm::datalake::FolderId::parse(ask.target) else {
@@ -94,6 +95,7 @@ impl CheckKind for DataLake {
             what: "list /".into(),
             expect_sha256: None,
             steps: vec![upload, step("write / refused".into(), "PUT", root, Some("no"), 403, &[])],
+            expect_oid: None,
         }))
     }
 }

@@ -50,6 +50,7 @@ impl CheckKind for ListKeys {
             what: format!("list the keys of {}", ask.target),
             expect_sha256: None,
             steps: Vec::new(),
+            expect_oid: None,
         }))
     }
 }

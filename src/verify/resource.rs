@@ -79,6 +79,7 @@ fn remote(ask: &Ask<'_, '_>, write: bool) -> Remote {
         what: format!("{} {target_id}", if write { "write" } else { "read" }),
         expect_sha256: None,
         steps: Vec::new(),
+        expect_oid: None,
     }
 }
 

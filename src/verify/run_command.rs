@@ -37,6 +37,10 @@ pub(crate) struct Remote {
     /// Calls after this one (the gate), made only when it is allowed; the check passes only
     /// if each answers its status (`blob_sas`, `data_lake`).
     pub steps: Vec<Step>,
+    /// Token-only (`sql_login`): no call; the script prints the token's `oid` (and checks its
+    /// `aud` is the resource), never the token. The check passes only if the `oid` is one of
+    /// these.
+    pub expect_oid: Option<Vec<String>>,
 }
 
 /// The image family of a VM, which picks the script language.
@@ -144,7 +148,7 @@ pub(crate) fn sh_script(name: &str, resource: &str, client_id: Option<&str>, r: 
         "set -u".into(),
         format!("name={}", sh_quote(&plain(name))),
         "ep=\"${IDLAB_IMDS_ENDPOINT:-${IMDS_ENDPOINT:-http://169.254.169.254}}\"".into(),
-        "out() { printf '{\"idlab_check\":\"%s\",\"status\":%s,\"outcome\":\"%s\",\"code\":\"%s\",\"sha256\":\"%s\",\"steps\":\"%s\"}\\n' \"$name\" \"$1\" \"$2\" \"$3\" \"$4\" \"${5:-}\"; }".into(),
+        "out() { printf '{\"idlab_check\":\"%s\",\"status\":%s,\"outcome\":\"%s\",\"code\":\"%s\",\"sha256\":\"%s\",\"steps\":\"%s\",\"oid\":\"%s\"}\\n' \"$name\" \"$1\" \"$2\" \"$3\" \"$4\" \"${5:-}\" \"${6:-}\"; }".into(),
         "tmp=$(mktemp -d) || { out 0 error NoTempDirectory ''; exit 0; }".into(),
         "trap 'rm -rf \"$tmp\"' EXIT".into(),
         format!(
@@ -157,6 +161,10 @@ pub(crate) fn sh_script(name: &str, resource: &str, client_id: Option<&str>, r: 
         "umask 077".into(),
         "printf 'Authorization: Bearer %s\\n' \"$tok\" >\"$tmp/auth\"".into(),
     ];
+    if r.expect_oid.is_some() {
+        s.extend(steps::sh_claims(resource));
+        return s;
+    }
     let mut call = format!(
         "status=$(curl -sS -o \"$tmp/body\" -D \"$tmp/head\" -w '%{{http_code}}' -X {} -H @\"$tmp/auth\"",
         r.method
@@ -208,13 +216,17 @@ pub(crate) fn ps_script(name: &str, resource: &str, client_id: Option<&str>, r: 
         "$ProgressPreference = 'SilentlyContinue'".into(),
         format!("$name = {}", ps_quote(&plain(name))),
         "$ep = if ($env:IDLAB_IMDS_ENDPOINT) { $env:IDLAB_IMDS_ENDPOINT } elseif ($env:IMDS_ENDPOINT) { $env:IMDS_ENDPOINT } else { 'http://169.254.169.254' }".into(),
-        "function Out-Result($status, $outcome, $code, $sha, $steps) { [Console]::Out.WriteLine(('{\"idlab_check\":\"' + $name + '\",\"status\":' + $status + ',\"outcome\":\"' + $outcome + '\",\"code\":\"' + $code + '\",\"sha256\":\"' + $sha + '\",\"steps\":\"' + $steps + '\"}')) }".into(),
+        "function Out-Result($status, $outcome, $code, $sha, $steps, $oid) { [Console]::Out.WriteLine(('{\"idlab_check\":\"' + $name + '\",\"status\":' + $status + ',\"outcome\":\"' + $outcome + '\",\"code\":\"' + $code + '\",\"sha256\":\"' + $sha + '\",\"steps\":\"' + $steps + '\",\"oid\":\"' + $oid + '\"}')) }".into(),
         format!(
             "try {{ $tok = (Invoke-RestMethod -UseBasicParsing -Headers @{{ Metadata = 'true' }} -Uri ($ep + {})).access_token }} catch {{ Out-Result 0 'error' 'IdentityEndpointUnreachable' ''; exit 0 }}",
             ps_quote(&token_query(resource, client_id))
         ),
         "if (-not $tok) { Out-Result 0 'error' 'NoToken' ''; exit 0 }".into(),
     ];
+    if r.expect_oid.is_some() {
+        s.extend(steps::ps_claims(resource));
+        return s;
+    }
     let mut headers = String::from("$h = @{ Authorization = ('Bearer ' + $tok)");
     for (k, v) in &r.headers {
         headers.push_str(&format!("; {} = {}", ps_quote(k), ps_quote(v)));
@@ -281,19 +293,27 @@ pub(crate) fn judge(ask: &Ask<'_, '_>, r: &Remote, line: &Value) -> CheckResult 
     let outcome = line.get("outcome").and_then(Value::as_str).unwrap_or("error");
     let code = line.get("code").and_then(Value::as_str).unwrap_or_default();
     let sha = line.get("sha256").and_then(Value::as_str).unwrap_or_default();
-    let same = r.expect_sha256.as_ref().is_none_or(|want| want.iter().any(|w| w == sha));
+    let oid = line.get("oid").and_then(Value::as_str).unwrap_or_default();
+    let same = r.expect_sha256.as_ref().is_none_or(|want| want.iter().any(|w| w == sha))
+        && r.expect_oid.as_ref().is_none_or(|want| want.iter().any(|w| w.eq_ignore_ascii_case(oid)));
     let pass = match ask.expect {
         Expect::Allowed => outcome == "allowed" && same,
         Expect::Denied => status == 403,
     };
     let steps = line.get("steps").and_then(Value::as_str).unwrap_or_default();
-    let note = match (&r.expect_sha256, outcome == "allowed") {
-        (Some(_), true) if same && !r.steps.is_empty() => " (the download matches the upload)",
-        (Some(_), true) if !r.steps.is_empty() => " (the download DIFFERS from the upload)",
-        (Some(_), true) if same => " (the value matches the stored one)",
-        (Some(_), true) => " (the value DIFFERS from the stored one)",
-        _ => "",
+    let note = match (&r.expect_oid, outcome == "allowed") {
+        (Some(_), true) if same => format!(" (oid {oid}: as expected)"),
+        (Some(_), true) => format!(" (oid {oid}: NOT the expected principal)"),
+        _ => String::new(),
     };
+    let note = note
+        + match (&r.expect_sha256, outcome == "allowed") {
+            (Some(_), true) if same && !r.steps.is_empty() => " (the download matches the upload)",
+            (Some(_), true) if !r.steps.is_empty() => " (the download DIFFERS from the upload)",
+            (Some(_), true) if same => " (the value matches the stored one)",
+            (Some(_), true) => " (the value DIFFERS from the stored one)",
+            _ => "",
+        };
     let detail = format!(
         "{} as {}, on VM {} through Run Command: {}{steps}{note}",
         r.what,
@@ -399,6 +419,7 @@ mod tests {
             what: "read secret s".into(),
             expect_sha256: Some(json_sha256(&Sensitive::new(CANARY.to_string()))),
             steps: Vec::new(),
+            expect_oid: None,
         }
     }
 
@@ -449,12 +470,13 @@ mod tests {
             .replace("' + $outcome + '", "denied")
             .replace("' + $code + '", "Forbidden")
             .replace("' + $sha + '", "")
-            .replace("' + $steps + '", "");
+            .replace("' + $steps + '", "")
+            .replace("' + $oid + '", "");
         let said = json!({ "value": [{ "code": "ProvisioningState/succeeded", "message": format!("Enable succeeded: \n[stdout]\n{line}\n\n[stderr]\n") }] });
         let v = result_line(&said, "read-secret").expect("parsed");
         assert_eq!(
             v,
-            json!({"idlab_check": "read-secret", "status": 403, "outcome": "denied", "code": "Forbidden", "sha256": "", "steps": ""})
+            json!({"idlab_check": "read-secret", "status": 403, "outcome": "denied", "code": "Forbidden", "sha256": "", "steps": "", "oid": ""})
         );
         assert!(text.ends_with("Out-Result $status $outcome $code $sha $steps"), "{text}");
     }

@@ -88,6 +88,7 @@ impl CheckKind for ReadSecret {
             what: format!("read secret {secret}"),
             expect_sha256: Some(json_sha256(&stored)),
             steps: Vec::new(),
+            expect_oid: None,
         }))
     }
 }

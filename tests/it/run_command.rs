@@ -288,3 +288,23 @@ fn a_sas_check_without_the_sas_action_is_denied_on_the_vm() {
     assert!(v.stdout.contains("FAIL sas-upload-download: listServiceSas on idlabsasleast"), "{}", v.stdout);
     assert!(!v.stdout.contains("upload:"), "{}", v.stdout);
 }
+
+#[test]
+fn a_sql_check_is_token_only_on_the_vm_too() {
+    let s = Served::with_flags(&["--allow-run-command"]);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let p = linux_copy(tmp.path(), "sql.yaml");
+    let a = s.idlab(&["apply", &p, "--auto-approve"]);
+    assert_eq!(a.code, 0, "{}", a.render());
+    let v = s.idlab(&["verify", &p, "--via", "run-command"]);
+    assert_eq!(v.code, 0, "{}", v.render());
+    assert!(v.stdout.contains("PASS sign-in: token-only: a token for https://database.windows.net/"), "{}", v.stdout);
+    assert!(v.stdout.contains(": as expected)"), "{}", v.stdout);
+    assert!(!v.stdout.contains("eyJ"), "{}", v.stdout);
+    // The oid the VM printed is the VM identity's, which the default path sees too.
+    let oid = v.stdout.split("(oid ").nth(1).and_then(|t| t.split(':').next()).unwrap_or_default().to_string();
+    assert_eq!(oid.len(), 36, "{}", v.stdout);
+    let d = s.idlab(&["verify", &p]);
+    assert_eq!(d.code, 0, "{}", d.render());
+    assert!(d.stdout.contains(&format!("oid {oid}")), "{}\n{}", d.stdout, v.stdout);
+}

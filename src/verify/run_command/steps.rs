@@ -148,6 +148,37 @@ pub(crate) fn ps_lines(steps: &[Step]) -> Vec<String> {
     s
 }
 
+/// Token-only (`sql_login`): the `sh` lines that read the token's `aud` and `oid` (base64url
+/// JSON, decoded with `base64`), check the `aud`, and print the result line with the `oid`.
+pub(crate) fn sh_claims(resource: &str) -> Vec<String> {
+    vec![
+        "rm -f \"$tmp/auth\"".to_string(),
+        "p=$(printf '%s' \"$tok\" | cut -d . -f 2 | tr '_-' '/+'); tok=''".into(),
+        "case $((${#p} % 4)) in 2) p=\"$p==\" ;; 3) p=\"$p=\" ;; esac".into(),
+        "claims=$(printf '%s' \"$p\" | base64 -d 2>/dev/null | tr -d '\\n')".into(),
+        "aud=$(printf '%s' \"$claims\" | sed -n 's/.*\"aud\" *: *\"\\([^\"]*\\)\".*/\\1/p')".into(),
+        "oid=$(printf '%s' \"$claims\" | sed -n 's/.*\"oid\" *: *\"\\([A-Za-z0-9-]*\\)\".*/\\1/p')".into(),
+        format!(
+            "if [ \"${{aud%/}}\" = {} ]; then out 200 allowed '' '' '' \"$oid\"; else out 200 error WrongAudience '' '' \"$oid\"; fi",
+            sh_quote(resource.trim_end_matches('/'))
+        ),
+    ]
+}
+
+/// Token-only, in PowerShell, as [`sh_claims`].
+pub(crate) fn ps_claims(resource: &str) -> Vec<String> {
+    vec![
+        "$p = $tok.Split('.')[1].Replace('-', '+').Replace('_', '/'); $tok = $null".to_string(),
+        "switch ($p.Length % 4) { 2 { $p += '==' } 3 { $p += '=' } }".into(),
+        "try { $c = [System.Text.Encoding]::UTF8.GetString([Convert]::FromBase64String($p)) | ConvertFrom-Json } catch { Out-Result 200 'error' 'NotAJwt' '' '' ''; exit 0 }".into(),
+        "$oid = ([string]$c.oid) -replace '[^A-Za-z0-9-]', ''".into(),
+        format!(
+            "if (([string]$c.aud).TrimEnd('/') -eq {}) {{ Out-Result 200 'allowed' '' '' '' $oid }} else {{ Out-Result 200 'error' 'WrongAudience' '' '' $oid }}",
+            ps_quote(resource.trim_end_matches('/'))
+        ),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{Remote, ps_script, sh_script};
@@ -178,6 +209,7 @@ mod tests {
                 step("download", "GET", 200, Auth::Sas, false, true),
                 step("upload \"x\"", "PUT", 201, Auth::Token, true, false),
             ],
+            expect_oid: None,
         }
     }
 
@@ -232,5 +264,22 @@ mod tests {
         let v = super::super::result_line(&said, "sas").expect("parsed");
         assert_eq!(v["code"], "IdentityEndpointUnreachable");
         assert_eq!(v["steps"], "");
+    }
+
+    #[test]
+    fn the_token_only_scripts_print_the_oid_never_the_token() {
+        let r = Remote { expect_oid: Some(vec!["o".into()]), steps: Vec::new(), expect_sha256: None, ..sas_remote() };
+        let ps = ps_script("sign-in", "https://database.windows.net/", Some("cid"), &r).join("\n");
+        assert!(ps.contains("resource=https://database.windows.net/&client_id=cid'"), "{ps}");
+        assert!(ps.contains("-Headers @{ Metadata = 'true' }"), "{ps}");
+        assert!(ps.contains("TrimEnd('/') -eq 'https://database.windows.net')"), "{ps}");
+        assert!(!ps.contains("Invoke-WebRequest"), "no call is made: {ps}");
+        for l in ps.lines().filter(|l| l.contains("Out-Result ") && !l.contains("Invoke-RestMethod")) {
+            assert!(!l.contains("$tok") && !l.contains("$p"), "{l}");
+        }
+        let sh = sh_script("sign-in", "https://database.windows.net/", None, &r).join("\n");
+        assert!(sh.contains("-H 'Metadata: true'") && sh.contains("base64 -d"), "{sh}");
+        assert!(sh.contains("= 'https://database.windows.net' ]; then out 200 allowed '' '' '' \"$oid\""), "{sh}");
+        assert!(!sh.contains("listServiceSas"), "{sh}");
     }
 }
