@@ -5,7 +5,7 @@
 //! (`RunPowerShellScript`) — that gets a token from the VM's identity endpoint, makes the
 //! check's call and prints one JSON result line:
 //!
-//! `{"idlab_check":NAME,"status":HTTP,"outcome":"allowed|denied|error","code":CODE,"sha256":HEX}`
+//! `{"idlab_check":NAME,"status":HTTP,"outcome":"allowed|denied|error","code":CODE,"sha256":HEX,"steps":TEXT,"oid":OID}`
 //!
 //! which is parsed here into the usual [`CheckResult`]. A secret's value never leaves the VM:
 //! the script prints the SHA-256 of the value as the vault's JSON spells it, compared here
