@@ -162,13 +162,9 @@ async fn data_lake(ask: Ask<'_, '_>) -> CheckResult {
     let Some(f) = crate::arm::datalake::FolderId::parse(folder_id) else {
         return fail(format!("{folder_id} is not a Data Lake Gen1 folder"));
     };
-    let endpoint = match env.client.get(&f.account_id, "2016-11-01").await {
-        Ok(Some(a)) => match a.pointer("/properties/endpoint").and_then(Value::as_str) {
-            Some(e) => e.to_string(),
-            None => return fail(format!("{} has no endpoint", f.account_id)),
-        },
-        Ok(None) => return fail(format!("{} does not exist: apply the plan first", f.account_id)),
-        Err(e) => return fail(format!("reading {}: {e}", f.account_id)),
+    let endpoint = match account_endpoint(env, &f.account_id, "2016-11-01", "/properties/endpoint").await {
+        Ok(e) => e,
+        Err(e) => return fail(e),
     };
     let base = format!("https://{endpoint}/webhdfs/v1");
     let list = match webhdfs(env, token, reqwest::Method::GET, &format!("{base}/?op=LISTSTATUS"), None).await {
@@ -256,13 +252,9 @@ async fn dfs(
 async fn data_lake_gen2(ask: Ask<'_, '_>, f: Gen2Folder) -> CheckResult {
     let Ask { name, token, who, expect, env, .. } = ask;
     let fail = |d: String| CheckResult { name: name.to_string(), status: "fail", detail: d };
-    let endpoint = match env.client.get(&f.account_id, "2025-06-01").await {
-        Ok(Some(a)) => match a.pointer("/properties/primaryEndpoints/dfs").and_then(Value::as_str) {
-            Some(e) => e.trim_end_matches('/').to_string(),
-            None => return fail(format!("{} has no dfs endpoint", f.account_id)),
-        },
-        Ok(None) => return fail(format!("{} does not exist: apply the plan first", f.account_id)),
-        Err(e) => return fail(format!("reading {}: {e}", f.account_id)),
+    let endpoint = match account_endpoint(env, &f.account_id, "2025-06-01", "/properties/primaryEndpoints/dfs").await {
+        Ok(e) => e,
+        Err(e) => return fail(e),
     };
     let base = format!("{endpoint}/{}", f.filesystem);
     let said = |(status, code, _): &(u16, String, Value)| {
