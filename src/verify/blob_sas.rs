@@ -50,20 +50,39 @@ impl CheckKind for BlobSas {
             auth: Auth::Sas,
             follow: false,
             hash: false,
+            new_sas: false,
         };
         let mut upload = step("upload", "PUT", 201);
         upload.headers.push(("x-ms-blob-type", "BlockBlob".into()));
         upload.content_type = Some("text/plain");
         upload.body = Some(content.clone());
         let download = Step { hash: true, ..step("download", "GET", 200) };
+        // Another SAS, expired an hour ago, asked for with the ARM token: it must be refused.
+        let arm = format!("{}{account_id}/listServiceSas?api-version=2025-06-01", ask.env.client.base());
+        let old = sas_body(&format!("/blob/{account}/{container}"), now - time::Duration::hours(1))?;
+        let expired = Step {
+            url: arm.clone(),
+            headers: Vec::new(),
+            content_type: Some("application/json"),
+            body: Some(old.to_string()),
+            auth: Auth::Token,
+            new_sas: true,
+            ..step("expired SAS issued", "POST", 200)
+        };
         Ok(Some(Remote {
             method: "POST",
-            url: format!("{}{account_id}/listServiceSas?api-version=2025-06-01", ask.env.client.base()),
+            url: arm,
             headers: Vec::new(),
             body: Some(body.to_string()),
             what: format!("listServiceSas on {account}"),
             expect_sha256: Some(vec![super::run_command::sha256_hex(content.as_bytes())]),
-            steps: vec![upload, download, step("delete refused", "DELETE", 403)],
+            steps: vec![
+                upload,
+                download,
+                step("delete refused", "DELETE", 403),
+                expired,
+                step("expired SAS refused", "GET", 403),
+            ],
             expect_oid: None,
         }))
     }

@@ -42,6 +42,7 @@ impl CheckKind for DataLake {
                 auth: Auth::Token,
                 follow: false,
                 hash: false,
+                new_sas: false,
             };
         let content = "Test file.";
         if let Some(f) = Gen2Folder::parse(ask.target) {

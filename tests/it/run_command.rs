@@ -212,6 +212,7 @@ fn a_sas_check_uploads_and_downloads_on_the_vm_and_the_sas_never_leaves() {
         v.stdout
     );
     assert!(v.stdout.contains("(the download matches the upload)"), "{}", v.stdout);
+    assert!(v.stdout.contains(", expired SAS issued: 200, expired SAS refused: 403"), "{}", v.stdout);
     assert!(v.stdout.contains("Verify: 2 passed, 0 failed, 0 skipped."), "{}", v.stdout);
     // The SAS (its signature and the rest of its query) stays on the VM.
     for out in [&v.stdout, &v.stderr] {

@@ -32,6 +32,9 @@ pub(crate) struct Step {
     pub follow: bool,
     /// Hash the answer's body (the `sha256` of the result line).
     pub hash: bool,
+    /// The answer holds a new `serviceSasToken` (another `listServiceSas`): the SAS steps
+    /// after this one use it.
+    pub new_sas: bool,
 }
 
 /// A label as the scripts may print it inside JSON.
@@ -77,6 +80,12 @@ pub(crate) fn sh_lines(steps: &[Step]) -> Vec<String> {
         body.push("c=$(ecode); [ \"$s\" != 0 ] || c=ConnectionFailed".into());
         body.push(format!("steps=\"$steps, {}$red: $s${{c:+ $c}}\"", label(&st.label)));
         body.push(format!("[ \"$s\" = {} ] || outcome=error", st.want));
+        if st.new_sas {
+            body.push(format!(
+                "if [ \"$s\" = {} ]; then sas=$(sed -n 's/.*\"serviceSasToken\" *: *\"\\([^\"]*\\)\".*/\\1/p' \"$tmp/body\" | head -n 1); [ -n \"$sas\" ] || {{ outcome=error; code=NoSasToken; }}; fi",
+                st.want
+            ));
+        }
         if st.hash {
             body.push(format!(
                 "if [ \"$s\" = {} ]; then sha=$(sha256sum <\"$tmp/body\" | cut -d ' ' -f 1); fi",
@@ -139,6 +148,9 @@ pub(crate) fn ps_lines(steps: &[Step]) -> Vec<String> {
             label(&st.label)
         ));
         lines.push(format!("if ($r.status -ne {}) {{ $outcome = 'error' }}", st.want));
+        if st.new_sas {
+            lines.push(format!("if ($r.status -eq {}) {{ $sas = [regex]::Match($r.content, '\"serviceSasToken\"\\s*:\\s*\"([^\"]*)\"').Groups[1].Value; if (-not $sas) {{ $outcome = 'error'; $code = 'NoSasToken' }} }}", st.want));
+        }
         if st.hash {
             lines.push(format!("if ($r.status -eq {}) {{ $sha = -join ([System.Security.Cryptography.SHA256]::Create().ComputeHash([System.Text.Encoding]::UTF8.GetBytes($r.content)) | ForEach-Object {{ $_.ToString('x2') }}) }}", st.want));
         }
@@ -196,6 +208,7 @@ mod tests {
             auth,
             follow,
             hash,
+            new_sas: false,
         };
         Remote {
             method: "POST",
