@@ -64,6 +64,8 @@ impl CheckKind for ReadBlob {
             body: None,
             what: format!("read blob {}/{}", b.container, b.name),
             expect_sha256: None,
+            steps: Vec::new(),
+            expect_oid: None,
         }))
     }
 }

@@ -8,6 +8,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
+use super::run_command::{Auth, Remote, Step};
 use super::{Ask, CheckKind, CheckResult};
 use crate::model::{Expect, Sensitive};
 
@@ -24,6 +25,83 @@ impl CheckKind for BlobSas {
     async fn run(&self, ask: Ask<'_, '_>) -> CheckResult {
         blob_sas(ask).await
     }
+    /// On the VM, as the tutorial: `listServiceSas` with the identity's ARM token (the gate),
+    /// then upload a blob with the SAS, read it back (its SHA-256 is compared with the
+    /// upload's) and check that the SAS cannot delete it. The SAS stays on the VM.
+    async fn remote(&self, ask: Ask<'_, '_>) -> Result<Option<Remote>, String> {
+        let Some((account_id, container)) = ask.target.split_once("/blobServices/default/containers/") else {
+            return Err(format!("{} is not a blob container", ask.target));
+        };
+        let account = account_id.rsplit('/').next().unwrap_or_default();
+        let endpoint = super::blob::endpoint(ask.env, account_id).await?;
+        let now = time::OffsetDateTime::now_utc();
+        let body = sas_body(&format!("/blob/{account}/{container}"), now + time::Duration::hours(1))?;
+        let url = format!("{endpoint}/{container}/idlab-verify.txt");
+        let content = format!("idlab verify {}", now.unix_timestamp());
+        let version = || vec![("x-ms-version", crate::arm::blob::VERSION.to_string())];
+        let step = |label: &str, method, want| Step {
+            label: label.to_string(),
+            method,
+            url: url.clone(),
+            headers: version(),
+            content_type: None,
+            body: None,
+            want,
+            auth: Auth::Sas,
+            follow: false,
+            hash: false,
+            new_sas: false,
+        };
+        let mut upload = step("upload", "PUT", 201);
+        upload.headers.push(("x-ms-blob-type", "BlockBlob".into()));
+        upload.content_type = Some("text/plain");
+        upload.body = Some(content.clone());
+        let download = Step { hash: true, ..step("download", "GET", 200) };
+        // Another SAS, expired an hour ago, asked for with the ARM token: it must be refused.
+        let arm = format!("{}{account_id}/listServiceSas?api-version=2025-06-01", ask.env.client.base());
+        let old = sas_body(&format!("/blob/{account}/{container}"), now - time::Duration::hours(1))?;
+        let expired = Step {
+            url: arm.clone(),
+            headers: Vec::new(),
+            content_type: Some("application/json"),
+            body: Some(old.to_string()),
+            auth: Auth::Token,
+            new_sas: true,
+            ..step("expired SAS issued", "POST", 200)
+        };
+        Ok(Some(Remote {
+            method: "POST",
+            url: arm,
+            headers: Vec::new(),
+            body: Some(body.to_string()),
+            what: format!("listServiceSas on {account}"),
+            expect_sha256: Some(vec![super::run_command::sha256_hex(content.as_bytes())]),
+            steps: vec![
+                upload,
+                download,
+                step("delete refused", "DELETE", 403),
+                expired,
+                step("expired SAS refused", "GET", 403),
+            ],
+            expect_oid: None,
+        }))
+    }
+}
+
+/// The `listServiceSas` body of a container SAS (`rcw`) for `resource` (`/blob/ACCOUNT/CONTAINER`).
+fn sas_body(resource: &str, expiry: time::OffsetDateTime) -> Result<Value, String> {
+    let expiry = expiry
+        .replace_nanosecond(0)
+        .unwrap_or(expiry)
+        .format(&time::format_description::well_known::Rfc3339)
+        .map_err(|e| e.to_string())?;
+    Ok(json!({
+        "canonicalizedResource": resource,
+        "signedResource": "c",
+        "signedPermission": "rcw",
+        "signedProtocol": "https",
+        "signedExpiry": expiry,
+    }))
 }
 
 /// What `listServiceSas` answered: status, error code, the SAS, and whether the answer
@@ -44,18 +122,7 @@ async fn list_sas(
     expiry: time::OffsetDateTime,
     wait: bool,
 ) -> Result<Listed, String> {
-    let expiry = expiry
-        .replace_nanosecond(0)
-        .unwrap_or(expiry)
-        .format(&time::format_description::well_known::Rfc3339)
-        .map_err(|e| e.to_string())?;
-    let body = json!({
-        "canonicalizedResource": resource,
-        "signedResource": "c",
-        "signedPermission": "rcw",
-        "signedProtocol": "https",
-        "signedExpiry": expiry,
-    });
+    let body = sas_body(resource, expiry)?;
     let path = format!("{account_id}/listServiceSas");
     let req = if wait {
         ask.request(reqwest::Method::POST, &path)

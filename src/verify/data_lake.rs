@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 use serde_json::Value;
 
+use super::run_command::{Auth, Remote, Step};
 use super::{Ask, CheckKind, CheckResult, VerifyEnv};
 use crate::arm::dfs::Gen2Folder;
 use crate::model::{Expect, Sensitive};
@@ -25,6 +26,91 @@ impl CheckKind for DataLake {
     }
     async fn run(&self, ask: Ask<'_, '_>) -> CheckResult {
         data_lake(ask).await
+    }
+    /// On the VM, the same calls as [`DataLake::run`]: list the root (the gate), upload
+    /// `Test1.txt` into the folder, and check that writing the root is refused.
+    async fn remote(&self, ask: Ask<'_, '_>) -> Result<Option<Remote>, String> {
+        let step =
+            |label: String, method, url: String, body: Option<&str>, want, headers: &[(&'static str, &str)]| Step {
+                label,
+                method,
+                url,
+                headers: headers.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+                content_type: None,
+                body: body.map(str::to_string),
+                want,
+                auth: Auth::Token,
+                follow: false,
+                hash: false,
+                new_sas: false,
+            };
+        let content = "Test file.";
+        if let Some(f) = Gen2Folder::parse(ask.target) {
+            let base = format!(
+                "{}/{}",
+                account_endpoint(ask.env, &f.account_id, "2025-06-01", "/properties/primaryEndpoints/dfs").await?,
+                f.filesystem
+            );
+            let file = format!("{}/Test1.txt", f.path.trim_end_matches('/'));
+            let url = format!("{base}{}", crate::arm::percent_encode(&file, b"/"));
+            let v = [("x-ms-version", crate::arm::dfs::VERSION)];
+            return Ok(Some(Remote {
+                method: "GET",
+                url: format!("{base}?resource=filesystem&recursive=false"),
+                headers: vec![("x-ms-version", crate::arm::dfs::VERSION.to_string())],
+                body: None,
+                what: "list /".into(),
+                expect_sha256: None,
+                steps: vec![
+                    step(format!("create {file}"), "PUT", format!("{url}?resource=file"), Some(""), 201, &v),
+                    step("append".into(), "PATCH", format!("{url}?action=append&position=0"), Some(content), 202, &v),
+                    step(
+                        "flush".into(),
+                        "PATCH",
+                        format!("{url}?action=flush&position={}", content.len()),
+                        Some(""),
+                        200,
+                        &v,
+                    ),
+                    step("write / refused".into(), "PUT", format!("{base}/Test1.txt?resource=file"), Some(""), 403, &v),
+                ],
+                expect_oid: None,
+            }));
+        }
+        let Some(f) = crate::arm::datalake::FolderId::parse(ask.target) else {
+            return Err(format!("{} is not a Data Lake folder", ask.target));
+        };
+        let base = format!(
+            "https://{}/webhdfs/v1",
+            account_endpoint(ask.env, &f.account_id, "2016-11-01", "/properties/endpoint").await?
+        );
+        let file = format!("{}/Test1.txt", f.path.trim_end_matches('/'));
+        let url = format!("{base}{}?op=CREATE&overwrite=true", crate::arm::percent_encode(&file, b"/"));
+        let upload = Step { follow: true, ..step(format!("upload {file}"), "PUT", url, Some(content), 201, &[]) };
+        let root = format!("{base}/Test1.txt?op=CREATE&write=true&overwrite=true");
+        Ok(Some(Remote {
+            method: "GET",
+            url: format!("{base}/?op=LISTSTATUS"),
+            headers: Vec::new(),
+            body: None,
+            what: "list /".into(),
+            expect_sha256: None,
+            steps: vec![upload, step("write / refused".into(), "PUT", root, Some("no"), 403, &[])],
+            expect_oid: None,
+        }))
+    }
+}
+
+/// An account's endpoint property (at `pointer`, no trailing `/`), read as the operator.
+async fn account_endpoint(env: &VerifyEnv<'_>, account_id: &str, api: &str, pointer: &str) -> Result<String, String> {
+    match env.client.get(account_id, api).await {
+        Ok(Some(a)) => a
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .map(|e| e.trim_end_matches('/').to_string())
+            .ok_or_else(|| format!("{account_id} has no endpoint")),
+        Ok(None) => Err(format!("{account_id} does not exist: apply the plan first")),
+        Err(e) => Err(format!("reading {account_id}: {e}")),
     }
 }
 
@@ -77,13 +163,9 @@ async fn data_lake(ask: Ask<'_, '_>) -> CheckResult {
     let Some(f) = crate::arm::datalake::FolderId::parse(folder_id) else {
         return fail(format!("{folder_id} is not a Data Lake Gen1 folder"));
     };
-    let endpoint = match env.client.get(&f.account_id, "2016-11-01").await {
-        Ok(Some(a)) => match a.pointer("/properties/endpoint").and_then(Value::as_str) {
-            Some(e) => e.to_string(),
-            None => return fail(format!("{} has no endpoint", f.account_id)),
-        },
-        Ok(None) => return fail(format!("{} does not exist: apply the plan first", f.account_id)),
-        Err(e) => return fail(format!("reading {}: {e}", f.account_id)),
+    let endpoint = match account_endpoint(env, &f.account_id, "2016-11-01", "/properties/endpoint").await {
+        Ok(e) => e,
+        Err(e) => return fail(e),
     };
     let base = format!("https://{endpoint}/webhdfs/v1");
     let list = match webhdfs(env, token, reqwest::Method::GET, &format!("{base}/?op=LISTSTATUS"), None).await {
@@ -171,13 +253,9 @@ async fn dfs(
 async fn data_lake_gen2(ask: Ask<'_, '_>, f: Gen2Folder) -> CheckResult {
     let Ask { name, token, who, expect, env, .. } = ask;
     let fail = |d: String| CheckResult { name: name.to_string(), status: "fail", detail: d };
-    let endpoint = match env.client.get(&f.account_id, "2025-06-01").await {
-        Ok(Some(a)) => match a.pointer("/properties/primaryEndpoints/dfs").and_then(Value::as_str) {
-            Some(e) => e.trim_end_matches('/').to_string(),
-            None => return fail(format!("{} has no dfs endpoint", f.account_id)),
-        },
-        Ok(None) => return fail(format!("{} does not exist: apply the plan first", f.account_id)),
-        Err(e) => return fail(format!("reading {}: {e}", f.account_id)),
+    let endpoint = match account_endpoint(env, &f.account_id, "2025-06-01", "/properties/primaryEndpoints/dfs").await {
+        Ok(e) => e,
+        Err(e) => return fail(e),
     };
     let base = format!("{endpoint}/{}", f.filesystem);
     let said = |(status, code, _): &(u16, String, Value)| {

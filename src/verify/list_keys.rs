@@ -49,6 +49,8 @@ impl CheckKind for ListKeys {
             body: None,
             what: format!("list the keys of {}", ask.target),
             expect_sha256: None,
+            steps: Vec::new(),
+            expect_oid: None,
         }))
     }
 }

@@ -78,6 +78,8 @@ fn remote(ask: &Ask<'_, '_>, write: bool) -> Remote {
         body: write.then(|| tags_body(ask).to_string()),
         what: format!("{} {target_id}", if write { "write" } else { "read" }),
         expect_sha256: None,
+        steps: Vec::new(),
+        expect_oid: None,
     }
 }
 

@@ -5,7 +5,7 @@
 //! (`RunPowerShellScript`) — that gets a token from the VM's identity endpoint, makes the
 //! check's call and prints one JSON result line:
 //!
-//! `{"idlab_check":NAME,"status":HTTP,"outcome":"allowed|denied|error","code":CODE,"sha256":HEX}`
+//! `{"idlab_check":NAME,"status":HTTP,"outcome":"allowed|denied|error","code":CODE,"sha256":HEX,"steps":TEXT,"oid":OID}`
 //!
 //! which is parsed here into the usual [`CheckResult`]. A secret's value never leaves the VM:
 //! the script prints the SHA-256 of the value as the vault's JSON spells it, compared here
@@ -17,6 +17,9 @@ use sha2::{Digest, Sha256};
 
 use super::{Ask, CheckResult, VerifyEnv, said};
 use crate::model::{Expect, Sensitive};
+
+mod steps;
+pub(crate) use steps::{Auth, Step};
 
 /// The call a check makes on the VM.
 pub(crate) struct Remote {
@@ -31,6 +34,13 @@ pub(crate) struct Remote {
     /// For a secret read: the SHA-256s (hex) of the stored value as a vault's JSON may spell
     /// it ([`json_sha256`]); the check passes only if the VM's hash is one of them.
     pub expect_sha256: Option<Vec<String>>,
+    /// Calls after this one (the gate), made only when it is allowed; the check passes only
+    /// if each answers its status (`blob_sas`, `data_lake`).
+    pub steps: Vec<Step>,
+    /// Token-only (`sql_login`): no call; the script prints the token's `oid` (and checks its
+    /// `aud` is the resource), never the token. The check passes only if the `oid` is one of
+    /// these.
+    pub expect_oid: Option<Vec<String>>,
 }
 
 /// The image family of a VM, which picks the script language.
@@ -96,6 +106,11 @@ fn escape_all(minimal: &str, upper: bool) -> String {
     out
 }
 
+/// The SHA-256 (hex) of bytes, as `sha256sum` prints it.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -133,7 +148,7 @@ pub(crate) fn sh_script(name: &str, resource: &str, client_id: Option<&str>, r: 
         "set -u".into(),
         format!("name={}", sh_quote(&plain(name))),
         "ep=\"${IDLAB_IMDS_ENDPOINT:-${IMDS_ENDPOINT:-http://169.254.169.254}}\"".into(),
-        "out() { printf '{\"idlab_check\":\"%s\",\"status\":%s,\"outcome\":\"%s\",\"code\":\"%s\",\"sha256\":\"%s\"}\\n' \"$name\" \"$1\" \"$2\" \"$3\" \"$4\"; }".into(),
+        "out() { printf '{\"idlab_check\":\"%s\",\"status\":%s,\"outcome\":\"%s\",\"code\":\"%s\",\"sha256\":\"%s\",\"steps\":\"%s\",\"oid\":\"%s\"}\\n' \"$name\" \"$1\" \"$2\" \"$3\" \"$4\" \"${5:-}\" \"${6:-}\"; }".into(),
         "tmp=$(mktemp -d) || { out 0 error NoTempDirectory ''; exit 0; }".into(),
         "trap 'rm -rf \"$tmp\"' EXIT".into(),
         format!(
@@ -146,6 +161,10 @@ pub(crate) fn sh_script(name: &str, resource: &str, client_id: Option<&str>, r: 
         "umask 077".into(),
         "printf 'Authorization: Bearer %s\\n' \"$tok\" >\"$tmp/auth\"".into(),
     ];
+    if r.expect_oid.is_some() {
+        s.extend(steps::sh_claims(resource));
+        return s;
+    }
     let mut call = format!(
         "status=$(curl -sS -o \"$tmp/body\" -D \"$tmp/head\" -w '%{{http_code}}' -X {} -H @\"$tmp/auth\"",
         r.method
@@ -158,21 +177,33 @@ pub(crate) fn sh_script(name: &str, resource: &str, client_id: Option<&str>, r: 
     }
     call.push_str(&format!(" {} 2>\"$tmp/err\") || status=0", sh_quote(&r.url)));
     s.push(call);
+    if r.steps.is_empty() {
+        s.push("rm -f \"$tmp/auth\"".to_string());
+    }
     s.extend([
-        "rm -f \"$tmp/auth\"".to_string(),
         "case \"$status\" in 2??) outcome=allowed ;; 401|403) outcome=denied ;; *) outcome=error ;; esac".into(),
         "code=$(sed -n 's/^[xX]-[mM][sS]-[eE][rR][rR][oO][rR]-[cC][oO][dD][eE]: *\\([A-Za-z0-9.]*\\).*/\\1/p' \"$tmp/head\" 2>/dev/null | head -n 1)".into(),
         "[ -n \"$code\" ] || code=$(sed -n 's/.*\"code\" *: *\"\\([A-Za-z0-9.]*\\)\".*/\\1/p' \"$tmp/body\" 2>/dev/null | head -n 1)".into(),
         "[ \"$status\" != 0 ] || code=ConnectionFailed".into(),
         "sha=''".into(),
     ]);
-    if r.expect_sha256.is_some() {
+    if !r.steps.is_empty() {
+        s.extend(steps::sh_lines(&r.steps));
+        s.push("rm -f \"$tmp/auth\"".into());
+    } else if r.expect_sha256.is_some() {
         s.push(
             "if [ \"$outcome\" = allowed ]; then v=$(sed -n 's/.*\"value\" *: *\"\\(\\([^\"\\\\]*\\(\\\\.\\)*\\)*\\)\".*/\\1/p' \"$tmp/body\" | head -n 1); sha=$(printf '%s' \"$v\" | sha256sum | cut -d ' ' -f 1); v=''; fi"
                 .into(),
         );
     }
-    s.push("out \"$status\" \"$outcome\" \"$code\" \"$sha\"".into());
+    s.push(
+        if r.steps.is_empty() {
+            "out \"$status\" \"$outcome\" \"$code\" \"$sha\""
+        } else {
+            "out \"$status\" \"$outcome\" \"$code\" \"$sha\" \"$steps\""
+        }
+        .into(),
+    );
     s
 }
 
@@ -185,13 +216,17 @@ pub(crate) fn ps_script(name: &str, resource: &str, client_id: Option<&str>, r: 
         "$ProgressPreference = 'SilentlyContinue'".into(),
         format!("$name = {}", ps_quote(&plain(name))),
         "$ep = if ($env:IDLAB_IMDS_ENDPOINT) { $env:IDLAB_IMDS_ENDPOINT } elseif ($env:IMDS_ENDPOINT) { $env:IMDS_ENDPOINT } else { 'http://169.254.169.254' }".into(),
-        "function Out-Result($status, $outcome, $code, $sha) { [Console]::Out.WriteLine(('{\"idlab_check\":\"' + $name + '\",\"status\":' + $status + ',\"outcome\":\"' + $outcome + '\",\"code\":\"' + $code + '\",\"sha256\":\"' + $sha + '\"}')) }".into(),
+        "function Out-Result($status, $outcome, $code, $sha, $steps, $oid) { [Console]::Out.WriteLine(('{\"idlab_check\":\"' + $name + '\",\"status\":' + $status + ',\"outcome\":\"' + $outcome + '\",\"code\":\"' + $code + '\",\"sha256\":\"' + $sha + '\",\"steps\":\"' + $steps + '\",\"oid\":\"' + $oid + '\"}')) }".into(),
         format!(
             "try {{ $tok = (Invoke-RestMethod -UseBasicParsing -Headers @{{ Metadata = 'true' }} -Uri ($ep + {})).access_token }} catch {{ Out-Result 0 'error' 'IdentityEndpointUnreachable' ''; exit 0 }}",
             ps_quote(&token_query(resource, client_id))
         ),
         "if (-not $tok) { Out-Result 0 'error' 'NoToken' ''; exit 0 }".into(),
     ];
+    if r.expect_oid.is_some() {
+        s.extend(steps::ps_claims(resource));
+        return s;
+    }
     let mut headers = String::from("$h = @{ Authorization = ('Bearer ' + $tok)");
     for (k, v) in &r.headers {
         headers.push_str(&format!("; {} = {}", ps_quote(k), ps_quote(v)));
@@ -210,17 +245,18 @@ pub(crate) fn ps_script(name: &str, resource: &str, client_id: Option<&str>, r: 
             ps_quote(&r.url)
         ),
         "catch { if ($_.Exception.Response) { $status = [int]$_.Exception.Response.StatusCode; try { $code = [string]$_.Exception.Response.Headers['x-ms-error-code'] } catch { } ; $content = [string]$_.ErrorDetails.Message } else { $code = 'ConnectionFailed' } }".into(),
-        "$tok = $null; $h = $null".into(),
         "$outcome = if ($status -ge 200 -and $status -lt 300) { 'allowed' } elseif ($status -eq 401 -or $status -eq 403) { 'denied' } else { 'error' }".into(),
         "if (-not $code) { $m = [regex]::Matches($content, '\"code\"\\s*:\\s*\"([A-Za-z0-9.]*)\"'); if ($m.Count -gt 0) { $code = $m[$m.Count - 1].Groups[1].Value } }".into(),
         "$code = $code -replace '[^A-Za-z0-9.]', ''".into(),
         "$sha = ''".into(),
     ]);
-    if r.expect_sha256.is_some() {
+    if !r.steps.is_empty() {
+        s.extend(steps::ps_lines(&r.steps));
+    } else if r.expect_sha256.is_some() {
         s.push("if ($outcome -eq 'allowed') { $v = [regex]::Match($content, '\"value\"\\s*:\\s*\"((?:[^\"\\\\]|\\\\.)*)\"').Groups[1].Value; $sha = -join ([System.Security.Cryptography.SHA256]::Create().ComputeHash([System.Text.Encoding]::UTF8.GetBytes($v)) | ForEach-Object { $_.ToString('x2') }); $v = $null }".into());
     }
-    s.push("$content = $null".into());
-    s.push("Out-Result $status $outcome $code $sha".into());
+    s.push("$tok = $null; $h = $null; $content = $null".into());
+    s.push("Out-Result $status $outcome $code $sha $steps".into());
     s
 }
 
@@ -257,18 +293,29 @@ pub(crate) fn judge(ask: &Ask<'_, '_>, r: &Remote, line: &Value) -> CheckResult 
     let outcome = line.get("outcome").and_then(Value::as_str).unwrap_or("error");
     let code = line.get("code").and_then(Value::as_str).unwrap_or_default();
     let sha = line.get("sha256").and_then(Value::as_str).unwrap_or_default();
-    let same = r.expect_sha256.as_ref().is_none_or(|want| want.iter().any(|w| w == sha));
+    let oid = line.get("oid").and_then(Value::as_str).unwrap_or_default();
+    let same = r.expect_sha256.as_ref().is_none_or(|want| want.iter().any(|w| w == sha))
+        && r.expect_oid.as_ref().is_none_or(|want| want.iter().any(|w| w.eq_ignore_ascii_case(oid)));
     let pass = match ask.expect {
         Expect::Allowed => outcome == "allowed" && same,
         Expect::Denied => status == 403,
     };
-    let note = match (&r.expect_sha256, outcome == "allowed") {
-        (Some(_), true) if same => " (the value matches the stored one)",
-        (Some(_), true) => " (the value DIFFERS from the stored one)",
-        _ => "",
+    let steps = line.get("steps").and_then(Value::as_str).unwrap_or_default();
+    let note = match (&r.expect_oid, outcome == "allowed") {
+        (Some(_), true) if same => format!(" (oid {oid}: as expected)"),
+        (Some(_), true) => format!(" (oid {oid}: NOT the expected principal)"),
+        _ => String::new(),
     };
+    let note = note
+        + match (&r.expect_sha256, outcome == "allowed") {
+            (Some(_), true) if same && !r.steps.is_empty() => " (the download matches the upload)",
+            (Some(_), true) if !r.steps.is_empty() => " (the download DIFFERS from the upload)",
+            (Some(_), true) if same => " (the value matches the stored one)",
+            (Some(_), true) => " (the value DIFFERS from the stored one)",
+            _ => "",
+        };
     let detail = format!(
-        "{} as {}, on VM {} through Run Command: {}{note}",
+        "{} as {}, on VM {} through Run Command: {}{steps}{note}",
         r.what,
         ask.who,
         ask.vm,
@@ -371,6 +418,8 @@ mod tests {
             body: None,
             what: "read secret s".into(),
             expect_sha256: Some(json_sha256(&Sensitive::new(CANARY.to_string()))),
+            steps: Vec::new(),
+            expect_oid: None,
         }
     }
 
@@ -420,14 +469,16 @@ mod tests {
             .replace("' + $status + '", "403")
             .replace("' + $outcome + '", "denied")
             .replace("' + $code + '", "Forbidden")
-            .replace("' + $sha + '", "");
+            .replace("' + $sha + '", "")
+            .replace("' + $steps + '", "")
+            .replace("' + $oid + '", "");
         let said = json!({ "value": [{ "code": "ProvisioningState/succeeded", "message": format!("Enable succeeded: \n[stdout]\n{line}\n\n[stderr]\n") }] });
         let v = result_line(&said, "read-secret").expect("parsed");
         assert_eq!(
             v,
-            json!({"idlab_check": "read-secret", "status": 403, "outcome": "denied", "code": "Forbidden", "sha256": ""})
+            json!({"idlab_check": "read-secret", "status": 403, "outcome": "denied", "code": "Forbidden", "sha256": "", "steps": "", "oid": ""})
         );
-        assert!(text.ends_with("Out-Result $status $outcome $code $sha"), "{text}");
+        assert!(text.ends_with("Out-Result $status $outcome $code $sha $steps"), "{text}");
     }
 
     #[test]

@@ -87,6 +87,8 @@ impl CheckKind for ReadSecret {
             body: None,
             what: format!("read secret {secret}"),
             expect_sha256: Some(json_sha256(&stored)),
+            steps: Vec::new(),
+            expect_oid: None,
         }))
     }
 }

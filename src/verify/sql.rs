@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use serde_json::Value;
 
+use super::run_command::Remote;
 use super::{Ask, CheckKind, CheckResult, root};
 use crate::model::Expect;
 
@@ -19,14 +20,61 @@ impl CheckKind for SqlLogin {
         SQL_RESOURCE
     }
     async fn run(&self, ask: Ask<'_, '_>) -> CheckResult {
-        // The principal the T-SQL step names: the VM's system identity or the chosen one.
-        let values = ask.env.values;
-        let principal = match &ask.check.identity {
-            Some(i) if i.value != "system" => values.get(&(root(i), "principal_id".into())),
-            _ => values.get(&(ask.vm.to_string(), "identity.principal_id".into())),
-        };
-        sql_login(ask, principal.map(String::as_str)).await
+        let principal = principal(&ask).cloned();
+        sql_login(ask, principal.as_deref()).await
     }
+    /// On the VM, token-only as [`SqlLogin::run`]: the script gets the token for Azure SQL
+    /// and prints its `oid` (its `aud` checked on the VM); the `oid` must be the server's
+    /// Entra admin or the identity the contained-user T-SQL step names.
+    async fn remote(&self, ask: Ask<'_, '_>) -> Result<Option<Remote>, String> {
+        if ask.expect == Expect::Denied {
+            return Err(
+                "token-only: `expect: denied` cannot be checked without signing in; sql_login is token-only".into()
+            );
+        }
+        let (sid, login) = entra_admin(&ask).await?;
+        let Some(sid) = sid else {
+            return Err(format!(
+                "token-only: the server of {} has no Microsoft Entra admin, so no contained user can be created for the identity; declare a sql_entra_admin",
+                ask.target
+            ));
+        };
+        let mut oids = vec![sid];
+        oids.extend(principal(&ask).cloned());
+        Ok(Some(Remote {
+            method: "GET",
+            url: String::new(),
+            headers: Vec::new(),
+            body: None,
+            what: format!(
+                "token-only: a token for {SQL_RESOURCE}, whose oid must be the Entra admin `{}` or the identity the contained-user T-SQL names,",
+                login.unwrap_or_default()
+            ),
+            expect_sha256: None,
+            steps: Vec::new(),
+            expect_oid: Some(oids),
+        }))
+    }
+}
+
+/// The principal the T-SQL step names: the VM's system identity or the chosen one.
+fn principal<'a>(ask: &Ask<'_, 'a>) -> Option<&'a String> {
+    let values = ask.env.values;
+    match &ask.check.identity {
+        Some(i) if i.value != "system" => values.get(&(root(i), "principal_id".into())),
+        _ => values.get(&(ask.vm.to_string(), "identity.principal_id".into())),
+    }
+}
+
+/// The server's Entra admin (`sid`, `login`), read back through ARM.
+async fn entra_admin(ask: &Ask<'_, '_>) -> Result<(Option<String>, Option<String>), String> {
+    let Some((server_id, _)) = ask.target.rsplit_once("/databases/") else {
+        return Err(format!("{} is not a SQL database", ask.target));
+    };
+    let admin_id = format!("{server_id}/administrators/ActiveDirectory");
+    let admin = ask.env.client.get(&admin_id, "2023-08-01").await.map_err(|e| format!("reading {admin_id}: {e}"))?;
+    let prop = |k: &str| admin.as_ref().and_then(|a| a.pointer(k)).and_then(Value::as_str).map(str::to_string);
+    Ok((prop("/properties/sid"), prop("/properties/login")))
 }
 
 /// The token audience of Azure SQL (arm-contract §9).
@@ -38,7 +86,7 @@ pub const SQL_RESOURCE: &str = "https://database.windows.net/";
 /// ARM) when the identity is the admin, otherwise the identity the contained-user T-SQL step
 /// names (apply prints that step).
 async fn sql_login(ask: Ask<'_, '_>, principal: Option<&str>) -> CheckResult {
-    let Ask { name, target: db_id, token, who, expect, env, .. } = ask;
+    let Ask { name, token, who, expect, .. } = ask;
     let result = |status: &'static str, d: String| CheckResult {
         name: name.to_string(),
         status,
@@ -55,16 +103,11 @@ async fn sql_login(ask: Ask<'_, '_>, principal: Option<&str>) -> CheckResult {
     if aud.trim_end_matches('/') != SQL_RESOURCE.trim_end_matches('/') {
         return result("fail", format!("the token issued to {who} is for `{aud}`, not {SQL_RESOURCE}"));
     }
-    let Some((server_id, _)) = db_id.rsplit_once("/databases/") else {
-        return result("fail", format!("{db_id} is not a SQL database"));
-    };
-    let admin_id = format!("{server_id}/administrators/ActiveDirectory");
-    let admin = match env.client.get(&admin_id, "2023-08-01").await {
+    let (sid, login) = match entra_admin(&ask).await {
         Ok(a) => a,
-        Err(e) => return result("fail", format!("reading {admin_id}: {e}")),
+        Err(e) => return result("fail", e),
     };
-    let sid = admin.as_ref().and_then(|a| a.pointer("/properties/sid")).and_then(Value::as_str);
-    let login = admin.as_ref().and_then(|a| a.pointer("/properties/login")).and_then(Value::as_str);
+    let (sid, login) = (sid.as_deref(), login.as_deref());
     let head = format!("a token for {SQL_RESOURCE} issued to {who} (aud {aud}, oid {oid})");
     let Some(sid) = sid else {
         // Without an Entra admin nobody can create the contained user: no sign-in is possible.

@@ -186,3 +186,126 @@ fn a_windows_image_vm_is_not_served_run_command_locally() {
     assert!(v.stderr.contains("check `read-resource-group`"), "{}", v.stderr);
     assert_eq!(run_command_posts(&s), vec![409]);
 }
+
+/// A tutorial plan with its Windows VM made a Linux one, in `dir`.
+fn linux_copy(dir: &std::path::Path, name: &str) -> String {
+    let text = std::fs::read_to_string(plan(name)).expect("plan");
+    let linux = text.replace("image: Win2022Datacenter", "image: Ubuntu2204");
+    assert_ne!(linux, text);
+    let p = dir.join(name);
+    std::fs::write(&p, linux).expect("write");
+    p.display().to_string()
+}
+
+#[test]
+fn a_sas_check_uploads_and_downloads_on_the_vm_and_the_sas_never_leaves() {
+    let s = Served::with_flags(&["--allow-run-command"]);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let p = linux_copy(tmp.path(), "storage-sas-least-privilege.yaml");
+    let a = s.idlab(&["apply", &p, "--auto-approve"]);
+    assert_eq!(a.code, 0, "{}", a.render());
+    let v = s.idlab(&["verify", &p, "--via", "run-command"]);
+    assert_eq!(v.code, 0, "{}", v.render());
+    assert!(
+        v.stdout.contains("PASS sas-upload-download: listServiceSas on idlabsasleast as the system-assigned identity, on VM vm through Run Command: 200, upload: 201, download: 200, delete refused: 403"),
+        "{}",
+        v.stdout
+    );
+    assert!(v.stdout.contains("(the download matches the upload)"), "{}", v.stdout);
+    assert!(v.stdout.contains(", expired SAS issued: 200, expired SAS refused: 403"), "{}", v.stdout);
+    assert!(v.stdout.contains("Verify: 2 passed, 0 failed, 0 skipped."), "{}", v.stdout);
+    // The SAS (its signature and the rest of its query) stays on the VM.
+    for out in [&v.stdout, &v.stderr] {
+        assert!(!out.contains("sig=") && !out.contains("sv=") && !out.contains("se="), "{}", v.render());
+    }
+    // The blob the VM uploaded is there, with what the script wrote.
+    let log = s.op("GET", "/_idlab/requests", None);
+    let puts: Vec<u64> = log["value"]
+        .as_array()
+        .expect("log")
+        .iter()
+        .filter(|e| {
+            e["method"] == "PUT" && e["path"].as_str().is_some_and(|p| p.ends_with("/mycontainer/idlab-verify.txt"))
+        })
+        .map(|e| e["status"].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(puts, vec![201], "{log}");
+}
+
+#[test]
+fn a_data_lake_check_lists_uploads_and_is_refused_the_root_on_the_vm() {
+    let s = Served::with_flags(&["--allow-run-command"]);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let p = linux_copy(tmp.path(), "datalake-gen2.yaml");
+    let a = s.idlab(&["apply", &p, "--auto-approve"]);
+    assert_eq!(a.code, 0, "{}", a.render());
+    let v = s.idlab(&["verify", &p, "--via", "run-command"]);
+    assert_eq!(v.code, 0, "{}", v.render());
+    assert!(
+        v.stdout.contains("PASS list-and-upload: list / as the system-assigned identity, on VM vm through Run Command: 200, create /TestFolder/Test1.txt: 201, append: 202, flush: 200, write / refused: 403"),
+        "{}",
+        v.stdout
+    );
+    assert!(!v.stdout.contains("eyJ"), "{}", v.stdout);
+
+    let gen1 = linux_copy(tmp.path(), "datalake.yaml");
+    let rg = ["--var", "resource_group=rcGen1"];
+    let a = s.idlab(&[&["apply", gen1.as_str(), "--auto-approve"][..], &rg[..]].concat());
+    assert_eq!(a.code, 0, "{}", a.render());
+    let v = s.idlab(&[&["verify", gen1.as_str(), "--via", "run-command"][..], &rg[..]].concat());
+    assert_eq!(v.code, 0, "{}", v.render());
+    assert!(
+        v.stdout.contains(
+            "through Run Command: 200, upload /TestFolder/Test1.txt through the 307 redirect: 201, write / refused: 403"
+        ),
+        "{}",
+        v.stdout
+    );
+}
+
+#[test]
+fn a_sas_check_without_the_sas_action_is_denied_on_the_vm() {
+    let s = Served::with_flags(&["--allow-run-command"]);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let p = linux_copy(tmp.path(), "storage-sas-least-privilege.yaml");
+    // Reader instead of the SAS-only role: listServiceSas is refused on the VM.
+    let text = std::fs::read_to_string(&p).expect("plan");
+    let reader = text.replace("    role: ${sas-only}\n", "    role: Reader\n");
+    assert_ne!(reader, text);
+    let denied = reader.replace("    blob_sas: ${container}\n", "    blob_sas: ${container}\n    expect: denied\n");
+    std::fs::write(&p, &denied).expect("write");
+    assert_eq!(s.idlab(&["apply", &p, "--auto-approve"]).code, 0);
+    let v = s.idlab(&["verify", &p, "--via", "run-command"]);
+    assert_eq!(v.code, 0, "{}", v.render());
+    assert!(
+        v.stdout.contains("PASS sas-upload-download: listServiceSas on idlabsasleast as the system-assigned identity, on VM vm through Run Command: 403 AuthorizationFailed"),
+        "{}",
+        v.stdout
+    );
+    // Expected allowed, the same refusal fails the check (exit 3) and no upload was tried.
+    std::fs::write(&p, &reader).expect("write");
+    let v = s.idlab(&["verify", &p, "--via", "run-command"]);
+    assert_eq!(v.code, 3, "{}", v.render());
+    assert!(v.stdout.contains("FAIL sas-upload-download: listServiceSas on idlabsasleast"), "{}", v.stdout);
+    assert!(!v.stdout.contains("upload:"), "{}", v.stdout);
+}
+
+#[test]
+fn a_sql_check_is_token_only_on_the_vm_too() {
+    let s = Served::with_flags(&["--allow-run-command"]);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let p = linux_copy(tmp.path(), "sql.yaml");
+    let a = s.idlab(&["apply", &p, "--auto-approve"]);
+    assert_eq!(a.code, 0, "{}", a.render());
+    let v = s.idlab(&["verify", &p, "--via", "run-command"]);
+    assert_eq!(v.code, 0, "{}", v.render());
+    assert!(v.stdout.contains("PASS sign-in: token-only: a token for https://database.windows.net/"), "{}", v.stdout);
+    assert!(v.stdout.contains(": as expected)"), "{}", v.stdout);
+    assert!(!v.stdout.contains("eyJ"), "{}", v.stdout);
+    // The oid the VM printed is the VM identity's, which the default path sees too.
+    let oid = v.stdout.split("(oid ").nth(1).and_then(|t| t.split(':').next()).unwrap_or_default().to_string();
+    assert_eq!(oid.len(), 36, "{}", v.stdout);
+    let d = s.idlab(&["verify", &p]);
+    assert_eq!(d.code, 0, "{}", d.render());
+    assert!(d.stdout.contains(&format!("oid {oid}")), "{}\n{}", d.stdout, v.stdout);
+}
