@@ -411,8 +411,9 @@ fn the_least_privilege_sas_plan_applies_verifies_replans_clean_and_destroys_its_
     assert!(assignments(&format!("/subscriptions/{sub}")).iter().all(|a| !uses_role(a)));
 }
 
-#[test]
-fn a_plan_role_changed_in_place_or_renamed_leaves_no_old_definition() {
+/// The least-privilege plan copied into a temporary directory and applied: the cloud, the
+/// directory (kept alive), the copy's path and its text.
+fn least_privilege_applied() -> (Served, tempfile::TempDir, String, String) {
     let s = Served::start();
     let dir = tempfile::tempdir().expect("tmp");
     let p = dir.path().join("p.yaml");
@@ -420,13 +421,22 @@ fn a_plan_role_changed_in_place_or_renamed_leaves_no_old_definition() {
     std::fs::write(&p, &original).expect("plan");
     let p = p.display().to_string();
     assert_eq!(s.idlab(&["apply", &p, "--auto-approve"]).code, 0);
-    let sub = s.subscription();
-    let custom = || -> Vec<Value> {
-        let path = format!(
-            "/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions?$filter=type%20eq%20'CustomRole'&api-version=2022-04-01"
-        );
-        s.op("GET", &path, None)["value"].as_array().cloned().unwrap_or_default()
-    };
+    (s, dir, p, original)
+}
+
+/// The subscription's custom role definitions.
+fn custom_roles(s: &Served) -> Vec<Value> {
+    let path = format!(
+        "/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions?$filter=type%20eq%20'CustomRole'&api-version=2022-04-01",
+        s.subscription()
+    );
+    s.op("GET", &path, None)["value"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn a_plan_role_changed_in_place_or_renamed_leaves_no_old_definition() {
+    let (s, _dir, p, original) = least_privilege_applied();
+    let custom = || custom_roles(&s);
     let first = custom()[0]["name"].clone();
     // One more action: the same definition, updated in place.
     let read = "      - Microsoft.Storage/storageAccounts/listServiceSas/action\n      - Microsoft.Storage/storageAccounts/read\n";
@@ -452,20 +462,8 @@ fn a_plan_role_changed_in_place_or_renamed_leaves_no_old_definition() {
 
 #[test]
 fn a_plans_last_custom_role_taken_out_of_it_is_deleted_as_an_orphan() {
-    let s = Served::start();
-    let dir = tempfile::tempdir().expect("tmp");
-    let p = dir.path().join("p.yaml");
-    let original = std::fs::read_to_string(root().join("plans/storage-sas-least-privilege.yaml")).expect("plan");
-    std::fs::write(&p, &original).expect("plan");
-    let p = p.display().to_string();
-    assert_eq!(s.idlab(&["apply", &p, "--auto-approve"]).code, 0);
-    let sub = s.subscription();
-    let custom = || -> Vec<Value> {
-        let path = format!(
-            "/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions?$filter=type%20eq%20'CustomRole'&api-version=2022-04-01"
-        );
-        s.op("GET", &path, None)["value"].as_array().cloned().unwrap_or_default()
-    };
+    let (s, _dir, p, original) = least_privilege_applied();
+    let custom = || custom_roles(&s);
     assert_eq!(custom().len(), 1);
     // The role and its assignment out of the plan (and the check that needs them): the plan
     // declares no role_definition any more, yet it still finds the one it made.
