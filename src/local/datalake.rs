@@ -179,6 +179,9 @@ pub fn prepare_account(
     p.insert("encryptionProvisioningState".into(), json!("Succeeded"));
     p.entry("firewallState").or_insert(json!("Disabled"));
     p.entry("firewallAllowAzureIps").or_insert(json!("Disabled"));
+    // Recorded at 2016-11-01 (`TestAdlsAccount.json`).
+    p.entry("firewallAllowDataLakeAnalytics").or_insert(json!("Disabled"));
+    p.entry("dataLakePerformanceTierState").or_insert(json!("Disabled"));
     p.entry("trustedIdProviderState").or_insert(json!("Disabled"));
     let rules = sub_resources(id, p.get("firewallRules"), "firewallRules")?;
     p.insert("firewallRules".into(), rules);
@@ -208,6 +211,16 @@ pub fn prepare_account(
         });
     }
     Ok(listener)
+}
+
+/// The answer to an account's create: `Creating`, with `state` and `endpoint` not known yet
+/// (`null`, `TestAdlsAccount.json`); a GET once the operation succeeded shows them.
+pub fn creating(shown: &mut Value) {
+    if let Some(p) = shown.get_mut("properties").and_then(Value::as_object_mut) {
+        p.insert("provisioningState".into(), json!("Creating"));
+        p.insert("state".into(), Value::Null);
+        p.insert("endpoint".into(), Value::Null);
+    }
 }
 
 /// Serve one account's data plane on an already bound listener.

@@ -201,6 +201,38 @@ pub fn prepare_server(
     Ok(())
 }
 
+/// The body of the SQL resource provider's 202 (`TestDatabaseCreate.json`,
+/// `TestServerRemove.json`): the operation's name (`UpsertLogicalServer`,
+/// `DropLogicalServer`, `CreateLogicalDatabase`, …) and when it started; an administrator's
+/// operation also gives its id and `percentComplete`
+/// (`TestServerActiveDirectoryAdministratorCRUD.json`).
+pub fn accepted_body(operation: &str, op_id: Option<&str>) -> Value {
+    let now =
+        time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    let mut b = json!({ "operation": operation, "startTime": now });
+    if let Some(id) = op_id {
+        b["operationId"] = json!(id);
+        b["percentComplete"] = json!(0);
+    }
+    b
+}
+
+/// The name the SQL resource provider gives a write of type `tl` (lower case).
+pub fn operation_name(tl: &str, delete: bool, create: bool) -> &'static str {
+    match (tl.rsplit('/').next().unwrap_or_default(), delete, create) {
+        ("servers", true, _) => "DropLogicalServer",
+        ("servers", false, _) => "UpsertLogicalServer",
+        ("databases", true, _) => "DropLogicalDatabase",
+        ("databases", false, true) => "CreateLogicalDatabase",
+        ("databases", false, false) => "UpdateLogicalDatabase",
+        ("administrators", true, _) => "DropActiveDirectoryAdministrator",
+        ("administrators", false, true) => "CreateActiveDirectoryAdministrator",
+        ("administrators", false, false) => "UpdateActiveDirectoryAdministrator",
+        (_, true, _) => "DropAzureADOnlyAuthentication",
+        _ => "UpsertAzureADOnlyAuthentication",
+    }
+}
+
 /// The `administrators/ActiveDirectory` view of a server, if it has an Entra admin.
 pub fn admin_view(server: &Value) -> Option<Value> {
     let a = server.pointer("/properties/administrators").filter(|a| a.is_object())?;
@@ -309,6 +341,14 @@ fn full_sku(req: Option<&Value>) -> Result<(Value, String), ArmError> {
     if name.eq_ignore_ascii_case("Basic") {
         return dtu("Basic", 5, "Basic".into());
     }
+    // Gen1 data warehouses: `DW{n}`, reported as 7.5 DTUs per unit
+    // (`TestDatabaseCreate.json`: DW100 answers capacity 750).
+    if let Some(n) = name.strip_prefix("DW").and_then(|n| n.parse::<u64>().ok()).filter(|n| *n >= 100 && n % 100 == 0) {
+        return Ok((
+            json!({ "name": "DataWarehouse", "tier": "DataWarehouse", "capacity": n * 15 / 2 }),
+            format!("DW{n}"),
+        ));
+    }
     if let Some(&(n, cap)) = numbered(name, 'S', STANDARD) {
         return dtu("Standard", cap, format!("S{n}"));
     }
@@ -386,8 +426,9 @@ pub fn prepare_database(existing: Option<&Value>, body: &mut Value, now: &str) -
     p.insert("defaultSecondaryLocation".into(), json!("westus"));
     p.insert("isInfraEncryptionEnabled".into(), json!(false));
     p.remove("provisioningState");
+    let warehouse = tier == "DataWarehouse";
     body["sku"] = sku;
-    body["kind"] = json!("v12.0,user");
+    body["kind"] = json!(if warehouse { "v12.0,user,datawarehouse" } else { "v12.0,user" });
     Ok(())
 }
 

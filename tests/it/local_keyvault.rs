@@ -45,7 +45,7 @@ pub(crate) fn vault(lab: &Lab, rg: &str, name: &str, policies: Value, rbac: bool
     assert!(lab.op("PUT", &format!("{rgp}?{API}"), Some(&json!({"location": "eastus"}))).status < 300);
     let path = format!("{rgp}/providers/Microsoft.KeyVault/vaults/{name}");
     let r = lab.op("PUT", &format!("{path}?{API}"), Some(&vault_body(lab, policies, rbac)));
-    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.status, 200, "{}", r.body);
     let uri = r.body.pointer("/properties/vaultUri").and_then(Value::as_str).expect("vaultUri").to_string();
     (path, uri)
 }
@@ -340,7 +340,7 @@ fn a_deleted_vault_is_kept_for_recovery_until_purged() {
     let mut rec = vault_body(&lab, json!([]), false);
     rec["properties"]["createMode"] = json!("recover");
     let r = lab.op("PUT", &format!("{path}?{API}"), Some(&rec));
-    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body.pointer("/properties/accessPolicies/0/objectId"), Some(&json!(oid)));
     assert!(r.body.pointer("/properties/createMode").is_none());
     let uri2 = r.body["properties"]["vaultUri"].as_str().unwrap_or_default().to_string();

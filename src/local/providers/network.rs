@@ -26,12 +26,40 @@ pub(crate) fn prefix_ok(p: &str) -> Option<(u32, u8)> {
     Some((ip, l))
 }
 
-pub(crate) fn prepare_vnet(id: &str, _existing: Option<&Resource>, body: &mut Value) -> Result<(), ArmError> {
+/// A weak etag in Azure Network's form (`W/"<guid>"`), given to the sub-resources
+/// (subnets, rules, IP configurations) of a resource each time it is written.
+fn weak_etag() -> Value {
+    json!(format!("W/\"{}\"", guid()))
+}
+
+/// A reference as Azure Network stores it: only its `id` (a request may send the whole
+/// referenced resource).
+fn id_only(v: &mut Value, key: &str) {
+    if let Some(id) = v.get(key).and_then(|r| r.get("id")).cloned() {
+        v[key] = json!({ "id": id });
+    }
+}
+
+/// The resource GUID is made once, at creation, and kept by every update.
+fn keep_guid(existing: Option<&Resource>, body: &mut Value) {
+    let g = existing.and_then(|r| r.body.pointer("/properties/resourceGuid").cloned()).unwrap_or_else(|| json!(guid()));
+    if let Some(p) = body.get_mut("properties").and_then(Value::as_object_mut) {
+        p.insert("resourceGuid".into(), g);
+    }
+}
+
+pub(crate) fn prepare_vnet(
+    st: &CloudState,
+    id: &str,
+    existing: Option<&Resource>,
+    body: &mut Value,
+) -> Result<(), ArmError> {
     let spaces: Vec<(u32, u8)> = body
         .pointer("/properties/addressSpace/addressPrefixes")
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(|p| p.as_str().and_then(prefix_ok)).collect())
         .unwrap_or_default();
+    let etag = weak_etag();
     if let Some(subnets) = body.pointer_mut("/properties/subnets").and_then(Value::as_array_mut) {
         for s in subnets.iter_mut() {
             let name = s.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
@@ -65,9 +93,25 @@ pub(crate) fn prepare_vnet(id: &str, _existing: Option<&Resource>, body: &mut Va
                 ));
             }
             s["id"] = json!(format!("{id}/subnets/{name}"));
+            s["etag"] = etag.clone();
+            if let Some(o) = s.as_object_mut() {
+                o.remove("tags");
+            }
             if let Some(p) = s.get_mut("properties").and_then(Value::as_object_mut) {
                 p.insert("provisioningState".into(), json!("Succeeded"));
+                p.entry("delegations").or_insert(json!([]));
+                // Read-only: IP configurations are listed by the NICs that use the subnet.
+                p.remove("ipConfigurations");
+                p.remove("resourceNavigationLinks");
             }
+            let mut props = s.get("properties").cloned().unwrap_or(json!({}));
+            id_only(&mut props, "networkSecurityGroup");
+            if let Some(nsg) = props.pointer("/networkSecurityGroup/id").and_then(Value::as_str)
+                && !st.resources.contains_key(&nsg.to_ascii_lowercase())
+            {
+                return Err(invalid_reference(nsg, id));
+            }
+            s["properties"] = props;
             s["type"] = json!("Microsoft.Network/virtualNetworks/subnets");
         }
     } else if let Some(p) = body.get_mut("properties").and_then(Value::as_object_mut) {
@@ -76,27 +120,115 @@ pub(crate) fn prepare_vnet(id: &str, _existing: Option<&Resource>, body: &mut Va
     if let Some(p) = body.get_mut("properties").and_then(Value::as_object_mut) {
         p.entry("virtualNetworkPeerings").or_insert(json!([]));
         p.entry("enableDdosProtection").or_insert(json!(false));
-        p.insert("resourceGuid".into(), json!(guid()));
+        p.entry("enableVmProtection").or_insert(json!(false));
     }
+    keep_guid(existing, body);
     Ok(())
 }
 
-pub(crate) fn prepare_nsg(id: &str, body: &mut Value) {
+/// The six rules Azure puts in every network security group (names, priorities and
+/// descriptions as `TestNetworkSecurityGroupCRUD.json` records them):
+/// (name, description, source, destination, access, priority, direction).
+const DEFAULT_RULES: &[(&str, &str, &str, &str, &str, u32, &str)] = &[
+    (
+        "AllowVnetInBound",
+        "Allow inbound traffic from all VMs in VNET",
+        "VirtualNetwork",
+        "VirtualNetwork",
+        "Allow",
+        65000,
+        "Inbound",
+    ),
+    (
+        "AllowAzureLoadBalancerInBound",
+        "Allow inbound traffic from azure load balancer",
+        "AzureLoadBalancer",
+        "*",
+        "Allow",
+        65001,
+        "Inbound",
+    ),
+    ("DenyAllInBound", "Deny all inbound traffic", "*", "*", "Deny", 65500, "Inbound"),
+    (
+        "AllowVnetOutBound",
+        "Allow outbound traffic from all VMs to all VMs in VNET",
+        "VirtualNetwork",
+        "VirtualNetwork",
+        "Allow",
+        65000,
+        "Outbound",
+    ),
+    (
+        "AllowInternetOutBound",
+        "Allow outbound traffic from all VMs to Internet",
+        "*",
+        "Internet",
+        "Allow",
+        65001,
+        "Outbound",
+    ),
+    ("DenyAllOutBound", "Deny all outbound traffic", "*", "*", "Deny", 65500, "Outbound"),
+];
+
+/// The default rules of the group `id`.
+pub(crate) fn default_security_rules(id: &str, etag: &Value) -> Value {
+    let rules: Vec<Value> = DEFAULT_RULES
+        .iter()
+        .map(|(name, description, source, destination, access, priority, direction)| {
+            json!({
+                "name": name,
+                "id": format!("{id}/defaultSecurityRules/{name}"),
+                "etag": etag,
+                "type": "Microsoft.Network/networkSecurityGroups/defaultSecurityRules",
+                "properties": {
+                    "provisioningState": "Succeeded",
+                    "description": description,
+                    "protocol": "*",
+                    "sourcePortRange": "*",
+                    "destinationPortRange": "*",
+                    "sourceAddressPrefix": source,
+                    "destinationAddressPrefix": destination,
+                    "access": access,
+                    "priority": priority,
+                    "direction": direction,
+                    "sourcePortRanges": [],
+                    "destinationPortRanges": [],
+                    "sourceAddressPrefixes": [],
+                    "destinationAddressPrefixes": [],
+                }
+            })
+        })
+        .collect();
+    Value::Array(rules)
+}
+
+pub(crate) fn prepare_nsg(id: &str, existing: Option<&Resource>, body: &mut Value) {
+    let etag = weak_etag();
     if let Some(rules) = body.pointer_mut("/properties/securityRules").and_then(Value::as_array_mut) {
         for r in rules.iter_mut() {
             let name = r.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
             r["id"] = json!(format!("{id}/securityRules/{name}"));
             r["type"] = json!("Microsoft.Network/networkSecurityGroups/securityRules");
+            r["etag"] = etag.clone();
             if let Some(p) = r.get_mut("properties").and_then(Value::as_object_mut) {
                 p.insert("provisioningState".into(), json!("Succeeded"));
+                for list in
+                    ["sourcePortRanges", "destinationPortRanges", "sourceAddressPrefixes", "destinationAddressPrefixes"]
+                {
+                    p.entry(list).or_insert(json!([]));
+                }
             }
         }
     } else if let Some(p) = body.get_mut("properties").and_then(Value::as_object_mut) {
         p.insert("securityRules".into(), json!([]));
     }
     if let Some(p) = body.get_mut("properties").and_then(Value::as_object_mut) {
-        p.insert("resourceGuid".into(), json!(guid()));
+        // Read-only: the defaults are Azure's, the back-references are the users'.
+        p.insert("defaultSecurityRules".into(), default_security_rules(id, &etag));
+        p.remove("networkInterfaces");
+        p.remove("subnets");
     }
+    keep_guid(existing, body);
 }
 
 pub(crate) fn prepare_pip(st: &CloudState, existing: Option<&Resource>, body: &mut Value) {
@@ -106,21 +238,26 @@ pub(crate) fn prepare_pip(st: &CloudState, existing: Option<&Resource>, body: &m
     let standard =
         body.pointer("/sku/name").and_then(Value::as_str).is_some_and(|s| s.eq_ignore_ascii_case("Standard"));
     let old_ip = existing.and_then(|r| r.body.pointer("/properties/ipAddress").cloned());
-    let used_by = existing.and_then(|r| r.body.pointer("/properties/ipConfiguration").cloned());
     let n = st.resources.values().filter(|r| r.kind == "Microsoft.Network/publicIPAddresses").count() as u32 + 1;
+    let location = body.get("location").and_then(Value::as_str).map(normalize_location).unwrap_or_default();
     if let Some(p) = body.get_mut("properties").and_then(Value::as_object_mut) {
         p.entry("publicIPAllocationMethod").or_insert(json!(if standard { "Static" } else { "Dynamic" }));
         p.entry("publicIPAddressVersion").or_insert(json!("IPv4"));
         p.entry("idleTimeoutInMinutes").or_insert(json!(4));
+        p.entry("ipTags").or_insert(json!([]));
         p.insert(
             "ipAddress".into(),
             old_ip.unwrap_or_else(|| json!(format!("20.{}.{}.{}", 1 + (n >> 16) % 250, (n >> 8) % 256, n % 256))),
         );
-        p.insert("resourceGuid".into(), json!(guid()));
-        if let Some(u) = used_by {
-            p.insert("ipConfiguration".into(), u);
+        // Read-only: the NIC configuration that uses it is set by the NIC.
+        p.remove("ipConfiguration");
+        if let Some(d) = p.get_mut("dnsSettings").and_then(Value::as_object_mut)
+            && let Some(label) = d.get("domainNameLabel").and_then(Value::as_str).map(str::to_ascii_lowercase)
+        {
+            d.insert("fqdn".into(), json!(format!("{label}.{location}.cloudapp.azure.com")));
         }
     }
+    keep_guid(existing, body);
 }
 
 pub(crate) fn find_subnet(st: &CloudState, subnet_id: &str) -> Option<Value> {
@@ -151,6 +288,8 @@ pub(crate) fn prepare_nic(
     };
     let n = st.resources.values().filter(|r| r.kind == "Microsoft.Network/networkInterfaces").count() as u32;
     let primary_subnet = configs.first().and_then(|c| c.pointer("/properties/subnet/id")).cloned();
+    let etag = weak_etag();
+    let mut vnet_guid = String::new();
     for (i, c) in configs.iter_mut().enumerate() {
         if c.get("properties").is_none() {
             c["properties"] = json!({});
@@ -163,7 +302,10 @@ pub(crate) fn prepare_nic(
         let name = c.get("name").and_then(Value::as_str).unwrap_or("ipconfig1").to_string();
         c["name"] = json!(name);
         c["id"] = json!(format!("{id}/ipConfigurations/{name}"));
+        c["etag"] = etag.clone();
         c["type"] = json!("Microsoft.Network/networkInterfaces/ipConfigurations");
+        id_only(&mut c["properties"], "subnet");
+        id_only(&mut c["properties"], "publicIPAddress");
         let Some(p) = c.get_mut("properties").and_then(Value::as_object_mut) else {
             return Err(ArmError::new(400, "InvalidRequestFormat", "an IP configuration has no properties"));
         };
@@ -172,6 +314,15 @@ pub(crate) fn prepare_nic(
         let Some(subnet) = find_subnet(st, &subnet_id) else {
             return Err(invalid_reference(&subnet_id, id));
         };
+        if vnet_guid.is_empty()
+            && let Some(cut) = subnet_id.to_ascii_lowercase().rfind("/subnets/")
+            && let Some(g) = st
+                .resources
+                .get(&subnet_id.to_ascii_lowercase()[..cut])
+                .and_then(|v| v.body.pointer("/properties/resourceGuid").and_then(Value::as_str).map(str::to_string))
+        {
+            vnet_guid = g;
+        }
         if let Some(pip) = p.get("publicIPAddress").and_then(|s| s.get("id")).and_then(Value::as_str)
             && !st.resources.contains_key(&pip.to_ascii_lowercase())
         {
@@ -191,6 +342,11 @@ pub(crate) fn prepare_nic(
         p.entry("privateIPAddressVersion").or_insert(json!("IPv4"));
         p.entry("primary").or_insert(json!(i == 0));
         p.insert("provisioningState".into(), json!("Succeeded"));
+        // Recorded at 2018-04-01 (`TestNetworkInterfaceCRUD.json`).
+        p.insert("isInUseWithService".into(), json!(false));
+    }
+    if let Some(props) = body.get_mut("properties") {
+        id_only(props, "networkSecurityGroup");
     }
     if let Some(nsg) = body.pointer("/properties/networkSecurityGroup/id").and_then(Value::as_str)
         && !st.resources.contains_key(&nsg.to_ascii_lowercase())
@@ -198,11 +354,12 @@ pub(crate) fn prepare_nic(
         return Err(invalid_reference(nsg, id));
     }
     let vm = existing.and_then(|r| r.body.pointer("/properties/virtualMachine").cloned());
+    // Azure names a VNet's internal DNS suffix once per virtual network.
+    let suffix: String = vnet_guid.chars().filter(char::is_ascii_alphanumeric).take(26).collect();
     if let Some(p) = body.get_mut("properties").and_then(Value::as_object_mut) {
         if let Some(vm) = vm {
             p.insert("virtualMachine".into(), vm);
         }
-        p.insert("resourceGuid".into(), json!(guid()));
         p.entry("macAddress").or_insert(json!(format!(
             "00-0D-3A-{:02X}-{:02X}-{:02X}",
             (n >> 16) & 255,
@@ -212,48 +369,112 @@ pub(crate) fn prepare_nic(
         p.entry("enableAcceleratedNetworking").or_insert(json!(false));
         p.entry("enableIPForwarding").or_insert(json!(false));
         p.entry("vnetEncryptionSupported").or_insert(json!(false));
+        p.entry("virtualNetworkTapProvisioningState").or_insert(json!("NotProvisioned"));
         let dns = p.entry("dnsSettings").or_insert(json!({}));
         if let Some(d) = dns.as_object_mut() {
             let servers = d.entry("dnsServers").or_insert(json!([])).clone();
             d.entry("appliedDnsServers").or_insert(servers);
+            d.insert("internalDomainNameSuffix".into(), json!(format!("{suffix}.dx.internal.cloudapp.net")));
         }
     }
+    keep_guid(existing, body);
     Ok(())
 }
 
-/// Public IPs record the NIC configuration that uses them (and forget it when it goes).
-pub(crate) fn pip_backrefs(st: &CloudState, nic_id: &str, old: Option<&Value>, new: Option<&Value>) -> Vec<Op> {
-    let refs = |b: Option<&Value>| -> Vec<(String, String)> {
-        b.and_then(|b| b.pointer("/properties/ipConfigurations"))
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|c| {
-                        let pip = c.pointer("/properties/publicIPAddress/id")?.as_str()?.to_ascii_lowercase();
-                        let cfg = c
-                            .get("id")
-                            .and_then(Value::as_str)
-                            .map_or_else(|| format!("{nic_id}/ipConfigurations/ipconfig1"), str::to_string);
-                        Some((pip, cfg))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let (before, after) = (refs(old), refs(new));
-    let mut ops = Vec::new();
-    for (pip, cfg) in &after {
-        if let Some(mut r) = st.resources.get(pip).cloned() {
-            r.body["properties"]["ipConfiguration"] = json!({ "id": cfg });
-            r.etag += 1;
-            ops.push(Op::PutResource { resource: r });
+/// The read-only back-references Azure Network keeps: a public IP names the NIC
+/// configuration that uses it (`ipConfiguration`), a subnet the NIC configurations in it
+/// (`ipConfigurations`), a network security group the NICs (`networkInterfaces`) and
+/// subnets (`subnets`) it is attached to.
+#[derive(Default)]
+struct BackRefs {
+    pip: std::collections::HashMap<String, String>,
+    subnet: std::collections::HashMap<String, Vec<String>>,
+    nsg_nics: std::collections::HashMap<String, Vec<String>>,
+    nsg_subnets: std::collections::HashMap<String, Vec<String>>,
+}
+
+impl BackRefs {
+    fn collect<'a>(resources: impl Iterator<Item = (&'a str, &'a Value)>) -> BackRefs {
+        let mut b = BackRefs::default();
+        let s = |v: &Value, p: &str| v.pointer(p).and_then(Value::as_str).map(str::to_string);
+        for (kind, body) in resources {
+            if kind.eq_ignore_ascii_case("Microsoft.Network/networkInterfaces") {
+                let nic = s(body, "/id").unwrap_or_default();
+                for c in body.pointer("/properties/ipConfigurations").and_then(Value::as_array).into_iter().flatten() {
+                    let cfg = s(c, "/id").unwrap_or_default();
+                    if let Some(pip) = s(c, "/properties/publicIPAddress/id") {
+                        b.pip.insert(pip.to_ascii_lowercase(), cfg.clone());
+                    }
+                    if let Some(sub) = s(c, "/properties/subnet/id") {
+                        b.subnet.entry(sub.to_ascii_lowercase()).or_default().push(cfg.clone());
+                    }
+                }
+                if let Some(nsg) = s(body, "/properties/networkSecurityGroup/id") {
+                    b.nsg_nics.entry(nsg.to_ascii_lowercase()).or_default().push(nic);
+                }
+            } else if kind.eq_ignore_ascii_case("Microsoft.Network/virtualNetworks") {
+                for sub in body.pointer("/properties/subnets").and_then(Value::as_array).into_iter().flatten() {
+                    if let (Some(nsg), Some(id)) = (s(sub, "/properties/networkSecurityGroup/id"), s(sub, "/id")) {
+                        b.nsg_subnets.entry(nsg.to_ascii_lowercase()).or_default().push(id);
+                    }
+                }
+            }
+        }
+        b
+    }
+
+    /// Set the back-references of one resource in its body.
+    fn apply(&self, kind: &str, id: &str, body: &mut Value) {
+        let key = id.to_ascii_lowercase();
+        let refs = |ids: &[String]| Value::Array(ids.iter().map(|i| json!({ "id": i })).collect());
+        let set = |p: &mut serde_json::Map<String, Value>, k: &str, v: Option<Value>| match v {
+            Some(v) => {
+                p.insert(k.into(), v);
+            }
+            None => {
+                p.remove(k);
+            }
+        };
+        if kind.eq_ignore_ascii_case("Microsoft.Network/publicIPAddresses") {
+            if let Some(p) = body.get_mut("properties").and_then(Value::as_object_mut) {
+                set(p, "ipConfiguration", self.pip.get(&key).map(|c| json!({ "id": c })));
+            }
+        } else if kind.eq_ignore_ascii_case("Microsoft.Network/networkSecurityGroups") {
+            if let Some(p) = body.get_mut("properties").and_then(Value::as_object_mut) {
+                set(p, "networkInterfaces", self.nsg_nics.get(&key).map(|v| refs(v)));
+                set(p, "subnets", self.nsg_subnets.get(&key).map(|v| refs(v)));
+            }
+        } else if kind.eq_ignore_ascii_case("Microsoft.Network/virtualNetworks") {
+            for sub in body.pointer_mut("/properties/subnets").and_then(Value::as_array_mut).into_iter().flatten() {
+                let sk = sub.get("id").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase();
+                if let Some(p) = sub.get_mut("properties").and_then(Value::as_object_mut) {
+                    set(p, "ipConfigurations", self.subnet.get(&sk).map(|v| refs(v)));
+                }
+            }
         }
     }
-    for (pip, _) in before.iter().filter(|(p, _)| !after.iter().any(|(a, _)| a == p)) {
-        if let Some(mut r) = st.resources.get(pip).cloned() {
-            if let Some(p) = r.body.get_mut("properties").and_then(Value::as_object_mut) {
-                p.remove("ipConfiguration");
-            }
+}
+
+/// After a write of the network resource `id` (its new body, or `None` when it is deleted):
+/// set the back-references in that body and return the updates of the other network
+/// resources whose back-references change.
+pub(crate) fn network_backrefs(st: &CloudState, kind: &str, id: &str, mut new: Option<&mut Value>) -> Vec<Op> {
+    let key = id.to_ascii_lowercase();
+    let others = st.resources.iter().filter(|(k, _)| **k != key).map(|(_, r)| (r.kind.as_str(), &r.body));
+    let refs = match new.as_deref() {
+        Some(b) => BackRefs::collect(others.chain(std::iter::once((kind, b)))),
+        None => BackRefs::collect(others),
+    };
+    if let Some(b) = new.as_deref_mut() {
+        refs.apply(kind, id, b);
+    }
+    let mut ops = Vec::new();
+    for (k, r) in st.resources.iter().filter(|(k, r)| **k != key && r.kind.starts_with("Microsoft.Network/")) {
+        let mut body = r.body.clone();
+        refs.apply(&r.kind, k, &mut body);
+        if body != r.body {
+            let mut r = r.clone();
+            r.body = body;
             r.etag += 1;
             ops.push(Op::PutResource { resource: r });
         }
@@ -286,7 +507,12 @@ pub(crate) fn subnet(req: &mut Req<'_>, id: &ResourceId) -> Result<Response, Arm
                 None => list.push(b),
             }
             vnet.body["properties"]["subnets"] = Value::Array(list);
-            prepare_vnet(&vnet.id, None, &mut vnet.body)?;
+            let old = vnet.clone();
+            let mut extra = {
+                let st = req.sh.store();
+                prepare_vnet(&st.state, &vnet.id, Some(&old), &mut vnet.body)?;
+                network_backrefs(&st.state, &vnet.kind, &vnet.id, Some(&mut vnet.body))
+            };
             vnet.etag += 1;
             let shown = vnet
                 .body
@@ -294,7 +520,8 @@ pub(crate) fn subnet(req: &mut Req<'_>, id: &ResourceId) -> Result<Response, Arm
                 .and_then(Value::as_array)
                 .and_then(|a| a.iter().find(|s| s.get("name").and_then(Value::as_str) == Some(name.as_str())).cloned())
                 .unwrap_or(json!({}));
-            req.sh.commit(vec![Op::PutResource { resource: vnet }])?;
+            extra.insert(0, Op::PutResource { resource: vnet });
+            req.sh.commit(extra)?;
             let op = start_operation(req.sh, "microsoft.network/virtualnetworks/subnets", None);
             Ok(json_response(if pos.is_some() { 200 } else { 201 }, &shown, &lro_headers(req, &op, false)))
         }
@@ -304,9 +531,78 @@ pub(crate) fn subnet(req: &mut Req<'_>, id: &ResourceId) -> Result<Response, Arm
             list.remove(i);
             vnet.body["properties"]["subnets"] = Value::Array(list);
             vnet.etag += 1;
-            req.sh.commit(vec![Op::PutResource { resource: vnet }])?;
+            let mut ops = network_backrefs(&req.sh.store().state, &vnet.kind, &vnet.id, Some(&mut vnet.body));
+            ops.insert(0, Op::PutResource { resource: vnet });
+            req.sh.commit(ops)?;
             Ok(empty(200, &[]))
         }
         _ => Err(method_not_allowed()),
     }
+}
+
+fn parse_ip(s: &str) -> Option<u32> {
+    prefix_ok(&format!("{s}/32")).map(|(ip, _)| ip)
+}
+
+fn show_ip(a: u32) -> String {
+    format!("{}.{}.{}.{}", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255)
+}
+
+/// `GET …/virtualNetworks/{vnet}/CheckIPAddressAvailability?ipAddress=…`: whether an
+/// address of one of the network's subnets is free; when it is not, up to five free ones
+/// (Azure keeps the first four addresses and the last of every subnet;
+/// `TestVirtualNetworkCRUD.json`).
+pub(crate) fn check_ip_availability(st: &CloudState, vnet_id: &str, ip: &str) -> Result<Value, ArmError> {
+    let vnet = st.resources.get(&vnet_id.to_ascii_lowercase()).ok_or_else(|| parent_not_found(vnet_id))?;
+    let Some(addr) = parse_ip(ip) else {
+        return Err(ArmError::new(
+            400,
+            "InvalidPrivateIPAddressFormat",
+            format!("Private IP address {ip} is not formatted correctly."),
+        ));
+    };
+    let subnets = vnet.body.pointer("/properties/subnets").and_then(Value::as_array).cloned().unwrap_or_default();
+    let range = subnets.iter().find_map(|s| {
+        let (base, len) = prefix_ok(s.pointer("/properties/addressPrefix")?.as_str()?)?;
+        let size = 1u64 << (32 - u32::from(len));
+        (u64::from(addr) >= u64::from(base) && u64::from(addr) < u64::from(base) + size).then_some((base, size))
+    });
+    let Some((base, size)) = range else {
+        return Err(ArmError::new(
+            400,
+            "PrivateIPAddressNotInAnySubnet",
+            format!(
+                "Private static IP address {ip} does not belong to the range of any subnet in the virtual network {vnet_id}."
+            ),
+        ));
+    };
+    let prefix = format!("{}/subnets/", vnet.id.to_ascii_lowercase());
+    let used: Vec<u32> = st
+        .resources
+        .values()
+        .filter(|r| r.kind == "Microsoft.Network/networkInterfaces")
+        .flat_map(|r| {
+            r.body.pointer("/properties/ipConfigurations").and_then(Value::as_array).cloned().unwrap_or_default()
+        })
+        .filter(|c| {
+            c.pointer("/properties/subnet/id")
+                .and_then(Value::as_str)
+                .is_some_and(|s| s.to_ascii_lowercase().starts_with(&prefix))
+        })
+        .filter_map(|c| c.pointer("/properties/privateIPAddress").and_then(Value::as_str).and_then(parse_ip))
+        .collect();
+    let free = |a: u32| {
+        let off = u64::from(a) - u64::from(base);
+        off >= 4 && off + 1 < size && !used.contains(&a)
+    };
+    if free(addr) {
+        return Ok(json!({ "available": true }));
+    }
+    let list: Vec<String> = (4..size.saturating_sub(1))
+        .map(|o| (u64::from(base) + o) as u32)
+        .filter(|a| free(*a))
+        .take(5)
+        .map(show_ip)
+        .collect();
+    Ok(json!({ "available": false, "availableIPAddresses": list }))
 }

@@ -25,6 +25,7 @@ pub(crate) fn sql_server_setting(req: &mut Req<'_>, id: &ResourceId, tl: &str) -
     let view =
         |b: &Value| if admin { crate::local::sql::admin_view(b) } else { Some(crate::local::sql::entra_only_view(b)) };
     let tenant = req.sh.info.tenant_id.clone();
+    let create = view(&server.body).is_none();
     let new_body = match req.method {
         Method::GET => return view(&server.body).map(|v| json_response(200, &v, &[])).ok_or_else(|| not_found(id)),
         Method::PUT => {
@@ -53,5 +54,7 @@ pub(crate) fn sql_server_setting(req: &mut Req<'_>, id: &ResourceId, tl: &str) -
     // The view lives in the server's record, so the operation carries no resource: a client
     // GETs the setting itself once the operation succeeded.
     let op = start_operation(req.sh, tl, None);
-    Ok(empty(202, &lro_headers(req, &op, false)))
+    let name = crate::local::sql::operation_name(tl, req.method == Method::DELETE, create);
+    let body = crate::local::sql::accepted_body(name, admin.then_some(op.as_str()));
+    Ok(json_response(202, &body, &lro_headers(req, &op, false)))
 }

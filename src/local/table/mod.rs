@@ -180,6 +180,7 @@ pub fn accepted(type_lower: &str) -> Option<&'static [&'static str]> {
         }
         "microsoft.resources/subscriptions" => versions::SUBSCRIPTIONS,
         "microsoft.managedidentity/identities" => versions::MSI,
+        "microsoft.network/virtualnetworks/checkipaddressavailability" => versions::NETWORK,
         "microsoft.compute/locations/operations" | "microsoft.compute/virtualmachines/runcommand" => versions::COMPUTE,
         // Usages and VM sizes (the Compute spec's `locations/{location}/usages` and `vmSizes`).
         "microsoft.compute/locations/usages" | "microsoft.compute/locations/vmsizes" => versions::COMPUTE,
