@@ -184,10 +184,14 @@ pub fn extended(entries: &[Entry]) -> bool {
     entries.iter().any(|e| e.default || e.named() || e.tag == Tag::Mask)
 }
 
-/// The entries `GETACLSTATUS` lists: the named access entries and every default entry (the
-/// base access entries are in `owner`/`group`/`permission`).
+/// The entries `GETACLSTATUS` lists: the named access entries, the owning group's when the
+/// ACL is extended (its `permission` then shows the mask; `TestAdlsFileSystemPermissions.json`
+/// lists `group::rwx`), and every default entry (the other base access entries are in
+/// `owner`/`permission`).
 pub fn status_entries(entries: &[Entry]) -> Vec<String> {
-    let mut v: Vec<Entry> = entries.iter().filter(|e| e.default || e.named()).cloned().collect();
+    let ext = extended(entries);
+    let owning_group = |e: &Entry| ext && !e.default && e.tag == Tag::Group && !e.named();
+    let mut v: Vec<Entry> = entries.iter().filter(|e| e.default || e.named() || owning_group(e)).cloned().collect();
     sort(&mut v);
     v.iter().map(entry_text).collect()
 }

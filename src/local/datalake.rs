@@ -11,7 +11,8 @@
 //! Data plane: `LISTSTATUS`, `GETFILESTATUS`, `MKDIRS`, `CREATE` (307 to `write=true`, then
 //! 201), `OPEN` (307 to `read=true`, then 200), `APPEND` (307 to `append=true`), `DELETE`, and
 //! the ACL operations (`SETACL`, `MODIFYACLENTRIES`, `REMOVEACLENTRIES`, `REMOVEACL`,
-//! `REMOVEDEFAULTACL`, `GETACLSTATUS`). Tokens must be for `https://datalake.azure.net/`
+//! `REMOVEDEFAULTACL`, `GETACLSTATUS`), and (in `ext`) `RENAME`, `MSCONCAT`, `SETPERMISSION`
+//! and `SETEXPIRY` (`/WebHdfsExt/{path}`). Tokens must be for `https://datalake.azure.net/`
 //! exactly. Access is decided by POSIX ACLs ([`super::acl`]) for the caller's object id:
 //! execute on every ancestor directory, then the operation's own bits; ACL changes are for
 //! the owner. Owners of the account through RBAC (the `Owner` role at or above it) are
@@ -30,7 +31,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
-use super::acl::{self, Entry, R, W, X};
+use super::acl::{self, R, W, X};
 use super::auth::Refusal;
 use super::http::{ArmError, header, json_response, query_get, query_pairs};
 use super::paths;
@@ -38,6 +39,8 @@ use super::pipeline::{self, Bearer, Errors, Ids, Note, Plane, RequestId};
 use super::shared::{Shared, guid, now_ms};
 use super::store::{DataPath, Op, Resource, State as CloudState};
 use crate::arm::id::is_scope_prefix;
+
+mod ext;
 
 /// The only audience the Gen1 data plane accepts (arm-contract §9: the trailing slash matters).
 pub const AUDIENCE: &str = "https://datalake.azure.net/";
@@ -202,7 +205,7 @@ pub fn prepare_account(
                 dir: true,
                 owner: caller.to_string(),
                 group: default_group,
-                acl: acl::to_texts(&acl::from_mode(0o770)),
+                acl: root_acl(),
                 data: String::new(),
                 pending: String::new(),
                 modified_ms: now,
@@ -221,6 +224,14 @@ pub fn creating(shown: &mut Value) {
         p.insert("state".into(), Value::Null);
         p.insert("endpoint".into(), Value::Null);
     }
+}
+
+/// A new account's root ACL: `rwxrwx---` with an explicit mask, which is why Azure's
+/// `GETACLSTATUS` of a fresh root lists `group::rwx` (`TestAdlsFileSystemPermissions.json`).
+fn root_acl() -> Vec<String> {
+    let mut entries = acl::from_mode(0o770);
+    entries.extend(acl::parse_spec("mask::rwx", true).unwrap_or_default());
+    acl::to_texts(&entries)
 }
 
 /// Serve one account's data plane on an already bound listener.
@@ -403,10 +414,13 @@ fn authenticate(bearer: &Bearer) -> Result<String, Fail> {
     }
 }
 
-/// The absolute, normalised path after `/webhdfs/v1`.
+/// The absolute, normalised path after `/webhdfs/v1` (or `/WebHdfsExt`, where `SETEXPIRY` is).
 fn data_path(uri_path: &str) -> Result<String, Fail> {
-    let rest =
-        uri_path.strip_prefix("/webhdfs/v1").filter(|r| r.is_empty() || r.starts_with('/')).ok_or_else(|| {
+    let rest = uri_path
+        .strip_prefix("/webhdfs/v1")
+        .or_else(|| uri_path.strip_prefix("/WebHdfsExt"))
+        .filter(|r| r.is_empty() || r.starts_with('/'))
+        .ok_or_else(|| {
             fail(400, "IllegalArgumentException", format!("Invalid path '{uri_path}': expected /webhdfs/v1/{{path}}."))
         })?;
     let path = paths::normalise(rest, true)
@@ -625,10 +639,9 @@ fn head(sh: &Shared, account: &str, parts: &Parts, bearer: &Bearer) -> Result<Ad
     let op = query_get(&q, "op").map(str::to_ascii_uppercase).unwrap_or_default();
     let want_method = match op.as_str() {
         "LISTSTATUS" | "GETFILESTATUS" | "OPEN" | "GETACLSTATUS" => Method::GET,
-        "MKDIRS" | "CREATE" | "SETACL" | "MODIFYACLENTRIES" | "REMOVEACLENTRIES" | "REMOVEACL" | "REMOVEDEFAULTACL" => {
-            Method::PUT
-        }
-        "APPEND" => Method::POST,
+        "MKDIRS" | "CREATE" | "SETACL" | "MODIFYACLENTRIES" | "REMOVEACLENTRIES" | "REMOVEACL" | "REMOVEDEFAULTACL"
+        | "RENAME" | "SETPERMISSION" | "SETEXPIRY" => Method::PUT,
+        "APPEND" | "MSCONCAT" => Method::POST,
         "DELETE" => Method::DELETE,
         "" => return Err(fail(400, "IllegalArgumentException", "The webhdfs parameter \"op\" is required.")),
         other => {
@@ -674,7 +687,7 @@ fn handle(
             let s = cx.status(&path, &e, "");
             Ok(json_response(200, &json!({ "FileStatus": s }), &[("x-ms-request-id", rid.to_string())]))
         }
-        "LISTSTATUS" => list(&cx, &path, &q, rid),
+        "LISTSTATUS" => ext::list(&cx, &path, &q, rid),
         "GETACLSTATUS" => {
             let e = cx.existing(&path)?;
             let entries = acl::from_texts(&e.acl);
@@ -815,65 +828,10 @@ fn handle(
             ])?;
             Ok(boolean(true, rid))
         }
-        _ => change_acl(&cx, &path, &op, &q, rid),
+        "RENAME" => ext::rename(&cx, &path, &q, rid),
+        "MSCONCAT" => ext::concat(&cx, &path, &q, &body, rid),
+        "SETPERMISSION" => ext::set_permission(&cx, &path, &q, rid),
+        "SETEXPIRY" => ext::set_expiry(&cx, &path, &q, rid),
+        _ => ext::change_acl(&cx, &path, &op, &q, rid),
     }
-}
-
-fn list(cx: &Cx<'_>, path: &str, q: &[(String, String)], rid: &str) -> Result<Response, Fail> {
-    let e = cx.existing(path)?;
-    let statuses: Vec<Value> = if e.dir {
-        cx.check(&e, path, R | X)?;
-        let size = number(q, "listSize")?.map(|n| n as usize);
-        let after = query_get(q, "listAfter").filter(|s| !s.is_empty());
-        let before = query_get(q, "listBefore").filter(|s| !s.is_empty());
-        cx.children(path)
-            .into_iter()
-            .filter(|(n, _)| after.is_none_or(|a| n.as_str() > a) && before.is_none_or(|b| n.as_str() < b))
-            .take(size.unwrap_or(usize::MAX))
-            .map(|(n, c)| {
-                let child = if path == "/" { format!("/{n}") } else { format!("{path}/{n}") };
-                cx.status(&child, &c, &n)
-            })
-            .collect()
-    } else {
-        vec![cx.status(path, &e, "")]
-    };
-    Ok(json_response(
-        200,
-        &json!({ "FileStatuses": { "FileStatus": statuses } }),
-        &[("x-ms-request-id", rid.to_string())],
-    ))
-}
-
-/// `SETACL`, `MODIFYACLENTRIES`, `REMOVEACLENTRIES`, `REMOVEACL`, `REMOVEDEFAULTACL`: for
-/// the owner (or a super-user) only.
-fn change_acl(cx: &Cx<'_>, path: &str, op: &str, q: &[(String, String)], rid: &str) -> Result<Response, Fail> {
-    let mut e = cx.existing(path)?;
-    if !cx.superuser && !e.owner.eq_ignore_ascii_case(&cx.caller) {
-        return Err(fail(
-            403,
-            "AccessControlException",
-            format!(
-                "{op} failed with error: Forbidden. Only the owner of '{path}' or a super-user can change its ACL."
-            ),
-        ));
-    }
-    let spec = |perms: bool| -> Result<Vec<Entry>, Fail> {
-        let text = query_get(q, "aclspec").filter(|s| !s.is_empty()).ok_or_else(|| {
-            fail(400, "IllegalArgumentException", format!("{op} needs the webhdfs parameter \"aclspec\"."))
-        })?;
-        acl::parse_spec(text, perms).map_err(|m| fail(400, "IllegalArgumentException", m))
-    };
-    let current = acl::from_texts(&e.acl);
-    let bad = |m: String| fail(400, "IllegalArgumentException", m);
-    let next = match op {
-        "SETACL" => acl::set(&current, &spec(true)?, e.dir).map_err(bad)?,
-        "MODIFYACLENTRIES" => acl::modify(&current, &spec(true)?, e.dir).map_err(bad)?,
-        "REMOVEACLENTRIES" => acl::remove_entries(&current, &spec(false)?, e.dir).map_err(bad)?,
-        "REMOVEACL" => acl::remove_all(&current),
-        _ => acl::remove_default(&current),
-    };
-    e.acl = acl::to_texts(&next);
-    cx.write(vec![Op::PutDataPath { key: key(cx.account, path), path: e }])?;
-    Ok(done(200, rid, &[]))
 }
