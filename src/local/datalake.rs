@@ -226,6 +226,21 @@ pub fn creating(shown: &mut Value) {
     }
 }
 
+/// `POST …/enableKeyVault`: only an account encrypted with a user-managed key in a vault
+/// can switch to it; others answer 400 `InvalidOperation` (`TestAdlsAccount.json`).
+pub fn enable_key_vault(account: &Value) -> Result<(), ArmError> {
+    let user_managed =
+        account.pointer("/properties/encryptionConfig/type").and_then(Value::as_str) == Some("UserManaged");
+    if user_managed && account.pointer("/properties/encryptionConfig/keyVaultMetaInfo").is_some_and(Value::is_object) {
+        return Ok(());
+    }
+    Err(ArmError::new(
+        400,
+        "InvalidOperation",
+        "Operation EnableKeyVault is invalid under current encryption state or config of account.",
+    ))
+}
+
 /// A new account's root ACL: `rwxrwx---` with an explicit mask, which is why Azure's
 /// `GETACLSTATUS` of a fresh root lists `group::rwx` (`TestAdlsFileSystemPermissions.json`).
 fn root_acl() -> Vec<String> {

@@ -233,6 +233,24 @@ pub fn operation_name(tl: &str, delete: bool, create: bool) -> &'static str {
     }
 }
 
+/// The `administrators/ActiveDirectory` view at `api_version`: api-version 2014-04-01 also
+/// shows the server's `location` and `kind: null` (`TestServerActiveDirectoryAdministratorCRUD.json`).
+pub fn admin_at(server: &Value, api_version: &str) -> Option<Value> {
+    let mut v = admin_view(server)?;
+    if api_version.starts_with("2014-") {
+        v["location"] = server.get("location").cloned().unwrap_or(Value::Null);
+        v["kind"] = Value::Null;
+    }
+    Some(v)
+}
+
+/// Whether a server write at `api_version` completes at once (201 or 200 with the body):
+/// api-version 2014-04-01 did (`TestServerActiveDirectoryAdministratorCRUD.json`); later
+/// ones answer 202.
+pub fn synchronous(type_lower: &str, api_version: &str) -> bool {
+    SERVERS.eq_ignore_ascii_case(type_lower) && api_version.starts_with("2014-")
+}
+
 /// The `administrators/ActiveDirectory` view of a server, if it has an Entra admin.
 pub fn admin_view(server: &Value) -> Option<Value> {
     let a = server.pointer("/properties/administrators").filter(|a| a.is_object())?;

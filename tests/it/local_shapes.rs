@@ -286,12 +286,29 @@ fn sql_accepts_writes_with_the_operation_named_in_the_body() {
     assert_eq!(a.body["percentComplete"], 0);
     let op_id = a.body["operationId"].as_str().unwrap_or_default().to_string();
     assert!(a.header("location").is_some_and(|l| l.contains(&op_id)), "{op_id}");
+    let list = lab.op("GET", &format!("{server}/administrators?api-version=2014-04-01"), None);
+    assert_eq!(names(&list.body["value"]), ["ActiveDirectory"], "{}", list.body);
+    assert_eq!(
+        (list.body["value"][0]["location"].as_str(), &list.body["value"][0]["kind"]),
+        (Some("southeastasia"), &Value::Null)
+    );
+    let newer = lab.op("GET", &format!("{server}/administrators/ActiveDirectory?api-version=2023-08-01"), None);
+    assert!(newer.body.get("location").is_none(), "only 2014-04-01 shows a location: {}", newer.body);
     let a2 = lab.op("PUT", &admin, Some(&json!({"properties": {"login": "other", "sid": sid, "administratorType": "ActiveDirectory", "tenantId": lab.cloud.info.tenant_id}})));
     assert_eq!(a2.body["operation"], "UpdateActiveDirectoryAdministrator");
     let del = lab.op("DELETE", &admin, None);
     assert_eq!((del.status, del.body["operation"].as_str()), (202, Some("DropActiveDirectoryAdministrator")));
     let gone = lab.op("DELETE", &format!("{server}?{api}"), None);
     assert_eq!((gone.status, gone.body["operation"].as_str()), (202, Some("DropLogicalServer")));
+    assert_eq!(lab.op("GET", &format!("{server}/administrators?api-version=2014-04-01"), None).status, 404);
+    // At 2014-04-01 a server's create completed at once: 201 with the body.
+    let old = lab.op(
+        "PUT",
+        &format!("{rg}/providers/Microsoft.Sql/servers/idlab-shapes-2014?api-version=2014-04-01"),
+        Some(&json!({"properties": {"version": "12.0", "administratorLogin": "testusername", "administratorLoginPassword": "t357ingP@s5w0rd!"}, "location": "North Europe"})),
+    );
+    assert_eq!((old.status, old.body["kind"].as_str()), (201, Some("v12.0")), "{}", old.body);
+    assert!(!old.body.to_string().contains("t357ingP@s5w0rd!"), "the password is never echoed");
 }
 
 #[test]
@@ -303,6 +320,9 @@ fn data_lake_store_renames_concatenates_and_sets_permissions() {
     let got = lab.op("GET", &format!("{id}?api-version=2016-11-01"), None);
     assert_eq!(got.body["properties"]["firewallAllowDataLakeAnalytics"], "Disabled");
     assert_eq!(got.body["properties"]["dataLakePerformanceTierState"], "Disabled");
+    // A service-managed key cannot switch to a vault's: 400 InvalidOperation, as recorded.
+    let kv = lab.op("POST", &format!("{id}/enableKeyVault?api-version=2016-11-01"), None);
+    assert_eq!((kv.status, kv.code()), (400, "InvalidOperation"), "{}", kv.body);
     let c = client(&lab);
     let t = lab.operator_token_for(DATALAKE_SCOPE);
     let json_of = |r: &crate::local_datalake::Hdfs| serde_json::from_slice::<Value>(&r.bytes).unwrap_or(Value::Null);

@@ -35,6 +35,14 @@ pub(crate) fn list_collection(req: &Req<'_>, parent: &str, t: &str) -> Result<Re
         }
         return Ok(json_response(200, &check_ip_availability(&st.state, parent, ip)?, &[]));
     }
+    if tl == "microsoft.sql/servers/administrators" {
+        let server = st.state.resources.get(&parent.to_ascii_lowercase()).ok_or_else(|| parent_not_found(parent))?;
+        if readable(&st.state, c, |r| r.id.eq_ignore_ascii_case(parent), |r| format!("{}/read", r.kind)).is_empty() {
+            return Err(parent_not_found(parent));
+        }
+        let value: Vec<Value> = crate::local::sql::admin_at(&server.body, &req.api_version).into_iter().collect();
+        return Ok(json_response(200, &json!({ "value": value }), &[]));
+    }
     if tl == "microsoft.network/virtualnetworks/subnets" {
         let vnet = st.state.resources.get(&parent.to_ascii_lowercase()).ok_or_else(|| parent_not_found(parent))?;
         let value = vnet.body.pointer("/properties/subnets").cloned().unwrap_or(json!([]));
@@ -66,6 +74,12 @@ pub(crate) fn action(req: &Req<'_>, parent: &str, t: &str, body: Value) -> Resul
     }
     if tl == "microsoft.keyvault/locations/deletedvaults/purge" {
         return purge_vault(req, parent);
+    }
+    if tl == "microsoft.datalakestore/accounts/enablekeyvault" {
+        let st = req.sh.store();
+        let account = st.state.resources.get(&parent.to_ascii_lowercase()).ok_or_else(|| parent_not_found(parent))?;
+        crate::local::datalake::enable_key_vault(&account.body)?;
+        return Ok(empty(200, &[]));
     }
     if tl == "microsoft.compute/virtualmachines/runcommand" {
         return crate::local::providers::compute::run_command(req, parent, &body);
@@ -401,7 +415,7 @@ pub(crate) fn put_resource(
         let op = start_operation(req.sh, tl, Some(stored_id));
         return Ok(empty(202, &lro_headers(req, &op, true)));
     }
-    if always_accepted(tl) {
+    if always_accepted(tl) && !crate::local::sql::synchronous(tl, &req.api_version) {
         let op = start_operation(req.sh, tl, Some(stored_id));
         let body =
             crate::local::sql::accepted_body(crate::local::sql::operation_name(tl, false, existing.is_none()), None);

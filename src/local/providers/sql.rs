@@ -22,8 +22,10 @@ pub(crate) fn sql_server_setting(req: &mut Req<'_>, id: &ResourceId, tl: &str) -
     let Some(mut server) = req.sh.store().state.resources.get(&parent.key()).cloned() else {
         return Err(if req.method == Method::GET { not_found(id) } else { parent_not_found(parent.as_str()) });
     };
-    let view =
-        |b: &Value| if admin { crate::local::sql::admin_view(b) } else { Some(crate::local::sql::entra_only_view(b)) };
+    let api = req.api_version.clone();
+    let view = |b: &Value| {
+        if admin { crate::local::sql::admin_at(b, &api) } else { Some(crate::local::sql::entra_only_view(b)) }
+    };
     let tenant = req.sh.info.tenant_id.clone();
     let create = view(&server.body).is_none();
     let new_body = match req.method {

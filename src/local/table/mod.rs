@@ -181,6 +181,7 @@ pub fn accepted(type_lower: &str) -> Option<&'static [&'static str]> {
         "microsoft.resources/subscriptions" => versions::SUBSCRIPTIONS,
         "microsoft.managedidentity/identities" => versions::MSI,
         "microsoft.network/virtualnetworks/checkipaddressavailability" => versions::NETWORK,
+        "microsoft.datalakestore/accounts/enablekeyvault" => versions::DATA_LAKE_STORE,
         "microsoft.compute/locations/operations" | "microsoft.compute/virtualmachines/runcommand" => versions::COMPUTE,
         // Usages and VM sizes (the Compute spec's `locations/{location}/usages` and `vmSizes`).
         "microsoft.compute/locations/usages" | "microsoft.compute/locations/vmsizes" => versions::COMPUTE,
@@ -209,6 +210,9 @@ pub(crate) fn post_action(type_lower: &str) -> Option<&'static str> {
             Some("Microsoft.KeyVault/locations/deletedVaults/purge/action")
         }
         "microsoft.compute/virtualmachines/runcommand" => Some("Microsoft.Compute/virtualMachines/runCommand/action"),
+        "microsoft.datalakestore/accounts/enablekeyvault" => {
+            Some("Microsoft.DataLakeStore/accounts/enableKeyVault/action")
+        }
         _ if type_lower.starts_with("microsoft.storage/storageaccounts/") => {
             match type_lower.rsplit('/').next().unwrap_or_default() {
                 "listkeys" => Some("Microsoft.Storage/storageAccounts/listkeys/action"),
