@@ -131,7 +131,10 @@ fn network_resources_carry_azures_defaults_and_back_references() {
     assert!(suffix.ends_with(".dx.internal.cloudapp.net") && suffix.len() > 30, "{suffix}");
     let cfg_id = format!("{nic_id}/ipConfigurations/ipconfig1").to_lowercase();
     let v = lab.op("GET", &format!("{vnet_id}?{NET}"), None);
-    assert_eq!(ids(&v.body["properties"]["subnets"][0]["properties"]["ipConfigurations"]), [cfg_id.clone()]);
+    assert_eq!(
+        ids(&v.body["properties"]["subnets"][0]["properties"]["ipConfigurations"]),
+        std::slice::from_ref(&cfg_id)
+    );
     let p = lab.op("GET", &format!("{pip_id}?{NET}"), None);
     assert_eq!(p.body["properties"]["ipConfiguration"]["id"].as_str().map(str::to_lowercase), Some(cfg_id.clone()));
     let g = lab.op("GET", &format!("{nsg_id}?{NET}"), None);

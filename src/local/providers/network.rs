@@ -458,14 +458,14 @@ impl BackRefs {
 /// After a write of the network resource `id` (its new body, or `None` when it is deleted):
 /// set the back-references in that body and return the updates of the other network
 /// resources whose back-references change.
-pub(crate) fn network_backrefs(st: &CloudState, kind: &str, id: &str, mut new: Option<&mut Value>) -> Vec<Op> {
+pub(crate) fn network_backrefs(st: &CloudState, kind: &str, id: &str, new: Option<&mut Value>) -> Vec<Op> {
     let key = id.to_ascii_lowercase();
     let others = st.resources.iter().filter(|(k, _)| **k != key).map(|(_, r)| (r.kind.as_str(), &r.body));
     let refs = match new.as_deref() {
         Some(b) => BackRefs::collect(others.chain(std::iter::once((kind, b)))),
         None => BackRefs::collect(others),
     };
-    if let Some(b) = new.as_deref_mut() {
+    if let Some(b) = new {
         refs.apply(kind, id, b);
     }
     let mut ops = Vec::new();
