@@ -35,6 +35,7 @@ mod roles_rbac;
 mod run_command;
 mod sas_vectors;
 mod schema;
+mod specs;
 mod sql_e2e;
 mod storage_e2e;
 mod throttling;
