@@ -49,14 +49,31 @@ resources:
 
 /// ARM exchanges with no operation in the fixture documents, on purpose: (path fragment,
 /// api-version, why). Anything else without an operation fails the test.
-const UNCOVERED: &[(&str, &str, &str)] = &[
-    (
-        "/providers/Microsoft.Network/",
-        "2024-07-01",
-        "Network 2024-07-01: the $ref closure of networkInterface.json reaches most of the Network folder; not copied",
-    ),
-    ("/resources", "2021-04-01", "generic resource listing at ARM's 2021-04-01 (resources.json 2021-04-01 not copied)"),
+const UNCOVERED: &[(&str, &str, &str)] = &[(
+    "/resources",
+    "2021-04-01",
+    "generic resource listing at ARM's 2021-04-01 (resources.json 2021-04-01 not copied)",
+)];
+
+/// The Network 2024-07-01 documents the fixtures do not hold: the five that idlab's network
+/// bodies need ($ref'd from them, for parts of a resource idlab never sends and the local cloud
+/// never answers: gateways, load balancers, private endpoints, ...). The `$ref`s into these are
+/// the only dangling ones allowed; the check itself fails on any `$ref` it meets that does not
+/// resolve, so a body or answer that reaches one of these parts fails the test.
+const NETWORK_NOT_COPIED: &[&str] = &[
+    "applicationGateway.json",
+    "applicationSecurityGroup.json",
+    "loadBalancer.json",
+    "natGateway.json",
+    "networkProfile.json",
+    "networkWatcher.json",
+    "privateEndpoint.json",
+    "privateLinkService.json",
+    "routeTable.json",
+    "serviceEndpointPolicy.json",
+    "virtualNetworkTap.json",
 ];
+const NETWORK_DIR: &str = "specification/network/resource-manager/Microsoft.Network/stable/2024-07-01/";
 
 /// What a recorded Azure answer shows that the spec does not allow.
 #[derive(Clone, Copy, PartialEq)]
@@ -265,8 +282,19 @@ fn check_all(c: &Captured) -> Report {
 #[test]
 fn every_ref_in_the_fixture_specs_resolves() {
     let specs = specs();
-    let dangling = specs.dangling();
+    let (allowed, dangling): (Vec<String>, Vec<String>) = specs.dangling().into_iter().partition(|e| {
+        NETWORK_NOT_COPIED
+            .iter()
+            .any(|f| e.contains(&format!("in {NETWORK_DIR}")) && e.contains(&format!("no file {NETWORK_DIR}{f}")))
+    });
     assert!(dangling.is_empty(), "{} dangling $refs:\n{}", dangling.len(), dangling.join("\n"));
+    // Each file left out is really referred to (the list holds nothing stale).
+    for f in NETWORK_NOT_COPIED {
+        assert!(
+            allowed.iter().any(|e| e.contains(&format!("no file {NETWORK_DIR}{f}"))),
+            "{f} is referred to by nothing"
+        );
+    }
     assert!(specs.ref_count() > 1000, "{}", specs.ref_count());
 }
 
@@ -321,6 +349,10 @@ fn every_body_idlab_sends_and_every_json_answer_of_the_local_cloud_follows_azure
         "ServerAzureADAdministrators_CreateOrUpdate",
         "Accounts_Create",
         "VirtualMachines_CreateOrUpdate",
+        "VirtualNetworks_CreateOrUpdate",
+        "NetworkSecurityGroups_CreateOrUpdate",
+        "PublicIPAddresses_CreateOrUpdate",
+        "NetworkInterfaces_CreateOrUpdate",
     ] {
         assert!(
             r.tally.iter().any(|(k, t)| k.starts_with(&format!("{op} @")) && t.requests > 0),
@@ -375,7 +407,7 @@ fn negative_cases_per_kind_and_api_version_are_rejected() {
             firsts.entry(format!("{} @ {api}", o.id)).or_insert((s, e["request"].clone()));
         }
     }
-    assert!(firsts.len() >= 15, "{:?}", firsts.keys().collect::<Vec<_>>());
+    assert!(firsts.len() >= 19, "{:?}", firsts.keys().collect::<Vec<_>>());
     let mut cases = 0;
     let mut none: [Vec<String>; 4] = Default::default();
     for (op, (schema, body)) in &firsts {
