@@ -49,11 +49,15 @@ resources:
 
 /// ARM exchanges with no operation in the fixture documents, on purpose: (path fragment,
 /// api-version, why). Anything else without an operation fails the test.
-const UNCOVERED: &[(&str, &str, &str)] = &[(
-    "/resources",
-    "2021-04-01",
-    "generic resource listing at ARM's 2021-04-01 (resources.json 2021-04-01 not copied)",
-)];
+/// An api-version of `*` matches any.
+const UNCOVERED: &[(&str, &str, &str)] = &[
+    ("/resources", "2021-04-01", "generic resource listing at ARM's 2021-04-01 (resources.json 2021-04-01 not copied)"),
+    (
+        "/providers/Microsoft.Compute/disks/",
+        "*",
+        "managed disks: the DiskRP documents are not in the fixtures (the plans here made no disk request when written)",
+    ),
+];
 
 /// The Network 2024-07-01 documents the fixtures do not hold: the five that idlab's network
 /// bodies need ($ref'd from them, for parts of a resource idlab never sends and the local cloud
@@ -238,7 +242,7 @@ fn check_all(c: &Captured) -> Report {
         let api = e["api_version"].as_str().unwrap_or_default();
         let what = format!("{method} {path}?api-version={api}");
         let Some(o) = specs.operation(method, &path, api) else {
-            match UNCOVERED.iter().find(|(frag, v, _)| path.contains(frag) && api == *v) {
+            match UNCOVERED.iter().find(|(frag, v, _)| path.contains(frag) && (api == *v || *v == "*")) {
                 Some((_, _, why)) => *r.uncovered.entry((*why).to_string()).or_default() += 1,
                 None => r.violations.push(format!("{what}: no operation in the fixture specs")),
             }
