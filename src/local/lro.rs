@@ -14,10 +14,17 @@ pub(crate) fn start_operation(sh: &Shared, type_lower: &str, resource: Option<St
     let id = guid();
     let now = now_ms();
     let dur = sh.faults().lro(type_lower).as_millis() as u64;
-    sh.ops
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(id.clone(), Operation { done_ms: now + dur, failed: None, resource, started_ms: now, result: None });
+    sh.ops.lock().unwrap_or_else(|p| p.into_inner()).insert(
+        id.clone(),
+        Operation {
+            done_ms: now + dur,
+            failed: None,
+            resource,
+            started_ms: now,
+            result: None,
+            type_lower: type_lower.to_string(),
+        },
+    );
     id
 }
 
@@ -79,7 +86,10 @@ pub(crate) fn operation_status(sh: &Shared, id: &str, query: &[(String, String)]
                 return json_response(200, &b, &[]);
             }
         }
-        return empty(200, &[]);
+        // Azure Network's `operationResults` of a delete answer 204 (`TestNetworkInterfaceCRUD.json`).
+        // (A subnet's PUT has no stored resource of its own: 200.)
+        let network_delete = op.type_lower.starts_with("microsoft.network/") && !op.type_lower.ends_with("/subnets");
+        return empty(if network_delete { 204 } else { 200 }, &[]);
     }
     let mut body = json!({ "id": format!("{}/_idlab/operations/{id}", sh.base_url), "name": id, "status": if done { "Succeeded" } else { "InProgress" }, "startTime": fmt(op.started_ms) });
     if done {

@@ -113,6 +113,9 @@ pub struct Operation {
     pub started_ms: u64,
     /// For `Location` polling of a POST action with a result (Run Command): the final answer.
     pub result: Option<serde_json::Value>,
+    /// The lower-case type the operation is about (a delete's final `Location` answer is 204
+    /// for Azure Network, 200 elsewhere).
+    pub type_lower: String,
 }
 
 /// State shared by every handler.

@@ -244,6 +244,18 @@ pub fn admin_at(server: &Value, api_version: &str) -> Option<Value> {
     Some(v)
 }
 
+/// The 404 of a missing Entra admin at api-version 2014-04-01: the SQL RP's own envelope,
+/// not ARM's `{"error": …}`.
+pub fn admin_missing_2014() -> Value {
+    json!({
+        "code": "NotFound",
+        "message": "Server administrator with name 'ActiveDirectory' does not exist. To continue, specify a valid server administrator name.",
+        "target": null,
+        "details": [],
+        "innererror": [],
+    })
+}
+
 /// Whether a server write at `api_version` completes at once (201 or 200 with the body):
 /// api-version 2014-04-01 did (`TestServerActiveDirectoryAdministratorCRUD.json`); later
 /// ones answer 202.

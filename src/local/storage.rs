@@ -73,6 +73,13 @@ pub fn prepare_account(
     if !body.is_object() {
         return Err(ArmError::new(400, "InvalidRequestContent", "The request content must be a JSON object."));
     }
+    // Before 2016-01-01 the account type was `properties.accountType` (no `sku`;
+    // `TestVirtualMachineIdentityUpdate.json` at 2015-06-15).
+    if body.get("sku").is_none()
+        && let Some(t) = body.pointer("/properties/accountType").and_then(Value::as_str).map(str::to_string)
+    {
+        body["sku"] = json!({ "name": t });
+    }
     if body.pointer("/sku/name").and_then(Value::as_str).is_none() {
         return Err(ArmError::new(
             400,

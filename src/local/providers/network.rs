@@ -235,6 +235,9 @@ pub(crate) fn prepare_pip(st: &CloudState, existing: Option<&Resource>, body: &m
     if body.get("sku").is_none() {
         body["sku"] = json!({ "name": "Standard", "tier": "Regional" });
     }
+    if let Some(sku) = body.get_mut("sku").and_then(Value::as_object_mut) {
+        sku.entry("tier").or_insert(json!("Regional"));
+    }
     let standard =
         body.pointer("/sku/name").and_then(Value::as_str).is_some_and(|s| s.eq_ignore_ascii_case("Standard"));
     let old_ip = existing.and_then(|r| r.body.pointer("/properties/ipAddress").cloned());

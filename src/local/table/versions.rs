@@ -2,6 +2,7 @@
 //! publishes for it (arm-contract §0.2), because unmodified SDKs send their own, usually newer.
 
 pub(super) const RESOURCES: &[&str] = &[
+    "2014-04-01-preview",
     "2015-11-01",
     "2016-02-01",
     "2016-07-01",
