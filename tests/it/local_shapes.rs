@@ -111,6 +111,14 @@ fn network_resources_carry_azures_defaults_and_back_references() {
     assert_eq!(pip.status, 201, "{}", pip.body);
     assert_eq!(pip.body["properties"]["dnsSettings"]["fqdn"], "ps5346.westus.cloudapp.azure.com");
     assert_eq!(pip.body["properties"]["idleTimeoutInMinutes"], 4);
+    // A sku sent by name gets its tier (compute recordings, 2017-10-01).
+    let basic = lab.op(
+        "PUT",
+        &format!("{net}/publicIPAddresses/basic?api-version=2017-10-01"),
+        Some(&json!({"sku": {"name": "Basic"}, "properties": {"publicIPAllocationMethod": "Dynamic"}, "location": "westus"})),
+    );
+    assert_eq!(basic.body["sku"], json!({"name": "Basic", "tier": "Regional"}), "{}", basic.body);
+    delete_202(&lab, &format!("{net}/publicIPAddresses/basic"));
 
     // TestNetworkInterfaceCRUD.json: the NIC's configuration is listed by its subnet, its
     // public IP and its NSG; its own fields are filled.
@@ -153,8 +161,11 @@ fn network_resources_carry_azures_defaults_and_back_references() {
     assert_eq!(check("10.0.1.3").body["available"], false, "Azure keeps the first four addresses");
     assert_eq!(check("10.9.0.1").status, 400);
 
-    // Deletes answer 202 with both headers, and the back-references go with the NIC.
-    delete_202(&lab, &nic_id);
+    // Deletes answer 202 with both headers (their Location ends 204, as Azure's
+    // operationResults), and the back-references go with the NIC.
+    let gone = delete_202(&lab, &nic_id);
+    let done = lab.op("GET", &gone.header("location").unwrap_or_default(), None);
+    assert_eq!(done.status, 204, "{}", done.body);
     let p = lab.op("GET", &format!("{pip_id}?{NET}"), None);
     assert!(p.body["properties"].get("ipConfiguration").is_none(), "{}", p.body);
     let v = lab.op("GET", &format!("{vnet_id}?{NET}"), None);
@@ -220,6 +231,17 @@ fn a_storage_accounts_system_identity_is_a_principal_the_cloud_knows() {
     assert_eq!(off.body["identity"]["type"], "None", "{}", off.body);
     assert!(off.body["identity"].get("principalId").is_none());
     assert_eq!(assign(&pid).code(), "PrincipalNotFound");
+    // Before 2016 the type was `properties.accountType` (TestVirtualMachineIdentityUpdate.json).
+    let old_api = format!("{rg}/providers/Microsoft.Storage/storageAccounts/idlabshapes2015?api-version=2015-06-15");
+    let r =
+        lab.op("PUT", &old_api, Some(&json!({"location": "East US", "properties": {"accountType": "Standard_GRS"}})));
+    assert_eq!(r.status, 202, "{}", r.body);
+    let got = lab.op("GET", &old_api, None);
+    assert_eq!(
+        (got.body["properties"]["accountType"].as_str(), got.body["sku"]["name"].as_str()),
+        (Some("Standard_GRS"), Some("Standard_GRS"))
+    );
+    assert_eq!(got.body["properties"]["secondaryLocation"], "westus", "{}", got.body);
     // A bad identity type is refused.
     let bad = lab.op("PATCH", &format!("{acct}?{api}"), Some(&json!({"identity": {"type": "Both"}})));
     assert_eq!(bad.status, 400, "{}", bad.body);
@@ -275,6 +297,15 @@ fn sql_accepts_writes_with_the_operation_named_in_the_body() {
     // operation's id and its progress.
     let admin = format!("{server}/administrators/ActiveDirectory?api-version=2014-04-01");
     let sid = uuid::Uuid::new_v4().to_string();
+    let missing = lab.op("GET", &admin, None);
+    assert_eq!(
+        (missing.status, missing.body["code"].as_str()),
+        (404, Some("NotFound")),
+        "the RP's own 2014 envelope: {}",
+        missing.body
+    );
+    let newer = lab.op("GET", &format!("{server}/administrators/ActiveDirectory?api-version=2023-08-01"), None);
+    assert_eq!((newer.status, newer.code()), (404, "ResourceNotFound"), "{}", newer.body);
     let a = lab.op(
         "PUT",
         &admin,
@@ -289,6 +320,14 @@ fn sql_accepts_writes_with_the_operation_named_in_the_body() {
     assert_eq!(a.body["percentComplete"], 0);
     let op_id = a.body["operationId"].as_str().unwrap_or_default().to_string();
     assert!(a.header("location").is_some_and(|l| l.contains(&op_id)), "{op_id}");
+    // The Location poll ends with the admin, as administratorOperationResults does.
+    let polled = lab.op("GET", &a.header("location").unwrap_or_default(), None);
+    assert_eq!(
+        (polled.status, polled.body["properties"]["login"].as_str()),
+        (200, Some("testAADaccount")),
+        "{}",
+        polled.body
+    );
     let list = lab.op("GET", &format!("{server}/administrators?api-version=2014-04-01"), None);
     assert_eq!(names(&list.body["value"]), ["ActiveDirectory"], "{}", list.body);
     assert_eq!(
