@@ -178,6 +178,11 @@ fn key_set(v: Option<&Value>) -> Vec<String> {
     k
 }
 
+/// The `name` of an array element, for elements matched by name.
+fn name_of(v: &Value) -> Option<&str> {
+    v.get("name").and_then(Value::as_str).filter(|n| *n != UNKNOWN)
+}
+
 /// Field-level differences between what the plan wants and what ARM holds, over the
 /// wanted fields only.
 pub fn diff(path: &str, want: &Value, have: Option<&Value>, out: &mut Vec<FieldChange>) {
@@ -208,6 +213,27 @@ pub fn diff(path: &str, want: &Value, have: Option<&Value>, out: &mut Vec<FieldC
             }
         }
         Value::Array(w) => match have.and_then(Value::as_array) {
+            // Sets: Azure may answer them in another order. Scalars (address prefixes,
+            // actions, audiences) match as a multiset; named objects (rules, subnets) by name.
+            Some(h) if h.len() == w.len() && w.iter().all(|v| !v.is_object() && !v.is_array()) => {
+                let mut free: Vec<&Value> = h.iter().collect();
+                let all = w.iter().all(|v| match free.iter().position(|x| same_scalar(path, v, x)) {
+                    Some(i) => {
+                        free.swap_remove(i);
+                        true
+                    }
+                    None => false,
+                });
+                if !all {
+                    change(out);
+                }
+            }
+            Some(h) if h.len() == w.len() && w.iter().all(|v| name_of(v).is_some()) => {
+                for (i, v) in w.iter().enumerate() {
+                    let same = h.iter().find(|x| name_of(x).zip(name_of(v)).is_some_and(|(a, b)| a.eq_ignore_ascii_case(b)));
+                    diff(&format!("{path}/{i}"), v, same.or_else(|| h.get(i)), out);
+                }
+            }
             Some(h) if h.len() == w.len() => {
                 for (i, v) in w.iter().enumerate() {
                     diff(&format!("{path}/{i}"), v, h.get(i), out);
@@ -259,6 +285,14 @@ pub fn purge_instead(a: &mut Action) {
 pub fn decide(name: &str, kind: &str, plan_name: &str, desired: &Desired, observed: Option<&Value>) -> Action {
     let mut changes = Vec::new();
     diff("", &desired.body, observed, &mut changes);
+    if observed.is_some() {
+        // What Azure answers in its own way (defaults left out, enums in its case).
+        changes.retain(|c| {
+            !desired.lenient.iter().any(|(p, rule)| {
+                *p == c.path && c.new.as_ref().is_some_and(|w| rule.same(w, c.old.as_ref()))
+            })
+        });
+    }
     let mut a = Action {
         name: name.into(),
         kind: kind.into(),
@@ -584,6 +618,7 @@ mod tests {
             principal_from_plan: false,
             plane: crate::kinds::env::Plane::Arm,
             soft_delete: false,
+            lenient: Vec::new(),
         }
     }
 
@@ -678,6 +713,36 @@ mod tests {
         opts.force = true;
         opts.purge = false;
         assert_eq!(destroy_action(&opts, &d, &gone, false).0, ActionKind::NoOp);
+    }
+
+    #[test]
+    fn sets_compare_in_any_order_and_lenient_fields_as_azure_answers_them() {
+        let mut d = desired(json!({"tags": {"idlab-plan": "p"}, "properties": {
+            "rules": [{"name": "a", "properties": {"port": "22"}}, {"name": "b", "properties": {"port": "80"}}],
+            "prefixes": ["10.0.0.0/16", "10.1.0.0/16"],
+            "sku": {"name": "premium"}, "retention": 90,
+        }}));
+        let have = json!({"tags": {"idlab-plan": "p"}, "properties": {
+            "rules": [{"name": "b", "properties": {"port": "80"}}, {"name": "a", "properties": {"port": "22"}}],
+            "prefixes": ["10.1.0.0/16", "10.0.0.0/16"],
+            "sku": {"name": "Premium"},
+        }});
+        let a = decide("x", "k", "p", &d, Some(&have));
+        let paths: Vec<&str> = a.changes.iter().map(|c| c.path.as_str()).collect();
+        assert_eq!(paths, ["properties/sku/name", "properties/retention"]);
+        d.lenient = vec![
+            ("properties/sku/name", crate::kinds::env::Lenient::AnyCase),
+            ("properties/retention", crate::kinds::env::Lenient::Absent(json!(90))),
+        ];
+        assert_eq!(decide("x", "k", "p", &d, Some(&have)).action, ActionKind::NoOp);
+        // Absent is the default only: another value still differs.
+        d.body["properties"]["retention"] = json!(30);
+        assert_eq!(decide("x", "k", "p", &d, Some(&have)).action, ActionKind::Update);
+        // `tags: {}` and no tags at all are the same: neither carries the plan's mark.
+        let d = desired(json!({"tags": {"idlab-plan": "p"}}));
+        for t in [json!({"tags": {}}), json!({})] {
+            assert_eq!(decide("x", "k", "p", &d, Some(&t)).action, ActionKind::Adopt);
+        }
     }
 
     #[test]

@@ -30,6 +30,7 @@ mod local_pipeline;
 mod local_security;
 mod pr_markdown;
 mod props;
+mod real_bodies;
 mod roles;
 mod roles_rbac;
 mod run_command;
