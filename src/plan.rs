@@ -285,6 +285,14 @@ pub fn purge_instead(a: &mut Action) {
 pub fn decide(name: &str, kind: &str, plan_name: &str, desired: &Desired, observed: Option<&Value>) -> Action {
     let mut changes = Vec::new();
     diff("", &desired.body, observed, &mut changes);
+    if let Some(have) = observed {
+        for p in &desired.cleared {
+            let held = have.pointer(&format!("/{p}")).filter(|v| !v.is_null());
+            if let Some(v) = held {
+                changes.push(FieldChange { path: (*p).to_string(), old: Some(v.clone()), new: None });
+            }
+        }
+    }
     if observed.is_some() {
         // What Azure answers in its own way (defaults left out, enums in its case).
         changes.retain(|c| {
@@ -619,6 +627,7 @@ mod tests {
             plane: crate::kinds::env::Plane::Arm,
             soft_delete: false,
             lenient: Vec::new(),
+            cleared: Vec::new(),
         }
     }
 

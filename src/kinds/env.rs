@@ -293,6 +293,9 @@ pub struct Desired {
     /// Fields that compare beyond equality, as real Azure answers them: `(path, rule)`, the
     /// path `/`-separated as in a plan's changes (`properties/sku/name`).
     pub lenient: Vec<(&'static str, Lenient)>,
+    /// Fields the plan wants absent (`/`-separated paths the desired body leaves out): a value
+    /// Azure holds there is a change, which the update clears by leaving the field out.
+    pub cleared: Vec<&'static str>,
 }
 
 /// How a field of a desired body may differ in what Azure answers and still be the same.
@@ -349,6 +352,7 @@ impl Desired {
             plane: Plane::Arm,
             soft_delete: false,
             lenient: Vec::new(),
+            cleared: Vec::new(),
         }
     }
 

@@ -139,6 +139,8 @@ impl Spec for KeyVault {
                     principal: lit("${caller}"),
                     role: lit("Key Vault Secrets Officer"),
                     description: Some(lit("the deploying principal's access to the vault's secrets")),
+                    condition: None,
+                    condition_version: None,
                     depends_on: Vec::new(),
                 }),
             )

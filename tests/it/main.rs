@@ -31,6 +31,7 @@ mod local_security;
 mod pr_markdown;
 mod props;
 mod real_bodies;
+mod role_conditions;
 mod roles;
 mod roles_rbac;
 mod run_command;
