@@ -28,6 +28,7 @@ mod local_layout;
 mod local_persist;
 mod local_pipeline;
 mod local_security;
+mod patch_semantics;
 mod pr_markdown;
 mod props;
 mod real_bodies;
