@@ -189,7 +189,9 @@ impl Spec for RoleAssignment {
                     if let Some(c) = &self.condition {
                         p["condition"] = json!(env.resolve(c).or_unknown());
                         p["conditionVersion"] = json!(
-                            self.condition_version.as_ref().map_or_else(|| "2.0".to_string(), |v| env.resolve(v).or_unknown())
+                            self.condition_version
+                                .as_ref()
+                                .map_or_else(|| "2.0".to_string(), |v| env.resolve(v).or_unknown())
                         );
                     }
                     json!({ "properties": p })
@@ -213,9 +215,13 @@ impl Spec for RoleAssignment {
                 );
             } else if !refs::has_expr(v) && v.value != "2.0" {
                 cx.push(
-                    Diag::error(Code::InvalidValue, v.span, format!("condition version `{}` is not supported", v.value))
-                        .label("not 2.0")
-                        .help("Azure accepts only condition version 2.0"),
+                    Diag::error(
+                        Code::InvalidValue,
+                        v.span,
+                        format!("condition version `{}` is not supported", v.value),
+                    )
+                    .label("not 2.0")
+                    .help("Azure accepts only condition version 2.0"),
                 );
             }
         }

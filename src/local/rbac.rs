@@ -207,7 +207,11 @@ pub enum Expr {
     /// `ActionMatches{'pattern'}`.
     Action(String),
     /// `@Resource[attribute] operator 'value'`.
-    Compare { path: bool, starts_with: bool, value: String },
+    Compare {
+        path: bool,
+        starts_with: bool,
+        value: String,
+    },
 }
 
 /// What a request touches: the container name and the blob path, from its scope.
@@ -482,7 +486,13 @@ mod tests {
             let g = conditional(text);
             assert_eq!(g[0].condition, Condition::Unsupported, "{text}");
             assert!(!allowed(&g, "p", &format!("{C}/logs/blobs/a"), READ, true), "{text}");
-            assert!(!allowed(&g, "p", &format!("{C}/logs"), "Microsoft.Storage/storageAccounts/blobServices/containers/read", false));
+            assert!(!allowed(
+                &g,
+                "p",
+                &format!("{C}/logs"),
+                "Microsoft.Storage/storageAccounts/blobServices/containers/read",
+                false
+            ));
         }
     }
 

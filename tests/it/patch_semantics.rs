@@ -59,11 +59,7 @@ fn a_plan_dropping_the_last_user_assigned_identity_converges() {
     let without = vm_plan(dir.path(), false);
     let r = s.idlab(&["plan", &without, "--format", "json"]);
     let plan: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|_| panic!("{}", r.render()));
-    assert_eq!(
-        crate::common::changed_fields(&plan),
-        [("vm".to_string(), vec!["identity/type".to_string()])],
-        "{plan}"
-    );
+    assert_eq!(crate::common::changed_fields(&plan), [("vm".to_string(), vec!["identity/type".to_string()])], "{plan}");
     s.op("DELETE", "/_idlab/requests", None);
     let a = s.idlab(&["apply", &without, "--auto-approve"]);
     assert_eq!(a.code, 0, "{}", a.render());
@@ -95,7 +91,9 @@ fn identity_patches_as_azure_takes_them() {
     let patch = |body: Value| s.op("PATCH", &format!("{path}?api-version=2025-04-01"), Some(body));
     // Removing the last one by `null` while the type keeps UserAssigned leaves an empty set:
     // refused.
-    let r = patch(json!({ "identity": { "type": "SystemAssigned, UserAssigned", "userAssignedIdentities": { &id1: null } } }));
+    let r = patch(
+        json!({ "identity": { "type": "SystemAssigned, UserAssigned", "userAssignedIdentities": { &id1: null } } }),
+    );
     assert_eq!(r["error"]["code"], "InvalidIdentityValues", "{r}");
     // `None` takes every identity away.
     let r = patch(json!({ "identity": { "type": "None" } }));

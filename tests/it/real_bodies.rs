@@ -74,7 +74,11 @@ const UNJUDGED: &[(&str, &str, &str)] = &[
         "properties/networkProfile/networkInterfaces/0/properties/primary",
         "New-AzVM sent the NIC reference without `primary`, and Azure answers what it was sent",
     ),
-    ("nic", "properties/ipConfigurations/0/name", "idlab names its one IP configuration ipconfig1; New-AzVM named it after the VM"),
+    (
+        "nic",
+        "properties/ipConfigurations/0/name",
+        "idlab names its one IP configuration ipconfig1; New-AzVM named it after the VM",
+    ),
     ("pip", "sku/name", "New-AzVM (2018) made a Basic public IP; Basic is retired, plans offer Standard only"),
     (
         "kv-ap",
@@ -337,5 +341,47 @@ fn the_fixtures_record_their_source() {
             "{f}: no SOURCES line"
         );
         assert!(Path::new(&root().join("tests/fixtures/real-bodies").join(format!("{f}.json"))).is_file());
+    }
+}
+
+#[test]
+fn sets_compare_in_any_order_and_lenient_fields_as_azure_answers_them() {
+    use idlab::kinds::env::{Desired, Lenient};
+    let decide = |d: &Desired, have: &Value| plan::decide("x", "k", "p", d, Some(have));
+    let mut d = Desired::new(
+        "/subscriptions/s/resourceGroups/rg/providers/X/y/x".into(),
+        "x",
+        json!({"tags": {"idlab-plan": "p"}, "properties": {
+            "rules": [{"name": "a", "properties": {"port": "22"}}, {"name": "b", "properties": {"port": "80"}}],
+            "prefixes": ["10.0.0.0/16", "10.1.0.0/16"],
+            "sku": {"name": "premium"}, "retention": 90,
+        }}),
+    );
+    let have = json!({"tags": {"idlab-plan": "p"}, "properties": {
+        "rules": [{"name": "b", "properties": {"port": "80"}}, {"name": "a", "properties": {"port": "22"}}],
+        "prefixes": ["10.1.0.0/16", "10.0.0.0/16"],
+        "sku": {"name": "Premium"},
+    }});
+    let a = decide(&d, &have);
+    let paths: Vec<&str> = a.changes.iter().map(|c| c.path.as_str()).collect();
+    assert_eq!(paths, ["properties/sku/name", "properties/retention"]);
+    d.lenient = vec![("properties/sku/name", Lenient::AnyCase), ("properties/retention", Lenient::Absent(json!(90)))];
+    assert_eq!(decide(&d, &have).action, ActionKind::NoOp);
+    // Absent is the default only: another value still differs.
+    d.body["properties"]["retention"] = json!(30);
+    assert_eq!(decide(&d, &have).action, ActionKind::Update);
+    // A field the plan wants absent: held, it is a change.
+    d.body["properties"]["retention"] = json!(90);
+    d.cleared = vec!["properties/condition"];
+    let mut held = have.clone();
+    held["properties"]["condition"] = json!("x");
+    let a = decide(&d, &held);
+    assert_eq!(a.changes.iter().map(|c| c.path.as_str()).collect::<Vec<_>>(), ["properties/condition"]);
+    held["properties"]["condition"] = Value::Null;
+    assert_eq!(decide(&d, &held).action, ActionKind::NoOp);
+    // `tags: {}` and no tags at all are the same: neither carries the plan's mark.
+    let d = Desired::new("/subscriptions/s/resourceGroups/rg".into(), "x", json!({"tags": {"idlab-plan": "p"}}));
+    for t in [json!({"tags": {}}), json!({})] {
+        assert_eq!(decide(&d, &t).action, ActionKind::Adopt);
     }
 }

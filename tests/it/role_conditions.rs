@@ -83,14 +83,13 @@ fn assignment(s: &Served) -> Value {
         "/subscriptions/{}/resourceGroups/abacRG/providers/Microsoft.Storage/storageAccounts/idlababac",
         s.subscription()
     );
-    let list = s.op(
-        "GET",
-        &format!("{scope}/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01"),
-        None,
-    );
+    let list =
+        s.op("GET", &format!("{scope}/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01"), None);
     let all = list["value"].as_array().cloned().unwrap_or_default();
-    let mine: Vec<&Value> =
-        all.iter().filter(|a| a["properties"]["description"].as_str().is_some_and(|d| d.contains("one container"))).collect();
+    let mine: Vec<&Value> = all
+        .iter()
+        .filter(|a| a["properties"]["description"].as_str().is_some_and(|d| d.contains("one container")))
+        .collect();
     assert_eq!(mine.len(), 1, "{list}");
     mine[0].clone()
 }
@@ -117,7 +116,8 @@ fn a_condition_limits_a_blob_reader_to_one_container_and_changes_in_place() {
     let reader = json["actions"].as_array().expect("actions").iter().find(|a| a["name"] == "reader").cloned();
     let reader = reader.expect("reader");
     assert_eq!(reader["action"], "update", "{reader}");
-    let paths: Vec<&str> = reader["changes"].as_array().expect("changes").iter().filter_map(|c| c["path"].as_str()).collect();
+    let paths: Vec<&str> =
+        reader["changes"].as_array().expect("changes").iter().filter_map(|c| c["path"].as_str()).collect();
     assert_eq!(paths, ["properties/condition"], "{reader}");
     let a = s.idlab(&["apply", &p, "--auto-approve"]);
     assert_eq!(a.code, 0, "{}", a.render());
@@ -177,4 +177,22 @@ fn an_unsupported_condition_grants_nothing_and_a_bad_version_is_refused() {
     let r = s.op("PUT", &format!("{id}?api-version=2022-04-01"), Some(body));
     assert_eq!(r["properties"]["conditionVersion"], "2.0", "{r}");
     assert_eq!(r["properties"]["condition"], ONLY_ALLOWED, "{r}");
+}
+
+#[test]
+fn condition_version_errors_name_the_line() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let base = "name: v\nlocation: eastus\nresources:\n  rg:\n    type: resource_group\n    name: vRG\n  ra:\n    type: role_assignment\n    scope: ${rg}\n    principal: ${caller}\n    role: Reader\n";
+    for (extra, line) in [
+        ("    condition: \"@Resource[x] StringEquals 'y'\"\n    condition_version: \"1.0\"\n", 13),
+        ("    condition_version: \"2.0\"\n", 12),
+        ("    condition: \" \"\n", 12),
+    ] {
+        let p = dir.path().join("v.yaml");
+        std::fs::write(&p, format!("{base}{extra}")).expect("plan");
+        let r = crate::common::idlab(&["validate", &p.display().to_string(), "--format", "json"]);
+        assert_eq!(r.code, 1, "{}", r.render());
+        let codes = crate::common::json_codes(&r);
+        assert_eq!(codes.iter().map(|(c, l, _)| (c.as_str(), *l)).collect::<Vec<_>>(), [("E006", line)], "{extra}");
+    }
 }
