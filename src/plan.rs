@@ -228,8 +228,11 @@ pub fn diff(path: &str, want: &Value, have: Option<&Value>, out: &mut Vec<FieldC
                     }
                     None => false,
                 });
+                // Another set: shown element by element, as wanted.
                 if !all {
-                    change(out);
+                    for (i, v) in w.iter().enumerate() {
+                        diff(&format!("{path}/{i}"), v, h.get(i), out);
+                    }
                 }
             }
             Some(h) if h.len() == w.len() && w.iter().all(|v| name_of(v).is_some()) => {

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::store::State;
-use super::table::{ROLE_ASSIGNMENTS, ROLE_DEFINITIONS};
+use super::table::{CONTAINERS, ROLE_ASSIGNMENTS, ROLE_DEFINITIONS};
 use crate::arm::id::is_scope_prefix;
 use crate::roles::{self, Role};
 
@@ -251,11 +251,18 @@ impl Expr {
     }
 }
 
-/// The attributes of the subset: (`@Resource[…]` name lower-cased, whether it is the path).
-const ATTRIBUTES: [(&str, bool); 2] = [
-    ("microsoft.storage/storageaccounts/blobservices/containers:name", false),
-    ("microsoft.storage/storageaccounts/blobservices/containers/blobs:path", true),
-];
+/// Whether `attr` (an `@Resource[…]` name) is one of the subset's: `Some(true)` for the blob
+/// path, `Some(false)` for the container name.
+fn attribute(attr: &str) -> Option<bool> {
+    let attr = attr.trim();
+    if attr.eq_ignore_ascii_case(&format!("{CONTAINERS}:name")) {
+        Some(false)
+    } else if attr.eq_ignore_ascii_case(&format!("{CONTAINERS}/blobs:path")) {
+        Some(true)
+    } else {
+        None
+    }
+}
 
 /// Parse a condition of the supported subset; `None` for anything else.
 pub fn parse_condition(text: &str) -> Option<Expr> {
@@ -324,9 +331,9 @@ impl Parser<'_> {
         }
         if self.eat("@Resource[") {
             let end = self.s[self.i..].iter().position(|b| *b == b']')? + self.i;
-            let attr = std::str::from_utf8(&self.s[self.i..end]).ok()?.trim().to_ascii_lowercase();
+            let attr = std::str::from_utf8(&self.s[self.i..end]).ok()?;
             self.i = end + 1;
-            let path = ATTRIBUTES.iter().find(|(a, _)| *a == attr)?.1;
+            let path = attribute(attr)?;
             let starts_with = if self.eat("StringStartsWith") {
                 true
             } else if self.eat("StringEquals") {
