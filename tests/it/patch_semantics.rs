@@ -77,6 +77,9 @@ fn a_plan_dropping_the_last_user_assigned_identity_converges() {
     // The system identity is the same principal.
     assert_eq!(after["identity"]["principalId"], system);
     s.replans_clean(&without);
+    // The PATCH idlab sent (and the answer) follow the Compute spec.
+    let v = crate::specs::violations_of(&s);
+    assert!(v.is_empty(), "{v:#?}");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! (a Storage Blob Data Reader limited to one container reads it and is refused on another);
 //! an unsupported condition grants nothing; and a changed condition is an in-place update.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::common::Served;
 
@@ -123,6 +123,17 @@ fn a_condition_limits_a_blob_reader_to_one_container_and_changes_in_place() {
     assert_eq!(a.code, 0, "{}", a.render());
     let after = assignment(&s);
     assert_eq!(after["name"], ra["name"], "updated in place, not replaced");
+    // What idlab sent and the local cloud answered, the condition's create and update included,
+    // follows the Authorization spec.
+    let sent: Vec<Value> = s
+        .captured()
+        .into_iter()
+        .filter(|e| e["method"] == "PUT" && e["url"].as_str().is_some_and(|u| u.contains("/roleAssignments/")))
+        .filter_map(|e| e["request"]["properties"]["condition"].as_str().map(|c| json!([c, e["status"]])))
+        .collect();
+    assert_eq!(sent, [json!([ONLY_ALLOWED, 201]), json!([ONLY_OTHER, 200])]);
+    let v = crate::specs::violations_of(&s);
+    assert!(v.is_empty(), "{v:#?}");
     assert_eq!(after["properties"]["condition"], ONLY_OTHER);
     assert_eq!(after["properties"]["createdOn"], ra["properties"]["createdOn"]);
     // Now `allowed` is refused and `other` readable: both checks of the plan fail (an allowed
