@@ -156,6 +156,25 @@ fn a_condition_limits_a_blob_reader_to_one_container_and_changes_in_place() {
     assert_eq!(cleared["name"], ra["name"]);
     assert!(cleared["properties"]["condition"].is_null(), "{cleared}");
     s.replans_clean(&p);
+
+    // A new description: an update in place too (Azure takes it on a PUT of the assignment).
+    let text = std::fs::read_to_string(&p).expect("plan").replace("one container only", "one container, then all");
+    std::fs::write(&p, text).expect("plan");
+    let r = s.idlab(&["plan", &p, "--format", "json"]);
+    let json: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|_| panic!("{}", r.render()));
+    assert_eq!(
+        crate::common::changed_fields(&json),
+        [("reader".to_string(), vec!["properties/description".to_string()])]
+    );
+    assert_eq!(
+        json["actions"].as_array().and_then(|a| a.iter().find(|a| a["name"] == "reader")).map(|a| a["action"].clone()),
+        Some(json!("update"))
+    );
+    assert_eq!(s.idlab(&["apply", &p, "--auto-approve"]).code, 0);
+    let described = assignment(&s);
+    assert_eq!(described["name"], ra["name"]);
+    assert_eq!(described["properties"]["description"], "idlab plan abac: one container, then all");
+    s.replans_clean(&p);
 }
 
 #[test]
