@@ -217,12 +217,13 @@ pub fn prepare_account(
 }
 
 /// The answer to an account's create: `Creating`, with `state` and `endpoint` not known yet
-/// (`null`, `TestAdlsAccount.json`); a GET once the operation succeeded shows them.
+/// (Azure answers them `null`, `TestAdlsAccount.json`; the 2016-11-01 spec does not let them
+/// be null, so they are left out); a GET once the operation succeeded shows them.
 pub fn creating(shown: &mut Value) {
     if let Some(p) = shown.get_mut("properties").and_then(Value::as_object_mut) {
         p.insert("provisioningState".into(), json!("Creating"));
-        p.insert("state".into(), Value::Null);
-        p.insert("endpoint".into(), Value::Null);
+        p.remove("state");
+        p.remove("endpoint");
     }
 }
 

@@ -86,10 +86,7 @@ pub(crate) fn operation_status(sh: &Shared, id: &str, query: &[(String, String)]
                 return json_response(200, &b, &[]);
             }
         }
-        // Azure Network's `operationResults` of a delete answer 204 (`TestNetworkInterfaceCRUD.json`).
-        // (A subnet's PUT has no stored resource of its own: 200.)
-        let network_delete = op.type_lower.starts_with("microsoft.network/") && !op.type_lower.ends_with("/subnets");
-        return empty(if network_delete { 204 } else { 200 }, &[]);
+        return empty(if delete_ends_no_content(&op.type_lower) { 204 } else { 200 }, &[]);
     }
     let mut body = json!({ "id": format!("{}/_idlab/operations/{id}", sh.base_url), "name": id, "status": if done { "Succeeded" } else { "InProgress" }, "startTime": fmt(op.started_ms) });
     if done {

@@ -345,8 +345,6 @@ pub(crate) fn prepare_nic(
         p.entry("privateIPAddressVersion").or_insert(json!("IPv4"));
         p.entry("primary").or_insert(json!(i == 0));
         p.insert("provisioningState".into(), json!("Succeeded"));
-        // Recorded at 2018-04-01 (`TestNetworkInterfaceCRUD.json`).
-        p.insert("isInUseWithService".into(), json!(false));
     }
     if let Some(props) = body.get_mut("properties") {
         id_only(props, "networkSecurityGroup");
@@ -372,7 +370,6 @@ pub(crate) fn prepare_nic(
         p.entry("enableAcceleratedNetworking").or_insert(json!(false));
         p.entry("enableIPForwarding").or_insert(json!(false));
         p.entry("vnetEncryptionSupported").or_insert(json!(false));
-        p.entry("virtualNetworkTapProvisioningState").or_insert(json!("NotProvisioned"));
         let dns = p.entry("dnsSettings").or_insert(json!({}));
         if let Some(d) = dns.as_object_mut() {
             let servers = d.entry("dnsServers").or_insert(json!([])).clone();

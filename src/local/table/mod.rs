@@ -239,6 +239,13 @@ pub(crate) fn is_lro(type_lower: &str) -> bool {
     provider(type_lower).is_some_and(|p| p.lro == Lro::AsyncOperation)
 }
 
+/// Whether the final `Location` answer of a delete of this type is 204 (Azure Network's
+/// `operationResults`, `TestNetworkInterfaceCRUD.json`) rather than 200. A subnet's PUT has
+/// no stored resource of its own either, and ends 200.
+pub(crate) fn delete_ends_no_content(type_lower: &str) -> bool {
+    type_lower.starts_with("microsoft.network/") && type_lower != "microsoft.network/virtualnetworks/subnets"
+}
+
 /// Types that expose an `etag` and honour `If-Match`.
 pub(crate) fn has_etag(type_lower: &str) -> bool {
     provider(type_lower).is_some_and(|p| p.etag)
