@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::graph::Dag;
-use crate::kinds::Decl;
+use crate::kinds::{Decl, Implicit, ImplicitFate};
 
 mod lifecycle;
 use crate::kinds::env::{Desired, LIFECYCLE_TAGS, OWNER_METADATA, OWNER_TAG, Owner, UNKNOWN};
@@ -104,6 +104,23 @@ pub struct Plan {
     /// role assignments at subscription scope for an identity scoped to one group).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_looked_for: Vec<String>,
+    /// Destroy: what Azure made on its own with the resources destroy deletes (a VM's OS
+    /// disk, a NIC's IP configurations), and what becomes of each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub implicit: Vec<ImplicitChild>,
+}
+
+/// Something Azure made with a declared resource, not declared itself, as destroy sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImplicitChild {
+    /// The declaration it was made with (logical name).
+    pub parent: String,
+    pub id: String,
+    /// `OS disk`, `IP configuration`, ….
+    pub what: String,
+    /// `delete` (with its parent or after it) or `no_op` (it remains).
+    pub action: ActionKind,
+    pub reason: String,
 }
 
 /// A change made outside the plan.
@@ -139,6 +156,7 @@ impl Plan {
             drift: Vec::new(),
             not_applied: Vec::new(),
             not_looked_for: Vec::new(),
+            implicit: Vec::new(),
         }
     }
 
@@ -385,6 +403,7 @@ pub struct Observed {
 /// destroy) the action, then orphans, drift and the kinds not applied yet.
 pub fn make(opts: &Options<'_>, decls: &[Decl], dag: &Dag, obs: &Observed, destroy: bool) -> Plan {
     let mut actions = Vec::new();
+    let mut implicit = Vec::new();
     let order: Vec<usize> = dag
         .topo_order()
         .unwrap_or_else(|| (0..decls.len()).collect())
@@ -397,6 +416,13 @@ pub fn make(opts: &Options<'_>, decls: &[Decl], dag: &Dag, obs: &Observed, destr
             let (Some(w), Some(have)) = (&obs.desired[i], &obs.bodies[i]) else { continue };
             let owned = owned(opts.plan_name, &obs.desired, &obs.bodies, i);
             let (action, reason) = destroy_action(opts, w, have, owned);
+            if matches!(action, ActionKind::Delete | ActionKind::Purge) {
+                implicit.extend(
+                    implicit_of(decls, &obs.desired, &obs.bodies, i)
+                        .into_iter()
+                        .map(|c| implicit_child(&d.logical.value, c, action)),
+                );
+            }
             actions.push(Action {
                 name: d.logical.value.clone(),
                 kind: d.kind.type_name().into(),
@@ -425,6 +451,7 @@ pub fn make(opts: &Options<'_>, decls: &[Decl], dag: &Dag, obs: &Observed, destr
     let mut p = Plan::new(opts.plan_name, opts.subscription, destroy, actions);
     p.drift = obs.foreign_access.iter().map(|(id, what)| Drift { id: id.clone(), detail: what.clone() }).collect();
     p.not_looked_for = obs.not_looked_for.clone();
+    p.implicit = implicit;
     p.not_applied = decls
         .iter()
         .zip(&obs.desired)
@@ -432,6 +459,34 @@ pub fn make(opts: &Options<'_>, decls: &[Decl], dag: &Dag, obs: &Observed, destr
         .map(|(d, _)| format!("{} ({})", d.logical.value, d.kind.type_name()))
         .collect();
     p
+}
+
+/// What Azure made on its own with declaration `i`, read from what ARM holds for it: its
+/// kind's [`crate::kinds::Spec::implicit`], less what the plan declares itself (the
+/// interface `network: auto` makes) and nothing for a soft-deleted copy.
+pub fn implicit_of(decls: &[Decl], desired: &[Option<Desired>], bodies: &[Option<Value>], i: usize) -> Vec<Implicit> {
+    let Some(Some(have)) = bodies.get(i) else { return Vec::new() };
+    if is_soft_deleted(have) {
+        return Vec::new();
+    }
+    let declared: HashSet<String> = desired.iter().flatten().map(|d| d.id.to_ascii_lowercase()).collect();
+    decls[i].spec.implicit(have).into_iter().filter(|c| !declared.contains(&c.id.to_ascii_lowercase())).collect()
+}
+
+/// How destroy shows an implicit child of `parent`, which it deletes (`action`).
+fn implicit_child(parent: &str, c: Implicit, action: ActionKind) -> ImplicitChild {
+    let (action, reason) = match c.fate {
+        ImplicitFate::WithParent(why) => (ActionKind::Delete, format!("deleted with `{parent}` ({why})")),
+        ImplicitFate::After { .. } => (
+            ActionKind::Delete,
+            format!("deleting `{parent}` would leave it (its deleteOption is not Delete): deleted after `{parent}`"),
+        ),
+        ImplicitFate::Remains(_) if action == ActionKind::Purge => {
+            (ActionKind::Delete, format!("purged with `{parent}`"))
+        }
+        ImplicitFate::Remains(why) => (ActionKind::NoOp, why.to_string()),
+    };
+    ImplicitChild { parent: parent.to_string(), id: c.id, what: c.what.to_string(), action, reason }
 }
 
 /// What destroy does with one observed resource, and why when it is not a plain delete.

@@ -81,6 +81,9 @@ pub fn text(p: &Plan) -> String {
         for line in change_lines(a) {
             out.push_str(&format!("      {line}\n"));
         }
+        for c in p.implicit.iter().filter(|c| c.parent == a.name) {
+            out.push_str(&format!("      {} {} {}: {}\n", sym(c.action), c.what, c.id, c.reason));
+        }
         out.push('\n');
     }
     out.push_str(&format!("Plan: {}.\n", counts(&p.summary)));

@@ -143,10 +143,9 @@ pub(crate) fn prepare_vm(
             time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
         )
     });
-    let rg_prefix = id.split("/providers/").next().unwrap_or_default().to_string();
-    let vm_name = id.rsplit('/').next().unwrap_or_default().to_string();
+    let mut windows = false;
     if let Some(p) = body.get_mut("properties").and_then(Value::as_object_mut) {
-        let windows = p
+        windows = p
             .get("storageProfile")
             .and_then(|s| s.pointer("/imageReference/publisher"))
             .and_then(Value::as_str)
@@ -159,6 +158,7 @@ pub(crate) fn prepare_vm(
             os.remove("adminPassword");
             os.remove("customData");
             os.entry("secrets").or_insert(json!([]));
+            os.entry("allowExtensionOperations").or_insert(json!(true));
             let (key, defaults) = if windows {
                 ("windowsConfiguration", json!({ "provisionVMAgent": true, "enableAutomaticUpdates": true }))
             } else {
@@ -171,39 +171,11 @@ pub(crate) fn prepare_vm(
                 }
             }
         }
-        if let Some(sp) = p.get_mut("storageProfile").and_then(Value::as_object_mut) {
-            let disk_id = |name: &str| json!(format!("{rg_prefix}/providers/Microsoft.Compute/disks/{name}"));
-            if let Some(os) = sp.get_mut("osDisk").and_then(Value::as_object_mut) {
-                os.entry("osType").or_insert(json!(if windows { "Windows" } else { "Linux" }));
-                let name = os
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .map_or_else(|| format!("{vm_name}_OsDisk_1"), str::to_string);
-                os.entry("name").or_insert(json!(name.clone()));
-                os.entry("diskSizeGB").or_insert(json!(if windows { 127 } else { 30 }));
-                if let Some(md) = os.entry("managedDisk").or_insert(json!({})).as_object_mut() {
-                    md.entry("id").or_insert(disk_id(&name));
-                }
-            }
-            if let Some(list) = sp.entry("dataDisks").or_insert(json!([])).as_array_mut() {
-                for (i, d) in list.iter_mut().enumerate() {
-                    let name = d
-                        .get("name")
-                        .and_then(Value::as_str)
-                        .map_or_else(|| format!("{vm_name}_DataDisk_{i}"), str::to_string);
-                    if let Some(o) = d.as_object_mut() {
-                        o.entry("name").or_insert(json!(name.clone()));
-                        o.entry("diskSizeGB").or_insert(json!(32));
-                        if let Some(md) = o.entry("managedDisk").or_insert(json!({})).as_object_mut() {
-                            md.entry("id").or_insert(disk_id(&name));
-                        }
-                    }
-                }
-            }
-        }
         p.insert("vmId".into(), vm_id);
         p.insert("timeCreated".into(), created);
     }
+    // Its OS disk, made with it, and the data disks it attaches or detaches.
+    extra.extend(super::disk::vm_disks(st, id, existing, body, windows, now)?);
     // NICs point back at their VM.
     for nic in nics {
         if let Some(mut n) = st.resources.get(&nic.to_ascii_lowercase()).cloned() {

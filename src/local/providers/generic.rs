@@ -291,6 +291,7 @@ pub(crate) fn put_resource(
                 &req.api_version,
                 &mut extra,
             )?,
+            "microsoft.compute/disks" => super::disk::prepare_disk(existing.as_ref(), &mut body)?,
             "microsoft.compute/virtualmachines" => {
                 let caller = req.caller.clone();
                 prepare_vm(
@@ -418,6 +419,9 @@ pub(crate) fn delete_resource(
     }
     {
         let st = req.sh.store();
+        if tl == "microsoft.compute/disks" {
+            super::disk::check_disk_delete(&st.state, &r)?;
+        }
         if tl == "microsoft.network/networkinterfaces"
             && let Some(vm) = r.body.pointer("/properties/virtualMachine/id").and_then(Value::as_str)
             && st.state.resources.contains_key(&vm.to_ascii_lowercase())
@@ -457,16 +461,9 @@ pub(crate) fn delete_resource(
         if tl == "microsoft.network/networkinterfaces" {
             ops.extend(pip_backrefs(&st.state, &r.id, Some(&r.body), None));
         }
+        // A VM's disks and NICs: deleted or detached by their `deleteOption`.
         if tl == "microsoft.compute/virtualmachines" {
-            for nic in vm_nics(&r.body) {
-                if let Some(mut n) = st.state.resources.get(&nic.to_ascii_lowercase()).cloned() {
-                    if let Some(p) = n.body.get_mut("properties").and_then(Value::as_object_mut) {
-                        p.remove("virtualMachine");
-                    }
-                    n.etag += 1;
-                    ops.push(Op::PutResource { resource: n });
-                }
-            }
+            ops.extend(super::disk::vm_delete_ops(&st.state, &r));
         }
     }
     stop_listeners(req.sh, &ops);
