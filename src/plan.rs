@@ -16,10 +16,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::graph::Dag;
-use crate::kinds::{Decl, Implicit, ImplicitFate};
+use crate::kinds::Decl;
 
+mod implicit;
 mod lifecycle;
 use crate::kinds::env::{Desired, LIFECYCLE_TAGS, OWNER_METADATA, OWNER_TAG, Owner, UNKNOWN};
+use implicit::implicit_child;
+pub use implicit::{ImplicitChild, implicit_of};
 pub use lifecycle::{Stamp, carry_stamp, stamp};
 
 /// Version of the plan JSON (`plan --format json`, `--out`).
@@ -108,19 +111,6 @@ pub struct Plan {
     /// disk, a NIC's IP configurations), and what becomes of each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub implicit: Vec<ImplicitChild>,
-}
-
-/// Something Azure made with a declared resource, not declared itself, as destroy sees it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ImplicitChild {
-    /// The declaration it was made with (logical name).
-    pub parent: String,
-    pub id: String,
-    /// `OS disk`, `IP configuration`, ….
-    pub what: String,
-    /// `delete` (with its parent or after it) or `no_op` (it remains).
-    pub action: ActionKind,
-    pub reason: String,
 }
 
 /// A change made outside the plan.
@@ -459,34 +449,6 @@ pub fn make(opts: &Options<'_>, decls: &[Decl], dag: &Dag, obs: &Observed, destr
         .map(|(d, _)| format!("{} ({})", d.logical.value, d.kind.type_name()))
         .collect();
     p
-}
-
-/// What Azure made on its own with declaration `i`, read from what ARM holds for it: its
-/// kind's [`crate::kinds::Spec::implicit`], less what the plan declares itself (the
-/// interface `network: auto` makes) and nothing for a soft-deleted copy.
-pub fn implicit_of(decls: &[Decl], desired: &[Option<Desired>], bodies: &[Option<Value>], i: usize) -> Vec<Implicit> {
-    let Some(Some(have)) = bodies.get(i) else { return Vec::new() };
-    if is_soft_deleted(have) {
-        return Vec::new();
-    }
-    let declared: HashSet<String> = desired.iter().flatten().map(|d| d.id.to_ascii_lowercase()).collect();
-    decls[i].spec.implicit(have).into_iter().filter(|c| !declared.contains(&c.id.to_ascii_lowercase())).collect()
-}
-
-/// How destroy shows an implicit child of `parent`, which it deletes (`action`).
-fn implicit_child(parent: &str, c: Implicit, action: ActionKind) -> ImplicitChild {
-    let (action, reason) = match c.fate {
-        ImplicitFate::WithParent(why) => (ActionKind::Delete, format!("deleted with `{parent}` ({why})")),
-        ImplicitFate::After { .. } => (
-            ActionKind::Delete,
-            format!("deleting `{parent}` would leave it (its deleteOption is not Delete): deleted after `{parent}`"),
-        ),
-        ImplicitFate::Remains(_) if action == ActionKind::Purge => {
-            (ActionKind::Delete, format!("purged with `{parent}`"))
-        }
-        ImplicitFate::Remains(why) => (ActionKind::NoOp, why.to_string()),
-    };
-    ImplicitChild { parent: parent.to_string(), id: c.id, what: c.what.to_string(), action, reason }
 }
 
 /// What destroy does with one observed resource, and why when it is not a plain delete.

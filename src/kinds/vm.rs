@@ -620,3 +620,37 @@ kind!(VirtualMachineKind, VirtualMachine,
     api_version: "2025-04-01",
     attributes: &["id", "name", "identity", "identity.principal_id", "identity.tenant_id", "computer_name"],
     weight: 90);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::ImplicitFate;
+
+    #[test]
+    fn a_vm_s_implicit_children_come_from_its_body() {
+        let have = json!({ "properties": {
+            "storageProfile": {
+                "osDisk": { "deleteOption": "Detach", "managedDisk": { "id": "/g/disks/vm_OsDisk_1_ab" } },
+                "dataDisks": [
+                    { "createOption": "Empty", "deleteOption": "Delete", "managedDisk": { "id": "/g/disks/made" } },
+                    { "createOption": "Attach", "managedDisk": { "id": "/g/disks/theirs" } },
+                ],
+            },
+            "networkProfile": { "networkInterfaces": [
+                { "id": "/g/nics/a", "properties": { "deleteOption": "Delete" } },
+                { "id": "/g/nics/b" },
+            ] },
+        } });
+        let got: Vec<(String, &str, ImplicitFate)> =
+            vm_implicit(&have).into_iter().map(|c| (c.id, c.what, c.fate)).collect();
+        let with = ImplicitFate::WithParent("its deleteOption is Delete");
+        assert_eq!(
+            got,
+            vec![
+                ("/g/disks/vm_OsDisk_1_ab".into(), "OS disk", ImplicitFate::After { api_version: DISK_API_VERSION }),
+                ("/g/disks/made".into(), "data disk", with),
+                ("/g/nics/a".into(), "network interface", with),
+            ]
+        );
+    }
+}
