@@ -222,3 +222,64 @@ fn the_local_cloud_detaches_what_a_deleted_vm_leaves_and_deletes_what_it_takes()
     assert!(gone.get("error").is_none(), "{gone}");
     assert_eq!(s.op("GET", &disk_url(&disk), None)["error"]["code"], "ResourceNotFound");
 }
+
+#[test]
+fn recorded_vm_shapes_an_os_disk_by_default_and_extensions_listed_in_the_vm() {
+    let s = Served::start();
+    s.op("PUT", &format!("{}?api-version=2021-04-01", group(&s, "outside-rg")), Some(json!({"location": "eastus"})));
+    let tmp = tempfile::tempdir().expect("tmp");
+    let plan = vm_plan(tmp.path(), false);
+    apply(&s, &plan);
+    let g = group(&s, "outside-rg");
+    // A second interface on the plan's subnet, for a VM made as Az PowerShell makes it.
+    let nic = format!("{g}/providers/Microsoft.Network/networkInterfaces/nic2");
+    let subnet = format!("{g}/providers/Microsoft.Network/virtualNetworks/diskvm/subnets/diskvm");
+    let ipc = json!([{"name": "ipconfig1", "properties": {"subnet": {"id": subnet}}}]);
+    let made = s.op(
+        "PUT",
+        &format!("{nic}?api-version=2024-07-01"),
+        Some(json!({"location": "eastus", "properties": {"ipConfigurations": ipc}})),
+    );
+    assert!(made.get("error").is_none(), "{made}");
+    // The body of recording compute/TestSimpleNewVmWithSystemAssignedAndUserAssignedIdentity.json:
+    // no osDisk, at api-version 2018-06-01.
+    let vm2 = format!("{g}/providers/Microsoft.Compute/virtualMachines/vm2?api-version=2018-06-01");
+    let image = json!({"publisher": "MicrosoftWindowsServer", "offer": "WindowsServer", "sku": "2016-Datacenter", "version": "latest"});
+    let body = json!({"location": "eastus", "properties": {
+        "hardwareProfile": {"vmSize": "Standard_DS1_v2"},
+        "storageProfile": {"imageReference": image},
+        "osProfile": {"computerName": "vm2", "adminUsername": "admin01", "adminPassword": "Pa55-w0rd-not-real", "windowsConfiguration": {}},
+        "networkProfile": {"networkInterfaces": [{"id": nic}]},
+    }});
+    let v = s.op("PUT", &vm2, Some(body));
+    let os = &v["properties"]["storageProfile"]["osDisk"];
+    assert_eq!(os["createOption"], "FromImage", "{v}");
+    assert_eq!(os["osType"], "Windows");
+    assert_eq!(os["caching"], "ReadWrite");
+    assert_eq!(os["managedDisk"]["storageAccountType"], "Premium_LRS");
+    assert_eq!(os["deleteOption"], "Detach");
+    assert_eq!(v["properties"]["osProfile"]["allowExtensionOperations"], true);
+    assert!(v["properties"]["osProfile"].get("adminPassword").is_none());
+    let disk = os["managedDisk"]["id"].as_str().expect("a managed OS disk");
+    assert_eq!(s.op("GET", &disk_url(disk), None)["sku"]["name"], "Premium_LRS");
+    // An extension is listed in its VM: whole in the VM's GET, by id in the list.
+    let ext = format!("{g}/providers/Microsoft.Compute/virtualMachines/vm2/extensions/BGInfo?api-version=2017-12-01");
+    let e = s.op(
+        "PUT",
+        &ext,
+        Some(json!({"location": "East US", "properties": {"publisher": "Microsoft.Compute", "type": "BGInfo", "typeHandlerVersion": "2.1"}})),
+    );
+    assert_eq!(e["properties"]["provisioningState"], "Succeeded", "{e}");
+    let v = s.op("GET", &vm2, None);
+    assert_eq!(v["resources"][0]["name"], "BGInfo", "{v}");
+    assert_eq!(v["resources"][0]["properties"]["typeHandlerVersion"], "2.1");
+    let list = s.op("GET", &format!("{g}/providers/Microsoft.Compute/virtualMachines?api-version=2017-12-01"), None);
+    let listed = list["value"].as_array().expect("list").iter().find(|x| x["name"] == "vm2").cloned().expect("vm2");
+    assert!(listed["resources"][0]["id"].as_str().is_some_and(|i| i.ends_with("/extensions/BGInfo")), "{listed}");
+    s.op("DELETE", &ext, None);
+    assert!(s.op("GET", &vm2, None).get("resources").is_none());
+    // A VM extension needs its VM.
+    let orphan = format!("{g}/providers/Microsoft.Compute/virtualMachines/none/extensions/x?api-version=2017-12-01");
+    let r = s.op("PUT", &orphan, Some(json!({"location": "eastus", "properties": {}})));
+    assert_eq!(r["error"]["code"], "ParentResourceNotFound", "{r}");
+}

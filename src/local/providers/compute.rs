@@ -174,6 +174,15 @@ pub(crate) fn prepare_vm(
         p.insert("vmId".into(), vm_id);
         p.insert("timeCreated".into(), created);
     }
+    // Its extensions are listed in its body (`resources`), as Azure answers; a PUT keeps them.
+    match existing.and_then(|r| r.body.get("resources")) {
+        Some(r) => body["resources"] = r.clone(),
+        None => {
+            if let Some(o) = body.as_object_mut() {
+                o.remove("resources");
+            }
+        }
+    }
     // Its OS disk, made with it, and the data disks it attaches or detaches.
     extra.extend(super::disk::vm_disks(st, id, existing, body, windows, now)?);
     // NICs point back at their VM.
@@ -185,6 +194,56 @@ pub(crate) fn prepare_vm(
         }
     }
     Ok(())
+}
+
+/// A VM extension's PUT (`virtualMachines/{vm}/extensions/{name}`): its VM must exist; the VM's
+/// body lists it under `resources` (recording `compute/TestVirtualMachineIdentityUpdate.json`:
+/// the VM's GET shows the whole extension, its list entry only the id).
+pub(crate) fn prepare_extension(
+    st: &CloudState,
+    id: &str,
+    body: &mut Value,
+    extra: &mut Vec<Op>,
+) -> Result<(), ArmError> {
+    let vm_id = id.rsplitn(3, '/').nth(2).unwrap_or_default();
+    let Some(mut vm) = st.resources.get(&vm_id.to_ascii_lowercase()).filter(|r| r.kind == VIRTUAL_MACHINES).cloned()
+    else {
+        return Err(parent_not_found(vm_id));
+    };
+    if let Some(p) = body.get_mut("properties").and_then(Value::as_object_mut) {
+        p.insert("provisioningState".into(), json!("Succeeded"));
+    }
+    extension_listed(&mut vm.body, id, Some(body));
+    vm.etag += 1;
+    extra.push(Op::PutResource { resource: vm });
+    Ok(())
+}
+
+/// The VM whose extension `id` is deleted, without it in its `resources`.
+pub(crate) fn extension_deleted(st: &CloudState, id: &str) -> Vec<Op> {
+    let vm_id = id.rsplitn(3, '/').nth(2).unwrap_or_default();
+    let Some(mut vm) = st.resources.get(&vm_id.to_ascii_lowercase()).cloned() else { return Vec::new() };
+    extension_listed(&mut vm.body, id, None);
+    vm.etag += 1;
+    vec![Op::PutResource { resource: vm }]
+}
+
+/// Put (or with `None` remove) extension `id` in a VM body's `resources`.
+fn extension_listed(vm: &mut Value, id: &str, ext: Option<&Value>) {
+    let mut list: Vec<Value> = vm.get("resources").and_then(Value::as_array).cloned().unwrap_or_default();
+    list.retain(|e| !e.get("id").and_then(Value::as_str).is_some_and(|x| x.eq_ignore_ascii_case(id)));
+    if let Some(e) = ext {
+        list.push(e.clone());
+    }
+    match vm.as_object_mut() {
+        Some(o) if list.is_empty() => {
+            o.remove("resources");
+        }
+        Some(o) => {
+            o.insert("resources".into(), Value::Array(list));
+        }
+        None => {}
+    }
 }
 
 /// How long a Run Command script may run before it is killed (Azure allows 90 minutes; the

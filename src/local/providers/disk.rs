@@ -145,10 +145,23 @@ pub(crate) fn vm_disks(
     let disk_id = |name: &str| format!("{rg_prefix}/providers/{DISKS}/{name}");
     let old_os = existing.and_then(|r| r.body.pointer("/properties/storageProfile/osDisk")).cloned();
     let image = body.pointer("/properties/storageProfile/imageReference").cloned();
+    let size = body.pointer("/properties/hardwareProfile/vmSize").and_then(Value::as_str).unwrap_or_default();
+    let account_type = json!(if premium_capable(size) { "Premium_LRS" } else { "Standard_LRS" });
     let Some(sp) = body.pointer_mut("/properties/storageProfile").and_then(Value::as_object_mut) else {
         return Ok(ops);
     };
-    if let Some(os) = sp.get_mut("osDisk").and_then(Value::as_object_mut) {
+    // A VM made from an image gets an OS disk even when the body names none.
+    if sp.contains_key("imageReference") && !sp.contains_key("osDisk") {
+        sp.insert("osDisk".into(), old_os.clone().unwrap_or_else(|| json!({ "createOption": "FromImage" })));
+    }
+    let unmanaged = sp.get("osDisk").is_some_and(|o| o.get("vhd").is_some());
+    if let Some(os) = sp.get_mut("osDisk").and_then(Value::as_object_mut)
+        && unmanaged
+    {
+        // An unmanaged disk (a VHD in a storage account): no disk resource.
+        os.entry("osType").or_insert(json!(if windows { "Windows" } else { "Linux" }));
+        os.entry("caching").or_insert(json!("ReadWrite"));
+    } else if let Some(os) = sp.get_mut("osDisk").and_then(Value::as_object_mut) {
         // What Azure fixed at create stays: the disk's name and id.
         for k in ["name", "osType", "diskSizeGB"] {
             if let Some(v) = old_os.as_ref().and_then(|o| o.get(k)) {
@@ -173,7 +186,7 @@ pub(crate) fn vm_disks(
             }
         }
         if let Some(m) = md.as_object_mut() {
-            m.entry("storageAccountType").or_insert(json!("Standard_LRS"));
+            m.entry("storageAccountType").or_insert(account_type);
             m.entry("id").or_insert(json!(disk_id(&name)));
         }
         let id =
@@ -288,6 +301,15 @@ pub(crate) fn vm_disks(
         }
     }
     Ok(ops)
+}
+
+/// Whether a VM size takes premium storage (an `s` in its family: `Standard_DS1_v2`,
+/// `Standard_B2s`, `Standard_D2s_v3`), whose OS disk then defaults to `Premium_LRS`, as the
+/// recording of a `Standard_DS1_v2` shows; otherwise `Standard_LRS`.
+fn premium_capable(size: &str) -> bool {
+    let family = size.strip_prefix("Standard_").unwrap_or(size);
+    let family = family.split('_').next().unwrap_or_default();
+    family.chars().skip(1).any(|c| c.eq_ignore_ascii_case(&'s'))
 }
 
 fn new_resource(id: &str, body: Value, now: u64) -> Resource {

@@ -292,6 +292,9 @@ pub(crate) fn put_resource(
                 &mut extra,
             )?,
             "microsoft.compute/disks" => super::disk::prepare_disk(existing.as_ref(), &mut body)?,
+            "microsoft.compute/virtualmachines/extensions" => {
+                prepare_extension(&st.state, &stored_id, &mut body, &mut extra)?
+            }
             "microsoft.compute/virtualmachines" => {
                 let caller = req.caller.clone();
                 prepare_vm(
@@ -464,6 +467,9 @@ pub(crate) fn delete_resource(
         // A VM's disks and NICs: deleted or detached by their `deleteOption`.
         if tl == "microsoft.compute/virtualmachines" {
             ops.extend(super::disk::vm_delete_ops(&st.state, &r));
+        }
+        if tl == "microsoft.compute/virtualmachines/extensions" {
+            ops.extend(extension_deleted(&st.state, &r.id));
         }
     }
     stop_listeners(req.sh, &ops);
