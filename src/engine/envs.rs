@@ -172,9 +172,21 @@ pub async fn teardown(client: &Client, sub: &str, e: &Environment) -> Result<Tea
     let mut kept = Vec::new();
     for g in &e.groups {
         let inside = client.list(&format!("{g}/resources"), RESOURCES_API).await?;
+        let own = |r: &Value| tag(r, OWNER_TAG).as_deref() == Some(e.plan.as_str());
+        // What Azure made for the environment's own resources (a VM's OS disk, `managedBy`
+        // the VM) is the environment's too.
+        let owned: Vec<String> = inside
+            .iter()
+            .filter(|r| own(r))
+            .filter_map(|r| r.get("id").and_then(Value::as_str))
+            .map(str::to_ascii_lowercase)
+            .collect();
+        let made_for_own = |r: &Value| {
+            r.get("managedBy").and_then(Value::as_str).is_some_and(|m| owned.contains(&m.to_ascii_lowercase()))
+        };
         let foreign: Vec<&str> = inside
             .iter()
-            .filter(|r| tag(r, OWNER_TAG).as_deref() != Some(e.plan.as_str()))
+            .filter(|r| !own(r) && !made_for_own(r))
             .filter_map(|r| r.get("name").and_then(Value::as_str))
             .collect();
         if foreign.is_empty() {

@@ -283,3 +283,22 @@ fn recorded_vm_shapes_an_os_disk_by_default_and_extensions_listed_in_the_vm() {
     let r = s.op("PUT", &orphan, Some(json!({"location": "eastus", "properties": {}})));
     assert_eq!(r["error"]["code"], "ParentResourceNotFound", "{r}");
 }
+
+#[test]
+fn sweep_takes_the_group_of_an_expired_vm_with_its_os_disk() {
+    let s = Served::start();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let plan = vm_plan(tmp.path(), true);
+    let t0 = [("IDLAB_NOW", "2026-01-01T00:00:00Z")];
+    let a = s.idlab_env(&["apply", &plan, "--expires-after", "1h", "--auto-approve"], &t0);
+    assert_eq!(a.code, 0, "{}{}", a.stdout, a.stderr);
+    // The OS disk is untagged, as Azure makes it, and held by the VM.
+    let disk = os_disk(&s, "disks-rg");
+    let later = [("IDLAB_NOW", "2026-01-01T02:00:00Z")];
+    let r = s.idlab_env(&["sweep"], &later);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(!r.stderr.contains("does not own"), "{}", r.stderr);
+    let gone = s.op("GET", &format!("{}?api-version=2021-04-01", group(&s, "disks-rg")), None);
+    assert_eq!(gone["error"]["code"], "ResourceGroupNotFound", "{gone}");
+    assert_eq!(s.op("GET", &disk_url(&disk), None)["error"]["code"], "ResourceGroupNotFound");
+}
