@@ -6,6 +6,7 @@ mod ci_signin;
 mod cli;
 mod client_contract;
 mod common;
+mod conformance;
 mod diagnostics;
 mod engine_e2e;
 mod fleet;
