@@ -276,6 +276,7 @@ fn recorded_vm_shapes_an_os_disk_by_default_and_extensions_listed_in_the_vm() {
     let list = s.op("GET", &format!("{g}/providers/Microsoft.Compute/virtualMachines?api-version=2017-12-01"), None);
     let listed = list["value"].as_array().expect("list").iter().find(|x| x["name"] == "vm2").cloned().expect("vm2");
     assert!(listed["resources"][0]["id"].as_str().is_some_and(|i| i.ends_with("/extensions/BGInfo")), "{listed}");
+    assert_eq!(listed["resources"][0].as_object().map(serde_json::Map::len), Some(1), "{listed}");
     s.op("DELETE", &ext, None);
     assert!(s.op("GET", &vm2, None).get("resources").is_none());
     // A VM extension needs its VM.

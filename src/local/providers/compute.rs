@@ -219,6 +219,19 @@ pub(crate) fn prepare_extension(
     Ok(())
 }
 
+/// A resource as a list shows it: a VM's extensions by id only (the recording's VM list).
+pub(crate) fn listed(mut body: Value) -> Value {
+    if body.get("type").and_then(Value::as_str) != Some(VIRTUAL_MACHINES) {
+        return body;
+    }
+    if let Some(list) = body.get_mut("resources").and_then(Value::as_array_mut) {
+        for e in list.iter_mut() {
+            *e = json!({ "id": e.get("id") });
+        }
+    }
+    body
+}
+
 /// The VM whose extension `id` is deleted, without it in its `resources`.
 pub(crate) fn extension_deleted(st: &CloudState, id: &str) -> Vec<Op> {
     let vm_id = id.rsplitn(3, '/').nth(2).unwrap_or_default();

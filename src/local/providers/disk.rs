@@ -161,6 +161,7 @@ pub(crate) fn vm_disks(
         // An unmanaged disk (a VHD in a storage account): no disk resource.
         os.entry("osType").or_insert(json!(if windows { "Windows" } else { "Linux" }));
         os.entry("caching").or_insert(json!("ReadWrite"));
+        os.entry("diskSizeGB").or_insert(json!(if windows { 127 } else { 30 }));
     } else if let Some(os) = sp.get_mut("osDisk").and_then(Value::as_object_mut) {
         // What Azure fixed at create stays: the disk's name and id.
         for k in ["name", "osType", "diskSizeGB"] {

@@ -35,7 +35,7 @@ pub(crate) fn list_collection(req: &Req<'_>, parent: &str, t: &str) -> Result<Re
     let keep = |r: &Resource| r.kind.eq_ignore_ascii_case(t) && is_scope_prefix(parent, &r.id);
     let value: Vec<Value> = readable(&st.state, c, keep, |r| format!("{}/read", r.kind))
         .into_iter()
-        .map(|r| present(r, now_ms()))
+        .map(|r| listed(present(r, now_ms())))
         .collect();
     Ok(json_response(200, &json!({ "value": value }), &[]))
 }
