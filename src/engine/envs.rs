@@ -173,17 +173,22 @@ pub async fn teardown(client: &Client, sub: &str, e: &Environment) -> Result<Tea
     for g in &e.groups {
         let inside = client.list(&format!("{g}/resources"), RESOURCES_API).await?;
         let own = |r: &Value| tag(r, OWNER_TAG).as_deref() == Some(e.plan.as_str());
-        // What Azure made for the environment's own resources (a VM's OS disk, `managedBy`
-        // the VM) is the environment's too.
-        let owned: Vec<String> = inside
-            .iter()
-            .filter(|r| own(r))
-            .filter_map(|r| r.get("id").and_then(Value::as_str))
-            .map(str::to_ascii_lowercase)
-            .collect();
-        let made_for_own = |r: &Value| {
-            r.get("managedBy").and_then(Value::as_str).is_some_and(|m| owned.contains(&m.to_ascii_lowercase()))
-        };
+        // What Azure made with the environment's own resources (a VM's OS disk) is the
+        // environment's too: read from their bodies.
+        let mut made = Vec::new();
+        for r in inside.iter().filter(|r| own(r)) {
+            let (Some(id), Some(t)) = (r.get("id").and_then(Value::as_str), r.get("type").and_then(Value::as_str))
+            else {
+                continue;
+            };
+            if let Some((api, children)) = crate::kinds::implicit_of_listed(t)
+                && let Some(body) = client.get(id, api).await?
+            {
+                made.extend(children(&body).into_iter().map(|c| c.id.to_ascii_lowercase()));
+            }
+        }
+        let made_for_own =
+            |r: &Value| r.get("id").and_then(Value::as_str).is_some_and(|i| made.contains(&i.to_ascii_lowercase()));
         let foreign: Vec<&str> = inside
             .iter()
             .filter(|r| !own(r) && !made_for_own(r))

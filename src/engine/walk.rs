@@ -506,6 +506,14 @@ async fn keep_foreign_containers(sh: &Shared<'_>, obs: &Observed, outcome: &mut 
         let children = plan::implicit_of(&sh.plan.decls, &obs.desired, &obs.bodies, i);
         declared.extend(children.into_iter().map(|c| c.id.to_ascii_lowercase()));
     }
+    // And with the orphans destroy deletes first, read from their bodies.
+    for (id, t) in &obs.orphans {
+        if let Some((api, children)) = crate::kinds::implicit_of_listed(t)
+            && let Ok(Some(body)) = sh.cx.client.get(id, api).await
+        {
+            declared.extend(children(&body).into_iter().map(|c| c.id.to_ascii_lowercase()));
+        }
+    }
     for (i, o) in outcome.iter_mut().enumerate() {
         if o.is_some() || !sh.plan.decls[i].spec.contains_resources() {
             continue;

@@ -257,7 +257,11 @@ pub fn vm_implicit(have: &Value) -> Vec<super::Implicit> {
 pub fn vm_patch(body: &Value, observed: Option<&Value>) -> Value {
     let mut p = json!({ "tags": body.get("tags"), "identity": body.get("identity"), "properties": {
         "hardwareProfile": body.pointer("/properties/hardwareProfile"),
-        "storageProfile": { "osDisk": { "deleteOption": body.pointer("/properties/storageProfile/osDisk/deleteOption") } },
+        // `createOption` is required in every `OSDisk` (ComputeRP 2025-04-01), a PATCH's too.
+        "storageProfile": { "osDisk": {
+            "createOption": body.pointer("/properties/storageProfile/osDisk/createOption"),
+            "deleteOption": body.pointer("/properties/storageProfile/osDisk/deleteOption"),
+        } },
         "networkProfile": body.pointer("/properties/networkProfile"),
     } });
     // Identities that are no longer wanted are removed one by one (`{id: null}`).

@@ -303,3 +303,21 @@ fn sweep_takes_the_group_of_an_expired_vm_with_its_os_disk() {
     assert_eq!(gone["error"]["code"], "ResourceGroupNotFound", "{gone}");
     assert_eq!(s.op("GET", &disk_url(&disk), None)["error"]["code"], "ResourceGroupNotFound");
 }
+
+#[test]
+fn a_vm_no_longer_declared_goes_with_its_os_disk_and_the_group_too() {
+    let s = Served::start();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let plan = vm_plan(tmp.path(), true);
+    apply(&s, &plan);
+    let disk = os_disk(&s, "disks-rg");
+    // The plan now declares only the group: the VM and its network are orphans.
+    let only_group = "name: disks\nlocation: eastus\nresources:\n  rg:\n    type: resource_group\n    name: disks-rg\n";
+    std::fs::write(&plan, only_group).expect("plan");
+    let r = s.idlab(&["destroy", &plan, "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(!r.stderr.contains("does not own"), "{}", r.stderr);
+    let gone = s.op("GET", &format!("{}?api-version=2021-04-01", group(&s, "disks-rg")), None);
+    assert_eq!(gone["error"]["code"], "ResourceGroupNotFound", "{gone}");
+    assert_eq!(s.op("GET", &disk_url(&disk), None)["error"]["code"], "ResourceGroupNotFound");
+}
