@@ -181,10 +181,13 @@ pub fn child_ids(have: &J, pointer: &str, what: &'static str, why: &'static str)
         .collect()
 }
 
+/// Reads a resource's [`Implicit`] children from its body.
+pub type ImplicitReader = fn(&J) -> Vec<Implicit>;
+
 /// What Azure made on its own with a resource found in a listing, by its ARM type `t` and
 /// its body `have` (a VM's OS disk): for resources destroy or sweep meets without their
 /// declaration (orphans, expired environments). `None` when `t` makes none worth a read.
-pub fn implicit_of_listed(t: &str) -> Option<(&'static str, fn(&J) -> Vec<Implicit>)> {
+pub fn implicit_of_listed(t: &str) -> Option<(&'static str, ImplicitReader)> {
     let vm = &vm::VirtualMachineKind;
     vm.arm_type().is_some_and(|a| a.eq_ignore_ascii_case(t)).then_some((vm.api_version(), vm::vm_implicit))
 }
