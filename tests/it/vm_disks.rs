@@ -133,6 +133,14 @@ fn a_disk_attached_outside_idlab_keeps_the_group_and_is_named() {
     ]}}});
     let patched = s.op("PATCH", &vm_path(&s, "disks-rg"), Some(attach));
     assert_eq!(patched["properties"]["storageProfile"]["dataDisks"][0]["name"], "extdisk", "{patched}");
+    // Disks are listed per group and per subscription, at the DiskRP's api-version.
+    for scope in [group(&s, "disks-rg"), format!("/subscriptions/{}", s.subscription())] {
+        let list = s.op("GET", &format!("{scope}/providers/Microsoft.Compute/disks?api-version=2024-03-02"), None);
+        let mut names: Vec<&str> =
+            list["value"].as_array().expect("disks").iter().filter_map(|d| d["name"].as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, vec![os.rsplit('/').next().unwrap_or_default(), "extdisk"], "{list}");
+    }
     let held = s.op("GET", &disk_url(&ext), None);
     assert_eq!(held["managedBy"], vm["id"], "{held}");
     assert_eq!(held["properties"]["diskState"], "Attached");
