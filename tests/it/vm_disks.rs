@@ -81,6 +81,9 @@ fn a_vm_plan_destroyed_leaves_nothing_and_its_group_goes() {
     assert_eq!(refused["error"]["code"], "OperationNotAllowed", "{refused}");
     // A second apply has nothing to change.
     s.replans_clean(&plan);
+    // The Markdown destroy plan (for pull requests) names it too.
+    let md = s.idlab(&["plan", &plan, "--destroy", "--format", "markdown"]);
+    assert!(md.stdout.contains(&format!("- OS disk {disk}: deleted with `vm`")), "{}", md.stdout);
     // destroy names what Azure made with the VM, deletes everything and the group with it.
     let r = s.idlab(&["destroy", &plan, "--auto-approve"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
