@@ -10,7 +10,7 @@
 use serde_json::{Value, json};
 
 use crate::local::http::ArmError;
-use crate::local::providers::network::pip_backrefs;
+use crate::local::providers::network::network_backrefs;
 use crate::local::shared::guid;
 use crate::local::store::{Op, Resource, State as CloudState};
 use crate::local::table::DISKS;
@@ -355,7 +355,7 @@ pub(crate) fn vm_delete_ops(st: &CloudState, vm: &Resource) -> Vec<Op> {
         let Some(mut nic) = st.resources.get(&key).filter(|r| r.kind == NETWORK_INTERFACES).cloned() else { continue };
         if deletes(Some(n)) {
             ops.push(Op::DeleteResource { key });
-            ops.extend(pip_backrefs(st, &nic.id, Some(&nic.body), None));
+            ops.extend(network_backrefs(st, &nic.kind, &nic.id, None));
         } else {
             if let Some(p) = nic.body.get_mut("properties").and_then(Value::as_object_mut) {
                 p.remove("virtualMachine");
