@@ -378,7 +378,14 @@ impl Cloud {
                             return;
                         }
                     };
-                    tokio::spawn(proxy::serve(sh.clone(), leaves, proxy_listener, rx.clone()));
+                    let planes = proxy::Planes {
+                        arm: arm::router,
+                        blob: blob::router,
+                        dfs: dfs::router,
+                        vault: keyvault::app,
+                        store: datalake::app,
+                    };
+                    tokio::spawn(proxy::serve(sh.clone(), leaves, planes, proxy_listener, rx.clone()));
                     let serving = sh.serving.clone();
                     tokio::spawn(tls::serve_tls(
                         blob_listener,

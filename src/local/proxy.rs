@@ -197,7 +197,7 @@ impl Names {
             .state
             .resources
             .values()
-            .filter(|r| r.kind == super::datalake::TYPE)
+            .filter(|r| r.kind == super::table::DATA_LAKE_STORES)
             .filter_map(|r| {
                 let port = u16::try_from(r.body.pointer("/_idlab/port")?.as_u64()?).ok()?;
                 Some((port, r.id.rsplit('/').next()?.to_ascii_lowercase()))
@@ -307,10 +307,26 @@ impl Names {
     }
 }
 
+/// The planes' routers, handed over by the entry point (the proxy imports no plane).
+#[derive(Clone, Copy)]
+pub struct Planes {
+    /// ARM with the token issuer, discovery and the local Graph (under `/graph`).
+    pub arm: fn(Arc<Shared>) -> axum::Router,
+    /// Blob, path-style (`/{account}/…`).
+    pub blob: fn(Arc<Shared>) -> axum::Router,
+    /// Data Lake Storage Gen2, path-style (`/{account}/…`).
+    pub dfs: fn(Arc<Shared>) -> axum::Router,
+    /// One vault's data plane.
+    pub vault: fn(&Arc<Shared>, &str) -> axum::Router,
+    /// One Data Lake Store's WebHDFS plane.
+    pub store: fn(&Arc<Shared>, &str) -> axum::Router,
+}
+
 /// What the proxy shares with its tunnels.
 struct Proxy {
     sh: Arc<Shared>,
     leaves: Leaves,
+    planes: Planes,
 }
 
 /// Serve the proxy on `listener` until `shutdown` fires: each connection holds one of the
@@ -318,10 +334,11 @@ struct Proxy {
 pub async fn serve(
     sh: Arc<Shared>,
     leaves: Leaves,
+    planes: Planes,
     listener: TcpListener,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    let proxy = Arc::new(Proxy { sh, leaves });
+    let proxy = Arc::new(Proxy { sh, leaves, planes });
     loop {
         let slot = tokio::select! {
             s = proxy.sh.serving.slots.clone().acquire_owned() => s,
@@ -413,7 +430,7 @@ async fn connection(proxy: &Proxy, tcp: tokio::net::TcpStream, peer: SocketAddr)
     let Ok(Ok(tls)) = tokio::time::timeout(sh.serving.handshake_timeout, acceptor.accept(io)).await else {
         return;
     };
-    let router = router_for(sh, host);
+    let router = router_for(sh, &proxy.planes, host);
     super::tls::serve_stream(tls, peer, router, &sh.serving).await;
 }
 
@@ -446,14 +463,14 @@ struct Edge {
 }
 
 /// The plane's router for `host`, behind the edge.
-fn router_for(sh: &Arc<Shared>, host: Host) -> axum::Router {
+fn router_for(sh: &Arc<Shared>, planes: &Planes, host: Host) -> axum::Router {
     let (router, prefix) = match &host {
-        Host::Arm | Host::Login => (super::arm::router(sh.clone()), String::new()),
-        Host::Graph => (super::arm::router(sh.clone()), "/graph".to_string()),
-        Host::Blob(a) => (super::blob::router(sh.clone()), format!("/{a}")),
-        Host::Dfs(a) => (super::dfs::router(sh.clone()), format!("/{a}")),
-        Host::Vault(v) => (super::keyvault::app(sh, v), String::new()),
-        Host::Store(s) => (super::datalake::app(sh, s), String::new()),
+        Host::Arm | Host::Login => ((planes.arm)(sh.clone()), String::new()),
+        Host::Graph => ((planes.arm)(sh.clone()), "/graph".to_string()),
+        Host::Blob(a) => ((planes.blob)(sh.clone()), format!("/{a}")),
+        Host::Dfs(a) => ((planes.dfs)(sh.clone()), format!("/{a}")),
+        Host::Vault(v) => ((planes.vault)(sh, v), String::new()),
+        Host::Store(s) => ((planes.store)(sh, s), String::new()),
     };
     let edge = Edge {
         prefix,
