@@ -13,21 +13,60 @@ use crate::common::oidc::{Ci, Oidc, REQUEST_TOKEN};
 use crate::common::{Run, Served, idlab_env, owned_by_plan, root};
 use idlab::local::attach;
 
-/// The environment of a tool pointed at Azure through the local cloud's proxy, plus `more`.
-fn azure_env(s: &Served, more: &[(&str, String)]) -> Vec<(String, String)> {
-    let info = attach::read_info(&s.state).expect("server.json");
-    assert!(info.proxy_url.starts_with("http://127.0.0.1:"), "{}", info.proxy_url);
-    let mut env = vec![
-        ("HTTPS_PROXY".to_string(), info.proxy_url.clone()),
-        ("NO_PROXY".to_string(), "127.0.0.1,localhost".to_string()),
-        ("IDLAB_CA_BUNDLE".to_string(), info.ca_file.display().to_string()),
-        ("AZURE_SUBSCRIPTION_ID".to_string(), info.subscription_id.clone()),
-        ("AZURE_TENANT_ID".to_string(), info.tenant_id.clone()),
-        // idlab's debug log: every HTTP exchange, and every name it resolves.
-        ("IDLAB_LOG".to_string(), "idlab=debug".to_string()),
-    ];
+/// The environment `idlab local env --format json` gives a tool (its files read), less
+/// `drop`, plus `more` and idlab's debug log (every HTTP exchange, and every name it
+/// resolves).
+fn azure_env(s: &Served, drop: &[&str], more: &[(&str, String)]) -> Vec<(String, String)> {
+    let state = s.state.display().to_string();
+    let printed = idlab_env(&["local", "env", "--state", &state, "--format", "json"], &[]);
+    assert_eq!(printed.code, 0, "{}", printed.stderr);
+    let v: Value = serde_json::from_str(&printed.stdout).expect("json");
+    let mut env: Vec<(String, String)> = v["variables"]
+        .as_object()
+        .expect("variables")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().expect("text").to_string()))
+        .collect();
+    for (k, path) in v["from_files"].as_object().expect("from_files") {
+        let text = std::fs::read_to_string(path.as_str().expect("path")).expect("file");
+        env.push((k.clone(), text.trim().to_string()));
+    }
+    env.retain(|(k, _)| !drop.contains(&k.as_str()));
+    env.retain(|(k, _)| !more.iter().any(|(m, _)| m == k));
     env.extend(more.iter().map(|(k, v)| ((*k).to_string(), v.clone())));
+    env.push(("IDLAB_LOG".to_string(), "idlab=debug".to_string()));
     env
+}
+
+#[test]
+fn local_env_prints_what_a_tool_needs_and_no_secret() {
+    let s = Served::start();
+    let info = attach::read_info(&s.state).expect("info");
+    let secret = std::fs::read_to_string(&info.operator_secret_file).expect("secret").trim().to_string();
+    let state = s.state.display().to_string();
+    let shell = idlab_env(&["local", "env", "--state", &state], &[]);
+    assert_eq!(shell.code, 0, "{}", shell.stderr);
+    let ca = info.ca_file.display().to_string();
+    for line in [
+        format!("export HTTPS_PROXY={}", info.proxy_url),
+        "export NO_PROXY=127.0.0.1,localhost".to_string(),
+        format!("export REQUESTS_CA_BUNDLE={ca}"),
+        format!("export CURL_CA_BUNDLE={ca}"),
+        format!("export SSL_CERT_FILE={ca}"),
+        format!("export NODE_EXTRA_CA_CERTS={ca}"),
+        format!("export IDLAB_CA_BUNDLE={ca}"),
+        format!("export AZURE_TENANT_ID={}", info.tenant_id),
+        format!("export AZURE_CLIENT_ID={}", info.operator_client_id),
+        format!("export AZURE_CLIENT_SECRET=\"$(cat {})\"", info.operator_secret_file.display()),
+        "export AZURE_CORE_COLLECT_TELEMETRY=no".to_string(),
+    ] {
+        assert!(shell.stdout.lines().any(|l| l == line), "{line} in {}", shell.stdout);
+    }
+    assert!(!shell.stdout.contains(&secret) && !shell.stderr.contains(&secret));
+    // With --vm: the VM's identity endpoint as before; without a running cloud: a clear error.
+    let none = idlab_env(&["local", "env", "--state", "/nonexistent/idlab-state"], &[]);
+    assert_ne!(none.code, 0);
+    assert!(none.stderr.contains("no local cloud is serving /nonexistent/idlab-state"), "{}", none.stderr);
 }
 
 /// `idlab ARGS` without `--local`, in `env` only; it must not have resolved a single name.
@@ -105,8 +144,8 @@ fn arm_callers(s: &Served) -> Vec<String> {
 fn the_storage_tutorial_on_the_azure_path_with_a_client_secret() {
     let s = Served::start();
     let info = attach::read_info(&s.state).expect("info");
-    let secret = std::fs::read_to_string(&info.operator_secret_file).expect("secret").trim().to_string();
-    let env = azure_env(&s, &[("AZURE_CLIENT_ID", info.operator_client_id.clone()), ("AZURE_CLIENT_SECRET", secret)]);
+    // The operator, signed in with its client secret: what `local env` prints.
+    let env = azure_env(&s, &[], &[]);
     azure_cycle(&s, &env, "plans/storage-blob.yaml", "storage-blob", 1, &|| {});
     // The data plane was reached by the account's own host name (the upload carries a
     // service SAS, from listServiceSas); ARM as the operator signed in by azure_identity's
@@ -170,6 +209,7 @@ fn the_arm_tutorial_on_the_azure_path_with_workload_identity() {
     };
     let env = azure_env(
         &s,
+        &["AZURE_CLIENT_SECRET"],
         &[("AZURE_CLIENT_ID", client_id), ("AZURE_FEDERATED_TOKEN_FILE", token_file.display().to_string())],
     );
     azure_cycle(&s, &env, "plans/arm-user-assigned.yaml", "arm-user-assigned", 2, &renew);
