@@ -170,6 +170,29 @@ fn the_storage_tutorial_on_the_azure_path_with_a_client_secret() {
 }
 
 #[test]
+fn the_key_vault_and_gen2_tutorials_on_the_azure_path_by_their_host_names() {
+    let s = Served::start();
+    let env = azure_env(&s, &[], &[]);
+    for (plan, name, host) in [
+        ("plans/keyvault.yaml", "keyvault", "idlab-tutorial-kv.vault.azure.net:443"),
+        ("plans/datalake-gen2.yaml", "datalake-gen2", ".dfs.core.windows.net:443"),
+    ] {
+        azure_cycle(&s, &env, plan, name, 1, &|| {});
+        let p = root().join(plan).display().to_string();
+        s.op("DELETE", "/_idlab/requests", None);
+        let a = azure(&env, &["apply", &p, "--auto-approve"]);
+        assert_eq!(a.code, 0, "{}{}", a.stdout, a.stderr);
+        let seen = connects(&s);
+        assert!(seen.iter().any(|(t, st)| t.ends_with(host) && *st == 200), "{host} in {seen:?}");
+        let out = azure(&env, &["output", &p]);
+        if name == "keyvault" {
+            assert!(out.stdout.contains("https://idlab-tutorial-kv.vault.azure.net/"), "{}{}", out.stdout, out.stderr);
+        }
+        assert_eq!(azure(&env, &["destroy", &p, "--auto-approve", "--purge"]).code, 0);
+    }
+}
+
+#[test]
 fn the_arm_tutorial_on_the_azure_path_with_workload_identity() {
     let s = Served::start();
     let oidc = Oidc::start();
