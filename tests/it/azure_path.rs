@@ -300,3 +300,122 @@ fn the_proxy_refuses_every_other_host_and_connects_nowhere() {
     c.read_exact(&mut first).expect("answer");
     assert_eq!(&first[..], b"HTTP/1.1 200 Connection Established\r\n\r\n");
 }
+
+/// A client going through the local cloud's proxy and trusting its CA only.
+fn through_proxy(info: &idlab::local::ConnectionInfo) -> reqwest::Client {
+    let pem = std::fs::read(&info.ca_file).expect("ca");
+    reqwest::Client::builder()
+        .proxy(reqwest::Proxy::https(&info.proxy_url).expect("proxy"))
+        .tls_certs_only([reqwest::Certificate::from_pem(&pem).expect("pem")])
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+#[test]
+fn answers_name_the_hosts_the_request_came_in_by() {
+    let s = Served::start();
+    let info = attach::read_info(&s.state).expect("info");
+    let (tenant, sub) = (info.tenant_id.clone(), info.subscription_id.clone());
+    let secret = std::fs::read_to_string(&info.operator_secret_file).expect("secret").trim().to_string();
+    let account = s.rt.block_on(async {
+        let c = through_proxy(&info);
+        let get = |url: String| {
+            let c = c.clone();
+            async move { c.get(url).send().await.expect("answer") }
+        };
+        // Discovery, on login.microsoftonline.com.
+        let openid: Value =
+            get(format!("https://login.microsoftonline.com/{tenant}/v2.0/.well-known/openid-configuration"))
+                .await
+                .json()
+                .await
+                .expect("json");
+        assert_eq!(openid["token_endpoint"], format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"));
+        assert_eq!(openid["jwks_uri"], format!("https://login.microsoftonline.com/{tenant}/discovery/v2.0/keys"));
+        assert_eq!(openid["cloud_instance_name"], "microsoftonline.com");
+        assert_eq!(openid["msgraph_host"], "graph.microsoft.com");
+        let authorize = "https://login.microsoftonline.com/common/oauth2/v2.0/authorize";
+        let instance = "https://login.microsoftonline.com/common/discovery/instance?api-version=1.1";
+        let discovery: Value =
+            get(format!("{instance}&authorization_endpoint={authorize}")).await.json().await.expect("json");
+        assert_eq!(
+            discovery["tenant_discovery_endpoint"],
+            format!("https://login.microsoftonline.com/{tenant}/v2.0/.well-known/openid-configuration")
+        );
+        let metadata: Value = get("https://management.azure.com/metadata/endpoints?api-version=2022-09-01".into())
+            .await
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(metadata["authentication"]["loginEndpoint"], "https://login.microsoftonline.com/");
+        assert_eq!(metadata["resourceManager"], "https://management.azure.com/");
+        assert_eq!(metadata["microsoftGraphResourceId"], "https://graph.microsoft.com/");
+        // A refusal's challenge names the authority on login.microsoftonline.com.
+        let refused =
+            get(format!("https://management.azure.com/subscriptions/{sub}/resourcegroups?api-version=2024-11-01"))
+                .await;
+        assert_eq!(refused.status(), 401);
+        let challenge = refused.headers()["www-authenticate"].to_str().expect("text").to_string();
+        assert!(
+            challenge.contains(&format!("authorization_uri=\"https://login.microsoftonline.com/{tenant}\"")),
+            "{challenge}"
+        );
+        // A token from login.microsoftonline.com, then a storage account: its endpoints and
+        // its long-running operation on Azure's hosts.
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", info.operator_client_id.as_str()),
+            ("client_secret", secret.as_str()),
+            ("scope", "https://management.azure.com/.default"),
+        ];
+        let token: Value = c
+            .post(format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"))
+            .form(&form)
+            .send()
+            .await
+            .expect("token")
+            .json()
+            .await
+            .expect("json");
+        let token = token["access_token"].as_str().expect("access token").to_string();
+        let rg =
+            format!("https://management.azure.com/subscriptions/{sub}/resourcegroups/proxied?api-version=2024-11-01");
+        let r = c.put(rg).bearer_auth(&token).json(&json!({"location": "eastus"})).send().await.expect("rg");
+        assert!(r.status().is_success(), "{}", r.status());
+        let account = format!(
+            "/subscriptions/{sub}/resourceGroups/proxied/providers/Microsoft.Storage/storageAccounts/{}",
+            "proxiedacct1?api-version=2025-06-01"
+        );
+        let body = json!({"location": "eastus", "kind": "StorageV2", "sku": {"name": "Standard_LRS"}});
+        let r = c
+            .put(format!("https://management.azure.com{account}"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .expect("account");
+        assert_eq!(r.status(), 202);
+        let lro: Vec<String> = ["location", "azure-asyncoperation"]
+            .iter()
+            .filter_map(|h| r.headers().get(*h).and_then(|v| v.to_str().ok()).map(str::to_string))
+            .collect();
+        assert!(!lro.is_empty() && lro.iter().all(|u| u.starts_with("https://management.azure.com/")), "{lro:?}");
+        let through: Value = c
+            .get(format!("https://management.azure.com{account}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(through["properties"]["primaryEndpoints"]["blob"], "https://proxiedacct1.blob.core.windows.net/");
+        assert_eq!(through["properties"]["primaryEndpoints"]["dfs"], "https://proxiedacct1.dfs.core.windows.net/");
+        account
+    });
+    // The same read straight to 127.0.0.1 names the loopback addresses.
+    let direct = s.op("GET", &account, None);
+    let blob = direct["properties"]["primaryEndpoints"]["blob"].as_str().expect("blob");
+    assert!(blob.starts_with("https://127.0.0.1:") && blob.ends_with("/proxiedacct1/"), "{blob}");
+}
