@@ -279,8 +279,10 @@ fn the_proxy_refuses_every_other_host_and_connects_nowhere() {
         assert!(answer.contains(says) && answer.contains("nothing leaves this machine"), "{target}: {answer}");
     }
     // A request to forward (not a tunnel) is refused the same way.
-    let forward =
-        proxy_answer(&info.proxy_url, &format!("GET http://127.0.0.1:{bait_port}/ HTTP/1.1\r\nHost: x\r\n\r\n"));
+    let forward = proxy_answer(
+        &info.proxy_url,
+        &format!("GET http://127.0.0.1:{bait_port}/?sig=not-logged HTTP/1.1\r\nHost: x\r\n\r\n"),
+    );
     assert!(forward.starts_with("HTTP/1.1 403 "), "{forward}");
     // A vault the local cloud does not have: 404, as a name that does not resolve.
     let vault = proxy_answer(&info.proxy_url, "CONNECT nosuchvault.vault.azure.net:443 HTTP/1.1\r\n\r\n");
@@ -293,6 +295,8 @@ fn the_proxy_refuses_every_other_host_and_connects_nowhere() {
         assert!(seen.contains(&(target.clone(), 403)), "{target} in {seen:?}");
     }
     assert!(seen.contains(&("nosuchvault.vault.azure.net:443".to_string(), 404)), "{seen:?}");
+    let log = s.op("GET", "/_idlab/requests", None).to_string();
+    assert!(log.contains(&format!("http://127.0.0.1:{bait_port}/")) && !log.contains("not-logged"), "{log}");
     // A served name is tunnelled.
     let mut c = std::net::TcpStream::connect(info.proxy_url.trim_start_matches("http://")).expect("proxy");
     c.write_all(b"CONNECT management.azure.com:443 HTTP/1.1\r\n\r\n").expect("sent");
