@@ -22,11 +22,12 @@
 //! as given, through the same journal as every other write (it survives a restart), and ARM
 //! GETs answer it as stored, but for what every GET of the type adds: an `etag` of the local
 //! cloud's own (`"N"`) on the types that have one, and a `provisioningState` never changes
-//! in a seeded body. Nothing else is made: no directory principal for an identity, no identity
+//! in a seeded body. A SQL server's Entra admin (`…/administrators/ActiveDirectory`), which
+//! the local cloud keeps in its server's record, is seeded there: its `properties` replace the
+//! server's admin. Nothing else is made: no directory principal for an identity, no identity
 //! endpoint for a VM, no data-plane state. Refused with 400: an id that does not parse, of
 //! another subscription, or of a type the provider table does not store (a view of its parent,
-//! such as a subnet, a SQL server's administrator or a vault's access policies, is seeded in
-//! its parent's body; a built-in role cannot be replaced); a body that is not an object, whose
+//! such as a subnet or a vault's access policies, is seeded in its parent's body; a built-in role cannot be replaced); a body that is not an object, whose
 //! `id` is another resource's, or that carries the local cloud's private `_idlab` field.
 //! Refused with 404: a resource whose group, or parent resource, does not exist.
 //!
@@ -180,12 +181,14 @@ fn seed_resource(sh: &Shared, body: &[u8]) -> Result<Value, ArmError> {
     if body.get("_idlab").is_some() {
         return Err(bad("`body` may not carry the local cloud's private `_idlab` field.".into()));
     }
+    let kind = seeded_type(sh, &id).map_err(bad)?;
+    // A SQL admin's view keeps only its properties (Azure's 2014 answer spells its id another way).
     if let Some(given) = body.get("id").and_then(Value::as_str)
+        && kind != table::SQL_ADMINISTRATORS
         && !given.trim_end_matches('/').eq_ignore_ascii_case(id.as_str())
     {
         return Err(bad(format!("`body.id` ({given}) is not `id` ({raw}).")));
     }
-    let kind = seeded_type(sh, &id).map_err(bad)?;
     let mut st = sh.store();
     if let Some(rg) = &id.resource_group {
         let group = format!("/subscriptions/{}/resourceGroups/{rg}", sh.info.subscription_id);
@@ -205,6 +208,9 @@ fn seed_resource(sh: &Shared, body: &[u8]) -> Result<Value, ArmError> {
             format!("The parent resource '{}' could not be found.", parent.as_str()),
         ));
     }
+    if kind == table::SQL_ADMINISTRATORS {
+        return seed_sql_admin(&mut st, &id, &body);
+    }
     let now = now_ms();
     let old = st.state.resources.get(&id.key());
     let resource = Resource {
@@ -219,6 +225,27 @@ fn seed_resource(sh: &Shared, body: &[u8]) -> Result<Value, ArmError> {
     let etag = resource.etag;
     st.append(vec![Op::PutResource { resource }]).map_err(|e| ArmError::new(500, "InternalServerError", e.to_string()))?;
     Ok(json!({ "id": id.as_str(), "type": kind, "etag": etag }))
+}
+
+/// A SQL server's Entra admin lives in its server's record (`properties.administrators`):
+/// the seeded body's `properties` go there as given.
+fn seed_sql_admin(st: &mut super::store::Store, id: &ResourceId, body: &Value) -> Result<Value, ArmError> {
+    if !id.name().is_some_and(|n| n.eq_ignore_ascii_case("ActiveDirectory")) {
+        return Err(ArmError::new(400, "InvalidRequestContent", "A SQL server's administrator is named ActiveDirectory."));
+    }
+    let props = body.get("properties").filter(|p| p.is_object()).cloned().ok_or_else(|| {
+        ArmError::new(400, "InvalidRequestContent", "`body.properties` must be an object.")
+    })?;
+    let parent = id.parent().map(|p| p.key()).unwrap_or_default();
+    let mut server = st.state.resources.get(&parent).cloned().ok_or_else(|| {
+        ArmError::new(404, "ParentResourceNotFound", format!("The parent resource of '{}' could not be found.", id.as_str()))
+    })?;
+    server.body["properties"]["administrators"] = props;
+    server.etag += 1;
+    let etag = server.etag;
+    st.append(vec![Op::PutResource { resource: server }])
+        .map_err(|e| ArmError::new(500, "InternalServerError", e.to_string()))?;
+    Ok(json!({ "id": id.as_str(), "type": table::SQL_ADMINISTRATORS, "etag": etag }))
 }
 
 /// The stored type of a seeded id: a resource group, a role assignment, a custom role
@@ -249,7 +276,7 @@ fn seeded_type(sh: &Shared, id: &ResourceId) -> Result<&'static str, String> {
         return Ok(table::ROLE_DEFINITIONS);
     }
     match table::provider(&t) {
-        Some(p) if p.handler == table::Handler::Generic => Ok(p.type_name),
+        Some(p) if p.handler == table::Handler::Generic || p.type_name == table::SQL_ADMINISTRATORS => Ok(p.type_name),
         Some(p) => Err(format!("{} is a view of its parent: seed the parent's body instead.", p.type_name)),
         None => Err(format!("the local cloud does not serve the type {t}.")),
     }
