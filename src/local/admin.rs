@@ -211,6 +211,13 @@ fn seed_resource(sh: &Shared, body: &[u8]) -> Result<Value, ArmError> {
     if kind == table::SQL_ADMINISTRATORS {
         return seed_sql_admin(&mut st, &id, &body);
     }
+    // A vault's mark that keeps its data plane from being started at the next start (and its
+    // recorded `vaultUri` from being replaced); a vault's GET never shows `_idlab`. (A Data
+    // Lake account without `_idlab.port` is left alone the same way.)
+    let mut body = body;
+    if kind == table::VAULTS {
+        body["_idlab"] = json!({ "seeded": true });
+    }
     let now = now_ms();
     let old = st.state.resources.get(&id.key());
     let resource = Resource {
