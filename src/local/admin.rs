@@ -20,16 +20,17 @@
 //! `PUT /_idlab/resources` loads a resource's state as a real subscription holds it (a body
 //! recorded from Azure, say), so that idlab's reads of it can be checked. The body is stored
 //! as given, through the same journal as every other write (it survives a restart), and ARM
-//! GETs answer it as stored, but for what every GET of the type adds: an `etag` of the local
-//! cloud's own (`"N"`) on the types that have one, and a `provisioningState` never changes
-//! in a seeded body. A SQL server's Entra admin (`…/administrators/ActiveDirectory`), which
-//! the local cloud keeps in its server's record, is seeded there: its `properties` replace the
-//! server's admin. Nothing else is made: no directory principal for an identity, no identity
-//! endpoint for a VM, no data-plane state. Refused with 400: an id that does not parse, of
-//! another subscription, or of a type the provider table does not store (a view of its parent,
-//! such as a subnet or a vault's access policies, is seeded in its parent's body; a built-in role cannot be replaced); a body that is not an object, whose
-//! `id` is another resource's, or that carries the local cloud's private `_idlab` field.
-//! Refused with 404: a resource whose group, or parent resource, does not exist.
+//! GETs answer it as stored, but for the local cloud's own `etag` (`"N"`) on the types that
+//! have one; a seeded body is never shown in progress. A SQL server's Entra admin
+//! (`…/administrators/ActiveDirectory`), which the local cloud keeps in its server's record,
+//! is seeded there: its `properties` replace the server's admin. Nothing else is made: no
+//! directory principal for an identity, no identity endpoint for a VM, no data plane (a seeded
+//! vault or Data Lake account keeps its recorded endpoint across restarts). Refused with 400:
+//! an id that does not parse, of another subscription, or of a type the provider table does
+//! not store (a view of its parent, such as a subnet or a vault's access policies, is seeded
+//! in its parent's body; a built-in role cannot be replaced); a body that is not an object,
+//! whose `id` is another resource's, or that carries the local cloud's private `_idlab` field.
+//! Refused with 404: a resource whose group, or nearest served ancestor, does not exist.
 //!
 //! A request is a *write* when it asks to change state, whatever the answer: PUT, PATCH or
 //! DELETE, or a POST other than the read-only actions (`listKeys`, `listServiceSas`,
@@ -174,7 +175,8 @@ fn seed_resource(sh: &Shared, body: &[u8]) -> Result<Value, ArmError> {
     let req: Value = serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?;
     let raw = req.get("id").and_then(Value::as_str).ok_or_else(|| bad("`id` (a resource id) is required.".into()))?;
     let id = ResourceId::parse(raw).map_err(|e| bad(format!("`id`: {e}")))?;
-    let body = req.get("body").filter(|b| b.is_object()).cloned().ok_or_else(|| bad("`body` must be an object.".into()))?;
+    let body =
+        req.get("body").filter(|b| b.is_object()).cloned().ok_or_else(|| bad("`body` must be an object.".into()))?;
     if !id.subscription.eq_ignore_ascii_case(&sh.info.subscription_id) {
         return Err(bad(format!("`{raw}` is not in the local subscription {}.", sh.info.subscription_id)));
     }
@@ -193,7 +195,11 @@ fn seed_resource(sh: &Shared, body: &[u8]) -> Result<Value, ArmError> {
     if let Some(rg) = &id.resource_group {
         let group = format!("/subscriptions/{}/resourceGroups/{rg}", sh.info.subscription_id);
         if kind != table::RESOURCE_GROUPS && !st.state.resources.contains_key(&group.to_ascii_lowercase()) {
-            return Err(ArmError::new(404, "ResourceGroupNotFound", format!("Resource group '{rg}' could not be found.")));
+            return Err(ArmError::new(
+                404,
+                "ResourceGroupNotFound",
+                format!("Resource group '{rg}' could not be found."),
+            ));
         }
     }
     // A child needs its nearest stored ancestor (a container's account, a database's server).
@@ -230,7 +236,8 @@ fn seed_resource(sh: &Shared, body: &[u8]) -> Result<Value, ArmError> {
         effective_ms: (kind == table::ROLE_ASSIGNMENTS).then_some(now),
     };
     let etag = resource.etag;
-    st.append(vec![Op::PutResource { resource }]).map_err(|e| ArmError::new(500, "InternalServerError", e.to_string()))?;
+    st.append(vec![Op::PutResource { resource }])
+        .map_err(|e| ArmError::new(500, "InternalServerError", e.to_string()))?;
     Ok(json!({ "id": id.as_str(), "type": kind, "etag": etag }))
 }
 
@@ -238,14 +245,24 @@ fn seed_resource(sh: &Shared, body: &[u8]) -> Result<Value, ArmError> {
 /// the seeded body's `properties` go there as given.
 fn seed_sql_admin(st: &mut super::store::Store, id: &ResourceId, body: &Value) -> Result<Value, ArmError> {
     if !id.name().is_some_and(|n| n.eq_ignore_ascii_case("ActiveDirectory")) {
-        return Err(ArmError::new(400, "InvalidRequestContent", "A SQL server's administrator is named ActiveDirectory."));
+        return Err(ArmError::new(
+            400,
+            "InvalidRequestContent",
+            "A SQL server's administrator is named ActiveDirectory.",
+        ));
     }
-    let props = body.get("properties").filter(|p| p.is_object()).cloned().ok_or_else(|| {
-        ArmError::new(400, "InvalidRequestContent", "`body.properties` must be an object.")
-    })?;
+    let props = body
+        .get("properties")
+        .filter(|p| p.is_object())
+        .cloned()
+        .ok_or_else(|| ArmError::new(400, "InvalidRequestContent", "`body.properties` must be an object."))?;
     let parent = id.parent().map(|p| p.key()).unwrap_or_default();
     let mut server = st.state.resources.get(&parent).cloned().ok_or_else(|| {
-        ArmError::new(404, "ParentResourceNotFound", format!("The parent resource of '{}' could not be found.", id.as_str()))
+        ArmError::new(
+            404,
+            "ParentResourceNotFound",
+            format!("The parent resource of '{}' could not be found.", id.as_str()),
+        )
     })?;
     server.body["properties"]["administrators"] = props;
     server.etag += 1;

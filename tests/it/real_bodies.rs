@@ -351,7 +351,10 @@ impl Cloud {
                     .flatten()
                     .filter_map(|c| c["path"].as_str().map(str::to_string))
                     .collect();
-                (a["name"].as_str().unwrap_or_default().to_string(), (a["action"].as_str().unwrap_or_default().to_string(), paths))
+                (
+                    a["name"].as_str().unwrap_or_default().to_string(),
+                    (a["action"].as_str().unwrap_or_default().to_string(), paths),
+                )
             })
             .collect()
     }
@@ -366,8 +369,7 @@ fn recorded_bodies_plan_no_change_through_the_binary() {
     let mut c = Cloud::start();
 
     // Coverage: every kind is covered by a recorded body or listed as uncovered.
-    let covered: BTreeSet<&str> =
-        COVERED.iter().map(|(l, _)| c.planned[*l]["type"].as_str().expect("type")).collect();
+    let covered: BTreeSet<&str> = COVERED.iter().map(|(l, _)| c.planned[*l]["type"].as_str().expect("type")).collect();
     let all: BTreeSet<&str> = idlab::kinds::KINDS.iter().map(|k| k.type_name()).collect();
     let uncovered: BTreeSet<&str> = all.difference(&covered).copied().collect();
     println!("covered kinds ({}): {covered:?}\nuncovered kinds (no recorded body): {uncovered:?}", covered.len());
@@ -413,7 +415,8 @@ fn recorded_bodies_plan_no_change_through_the_binary() {
     let r = c.s.idlab(&["plan", &c.plan_path(), "--detailed-exitcode", "--format", "json"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let p: Value = serde_json::from_str(&r.stdout).expect("json");
-    let not_noop: Vec<&Value> = p["actions"].as_array().expect("actions").iter().filter(|a| a["action"] != "no_op").collect();
+    let not_noop: Vec<&Value> =
+        p["actions"].as_array().expect("actions").iter().filter(|a| a["action"] != "no_op").collect();
     assert!(not_noop.is_empty(), "{not_noop:?}");
 
     // The outputs idlab reads from the recorded bodies.
@@ -440,7 +443,8 @@ fn recorded_bodies_plan_no_change_through_the_binary() {
     // A reference to the identity resolves to the id as the plan spells it, which the VM's
     // body (lower-case `resourcegroups`) matches case-insensitively (no change above).
     assert!(o["vm_id_id"].as_str().is_some_and(|id| id.contains("/resourceGroups/UAITG123456/")), "{o}");
-    let vm_keys = c.seeded["virtual_machine"].1["identity"]["userAssignedIdentities"].as_object().cloned().unwrap_or_default();
+    let vm_keys =
+        c.seeded["virtual_machine"].1["identity"]["userAssignedIdentities"].as_object().cloned().unwrap_or_default();
     assert!(vm_keys.keys().all(|k| k.contains("/resourcegroups/")), "the recording spells the key in lower case");
 }
 
@@ -536,10 +540,15 @@ fn seeding_refuses_what_the_local_cloud_would_not_hold() {
     assert!(seed(&rg, json!({"location": "eastus"}))["etag"].is_u64());
     let cases = [
         ("/subscription/x".to_string(), json!({})),
-        (format!("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/seeded"), json!({})),
+        ("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/seeded".to_string(), json!({})),
         (format!("{rg}/providers/Microsoft.Nope/things/t"), json!({})),
         (format!("{vnet}/subnets/s"), json!({})),
-        (format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7"), json!({})),
+        (
+            format!(
+                "/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7"
+            ),
+            json!({}),
+        ),
         (vnet.clone(), json!({"id": format!("{rg}/providers/Microsoft.Network/virtualNetworks/other")})),
         (vnet.clone(), json!({"_idlab": {}})),
         (vnet.clone(), json!([])),
