@@ -254,7 +254,9 @@ pub fn stop_for(sh: &Shared, op: &Op) {
 pub fn start_all(sh: &Arc<Shared>) -> Result<(), String> {
     let accounts: Vec<Resource> = sh.store().state.resources.values().filter(|r| r.kind == TYPE).cloned().collect();
     for mut r in accounts {
-        let want = r.body.pointer("/_idlab/port").and_then(Value::as_u64).unwrap_or(0) as u16;
+        // An account seeded through the admin API (recorded state) has no data plane, and
+        // keeps the endpoint it was seeded with.
+        let Some(want) = r.body.pointer("/_idlab/port").and_then(Value::as_u64).map(|p| p as u16) else { continue };
         let listener = super::shared::bind_loopback(want).map_err(|e| e.to_string())?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         if port != want {

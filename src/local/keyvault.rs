@@ -87,7 +87,9 @@ pub fn vault_uri(port: u16) -> String {
 /// A message when a port cannot be bound or the change cannot be recorded.
 pub fn start_all(sh: &Arc<Shared>) -> Result<(), String> {
     let vaults: Vec<Resource> = sh.store().state.resources.values().filter(|r| r.kind == VAULT_TYPE).cloned().collect();
-    for mut r in vaults {
+    // A vault seeded through the admin API (recorded state) has no data plane, and keeps the
+    // `vaultUri` it was seeded with.
+    for mut r in vaults.into_iter().filter(|r| r.body.pointer("/_idlab/seeded") != Some(&json!(true))) {
         let name = r.id.rsplit('/').next().unwrap_or_default().to_ascii_lowercase();
         let (listener, port) = bind(&sh.store().state, &name).map_err(|e| e.message)?;
         let uri = vault_uri(port);
