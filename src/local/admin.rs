@@ -12,7 +12,25 @@
 //! | `GET /_idlab/clock`, `POST /_idlab/clock` `{"advance_ms": N}` | the throttling buckets' virtual clock in ms (`clock_ms`); POST moves it forward by N ms (the only way it moves with `throttling.frozen_clock`) |
 //! | `GET /_idlab/quotas`, `PUT /_idlab/quotas` `{"resource_groups", "storage_accounts_per_region", "role_assignments", "regional_vcpus", "family_vcpus"}` | read or replace the subscription limits enforced on create and reported by `usages` (fields left out keep Azure's defaults) |
 //! | `POST /_idlab/snapshot` | compact the journal into a snapshot now |
+//! | `PUT /_idlab/resources` `{"id", "body"}` | seed recorded state: store `body` verbatim as the resource `id` (see [below](#seeding-recorded-state)); answers `{"id", "type", "etag"}` |
 //! | `PUT /_idlab/storageAccounts/{name}/keys` `{"keys":["<base64>","<base64>"]}` | replace a storage account's two keys with known ones (SAS test vectors, tools with a fixed key as Azurite has); answers the key names, never the values; paths are case-insensitive |
+//!
+//! ## Seeding recorded state
+//!
+//! `PUT /_idlab/resources` loads a resource's state as a real subscription holds it (a body
+//! recorded from Azure, say), so that idlab's reads of it can be checked. The body is stored
+//! as given, through the same journal as every other write (it survives a restart), and ARM
+//! GETs answer it as stored, but for the local cloud's own `etag` (`"N"`) on the types that
+//! have one; a seeded body is never shown in progress. A SQL server's Entra admin
+//! (`…/administrators/ActiveDirectory`), which the local cloud keeps in its server's record,
+//! is seeded there: its `properties` replace the server's admin. Nothing else is made: no
+//! directory principal for an identity, no identity endpoint for a VM, no data plane (a seeded
+//! vault or Data Lake account keeps its recorded endpoint across restarts). Refused with 400:
+//! an id that does not parse, of another subscription, or of a type the provider table does
+//! not store (a view of its parent, such as a subnet or a vault's access policies, is seeded
+//! in its parent's body; a built-in role cannot be replaced); a body that is not an object,
+//! whose `id` is another resource's, or that carries the local cloud's private `_idlab` field.
+//! Refused with 404: a resource whose group, or nearest served ancestor, does not exist.
 //!
 //! A request is a *write* when it asks to change state, whatever the answer: PUT, PATCH or
 //! DELETE, or a POST other than the read-only actions (`listKeys`, `listServiceSas`,
@@ -29,6 +47,7 @@ use super::rbac::role_assignment_body;
 use super::shared::{Shared, guid, now_ms, random_secret, sha256_hex};
 use super::store::{Op, Principal, Resource};
 use super::table;
+use crate::arm::id::ResourceId;
 use crate::roles;
 
 pub fn handle(
@@ -77,6 +96,7 @@ pub fn handle(
                 Err(e) => Err(ArmError::new(400, "InvalidFaults", e)),
             }
         }
+        (Method::PUT, "/_idlab/resources") => seed_resource(sh, body),
         (Method::PUT, p) if p.starts_with("/_idlab/storageaccounts/") && p.ends_with("/keys") => {
             let name = &p["/_idlab/storageaccounts/".len()..p.len() - "/keys".len()];
             import_keys(sh, name, body)
@@ -147,6 +167,143 @@ fn import_keys(sh: &Shared, name: &str, body: &[u8]) -> Result<Value, ArmError> 
     st.append(vec![Op::PutResource { resource: account }])
         .map_err(|e| ArmError::new(500, "InternalServerError", e.to_string()))?;
     Ok(json!({ "account": name, "keys": ["key1", "key2"] }))
+}
+
+/// `PUT /_idlab/resources`: store a recorded body verbatim (see the module's table).
+fn seed_resource(sh: &Shared, body: &[u8]) -> Result<Value, ArmError> {
+    let bad = |m: String| ArmError::new(400, "InvalidRequestContent", m);
+    let req: Value = serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?;
+    let raw = req.get("id").and_then(Value::as_str).ok_or_else(|| bad("`id` (a resource id) is required.".into()))?;
+    let id = ResourceId::parse(raw).map_err(|e| bad(format!("`id`: {e}")))?;
+    let body =
+        req.get("body").filter(|b| b.is_object()).cloned().ok_or_else(|| bad("`body` must be an object.".into()))?;
+    if !id.subscription.eq_ignore_ascii_case(&sh.info.subscription_id) {
+        return Err(bad(format!("`{raw}` is not in the local subscription {}.", sh.info.subscription_id)));
+    }
+    if body.get("_idlab").is_some() {
+        return Err(bad("`body` may not carry the local cloud's private `_idlab` field.".into()));
+    }
+    let kind = seeded_type(sh, &id).map_err(bad)?;
+    // A SQL admin's view keeps only its properties (Azure's 2014 answer spells its id another way).
+    if let Some(given) = body.get("id").and_then(Value::as_str)
+        && kind != table::SQL_ADMINISTRATORS
+        && !given.trim_end_matches('/').eq_ignore_ascii_case(id.as_str())
+    {
+        return Err(bad(format!("`body.id` ({given}) is not `id` ({raw}).")));
+    }
+    let mut st = sh.store();
+    if let Some(rg) = &id.resource_group {
+        let group = format!("/subscriptions/{}/resourceGroups/{rg}", sh.info.subscription_id);
+        if kind != table::RESOURCE_GROUPS && !st.state.resources.contains_key(&group.to_ascii_lowercase()) {
+            return Err(ArmError::new(
+                404,
+                "ResourceGroupNotFound",
+                format!("Resource group '{rg}' could not be found."),
+            ));
+        }
+    }
+    // A child needs its nearest stored ancestor (a container's account, a database's server).
+    if kind != table::ROLE_ASSIGNMENTS
+        && let Some(parent) = std::iter::successors(id.parent(), ResourceId::parent)
+            .find(|p| p.resource_type().is_some_and(|t| table::provider(&t).is_some()))
+        && !st.state.resources.contains_key(&parent.key())
+    {
+        return Err(ArmError::new(
+            404,
+            "ParentResourceNotFound",
+            format!("The parent resource '{}' could not be found.", parent.as_str()),
+        ));
+    }
+    if kind == table::SQL_ADMINISTRATORS {
+        return seed_sql_admin(&mut st, &id, &body);
+    }
+    // A vault's mark that keeps its data plane from being started at the next start (and its
+    // recorded `vaultUri` from being replaced); a vault's GET never shows `_idlab`. (A Data
+    // Lake account without `_idlab.port` is left alone the same way.)
+    let mut body = body;
+    if kind == table::VAULTS {
+        body["_idlab"] = json!({ "seeded": true });
+    }
+    let now = now_ms();
+    let old = st.state.resources.get(&id.key());
+    let resource = Resource {
+        id: id.as_str().to_string(),
+        kind: kind.to_string(),
+        body,
+        etag: old.map_or(1, |r| r.etag + 1),
+        created_ms: old.map_or(now, |r| r.created_ms),
+        busy_until_ms: 0,
+        effective_ms: (kind == table::ROLE_ASSIGNMENTS).then_some(now),
+    };
+    let etag = resource.etag;
+    st.append(vec![Op::PutResource { resource }])
+        .map_err(|e| ArmError::new(500, "InternalServerError", e.to_string()))?;
+    Ok(json!({ "id": id.as_str(), "type": kind, "etag": etag }))
+}
+
+/// A SQL server's Entra admin lives in its server's record (`properties.administrators`):
+/// the seeded body's `properties` go there as given.
+fn seed_sql_admin(st: &mut super::store::Store, id: &ResourceId, body: &Value) -> Result<Value, ArmError> {
+    if !id.name().is_some_and(|n| n.eq_ignore_ascii_case("ActiveDirectory")) {
+        return Err(ArmError::new(
+            400,
+            "InvalidRequestContent",
+            "A SQL server's administrator is named ActiveDirectory.",
+        ));
+    }
+    let props = body
+        .get("properties")
+        .filter(|p| p.is_object())
+        .cloned()
+        .ok_or_else(|| ArmError::new(400, "InvalidRequestContent", "`body.properties` must be an object."))?;
+    let parent = id.parent().map(|p| p.key()).unwrap_or_default();
+    let mut server = st.state.resources.get(&parent).cloned().ok_or_else(|| {
+        ArmError::new(
+            404,
+            "ParentResourceNotFound",
+            format!("The parent resource of '{}' could not be found.", id.as_str()),
+        )
+    })?;
+    server.body["properties"]["administrators"] = props;
+    server.etag += 1;
+    let etag = server.etag;
+    st.append(vec![Op::PutResource { resource: server }])
+        .map_err(|e| ArmError::new(500, "InternalServerError", e.to_string()))?;
+    Ok(json!({ "id": id.as_str(), "type": table::SQL_ADMINISTRATORS, "etag": etag }))
+}
+
+/// The stored type of a seeded id: a resource group, a role assignment, a custom role
+/// definition (at its subscription), or a type the provider table stores whole.
+fn seeded_type(sh: &Shared, id: &ResourceId) -> Result<&'static str, String> {
+    let Some(t) = id.resource_type() else {
+        return match &id.resource_group {
+            Some(_) => Ok(table::RESOURCE_GROUPS),
+            None => Err(format!("`{}` is a subscription, not a resource.", id.as_str())),
+        };
+    };
+    if t.eq_ignore_ascii_case(table::ROLE_ASSIGNMENTS) {
+        return Ok(table::ROLE_ASSIGNMENTS);
+    }
+    if t.eq_ignore_ascii_case(table::ROLE_DEFINITIONS) {
+        let at_subscription = format!(
+            "/subscriptions/{}/providers/{}/{}",
+            sh.info.subscription_id,
+            table::ROLE_DEFINITIONS,
+            id.name().unwrap_or_default()
+        );
+        if roles::by_guid(id.name().unwrap_or_default()).is_some() {
+            return Err(format!("`{}` is a built-in role, which cannot be replaced.", id.as_str()));
+        }
+        if !at_subscription.eq_ignore_ascii_case(id.as_str()) {
+            return Err(format!("a custom role definition is stored at its subscription: `{at_subscription}`."));
+        }
+        return Ok(table::ROLE_DEFINITIONS);
+    }
+    match table::provider(&t) {
+        Some(p) if p.handler == table::Handler::Generic || p.type_name == table::SQL_ADMINISTRATORS => Ok(p.type_name),
+        Some(p) => Err(format!("{} is a view of its parent: seed the parent's body instead.", p.type_name)),
+        None => Err(format!("the local cloud does not serve the type {t}.")),
+    }
 }
 
 fn create_principal(sh: &Shared, body: &[u8]) -> Result<Value, ArmError> {

@@ -257,8 +257,7 @@ pub fn serve(sh: &Arc<Shared>, account: &str, listener: std::net::TcpListener) {
     if let Some(old) = sh.datalake_running.lock().unwrap_or_else(|p| p.into_inner()).insert(account.clone(), tx) {
         let _ = old.send(true);
     }
-    let handler = axum::Router::new().fallback(entry).with_state((sh.clone(), account.clone()));
-    let router = pipeline::layer(sh, plane(), handler).layer(Extension(Account(account)));
+    let router = app(sh, &account);
     let tls = sh.tls.clone();
     let serving = sh.serving.clone();
     sh.runtime.spawn(async move {
@@ -266,6 +265,14 @@ pub fn serve(sh: &Arc<Shared>, account: &str, listener: std::net::TcpListener) {
         let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
         super::tls::serve_tls(listener, tls, router, rx, serving).await;
     });
+}
+
+/// An account's WebHDFS plane behind the pipeline: on its own port, and in the proxy's
+/// tunnels to `{store}.azuredatalakestore.net`.
+pub fn app(sh: &Arc<Shared>, account: &str) -> axum::Router {
+    let account = account.to_ascii_lowercase();
+    let handler = axum::Router::new().fallback(entry).with_state((sh.clone(), account.clone()));
+    pipeline::layer(sh, plane(), handler).layer(Extension(Account(account)))
 }
 
 /// Stop the listener of the account an op deletes the paths of (an account's delete).
@@ -287,7 +294,9 @@ pub fn stop_for(sh: &Shared, op: &Op) {
 pub fn start_all(sh: &Arc<Shared>) -> Result<(), String> {
     let accounts: Vec<Resource> = sh.store().state.resources.values().filter(|r| r.kind == TYPE).cloned().collect();
     for mut r in accounts {
-        let want = r.body.pointer("/_idlab/port").and_then(Value::as_u64).unwrap_or(0) as u16;
+        // An account seeded through the admin API (recorded state) has no data plane, and
+        // keeps the endpoint it was seeded with.
+        let Some(want) = r.body.pointer("/_idlab/port").and_then(Value::as_u64).map(|p| p as u16) else { continue };
         let listener = super::shared::bind_loopback(want).map_err(|e| e.to_string())?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         if port != want {

@@ -2,17 +2,19 @@
 //! for a token: a federated credential of the target matches the assertion's issuer, subject
 //! and audience exactly; the signature verifies against the keys the issuer publishes (its
 //! `{iss}/.well-known/openid-configuration` names the `jwks_uri`); the assertion is within its
-//! validity window; and it has not been presented before.
+//! validity window. An assertion may be presented again while it is valid: Entra does not
+//! refuse a replayed federated assertion (the Azure CLI signs in once with a GitHub Actions
+//! token and exchanges that same token for every later access token until it expires, when
+//! Entra answers AADSTS700024: github.com/Azure/login issue 180), and `azure_identity`'s
+//! workload-identity credential reads its token file once per ten minutes for every scope.
 //!
 //! The local cloud fetches an issuer's keys only from loopback hosts (`127.0.0.1`,
 //! `localhost`, `::1`), plus the hosts listed in `IDLAB_LOCAL_OIDC_HOSTS` (comma-separated),
-//! so a plan cannot make it call out. Keys are cached per issuer for a minute; presented
-//! assertions (their SHA-256) are remembered until they expire.
+//! so a plan cannot make it call out. Keys are cached per issuer for a minute.
 //!
 //! Refusals carry Entra's codes: 700211 (no credential for the issuer), 70021 (none for the
 //! issuer and subject), 700212 (none for the audience), 700024 (outside its validity window),
-//! 50013 (invalid assertion: a bad signature, keys that cannot be had, or a reused
-//! assertion: Entra documents no code of its own for replay), 50027 (malformed).
+//! 50013 (invalid assertion: a bad signature, or keys that cannot be had), 50027 (malformed).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -22,7 +24,6 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 
-use super::shared::sha256_hex;
 use super::store::State;
 use super::token::rs256_valid;
 
@@ -62,11 +63,6 @@ type Keys = Vec<(Option<String>, Vec<u8>, Vec<u8>)>;
 fn key_cache() -> &'static Mutex<HashMap<String, (Instant, Keys)>> {
     static C: OnceLock<Mutex<HashMap<String, (Instant, Keys)>>> = OnceLock::new();
     C.get_or_init(|| Mutex::new(HashMap::new()))
-}
-
-fn seen() -> &'static Mutex<HashMap<String, i64>> {
-    static S: OnceLock<Mutex<HashMap<String, i64>>> = OnceLock::new();
-    S.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
 /// Whether the local cloud may fetch keys from `url`'s host.
@@ -170,16 +166,6 @@ pub async fn check(assertion: &str, records: &[Record], now: i64) -> Result<(), 
             format!("No matching federated identity record found for presented assertion audience '{shown_aud}'."),
         ));
     }
-    let hash = sha256_hex(assertion);
-    let mut seen = seen().lock().unwrap_or_else(|p| p.into_inner());
-    seen.retain(|_, e| *e + SKEW > now);
-    if seen.contains_key(&hash) {
-        return Err(refused(
-            50013,
-            "Assertion is invalid. [Reason - The assertion was already used to get a token; a client assertion is accepted once.]",
-        ));
-    }
-    seen.insert(hash, exp);
     Ok(())
 }
 

@@ -87,7 +87,9 @@ pub fn vault_uri(port: u16) -> String {
 /// A message when a port cannot be bound or the change cannot be recorded.
 pub fn start_all(sh: &Arc<Shared>) -> Result<(), String> {
     let vaults: Vec<Resource> = sh.store().state.resources.values().filter(|r| r.kind == VAULT_TYPE).cloned().collect();
-    for mut r in vaults {
+    // A vault seeded through the admin API (recorded state) has no data plane, and keeps the
+    // `vaultUri` it was seeded with.
+    for mut r in vaults.into_iter().filter(|r| r.body.pointer("/_idlab/seeded") != Some(&json!(true))) {
         let name = r.id.rsplit('/').next().unwrap_or_default().to_ascii_lowercase();
         let (listener, port) = bind(&sh.store().state, &name).map_err(|e| e.message)?;
         let uri = vault_uri(port);
@@ -117,10 +119,15 @@ pub fn serve(sh: &Arc<Shared>, name: &str, listener: std::net::TcpListener) {
     sh.runtime.spawn(async move {
         let _ = listener.set_nonblocking(true);
         let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
-        let handler = axum::Router::new().fallback(entry).with_state((shared.clone(), key.clone()));
-        let app = pipeline::layer(&shared, plane(), handler).layer(Extension(Vault(key)));
-        super::tls::serve_tls(listener, tls, app, rx, serving).await;
+        super::tls::serve_tls(listener, tls, app(&shared, &key), rx, serving).await;
     });
+}
+
+/// A vault's data plane behind the pipeline: on its own port, and in the proxy's tunnels to
+/// `{vault}.vault.azure.net`.
+pub fn app(sh: &Arc<Shared>, name: &str) -> axum::Router {
+    let handler = axum::Router::new().fallback(entry).with_state((sh.clone(), name.to_string()));
+    pipeline::layer(sh, plane(), handler).layer(Extension(Vault(name.to_string())))
 }
 
 /// Stop one vault's data plane (soft delete).
