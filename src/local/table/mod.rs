@@ -49,6 +49,7 @@ pub mod quota;
 pub mod versions;
 
 pub use versions::listing;
+pub(crate) use versions::CAN_DELEGATE;
 
 const CRUD: &[&str] = &["GET", "PUT", "PATCH", "DELETE"];
 
@@ -58,6 +59,9 @@ const VIEW: &[&str] = &["GET", "PUT", "DELETE"];
 /// Type names the rest of the local cloud refers to (served types and the front door's
 /// own routes); the entries below use the same constants.
 pub const SUBSCRIPTIONS: &str = "Microsoft.Resources/subscriptions";
+pub const TENANTS: &str = "Microsoft.Resources/tenants";
+/// Resource providers (`/subscriptions/{s}/providers`) and their registration.
+pub const PROVIDERS: &str = "Microsoft.Resources/providers";
 pub const RESOURCE_GROUPS: &str = "Microsoft.Resources/resourceGroups";
 pub const RESOURCES: &str = "Microsoft.Resources/resources";
 pub const ROLE_ASSIGNMENTS: &str = "Microsoft.Authorization/roleAssignments";
@@ -175,10 +179,11 @@ pub fn accepted(type_lower: &str) -> Option<&'static [&'static str]> {
     }
     // The front door's own routes, collections and actions.
     Some(match type_lower {
-        "microsoft.resources/resourcegroups" | "microsoft.resources/resources" | "microsoft.resources/tags" => {
-            versions::RESOURCES
-        }
-        "microsoft.resources/subscriptions" => versions::SUBSCRIPTIONS,
+        "microsoft.resources/resourcegroups"
+        | "microsoft.resources/resources"
+        | "microsoft.resources/tags"
+        | "microsoft.resources/providers" => versions::RESOURCES,
+        "microsoft.resources/subscriptions" | "microsoft.resources/tenants" => versions::SUBSCRIPTIONS,
         "microsoft.managedidentity/identities" => versions::MSI,
         "microsoft.compute/locations/operations" | "microsoft.compute/virtualmachines/runcommand" => versions::COMPUTE,
         // Usages and VM sizes (the Compute spec's `locations/{location}/usages` and `vmSizes`).

@@ -107,24 +107,28 @@ fn walk(azure: &Value, local: &Value, path: &str, prefix: &str, norm: &Norm, fou
     }
 }
 
-/// An element's identity: its `name`, else its `id`.
+/// An element's identity: its `name`, else its `id` (else, for a provider's types, its
+/// `resourceType`).
 fn ident(v: &Value, norm: &Norm) -> Option<String> {
-    v.get("name").and_then(Value::as_str).or_else(|| v.get("id").and_then(Value::as_str)).map(|s| norm.key(s))
+    ["name", "id", "resourceType"].iter().find_map(|k| v.get(*k).and_then(Value::as_str)).map(|s| norm.key(s))
 }
 
 fn array(a: &[Value], l: &[Value], path: &str, prefix: &str, norm: &Norm, found: &mut Found) {
-    let listing = path == "value";
+    // A listing, or a provider's resource types (only the served ones are listed locally).
+    let listing = path == "value" || path.ends_with("resourceTypes");
     let mut matched = 0;
     let mut missing = Vec::new();
     for (i, av) in a.iter().enumerate() {
         let counterpart = match ident(av, norm) {
             Some(key) => l.iter().find(|lv| ident(lv, norm).as_deref() == Some(key.as_str())),
-            None if av.is_object() || av.is_array() => l.get(i),
+            // By index; past the local array's end, against its first element: key paths
+            // abstract the index (`authorizations[].applicationId`).
+            None if av.is_object() || av.is_array() => l.get(i).or_else(|| l.first()),
             // Scalars: the type of the first local element, when there is one.
             None => l.first(),
         };
         let label = match ident(av, norm) {
-            Some(k) if av.get("name").is_some() => format!("{path}[{k}]"),
+            Some(k) if av.get("name").is_some() || av.get("resourceType").is_some() => format!("{path}[{k}]"),
             _ => format!("{path}[{i}]"),
         };
         match counterpart {
