@@ -274,13 +274,27 @@ const API_PROFILE: &[(&str, &str)] =
 
 /// Types the front door serves itself, per namespace (the table lists the others).
 const FRONT_DOOR_TYPES: &[(&str, &str, fn() -> &'static [&'static str])] = &[
-    ("Microsoft.Resources", "subscriptions", || crate::local::table::accepted("microsoft.resources/subscriptions").unwrap_or_default()),
-    ("Microsoft.Resources", "tenants", || crate::local::table::accepted("microsoft.resources/tenants").unwrap_or_default()),
-    ("Microsoft.Resources", "resourceGroups", || crate::local::table::accepted("microsoft.resources/resourcegroups").unwrap_or_default()),
-    ("Microsoft.Resources", "resources", || crate::local::table::accepted("microsoft.resources/resources").unwrap_or_default()),
-    ("Microsoft.Resources", "providers", || crate::local::table::accepted("microsoft.resources/providers").unwrap_or_default()),
-    ("Microsoft.Authorization", "roleAssignments", || crate::local::table::accepted("microsoft.authorization/roleassignments").unwrap_or_default()),
-    ("Microsoft.Authorization", "roleDefinitions", || crate::local::table::accepted("microsoft.authorization/roledefinitions").unwrap_or_default()),
+    ("Microsoft.Resources", "subscriptions", || {
+        crate::local::table::accepted("microsoft.resources/subscriptions").unwrap_or_default()
+    }),
+    ("Microsoft.Resources", "tenants", || {
+        crate::local::table::accepted("microsoft.resources/tenants").unwrap_or_default()
+    }),
+    ("Microsoft.Resources", "resourceGroups", || {
+        crate::local::table::accepted("microsoft.resources/resourcegroups").unwrap_or_default()
+    }),
+    ("Microsoft.Resources", "resources", || {
+        crate::local::table::accepted("microsoft.resources/resources").unwrap_or_default()
+    }),
+    ("Microsoft.Resources", "providers", || {
+        crate::local::table::accepted("microsoft.resources/providers").unwrap_or_default()
+    }),
+    ("Microsoft.Authorization", "roleAssignments", || {
+        crate::local::table::accepted("microsoft.authorization/roleassignments").unwrap_or_default()
+    }),
+    ("Microsoft.Authorization", "roleDefinitions", || {
+        crate::local::table::accepted("microsoft.authorization/roledefinitions").unwrap_or_default()
+    }),
 ];
 
 /// A resource provider as `GET /subscriptions/{s}/providers/{namespace}` shows it: the types
@@ -323,7 +337,8 @@ fn provider_body(sh: &Shared, namespace: &str) -> Option<Value> {
     // A stable first-party application per namespace (Azure names the provider's own).
     let app = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("idlab:{ns}").as_bytes());
     // Azure answers `authorization` (older) or `authorizations` (newer), some providers both.
-    let auth = json!({ "applicationId": app.to_string(), "roleDefinitionId": uuid::Uuid::new_v5(&app, b"role").to_string() });
+    let auth =
+        json!({ "applicationId": app.to_string(), "roleDefinitionId": uuid::Uuid::new_v5(&app, b"role").to_string() });
     Some(json!({
         "id": format!("/subscriptions/{}/providers/{ns}", sh.info.subscription_id),
         "namespace": ns,
@@ -347,11 +362,7 @@ fn namespaces() -> Vec<&'static str> {
 }
 
 fn provider_not_found(namespace: &str) -> ArmError {
-    ArmError::new(
-        404,
-        "InvalidResourceNamespace",
-        format!("The resource namespace '{namespace}' is invalid."),
-    )
+    ArmError::new(404, "InvalidResourceNamespace", format!("The resource namespace '{namespace}' is invalid."))
 }
 
 /// `GET /subscriptions/{s}/providers[/{namespace}]`: every namespace the local cloud
@@ -361,7 +372,9 @@ pub(crate) fn providers(req: &Req<'_>, namespace: Option<&str>) -> Result<Respon
         return Err(method_not_allowed());
     }
     match namespace {
-        Some(ns) => provider_body(req.sh, ns).map(|b| json_response(200, &b, &[])).ok_or_else(|| provider_not_found(ns)),
+        Some(ns) => {
+            provider_body(req.sh, ns).map(|b| json_response(200, &b, &[])).ok_or_else(|| provider_not_found(ns))
+        }
         None => {
             let value: Vec<Value> = namespaces().into_iter().filter_map(|ns| provider_body(req.sh, ns)).collect();
             Ok(json_response(200, &json!({ "value": value }), &[]))

@@ -48,8 +48,8 @@ pub mod names;
 pub mod quota;
 pub mod versions;
 
-pub use versions::listing;
 pub(crate) use versions::CAN_DELEGATE;
+pub use versions::listing;
 
 const CRUD: &[&str] = &["GET", "PUT", "PATCH", "DELETE"];
 
