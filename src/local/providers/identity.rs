@@ -56,6 +56,9 @@ pub(crate) fn prepare_identity(
         .or_else(|| old.get("isolationScope").and_then(Value::as_str).map(str::to_string))
         .unwrap_or_else(|| "None".into());
     body["properties"] = json!({ "tenantId": sh.info.tenant_id, "principalId": principal_id, "clientId": client_id, "isolationScope": iso });
+    // Managed Identity writes its ids with `resourcegroups` in lower case, whatever the
+    // request's casing (every identity recording).
+    body["id"] = json!(lower_resource_groups(id));
     // Azure answers `tags: {}` for an identity without tags (every identity recording).
     if body.get("tags").is_none_or(Value::is_null) {
         body["tags"] = json!({});
@@ -128,6 +131,7 @@ pub(crate) fn prepare_federated_credential(
     if let Some(o) = body.as_object_mut() {
         o.retain(|k, _| matches!(k.as_str(), "id" | "name" | "type"));
         o.insert("properties".into(), keep);
+        o.insert("id".into(), json!(lower_resource_groups(id)));
     }
     Ok(())
 }

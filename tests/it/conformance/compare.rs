@@ -30,6 +30,17 @@ pub struct Norm {
 }
 
 impl Norm {
+    /// A local value with the local ids put back to the recorded ones, case kept.
+    fn back(&self, s: &str) -> String {
+        let mut out = s.to_string();
+        for (l, r) in &self.back {
+            while let Some(i) = out.to_ascii_lowercase().find(l.as_str()) {
+                out.replace_range(i..i + l.len(), r);
+            }
+        }
+        out
+    }
+
     fn key(&self, s: &str) -> String {
         let mut s = s.to_ascii_lowercase();
         for (l, r) in &self.back {
@@ -80,7 +91,10 @@ fn walk(azure: &Value, local: &Value, path: &str, prefix: &str, norm: &Norm, fou
             for (k, av) in a {
                 let p = join(path, k);
                 match l.get(k) {
-                    Some(lv) => walk(av, lv, &p, prefix, norm, found),
+                    Some(lv) => {
+                        id_value(k, av, lv, &field(&p), norm, found);
+                        walk(av, lv, &p, prefix, norm, found)
+                    }
                     // A null and an absent key read the same in every SDK.
                     None if av.is_null() => {}
                     None => {
@@ -104,6 +118,21 @@ fn walk(azure: &Value, local: &Value, path: &str, prefix: &str, norm: &Norm, fou
         (a, l) => {
             found.diffs.push(Diff { field: field(path), detail: format!("type: Azure {}, local {}", kind(a), kind(l)) })
         }
+    }
+}
+
+/// An ARM `id` must be Azure's to the letter (ids are compared case-sensitively by many
+/// clients), once the recorded subscription, tenant and principals are put back.
+fn id_value(key: &str, azure: &Value, local: &Value, field: &str, norm: &Norm, found: &mut Found) {
+    let (Some(a), Some(l)) = (azure.as_str(), local.as_str()) else { return };
+    if key != "id" || !a.starts_with("/subscriptions/") {
+        return;
+    }
+    let l = norm.back(l);
+    if a != l && a.eq_ignore_ascii_case(&l) {
+        found
+            .diffs
+            .push(Diff { field: format!("{field}#value"), detail: format!("id casing: Azure `{a}`, local `{l}`") });
     }
 }
 
@@ -180,5 +209,13 @@ mod tests {
         let mut g = Found::default();
         structure(&json!({"arr": [{"name": "z"}]}), &json!({"arr": []}), "body", &norm, &mut g);
         assert_eq!(g.diffs[0].field, "body:arr[z]");
+        let mut h = Found::default();
+        let azure = json!({"id": "/subscriptions/rec-sub/resourcegroups/g/x"});
+        structure(&azure, &json!({"id": "/subscriptions/LOCAL-SUB/resourceGroups/g/x"}), "body", &norm, &mut h);
+        assert_eq!(h.diffs.len(), 1, "{:?}", h.diffs);
+        assert_eq!(h.diffs[0].field, "body:id#value");
+        let mut ok = Found::default();
+        structure(&azure, &json!({"id": "/subscriptions/local-sub/resourcegroups/g/x"}), "body", &norm, &mut ok);
+        assert!(ok.diffs.is_empty(), "{:?}", ok.diffs);
     }
 }
