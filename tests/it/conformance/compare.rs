@@ -88,9 +88,11 @@ fn walk(azure: &Value, local: &Value, path: &str, prefix: &str, norm: &Norm, fou
         // Azure's null says "no value": any local value (or null) is fine.
         (Value::Null, _) => {}
         (Value::Object(a), Value::Object(l)) => {
+            // Keys that are ids (`userAssignedIdentities`) name the local subscription.
+            let local_key = |k: &str| l.get(k).or_else(|| l.iter().find(|(lk, _)| norm.back(lk) == k).map(|(_, v)| v));
             for (k, av) in a {
                 let p = join(path, k);
-                match l.get(k) {
+                match local_key(k) {
                     Some(lv) => {
                         id_value(k, av, lv, &field(&p), norm, found);
                         walk(av, lv, &p, prefix, norm, found)
@@ -108,7 +110,10 @@ fn walk(azure: &Value, local: &Value, path: &str, prefix: &str, norm: &Norm, fou
                 }
             }
             for k in l.keys() {
-                if !a.contains_key(k) && !a.keys().any(|ak| ak.eq_ignore_ascii_case(k)) {
+                if !a.contains_key(k)
+                    && !a.contains_key(&norm.back(k))
+                    && !a.keys().any(|ak| ak.eq_ignore_ascii_case(k))
+                {
                     found.extra.push(join(path, k));
                 }
             }
