@@ -484,10 +484,13 @@ async fn entry(
     json_response(200, &json!({ "value": [] }), &[])
 }
 
+/// A rewrite of an answer's body.
+type Shape = Box<dyn Fn(&mut serde_json::Value) + Send>;
+
 /// How an answer differs at an older api-version: role assignments carry `canDelegate` at
 /// the preview versions that had it; user-assigned identities carry `clientSecretUrl` at
 /// 2015-08-31-preview (both as the recordings show).
-fn version_shape(route: &Route, version: &str, base: &str) -> Option<Box<dyn Fn(&mut serde_json::Value) + Send>> {
+fn version_shape(route: &Route, version: &str, base: &str) -> Option<Shape> {
     match route {
         Route::RoleAssignment(..) | Route::RoleAssignments(_) if CAN_DELEGATE.contains(&version) => {
             Some(Box::new(with_can_delegate))

@@ -273,28 +273,14 @@ const API_PROFILE: &[(&str, &str)] =
     &[("Microsoft.Compute", "2016-03-30"), ("Microsoft.Network", "2015-06-15"), ("Microsoft.Storage", "2016-01-01")];
 
 /// Types the front door serves itself, per namespace (the table lists the others).
-const FRONT_DOOR_TYPES: &[(&str, &str, fn() -> &'static [&'static str])] = &[
-    ("Microsoft.Resources", "subscriptions", || {
-        crate::local::table::accepted("microsoft.resources/subscriptions").unwrap_or_default()
-    }),
-    ("Microsoft.Resources", "tenants", || {
-        crate::local::table::accepted("microsoft.resources/tenants").unwrap_or_default()
-    }),
-    ("Microsoft.Resources", "resourceGroups", || {
-        crate::local::table::accepted("microsoft.resources/resourcegroups").unwrap_or_default()
-    }),
-    ("Microsoft.Resources", "resources", || {
-        crate::local::table::accepted("microsoft.resources/resources").unwrap_or_default()
-    }),
-    ("Microsoft.Resources", "providers", || {
-        crate::local::table::accepted("microsoft.resources/providers").unwrap_or_default()
-    }),
-    ("Microsoft.Authorization", "roleAssignments", || {
-        crate::local::table::accepted("microsoft.authorization/roleassignments").unwrap_or_default()
-    }),
-    ("Microsoft.Authorization", "roleDefinitions", || {
-        crate::local::table::accepted("microsoft.authorization/roledefinitions").unwrap_or_default()
-    }),
+const FRONT_DOOR_TYPES: &[(&str, &str)] = &[
+    ("Microsoft.Resources", "subscriptions"),
+    ("Microsoft.Resources", "tenants"),
+    ("Microsoft.Resources", "resourceGroups"),
+    ("Microsoft.Resources", "resources"),
+    ("Microsoft.Resources", "providers"),
+    ("Microsoft.Authorization", "roleAssignments"),
+    ("Microsoft.Authorization", "roleDefinitions"),
 ];
 
 /// A resource provider as `GET /subscriptions/{s}/providers/{namespace}` shows it: the types
@@ -310,10 +296,11 @@ fn provider_body(sh: &Shared, namespace: &str) -> Option<Value> {
             types.push((t.to_string(), (p.versions)().to_vec()));
         }
     }
-    for (ns, t, versions) in FRONT_DOOR_TYPES {
+    for (ns, t) in FRONT_DOOR_TYPES {
         if ns.eq_ignore_ascii_case(namespace) {
             canonical_ns = Some(ns);
-            types.push((t.to_string(), versions().to_vec()));
+            let versions = crate::local::table::accepted(&format!("{ns}/{t}").to_ascii_lowercase()).unwrap_or_default();
+            types.push((t.to_string(), versions.to_vec()));
         }
     }
     let ns = canonical_ns?;
@@ -354,7 +341,7 @@ fn namespaces() -> Vec<&'static str> {
     let mut out: Vec<&'static str> = crate::local::table::TABLE
         .iter()
         .filter_map(|p| p.type_name.split_once('/').map(|(ns, _)| ns))
-        .chain(FRONT_DOOR_TYPES.iter().map(|(ns, _, _)| *ns))
+        .chain(FRONT_DOOR_TYPES.iter().map(|(ns, _)| *ns))
         .collect();
     out.sort_unstable();
     out.dedup();

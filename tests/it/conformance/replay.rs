@@ -167,7 +167,7 @@ fn resource_path(e: &Entry) -> Option<String> {
     let segs = segments(&key);
     let q = segs.iter().rposition(|s| s == "providers")?;
     let rest = &segs[q + 1..];
-    if rest.len() < 3 || rest.len() % 2 == 0 {
+    if rest.len() < 3 || rest.len().is_multiple_of(2) {
         return None;
     }
     let t = provider_types(&segs).pop()?;
