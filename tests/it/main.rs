@@ -36,6 +36,7 @@ mod roles_rbac;
 mod run_command;
 mod sas_vectors;
 mod schema;
+mod specs;
 mod sql_e2e;
 mod storage_e2e;
 mod throttling;
