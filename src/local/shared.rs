@@ -113,6 +113,8 @@ pub struct Operation {
     pub started_ms: u64,
     /// For `Location` polling of a POST action with a result (Run Command): the final answer.
     pub result: Option<serde_json::Value>,
+    /// The status of the final `Location` answer when it is not 200 (`lro::final_status`).
+    pub final_status: Option<u16>,
 }
 
 /// State shared by every handler.

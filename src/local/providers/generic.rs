@@ -482,7 +482,7 @@ pub(crate) fn delete_resource(
     stop_listeners(req.sh, &ops);
     req.sh.commit(ops)?;
     if (is_lro(tl) && !req.sh.faults().lro(tl).is_zero()) || always_accepted(tl) {
-        let op = start_operation(req.sh, tl, None);
+        let op = start_delete(req.sh, tl);
         return Ok(empty(202, &lro_headers(req, &op, false)));
     }
     Ok(empty(200, &[]))
