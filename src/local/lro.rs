@@ -19,7 +19,7 @@ pub(crate) fn start_operation(sh: &Shared, type_lower: &str, resource: Option<St
 /// (TestVirtualNetworkCRUD.json: `operationResults` GET 204); Resources (a group's delete) and
 /// SQL (`serverOperationResults`) end with 200.
 pub(crate) fn start_delete(sh: &Shared, type_lower: &str) -> String {
-    register(sh, type_lower, None, type_lower.starts_with("microsoft.network/").then_some(204))
+    register(sh, type_lower, None, crate::local::table::delete_ends_with_no_content(type_lower).then_some(204))
 }
 
 fn register(sh: &Shared, type_lower: &str, resource: Option<String>, final_status: Option<u16>) -> String {

@@ -239,6 +239,12 @@ pub(crate) fn is_lro(type_lower: &str) -> bool {
     provider(type_lower).is_some_and(|p| p.lro == Lro::AsyncOperation)
 }
 
+/// Types whose long-running delete ends its `Location` poll with 204 and no body: Network's
+/// (its `operationResults`, recording TestVirtualNetworkCRUD.json).
+pub(crate) fn delete_ends_with_no_content(type_lower: &str) -> bool {
+    type_lower.starts_with("microsoft.network/")
+}
+
 /// Types that expose an `etag` and honour `If-Match`.
 pub(crate) fn has_etag(type_lower: &str) -> bool {
     provider(type_lower).is_some_and(|p| p.etag)
