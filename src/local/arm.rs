@@ -21,7 +21,9 @@ use axum::response::Response;
 use serde_json::json;
 
 use super::auth::{Caller, Refusal};
-use super::http::{ArmError, error_response, json_response, percent_decode, query_get, query_pairs};
+use super::http::{
+    ArmError, add_headers, error_response, json_response, percent_decode, query_get, query_pairs, reshape,
+};
 use super::lro::operation_status;
 use super::pipeline::{self, Bearer, Errors, FaultScope, Ids, Note, Plane};
 use super::providers::{authorization::*, generic::*, identity::*, keyvault::*, resources::*};
@@ -48,6 +50,11 @@ pub const ARM_AUDIENCES: &[&str] = &[
 /// What a request addresses.
 #[derive(Debug, Clone)]
 enum Route {
+    Tenants,
+    /// `/subscriptions/{s}/providers` (`None`) or one namespace.
+    Providers(Option<String>),
+    /// `POST /subscriptions/{s}/providers/{namespace}/register`.
+    Register(String),
     Subscriptions,
     Subscription,
     ResourceGroups,
@@ -66,6 +73,8 @@ impl Route {
     /// The lower-cased type used for the api-version check.
     fn type_lower(&self) -> String {
         match self {
+            Route::Tenants => table::TENANTS.to_ascii_lowercase(),
+            Route::Providers(_) | Route::Register(_) => table::PROVIDERS.to_ascii_lowercase(),
             Route::Subscriptions | Route::Subscription => table::SUBSCRIPTIONS.to_ascii_lowercase(),
             Route::ResourceGroups | Route::ResourceGroup(_) => table::RESOURCE_GROUPS.to_ascii_lowercase(),
             Route::Resources(_) => table::RESOURCES.to_ascii_lowercase(),
@@ -95,6 +104,9 @@ fn parse_route(path: &str, sub: &str) -> Result<Route, ArmError> {
             Some(g) => Ok(Route::RoleDefinition(String::new(), g.clone())),
         };
     }
+    if lower.len() == 1 && lower[0] == "tenants" {
+        return Ok(Route::Tenants);
+    }
     if lower.first().map(String::as_str) != Some("subscriptions") {
         return Err(not_found());
     }
@@ -107,6 +119,15 @@ fn parse_route(path: &str, sub: &str) -> Result<Route, ArmError> {
             "SubscriptionNotFound",
             format!("The subscription '{}' could not be found.", segs[1]),
         ));
+    }
+    // Resource providers and their registration.
+    if lower.get(2).map(String::as_str) == Some("providers") {
+        match segs.len() {
+            3 => return Ok(Route::Providers(None)),
+            4 => return Ok(Route::Providers(Some(segs[3].clone()))),
+            5 if lower[4] == "register" => return Ok(Route::Register(segs[3].clone())),
+            _ => {}
+        }
     }
     // Extension resources of Microsoft.Authorization / ManagedIdentity at any scope.
     if let Some(p) = (0..lower.len()).rev().find(|&i| lower[i] == "providers" && i + 2 <= lower.len()) {
@@ -248,10 +269,11 @@ fn admit(sh: &Arc<Shared>, parts: &mut Parts, bearer: &Bearer, note: &mut Note) 
         Err(e)
             if lower.starts_with("/subscriptions")
                 || lower.starts_with("/providers")
+                || lower == "/tenants"
                 || lower.starts_with("/_idlab") =>
         {
             // api-version is checked before authentication, as ARM's gateway does.
-            if (lower.starts_with("/subscriptions") || lower.starts_with("/providers"))
+            if (lower.starts_with("/subscriptions") || lower.starts_with("/providers") || lower == "/tenants")
                 && query_get(&query, "api-version").is_none()
             {
                 return Err(Box::new(error_response(&missing_api_version())));
@@ -327,7 +349,14 @@ fn required(route: &Route, method: &Method, sub: &str) -> Option<Required> {
     let need = |action: String, scope: &str| Some(Required { action, scope: scope.to_string(), after_body: false });
     let sub_scope = format!("/subscriptions/{sub}");
     match route {
-        Route::Subscriptions | Route::ResourceGroups | Route::Resources(_) | Route::RoleDefinitions(_) => None,
+        Route::Tenants
+        | Route::Providers(_)
+        | Route::Subscriptions
+        | Route::ResourceGroups
+        | Route::Resources(_)
+        | Route::RoleDefinitions(_) => None,
+        // Registering a provider needs its `register/action` at the subscription.
+        Route::Register(ns) => need(format!("{ns}/register/action"), &sub_scope),
         // Custom roles: writing or deleting one needs the action at the scope it is sent to.
         Route::RoleDefinition(scope, _) if *method == Method::PUT || *method == Method::DELETE => need(
             format!("{}/{}", table::ROLE_DEFINITIONS, verb(method)),
@@ -409,8 +438,19 @@ async fn entry(
     let query = query_pairs(uri.query());
     if let Some(Extension(Target { route, version, refused })) = target {
         let caller = bearer.caller().cloned();
+        let shape = version_shape(&route, &version, &sh.base_url);
+        let created_location = (method == Method::PUT).then(|| created_location(&route)).flatten();
         let mut req = Req { sh: &sh, method, query, headers, body, caller, api_version: version };
-        return dispatch(&mut req, route, refused).unwrap_or_else(|e| error_response(&e));
+        let mut resp = dispatch(&mut req, route, refused).unwrap_or_else(|e| error_response(&e));
+        if let Some(l) = created_location
+            && resp.status().as_u16() == 201
+        {
+            add_headers(resp.headers_mut(), &[("location", l)]);
+        }
+        return match shape {
+            Some(f) => reshape(resp, f).await,
+            None => resp,
+        };
     }
     // Discovery and login (no bearer token).
     if lower.starts_with("/metadata/endpoints") && method == Method::GET {
@@ -442,6 +482,36 @@ async fn entry(
         return admin::handle(&sh, &method, &lower, &query, &body, bearer.caller());
     }
     json_response(200, &json!({ "value": [] }), &[])
+}
+
+/// A rewrite of an answer's body.
+type Shape = Box<dyn Fn(&mut serde_json::Value) + Send>;
+
+/// How an answer differs at an older api-version: role assignments carry `canDelegate` at
+/// the preview versions that had it; user-assigned identities carry `clientSecretUrl` at
+/// 2015-08-31-preview (both as the recordings show).
+fn version_shape(route: &Route, version: &str, base: &str) -> Option<Shape> {
+    match route {
+        Route::RoleAssignment(..) | Route::RoleAssignments(_) if CAN_DELEGATE.contains(&version) => {
+            Some(Box::new(with_can_delegate))
+        }
+        Route::Resource(_) | Route::Collection(..)
+            if version == SECRET_URL_VERSION && route.type_lower() == UAMI_LOWER =>
+        {
+            let base = base.to_string();
+            Some(Box::new(move |v| with_secret_url(v, &base)))
+        }
+        _ => None,
+    }
+}
+
+/// The `Location` a create of a user-assigned identity or a federated credential answers
+/// with (201): the new resource, `resourcegroups` in lower case, no host (the 2023-01-31
+/// and 2015-08-31-preview recordings).
+fn created_location(route: &Route) -> Option<String> {
+    let Route::Resource(id) = route else { return None };
+    let t = route.type_lower();
+    (t == UAMI_LOWER || t == FIC_LOWER).then(|| lower_resource_groups(id.as_str()))
 }
 
 fn missing_api_version() -> ArmError {
@@ -525,6 +595,9 @@ fn authenticate<'b>(sh: &Shared, bearer: &'b Bearer) -> Result<&'b Caller, ArmEr
 /// (`refused`: its verdict on a POST action, answered after the body as it always was).
 fn dispatch(req: &mut Req<'_>, r: Route, refused: Option<ArmError>) -> Result<Response, ArmError> {
     match r {
+        Route::Tenants => Ok(json_response(200, &tenants_body(req.sh), &[])),
+        Route::Providers(ns) => providers(req, ns.as_deref()),
+        Route::Register(ns) => register(req, &ns),
         Route::Subscriptions => subscriptions(req),
         Route::Subscription => Ok(json_response(200, &subscription_body(req.sh), &[])),
         Route::ResourceGroups => list_groups(req),

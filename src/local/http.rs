@@ -66,6 +66,33 @@ pub fn error_response(e: &ArmError) -> Response {
     json_response(e.status, &e.body(), &headers)
 }
 
+/// A successful JSON answer with its body rewritten by `f` (each item of a `value` list, else
+/// the body): how an answer takes the shape of an older api-version. Anything else is returned
+/// as it is.
+pub async fn reshape(resp: Response, f: impl Fn(&mut Value)) -> Response {
+    let json = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/json"));
+    if !json || !resp.status().is_success() {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return Response::from_parts(parts, Body::empty());
+    };
+    let Ok(mut v) = serde_json::from_slice::<Value>(&bytes) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    match v.get_mut("value").and_then(Value::as_array_mut) {
+        Some(items) => items.iter_mut().for_each(&f),
+        None => f(&mut v),
+    }
+    parts.headers.remove("content-length");
+    Response::from_parts(parts, Body::from(serde_json::to_vec(&v).unwrap_or_default()))
+}
+
 /// A header's value as text.
 pub fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())

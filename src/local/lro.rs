@@ -11,19 +11,24 @@ use crate::local::shared::{Operation, Shared, guid, now_ms};
 
 /// Register a long-running operation; returns its id.
 pub(crate) fn start_operation(sh: &Shared, type_lower: &str, resource: Option<String>) -> String {
+    register(sh, type_lower, resource, None)
+}
+
+/// Register the long-running delete of a resource of `type_lower`; returns its id. Its last
+/// `Location` answer is Azure's for the provider: Network ends with 204
+/// (TestVirtualNetworkCRUD.json: `operationResults` GET 204); Resources (a group's delete) and
+/// SQL (`serverOperationResults`) end with 200.
+pub(crate) fn start_delete(sh: &Shared, type_lower: &str) -> String {
+    register(sh, type_lower, None, crate::local::table::delete_ends_with_no_content(type_lower).then_some(204))
+}
+
+fn register(sh: &Shared, type_lower: &str, resource: Option<String>, final_status: Option<u16>) -> String {
     let id = guid();
     let now = now_ms();
     let dur = sh.faults().lro(type_lower).as_millis() as u64;
     sh.ops.lock().unwrap_or_else(|p| p.into_inner()).insert(
         id.clone(),
-        Operation {
-            done_ms: now + dur,
-            failed: None,
-            resource,
-            started_ms: now,
-            result: None,
-            type_lower: type_lower.to_string(),
-        },
+        Operation { done_ms: now + dur, failed: None, resource, started_ms: now, result: None, final_status },
     );
     id
 }
@@ -75,18 +80,19 @@ pub(crate) fn operation_status(sh: &Shared, id: &str, query: &[(String, String)]
         if !done {
             return empty(202, &retry_headers(sh, Some(op.done_ms.saturating_sub(now))));
         }
+        let status = op.final_status.unwrap_or(200);
         if let Some(result) = &op.result {
-            return json_response(200, result, &[]);
+            return json_response(status, result, &[]);
         }
         if let Some(rid) = &op.resource {
             // The final answer is the resource as its GET shows it: never the stored body,
             // which holds internal fields (a storage account's keys).
             let body = sh.store().state.resources.get(&rid.to_ascii_lowercase()).map(|r| present(r, now));
             if let Some(b) = body {
-                return json_response(200, &b, &[]);
+                return json_response(status, &b, &[]);
             }
         }
-        return empty(if delete_ends_no_content(&op.type_lower) { 204 } else { 200 }, &[]);
+        return empty(status, &[]);
     }
     let mut body = json!({ "id": format!("{}/_idlab/operations/{id}", sh.base_url), "name": id, "status": if done { "Succeeded" } else { "InProgress" }, "startTime": fmt(op.started_ms) });
     if done {

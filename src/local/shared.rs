@@ -116,9 +116,8 @@ pub struct Operation {
     pub started_ms: u64,
     /// For `Location` polling of a POST action with a result (Run Command): the final answer.
     pub result: Option<serde_json::Value>,
-    /// The lower-case type the operation is about (a delete's final `Location` answer is 204
-    /// for Azure Network, 200 elsewhere).
-    pub type_lower: String,
+    /// The status of the final `Location` answer when it is not 200 (`lro::final_status`).
+    pub final_status: Option<u16>,
 }
 
 /// State shared by every handler.

@@ -93,3 +93,37 @@ fn recordings_replay_against_the_local_cloud() {
         "docs/local-cloud.md's conformance table is not this run's: regenerate it with IDLAB_CONFORMANCE_WRITE=1"
     );
 }
+
+/// Poll a `Location` URL of the local cloud until it stops answering 202; its last status.
+fn location_end(lab: &Lab, url: &str) -> u16 {
+    for _ in 0..200 {
+        let r = lab.op("GET", url, None);
+        if r.status != 202 {
+            return r.status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    202
+}
+
+/// A network delete that takes time answers 202, and its `Location` poll ends with 204, as
+/// Azure's does (TestVirtualNetworkCRUD.json: `operationResults` GET 204); a group's delete
+/// ends with 200 (every recording's `operationresults`).
+#[test]
+fn a_network_delete_ends_its_location_poll_with_204_and_a_group_delete_with_200() {
+    let lab = Lab::with(idlab::local::faults::Faults::parse("lro_ms: 1\n").expect("faults"));
+    let rg = lab.rg_path("lro");
+    let r = lab.op("PUT", &format!("{rg}?api-version=2021-04-01"), Some(&serde_json::json!({ "location": "westus" })));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let vnet = format!("{rg}/providers/Microsoft.Network/virtualNetworks/vnet1?api-version=2018-04-01");
+    let body = serde_json::json!({ "location": "westus", "properties": { "addressSpace": { "addressPrefixes": ["10.0.0.0/16"] } } });
+    let r = lab.op("PUT", &vnet, Some(&body));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = lab.op("DELETE", &vnet, None);
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert!(r.header("azure-asyncoperation").is_some());
+    assert_eq!(location_end(&lab, &r.header("location").expect("Location")), 204);
+    let r = lab.op("DELETE", &format!("{rg}?api-version=2021-04-01"), None);
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(location_end(&lab, &r.header("location").expect("Location")), 200);
+}

@@ -578,3 +578,11 @@ pub(crate) fn role_definitions(req: &Req<'_>, scope: &str) -> Result<Response, A
     }
     Ok(json_response(200, &json!({ "value": value }), &[]))
 }
+
+/// A role assignment as the preview api-versions show it (`table::versions::CAN_DELEGATE`):
+/// with `canDelegate` (always false: the local cloud has no delegation).
+pub(crate) fn with_can_delegate(body: &mut Value) {
+    if let Some(p) = body.get_mut("properties").and_then(Value::as_object_mut) {
+        p.entry("canDelegate").or_insert(json!(false));
+    }
+}

@@ -56,6 +56,13 @@ pub(crate) fn prepare_identity(
         .or_else(|| old.get("isolationScope").and_then(Value::as_str).map(str::to_string))
         .unwrap_or_else(|| "None".into());
     body["properties"] = json!({ "tenantId": sh.info.tenant_id, "principalId": principal_id, "clientId": client_id, "isolationScope": iso });
+    // Managed Identity writes its ids with `resourcegroups` in lower case, whatever the
+    // request's casing (every identity recording).
+    body["id"] = json!(lower_resource_groups(id));
+    // Azure answers `tags: {}` for an identity without tags (every identity recording).
+    if body.get("tags").is_none_or(Value::is_null) {
+        body["tags"] = json!({});
+    }
     if !st.principals.contains_key(&principal_id) {
         extra.push(Op::PutPrincipal {
             principal: Principal {
@@ -124,6 +131,31 @@ pub(crate) fn prepare_federated_credential(
     if let Some(o) = body.as_object_mut() {
         o.retain(|k, _| matches!(k.as_str(), "id" | "name" | "type"));
         o.insert("properties".into(), keep);
+        o.insert("id".into(), json!(lower_resource_groups(id)));
     }
     Ok(())
+}
+
+/// The lower-cased type of user-assigned identities.
+pub(crate) const UAMI_LOWER: &str = "microsoft.managedidentity/userassignedidentities";
+
+/// The api-version whose identities carry `properties.clientSecretUrl` (TestCrud.json).
+pub(crate) const SECRET_URL_VERSION: &str = "2015-08-31-preview";
+
+/// An identity as 2015-08-31-preview shows it: with the URL of its credentials (here the
+/// local cloud's, as for system identities).
+pub(crate) fn with_secret_url(body: &mut Value, base: &str) {
+    let Some(p) = body.get_mut("properties").and_then(Value::as_object_mut) else { return };
+    let Some(oid) = p.get("principalId").and_then(Value::as_str).map(str::to_string) else { return };
+    p.insert("clientSecretUrl".into(), json!(format!("{base}/_idlab/msi/{oid}")));
+}
+
+/// An id with its `resourceGroups` segment in lower case, as Managed Identity writes its ids
+/// and `Location` headers.
+pub(crate) fn lower_resource_groups(id: &str) -> String {
+    let mut parts: Vec<String> = id.split('/').map(str::to_string).collect();
+    if let Some(p) = parts.iter_mut().find(|p| p.eq_ignore_ascii_case("resourcegroups")) {
+        *p = "resourcegroups".into();
+    }
+    parts.join("/")
 }

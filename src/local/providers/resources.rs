@@ -241,3 +241,139 @@ pub(crate) fn list_resources(req: &Req<'_>, rg: Option<&str>) -> Result<Response
         .collect();
     Ok(json_response(200, &json!({ "value": value }), &[]))
 }
+
+/// `GET /tenants`: the one tenant (the 2016-06-01 recording's shape: `id`, `tenantId`).
+pub(crate) fn tenants_body(sh: &Shared) -> Value {
+    let t = &sh.info.tenant_id;
+    json!({ "value": [{ "id": format!("/tenants/{t}"), "tenantId": t, "tenantCategory": "Home", "displayName": "idlab local cloud" }] })
+}
+
+/// Regions a provider lists for its types (display names, as Azure lists them).
+const PROVIDER_LOCATIONS: &[&str] = &[
+    "East US",
+    "East US 2",
+    "West US",
+    "West US 2",
+    "Central US",
+    "North Central US",
+    "South Central US",
+    "West Central US",
+    "North Europe",
+    "West Europe",
+    "UK South",
+    "Southeast Asia",
+    "East Asia",
+    "Japan East",
+    "Australia East",
+];
+
+/// The api-version of each namespace in Azure Stack's 2017-03-09-profile, which Azure lists
+/// in a type's `apiProfiles` (the 2017-05-10 provider list of the resource-group recording).
+const API_PROFILE: &[(&str, &str)] =
+    &[("Microsoft.Compute", "2016-03-30"), ("Microsoft.Network", "2015-06-15"), ("Microsoft.Storage", "2016-01-01")];
+
+/// Types the front door serves itself, per namespace (the table lists the others).
+const FRONT_DOOR_TYPES: &[(&str, &str)] = &[
+    ("Microsoft.Resources", "subscriptions"),
+    ("Microsoft.Resources", "tenants"),
+    ("Microsoft.Resources", "resourceGroups"),
+    ("Microsoft.Resources", "resources"),
+    ("Microsoft.Resources", "providers"),
+    ("Microsoft.Authorization", "roleAssignments"),
+    ("Microsoft.Authorization", "roleDefinitions"),
+];
+
+/// A resource provider as `GET /subscriptions/{s}/providers/{namespace}` shows it: the types
+/// the local cloud serves in it, each with the api-versions it accepts (newest first).
+fn provider_body(sh: &Shared, namespace: &str) -> Option<Value> {
+    let mut types: Vec<(String, Vec<&str>)> = Vec::new();
+    let mut canonical_ns = None;
+    for p in crate::local::table::TABLE {
+        if let Some((ns, t)) = p.type_name.split_once('/')
+            && ns.eq_ignore_ascii_case(namespace)
+        {
+            canonical_ns = Some(ns);
+            types.push((t.to_string(), (p.versions)().to_vec()));
+        }
+    }
+    for (ns, t) in FRONT_DOOR_TYPES {
+        if ns.eq_ignore_ascii_case(namespace) {
+            canonical_ns = Some(ns);
+            let versions = crate::local::table::accepted(&format!("{ns}/{t}").to_ascii_lowercase()).unwrap_or_default();
+            types.push((t.to_string(), versions.to_vec()));
+        }
+    }
+    let ns = canonical_ns?;
+    let profile = API_PROFILE.iter().find(|(n, _)| n.eq_ignore_ascii_case(ns)).map(|(_, v)| *v);
+    let resource_types: Vec<Value> = types
+        .into_iter()
+        .map(|(t, mut v)| {
+            v.sort_unstable_by(|a, b| b.cmp(a));
+            let mut entry = json!({
+                "resourceType": t,
+                "locations": PROVIDER_LOCATIONS,
+                "apiVersions": v,
+                "capabilities": "CrossResourceGroupResourceMove, CrossSubscriptionResourceMove",
+            });
+            if let Some(pv) = profile.filter(|pv| v.contains(pv)) {
+                entry["apiProfiles"] = json!([{ "profileVersion": "2017-03-09-profile", "apiVersion": pv }]);
+            }
+            entry
+        })
+        .collect();
+    // A stable first-party application per namespace (Azure names the provider's own).
+    let app = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, format!("idlab:{ns}").as_bytes());
+    // Azure answers `authorization` (older) or `authorizations` (newer), some providers both.
+    let auth =
+        json!({ "applicationId": app.to_string(), "roleDefinitionId": uuid::Uuid::new_v5(&app, b"role").to_string() });
+    Some(json!({
+        "id": format!("/subscriptions/{}/providers/{ns}", sh.info.subscription_id),
+        "namespace": ns,
+        "authorization": auth,
+        "authorizations": [auth],
+        "resourceTypes": resource_types,
+        "registrationState": "Registered",
+        "registrationPolicy": "RegistrationRequired",
+    }))
+}
+
+fn namespaces() -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = crate::local::table::TABLE
+        .iter()
+        .filter_map(|p| p.type_name.split_once('/').map(|(ns, _)| ns))
+        .chain(FRONT_DOOR_TYPES.iter().map(|(ns, _)| *ns))
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+fn provider_not_found(namespace: &str) -> ArmError {
+    ArmError::new(404, "InvalidResourceNamespace", format!("The resource namespace '{namespace}' is invalid."))
+}
+
+/// `GET /subscriptions/{s}/providers[/{namespace}]`: every namespace the local cloud
+/// serves (all registered), or one.
+pub(crate) fn providers(req: &Req<'_>, namespace: Option<&str>) -> Result<Response, ArmError> {
+    if req.method != Method::GET {
+        return Err(method_not_allowed());
+    }
+    match namespace {
+        Some(ns) => {
+            provider_body(req.sh, ns).map(|b| json_response(200, &b, &[])).ok_or_else(|| provider_not_found(ns))
+        }
+        None => {
+            let value: Vec<Value> = namespaces().into_iter().filter_map(|ns| provider_body(req.sh, ns)).collect();
+            Ok(json_response(200, &json!({ "value": value }), &[]))
+        }
+    }
+}
+
+/// `POST /subscriptions/{s}/providers/{namespace}/register`: every served namespace is
+/// registered already; the answer is the provider.
+pub(crate) fn register(req: &Req<'_>, namespace: &str) -> Result<Response, ArmError> {
+    if req.method != Method::POST {
+        return Err(method_not_allowed());
+    }
+    provider_body(req.sh, namespace).map(|b| json_response(200, &b, &[])).ok_or_else(|| provider_not_found(namespace))
+}

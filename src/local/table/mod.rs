@@ -48,6 +48,7 @@ pub mod names;
 pub mod quota;
 pub mod versions;
 
+pub(crate) use versions::CAN_DELEGATE;
 pub use versions::listing;
 
 const CRUD: &[&str] = &["GET", "PUT", "PATCH", "DELETE"];
@@ -58,6 +59,9 @@ const VIEW: &[&str] = &["GET", "PUT", "DELETE"];
 /// Type names the rest of the local cloud refers to (served types and the front door's
 /// own routes); the entries below use the same constants.
 pub const SUBSCRIPTIONS: &str = "Microsoft.Resources/subscriptions";
+pub const TENANTS: &str = "Microsoft.Resources/tenants";
+/// Resource providers (`/subscriptions/{s}/providers`) and their registration.
+pub const PROVIDERS: &str = "Microsoft.Resources/providers";
 pub const RESOURCE_GROUPS: &str = "Microsoft.Resources/resourceGroups";
 pub const RESOURCES: &str = "Microsoft.Resources/resources";
 pub const ROLE_ASSIGNMENTS: &str = "Microsoft.Authorization/roleAssignments";
@@ -179,10 +183,11 @@ pub fn accepted(type_lower: &str) -> Option<&'static [&'static str]> {
     }
     // The front door's own routes, collections and actions.
     Some(match type_lower {
-        "microsoft.resources/resourcegroups" | "microsoft.resources/resources" | "microsoft.resources/tags" => {
-            versions::RESOURCES
-        }
-        "microsoft.resources/subscriptions" => versions::SUBSCRIPTIONS,
+        "microsoft.resources/resourcegroups"
+        | "microsoft.resources/resources"
+        | "microsoft.resources/tags"
+        | "microsoft.resources/providers" => versions::RESOURCES,
+        "microsoft.resources/subscriptions" | "microsoft.resources/tenants" => versions::SUBSCRIPTIONS,
         "microsoft.managedidentity/identities" => versions::MSI,
         "microsoft.network/virtualnetworks/checkipaddressavailability" => versions::NETWORK,
         "microsoft.datalakestore/accounts/enablekeyvault" => versions::DATA_LAKE_STORE,
@@ -243,11 +248,10 @@ pub(crate) fn is_lro(type_lower: &str) -> bool {
     provider(type_lower).is_some_and(|p| p.lro == Lro::AsyncOperation)
 }
 
-/// Whether the final `Location` answer of a delete of this type is 204 (Azure Network's
-/// `operationResults`, `TestNetworkInterfaceCRUD.json`) rather than 200. A subnet's PUT has
-/// no stored resource of its own either, and ends 200.
-pub(crate) fn delete_ends_no_content(type_lower: &str) -> bool {
-    type_lower.starts_with("microsoft.network/") && type_lower != "microsoft.network/virtualnetworks/subnets"
+/// Types whose long-running delete ends its `Location` poll with 204 and no body: Network's
+/// (its `operationResults`, recording TestVirtualNetworkCRUD.json).
+pub(crate) fn delete_ends_with_no_content(type_lower: &str) -> bool {
+    type_lower.starts_with("microsoft.network/")
 }
 
 /// Types that expose an `etag` and honour `If-Match`.

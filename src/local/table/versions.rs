@@ -1,8 +1,11 @@
 //! The api-versions of the provider table (and of the front door's own routes): every version Azure
 //! publishes for it (arm-contract §0.2), because unmodified SDKs send their own, usually newer.
 
+/// Resource groups, resource lists, tags and provider registration. 2014-04-01-preview and
+/// 2015-01-01 are still served by Azure (the SQL and role-assignment recordings send them).
 pub(super) const RESOURCES: &[&str] = &[
     "2014-04-01-preview",
+    "2015-01-01",
     "2015-11-01",
     "2016-02-01",
     "2016-07-01",
@@ -175,8 +178,11 @@ pub(super) const NETWORK: &[&str] = &[
     "2015-05-01-preview",
 ];
 
+/// Role assignments: 2015-05-01-preview as well (RaUserPermissions_Setup sends it).
 pub(super) const ROLE_ASSIGNMENTS: &[&str] = &[
     "2015-07-01",
+    "2018-05-01",
+    "2015-05-01-preview",
     "2022-04-01",
     "2017-10-01-preview",
     "2018-01-01-preview",
@@ -305,7 +311,28 @@ pub(super) fn sql(type_lower: &str) -> Option<&'static [&'static str]> {
     })
 }
 
-pub(super) const ROLE_DEFINITIONS: &[&str] = &["2015-07-01", "2022-04-01", "2018-01-01-preview", "2022-05-01-preview"];
+/// Role definitions: every published version (the recordings send 2015-05-01-preview,
+/// 2018-01-01-preview and 2022-05-01-preview).
+pub(super) const ROLE_DEFINITIONS: &[&str] = &[
+    "2015-07-01",
+    "2018-05-01",
+    "2022-04-01",
+    "2015-05-01-preview",
+    "2017-10-01-preview",
+    "2018-01-01-preview",
+    "2022-05-01-preview",
+];
+
+/// Role-assignment api-versions whose answers carry `canDelegate` (the 2018-01-01-preview
+/// and 2020-08-01-preview recordings; the stable 2015-07-01 and 2022-04-01 have none).
+pub(crate) const CAN_DELEGATE: &[&str] = &[
+    "2018-01-01-preview",
+    "2018-09-01-preview",
+    "2020-03-01-preview",
+    "2020-04-01-preview",
+    "2020-08-01-preview",
+    "2020-10-01-preview",
+];
 
 /// The versions newest first, comma-separated, for the error message.
 pub fn listing(versions: &[&str]) -> String {

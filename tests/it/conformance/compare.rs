@@ -30,6 +30,17 @@ pub struct Norm {
 }
 
 impl Norm {
+    /// A local value with the local ids put back to the recorded ones, case kept.
+    fn back(&self, s: &str) -> String {
+        let mut out = s.to_string();
+        for (l, r) in &self.back {
+            while let Some(i) = out.to_ascii_lowercase().find(l.as_str()) {
+                out.replace_range(i..i + l.len(), r);
+            }
+        }
+        out
+    }
+
     fn key(&self, s: &str) -> String {
         let mut s = s.to_ascii_lowercase();
         for (l, r) in &self.back {
@@ -77,10 +88,15 @@ fn walk(azure: &Value, local: &Value, path: &str, prefix: &str, norm: &Norm, fou
         // Azure's null says "no value": any local value (or null) is fine.
         (Value::Null, _) => {}
         (Value::Object(a), Value::Object(l)) => {
+            // Keys that are ids (`userAssignedIdentities`) name the local subscription.
+            let local_key = |k: &str| l.get(k).or_else(|| l.iter().find(|(lk, _)| norm.back(lk) == k).map(|(_, v)| v));
             for (k, av) in a {
                 let p = join(path, k);
-                match l.get(k) {
-                    Some(lv) => walk(av, lv, &p, prefix, norm, found),
+                match local_key(k) {
+                    Some(lv) => {
+                        id_value(k, av, lv, &field(&p), norm, found);
+                        walk(av, lv, &p, prefix, norm, found)
+                    }
                     // A null and an absent key read the same in every SDK.
                     None if av.is_null() => {}
                     None => {
@@ -94,7 +110,10 @@ fn walk(azure: &Value, local: &Value, path: &str, prefix: &str, norm: &Norm, fou
                 }
             }
             for k in l.keys() {
-                if !a.contains_key(k) && !a.keys().any(|ak| ak.eq_ignore_ascii_case(k)) {
+                if !a.contains_key(k)
+                    && !a.contains_key(&norm.back(k))
+                    && !a.keys().any(|ak| ak.eq_ignore_ascii_case(k))
+                {
                     found.extra.push(join(path, k));
                 }
             }
@@ -107,24 +126,43 @@ fn walk(azure: &Value, local: &Value, path: &str, prefix: &str, norm: &Norm, fou
     }
 }
 
-/// An element's identity: its `name`, else its `id`.
+/// An ARM `id` must be Azure's to the letter (ids are compared case-sensitively by many
+/// clients), once the recorded subscription, tenant and principals are put back.
+fn id_value(key: &str, azure: &Value, local: &Value, field: &str, norm: &Norm, found: &mut Found) {
+    let (Some(a), Some(l)) = (azure.as_str(), local.as_str()) else { return };
+    if key != "id" || !a.starts_with("/subscriptions/") {
+        return;
+    }
+    let l = norm.back(l);
+    if a != l && a.eq_ignore_ascii_case(&l) {
+        found
+            .diffs
+            .push(Diff { field: format!("{field}#value"), detail: format!("id casing: Azure `{a}`, local `{l}`") });
+    }
+}
+
+/// An element's identity: its `name`, else its `id` (else, for a provider's types, its
+/// `resourceType`).
 fn ident(v: &Value, norm: &Norm) -> Option<String> {
-    v.get("name").and_then(Value::as_str).or_else(|| v.get("id").and_then(Value::as_str)).map(|s| norm.key(s))
+    ["name", "id", "resourceType"].iter().find_map(|k| v.get(*k).and_then(Value::as_str)).map(|s| norm.key(s))
 }
 
 fn array(a: &[Value], l: &[Value], path: &str, prefix: &str, norm: &Norm, found: &mut Found) {
-    let listing = path == "value";
+    // A listing, or a provider's resource types (only the served ones are listed locally).
+    let listing = path == "value" || path.ends_with("resourceTypes");
     let mut matched = 0;
     let mut missing = Vec::new();
     for (i, av) in a.iter().enumerate() {
         let counterpart = match ident(av, norm) {
             Some(key) => l.iter().find(|lv| ident(lv, norm).as_deref() == Some(key.as_str())),
-            None if av.is_object() || av.is_array() => l.get(i),
+            // By index; past the local array's end, against its first element: key paths
+            // abstract the index (`authorizations[].applicationId`).
+            None if av.is_object() || av.is_array() => l.get(i).or_else(|| l.first()),
             // Scalars: the type of the first local element, when there is one.
             None => l.first(),
         };
         let label = match ident(av, norm) {
-            Some(k) if av.get("name").is_some() => format!("{path}[{k}]"),
+            Some(k) if av.get("name").is_some() || av.get("resourceType").is_some() => format!("{path}[{k}]"),
             _ => format!("{path}[{i}]"),
         };
         match counterpart {
@@ -176,5 +214,13 @@ mod tests {
         let mut g = Found::default();
         structure(&json!({"arr": [{"name": "z"}]}), &json!({"arr": []}), "body", &norm, &mut g);
         assert_eq!(g.diffs[0].field, "body:arr[z]");
+        let mut h = Found::default();
+        let azure = json!({"id": "/subscriptions/rec-sub/resourcegroups/g/x"});
+        structure(&azure, &json!({"id": "/subscriptions/LOCAL-SUB/resourceGroups/g/x"}), "body", &norm, &mut h);
+        assert_eq!(h.diffs.len(), 1, "{:?}", h.diffs);
+        assert_eq!(h.diffs[0].field, "body:id#value");
+        let mut ok = Found::default();
+        structure(&azure, &json!({"id": "/subscriptions/local-sub/resourcegroups/g/x"}), "body", &norm, &mut ok);
+        assert!(ok.diffs.is_empty(), "{:?}", ok.diffs);
     }
 }

@@ -290,7 +290,9 @@ impl<'a> Replay<'a> {
             }
             if let Some(rp) = resource_path(e) {
                 first_use.entry(rp.clone()).or_insert(e);
-                if e.method == "PUT" {
+                // A create: 201, or 202 for providers that create asynchronously (a vault's
+                // create answers 200, but its first use is then the PUT itself).
+                if e.method == "PUT" && (e.status == 201 || e.status == 202) {
                     created.insert(rp.clone());
                 }
                 if e.method == "GET"

@@ -10,8 +10,9 @@ use serde::Deserialize;
 use super::replay::{Outcome, Verdict};
 
 /// The pass rate (% of compared exchanges, known differences counted as FAIL) the local cloud
-/// has reached: the test fails below it. Raise it as fixes land; the goal is 90.
-pub const MIN_PASS_RATE: f64 = 0.0;
+/// has reached (60.8% when the driver landed): the test fails below it. Raise it as fixes
+/// land; the goal is 90.
+pub const MIN_PASS_RATE: f64 = 60.0;
 
 const BEGIN: &str = "<!-- conformance:begin -->";
 const END: &str = "<!-- conformance:end -->";
