@@ -16,7 +16,6 @@ use crate::local::http::ArmError;
 use crate::local::rbac::{self, Grant};
 use crate::local::shared::Shared;
 use crate::local::store::{Resource, State};
-pub(crate) use crate::local::table::delete_ends_no_content;
 use crate::local::table::names;
 use crate::local::table::*;
 
