@@ -715,7 +715,15 @@ pub struct Saved {
     /// Resource id (lower-cased) → SHA-256 of its observed managed fields (`orphan` for
     /// orphans). No ETags, timestamps or provisioning states.
     pub fingerprints: std::collections::BTreeMap<String, String>,
+    /// For a fleet, no actions here: its name, subscription and whether it destroys.
     pub plan: Plan,
+    /// The instance this is the saved plan of (an entry of a fleet's `instances`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    /// A fleet's saved plan (`plan --instances … --out`): every instance's, in order, each
+    /// checked for staleness on its own when applied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instances: Vec<Saved>,
 }
 
 /// The SHA-256 of a text, hex.
@@ -742,7 +750,42 @@ impl Saved {
             variables_sha256: sha256(&serde_json::to_string(variables).unwrap_or_default()),
             fingerprints,
             plan,
+            instance: None,
+            instances: Vec::new(),
         }
+    }
+
+    /// The saved plan of a fleet: `instances` (each with its `instance`), under the header of
+    /// the first (its source and variables; a plan without actions, named `plan`).
+    pub fn fleet(plan: &str, instances: Vec<Saved>) -> Option<Saved> {
+        let mut header = instances.first()?.clone();
+        header.plan = Plan::new(plan, &header.plan.subscription, header.plan.destroy, Vec::new());
+        header.fingerprints = BTreeMap::new();
+        header.instance = None;
+        header.instances = instances;
+        Some(header)
+    }
+
+    /// The saved plan to check and apply for `instance` (`None`: the plan run as itself).
+    ///
+    /// # Errors
+    /// The file holds no plan for it (a fleet's file applied without that instance, or the
+    /// other way round).
+    pub fn for_instance(&self, instance: Option<&str>) -> Result<&Saved, String> {
+        match instance {
+            None if self.instances.is_empty() => Ok(self),
+            Some(i) => self
+                .instances
+                .iter()
+                .find(|s| s.instance.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(i)))
+                .ok_or_else(|| format!("the saved plan holds no plan for instance `{i}`")),
+            None => Err("the saved plan is a fleet's: it is applied per instance".into()),
+        }
+    }
+
+    /// The instances a fleet's saved plan holds, in order (empty for one plan).
+    pub fn instance_names(&self) -> Vec<String> {
+        self.instances.iter().filter_map(|s| s.instance.clone()).collect()
     }
 
     /// Staleness, first check: the plan file (`source`, whose text is now `text`) is the one
@@ -815,6 +858,6 @@ impl Saved {
     /// (The comparison of [`Saved::check_actions`] leaves out the lifecycle tags: their
     /// timestamps are the apply's own.)
     pub fn purges(&self) -> bool {
-        self.plan.actions.iter().any(|x| x.action == ActionKind::Purge)
+        self.plan.actions.iter().any(|x| x.action == ActionKind::Purge) || self.instances.iter().any(Saved::purges)
     }
 }
