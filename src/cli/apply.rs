@@ -56,7 +56,9 @@ pub(crate) fn cmd_apply(a: &ApplyArgs) -> Exit {
     }
     // A fleet's saved plan runs its own instances.
     let mut cloud = a.cloud.clone();
-    cloud.instance = saved.as_ref().map(crate::plan::Saved::instance_names).unwrap_or_default();
+    if let Some(s) = &saved {
+        cloud.instance = s.instance_names();
+    }
     let destroying_saved = saved.as_ref().is_some_and(|s| s.plan.destroy);
     observe_then(
         &source,

@@ -309,6 +309,7 @@ fn a_fleet_over_a_lowered_limit_is_refused_before_any_write() {
     let n = m["roleAssignmentsCurrentCount"].as_u64().expect("a count");
     s.op("PUT", "/_idlab/quotas", Some(serde_json::json!({ "role_assignments": n + 7 })));
     assert_eq!(s.op("GET", &metrics, None)["roleAssignmentsRemainingCount"], 7);
+    s.op("DELETE", "/_idlab/requests", None);
     let b = s.idlab(&["apply", &p, "--instances", "2", "--auto-approve"]);
     assert_eq!(b.code, 1, "{}{}", b.stdout, b.stderr);
     assert!(b.stderr.contains("Role assignments per subscription"), "{}", b.stderr);
