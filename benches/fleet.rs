@@ -206,15 +206,7 @@ fn run(n: usize, paced: bool) -> Run {
     }
     cloud.stop();
     let own = vm_hwm_kb("self");
-    Run {
-        wall,
-        requests,
-        throttled,
-        code: status.code().unwrap_or(-1),
-        summary,
-        minimum,
-        peak_kb: (own, cli_peak),
-    }
+    Run { wall, requests, throttled, code: status.code().unwrap_or(-1), summary, minimum, peak_kb: (own, cli_peak) }
 }
 
 /// Seconds the buckets need for `n` requests: none within the size, then the refill rate.

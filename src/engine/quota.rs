@@ -55,9 +55,9 @@ const METRICS_API: &str = "2019-08-01-preview";
 /// What a usage read answered: (in use, limit), or `None` when the cloud does not serve it
 /// (an error other than a refusal to list is still an error).
 fn usage_of(list: &[Value], name: &str) -> Option<(u64, u64)> {
-    let u = list.iter().find(|u| {
-        u.pointer("/name/value").and_then(Value::as_str).is_some_and(|v| v.eq_ignore_ascii_case(name))
-    })?;
+    let u = list
+        .iter()
+        .find(|u| u.pointer("/name/value").and_then(Value::as_str).is_some_and(|v| v.eq_ignore_ascii_case(name)))?;
     Some((u.get("currentValue").and_then(Value::as_u64)?, u.get("limit").and_then(Value::as_u64)?))
 }
 
@@ -99,7 +99,8 @@ pub async fn check(client: &Client, sub: &str, demands: &[Demand], limits: &Limi
                 None => {
                     if listed.is_none() {
                         let filter = "$filter=resourceType%20eq%20'Microsoft.Storage/storageAccounts'";
-                        listed = Some(client.list(&format!("/subscriptions/{sub}/resources?{filter}"), "2021-04-01").await?);
+                        listed =
+                            Some(client.list(&format!("/subscriptions/{sub}/resources?{filter}"), "2021-04-01").await?);
                     }
                     let used = listed
                         .iter()

@@ -122,7 +122,7 @@ fn parse_route(path: &str, sub: &str) -> Result<Route, ArmError> {
                 (Some("roledefinitions"), Some(n)) if segs.len() == p + 4 => Ok(Route::RoleDefinition(scope, n)),
                 // Served by the limits (providers::quota).
                 (Some("roleassignmentsusagemetrics"), None) if p == 2 => {
-                    Ok(Route::Collection(scope, "Microsoft.Authorization/roleAssignmentsUsageMetrics".into()))
+                    Ok(Route::Collection(scope, table::quota::ROLE_ASSIGNMENT_METRICS.into()))
                 }
                 _ => Err(not_found()),
             };

@@ -285,7 +285,8 @@ fn a_fleet_over_a_lowered_limit_is_refused_before_any_write() {
     // The limits come from the cloud, as Azure exposes them: storage `usages` per region and
     // the role-assignment usage metrics. Five instances need five storage accounts in eastus.
     s.op("PUT", "/_idlab/quotas", Some(serde_json::json!({ "storage_accounts_per_region": 3 })));
-    let usages = format!("/subscriptions/{sub}/providers/Microsoft.Storage/locations/eastus/usages?api-version=2023-05-01");
+    let usages =
+        format!("/subscriptions/{sub}/providers/Microsoft.Storage/locations/eastus/usages?api-version=2023-05-01");
     let u = s.op("GET", &usages, None);
     assert_eq!(u["value"][0]["name"]["value"], "StorageAccounts", "{u}");
     assert_eq!((u["value"][0]["currentValue"].as_u64(), u["value"][0]["limit"].as_u64()), (Some(0), Some(3)), "{u}");
@@ -316,7 +317,11 @@ fn a_fleet_over_a_lowered_limit_is_refused_before_any_write() {
     assert!(!b.stderr.contains("Storage accounts per region"), "two accounts fit three: {}", b.stderr);
     assert!(s.writes().is_empty(), "{:?}", s.writes());
     // Within the limits the fleet applies, and the cloud's usages count what it made.
-    s.op("PUT", "/_idlab/quotas", Some(serde_json::json!({ "role_assignments": n + 8, "storage_accounts_per_region": 2 })));
+    s.op(
+        "PUT",
+        "/_idlab/quotas",
+        Some(serde_json::json!({ "role_assignments": n + 8, "storage_accounts_per_region": 2 })),
+    );
     let ok = s.idlab(&["apply", &p, "--instances", "2", "--auto-approve"]);
     assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
     assert_eq!(s.op("GET", &usages, None)["value"][0]["currentValue"], 2);
@@ -521,7 +526,8 @@ fn a_saved_plan_holds_every_instance_and_each_is_checked_for_staleness_on_its_ow
     assert_eq!(names, ["01", "02", "03"], "{saved}");
     for (i, one) in instances.iter().enumerate() {
         assert_eq!(one["plan"]["plan"], format!("sv-{:02}", i + 1));
-        let ids: Vec<&str> = one["plan"]["actions"].as_array().into_iter().flatten().filter_map(|a| a["id"].as_str()).collect();
+        let ids: Vec<&str> =
+            one["plan"]["actions"].as_array().into_iter().flatten().filter_map(|a| a["id"].as_str()).collect();
         assert!(ids.iter().any(|id| id.ends_with(&format!("/resourceGroups/sv-rg-{:02}", i + 1))), "{ids:?}");
     }
     // Instance 02's group appears out of band: only its saved plan is stale.

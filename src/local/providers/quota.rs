@@ -127,8 +127,10 @@ pub(crate) fn listing(st: &State, q: &Quotas, sub: &str, parent: &str, type_lowe
 }
 
 fn storage_accounts_in(st: &State, location: &str) -> u64 {
-    st.resources.values().filter(|r| r.kind == STORAGE_ACCOUNTS && same_location(location_of(&r.body), location)).count()
-        as u64
+    st.resources
+        .values()
+        .filter(|r| r.kind == STORAGE_ACCOUNTS && same_location(location_of(&r.body), location))
+        .count() as u64
 }
 
 /// `GET …/providers/Microsoft.Storage/locations/{location}/usages`: the one entry Azure lists,
