@@ -551,6 +551,14 @@ impl Request<'_> {
                     continue;
                 }
             }
+            if super::capture::enabled() {
+                let json = match &self.body {
+                    Some(Body::Json(b)) => Some(b),
+                    Some(Body::Bytes(_)) => return Ok(reply),
+                    None => None,
+                };
+                super::capture::record(&self.method, &self.url, json, reply.status, &reply.bytes);
+            }
             return Ok(reply);
         }
     }

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod blob;
+pub mod capture;
 pub mod client;
 pub mod connect;
 pub mod datalake;

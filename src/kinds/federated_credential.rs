@@ -15,8 +15,10 @@ use super::{Cx, Spec, child_key, kind};
 use crate::model::refs;
 use crate::model::{Code, Diag, Sp};
 
-/// The api-version idlab sends (the generally available one; 2022-01-31-preview added the type).
-pub const API: &str = "2023-01-31";
+/// The api-version idlab sends: the identity's own (2022-01-31-preview added the type,
+/// 2023-01-31 was its first generally available one), whose published spec the API-spec tests
+/// hold.
+pub const API: &str = "2024-11-30";
 
 /// The audience Entra expects of a federated assertion, and the default of `audiences`.
 pub const DEFAULT_AUDIENCE: &str = "api://AzureADTokenExchange";
@@ -134,7 +136,7 @@ impl Spec for FederatedIdentityCredential {
 kind!(FederatedIdentityCredentialKind, FederatedIdentityCredential,
     type_name: "federated_identity_credential",
     arm_type: Some("Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials"),
-    api_version: "2023-01-31",
+    api_version: "2024-11-30",
     attributes: &["id", "name"],
     weight: 3);
 

@@ -17,6 +17,16 @@ use crate::local::store::{ImdsEndpoint, Op, Resource};
 use crate::local::table::*;
 use crate::local::{imds, keyvault};
 
+/// Types whose answers carry no `properties.provisioningState` on Azure: user-assigned
+/// identities (recorded: Az PowerShell's identity `TestCrud`; the 2024-11-30 spec declares
+/// none), their federated credentials, and blob containers (storage 2025-06-01
+/// `ContainerProperties` declares none).
+const NO_PROVISIONING_STATE: &[&str] = &[
+    FIC_LOWER,
+    "microsoft.managedidentity/userassignedidentities",
+    "microsoft.storage/storageaccounts/blobservices/containers",
+];
+
 pub(crate) fn list_collection(req: &Req<'_>, parent: &str, t: &str) -> Result<Response, ArmError> {
     let Some(c) = &req.caller else { return Err(auth_missing()) };
     let tl = t.to_ascii_lowercase();
@@ -316,7 +326,7 @@ pub(crate) fn put_resource(
     };
     if let Some(p) = body.get_mut("properties").and_then(Value::as_object_mut)
         && !always_accepted(tl)
-        && tl != FIC_LOWER
+        && !NO_PROVISIONING_STATE.contains(&tl)
     {
         p.insert("provisioningState".into(), json!("Succeeded"));
     }

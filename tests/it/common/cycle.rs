@@ -50,7 +50,8 @@ pub(crate) fn secret_runs(s: &Served, plan: &str, saved: &std::path::Path, env: 
 }
 
 /// Run one command, which must succeed, and gather everything a secret could leak into
-/// meanwhile: its stdout and stderr, the local cloud's state files and its request log.
+/// meanwhile: its stdout and stderr, the local cloud's state files and its request log, and
+/// the exchanges idlab captured (`IDLAB_CAPTURE`).
 pub(crate) fn everything_seen(s: &Served, args: &[&str], env: &[(&str, &str)]) -> String {
     let r = s.idlab_env(args, env);
     assert!(r.code == 0, "{args:?}: {}{}", r.stdout, r.stderr);
@@ -62,6 +63,7 @@ pub(crate) fn everything_seen(s: &Served, args: &[&str], env: &[(&str, &str)]) -
     }
     seen.push_str(&s.op("GET", "/_idlab/requests", None).to_string());
     seen.push_str(&std::fs::read_to_string(&s.log).unwrap_or_default());
+    seen.push_str(&std::fs::read_to_string(&s.capture).unwrap_or_default());
     seen
 }
 

@@ -47,6 +47,9 @@ pub(crate) struct Served {
     pub(crate) rt: tokio::runtime::Runtime,
     /// The further `local serve` flags, kept for a restart.
     flags: Vec<String>,
+    /// Where every idlab run appends what it sent and got (`IDLAB_CAPTURE`, see
+    /// [`Served::captured`]).
+    pub(crate) capture: std::path::PathBuf,
 }
 
 impl Drop for Served {
@@ -79,7 +82,8 @@ impl Served {
         let flags: Vec<String> = flags.iter().map(|f| (*f).to_string()).collect();
         let child = serve(&state, tmp.path(), faults, true, &flags);
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
-        Served { child, state, log, _tmp: tmp, rt, flags }
+        let capture = tmp.path().join("capture.ndjson");
+        Served { child, state, log, _tmp: tmp, rt, flags, capture }
     }
 
     /// Stop the server at once (SIGKILL, as a crash would: what it keeps in memory, such as
@@ -101,8 +105,15 @@ impl Served {
             .env_clear()
             .env("HOME", std::env::temp_dir())
             .env("NO_COLOR", "1")
+            .env(idlab::arm::capture::ENV, &self.capture)
             .envs(env.iter().copied());
         cmd
+    }
+
+    /// Every exchange the idlab runs of this test captured (`IDLAB_CAPTURE`), in order.
+    pub(crate) fn captured(&self) -> Vec<Value> {
+        let text = std::fs::read_to_string(&self.capture).unwrap_or_default();
+        text.lines().map(|l| serde_json::from_str(l).expect("a captured exchange is JSON")).collect()
     }
 
     pub(crate) fn idlab(&self, args: &[&str]) -> Run {

@@ -1,0 +1,614 @@
+//! Replaying one recording against a fresh local cloud: recorded ids mapped to local ones,
+//! what the recorded test made before recording began created first, each exchange sent in
+//! order, its long-running operation polled to its end on the local cloud, and the answers
+//! compared (`compare`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Value, json};
+
+use super::compare::{self, Diff, Found, Norm};
+use super::recording::{Entry, Exchange, Host, Recording, path_key, strip_host};
+use crate::lab::Lab;
+
+/// PASS, FAIL or SKIP (with its reason).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    Pass,
+    Fail,
+    Skip(String),
+}
+
+/// What one exchange came to.
+#[derive(Debug)]
+pub struct Outcome {
+    pub n: usize,
+    pub label: String,
+    pub family: String,
+    pub azure: u16,
+    pub local: Option<u16>,
+    pub verdict: Verdict,
+    pub found: Found,
+}
+
+/// A local answer.
+struct Answer {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    text: String,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    }
+    fn json(&self) -> Option<Value> {
+        serde_json::from_str(&self.text).ok()
+    }
+}
+
+const GUID_LEN: usize = 36;
+
+fn is_guid(s: &str) -> bool {
+    s.len() == GUID_LEN
+        && s.chars()
+            .enumerate()
+            .all(|(i, c)| if [8, 13, 18, 23].contains(&i) { c == '-' } else { c.is_ascii_hexdigit() })
+}
+
+/// Lower-cased path segments, empty ones dropped.
+fn segments(path: &str) -> Vec<String> {
+    path.split('/').filter(|s| !s.is_empty()).map(str::to_ascii_lowercase).collect()
+}
+
+/// Whether the local provider table (or the front door) serves a lower-cased type.
+fn served(t: &str) -> bool {
+    match t.split_once('/') {
+        Some(("microsoft.authorization", rest)) => matches!(rest, "roleassignments" | "roledefinitions"),
+        Some(("microsoft.managedidentity", "identities")) => true,
+        _ => idlab::local::table::accepted(t).is_some(),
+    }
+}
+
+/// The types a path addresses, one per `providers` segment: (type, is provider registration).
+fn provider_types(segs: &[String]) -> Vec<String> {
+    let idx: Vec<usize> = segs.iter().enumerate().filter(|(_, s)| *s == "providers").map(|(i, _)| i).collect();
+    let mut out = Vec::new();
+    for (k, &q) in idx.iter().enumerate() {
+        let end = idx.get(k + 1).copied().unwrap_or(segs.len());
+        let rest = &segs[q + 1..end];
+        if rest.len() < 2 || (q == 2 && rest.len() == 2 && matches!(rest[1].as_str(), "register" | "unregister")) {
+            // The provider list, one namespace, or its registration: the Resources API.
+            continue;
+        }
+        let mut t = rest[0].clone();
+        for s in rest.iter().skip(1).step_by(2) {
+            t.push('/');
+            t.push_str(s);
+        }
+        out.push(t);
+    }
+    out
+}
+
+/// Why an exchange is skipped: its type or operation is not in the provider table.
+pub fn skip_reason(e: &Entry) -> Option<String> {
+    match e.host {
+        Host::Graph => return Some("Microsoft Graph directory call: no directory API in the provider table".into()),
+        Host::AadGraph => return Some("retired Azure AD Graph call (api-version 1.x)".into()),
+        Host::DataLake => return None,
+        Host::Arm => {}
+    }
+    let segs = segments(&path_key(&e.url));
+    let types = provider_types(&segs);
+    for (i, t) in types.iter().enumerate() {
+        if !served(t) {
+            return Some(if i + 1 < types.len() {
+                format!("depends on a SKIP: its scope is a {t}, not in the provider table")
+            } else {
+                format!("{t} is not in the provider table")
+            });
+        }
+    }
+    None
+}
+
+/// The family an exchange belongs to, by namespace.
+pub fn family(e: &Entry) -> String {
+    match e.host {
+        Host::Graph | Host::AadGraph => return "directory".into(),
+        Host::DataLake => return "datalake".into(),
+        Host::Arm => {}
+    }
+    let segs = segments(&path_key(&e.url));
+    let ns = provider_types(&segs).last().and_then(|t| t.split('/').next().map(str::to_string));
+    match ns.as_deref() {
+        None | Some("microsoft.resources") => "resources",
+        Some("microsoft.authorization") => "authorization",
+        Some("microsoft.managedidentity") => "identity",
+        Some("microsoft.compute") => "compute",
+        Some("microsoft.network") => "network",
+        Some("microsoft.keyvault") => "keyvault",
+        Some("microsoft.storage") => "storage",
+        Some("microsoft.sql") => "sql",
+        Some("microsoft.datalakestore") => "datalake",
+        Some(other) => other.trim_start_matches("microsoft."),
+    }
+    .to_string()
+}
+
+/// `PUT …/userAssignedIdentities/ps1174 (2015-08-31-preview)`.
+pub fn label(e: &Entry) -> String {
+    let (path, query) = e.url.split_once('?').unwrap_or((e.url.as_str(), ""));
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let tail = if segs.len() > 2 {
+        format!("…/{}", segs[segs.len() - 2..].join("/"))
+    } else {
+        format!("/{}", segs.join("/"))
+    };
+    let tail: String = tail.chars().take(70).collect();
+    let mut extra = Vec::new();
+    for p in query.split('&') {
+        if let Some(v) = p.strip_prefix("api-version=") {
+            extra.push(v.to_string());
+        } else if let Some(v) = p.strip_prefix("op=") {
+            extra.push(format!("op={v}"));
+        }
+    }
+    format!("{} {tail} ({})", e.method, extra.join(", "))
+}
+
+/// The resource a path addresses when its type is a served table type.
+fn resource_path(e: &Entry) -> Option<String> {
+    if e.host != Host::Arm {
+        return None;
+    }
+    let key = path_key(&e.url);
+    let segs = segments(&key);
+    let q = segs.iter().rposition(|s| s == "providers")?;
+    let rest = &segs[q + 1..];
+    if rest.len() < 3 || rest.len().is_multiple_of(2) {
+        return None;
+    }
+    let t = provider_types(&segs).pop()?;
+    idlab::local::table::provider(&t).map(|_| key)
+}
+
+/// The replay of one recording.
+pub struct Replay<'a> {
+    lab: &'a Lab,
+    /// (recorded, local), lower case.
+    map: Vec<(String, String)>,
+    datalake_token: Option<String>,
+    /// Lower-cased account path of the newest Data Lake Store account written.
+    datalake_account: Option<String>,
+    pub notes: Vec<String>,
+}
+
+impl<'a> Replay<'a> {
+    pub fn new(lab: &'a Lab) -> Replay<'a> {
+        Replay { lab, map: Vec::new(), datalake_token: None, datalake_account: None, notes: Vec::new() }
+    }
+
+    fn mapped(&self, s: &str) -> String {
+        let mut out = s.to_string();
+        for (r, l) in &self.map {
+            out = replace_ci(&out, r, l);
+        }
+        out
+    }
+
+    fn norm(&self) -> Norm {
+        Norm { back: self.map.iter().map(|(r, l)| (l.clone(), r.clone())).collect() }
+    }
+
+    /// Map the recorded subscription, tenants and principals to local ones, and create what
+    /// the test had made before recording began.
+    pub fn setup(&mut self, rec: &Recording) {
+        let info = &self.lab.cloud.info;
+        if let Some(s) = &rec.subscription {
+            self.map.push((s.to_ascii_lowercase(), info.subscription_id.to_ascii_lowercase()));
+        }
+        let live: Vec<&Exchange> = rec.exchanges.iter().filter(|x| skip_reason(&x.entry).is_none()).collect();
+        let mut tenants: BTreeSet<String> = rec.tenant.iter().map(|t| t.to_ascii_lowercase()).collect();
+        let mut principals: BTreeSet<String> = BTreeSet::new();
+        for x in &live {
+            if let Ok(body) = serde_json::from_str::<Value>(&x.entry.req_body) {
+                collect(&body, &mut |k, v| {
+                    let v = v.to_ascii_lowercase();
+                    if !is_guid(&v) {
+                        return;
+                    }
+                    match k {
+                        "tenantId" => {
+                            tenants.insert(v);
+                        }
+                        "principalId" | "objectId" => {
+                            principals.insert(v);
+                        }
+                        _ => {}
+                    }
+                });
+            }
+            let url = super::recording::strip_host(&x.entry.url).replace("%20", " ").to_ascii_lowercase();
+            if let Some(i) = url.find("principalid eq '") {
+                let g: String = url[i + 16..].chars().take(GUID_LEN).collect();
+                if is_guid(&g) {
+                    principals.insert(g);
+                }
+            }
+        }
+        for t in tenants {
+            self.map.push((t, info.tenant_id.to_ascii_lowercase()));
+        }
+        for p in principals {
+            let r =
+                self.lab.op("POST", "/_idlab/principals", Some(&json!({ "name": format!("recorded-{}", &p[..8]) })));
+            match r.body["object_id"].as_str() {
+                Some(oid) => self.map.push((p, oid.to_ascii_lowercase())),
+                None => self.notes.push(format!("principal {p} not made: {}", r.body)),
+            }
+        }
+        self.precreate(&live);
+    }
+
+    /// Resource groups used but never made, and resources whose first recorded use is not
+    /// their creation, are made first (from the recorded GET body where there is one).
+    fn precreate(&mut self, live: &[&Exchange]) {
+        let mut groups: BTreeMap<String, String> = BTreeMap::new();
+        let mut made_groups: BTreeSet<String> = BTreeSet::new();
+        let mut first_use: BTreeMap<String, &Entry> = BTreeMap::new();
+        let mut created: BTreeSet<String> = BTreeSet::new();
+        let mut get_body: BTreeMap<String, Value> = BTreeMap::new();
+        let mut identities: BTreeSet<String> = BTreeSet::new();
+        let mut used_groups: BTreeSet<String> = BTreeSet::new();
+        for x in live {
+            let e = &x.entry;
+            let key = path_key(&e.url);
+            let segs = segments(&key);
+            if e.host == Host::Arm && segs.len() >= 4 && segs[0] == "subscriptions" && segs[2] == "resourcegroups" {
+                // A group counts as used when Azure answered something in it that needs it.
+                if (200..300).contains(&e.status) && !(segs.len() == 4 && e.method == "DELETE") {
+                    used_groups.insert(segs[3].clone());
+                }
+                let orig: Vec<&str> = strip_host(&e.url)
+                    .split('?')
+                    .next()
+                    .unwrap_or_default()
+                    .split('/')
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                let name = orig.get(3).map(|s| s.to_string()).unwrap_or_default();
+                let loc = e.json().and_then(|b| b["location"].as_str().map(str::to_string));
+                groups.entry(segs[3].clone()).or_insert(name);
+                if segs.len() == 4 && e.method == "PUT" {
+                    made_groups.insert(segs[3].clone());
+                }
+                if let Some(l) = loc {
+                    get_body.entry(format!("rg-location:{}", segs[3])).or_insert(json!(l));
+                }
+            }
+            if let Some(rp) = resource_path(e) {
+                first_use.entry(rp.clone()).or_insert(e);
+                if e.method == "PUT" {
+                    created.insert(rp.clone());
+                }
+                if e.method == "GET"
+                    && e.status == 200
+                    && let Some(b) = e.json()
+                {
+                    get_body.entry(rp).or_insert(b);
+                }
+            }
+            if let Ok(body) = serde_json::from_str::<Value>(&e.req_body) {
+                find_identities(&body, &mut identities);
+            }
+        }
+        for id in &identities {
+            let segs = segments(id);
+            if segs.len() >= 4 {
+                groups
+                    .entry(segs[3].clone())
+                    .or_insert_with(|| id.split('/').filter(|s| !s.is_empty()).nth(3).unwrap_or_default().to_string());
+                used_groups.insert(segs[3].clone());
+            }
+        }
+        let sub = self.lab.sub();
+        for (lower, name) in &groups {
+            if made_groups.contains(lower) || !used_groups.contains(lower) {
+                continue;
+            }
+            let loc =
+                get_body.get(&format!("rg-location:{lower}")).and_then(Value::as_str).unwrap_or("westus").to_string();
+            let r = self.lab.op(
+                "PUT",
+                &format!("/subscriptions/{sub}/resourceGroups/{name}?api-version=2021-04-01"),
+                Some(&json!({ "location": loc })),
+            );
+            if r.status >= 300 {
+                self.notes.push(format!("group {name} not made: {}", r.body));
+            }
+        }
+        for id in &identities {
+            if created.contains(&path_key(id)) {
+                continue;
+            }
+            let path = self.mapped(id);
+            let r =
+                self.lab.op("PUT", &format!("{path}?api-version=2023-01-31"), Some(&json!({ "location": "westus" })));
+            if r.status >= 300 {
+                self.notes.push(format!("identity {id} not made: {}", r.body));
+            }
+        }
+        // Parents (of a served type) of what the recording addresses, never made in it.
+        let mut parents: BTreeSet<String> = BTreeSet::new();
+        for (rp, e) in &first_use {
+            let segs: Vec<&str> = rp.split('/').filter(|s| !s.is_empty()).collect();
+            let Some(q) = segs.iter().rposition(|s| *s == "providers") else { continue };
+            let mut end = segs.len();
+            while end > q + 3 + 2 {
+                end -= 2;
+                let parent = format!("/{}", segs[..end].join("/"));
+                if !created.contains(&parent) && (200..300).contains(&e.status) {
+                    parents.insert(parent);
+                }
+            }
+        }
+        for parent in parents {
+            let orig = self.mapped(&parent);
+            let r =
+                self.lab.op("PUT", &format!("{orig}?api-version=2023-01-31"), Some(&json!({ "location": "westus" })));
+            if r.status >= 300 {
+                self.notes.push(format!("parent {parent} not made: {}", r.body));
+            }
+        }
+        for (rp, e) in first_use {
+            if created.contains(&rp) || e.method == "PUT" || !(200..300).contains(&e.status) {
+                continue;
+            }
+            let mut body = get_body.get(&rp).cloned().unwrap_or_else(|| json!({ "location": "westus" }));
+            if let Some(o) = body.as_object_mut() {
+                for k in ["id", "name", "type", "etag"] {
+                    o.remove(k);
+                }
+            }
+            let body: Value = serde_json::from_str(&self.mapped(&body.to_string())).unwrap_or(body);
+            let version =
+                e.url.split("api-version=").nth(1).map(|v| v.split('&').next().unwrap_or(v)).unwrap_or("2021-04-01");
+            let path = self.mapped(strip_host(e.url.split('?').next().unwrap_or_default()));
+            let r = self.lab.op("PUT", &format!("{path}?api-version={version}"), Some(&body));
+            self.settle(&r.headers);
+            if r.status >= 300 {
+                self.notes.push(format!("{rp} not made first: {} {}", r.status, r.body));
+            }
+        }
+    }
+
+    /// Poll an operation the local cloud announced until it ends (setup only).
+    fn settle(&self, headers: &reqwest::header::HeaderMap) {
+        if let Some(url) = headers.get("azure-asyncoperation").and_then(|v| v.to_str().ok()) {
+            for _ in 0..100 {
+                let r = self.lab.op("GET", url, None);
+                if r.body["status"] != "InProgress" {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+    }
+
+    fn send(&self, token: &str, method: &str, url: &str, ctype: Option<&str>, body: &str) -> Answer {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        self.lab.rt.block_on(async {
+            let mut r = self.lab.http.request(m, url).bearer_auth(token);
+            if !body.is_empty() || method == "PUT" || method == "POST" || method == "PATCH" {
+                r = r.header("content-type", ctype.unwrap_or("application/json")).body(body.to_string());
+            }
+            let resp = r.send().await.expect("request reaches the local cloud");
+            let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
+            let text = resp.text().await.unwrap_or_default();
+            Answer { status, headers, text }
+        })
+    }
+
+    /// Poll a local operation URL until it ends: `Azure-AsyncOperation` (`status` leaves
+    /// InProgress) or `Location` (the answer stops being 202).
+    fn poll(&self, url: &str, location: bool) -> Answer {
+        let mut last = self.send(&self.lab.operator, "GET", url, None, "");
+        for _ in 0..200 {
+            let running = if location {
+                last.status == 202
+            } else {
+                last.json().is_some_and(|b| matches!(b["status"].as_str(), Some("InProgress" | "Accepted" | "Running")))
+            };
+            if !running {
+                break;
+            }
+            let ms = last.header("retry-after-ms").and_then(|v| v.parse::<u64>().ok()).unwrap_or(20).min(100);
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+            last = self.send(&self.lab.operator, "GET", url, None, "");
+        }
+        last
+    }
+
+    fn datalake_url(&mut self, e: &Entry) -> Option<String> {
+        let account = self.datalake_account.clone()?;
+        let r = self.lab.op("GET", &format!("{account}?api-version=2016-11-01"), None);
+        let endpoint = r.body.pointer("/properties/endpoint").and_then(Value::as_str)?.to_string();
+        Some(format!("https://{endpoint}{}", self.mapped(&e.url)))
+    }
+
+    /// Send one exchange and compare the answers.
+    pub fn run(&mut self, x: &Exchange, skipped_paths: &mut Vec<String>) -> Outcome {
+        let e = &x.entry;
+        let mut out = Outcome {
+            n: x.n,
+            label: label(e),
+            family: family(e),
+            azure: e.status,
+            local: None,
+            verdict: Verdict::Pass,
+            found: Found::default(),
+        };
+        let key = path_key(&e.url);
+        let reason = skip_reason(e).or_else(|| {
+            skipped_paths
+                .iter()
+                .find(|p| key.starts_with(p.as_str()))
+                .map(|p| format!("depends on a SKIP: {p} was not made"))
+        });
+        if let Some(r) = reason {
+            if e.method == "PUT" {
+                skipped_paths.push(key);
+            }
+            out.verdict = Verdict::Skip(r);
+            return out;
+        }
+        let (url, token) = match e.host {
+            Host::DataLake => {
+                let Some(url) = self.datalake_url(e) else {
+                    out.verdict = Verdict::Skip("depends on a SKIP: no Data Lake Store account was made".into());
+                    return out;
+                };
+                if self.datalake_token.is_none() {
+                    self.datalake_token = Some(self.lab.operator_token_for("https://datalake.azure.net//.default"));
+                }
+                (url, self.datalake_token.clone().unwrap_or_default())
+            }
+            _ => (format!("{}{}", self.lab.cloud.info.arm_url, self.mapped(&e.url)), self.lab.operator.clone()),
+        };
+        let body = self.mapped(&e.req_body);
+        let ans = self.send(&token, &e.method, &url, e.req_type.as_deref(), &body);
+        out.local = Some(ans.status);
+        if e.host == Host::Arm
+            && e.method == "PUT"
+            && ans.status < 300
+            && key.contains("/providers/microsoft.datalakestore/accounts/")
+        {
+            self.datalake_account = Some(strip_host(url.split('?').next().unwrap_or_default()).to_string());
+        }
+        let local_async = ans.header("azure-asyncoperation").map(|u| self.poll(&u, false));
+        let local_location = if ans.status == 202 { ans.header("location").map(|u| self.poll(&u, true)) } else { None };
+        self.compare(x, &ans, local_async.as_ref(), local_location.as_ref(), &mut out.found);
+        if !out.found.diffs.is_empty() {
+            out.verdict = Verdict::Fail;
+        }
+        out
+    }
+
+    fn compare(&self, x: &Exchange, ans: &Answer, asy: Option<&Answer>, loc: Option<&Answer>, found: &mut Found) {
+        let e = &x.entry;
+        let norm = self.norm();
+        let push =
+            |found: &mut Found, field: &str, detail: String| found.diffs.push(Diff { field: field.into(), detail });
+        if ans.status != e.status {
+            push(found, "status", format!("Azure {}, local {}: {}", e.status, ans.status, snippet(&ans.text)));
+            return;
+        }
+        // Retry-After counts where Azure's answer announced an operation (some APIs send it on
+        // every answer).
+        let lro = e.status == 202 || e.header("azure-asyncoperation").is_some();
+        for h in ["azure-asyncoperation", "location", "retry-after"] {
+            if e.header(h).is_some() && ans.header(h).is_none() && (h != "retry-after" || lro) {
+                push(found, &format!("header:{h}"), "Azure sent it, the local cloud did not".into());
+            }
+        }
+        let azure = e.json();
+        let local = ans.json();
+        if e.status >= 400
+            && let Some(code) = azure.as_ref().and_then(compare::error_code)
+        {
+            let mine = local.as_ref().and_then(compare::error_code);
+            if mine.as_deref() != Some(code.as_str()) {
+                push(found, "code", format!("Azure {code}, local {}", mine.unwrap_or_default()));
+            }
+        }
+        match (&azure, &local) {
+            (Some(a), Some(l)) => compare::structure(a, l, "body", &norm, found),
+            (Some(a), None) if !a.is_null() => {
+                push(found, "body", format!("Azure answered JSON, local: {}", snippet(&ans.text)))
+            }
+            _ => {}
+        }
+        // The operation's end: the last recorded poll of each kind against the local one.
+        let async_path = e.header("azure-asyncoperation").map(path_key);
+        let loc_path = e.header("location").map(path_key).filter(|p| *p != e.path_key());
+        let last_of = |p: &Option<String>| p.as_ref().and_then(|p| x.polls.iter().rev().find(|q| q.path_key() == *p));
+        if let (Some(rec), Some(mine)) = (last_of(&async_path), asy)
+            && let (Some(a), Some(l)) = (rec.json(), mine.json())
+        {
+            compare::structure(&a, &l, "poll:body", &norm, found);
+        }
+        if let (Some(rec), Some(mine)) = (last_of(&loc_path), loc) {
+            if rec.status != mine.status {
+                push(found, "poll:status", format!("Azure {}, local {}", rec.status, mine.status));
+            } else if let (Some(a), Some(l)) = (rec.json(), mine.json()) {
+                compare::structure(&a, &l, "poll:body", &norm, found);
+            } else if rec.json().is_some_and(|a| !a.is_null()) {
+                push(found, "poll:body", format!("Azure answered JSON, local: {}", snippet(&mine.text)));
+            }
+        }
+    }
+}
+
+fn snippet(s: &str) -> String {
+    let s: String = s.chars().take(160).collect();
+    if s.is_empty() { "(empty)".into() } else { s }
+}
+
+fn replace_ci(hay: &str, needle: &str, with: &str) -> String {
+    if needle.is_empty() {
+        return hay.to_string();
+    }
+    let lower = hay.to_ascii_lowercase();
+    let mut out = String::with_capacity(hay.len());
+    let mut i = 0;
+    while let Some(j) = lower[i..].find(needle) {
+        out.push_str(&hay[i..i + j]);
+        out.push_str(with);
+        i += j + needle.len();
+    }
+    out.push_str(&hay[i..]);
+    out
+}
+
+/// Call `f(key, value)` for every string value in `v` (recursively).
+fn collect(v: &Value, f: &mut impl FnMut(&str, &str)) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                if let Value::String(s) = x {
+                    f(k, s);
+                }
+                collect(x, f);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect(x, f)),
+        _ => {}
+    }
+}
+
+/// User-assigned identity ids a body refers to (values and `userAssignedIdentities` keys).
+fn find_identities(v: &Value, out: &mut BTreeSet<String>) {
+    fn check(s: &str, out: &mut BTreeSet<String>) {
+        if s.to_ascii_lowercase().contains("/providers/microsoft.managedidentity/userassignedidentities/")
+            && s.starts_with("/subscriptions/")
+        {
+            out.insert(s.to_string());
+        }
+    }
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                check(k, out);
+                if let Value::String(s) = x {
+                    check(s, out);
+                }
+                find_identities(x, out);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| find_identities(x, out)),
+        _ => {}
+    }
+}
