@@ -1,34 +1,35 @@
-//! Fleet bench: 50 copies of `plans/tutorials.yaml` (1,150 resources) applied at once against
-//! the in-process local cloud with ARM throttling on (Azure's documented buckets: reads 250 +
-//! 25/s, writes and deletes 200 + 10/s per subscription and principal, role-assignment writes
-//! 120 a minute) and per-kind latencies and long-running operations, time compressed by the
-//! fault file's `time_scale` (every time below is in scaled, Azure-like, seconds).
+//! Fleet bench: `idlab apply plans/tutorials.yaml --instances 50` (1,150 resources), the real
+//! binary through its real command path, against a local cloud with ARM throttling on
+//! (Azure's documented buckets: reads 250 + 25/s, writes and deletes 200 + 10/s per
+//! subscription and principal, role-assignment writes 120 a minute) and per-kind latencies
+//! and long-running operations, time compressed by the fault file's `time_scale` (every time
+//! below is in scaled, Azure-like, seconds). The local cloud runs in this process; the CLI
+//! attaches to it through `--state`, as to any running `idlab local serve`.
 //!
-//! Fleets (`--instances`) are built on another branch: until they land, each copy is the plan
-//! with its own plan name (`tutorials-NN`, its ownership tag) and its variables suffixed
-//! (`myResourceGroupVM-NN`, `idlabtutorialsNN`, …), all 50 applied concurrently through one
-//! ARM client, as one `apply --instances 50` will. The merger can switch this to the
-//! instances code.
+//! Reported, per side (median of the runs):
+//! - wall time against the lower bound max(critical path, the time the buckets permit for the
+//!   fleet's fixed minimum requests: its successful ARM reads, writes, deletes and
+//!   role-assignment writes, from the cloud's request log), and the ratio;
+//! - ARM requests and 429 answers (from the cloud's request log);
+//! - peak memory: this process (the local cloud in it) plus the CLI process, each its VmHWM.
 //!
-//! Reported: wall time against the lower bound max(critical path, the time the buckets
-//! permit for the fleet's fixed minimum requests: the observe reads, the successful ARM
-//! writes and deletes, the role-assignment writes); the 429 answers; the peak memory of the
-//! process (VmHWM; the local cloud runs in it); and a baseline in the same run: no pacing, at
-//! most 10 requests in flight ("10 wide", the old retry policy), and its ratio.
+//! The baseline, in the same run: the same command with `IDLAB_PACING=off` (no buckets, no
+//! adaptive concurrency: at most `--parallelism 10` requests in flight, the retry policy
+//! honouring `Retry-After`: the engine and retry policy before pacing).
 //!
 //! Run: `cargo bench --bench fleet` (`-- paced` or `-- baseline` for one side; `FLEET_N`
-//! copies, default 50; `FLEET_RUNS` paced runs, default 3; `FLEET_BASELINE_RUNS`, default 1).
+//! instances, default 50; `FLEET_RUNS` paced runs, default 3; `FLEET_BASELINE_RUNS`,
+//! default 1).
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used, clippy::disallowed_types)]
 
 use std::collections::HashMap;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use idlab::arm::Client;
 use idlab::arm::auth::{Cached, LocalCredential};
-use idlab::arm::pace::{PaceConfig, Pacer};
-use idlab::engine::{self, Context, Event, Outcome, Reporter, Shared};
+use idlab::arm::pace::Pacer;
 use idlab::local::faults::{Faults, Throttling, TypeFaults};
 use idlab::local::{Cloud, Config, attach};
 use idlab::model::Sensitive;
@@ -36,11 +37,6 @@ use idlab::resolve::{Options, Validated, load_str};
 
 /// Scaled time: 1 s of the bench's clock is 10 s of Azure's.
 const TIME_SCALE: f64 = 0.1;
-
-struct Quiet;
-impl Reporter for Quiet {
-    fn event(&self, _: Event) {}
-}
 
 /// Per ARM type: (added latency, long-running operation), in Azure milliseconds.
 fn latencies() -> Vec<(&'static str, u64, u64)> {
@@ -74,30 +70,16 @@ fn faults() -> Faults {
     f
 }
 
-/// The copies: the tutorials plan under its own plan name, with suffixed global names.
-fn copies(n: usize) -> Vec<Validated> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(root.join("plans/tutorials.yaml")).unwrap();
-    (1..=n)
-        .map(|i| {
-            let id = format!("{i:02}");
-            let t = text
-                .replacen("\nname: tutorials\n", &format!("\nname: tutorials-{id}\n"), 1)
-                .replacen(
-                    "resource_group: myResourceGroupVM\n",
-                    &format!("resource_group: myResourceGroupVM-{id}\n"),
-                    1,
-                )
-                .replacen("storage_account: idlabtutorials\n", &format!("storage_account: idlabtutorials{id}\n"), 1)
-                .replacen("vault: idlab-tutorials-kv\n", &format!("vault: idlab-tutorials-kv-{id}\n"), 1)
-                .replacen("store: idlabtutorialsadls\n", &format!("store: idlabtutorialsadls{id}\n"), 1)
-                .replacen("server: idlab-tutorials-sql\n", &format!("server: idlab-tutorials-sql-{id}\n"), 1);
-            load_str("tutorials.yaml", t, &root.join("plans"), &Options::default()).plan.expect("valid copy")
-        })
-        .collect()
+fn root() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The critical path of one copy, in Azure milliseconds: the longest chain of
+fn tutorials() -> Validated {
+    let text = std::fs::read_to_string(root().join("plans/tutorials.yaml")).unwrap();
+    load_str("tutorials.yaml", text, &root().join("plans"), &Options::default()).plan.expect("valid plan")
+}
+
+/// The critical path of one instance, in Azure milliseconds: the longest chain of
 /// latency + long-running operation over the dependency graph.
 fn critical_path_ms(plan: &Validated) -> u64 {
     let by_type: HashMap<String, u64> =
@@ -115,7 +97,8 @@ fn critical_path_ms(plan: &Validated) -> u64 {
     finish.into_iter().max().unwrap_or(0)
 }
 
-fn client(cloud: &Cloud, pace: Pacer) -> Client {
+/// An operator client of the local cloud, unpaced (to read its request log).
+fn operator(cloud: &Cloud) -> Client {
     let info = &cloud.info;
     let http = attach::client(info).unwrap();
     let cred = LocalCredential {
@@ -126,92 +109,92 @@ fn client(cloud: &Cloud, pace: Pacer) -> Client {
         secret: idlab::arm::auth::LocalSecret::Secret(Sensitive::new(cloud.operator_secret().unwrap())),
     };
     let mut c = Client::new(http, info.arm_url.clone(), Arc::new(Cached::new(Arc::new(cred))));
-    c.pace = Arc::new(pace);
+    c.pace = Arc::new(Pacer::off());
     c
 }
 
-fn context(cloud: &Cloud, client: Client) -> Context {
-    Context {
-        client,
-        subscription: cloud.info.subscription_id.clone(),
-        tenant_id: Some(cloud.info.tenant_id.clone()),
-        caller_object_id: Some(cloud.info.operator_object_id.clone()),
-        parallelism: 10,
-        adopt: false,
-        force: false,
-        only: None,
-        fifo: false,
-        principal_wait: Duration::from_secs(120),
-        check_names: true,
-        purge: false,
-        cancel: engine::Cancel::new(),
-    }
-}
-
-/// One fleet apply from empty: (wall time, requests, 429s, failed resources, minimum
-/// requests by bucket: reads, writes, deletes, role writes).
+/// One fleet apply from empty.
 struct Run {
     wall: Duration,
+    /// ARM requests the cloud answered, and its 429s.
     requests: u64,
     throttled: u64,
-    failed: usize,
+    /// The CLI's exit code and its fleet summary line.
+    code: i32,
+    summary: String,
+    /// Successful ARM requests by bucket: reads, writes, deletes, role-assignment writes.
     minimum: [u64; 4],
+    /// VmHWM in kB: this process (the cloud in it), the CLI.
+    peak_kb: (u64, u64),
 }
 
-fn run(plans: &[Validated], pace: fn() -> Pacer) -> Run {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+fn vm_hwm_kb(pid: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn run(n: usize, paced: bool) -> Run {
     let tmp = tempfile::tempdir().unwrap();
-    let mut config = Config::new(tmp.path().join("state"));
+    let state = tmp.path().join("state");
+    let mut config = Config::new(&state);
     config.port = Some(0);
     config.faults = faults();
+    // Served as `idlab local serve` serves it: the lock, then the connection file.
+    let _lock = attach::lock(&state).unwrap();
     let cloud = Cloud::start(config).unwrap();
-    let client = client(&cloud, pace());
+    attach::write_info(&cloud.info).unwrap();
+    let err_path = tmp.path().join("stderr.txt");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_idlab"));
+    cmd.current_dir(root())
+        .args(["apply", "plans/tutorials.yaml", "--instances", &n.to_string(), "--local", "--state"])
+        .arg(&state)
+        .args(["--auto-approve", "--no-progress", "--parallelism", "10"])
+        .env("NO_COLOR", "1")
+        .env_remove("IDLAB_PACING")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err_path).unwrap());
+    if !paced {
+        cmd.env("IDLAB_PACING", "off");
+    }
     let start = Instant::now();
-    let (failed, observe_reads) = rt.block_on(async {
-        let runs = plans.iter().map(|plan| {
-            let cx = context(&cloud, client.clone());
-            async move {
-                let obs = engine::observe(&cx, plan).await.expect("observe");
-                // Observe's ARM reads: one per resource ARM holds, and the four listings.
-                // With one poll per long-running operation (its fewest).
-                let lros = plan
-                    .decls
-                    .iter()
-                    .filter(|d| {
-                        let t = d.kind.arm_type().unwrap_or_default();
-                        latencies().iter().any(|(k, _, lro)| *lro > 0 && k.eq_ignore_ascii_case(t))
-                    })
-                    .count() as u64;
-                let reads = plan.decls.iter().filter(|d| d.kind.arm_type().is_some()).count() as u64 + 4 + lros;
-                let sh = Shared { cx: &cx, plan, reporter: Arc::new(Quiet) };
-                let results = engine::walk::apply(&sh, obs).await;
-                let failed: Vec<_> =
-                    results.iter().filter(|r| matches!(r.2, Outcome::Failed(_) | Outcome::Skipped(_))).collect();
-                if let Some(f) = failed.first() {
-                    println!("    {}: {} {:?}", plan.name, f.0, f.2);
-                }
-                (failed.len(), reads)
-            }
-        });
-        let all = futures::future::join_all(runs).await;
-        (all.iter().map(|a| a.0).sum::<usize>(), all.iter().map(|a| a.1).sum::<u64>())
-    });
+    let mut child = cmd.spawn().expect("the idlab binary runs");
+    let pid = child.id().to_string();
+    let mut cli_peak = 0;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        cli_peak = cli_peak.max(vm_hwm_kb(&pid));
+        std::thread::sleep(Duration::from_millis(20));
+    };
     let wall = start.elapsed();
-    let requests = client.stats.requests.load(Ordering::Relaxed);
-    let throttled = client.pace.stats.throttled.load(Ordering::Relaxed);
-    // The successful ARM writes, deletes and role-assignment writes, from the request log.
+    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+    let summary = stderr.lines().rev().find(|l| l.contains(" instances, ")).unwrap_or("(no summary)").to_string();
+    if std::env::var_os("FLEET_KEEP_LOG").is_some() {
+        let _ = std::fs::copy(&err_path, format!("/tmp/fleet-{}.log", if paced { "paced" } else { "baseline" }));
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let log = rt.block_on(async {
-        let off = self::client(&cloud, Pacer::off());
-        off.send(reqwest::Method::GET, "/_idlab/requests", None, None, &[]).await.unwrap().body
+        operator(&cloud).send(reqwest::Method::GET, "/_idlab/requests", None, None, &[]).await.unwrap().body
     });
-    let mut minimum = [observe_reads, 0, 0, 0];
+    let (mut requests, mut throttled, mut minimum) = (0, 0, [0u64; 4]);
     for e in log["value"].as_array().unwrap() {
         let path = e["path"].as_str().unwrap_or_default().to_ascii_lowercase();
-        if !path.starts_with("/subscriptions") || e["status"] == 429 {
+        if !path.starts_with("/subscriptions") {
+            continue;
+        }
+        requests += 1;
+        if e["status"] == 429 {
+            throttled += 1;
             continue;
         }
         match e["method"].as_str().unwrap_or_default() {
-            "GET" | "HEAD" => {}
+            "GET" | "HEAD" => minimum[0] += 1,
             "DELETE" => minimum[2] += 1,
             method => {
                 minimum[1] += 1;
@@ -222,7 +205,8 @@ fn run(plans: &[Validated], pace: fn() -> Pacer) -> Run {
         }
     }
     cloud.stop();
-    Run { wall, requests, throttled, failed, minimum }
+    let own = vm_hwm_kb("self");
+    Run { wall, requests, throttled, code: status.code().unwrap_or(-1), summary, minimum, peak_kb: (own, cli_peak) }
 }
 
 /// Seconds the buckets need for `n` requests: none within the size, then the refill rate.
@@ -230,52 +214,34 @@ fn bucket_s(n: u64, size: u64, per_second: f64) -> f64 {
     n.saturating_sub(size) as f64 / per_second
 }
 
-fn peak_memory() -> String {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM"))
-        .map(|l| l.trim_start_matches("VmHWM:").trim().to_string())
-        .unwrap_or_default()
-}
-
 fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let only: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let wants = |s: &str| only.is_empty() || only.iter().any(|o| o == s);
-    let n: usize = std::env::var("FLEET_N").ok().and_then(|v| v.parse().ok()).unwrap_or(50);
-    let runs: usize = std::env::var("FLEET_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
-    let plans = copies(n);
-    let resources: usize = plans.iter().map(|p| p.decls.len()).sum();
-    let critical = critical_path_ms(&plans[0]) as f64 / 1000.0;
+    let env = |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let n = env("FLEET_N", 50);
+    let plan = tutorials();
+    let critical = critical_path_ms(&plan) as f64 / 1000.0;
     let scaled = |d: Duration| d.as_secs_f64() / TIME_SCALE;
     println!(
-        "fleet: {n} copies of plans/tutorials.yaml, {resources} resources, throttling on (Azure's buckets), time_scale {TIME_SCALE} (times below in Azure seconds)"
+        "fleet: idlab apply plans/tutorials.yaml --instances {n} ({} resources), throttling on (Azure's buckets), time_scale {TIME_SCALE} (times below in Azure seconds)",
+        n * plan.decls.len()
     );
     let mut paced_median = None;
     let mut bound = 0.0;
-    for (label, wanted, pace) in [
+    for (label, side, paced, runs) in [
+        ("paced (buckets by priority + AIMD), --parallelism 10", "paced", true, env("FLEET_RUNS", 3)),
         (
-            "paced (AIMD + buckets), parallelism 10 per copy",
-            wants("paced"),
-            (|| Pacer::new(PaceConfig { speedup: 1.0 / TIME_SCALE, ..PaceConfig::default() })) as fn() -> Pacer,
-        ),
-        (
-            "baseline: no pacing, 10 requests in flight, old retry policy",
-            wants("baseline"),
-            (|| Pacer::fixed(10)) as fn() -> Pacer,
+            "baseline: IDLAB_PACING=off, --parallelism 10 (10 requests in flight, retries honour Retry-After)",
+            "baseline",
+            false,
+            env("FLEET_BASELINE_RUNS", 1),
         ),
     ] {
-        if !wanted {
+        if !wants(side) || runs == 0 {
             continue;
         }
-        // The baseline is long: one run unless FLEET_BASELINE_RUNS says more.
-        let runs = if paced_median.is_some() || label.starts_with("baseline") {
-            std::env::var("FLEET_BASELINE_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(1)
-        } else {
-            runs
-        };
-        let mut all: Vec<Run> = (0..runs).map(|_| run(&plans, pace)).collect();
+        let mut all: Vec<Run> = (0..runs).map(|_| run(n, paced)).collect();
         all.sort_by_key(|r| r.wall);
         let m = &all[all.len() / 2];
         let [reads, writes, deletes, roles] = m.minimum;
@@ -289,22 +255,28 @@ fn main() {
         let wall = scaled(m.wall);
         println!("  {label}:");
         println!(
-            "    wall median {wall:.1} s (min {:.1}, max {:.1}, {runs} runs); lower bound max(critical path {critical:.1} s, buckets {buckets:.1} s for {reads} reads (observe, one poll per long-running operation), {writes} writes, {deletes} deletes, {roles} role-assignment writes) = {bound:.1} s; ratio {:.2}",
-            scaled(all[0].wall),
-            scaled(all[all.len() - 1].wall),
+            "    wall median {wall:.1} s (runs: {}); lower bound max(critical path {critical:.1} s, buckets {buckets:.1} s for {reads} reads, {writes} writes, {deletes} deletes, {roles} role-assignment writes) = {bound:.1} s; ratio {:.2}",
+            all.iter().map(|r| format!("{:.1}", scaled(r.wall))).collect::<Vec<_>>().join(", "),
             wall / bound
         );
         println!(
-            "    requests {}, 429 answers {} ({:.2} %), resources failed or skipped {}",
+            "    requests {}, 429 answers {} ({:.2} %); exit {}: {}",
             m.requests,
             m.throttled,
             100.0 * m.throttled as f64 / m.requests.max(1) as f64,
-            m.failed
+            m.code,
+            m.summary.trim()
+        );
+        let peak = all.iter().map(|r| r.peak_kb.0 + r.peak_kb.1).max().unwrap_or(0);
+        println!(
+            "    peak memory: {:.0} MB (this process with the local cloud {:.0} MB + the CLI {:.0} MB, the largest run)",
+            peak as f64 / 1024.0,
+            m.peak_kb.0 as f64 / 1024.0,
+            m.peak_kb.1 as f64 / 1024.0
         );
         match paced_median {
             None => paced_median = Some(wall),
             Some(p) => println!("    baseline / paced: {:.2}×", wall / p),
         }
     }
-    println!("  peak memory of the bench process (local cloud included): {}", peak_memory());
 }

@@ -24,10 +24,12 @@ use crate::kinds::Decl;
 
 mod implicit;
 mod lifecycle;
+mod saved;
 use crate::kinds::env::{Desired, LIFECYCLE_TAGS, OWNER_METADATA, OWNER_TAG, Owner, UNKNOWN};
 use implicit::implicit_child;
 pub use implicit::{ImplicitChild, implicit_of};
 pub use lifecycle::{Stamp, carry_stamp, stamp};
+pub use saved::{Saved, sha256};
 
 /// Version of the plan JSON (`plan --format json`, `--out`).
 pub const FORMAT_VERSION: u32 = 1;
@@ -767,124 +769,5 @@ mod tests {
             &mut out,
         );
         assert_eq!(out.len(), 1);
-    }
-}
-
-/// A plan saved with `plan --out FILE`, applied later with `apply FILE`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Saved {
-    pub format_version: u32,
-    /// Always `idlab-saved-plan`.
-    pub kind: String,
-    /// The plan file, as given.
-    pub source: String,
-    /// SHA-256 of the plan file's text.
-    pub source_sha256: String,
-    /// SHA-256 of the resolved variables.
-    pub variables_sha256: String,
-    /// Resource id (lower-cased) → SHA-256 of its observed managed fields (`orphan` for
-    /// orphans). No ETags, timestamps or provisioning states.
-    pub fingerprints: std::collections::BTreeMap<String, String>,
-    pub plan: Plan,
-}
-
-/// The SHA-256 of a text, hex.
-pub fn sha256(text: &str) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(text.as_bytes()).iter().map(|x| format!("{x:02x}")).collect()
-}
-
-impl Saved {
-    /// The saved plan of `plan` (observed as `fingerprints`), made from the plan file
-    /// `source` whose text is `text`, with `variables` resolved.
-    pub fn new(
-        source: &str,
-        text: &str,
-        variables: &BTreeMap<String, String>,
-        fingerprints: BTreeMap<String, String>,
-        plan: Plan,
-    ) -> Saved {
-        Saved {
-            format_version: FORMAT_VERSION,
-            kind: "idlab-saved-plan".into(),
-            source: source.to_string(),
-            source_sha256: sha256(text),
-            variables_sha256: sha256(&serde_json::to_string(variables).unwrap_or_default()),
-            fingerprints,
-            plan,
-        }
-    }
-
-    /// Staleness, first check: the plan file (`source`, whose text is now `text`) is the one
-    /// the plan was saved from.
-    ///
-    /// # Errors
-    /// What changed, for the user.
-    pub fn check_source(&self, source: &std::path::Path, text: &str) -> Result<(), String> {
-        if sha256(text) != self.source_sha256 {
-            return Err(format!("{} changed since this plan was saved; run `idlab plan` again", source.display()));
-        }
-        Ok(())
-    }
-
-    /// Staleness, second check: the same variables, and Azure holds what it held then
-    /// (`now`: the fingerprints observed now).
-    ///
-    /// # Errors
-    /// What changed, for the user.
-    pub fn check_observed(
-        &self,
-        variables: &BTreeMap<String, String>,
-        now: &BTreeMap<String, String>,
-    ) -> Result<(), String> {
-        if sha256(&serde_json::to_string(variables).unwrap_or_default()) != self.variables_sha256 {
-            return Err("the variables differ from the saved plan's; run `idlab plan` again".into());
-        }
-        let mut ids: Vec<&String> =
-            now.keys().chain(self.fingerprints.keys()).filter(|k| now.get(*k) != self.fingerprints.get(*k)).collect();
-        if !ids.is_empty() {
-            ids.sort();
-            ids.dedup();
-            return Err(format!(
-                "Azure changed since the plan was saved, so it was not applied; nothing was written. Changed: {}",
-                ids.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-            ));
-        }
-        Ok(())
-    }
-
-    /// Staleness, last check: same plan file, variables and Azure, yet the actions can still
-    /// differ when a file the plan reads (a blob source) changed. Apply only what was reviewed.
-    ///
-    /// # Errors
-    /// Which actions differ, for the user.
-    pub fn check_actions(&self, plan: &Plan) -> Result<(), String> {
-        let differs: Vec<&str> = plan
-            .actions
-            .iter()
-            .filter(|now| {
-                self.plan
-                    .actions
-                    .iter()
-                    .find(|was| was.name == now.name && was.id == now.id)
-                    .is_none_or(|was| reviewed(was) != reviewed(now))
-            })
-            .map(|x| x.name.as_str())
-            .collect();
-        if !differs.is_empty() || plan.actions.len() != self.plan.actions.len() {
-            return Err(format!(
-                "the plan's actions differ from the saved plan's (a file it reads changed?), so it was not applied; nothing was written. Differs: {}; run `idlab plan` again",
-                differs.join(", ")
-            ));
-        }
-        Ok(())
-    }
-
-    /// Whether the saved plan purges (it was made with `--purge`).
-    ///
-    /// (The comparison of [`Saved::check_actions`] leaves out the lifecycle tags: their
-    /// timestamps are the apply's own.)
-    pub fn purges(&self) -> bool {
-        self.plan.actions.iter().any(|x| x.action == ActionKind::Purge)
     }
 }

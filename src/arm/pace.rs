@@ -11,13 +11,19 @@
 //!   corrected by each answer's `x-ms-ratelimit-remaining-subscription-{reads,writes,deletes}`
 //!   (less the requests of that bucket still in flight), so another process using the same
 //!   bucket, or a smaller one, is followed. A request waits for a token before it is sent.
+//!   When a bucket is short, its tokens go by priority, not by arrival: a request sent inside
+//!   [`with_priority`] (the engine passes each resource's longest remaining path, the
+//!   scheduler's own order) is admitted before every lower one waiting on the same bucket, so
+//!   the writes on a fleet's critical path are not queued behind its bulk.
 //! - **Adaptive concurrency** (AIMD): at most `limit` requests in flight; the limit grows by
 //!   one per `limit` answers that were not throttled, and halves on a 429 (which empties the
 //!   bucket it hit). A 429 is still retried by the retry policy, honouring `Retry-After`.
 //!
 //! [`PaceStats`] counts 429 answers and the time requests spent waiting here.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -93,11 +99,28 @@ enum Op {
     RoleWrite,
 }
 
+tokio::task_local! {
+    /// The priority of the requests sent inside [`with_priority`].
+    static PRIORITY: u64;
+}
+
+/// Run `work` with every request it sends admitted at `priority`: when a bucket is short,
+/// waiting requests get its tokens highest priority first (then oldest first). Outside it a
+/// request has priority 0.
+pub async fn with_priority<F: Future>(priority: u64, work: F) -> F::Output {
+    PRIORITY.scope(priority, work).await
+}
+
+/// A request waiting for a bucket's token: highest priority first, then oldest.
+type Place = (Reverse<u64>, u64);
+
 #[derive(Debug)]
 struct Tokens {
     tokens: f64,
     at: Instant,
     in_flight: u64,
+    /// The requests waiting for a token, in the order they get one.
+    waiting: BTreeSet<Place>,
 }
 
 #[derive(Debug)]
@@ -107,6 +130,8 @@ struct State {
     limit: f64,
     /// Permits to forget as they come back (the limit was cut while they were out).
     debt: usize,
+    /// Arrivals, numbered: the tie-break of equal priorities.
+    arrivals: u64,
 }
 
 /// The pacer of one client (shared by its clones).
@@ -156,7 +181,7 @@ impl Pacer {
     pub fn new(cfg: PaceConfig) -> Pacer {
         let initial = cfg.initial_concurrency.clamp(1, cfg.max_concurrency.max(1));
         Pacer {
-            state: Mutex::new(State { buckets: HashMap::new(), limit: initial as f64, debt: 0 }),
+            state: Mutex::new(State { buckets: HashMap::new(), limit: initial as f64, debt: 0, arrivals: 0 }),
             slots: Semaphore::new(initial),
             cfg,
             stats: PaceStats::default(),
@@ -241,24 +266,41 @@ impl Pacer {
         }
     }
 
-    /// Take one token from a bucket, waiting for the refill when it is empty.
+    /// Take one token from a bucket, waiting for the refill when it is short: a request takes
+    /// one only when the bucket holds one more than the requests queued ahead of it need.
     async fn take(&self, key: &(String, Op)) {
         let rate = self.bucket(key.1);
+        let place = {
+            let mut st = self.lock();
+            st.arrivals += 1;
+            (Reverse(PRIORITY.try_with(|p| *p).unwrap_or(0)), st.arrivals)
+        };
+        // Leaves the queue however the wait ends (a request dropped while waiting).
+        let mut queued = Queued { pacer: self, key, place, done: false };
         loop {
             let wait = {
                 let mut st = self.lock();
                 let now = Instant::now();
-                let t = st.buckets.entry(key.clone()).or_insert(Tokens { tokens: rate.size, at: now, in_flight: 0 });
+                let t = st.buckets.entry(key.clone()).or_insert_with(|| Tokens {
+                    tokens: rate.size,
+                    at: now,
+                    in_flight: 0,
+                    waiting: BTreeSet::new(),
+                });
                 t.tokens = (t.tokens + now.duration_since(t.at).as_secs_f64() * rate.per_second).min(rate.size);
                 t.at = now;
-                if t.tokens >= 1.0 {
+                t.waiting.insert(place);
+                let ahead = t.waiting.range(..place).count() as f64;
+                if t.tokens >= ahead + 1.0 {
                     t.tokens -= 1.0;
                     t.in_flight += 1;
+                    t.waiting.remove(&place);
+                    queued.done = true;
                     return;
                 }
-                Duration::from_secs_f64(((1.0 - t.tokens) / rate.per_second).min(60.0))
+                Duration::from_secs_f64(((ahead + 1.0 - t.tokens) / rate.per_second).min(60.0))
             };
-            tokio::time::sleep(wait).await;
+            tokio::time::sleep(wait.max(Duration::from_micros(500))).await;
         }
     }
 
@@ -324,6 +366,24 @@ impl Pacer {
         }
         drop(st);
         drop(ticket);
+    }
+}
+
+/// A place in a bucket's queue, left when the wait ends or is dropped.
+struct Queued<'p, 'k> {
+    pacer: &'p Pacer,
+    key: &'k (String, Op),
+    place: Place,
+    done: bool,
+}
+
+impl Drop for Queued<'_, '_> {
+    fn drop(&mut self) {
+        if !self.done
+            && let Some(t) = self.pacer.lock().buckets.get_mut(self.key)
+        {
+            t.waiting.remove(&self.place);
+        }
     }
 }
 
@@ -398,5 +458,32 @@ mod tests {
         let t = off.admit(&Method::PUT, "/subscriptions/s/x").await;
         off.observe(t, 429, &reqwest::header::HeaderMap::new());
         assert_eq!(off.stats.throttled.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn a_short_bucket_admits_the_highest_priority_first() {
+        // One write token, refilled every 200 ms: three requests queue; the last to arrive has
+        // the highest priority and goes first, the two others by arrival.
+        let cfg = PaceConfig { writes: Bucket { size: 1.0, per_second: 5.0 }, ..PaceConfig::default() };
+        let p = std::sync::Arc::new(Pacer::new(cfg));
+        let t = p.admit(&Method::PUT, "/subscriptions/s/x").await;
+        p.observe(t, 200, &reqwest::header::HeaderMap::new());
+        let order = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for (name, priority) in [("low-first", 1u64), ("low-second", 1), ("high", 9)] {
+            let (p, order) = (p.clone(), order.clone());
+            tasks.push(tokio::spawn(with_priority(priority, async move {
+                let t = p.admit(&Method::PUT, "/subscriptions/s/x").await;
+                order.lock().expect("lock").push(name);
+                p.observe(t, 200, &reqwest::header::HeaderMap::new());
+            })));
+            // Each is queued before the next arrives.
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        for t in tasks {
+            t.await.expect("task");
+        }
+        assert_eq!(*order.lock().expect("lock"), ["high", "low-first", "low-second"]);
+        assert!(p.lock().buckets.values().all(|t| t.waiting.is_empty()));
     }
 }

@@ -54,13 +54,18 @@ pub(crate) fn cmd_apply(a: &ApplyArgs) -> Exit {
     {
         return fail("a saved plan is applied as it was saved: drop --instance/--instances");
     }
+    // A fleet's saved plan runs its own instances.
+    let mut cloud = a.cloud.clone();
+    if let Some(s) = &saved {
+        cloud.instance = s.instance_names();
+    }
     let destroying_saved = saved.as_ref().is_some_and(|s| s.plan.destroy);
     observe_then(
         &source,
         &a.vars,
-        &a.cloud,
+        &cloud,
         a.expires_after,
-        saved.is_none(),
+        !destroying_saved,
         |p, cx| {
             cx.adopt = a.adopt;
             cx.check_names = !destroying_saved;
@@ -72,19 +77,25 @@ pub(crate) fn cmd_apply(a: &ApplyArgs) -> Exit {
         },
         async |p, conn, obs| {
             let cx = &conn.cx;
-            let destroying = saved.as_ref().is_some_and(|s| s.plan.destroy);
-            if let Some(s) = &saved
+            let destroying = destroying_saved;
+            // Each instance's saved plan is checked on its own: a stale one is refused, the
+            // others apply.
+            let saved = match saved.as_ref().map(|s| s.for_instance(p.instance.as_deref())).transpose() {
+                Ok(s) => s,
+                Err(e) => return fail(e),
+            };
+            if let Some(s) = saved
                 && let Err(e) = s.check_observed(&p.variables, &crate::plan::fingerprints(&obs))
             {
-                return fail(e);
+                return fail(tagged(&p, e));
             }
             let plan = crate::plan::make(&cx.plan_options(&p), &p.decls, &p.dag, &obs, destroying);
             // Same plan file, variables and Azure: the actions can still differ when a file the
             // plan reads (a blob source) changed. Apply only what was reviewed.
-            if let Some(s) = &saved
+            if let Some(s) = saved
                 && let Err(e) = s.check_actions(&plan)
             {
-                return fail(e);
+                return fail(tagged(&p, e));
             }
             if a.format != OutFormat::Json {
                 ui::err(&ui::plan::text(&plan));
@@ -121,6 +132,14 @@ pub(crate) fn cmd_apply(a: &ApplyArgs) -> Exit {
             }
         },
     )
+}
+
+/// A message about one instance of a fleet, prefixed `[instance] ` as its progress is.
+fn tagged(p: &crate::resolve::Validated, e: String) -> String {
+    match &p.instance {
+        Some(i) => format!("[{i}] {e}"),
+        None => e,
+    }
 }
 
 fn parse_expiry(s: &str) -> Result<u64, String> {

@@ -7,6 +7,7 @@
 
 use crate::arm::auth::{self, AuthMethod, LocalSecret};
 use crate::arm::connect::{self, AzureTarget, Connected, LocalTarget};
+use crate::arm::pace::{PaceConfig, Pacer};
 use crate::engine::{self, Context};
 use crate::local::{Local, attach};
 use crate::model::Sensitive;
@@ -90,7 +91,10 @@ pub(crate) async fn connect(c: &CloudArgs, plan: Option<&Validated>) -> Result<C
             subscription: c.subscription.clone().unwrap_or_else(|| info.subscription_id.clone()),
         })
         .await?;
-        return Ok(Conn { cx: context(c, conn), local: Some(std::sync::Arc::new(local)) });
+        let mut cx = context(c, conn);
+        local_pacing(&mut cx.client).await;
+        pacing_override(&mut cx);
+        return Ok(Conn { cx, local: Some(std::sync::Arc::new(local)) });
     }
     // Azure retired Data Lake Storage Gen1: refuse before any request, pointing at Gen2.
     if let Some(why) = plan.and_then(|p| crate::kinds::data_lake::gen1_refused(&p.decls)) {
@@ -102,7 +106,31 @@ pub(crate) async fn connect(c: &CloudArgs, plan: Option<&Validated>) -> Result<C
         plan_subscription: plan.and_then(|p| p.subscription.as_ref()).map(|s| s.value.as_str()),
     })
     .await?;
-    Ok(Conn { cx: context(c, conn), local: None })
+    let mut cx = context(c, conn);
+    pacing_override(&mut cx);
+    Ok(Conn { cx, local: None })
+}
+
+/// Against the local cloud, pacing runs on the cloud's clock: its buckets refill
+/// `1 / time_scale` times faster than Azure's (its fault configuration, read as the operator;
+/// another principal, who may not read it, paces as against Azure).
+async fn local_pacing(client: &mut crate::arm::Client) {
+    let Ok(r) = client.send(reqwest::Method::GET, "/_idlab/faults", None, None, &[]).await else { return };
+    let Some(scale) = r.body.get("time_scale").and_then(serde_json::Value::as_f64).filter(|_| r.status == 200) else {
+        return;
+    };
+    if (scale - 1.0).abs() > f64::EPSILON && scale >= 0.0 {
+        let cfg = PaceConfig { speedup: 1.0 / scale.max(1e-9), ..PaceConfig::default() };
+        client.pace = std::sync::Arc::new(Pacer::new(cfg));
+    }
+}
+
+/// `IDLAB_PACING=off` (for benches that compare): no buckets and no adaptive concurrency, at
+/// most `--parallelism` requests in flight for the whole command.
+fn pacing_override(cx: &mut Context) {
+    if std::env::var("IDLAB_PACING").is_ok_and(|v| v.eq_ignore_ascii_case("off")) {
+        cx.client.pace = std::sync::Arc::new(Pacer::fixed(cx.parallelism.max(1)));
+    }
 }
 
 /// The engine context with the flags every command shares; commands set the rest.
@@ -272,7 +300,7 @@ async fn quota_check(
     if demands.is_empty() {
         return Ok(());
     }
-    let limits = engine::quota::Limits::from_env();
+    let limits = engine::quota::Limits::default();
     let short = engine::quota::check(&cx.client, &cx.subscription, &demands, &limits).await.map_err(fail)?;
     if short.is_empty() {
         return Ok(());

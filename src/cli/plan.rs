@@ -36,12 +36,9 @@ pub struct PlanArgs {
 }
 
 pub(crate) fn cmd_plan(a: &PlanArgs) -> Exit {
-    if a.out.is_some()
-        && (!a.cloud.instance.is_empty() || a.cloud.instances.is_some() || a.cloud.instances_file.is_some())
-    {
-        return fail("--out saves one plan: instances are not saved yet (run `plan --out` per instance)");
-    }
-    observe_then(
+    // With --out, every instance's saved plan, written once all were made.
+    let saved: std::sync::Mutex<Vec<crate::plan::Saved>> = std::sync::Mutex::new(Vec::new());
+    let exit = observe_then(
         &a.plan,
         &a.vars,
         &a.cloud,
@@ -55,18 +52,16 @@ pub(crate) fn cmd_plan(a: &PlanArgs) -> Exit {
         },
         async |p, conn, obs| {
             let plan = crate::plan::make(&conn.cx.plan_options(&p), &p.decls, &p.dag, &obs, a.destroy);
-            if let Some(out) = &a.out {
-                let saved = crate::plan::Saved::new(
+            if a.out.is_some() {
+                let mut one = crate::plan::Saved::new(
                     &a.plan.display().to_string(),
                     &std::fs::read_to_string(&a.plan).unwrap_or_default(),
                     &p.variables,
                     crate::plan::fingerprints(&obs),
                     plan.clone(),
                 );
-                let text = serde_json::to_string_pretty(&saved).unwrap_or_default();
-                if let Err(e) = write_atomic(out, &text) {
-                    return fail(format!("cannot write {}: {e}", out.display()));
-                }
+                one.instance = p.instance.clone();
+                saved.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(one);
             }
             match a.format {
                 OutFormat::Json => {
@@ -83,7 +78,36 @@ pub(crate) fn cmd_plan(a: &PlanArgs) -> Exit {
             drop(conn.local);
             if a.detailed_exitcode && plan.has_changes() { Exit::Changes } else { Exit::Ok }
         },
-    )
+    );
+    let Some(out) = &a.out else { return exit };
+    if !matches!(exit, Exit::Ok | Exit::Changes) {
+        // An instance failed: a partial fleet is not saved.
+        return exit;
+    }
+    match save(&a.cloud, saved.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner)) {
+        Some(s) => {
+            let text = serde_json::to_string_pretty(&s).unwrap_or_default();
+            if let Err(e) = write_atomic(out, &text) {
+                return fail(format!("cannot write {}: {e}", out.display()));
+            }
+            exit
+        }
+        None => fail("nothing to save"),
+    }
+}
+
+/// The one saved plan, or a fleet's: every instance's, in the order they were given.
+fn save(cloud: &super::common::CloudArgs, mut all: Vec<crate::plan::Saved>) -> Option<crate::plan::Saved> {
+    let names = cloud.instance_names().unwrap_or_default();
+    if names.is_empty() {
+        return all.pop();
+    }
+    all.sort_by_key(|s| names.iter().position(|n| Some(n) == s.instance.as_ref()));
+    let first = all.first()?;
+    // The plan's own name: an instance's is `<plan>-<instance>`.
+    let suffix = format!("-{}", first.instance.as_deref().unwrap_or_default());
+    let name = first.plan.plan.strip_suffix(&suffix).unwrap_or(&first.plan.plan).to_string();
+    crate::plan::Saved::fleet(&name, all)
 }
 
 /// In a GitHub Actions job (`GITHUB_STEP_SUMMARY` names a file), every `plan` appends its

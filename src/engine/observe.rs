@@ -221,6 +221,9 @@ pub async fn observe(cx: &Context, plan: &Validated) -> Result<Observed, Error> 
     let mut desired: Vec<Option<Desired>> = vec![None; n];
     let mut bodies: Vec<Option<Value>> = vec![None; n];
     let mut unread: Vec<usize> = Vec::new();
+    // ARM resources read and absent: nothing inside them can exist (a fresh fleet's groups),
+    // so what they would hold is not read.
+    let mut absent: Vec<String> = Vec::new();
     for l in 0..=max_level {
         let members: Vec<usize> = order.iter().copied().filter(|&i| level[i] == l).collect();
         let mut reads = Vec::new();
@@ -233,6 +236,7 @@ pub async fn observe(cx: &Context, plan: &Validated) -> Result<Observed, Error> 
             if let Some(w) = &want
                 && w.is_known()
                 && selected
+                && !inside(&absent, w)
             {
                 reads.push((i, w.clone()));
             }
@@ -245,6 +249,11 @@ pub async fn observe(cx: &Context, plan: &Validated) -> Result<Observed, Error> 
             .collect()
             .await;
         for (i, r) in got {
+            if let (Ok(None), Some(w)) = (&r, &desired[i])
+                && w.plane == Plane::Arm
+            {
+                absent.push(w.id.clone());
+            }
             bodies[i] = match r {
                 Ok(b) => b,
                 Err(e) if refused_for_now(plan, &desired, &bodies, &unread, i, &e) => {
@@ -290,6 +299,12 @@ pub async fn observe(cx: &Context, plan: &Validated) -> Result<Observed, Error> 
         find_orphans(cx, plan, &desired, &bodies, &mut not_looked_for).await?
     };
     Ok(Observed { desired, bodies, values, orphans, foreign_access, unread, not_looked_for })
+}
+
+/// Whether `w` is an ARM resource inside one read as absent (a soft-deleted object can
+/// outlive its container: those are always read).
+fn inside(absent: &[String], w: &Desired) -> bool {
+    w.plane == Plane::Arm && !w.soft_delete && absent.iter().any(|a| crate::arm::id::is_scope_prefix(a, &w.id))
 }
 
 /// Whether a data-plane read refused (403) only because a declaration it depends on is

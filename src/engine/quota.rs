@@ -1,11 +1,16 @@
 //! The pre-flight quota check of a fleet apply: before any write, whether the subscription can
-//! hold what the instances create. Limits are the ones Azure documents ("Azure subscription
-//! and service limits", Microsoft Learn): 980 resource groups per subscription, 250 storage
-//! accounts per region per subscription, 4,000 role assignments per subscription; vCPUs per
-//! region from `Microsoft.Compute/locations/{location}/usages` (the `cores` entry, total
-//! regional vCPUs) and the entry of each size's family (`standardBSFamily`), with `vmSizes` for
-//! the cores of each size. Current counts come from one
-//! listing each.
+//! hold what the instances create. Each limit is read where Azure exposes it, else Azure's
+//! documented default ("Azure subscription and service limits", Microsoft Learn):
+//!
+//! - resource groups per subscription: 980, documented (no API exposes it); in use from the
+//!   listing of groups;
+//! - storage accounts per region: `Microsoft.Storage/locations/{location}/usages` (the
+//!   `StorageAccounts` entry: `currentValue` and `limit`), else 250 and a listing;
+//! - role assignments per subscription: `Microsoft.Authorization/roleAssignmentsUsageMetrics`
+//!   (`roleAssignmentsCurrentCount` and `roleAssignmentsLimit`), else 4,000 and a listing;
+//! - vCPUs per region and per family: `Microsoft.Compute/locations/{location}/usages` (`cores`
+//!   and the entry of each size's family, `standardBSFamily`), with `vmSizes` for the cores of
+//!   each size; skipped where no `usages` is served.
 //!
 //! Imports: arm, kinds (the demand of a declaration). No printing.
 
@@ -16,8 +21,7 @@ use serde_json::Value;
 use crate::arm::{Client, Error};
 use crate::kinds::instance::Demand;
 
-/// Azure's documented limits, overridable for tests through `IDLAB_QUOTA_LIMITS`
-/// (`resource_groups=3,storage_accounts=250,role_assignments=4000`; documented as test-only).
+/// Azure's documented limits, used where no API answers with the subscription's own.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub resource_groups: u64,
@@ -28,24 +32,6 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Limits {
         Limits { resource_groups: 980, storage_accounts_per_region: 250, role_assignments: 4000 }
-    }
-}
-
-impl Limits {
-    /// The documented limits, with the test-only overrides of `IDLAB_QUOTA_LIMITS`.
-    pub fn from_env() -> Limits {
-        let mut l = Limits::default();
-        for pair in std::env::var("IDLAB_QUOTA_LIMITS").unwrap_or_default().split(',') {
-            let Some((k, v)) = pair.split_once('=') else { continue };
-            let Ok(v) = v.trim().parse::<u64>() else { continue };
-            match k.trim() {
-                "resource_groups" => l.resource_groups = v,
-                "storage_accounts" => l.storage_accounts_per_region = v,
-                "role_assignments" => l.role_assignments = v,
-                _ => {}
-            }
-        }
-        l
     }
 }
 
@@ -62,6 +48,24 @@ pub struct Shortfall {
 }
 
 const COMPUTE_API: &str = "2024-07-01";
+const STORAGE_API: &str = "2023-05-01";
+/// The only version of the role-assignment usage metrics (a preview, as Azure serves it).
+const METRICS_API: &str = "2019-08-01-preview";
+
+/// What a usage read answered: (in use, limit), or `None` when the cloud does not serve it
+/// (an error other than a refusal to list is still an error).
+fn usage_of(list: &[Value], name: &str) -> Option<(u64, u64)> {
+    let u = list
+        .iter()
+        .find(|u| u.pointer("/name/value").and_then(Value::as_str).is_some_and(|v| v.eq_ignore_ascii_case(name)))?;
+    Some((u.get("currentValue").and_then(Value::as_u64)?, u.get("limit").and_then(Value::as_u64)?))
+}
+
+/// Whether a read failed because the cloud does not serve it (Azure's answer for an unknown
+/// route or version), so the documented default applies.
+fn unserved(e: &Error) -> bool {
+    matches!(e.status, Some(400 | 404))
+}
 
 /// Check `demands` (everything the fleet creates) against the subscription's limits.
 ///
@@ -82,30 +86,55 @@ pub async fn check(client: &Client, sub: &str, demands: &[Demand], limits: &Limi
         }
     }
     if !accounts.is_empty() {
-        let filter = "$filter=resourceType%20eq%20'Microsoft.Storage/storageAccounts'";
-        let all = client.list(&format!("/subscriptions/{sub}/resources?{filter}"), "2021-04-01").await?;
+        let mut listed: Option<Vec<Value>> = None;
         for (location, wanted) in accounts {
-            let used = all
-                .iter()
-                .filter(|r| {
-                    r.get("location").and_then(Value::as_str).is_some_and(|l| l.eq_ignore_ascii_case(&location))
-                })
-                .count() as u64;
-            push(
-                &mut out,
-                "Storage accounts per region per subscription",
-                &location,
-                used,
-                wanted,
-                limits.storage_accounts_per_region,
-            );
+            let path = format!("/subscriptions/{sub}/providers/Microsoft.Storage/locations/{location}/usages");
+            let served = match client.list(&path, STORAGE_API).await {
+                Ok(list) => usage_of(&list, "StorageAccounts"),
+                Err(e) if unserved(&e) => None,
+                Err(e) => return Err(e),
+            };
+            let (used, max) = match served {
+                Some(u) => u,
+                None => {
+                    if listed.is_none() {
+                        let filter = "$filter=resourceType%20eq%20'Microsoft.Storage/storageAccounts'";
+                        listed =
+                            Some(client.list(&format!("/subscriptions/{sub}/resources?{filter}"), "2021-04-01").await?);
+                    }
+                    let used = listed
+                        .iter()
+                        .flatten()
+                        .filter(|r| {
+                            r.get("location").and_then(Value::as_str).is_some_and(|l| l.eq_ignore_ascii_case(&location))
+                        })
+                        .count() as u64;
+                    (used, limits.storage_accounts_per_region)
+                }
+            };
+            push(&mut out, "Storage accounts per region per subscription", &location, used, wanted, max);
         }
     }
     let assignments = count(&|d| *d == Demand::RoleAssignment);
     if assignments > 0 {
-        let path = format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleAssignments");
-        let used = client.list(&path, "2022-04-01").await?.len() as u64;
-        push(&mut out, "Role assignments per subscription", "subscription", used, assignments, limits.role_assignments);
+        let metrics = format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleAssignmentsUsageMetrics");
+        let served = match client.get(&metrics, METRICS_API).await {
+            Ok(Some(m)) => m
+                .get("roleAssignmentsCurrentCount")
+                .and_then(Value::as_u64)
+                .zip(m.get("roleAssignmentsLimit").and_then(Value::as_u64)),
+            Ok(None) => None,
+            Err(e) if unserved(&e) => None,
+            Err(e) => return Err(e),
+        };
+        let (used, max) = match served {
+            Some(u) => u,
+            None => {
+                let path = format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleAssignments");
+                (client.list(&path, "2022-04-01").await?.len() as u64, limits.role_assignments)
+            }
+        };
+        push(&mut out, "Role assignments per subscription", "subscription", used, assignments, max);
     }
     let mut vms: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     for d in demands {

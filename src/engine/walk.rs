@@ -138,6 +138,9 @@ struct ApplyWalk<'s, 'a> {
     sh: &'s Shared<'a>,
     obs: Observed,
     outcome: Vec<Option<Outcome>>,
+    /// Per node: its longest remaining path, the priority its requests are paced at (the
+    /// scheduler's order, carried to the pacer: across a fleet's instances too).
+    priority: Vec<u64>,
 }
 
 impl ApplyWalk<'_, '_> {
@@ -308,7 +311,8 @@ impl Driver for ApplyWalk<'_, '_> {
             Ok(work) => {
                 self.obs.desired[i] = Some(want);
                 let client = sh.cx.client.clone();
-                tasks.spawn(i, plane::run(client, work));
+                let priority = self.priority.get(i).copied().unwrap_or(0);
+                tasks.spawn(i, crate::arm::pace::with_priority(priority, plane::run(client, work)));
                 Launch::Spawned
             }
             Err(o) => self.settle(i, o),
@@ -347,11 +351,13 @@ impl Driver for ApplyWalk<'_, '_> {
 /// Converge: create, update, replace or adopt every declared resource, then delete orphans.
 pub async fn apply(sh: &Shared<'_>, obs: Observed) -> Vec<Row> {
     let n = sh.plan.decls.len();
-    let priority = if sh.cx.fifo { Priority::Fifo } else { Priority::LongestFirst(sh.plan.dag.remaining_cost()) };
+    let cost = sh.plan.dag.remaining_cost();
+    let priority = if sh.cx.fifo { Priority::Fifo } else { Priority::LongestFirst(cost.clone()) };
     let waits: Vec<Vec<usize>> = (0..n).map(|i| sh.plan.dag.dependencies(i)).collect();
     let mut schedule = Schedule::new(waits, sh.cx.parallelism, priority);
     let excluded = excluded(sh);
-    let mut walk = ApplyWalk { sh, obs, outcome: vec![None; n] };
+    let paced = if sh.cx.fifo { vec![0; n] } else { cost };
+    let mut walk = ApplyWalk { sh, obs, outcome: vec![None; n], priority: paced };
     for &i in &excluded {
         walk.outcome[i] = Some(Outcome::Unchanged);
         schedule.settle(i, Fate::Done);

@@ -141,6 +141,10 @@ fn parse_route(path: &str, sub: &str) -> Result<Route, ArmError> {
                 (Some("roleassignments"), Some(n)) if segs.len() == p + 4 => Ok(Route::RoleAssignment(scope, n)),
                 (Some("roledefinitions"), None) => Ok(Route::RoleDefinitions(scope)),
                 (Some("roledefinitions"), Some(n)) if segs.len() == p + 4 => Ok(Route::RoleDefinition(scope, n)),
+                // Served by the limits (providers::quota).
+                (Some("roleassignmentsusagemetrics"), None) if p == 2 => {
+                    Ok(Route::Collection(scope, table::quota::ROLE_ASSIGNMENT_METRICS.into()))
+                }
                 _ => Err(not_found()),
             };
         }
@@ -621,7 +625,8 @@ fn dispatch(req: &mut Req<'_>, r: Route, refused: Option<ArmError>) -> Result<Re
             // The store's lock ends with this statement: the other listings take it again.
             let listing = {
                 let st = req.sh.store();
-                crate::local::providers::quota::location_listing(&st.state, &q, &parent, &t.to_ascii_lowercase())
+                let sub = &req.sh.info.subscription_id;
+                crate::local::providers::quota::listing(&st.state, &q, sub, &parent, &t.to_ascii_lowercase())
             };
             match listing {
                 Some(v) => Ok(json_response(200, &v, &[])),

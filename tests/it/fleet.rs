@@ -280,28 +280,58 @@ fn sweep_removes_only_expired_environments_and_dry_run_writes_nothing() {
 #[test]
 fn a_fleet_over_a_lowered_limit_is_refused_before_any_write() {
     let s = Served::start();
+    let sub = s.subscription();
     let p = root().join("plans/tutorials.yaml").display().to_string();
+    // The limits come from the cloud, as Azure exposes them: storage `usages` per region and
+    // the role-assignment usage metrics. Five instances need five storage accounts in eastus.
+    s.op("PUT", "/_idlab/quotas", Some(serde_json::json!({ "storage_accounts_per_region": 3 })));
+    let usages =
+        format!("/subscriptions/{sub}/providers/Microsoft.Storage/locations/eastus/usages?api-version=2023-05-01");
+    let u = s.op("GET", &usages, None);
+    assert_eq!(u["value"][0]["name"]["value"], "StorageAccounts", "{u}");
+    assert_eq!((u["value"][0]["currentValue"].as_u64(), u["value"][0]["limit"].as_u64()), (Some(0), Some(3)), "{u}");
     s.op("DELETE", "/_idlab/requests", None);
-    // Five instances need five resource groups; the limit is lowered to three.
-    let limits = [("IDLAB_QUOTA_LIMITS", "resource_groups=3")];
-    let a = s.idlab_env(&["apply", &p, "--instances", "5", "--auto-approve"], &limits);
+    let a = s.idlab(&["apply", &p, "--instances", "5", "--auto-approve"]);
     assert_eq!(a.code, 1, "{}{}", a.stdout, a.stderr);
-    assert!(a.stderr.contains("Resource groups per subscription"), "{}", a.stderr);
-    assert!(a.stderr.contains("nothing was written"), "{}", a.stderr);
-    assert!(!a.stderr.contains("Storage accounts per region"), "only what does not fit: {}", a.stderr);
-    assert!(s.writes().is_empty(), "{:?}", s.writes());
-    // Within the limit the fleet applies (two instances, two groups).
-    let limits = [("IDLAB_QUOTA_LIMITS", "resource_groups=2,storage_accounts=2")];
-    let ok = s.idlab_env(&["apply", &p, "--instances", "2", "--auto-approve"], &limits);
-    assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
-    // Storage accounts count per region: a third instance does not fit two.
-    let over = s.idlab_env(
-        &["apply", &p, "--instances", "3", "--auto-approve"],
-        &[("IDLAB_QUOTA_LIMITS", "storage_accounts=2")],
+    assert!(
+        a.stderr.contains("Storage accounts per region per subscription") && a.stderr.contains("eastus"),
+        "{}",
+        a.stderr
     );
+    assert!(a.stderr.contains("nothing was written"), "{}", a.stderr);
+    assert!(!a.stderr.contains("Role assignments per subscription"), "only what does not fit: {}", a.stderr);
+    assert!(s.writes().is_empty(), "{:?}", s.writes());
+    // Role assignments: the metrics' count against their limit (four per instance here).
+    let metrics = format!(
+        "/subscriptions/{sub}/providers/Microsoft.Authorization/roleAssignmentsUsageMetrics?api-version=2019-08-01-preview"
+    );
+    let m = s.op("GET", &metrics, None);
+    assert_eq!(m["roleAssignmentsLimit"], 4000, "{m}");
+    let n = m["roleAssignmentsCurrentCount"].as_u64().expect("a count");
+    s.op("PUT", "/_idlab/quotas", Some(serde_json::json!({ "role_assignments": n + 7 })));
+    assert_eq!(s.op("GET", &metrics, None)["roleAssignmentsRemainingCount"], 7);
+    s.op("DELETE", "/_idlab/requests", None);
+    let b = s.idlab(&["apply", &p, "--instances", "2", "--auto-approve"]);
+    assert_eq!(b.code, 1, "{}{}", b.stdout, b.stderr);
+    assert!(b.stderr.contains("Role assignments per subscription"), "{}", b.stderr);
+    assert!(!b.stderr.contains("Storage accounts per region"), "two accounts fit three: {}", b.stderr);
+    assert!(s.writes().is_empty(), "{:?}", s.writes());
+    // Within the limits the fleet applies, and the cloud's usages count what it made.
+    s.op(
+        "PUT",
+        "/_idlab/quotas",
+        Some(serde_json::json!({ "role_assignments": n + 8, "storage_accounts_per_region": 2 })),
+    );
+    let ok = s.idlab(&["apply", &p, "--instances", "2", "--auto-approve"]);
+    assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
+    assert_eq!(s.op("GET", &usages, None)["value"][0]["currentValue"], 2);
+    assert_eq!(s.op("GET", &metrics, None)["roleAssignmentsCurrentCount"].as_u64(), Some(n + 8));
+    // A third instance fits neither limit now.
+    let over = s.idlab(&["apply", &p, "--instances", "3", "--auto-approve"]);
     assert_eq!(over.code, 1, "{}{}", over.stdout, over.stderr);
     assert!(
-        over.stderr.contains("Storage accounts per region per subscription") && over.stderr.contains("eastus"),
+        over.stderr.contains("Storage accounts per region per subscription")
+            && over.stderr.contains("Role assignments per subscription"),
         "{}",
         over.stderr
     );
@@ -472,4 +502,60 @@ fn the_cloud_refuses_groups_and_role_assignments_beyond_a_lowered_limit() {
     s.op("PUT", "/_idlab/quotas", Some(serde_json::json!({ "role_assignments": n + 1 })));
     let ok = s.op("PUT", &format!("{ra}?api-version=2022-04-01"), Some(body));
     assert_eq!(ok["properties"]["principalId"], "6f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b", "{ok}");
+}
+
+#[test]
+fn a_saved_plan_holds_every_instance_and_each_is_checked_for_staleness_on_its_own() {
+    let s = Served::start();
+    let sub = s.subscription();
+    let dir = tempfile::tempdir().expect("tmp");
+    let plan = dir.path().join("sv.yaml");
+    std::fs::write(
+        &plan,
+        "name: sv\nlocation: eastus\nresources:\n  rg:\n    type: resource_group\n    name: sv-rg\n  id:\n    type: user_assigned_identity\n    name: sv-id\n    resource_group: ${rg}\n",
+    )
+    .expect("plan");
+    let plan = plan.display().to_string();
+    let out = dir.path().join("fleet.json");
+    let out_s = out.display().to_string();
+    let p = s.idlab(&["plan", &plan, "--instances", "3", "--out", &out_s, "--detailed-exitcode"]);
+    assert_eq!(p.code, 2, "{}{}", p.stdout, p.stderr);
+    let saved: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).expect("saved")).expect("json");
+    let instances = saved["instances"].as_array().expect("a fleet's saved plan");
+    let names: Vec<&str> = instances.iter().filter_map(|i| i["instance"].as_str()).collect();
+    assert_eq!(names, ["01", "02", "03"], "{saved}");
+    for (i, one) in instances.iter().enumerate() {
+        assert_eq!(one["plan"]["plan"], format!("sv-{:02}", i + 1));
+        let ids: Vec<&str> =
+            one["plan"]["actions"].as_array().into_iter().flatten().filter_map(|a| a["id"].as_str()).collect();
+        assert!(ids.iter().any(|id| id.ends_with(&format!("/resourceGroups/sv-rg-{:02}", i + 1))), "{ids:?}");
+    }
+    // Instance 02's group appears out of band: only its saved plan is stale.
+    let rg02 = format!("/subscriptions/{sub}/resourcegroups/sv-rg-02?api-version=2021-04-01");
+    s.op("PUT", &rg02, Some(serde_json::json!({ "location": "eastus", "tags": { "idlab-plan": "sv-02" } })));
+    let a = s.idlab(&["apply", &out_s]);
+    assert_eq!(a.code, 1, "{}{}", a.stdout, a.stderr);
+    assert!(a.stderr.contains("[02] Azure changed since the plan was saved"), "{}", a.stderr);
+    assert!(a.stderr.contains("3 instances, 1 failed: 02."), "{}", a.stderr);
+    let identity = |i: u32| {
+        let path = format!(
+            "/subscriptions/{sub}/resourceGroups/sv-rg-{i:02}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/sv-id?api-version=2023-01-31"
+        );
+        s.op("GET", &path, None)["properties"]["principalId"].is_string()
+    };
+    assert_eq!((identity(1), identity(2), identity(3)), (true, false, true));
+    // A fleet's saved plan runs its own instances: no --instances with it.
+    let flags = s.idlab(&["apply", &out_s, "--instances", "3"]);
+    assert_eq!(flags.code, 1, "{}", flags.stderr);
+    assert!(flags.stderr.contains("applied as it was saved"), "{}", flags.stderr);
+    // Saved again, it applies every instance; then nothing is left to do.
+    let again = s.idlab(&["plan", &plan, "--instances", "3", "--out", &out_s]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let b = s.idlab(&["apply", &out_s]);
+    assert_eq!(b.code, 0, "{}{}", b.stdout, b.stderr);
+    assert!(identity(2));
+    s.op("DELETE", "/_idlab/requests", None);
+    let clean = s.idlab(&["plan", &plan, "--instances", "3", "--detailed-exitcode"]);
+    assert_eq!(clean.code, 0, "{}{}", clean.stdout, clean.stderr);
+    assert!(s.writes().is_empty(), "{:?}", s.writes());
 }

@@ -168,7 +168,7 @@ fn logged_429s(s: &crate::common::Served) -> u64 {
 
 #[test]
 fn the_client_paces_an_apply_and_a_destroy_under_small_buckets() {
-    // Buckets far smaller than the plan's requests (41 writes, 40 deletes, ~50 reads) at
+    // Buckets far smaller than the plan's requests (41 writes, 40 deletes, ~50 reads for the destroy) at
     // Azure's refill rates: without pacing, most requests over the sizes would be 429s.
     let s = crate::common::Served::with_faults(Some(
         "throttling:\n  enabled: true\n  reads: { size: 20, per_second: 25 }\n  writes: { size: 10, per_second: 10 }\n  deletes: { size: 10, per_second: 10 }\n",
@@ -191,7 +191,9 @@ fn the_client_paces_an_apply_and_a_destroy_under_small_buckets() {
     let throttled = event["throttled"].as_u64().expect("throttled");
     // The client counted every 429 the cloud gave; they are few; requests waited for tokens.
     assert_eq!(throttled, logged_429s(&s), "{event}");
-    assert!(requests >= 41 + 41 && throttled * 10 <= requests, "{event}");
+    // The 41 writes, and the group's read and the ownership listings (what a group read as
+    // absent holds is not read).
+    assert!(requests >= 41 + 5 && throttled * 10 <= requests, "{event}");
     assert!(event["pacing_wait_s"].as_f64().is_some_and(|w| w > 0.0), "{event}");
     // Destroy reports in its text summary.
     s.op("DELETE", "/_idlab/requests", None);

@@ -1,5 +1,8 @@
 //! Subscription limits of the local cloud: `Microsoft.Compute/locations/{location}/usages` and
-//! `…/vmSizes`, and the limits enforced on create (resource groups per subscription, storage
+//! `…/vmSizes`, `Microsoft.Storage/locations/{location}/usages` (the storage spec's
+//! `Usages_ListByLocation`) and `Microsoft.Authorization/roleAssignmentsUsageMetrics` (the
+//! authorization spec's 2019-08-01-preview `RoleAssignmentMetrics_GetMetricsForSubscription`),
+//! and the limits enforced on create (resource groups per subscription, storage
 //! accounts per region, role assignments per subscription, regional and per-family vCPUs).
 //! The limits and sizes are the rows of `table::quota`; a test lowers the limits through the
 //! admin API (`/_idlab/quotas`).
@@ -108,15 +111,48 @@ pub(crate) fn check_create(
     }
 }
 
-/// The answer to `GET …/locations/{location}/usages` or `…/vmSizes` (`type_lower` is
-/// `microsoft.compute/locations/usages` or `…/vmsizes`), or `None` for another collection.
-pub(crate) fn location_listing(st: &State, q: &Quotas, parent: &str, type_lower: &str) -> Option<Value> {
+/// The answer to a listing the limits serve (`type_lower` is the lower-cased type under
+/// `parent`): Compute's `locations/{location}/usages` and `…/vmSizes`, Storage's
+/// `locations/{location}/usages`, the subscription's `roleAssignmentsUsageMetrics`; `None` for
+/// another collection.
+pub(crate) fn listing(st: &State, q: &Quotas, sub: &str, parent: &str, type_lower: &str) -> Option<Value> {
     let location = parent.trim_end_matches('/').rsplit('/').next().unwrap_or_default();
     match type_lower {
         "microsoft.compute/locations/usages" => Some(usages(st, q, location)),
         "microsoft.compute/locations/vmsizes" => Some(vm_sizes()),
+        "microsoft.storage/locations/usages" => Some(storage_usages(st, q, location)),
+        "microsoft.authorization/roleassignmentsusagemetrics" => Some(role_assignment_metrics(st, q, sub)),
         _ => None,
     }
+}
+
+fn storage_accounts_in(st: &State, location: &str) -> u64 {
+    st.resources
+        .values()
+        .filter(|r| r.kind == STORAGE_ACCOUNTS && same_location(location_of(&r.body), location))
+        .count() as u64
+}
+
+/// `GET …/providers/Microsoft.Storage/locations/{location}/usages`: the one entry Azure lists,
+/// storage accounts in the region against the limit.
+pub(crate) fn storage_usages(st: &State, q: &Quotas, location: &str) -> Value {
+    json!({ "value": [{
+        "unit": "Count",
+        "currentValue": storage_accounts_in(st, location),
+        "limit": q.storage_accounts_per_region,
+        "name": { "value": "StorageAccounts", "localizedValue": "Storage Accounts" },
+    }] })
+}
+
+/// `GET /subscriptions/{sub}/providers/Microsoft.Authorization/roleAssignmentsUsageMetrics`.
+pub(crate) fn role_assignment_metrics(st: &State, q: &Quotas, sub: &str) -> Value {
+    let n = st.resources.values().filter(|r| r.kind == ROLE_ASSIGNMENTS).count() as u64;
+    json!({
+        "subscriptionId": sub,
+        "roleAssignmentsLimit": q.role_assignments,
+        "roleAssignmentsCurrentCount": n,
+        "roleAssignmentsRemainingCount": q.role_assignments.saturating_sub(n),
+    })
 }
 
 /// A resource group create beyond the limit: 400 `ResourceGroupQuotaExceeded`.
@@ -155,11 +191,7 @@ pub(crate) fn check_role_assignment(st: &State, q: &Quotas, sub: &str) -> Result
 /// 400 `MaxStorageAccountsCountPerSubscriptionExceeded`.
 pub(crate) fn check_storage(st: &State, q: &Quotas, sub: &str, body: &Value) -> Result<(), ArmError> {
     let location = location_of(body);
-    let n = st
-        .resources
-        .values()
-        .filter(|r| r.kind == STORAGE_ACCOUNTS && same_location(location_of(&r.body), location))
-        .count() as u64;
+    let n = storage_accounts_in(st, location);
     if n < q.storage_accounts_per_region {
         return Ok(());
     }

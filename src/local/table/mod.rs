@@ -195,6 +195,9 @@ pub fn accepted(type_lower: &str) -> Option<&'static [&'static str]> {
         // Usages and VM sizes (the Compute spec's `locations/{location}/usages` and `vmSizes`).
         "microsoft.compute/locations/usages" | "microsoft.compute/locations/vmsizes" => versions::COMPUTE,
         "microsoft.authorization/roleassignments" => versions::ROLE_ASSIGNMENTS,
+        // The limits (providers::quota): the storage spec's and the authorization spec's.
+        "microsoft.storage/locations/usages" => versions::STORAGE,
+        "microsoft.authorization/roleassignmentsusagemetrics" => &["2019-08-01-preview"],
         "microsoft.authorization/roledefinitions" => versions::ROLE_DEFINITIONS,
         "microsoft.storage/checknameavailability"
         | "microsoft.storage/storageaccounts/listkeys"

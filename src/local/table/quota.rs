@@ -5,6 +5,9 @@
 //! enforces them.
 
 use serde::{Deserialize, Serialize};
+
+/// The subscription's role-assignment usage metrics (served by `providers::quota`).
+pub const ROLE_ASSIGNMENT_METRICS: &str = "Microsoft.Authorization/roleAssignmentsUsageMetrics";
 /// The enforced limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
