@@ -293,14 +293,20 @@ pub enum AuthMethod {
     Cli,
 }
 
-/// Pick an Azure credential in the documented order, or the forced one.
+/// Pick an Azure credential in the documented order, or the forced one. Its token requests
+/// go through `http` (idlab's own client: its proxy and the CAs it trusts).
 ///
 /// # Errors
 /// The chosen credential cannot be built (missing variables).
-pub fn azure_credential(forced: Option<AuthMethod>) -> Result<Arc<dyn TokenSource>, Error> {
+pub fn azure_credential(forced: Option<AuthMethod>, http: &reqwest::Client) -> Result<Arc<dyn TokenSource>, Error> {
     use azure_identity::{
-        ClientAssertionCredential, ClientSecretCredential, DeveloperToolsCredential, ManagedIdentityCredential,
-        WorkloadIdentityCredential,
+        ClientAssertionCredential, ClientAssertionCredentialOptions, ClientSecretCredential,
+        ClientSecretCredentialOptions, DeveloperToolsCredential, ManagedIdentityCredential,
+        ManagedIdentityCredentialOptions, WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
+    };
+    let client_options = || azure_core::http::ClientOptions {
+        transport: Some(azure_core::http::Transport::new(Arc::new(http.clone()))),
+        ..Default::default()
     };
     let var = env_var;
     let method = forced.or_else(ci_detected).unwrap_or(if var("AZURE_FEDERATED_TOKEN_FILE").is_some() {
@@ -317,21 +323,35 @@ pub fn azure_credential(forced: Option<AuthMethod>) -> Result<Arc<dyn TokenSourc
         AuthMethod::Github | AuthMethod::AzurePipelines => {
             let a = CiAssertion::from_env(method)?;
             let (tenant, client) = (a.tenant_id.clone(), a.client_id.clone());
-            ClientAssertionCredential::new(tenant, client, SharedAssertion(Arc::new(a)), None).map_err(|x| {
-                e(format!("--auth {}: {x}", if method == AuthMethod::Github { "github" } else { "azure-pipelines" }))
-            })?
+            let options = ClientAssertionCredentialOptions { client_options: client_options() };
+            ClientAssertionCredential::new(tenant, client, SharedAssertion(Arc::new(a)), Some(options)).map_err(
+                |x| {
+                    e(format!(
+                        "--auth {}: {x}",
+                        if method == AuthMethod::Github { "github" } else { "azure-pipelines" }
+                    ))
+                },
+            )?
         }
         AuthMethod::Workload => {
-            WorkloadIdentityCredential::new(None).map_err(|x| e(format!("workload identity: {x}")))?
+            let options = WorkloadIdentityCredentialOptions {
+                credential_options: ClientAssertionCredentialOptions { client_options: client_options() },
+                ..Default::default()
+            };
+            WorkloadIdentityCredential::new(Some(options)).map_err(|x| e(format!("workload identity: {x}")))?
         }
         AuthMethod::Secret => {
             let tenant = var("AZURE_TENANT_ID").ok_or_else(|| e("AZURE_TENANT_ID is not set".into()))?;
             let client = var("AZURE_CLIENT_ID").ok_or_else(|| e("AZURE_CLIENT_ID is not set".into()))?;
             let secret = var("AZURE_CLIENT_SECRET").ok_or_else(|| e("AZURE_CLIENT_SECRET is not set".into()))?;
-            ClientSecretCredential::new(&tenant, client, secret.into(), None)
+            let options = ClientSecretCredentialOptions { client_options: client_options() };
+            ClientSecretCredential::new(&tenant, client, secret.into(), Some(options))
                 .map_err(|x| e(format!("client secret: {x}")))?
         }
-        AuthMethod::Msi => ManagedIdentityCredential::new(None).map_err(|x| e(format!("managed identity: {x}")))?,
+        AuthMethod::Msi => {
+            let options = ManagedIdentityCredentialOptions { client_options: client_options(), ..Default::default() };
+            ManagedIdentityCredential::new(Some(options)).map_err(|x| e(format!("managed identity: {x}")))?
+        }
         AuthMethod::Cli => DeveloperToolsCredential::new(None).map_err(|x| e(format!("developer tools: {x}")))?,
     };
     Ok(Arc::new(AzureCredential(cred)))

@@ -48,19 +48,56 @@ pub fn subscription(flag: Option<String>, plan: Option<&str>) -> Result<String, 
         })
 }
 
-/// The HTTP client for Azure. No service idlab talks to redirects except WebHDFS, whose 307
-/// verify follows by hand.
+/// The HTTP client for Azure, shared by ARM, the data planes and the `azure_identity`
+/// credentials. No service idlab talks to redirects except WebHDFS, whose 307 verify follows
+/// by hand.
+///
+/// It goes through `HTTPS_PROXY` (except for the hosts of `NO_PROXY`), as reqwest reads
+/// them; through a proxy it never resolves a name itself: the proxy gets the host name in
+/// the `CONNECT` line. It trusts the system's roots (and `SSL_CERT_FILE` / `SSL_CERT_DIR`
+/// where the platform reads them), plus the PEM certificates of `IDLAB_CA_BUNDLE` (the local
+/// cloud's `ca.pem`, for its proxy). Every name it does resolve is logged at debug level
+/// (`IDLAB_LOG=debug`: `dns lookup`).
 ///
 /// # Errors
-/// The TLS stack cannot be set up.
+/// The TLS stack cannot be set up, or `IDLAB_CA_BUNDLE` cannot be read or holds no
+/// certificate.
 pub fn azure_http() -> Result<reqwest::Client, String> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
+    let mut b = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(120))
-        .build()
-        .map_err(|e| e.to_string())
+        .dns_resolver(Arc::new(LoggedResolver));
+    if let Some(path) = std::env::var_os(CA_BUNDLE_VAR).filter(|p| !p.is_empty()) {
+        let shown = std::path::Path::new(&path).display().to_string();
+        let pem = std::fs::read(&path).map_err(|e| format!("{CA_BUNDLE_VAR}={shown}: {e}"))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| format!("{CA_BUNDLE_VAR}={shown}: {e}"))?;
+        if certs.is_empty() {
+            return Err(format!("{CA_BUNDLE_VAR}={shown}: no PEM certificate in it"));
+        }
+        b = b.tls_certs_merge(certs);
+    }
+    b.build().map_err(|e| e.to_string())
+}
+
+/// The variable naming extra CA certificates idlab trusts for Azure (PEM).
+pub const CA_BUNDLE_VAR: &str = "IDLAB_CA_BUNDLE";
+
+/// The system resolver, each lookup logged (at debug level) so that a run can show it made
+/// none.
+struct LoggedResolver;
+
+impl reqwest::dns::Resolve for LoggedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        tracing::debug!(%host, "dns lookup");
+        Box::pin(async move {
+            let found = tokio::net::lookup_host((host.as_str(), 0)).await?;
+            let addrs: reqwest::dns::Addrs = Box::new(found.collect::<Vec<_>>().into_iter());
+            Ok(addrs)
+        })
+    }
 }
 
 /// Connect to Azure (`https://management.azure.com`).
@@ -68,8 +105,8 @@ pub fn azure_http() -> Result<reqwest::Client, String> {
 /// # Errors
 /// No credential can be built, the HTTP client cannot, or no subscription is known.
 pub async fn azure(t: AzureTarget<'_>) -> Result<Connected, String> {
-    let cred = azure_credential(t.auth).map_err(|e| e.to_string())?;
     let http = azure_http()?;
+    let cred = azure_credential(t.auth, &http).map_err(|e| e.to_string())?;
     let subscription = subscription(t.subscription, t.plan_subscription)?;
     let cred: Arc<dyn TokenSource> = Arc::new(Cached::new(cred));
     // The deploying principal and its tenant (`${caller}`, a vault's tenantId): from the

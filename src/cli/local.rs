@@ -15,8 +15,10 @@ use super::common::{Exit, runtime};
 pub enum LocalCommand {
     /// Serve the local cloud until interrupted; prints one JSON line of connection details.
     Serve(ServeArgs),
-    /// Print the shell exports a program "on a VM" needs to reach its identity endpoint.
-    Env(VmArgs),
+    /// Print the variables a tool needs to reach the local cloud by Azure's host names
+    /// through its proxy (or, with --vm, those a program "on a VM" needs to reach its
+    /// identity endpoint), as shell exports or JSON.
+    Env(EnvArgs),
     /// Run a command with a VM's environment (as if on that VM).
     Exec(ExecArgs),
     /// On a VM (inside `local exec`): get a managed-identity token through the Azure SDK's
@@ -129,6 +131,27 @@ pub struct VmArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct EnvArgs {
+    /// State directory of the running local cloud.
+    #[arg(long, default_value = ".idlab/local", value_name = "DIR")]
+    pub state: PathBuf,
+    /// A VM, by name or resource id: the environment of a program on it. Without it: the
+    /// environment of a tool on this machine (proxy, CA, service principal, Azure CLI).
+    #[arg(long, value_name = "NAME|ID")]
+    pub vm: Option<String>,
+    /// `shell`: `export` lines; `json`: one object.
+    #[arg(long, value_enum, default_value_t = EnvFormat::Shell)]
+    pub format: EnvFormat,
+}
+
+/// How `local env` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EnvFormat {
+    Shell,
+    Json,
+}
+
+#[derive(Debug, Args)]
 pub struct ExecArgs {
     #[command(flatten)]
     pub vm: VmArgs,
@@ -176,7 +199,7 @@ pub(crate) fn cmd_serve(a: &ServeArgs) -> Exit {
         ui::err(&format!("{notice}\n"));
     }
     ui::out(&format!(
-        "idlab local cloud serving {} (pid {})\n  ARM:          {}\n  token:        {}\n  tenant:       {}\n  subscription: {}\n  operator:     client id {} (secret in {})\n  trust:        REQUESTS_CA_BUNDLE={}\n  VMs and their identity endpoints: `idlab local env --vm NAME` (GET {}/_idlab/vms)\nPress Ctrl-C to stop.\n",
+        "idlab local cloud serving {} (pid {})\n  ARM:          {}\n  token:        {}\n  tenant:       {}\n  subscription: {}\n  operator:     client id {} (secret in {})\n  trust:        REQUESTS_CA_BUNDLE={}\n  proxy:        HTTPS_PROXY={} (Azure's host names; `idlab local env` prints every variable)\n  VMs and their identity endpoints: `idlab local env --vm NAME` (GET {}/_idlab/vms)\nPress Ctrl-C to stop.\n",
         i.state_dir.display(),
         i.pid,
         i.arm_url,
@@ -186,6 +209,7 @@ pub(crate) fn cmd_serve(a: &ServeArgs) -> Exit {
         i.operator_client_id,
         i.operator_secret_file.display(),
         i.ca_file.display(),
+        i.proxy_url,
         i.arm_url
     ));
     let Some(rt) = runtime() else { return Exit::Error };
@@ -215,19 +239,59 @@ pub(crate) fn cmd_serve(a: &ServeArgs) -> Exit {
     Exit::Ok
 }
 
-fn vm_env(a: &VmArgs) -> Result<Vec<(String, String)>, String> {
-    use crate::local::attach;
-    let rt = runtime().ok_or("no runtime")?;
-    rt.block_on(async {
-        let info = attach::running(&a.state).await.ok_or_else(|| {
-            format!(
-                "no local cloud is serving {}: start one with `idlab local serve --state {}`",
-                a.state.display(),
-                a.state.display()
-            )
-        })?;
-        attach::vm_env(&info, &a.vm).await
+/// The running local cloud of `state`.
+async fn running(state: &std::path::Path) -> Result<crate::local::ConnectionInfo, String> {
+    crate::local::attach::running(state).await.ok_or_else(|| {
+        format!(
+            "no local cloud is serving {}: start one with `idlab local serve --state {}`",
+            state.display(),
+            state.display()
+        )
     })
+}
+
+fn vm_env(state: &std::path::Path, vm: &str) -> Result<Vec<(String, String)>, String> {
+    let rt = runtime().ok_or("no runtime")?;
+    rt.block_on(async { crate::local::attach::vm_env(&running(state).await?, vm).await })
+}
+
+/// The Azure CLI's switches that keep it from calling out on its own: telemetry, the
+/// new-version check and the survey prompt (`core.*` settings as `AZURE_CORE_*` variables).
+pub const AZ_CLI_OFFLINE: &[(&str, &str)] =
+    [("AZURE_CORE_COLLECT_TELEMETRY", "no"), ("AZURE_CORE_CHECK_VERSION", "no"), ("AZURE_CORE_SURVEY_MESSAGE", "no")]
+        .as_slice();
+
+/// The environment of a tool reaching the local cloud by Azure's host names (docs/local-cloud.md,
+/// "Azure's host names"): the variables, and those read from a file (the operator's secret,
+/// which is never printed).
+fn tool_env(info: &crate::local::ConnectionInfo) -> Result<(Vec<(String, String)>, Vec<(String, String)>), String> {
+    if info.proxy_url.is_empty() {
+        return Err(format!(
+            "the local cloud serving {} (pid {}) has no proxy: it was started by an earlier idlab; restart it",
+            info.state_dir.display(),
+            info.pid
+        ));
+    }
+    let ca = info.ca_file.display().to_string();
+    let mut vars: Vec<(String, String)> = [
+        ("HTTPS_PROXY", info.proxy_url.clone()),
+        ("NO_PROXY", "127.0.0.1,localhost".to_string()),
+        ("NODE_USE_ENV_PROXY", "1".to_string()),
+        ("REQUESTS_CA_BUNDLE", ca.clone()),
+        ("CURL_CA_BUNDLE", ca.clone()),
+        ("SSL_CERT_FILE", ca.clone()),
+        ("NODE_EXTRA_CA_CERTS", ca.clone()),
+        (crate::arm::connect::CA_BUNDLE_VAR, ca),
+        ("AZURE_TENANT_ID", info.tenant_id.clone()),
+        ("AZURE_SUBSCRIPTION_ID", info.subscription_id.clone()),
+        ("AZURE_CLIENT_ID", info.operator_client_id.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    vars.extend(AZ_CLI_OFFLINE.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())));
+    let files = vec![("AZURE_CLIENT_SECRET".to_string(), info.operator_secret_file.display().to_string())];
+    Ok((vars, files))
 }
 
 fn shell_quote(s: &str) -> String {
@@ -238,10 +302,36 @@ fn shell_quote(s: &str) -> String {
     }
 }
 
-pub(crate) fn cmd_env(a: &VmArgs) -> Exit {
-    match vm_env(a) {
-        Ok(vars) => {
-            let text: String = vars.iter().map(|(k, v)| format!("export {k}={}\n", shell_quote(v))).collect();
+pub(crate) fn cmd_env(a: &EnvArgs) -> Exit {
+    let found = match &a.vm {
+        Some(vm) => vm_env(&a.state, vm).map(|v| (v, Vec::new())),
+        None => runtime()
+            .ok_or_else(|| "no runtime".to_string())
+            .and_then(|rt| rt.block_on(running(&a.state)))
+            .and_then(|info| tool_env(&info)),
+    };
+    match found {
+        Ok((vars, files)) => {
+            let text = match a.format {
+                EnvFormat::Shell => {
+                    let mut text: String =
+                        vars.iter().map(|(k, v)| format!("export {k}={}\n", shell_quote(v))).collect();
+                    for (k, path) in &files {
+                        text.push_str(&format!("export {k}=\"$(cat {})\"\n", shell_quote(path)));
+                    }
+                    text
+                }
+                EnvFormat::Json => {
+                    let map = |v: &[(String, String)]| {
+                        v.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect()
+                    };
+                    let v = serde_json::json!({
+                        "variables": serde_json::Value::Object(map(&vars)),
+                        "from_files": serde_json::Value::Object(map(&files)),
+                    });
+                    format!("{v}\n")
+                }
+            };
             ui::out(&text);
             Exit::Ok
         }
@@ -253,7 +343,7 @@ pub(crate) fn cmd_env(a: &VmArgs) -> Exit {
 }
 
 pub(crate) fn cmd_exec(a: &ExecArgs) -> Exit {
-    let vars = match vm_env(&a.vm) {
+    let vars = match vm_env(&a.vm.state, &a.vm.vm) {
         Ok(v) => v,
         Err(e) => {
             ui::err(&format!("error: {e}\n"));

@@ -33,7 +33,7 @@ pub use common::{AuthArg, CloudArgs, Exit, OutFormat, VarArgs};
 pub use destroy::DestroyArgs;
 pub use graph::{GraphArgs, GraphFormat};
 pub use list::ListArgs;
-pub use local::{ExecArgs, LocalCommand, MiTokenArgs, ServeArgs, VmArgs};
+pub use local::{EnvArgs, EnvFormat, ExecArgs, LocalCommand, MiTokenArgs, ServeArgs, VmArgs};
 pub use output::OutputArgs;
 pub use plan::PlanArgs;
 pub use schema::schema_text;

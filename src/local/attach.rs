@@ -63,6 +63,7 @@ pub fn read_info(dir: &Path) -> Option<ConnectionInfo> {
         operator_object_id: v.get("operator_object_id")?.as_str()?.into(),
         operator_secret_file: v.get("operator_secret_file")?.as_str()?.into(),
         ca_file: v.get("ca_file")?.as_str()?.into(),
+        proxy_url: v.get("proxy_url").and_then(Value::as_str).unwrap_or_default().into(),
         state_dir: v.get("state_dir")?.as_str()?.into(),
         pid: u32::try_from(v.get("pid")?.as_u64()?).ok()?,
     })

@@ -217,8 +217,7 @@ pub fn serve(sh: &Arc<Shared>, account: &str, listener: std::net::TcpListener) {
     if let Some(old) = sh.datalake_running.lock().unwrap_or_else(|p| p.into_inner()).insert(account.clone(), tx) {
         let _ = old.send(true);
     }
-    let handler = axum::Router::new().fallback(entry).with_state((sh.clone(), account.clone()));
-    let router = pipeline::layer(sh, plane(), handler).layer(Extension(Account(account)));
+    let router = app(sh, &account);
     let tls = sh.tls.clone();
     let serving = sh.serving.clone();
     sh.runtime.spawn(async move {
@@ -226,6 +225,14 @@ pub fn serve(sh: &Arc<Shared>, account: &str, listener: std::net::TcpListener) {
         let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
         super::tls::serve_tls(listener, tls, router, rx, serving).await;
     });
+}
+
+/// An account's WebHDFS plane behind the pipeline: on its own port, and in the proxy's
+/// tunnels to `{store}.azuredatalakestore.net`.
+pub fn app(sh: &Arc<Shared>, account: &str) -> axum::Router {
+    let account = account.to_ascii_lowercase();
+    let handler = axum::Router::new().fallback(entry).with_state((sh.clone(), account.clone()));
+    pipeline::layer(sh, plane(), handler).layer(Extension(Account(account)))
 }
 
 /// Stop the listener of the account an op deletes the paths of (an account's delete).

@@ -117,10 +117,15 @@ pub fn serve(sh: &Arc<Shared>, name: &str, listener: std::net::TcpListener) {
     sh.runtime.spawn(async move {
         let _ = listener.set_nonblocking(true);
         let Ok(listener) = tokio::net::TcpListener::from_std(listener) else { return };
-        let handler = axum::Router::new().fallback(entry).with_state((shared.clone(), key.clone()));
-        let app = pipeline::layer(&shared, plane(), handler).layer(Extension(Vault(key)));
-        super::tls::serve_tls(listener, tls, app, rx, serving).await;
+        super::tls::serve_tls(listener, tls, app(&shared, &key), rx, serving).await;
     });
+}
+
+/// A vault's data plane behind the pipeline: on its own port, and in the proxy's tunnels to
+/// `{vault}.vault.azure.net`.
+pub fn app(sh: &Arc<Shared>, name: &str) -> axum::Router {
+    let handler = axum::Router::new().fallback(entry).with_state((sh.clone(), name.to_string()));
+    pipeline::layer(sh, plane(), handler).layer(Extension(Vault(name.to_string())))
 }
 
 /// Stop one vault's data plane (soft delete).

@@ -13,7 +13,8 @@
 //! discovery), [`imds`] (per-VM identity endpoints), [`blob`] with [`sas`], [`dfs`] (Data Lake
 //! Storage Gen2), [`datalake`] (Data Lake Store Gen1 and WebHDFS, one port per account) with
 //! [`acl`], [`keyvault`] (secrets), [`admin`] (the operator-only admin API under `/_idlab/`);
-//! [`faults`], [`attach`].
+//! [`proxy`] (Azure's host names on loopback: a CONNECT proxy handing each tunnel to its
+//! plane's router); [`faults`], [`attach`].
 //!
 //! Imports: `arm::id` and `roles` only from the rest of idlab — nothing of the client side,
 //! so each keeps the other honest.
@@ -40,6 +41,7 @@ pub mod paths;
 pub mod pipeline;
 pub mod principals;
 pub mod providers;
+pub mod proxy;
 pub mod rbac;
 pub mod request;
 pub mod sas;
@@ -234,10 +236,19 @@ impl Cloud {
             write_secret_file(&secret_path, &secret)?;
         }
         let (key, origin) = token::load_or_create(&dir).map_err(StartError::Setup)?;
-        let notices = key_notice(&dir, fresh, origin, !store.state.signing_key.is_empty()).into_iter().collect();
+        let mut notices: Vec<String> =
+            key_notice(&dir, fresh, origin, !store.state.signing_key.is_empty()).into_iter().collect();
         let vault_key = vault_key(&dir.join("vault.key"))?;
         let pki = tls::Pki::load_or_create(&dir).map_err(StartError::Setup)?;
         let tls_config = pki.server_config().map_err(StartError::Setup)?;
+        let leaves = pki.leaves().map_err(StartError::Setup)?;
+        if pki.made && !fresh {
+            notices.push(format!(
+                "note: {} kept no CA key, which the proxy's certificates need: a new CA was made, trust the new {}",
+                dir.display(),
+                pki.ca_path.display()
+            ));
+        }
         let want = config.port.unwrap_or_else(|| store.state.ports.get("arm").copied().unwrap_or(0));
         let listener = bind_loopback(want)?;
         let port = listener.local_addr().map_err(|source| StartError::Bind { port: want, source })?.port();
@@ -251,6 +262,11 @@ impl Cloud {
         let dfs_listener = bind_loopback(if config.port == Some(0) { 0 } else { dfs_want })?;
         let dfs_port = dfs_listener.local_addr().map_err(|source| StartError::Bind { port: dfs_want, source })?.port();
         dfs_listener.set_nonblocking(true).map_err(|source| StartError::Bind { port: dfs_port, source })?;
+        let proxy_want = store.state.ports.get("proxy").copied().unwrap_or(0);
+        let proxy_listener = bind_loopback(if config.port == Some(0) { 0 } else { proxy_want })?;
+        let proxy_port =
+            proxy_listener.local_addr().map_err(|source| StartError::Bind { port: proxy_want, source })?.port();
+        proxy_listener.set_nonblocking(true).map_err(|source| StartError::Bind { port: proxy_port, source })?;
         let base_url = format!("https://127.0.0.1:{port}");
         let operator = store.state.principals.get(&store.state.operator_object_id).cloned();
         let info = ConnectionInfo {
@@ -264,6 +280,7 @@ impl Cloud {
             operator_object_id: operator.as_ref().map(|p| p.object_id.clone()).unwrap_or_default(),
             operator_secret_file: secret_path,
             ca_file: pki.ca_path.clone(),
+            proxy_url: format!("http://127.0.0.1:{proxy_port}"),
             state_dir: dir.clone(),
             pid: std::process::id(),
         };
@@ -316,6 +333,9 @@ impl Cloud {
             if st.state.ports.get("dfs") != Some(&dfs_port) {
                 ops.push(Op::SetPort { purpose: "dfs".into(), port: dfs_port });
             }
+            if st.state.ports.get("proxy") != Some(&proxy_port) {
+                ops.push(Op::SetPort { purpose: "proxy".into(), port: proxy_port });
+            }
             st.append(ops)?;
         }
         let (tx, rx) = tokio::sync::watch::channel(false);
@@ -353,6 +373,21 @@ impl Cloud {
                             return;
                         }
                     };
+                    let proxy_listener = match tokio::net::TcpListener::from_std(proxy_listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e.to_string()));
+                            return;
+                        }
+                    };
+                    let planes = proxy::Planes {
+                        arm: arm::router,
+                        blob: blob::router,
+                        dfs: dfs::router,
+                        vault: keyvault::app,
+                        store: datalake::app,
+                    };
+                    tokio::spawn(proxy::serve(sh.clone(), leaves, planes, proxy_listener, rx.clone()));
                     let serving = sh.serving.clone();
                     tokio::spawn(tls::serve_tls(
                         blob_listener,

@@ -36,6 +36,9 @@ pub struct ConnectionInfo {
     pub operator_secret_file: PathBuf,
     /// The CA certificate to trust (`REQUESTS_CA_BUNDLE`).
     pub ca_file: PathBuf,
+    /// The HTTPS proxy serving Azure's host names (`HTTPS_PROXY`), e.g.
+    /// `http://127.0.0.1:40124`.
+    pub proxy_url: String,
     pub state_dir: PathBuf,
     /// The process serving this state.
     pub pid: u32,

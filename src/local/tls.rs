@@ -1,8 +1,10 @@
-//! HTTPS for the local cloud: a CA and a leaf certificate (IP 127.0.0.1, DNS localhost)
-//! generated once into the state directory, and the accept loop that serves a router over
-//! TLS. Unmodified Azure SDKs refuse bearer tokens over plain HTTP and reject a lone
+//! HTTPS for the local cloud: a CA (its key kept, 0600) and a leaf certificate (IP
+//! 127.0.0.1, DNS localhost) generated once into the state directory, leaves for Azure's host
+//! names issued on the fly for the proxy ([`Leaves`]), and the accept loop that serves a
+//! router over TLS. Unmodified Azure SDKs refuse bearer tokens over plain HTTP and reject a lone
 //! self-signed leaf, hence the CA (arm-contract §11). Clients trust `ca.pem`.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -26,6 +28,10 @@ pub struct Pki {
     /// The CA certificate clients trust (`REQUESTS_CA_BUNDLE`).
     pub ca_path: PathBuf,
     pub ca_pem: String,
+    /// Whether this start made the CA (a state directory from an idlab that kept no CA key
+    /// gets a new one: clients must trust the new `ca.pem`).
+    pub made: bool,
+    ca_key_der: Vec<u8>,
     leaf_der: Vec<u8>,
     key_der: Vec<u8>,
 }
@@ -44,52 +50,98 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The CA's subject and usages: what its certificate says and what every leaf names as its
+/// issuer (the key identifier comes from the key, so a stored key gives the same issuer).
+fn ca_params() -> CertificateParams {
+    let mut ca_params = CertificateParams::default();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(DnType::CommonName, "idlab local cloud CA");
+    ca_params.distinguished_name.push(DnType::OrganizationName, "idlab");
+    ca_params.key_usages =
+        vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    ca_params
+}
+
+/// A server leaf for `names` (DNS names, or IP addresses when they parse as one), signed by
+/// `issuer`, valid from a day ago for `days`: the certificate and its PKCS#8 key, DER.
+fn leaf(names: &[&str], issuer: &Issuer<'_, KeyPair>, days: i64) -> Result<(Vec<u8>, Vec<u8>), String> {
+    let now = time::OffsetDateTime::now_utc();
+    let mut leaf = CertificateParams::default();
+    leaf.distinguished_name.push(DnType::CommonName, names.first().copied().unwrap_or("localhost"));
+    leaf.subject_alt_names = names
+        .iter()
+        .map(|n| match n.parse::<std::net::IpAddr>() {
+            Ok(ip) => Ok(SanType::IpAddress(ip)),
+            Err(_) => (*n).try_into().map(SanType::DnsName).map_err(|e| format!("{n}: {e}")),
+        })
+        .collect::<Result<_, _>>()?;
+    leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    leaf.not_before = now - time::Duration::days(1);
+    leaf.not_after = now + time::Duration::days(days);
+    let leaf_key = KeyPair::generate().map_err(|e| format!("leaf key: {e}"))?;
+    let cert = leaf.signed_by(&leaf_key, issuer).map_err(|e| format!("leaf certificate: {e}"))?;
+    Ok((cert.der().to_vec(), leaf_key.serialize_der()))
+}
+
+/// A rustls server configuration (h2 and http/1.1) for one certificate.
+fn config(leaf_der: &[u8], key_der: &[u8]) -> Result<Arc<rustls::ServerConfig>, String> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut cfg = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![CertificateDer::from(leaf_der.to_vec())],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_der.to_vec())),
+        )
+        .map_err(|e| format!("TLS configuration: {e}"))?;
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(cfg))
+}
+
 impl Pki {
-    /// Load the PKI from `dir`, generating it the first time.
+    /// Load the PKI from `dir`, generating it the first time (and when the CA key is missing:
+    /// an earlier idlab did not keep it, and leaves for Azure's host names need it).
     ///
     /// # Errors
     /// I/O errors, or certificate generation failing.
     pub fn load_or_create(dir: &Path) -> Result<Pki, String> {
         let ca_path = dir.join("ca.pem");
+        let ca_key_path = dir.join("ca.key.der");
         let leaf_path = dir.join("tls-leaf.der");
         let key_path = dir.join("tls-leaf.key.der");
-        if let (Ok(ca_pem), Ok(leaf_der), Ok(key_der)) =
-            (std::fs::read_to_string(&ca_path), std::fs::read(&leaf_path), std::fs::read(&key_path))
-        {
-            return Ok(Pki { ca_path, ca_pem, leaf_der, key_der });
+        if let (Ok(ca_pem), Ok(ca_key_der), Ok(leaf_der), Ok(key_der)) = (
+            std::fs::read_to_string(&ca_path),
+            std::fs::read(&ca_key_path),
+            std::fs::read(&leaf_path),
+            std::fs::read(&key_path),
+        ) {
+            return Ok(Pki { ca_path, ca_pem, made: false, ca_key_der, leaf_der, key_der });
         }
         let now = time::OffsetDateTime::now_utc();
-        let mut ca_params = CertificateParams::default();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.distinguished_name.push(DnType::CommonName, "idlab local cloud CA");
-        ca_params.distinguished_name.push(DnType::OrganizationName, "idlab");
-        ca_params.key_usages =
-            vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        let mut ca_params = ca_params();
         ca_params.not_before = now - time::Duration::days(1);
         ca_params.not_after = now + time::Duration::days(3650);
         let ca_key = KeyPair::generate().map_err(|e| format!("CA key: {e}"))?;
         let ca_cert = ca_params.self_signed(&ca_key).map_err(|e| format!("CA certificate: {e}"))?;
+        let ca_key_der = ca_key.serialize_der();
         let issuer = Issuer::new(ca_params, ca_key);
-
-        let mut leaf = CertificateParams::default();
-        leaf.distinguished_name.push(DnType::CommonName, "localhost");
-        leaf.subject_alt_names = vec![
-            SanType::IpAddress(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
-            SanType::DnsName("localhost".try_into().map_err(|e| format!("{e}"))?),
-        ];
-        leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
-        leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        leaf.not_before = now - time::Duration::days(1);
-        leaf.not_after = now + time::Duration::days(825);
-        let leaf_key = KeyPair::generate().map_err(|e| format!("leaf key: {e}"))?;
-        let leaf_cert = leaf.signed_by(&leaf_key, &issuer).map_err(|e| format!("leaf certificate: {e}"))?;
-
+        let (leaf_der, key_der) = leaf(&["localhost", "127.0.0.1"], &issuer, 825)?;
         let ca_pem = ca_cert.pem();
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        write_private(&key_path, &leaf_key.serialize_der()).map_err(|e| format!("{}: {e}", key_path.display()))?;
-        write_private(&leaf_path, leaf_cert.der()).map_err(|e| format!("{}: {e}", leaf_path.display()))?;
+        write_private(&ca_key_path, &ca_key_der).map_err(|e| format!("{}: {e}", ca_key_path.display()))?;
+        write_private(&key_path, &key_der).map_err(|e| format!("{}: {e}", key_path.display()))?;
+        write_private(&leaf_path, &leaf_der).map_err(|e| format!("{}: {e}", leaf_path.display()))?;
         write_private(&ca_path, ca_pem.as_bytes()).map_err(|e| format!("{}: {e}", ca_path.display()))?;
-        Ok(Pki { ca_path, ca_pem, leaf_der: leaf_cert.der().to_vec(), key_der: leaf_key.serialize_der() })
+        Ok(Pki { ca_path, ca_pem, made: true, ca_key_der, leaf_der, key_der })
+    }
+
+    /// The issuer of leaves for host names ([`Leaves`]).
+    ///
+    /// # Errors
+    /// The stored CA key cannot be used.
+    pub fn leaves(&self) -> Result<Leaves, String> {
+        let key = KeyPair::try_from(self.ca_key_der.as_slice()).map_err(|e| format!("CA key: {e}"))?;
+        Ok(Leaves { issuer: Issuer::new(ca_params(), key), cache: std::sync::Mutex::new(HashMap::new()) })
     }
 
     /// A rustls server configuration (h2 and http/1.1).
@@ -97,16 +149,44 @@ impl Pki {
     /// # Errors
     /// When the stored key or certificate cannot be used.
     pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, String> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut cfg = rustls::ServerConfig::builder()
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![CertificateDer::from(self.leaf_der.clone())],
-                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.key_der.clone())),
-            )
-            .map_err(|e| format!("TLS configuration: {e}"))?;
-        cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        Ok(Arc::new(cfg))
+        config(&self.leaf_der, &self.key_der)
+    }
+}
+
+/// Leaf certificates for the Azure host names the proxy serves (`management.azure.com`,
+/// `{account}.blob.core.windows.net`, …), issued by the local CA when a name is first asked
+/// for and kept in memory (at most [`Leaves::CAPACITY`] names; then the cache starts over).
+pub struct Leaves {
+    issuer: Issuer<'static, KeyPair>,
+    cache: std::sync::Mutex<HashMap<String, Arc<rustls::ServerConfig>>>,
+}
+
+impl std::fmt::Debug for Leaves {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Leaves").finish_non_exhaustive()
+    }
+}
+
+impl Leaves {
+    /// The most host names kept at once.
+    pub const CAPACITY: usize = 4096;
+
+    /// The TLS configuration presenting a leaf for `host` (a DNS name, lower case).
+    ///
+    /// # Errors
+    /// The name is not a valid DNS name, or the certificate cannot be made.
+    pub fn config_for(&self, host: &str) -> Result<Arc<rustls::ServerConfig>, String> {
+        if let Some(c) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(host) {
+            return Ok(c.clone());
+        }
+        let (leaf_der, key_der) = leaf(&[host], &self.issuer, 90)?;
+        let cfg = config(&leaf_der, &key_der)?;
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= Leaves::CAPACITY {
+            cache.clear();
+        }
+        cache.insert(host.to_string(), cfg.clone());
+        Ok(cfg)
     }
 }
 
@@ -123,7 +203,7 @@ pub struct Serving {
     pub idle_timeout: Duration,
     /// Connections open at once, over every port; beyond it the next accept waits for a slot.
     pub max_connections: usize,
-    slots: Arc<Semaphore>,
+    pub(crate) slots: Arc<Semaphore>,
 }
 
 impl Serving {
@@ -184,6 +264,25 @@ pub async fn serve_plain(
     serve(listener, None, router, shutdown, serving).await;
 }
 
+/// The HTTP server settings of every connection (HTTP/1 head timeout, HTTP/2 timer).
+fn http_builder(serving: &Serving) -> Builder<TokioExecutor> {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(serving.header_timeout);
+    builder.http2().timer(TokioTimer::new());
+    builder
+}
+
+/// Serve `router` on one stream that is already decrypted (the proxy's tunnels), within
+/// `serving`'s header and idle timeouts, until it ends.
+pub async fn serve_stream<I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static>(
+    io: I,
+    peer: std::net::SocketAddr,
+    router: axum::Router,
+    serving: &Serving,
+) {
+    Box::pin(serve_connection(io, peer, router, serving, &http_builder(serving))).await;
+}
+
 async fn serve(
     listener: TcpListener,
     acceptor: Option<TlsAcceptor>,
@@ -191,10 +290,7 @@ async fn serve(
     mut shutdown: tokio::sync::watch::Receiver<bool>,
     serving: Serving,
 ) {
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(serving.header_timeout);
-    builder.http2().timer(TokioTimer::new());
-    let builder = Arc::new(builder);
+    let builder = Arc::new(http_builder(&serving));
     loop {
         let slot = tokio::select! {
             s = serving.slots.clone().acquire_owned() => s,

@@ -1,6 +1,7 @@
 //! The one integration-test binary (`autotests = false`): every test module is listed here.
 #![allow(clippy::disallowed_types)]
 
+mod azure_path;
 mod chaos;
 mod ci_signin;
 mod cli;
