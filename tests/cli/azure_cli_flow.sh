@@ -42,6 +42,21 @@ export AZURE_CORE_LOGIN_EXPERIENCE_V2=off
 export PYTHONPATH="$here/guard"
 export IDLAB_NET_GUARD_LOG="$guard_log"
 
+# No version check: the CLI checks for a newer version (a HEAD and two GETs on
+# azcliprod.blob.core.windows.net) whenever its config directory has no versionCheck.json; one
+# that names the installed versions as the latest, written now, stops it.
+seed_versions() {
+  mkdir -p "$1"
+  "$py" - "$1/versionCheck.json" <<'PY'
+import datetime, importlib.metadata as m, json, sys
+v = {k: m.version(p) for k, p in [("azure-cli", "azure-cli"), ("core", "azure-cli-core"), ("telemetry", "azure-cli-telemetry")]}
+json.dump({"versions": {k: {"local": x, "pypi": x} for k, x in v.items()},
+           "update_time": datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S.%f")}, open(sys.argv[1], "w"))
+PY
+}
+seed_versions "$AZURE_CONFIG_DIR"
+seed_versions "$work/azure-vm"
+
 passed=0
 failed=0
 step() {
@@ -69,7 +84,7 @@ suffix="$(printf '%04x' $((RANDOM % 65536)))"
 account="idlabcli$suffix"
 vault="idlabcli$suffix"
 
-echo "== the Azure CLI ($("$az_bin" version --query '"azure-cli"' -o tsv 2>/dev/null)) through the proxy at $proxy"
+echo "== the Azure CLI $("$py" -c 'import importlib.metadata as m; print(m.version("azure-cli"))') through the proxy at $proxy"
 step "config: no telemetry, no upgrade check" az config set core.collect_telemetry=false auto-upgrade.enable=no -o none
 step "login as a service principal" sp_login
 step "account show names the local subscription" bash -c "[ \"\$('$az_bin' account show --query id -o tsv)\" = '$sub' ]"
@@ -137,6 +152,27 @@ as_vm() {
 step "az login --identity as the VM, reading the group" as_vm
 step "group delete (as the service principal)" bash -c "'$az_bin' group delete -n '$rg' --yes --only-show-errors"
 step "the group is gone" bash -c "[ \"\$('$az_bin' group exists -n '$rg')\" = false ]"
+
+# Fully offline: the proxy was asked for the flow's own hosts only (no version check, no
+# telemetry, nothing else), as its request log shows.
+hosts() {
+  "$py" - "$state" <<'PY'
+import json, ssl, sys, urllib.parse, urllib.request
+info = json.load(open(sys.argv[1] + "/server.json"))
+ctx = ssl.create_default_context(cafile=info["ca_file"])
+direct = urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=ctx))
+form = urllib.parse.urlencode({"grant_type": "client_credentials", "client_id": info["operator_client_id"],
+                               "client_secret": open(info["operator_secret_file"]).read().strip(),
+                               "scope": "https://management.azure.com/.default"}).encode()
+token = json.load(direct.open(urllib.request.Request(info["token_url"], data=form)))["access_token"]
+log = json.load(direct.open(urllib.request.Request(info["arm_url"] + "/_idlab/requests",
+                                                   headers={"Authorization": "Bearer " + token})))["value"]
+print("\n".join(sorted({e["path"] for e in log if e["method"] == "CONNECT"})))
+PY
+}
+expected="$(printf '%s\n' "$account.blob.core.windows.net:443" graph.microsoft.com:443 login.microsoftonline.com:443 \
+  management.azure.com:443 "$vault.vault.azure.net:443" | sort)"
+step "the proxy was asked for the flow's hosts only" bash -c "[ \"\$(cat)\" = '$expected' ]" <<< "$(hosts)"
 
 echo "== network guard: lookups and connections other than loopback"
 if [ -s "$guard_log" ]; then
