@@ -102,9 +102,12 @@ fn typed(mut v: Value) -> Value {
     v
 }
 
+/// Which principals a filter keeps.
+type Keep<'a> = Box<dyn Fn(&Principal) -> bool + 'a>;
+
 /// A `$filter` on `servicePrincipals`: which principals it keeps, or `None` when Graph would
 /// refuse it.
-fn sp_filter(f: &str) -> Option<Box<dyn Fn(&Principal) -> bool + '_>> {
+fn sp_filter(f: &str) -> Option<Keep<'_>> {
     let f = f.trim();
     let lit = |s: &str| -> Option<String> {
         let s = s.trim();
@@ -170,7 +173,7 @@ pub fn handle(
     }
     if get && lower == "serviceprincipals" {
         let keep = match query_get(query, "$filter") {
-            None => Box::new(|_: &Principal| true) as Box<dyn Fn(&Principal) -> bool>,
+            None => Box::new(|_: &Principal| true) as Keep<'_>,
             Some(f) => match sp_filter(f) {
                 Some(k) => k,
                 None => {

@@ -267,7 +267,7 @@ fn field_value<'a>(f: Field, body: &'a Value, group: &'a str) -> &'a str {
     }
 }
 
-fn tag<'a>(body: &'a Value, key: impl Fn(&str) -> bool) -> Option<&'a Value> {
+fn tag(body: &Value, key: impl Fn(&str) -> bool) -> Option<&Value> {
     body.get("tags").and_then(Value::as_object)?.iter().find(|(k, _)| key(k)).map(|(_, v)| v)
 }
 
@@ -308,11 +308,13 @@ pub(crate) fn resource_filter(f: Option<&str>) -> Result<Option<Filter>, ArmErro
     let tags: Vec<&Clause> = out.clauses.iter().filter(|c| is_tag(c)).collect();
     if !tags.is_empty() {
         let ok = tags.len() == out.clauses.len()
-            && match tags.as_slice() {
-                [Clause::TagName(_)] | [Clause::TagPrefix(_)] => true,
-                [Clause::TagName(_), Clause::TagValue(_)] | [Clause::TagValue(_), Clause::TagName(_)] => true,
-                _ => false,
-            };
+            && matches!(
+                tags.as_slice(),
+                [Clause::TagName(_)]
+                    | [Clause::TagPrefix(_)]
+                    | [Clause::TagName(_), Clause::TagValue(_)]
+                    | [Clause::TagValue(_), Clause::TagName(_)]
+            );
         if !ok {
             return Err(bad());
         }
