@@ -9,6 +9,10 @@
 //! Only the fields a plan manages are compared (server-filled fields never show as
 //! changes); ids and locations compare case-insensitively as ARM does; `tags` and a VM's
 //! set of user-assigned identities compare as whole values, so out-of-band additions show.
+//! Arrays are sets: scalars match in any order, objects with a `name` by name. A kind names
+//! the fields Azure answers its own way (`Desired::lenient`: a default left out, an enum in
+//! its own case) and the fields it wants absent (`Desired::cleared`). Recorded Azure bodies
+//! judge all of this (`tests/it/real_bodies.rs`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -178,6 +182,11 @@ fn key_set(v: Option<&Value>) -> Vec<String> {
     k
 }
 
+/// The `name` of an array element, for elements matched by name.
+fn name_of(v: &Value) -> Option<&str> {
+    v.get("name").and_then(Value::as_str).filter(|n| *n != UNKNOWN)
+}
+
 /// Field-level differences between what the plan wants and what ARM holds, over the
 /// wanted fields only.
 pub fn diff(path: &str, want: &Value, have: Option<&Value>, out: &mut Vec<FieldChange>) {
@@ -208,6 +217,31 @@ pub fn diff(path: &str, want: &Value, have: Option<&Value>, out: &mut Vec<FieldC
             }
         }
         Value::Array(w) => match have.and_then(Value::as_array) {
+            // Sets: Azure may answer them in another order. Scalars (address prefixes,
+            // actions, audiences) match as a multiset; named objects (rules, subnets) by name.
+            Some(h) if h.len() == w.len() && w.iter().all(|v| !v.is_object() && !v.is_array()) => {
+                let mut free: Vec<&Value> = h.iter().collect();
+                let all = w.iter().all(|v| match free.iter().position(|x| same_scalar(path, v, x)) {
+                    Some(i) => {
+                        free.swap_remove(i);
+                        true
+                    }
+                    None => false,
+                });
+                // Another set: shown element by element, as wanted.
+                if !all {
+                    for (i, v) in w.iter().enumerate() {
+                        diff(&format!("{path}/{i}"), v, h.get(i), out);
+                    }
+                }
+            }
+            Some(h) if h.len() == w.len() && w.iter().all(|v| name_of(v).is_some()) => {
+                for (i, v) in w.iter().enumerate() {
+                    let same =
+                        h.iter().find(|x| name_of(x).zip(name_of(v)).is_some_and(|(a, b)| a.eq_ignore_ascii_case(b)));
+                    diff(&format!("{path}/{i}"), v, same.or_else(|| h.get(i)), out);
+                }
+            }
             Some(h) if h.len() == w.len() => {
                 for (i, v) in w.iter().enumerate() {
                     diff(&format!("{path}/{i}"), v, h.get(i), out);
@@ -259,6 +293,23 @@ pub fn purge_instead(a: &mut Action) {
 pub fn decide(name: &str, kind: &str, plan_name: &str, desired: &Desired, observed: Option<&Value>) -> Action {
     let mut changes = Vec::new();
     diff("", &desired.body, observed, &mut changes);
+    if let Some(have) = observed {
+        for p in &desired.cleared {
+            let held = have.pointer(&format!("/{p}")).filter(|v| !v.is_null());
+            if let Some(v) = held {
+                changes.push(FieldChange { path: (*p).to_string(), old: Some(v.clone()), new: None });
+            }
+        }
+    }
+    if observed.is_some() {
+        // What Azure answers in its own way (defaults left out, enums in its case).
+        changes.retain(|c| {
+            !desired
+                .lenient
+                .iter()
+                .any(|(p, rule)| *p == c.path && c.new.as_ref().is_some_and(|w| rule.same(w, c.old.as_ref())))
+        });
+    }
     let mut a = Action {
         name: name.into(),
         kind: kind.into(),
@@ -584,6 +635,8 @@ mod tests {
             principal_from_plan: false,
             plane: crate::kinds::env::Plane::Arm,
             soft_delete: false,
+            lenient: Vec::new(),
+            cleared: Vec::new(),
         }
     }
 

@@ -64,21 +64,28 @@ pub async fn purge_vault(client: &Client, vault_id: &str, location: &str) -> Res
 pub async fn get_policy(client: &Client, id: &str, tenant: &str) -> Result<Option<Value>, Error> {
     let (vault_id, oid) = split(id, "accessPolicies").ok_or_else(|| bad_id(id))?;
     let Some(vault) = client.get(&vault_id, VAULT_API).await? else { return Ok(None) };
+    Ok(policy_entry(&vault, &oid, tenant))
+}
+
+/// The access-policy entry of object `oid` (in `tenant`, with no application) in a vault's
+/// body, as the planner compares it: `{properties: {tenantId, permissions, storedPermissions}}`
+/// with the permissions normalised ([`normalized_permissions`]) and as stored.
+pub fn policy_entry(vault: &Value, oid: &str, tenant: &str) -> Option<Value> {
     let entry = vault.pointer("/properties/accessPolicies").and_then(Value::as_array).and_then(|list| {
         list.iter().find(|p| {
-            p.get("objectId").and_then(Value::as_str).is_some_and(|o| o.eq_ignore_ascii_case(&oid))
+            p.get("objectId").and_then(Value::as_str).is_some_and(|o| o.eq_ignore_ascii_case(oid))
                 && p.get("tenantId").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case(tenant))
                 && p.get("applicationId").and_then(Value::as_str).is_none_or(str::is_empty)
         })
     });
-    Ok(entry.map(|p| {
+    entry.map(|p| {
         json!({ "properties": {
             "tenantId": p.get("tenantId"),
             "permissions": normalized_permissions(p.get("permissions")),
             // As stored: `accessPolicies/remove` matches permissions by their exact casing.
             "storedPermissions": p.get("permissions"),
         } })
-    }))
+    })
 }
 
 /// Permission lists lower-cased and sorted, empty lists left out.

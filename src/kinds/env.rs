@@ -290,6 +290,33 @@ pub struct Desired {
     /// Deleting it soft-deletes it (key vaults, secrets): a deleted copy blocks the name until
     /// it is recovered or purged.
     pub soft_delete: bool,
+    /// Fields that compare beyond equality, as real Azure answers them: `(path, rule)`, the
+    /// path `/`-separated as in a plan's changes (`properties/sku/name`).
+    pub lenient: Vec<(&'static str, Lenient)>,
+    /// Fields the plan wants absent (`/`-separated paths the desired body leaves out): a value
+    /// Azure holds there is a change, which the update clears by leaving the field out.
+    pub cleared: Vec<&'static str>,
+}
+
+/// How a field of a desired body may differ in what Azure answers and still be the same.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lenient {
+    /// Azure leaves the field out of its answers while it holds this value (its default):
+    /// absent counts as this value.
+    Absent(Value),
+    /// Azure answers the value in a case of its own (`Premium` for `premium`).
+    AnyCase,
+}
+
+impl Lenient {
+    /// Whether `have` (what Azure answered at the path, `None` when absent) is `want`.
+    pub fn same(&self, want: &Value, have: Option<&Value>) -> bool {
+        match (self, have) {
+            (Lenient::Absent(d), None | Some(Value::Null)) => d == want,
+            (Lenient::AnyCase, Some(Value::String(h))) => want.as_str().is_some_and(|w| w.eq_ignore_ascii_case(h)),
+            _ => false,
+        }
+    }
 }
 
 /// Where a resource lives: ARM, or a data plane reached through the resource it sits in.
@@ -324,6 +351,8 @@ impl Desired {
             principal_from_plan: false,
             plane: Plane::Arm,
             soft_delete: false,
+            lenient: Vec::new(),
+            cleared: Vec::new(),
         }
     }
 

@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::env::{Desired, Env, NameCheck, Owner, Plane, UNKNOWN};
+use super::env::{Desired, Env, Lenient, NameCheck, Owner, Plane, UNKNOWN};
 use super::header::{ArmHeader, arm_spec};
 use super::{Cx, Expanded, Spec, child_key, kind};
 use crate::model::names;
@@ -94,6 +94,14 @@ impl Spec for KeyVault {
         Some(Desired {
             immutable: vec![("location", "a vault's location cannot change")],
             soft_delete: true,
+            // Recorded answers (keyvault/TestDeleteVault, TestSetRemoveAccessPolicyByObjectId)
+            // leave out fields never sent (their spec defaults) and spell the SKU `Premium`.
+            lenient: vec![
+                ("properties/enableRbacAuthorization", Lenient::Absent(json!(false))),
+                ("properties/softDeleteRetentionInDays", Lenient::Absent(json!(90))),
+                ("properties/sku/name", Lenient::AnyCase),
+                ("properties/sku/family", Lenient::AnyCase),
+            ],
             ..Desired::new(
                 id,
                 VAULT_API,
@@ -131,6 +139,8 @@ impl Spec for KeyVault {
                     principal: lit("${caller}"),
                     role: lit("Key Vault Secrets Officer"),
                     description: Some(lit("the deploying principal's access to the vault's secrets")),
+                    condition: None,
+                    condition_version: None,
                     depends_on: Vec::new(),
                 }),
             )

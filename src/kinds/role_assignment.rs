@@ -33,6 +33,14 @@ pub struct RoleAssignment {
     /// Description stored on the assignment (idlab prefixes the plan name).
     #[serde(default)]
     pub description: Option<Sp<String>>,
+    /// An ABAC condition limiting the assignment (Azure's condition language, e.g. a Storage
+    /// Blob Data role limited to one container). Changing it updates the assignment in place.
+    #[serde(default)]
+    pub condition: Option<Sp<String>>,
+    /// The condition language's version; only `2.0` exists. Default `2.0`, sent only with a
+    /// `condition`.
+    #[serde(default)]
+    pub condition_version: Option<Sp<String>>,
     /// Logical names this resource must wait for, beyond its references.
     #[serde(default)]
     pub depends_on: Vec<Sp<String>>,
@@ -163,6 +171,13 @@ impl Spec for RoleAssignment {
             ],
             owner: Owner::Description,
             principal_from_plan: from_plan,
+            // Without `condition:` the assignment must have none: one left on it shows as a
+            // change, and the PUT (which leaves the field out) clears it.
+            cleared: if self.condition.is_none() {
+                vec!["properties/condition", "properties/conditionVersion"]
+            } else {
+                Vec::new()
+            },
             ..Desired::new(
                 format!("{scope_s}/providers/Microsoft.Authorization/roleAssignments/{name}"),
                 "2022-04-01",
@@ -170,6 +185,14 @@ impl Spec for RoleAssignment {
                     let mut p = json!({ "roleDefinitionId": definition, "principalId": principal.or_unknown(), "description": desc });
                     if !literal {
                         p["principalType"] = json!("ServicePrincipal");
+                    }
+                    if let Some(c) = &self.condition {
+                        p["condition"] = json!(env.resolve(c).or_unknown());
+                        p["conditionVersion"] = json!(
+                            self.condition_version
+                                .as_ref()
+                                .map_or_else(|| "2.0".to_string(), |v| env.resolve(v).or_unknown())
+                        );
                     }
                     json!({ "properties": p })
                 },
@@ -183,6 +206,30 @@ impl Spec for RoleAssignment {
         check_role(cx, &self.role);
         cx.principal("principal", &self.principal);
         check_scope(cx, &self.scope);
+        if let Some(v) = &self.condition_version {
+            if self.condition.is_none() {
+                cx.push(
+                    Diag::error(Code::InvalidValue, v.span, "`condition_version` without a `condition`")
+                        .label("no condition to version")
+                        .help("add a `condition:`, or remove `condition_version:`"),
+                );
+            } else if !refs::has_expr(v) && v.value != "2.0" {
+                cx.push(
+                    Diag::error(
+                        Code::InvalidValue,
+                        v.span,
+                        format!("condition version `{}` is not supported", v.value),
+                    )
+                    .label("not 2.0")
+                    .help("Azure accepts only condition version 2.0"),
+                );
+            }
+        }
+        if let Some(c) = &self.condition
+            && c.value.trim().is_empty()
+        {
+            cx.push(Diag::error(Code::InvalidValue, c.span, "an empty `condition`").label("empty"));
+        }
         if let Some(d) = &self.description
             && d.value.chars().count() > 1024
         {

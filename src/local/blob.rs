@@ -226,13 +226,16 @@ fn authorize(sh: &Arc<Shared>, parts: &mut Parts, _: &Bearer, _: &mut Note) -> R
         Auth::Principal(p) => {
             let grants = super::rbac::grants(&sh.store().state, now_ms());
             let data = format!("{}/blobs/{action}", super::table::CONTAINERS);
-            rbac::allowed(&grants, p, &a.container_id, &data, true)
+            // A blob's own scope, so ABAC conditions see its container and path.
+            let scope =
+                if a.blob.is_empty() { a.container_id.clone() } else { format!("{}/blobs/{}", a.container_id, a.blob) };
+            rbac::allowed(&grants, p, &scope, &data, true)
                 || (action == "write"
                     && !exists
                     && rbac::allowed(
                         &grants,
                         p,
-                        &a.container_id,
+                        &scope,
                         &format!("{}/blobs/add/action", super::table::CONTAINERS),
                         true,
                     ))

@@ -176,15 +176,16 @@ pub(crate) fn present(r: &Resource, now: u64) -> Value {
     b
 }
 
-/// Deep merge for PATCH: objects merge recursively, `null` removes.
+/// Deep merge for PATCH: objects merge recursively, `null` removes; `tags` and `metadata`
+/// are replaced whole, as Azure does (identity/Update-AzUserAssignedIdentity: a PATCH's tags
+/// are the resource's tags after it).
 pub(crate) fn merge(target: &mut Value, patch: &Value) {
     match (target.as_object_mut(), patch.as_object()) {
         (Some(t), Some(p)) => {
             for (k, v) in p {
                 if v.is_null() {
                     t.remove(k);
-                } else if k == "tags" {
-                    // ARM replaces `tags` as a whole on PATCH.
+                } else if k == "tags" || k == "metadata" {
                     t.insert(k.clone(), v.clone());
                 } else if let Some(existing) = t.get_mut(k)
                     && existing.is_object()
@@ -201,10 +202,24 @@ pub(crate) fn merge(target: &mut Value, patch: &Value) {
 }
 
 /// ARM's identity PATCH: `type` states the final set; listed user identities are added,
-/// `null` removes one, others are kept.
+/// `null` removes one, others are kept. A type without `UserAssigned` drops them all: that
+/// is how the last one goes (`SystemAssigned` or `None`), since an empty map is refused.
 pub(crate) fn patch_identity(old: &Value, patch: &Value) -> Value {
     let mut out = json!({});
     out["type"] = patch.get("type").cloned().unwrap_or_else(|| old.get("type").cloned().unwrap_or(json!("None")));
+    let user = out["type"].as_str().is_some_and(|t| t.to_ascii_lowercase().contains("userassigned"));
+    if !user {
+        // Identities added with a type that has none: the resource checks and refuses it.
+        let added: serde_json::Map<String, Value> = patch
+            .get("userAssignedIdentities")
+            .and_then(Value::as_object)
+            .map(|m| m.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        if !added.is_empty() {
+            out["userAssignedIdentities"] = Value::Object(added);
+        }
+        return out;
+    }
     let mut map = old.get("userAssignedIdentities").and_then(Value::as_object).cloned().unwrap_or_default();
     if let Some(p) = patch.get("userAssignedIdentities").and_then(Value::as_object) {
         for (k, v) in p {

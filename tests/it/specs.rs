@@ -152,6 +152,13 @@ fn captured() -> &'static Captured {
     })
 }
 
+/// The spec violations in what the idlab runs of another test (`s`) captured.
+pub(crate) fn violations_of(s: &Served) -> Vec<String> {
+    let info = idlab::local::attach::read_info(&s.state).expect("server.json");
+    let c = Captured { arm_url: info.arm_url.trim_end_matches('/').to_string(), exchanges: s.captured() };
+    check_all(&c).violations
+}
+
 fn specs() -> &'static Specs {
     static SPECS: OnceLock<Specs> = OnceLock::new();
     SPECS.get_or_init(|| Specs::load(&swagger::root()))

@@ -69,6 +69,7 @@ pub(crate) fn role_assignment(req: &mut Req<'_>, scope: &str, name: &str) -> Res
                     "The request content was invalid: 'principalId' is required.",
                 ));
             };
+            let (condition, condition_version) = condition_of(&p)?;
             let guid_part = rbac::role_guid(&def).to_string();
             // A custom role outside its assignable scopes does not exist at that scope.
             if assignable_at(req.sh, &guid_part, scope) != Some(true) {
@@ -122,7 +123,21 @@ pub(crate) fn role_assignment(req: &mut Req<'_>, scope: &str, name: &str) -> Res
                             "Tenant ID, application ID, principal ID, and scope are not allowed to be updated.",
                         ));
                     }
-                    return Ok(json_response(200, &r.body, &[]));
+                    // An update in place: the description and the condition (Azure takes both
+                    // on a PUT of the same assignment).
+                    let mut updated = r.clone();
+                    let by = req.caller.as_ref().map(|c| c.object_id.clone()).unwrap_or_default();
+                    let up = &mut updated.body["properties"];
+                    up["description"] = p.get("description").cloned().unwrap_or(Value::Null);
+                    up["condition"] = condition.clone();
+                    up["conditionVersion"] = condition_version.clone();
+                    up["updatedOn"] = json!(rfc3339(now));
+                    up["updatedBy"] = json!(by);
+                    updated.etag += 1;
+                    drop(st);
+                    let out = updated.body.clone();
+                    req.sh.commit(vec![Op::PutResource { resource: updated }])?;
+                    return Ok(json_response(200, &out, &[]));
                 }
                 let dup = st.state.resources.values().any(|r| {
                     r.kind == ROLE_ASSIGNMENTS
@@ -152,7 +167,7 @@ pub(crate) fn role_assignment(req: &mut Req<'_>, scope: &str, name: &str) -> Res
             });
             let created_by = req.caller.as_ref().map(|c| c.object_id.clone()).unwrap_or_default();
             let description = p.get("description").and_then(Value::as_str);
-            let out = rbac::role_assignment_body(
+            let mut out = rbac::role_assignment_body(
                 &id,
                 name,
                 scope,
@@ -163,6 +178,8 @@ pub(crate) fn role_assignment(req: &mut Req<'_>, scope: &str, name: &str) -> Res
                 &created_by,
                 now,
             );
+            out["properties"]["condition"] = condition;
+            out["properties"]["conditionVersion"] = condition_version;
             super::quota::check_role_assignment(&req.sh.store().state, &req.sh.quotas(), &req.sh.info.subscription_id)?;
             let r = Resource {
                 id: id.clone(),
@@ -177,6 +194,22 @@ pub(crate) fn role_assignment(req: &mut Req<'_>, scope: &str, name: &str) -> Res
             Ok(json_response(201, &out, &[]))
         }
         _ => Err(method_not_allowed()),
+    }
+}
+
+/// The condition of a role assignment request and its version (`2.0` when a condition comes
+/// without one, null without a condition); any other version is refused.
+fn condition_of(p: &Value) -> Result<(Value, Value), ArmError> {
+    let Some(c) = p.get("condition").and_then(Value::as_str).filter(|c| !c.trim().is_empty()) else {
+        return Ok((Value::Null, Value::Null));
+    };
+    match p.get("conditionVersion").and_then(Value::as_str) {
+        None | Some("2.0") => Ok((json!(c), json!("2.0"))),
+        Some(v) => Err(ArmError::new(
+            400,
+            "InvalidConditionVersion",
+            format!("The condition version '{v}' is not supported. The only supported version is '2.0'."),
+        )),
     }
 }
 
