@@ -261,10 +261,13 @@ pub const AZ_CLI_OFFLINE: &[(&str, &str)] =
     [("AZURE_CORE_COLLECT_TELEMETRY", "no"), ("AZURE_CORE_CHECK_VERSION", "no"), ("AZURE_CORE_SURVEY_MESSAGE", "no")]
         .as_slice();
 
+/// Variables, name and value.
+type Vars = Vec<(String, String)>;
+
 /// The environment of a tool reaching the local cloud by Azure's host names (docs/local-cloud.md,
 /// "Azure's host names"): the variables, and those read from a file (the operator's secret,
 /// which is never printed).
-fn tool_env(info: &crate::local::ConnectionInfo) -> Result<(Vec<(String, String)>, Vec<(String, String)>), String> {
+fn tool_env(info: &crate::local::ConnectionInfo) -> Result<(Vars, Vars), String> {
     if info.proxy_url.is_empty() {
         return Err(format!(
             "the local cloud serving {} (pid {}) has no proxy: it was started by an earlier idlab; restart it",
