@@ -243,12 +243,7 @@ fn authorize(sh: &Arc<Shared>, parts: &mut Parts, _: &Bearer, _: &mut Note) -> R
         Auth::Sas(g) => g.permissions.contains(letter) || (letter == 'c' && g.permissions.contains('w')),
     };
     if !allowed {
-        return Err(Box::new(xml_error(
-            403,
-            "AuthorizationPermissionMismatch",
-            "This request is not authorized to perform this operation using this permission.",
-            &[],
-        )));
+        return Err(Box::new(permission_mismatch()));
     }
     let overrides = match a.auth {
         Auth::Sas(g) => g.overrides,
@@ -257,6 +252,16 @@ fn authorize(sh: &Arc<Shared>, parts: &mut Parts, _: &Bearer, _: &mut Note) -> R
     let (account, container) = (a.account, a.container);
     parts.extensions.insert(Admitted { account, container, key, comp, operation, exists, overrides });
     Ok(())
+}
+
+/// Blob's 403 for a caller whose role or SAS lacks what the operation needs.
+fn permission_mismatch() -> Response {
+    xml_error(
+        403,
+        "AuthorizationPermissionMismatch",
+        "This request is not authorized to perform this operation using this permission.",
+        &[],
+    )
 }
 
 /// Create Container and Delete Container (`PUT`/`DELETE …?restype=container`): the name, then
@@ -295,12 +300,7 @@ fn container_write(
         Auth::Sas(_) => false,
     };
     if !allowed {
-        return Err(Box::new(xml_error(
-            403,
-            "AuthorizationPermissionMismatch",
-            "This request is not authorized to perform this operation using this permission.",
-            &[],
-        )));
+        return Err(Box::new(permission_mismatch()));
     }
     let operation = if create { Operation::CreateContainer } else { Operation::DeleteContainer };
     Ok(Some(Admitted {
