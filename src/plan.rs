@@ -22,8 +22,11 @@ use serde_json::Value;
 use crate::graph::Dag;
 use crate::kinds::Decl;
 
+mod implicit;
 mod lifecycle;
 use crate::kinds::env::{Desired, LIFECYCLE_TAGS, OWNER_METADATA, OWNER_TAG, Owner, UNKNOWN};
+use implicit::implicit_child;
+pub use implicit::{ImplicitChild, implicit_of};
 pub use lifecycle::{Stamp, carry_stamp, stamp};
 
 /// Version of the plan JSON (`plan --format json`, `--out`).
@@ -108,6 +111,10 @@ pub struct Plan {
     /// role assignments at subscription scope for an identity scoped to one group).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_looked_for: Vec<String>,
+    /// Destroy: what Azure made on its own with the resources destroy deletes (a VM's OS
+    /// disk, a NIC's IP configurations), and what becomes of each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub implicit: Vec<ImplicitChild>,
 }
 
 /// A change made outside the plan.
@@ -143,6 +150,7 @@ impl Plan {
             drift: Vec::new(),
             not_applied: Vec::new(),
             not_looked_for: Vec::new(),
+            implicit: Vec::new(),
         }
     }
 
@@ -436,6 +444,7 @@ pub struct Observed {
 /// destroy) the action, then orphans, drift and the kinds not applied yet.
 pub fn make(opts: &Options<'_>, decls: &[Decl], dag: &Dag, obs: &Observed, destroy: bool) -> Plan {
     let mut actions = Vec::new();
+    let mut implicit = Vec::new();
     let order: Vec<usize> = dag
         .topo_order()
         .unwrap_or_else(|| (0..decls.len()).collect())
@@ -448,6 +457,13 @@ pub fn make(opts: &Options<'_>, decls: &[Decl], dag: &Dag, obs: &Observed, destr
             let (Some(w), Some(have)) = (&obs.desired[i], &obs.bodies[i]) else { continue };
             let owned = owned(opts.plan_name, &obs.desired, &obs.bodies, i);
             let (action, reason) = destroy_action(opts, w, have, owned);
+            if matches!(action, ActionKind::Delete | ActionKind::Purge) {
+                implicit.extend(
+                    implicit_of(decls, &obs.desired, &obs.bodies, i)
+                        .into_iter()
+                        .map(|c| implicit_child(&d.logical.value, c, action)),
+                );
+            }
             actions.push(Action {
                 name: d.logical.value.clone(),
                 kind: d.kind.type_name().into(),
@@ -476,6 +492,7 @@ pub fn make(opts: &Options<'_>, decls: &[Decl], dag: &Dag, obs: &Observed, destr
     let mut p = Plan::new(opts.plan_name, opts.subscription, destroy, actions);
     p.drift = obs.foreign_access.iter().map(|(id, what)| Drift { id: id.clone(), detail: what.clone() }).collect();
     p.not_looked_for = obs.not_looked_for.clone();
+    p.implicit = implicit;
     p.not_applied = decls
         .iter()
         .zip(&obs.desired)

@@ -172,9 +172,26 @@ pub async fn teardown(client: &Client, sub: &str, e: &Environment) -> Result<Tea
     let mut kept = Vec::new();
     for g in &e.groups {
         let inside = client.list(&format!("{g}/resources"), RESOURCES_API).await?;
+        let own = |r: &Value| tag(r, OWNER_TAG).as_deref() == Some(e.plan.as_str());
+        // What Azure made with the environment's own resources (a VM's OS disk) is the
+        // environment's too: read from their bodies.
+        let mut made = Vec::new();
+        for r in inside.iter().filter(|r| own(r)) {
+            let (Some(id), Some(t)) = (r.get("id").and_then(Value::as_str), r.get("type").and_then(Value::as_str))
+            else {
+                continue;
+            };
+            if let Some((api, children)) = crate::kinds::implicit_of_listed(t)
+                && let Some(body) = client.get(id, api).await?
+            {
+                made.extend(children(&body).into_iter().map(|c| c.id.to_ascii_lowercase()));
+            }
+        }
+        let made_for_own =
+            |r: &Value| r.get("id").and_then(Value::as_str).is_some_and(|i| made.contains(&i.to_ascii_lowercase()));
         let foreign: Vec<&str> = inside
             .iter()
-            .filter(|r| tag(r, OWNER_TAG).as_deref() != Some(e.plan.as_str()))
+            .filter(|r| !own(r) && !made_for_own(r))
             .filter_map(|r| r.get("name").and_then(Value::as_str))
             .collect();
         if foreign.is_empty() {

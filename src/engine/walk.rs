@@ -15,6 +15,7 @@ use super::plane::{self, Done, PlaneCx, SoftDeleted, Work};
 use super::schedule::{Driver, Fate, Launch, Priority, Schedule, Tasks};
 use super::secrets;
 use crate::arm::Error;
+use crate::kinds::ImplicitFate;
 use crate::kinds::env::{Desired, Owner};
 use crate::plan::{self, ActionKind, Observed};
 
@@ -424,7 +425,23 @@ impl Driver for DestroyWalk<'_, '_> {
         } else {
             plane::for_delete(w, id, have)
         };
-        tasks.spawn(i, plane::run(sh.cx.client.clone(), work));
+        // What its delete would leave behind (a disk whose deleteOption is not Delete) goes
+        // right after it.
+        let after: Vec<(String, &'static str)> = plan::implicit_of(&sh.plan.decls, &obs.desired, &obs.bodies, i)
+            .into_iter()
+            .filter_map(|c| match c.fate {
+                ImplicitFate::After { api_version } => Some((c.id, api_version)),
+                _ => None,
+            })
+            .collect();
+        let client = sh.cx.client.clone();
+        tasks.spawn(i, async move {
+            let done = plane::run(client.clone(), work).await?;
+            for (id, api) in after {
+                client.delete(&id, api).await?;
+            }
+            Ok(done)
+        });
         Launch::Spawned
     }
 
@@ -483,7 +500,20 @@ async fn keep_foreign_containers(sh: &Shared<'_>, obs: &Observed, outcome: &mut 
     if sh.cx.force {
         return;
     }
-    let declared: HashSet<String> = obs.desired.iter().flatten().map(|d| d.id.to_ascii_lowercase()).collect();
+    let mut declared: HashSet<String> = obs.desired.iter().flatten().map(|d| d.id.to_ascii_lowercase()).collect();
+    // What Azure made with the resources destroy deletes is theirs, not a stranger's.
+    for i in (0..outcome.len()).filter(|&i| outcome[i].is_none()) {
+        let children = plan::implicit_of(&sh.plan.decls, &obs.desired, &obs.bodies, i);
+        declared.extend(children.into_iter().map(|c| c.id.to_ascii_lowercase()));
+    }
+    // And with the orphans destroy deletes first, read from their bodies.
+    for (id, t) in &obs.orphans {
+        if let Some((api, children)) = crate::kinds::implicit_of_listed(t)
+            && let Ok(Some(body)) = sh.cx.client.get(id, api).await
+        {
+            declared.extend(children(&body).into_iter().map(|c| c.id.to_ascii_lowercase()));
+        }
+    }
     for (i, o) in outcome.iter_mut().enumerate() {
         if o.is_some() || !sh.plan.decls[i].spec.contains_resources() {
             continue;

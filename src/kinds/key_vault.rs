@@ -70,6 +70,23 @@ impl Spec for KeyVault {
     fn header(&self) -> Option<ArmHeader<'_>> {
         Some(self.arm_header())
     }
+    /// Deleting a vault leaves its soft-deleted copy (purged only with `--purge`).
+    fn implicit(&self, have: &serde_json::Value) -> Vec<super::Implicit> {
+        let (Some(id), Some(location)) =
+            (have.get("id").and_then(|v| v.as_str()), have.get("location").and_then(|v| v.as_str()))
+        else {
+            return Vec::new();
+        };
+        let sub = &id[..id.to_ascii_lowercase().find("/resourcegroups/").unwrap_or(id.len())];
+        let name = id.rsplit('/').next().unwrap_or_default();
+        vec![super::Implicit {
+            id: format!("{sub}/providers/Microsoft.KeyVault/locations/{location}/deletedVaults/{name}"),
+            what: "soft-deleted vault",
+            fate: super::ImplicitFate::Remains(
+                "deleting the vault soft-deletes it: recoverable until its retention ends (--purge purges it)",
+            ),
+        }]
+    }
     /// A PUT would replace the vault's access policies, which access-policy resources
     /// manage: updates PATCH the desired body.
     fn update_patch(&self, want: &Value, _have: Option<&Value>) -> Option<super::Patch> {

@@ -130,6 +130,11 @@ pub trait Spec: Debug + Send + Sync + Any {
     fn update_patch(&self, _want: &J, _have: Option<&J>) -> Option<Patch> {
         None
     }
+    /// Destroy: what Azure made on its own with this resource, read from `have` (what ARM
+    /// holds for it): a VM's OS disk, a NIC's IP configurations, an NSG's default rules.
+    fn implicit(&self, _have: &J) -> Vec<Implicit> {
+        Vec::new()
+    }
     /// Destroy: whether the resource contains others (a resource group), so it is kept while
     /// it holds resources the plan does not own (unless `--force`).
     fn contains_resources(&self) -> bool {
@@ -140,6 +145,51 @@ pub trait Spec: Debug + Send + Sync + Any {
     fn upload(&self, _env: &env::Env<'_>) -> Option<(std::path::PathBuf, String)> {
         None
     }
+}
+
+/// Something Azure makes on its own with a resource ([`Spec::implicit`]), found in the
+/// resource's own body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Implicit {
+    pub id: String,
+    /// What it is, for people: `OS disk`, `IP configuration`, `default security rule`.
+    pub what: &'static str,
+    pub fate: ImplicitFate,
+}
+
+/// What deleting its parent does to an [`Implicit`] child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImplicitFate {
+    /// It goes with its parent; why (`deleteOption: Delete`, a child resource).
+    WithParent(&'static str),
+    /// Its parent's delete leaves it (a disk's `deleteOption: Detach`): destroy deletes it
+    /// after the parent, at this api-version.
+    After { api_version: &'static str },
+    /// The parent's delete makes or leaves it and destroy leaves it too; why.
+    Remains(&'static str),
+}
+
+/// The ids of the array at `pointer` in `have` (a NIC's `ipConfigurations`), as implicit
+/// children that go with their parent.
+pub fn child_ids(have: &J, pointer: &str, what: &'static str, why: &'static str) -> Vec<Implicit> {
+    have.pointer(pointer)
+        .and_then(J::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.get("id").and_then(J::as_str))
+        .map(|id| Implicit { id: id.to_string(), what, fate: ImplicitFate::WithParent(why) })
+        .collect()
+}
+
+/// Reads a resource's [`Implicit`] children from its body.
+pub type ImplicitReader = fn(&J) -> Vec<Implicit>;
+
+/// What Azure made on its own with a resource found in a listing, by its ARM type `t` and
+/// its body `have` (a VM's OS disk): for resources destroy or sweep meets without their
+/// declaration (orphans, expired environments). `None` when `t` makes none worth a read.
+pub fn implicit_of_listed(t: &str) -> Option<(&'static str, ImplicitReader)> {
+    let vm = &vm::VirtualMachineKind;
+    vm.arm_type().is_some_and(|a| a.eq_ignore_ascii_case(t)).then_some((vm.api_version(), vm::vm_implicit))
 }
 
 /// An in-place update sent as a PATCH ([`Spec::update_patch`]).

@@ -236,6 +236,9 @@ pub fn port_spec(s: &str) -> Result<(), String> {
 }
 
 impl Spec for NetworkSecurityGroup {
+    fn implicit(&self, have: &Value) -> Vec<super::Implicit> {
+        super::child_ids(have, "/properties/defaultSecurityRules", "default security rule", "part of its group")
+    }
     fn header(&self) -> Option<ArmHeader<'_>> {
         Some(self.arm_header())
     }
@@ -410,6 +413,9 @@ arm_spec! {
 }
 
 impl Spec for NetworkInterface {
+    fn implicit(&self, have: &Value) -> Vec<super::Implicit> {
+        super::child_ids(have, "/properties/ipConfigurations", "IP configuration", "part of its interface")
+    }
     fn header(&self) -> Option<ArmHeader<'_>> {
         Some(self.arm_header())
     }

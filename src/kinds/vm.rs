@@ -200,9 +200,70 @@ impl VirtualMachine {
     }
 }
 
-/// The body a VM update PATCHes: the fields that can change in place.
+/// The DiskRP api-version destroy deletes a VM's left-behind disks with.
+pub const DISK_API_VERSION: &str = "2024-03-02";
+
+/// What Azure does with a VM's disk or network interface when the VM is deleted: `Delete`
+/// removes it; anything else (`Detach`, Azure's default) leaves it.
+fn deletes_with_vm(entry: &Value) -> bool {
+    entry
+        .get("deleteOption")
+        .or_else(|| entry.pointer("/properties/deleteOption"))
+        .and_then(Value::as_str)
+        .is_some_and(|o| o.eq_ignore_ascii_case("Delete"))
+}
+
+/// A VM's implicit children, from its own body: the OS disk and the data disks it made
+/// (not those attached with `Attach`: made outside it), each deleted with the VM when its
+/// `deleteOption` is `Delete`, else by destroy after the VM; and the interfaces it deletes.
+pub fn vm_implicit(have: &Value) -> Vec<super::Implicit> {
+    use super::{Implicit, ImplicitFate};
+    let mut out = Vec::new();
+    let disk = |d: &Value, what: &'static str, out: &mut Vec<Implicit>| {
+        if let Some(id) = d.pointer("/managedDisk/id").and_then(Value::as_str) {
+            let fate = if deletes_with_vm(d) {
+                ImplicitFate::WithParent("its deleteOption is Delete")
+            } else {
+                ImplicitFate::After { api_version: DISK_API_VERSION }
+            };
+            out.push(Implicit { id: id.to_string(), what, fate });
+        }
+    };
+    let sp = have.pointer("/properties/storageProfile");
+    if let Some(os) = sp.and_then(|s| s.get("osDisk")) {
+        disk(os, "OS disk", &mut out);
+    }
+    for d in sp.and_then(|s| s.get("dataDisks")).and_then(Value::as_array).into_iter().flatten() {
+        let attached = d.get("createOption").and_then(Value::as_str).is_some_and(|c| c.eq_ignore_ascii_case("Attach"));
+        if !attached {
+            disk(d, "data disk", &mut out);
+        }
+    }
+    let nics = have.pointer("/properties/networkProfile/networkInterfaces").and_then(Value::as_array);
+    for n in nics.into_iter().flatten().filter(|n| deletes_with_vm(n)) {
+        if let Some(id) = n.get("id").and_then(Value::as_str) {
+            out.push(Implicit {
+                id: id.to_string(),
+                what: "network interface",
+                fate: ImplicitFate::WithParent("its deleteOption is Delete"),
+            });
+        }
+    }
+    out
+}
+
+/// The body a VM update PATCHes: the fields that can change in place (with the disk's and
+/// the interfaces' `deleteOption`).
 pub fn vm_patch(body: &Value, observed: Option<&Value>) -> Value {
-    let mut p = json!({ "tags": body.get("tags"), "identity": body.get("identity"), "properties": { "hardwareProfile": body.pointer("/properties/hardwareProfile") } });
+    let mut p = json!({ "tags": body.get("tags"), "identity": body.get("identity"), "properties": {
+        "hardwareProfile": body.pointer("/properties/hardwareProfile"),
+        // `createOption` is required in every `OSDisk` (ComputeRP 2025-04-01), a PATCH's too.
+        "storageProfile": { "osDisk": {
+            "createOption": body.pointer("/properties/storageProfile/osDisk/createOption"),
+            "deleteOption": body.pointer("/properties/storageProfile/osDisk/deleteOption"),
+        } },
+        "networkProfile": body.pointer("/properties/networkProfile"),
+    } });
     // Identities that are no longer wanted are removed one by one (`{id: null}`).
     if let (Some(want), Some(have)) = (
         body.pointer("/identity/userAssignedIdentities").and_then(Value::as_object),
@@ -227,6 +288,9 @@ impl Spec for VirtualMachine {
     fn update_patch(&self, want: &Value, have: Option<&Value>) -> Option<super::Patch> {
         Some(super::Patch { body: vm_patch(want, have), if_match: true })
     }
+    fn implicit(&self, have: &Value) -> Vec<super::Implicit> {
+        vm_implicit(have)
+    }
     fn desired(&self, env: &Env<'_>) -> Option<Desired> {
         let (id, name) = self.arm_header().id(env, "Microsoft.Compute/virtualMachines");
         let image = match &self.image.value {
@@ -248,6 +312,11 @@ impl Spec for VirtualMachine {
                 .get(&(format!("{}:nic", env.logical), "id".to_string()))
                 .cloned()
                 .unwrap_or_else(|| UNKNOWN.to_string()),
+        };
+        let nic_ref = if self.auto_network() {
+            json!({ "id": nic, "properties": { "primary": true, "deleteOption": "Delete" } })
+        } else {
+            json!({ "id": nic, "properties": { "primary": true } })
         };
         let computer = self.computer_name.as_ref().map_or_else(|| name.clone(), |c| env.resolve(c).or_unknown());
         let mut os =
@@ -283,7 +352,9 @@ impl Spec for VirtualMachine {
             secrets,
             immutable: vec![
                 ("location", "a VM's location cannot change"),
-                ("properties/storageProfile", "a VM's image cannot change in place"),
+                ("properties/storageProfile/imageReference", "a VM's image cannot change in place"),
+                ("properties/storageProfile/osDisk/createOption", "a VM's OS disk cannot change in place"),
+                ("properties/storageProfile/osDisk/managedDisk", "a VM's OS disk cannot change in place"),
                 ("properties/osProfile", "a VM's OS profile (computer name, admin user) cannot change in place"),
             ],
             ..Desired::new(
@@ -295,9 +366,10 @@ impl Spec for VirtualMachine {
                     "identity": identity,
                     "properties": {
                         "hardwareProfile": { "vmSize": self.size.as_ref().map_or_else(|| "Standard_B2s".to_string(), |s| env.resolve(s).or_unknown()) },
-                        "storageProfile": { "imageReference": image, "osDisk": { "createOption": "FromImage", "managedDisk": { "storageAccountType": "Standard_LRS" } } },
+                        // The OS disk, and the interface `network: auto` makes, go with the VM.
+                        "storageProfile": { "imageReference": image, "osDisk": { "createOption": "FromImage", "deleteOption": "Delete", "managedDisk": { "storageAccountType": "Standard_LRS" } } },
                         "osProfile": os,
-                        "networkProfile": { "networkInterfaces": [{ "id": nic, "properties": { "primary": true } }] },
+                        "networkProfile": { "networkInterfaces": [nic_ref] },
                     },
                 }),
             )
@@ -552,3 +624,37 @@ kind!(VirtualMachineKind, VirtualMachine,
     api_version: "2025-04-01",
     attributes: &["id", "name", "identity", "identity.principal_id", "identity.tenant_id", "computer_name"],
     weight: 90);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::ImplicitFate;
+
+    #[test]
+    fn a_vm_s_implicit_children_come_from_its_body() {
+        let have = json!({ "properties": {
+            "storageProfile": {
+                "osDisk": { "deleteOption": "Detach", "managedDisk": { "id": "/g/disks/vm_OsDisk_1_ab" } },
+                "dataDisks": [
+                    { "createOption": "Empty", "deleteOption": "Delete", "managedDisk": { "id": "/g/disks/made" } },
+                    { "createOption": "Attach", "managedDisk": { "id": "/g/disks/theirs" } },
+                ],
+            },
+            "networkProfile": { "networkInterfaces": [
+                { "id": "/g/nics/a", "properties": { "deleteOption": "Delete" } },
+                { "id": "/g/nics/b" },
+            ] },
+        } });
+        let got: Vec<(String, &str, ImplicitFate)> =
+            vm_implicit(&have).into_iter().map(|c| (c.id, c.what, c.fate)).collect();
+        let with = ImplicitFate::WithParent("its deleteOption is Delete");
+        assert_eq!(
+            got,
+            vec![
+                ("/g/disks/vm_OsDisk_1_ab".into(), "OS disk", ImplicitFate::After { api_version: DISK_API_VERSION }),
+                ("/g/disks/made".into(), "data disk", with),
+                ("/g/nics/a".into(), "network interface", with),
+            ]
+        );
+    }
+}

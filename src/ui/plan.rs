@@ -81,10 +81,23 @@ pub fn text(p: &Plan) -> String {
         for line in change_lines(a) {
             out.push_str(&format!("      {line}\n"));
         }
+        for line in implicit_lines(p, a) {
+            out.push_str(&format!("      {line}\n"));
+        }
         out.push('\n');
     }
     out.push_str(&format!("Plan: {}.\n", counts(&p.summary)));
     out
+}
+
+/// What Azure made with an action's resource and what destroy does with it, one line each
+/// (`- OS disk /subscriptions/…: deleted with `vm` (…)`).
+pub(super) fn implicit_lines(p: &Plan, a: &Action) -> Vec<String> {
+    p.implicit
+        .iter()
+        .filter(|c| c.parent == a.name)
+        .map(|c| format!("{} {} {}: {}", sym(c.action), c.what, c.id, c.reason))
+        .collect()
 }
 
 /// An action's field changes, one line each (`+ path = new` for a create, `~ path: old → new`

@@ -11,7 +11,7 @@
 
 use crate::plan::{Action, ActionKind, Plan};
 
-use super::plan::{change_lines, counts, sym};
+use super::plan::{change_lines, counts, implicit_lines, sym};
 
 /// GitHub's limit on a comment body, in characters.
 pub const GITHUB_LIMIT: usize = 65_536;
@@ -55,6 +55,9 @@ fn lines(p: &Plan) -> Vec<Line> {
         }
         for c in change_lines(a) {
             out.push(Line { text: format!("      {c}"), keep: false });
+        }
+        for c in implicit_lines(p, a) {
+            out.push(Line { text: format!("      {c}"), keep: kept(a) });
         }
     }
     out

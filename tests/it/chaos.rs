@@ -127,7 +127,14 @@ impl Spawned {
 /// differ between local clouds): groups, resources, and role assignments as (scope, role).
 fn inventory(s: &Served) -> Vec<String> {
     let sub = s.subscription();
-    let norm = |id: &str| id.replace(&sub, "SUB").to_ascii_lowercase();
+    // A VM's OS disk is named with a random suffix (`<vm>_OsDisk_1_<32 hex>`), as on Azure.
+    let norm = |id: &str| {
+        let id = id.replace(&sub, "SUB").to_ascii_lowercase();
+        match id.find("_osdisk_1_") {
+            Some(at) => format!("{}_osdisk_1_<hex>", &id[..at]),
+            None => id,
+        }
+    };
     let mut out = Vec::new();
     for path in [
         format!("/subscriptions/{sub}/resourcegroups?api-version=2024-11-01"),

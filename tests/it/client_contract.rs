@@ -111,6 +111,16 @@ const EXTRA_OK: &[(&str, &str, &str)] = &[
     ("network_NetworkInterfaces_CreateOrUpdate.json", "/tags", "the ownership tag"),
     ("compute_VirtualMachines_CreateOrUpdate_UserAssignedIdentity.json", "/tags", "the ownership tag"),
     (
+        "compute_VirtualMachines_CreateOrUpdate_UserAssignedIdentity.json",
+        "/properties/storageProfile/osDisk/deleteOption",
+        "the OS disk goes with the VM (ComputeRP 2025-04-01 OSDisk.deleteOption; Azure's default, Detach, leaves it)",
+    ),
+    (
+        "compute_VirtualMachines_CreateOrUpdate_UserAssignedIdentity.json",
+        "/properties/networkProfile/networkInterfaces/0/properties/deleteOption",
+        "the interface network: auto makes goes with the VM (NetworkInterfaceReferenceProperties.deleteOption)",
+    ),
+    (
         "authorization_RoleAssignments_Create.json",
         "/properties/description",
         "names the owning plan (a documented optional property, arm-contract §4)",

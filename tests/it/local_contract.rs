@@ -314,6 +314,12 @@ fn arm_specs_examples_round_trip() {
     for k in ["vmId", "provisioningState", "timeCreated"] {
         props.remove(k);
     }
+    // The example attaches `myDataDisk1` (createOption Attach): Azure needs it to exist.
+    let disk1 =
+        format!("{}/providers/Microsoft.Compute/disks/myDataDisk1?api-version=2024-03-02", rg("myResourceGroup"));
+    let made =
+        json!({"location": "westus", "properties": {"creationData": {"createOption": "Empty"}, "diskSizeGB": 100}});
+    assert!(lab.op("PUT", &disk1, Some(&made)).status < 300);
     assert!(lab.op("PUT", &vm("myVM"), Some(&body)).status < 300);
     c.compare("compute_VirtualMachines_Get.json", &lab.op("GET", &format!("{}&$expand=userData", vm("myVM")), None));
 

@@ -99,7 +99,7 @@ fn every_table_entry_is_reached_through_the_http_front_door() {
     }
     // A type that is not in the table: 404 InvalidResourceType (its namespace is served),
     // or 400 NoRegisteredProviderFound (it is not).
-    let unknown = format!("{rg}/providers/Microsoft.Compute/disks/d?api-version=2024-03-01");
+    let unknown = format!("{rg}/providers/Microsoft.Compute/snapshots/d?api-version=2024-03-01");
     let r = lab.op("GET", &unknown, None);
     assert_eq!((r.status, r.code()), (400, "NoRegisteredProviderFound"), "{}", r.body);
     let unknown = format!("{rg}/providers/Microsoft.Web/sites/s?api-version=2024-04-01");

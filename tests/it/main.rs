@@ -48,3 +48,4 @@ mod storage_e2e;
 mod throttling;
 mod tokens;
 mod tutorials_e2e;
+mod vm_disks;

@@ -143,10 +143,9 @@ pub(crate) fn prepare_vm(
             time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
         )
     });
-    let rg_prefix = id.split("/providers/").next().unwrap_or_default().to_string();
-    let vm_name = id.rsplit('/').next().unwrap_or_default().to_string();
+    let mut windows = false;
     if let Some(p) = body.get_mut("properties").and_then(Value::as_object_mut) {
-        let windows = p
+        windows = p
             .get("storageProfile")
             .and_then(|s| s.pointer("/imageReference/publisher"))
             .and_then(Value::as_str)
@@ -159,6 +158,7 @@ pub(crate) fn prepare_vm(
             os.remove("adminPassword");
             os.remove("customData");
             os.entry("secrets").or_insert(json!([]));
+            os.entry("allowExtensionOperations").or_insert(json!(true));
             let (key, defaults) = if windows {
                 ("windowsConfiguration", json!({ "provisionVMAgent": true, "enableAutomaticUpdates": true }))
             } else {
@@ -171,39 +171,20 @@ pub(crate) fn prepare_vm(
                 }
             }
         }
-        if let Some(sp) = p.get_mut("storageProfile").and_then(Value::as_object_mut) {
-            let disk_id = |name: &str| json!(format!("{rg_prefix}/providers/Microsoft.Compute/disks/{name}"));
-            if let Some(os) = sp.get_mut("osDisk").and_then(Value::as_object_mut) {
-                os.entry("osType").or_insert(json!(if windows { "Windows" } else { "Linux" }));
-                let name = os
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .map_or_else(|| format!("{vm_name}_OsDisk_1"), str::to_string);
-                os.entry("name").or_insert(json!(name.clone()));
-                os.entry("diskSizeGB").or_insert(json!(if windows { 127 } else { 30 }));
-                if let Some(md) = os.entry("managedDisk").or_insert(json!({})).as_object_mut() {
-                    md.entry("id").or_insert(disk_id(&name));
-                }
-            }
-            if let Some(list) = sp.entry("dataDisks").or_insert(json!([])).as_array_mut() {
-                for (i, d) in list.iter_mut().enumerate() {
-                    let name = d
-                        .get("name")
-                        .and_then(Value::as_str)
-                        .map_or_else(|| format!("{vm_name}_DataDisk_{i}"), str::to_string);
-                    if let Some(o) = d.as_object_mut() {
-                        o.entry("name").or_insert(json!(name.clone()));
-                        o.entry("diskSizeGB").or_insert(json!(32));
-                        if let Some(md) = o.entry("managedDisk").or_insert(json!({})).as_object_mut() {
-                            md.entry("id").or_insert(disk_id(&name));
-                        }
-                    }
-                }
-            }
-        }
         p.insert("vmId".into(), vm_id);
         p.insert("timeCreated".into(), created);
     }
+    // Its extensions are listed in its body (`resources`), as Azure answers; a PUT keeps them.
+    match existing.and_then(|r| r.body.get("resources")) {
+        Some(r) => body["resources"] = r.clone(),
+        None => {
+            if let Some(o) = body.as_object_mut() {
+                o.remove("resources");
+            }
+        }
+    }
+    // Its OS disk, made with it, and the data disks it attaches or detaches.
+    extra.extend(super::disk::vm_disks(st, id, existing, body, windows, now)?);
     // NICs point back at their VM.
     for nic in nics {
         if let Some(mut n) = st.resources.get(&nic.to_ascii_lowercase()).cloned() {
@@ -213,6 +194,69 @@ pub(crate) fn prepare_vm(
         }
     }
     Ok(())
+}
+
+/// A VM extension's PUT (`virtualMachines/{vm}/extensions/{name}`): its VM must exist; the VM's
+/// body lists it under `resources` (recording `compute/TestVirtualMachineIdentityUpdate.json`:
+/// the VM's GET shows the whole extension, its list entry only the id).
+pub(crate) fn prepare_extension(
+    st: &CloudState,
+    id: &str,
+    body: &mut Value,
+    extra: &mut Vec<Op>,
+) -> Result<(), ArmError> {
+    let vm_id = id.rsplitn(3, '/').nth(2).unwrap_or_default();
+    let Some(mut vm) = st.resources.get(&vm_id.to_ascii_lowercase()).filter(|r| r.kind == VIRTUAL_MACHINES).cloned()
+    else {
+        return Err(parent_not_found(vm_id));
+    };
+    if let Some(p) = body.get_mut("properties").and_then(Value::as_object_mut) {
+        p.insert("provisioningState".into(), json!("Succeeded"));
+    }
+    extension_listed(&mut vm.body, id, Some(body));
+    vm.etag += 1;
+    extra.push(Op::PutResource { resource: vm });
+    Ok(())
+}
+
+/// A resource as a list shows it: a VM's extensions by id only (the recording's VM list).
+pub(crate) fn listed(mut body: Value) -> Value {
+    if body.get("type").and_then(Value::as_str) != Some(VIRTUAL_MACHINES) {
+        return body;
+    }
+    if let Some(list) = body.get_mut("resources").and_then(Value::as_array_mut) {
+        for e in list.iter_mut() {
+            *e = json!({ "id": e.get("id") });
+        }
+    }
+    body
+}
+
+/// The VM whose extension `id` is deleted, without it in its `resources`.
+pub(crate) fn extension_deleted(st: &CloudState, id: &str) -> Vec<Op> {
+    let vm_id = id.rsplitn(3, '/').nth(2).unwrap_or_default();
+    let Some(mut vm) = st.resources.get(&vm_id.to_ascii_lowercase()).cloned() else { return Vec::new() };
+    extension_listed(&mut vm.body, id, None);
+    vm.etag += 1;
+    vec![Op::PutResource { resource: vm }]
+}
+
+/// Put (or with `None` remove) extension `id` in a VM body's `resources`.
+fn extension_listed(vm: &mut Value, id: &str, ext: Option<&Value>) {
+    let mut list: Vec<Value> = vm.get("resources").and_then(Value::as_array).cloned().unwrap_or_default();
+    list.retain(|e| !e.get("id").and_then(Value::as_str).is_some_and(|x| x.eq_ignore_ascii_case(id)));
+    if let Some(e) = ext {
+        list.push(e.clone());
+    }
+    match vm.as_object_mut() {
+        Some(o) if list.is_empty() => {
+            o.remove("resources");
+        }
+        Some(o) => {
+            o.insert("resources".into(), Value::Array(list));
+        }
+        None => {}
+    }
 }
 
 /// How long a Run Command script may run before it is killed (Azure allows 90 minutes; the

@@ -45,7 +45,7 @@ pub(crate) fn list_collection(req: &Req<'_>, parent: &str, t: &str) -> Result<Re
     let keep = |r: &Resource| r.kind.eq_ignore_ascii_case(t) && is_scope_prefix(parent, &r.id);
     let value: Vec<Value> = readable(&st.state, c, keep, |r| format!("{}/read", r.kind))
         .into_iter()
-        .map(|r| present(r, now_ms()))
+        .map(|r| listed(present(r, now_ms())))
         .collect();
     Ok(json_response(200, &json!({ "value": value }), &[]))
 }
@@ -301,6 +301,10 @@ pub(crate) fn put_resource(
                 &req.api_version,
                 &mut extra,
             )?,
+            "microsoft.compute/disks" => super::disk::prepare_disk(existing.as_ref(), &mut body)?,
+            "microsoft.compute/virtualmachines/extensions" => {
+                prepare_extension(&st.state, &stored_id, &mut body, &mut extra)?
+            }
             "microsoft.compute/virtualmachines" => {
                 let caller = req.caller.clone();
                 prepare_vm(
@@ -428,6 +432,9 @@ pub(crate) fn delete_resource(
     }
     {
         let st = req.sh.store();
+        if tl == "microsoft.compute/disks" {
+            super::disk::check_disk_delete(&st.state, &r)?;
+        }
         if tl == "microsoft.network/networkinterfaces"
             && let Some(vm) = r.body.pointer("/properties/virtualMachine/id").and_then(Value::as_str)
             && st.state.resources.contains_key(&vm.to_ascii_lowercase())
@@ -467,16 +474,12 @@ pub(crate) fn delete_resource(
         if tl == "microsoft.network/networkinterfaces" {
             ops.extend(pip_backrefs(&st.state, &r.id, Some(&r.body), None));
         }
+        // A VM's disks and NICs: deleted or detached by their `deleteOption`.
         if tl == "microsoft.compute/virtualmachines" {
-            for nic in vm_nics(&r.body) {
-                if let Some(mut n) = st.state.resources.get(&nic.to_ascii_lowercase()).cloned() {
-                    if let Some(p) = n.body.get_mut("properties").and_then(Value::as_object_mut) {
-                        p.remove("virtualMachine");
-                    }
-                    n.etag += 1;
-                    ops.push(Op::PutResource { resource: n });
-                }
-            }
+            ops.extend(super::disk::vm_delete_ops(&st.state, &r));
+        }
+        if tl == "microsoft.compute/virtualmachines/extensions" {
+            ops.extend(extension_deleted(&st.state, &r.id));
         }
     }
     stop_listeners(req.sh, &ops);

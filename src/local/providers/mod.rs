@@ -4,6 +4,7 @@
 
 pub mod authorization;
 pub mod compute;
+pub mod disk;
 pub mod generic;
 pub mod identity;
 pub mod keyvault;

@@ -65,6 +65,8 @@ pub const ROLE_DEFINITIONS: &str = "Microsoft.Authorization/roleDefinitions";
 pub const IDENTITIES: &str = "Microsoft.ManagedIdentity/identities";
 pub const FEDERATED_CREDENTIALS: &str = "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials";
 pub const VIRTUAL_MACHINES: &str = "Microsoft.Compute/virtualMachines";
+pub const DISKS: &str = "Microsoft.Compute/disks";
+pub const VM_EXTENSIONS: &str = "Microsoft.Compute/virtualMachines/extensions";
 pub const STORAGE_ACCOUNTS: &str = "Microsoft.Storage/storageAccounts";
 pub const CONTAINERS: &str = "Microsoft.Storage/storageAccounts/blobServices/containers";
 pub const SQL_SERVERS: &str = "Microsoft.Sql/servers";
@@ -99,6 +101,8 @@ pub const TABLE: &[Provider] = &[
     entry("Microsoft.ManagedIdentity/userAssignedIdentities", || versions::MSI, Lro::None, false, Handler::Generic),
     with(FEDERATED_CREDENTIALS, VIEW, || versions::FEDERATED, Lro::None, false, Handler::Generic),
     entry(VIRTUAL_MACHINES, || versions::COMPUTE, Lro::AsyncOperation, true, Handler::Generic),
+    entry(DISKS, || versions::DISKS, Lro::AsyncOperation, false, Handler::Generic),
+    entry(VM_EXTENSIONS, || versions::COMPUTE, Lro::AsyncOperation, false, Handler::Generic),
     entry("Microsoft.Network/virtualNetworks", || versions::NETWORK, Lro::AsyncOperation, true, Handler::Generic),
     with(
         "Microsoft.Network/virtualNetworks/subnets",

@@ -83,6 +83,33 @@ pub(super) const COMPUTE: &[&str] = &[
     "2016-04-30-preview",
 ];
 
+/// The DiskRP's own api-versions (`Microsoft.Compute/disks`; azure-rest-api-specs
+/// `specification/compute/resource-manager/Microsoft.Compute/DiskRP/`).
+pub(super) const DISKS: &[&str] = &[
+    "2017-03-30",
+    "2018-04-01",
+    "2018-06-01",
+    "2018-09-30",
+    "2019-03-01",
+    "2019-07-01",
+    "2019-11-01",
+    "2020-05-01",
+    "2020-06-30",
+    "2020-09-30",
+    "2020-12-01",
+    "2021-04-01",
+    "2021-08-01",
+    "2021-12-01",
+    "2022-03-02",
+    "2022-07-02",
+    "2023-01-02",
+    "2023-04-02",
+    "2023-10-02",
+    "2024-03-02",
+    "2025-01-02",
+    "2016-04-30-preview",
+];
+
 pub(super) const NETWORK: &[&str] = &[
     "2015-06-15",
     "2016-03-30",
