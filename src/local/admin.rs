@@ -11,6 +11,7 @@
 //! | `GET /_idlab/faults`, `PUT /_idlab/faults` | read or replace the fault configuration |
 //! | `GET /_idlab/clock`, `POST /_idlab/clock` `{"advance_ms": N}` | the throttling buckets' virtual clock in ms (`clock_ms`); POST moves it forward by N ms (the only way it moves with `throttling.frozen_clock`) |
 //! | `GET /_idlab/quotas`, `PUT /_idlab/quotas` `{"resource_groups", "storage_accounts_per_region", "role_assignments", "regional_vcpus", "family_vcpus"}` | read or replace the subscription limits enforced on create and reported by `usages` (fields left out keep Azure's defaults) |
+//! | `GET /_idlab/paging`, `PUT /_idlab/paging` `{"page_size": N}` | the page size of resource and resource-group lists (ARM's 1000 by default; `IDLAB_LOCAL_PAGE_SIZE` sets it at start), shrunk so tests see `nextLink`s |
 //! | `POST /_idlab/snapshot` | compact the journal into a snapshot now |
 //! | `PUT /_idlab/resources` `{"id", "body"}` | seed recorded state: store `body` verbatim as the resource `id` (see [below](#seeding-recorded-state)); answers `{"id", "type", "etag"}` |
 //! | `PUT /_idlab/storageAccounts/{name}/keys` `{"keys":["<base64>","<base64>"]}` | replace a storage account's two keys with known ones (SAS test vectors, tools with a fixed key as Azurite has); answers the key names, never the values; paths are case-insensitive |
@@ -35,6 +36,8 @@
 //! A request is a *write* when it asks to change state, whatever the answer: PUT, PATCH or
 //! DELETE, or a POST other than the read-only actions (`listKeys`, `listServiceSas`,
 //! `listAccountSas`, `checkNameAvailability`); token requests are not writes.
+
+use std::sync::atomic::Ordering;
 
 use axum::http::Method;
 use axum::response::Response;
@@ -109,6 +112,16 @@ pub fn handle(
             }
             Err(e) => Err(ArmError::new(400, "InvalidRequestContent", e.to_string())),
         },
+        (Method::GET, "/_idlab/paging") => Ok(json!({ "page_size": sh.page_size.load(Ordering::Relaxed) })),
+        (Method::PUT, "/_idlab/paging") => {
+            match serde_json::from_slice::<Value>(body).ok().and_then(|v| v.get("page_size").and_then(Value::as_u64)) {
+                Some(n) if n > 0 => {
+                    sh.page_size.store(usize::try_from(n).unwrap_or(usize::MAX), Ordering::Relaxed);
+                    Ok(json!({ "page_size": n }))
+                }
+                _ => Err(ArmError::new(400, "InvalidRequestContent", "`page_size` must be a whole number ≥ 1.")),
+            }
+        }
         (Method::GET, "/_idlab/clock") => Ok(clock(sh)),
         (Method::POST, "/_idlab/clock") => {
             let advance = serde_json::from_slice::<Value>(body)

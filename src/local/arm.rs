@@ -31,7 +31,7 @@ use super::rbac;
 use super::request::*;
 use super::shared::{Shared, now_ms};
 use super::table::*;
-use super::{admin, login, table};
+use super::{admin, graph, login, table};
 use crate::arm::id::ResourceId;
 
 /// The router: everything goes through one catch-all handler.
@@ -206,7 +206,14 @@ pub fn plane() -> Plane {
         errors: Errors::ArmJson,
         ids: Ids::Arm,
         any_case_scheme: true,
-        audiences: |_, aud| ARM_AUDIENCES.contains(&aud),
+        // Graph's paths take Graph's tokens (and only those), the rest ARM's.
+        audiences: |parts, aud| {
+            if graph::is_graph_path(&parts.uri.path().to_ascii_lowercase()) {
+                graph::accepts(aud)
+            } else {
+                ARM_AUDIENCES.contains(&aud)
+            }
+        },
         admit,
         authorize: authorize_arm,
         log_path: pipeline::request_path,
@@ -293,7 +300,8 @@ fn admit(sh: &Arc<Shared>, parts: &mut Parts, bearer: &Bearer, note: &mut Note) 
             && !lower.starts_with("/_idlab/operations/");
         return Ok(());
     }
-    if lower.starts_with("/graph/") {
+    if graph::is_graph_path(&lower) {
+        note.write = false;
         return Ok(());
     }
     // A write asks to change state, whatever the answer: PUT, PATCH, DELETE and POSTs other
@@ -484,6 +492,9 @@ async fn entry(
     }
     if lower.starts_with("/_idlab") {
         return admin::handle(&sh, &method, &lower, &query, &body, bearer.caller());
+    }
+    if graph::is_graph_path(&lower) {
+        return graph::handle(&sh, &method, path, &query, &headers, &body, &bearer);
     }
     json_response(200, &json!({ "value": [] }), &[])
 }

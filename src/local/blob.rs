@@ -199,6 +199,10 @@ fn authorize(sh: &Arc<Shared>, parts: &mut Parts, _: &Bearer, _: &mut Note) -> R
     if a.container.is_empty() {
         return Err(invalid_uri());
     }
+    if let Some(admitted) = container_write(sh, parts, &a, &q)? {
+        parts.extensions.insert(admitted);
+        return Ok(());
+    }
     if !sh.store().state.resources.contains_key(&a.container_id.to_ascii_lowercase()) {
         return Err(Box::new(xml_error(404, "ContainerNotFound", "The specified container does not exist.", &[])));
     }
@@ -214,7 +218,8 @@ fn authorize(sh: &Arc<Shared>, parts: &mut Parts, _: &Bearer, _: &mut Note) -> R
         Operation::List | Operation::ContainerProperties | Operation::Read => ("read", 'r'),
         Operation::Write if exists => ("write", 'w'),
         Operation::Write => ("write", 'c'),
-        Operation::Delete => ("delete", 'd'),
+        // Container writes were authorized by `container_write`.
+        Operation::Delete | Operation::CreateContainer | Operation::DeleteContainer => ("delete", 'd'),
     };
     let letter = if operation == Operation::List { 'l' } else { letter };
     let allowed = match &a.auth {
@@ -238,12 +243,7 @@ fn authorize(sh: &Arc<Shared>, parts: &mut Parts, _: &Bearer, _: &mut Note) -> R
         Auth::Sas(g) => g.permissions.contains(letter) || (letter == 'c' && g.permissions.contains('w')),
     };
     if !allowed {
-        return Err(Box::new(xml_error(
-            403,
-            "AuthorizationPermissionMismatch",
-            "This request is not authorized to perform this operation using this permission.",
-            &[],
-        )));
+        return Err(Box::new(permission_mismatch()));
     }
     let overrides = match a.auth {
         Auth::Sas(g) => g.overrides,
@@ -252,6 +252,89 @@ fn authorize(sh: &Arc<Shared>, parts: &mut Parts, _: &Bearer, _: &mut Note) -> R
     let (account, container) = (a.account, a.container);
     parts.extensions.insert(Admitted { account, container, key, comp, operation, exists, overrides });
     Ok(())
+}
+
+/// Blob's 403 for a caller whose role or SAS lacks what the operation needs.
+fn permission_mismatch() -> Response {
+    xml_error(
+        403,
+        "AuthorizationPermissionMismatch",
+        "This request is not authorized to perform this operation using this permission.",
+        &[],
+    )
+}
+
+/// Create Container and Delete Container (`PUT`/`DELETE …?restype=container`): the name, then
+/// the RBAC action the Blob service documents for each with Entra authorization
+/// (`…/blobServices/containers/write`, `…/delete`; Storage Blob Data Contributor has both).
+/// A service SAS names one container and cannot create or delete it. `None`: another
+/// operation.
+fn container_write(
+    sh: &Shared,
+    parts: &Parts,
+    a: &Addressed,
+    q: &[(String, String)],
+) -> Result<Option<Admitted>, Box<Response>> {
+    let create = parts.method == Method::PUT;
+    if !a.blob.is_empty()
+        || query_get(q, "restype") != Some("container")
+        || query_get(q, "comp").is_some()
+        || !(create || parts.method == Method::DELETE)
+    {
+        return Ok(None);
+    }
+    if !super::storage::valid_container_name(&a.container) {
+        // Azure's message, spelling included.
+        return Err(Box::new(xml_error(
+            400,
+            "InvalidResourceName",
+            "The specifed resource name contains invalid characters.",
+            &[],
+        )));
+    }
+    let action = format!("{}/{}", super::table::CONTAINERS, if create { "write" } else { "delete" });
+    let allowed = match &a.auth {
+        Auth::Principal(p) => {
+            rbac::allowed(&rbac::grants(&sh.store().state, now_ms()), p, &a.container_id, &action, false)
+        }
+        Auth::Sas(_) => false,
+    };
+    if !allowed {
+        return Err(Box::new(permission_mismatch()));
+    }
+    let operation = if create { Operation::CreateContainer } else { Operation::DeleteContainer };
+    Ok(Some(Admitted {
+        account: a.account.clone(),
+        container: a.container.clone(),
+        key: a.container_id.clone(),
+        comp: String::new(),
+        operation,
+        exists: sh.store().state.resources.contains_key(&a.container_id.to_ascii_lowercase()),
+        overrides: Vec::new(),
+    }))
+}
+
+/// Create Container (201 with its `ETag`, 409 if it exists) and Delete Container (202, 404 if
+/// it does not), both seen by Resource Manager too.
+fn container_write_answer(sh: &Shared, a: &Admitted) -> Response {
+    let create = a.operation == Operation::CreateContainer;
+    match (create, a.exists) {
+        (true, true) => xml_error(409, "ContainerAlreadyExists", "The specified container already exists.", &[]),
+        (false, false) => xml_error(404, "ContainerNotFound", "The specified container does not exist.", &[]),
+        (true, false) => {
+            let now = now_ms();
+            let op = super::storage::container_created(&sh.store().state, &a.key, now);
+            match op {
+                Ok(op) => commit_then(sh, vec![op], || {
+                    ok(201, Vec::new(), &[("etag", new_etag()), ("last-modified", http_date(now))])
+                }),
+                Err(e) => xml_error(e.status, "InvalidResourceName", &e.message, &[]),
+            }
+        }
+        (false, true) => commit_then(sh, super::storage::container_deleted(&a.key, &a.account, &a.container), || {
+            ok(202, Vec::new(), &[])
+        }),
+    }
 }
 
 /// The handler, behind the pipeline: the body is read only now.
@@ -278,6 +361,7 @@ async fn entry(
             "blocklist" => put_block_list(&sh, key, &headers, &body),
             _ => upload(&sh, key, &headers, body),
         },
+        Operation::CreateContainer | Operation::DeleteContainer => container_write_answer(&sh, &a),
         Operation::Delete if !a.exists => xml_error(404, "BlobNotFound", "The specified blob does not exist.", &[]),
         Operation::Delete => {
             sh.blocks.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
@@ -303,6 +387,8 @@ enum Operation {
     /// blob does not exist yet.
     Write,
     Delete,
+    CreateContainer,
+    DeleteContainer,
 }
 
 /// The operation a method, `restype=container` and `comp` ask for; other combinations are
@@ -326,17 +412,6 @@ fn operation(method: &Method, container_op: bool, comp: &str) -> Result<Operatio
                 Err(Box::new(not_served("container access policies (comp=acl)")))
             }
             (Method::GET | Method::HEAD, "") => Ok(Operation::ContainerProperties),
-            // The container exists (checked before); creating and deleting containers goes
-            // through Resource Manager here.
-            (Method::PUT, "") => {
-                Err(Box::new(xml_error(409, "ContainerAlreadyExists", "The specified container already exists.", &[])))
-            }
-            (Method::DELETE, "") => Err(Box::new(xml_error(
-                405,
-                "UnsupportedHttpVerb",
-                "The local cloud creates and deletes containers through Resource Manager only.",
-                &[],
-            ))),
             (_, "" | "list") => Err(Box::new(bad_verb())),
             (_, other) => Err(Box::new(not_served(&format!("comp={other} on a container")))),
         };

@@ -30,6 +30,7 @@ pub mod datalake;
 pub mod dfs;
 pub mod faults;
 pub mod federated;
+pub mod graph;
 pub mod http;
 pub mod imds;
 pub mod keyvault;
@@ -318,6 +319,7 @@ impl Cloud {
                 config.limits.max_connections,
             ),
             limits: config.limits.clone(),
+            page_size: std::sync::atomic::AtomicUsize::new(shared::initial_page_size()),
         });
         {
             let mut st = shared.store();

@@ -158,10 +158,27 @@ pub struct Shared {
     pub limits: Limits,
     /// The connection timeouts and the connection cap every listener shares.
     pub serving: super::tls::Serving,
+    /// The page size of resource and resource-group lists (`/_idlab/paging`).
+    pub page_size: std::sync::atomic::AtomicUsize,
 }
 
 /// The request log keeps this many entries.
 pub const LOG_CAPACITY: usize = 50_000;
+
+/// ARM's page size for resource and resource-group lists (`$top`'s default and maximum on
+/// `/resources`): a longer list answers a `nextLink` with a `$skiptoken`. The admin API
+/// (`PUT /_idlab/paging`) or `IDLAB_LOCAL_PAGE_SIZE` shrinks it for tests.
+pub const PAGE_SIZE: usize = 1000;
+
+/// The list page size a new local cloud starts with: `IDLAB_LOCAL_PAGE_SIZE` (a test setting),
+/// else ARM's.
+pub fn initial_page_size() -> usize {
+    std::env::var("IDLAB_LOCAL_PAGE_SIZE")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(PAGE_SIZE)
+}
 
 impl Shared {
     pub fn store(&self) -> MutexGuard<'_, Store> {

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 
 use super::http::ArmError;
-use super::store::State as CloudState;
+use super::store::{Op, Resource, State as CloudState};
 
 /// Two fresh account keys.
 pub fn new_keys() -> Value {
@@ -296,12 +296,7 @@ pub fn prepare_container(st: &CloudState, id: &str, body: &mut Value) -> Result<
         ));
     }
     let name = id.rsplit('/').next().unwrap_or_default();
-    let ok = (3..=63).contains(&name.len())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !name.starts_with('-')
-        && !name.ends_with('-')
-        && !name.contains("--");
-    if !ok {
+    if !valid_container_name(name) {
         return Err(ArmError::new(
             400,
             "ContainerOperationFailure",
@@ -318,6 +313,40 @@ pub fn prepare_container(st: &CloudState, id: &str, body: &mut Value) -> Result<
         }
     }
     Ok(())
+}
+
+/// Azure's container names: 3 to 63 lower-case letters, digits and single hyphens, starting
+/// and ending with a letter or digit.
+pub fn valid_container_name(name: &str) -> bool {
+    (3..=63).contains(&name.len())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && !name.contains("--")
+}
+
+/// What a data-plane Create Container writes: the container as Resource Manager shows it
+/// (`{account id}/blobServices/default/containers/{name}`), so both views agree.
+///
+/// # Errors
+/// The account is gone, or the name is not a container name.
+pub fn container_created(st: &CloudState, id: &str, now_ms: u64) -> Result<Op, ArmError> {
+    let name = id.rsplit('/').next().unwrap_or_default();
+    let mut body = json!({ "id": id, "name": name, "type": super::table::CONTAINERS, "properties": {} });
+    prepare_container(st, id, &mut body)?;
+    let kind = super::table::CONTAINERS.to_string();
+    let resource =
+        Resource { id: id.to_string(), kind, body, etag: 1, created_ms: now_ms, busy_until_ms: 0, effective_ms: None };
+    Ok(Op::PutResource { resource })
+}
+
+/// What a data-plane Delete Container removes: the container, its blobs and its Gen2 paths.
+pub fn container_deleted(id: &str, account: &str, container: &str) -> Vec<Op> {
+    vec![
+        Op::DeleteResource { key: id.to_ascii_lowercase() },
+        Op::DeleteBlobs { prefix: format!("{account}/{container}/") },
+        super::store::delete_data_paths(account, Some(container)),
+    ]
 }
 
 /// The account's two keys (base64), as the server keeps them.

@@ -167,9 +167,10 @@ fn blobs_need_a_data_role_or_a_sas_with_the_right_letters() {
     );
     assert!(text.contains("</Blob><BlobPrefix><Name>report/</Name></BlobPrefix></Blobs>"), "{text}");
     assert!(!text.contains("hello.txt") && !text.contains("2024.csv"), "{text}");
-    // Container-level requests are not blob requests.
+    // Container-level requests are not blob requests: a service SAS names a container and
+    // cannot create (or delete) one.
     let c = blob(&lab, "PUT", &format!("{endpoint}docs?restype=container&{all}"), &[v], b"");
-    assert_eq!((c.status, c.code().as_str()), (409, "ContainerAlreadyExists"));
+    assert_eq!((c.status, c.code().as_str()), (403, "AuthorizationPermissionMismatch"));
     let bare = blob(&lab, "GET", &format!("{endpoint}docs?{all}"), &[v], b"");
     assert_eq!((bare.status, bare.code().as_str()), (400, "InvalidUri"));
     // HEAD reports the size and an HTTP date.
@@ -533,4 +534,59 @@ fn put_block_and_put_block_list_assemble_a_blob_with_its_headers() {
 fn base64_of(b: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+#[test]
+fn create_and_delete_container_on_the_data_plane_with_rbac_and_seen_by_arm() {
+    let lab = Lab::start();
+    let (endpoint, account_id) = account_only(&lab, "idlabcontainers1");
+    let v = ("x-ms-version", "2023-11-03");
+    let data_contributor = storage_principal(&lab, &[("Storage Blob Data Contributor", &account_id)]);
+    let reader = storage_principal(&lab, &[("Storage Blob Data Reader", &account_id)]);
+    let auth = |t: &str| format!("Bearer {t}");
+    let (dc, rd) = (auth(&data_contributor), auth(&reader));
+    let url = format!("{endpoint}made-here?restype=container");
+    let arm = format!("{account_id}/blobServices/default/containers/made-here?api-version=2025-06-01");
+
+    // A reader may not create; nothing is made.
+    let refused = blob(&lab, "PUT", &url, &[v, ("authorization", &rd)], b"");
+    assert_eq!((refused.status, refused.code().as_str()), (403, "AuthorizationPermissionMismatch"));
+    assert_eq!(lab.op("GET", &arm, None).status, 404);
+    // Storage Blob Data Contributor creates: 201 with an ETag, and ARM shows the container.
+    let made = blob(&lab, "PUT", &url, &[v, ("authorization", &dc)], b"");
+    assert_eq!(made.status, 201, "{}", String::from_utf8_lossy(&made.body));
+    assert!(made.header("etag").starts_with("\"0x"), "{}", made.header("etag"));
+    let shown = lab.op("GET", &arm, None);
+    assert_eq!((shown.status, shown.body["name"].as_str()), (200, Some("made-here")), "{}", shown.body);
+    assert_eq!(shown.body["type"], "Microsoft.Storage/storageAccounts/blobServices/containers");
+    assert_eq!(shown.body["properties"]["publicAccess"], "None", "{}", shown.body);
+    // Again: 409; a bad name: 400.
+    let again = blob(&lab, "PUT", &url, &[v, ("authorization", &dc)], b"");
+    assert_eq!((again.status, again.code().as_str()), (409, "ContainerAlreadyExists"));
+    let bad = blob(&lab, "PUT", &format!("{endpoint}Bad--Name?restype=container"), &[v, ("authorization", &dc)], b"");
+    assert_eq!((bad.status, bad.code().as_str()), (400, "InvalidResourceName"));
+    // The new container holds blobs.
+    let put = blob(
+        &lab,
+        "PUT",
+        &format!("{endpoint}made-here/a.txt"),
+        &[v, ("authorization", &dc), ("x-ms-blob-type", "BlockBlob")],
+        b"data",
+    );
+    assert_eq!(put.status, 201, "{}", String::from_utf8_lossy(&put.body));
+    // A reader may not delete; the contributor does (202), then it is gone everywhere.
+    let refused = blob(&lab, "DELETE", &url, &[v, ("authorization", &rd)], b"");
+    assert_eq!((refused.status, refused.code().as_str()), (403, "AuthorizationPermissionMismatch"));
+    let gone = blob(&lab, "DELETE", &url, &[v, ("authorization", &dc)], b"");
+    assert_eq!(gone.status, 202, "{}", String::from_utf8_lossy(&gone.body));
+    assert_eq!(lab.op("GET", &arm, None).status, 404);
+    let read = blob(&lab, "GET", &format!("{endpoint}made-here/a.txt"), &[v, ("authorization", &dc)], b"");
+    assert_eq!((read.status, read.code().as_str()), (404, "ContainerNotFound"));
+    let twice = blob(&lab, "DELETE", &url, &[v, ("authorization", &dc)], b"");
+    assert_eq!((twice.status, twice.code().as_str()), (404, "ContainerNotFound"));
+    // A container made through ARM is deleted on the data plane as well.
+    let through_arm = container(&lab, &account_id, "from-arm");
+    let d = blob(&lab, "DELETE", &format!("{endpoint}from-arm?restype=container"), &[v, ("authorization", &dc)], b"");
+    assert_eq!(d.status, 202);
+    assert_eq!(lab.op("GET", &format!("{through_arm}?api-version=2025-06-01"), None).status, 404);
 }

@@ -1,8 +1,9 @@
 """Unmodified Azure SDKs for Python against `idlab local serve`.
 
-Usage: python smoke.py STATE_DIR
+Usage: python smoke.py STATE_DIR [--proxy]
 Reads STATE_DIR/server.json (written by `idlab local serve`), then, with nothing but the
-printed values and REQUESTS_CA_BUNDLE: creates a resource group and a user-assigned identity,
+printed values and REQUESTS_CA_BUNDLE (with --proxy: through the local cloud's HTTPS proxy,
+HTTPS_PROXY, by Azure's own host names, with no endpoint, authority or scope overridden): creates a resource group and a user-assigned identity,
 a VM that carries it (through the generic resources API), assigns Reader on the group, gets
 a token through ManagedIdentityCredential with AZURE_POD_IDENTITY_AUTHORITY_HOST pointing at
 the VM's identity endpoint, reads the group with it and sees a write refused with 403.
@@ -30,21 +31,26 @@ from azure.mgmt.authorization import AuthorizationManagementClient  # noqa: E402
 from azure.mgmt.msi import ManagedServiceIdentityClient  # noqa: E402
 from azure.mgmt.resource.resources import ResourceManagementClient  # noqa: E402
 
-ARM = info["arm_url"]
 SCOPES = ["https://management.azure.com/.default"]
+if "--proxy" in sys.argv:
+    # Azure's defaults: management.azure.com, login.microsoftonline.com (instance discovery
+    # included), the data planes' real host names; the proxy serves them all.
+    os.environ["HTTPS_PROXY"] = info["proxy_url"]
+    os.environ["NO_PROXY"] = "127.0.0.1,localhost"
+    ARM = "https://management.azure.com"
+    arm_kw = {}
+    cred_kw = {}
+else:
+    ARM = info["arm_url"]
+    arm_kw = {"base_url": ARM, "credential_scopes": SCOPES}
+    cred_kw = {"authority": info["authority_url"], "disable_instance_discovery": True}
 SUB = info["subscription_id"]
 secret = open(info["operator_secret_file"]).read().strip()
 
-operator = ClientSecretCredential(
-    info["tenant_id"],
-    info["operator_client_id"],
-    secret,
-    authority=info["authority_url"],
-    disable_instance_discovery=True,
-)
-rm = ResourceManagementClient(operator, SUB, base_url=ARM, credential_scopes=SCOPES)
-msi = ManagedServiceIdentityClient(operator, SUB, base_url=ARM, credential_scopes=SCOPES)
-auth = AuthorizationManagementClient(operator, SUB, base_url=ARM, credential_scopes=SCOPES)
+operator = ClientSecretCredential(info["tenant_id"], info["operator_client_id"], secret, **cred_kw)
+rm = ResourceManagementClient(operator, SUB, **arm_kw)
+msi = ManagedServiceIdentityClient(operator, SUB, **arm_kw)
+auth = AuthorizationManagementClient(operator, SUB, **arm_kw)
 
 rg = rm.resource_groups.create_or_update("sdk-rg", {"location": "eastus"})
 print("resource group:", rg.name, rg.properties.provisioning_state)
@@ -95,7 +101,7 @@ endpoint = next(v["endpoint"] for v in vms if v["name"] == "sdk-vm")
 os.environ["AZURE_POD_IDENTITY_AUTHORITY_HOST"] = endpoint
 
 mi = ManagedIdentityCredential(client_id=ident.client_id)
-as_vm = ResourceManagementClient(mi, SUB, base_url=ARM, credential_scopes=SCOPES)
+as_vm = ResourceManagementClient(mi, SUB, **arm_kw)
 got = as_vm.resource_groups.get("sdk-rg")
 print("read as the VM identity:", got.name)
 try:
@@ -113,7 +119,7 @@ from datetime import datetime, timedelta, timezone  # noqa: E402
 from azure.mgmt.storage import StorageManagementClient  # noqa: E402
 from azure.storage.blob import BlobClient, ContainerSasPermissions, generate_container_sas  # noqa: E402
 
-st = StorageManagementClient(operator, SUB, base_url=ARM, credential_scopes=SCOPES)
+st = StorageManagementClient(operator, SUB, **arm_kw)
 avail = st.storage_accounts.check_name_availability({"name": "sdksmoke1", "type": "Microsoft.Storage/storageAccounts"})
 assert avail.name_available, avail
 acct = st.storage_accounts.begin_create(
@@ -175,7 +181,7 @@ print("read as the VM identity with Storage Blob Data Reader:", len(data), "byte
 from azure.keyvault.secrets import SecretClient  # noqa: E402
 from azure.mgmt.keyvault import KeyVaultManagementClient  # noqa: E402
 
-kvm = KeyVaultManagementClient(operator, SUB, base_url=ARM, credential_scopes=SCOPES)
+kvm = KeyVaultManagementClient(operator, SUB, **arm_kw)
 free = kvm.vaults.check_name_availability({"name": "sdk-smoke-kv", "type": "Microsoft.KeyVault/vaults"})
 assert free.name_available, free
 everything = ["get", "set", "list", "delete", "recover", "purge"]

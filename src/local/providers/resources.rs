@@ -136,72 +136,296 @@ pub(crate) fn resource_group(req: &mut Req<'_>, name: &str) -> Result<Response, 
 
 pub(crate) fn list_groups(req: &Req<'_>) -> Result<Response, ArmError> {
     let Some(c) = &req.caller else { return Err(auth_missing()) };
-    let filter = tag_filter(query_get(&req.query, "$filter"))?;
+    let filter = group_filter(query_get(&req.query, "$filter"))?;
     let st = req.sh.store();
     let groups = |r: &Resource| r.kind == "Microsoft.Resources/resourceGroups";
     let value: Vec<Value> =
         readable(&st.state, c, groups, |_| "Microsoft.Resources/subscriptions/resourceGroups/read".into())
             .into_iter()
-            .filter(|r| filter.as_ref().is_none_or(|f| f.matches(&r.body)))
+            .filter(|r| filter.as_ref().is_none_or(|f| f.matches(&r.body, "")))
             .map(|r| r.body.clone())
             .collect();
-    Ok(json_response(200, &json!({ "value": value }), &[]))
+    let path = format!("/subscriptions/{}/resourcegroups", req.sh.info.subscription_id);
+    page(req, &path, value)
 }
 
-/// `$filter=tagName eq 'k' and tagValue eq 'v'` / `resourceType eq 'T'`.
+/// One page of `value` from the request's `$skiptoken` on, with a `nextLink` (the same path
+/// and query, the next `$skiptoken`) when more follow.
+fn page(req: &Req<'_>, path: &str, value: Vec<Value>) -> Result<Response, ArmError> {
+    let size = req.sh.page_size.load(std::sync::atomic::Ordering::Relaxed).max(1);
+    let start = match query_get(&req.query, "$skiptoken") {
+        None => 0,
+        Some(t) => t.parse::<usize>().map_err(|_| {
+            ArmError::new(400, "InvalidSkipToken", format!("The $skiptoken '{t}' is not valid for this list."))
+        })?,
+    };
+    let total = value.len();
+    let items: Vec<Value> = value.into_iter().skip(start).take(size).collect();
+    let mut out = json!({ "value": items });
+    if start.saturating_add(size) < total {
+        let mut q: Vec<String> = req
+            .query
+            .iter()
+            .filter(|(k, _)| !k.eq_ignore_ascii_case("$skiptoken"))
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect();
+        q.push(format!("%24skiptoken={}", start + size));
+        out["nextLink"] = json!(format!("{}{path}?{}", req.sh.base_url, q.join("&")));
+    }
+    Ok(json_response(200, &out, &[]))
+}
+
+/// Percent-encodes a query key or value (unreserved characters stay).
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// One comparison of a `/resources` `$filter`.
+#[derive(Debug, Clone, PartialEq)]
+enum Clause {
+    /// `{field} eq '{value}'` (`ne` when `negate`): `name`, `resourceGroup`, `resourceType`,
+    /// `location`.
+    Field {
+        field: Field,
+        value: String,
+        negate: bool,
+    },
+    /// `substringof('{value}', {field})`: `name`, `resourceGroup`.
+    Substring {
+        field: Field,
+        value: String,
+    },
+    TagName(String),
+    TagValue(String),
+    /// `startswith(tagName, '{prefix}')`.
+    TagPrefix(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Field {
+    Name,
+    ResourceGroup,
+    ResourceType,
+    Location,
+}
+
+/// A parsed `$filter` of `/resources` (docs/local-cloud.md, "Filtering lists"): its clauses,
+/// all of which must hold, or (`any`) one of which must (`or` between `substringof`s).
 #[derive(Debug, Default)]
 pub(crate) struct Filter {
-    pub(crate) tag_name: Option<String>,
-    pub(crate) tag_value: Option<String>,
-    pub(crate) resource_type: Option<String>,
+    clauses: Vec<Clause>,
+    any: bool,
 }
 
 impl Filter {
-    fn matches(&self, body: &Value) -> bool {
-        if let Some(t) = &self.resource_type
-            && !body.get("type").and_then(Value::as_str).is_some_and(|x| x.eq_ignore_ascii_case(t))
-        {
-            return false;
-        }
-        if let Some(n) = &self.tag_name {
-            let tags = body.get("tags").and_then(Value::as_object);
-            let Some(v) = tags.and_then(|t| t.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v)) else {
-                return false;
-            };
-            if let Some(want) = &self.tag_value {
-                return v.as_str() == Some(want.as_str());
+    /// Whether a resource's body (or a group's) matches; `group` is the resource's group name.
+    fn matches(&self, body: &Value, group: &str) -> bool {
+        let one = |c: &Clause| match c {
+            Clause::Field { field, value, negate } => {
+                field_value(*field, body, group).eq_ignore_ascii_case(value) != *negate
             }
-        }
-        true
+            Clause::Substring { field, value } => {
+                field_value(*field, body, group).to_ascii_lowercase().contains(&value.to_ascii_lowercase())
+            }
+            Clause::TagName(n) => tag(body, |k| k.eq_ignore_ascii_case(n)).is_some(),
+            Clause::TagPrefix(p) => {
+                tag(body, |k| k.to_ascii_lowercase().starts_with(&p.to_ascii_lowercase())).is_some()
+            }
+            Clause::TagValue(v) => {
+                let name = self.clauses.iter().find_map(|c| match c {
+                    Clause::TagName(n) => Some(n.as_str()),
+                    _ => None,
+                });
+                name.and_then(|n| tag(body, |k| k.eq_ignore_ascii_case(n)))
+                    .is_some_and(|t| t.as_str() == Some(v.as_str()))
+            }
+        };
+        if self.any { self.clauses.iter().any(one) } else { self.clauses.iter().all(one) }
+    }
+
+    /// A filter by tag name and value: ARM leaves the tags out of the listed resources.
+    fn by_tag_value(&self) -> bool {
+        self.clauses.iter().any(|c| matches!(c, Clause::TagValue(_)))
     }
 }
 
-pub(crate) fn tag_filter(f: Option<&str>) -> Result<Option<Filter>, ArmError> {
-    let Some(f) = f else { return Ok(None) };
+fn field_value<'a>(f: Field, body: &'a Value, group: &'a str) -> &'a str {
+    let s = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or_default();
+    match f {
+        Field::Name => s("name"),
+        Field::ResourceType => s("type"),
+        Field::Location => s("location"),
+        Field::ResourceGroup => group,
+    }
+}
+
+fn tag(body: &Value, key: impl Fn(&str) -> bool) -> Option<&Value> {
+    body.get("tags").and_then(Value::as_object)?.iter().find(|(k, _)| key(k)).map(|(_, v)| v)
+}
+
+/// The resource-group list's `$filter`: `tagName eq '…'` with an optional `and tagValue eq
+/// '…'` (the group list's documented filter), else ARM's `InvalidFilterInQueryString`.
+pub(crate) fn group_filter(f: Option<&str>) -> Result<Option<Filter>, ArmError> {
+    let Some(parsed) = resource_filter(f)? else { return Ok(None) };
+    if parsed.clauses.iter().all(|c| matches!(c, Clause::TagName(_) | Clause::TagValue(_))) {
+        Ok(Some(parsed))
+    } else {
+        Err(bad_filter(f.unwrap_or_default()))
+    }
+}
+
+/// Parses `/resources`' `$filter` as ARM takes it (the `$filter` parameter of Resources - List,
+/// Microsoft.Resources 2024-11-01): `eq`/`ne` on `name`, `resourceGroup`, `resourceType`,
+/// `location`, joined by `and`; `substringof('v', name|resourceGroup)`, joined by `and` or
+/// `or`, alone or with `resourceType`; `tagName eq` (with `and tagValue eq`) or
+/// `startswith(tagName, '…')`, alone. Anything else is ARM's 400 `InvalidFilterInQueryString`.
+pub(crate) fn resource_filter(f: Option<&str>) -> Result<Option<Filter>, ArmError> {
+    let Some(f) = f.filter(|f| !f.trim().is_empty()) else { return Ok(None) };
+    let bad = || bad_filter(f);
+    let (parts, joins) = split_clauses(f).ok_or_else(bad)?;
     let mut out = Filter::default();
-    for clause in split_and(f) {
-        let (k, v) = clause.split_once(" eq ").ok_or_else(|| bad_filter(f))?;
-        let v = v.trim().trim_matches('\'').to_string();
-        match k.trim().to_ascii_lowercase().as_str() {
-            "tagname" => out.tag_name = Some(v),
-            "tagvalue" => out.tag_value = Some(v),
-            "resourcetype" => out.resource_type = Some(v),
-            _ => return Err(bad_filter(f)),
+    for p in &parts {
+        out.clauses.push(clause(p).ok_or_else(bad)?);
+    }
+    let is_sub = |c: &Clause| matches!(c, Clause::Substring { .. });
+    let is_tag = |c: &Clause| matches!(c, Clause::TagName(_) | Clause::TagValue(_) | Clause::TagPrefix(_));
+    let ors = joins.iter().filter(|j| **j).count();
+    if ors > 0 {
+        // `or` only between substringofs, and not mixed with `and`.
+        if ors != joins.len() || !out.clauses.iter().all(is_sub) {
+            return Err(bad());
         }
+        out.any = true;
+    }
+    let tags: Vec<&Clause> = out.clauses.iter().filter(|c| is_tag(c)).collect();
+    if !tags.is_empty() {
+        let ok = tags.len() == out.clauses.len()
+            && matches!(
+                tags.as_slice(),
+                [Clause::TagName(_)]
+                    | [Clause::TagPrefix(_)]
+                    | [Clause::TagName(_), Clause::TagValue(_)]
+                    | [Clause::TagValue(_), Clause::TagName(_)]
+            );
+        if !ok {
+            return Err(bad());
+        }
+    }
+    // substringof combines with resourceType only.
+    if out.clauses.iter().any(is_sub)
+        && !out.clauses.iter().all(|c| is_sub(c) || matches!(c, Clause::Field { field: Field::ResourceType, .. }))
+    {
+        return Err(bad());
     }
     Ok(Some(out))
 }
 
-pub(crate) fn split_and(f: &str) -> Vec<String> {
-    let lower = f.to_ascii_lowercase();
-    let mut out = Vec::new();
-    let mut start = 0;
-    while let Some(i) = lower[start..].find(" and ") {
-        out.push(f[start..start + i].to_string());
-        start += i + 5;
+/// Splits a filter at its top-level ` and ` / ` or ` (outside quotes and parentheses): the
+/// clauses and, per join, whether it was `or`. `None` on unbalanced quotes or parentheses.
+fn split_clauses(f: &str) -> Option<(Vec<String>, Vec<bool>)> {
+    let bytes = f.as_bytes();
+    let (mut parts, mut joins) = (Vec::new(), Vec::new());
+    let (mut depth, mut quoted, mut start, mut i) = (0i32, false, 0usize, 0usize);
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'\'' {
+            quoted = !quoted;
+        } else if !quoted && b == b'(' {
+            depth += 1;
+        } else if !quoted && b == b')' {
+            depth -= 1;
+            if depth < 0 {
+                return None;
+            }
+        } else if !quoted && depth == 0 && b == b' ' {
+            let rest = f[i..].to_ascii_lowercase();
+            let join = [(" and ", false), (" or ", true)].into_iter().find(|(w, _)| rest.starts_with(w));
+            if let Some((word, or)) = join {
+                parts.push(f[start..i].trim().to_string());
+                joins.push(or);
+                i += word.len();
+                start = i;
+                continue;
+            }
+        }
+        i += 1;
     }
-    out.push(f[start..].to_string());
-    out
+    if quoted || depth != 0 {
+        return None;
+    }
+    parts.push(f[start..].trim().to_string());
+    parts.iter().all(|p| !p.is_empty()).then_some((parts, joins))
+}
+
+/// A quoted literal: `'it''s'` → `it's`.
+fn literal(s: &str) -> Option<String> {
+    let s = s.trim();
+    let inner = s.strip_prefix('\'')?.strip_suffix('\'')?;
+    Some(inner.replace("''", "'"))
+}
+
+fn field(s: &str) -> Option<Field> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "name" => Some(Field::Name),
+        "resourcegroup" => Some(Field::ResourceGroup),
+        "resourcetype" => Some(Field::ResourceType),
+        "location" => Some(Field::Location),
+        _ => None,
+    }
+}
+
+/// One clause: `x eq 'v'`, `x ne 'v'`, `substringof('v', x)`, `startswith(tagName, 'p')`.
+fn clause(p: &str) -> Option<Clause> {
+    let lower = p.to_ascii_lowercase();
+    for (fname, sub) in [("substringof(", true), ("startswith(", false)] {
+        if lower.starts_with(fname) {
+            let inner = p[fname.len()..].strip_suffix(')')?;
+            let (a, b) = split_comma(inner)?;
+            return if sub {
+                let f = field(&b).filter(|f| matches!(f, Field::Name | Field::ResourceGroup))?;
+                Some(Clause::Substring { field: f, value: literal(&a)? })
+            } else if a.trim().eq_ignore_ascii_case("tagname") {
+                Some(Clause::TagPrefix(literal(&b)?))
+            } else {
+                None
+            };
+        }
+    }
+    let (key, op, value) = {
+        let mut it = p.splitn(3, ' ');
+        (it.next()?, it.next()?.to_ascii_lowercase(), literal(it.next()?)?)
+    };
+    let negate = match op.as_str() {
+        "eq" => false,
+        "ne" => true,
+        _ => return None,
+    };
+    match key.to_ascii_lowercase().as_str() {
+        "tagname" if !negate => Some(Clause::TagName(value)),
+        "tagvalue" if !negate => Some(Clause::TagValue(value)),
+        _ => Some(Clause::Field { field: field(key)?, value, negate }),
+    }
+}
+
+/// `'a,b', c` → (`'a,b'`, `c`): the first comma outside quotes.
+fn split_comma(s: &str) -> Option<(String, String)> {
+    let mut quoted = false;
+    for (i, ch) in s.char_indices() {
+        match ch {
+            '\'' => quoted = !quoted,
+            ',' if !quoted => return Some((s[..i].to_string(), s[i + 1..].to_string())),
+            _ => {}
+        }
+    }
+    None
 }
 
 pub(crate) fn list_resources(req: &Req<'_>, rg: Option<&str>) -> Result<Response, ArmError> {
@@ -216,7 +440,8 @@ pub(crate) fn list_resources(req: &Req<'_>, rg: Option<&str>) -> Result<Response
         }
         None => format!("/subscriptions/{}", req.sh.info.subscription_id),
     };
-    let filter = tag_filter(query_get(&req.query, "$filter"))?;
+    let filter = resource_filter(query_get(&req.query, "$filter"))?;
+    let hide_tags = filter.as_ref().is_some_and(Filter::by_tag_value);
     let st = req.sh.store();
     // Tracked resources only: no groups, role assignments or proxy child resources (subnets,
     // blob containers). SQL databases are tracked (location, tags), so ARM lists them.
@@ -228,18 +453,30 @@ pub(crate) fn list_resources(req: &Req<'_>, rg: Option<&str>) -> Result<Response
     };
     let value: Vec<Value> = readable(&st.state, c, tracked, |r| format!("{}/read", r.kind))
         .into_iter()
-        .filter(|r| filter.as_ref().is_none_or(|f| f.matches(&r.body)))
+        .filter(|r| filter.as_ref().is_none_or(|f| f.matches(&r.body, group_of(&r.id))))
         .map(|r| {
             let mut o = Map::new();
             for k in ["id", "name", "type", "kind", "location", "tags", "sku", "identity", "managedBy"] {
-                if let Some(v) = r.body.get(k) {
+                if let Some(v) = r.body.get(k).filter(|_| !(hide_tags && k == "tags")) {
                     o.insert(k.into(), v.clone());
                 }
             }
             Value::Object(o)
         })
         .collect();
-    Ok(json_response(200, &json!({ "value": value }), &[]))
+    drop(st);
+    page(req, &format!("{scope}/resources"), value)
+}
+
+/// The resource group a resource id names (`/subscriptions/s/resourceGroups/{g}/…`).
+fn group_of(id: &str) -> &str {
+    let mut segs = id.split('/');
+    while let Some(s) = segs.next() {
+        if s.eq_ignore_ascii_case("resourcegroups") {
+            return segs.next().unwrap_or_default();
+        }
+    }
+    ""
 }
 
 /// `GET /tenants`: the one tenant (the 2016-06-01 recording's shape: `id`, `tenantId`).
