@@ -255,11 +255,11 @@ fn vm_env(state: &std::path::Path, vm: &str) -> Result<Vec<(String, String)>, St
     rt.block_on(async { crate::local::attach::vm_env(&running(state).await?, vm).await })
 }
 
-/// The Azure CLI's switches that keep it from calling out on its own: telemetry, the
-/// new-version check and the survey prompt (`core.*` settings as `AZURE_CORE_*` variables).
+/// The Azure CLI's switches that keep it from calling out on its own: telemetry and the survey
+/// prompt (`core.*` settings as `AZURE_CORE_*` variables). Its new-version check has no
+/// setting (azure-cli 2.91 reads none); docs/local-cloud.md says how to stop it.
 pub const AZ_CLI_OFFLINE: &[(&str, &str)] =
-    [("AZURE_CORE_COLLECT_TELEMETRY", "no"), ("AZURE_CORE_CHECK_VERSION", "no"), ("AZURE_CORE_SURVEY_MESSAGE", "no")]
-        .as_slice();
+    [("AZURE_CORE_COLLECT_TELEMETRY", "no"), ("AZURE_CORE_SURVEY_MESSAGE", "no")].as_slice();
 
 /// Variables, name and value.
 type Vars = Vec<(String, String)>;
