@@ -19,7 +19,7 @@ use crate::arm::{Client, Error};
 use crate::kinds::env::{APPLIED_BY_TAG, CREATED_TAG, EXPIRES_TAG, INSTANCE_TAG, OWNER_TAG};
 
 const GROUPS_API: &str = "2024-11-01";
-const RESOURCES_API: &str = "2021-04-01";
+const RESOURCES_API: &str = "2024-11-01";
 const AUTHORIZATION_API: &str = "2022-04-01";
 const GROUP_TYPE: &str = "Microsoft.Resources/resourceGroups";
 const VAULT_TYPE: &str = "Microsoft.KeyVault/vaults";

@@ -368,7 +368,7 @@ async fn find_orphans(
             found.push((id.to_string(), "Microsoft.Resources/resourceGroups".into()));
         }
     }
-    for r in cx.client.list(&format!("/subscriptions/{sub}/resources?{filter}"), "2021-04-01").await? {
+    for r in cx.client.list(&format!("/subscriptions/{sub}/resources?{filter}"), "2024-11-01").await? {
         if let (Some(id), Some(t)) = (r.get("id").and_then(Value::as_str), r.get("type").and_then(Value::as_str)) {
             found.push((id.to_string(), t.to_string()));
         }

@@ -100,7 +100,7 @@ pub async fn check(client: &Client, sub: &str, demands: &[Demand], limits: &Limi
                     if listed.is_none() {
                         let filter = "$filter=resourceType%20eq%20'Microsoft.Storage/storageAccounts'";
                         listed =
-                            Some(client.list(&format!("/subscriptions/{sub}/resources?{filter}"), "2021-04-01").await?);
+                            Some(client.list(&format!("/subscriptions/{sub}/resources?{filter}"), "2024-11-01").await?);
                     }
                     let used = listed
                         .iter()

@@ -525,7 +525,7 @@ async fn keep_foreign_containers(sh: &Shared<'_>, obs: &Observed, outcome: &mut 
             continue;
         }
         let Some(w) = &obs.desired[i] else { continue };
-        match sh.cx.client.list(&format!("{}/resources", w.id), "2021-04-01").await {
+        match sh.cx.client.list(&format!("{}/resources", w.id), "2024-11-01").await {
             Ok(list) => {
                 let foreign: Vec<&str> = list
                     .iter()

@@ -172,7 +172,9 @@ impl Specs {
                     } else {
                         matches(&t, &segs, &multi)
                     };
-                    if !found {
+                    // An operation that pins its own api-version (Key Vault's `Vaults_List`, a
+                    // `/resources` listing fixed at 2015-11-01) is not the one at this version.
+                    if !found || pinned_elsewhere(self, file, item, op, api_version) {
                         continue;
                     }
                     // An x-ms-paths key's query part must be in the request too: not checked
@@ -207,6 +209,16 @@ fn multi_segment(specs: &Specs, file: &str, item: &Value, op: &Value, name: &str
         specs.deref(At { file, value: p }).is_ok_and(|p| {
             p.value.get("name").and_then(Value::as_str) == Some(name)
                 && p.value.get("x-ms-skip-url-encoding").and_then(Value::as_bool) == Some(true)
+        })
+    })
+}
+
+/// Whether the operation's `api-version` parameter is an enum that leaves `api_version` out.
+fn pinned_elsewhere(specs: &Specs, file: &str, item: &Value, op: &Value, api_version: &str) -> bool {
+    [item.get("parameters"), op.get("parameters")].into_iter().flatten().flat_map(|l| l.as_array()).flatten().any(|p| {
+        specs.deref(At { file, value: p }).is_ok_and(|p| {
+            p.value.get("name").and_then(Value::as_str) == Some("api-version")
+                && p.value.get("enum").and_then(Value::as_array).is_some_and(|e| !e.iter().any(|v| v == api_version))
         })
     })
 }
