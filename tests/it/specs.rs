@@ -56,9 +56,9 @@ const UNCOVERED: &[(&str, &str, &str)] = &[(
     "managed disks: the DiskRP documents are not in the fixtures (the plans here made no disk request when written)",
 )];
 
-/// The Network 2024-07-01 documents the fixtures do not hold: the five that idlab's network
-/// bodies need ($ref'd from them, for parts of a resource idlab never sends and the local cloud
-/// never answers: gateways, load balancers, private endpoints, ...). The `$ref`s into these are
+/// The Network 2024-07-01 documents the fixtures do not hold: eleven, `$ref`d from the five that
+/// idlab's network bodies need, for parts of a resource idlab never sends and the local cloud
+/// never answers (gateways, load balancers, private endpoints, ...). The `$ref`s into these are
 /// the only dangling ones allowed; the check itself fails on any `$ref` it meets that does not
 /// resolve, so a body or answer that reaches one of these parts fails the test.
 const NETWORK_NOT_COPIED: &[&str] = &[
