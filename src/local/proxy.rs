@@ -340,17 +340,10 @@ pub async fn serve(
 ) {
     let proxy = Arc::new(Proxy { sh, leaves, planes });
     loop {
-        let slot = tokio::select! {
-            s = proxy.sh.serving.slots.clone().acquire_owned() => s,
-            _ = shutdown.changed() => return,
+        let Some(next) = crate::local::tls::accept_next(&listener, &proxy.sh.serving, &mut shutdown).await else {
+            return;
         };
-        let Ok(slot) = slot else { return };
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = shutdown.changed() => return,
-        };
-        let Ok((tcp, peer)) = accepted else { continue };
-        let _ = tcp.set_nodelay(true);
+        let Some((slot, tcp, peer)) = next else { continue };
         let proxy = proxy.clone();
         tokio::spawn(async move {
             let _slot = slot;

@@ -283,6 +283,27 @@ pub async fn serve_stream<I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpi
     Box::pin(serve_connection(io, peer, router, serving, &http_builder(serving))).await;
 }
 
+/// The next connection on `listener`, holding one of `serving`'s connection slots: `None` when
+/// `shutdown` fires, `Some(None)` when an accept failed (the caller goes on).
+pub(crate) async fn accept_next(
+    listener: &TcpListener,
+    serving: &Serving,
+    shutdown: &mut tokio::sync::watch::Receiver<bool>,
+) -> Option<Option<(tokio::sync::OwnedSemaphorePermit, tokio::net::TcpStream, std::net::SocketAddr)>> {
+    let slot = tokio::select! {
+        s = serving.slots.clone().acquire_owned() => s,
+        _ = shutdown.changed() => return None,
+    };
+    let slot = slot.ok()?;
+    let accepted = tokio::select! {
+        a = listener.accept() => a,
+        _ = shutdown.changed() => return None,
+    };
+    let Ok((tcp, peer)) = accepted else { return Some(None) };
+    let _ = tcp.set_nodelay(true);
+    Some(Some((slot, tcp, peer)))
+}
+
 async fn serve(
     listener: TcpListener,
     acceptor: Option<TlsAcceptor>,
@@ -292,17 +313,8 @@ async fn serve(
 ) {
     let builder = Arc::new(http_builder(&serving));
     loop {
-        let slot = tokio::select! {
-            s = serving.slots.clone().acquire_owned() => s,
-            _ = shutdown.changed() => return,
-        };
-        let Ok(slot) = slot else { return };
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = shutdown.changed() => return,
-        };
-        let Ok((tcp, peer)) = accepted else { continue };
-        let _ = tcp.set_nodelay(true);
+        let Some(next) = accept_next(&listener, &serving, &mut shutdown).await else { return };
+        let Some((slot, tcp, peer)) = next else { continue };
         let (acceptor, router, serving, builder) = (acceptor.clone(), router.clone(), serving.clone(), builder.clone());
         tokio::spawn(async move {
             let _slot = slot;
