@@ -13,7 +13,7 @@ use super::{Cx, Fail, R, W, X, ancestors, boolean, done, fail, flag, key, number
 use crate::local::acl::{self, Entry};
 use crate::local::http::{json_response, query_get};
 use crate::local::paths;
-use crate::local::store::Op;
+use crate::local::store::{DataPath, Op};
 
 pub(super) fn list(cx: &Cx<'_>, path: &str, q: &[(String, String)], rid: &str) -> Result<Response, Fail> {
     let e = cx.existing(path)?;
@@ -41,6 +41,22 @@ pub(super) fn list(cx: &Cx<'_>, path: &str, q: &[(String, String)], rid: &str) -
     ))
 }
 
+/// The entry at `path`, when the caller owns it or is a super-user: only they may change its
+/// `what` (ACL or permission); anyone else gets WebHDFS's 403 for `op`.
+fn owned_by_caller(cx: &Cx<'_>, path: &str, op: &str, what: &str) -> Result<DataPath, Fail> {
+    let e = cx.existing(path)?;
+    if !cx.superuser && !e.owner.eq_ignore_ascii_case(&cx.caller) {
+        return Err(fail(
+            403,
+            "AccessControlException",
+            format!(
+                "{op} failed with error: Forbidden. Only the owner of '{path}' or a super-user can change its {what}."
+            ),
+        ));
+    }
+    Ok(e)
+}
+
 /// `SETACL`, `MODIFYACLENTRIES`, `REMOVEACLENTRIES`, `REMOVEACL`, `REMOVEDEFAULTACL`: for
 /// the owner (or a super-user) only.
 pub(super) fn change_acl(
@@ -50,16 +66,7 @@ pub(super) fn change_acl(
     q: &[(String, String)],
     rid: &str,
 ) -> Result<Response, Fail> {
-    let mut e = cx.existing(path)?;
-    if !cx.superuser && !e.owner.eq_ignore_ascii_case(&cx.caller) {
-        return Err(fail(
-            403,
-            "AccessControlException",
-            format!(
-                "{op} failed with error: Forbidden. Only the owner of '{path}' or a super-user can change its ACL."
-            ),
-        ));
-    }
+    let mut e = owned_by_caller(cx, path, op, "ACL")?;
     let spec = |perms: bool| -> Result<Vec<Entry>, Fail> {
         let text = query_get(q, "aclspec").filter(|s| !s.is_empty()).ok_or_else(|| {
             fail(400, "IllegalArgumentException", format!("{op} needs the webhdfs parameter \"aclspec\"."))
@@ -185,16 +192,7 @@ pub(super) fn concat(
 /// `SETPERMISSION` (PUT, `permission`): the owner's, the group class's (the mask when
 /// there is one) and others' bits; for the owner or a super-user.
 pub(super) fn set_permission(cx: &Cx<'_>, path: &str, q: &[(String, String)], rid: &str) -> Result<Response, Fail> {
-    let mut e = cx.existing(path)?;
-    if !cx.superuser && !e.owner.eq_ignore_ascii_case(&cx.caller) {
-        return Err(fail(
-            403,
-            "AccessControlException",
-            format!(
-                "SETPERMISSION failed with error: Forbidden. Only the owner of '{path}' or a super-user can change its permission."
-            ),
-        ));
-    }
+    let mut e = owned_by_caller(cx, path, "SETPERMISSION", "permission")?;
     let mode = permission(q, if e.dir { 0o770 } else { 0o660 })?;
     let mut entries: Vec<Entry> = acl::from_texts(&e.acl);
     let has_mask = entries.iter().any(|x| !x.default && x.tag == acl::Tag::Mask);
