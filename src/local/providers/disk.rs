@@ -115,6 +115,26 @@ fn set_owner(disk: &Resource, vm_id: Option<&str>) -> Op {
     Op::PutResource { resource: d }
 }
 
+/// The enum values of a VM's disk entries as Compute answers them, whatever the case a client
+/// sent: `az vm create` sends `createOption: fromImage` (Azure/azure-cli,
+/// `vm/_template_builder.py`, `build_vm_resource`) and the VM reads back `FromImage`; the
+/// values are the spec's (`DiskCreateOptionTypes`, `CachingTypes`, `DiskDeleteOptionTypes`,
+/// ComputeRP 2025-04-01). An unknown value is kept as sent.
+fn canonical_enums(entry: &mut serde_json::Map<String, Value>) {
+    const ENUMS: &[(&str, &[&str])] = &[
+        ("createOption", &["FromImage", "Empty", "Attach", "Copy", "Restore"]),
+        ("caching", &["None", "ReadOnly", "ReadWrite"]),
+        ("deleteOption", &["Delete", "Detach"]),
+    ];
+    for (key, values) in ENUMS {
+        let known =
+            entry.get(*key).and_then(Value::as_str).and_then(|v| values.iter().find(|c| c.eq_ignore_ascii_case(v)));
+        if let Some(c) = known {
+            entry.insert((*key).to_string(), json!(c));
+        }
+    }
+}
+
 /// The managed disk ids a VM body refers to: its OS disk, then its data disks.
 pub(crate) fn vm_disk_ids(body: &Value) -> Vec<String> {
     let os = body.pointer("/properties/storageProfile/osDisk/managedDisk/id").and_then(Value::as_str);
@@ -153,6 +173,9 @@ pub(crate) fn vm_disks(
     // A VM made from an image gets an OS disk even when the body names none.
     if sp.contains_key("imageReference") && !sp.contains_key("osDisk") {
         sp.insert("osDisk".into(), old_os.clone().unwrap_or_else(|| json!({ "createOption": "FromImage" })));
+    }
+    if let Some(os) = sp.get_mut("osDisk").and_then(Value::as_object_mut) {
+        canonical_enums(os);
     }
     let unmanaged = sp.get("osDisk").is_some_and(|o| o.get("vhd").is_some());
     if let Some(os) = sp.get_mut("osDisk").and_then(Value::as_object_mut)
@@ -222,6 +245,7 @@ pub(crate) fn vm_disks(
     if let Some(list) = sp.entry("dataDisks").or_insert(json!([])).as_array_mut() {
         for (i, d) in list.iter_mut().enumerate() {
             let Some(o) = d.as_object_mut() else { continue };
+            canonical_enums(o);
             o.entry("lun").or_insert(json!(i));
             o.entry("caching").or_insert(json!("None"));
             o.entry("deleteOption").or_insert(json!("Detach"));
