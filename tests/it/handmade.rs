@@ -10,6 +10,7 @@ use crate::common::handmade::{self, Hand, Options, Unrelated};
 
 const COMPUTE: &str = "api-version=2025-04-01";
 const NETWORK: &str = "api-version=2024-07-01";
+const DISKS: &str = "api-version=2024-03-02";
 
 fn lower(v: &Value) -> String {
     v.as_str().unwrap_or_default().to_ascii_lowercase()
@@ -111,7 +112,7 @@ fn a_portal_vm_reads_back_with_azures_references() {
     let nic_ref = &vm["properties"]["networkProfile"]["networkInterfaces"][0];
     assert!(nic_ref.pointer("/properties/deleteOption").is_none(), "{vm}");
     // The disk Azure made: held by the VM, untagged.
-    let d = h.get(&m.os_disk, "api-version=2024-03-02");
+    let d = h.get(&m.os_disk, DISKS);
     assert_eq!(lower(&d["managedBy"]), vm_id, "{d}");
     assert_eq!(d["properties"]["diskState"], "Attached");
     assert!(d.get("tags").is_none(), "{d}");
@@ -172,7 +173,7 @@ fn what_a_portal_vm_uses_cannot_be_deleted_as_in_azure() {
         assert_eq!((st, code.as_str()), (400, "InUseSubnetCannotBeDeleted"), "{target}: {msg}");
         assert!(msg.contains(&format!("Subnet default is in use by {}", m.ip_config)), "{msg}");
     }
-    let (st, code, _) = refused(&h, &m.os_disk, "api-version=2024-03-02");
+    let (st, code, _) = refused(&h, &m.os_disk, DISKS);
     assert_eq!((st, code.as_str()), (409, "OperationNotAllowed"));
     // Nothing went.
     assert_eq!(handmade::resources_in(&s, "myResourceGroupVM"), before);
@@ -189,7 +190,7 @@ fn deleting_a_portal_vm_leaves_its_disk_and_network_then_they_go_in_order() {
     assert!(st == 200 || st == 202, "{st}");
     assert_eq!(h.call("GET", &format!("{}?{COMPUTE}", m.id), None).0, 404);
     // Detach: the disk stays, unattached and untagged; the NIC stays, held by nothing.
-    let d = h.get(&m.os_disk, "api-version=2024-03-02");
+    let d = h.get(&m.os_disk, DISKS);
     assert!(d.get("managedBy").is_none(), "{d}");
     assert_eq!(d["properties"]["diskState"], "Unattached");
     assert!(d.get("tags").is_none(), "{d}");
@@ -201,13 +202,9 @@ fn deleting_a_portal_vm_leaves_its_disk_and_network_then_they_go_in_order() {
     assert_eq!(refused(&h, &m.nsg, NETWORK).1, "InUseNetworkSecurityGroupCannotBeDeleted");
     assert_eq!(refused(&h, &m.vnet, NETWORK).1, "InUseSubnetCannotBeDeleted");
     // The NIC goes now; then everything it held, and the disk.
-    for (id, api) in [
-        (&m.nic, NETWORK),
-        (&m.public_ip, NETWORK),
-        (&m.nsg, NETWORK),
-        (&m.vnet, NETWORK),
-        (&m.os_disk, "api-version=2024-03-02"),
-    ] {
+    for (id, api) in
+        [(&m.nic, NETWORK), (&m.public_ip, NETWORK), (&m.nsg, NETWORK), (&m.vnet, NETWORK), (&m.os_disk, DISKS)]
+    {
         let (st, v) = h.call("DELETE", &format!("{id}?{api}"), None);
         assert!(st == 200 || st == 202 || st == 204, "{id}: {st} {v}");
         assert_eq!(h.call("GET", &format!("{id}?{api}"), None).0, 404, "{id}");
@@ -251,4 +248,39 @@ fn delete_option_set_by_patch_takes_the_disk_and_nic_with_the_vm() {
         let (st, v) = h.call("DELETE", &format!("{id}?{NETWORK}"), None);
         assert!(st == 200 || st == 202 || st == 204, "{id}: {st} {v}");
     }
+}
+
+#[test]
+fn portal_delete_with_vm_takes_the_disk_nic_and_public_ip_but_not_the_nsg_or_vnet() {
+    let s = Served::start();
+    // The portal's "Delete with VM" boxes: deleteOption Delete on the OS disk, the NIC and the
+    // NIC's public IP.
+    let o = Options { delete_option: Some("Delete"), ..Options::arm() };
+    let made = handmade::arm_user_assigned(&s, &o);
+    let h = Hand::new(&s);
+    let m = &made.vm;
+    // The NIC reads its public IP's deleteOption back (Azure/azure-sdk-for-java#39096's test).
+    let n = h.get(&m.nic, NETWORK);
+    let pip_ref = &n["properties"]["ipConfigurations"][0]["properties"]["publicIPAddress"];
+    assert_eq!(pip_ref["properties"]["deleteOption"], "Delete", "{n}");
+    assert_eq!(lower(&pip_ref["id"]), m.public_ip.to_ascii_lowercase());
+    let (st, _) = h.call("DELETE", &format!("{}?{COMPUTE}", m.id), None);
+    assert!(st == 200 || st == 202, "{st}");
+    for (id, api) in [(&m.os_disk, DISKS), (&m.nic, NETWORK), (&m.public_ip, NETWORK)] {
+        let (st, v) = h.call("GET", &format!("{id}?{api}"), None);
+        assert_eq!(st, 404, "{id} is left: {v}");
+    }
+    // The NSG and the vnet are not the VM's to delete; nothing refers to them any more.
+    let g = h.get(&m.nsg, NETWORK);
+    assert!(g.pointer("/properties/networkInterfaces").is_none(), "{g}");
+    let sn = h.get(&m.subnet, NETWORK);
+    assert!(sn.pointer("/properties/ipConfigurations").is_none(), "{sn}");
+    let left = handmade::resources_in(&s, "myResourceGroupVM");
+    let mut want = vec![
+        made.identity.as_ref().expect("ID1").id.to_ascii_lowercase(),
+        m.nsg.to_ascii_lowercase(),
+        m.vnet.to_ascii_lowercase(),
+    ];
+    want.sort();
+    assert_eq!(left, want);
 }

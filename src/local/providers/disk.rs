@@ -380,6 +380,15 @@ pub(crate) fn vm_delete_ops(st: &CloudState, vm: &Resource) -> Vec<Op> {
         if deletes(Some(n)) {
             ops.push(Op::DeleteResource { key });
             ops.extend(network_backrefs(st, &nic.kind, &nic.id, None));
+            // Its public IPs whose reference says `Delete` go with it (after the back-reference
+            // updates, which would otherwise write them again).
+            for c in nic.body.pointer("/properties/ipConfigurations").and_then(Value::as_array).into_iter().flatten() {
+                let Some(pip) = c.pointer("/properties/publicIPAddress") else { continue };
+                let key = pip.get("id").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase();
+                if deletes(Some(pip)) && st.resources.contains_key(&key) {
+                    ops.push(Op::DeleteResource { key });
+                }
+            }
         } else {
             if let Some(p) = nic.body.get_mut("properties").and_then(Value::as_object_mut) {
                 p.remove("virtualMachine");

@@ -40,6 +40,22 @@ fn id_only(v: &mut Value, key: &str) {
     }
 }
 
+/// A NIC configuration's public IP as Azure Network keeps it: its `id` and, when sent, the
+/// `deleteOption` (`Delete`, `Detach`) that decides whether the public IP goes when the VM
+/// using the NIC is deleted. The spec (`PublicIPAddressPropertiesFormat.deleteOption`, Network
+/// 2024-07-01) puts it on the public IP; it takes effect only on the NIC's reference, which
+/// reads it back (Azure/azure-sdk-for-java#38806, its test in #39096).
+fn public_ip_reference(v: &mut Value) {
+    let option = v
+        .pointer("/publicIPAddress/properties/deleteOption")
+        .and_then(Value::as_str)
+        .and_then(|o| ["Delete", "Detach"].into_iter().find(|c| c.eq_ignore_ascii_case(o)));
+    id_only(v, "publicIPAddress");
+    if let (Some(o), Some(r)) = (option, v.get_mut("publicIPAddress")) {
+        r["properties"] = json!({ "deleteOption": o });
+    }
+}
+
 /// The resource GUID is made once, at creation, and kept by every update.
 fn keep_guid(existing: Option<&Resource>, body: &mut Value) {
     let g = existing.and_then(|r| r.body.pointer("/properties/resourceGuid").cloned()).unwrap_or_else(|| json!(guid()));
@@ -308,7 +324,7 @@ pub(crate) fn prepare_nic(
         c["etag"] = etag.clone();
         c["type"] = json!("Microsoft.Network/networkInterfaces/ipConfigurations");
         id_only(&mut c["properties"], "subnet");
-        id_only(&mut c["properties"], "publicIPAddress");
+        public_ip_reference(&mut c["properties"]);
         let Some(p) = c.get_mut("properties").and_then(Value::as_object_mut) else {
             return Err(ArmError::new(400, "InvalidRequestFormat", "an IP configuration has no properties"));
         };
