@@ -284,3 +284,20 @@ fn portal_delete_with_vm_takes_the_disk_nic_and_public_ip_but_not_the_nsg_or_vne
     want.sort();
     assert_eq!(left, want);
 }
+
+#[test]
+fn the_storage_tutorial_made_by_hand_has_its_blob_and_a_reader_on_the_container() {
+    let s = Served::start();
+    let made = handmade::storage_blob(&s, &Options::storage());
+    let h = Hand::new(&s);
+    assert_eq!(handmade::resources_in(&s, "myResourceGroup"), made.resource_ids());
+    let st = made.storage.as_ref().expect("storage");
+    let c = h.get(&st.container, "api-version=2025-06-01");
+    assert_eq!(c["name"], "mycontainer", "{c}");
+    let ra = &made.assignments[0];
+    assert_eq!(ra.scope, st.container);
+    assert_eq!(ra.principal_id, made.vm.principal_id.clone().expect("system identity"));
+    let got = h.get(&ra.id, "api-version=2022-04-01");
+    assert!(lower(&got["properties"]["roleDefinitionId"]).ends_with("2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"), "{got}");
+    assert!(st.blob_url.ends_with("/mycontainer/hello_world.txt"), "{}", st.blob_url);
+}
