@@ -301,3 +301,33 @@ fn the_storage_tutorial_made_by_hand_has_its_blob_and_a_reader_on_the_container(
     assert!(lower(&got["properties"]["roleDefinitionId"]).ends_with("2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"), "{got}");
     assert!(st.blob_url.ends_with("/mycontainer/hello_world.txt"), "{}", st.blob_url);
 }
+
+#[test]
+fn an_nsg_on_a_subnet_cannot_be_deleted_until_the_subnet_lets_go() {
+    let s = Served::start();
+    let h = Hand::new(&s);
+    let rg = handmade::group(&h, "nsg-rg", "eastus");
+    let nsg = format!("{rg}/providers/Microsoft.Network/networkSecurityGroups/subnet-nsg");
+    let (st, v) = h.call("PUT", &format!("{nsg}?{NETWORK}"), Some(&serde_json::json!({ "location": "eastus" })));
+    assert!(st < 300, "{v}");
+    let vnet = format!("{rg}/providers/Microsoft.Network/virtualNetworks/nsg-rg-vnet");
+    let body = serde_json::json!({ "location": "eastus", "properties": {
+        "addressSpace": { "addressPrefixes": ["10.1.0.0/16"] },
+        "subnets": [{ "name": "default", "properties": { "addressPrefix": "10.1.0.0/24", "networkSecurityGroup": { "id": nsg } } }],
+    }});
+    let (st, v) = h.call("PUT", &format!("{vnet}?{NETWORK}"), Some(&body));
+    assert!(st < 300, "{v}");
+    assert_eq!(
+        ids_at(&h.get(&nsg, NETWORK), "/properties/subnets"),
+        vec![format!("{vnet}/subnets/default").to_ascii_lowercase()]
+    );
+    let (st, code, msg) = refused(&h, &nsg, NETWORK);
+    assert_eq!((st, code.as_str()), (400, "InUseNetworkSecurityGroupCannotBeDeleted"), "{msg}");
+    assert!(msg.contains(&format!("{vnet}/subnets/default")), "{msg}");
+    // An empty subnet goes; then the NSG is free.
+    let (st, v) = h.call("DELETE", &format!("{vnet}/subnets/default?{NETWORK}"), None);
+    assert!(st < 300, "{st} {v}");
+    assert!(h.get(&nsg, NETWORK).pointer("/properties/subnets").is_none());
+    let (st, v) = h.call("DELETE", &format!("{nsg}?{NETWORK}"), None);
+    assert!(st < 300, "{st} {v}");
+}

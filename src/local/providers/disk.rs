@@ -10,7 +10,7 @@
 use serde_json::{Value, json};
 
 use crate::local::http::ArmError;
-use crate::local::providers::network::network_backrefs;
+use crate::local::providers::network::{canonical, network_backrefs};
 use crate::local::shared::guid;
 use crate::local::store::{Op, Resource, State as CloudState};
 use crate::local::table::DISKS;
@@ -127,8 +127,7 @@ fn canonical_enums(entry: &mut serde_json::Map<String, Value>) {
         ("deleteOption", &["Delete", "Detach"]),
     ];
     for (key, values) in ENUMS {
-        let known =
-            entry.get(*key).and_then(Value::as_str).and_then(|v| values.iter().find(|c| c.eq_ignore_ascii_case(v)));
+        let known = entry.get(*key).and_then(Value::as_str).and_then(|v| canonical(v, values));
         if let Some(c) = known {
             entry.insert((*key).to_string(), json!(c));
         }

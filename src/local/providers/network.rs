@@ -40,6 +40,12 @@ fn id_only(v: &mut Value, key: &str) {
     }
 }
 
+/// `value` as one of an enum's `values` in the enum's own case (ARM's enums are taken in any
+/// case and answered in the spec's), or `None` when it is not one of them.
+pub(crate) fn canonical(value: &str, values: &[&'static str]) -> Option<&'static str> {
+    values.iter().copied().find(|c| c.eq_ignore_ascii_case(value))
+}
+
 /// A NIC configuration's public IP as Azure Network keeps it: its `id` and, when sent, the
 /// `deleteOption` (`Delete`, `Detach`) that decides whether the public IP goes when the VM
 /// using the NIC is deleted. The spec (`PublicIPAddressPropertiesFormat.deleteOption`, Network
@@ -49,7 +55,7 @@ fn public_ip_reference(v: &mut Value) {
     let option = v
         .pointer("/publicIPAddress/properties/deleteOption")
         .and_then(Value::as_str)
-        .and_then(|o| ["Delete", "Detach"].into_iter().find(|c| c.eq_ignore_ascii_case(o)));
+        .and_then(|o| canonical(o, &["Delete", "Detach"]));
     id_only(v, "publicIPAddress");
     if let (Some(o), Some(r)) = (option, v.get_mut("publicIPAddress")) {
         r["properties"] = json!({ "deleteOption": o });
