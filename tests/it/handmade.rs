@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use crate::common::Served;
-use crate::common::handmade::{self, Hand, Options, Unrelated};
+use crate::common::handmade::{self, Hand, Naming, Options, Unrelated};
 
 const COMPUTE: &str = "api-version=2025-04-01";
 const NETWORK: &str = "api-version=2024-07-01";
@@ -330,4 +330,35 @@ fn an_nsg_on_a_subnet_cannot_be_deleted_until_the_subnet_lets_go() {
     assert!(h.get(&nsg, NETWORK).pointer("/properties/subnets").is_none());
     let (st, v) = h.call("DELETE", &format!("{nsg}?{NETWORK}"), None);
     assert!(st < 300, "{st} {v}");
+}
+
+#[test]
+fn an_az_cli_vm_has_the_clis_names_and_its_null_delete_option_means_detach() {
+    let s = Served::start();
+    let o = Options { naming: Naming::AzCli, ..Options::arm() };
+    let made = handmade::arm_user_assigned(&s, &o);
+    let h = Hand::new(&s);
+    let m = &made.vm;
+    for (id, tail) in [
+        (&m.vnet, "/virtualNetworks/myVMVNET"),
+        (&m.subnet, "/subnets/myVMSubnet"),
+        (&m.public_ip, "/publicIPAddresses/myVMPublicIP"),
+        (&m.nsg, "/networkSecurityGroups/myVMNSG"),
+        (&m.nic, "/networkInterfaces/myVMVMNic"),
+        (&m.ip_config, "/ipConfigurations/ipconfigmyVM"),
+    ] {
+        assert!(id.ends_with(tail), "{id}");
+    }
+    assert_eq!(handmade::resources_in(&s, "myResourceGroupVM"), made.resource_ids());
+    // `"deleteOption": null` on the NIC reference is no deleteOption: not kept, and Detach.
+    let vm = h.get(&m.id, COMPUTE);
+    let nic_ref = &vm["properties"]["networkProfile"]["networkInterfaces"][0];
+    assert!(nic_ref.get("properties").is_none(), "{vm}");
+    let g = h.get(&m.nsg, NETWORK);
+    assert_eq!(g["properties"]["securityRules"][0]["name"], "rdp", "{g}");
+    let (st, _) = h.call("DELETE", &format!("{}?{COMPUTE}", m.id), None);
+    assert!(st == 200 || st == 202, "{st}");
+    let n = h.get(&m.nic, NETWORK);
+    assert!(n.pointer("/properties/virtualMachine").is_none(), "{n}");
+    assert!(h.get(&m.os_disk, DISKS).get("managedBy").is_none());
 }
