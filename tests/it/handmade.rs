@@ -362,3 +362,32 @@ fn an_az_cli_vm_has_the_clis_names_and_its_null_delete_option_means_detach() {
     assert!(n.pointer("/properties/virtualMachine").is_none(), "{n}");
     assert!(h.get(&m.os_disk, DISKS).get("managedBy").is_none());
 }
+
+#[test]
+fn a_second_nic_in_the_portals_subnet_is_listed_and_keeps_the_vnet() {
+    let s = Served::start();
+    let made = handmade::arm_user_assigned(&s, &Options::arm());
+    let h = Hand::new(&s);
+    let m = &made.vm;
+    let other = format!("{}/providers/Microsoft.Network/networkInterfaces/other-nic", made.group_id);
+    let body = serde_json::json!({ "location": "eastus", "properties": { "ipConfigurations": [
+        { "name": "ipconfig1", "properties": { "subnet": { "id": m.subnet }, "privateIPAllocationMethod": "Dynamic" } },
+    ]}});
+    let (st, v) = h.call("PUT", &format!("{other}?{NETWORK}"), Some(&body));
+    assert!(st < 300, "{v}");
+    let mut want =
+        vec![m.ip_config.to_ascii_lowercase(), format!("{other}/ipConfigurations/ipconfig1").to_ascii_lowercase()];
+    want.sort();
+    let mut got = ids_at(&h.get(&m.subnet, NETWORK), "/properties/ipConfigurations");
+    got.sort();
+    assert_eq!(got, want);
+    // The VM, its NIC and what only it used go; the vnet is still in use by the other NIC.
+    for (id, api) in [(&m.id, COMPUTE), (&m.nic, NETWORK), (&m.public_ip, NETWORK), (&m.nsg, NETWORK)] {
+        let (st, v) = h.call("DELETE", &format!("{id}?{api}"), None);
+        assert!(st < 300, "{id}: {st} {v}");
+    }
+    let (st, code, msg) = refused(&h, &m.vnet, NETWORK);
+    assert_eq!((st, code.as_str()), (400, "InUseSubnetCannotBeDeleted"), "{msg}");
+    assert!(msg.contains(&format!("{other}/ipConfigurations/ipconfig1")), "{msg}");
+    assert!(!msg.contains(&m.ip_config), "{msg}");
+}
