@@ -116,6 +116,10 @@ fn a_portal_vm_reads_back_with_azures_references() {
     assert_eq!(lower(&d["managedBy"]), vm_id, "{d}");
     assert_eq!(d["properties"]["diskState"], "Attached");
     assert!(d.get("tags").is_none(), "{d}");
+    // The group's listing shows the disk held by the VM too (`managedBy`), as ARM lists disks.
+    let listed = h.call("GET", &format!("{}/resources?api-version=2021-04-01", made.group_id), None).1;
+    let entry = listed["value"].as_array().into_iter().flatten().find(|r| lower(&r["id"]) == disk).cloned();
+    assert_eq!(lower(&entry.unwrap_or_default()["managedBy"]), vm_id, "{listed}");
     // The NIC: its public IP, subnet and NSG, and the VM that holds it.
     let n = h.get(&m.nic, NETWORK);
     assert_eq!(id_at(&n, "/properties/ipConfigurations/0/properties/publicIPAddress/id"), pip, "{n}");
