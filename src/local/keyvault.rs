@@ -489,6 +489,20 @@ fn deleted_not_found(name: &str) -> Response {
     kv_error(404, "SecretNotFound", &format!("Deleted Secret not found: {name}"), None)
 }
 
+/// The deletion recovery level of a vault's secrets (DeletionRecoveryLevel, data-plane spec
+/// 7.4): `Customized…` below the default 90 days of retention (a 7-day vault answers
+/// `CustomizedRecoverable+Purgeable`, SecretClientLiveTests/StartRecoverDeletedSecret.json,
+/// 2023; a 90-day one `Recoverable+Purgeable`, GetDeletedSecret.json, 2021), without
+/// `+Purgeable` under purge protection.
+fn recovery_level(days: u64, protected: bool) -> &'static str {
+    match (days < 90, protected) {
+        (false, false) => "Recoverable+Purgeable",
+        (false, true) => "Recoverable",
+        (true, false) => "CustomizedRecoverable+Purgeable",
+        (true, true) => "CustomizedRecoverable",
+    }
+}
+
 /// What rendering a secret needs from its vault.
 struct Cx {
     /// The vault URI without its trailing `/`.
@@ -499,8 +513,7 @@ struct Cx {
 
 impl Cx {
     fn attributes(&self, v: &SecretVersion) -> Value {
-        let level = if self.protected { "Recoverable" } else { "Recoverable+Purgeable" };
-        json!({ "enabled": v.enabled, "created": v.created, "updated": v.updated, "recoveryLevel": level, "recoverableDays": self.days })
+        json!({ "enabled": v.enabled, "created": v.created, "updated": v.updated, "recoveryLevel": recovery_level(self.days, self.protected), "recoverableDays": self.days })
     }
     /// A version's bundle without its value (callers add the opened value where it belongs).
     fn bundle(&self, s: &StoredSecret, v: &SecretVersion) -> Value {

@@ -110,7 +110,9 @@ fn the_data_plane_challenges_first_then_checks_audience_version_and_policies() {
     let version = id.rsplit('/').next().unwrap_or_default().to_string();
     assert_eq!(id, format!("{uri}secrets/db-password/{version}"));
     assert!(version.len() == 32 && version.chars().all(|c| c.is_ascii_hexdigit()), "{version}");
-    assert_eq!(r.body["attributes"]["recoveryLevel"], "Recoverable+Purgeable");
+    // A 7-day vault: `CustomizedRecoverable+Purgeable`, as Azure answers for one.
+    assert_eq!(r.body["attributes"]["recoveryLevel"], "CustomizedRecoverable+Purgeable");
+    assert_eq!(r.body["attributes"]["recoverableDays"], 7);
     // SDKs ask for `/secrets/NAME/` (empty version).
     let got = kv(&lab, Some(&me), "GET", &uri, "secrets/db-password/?api-version=7.4", None);
     assert_eq!((got.status, got.body["value"].as_str()), (200, Some("s3cret-value")));
@@ -144,6 +146,41 @@ fn the_data_plane_challenges_first_then_checks_audience_version_and_policies() {
         assert!(!state.contains(&form), "the state holds the value as {form}");
     }
     assert!(log.contains("/vaults/idlab-kv-one/secrets/db-password"), "{log}");
+}
+
+/// The recovery level follows the vault's retention and purge protection as Azure reports
+/// it: `Recoverable+Purgeable` at 90 days (SecretClientLiveTests/GetDeletedSecret.json),
+/// `CustomizedRecoverable+Purgeable` below (StartRecoverDeletedSecret.json, a 7-day vault),
+/// without `+Purgeable` under purge protection (DeletionRecoveryLevel, data-plane spec 7.4).
+#[test]
+fn the_recovery_level_follows_retention_and_purge_protection() {
+    let lab = Lab::start();
+    let me = operator_vault_token(&lab);
+    let oid = lab.cloud.info.operator_object_id.clone();
+    let rgp = lab.rg_path("levels");
+    assert!(lab.op("PUT", &format!("{rgp}?{API}"), Some(&json!({"location": "eastus"}))).status < 300);
+    let cases = [
+        ("kv-ninety", 90, false, "Recoverable+Purgeable"),
+        ("kv-thirty", 30, false, "CustomizedRecoverable+Purgeable"),
+        ("kv-protected", 90, true, "Recoverable"),
+        ("kv-protected-short", 7, true, "CustomizedRecoverable"),
+    ];
+    for (name, days, protected, want) in cases {
+        let mut body = vault_body(&lab, json!([policy(&lab, &oid, &["get", "set", "delete"])]), false);
+        body["properties"]["softDeleteRetentionInDays"] = json!(days);
+        if protected {
+            body["properties"]["enablePurgeProtection"] = json!(true);
+        }
+        let r = lab.op("PUT", &format!("{rgp}/providers/Microsoft.KeyVault/vaults/{name}?{API}"), Some(&body));
+        assert_eq!(r.status, 200, "{}", r.body);
+        let uri = r.body.pointer("/properties/vaultUri").and_then(Value::as_str).unwrap_or_default().to_string();
+        let r = set(&lab, &me, &uri, "s", "v");
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body["attributes"]["recoveryLevel"], want, "{name}");
+        assert_eq!(r.body["attributes"]["recoverableDays"], days, "{name}");
+        let r = kv(&lab, Some(&me), "DELETE", &uri, "secrets/s?api-version=7.4", None);
+        assert_eq!(r.body["attributes"]["recoveryLevel"], want, "{name}: the deleted secret's too");
+    }
 }
 
 #[test]

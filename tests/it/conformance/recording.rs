@@ -245,7 +245,8 @@ fn wall_clock(mut list: Vec<Entry>) -> Vec<Entry> {
 
 /// The recorder grouped entries by request (method and URI), keeping each group's own order:
 /// within one second, order them so each answer agrees with what exists (a 404 read before
-/// the PUT that made the resource, a 2xx read after it), keeping each group's order.
+/// the PUT that made the resource, a 2xx read after it, a read that shows a write's answer
+/// after that write), keeping each group's order.
 fn consistent(mut block: Vec<Entry>, exists: &mut HashMap<String, bool>) -> Vec<Entry> {
     let mut out = Vec::with_capacity(block.len());
     while !block.is_empty() {
@@ -257,7 +258,19 @@ fn consistent(mut block: Vec<Entry>, exists: &mut HashMap<String, bool>) -> Vec<
                 (true, 200..=299) => Some(true),
                 _ => None,
             };
-            first_of_group && want.is_none_or(|w| exists.get(&e.path_key()).is_none_or(|x| *x == w))
+            // A read that answers exactly what a write of the same second answered shows
+            // that write: it follows it.
+            let shows_pending_write = read
+                && e.json().is_some_and(|b| {
+                    block.iter().any(|w| {
+                        matches!(w.method.as_str(), "PUT" | "PATCH")
+                            && w.path_key() == e.path_key()
+                            && w.json().is_some_and(|wb| wb == b)
+                    })
+                });
+            first_of_group
+                && !shows_pending_write
+                && want.is_none_or(|w| exists.get(&e.path_key()).is_none_or(|x| *x == w))
         };
         let pick = (0..block.len()).find(|&k| fits(k, &block[k])).unwrap_or(0);
         let e = block.remove(pick);
@@ -327,26 +340,25 @@ pub fn load(root: &Path, name: &str) -> Recording {
     let tenant = doc.pointer("/Variables/TenantId").and_then(Value::as_str).map(str::to_string);
     let ops = operation_paths(&list);
     let mut exchanges: Vec<Exchange> = Vec::new();
-    // A vault operation being polled: its target path, and whether a 404 was seen.
-    let mut vault_poll: Option<(String, bool)> = None;
+    // A vault operation being polled: its exchange, its target path, whether a 404 was seen.
+    let mut vault_poll: Option<(usize, String, bool)> = None;
     for e in list {
         let key = e.path_key();
-        if let Some((target, seen_404)) = vault_poll.take()
+        if let Some((n, target, seen_404)) = vault_poll.clone()
             && e.host == Host::KeyVault
             && e.method == "GET"
             && key == target
             && (e.status == 404 || seen_404)
-            && let Some(x) = exchanges.last_mut()
         {
-            // 404s while the change is under way, then the first answer that is not one.
-            let more = e.status == 404;
-            x.polls.push(e);
-            if more {
-                vault_poll = Some((target, true));
-            }
+            // 404s while the change is under way, then the first answer that is not one
+            // (other reads may come between them: the test's own checks).
+            vault_poll = (e.status == 404).then(|| (n, target, true));
+            exchanges[n - 1].polls.push(e);
             continue;
         }
-        vault_poll = None;
+        if e.method != "GET" {
+            vault_poll = None;
+        }
         let is_poll = e.method == "GET" && e.host == Host::Arm && (ops.contains(&key) || looks_like_poll(&key));
         if is_poll {
             // The newest exchange that announced this URL, else the newest one.
@@ -371,7 +383,9 @@ pub fn load(root: &Path, name: &str) -> Recording {
             prev.entry = e;
             continue;
         }
-        vault_poll = vault_poll_target(&e).map(|t| (t, false));
+        if let Some(t) = vault_poll_target(&e) {
+            vault_poll = Some((exchanges.len() + 1, t, false));
+        }
         exchanges.push(Exchange { n: exchanges.len() + 1, entry: e, polls: Vec::new() });
     }
     Recording { subscription, tenant, exchanges }
