@@ -465,3 +465,52 @@ fn vaults_secrets_and_their_ports_survive_a_restart() {
         lab.op("GET", &format!("/subscriptions/{sub}/providers/Microsoft.KeyVault/deletedVaults?{API}"), None);
     assert_eq!(deleted.body["value"].as_array().map(Vec::len), Some(1), "{}", deleted.body);
 }
+
+/// A vault in a location named by its display name ("North Central US"), as Azure shows it
+/// in KeyVaultManagementListDeletedVaults.json (2021-06-01-preview): its network rules come
+/// back with both rule lists, its deleted record is found through the display name or the
+/// short name and its id names the short one, and its purge's `Location` poll ends with
+/// Key Vault's operation record.
+#[test]
+fn deleted_vaults_answer_by_display_or_short_location_and_purge_ends_with_its_record() {
+    let lab = Lab::with(idlab::local::faults::Faults::parse("lro_ms: 1\n").expect("faults"));
+    let sub = lab.sub();
+    let rgp = lab.rg_path("ncus");
+    assert!(lab.op("PUT", &format!("{rgp}?{API}"), Some(&json!({"location": "North Central US"}))).status < 300);
+    let path = format!("{rgp}/providers/Microsoft.KeyVault/vaults/idlab-kv-ncus");
+    let mut body = vault_body(&lab, json!([]), false);
+    body["location"] = json!("North Central US");
+    body["properties"]["networkAcls"] =
+        json!({"bypass": "AzureServices", "defaultAction": "Allow", "ipRules": [{"value": "1.2.3.4/32"}]});
+    let r = lab.op("PUT", &format!("{path}?{API}"), Some(&body));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body.pointer("/properties/networkAcls/virtualNetworkRules"), Some(&json!([])));
+    assert_eq!(r.body.pointer("/properties/networkAcls/ipRules/0/value"), Some(&json!("1.2.3.4/32")));
+    assert_eq!(lab.op("DELETE", &format!("{path}?{API}"), None).status, 200);
+    let base = format!("/subscriptions/{sub}/providers/Microsoft.KeyVault/locations");
+    for location in ["North%20Central%20US", "northcentralus"] {
+        let d = lab.op("GET", &format!("{base}/{location}/deletedVaults/idlab-kv-ncus?{API}"), None);
+        assert_eq!(d.status, 200, "{location}: {}", d.body);
+        assert_eq!(d.body["id"], json!(format!("{base}/northcentralus/deletedVaults/idlab-kv-ncus")));
+        let shown = d.body["properties"]["location"].as_str().unwrap_or_default().replace(' ', "");
+        assert!(shown.eq_ignore_ascii_case("northcentralus"), "{shown}");
+    }
+    let p = lab.op("POST", &format!("{base}/North%20Central%20US/deletedVaults/idlab-kv-ncus/purge?{API}"), None);
+    assert_eq!(p.status, 202, "{}", p.body);
+    let poll = p.header("location").expect("Location");
+    let mut end = lab.op("GET", &poll, None);
+    for _ in 0..100 {
+        if end.status != 202 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        end = lab.op("GET", &poll, None);
+    }
+    assert_eq!(end.status, 200, "{}", end.body);
+    assert_eq!(end.body["status"], "Succeeded");
+    for k in ["createdDateTime", "lastActionDateTime"] {
+        let t = end.body[k].as_str().unwrap_or_default();
+        assert!(t.len() == 20 && t.as_bytes()[10] == b' ' && t.ends_with('Z'), "{k}: {t}");
+    }
+    assert_eq!(lab.op("GET", &format!("{base}/northcentralus/deletedVaults/idlab-kv-ncus?{API}"), None).status, 404);
+}
