@@ -352,7 +352,7 @@ pub fn load(root: &Path, name: &str) -> Recording {
         {
             // 404s while the change is under way, then the first answer that is not one
             // (other reads may come between them: the test's own checks).
-            vault_poll = (e.status == 404).then(|| (n, target, true));
+            vault_poll = (e.status == 404).then_some((n, target, true));
             exchanges[n - 1].polls.push(e);
             continue;
         }

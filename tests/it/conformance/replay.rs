@@ -720,7 +720,8 @@ fn challenge_diff(azure: &str, local: &str) -> Option<String> {
     let (l_scheme, l) = challenge(local);
     let names = |p: &[(String, String)]| p.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
     let value = |p: &[(String, String)], k: &str| p.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    let tenant_last = |v: Option<String>| v.is_some_and(|v| is_guid(v.trim_end_matches('/').rsplit('/').next().unwrap_or("")));
+    let tenant_last =
+        |v: Option<String>| v.is_some_and(|v| is_guid(v.trim_end_matches('/').rsplit('/').next().unwrap_or("")));
     if a_scheme != l_scheme {
         return Some(format!("scheme: Azure `{a_scheme}`, local `{l_scheme}`"));
     }
@@ -842,7 +843,8 @@ impl Replay<'_> {
 
     /// The local URI of the vault a data-plane entry addresses.
     fn vault_uri(&self, e: &Entry) -> Option<String> {
-        let name = recorded_vault(e).map(|(n, _)| n).or_else(|| self.vaults.recorded.first().map(|(n, _)| n.clone()))?;
+        let name =
+            recorded_vault(e).map(|(n, _)| n).or_else(|| self.vaults.recorded.first().map(|(n, _)| n.clone()))?;
         self.vaults.local.get(&name).cloned()
     }
 
@@ -862,7 +864,8 @@ impl Replay<'_> {
             return;
         };
         // The recorded request had no token when Azure answered it with the challenge.
-        let token = if e.status == 401 && e.header("www-authenticate").is_some() { None } else { Some(self.vault_token()) };
+        let token =
+            if e.status == 401 && e.header("www-authenticate").is_some() { None } else { Some(self.vault_token()) };
         let url = format!("{uri}{}", self.mapped(&vault_path(&e.url)));
         let body = self.mapped(&e.req_body);
         let ans = self.send_as(token.as_deref(), &e.method, &url, e.req_type.as_deref(), &body);
