@@ -348,13 +348,15 @@ fn answer(sh: &Shared, vault_name: &str, claims: &Caller, method: &Method, uri: 
                 secrets_of_vault.iter().filter(|(_, s)| s.deleted.is_some()).map(|(_, s)| cx.deleted(s)).collect();
             json_response(200, &json!({ "value": value, "nextLink": null }), &[])
         }
-        (SecretOp::List, Some(n)) if seg(0) == Some("secrets") => match find(n).filter(|s| s.deleted.is_none()) {
-            Some(s) => {
-                let value: Vec<Value> = s.versions.iter().map(|v| cx.bundle(&s, v)).collect();
-                json_response(200, &json!({ "value": value, "nextLink": null }), &[])
-            }
-            None => not_found(n),
-        },
+        // The versions of a secret the vault does not hold are an empty list, not a 404
+        // (SecretClientLiveTests/GetSecretVersionsNonExisting.json, 7.3-preview).
+        (SecretOp::List, Some(n)) if seg(0) == Some("secrets") => {
+            let value: Vec<Value> = find(n)
+                .filter(|s| s.deleted.is_none())
+                .map(|s| s.versions.iter().map(|v| cx.bundle(&s, v)).collect())
+                .unwrap_or_default();
+            json_response(200, &json!({ "value": value, "nextLink": null }), &[])
+        }
         (SecretOp::List, Some(n)) => match find(n).filter(|s| s.deleted.is_some()) {
             Some(s) => json_response(200, &cx.deleted(&s), &[]),
             None => deleted_not_found(n),

@@ -514,3 +514,26 @@ fn deleted_vaults_answer_by_display_or_short_location_and_purge_ends_with_its_re
     }
     assert_eq!(lab.op("GET", &format!("{base}/northcentralus/deletedVaults/idlab-kv-ncus?{API}"), None).status, 404);
 }
+
+/// `GET /secrets/{name}/versions` lists every version of the secret (ids with their version,
+/// no values), and a secret the vault does not hold has an empty list, as Azure answers
+/// (SecretClientLiveTests/GetSecretVersionsNonExisting.json: 200 `{"value": [], "nextLink": null}`).
+#[test]
+fn secret_versions_are_listed_and_a_missing_secret_has_none() {
+    let lab = Lab::start();
+    let me = operator_vault_token(&lab);
+    let oid = lab.cloud.info.operator_object_id.clone();
+    let (_, uri) = vault(&lab, "kvv", "idlab-kv-versions", json!([policy(&lab, &oid, &["all"])]), false);
+    let first = set(&lab, &me, &uri, "rotated", "one");
+    let second = set(&lab, &me, &uri, "rotated", "two");
+    let r = kv(&lab, Some(&me), "GET", &uri, "secrets/rotated/versions?api-version=7.4", None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let ids: Vec<&str> = r.body["value"].as_array().into_iter().flatten().filter_map(|v| v["id"].as_str()).collect();
+    assert_eq!(ids.len(), 2, "{}", r.body);
+    for made in [&first, &second] {
+        assert!(ids.contains(&made.body["id"].as_str().unwrap_or_default()), "{ids:?}");
+    }
+    assert!(!r.body.to_string().contains("\"one\"") && !r.body.to_string().contains("\"two\""), "no values in a listing");
+    let none = kv(&lab, Some(&me), "GET", &uri, "secrets/never-set/versions?api-version=7.3-preview", None);
+    assert_eq!((none.status, none.body.clone()), (200, json!({"value": [], "nextLink": null})));
+}
