@@ -359,7 +359,7 @@ fn answer(sh: &Shared, vault_name: &str, claims: &Caller, method: &Method, uri: 
         }
         (SecretOp::List, Some(n)) => match find(n).filter(|s| s.deleted.is_some()) {
             Some(s) => json_response(200, &cx.deleted(&s), &[]),
-            None => deleted_not_found(n),
+            None => not_found(n),
         },
         (SecretOp::Get, Some(n)) => {
             let version = seg(2);
@@ -415,7 +415,7 @@ fn answer(sh: &Shared, vault_name: &str, claims: &Caller, method: &Method, uri: 
                     || json_response(200, &shown, &[]),
                 )
             }
-            None => deleted_not_found(n),
+            None => not_found(n),
         },
         (SecretOp::Purge, Some(n)) => match find(n).filter(|s| s.deleted.is_some()) {
             Some(_) if protected => kv_error(
@@ -431,7 +431,7 @@ fn answer(sh: &Shared, vault_name: &str, claims: &Caller, method: &Method, uri: 
                 vec![Op::DeleteSecret { key: format!("{vault_key}/{}", n.to_ascii_lowercase()) }],
                 || empty(204, &[]),
             ),
-            None => deleted_not_found(n),
+            None => not_found(n),
         },
         _ => kv_error(400, "BadParameter", "The request is not valid.", None),
     }
@@ -476,6 +476,8 @@ fn commit_or_500(sh: &Shared, ops: Vec<Op>, ok: impl FnOnce() -> Response) -> Re
     }
 }
 
+/// 404 `SecretNotFound`, in the words Azure uses for a secret, a deleted secret and a recover
+/// alike (SecretClientLiveTests GetDeletedSecretNonExisting.json, StartRecoverDeletedSecretNonExisting.json).
 fn not_found(name: &str) -> Response {
     kv_error(
         404,
@@ -487,9 +489,6 @@ fn not_found(name: &str) -> Response {
     )
 }
 
-fn deleted_not_found(name: &str) -> Response {
-    kv_error(404, "SecretNotFound", &format!("Deleted Secret not found: {name}"), None)
-}
 
 /// The deletion recovery level of a vault's secrets (DeletionRecoveryLevel, data-plane spec
 /// 7.4): `Customized…` below the default 90 days of retention (a 7-day vault answers
