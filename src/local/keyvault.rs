@@ -370,6 +370,14 @@ fn answer(sh: &Shared, vault_name: &str, claims: &Caller, method: &Method, uri: 
                         None => s.versions.last(),
                     };
                     match v {
+                        // A disabled version's value is not served
+                        // (SecretClientLiveTests/UpdateEnabled.json, 7.2).
+                        Some(v) if !v.enabled => kv_error(
+                            403,
+                            "Forbidden",
+                            "Operation get is not allowed on a disabled secret.",
+                            Some("SecretDisabled"),
+                        ),
                         Some(v) => {
                             let mut b = cx.bundle(&s, v);
                             match open(&sh.vault_key, &v.value) {

@@ -544,3 +544,35 @@ fn secret_versions_are_listed_and_a_missing_secret_has_none() {
     let none = kv(&lab, Some(&me), "GET", &uri, "secrets/never-set/versions?api-version=7.3-preview", None);
     assert_eq!((none.status, none.body.clone()), (200, json!({"value": [], "nextLink": null})));
 }
+
+/// A disabled secret keeps its metadata but not its value: reading it is 403 `Forbidden` with
+/// inner code `SecretDisabled` until it is enabled again, as Azure answers
+/// (SecretClientLiveTests/UpdateEnabled.json, 7.2).
+#[test]
+fn a_disabled_secret_is_not_read_until_enabled_again() {
+    let lab = Lab::start();
+    let me = operator_vault_token(&lab);
+    let oid = lab.cloud.info.operator_object_id.clone();
+    let (_, uri) = vault(&lab, "kvd", "idlab-kv-disabled", json!([policy(&lab, &oid, &["all"])]), false);
+    let made = set(&lab, &me, &uri, "off", "hidden-value");
+    let version = made.body["id"].as_str().unwrap_or_default().rsplit('/').next().unwrap_or_default().to_string();
+    let patch = |enabled: bool| {
+        let body = serde_json::to_vec(&json!({"attributes": {"enabled": enabled}})).unwrap_or_default();
+        kv(&lab, Some(&me), "PATCH", &uri, &format!("secrets/off/{version}?api-version=7.2"), Some(&body))
+    };
+    let r = patch(false);
+    assert_eq!((r.status, r.body["attributes"]["enabled"].as_bool()), (200, Some(false)), "{}", r.body);
+    for path in ["secrets/off/", &format!("secrets/off/{version}")] {
+        let r = kv(&lab, Some(&me), "GET", &uri, &format!("{path}?api-version=7.2"), None);
+        assert_eq!(r.status, 403, "{path}: {}", r.body);
+        assert_eq!(r.body["error"]["code"], "Forbidden");
+        assert_eq!(r.body["error"]["innererror"]["code"], "SecretDisabled");
+        assert!(!r.body.to_string().contains("hidden-value"));
+    }
+    // Its metadata is still listed.
+    let list = kv(&lab, Some(&me), "GET", &uri, "secrets/off/versions?api-version=7.2", None);
+    assert_eq!(list.body["value"][0]["attributes"]["enabled"], false);
+    assert_eq!(patch(true).status, 200);
+    let r = kv(&lab, Some(&me), "GET", &uri, "secrets/off?api-version=7.2", None);
+    assert_eq!((r.status, r.body["value"].as_str()), (200, Some("hidden-value")));
+}
