@@ -497,7 +497,6 @@ fn not_found(name: &str) -> Response {
     )
 }
 
-
 /// The deletion recovery level of a vault's secrets (DeletionRecoveryLevel, data-plane spec
 /// 7.4): `Customized…` below the default 90 days of retention (a 7-day vault answers
 /// `CustomizedRecoverable+Purgeable`, SecretClientLiveTests/StartRecoverDeletedSecret.json,
@@ -522,7 +521,19 @@ struct Cx {
 
 impl Cx {
     fn attributes(&self, v: &SecretVersion) -> Value {
-        json!({ "enabled": v.enabled, "created": v.created, "updated": v.updated, "recoveryLevel": recovery_level(self.days, self.protected), "recoverableDays": self.days })
+        let mut a = json!({ "enabled": v.enabled });
+        // `nbf` and `exp` as set, between `enabled` and `created` as Azure orders them
+        // (SecretClientLiveTests/SetSecretWithExtendedProps.json, 7.3).
+        for (k, t) in [("nbf", v.nbf), ("exp", v.exp)] {
+            if let Some(t) = t {
+                a[k] = json!(t);
+            }
+        }
+        a["created"] = json!(v.created);
+        a["updated"] = json!(v.updated);
+        a["recoveryLevel"] = json!(recovery_level(self.days, self.protected));
+        a["recoverableDays"] = json!(self.days);
+        a
     }
     /// A version's bundle without its value (callers add the opened value where it belongs).
     fn bundle(&self, s: &StoredSecret, v: &SecretVersion) -> Value {
@@ -597,6 +608,8 @@ fn set_secret(
         content_type: req.get("contentType").and_then(Value::as_str).map(str::to_string),
         tags: req.get("tags").filter(|t| t.is_object()).cloned(),
         enabled: req.pointer("/attributes/enabled").and_then(Value::as_bool).unwrap_or(true),
+        nbf: req.pointer("/attributes/nbf").and_then(Value::as_u64),
+        exp: req.pointer("/attributes/exp").and_then(Value::as_u64),
         created: now_s,
         updated: now_s,
     };
@@ -638,6 +651,12 @@ fn update_secret(
     }
     if let Some(e) = req.pointer("/attributes/enabled").and_then(Value::as_bool) {
         v.enabled = e;
+    }
+    if let Some(t) = req.pointer("/attributes/nbf").and_then(Value::as_u64) {
+        v.nbf = Some(t);
+    }
+    if let Some(t) = req.pointer("/attributes/exp").and_then(Value::as_u64) {
+        v.exp = Some(t);
     }
     v.updated = now_ms() / 1000;
     let shown = cx.bundle(&s, &s.versions[at]);

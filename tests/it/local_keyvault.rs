@@ -540,7 +540,10 @@ fn secret_versions_are_listed_and_a_missing_secret_has_none() {
     for made in [&first, &second] {
         assert!(ids.contains(&made.body["id"].as_str().unwrap_or_default()), "{ids:?}");
     }
-    assert!(!r.body.to_string().contains("\"one\"") && !r.body.to_string().contains("\"two\""), "no values in a listing");
+    assert!(
+        !r.body.to_string().contains("\"one\"") && !r.body.to_string().contains("\"two\""),
+        "no values in a listing"
+    );
     let none = kv(&lab, Some(&me), "GET", &uri, "secrets/never-set/versions?api-version=7.3-preview", None);
     assert_eq!((none.status, none.body.clone()), (200, json!({"value": [], "nextLink": null})));
 }
@@ -575,4 +578,37 @@ fn a_disabled_secret_is_not_read_until_enabled_again() {
     assert_eq!(patch(true).status, 200);
     let r = kv(&lab, Some(&me), "GET", &uri, "secrets/off?api-version=7.2", None);
     assert_eq!((r.status, r.body["value"].as_str()), (200, Some("hidden-value")));
+}
+
+/// `attributes.nbf` and `exp` are kept as set, shown on every answer about the version (set,
+/// get, delete) and changed by PATCH, as Azure answers (SecretClientLiveTests/
+/// SetSecretWithExtendedProps.json, 7.3: an expired secret is still read).
+#[test]
+fn not_before_and_expiry_are_kept_and_shown() {
+    let lab = Lab::start();
+    let me = operator_vault_token(&lab);
+    let oid = lab.cloud.info.operator_object_id.clone();
+    let (_, uri) = vault(&lab, "kvx", "idlab-kv-expiry", json!([policy(&lab, &oid, &["all"])]), false);
+    let body = serde_json::to_vec(&json!({"value": "v", "contentType": "password",
+        "attributes": {"nbf": 1564536012u64, "exp": 1567128012u64}, "tags": {"tag1": "value1"}}))
+    .unwrap_or_default();
+    let r = kv(&lab, Some(&me), "PUT", &uri, "secrets/timed?api-version=7.3", Some(&body));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let keys: Vec<&String> = r.body["attributes"].as_object().map(|m| m.keys().collect()).unwrap_or_default();
+    assert_eq!(keys, ["enabled", "nbf", "exp", "created", "updated", "recoveryLevel", "recoverableDays"]);
+    let got = kv(&lab, Some(&me), "GET", &uri, "secrets/timed/?api-version=7.3", None);
+    assert_eq!(got.status, 200, "an expired secret is still read: {}", got.body);
+    assert_eq!(
+        (got.body["attributes"]["nbf"].as_u64(), got.body["attributes"]["exp"].as_u64()),
+        (Some(1564536012), Some(1567128012))
+    );
+    let patch = serde_json::to_vec(&json!({"attributes": {"exp": 4102444800u64}})).unwrap_or_default();
+    let r = kv(&lab, Some(&me), "PATCH", &uri, "secrets/timed?api-version=7.3", Some(&patch));
+    assert_eq!(r.body["attributes"]["exp"], 4102444800u64);
+    assert_eq!(r.body["attributes"]["nbf"], 1564536012u64);
+    let d = kv(&lab, Some(&me), "DELETE", &uri, "secrets/timed?api-version=7.3", None);
+    assert_eq!(
+        (d.body["attributes"]["exp"].as_u64(), d.body["contentType"].as_str()),
+        (Some(4102444800), Some("password"))
+    );
 }
