@@ -70,6 +70,14 @@ pub(crate) fn kv(lab: &Lab, token: Option<&str>, method: &str, uri: &str, path: 
     })
 }
 
+/// A vault whose access policy gives the operator every secret permission: the operator's
+/// vault token and the vault URI.
+fn operator_vault(lab: &Lab, rg: &str, name: &str) -> (String, String) {
+    let oid = lab.cloud.info.operator_object_id.clone();
+    let (_, uri) = vault(lab, rg, name, json!([policy(lab, &oid, &["all"])]), false);
+    (operator_vault_token(lab), uri)
+}
+
 pub(crate) fn set(lab: &Lab, token: &str, uri: &str, name: &str, value: &str) -> Resp {
     let body = serde_json::to_vec(&json!({ "value": value })).unwrap_or_default();
     kv(lab, Some(token), "PUT", uri, &format!("secrets/{name}?api-version=7.4"), Some(&body))
@@ -528,9 +536,7 @@ fn deleted_vaults_answer_by_display_or_short_location_and_purge_ends_with_its_re
 #[test]
 fn secret_versions_are_listed_and_a_missing_secret_has_none() {
     let lab = Lab::start();
-    let me = operator_vault_token(&lab);
-    let oid = lab.cloud.info.operator_object_id.clone();
-    let (_, uri) = vault(&lab, "kvv", "idlab-kv-versions", json!([policy(&lab, &oid, &["all"])]), false);
+    let (me, uri) = operator_vault(&lab, "kvv", "idlab-kv-versions");
     let first = set(&lab, &me, &uri, "rotated", "one");
     let second = set(&lab, &me, &uri, "rotated", "two");
     let r = kv(&lab, Some(&me), "GET", &uri, "secrets/rotated/versions?api-version=7.4", None);
@@ -554,9 +560,7 @@ fn secret_versions_are_listed_and_a_missing_secret_has_none() {
 #[test]
 fn a_disabled_secret_is_not_read_until_enabled_again() {
     let lab = Lab::start();
-    let me = operator_vault_token(&lab);
-    let oid = lab.cloud.info.operator_object_id.clone();
-    let (_, uri) = vault(&lab, "kvd", "idlab-kv-disabled", json!([policy(&lab, &oid, &["all"])]), false);
+    let (me, uri) = operator_vault(&lab, "kvd", "idlab-kv-disabled");
     let made = set(&lab, &me, &uri, "off", "hidden-value");
     let version = made.body["id"].as_str().unwrap_or_default().rsplit('/').next().unwrap_or_default().to_string();
     let patch = |enabled: bool| {
@@ -586,9 +590,7 @@ fn a_disabled_secret_is_not_read_until_enabled_again() {
 #[test]
 fn not_before_and_expiry_are_kept_and_shown() {
     let lab = Lab::start();
-    let me = operator_vault_token(&lab);
-    let oid = lab.cloud.info.operator_object_id.clone();
-    let (_, uri) = vault(&lab, "kvx", "idlab-kv-expiry", json!([policy(&lab, &oid, &["all"])]), false);
+    let (me, uri) = operator_vault(&lab, "kvx", "idlab-kv-expiry");
     let body = serde_json::to_vec(&json!({"value": "v", "contentType": "password",
         "attributes": {"nbf": 1564536012u64, "exp": 1567128012u64}, "tags": {"tag1": "value1"}}))
     .unwrap_or_default();
