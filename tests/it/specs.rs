@@ -155,6 +155,14 @@ fn detach_os_disk(s: &Served, read: &mut Vec<Value>) -> String {
     for path in [disk.clone(), format!("{group}/providers/Microsoft.Compute/disks")] {
         let answer = s.op("GET", &format!("{path}?api-version={api}"), None);
         assert!(answer.get("error").is_none(), "{path}: {answer}");
+        // An OS disk made from a platform image names it by the image version's id.
+        let image = answer
+            .pointer("/properties/creationData/imageReference/id")
+            .or_else(|| answer.pointer("/value/0/properties/creationData/imageReference/id"));
+        assert!(
+            image.and_then(Value::as_str).is_some_and(|i| i.contains("/ArtifactTypes/VMImage/Offers/")),
+            "{answer}"
+        );
         let url = format!("{}{path}", info.arm_url.trim_end_matches('/'));
         read.push(json!({"method": "GET", "url": url, "api_version": api, "status": 200, "request": null, "response": answer, "by": "test"}));
     }
