@@ -166,7 +166,7 @@ pub fn write(input: &Input) -> Output {
         if let Some((parent, what)) = covered.get(&lower) {
             let of = keys.get(&parent.to_ascii_lowercase()).cloned().unwrap_or_else(|| last(parent).to_string());
             implicit.push(format!("{}  {}  ({what} of {of})", f.arm_type, last(&f.id)));
-        } else if f.kind.is_none() {
+        } else if !keys.contains_key(&lower) {
             unsupported.push(format!("{}  {}", f.arm_type, last(&f.id)));
         }
     }
@@ -251,7 +251,7 @@ fn render(
     let blocks = [
         ("Not declared: part of a declaration (a VM's disks, the network its `network:` makes):", &implicit),
         ("Not declared: access that names principals outside this plan:", &skipped),
-        ("Not declared: kinds idlab does not manage (type, name):", &unsupported),
+        ("Not declared: kinds idlab does not manage or import (type, name):", &unsupported),
     ];
     for (title, lines) in blocks {
         if lines.is_empty() {

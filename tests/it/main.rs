@@ -15,6 +15,7 @@ mod gen2_e2e;
 mod graph;
 mod hostile;
 mod hostile_clients;
+mod import;
 mod keyvault_e2e;
 mod lab;
 mod layout;
