@@ -26,6 +26,10 @@ pub struct PlanArgs {
     /// Plan a destroy.
     #[arg(long)]
     pub destroy: bool,
+    /// Plan as `apply --adopt` would run (resources without the plan's mark are adopted); with
+    /// --destroy, as `destroy --adopt` would (they are adopted and deleted).
+    #[arg(long)]
+    pub adopt: bool,
     /// Purge soft-deleted key vaults and secrets instead of recovering them (with
     /// --destroy: purge what is deleted).
     #[arg(long)]
@@ -47,6 +51,8 @@ pub(crate) fn cmd_plan(a: &PlanArgs) -> Exit {
         |p, cx| {
             cx.check_names = !a.destroy;
             cx.purge = a.purge;
+            cx.adopt = a.adopt;
+            cx.destroy = a.destroy;
             cx.only = engine::targets(p, &a.cloud.targets, a.destroy)?;
             Ok(())
         },

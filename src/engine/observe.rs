@@ -263,6 +263,18 @@ pub async fn observe(cx: &Context, plan: &Validated) -> Result<Observed, Error> 
                 Err(e) => return Err(e),
             };
         }
+        // Adoption and teardown: an object Azure holds under another name than the plan's (a
+        // role assignment made by hand) is found by what it holds.
+        if cx.adopt || cx.destroy {
+            for &i in &members {
+                let d = &plan.decls[i];
+                let Some(w) = desired[i].as_ref().filter(|w| w.is_known() && w.plane == Plane::Arm) else { continue };
+                let selected = needed.as_ref().is_none_or(|o| o.contains(&i));
+                if bodies[i].is_none() && selected && d.spec.matched_by_content() && !inside(&absent, w) {
+                    bodies[i] = super::plane::arm::find_same_assignment(&cx.client, &w.id, w.api_version, &w.body).await?;
+                }
+            }
+        }
         // Globally named resources that do not exist here yet: is the name free in Azure?
         for &i in &members {
             let unread = needed.as_ref().is_some_and(|o| !o.contains(&i));
@@ -298,7 +310,68 @@ pub async fn observe(cx: &Context, plan: &Validated) -> Result<Observed, Error> 
     } else {
         find_orphans(cx, plan, &desired, &bodies, &mut not_looked_for).await?
     };
-    Ok(Observed { desired, bodies, values, orphans, foreign_access, unread, not_looked_for })
+    let mut obs = Observed {
+        desired,
+        bodies,
+        values,
+        orphans,
+        foreign_access,
+        unread,
+        not_looked_for,
+        referenced: HashMap::new(),
+        contents: HashMap::new(),
+    };
+    if cx.destroy {
+        teardown_reads(cx, plan, &mut obs).await?;
+    }
+    Ok(obs)
+}
+
+/// Destroy: what a teardown needs besides the declarations' own bodies, read here so that
+/// planning stays pure ([`plan::teardown`], [`plan::kept_by`]): the bodies of what the
+/// observed resources and the orphans refer to (a VM's interfaces; an interface's public IPs,
+/// security group and virtual network), level by level, and what each declared container
+/// (a resource group) holds.
+async fn teardown_reads(cx: &Context, plan: &Validated, obs: &mut Observed) -> Result<(), Error> {
+    let declared: HashSet<String> = obs.desired.iter().flatten().map(|d| d.id.to_ascii_lowercase()).collect();
+    let mut next: Vec<String> = Vec::new();
+    for (i, d) in plan.decls.iter().enumerate() {
+        let Some(have) = obs.bodies[i].as_ref().filter(|b| !plan::is_soft_deleted(b)) else { continue };
+        next.extend(d.spec.implicit(have).into_iter().map(|c| c.id));
+        if let Some(r) = d.kind.references().filter(|r| r.makes) {
+            next.extend((r.children)(have).into_iter().map(|c| c.id));
+        }
+        if d.spec.contains_resources() {
+            let id = have.get("id").and_then(Value::as_str).unwrap_or_default();
+            let list = cx.client.list(&format!("{id}/resources"), "2024-11-01").await?;
+            let held = list
+                .iter()
+                .filter_map(|r| Some((r.get("id")?.as_str()?.to_string(), r.get("type")?.as_str()?.to_string())))
+                .collect();
+            obs.contents.insert(i, held);
+        }
+    }
+    next.extend(obs.orphans.iter().filter(|(_, t)| crate::kinds::implicit_of_listed(t).is_some()).map(|o| o.0.clone()));
+    // A VM, its interfaces, what they name: three levels at most.
+    for _ in 0..3 {
+        let mut found = Vec::new();
+        for id in std::mem::take(&mut next) {
+            let key = id.to_ascii_lowercase();
+            if declared.contains(&key) || obs.referenced.contains_key(&key) {
+                continue;
+            }
+            let Some((api, refs)) = plan::arm_type_of(&id).and_then(|t| crate::kinds::references_of(&t)) else {
+                continue;
+            };
+            let Some(body) = cx.client.get(&id, api).await? else { continue };
+            if refs.makes {
+                found.extend((refs.children)(&body).into_iter().map(|c| c.id));
+            }
+            obs.referenced.insert(key, body);
+        }
+        next = found;
+    }
+    Ok(())
 }
 
 /// Whether `w` is an ARM resource inside one read as absent (a soft-deleted object can

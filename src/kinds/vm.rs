@@ -623,7 +623,8 @@ kind!(VirtualMachineKind, VirtualMachine,
     arm_type: Some("Microsoft.Compute/virtualMachines"),
     api_version: "2025-04-01",
     attributes: &["id", "name", "identity", "identity.principal_id", "identity.tenant_id", "computer_name"],
-    weight: 90);
+    weight: 90,
+    references: super::References { makes: true, children: vm_implicit, users: |_| Vec::new() });
 
 #[cfg(test)]
 mod tests {
