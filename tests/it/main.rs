@@ -13,6 +13,7 @@ mod engine_e2e;
 mod fleet;
 mod gen2_e2e;
 mod graph;
+mod handmade;
 mod hostile;
 mod hostile_clients;
 mod keyvault_e2e;
