@@ -391,6 +391,19 @@ pub fn decide(name: &str, kind: &str, plan_name: &str, desired: &Desired, observ
             }
             Some(_) => {}
         }
+    } else if desired.owner == Owner::Description && !owned_by(have, plan_name, Owner::Description) {
+        // A role assignment or custom role made outside the plan (by hand, or found under
+        // another name): taken over only with --adopt, unless another plan's.
+        let d = have.pointer("/properties/description").and_then(Value::as_str).unwrap_or_default();
+        if let Some(other) = d.strip_prefix("idlab plan ") {
+            a.action = ActionKind::Conflict;
+            a.reason = Some(format!("it belongs to plan `{}`", other.split(':').next().unwrap_or(other)));
+        } else {
+            a.action = ActionKind::Adopt;
+            a.reason =
+                Some("it exists without an idlab plan description; apply takes it over only with --adopt".into());
+        }
+        return a;
     }
     if a.changes.is_empty() {
         return a;

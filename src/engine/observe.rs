@@ -263,15 +263,19 @@ pub async fn observe(cx: &Context, plan: &Validated) -> Result<Observed, Error> 
                 Err(e) => return Err(e),
             };
         }
-        // Adoption and teardown: an object Azure holds under another name than the plan's (a
-        // role assignment made by hand) is found by what it holds.
-        if cx.adopt || cx.destroy {
+        // An object Azure holds under another name than the plan's (a role assignment made by
+        // hand, or adopted from one) is found by what it holds.
+        {
             for &i in &members {
                 let d = &plan.decls[i];
                 let Some(w) = desired[i].as_ref().filter(|w| w.is_known() && w.plane == Plane::Arm) else { continue };
                 let selected = needed.as_ref().is_none_or(|o| o.contains(&i));
-                if bodies[i].is_none() && selected && d.spec.matched_by_content() && !inside(&absent, w) {
-                    bodies[i] = super::plane::arm::find_same_assignment(&cx.client, &w.id, w.api_version, &w.body).await?;
+                // Inside something absent (its own id is in `absent` now: read and not there).
+                let in_absent =
+                    absent.iter().any(|a| !a.eq_ignore_ascii_case(&w.id) && crate::arm::id::is_scope_prefix(a, &w.id));
+                if bodies[i].is_none() && selected && d.spec.matched_by_content() && !in_absent {
+                    bodies[i] =
+                        super::plane::arm::find_same_assignment(&cx.client, &w.id, w.api_version, &w.body).await?;
                 }
             }
         }
@@ -432,7 +436,10 @@ async fn find_orphans(
     bodies: &[Option<Value>],
     not_looked_for: &mut Vec<String>,
 ) -> Result<(Vec<(String, String)>, Vec<(String, String)>), Error> {
-    let declared: HashSet<String> = desired.iter().flatten().map(|d| d.id.to_ascii_lowercase()).collect();
+    let mut declared: HashSet<String> = desired.iter().flatten().map(|d| d.id.to_ascii_lowercase()).collect();
+    // What a declaration matched under another name (a role assignment adopted from one made
+    // by hand) is declared too.
+    declared.extend(bodies.iter().flatten().filter_map(|b| b.get("id")?.as_str()).map(str::to_ascii_lowercase));
     let sub = &cx.subscription;
     let filter = format!("$filter=tagName%20eq%20'{OWNER_TAG}'%20and%20tagValue%20eq%20'{}'", url_encode(&plan.name));
     let mut found: Vec<(String, String)> = Vec::new();

@@ -15,7 +15,7 @@ use super::schedule::{Driver, Fate, Launch, Priority, Schedule, Tasks};
 use super::secrets;
 use crate::arm::Error;
 use crate::kinds::ImplicitFate;
-use crate::kinds::env::{Desired, Owner};
+use crate::kinds::env::{Desired, Owner, Plane};
 use crate::plan::{self, ActionKind, Observed};
 
 /// How long a freshly created principal may be unknown to RBAC before we give up (the
@@ -216,6 +216,8 @@ impl ApplyWalk<'_, '_> {
                 role: role_window(sh, want),
                 update: false,
             },
+            // At the id ARM holds it under: a role assignment adopted from one made by hand
+            // keeps its own name (the PUT puts the plan's description on it).
             ActionKind::Update | ActionKind::Adopt => match d.spec.update_patch(&want.body, have) {
                 Some(p) => Work::Patch {
                     id: want.id.clone(),
@@ -228,7 +230,11 @@ impl ApplyWalk<'_, '_> {
                     },
                 },
                 None => Work::Put {
-                    id: want.id.clone(),
+                    id: have
+                        .filter(|_| want.plane == Plane::Arm)
+                        .and_then(|h| h.get("id"))
+                        .and_then(Value::as_str)
+                        .map_or_else(|| want.id.clone(), str::to_string),
                     api: want.api_version,
                     body: want.body.clone(),
                     role: role_window(sh, want),

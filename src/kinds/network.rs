@@ -150,16 +150,16 @@ impl Spec for VirtualNetwork {
 }
 
 kind!(VirtualNetworkKind, VirtualNetwork,
-    type_name: "virtual_network",
-    arm_type: Some("Microsoft.Network/virtualNetworks"),
-    api_version: "2024-07-01",
-    attributes: &["id", "name"],
-    weight: 6,
-    references: super::References {
-        makes: false,
-        children: super::none,
-        users: |h| super::ids_at(h, "/properties/subnets", Some("/properties/ipConfigurations")),
-    });
+type_name: "virtual_network",
+arm_type: Some("Microsoft.Network/virtualNetworks"),
+api_version: "2024-07-01",
+attributes: &["id", "name"],
+weight: 6,
+references: super::References {
+    makes: false,
+    children: super::none,
+    users: |h| super::ids_at(h, "/properties/subnets", Some("/properties/ipConfigurations")),
+});
 
 arm_spec! {
     /// A network security group.
@@ -312,20 +312,20 @@ impl Spec for NetworkSecurityGroup {
 }
 
 kind!(NsgKind, NetworkSecurityGroup,
-    type_name: "network_security_group",
-    arm_type: Some("Microsoft.Network/networkSecurityGroups"),
-    api_version: "2024-07-01",
-    attributes: &["id", "name"],
-    weight: 4,
-    references: super::References {
-        makes: false,
-        children: super::none,
-        users: |h| {
-            let mut u = super::ids_at(h, "/properties/networkInterfaces", None);
-            u.extend(super::ids_at(h, "/properties/subnets", None));
-            u
-        },
-    });
+type_name: "network_security_group",
+arm_type: Some("Microsoft.Network/networkSecurityGroups"),
+api_version: "2024-07-01",
+attributes: &["id", "name"],
+weight: 4,
+references: super::References {
+    makes: false,
+    children: super::none,
+    users: |h| {
+        let mut u = super::ids_at(h, "/properties/networkInterfaces", None);
+        u.extend(super::ids_at(h, "/properties/subnets", None));
+        u
+    },
+});
 
 /// Public IP SKU. Basic was retired by Azure; only Standard is offered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -398,16 +398,16 @@ impl Spec for PublicIp {
 }
 
 kind!(PublicIpKind, PublicIp,
-    type_name: "public_ip",
-    arm_type: Some("Microsoft.Network/publicIPAddresses"),
-    api_version: "2024-07-01",
-    attributes: &["id", "name", "ip_address"],
-    weight: 4,
-    references: super::References {
-        makes: false,
-        children: super::none,
-        users: |h| super::ids_at(h, "/properties/ipConfiguration", None),
-    });
+type_name: "public_ip",
+arm_type: Some("Microsoft.Network/publicIPAddresses"),
+api_version: "2024-07-01",
+attributes: &["id", "name", "ip_address"],
+weight: 4,
+references: super::References {
+    makes: false,
+    children: super::none,
+    users: |h| super::ids_at(h, "/properties/ipConfiguration", None),
+});
 
 arm_spec! {
     /// A network interface in a subnet.
@@ -495,16 +495,16 @@ impl Spec for NetworkInterface {
 }
 
 kind!(NetworkInterfaceKind, NetworkInterface,
-    type_name: "network_interface",
-    arm_type: Some("Microsoft.Network/networkInterfaces"),
-    api_version: "2024-07-01",
-    attributes: &["id", "name", "private_ip_address"],
-    weight: 5,
-    references: super::References {
-        makes: true,
-        children: nic_made_with,
-        users: |h| super::ids_at(h, "/properties/virtualMachine", None),
-    });
+type_name: "network_interface",
+arm_type: Some("Microsoft.Network/networkInterfaces"),
+api_version: "2024-07-01",
+attributes: &["id", "name", "private_ip_address"],
+weight: 5,
+references: super::References {
+    makes: true,
+    children: nic_made_with,
+    users: |h| super::ids_at(h, "/properties/virtualMachine", None),
+});
 
 /// The api-version destroy deletes what an interface refers to with (Microsoft.Network).
 const NETWORK_API: &str = "2024-07-01";

@@ -47,6 +47,7 @@ mod schema;
 mod specs;
 mod sql_e2e;
 mod storage_e2e;
+mod teardown;
 mod throttling;
 mod tokens;
 mod tutorials_e2e;
