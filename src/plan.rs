@@ -129,8 +129,9 @@ pub struct Plan {
     /// this plan (`name (type) id`), which `destroy --adopt` deletes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub untagged: Vec<String>,
-    /// Destroy: what else the declared resource groups hold (`type name`), neither matched nor
-    /// made with what destroy deletes.
+    /// Destroy with `--force`: what else the declared resource groups hold (`type name`),
+    /// neither matched nor made with what destroy deletes, which goes with its group. (Without
+    /// `--force` such a group is kept, its action's reason naming them.)
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub elsewhere: Vec<String>,
 }
@@ -512,13 +513,14 @@ pub fn make(opts: &Options<'_>, decls: &[Decl], dag: &Dag, obs: &Observed, destr
         for (i, action, reason) in &mut decided {
             let Some(held) = obs.contents.get(i) else { continue };
             let foreign = kept_by(obs, &children, held);
-            elsewhere.extend(foreign.iter().cloned());
-            if deletes(*action) && !foreign.is_empty() && !opts.force {
+            if !deletes(*action) || foreign.is_empty() {
+                continue;
+            }
+            if opts.force {
+                elsewhere.extend(foreign);
+            } else {
                 *action = ActionKind::NoOp;
-                *reason = Some(format!(
-                    "kept: it holds resources this plan does not match: {} (--force deletes them too)",
-                    foreign.join(", ")
-                ));
+                *reason = Some(kept_reason(&foreign));
             }
         }
         for (i, action, reason) in decided {
@@ -635,6 +637,11 @@ pub fn destroy_action(opts: &Options<'_>, w: &Desired, have: &Value, owned: bool
         ),
         (false, false) => (ActionKind::Delete, None),
     }
+}
+
+/// Why destroy keeps a container: what it holds that the plan does not match (`type name`).
+pub fn kept_reason(foreign: &[String]) -> String {
+    format!("it holds resources this plan does not match: {} (use --force to delete them too)", foreign.join(", "))
 }
 
 /// What keeps a container (a resource group) that destroy would delete: what it holds

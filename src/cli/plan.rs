@@ -30,6 +30,10 @@ pub struct PlanArgs {
     /// --destroy, as `destroy --adopt` would (they are adopted and deleted).
     #[arg(long)]
     pub adopt: bool,
+    /// With --destroy: plan as `destroy --force` would (what the plan does not own is deleted
+    /// too, and groups with what they hold).
+    #[arg(long, requires = "destroy")]
+    pub force: bool,
     /// Purge soft-deleted key vaults and secrets instead of recovering them (with
     /// --destroy: purge what is deleted).
     #[arg(long)]
@@ -52,6 +56,7 @@ pub(crate) fn cmd_plan(a: &PlanArgs) -> Exit {
             cx.check_names = !a.destroy;
             cx.purge = a.purge;
             cx.adopt = a.adopt;
+            cx.force = a.force;
             cx.destroy = a.destroy;
             cx.only = engine::targets(p, &a.cloud.targets, a.destroy)?;
             Ok(())

@@ -551,10 +551,7 @@ fn plan_teardown(sh: &Shared<'_>, obs: &Observed, outcome: &mut [Option<Outcome>
         }
         let foreign = plan::kept_by(obs, &children, held);
         if !foreign.is_empty() {
-            outcome[*i] = Some(Outcome::Kept(format!(
-                "it holds resources this plan does not match: {} (use --force to delete them too)",
-                foreign.join(", ")
-            )));
+            outcome[*i] = Some(Outcome::Kept(plan::kept_reason(&foreign)));
         }
     }
     children

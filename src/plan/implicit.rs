@@ -43,6 +43,11 @@ pub struct Teardown {
     /// The declaration it was made with (index).
     pub parent: usize,
     pub child: Implicit,
+    /// The undeclared resource whose body names it (an interface, for its public IP); `None`
+    /// when the parent's own body does.
+    pub via: Option<String>,
+    /// Whether its kind says what uses it, and everything that does goes before it.
+    pub unused: bool,
     /// Kept: the id of what still uses it (nothing destroy deletes).
     pub used_by: Option<String>,
 }
@@ -89,11 +94,12 @@ pub fn teardown(
     let mut gone: Vec<String> = Vec::new();
     let mut found: Vec<Teardown> = Vec::new();
     let mut seen: HashSet<String> = HashSet::new();
-    let mut add = |parent: usize, list: Vec<Implicit>, found: &mut Vec<Teardown>| {
+    let mut add = |parent: usize, via: Option<&str>, list: Vec<Implicit>, found: &mut Vec<Teardown>| {
         for c in list {
             let key = c.id.to_ascii_lowercase();
             if !declared.contains(&key) && seen.insert(key) {
-                found.push(Teardown { parent, child: c, used_by: None });
+                let via = via.map(str::to_string);
+                found.push(Teardown { parent, child: c, via, unused: false, used_by: None });
             }
         }
     };
@@ -111,7 +117,7 @@ pub fn teardown(
         let mut list = decls[i].spec.implicit(have);
         let by_refs = decls[i].kind.references().filter(|r| r.makes).map(|r| (r.children)(have)).unwrap_or_default();
         list.extend(by_refs);
-        add(i, list, &mut found);
+        add(i, None, list, &mut found);
     }
     // What the children name, level by level.
     let mut k = 0;
@@ -123,7 +129,7 @@ pub fn teardown(
         }
         let refs = arm_type_of(&id).and_then(|t| crate::kinds::references_of(&t)).map(|(_, r)| r);
         if let (Some(r), Some(body)) = (refs.filter(|r| r.makes), referenced.get(&id.to_ascii_lowercase())) {
-            add(parent, (r.children)(body), &mut found);
+            add(parent, Some(&id), (r.children)(body), &mut found);
         }
     }
     // In the order they can go: each once nothing outside what goes before it uses it.
@@ -143,7 +149,8 @@ pub fn teardown(
     loop {
         let ready = pending.iter().position(|t| users(&t.child).iter().all(|u| gone.iter().any(|g| inside(g, u))));
         let Some(at) = ready else { break };
-        let t = pending.remove(at);
+        let mut t = pending.remove(at);
+        t.unused = !users(&t.child).is_empty();
         gone.push(t.child.id.clone());
         ordered.push(t);
     }
@@ -166,7 +173,17 @@ pub(super) fn teardown_child(parent: &str, t: &Teardown, action: ActionKind) -> 
             action: ActionKind::NoOp,
             reason: format!("kept: {user} uses it, and this destroy keeps that"),
         },
-        None => implicit_child(parent, t.child.clone(), action),
+        None => {
+            let mut c = implicit_child(parent, t.child.clone(), action);
+            if let (Some(via), ImplicitFate::After { .. }) = (&t.via, t.child.fate) {
+                let name = via.rsplit('/').next().unwrap_or(via);
+                let unused = if t.unused { ", and nothing else uses it" } else { "" };
+                c.reason = format!(
+                    "`{name}` (made with `{parent}`) refers to it{unused}: deleted after `{parent}` and what uses it"
+                );
+            }
+            c
+        }
     }
 }
 
@@ -180,7 +197,7 @@ pub(super) fn implicit_child(parent: &str, c: Implicit, action: ActionKind) -> I
         ),
         ImplicitFate::After { .. } => (
             ActionKind::Delete,
-            format!("made with `{parent}`, which refers to it, and left by its delete: deleted after `{parent}`"),
+            format!("`{parent}` refers to it and its delete leaves it: deleted after `{parent}`"),
         ),
         ImplicitFate::Remains(_) if action == ActionKind::Purge => {
             (ActionKind::Delete, format!("purged with `{parent}`"))

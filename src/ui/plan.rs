@@ -133,12 +133,16 @@ fn untagged(p: &Plan) -> String {
     out
 }
 
-/// Destroy: what else the plan's resource groups hold (by type and name).
+/// Destroy with `--force`: what else the plan's resource groups hold (by type and name),
+/// deleted with them.
 fn elsewhere(p: &Plan) -> String {
     if p.elsewhere.is_empty() {
         return String::new();
     }
-    format!("Also in the plan's resource groups, not matched (left alone): {}.\n\n", p.elsewhere.join(", "))
+    format!(
+        "Deleted with their resource group (--force), though this plan does not match them: {}.\n\n",
+        p.elsewhere.join(", ")
+    )
 }
 
 /// What Azure made with an action's resource and what destroy does with it, one line each

@@ -71,7 +71,7 @@ fn lines(p: &Plan) -> Vec<Line> {
         out.push(Line { text: format!("? without this plan's mark (destroy --adopt deletes it): {u}"), keep: true });
     }
     for e in &p.elsewhere {
-        out.push(Line { text: format!("  also in the plan's groups, not matched: {e}"), keep: false });
+        out.push(Line { text: format!("- deleted with its group (--force), not matched: {e}"), keep: true });
     }
     out
 }
