@@ -1,5 +1,5 @@
-//! Hand-made tutorial environments: the resources of `plans/arm-user-assigned.yaml` and
-//! `plans/keyvault.yaml` made in a running local cloud the way a person makes them with the
+//! Hand-made tutorial environments: the resources of `plans/arm-user-assigned.yaml`,
+//! `plans/keyvault.yaml` and `plans/storage-blob.yaml` made in a running local cloud the way a person makes them with the
 //! portal, the Azure CLI or Az PowerShell, through plain ARM REST and the Key Vault data plane,
 //! never through idlab. No tags anywhere.
 //!
@@ -184,6 +184,17 @@ pub(crate) struct VaultMade {
     pub(crate) policy_object_ids: Vec<String>,
 }
 
+#[derive(Debug, Clone)]
+pub(crate) struct StorageMade {
+    /// The account's id.
+    pub(crate) id: String,
+    pub(crate) name: String,
+    /// `{account}/blobServices/default/containers/mycontainer`.
+    pub(crate) container: String,
+    /// The blob's URL on the local blob plane.
+    pub(crate) blob_url: String,
+}
+
 /// One hand-made tutorial environment.
 #[derive(Debug, Clone)]
 pub(crate) struct Made {
@@ -194,6 +205,7 @@ pub(crate) struct Made {
     pub(crate) identity: Option<IdentityMade>,
     pub(crate) assignments: Vec<AssignmentMade>,
     pub(crate) vault: Option<VaultMade>,
+    pub(crate) storage: Option<StorageMade>,
 }
 
 impl Made {
@@ -206,6 +218,7 @@ impl Made {
             .cloned()
             .chain(self.identity.iter().map(|i| i.id.clone()))
             .chain(self.vault.iter().map(|k| k.id.clone()))
+            .chain(self.storage.iter().map(|k| k.id.clone()))
             .map(|i| i.to_ascii_lowercase())
             .collect();
         ids.sort();
@@ -219,6 +232,7 @@ pub(crate) struct Options {
     pub(crate) group: String,
     pub(crate) location: String,
     pub(crate) vault: String,
+    pub(crate) storage_account: String,
     /// `deleteOption` sent for the OS disk, the NIC and the public IP; `None` (the default)
     /// sends none, as `New-AzVM` and `az vm create` do, and Azure keeps `Detach`. The portal
     /// checks "Delete with VM" for the OS disk by default (learn.microsoft.com,
@@ -235,6 +249,7 @@ impl Options {
             group: "myResourceGroupVM".into(),
             location: "eastus".into(),
             vault: String::new(),
+            storage_account: String::new(),
             delete_option: None,
             vnet_after_vm: false,
         }
@@ -243,6 +258,11 @@ impl Options {
     /// `plans/keyvault.yaml`'s names.
     pub(crate) fn keyvault() -> Options {
         Options { group: "myResourceGroup".into(), vault: "idlab-tutorial-kv".into(), ..Options::arm() }
+    }
+
+    /// `plans/storage-blob.yaml`'s names.
+    pub(crate) fn storage() -> Options {
+        Options { group: "myResourceGroup".into(), storage_account: "idlabtutorialblob".into(), ..Options::arm() }
     }
 }
 
@@ -416,6 +436,7 @@ pub(crate) fn arm_user_assigned(s: &Served, o: &Options) -> Made {
         identity: Some(id1),
         assignments: vec![reader],
         vault: None,
+        storage: None,
     }
 }
 
@@ -444,7 +465,76 @@ pub(crate) fn keyvault(s: &Served, o: &Options) -> Made {
             policy_object_ids: vec![h.me().to_string(), principal],
             ..vault
         }),
+        storage: None,
     }
+}
+
+/// `plans/storage-blob.yaml` made by hand: the group, the portal's VM with its
+/// system-assigned identity, the account (`New-AzStorageAccount -SkuName Standard_LRS -Kind
+/// StorageV2`, recording `storage/TestNewAzureStorageAccount.json`), the container through ARM
+/// (`New-AzRmStorageContainer`: `PUT …/blobServices/default/containers/mycontainer`, Storage
+/// spec 2025-06-01 `BlobContainers_Create`), `hello_world.txt` uploaded with a service SAS from
+/// the account key (`ListServiceSas`, as the portal's access-key upload does), Storage Blob
+/// Data Reader for the VM on the container (random GUID name).
+pub(crate) fn storage_blob(s: &Served, o: &Options) -> Made {
+    let h = Hand::new(s);
+    let group_id = group(&h, &o.group, &o.location);
+    let vm = portal_vm(&h, o, "myVM", "Win2022Datacenter", true);
+    let principal = vm.principal_id.clone().expect("a system-assigned identity");
+    let account = storage_account(&h, &o.group, &o.storage_account, &o.location);
+    let container = format!("{account}/blobServices/default/containers/mycontainer");
+    h.ok("PUT", &format!("{container}?{STORAGE}"), &json!({ "properties": {} }));
+    let endpoint =
+        h.get(&account, STORAGE)["properties"]["primaryEndpoints"]["blob"].as_str().expect("blob endpoint").to_string();
+    let blob_url = format!("{}/mycontainer/hello_world.txt", endpoint.trim_end_matches('/'));
+    let sas_request = json!({
+        "canonicalizedResource": format!("/blob/{}/mycontainer", o.storage_account),
+        "signedResource": "c", "signedPermission": "cw", "signedProtocol": "https",
+        "signedExpiry": "2099-01-01T00:00:00Z",
+    });
+    let sas = h.ok("POST", &format!("{account}/ListServiceSas?{STORAGE}"), &sas_request)["serviceSasToken"]
+        .as_str()
+        .expect("serviceSasToken")
+        .to_string();
+    let content = std::fs::read(super::root().join("plans/files/hello_world.txt")).expect("hello_world.txt");
+    let status = s.rt.block_on(async {
+        let r = h
+            .http
+            .put(format!("{blob_url}?{sas}"))
+            .header("x-ms-version", "2023-11-03")
+            .header("x-ms-blob-type", "BlockBlob")
+            .header("content-type", "text/plain")
+            .body(content)
+            .send()
+            .await
+            .expect("the blob plane answers");
+        r.status().as_u16()
+    });
+    assert_eq!(status, 201, "upload hello_world.txt");
+    let reader = role_assignment(&h, &container, &principal, "Storage Blob Data Reader");
+    Made {
+        subscription: h.subscription().to_string(),
+        group: o.group.clone(),
+        group_id,
+        vm,
+        identity: None,
+        assignments: vec![reader],
+        vault: None,
+        storage: Some(StorageMade { id: account, name: o.storage_account.clone(), container, blob_url }),
+    }
+}
+
+/// `New-AzStorageAccount -SkuName Standard_LRS -Kind StorageV2` (answered 202, then made);
+/// answers its id.
+pub(crate) fn storage_account(h: &Hand<'_>, rg: &str, name: &str, location: &str) -> String {
+    let id = format!("{}/providers/Microsoft.Storage/storageAccounts/{name}", h.group_id(rg));
+    let (status, v) = h.call(
+        "PUT",
+        &format!("{id}?{STORAGE}"),
+        Some(&json!({ "sku": { "name": "Standard_LRS" }, "kind": "StorageV2", "location": location })),
+    );
+    assert!(status < 300, "storage account: {status} {v}");
+    h.get(&id, STORAGE)["id"].as_str().unwrap_or(&id).to_string()
 }
 
 /// `New-AzKeyVault` (access-policy model, soft delete on, no purge protection, no tags) with
@@ -524,16 +614,7 @@ pub(crate) fn add_unrelated(s: &Served, rg: &str, what: Unrelated) -> String {
         Unrelated::Identity => identity(&h, rg, "extra-identity", &location).id,
         Unrelated::StorageAccount => {
             let name = format!("extra{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-            let id = format!("{}/providers/Microsoft.Storage/storageAccounts/{name}", h.group_id(rg));
-            // `New-AzStorageAccount -SkuName Standard_LRS -Kind StorageV2` (recording
-            // storage/TestNewAzureStorageAccount.json), answered 202 and then made.
-            let (status, v) = h.call(
-                "PUT",
-                &format!("{id}?{STORAGE}"),
-                Some(&json!({ "sku": { "name": "Standard_LRS" }, "kind": "StorageV2", "location": location })),
-            );
-            assert!(status < 300, "storage account: {status} {v}");
-            h.get(&id, STORAGE)["id"].as_str().unwrap_or(&id).to_string()
+            storage_account(&h, rg, &name, &location)
         }
     }
 }
