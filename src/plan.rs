@@ -26,8 +26,8 @@ mod implicit;
 mod lifecycle;
 mod saved;
 use crate::kinds::env::{Desired, LIFECYCLE_TAGS, OWNER_METADATA, OWNER_TAG, Owner, UNKNOWN};
-use implicit::implicit_child;
-pub use implicit::{ImplicitChild, implicit_of};
+use implicit::teardown_child;
+pub use implicit::{ImplicitChild, Teardown, arm_type_of, implicit_of, teardown};
 pub use lifecycle::{Stamp, carry_stamp, stamp};
 pub use saved::{Saved, sha256};
 
@@ -52,6 +52,9 @@ pub enum ActionKind {
     /// Apply with `--purge`: purge the soft-deleted copy, then create. Destroy with
     /// `--purge`: delete, then purge.
     Purge,
+    /// Destroy with `--adopt`: it matches a declaration but carries no mark of this plan (made
+    /// by hand): taken over and deleted, nothing written to it first (`<=-`).
+    AdoptDelete,
 }
 
 /// One field that differs.
@@ -91,6 +94,8 @@ pub struct Summary {
     pub recover: usize,
     #[serde(default)]
     pub purge: usize,
+    #[serde(default)]
+    pub adopt_delete: usize,
 }
 
 /// A whole plan.
@@ -117,6 +122,18 @@ pub struct Plan {
     /// disk, a NIC's IP configurations), and what becomes of each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub implicit: Vec<ImplicitChild>,
+    /// Made with `--adopt`: adoptions are what the run does, not what it refuses.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopt: bool,
+    /// Destroy without `--adopt`: resources that match a declaration but carry no mark of
+    /// this plan (`name (type) id`), which `destroy --adopt` deletes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub untagged: Vec<String>,
+    /// Destroy with `--force`: what else the declared resource groups hold (`type name`),
+    /// neither matched nor made with what destroy deletes, which goes with its group. (Without
+    /// `--force` such a group is kept, its action's reason naming them.)
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub elsewhere: Vec<String>,
 }
 
 /// A change made outside the plan.
@@ -140,6 +157,7 @@ impl Plan {
                 ActionKind::NoOp => s.no_op += 1,
                 ActionKind::Recover => s.recover += 1,
                 ActionKind::Purge => s.purge += 1,
+                ActionKind::AdoptDelete => s.adopt_delete += 1,
             }
         }
         Plan {
@@ -153,6 +171,9 @@ impl Plan {
             not_applied: Vec::new(),
             not_looked_for: Vec::new(),
             implicit: Vec::new(),
+            adopt: false,
+            untagged: Vec::new(),
+            elsewhere: Vec::new(),
         }
     }
 
@@ -371,6 +392,19 @@ pub fn decide(name: &str, kind: &str, plan_name: &str, desired: &Desired, observ
             }
             Some(_) => {}
         }
+    } else if desired.owner == Owner::Description && !owned_by(have, plan_name, Owner::Description) {
+        // A role assignment or custom role made outside the plan (by hand, or found under
+        // another name): taken over only with --adopt, unless another plan's.
+        let d = have.pointer("/properties/description").and_then(Value::as_str).unwrap_or_default();
+        if let Some(other) = d.strip_prefix("idlab plan ") {
+            a.action = ActionKind::Conflict;
+            a.reason = Some(format!("it belongs to plan `{}`", other.split(':').next().unwrap_or(other)));
+        } else {
+            a.action = ActionKind::Adopt;
+            a.reason =
+                Some("it exists without an idlab plan description; apply takes it over only with --adopt".into());
+        }
+        return a;
     }
     if a.changes.is_empty() {
         return a;
@@ -440,6 +474,13 @@ pub struct Observed {
     pub unread: Vec<usize>,
     /// Ownership listings the caller may not read (403): what was not looked for, and why.
     pub not_looked_for: Vec<String>,
+    /// Destroy: the bodies of what the observed resources refer to (a VM's interfaces, an
+    /// interface's public IPs, security group and virtual network; an orphan VM), by
+    /// lower-case id, to find what Azure made with them.
+    pub referenced: HashMap<String, Value>,
+    /// Destroy: what each declared container (a resource group, by declaration) holds:
+    /// `(id, ARM type)`.
+    pub contents: HashMap<usize, Vec<(String, String)>>,
 }
 
 /// The plan for what was observed: per declaration (in dependency order, reversed for
@@ -453,23 +494,47 @@ pub fn make(opts: &Options<'_>, decls: &[Decl], dag: &Dag, obs: &Observed, destr
         .into_iter()
         .filter(|i| opts.only.is_none_or(|o| o.contains(i)))
         .collect();
+    let mut untagged = Vec::new();
+    let mut elsewhere = Vec::new();
     if destroy {
+        let mut decided: Vec<(usize, ActionKind, Option<String>)> = Vec::new();
         for &i in order.iter().rev() {
-            let d = &decls[i];
             let (Some(w), Some(have)) = (&obs.desired[i], &obs.bodies[i]) else { continue };
             let owned = owned(opts.plan_name, &obs.desired, &obs.bodies, i);
             let (action, reason) = destroy_action(opts, w, have, owned);
-            if matches!(action, ActionKind::Delete | ActionKind::Purge) {
+            let matched = !owned && !is_soft_deleted(have) && !foreign_mark(opts.plan_name, w, have);
+            if matched && !opts.adopt && !opts.force {
+                untagged.push(format!("{} ({}) {}", decls[i].logical.value, decls[i].kind.type_name(), id_of(w, have)));
+            }
+            decided.push((i, action, reason));
+        }
+        let deleting: Vec<usize> = decided.iter().filter(|d| deletes(d.1)).map(|d| d.0).collect();
+        let children = teardown(decls, &obs.desired, &obs.bodies, &obs.referenced, &deleting);
+        for (i, action, reason) in &mut decided {
+            let Some(held) = obs.contents.get(i) else { continue };
+            let foreign = kept_by(obs, &children, held);
+            if !deletes(*action) || foreign.is_empty() {
+                continue;
+            }
+            if opts.force {
+                elsewhere.extend(foreign);
+            } else {
+                *action = ActionKind::NoOp;
+                *reason = Some(kept_reason(&foreign));
+            }
+        }
+        for (i, action, reason) in decided {
+            let d = &decls[i];
+            let (Some(w), Some(have)) = (&obs.desired[i], &obs.bodies[i]) else { continue };
+            if deletes(action) {
                 implicit.extend(
-                    implicit_of(decls, &obs.desired, &obs.bodies, i)
-                        .into_iter()
-                        .map(|c| implicit_child(&d.logical.value, c, action)),
+                    children.iter().filter(|t| t.parent == i).map(|t| teardown_child(&d.logical.value, t, action)),
                 );
             }
             actions.push(Action {
                 name: d.logical.value.clone(),
                 kind: d.kind.type_name().into(),
-                id: w.id.clone(),
+                id: id_of(w, have),
                 action,
                 changes: Vec::new(),
                 reason,
@@ -483,6 +548,9 @@ pub fn make(opts: &Options<'_>, decls: &[Decl], dag: &Dag, obs: &Observed, destr
             if opts.purge {
                 purge_instead(&mut a);
             }
+            if opts.adopt && a.action == ActionKind::Adopt {
+                a.reason = Some(format!("it exists without this plan's mark ({}): --adopt takes it over", mark_of(w)));
+            }
             actions.push(a);
         }
     }
@@ -495,6 +563,11 @@ pub fn make(opts: &Options<'_>, decls: &[Decl], dag: &Dag, obs: &Observed, destr
     p.drift = obs.foreign_access.iter().map(|(id, what)| Drift { id: id.clone(), detail: what.clone() }).collect();
     p.not_looked_for = obs.not_looked_for.clone();
     p.implicit = implicit;
+    p.adopt = opts.adopt;
+    p.untagged = untagged;
+    elsewhere.sort();
+    elsewhere.dedup();
+    p.elsewhere = elsewhere;
     p.not_applied = decls
         .iter()
         .zip(&obs.desired)
@@ -504,21 +577,92 @@ pub fn make(opts: &Options<'_>, decls: &[Decl], dag: &Dag, obs: &Observed, destr
     p
 }
 
+/// Whether a destroy action deletes the resource.
+pub fn deletes(a: ActionKind) -> bool {
+    matches!(a, ActionKind::Delete | ActionKind::Purge | ActionKind::AdoptDelete)
+}
+
+/// The id of what ARM holds for a declaration (a role assignment matched under another
+/// name has its own), else the plan's.
+fn id_of(w: &Desired, have: &Value) -> String {
+    have.get("id").and_then(Value::as_str).map_or_else(|| w.id.clone(), str::to_string)
+}
+
+/// The mark a kind's ownership uses, for people.
+fn mark_of(w: &Desired) -> String {
+    match w.owner {
+        Owner::Tag => format!("the {OWNER_TAG} tag"),
+        Owner::Metadata => format!("the {OWNER_METADATA} metadata"),
+        Owner::Description => "an idlab plan description".into(),
+        Owner::Parent => "its parent's tag".into(),
+    }
+}
+
+/// Whether what ARM holds carries another plan's mark: never adopted, even with `--adopt`.
+pub fn foreign_mark(plan_name: &str, w: &Desired, have: &Value) -> bool {
+    if let Some(mark) = w.owner.pointer() {
+        return have.pointer(&mark).and_then(Value::as_str).is_some_and(|o| o != plan_name);
+    }
+    let d = have.pointer("/properties/description").and_then(Value::as_str).unwrap_or_default();
+    w.owner == Owner::Description && d.starts_with("idlab plan ") && !owned_by(have, plan_name, Owner::Description)
+}
+
 /// What destroy does with one observed resource, and why when it is not a plain delete.
+/// `owned`: it carries this plan's mark. Not owned, it is kept, unless `--force` (deleted) or
+/// `--adopt` (adopted and deleted: it matches a declaration by type, scope and name, or a
+/// role assignment by its scope, principal and role).
 pub fn destroy_action(opts: &Options<'_>, w: &Desired, have: &Value, owned: bool) -> (ActionKind, Option<String>) {
-    if !owned && !opts.force {
+    if !owned && !opts.force && (!opts.adopt || foreign_mark(opts.plan_name, w, have)) {
         return (ActionKind::NoOp, Some(not_owned_reason(w.owner)));
     }
+    let adopting = !owned && !opts.force;
     match (is_soft_deleted(have), w.soft_delete && opts.purge) {
         (true, true) => (ActionKind::Purge, Some("already soft-deleted: --purge purges it".into())),
         (true, false) => (ActionKind::NoOp, Some("already soft-deleted (--purge purges it)".into())),
         (false, true) => (ActionKind::Purge, Some("deleted, then purged: it cannot be recovered".into())),
+        (false, false) if adopting && w.soft_delete => (
+            ActionKind::AdoptDelete,
+            Some(format!(
+                "it matches the declaration without {}: adopted and deleted (soft-deleted: recoverable until its retention ends; --purge purges it now)",
+                mark_of(w)
+            )),
+        ),
+        (false, false) if adopting => (
+            ActionKind::AdoptDelete,
+            Some(format!("it matches the declaration without {}: adopted and deleted", mark_of(w))),
+        ),
         (false, false) if w.soft_delete => (
             ActionKind::Delete,
             Some("soft-deleted: recoverable until its retention ends (--purge purges it now)".into()),
         ),
         (false, false) => (ActionKind::Delete, None),
     }
+}
+
+/// Why destroy keeps a container: what it holds that the plan does not match (`type name`).
+pub fn kept_reason(foreign: &[String]) -> String {
+    format!("it holds resources this plan does not match: {} (use --force to delete them too)", foreign.join(", "))
+}
+
+/// What keeps a container (a resource group) that destroy would delete: what it holds
+/// (`held`: id, ARM type) that is not declared, not made with what destroy deletes
+/// (`children`, the orphans' too) and not an orphan, as `type name`.
+pub fn kept_by(obs: &Observed, children: &[Teardown], held: &[(String, String)]) -> Vec<String> {
+    let mut known: HashSet<String> = obs.desired.iter().flatten().map(|d| d.id.to_ascii_lowercase()).collect();
+    known.extend(obs.bodies.iter().flatten().filter_map(|b| b.get("id")?.as_str()).map(str::to_ascii_lowercase));
+    known.extend(children.iter().filter(|t| t.goes()).map(|t| t.child.id.to_ascii_lowercase()));
+    for (id, t) in &obs.orphans {
+        known.insert(id.to_ascii_lowercase());
+        if let (Some((_, read)), Some(body)) =
+            (crate::kinds::implicit_of_listed(t), obs.referenced.get(&id.to_ascii_lowercase()))
+        {
+            known.extend(read(body).into_iter().map(|c| c.id.to_ascii_lowercase()));
+        }
+    }
+    held.iter()
+        .filter(|(id, _)| !known.contains(&id.to_ascii_lowercase()))
+        .map(|(id, t)| format!("{} {}", crate::kinds::kind_of_arm_type(t), id.rsplit('/').next().unwrap_or(id)))
+        .collect()
 }
 
 /// Why destroy keeps a resource the plan does not own.

@@ -36,14 +36,168 @@ pub fn implicit_of(decls: &[Decl], desired: &[Option<Desired>], bodies: &[Option
     decls[i].spec.implicit(have).into_iter().filter(|c| !declared.contains(&c.id.to_ascii_lowercase())).collect()
 }
 
+/// Something made with a declaration destroy deletes, found through Azure's references
+/// ([`teardown`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Teardown {
+    /// The declaration it was made with (index).
+    pub parent: usize,
+    pub child: Implicit,
+    /// The undeclared resource whose body names it (an interface, for its public IP); `None`
+    /// when the parent's own body does.
+    pub via: Option<String>,
+    /// Whether its kind says what uses it, and everything that does goes before it.
+    pub unused: bool,
+    /// Kept: the id of what still uses it (nothing destroy deletes).
+    pub used_by: Option<String>,
+}
+
+impl Teardown {
+    /// Whether destroy deletes it (with its parent, or after it).
+    pub fn goes(&self) -> bool {
+        self.used_by.is_none() && !matches!(self.child.fate, ImplicitFate::Remains(_))
+    }
+}
+
+/// Whether `id` is `scope` or lies inside it.
+fn inside(scope: &str, id: &str) -> bool {
+    let (s, i) = (scope.to_ascii_lowercase(), id.to_ascii_lowercase());
+    i == s || (i.starts_with(&s) && i.as_bytes().get(s.len()) == Some(&b'/'))
+}
+
+/// The ARM type of a resource id: `Microsoft.Network/networkInterfaces` (nested types
+/// joined), or `None` without a provider.
+pub fn arm_type_of(id: &str) -> Option<String> {
+    let at = id.to_ascii_lowercase().rfind("/providers/")?;
+    let parts: Vec<&str> = id[at + "/providers/".len()..].split('/').collect();
+    let ns = parts.first()?;
+    let types: Vec<&str> = parts.iter().skip(1).step_by(2).copied().collect();
+    (!types.is_empty()).then(|| format!("{ns}/{}", types.join("/")))
+}
+
+/// What destroy deletes (or leaves) with the declarations it deletes (`deleting`), in the
+/// order it goes: what each one's body names (its kind's [`crate::kinds::Spec::implicit`],
+/// and [`crate::kinds::References`]: a VM's disks and interfaces), then what those name, read
+/// from `referenced` (an interface's public IPs, security group and virtual network), never
+/// what the plan declares. A child goes only when everything that uses it (its kind's
+/// `users`, from its body) goes before it: a virtual network another interface still uses
+/// stays. A parent's soft-deleted copy stays as it is. Pure.
+pub fn teardown(
+    decls: &[Decl],
+    desired: &[Option<Desired>],
+    bodies: &[Option<Value>],
+    referenced: &std::collections::HashMap<String, Value>,
+    deleting: &[usize],
+) -> Vec<Teardown> {
+    let mut declared: HashSet<String> = desired.iter().flatten().map(|d| d.id.to_ascii_lowercase()).collect();
+    declared.extend(bodies.iter().flatten().filter_map(|b| b.get("id")?.as_str()).map(str::to_ascii_lowercase));
+    let mut gone: Vec<String> = Vec::new();
+    let mut found: Vec<Teardown> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut add = |parent: usize, via: Option<&str>, list: Vec<Implicit>, found: &mut Vec<Teardown>| {
+        for c in list {
+            let key = c.id.to_ascii_lowercase();
+            if !declared.contains(&key) && seen.insert(key) {
+                let via = via.map(str::to_string);
+                found.push(Teardown { parent, child: c, via, unused: false, used_by: None });
+            }
+        }
+    };
+    for &i in deleting {
+        let Some(Some(have)) = bodies.get(i) else { continue };
+        if let Some(w) = &desired[i] {
+            gone.push(w.id.clone());
+        }
+        if let Some(id) = have.get("id").and_then(Value::as_str) {
+            gone.push(id.to_string());
+        }
+        if is_soft_deleted(have) {
+            continue;
+        }
+        let mut list = decls[i].spec.implicit(have);
+        let by_refs = decls[i].kind.references().filter(|r| r.makes).map(|r| (r.children)(have)).unwrap_or_default();
+        list.extend(by_refs);
+        add(i, None, list, &mut found);
+    }
+    // What the children name, level by level.
+    let mut k = 0;
+    while k < found.len() {
+        let (parent, id, fate) = (found[k].parent, found[k].child.id.clone(), found[k].child.fate);
+        k += 1;
+        if matches!(fate, ImplicitFate::Remains(_)) {
+            continue;
+        }
+        let refs = arm_type_of(&id).and_then(|t| crate::kinds::references_of(&t)).map(|(_, r)| r);
+        if let (Some(r), Some(body)) = (refs.filter(|r| r.makes), referenced.get(&id.to_ascii_lowercase())) {
+            add(parent, Some(&id), (r.children)(body), &mut found);
+        }
+    }
+    // In the order they can go: each once nothing outside what goes before it uses it.
+    let users = |c: &Implicit| -> Vec<String> {
+        let refs = arm_type_of(&c.id).and_then(|t| crate::kinds::references_of(&t)).map(|(_, r)| r);
+        match (refs, referenced.get(&c.id.to_ascii_lowercase())) {
+            (Some(r), Some(body)) => (r.users)(body),
+            _ => Vec::new(),
+        }
+    };
+    let mut pending: Vec<Teardown> = Vec::new();
+    let mut out: Vec<Teardown> = Vec::new();
+    for t in found {
+        if matches!(t.child.fate, ImplicitFate::Remains(_)) { out.push(t) } else { pending.push(t) }
+    }
+    let mut ordered: Vec<Teardown> = Vec::new();
+    loop {
+        let ready = pending.iter().position(|t| users(&t.child).iter().all(|u| gone.iter().any(|g| inside(g, u))));
+        let Some(at) = ready else { break };
+        let mut t = pending.remove(at);
+        t.unused = !users(&t.child).is_empty();
+        gone.push(t.child.id.clone());
+        ordered.push(t);
+    }
+    for mut t in pending {
+        let all_gone = gone.clone();
+        t.used_by = users(&t.child).into_iter().find(|u| !all_gone.iter().any(|g| inside(g, u)));
+        ordered.push(t);
+    }
+    ordered.extend(out);
+    ordered
+}
+
+/// How destroy shows a [`Teardown`] child of `parent`, which it deletes (`action`).
+pub(super) fn teardown_child(parent: &str, t: &Teardown, action: ActionKind) -> ImplicitChild {
+    match &t.used_by {
+        Some(user) => ImplicitChild {
+            parent: parent.to_string(),
+            id: t.child.id.clone(),
+            what: t.child.what.to_string(),
+            action: ActionKind::NoOp,
+            reason: format!("kept: {user} uses it, and this destroy keeps that"),
+        },
+        None => {
+            let mut c = implicit_child(parent, t.child.clone(), action);
+            if let (Some(via), ImplicitFate::After { .. }) = (&t.via, t.child.fate) {
+                let name = via.rsplit('/').next().unwrap_or(via);
+                let unused = if t.unused { ", and nothing else uses it" } else { "" };
+                c.reason = format!(
+                    "`{name}` (made with `{parent}`) refers to it{unused}: deleted after `{parent}` and what uses it"
+                );
+            }
+            c
+        }
+    }
+}
+
 /// How destroy shows an implicit child of `parent`, which it deletes (`action`).
 pub(super) fn implicit_child(parent: &str, c: Implicit, action: ActionKind) -> ImplicitChild {
     let (action, reason) = match c.fate {
         ImplicitFate::WithParent(why) => (ActionKind::Delete, format!("deleted with `{parent}` ({why})")),
-        ImplicitFate::After { .. } => (
+        ImplicitFate::After { .. } if c.what.ends_with("disk") => (
             ActionKind::Delete,
             format!("deleting `{parent}` would leave it (its deleteOption is not Delete): deleted after `{parent}`"),
         ),
+        ImplicitFate::After { .. } => {
+            (ActionKind::Delete, format!("`{parent}` refers to it and its delete leaves it: deleted after `{parent}`"))
+        }
         ImplicitFate::Remains(_) if action == ActionKind::Purge => {
             (ActionKind::Delete, format!("purged with `{parent}`"))
         }

@@ -150,7 +150,11 @@ fn a_disk_attached_outside_idlab_keeps_the_group_and_is_named() {
     // destroy: the VM and what it made go, the hand-made disk and so the group stay.
     let r = s.idlab(&["destroy", &plan, "--auto-approve"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert!(r.stderr.contains("it holds resources this plan does not own: extdisk"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("it holds resources this plan does not match: Microsoft.Compute/disks extdisk"),
+        "{}",
+        r.stderr
+    );
     assert!(!r.stderr.contains("does not own: diskvm_OsDisk"), "{}", r.stderr);
     let left = resources_in(&s, "disks-rg");
     assert_eq!(left.len(), 1, "{left:?}");
