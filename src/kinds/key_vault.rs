@@ -68,6 +68,11 @@ arm_spec! {
         /// Use Azure RBAC instead of access policies; default false (the tutorial uses policies).
         #[serde(default)]
         pub rbac_authorization: bool,
+        /// The deploying principal's secret permissions on the vault (its `{vault}:creator`
+        /// access policy): at least get, list, set, delete, recover and purge, which idlab
+        /// needs (the default, exactly those).
+        #[serde(default)]
+        pub creator_secrets: Option<Sp<Vec<SecretPermission>>>,
     }
 }
 
@@ -173,7 +178,10 @@ impl Spec for KeyVault {
                     kind: lit("key_vault_access_policy"),
                     vault: lit(&format!("${{{logical}}}")),
                     principal: lit("${caller}"),
-                    secrets: CREATOR_SECRETS.to_vec(),
+                    secrets: self
+                        .creator_secrets
+                        .as_ref()
+                        .map_or_else(|| CREATOR_SECRETS.to_vec(), |c| c.value.clone()),
                     keys: Vec::new(),
                     certificates: Vec::new(),
                     depends_on: Vec::new(),
@@ -184,6 +192,27 @@ impl Spec for KeyVault {
     }
     fn validate(&self, cx: &mut Cx<'_>) {
         self.arm_header().validate(cx, Code::KeyVaultName, names::key_vault, 512);
+        if let Some(c) = &self.creator_secrets {
+            let all = c.value.contains(&SecretPermission::All);
+            let missing: Vec<String> = CREATOR_SECRETS
+                .iter()
+                .filter(|p| !all && !c.value.contains(p))
+                .map(|p| format!("{p:?}").to_ascii_lowercase())
+                .collect();
+            if !missing.is_empty() {
+                cx.push(
+                    Diag::error(
+                        Code::InvalidValue,
+                        c.span,
+                        format!(
+                            "`creator_secrets` leaves out {}, which idlab needs to manage the vault's secrets",
+                            missing.join(", ")
+                        ),
+                    )
+                    .label("not enough for idlab"),
+                );
+            }
+        }
     }
     fn identity_key(&self) -> Option<String> {
         Some(format!("vaults|{}", self.name.value.to_ascii_lowercase()))
@@ -206,20 +235,41 @@ pub fn import_key_vault(id: &str, have: &J, src: &Source<'_>) -> Option<Imported
     if rbac {
         own.push(Field::new("rbac_authorization", Y::Bool(true)));
     }
-    let mut i = imported(id, have, "kv", 5, with_header(id, have, src, own));
-    // The deploying principal's entry is the plan's `{vault}:creator`, with set permissions.
+    // The deploying principal's entry is the plan's `{vault}:creator`: its secret permissions
+    // are the vault's `creator_secrets` when they are not the default.
+    let mut unexpressed = Vec::new();
     if !rbac && let Some(caller) = src.caller {
         let entries = have.pointer("/properties/accessPolicies").and_then(J::as_array);
         let mine = entries.into_iter().flatten().find(|e| text(e, "/objectId").is_some_and(|o| same(o, caller)));
-        let want = permissions(&serde_json::json!({ "secrets": CREATOR_SECRETS }));
-        match mine {
-            Some(e) if permissions(e.get("permissions").unwrap_or(&J::Null)) != want => i.unexpressed.push(
-                "the deploying principal's access policy differs from the one a plan gives it (secrets: get, list, set, delete, recover, purge)".into(),
-            ),
-            None => i.unexpressed.push("the deploying principal has no access policy (a plan gives it one)".into()),
-            _ => {}
+        let needed =
+            permissions(&serde_json::json!({ "secrets": CREATOR_SECRETS })).remove("secrets").unwrap_or_default();
+        match mine.map(|e| permissions(e.get("permissions").unwrap_or(&J::Null))) {
+            Some(mut p) => {
+                let secrets = p.remove("secrets").unwrap_or_default();
+                if !p.is_empty() {
+                    let kinds: Vec<&str> = p.keys().map(String::as_str).collect();
+                    unexpressed.push(format!(
+                        "the deploying principal's access policy grants {} permissions (a plan gives it secret permissions only)",
+                        kinds.join(" and ")
+                    ));
+                }
+                let enough = needed.iter().all(|n| secrets.contains(n)) || secrets.iter().any(|s| s == "all");
+                if secrets == needed {
+                    // The default.
+                } else if enough {
+                    own.push(Field::new("creator_secrets", Y::Flow(secrets.into_iter().map(Y::Str).collect())));
+                } else {
+                    unexpressed.push(format!(
+                        "the deploying principal's secret permissions ({}) leave out some a plan gives it (get, list, set, delete, recover, purge)",
+                        secrets.join(", ")
+                    ));
+                }
+            }
+            None => unexpressed.push("the deploying principal has no access policy (a plan gives it one)".into()),
         }
     }
+    let mut i = imported(id, have, "kv", 5, with_header(id, have, src, own));
+    i.unexpressed = unexpressed;
     Some(i)
 }
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use serde_json::{Value, json};
 
-use super::env::{Desired, Env};
+use super::env::{Desired, Env, Lenient};
 use super::header::{ArmHeader, arm_spec};
 use super::import::{Field, Imported, Source, Y, group_id, imported, last, same, text, user_tags, with_header};
 use super::{Cx, Spec, kind};
@@ -366,6 +366,18 @@ pub struct NsgRule {
     pub destination_ports: Sp<String>,
 }
 
+/// The most rules a network security group holds (Azure's limit, per group).
+const MAX_RULES: usize = 1000;
+
+/// The paths of each rule's enums, as a plan's changes name them, rule by rule.
+static RULE_ENUMS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+    (0..MAX_RULES)
+        .flat_map(|i| {
+            ["protocol", "access", "direction"].map(|f| format!("properties/securityRules/{i}/properties/{f}"))
+        })
+        .collect()
+});
+
 /// Check a port spec: `*`, `N` or `N-M` with 0 ≤ N ≤ M ≤ 65535.
 pub fn port_spec(s: &str) -> Result<(), String> {
     if s == "*" {
@@ -412,6 +424,10 @@ impl Spec for NetworkSecurityGroup {
             .collect();
         Some(Desired {
             immutable: vec![("location", "a network security group's location cannot change")],
+            // Azure keeps a rule's protocol, access and direction in the case they were sent
+            // (`TCP`, as the portal and Terraform users send it: prowler-cloud/prowler#3808,
+            // Azure/azure-powershell#1715), so they compare in any case.
+            lenient: RULE_ENUMS.iter().take(3 * rules.len()).map(|p| (p.as_str(), Lenient::AnyCase)).collect(),
             ..Desired::new(
                 id,
                 "2024-07-01",

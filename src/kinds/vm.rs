@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::network::{NetworkInterface, NetworkSecurityGroup, NsgRule, PublicIp, Subnet, VirtualNetwork};
 use serde_json::{Value, json};
 
-use super::env::{Desired, Env, UNKNOWN};
+use super::env::{Desired, Env, Lenient, UNKNOWN};
 use super::header::{ArmHeader, arm_spec};
 use super::import::{Field, Imported, Source, Y, env_name, imported, last, placeholder, same, text, with_header};
 use super::network::auto;
@@ -46,6 +46,65 @@ arm_spec! {
         /// Managed identities.
         #[serde(default)]
         pub identity: Option<IdentitySpec>,
+        /// The OS disk Azure makes from the image: its storage type, and whether it goes with
+        /// the VM (default: `Standard_LRS`, deleted with the VM).
+        #[serde(default)]
+        pub os_disk: Option<OsDiskSpec>,
+    }
+}
+
+/// The OS disk's settings.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OsDiskSpec {
+    /// Storage type (default `Standard_LRS`); changing it replaces the VM.
+    #[serde(default, rename = "type")]
+    pub storage_type: Option<DiskType>,
+    /// Delete the disk with the VM (default true; false is Azure's own default, `Detach`,
+    /// which the portal's and New-AzVM's VMs get: destroy then deletes it after the VM).
+    #[serde(default)]
+    pub delete_with_vm: Option<bool>,
+}
+
+/// The storage types an OS disk can have (ComputeRP `StorageAccountTypes`, less the data-disk
+/// only `PremiumV2_LRS` and `UltraSSD_LRS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+pub enum DiskType {
+    #[serde(rename = "Standard_LRS")]
+    StandardLrs,
+    #[serde(rename = "StandardSSD_LRS")]
+    StandardSsdLrs,
+    #[serde(rename = "StandardSSD_ZRS")]
+    StandardSsdZrs,
+    #[serde(rename = "Premium_LRS")]
+    PremiumLrs,
+    #[serde(rename = "Premium_ZRS")]
+    PremiumZrs,
+}
+
+impl DiskType {
+    /// Its name in ARM.
+    pub fn arm(self) -> &'static str {
+        match self {
+            DiskType::StandardLrs => "Standard_LRS",
+            DiskType::StandardSsdLrs => "StandardSSD_LRS",
+            DiskType::StandardSsdZrs => "StandardSSD_ZRS",
+            DiskType::PremiumLrs => "Premium_LRS",
+            DiskType::PremiumZrs => "Premium_ZRS",
+        }
+    }
+
+    /// The type named `s` in ARM (any case).
+    pub fn from_arm(s: &str) -> Option<DiskType> {
+        [
+            DiskType::StandardLrs,
+            DiskType::StandardSsdLrs,
+            DiskType::StandardSsdZrs,
+            DiskType::PremiumLrs,
+            DiskType::PremiumZrs,
+        ]
+        .into_iter()
+        .find(|t| t.arm().eq_ignore_ascii_case(s))
     }
 }
 
@@ -359,8 +418,18 @@ impl Spec for VirtualMachine {
         if !users.is_empty() {
             identity["userAssignedIdentities"] = Value::Object(users.into_iter().map(|u| (u, json!({}))).collect());
         }
+        let disk = self.os_disk.as_ref();
+        let os_type = disk.and_then(|d| d.storage_type).map_or(OS_DISK_TYPE, DiskType::arm);
+        let os_delete = if disk.and_then(|d| d.delete_with_vm).unwrap_or(true) { "Delete" } else { "Detach" };
         Some(Desired {
             secrets,
+            // The one interface of a VM is its primary one (ComputeRP 2025-04-01,
+            // `NetworkInterfaceReferenceProperties.primary`: "in case the virtual machine has
+            // more than 1 network interface"): Azure answers a reference sent without it so.
+            lenient: vec![(
+                "properties/networkProfile/networkInterfaces/0/properties/primary",
+                Lenient::Absent(json!(true)),
+            )],
             immutable: vec![
                 ("location", "a VM's location cannot change"),
                 ("properties/storageProfile/imageReference", "a VM's image cannot change in place"),
@@ -377,8 +446,9 @@ impl Spec for VirtualMachine {
                     "identity": identity,
                     "properties": {
                         "hardwareProfile": { "vmSize": self.size.as_ref().map_or_else(|| DEFAULT_SIZE.to_string(), |s| env.resolve(s).or_unknown()) },
-                        // The OS disk, and the interface `network: auto` makes, go with the VM.
-                        "storageProfile": { "imageReference": image, "osDisk": { "createOption": "FromImage", "deleteOption": "Delete", "managedDisk": { "storageAccountType": OS_DISK_TYPE } } },
+                        // The OS disk (unless `os_disk.delete_with_vm: false`), and the interface `network:
+                        // auto` makes, go with the VM.
+                        "storageProfile": { "imageReference": image, "osDisk": { "createOption": "FromImage", "deleteOption": os_delete, "managedDisk": { "storageAccountType": os_type } } },
                         "osProfile": os,
                         "networkProfile": { "networkInterfaces": [nic_ref] },
                     },
@@ -756,13 +826,21 @@ pub fn import_virtual_machine(id: &str, have: &J, src: &Source<'_>) -> Option<Im
             i.covers.push((c.id.to_ascii_lowercase(), c.what.to_string()));
         }
     }
-    // What the plan language writes one way only.
+    // The OS disk's type and fate, when they are not a plan's defaults.
     let os_disk = have.pointer("/properties/storageProfile/osDisk").cloned().unwrap_or(J::Null);
+    let mut disk = Vec::new();
     if let Some(t) = text(&os_disk, "/managedDisk/storageAccountType").filter(|t| !same(t, OS_DISK_TYPE)) {
-        i.unexpressed.push(format!("OS disk type {t} (plans make {} OS disks)", OS_DISK_TYPE));
+        match DiskType::from_arm(t) {
+            Some(d) => disk.push(Field::str("type", d.arm())),
+            None => i.unexpressed.push(format!("OS disk type {t} (not one an OS disk can have)")),
+        }
     }
-    if let Some(o) = text(&os_disk, "/deleteOption").filter(|o| !same(o, "Delete")) {
-        i.unexpressed.push(format!("OS disk deleteOption {o} (plans delete the OS disk with the VM)"));
+    // Absent, Azure's default is Detach.
+    if !text(&os_disk, "/deleteOption").is_some_and(|o| same(o, "Delete")) {
+        disk.push(Field::new("delete_with_vm", Y::Bool(false)));
+    }
+    if !disk.is_empty() {
+        own.push(Field::new("os_disk", Y::Map(disk)));
     }
     i.fields = with_header(id, have, src, own);
     Some(i)

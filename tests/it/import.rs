@@ -127,3 +127,40 @@ fn kinds_idlab_does_not_manage_are_listed_at_the_end() {
     assert!(!r.stdout.contains("name: spare-disk"), "{}", r.stdout);
     assert!(r.stderr.contains("1 of kinds idlab does not manage are listed at the end"), "{}", r.stderr);
 }
+
+#[test]
+fn scratch_handmade() {
+    use crate::common::handmade;
+    let s = Served::start();
+    let made = handmade::keyvault(&s, &handmade::Options::keyvault());
+    let r = import(&s, &[&made.group], &["--name", "keyvault"]);
+    println!("{}", r.render());
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("p.yaml");
+    std::fs::write(&file, &r.stdout).unwrap();
+    let p = s.idlab_env(
+        &["plan", file.to_str().unwrap(), "--adopt"],
+        &[
+            ("MYVM_ADMIN_PASSWORD", "Pa55word!Pa55word"),
+            ("IDLAB_TUTORIAL_KV_TUTORIAL_SECRET", &made.vault.as_ref().unwrap().secret_value),
+        ],
+    );
+    println!("{}", p.render());
+    let p = s.idlab_env(
+        &["apply", file.to_str().unwrap(), "--adopt", "--auto-approve", "--no-progress"],
+        &[
+            ("MYVM_ADMIN_PASSWORD", "Pa55word!Pa55word"),
+            ("IDLAB_TUTORIAL_KV_TUTORIAL_SECRET", &made.vault.as_ref().unwrap().secret_value),
+        ],
+    );
+    println!("{}", p.render());
+    let p = s.idlab_env(
+        &["plan", file.to_str().unwrap(), "--detailed-exitcode"],
+        &[
+            ("MYVM_ADMIN_PASSWORD", "Pa55word!Pa55word"),
+            ("IDLAB_TUTORIAL_KV_TUTORIAL_SECRET", &made.vault.as_ref().unwrap().secret_value),
+        ],
+    );
+    println!("{}", p.render());
+    panic!();
+}
