@@ -89,6 +89,9 @@ impl Source<'_> {
     }
 }
 
+/// Resources a declaration stands for besides itself: (lower-case id, what it is).
+pub type Covers = Vec<(String, String)>;
+
 /// An environment-variable placeholder for a secret the import never reads.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Placeholder {
@@ -113,7 +116,7 @@ pub struct Imported {
     pub fields: Vec<Field>,
     /// Resources it stands for besides itself: lower-case ids (a VM's OS disk; the network
     /// `network: auto` makes), with what each is.
-    pub covers: Vec<(String, String)>,
+    pub covers: Covers,
     /// Principals it brings: (object id, the attribute naming it: `` or `.identity`).
     pub principals: Vec<(String, &'static str)>,
     pub placeholders: Vec<Placeholder>,

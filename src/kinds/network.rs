@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::env::{Desired, Env, Lenient};
 use super::header::{ArmHeader, arm_spec};
-use super::import::{Field, Imported, Source, Y, group_id, imported, last, same, text, user_tags, with_header};
+use super::import::{Covers, Field, Imported, Source, Y, group_id, imported, last, same, text, user_tags, with_header};
 use super::{Cx, Spec, kind};
 use crate::model::names;
 use crate::model::{Code, Diag, Sp};
@@ -668,12 +668,7 @@ pub mod auto {
 /// interface named as the VM, in a network with one subnet, with its own security group
 /// (the rules `auto` writes) and public IP, used by nothing else, deleted with the VM. Returns
 /// the `network:` fields (empty: the defaults) and the ids it stands for.
-pub fn auto_network(
-    vm: &J,
-    vm_name: &str,
-    windows: bool,
-    src: &Source<'_>,
-) -> Option<(Vec<Field>, Vec<(String, String)>)> {
+pub fn auto_network(vm: &J, vm_name: &str, windows: bool, src: &Source<'_>) -> Option<(Vec<Field>, Covers)> {
     use auto as d;
     let nics = vm.pointer("/properties/networkProfile/networkInterfaces").and_then(J::as_array)?;
     let [entry] = nics.as_slice() else { return None };
