@@ -236,6 +236,9 @@ fn render(
         if n > 0 {
             t.push('\n');
         }
+        if let Some(n) = &imp.note {
+            let _ = writeln!(t, "  # {}", one_line(n));
+        }
         if !imp.unexpressed.is_empty() {
             t.push_str("  # Azure holds what a plan cannot write, so `plan` shows it as a change:\n");
             for u in &imp.unexpressed {

@@ -101,6 +101,15 @@ pub async fn read(
                     )),
                     Err(e) => return Err(e),
                 },
+                Read::Arm { path, api, kind } => {
+                    let api = kinds::by_type(kind).map_or(api, |k| k.api_version());
+                    for item in client.list(&path, api).await? {
+                        let Some(id) = item.get("id").and_then(Value::as_str) else { continue };
+                        let Some(body) = client.get(id, api).await? else { continue };
+                        let t = body.get("type").and_then(Value::as_str).unwrap_or_default().to_string();
+                        more.push(Found { id: id.to_string(), arm_type: t, body, kind: kinds::by_type(kind) });
+                    }
+                }
             }
         }
     }

@@ -122,6 +122,8 @@ pub struct Imported {
     pub placeholders: Vec<Placeholder>,
     /// What Azure holds that the plan language cannot write: the plan will show it.
     pub unexpressed: Vec<String>,
+    /// A comment above the declaration.
+    pub note: Option<String>,
     /// Not declared, with why (an access-policy entry of a principal outside the plan).
     pub skipped: Option<String>,
 }
@@ -139,6 +141,9 @@ pub enum Read {
     /// The secrets of a vault, through its data plane (`{uri}secrets`): names, content types
     /// and tags; never values.
     Secrets { vault: String, uri: String, kind: &'static str },
+    /// An ARM list of a resource's children (`path`, at `api`), each then read whole: objects
+    /// of the kind `kind` (a YAML type).
+    Arm { path: String, api: &'static str, kind: &'static str },
 }
 
 /// `/subscriptions/{s}/resourceGroups/{g}` of an id inside a group.

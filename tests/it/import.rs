@@ -152,9 +152,11 @@ fn round_trip(s: &Served, made: &Made, plan: &str, env: &[(&str, &str)]) -> Stri
     let actions = json["actions"].as_array().expect("actions");
     assert!(actions.iter().any(|a| a["action"] == "adopt"), "{}", p.stdout);
     for a in actions {
-        // The plan's mark is the one change: its tag, or a role assignment's description.
+        // The plan's mark is the one change: its tag, a container's metadata, a role
+        // assignment's description.
         let mark = |c: &Value| {
             c["path"] == "tags"
+                || c["path"] == "properties/metadata/idlab_plan"
                 || c["path"] == "properties/description"
                     && c["new"].as_str().is_some_and(|d| d.starts_with("idlab plan "))
         };
@@ -244,4 +246,18 @@ fn the_keyvault_tutorial_made_by_hand_round_trips_and_no_secret_shows() {
     // The server's log never saw the value either.
     let log = std::fs::read_to_string(&s.log).unwrap_or_default();
     assert!(!log.contains(&value));
+}
+
+#[test]
+fn the_storage_tutorial_made_by_hand_round_trips() {
+    let s = Served::start();
+    let made = handmade::storage_blob(&s, &handmade::Options::storage());
+    let text = round_trip(&s, &made, "storage-blob", &[("MYVM_ADMIN_PASSWORD", "unused-Pa55word")]);
+    for want in [
+        "  idlabtutorialblob:\n    type: storage_account\n    name: idlabtutorialblob\n    resource_group: ${rg}\n",
+        "  mycontainer:\n    type: blob_container\n    name: mycontainer\n    account: ${idlabtutorialblob}\n",
+        "  myvm-storage-blob-data-reader:\n    type: role_assignment\n    scope: ${mycontainer}\n    principal: ${myvm.identity}\n    role: Storage Blob Data Reader\n",
+    ] {
+        assert!(text.contains(want), "missing\n{want}\nin\n{text}");
+    }
 }
