@@ -19,6 +19,7 @@ const GROUPS_API: &str = "2024-11-01";
 const RESOURCES_API: &str = "2024-11-01";
 const AUTHORIZATION_API: &str = "2022-04-01";
 const GROUP_TYPE: &str = "Microsoft.Resources/resourceGroups";
+const DEFINITION_TYPE: &str = "Microsoft.Authorization/roleDefinitions";
 
 /// Read the groups named in `groups` (in subscription `sub`) for the plan `plan_name`.
 ///
@@ -131,6 +132,23 @@ pub async fn read(
             e.code
         )),
         Err(e) => return Err(e),
+    }
+    // The custom roles they name.
+    let mut custom: Vec<String> = input
+        .assignments
+        .iter()
+        .filter_map(|a| a.pointer("/properties/roleDefinitionId").and_then(Value::as_str))
+        .filter(|d| crate::roles::by_guid(d.rsplit('/').next().unwrap_or_default()).is_none())
+        .map(str::to_string)
+        .collect();
+    custom.sort_by_key(|d| d.to_ascii_lowercase());
+    custom.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    for d in custom {
+        let kind = kinds::by_arm_type(DEFINITION_TYPE);
+        if let Some(body) = client.get(&d, AUTHORIZATION_API).await? {
+            let id = body.get("id").and_then(Value::as_str).unwrap_or(&d).to_string();
+            input.found.push(Found { id, arm_type: DEFINITION_TYPE.into(), body, kind });
+        }
     }
     Ok(input)
 }

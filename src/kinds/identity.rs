@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::env::{Desired, Env};
 use super::header::{ArmHeader, arm_spec};
-use super::import::{Imported, Source, imported, text, with_header};
+use super::import::{Children, Imported, Read, Source, imported, text, with_header};
 use super::{Cx, Spec, kind};
 use crate::model::Code;
 use crate::model::names;
@@ -67,4 +67,15 @@ kind!(UserAssignedIdentityKind, UserAssignedIdentity,
     attributes: &["id", "name", "principal_id", "client_id", "tenant_id"],
     weight: 3,
     identity: true,
-    import: import_identity);
+    import: import_identity,
+    children: import_identity_children);
+
+/// An identity's federated credentials, read through ARM.
+pub fn import_identity_children(id: &str, _have: &J) -> Children {
+    let kind = super::Kind::type_name(&super::federated_credential::FederatedIdentityCredentialKind);
+    let api = super::federated_credential::API;
+    Children {
+        found: Vec::new(),
+        reads: vec![Read::Arm { path: format!("{id}/federatedIdentityCredentials"), api, kind }],
+    }
+}

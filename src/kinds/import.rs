@@ -224,6 +224,16 @@ pub fn imported(id: &str, have: &J, alt: &'static str, rank: u8, fields: Vec<Fie
     }
 }
 
+/// A description as its author wrote it: idlab's mark (`idlab plan NAME`, `idlab plan NAME:
+/// text`) taken off; `None` when nothing is left.
+pub fn own_description(d: &str) -> Option<&str> {
+    let d = match d.strip_prefix("idlab plan ") {
+        Some(rest) => rest.split_once(": ").map_or("", |(_, text)| text),
+        None => d,
+    };
+    (!d.is_empty()).then_some(d)
+}
+
 /// An environment-variable name made from a key and a purpose: `MYVM_ADMIN_PASSWORD`.
 pub fn env_name(key: &str, what: &str) -> String {
     let raw = format!("{key}_{what}");
@@ -272,6 +282,14 @@ mod tests {
         assert_eq!(key_of("123abc"), "r-123abc");
         assert_eq!(key_of("caller"), "caller-1");
         assert!(crate::model::names::logical(&key_of(&"x".repeat(200))).is_ok());
+    }
+
+    #[test]
+    fn idlab_s_mark_is_taken_off_descriptions() {
+        assert_eq!(own_description("idlab plan p: read the group"), Some("read the group"));
+        assert_eq!(own_description("idlab plan p"), None);
+        assert_eq!(own_description("made by hand"), Some("made by hand"));
+        assert_eq!(own_description(""), None);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::env::{Desired, Env, Owner, UNKNOWN, Val};
-use super::import::{Field, Imported, Source, last, text};
+use super::import::{Field, Imported, Source, last, own_description, text};
 use super::{Cx, Spec, kind};
 use crate::model::names::is_guid;
 use crate::model::refs;
@@ -305,7 +305,7 @@ pub fn import_role_assignment(_id: &str, have: &J, src: &Source<'_>) -> Option<I
             text(have, "/properties/principalType").unwrap_or("unknown type")
         ));
     }
-    if let Some(d) = text(have, "/properties/description").filter(|d| !d.is_empty() && !d.starts_with("idlab plan ")) {
+    if let Some(d) = text(have, "/properties/description").and_then(own_description) {
         f.push(Field::str("description", d));
     }
     if let Some(c) = text(have, "/properties/condition").filter(|c| !c.is_empty()) {

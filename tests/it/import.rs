@@ -261,3 +261,70 @@ fn the_storage_tutorial_made_by_hand_round_trips() {
         assert!(text.contains(want), "missing\n{want}\nin\n{text}");
     }
 }
+
+/// A plan with what the tutorials' groups rarely hold: a custom role (assignable at the
+/// account), an identity's federated credential, a storage account and its container.
+const CUSTOM: &str = r#"name: custom-bits
+location: eastus
+resources:
+  rg:
+    type: resource_group
+    name: customBits
+  ci:
+    type: user_assigned_identity
+    name: ci-identity
+    resource_group: ${rg}
+  github:
+    type: federated_identity_credential
+    name: github-main
+    identity: ${ci}
+    issuer: https://token.actions.githubusercontent.com
+    subject: repo:org/repo:ref:refs/heads/main
+  store:
+    type: storage_account
+    name: idlabimportbits
+    resource_group: ${rg}
+  box:
+    type: blob_container
+    name: box
+    account: ${store}
+  sas-only:
+    type: role_definition
+    role_name: SAS issuer (import test)
+    description: a service SAS and nothing else
+    actions: [Microsoft.Storage/storageAccounts/listServiceSas/action]
+    assignable_scopes: ["${store}"]
+  ci-sas:
+    type: role_assignment
+    scope: ${store}
+    principal: ${ci}
+    role: ${sas-only}
+    description: the pipeline's SAS
+"#;
+
+#[test]
+fn custom_roles_federated_credentials_and_containers_import_as_declarations() {
+    let s = Served::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let plan = dir.path().join("custom.yaml");
+    std::fs::write(&plan, CUSTOM).expect("plan");
+    applied(&s, plan.to_str().expect("utf-8"), &[]);
+    let file = dir.path().join("imported.yaml");
+    let f = file.to_str().expect("utf-8");
+    let r = import(&s, &["customBits"], &["--name", "custom-bits", "--out", f]);
+    assert_eq!(r.code, 0, "{}", r.render());
+    let text = std::fs::read_to_string(&file).expect("written");
+    for want in [
+        "  ci-identity:\n    type: user_assigned_identity\n",
+        "  github-main:\n    type: federated_identity_credential\n    name: github-main\n    identity: ${ci-identity}\n    issuer: https://token.actions.githubusercontent.com\n    subject: repo:org/repo:ref:refs/heads/main\n",
+        "  sas-issuer-import-test:\n    type: role_definition\n    role_name: SAS issuer (import test)\n    description: a service SAS and nothing else\n    actions:\n      - Microsoft.Storage/storageAccounts/listServiceSas/action\n    assignable_scopes:\n      - ${idlabimportbits}\n",
+        "  box:\n    type: blob_container\n    name: box\n    account: ${idlabimportbits}\n",
+        "  ci-identity-sas-issuer-import-test:\n    type: role_assignment\n    scope: ${idlabimportbits}\n    principal: ${ci-identity}\n    role: ${sas-issuer-import-test}\n    description: the pipeline's SAS\n",
+    ] {
+        assert!(text.contains(want), "missing\n{want}\nin\n{text}");
+    }
+    let v = idlab(&["validate", f]);
+    assert_eq!(v.code, 0, "{}", v.render());
+    let p = s.idlab(&["plan", f, "--detailed-exitcode"]);
+    assert_eq!(p.code, 0, "{}\n{text}", p.render());
+}
