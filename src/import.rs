@@ -143,7 +143,14 @@ pub fn write(input: &Input) -> Output {
     let mut skipped = Vec::new();
     for (n, _) in &first {
         let item = &items[*n];
-        let Some(imp) = item.kind.import(&item.id, item.body, &src) else { continue };
+        let Some(mut imp) = item.kind.import(&item.id, item.body, &src) else { continue };
+        let group = kinds::import::group_id(&item.id);
+        if !group.is_empty() && !keys.contains_key(&group.to_ascii_lowercase()) && imp.note.is_none() {
+            imp.note = Some(format!(
+                "in resource group {}, outside the imported ones: read because a declaration uses it (destroy deletes it too)",
+                last(&group)
+            ));
+        }
         if let Some(why) = &imp.skipped {
             skipped.push(why.clone());
             continue;
@@ -615,5 +622,59 @@ mod tests {
         }
         assert!(!t.contains("cccccccc"), "the caller's entry is the vault's :creator\n{t}");
         assert_eq!(out.placeholders.len(), 2);
+    }
+
+    /// A VM New-AzVM made, as Azure answered it (tests/fixtures/real-bodies: the group, its
+    /// network and the VM of one recording): declared one by one (the interface's IP
+    /// configuration is named after the VM, the public IP is Basic, so not `network: auto`'s),
+    /// and the plan validates.
+    #[test]
+    fn recorded_azure_bodies_import_to_a_plan_that_validates() {
+        let fixture = |text: &str| -> J { serde_json::from_str::<J>(text).expect("JSON")["body"].clone() };
+        let bodies = [
+            fixture(include_str!("../tests/fixtures/real-bodies/resource_group.json")),
+            fixture(include_str!("../tests/fixtures/real-bodies/virtual_network.json")),
+            fixture(include_str!("../tests/fixtures/real-bodies/network_security_group.json")),
+            fixture(include_str!("../tests/fixtures/real-bodies/public_ip.json")),
+            fixture(include_str!("../tests/fixtures/real-bodies/network_interface.json")),
+            fixture(include_str!("../tests/fixtures/real-bodies/virtual_machine.json")),
+        ];
+        let found = bodies
+            .into_iter()
+            .map(|b| {
+                let id = b["id"].as_str().expect("id").to_string();
+                let t =
+                    b["type"].as_str().map_or_else(|| "Microsoft.Resources/resourceGroups".to_string(), str::to_string);
+                Found { id, kind: kinds::by_arm_type(&t), arm_type: t, body: b }
+            })
+            .collect();
+        let input = Input {
+            plan_name: "recorded".into(),
+            subscription: "24fb23e3-6ba3-41f0-9b6e-e41131d5d61e".into(),
+            groups: vec!["UAITG123456".into()],
+            found,
+            ..Input::default()
+        };
+        let out = write(&input);
+        for want in [
+            "  uaitg123456-nic:\n    type: network_interface\n",
+            "    network:\n      nic: ${uaitg123456-nic}\n",
+            "    size: Standard_DS1_v2\n    image: Win2016Datacenter\n",
+            "    os_disk:\n      type: Premium_LRS\n      delete_with_vm: false\n",
+        ] {
+            assert!(out.text.contains(want), "missing\n{want}\nin\n{}", out.text);
+        }
+        let said: Vec<&str> = out.unexpressed.iter().map(|(_, w)| w.as_str()).collect();
+        assert!(said.iter().any(|w| w.starts_with("SKU Basic")), "{said:?}");
+        assert!(said.iter().any(|w| w.starts_with("IP configuration `UAITG123456`")), "{said:?}");
+        assert!(said.iter().any(|w| w.contains("could not be read, so it is not listed")), "{said:?}");
+        let loaded = crate::resolve::load_str(
+            "recorded.yaml",
+            out.text.clone(),
+            std::path::Path::new("."),
+            &crate::resolve::Options::default(),
+        );
+        let errors: Vec<String> = loaded.diags.iter().filter(|d| d.is_error()).map(|d| format!("{d:?}")).collect();
+        assert!(errors.is_empty(), "{errors:?}\n{}", out.text);
     }
 }

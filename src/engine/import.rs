@@ -102,6 +102,22 @@ pub async fn read(
                     )),
                     Err(e) => return Err(e),
                 },
+                Read::Get { id, kind } => {
+                    let read = |x: &Found| x.id.eq_ignore_ascii_case(&id);
+                    if input.found.iter().any(read) || more.iter().any(read) {
+                        continue;
+                    }
+                    let Some(k) = kinds::by_type(kind) else { continue };
+                    match client.get(&id, k.api_version()).await {
+                        Ok(Some(body)) => {
+                            let t = k.arm_type().unwrap_or_default().to_string();
+                            more.push(Found { id, arm_type: t, body, kind: Some(k) });
+                        }
+                        Ok(None) => {}
+                        Err(e) if e.status == Some(403) => input.notes.push(format!("{id}: reading it was refused ({})", e.code)),
+                        Err(e) => return Err(e),
+                    }
+                }
                 Read::Arm { path, api, kind } => {
                     let api = kinds::by_type(kind).map_or(api, |k| k.api_version());
                     for item in client.list(&path, api).await? {

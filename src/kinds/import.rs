@@ -144,6 +144,8 @@ pub enum Read {
     /// An ARM list of a resource's children (`path`, at `api`), each then read whole: objects
     /// of the kind `kind` (a YAML type).
     Arm { path: String, api: &'static str, kind: &'static str },
+    /// A resource it uses (a VM's user-assigned identity), read whole when no group holds it.
+    Get { id: String, kind: &'static str },
 }
 
 /// `/subscriptions/{s}/resourceGroups/{g}` of an id inside a group.

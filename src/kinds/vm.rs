@@ -805,16 +805,15 @@ pub fn import_virtual_machine(id: &str, have: &J, src: &Source<'_>) -> Option<Im
         .map(|(k, _)| k.clone())
         .collect();
     users.sort_by_key(|u| u.to_ascii_lowercase());
-    if !users.is_empty() {
-        let refs: Vec<Y> = users
-            .iter()
-            .map(|u| {
-                Y::Str(src.reference(u).unwrap_or_else(|| {
-                    i.unexpressed.push(format!("user-assigned identity {u} is outside the imported groups"));
-                    u.clone()
-                }))
-            })
-            .collect();
+    // Identities the import could not read (the first pass has no keys yet) cannot be listed.
+    let (known, unread): (Vec<&String>, Vec<&String>) = users.iter().partition(|u| src.reference(u).is_some());
+    if !src.keys.is_empty() {
+        for u in unread {
+            i.unexpressed.push(format!("user-assigned identity {u} could not be read, so it is not listed"));
+        }
+    }
+    if !known.is_empty() {
+        let refs = known.iter().filter_map(|u| src.reference(u)).map(Y::Str).collect();
         ident.push(Field::new("user_assigned", Y::List(refs)));
     }
     if !ident.is_empty() {
@@ -853,7 +852,19 @@ kind!(VirtualMachineKind, VirtualMachine,
     attributes: &["id", "name", "identity", "identity.principal_id", "identity.tenant_id", "computer_name"],
     weight: 90,
     references: super::References { makes: true, children: vm_implicit, users: |_| Vec::new() },
-    import: import_virtual_machine);
+    import: import_virtual_machine,
+    children: import_vm_children);
+
+/// A VM's user-assigned identities: the import reads those outside the imported groups too,
+/// so the VM keeps them.
+pub fn import_vm_children(_id: &str, have: &Value) -> super::import::Children {
+    let kind = super::Kind::type_name(&super::identity::UserAssignedIdentityKind);
+    let users = have.pointer("/identity/userAssignedIdentities").and_then(Value::as_object);
+    super::import::Children {
+        found: Vec::new(),
+        reads: users.into_iter().flatten().map(|(id, _)| super::import::Read::Get { id: id.clone(), kind }).collect(),
+    }
+}
 
 #[cfg(test)]
 mod tests {
