@@ -23,6 +23,7 @@ use crate::model::yaml::Node;
 use crate::model::{Code, Diag, Secret, Sp, SpMap, Span};
 
 pub mod data_lake;
+pub mod disk;
 pub mod env;
 pub mod federated_credential;
 pub mod header;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::network::{NetworkInterface, NetworkSecurityGroup, NsgRule, PublicIp, Subnet, VirtualNetwork};
 use serde_json::{Value, json};
 
+use super::disk::{DiskType, OsDiskSpec};
 use super::env::{Desired, Env, Lenient, UNKNOWN};
 use super::header::{ArmHeader, arm_spec};
 use super::import::{Field, Imported, Source, Y, env_name, imported, last, placeholder, same, text, with_header};
@@ -50,61 +51,6 @@ arm_spec! {
         /// the VM (default: `Standard_LRS`, deleted with the VM).
         #[serde(default)]
         pub os_disk: Option<OsDiskSpec>,
-    }
-}
-
-/// The OS disk's settings.
-#[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct OsDiskSpec {
-    /// Storage type (default `Standard_LRS`); changing it replaces the VM.
-    #[serde(default, rename = "type")]
-    pub storage_type: Option<DiskType>,
-    /// Delete the disk with the VM (default true; false is Azure's own default, `Detach`,
-    /// which the portal's and New-AzVM's VMs get: destroy then deletes it after the VM).
-    #[serde(default)]
-    pub delete_with_vm: Option<bool>,
-}
-
-/// The storage types an OS disk can have (ComputeRP `StorageAccountTypes`, less the data-disk
-/// only `PremiumV2_LRS` and `UltraSSD_LRS`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-pub enum DiskType {
-    #[serde(rename = "Standard_LRS")]
-    StandardLrs,
-    #[serde(rename = "StandardSSD_LRS")]
-    StandardSsdLrs,
-    #[serde(rename = "StandardSSD_ZRS")]
-    StandardSsdZrs,
-    #[serde(rename = "Premium_LRS")]
-    PremiumLrs,
-    #[serde(rename = "Premium_ZRS")]
-    PremiumZrs,
-}
-
-impl DiskType {
-    /// Its name in ARM.
-    pub fn arm(self) -> &'static str {
-        match self {
-            DiskType::StandardLrs => "Standard_LRS",
-            DiskType::StandardSsdLrs => "StandardSSD_LRS",
-            DiskType::StandardSsdZrs => "StandardSSD_ZRS",
-            DiskType::PremiumLrs => "Premium_LRS",
-            DiskType::PremiumZrs => "Premium_ZRS",
-        }
-    }
-
-    /// The type named `s` in ARM (any case).
-    pub fn from_arm(s: &str) -> Option<DiskType> {
-        [
-            DiskType::StandardLrs,
-            DiskType::StandardSsdLrs,
-            DiskType::StandardSsdZrs,
-            DiskType::PremiumLrs,
-            DiskType::PremiumZrs,
-        ]
-        .into_iter()
-        .find(|t| t.arm().eq_ignore_ascii_case(s))
     }
 }
 
