@@ -661,12 +661,12 @@ mod tests {
             "    network:\n      nic: ${uaitg123456-nic}\n",
             "    size: Standard_DS1_v2\n    image: Win2016Datacenter\n",
             "    os_disk:\n      type: Premium_LRS\n      delete_with_vm: false\n",
+            "    nsg: ${uaitg123456}\n    ip_configuration: UAITG123456\n",
         ] {
             assert!(out.text.contains(want), "missing\n{want}\nin\n{}", out.text);
         }
         let said: Vec<&str> = out.unexpressed.iter().map(|(_, w)| w.as_str()).collect();
         assert!(said.iter().any(|w| w.starts_with("SKU Basic")), "{said:?}");
-        assert!(said.iter().any(|w| w.starts_with("IP configuration `UAITG123456`")), "{said:?}");
         assert!(said.iter().any(|w| w.contains("could not be read, so it is not listed")), "{said:?}");
         let loaded = crate::resolve::load_str(
             "recorded.yaml",

@@ -274,12 +274,12 @@ pub fn import_network_interface(id: &str, have: &J, src: &Source<'_>) -> Option<
     if let Some(n) = text(have, "/properties/networkSecurityGroup/id") {
         own.push(Field::str("nsg", src.reference(n).unwrap_or_else(|| n.to_string())));
     }
+    if let Some(n) = text(&first, "/name").filter(|n| *n != NIC_IP_CONFIG) {
+        own.push(Field::str("ip_configuration", n));
+    }
     let mut i = imported(id, have, "nic", 3, with_header(id, have, src, own));
     if configs.len() > 1 {
         i.unexpressed.push("several IP configurations (plans give one)".into());
-    }
-    if let Some(n) = text(&first, "/name").filter(|n| *n != NIC_IP_CONFIG) {
-        i.unexpressed.push(format!("IP configuration `{n}` (plans name it {NIC_IP_CONFIG})"));
     }
     Some(i)
 }
@@ -585,6 +585,10 @@ arm_spec! {
         /// A network security group for the NIC: `${nsg}`.
         #[serde(default)]
         pub nsg: Option<Sp<String>>,
+        /// The name of its one IP configuration (default `ipconfig1`, the portal's;
+        /// `az vm create` names it `ipconfig<vm>`, New-AzVM after the VM).
+        #[serde(default)]
+        pub ip_configuration: Option<Sp<String>>,
     }
 }
 
@@ -603,7 +607,9 @@ impl Spec for NetworkInterface {
         if let Some(p) = &self.public_ip {
             ip["publicIPAddress"] = json!({ "id": env.resolve(p).or_unknown() });
         }
-        let mut props = json!({ "ipConfigurations": [{ "name": "ipconfig1", "properties": ip }] });
+        let config =
+            self.ip_configuration.as_ref().map_or_else(|| NIC_IP_CONFIG.to_string(), |c| env.resolve(c).or_unknown());
+        let mut props = json!({ "ipConfigurations": [{ "name": config, "properties": ip }] });
         if let Some(n) = &self.nsg {
             props["networkSecurityGroup"] = json!({ "id": env.resolve(n).or_unknown() });
         }

@@ -523,6 +523,7 @@ impl Spec for VirtualMachine {
             subnet: subnet_name,
             public_ip: Some(lit(&format!("${{{p}}}"))),
             nsg: Some(lit(&format!("${{{n}}}"))),
+            ip_configuration: None,
             tags,
             depends_on: Vec::new(),
         };

@@ -328,3 +328,26 @@ fn custom_roles_federated_credentials_and_containers_import_as_declarations() {
     let p = s.idlab(&["plan", f, "--detailed-exitcode"]);
     assert_eq!(p.code, 0, "{}\n{text}", p.render());
 }
+
+#[test]
+fn the_arm_tutorial_made_with_the_azure_cli_round_trips() {
+    let s = Served::start();
+    // `az vm create`'s names (`myVMVNET`, `myVMVMNic` with `ipconfigmyVM`, `myVMNSG` …), and
+    // everything deleted with the VM as the portal's "Delete with VM" does.
+    let o = handmade::Options {
+        naming: handmade::Naming::AzCli,
+        delete_option: Some("Delete"),
+        ..handmade::Options::arm()
+    };
+    let made = handmade::arm_user_assigned(&s, &o);
+    let text = round_trip(&s, &made, "arm-user-assigned", &[("MYVM_ADMIN_PASSWORD", "unused-Pa55word")]);
+    for want in [
+        "    type: network_interface\n    name: myVMVMNic\n",
+        "    ip_configuration: ipconfigmyVM\n",
+        "    network:\n      nic: ${myvmvmnic}\n",
+        "    os_disk:\n      type: Premium_LRS\n",
+    ] {
+        assert!(text.contains(want), "missing\n{want}\nin\n{text}");
+    }
+    assert!(!text.contains("delete_with_vm"), "{text}");
+}
