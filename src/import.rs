@@ -120,7 +120,7 @@ pub fn write(input: &Input) -> Output {
     let mut keys: BTreeMap<String, String> = BTreeMap::new();
     let mut taken: BTreeSet<String> = BTreeSet::new();
     for (n, imp) in first.iter().filter(|(_, i)| !i.late_key && i.skipped.is_none()) {
-        keys.insert(items[*n].id.to_ascii_lowercase(), unique(&mut taken, &imp.key_hint, imp.key_alt));
+        keys.insert(items[*n].id.to_ascii_lowercase(), unique(&mut taken, &imp.key_hint, &imp.key_alt));
     }
     let mut principals: BTreeMap<String, String> = BTreeMap::new();
     for (n, imp) in &first {
@@ -158,7 +158,7 @@ pub fn write(input: &Input) -> Output {
         // Nothing refers to a late key (a role assignment, an access-policy entry).
         let key = match keys.get(&item.id.to_ascii_lowercase()) {
             Some(k) => k.clone(),
-            None => unique(&mut taken, &imp.key_hint, imp.key_alt),
+            None => unique(&mut taken, &imp.key_hint, &imp.key_alt),
         };
         decls.push((key, item.kind.type_name(), imp));
     }
@@ -676,5 +676,42 @@ mod tests {
         );
         let errors: Vec<String> = loaded.diags.iter().filter(|d| d.is_error()).map(|d| format!("{d:?}")).collect();
         assert!(errors.is_empty(), "{errors:?}\n{}", out.text);
+    }
+
+    #[test]
+    fn two_groups_get_keys_of_their_own_and_references_across() {
+        let mut input = portal();
+        let id1 = input.found.iter().find(|f| f.id.ends_with("/ID1")).map(|f| f.id.clone()).expect("ID1");
+        input.groups.push("otherRG".into());
+        input.found.push(rg("otherRG"));
+        input.found.push(res(
+            "otherRG",
+            "Microsoft.ManagedIdentity/userAssignedIdentities",
+            "ID1",
+            json!({ "properties": { "principalId": "22222222-0000-0000-0000-000000000000" } }),
+        ));
+        input.assignments.push(json!({
+            "id": format!("{SUB}/resourceGroups/otherRG/providers/Microsoft.Authorization/roleAssignments/00000000-0000-4000-8000-000000000001"),
+            "properties": { "scope": format!("{SUB}/resourceGroups/otherRG"), "principalId": "11111111-0000-0000-0000-000000000000",
+                "roleDefinitionId": format!("{SUB}/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7") } }));
+        let out = write(&input);
+        let t = &out.text;
+        for want in [
+            "# Written by `idlab import` from resource groups myRG, otherRG (subscription 00000000-0000-0000-0000-000000000001).\n",
+            "  rg:\n    type: resource_group\n    name: myRG\n",
+            "  rg-otherrg:\n    type: resource_group\n    name: otherRG\n",
+            "  id1-identity:\n    type: user_assigned_identity\n    name: ID1\n    resource_group: ${rg-otherrg}\n",
+            "  id1-reader-role:\n    type: role_assignment\n    scope: ${rg-otherrg}\n    principal: ${id1}\n    role: Reader\n",
+        ] {
+            assert!(t.contains(want), "missing\n{want}\nin\n{t}");
+        }
+        assert!(id1.contains("/myRG/"));
+        // Keys are unique.
+        let keys: Vec<&str> =
+            t.lines().filter(|l| l.starts_with("  ") && !l.starts_with("   ") && l.ends_with(':')).collect();
+        let mut unique = keys.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(keys.len(), unique.len(), "{keys:?}");
     }
 }

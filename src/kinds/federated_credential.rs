@@ -155,7 +155,13 @@ pub fn import_federated_credential(id: &str, have: &J, src: &Source<'_>) -> Opti
     if audiences != [DEFAULT_AUDIENCE] {
         f.push(Field::new("audiences", Y::List(audiences.into_iter().map(|a| Y::Str(a.into())).collect())));
     }
-    Some(Imported { key_hint: name.to_string(), key_alt: "credential", rank: 2, fields: f, ..Imported::default() })
+    Some(Imported {
+        key_hint: name.to_string(),
+        key_alt: "credential".into(),
+        rank: 2,
+        fields: f,
+        ..Imported::default()
+    })
 }
 
 kind!(FederatedIdentityCredentialKind, FederatedIdentityCredential,

@@ -106,7 +106,7 @@ pub struct Imported {
     /// What the key is made from (a name): the writer makes it unique.
     pub key_hint: String,
     /// Appended to the hint when another declaration has it (`myvm-nic`).
-    pub key_alt: &'static str,
+    pub key_alt: String,
     /// Where it goes among the declarations: lower first (groups, identities, network, VMs,
     /// vaults, their objects, role assignments).
     pub rank: u8,
@@ -219,7 +219,7 @@ pub fn with_header(id: &str, have: &J, src: &Source<'_>, own: Vec<Field>) -> Vec
 pub fn imported(id: &str, have: &J, alt: &'static str, rank: u8, fields: Vec<Field>) -> Imported {
     Imported {
         key_hint: text(have, "/name").unwrap_or(last(id)).to_string(),
-        key_alt: alt,
+        key_alt: alt.to_string(),
         rank,
         fields,
         ..Imported::default()

@@ -340,7 +340,7 @@ const KEY_PERMISSIONS: &[&str] = &[
 pub fn import_access_policy(id: &str, have: &J, src: &Source<'_>) -> Option<Imported> {
     let vault = id.rsplit_once("/accessPolicies/").map_or(id, |(v, _)| v);
     let oid = text(have, "/objectId").unwrap_or_default();
-    let mut i = Imported { key_alt: "policy", rank: 6, late_key: true, ..Imported::default() };
+    let mut i = Imported { key_alt: "policy".into(), rank: 6, late_key: true, ..Imported::default() };
     if src.caller.is_some_and(|c| same(c, oid)) {
         return None;
     }
@@ -396,7 +396,7 @@ pub fn import_secret(id: &str, have: &J, src: &Source<'_>) -> Option<Imported> {
     }
     Some(Imported {
         key_hint: name.to_string(),
-        key_alt: "secret",
+        key_alt: "secret".into(),
         rank: 6,
         fields: f,
         placeholders: vec![p],

@@ -71,7 +71,9 @@ pub fn import_resource_group(id: &str, have: &J, src: &Source<'_>) -> Option<Imp
     }
     f.extend(tags_field(have));
     let mut i = imported(id, have, "rg", 0, f);
+    // `rg`; another group is `rg-<its name>`.
     i.key_hint = "rg".into();
+    i.key_alt = text(have, "/name").unwrap_or(last(id)).to_string();
     Some(i)
 }
 

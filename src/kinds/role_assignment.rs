@@ -321,7 +321,7 @@ pub fn import_role_assignment(_id: &str, have: &J, src: &Source<'_>) -> Option<I
     };
     Some(Imported {
         key_hint: format!("{who}-{role}"),
-        key_alt: "role",
+        key_alt: "role".into(),
         rank: 7,
         late_key: true,
         fields: f,

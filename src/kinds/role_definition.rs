@@ -223,7 +223,8 @@ pub fn import_role_definition(id: &str, have: &J, src: &Source<'_>) -> Option<Im
     if !scopes.is_empty() && !default {
         f.push(Field::new("assignable_scopes", Y::List(scopes)));
     }
-    let mut i = Imported { key_hint: name.to_string(), key_alt: "role", rank: 1, fields: f, ..Imported::default() };
+    let mut i =
+        Imported { key_hint: name.to_string(), key_alt: "role".into(), rank: 1, fields: f, ..Imported::default() };
     if have.pointer("/properties/permissions").and_then(J::as_array).is_some_and(|p| p.len() > 1) {
         i.unexpressed.push(format!("several permission blocks in role {} (plans give one)", last(id)));
     }

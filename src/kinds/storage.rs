@@ -207,7 +207,7 @@ pub fn import_blob_container(id: &str, have: &J, src: &Source<'_>) -> Option<Imp
     }
     Some(Imported {
         key_hint: name.to_string(),
-        key_alt: "container",
+        key_alt: "container".into(),
         rank: 6,
         fields: f,
         note: Some(
