@@ -57,13 +57,16 @@ pub(crate) fn cmd_import(a: &ImportArgs) -> Exit {
         .await
         .map_err(|e| e.message.clone());
         drop(conn.local);
-        got
+        got.map(|i| {
+            let out = crate::import::write(&i);
+            let changes = would_change(&out.text, &i, cx);
+            (i, out, changes)
+        })
     });
-    let input = match read {
-        Ok(i) => i,
+    let (input, out, changes) = match read {
+        Ok(x) => x,
         Err(e) => return fail(e),
     };
-    let out = crate::import::write(&input);
     match &a.out {
         Some(path) => {
             if let Err(e) = write_new(path, &out.text, a.force) {
@@ -93,6 +96,9 @@ pub(crate) fn cmd_import(a: &ImportArgs) -> Exit {
             "warning: {key}: {what}: a plan cannot write it as Azure holds it, so `plan` shows a change\n"
         ));
     }
+    for c in &changes {
+        s.push_str(&format!("warning: `plan --adopt` would change {c}\n"));
+    }
     ui::err(&s);
     Exit::Ok
 }
@@ -110,4 +116,39 @@ fn write_new(path: &Path, text: &str, force: bool) -> std::io::Result<()> {
         tmp.persist_noclobber(path).map_err(|e| e.error)?;
     }
     Ok(())
+}
+
+/// What `plan --adopt` would change besides taking the resources over (their tag or metadata
+/// mark): the written plan loaded and diffed, offline, against the ARM bodies just read, as
+/// `key (fields)`. Role assignments (found by content) and data-plane objects are left to
+/// `plan`.
+fn would_change(text: &str, input: &crate::import::Input, cx: &crate::engine::Context) -> Vec<String> {
+    use crate::kinds::env::Plane;
+    let loaded = crate::resolve::load_str(
+        "imported plan",
+        text.to_string(),
+        Path::new("."),
+        &crate::resolve::Options::default(),
+    );
+    let Some(plan) = loaded.plan else {
+        return vec!["everything: the written plan does not validate (a bug: please report it)".into()];
+    };
+    let bodies: std::collections::HashMap<String, &serde_json::Value> =
+        input.found.iter().map(|f| (f.id.to_ascii_lowercase(), &f.body)).collect();
+    let mut values = std::collections::HashMap::new();
+    let mut out = Vec::new();
+    for i in plan.dag.topo_order().unwrap_or_else(|| (0..plan.decls.len()).collect()) {
+        let d = &plan.decls[i];
+        let Some(w) = d.spec.desired(&cx.env(&plan, &d.logical.value, &values)) else { continue };
+        let have = bodies.get(&w.id.to_ascii_lowercase()).copied().filter(|_| w.plane == Plane::Arm);
+        crate::engine::record(&mut values, &d.logical.value, &w.id, have);
+        let Some(have) = have else { continue };
+        let a = crate::plan::decide(&d.logical.value, d.kind.type_name(), &plan.name, &w, Some(have));
+        let changed: Vec<&str> =
+            a.changes.iter().map(|c| c.path.as_str()).filter(|p| *p != "tags" && !p.ends_with("/idlab_plan")).collect();
+        if !changed.is_empty() {
+            out.push(format!("{} ({})", d.logical.value, changed.join(", ")));
+        }
+    }
+    out
 }

@@ -139,6 +139,8 @@ fn round_trip(s: &Served, made: &Made, plan: &str, env: &[(&str, &str)]) -> Stri
     let f = file.to_str().expect("utf-8");
     let r = import(s, &[&made.group], &["--name", plan, "--out", f]);
     assert_eq!(r.code, 0, "{}", r.render());
+    // Its own check, offline, finds nothing a plan would change.
+    assert!(!r.stderr.contains("warning"), "{}", r.stderr);
     let text = std::fs::read_to_string(&file).expect("written");
     // References, not ids: no field holds an ARM id.
     let ids: Vec<&str> =
@@ -350,4 +352,43 @@ fn the_arm_tutorial_made_with_the_azure_cli_round_trips() {
         assert!(text.contains(want), "missing\n{want}\nin\n{text}");
     }
     assert!(!text.contains("delete_with_vm"), "{text}");
+}
+
+#[test]
+fn what_a_plan_cannot_write_is_a_warning_naming_the_fields() {
+    let s = Served::start();
+    applied(&s, ARM_PLAN, &[]);
+    // A security group someone added, with a rule a plan cannot write (a source port range).
+    let nsg = format!(
+        "/subscriptions/{}/resourceGroups/{ARM_GROUP}/providers/Microsoft.Network/networkSecurityGroups/odd-nsg?api-version=2024-07-01",
+        s.subscription()
+    );
+    let made = s.op(
+        "PUT",
+        &nsg,
+        Some(json!({ "location": "eastus", "properties": { "securityRules": [{ "name": "odd", "properties": {
+            "priority": 200, "protocol": "Tcp", "access": "Allow", "direction": "Inbound",
+            "sourceAddressPrefix": "*", "sourcePortRange": "1000-2000",
+            "destinationAddressPrefix": "*", "destinationPortRange": "443" } }] } })),
+    );
+    assert!(made.get("id").is_some(), "{made}");
+    let r = import(&s, &[ARM_GROUP], &["--name", "arm-user-assigned"]);
+    assert_eq!(r.code, 0, "{}", r.render());
+    assert!(
+        r.stderr.contains("warning: odd-nsg: rule odd: a source port range or destination prefix other than *"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("warning: `plan --adopt` would change odd-nsg (properties/securityRules)"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stdout.contains("  # Azure holds what a plan cannot write, so `plan` shows it as a change:\n  #   rule odd:"),
+        "{}",
+        r.stdout
+    );
+    // The tutorial's own resources are not warned about.
+    assert_eq!(r.stderr.matches("warning:").count(), 2, "{}", r.stderr);
 }
