@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{ActionKind, is_soft_deleted};
+use super::{ActionKind, Observed, is_soft_deleted};
 use crate::kinds::env::Desired;
 use crate::kinds::{Decl, Implicit, ImplicitFate};
 
@@ -105,11 +105,11 @@ pub fn teardown(
     };
     for &i in deleting {
         let Some(Some(have)) = bodies.get(i) else { continue };
-        if let Some(w) = &desired[i] {
-            gone.push(w.id.clone());
-        }
-        if let Some(id) = have.get("id").and_then(Value::as_str) {
-            gone.push(id.to_string());
+        // A container (a resource group) does not count as taking what uses a child with it:
+        // it may yet be kept for what it holds.
+        if !decls[i].spec.contains_resources() {
+            gone.extend(desired[i].iter().map(|w| w.id.clone()));
+            gone.extend(have.get("id").and_then(Value::as_str).map(str::to_string));
         }
         if is_soft_deleted(have) {
             continue;
@@ -195,16 +195,41 @@ pub(super) fn implicit_child(parent: &str, c: Implicit, action: ActionKind) -> I
             ActionKind::Delete,
             format!("deleting `{parent}` would leave it (its deleteOption is not Delete): deleted after `{parent}`"),
         ),
-        ImplicitFate::After { .. } => (
-            ActionKind::Delete,
-            format!("`{parent}` refers to it and its delete leaves it: deleted after `{parent}`"),
-        ),
+        ImplicitFate::After { .. } => {
+            (ActionKind::Delete, format!("`{parent}` refers to it and its delete leaves it: deleted after `{parent}`"))
+        }
         ImplicitFate::Remains(_) if action == ActionKind::Purge => {
             (ActionKind::Delete, format!("purged with `{parent}`"))
         }
         ImplicitFate::Remains(why) => (ActionKind::NoOp, why.to_string()),
     };
     ImplicitChild { parent: parent.to_string(), id: c.id, what: c.what.to_string(), action, reason }
+}
+
+/// Why destroy keeps a container: what it holds that the plan does not match (`type name`).
+pub fn kept_reason(foreign: &[String]) -> String {
+    format!("it holds resources this plan does not match: {} (use --force to delete them too)", foreign.join(", "))
+}
+
+/// What keeps a container (a resource group) that destroy would delete: what it holds
+/// (`held`: id, ARM type) that is not declared, not made with what destroy deletes
+/// (`children`, the orphans' too) and not an orphan, as `type name`.
+pub fn kept_by(obs: &Observed, children: &[Teardown], held: &[(String, String)]) -> Vec<String> {
+    let mut known: HashSet<String> = obs.desired.iter().flatten().map(|d| d.id.to_ascii_lowercase()).collect();
+    known.extend(obs.bodies.iter().flatten().filter_map(|b| b.get("id")?.as_str()).map(str::to_ascii_lowercase));
+    known.extend(children.iter().filter(|t| t.goes()).map(|t| t.child.id.to_ascii_lowercase()));
+    for (id, t) in &obs.orphans {
+        known.insert(id.to_ascii_lowercase());
+        if let (Some((_, read)), Some(body)) =
+            (crate::kinds::implicit_of_listed(t), obs.referenced.get(&id.to_ascii_lowercase()))
+        {
+            known.extend(read(body).into_iter().map(|c| c.id.to_ascii_lowercase()));
+        }
+    }
+    held.iter()
+        .filter(|(id, _)| !known.contains(&id.to_ascii_lowercase()))
+        .map(|(id, t)| format!("{} {}", crate::kinds::kind_of_arm_type(t), id.rsplit('/').next().unwrap_or(id)))
+        .collect()
 }
 
 #[cfg(test)]
