@@ -141,6 +141,7 @@ struct Addressed {
 struct Admitted {
     account: String,
     container: String,
+    container_id: String,
     key: String,
     comp: String,
     operation: Operation,
@@ -249,8 +250,8 @@ fn authorize(sh: &Arc<Shared>, parts: &mut Parts, _: &Bearer, _: &mut Note) -> R
         Auth::Sas(g) => g.overrides,
         Auth::Principal(_) => Vec::new(),
     };
-    let (account, container) = (a.account, a.container);
-    parts.extensions.insert(Admitted { account, container, key, comp, operation, exists, overrides });
+    let (account, container, container_id) = (a.account, a.container, a.container_id);
+    parts.extensions.insert(Admitted { account, container, container_id, key, comp, operation, exists, overrides });
     Ok(())
 }
 
@@ -306,6 +307,7 @@ fn container_write(
     Ok(Some(Admitted {
         account: a.account.clone(),
         container: a.container.clone(),
+        container_id: a.container_id.clone(),
         key: a.container_id.clone(),
         comp: String::new(),
         operation,
@@ -316,25 +318,33 @@ fn container_write(
 
 /// Create Container (201 with its `ETag`, 409 if it exists) and Delete Container (202, 404 if
 /// it does not), both seen by Resource Manager too.
-fn container_write_answer(sh: &Shared, a: &Admitted) -> Response {
+fn container_write_answer(sh: &Shared, a: &Admitted, headers: &HeaderMap) -> Response {
     let create = a.operation == Operation::CreateContainer;
     match (create, a.exists) {
         (true, true) => xml_error(409, "ContainerAlreadyExists", "The specified container already exists.", &[]),
         (false, false) => xml_error(404, "ContainerNotFound", "The specified container does not exist.", &[]),
         (true, false) => {
-            let now = now_ms();
-            let op = super::storage::container_created(&sh.store().state, &a.key, now);
-            match op {
-                Ok(op) => commit_then(sh, vec![op], || {
-                    ok(201, Vec::new(), &[("etag", new_etag()), ("last-modified", http_date(now))])
-                }),
-                Err(e) => xml_error(e.status, "InvalidResourceName", &e.message, &[]),
+            let access = header(headers, "x-ms-blob-public-access");
+            let made =
+                super::storage::container_created(&sh.store().state, &a.key, now_ms(), &metadata(headers), access);
+            match made {
+                // The same ETag and time as Resource Manager's view of the container.
+                Ok(resource) => {
+                    let h = super::storage::container_headers(&resource.body, false);
+                    commit_then(sh, vec![Op::PutResource { resource }], || container_answer(201, h))
+                }
+                Err(e) => xml_error(e.status, &e.code, &e.message, &[]),
             }
         }
         (false, true) => commit_then(sh, super::storage::container_deleted(&a.key, &a.account, &a.container), || {
             ok(202, Vec::new(), &[])
         }),
     }
+}
+
+/// An answer with a container's headers (`storage::container_headers`).
+fn container_answer(status: u16, h: Vec<(String, String)>) -> Response {
+    ok(status, Vec::new(), &h.iter().map(|(k, v)| (k.as_str(), v.clone())).collect::<Vec<_>>())
 }
 
 /// The handler, behind the pipeline: the body is read only now.
@@ -354,14 +364,18 @@ async fn entry(
     let key = &a.key;
     match a.operation {
         Operation::List => list(&sh, &a.account, &a.container, &q),
-        Operation::ContainerProperties => ok(200, Vec::new(), &[]),
+        Operation::ContainerProperties => {
+            let container =
+                sh.store().state.resources.get(&a.container_id.to_ascii_lowercase()).map(|r| r.body.clone());
+            container_answer(200, super::storage::container_headers(&container.unwrap_or_default(), true))
+        }
         Operation::Read => download(&sh, key, &headers, method == Method::HEAD, &a.overrides),
         Operation::Write => match a.comp.as_str() {
             "block" => put_block(&sh, key, &q, &body),
             "blocklist" => put_block_list(&sh, key, &headers, &body),
             _ => upload(&sh, key, &headers, body),
         },
-        Operation::CreateContainer | Operation::DeleteContainer => container_write_answer(&sh, &a),
+        Operation::CreateContainer | Operation::DeleteContainer => container_write_answer(&sh, &a, &headers),
         Operation::Delete if !a.exists => xml_error(404, "BlobNotFound", "The specified blob does not exist.", &[]),
         Operation::Delete => {
             sh.blocks.lock().unwrap_or_else(|p| p.into_inner()).remove(key);

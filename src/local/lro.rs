@@ -88,7 +88,11 @@ pub(crate) fn operation_status(sh: &Shared, id: &str, query: &[(String, String)]
             // The final answer is the resource as its GET shows it: never the stored body,
             // which holds internal fields (a storage account's keys).
             let body = sh.store().state.resources.get(&rid.to_ascii_lowercase()).map(|r| present(r, now));
-            if let Some(b) = body {
+            if let Some(mut b) = body {
+                let version = query_get(query, "api-version").unwrap_or_default();
+                if b.get("type").and_then(serde_json::Value::as_str) == Some(crate::local::table::STORAGE_ACCOUNTS) {
+                    crate::local::storage::account_at(&mut b, version, &sh.info.tenant_id);
+                }
                 return json_response(status, &b, &[]);
             }
         }

@@ -135,6 +135,8 @@ pub fn prepare_account(
         p.remove("statusOfSecondary");
     }
     p.insert("accountMigrationInProgress".into(), json!(false));
+    // Azure answers an empty list (recording storage/TestStorageBlobContainer.json, 2021-06-01).
+    p.entry("privateEndpointConnections").or_insert(json!([]));
     p.insert("isSkuConversionBlocked".into(), json!(false));
     p.insert("accessTier".into(), p.get("accessTier").cloned().unwrap_or(json!("Hot")));
     p.insert(
@@ -283,8 +285,13 @@ pub fn expand_geo_stats(body: &mut Value, now: &str) {
     }
 }
 
-/// A blob container: the account must exist.
-pub fn prepare_container(st: &CloudState, id: &str, body: &mut Value) -> Result<(), ArmError> {
+/// A blob container: the account must exist. Fills what Azure's Storage RP keeps for a
+/// container (recording storage/TestStorageBlobContainer.json, 2021-06-01: `deleted`,
+/// `remainingRetentionDays`, `defaultEncryptionScope`, `denyEncryptionScopeOverride`,
+/// `leaseStatus`, `leaseState`, `legalHold`, `immutableStorageWithVersioning`) and stamps
+/// every write with a new `etag` (`"0x…"`, the last-modified time in .NET ticks, as
+/// Azure's) and `lastModifiedTime`; Resource Manager and the blob data plane show the same.
+pub fn prepare_container(st: &CloudState, id: &str, body: &mut Value, now_ms: u64) -> Result<(), ArmError> {
     let account = id.split("/blobServices/").next().unwrap_or_default();
     if !st.resources.contains_key(&account.to_ascii_lowercase()) {
         return Err(ArmError::new(
@@ -305,14 +312,111 @@ pub fn prepare_container(st: &CloudState, id: &str, body: &mut Value) -> Result<
     }
     if let Some(o) = body.as_object_mut() {
         o.remove("location");
+        o.insert("etag".into(), json!(container_etag(now_ms)));
         let p = o.entry("properties").or_insert(json!({}));
         if let Some(p) = p.as_object_mut() {
-            p.entry("publicAccess").or_insert(json!("None"));
-            p.entry("hasImmutabilityPolicy").or_insert(json!(false));
-            p.entry("hasLegalHold").or_insert(json!(false));
+            let fixed = [
+                ("deleted", json!(false)),
+                ("remainingRetentionDays", json!(0)),
+                ("defaultEncryptionScope", json!("$account-encryption-key")),
+                ("denyEncryptionScopeOverride", json!(false)),
+                ("publicAccess", json!("None")),
+                ("leaseStatus", json!("Unlocked")),
+                ("leaseState", json!("Available")),
+                ("hasImmutabilityPolicy", json!(false)),
+                ("hasLegalHold", json!(false)),
+                ("legalHold", json!({ "hasLegalHold": false, "tags": [] })),
+                ("immutableStorageWithVersioning", json!({ "enabled": false })),
+            ];
+            for (k, v) in fixed {
+                p.entry(k).or_insert(v);
+            }
+            p.insert("lastModifiedTime".into(), json!(iso_seconds(now_ms)));
         }
     }
     Ok(())
+}
+
+/// A container's etag as Azure writes it: `"0x…"`, its last-modified time in .NET ticks
+/// (100 ns since 0001-01-01), upper-case hex: the recording's `"0x8D9823A6DEB196D"` is
+/// 2021-09-28T04:42:51.347Z, its `lastModifiedTime`.
+fn container_etag(now_ms: u64) -> String {
+    format!("\"0x{:X}\"", 621_355_968_000_000_000 + now_ms * 10_000)
+}
+
+/// `2021-09-28T04:42:51Z`: Azure's `lastModifiedTime` of a container (whole seconds).
+fn iso_seconds(ms: u64) -> String {
+    time::OffsetDateTime::from_unix_timestamp((ms / 1000) as i64)
+        .ok()
+        .and_then(|t| {
+            t.format(time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z")).ok()
+        })
+        .unwrap_or_default()
+}
+
+/// Which view of a container an answer shows. Azure's Storage RP answers three shapes
+/// (recording storage/TestStorageBlobContainer.json; the spec's `BlobContainers_Create`
+/// example answers the same `{id, name, type}` to a PUT of `{}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerView {
+    /// GET: everything but `immutableStorageWithVersioning`.
+    Get,
+    /// A list item: no `metadata` and no `legalHold`, with `immutableStorageWithVersioning`.
+    Listed,
+    /// The answer to a PUT or PATCH: `id`, `name`, `type`, and, when the request set
+    /// properties, only `deleted`, `remainingRetentionDays`, `metadata`, `publicAccess`,
+    /// `hasImmutabilityPolicy` and `hasLegalHold` (no `etag`: it is in the `ETag` header).
+    Written { with_properties: bool },
+}
+
+/// A container's body (as `present` shows it) in one of Azure's views.
+pub fn container_view(mut body: Value, view: ContainerView) -> Value {
+    let Some(o) = body.as_object_mut() else { return body };
+    let drop: &[&str] = match view {
+        ContainerView::Get => &["immutableStorageWithVersioning"],
+        ContainerView::Listed => &["metadata", "legalHold"],
+        ContainerView::Written { with_properties } => {
+            o.remove("etag");
+            if !with_properties {
+                o.remove("properties");
+                return body;
+            }
+            &[
+                "defaultEncryptionScope",
+                "denyEncryptionScopeOverride",
+                "leaseStatus",
+                "leaseState",
+                "lastModifiedTime",
+                "legalHold",
+                "immutableStorageWithVersioning",
+            ]
+        }
+    };
+    if let Some(p) = o.get_mut("properties").and_then(Value::as_object_mut) {
+        for k in drop {
+            p.remove(*k);
+        }
+    }
+    body
+}
+
+/// The `ETag` header of a container's answers (its body's `etag`).
+pub fn container_etag_header(body: &Value) -> Vec<(&'static str, String)> {
+    body.get("etag").and_then(Value::as_str).map(|e| vec![("etag", e.to_string())]).unwrap_or_default()
+}
+
+/// A storage account as an api-version shows it. At 2017-10-01 Azure's answers carried
+/// `trustedDirectories`, the account's tenant ids (recordings storage/TestNewAzureStorageAccount.json
+/// and TestGetAzureStorageAccountKey.json, February 2018: the create's final poll and every
+/// GET), a field no Storage spec declares; its answers at 2015-06-15
+/// (compute/TestVirtualMachineIdentityUpdate.json) and 2021-06-01
+/// (storage/TestStorageBlobContainer.json) have none, so only 2017-10-01 shows it.
+pub fn account_at(body: &mut Value, api_version: &str, tenant: &str) {
+    if api_version == "2017-10-01"
+        && let Some(p) = body.get_mut("properties").and_then(Value::as_object_mut)
+    {
+        p.insert("trustedDirectories".into(), json!([tenant]));
+    }
 }
 
 /// Azure's container names: 3 to 63 lower-case letters, digits and single hyphens, starting
@@ -326,18 +430,90 @@ pub fn valid_container_name(name: &str) -> bool {
 }
 
 /// What a data-plane Create Container writes: the container as Resource Manager shows it
-/// (`{account id}/blobServices/default/containers/{name}`), so both views agree.
+/// (`{account id}/blobServices/default/containers/{name}`), so both views agree, with the
+/// request's `x-ms-meta-*` as its `metadata` and `x-ms-blob-public-access` (`container`,
+/// `blob`) as its `publicAccess`.
 ///
 /// # Errors
-/// The account is gone, or the name is not a container name.
-pub fn container_created(st: &CloudState, id: &str, now_ms: u64) -> Result<Op, ArmError> {
+/// The account is gone, the name is not a container name (`InvalidResourceName`), or the
+/// access level is not one (`InvalidHeaderValue`): the blob service's codes.
+pub fn container_created(
+    st: &CloudState,
+    id: &str,
+    now_ms: u64,
+    metadata: &std::collections::BTreeMap<String, String>,
+    public_access: Option<&str>,
+) -> Result<Resource, ArmError> {
     let name = id.rsplit('/').next().unwrap_or_default();
-    let mut body = json!({ "id": id, "name": name, "type": super::table::CONTAINERS, "properties": {} });
-    prepare_container(st, id, &mut body)?;
+    let mut properties = json!({});
+    if !metadata.is_empty() {
+        properties["metadata"] = json!(metadata);
+    }
+    match public_access.map(str::to_ascii_lowercase).as_deref() {
+        None => {}
+        Some("container") => properties["publicAccess"] = json!("Container"),
+        Some("blob") => properties["publicAccess"] = json!("Blob"),
+        Some(_) => {
+            return Err(ArmError::new(
+                400,
+                "InvalidHeaderValue",
+                "The value for one of the HTTP headers is not in the correct format.",
+            ));
+        }
+    }
+    let mut body = json!({ "id": id, "name": name, "type": super::table::CONTAINERS, "properties": properties });
+    // A bad name is the blob service's `InvalidResourceName`.
+    prepare_container(st, id, &mut body, now_ms).map_err(|e| match e.code.as_str() {
+        "ContainerOperationFailure" => ArmError::new(e.status, "InvalidResourceName", e.message),
+        _ => e,
+    })?;
     let kind = super::table::CONTAINERS.to_string();
-    let resource =
-        Resource { id: id.to_string(), kind, body, etag: 1, created_ms: now_ms, busy_until_ms: 0, effective_ms: None };
-    Ok(Op::PutResource { resource })
+    Ok(Resource { id: id.to_string(), kind, body, etag: 1, created_ms: now_ms, busy_until_ms: 0, effective_ms: None })
+}
+
+/// A container's ARM body as the blob service's headers (Blob service REST reference, Get
+/// Container Properties): `ETag` and `Last-Modified`, then, with `all`, `x-ms-meta-*`,
+/// `x-ms-blob-public-access` when public, the lease, legal-hold, immutability and
+/// encryption-scope headers.
+pub fn container_headers(body: &Value, all: bool) -> Vec<(String, String)> {
+    let p = &body["properties"];
+    let text = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    let flag = |k: &str| p.get(k).and_then(Value::as_bool).unwrap_or(false).to_string();
+    let modified =
+        time::OffsetDateTime::parse(&text("lastModifiedTime"), &time::format_description::well_known::Rfc3339)
+            .ok()
+            .and_then(|t| {
+                t.format(time::macros::format_description!(
+                    "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+                ))
+                .ok()
+            })
+            .unwrap_or_default();
+    let mut h: Vec<(String, String)> = vec![
+        ("etag".into(), body.get("etag").and_then(Value::as_str).unwrap_or_default().into()),
+        ("last-modified".into(), modified),
+    ];
+    if !all {
+        return h;
+    }
+    for (k, v) in [
+        ("x-ms-lease-status", text("leaseStatus").to_ascii_lowercase()),
+        ("x-ms-lease-state", text("leaseState").to_ascii_lowercase()),
+        ("x-ms-has-immutability-policy", flag("hasImmutabilityPolicy")),
+        ("x-ms-has-legal-hold", flag("hasLegalHold")),
+        ("x-ms-default-encryption-scope", text("defaultEncryptionScope")),
+        ("x-ms-deny-encryption-scope-override", flag("denyEncryptionScopeOverride")),
+    ] {
+        h.push((k.into(), v));
+    }
+    let access = text("publicAccess").to_ascii_lowercase();
+    if access == "container" || access == "blob" {
+        h.push(("x-ms-blob-public-access".into(), access));
+    }
+    for (k, v) in p.get("metadata").and_then(Value::as_object).into_iter().flatten() {
+        h.push((format!("x-ms-meta-{k}"), v.as_str().unwrap_or_default().to_string()));
+    }
+    h
 }
 
 /// What a data-plane Delete Container removes: the container, its blobs and its Gen2 paths.

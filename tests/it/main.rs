@@ -33,6 +33,7 @@ mod local_persist;
 mod local_pipeline;
 mod local_security;
 mod local_shapes;
+mod local_storage_arm;
 mod patch_semantics;
 mod pr_markdown;
 mod props;

@@ -21,11 +21,8 @@ use crate::local::{imds, keyvault};
 /// identities (recorded: Az PowerShell's identity `TestCrud`; the 2024-11-30 spec declares
 /// none), their federated credentials, and blob containers (storage 2025-06-01
 /// `ContainerProperties` declares none).
-const NO_PROVISIONING_STATE: &[&str] = &[
-    FIC_LOWER,
-    "microsoft.managedidentity/userassignedidentities",
-    "microsoft.storage/storageaccounts/blobservices/containers",
-];
+const NO_PROVISIONING_STATE: &[&str] =
+    &[FIC_LOWER, "microsoft.managedidentity/userassignedidentities", CONTAINERS_LOWER];
 
 pub(crate) fn list_collection(req: &Req<'_>, parent: &str, t: &str) -> Result<Response, ArmError> {
     let Some(c) = &req.caller else { return Err(auth_missing()) };
@@ -61,9 +58,25 @@ pub(crate) fn list_collection(req: &Req<'_>, parent: &str, t: &str) -> Result<Re
     let keep = |r: &Resource| r.kind.eq_ignore_ascii_case(t) && is_scope_prefix(parent, &r.id);
     let value: Vec<Value> = readable(&st.state, c, keep, |r| format!("{}/read", r.kind))
         .into_iter()
-        .map(|r| listed(present(r, now_ms())))
+        .map(|r| match tl.as_str() {
+            CONTAINERS_LOWER => crate::local::storage::container_view(
+                present(r, now_ms()),
+                crate::local::storage::ContainerView::Listed,
+            ),
+            _ => account_view(req, listed(present(r, now_ms()))),
+        })
         .collect();
     Ok(json_response(200, &json!({ "value": value }), &[]))
+}
+
+const CONTAINERS_LOWER: &str = "microsoft.storage/storageaccounts/blobservices/containers";
+
+/// A storage account as the request's api-version shows it (other bodies as they are).
+fn account_view(req: &Req<'_>, mut body: Value) -> Value {
+    if body.get("type").and_then(Value::as_str) == Some(STORAGE_ACCOUNTS) {
+        crate::local::storage::account_at(&mut body, &req.api_version, &req.sh.info.tenant_id);
+    }
+    body
 }
 
 /// POST actions: `checkNameAvailability`, `listKeys`, `ListServiceSas`, given the parsed
@@ -164,7 +177,12 @@ pub(crate) fn resource(req: &mut Req<'_>, id: &ResourceId) -> Result<Response, A
                     .unwrap_or_default();
                 crate::local::storage::expand_geo_stats(&mut b, &now);
             }
-            Ok(json_response(200, &b, &[]))
+            if tl == CONTAINERS_LOWER {
+                let etag = crate::local::storage::container_etag_header(&b);
+                let view = crate::local::storage::ContainerView::Get;
+                return Ok(json_response(200, &crate::local::storage::container_view(b, view), &etag));
+            }
+            Ok(json_response(200, &account_view(req, b), &[]))
         }
         Method::PUT | Method::PATCH => {
             let incoming = parse_body(req)?;
@@ -198,6 +216,8 @@ pub(crate) fn put_resource(
     if existing.is_none() {
         check_resource_name(tl, canon, id.name().unwrap_or_default())?;
     }
+    // A container's write answers its properties only when the request set some.
+    let with_properties = body.get("properties").and_then(Value::as_object).is_some_and(|p| !p.is_empty());
     // Proxy resources (containers) have no location.
     let proxy = tl.ends_with("/containers") || tl == FIC_LOWER;
     // A database needs its server.
@@ -285,9 +305,7 @@ pub(crate) fn put_resource(
                 let tenant = &req.sh.info.tenant_id;
                 crate::local::storage::account_identity(&st.state, &stored_id, old, &mut body, tenant, now, &mut extra)?
             }
-            "microsoft.storage/storageaccounts/blobservices/containers" => {
-                crate::local::storage::prepare_container(&st.state, &stored_id, &mut body)?
-            }
+            CONTAINERS_LOWER => crate::local::storage::prepare_container(&st.state, &stored_id, &mut body, now)?,
             "microsoft.sql/servers" => crate::local::sql::prepare_server(
                 &st.state,
                 &stored_id,
@@ -441,7 +459,12 @@ pub(crate) fn put_resource(
         h.retain(|(k, _)| *k != "location" || status == 201);
         return Ok(json_response(status, &shown, &h));
     }
-    Ok(json_response(status, &shown, &[]))
+    if tl == CONTAINERS_LOWER {
+        let etag = crate::local::storage::container_etag_header(&shown);
+        let view = crate::local::storage::ContainerView::Written { with_properties };
+        return Ok(json_response(status, &crate::local::storage::container_view(shown, view), &etag));
+    }
+    Ok(json_response(status, &account_view(req, shown), &[]))
 }
 
 pub(crate) fn delete_resource(
