@@ -104,6 +104,23 @@ fn arm_user_assigned_made_by_hand_is_torn_down_and_nothing_is_written() {
     assert!(r.stderr.contains("--adopt"), "{}", r.stderr);
     assert_eq!(s.writes(), Vec::<Value>::new(), "destroy without --adopt wrote");
     assert_eq!(resources_in(&s, &made.group), before);
+    // As a plan: nothing to do without --adopt (exit 0), changes with it (exit 2).
+    let p = s.idlab(&["plan", plan, "--destroy", "--detailed-exitcode"]);
+    assert_eq!(p.code, 0, "{}{}", p.stdout, p.stderr);
+    assert!(p.stdout.contains("run destroy with --adopt"), "{}", p.stdout);
+    let p = s.idlab(&["plan", plan, "--destroy", "--adopt", "--detailed-exitcode"]);
+    assert_eq!(p.code, 2, "{}{}", p.stdout, p.stderr);
+    let j = s.idlab(&["plan", plan, "--destroy", "--adopt", "--format", "json"]);
+    let v: Value = serde_json::from_str(&j.stdout).expect("plan JSON");
+    assert_eq!(v["summary"]["adopt_delete"], 4, "{v}");
+    assert!(
+        v["actions"]
+            .as_array()
+            .expect("actions")
+            .iter()
+            .all(|a| a["action"] == "adopt_delete" || a["action"] == "no_op"),
+        "{v}"
+    );
     // The destroy plan with --adopt: each match adopted and deleted, what the portal made with
     // the VM found through its references.
     let p = s.idlab(&["plan", plan, "--destroy", "--adopt"]);
@@ -248,4 +265,26 @@ fn a_vnet_another_interface_uses_stays_and_keeps_the_group() {
     let mut want = vec![made.vm.vnet.to_ascii_lowercase(), other.to_ascii_lowercase()];
     want.sort();
     assert_eq!(left, want);
+}
+
+#[test]
+fn keyvault_made_by_hand_torn_down_with_purge_leaves_no_soft_deleted_vault() {
+    let s = Served::start();
+    let made = handmade::keyvault(&s, &Options::keyvault());
+    let vault = made.vault.as_ref().expect("a vault");
+    s.op("DELETE", "/_idlab/requests", None);
+    let r = s.idlab(&["destroy", "plans/keyvault.yaml", "--adopt", "--purge", "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(puts_and_patches(&s), Vec::<String>::new());
+    assert!(!group_exists(&s, &made.group), "{}", r.stderr);
+    let deleted = s.op(
+        "GET",
+        &format!(
+            "/subscriptions/{}/providers/Microsoft.KeyVault/locations/eastus/deletedVaults/{}?api-version=2024-11-01",
+            s.subscription(),
+            vault.name
+        ),
+        None,
+    );
+    assert!(deleted.get("error").is_some(), "the vault was not purged: {deleted}");
 }
