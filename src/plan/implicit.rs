@@ -191,13 +191,10 @@ pub(super) fn teardown_child(parent: &str, t: &Teardown, action: ActionKind) -> 
 pub(super) fn implicit_child(parent: &str, c: Implicit, action: ActionKind) -> ImplicitChild {
     let (action, reason) = match c.fate {
         ImplicitFate::WithParent(why) => (ActionKind::Delete, format!("deleted with `{parent}` ({why})")),
-        ImplicitFate::After { .. } if c.what.ends_with("disk") => (
+        ImplicitFate::After { .. } => (
             ActionKind::Delete,
             format!("deleting `{parent}` would leave it (its deleteOption is not Delete): deleted after `{parent}`"),
         ),
-        ImplicitFate::After { .. } => {
-            (ActionKind::Delete, format!("`{parent}` refers to it and its delete leaves it: deleted after `{parent}`"))
-        }
         ImplicitFate::Remains(_) if action == ActionKind::Purge => {
             (ActionKind::Delete, format!("purged with `{parent}`"))
         }
@@ -255,5 +252,78 @@ mod tests {
         assert_eq!((stays.action, stays.reason.as_str()), (ActionKind::NoOp, "soft-deleted"));
         let purged = implicit_child("kv", child(ImplicitFate::Remains("soft-deleted")), ActionKind::Purge);
         assert_eq!(purged.action, ActionKind::Delete);
+    }
+
+    fn vm(nic: &str) -> Value {
+        serde_json::json!({ "id": "/s/rg/providers/Microsoft.Compute/virtualMachines/vm", "properties": {
+            "storageProfile": { "osDisk": { "managedDisk": { "id": "/s/rg/providers/Microsoft.Compute/disks/os" } } },
+            "networkProfile": { "networkInterfaces": [{ "id": nic }] },
+        } })
+    }
+
+    #[test]
+    fn arm_types_come_from_ids() {
+        let nic = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/networkInterfaces/n";
+        assert_eq!(arm_type_of(nic).as_deref(), Some("Microsoft.Network/networkInterfaces"));
+        let sub = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/d";
+        assert_eq!(arm_type_of(sub).as_deref(), Some("Microsoft.Network/virtualNetworks/subnets"));
+        assert_eq!(arm_type_of("/subscriptions/s/resourceGroups/rg"), None);
+    }
+
+    /// A hand-made VM (no declarations for its network): its disk and interface from its body,
+    /// then what the interface names; the vnet goes last, unless another interface uses it.
+    #[test]
+    fn a_vm_s_network_goes_after_it_in_order_and_a_shared_vnet_stays() {
+        use crate::kinds::Kind;
+        let nic = "/s/rg/providers/Microsoft.Network/networkInterfaces/myvm123";
+        let pip = "/s/rg/providers/Microsoft.Network/publicIPAddresses/myVM-ip";
+        let nsg = "/s/rg/providers/Microsoft.Network/networkSecurityGroups/myVM-nsg";
+        let vnet = "/s/rg/providers/Microsoft.Network/virtualNetworks/rg-vnet";
+        let node = crate::model::yaml::parse(
+            "type: virtual_machine\nname: vm\nresource_group: rg\nimage: Ubuntu2204\nadmin: {username: a, password: {generate: 24}}\nnetwork: {nic: \"${n}\"}\n",
+        )
+        .expect("yaml");
+        let kind = &crate::kinds::vm::VirtualMachineKind;
+        let decl = Decl {
+            logical: crate::model::Sp::new("vm".into(), crate::model::Span::default()),
+            kind,
+            spec: kind.parse(&node).expect("spec"),
+            expanded_from: None,
+        };
+        let nic_body = serde_json::json!({ "id": nic, "properties": {
+            "virtualMachine": { "id": "/s/rg/providers/Microsoft.Compute/virtualMachines/vm" },
+            "networkSecurityGroup": { "id": nsg },
+            "ipConfigurations": [{ "id": format!("{nic}/ipConfigurations/ipconfig1"), "properties": {
+                "publicIPAddress": { "id": pip }, "subnet": { "id": format!("{vnet}/subnets/default") } } }],
+        } });
+        let vnet_body = |users: &[&str]| {
+            let ip: Vec<Value> = users.iter().map(|u| serde_json::json!({ "id": u })).collect();
+            serde_json::json!({ "id": vnet, "properties": { "subnets": [{ "properties": { "ipConfigurations": ip } }] } })
+        };
+        let mine = format!("{nic}/ipConfigurations/ipconfig1");
+        let mut referenced = std::collections::HashMap::from([
+            (nic.to_ascii_lowercase(), nic_body),
+            (vnet.to_ascii_lowercase(), vnet_body(&[&mine])),
+        ]);
+        let bodies = vec![Some(vm(nic))];
+        let got = teardown(std::slice::from_ref(&decl), &[None], &bodies, &referenced, &[0]);
+        let order: Vec<(&str, bool)> =
+            got.iter().map(|t| (t.child.id.rsplit('/').next().unwrap_or(""), t.goes())).collect();
+        assert_eq!(
+            order,
+            vec![("os", true), ("myvm123", true), ("myVM-ip", true), ("myVM-nsg", true), ("rg-vnet", true)]
+        );
+        assert_eq!(got[4].via.as_deref(), Some(nic));
+        // Another interface in the subnet: the vnet stays, named by what uses it.
+        let other = "/s/rg/providers/Microsoft.Network/networkInterfaces/other/ipConfigurations/ipconfig1";
+        referenced.insert(vnet.to_ascii_lowercase(), vnet_body(&[&mine, other]));
+        let got = teardown(std::slice::from_ref(&decl), &[None], &bodies, &referenced, &[0]);
+        let kept = got.iter().find(|t| t.child.id == vnet).expect("the vnet");
+        assert_eq!((kept.goes(), kept.used_by.as_deref()), (false, Some(other)));
+        let shown = teardown_child("vm", kept, ActionKind::AdoptDelete);
+        assert_eq!(shown.action, ActionKind::NoOp);
+        assert!(shown.reason.contains(other), "{}", shown.reason);
+        // Nothing is deleted for a parent that is not deleted.
+        assert!(teardown(std::slice::from_ref(&decl), &[None], &bodies, &referenced, &[]).is_empty());
     }
 }
