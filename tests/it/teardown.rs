@@ -24,6 +24,12 @@ fn puts_and_patches(s: &Served) -> Vec<String> {
         .collect()
 }
 
+/// The soft-deleted vault `name` in eastus, as ARM answers it (an error when there is none).
+fn deleted_vault(s: &Served, name: &str) -> Value {
+    let sub = s.subscription();
+    s.op("GET", &format!("/subscriptions/{sub}/providers/Microsoft.KeyVault/locations/eastus/deletedVaults/{name}?api-version=2024-11-01"), None)
+}
+
 fn status_of(s: &Served, id: &str, api: &str) -> Value {
     s.op("GET", &format!("{id}?api-version={api}"), None)
 }
@@ -193,15 +199,7 @@ fn keyvault_made_by_hand_is_torn_down_leaving_the_vault_soft_deleted() {
     let all = s.op("GET", &format!("/subscriptions/{}/resources?api-version=2021-04-01", s.subscription()), None);
     assert_eq!(all["value"], json!([]), "{all}");
     // The vault was deleted, not purged: its soft-deleted copy stays (without --purge).
-    let deleted = s.op(
-        "GET",
-        &format!(
-            "/subscriptions/{}/providers/Microsoft.KeyVault/locations/eastus/deletedVaults/{}?api-version=2024-11-01",
-            s.subscription(),
-            vault.name
-        ),
-        None,
-    );
+    let deleted = deleted_vault(&s, &vault.name);
     assert_eq!(deleted["name"], vault.name.as_str(), "{deleted}");
 }
 
@@ -277,14 +275,6 @@ fn keyvault_made_by_hand_torn_down_with_purge_leaves_no_soft_deleted_vault() {
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert_eq!(puts_and_patches(&s), Vec::<String>::new());
     assert!(!group_exists(&s, &made.group), "{}", r.stderr);
-    let deleted = s.op(
-        "GET",
-        &format!(
-            "/subscriptions/{}/providers/Microsoft.KeyVault/locations/eastus/deletedVaults/{}?api-version=2024-11-01",
-            s.subscription(),
-            vault.name
-        ),
-        None,
-    );
+    let deleted = deleted_vault(&s, &vault.name);
     assert!(deleted.get("error").is_some(), "the vault was not purged: {deleted}");
 }
