@@ -3,7 +3,8 @@
 //! The end-to-end harness has every idlab run append its exchanges to a per-test file
 //! (`IDLAB_CAPTURE`, secrets masked; see `src/arm/capture.rs`). Here a representative set of
 //! plans (every tutorial at once, the least-privilege custom role, the Linux VM, a federated
-//! credential) is applied, re-planned and destroyed with capture on, and every captured ARM and
+//! credential) is applied, re-planned and destroyed with capture on (the VM left with its OS
+//! disk's `deleteOption` at `Detach`, so that `destroy` deletes the disk), and every captured ARM and
 //! Key Vault exchange is matched to its operation in Azure's Swagger 2.0 documents
 //! (`tests/fixtures/azure-specs/`) by method, path template and the exact api-version sent: the
 //! request body is checked against the operation's `in: body` schema, and the local cloud's
@@ -47,34 +48,11 @@ resources:
     subject: repo:idlab/idlab:ref:refs/heads/main
 ";
 
-/// ARM exchanges with no operation in the fixture documents, on purpose: (path fragment,
-/// api-version, why). Anything else without an operation fails the test.
-/// An api-version of `*` matches any.
-const UNCOVERED: &[(&str, &str, &str)] = &[(
-    "/providers/Microsoft.Compute/disks/",
-    "*",
-    "managed disks: the DiskRP documents are not in the fixtures (the plans here made no disk request when written)",
-)];
-
-/// The Network 2024-07-01 documents the fixtures do not hold: eleven, `$ref`d from the five that
-/// idlab's network bodies need, for parts of a resource idlab never sends and the local cloud
-/// never answers (gateways, load balancers, private endpoints, ...). The `$ref`s into these are
-/// the only dangling ones allowed; the check itself fails on any `$ref` it meets that does not
-/// resolve, so a body or answer that reaches one of these parts fails the test.
-const NETWORK_NOT_COPIED: &[&str] = &[
-    "applicationGateway.json",
-    "applicationSecurityGroup.json",
-    "loadBalancer.json",
-    "natGateway.json",
-    "networkProfile.json",
-    "networkWatcher.json",
-    "privateEndpoint.json",
-    "privateLinkService.json",
-    "routeTable.json",
-    "serviceEndpointPolicy.json",
-    "virtualNetworkTap.json",
-];
-const NETWORK_DIR: &str = "specification/network/resource-manager/Microsoft.Network/stable/2024-07-01/";
+/// The plan of [`PLANS`] whose VM the run leaves with its OS disk's `deleteOption` at `Detach`
+/// (as a VM made by hand or by an idlab that did not send `Delete`), so that `destroy` deletes
+/// the disk itself after the VM, at DiskRP's api-version: the only disk request idlab makes
+/// (a DELETE, no body). Its group and VM names.
+const DISK_PLAN: (&str, &str, &str) = ("plans/arm-system-assigned-linux.yaml", "myResourceGroup", "myVM");
 
 /// What a recorded Azure answer shows that the spec does not allow.
 #[derive(Clone, Copy, PartialEq)]
@@ -136,17 +114,59 @@ fn captured() -> &'static Captured {
         std::fs::write(&fed, FEDERATED_PLAN).expect("plan");
         let mut plans: Vec<String> = PLANS.iter().map(|p| root().join(p).display().to_string()).collect();
         plans.push(fed.display().to_string());
+        let mut read = Vec::new();
         for p in &plans {
             let a = s.idlab(&["apply", p, "--auto-approve"]);
             assert_eq!(a.code, 0, "{p}: {}{}", a.stdout, a.stderr);
             let again = s.idlab(&["plan", p, "--detailed-exitcode"]);
             assert_eq!(again.code, 0, "{p}: {}{}", again.stdout, again.stderr);
+            let disk = p.ends_with(DISK_PLAN.0).then(|| detach_os_disk(&s, &mut read));
             let d = s.idlab(&["destroy", p, "--auto-approve"]);
             assert_eq!(d.code, 0, "{p}: {}{}", d.stdout, d.stderr);
+            if let Some(disk) = disk {
+                assert!(d.stderr.contains(&format!("OS disk {disk}: deleting `vm` would leave it")), "{}", d.stderr);
+            }
         }
         let info = idlab::local::attach::read_info(&s.state).expect("server.json");
-        Captured { arm_url: info.arm_url.trim_end_matches('/').to_string(), exchanges: s.captured() }
+        let mut exchanges = s.captured();
+        exchanges.extend(read);
+        Captured { arm_url: info.arm_url.trim_end_matches('/').to_string(), exchanges }
     })
+}
+
+/// Leave [`DISK_PLAN`]'s VM with its OS disk's `deleteOption` at `Detach`, as its operator
+/// (outside idlab), and read the disk as the local cloud answers it at DiskRP's api-version
+/// (idlab reads no disk; its `destroy` only deletes it), alone and listed in its group: those
+/// answers go into `read`, marked `"by": "test"`, to be checked like idlab's. The disk's id.
+fn detach_os_disk(s: &Served, read: &mut Vec<Value>) -> String {
+    let (_, rg, vm) = DISK_PLAN;
+    let api = idlab::kinds::vm::DISK_API_VERSION;
+    let group = format!("/subscriptions/{}/resourceGroups/{rg}", s.subscription());
+    let body = json!({"properties": {"storageProfile": {"osDisk": {"deleteOption": "Detach"}}}});
+    let vm = s.op(
+        "PATCH",
+        &format!("{group}/providers/Microsoft.Compute/virtualMachines/{vm}?api-version=2025-04-01"),
+        Some(body),
+    );
+    let os = &vm["properties"]["storageProfile"]["osDisk"];
+    assert_eq!(os["deleteOption"], "Detach", "{vm}");
+    let disk = os["managedDisk"]["id"].as_str().expect("a managed OS disk").to_string();
+    let info = idlab::local::attach::read_info(&s.state).expect("server.json");
+    for path in [disk.clone(), format!("{group}/providers/Microsoft.Compute/disks")] {
+        let answer = s.op("GET", &format!("{path}?api-version={api}"), None);
+        assert!(answer.get("error").is_none(), "{path}: {answer}");
+        // An OS disk made from a platform image names it by the image version's id.
+        let image = answer
+            .pointer("/properties/creationData/imageReference/id")
+            .or_else(|| answer.pointer("/value/0/properties/creationData/imageReference/id"));
+        assert!(
+            image.and_then(Value::as_str).is_some_and(|i| i.contains("/ArtifactTypes/VMImage/Offers/")),
+            "{answer}"
+        );
+        let url = format!("{}{path}", info.arm_url.trim_end_matches('/'));
+        read.push(json!({"method": "GET", "url": url, "api_version": api, "status": 200, "request": null, "response": answer, "by": "test"}));
+    }
+    disk
 }
 
 /// The spec violations in what the idlab runs of another test (`s`) captured.
@@ -219,7 +239,6 @@ struct Tally {
 struct Report {
     tally: BTreeMap<String, Tally>,
     violations: Vec<String>,
-    uncovered: BTreeMap<String, usize>,
     out_of_scope: usize,
     /// Answer violations a recording of Azure overrides ([`RECORDED_OVERRIDES`]).
     overridden: usize,
@@ -227,13 +246,7 @@ struct Report {
 
 fn check_all(c: &Captured) -> Report {
     let specs = specs();
-    let mut r = Report {
-        tally: BTreeMap::new(),
-        violations: Vec::new(),
-        uncovered: BTreeMap::new(),
-        out_of_scope: 0,
-        overridden: 0,
-    };
+    let mut r = Report { tally: BTreeMap::new(), violations: Vec::new(), out_of_scope: 0, overridden: 0 };
     for e in &c.exchanges {
         let path = match plane(c, e) {
             Plane::Arm(p) | Plane::KeyVault(p) => p,
@@ -246,10 +259,7 @@ fn check_all(c: &Captured) -> Report {
         let api = e["api_version"].as_str().unwrap_or_default();
         let what = format!("{method} {path}?api-version={api}");
         let Some(o) = specs.operation(method, &path, api) else {
-            match UNCOVERED.iter().find(|(frag, v, _)| path.contains(frag) && (api == *v || *v == "*")) {
-                Some((_, _, why)) => *r.uncovered.entry((*why).to_string()).or_default() += 1,
-                None => r.violations.push(format!("{what}: no operation in the fixture specs")),
-            }
+            r.violations.push(format!("{what}: no operation in the fixture specs"));
             continue;
         };
         let key = format!("{} @ {api}", o.id);
@@ -289,21 +299,33 @@ fn check_all(c: &Captured) -> Report {
 
 #[test]
 fn every_ref_in_the_fixture_specs_resolves() {
-    let specs = specs();
-    let (allowed, dangling): (Vec<String>, Vec<String>) = specs.dangling().into_iter().partition(|e| {
-        NETWORK_NOT_COPIED
-            .iter()
-            .any(|f| e.contains(&format!("in {NETWORK_DIR}")) && e.contains(&format!("no file {NETWORK_DIR}{f}")))
-    });
+    let started = std::time::Instant::now();
+    let specs = Specs::load(&swagger::root());
+    let loaded = started.elapsed();
+    let dangling = specs.dangling();
     assert!(dangling.is_empty(), "{} dangling $refs:\n{}", dangling.len(), dangling.join("\n"));
-    // Each file left out is really referred to (the list holds nothing stale).
-    for f in NETWORK_NOT_COPIED {
-        assert!(
-            allowed.iter().any(|e| e.contains(&format!("no file {NETWORK_DIR}{f}"))),
-            "{f} is referred to by nothing"
-        );
-    }
     assert!(specs.ref_count() > 1000, "{}", specs.ref_count());
+    eprintln!(
+        "specs: {} documents, {} $refs, all resolved; loaded in {} ms",
+        specs.docs.len(),
+        specs.ref_count(),
+        loaded.as_millis()
+    );
+    // The check bites: a $ref to a missing file and one to a missing pointer are both reported.
+    let broken = Specs {
+        docs: [(
+            "specification/x/a.json".to_string(),
+            json!({"definitions": {"A": {"$ref": "./missing.json#/definitions/A"}, "B": {"$ref": "#/definitions/Nope"}}}),
+        )]
+        .into(),
+    };
+    let found = broken.dangling();
+    assert!(
+        found.len() == 2
+            && found.iter().any(|e| e.contains("no file"))
+            && found.iter().any(|e| e.contains("no /definitions/Nope")),
+        "{found:?}"
+    );
 }
 
 #[test]
@@ -315,9 +337,6 @@ fn every_body_idlab_sends_and_every_json_answer_of_the_local_cloud_follows_azure
         eprintln!("specs: {op}: {} request bodies, {} answers", t.requests, t.responses);
         requests += t.requests;
         responses += t.responses;
-    }
-    for (why, n) in &r.uncovered {
-        eprintln!("specs: not covered: {n} exchanges: {why}");
     }
     eprintln!(
         "specs: {} operations, {requests} request bodies and {responses} answers validated; {} exchanges out of scope (blob, Data Lake, tokens); {} answer deviations allowed by a recording of Azure; {} violations",
@@ -340,6 +359,20 @@ fn every_body_idlab_sends_and_every_json_answer_of_the_local_cloud_follows_azure
     };
     masked("/value", "/secrets/");
     masked("/properties/osProfile/adminPassword", "/Microsoft.Compute/virtualMachines/");
+    // idlab's one disk request, the DELETE destroy sends after the VM, matched its DiskRP
+    // operation at DISK_API_VERSION (it has no body; its answer none either), and the local
+    // cloud's disk answers, alone and listed, were checked against DiskRP's schemas.
+    let disk_api = idlab::kinds::vm::DISK_API_VERSION;
+    let deleted = c.exchanges.iter().any(|e| {
+        e.get("by").is_none()
+            && e["method"] == "DELETE"
+            && e["api_version"] == disk_api
+            && e["url"].as_str().is_some_and(|u| u.contains("/providers/Microsoft.Compute/disks/"))
+    });
+    assert!(deleted && r.tally.contains_key(&format!("Disks_Delete @ {disk_api}")), "no disk DELETE by idlab");
+    for op in ["Disks_Get", "Disks_ListByResourceGroup"] {
+        assert!(r.tally.get(&format!("{op} @ {disk_api}")).is_some_and(|t| t.responses > 0), "no {op} answer checked");
+    }
     // The run covered what it is for: a body of every ARM kind the plans hold, and secrets.
     for op in [
         "ResourceGroups_CreateOrUpdate",
@@ -415,6 +448,7 @@ fn negative_cases_per_kind_and_api_version_are_rejected() {
             firsts.entry(format!("{} @ {api}", o.id)).or_insert((s, e["request"].clone()));
         }
     }
+    // Managed disks have none: idlab's only disk request is a DELETE, without a body.
     assert!(firsts.len() >= 19, "{:?}", firsts.keys().collect::<Vec<_>>());
     let mut cases = 0;
     let mut none: [Vec<String>; 4] = Default::default();

@@ -55,6 +55,26 @@ fn fill_disk(body: &mut Value, existing: Option<&Value>) {
     }
 }
 
+/// What an OS disk made from a VM's `imageReference` records as its source: DiskRP's
+/// `ImageDiskReference` (2024-03-02 `diskRPCommon.json`) holds an `id`, not the VM's
+/// publisher, offer, sku and version; for a platform image, the id of the image version
+/// (`/Subscriptions/{sub}/Providers/Microsoft.Compute/Locations/{location}/Publishers/{p}/ArtifactTypes/VMImage/Offers/{o}/Skus/{s}/Versions/{v}`,
+/// as `az disk show` prints an OS disk in Azure's VM tutorial); for a custom or gallery image,
+/// its id. `None` when the VM names no image.
+fn image_disk_reference(vm_id: &str, location: &Value, image: Option<&Value>) -> Option<Value> {
+    let image = image?;
+    if let Some(id) = image.get("id").and_then(Value::as_str) {
+        return Some(json!({ "id": id }));
+    }
+    let part = |k: &str| image.get(k).and_then(Value::as_str);
+    let (p, o, s, v) = (part("publisher")?, part("offer")?, part("sku")?, part("version").unwrap_or("latest"));
+    let sub = vm_id.split('/').nth(2).unwrap_or_default();
+    let loc = location.as_str().unwrap_or_default().replace(' ', "").to_ascii_lowercase();
+    Some(json!({
+        "id": format!("/Subscriptions/{sub}/Providers/Microsoft.Compute/Locations/{loc}/Publishers/{p}/ArtifactTypes/VMImage/Offers/{o}/Skus/{s}/Versions/{v}")
+    }))
+}
+
 /// A disk's PUT: `creationData.createOption` is required, an `Empty` disk needs its size.
 pub(crate) fn prepare_disk(existing: Option<&Resource>, body: &mut Value) -> Result<(), ArmError> {
     let option = body.pointer("/properties/creationData/createOption").and_then(Value::as_str).map(str::to_string);
@@ -226,11 +246,14 @@ pub(crate) fn vm_disks(
                 "properties": {
                     "osType": os.get("osType"),
                     "hyperVGeneration": "V2",
-                    "creationData": { "createOption": "FromImage", "imageReference": image },
+                    "creationData": { "createOption": "FromImage" },
                     "diskSizeGB": os.get("diskSizeGB"),
                     "provisioningState": "Succeeded",
                 },
             });
+            if let Some(r) = image_disk_reference(vm_id, &location, image.as_ref()) {
+                disk["properties"]["creationData"]["imageReference"] = r;
+            }
             fill_disk(&mut disk, None);
             disk["managedBy"] = json!(vm_id);
             disk["properties"]["diskState"] = json!("Attached");
