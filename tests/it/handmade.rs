@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use crate::common::Served;
-use crate::common::handmade::{self, Hand, Options, Unrelated};
+use crate::common::handmade::{self, Hand, Naming, Options, Unrelated};
 
 const COMPUTE: &str = "api-version=2025-04-01";
 const NETWORK: &str = "api-version=2024-07-01";
@@ -116,6 +116,10 @@ fn a_portal_vm_reads_back_with_azures_references() {
     assert_eq!(lower(&d["managedBy"]), vm_id, "{d}");
     assert_eq!(d["properties"]["diskState"], "Attached");
     assert!(d.get("tags").is_none(), "{d}");
+    // The group's listing shows the disk held by the VM too (`managedBy`), as ARM lists disks.
+    let listed = h.call("GET", &format!("{}/resources?api-version=2021-04-01", made.group_id), None).1;
+    let entry = listed["value"].as_array().into_iter().flatten().find(|r| lower(&r["id"]) == disk).cloned();
+    assert_eq!(lower(&entry.unwrap_or_default()["managedBy"]), vm_id, "{listed}");
     // The NIC: its public IP, subnet and NSG, and the VM that holds it.
     let n = h.get(&m.nic, NETWORK);
     assert_eq!(id_at(&n, "/properties/ipConfigurations/0/properties/publicIPAddress/id"), pip, "{n}");
@@ -330,4 +334,64 @@ fn an_nsg_on_a_subnet_cannot_be_deleted_until_the_subnet_lets_go() {
     assert!(h.get(&nsg, NETWORK).pointer("/properties/subnets").is_none());
     let (st, v) = h.call("DELETE", &format!("{nsg}?{NETWORK}"), None);
     assert!(st < 300, "{st} {v}");
+}
+
+#[test]
+fn an_az_cli_vm_has_the_clis_names_and_its_null_delete_option_means_detach() {
+    let s = Served::start();
+    let o = Options { naming: Naming::AzCli, ..Options::arm() };
+    let made = handmade::arm_user_assigned(&s, &o);
+    let h = Hand::new(&s);
+    let m = &made.vm;
+    for (id, tail) in [
+        (&m.vnet, "/virtualNetworks/myVMVNET"),
+        (&m.subnet, "/subnets/myVMSubnet"),
+        (&m.public_ip, "/publicIPAddresses/myVMPublicIP"),
+        (&m.nsg, "/networkSecurityGroups/myVMNSG"),
+        (&m.nic, "/networkInterfaces/myVMVMNic"),
+        (&m.ip_config, "/ipConfigurations/ipconfigmyVM"),
+    ] {
+        assert!(id.ends_with(tail), "{id}");
+    }
+    assert_eq!(handmade::resources_in(&s, "myResourceGroupVM"), made.resource_ids());
+    // `"deleteOption": null` on the NIC reference is no deleteOption: not kept, and Detach.
+    let vm = h.get(&m.id, COMPUTE);
+    let nic_ref = &vm["properties"]["networkProfile"]["networkInterfaces"][0];
+    assert!(nic_ref.get("properties").is_none(), "{vm}");
+    let g = h.get(&m.nsg, NETWORK);
+    assert_eq!(g["properties"]["securityRules"][0]["name"], "rdp", "{g}");
+    let (st, _) = h.call("DELETE", &format!("{}?{COMPUTE}", m.id), None);
+    assert!(st == 200 || st == 202, "{st}");
+    let n = h.get(&m.nic, NETWORK);
+    assert!(n.pointer("/properties/virtualMachine").is_none(), "{n}");
+    assert!(h.get(&m.os_disk, DISKS).get("managedBy").is_none());
+}
+
+#[test]
+fn a_second_nic_in_the_portals_subnet_is_listed_and_keeps_the_vnet() {
+    let s = Served::start();
+    let made = handmade::arm_user_assigned(&s, &Options::arm());
+    let h = Hand::new(&s);
+    let m = &made.vm;
+    let other = format!("{}/providers/Microsoft.Network/networkInterfaces/other-nic", made.group_id);
+    let body = serde_json::json!({ "location": "eastus", "properties": { "ipConfigurations": [
+        { "name": "ipconfig1", "properties": { "subnet": { "id": m.subnet }, "privateIPAllocationMethod": "Dynamic" } },
+    ]}});
+    let (st, v) = h.call("PUT", &format!("{other}?{NETWORK}"), Some(&body));
+    assert!(st < 300, "{v}");
+    let mut want =
+        vec![m.ip_config.to_ascii_lowercase(), format!("{other}/ipConfigurations/ipconfig1").to_ascii_lowercase()];
+    want.sort();
+    let mut got = ids_at(&h.get(&m.subnet, NETWORK), "/properties/ipConfigurations");
+    got.sort();
+    assert_eq!(got, want);
+    // The VM, its NIC and what only it used go; the vnet is still in use by the other NIC.
+    for (id, api) in [(&m.id, COMPUTE), (&m.nic, NETWORK), (&m.public_ip, NETWORK), (&m.nsg, NETWORK)] {
+        let (st, v) = h.call("DELETE", &format!("{id}?{api}"), None);
+        assert!(st < 300, "{id}: {st} {v}");
+    }
+    let (st, code, msg) = refused(&h, &m.vnet, NETWORK);
+    assert_eq!((st, code.as_str()), (400, "InUseSubnetCannotBeDeleted"), "{msg}");
+    assert!(msg.contains(&format!("{other}/ipConfigurations/ipconfig1")), "{msg}");
+    assert!(!msg.contains(&m.ip_config), "{msg}");
 }

@@ -135,18 +135,25 @@ fn set_owner(disk: &Resource, vm_id: Option<&str>) -> Op {
     Op::PutResource { resource: d }
 }
 
-/// The enum values of a VM's disk entries as Compute answers them, whatever the case a client
-/// sent: `az vm create` sends `createOption: fromImage` (Azure/azure-cli,
-/// `vm/_template_builder.py`, `build_vm_resource`) and the VM reads back `FromImage`; the
-/// values are the spec's (`DiskCreateOptionTypes`, `CachingTypes`, `DiskDeleteOptionTypes`,
-/// ComputeRP 2025-04-01). An unknown value is kept as sent.
-fn canonical_enums(entry: &mut serde_json::Map<String, Value>) {
+/// The enum values of a VM's disk entries and NIC references as Compute answers them,
+/// whatever the case a client sent: `az vm create` sends `createOption: fromImage`
+/// (Azure/azure-cli, `vm/_template_builder.py`, `build_vm_resource`) and the VM reads back
+/// `FromImage`; the values are the spec's (`DiskCreateOptionTypes`, `CachingTypes`,
+/// `DiskDeleteOptionTypes`, `DeleteOptions`, ComputeRP 2025-04-01). An unknown value is kept
+/// as sent; a `null` is dropped (the default applies), as `az vm create` sends the NIC
+/// reference's `deleteOption` when none is asked (`vm/custom.py`, `create_vm`).
+pub(crate) fn canonical_enums(entry: &mut serde_json::Map<String, Value>) {
     const ENUMS: &[(&str, &[&str])] = &[
         ("createOption", &["FromImage", "Empty", "Attach", "Copy", "Restore"]),
         ("caching", &["None", "ReadOnly", "ReadWrite"]),
         ("deleteOption", &["Delete", "Detach"]),
     ];
     for (key, values) in ENUMS {
+        // `null` is no value: the default applies (ARM clients send it for what was not asked,
+        // as `az vm create` does for `deleteOption`).
+        if entry.get(*key).is_some_and(Value::is_null) {
+            entry.remove(*key);
+        }
         let known = entry.get(*key).and_then(Value::as_str).and_then(|v| canonical(v, values));
         if let Some(c) = known {
             entry.insert((*key).to_string(), json!(c));

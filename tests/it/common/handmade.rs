@@ -238,8 +238,63 @@ pub(crate) struct Options {
     /// checks "Delete with VM" for the OS disk by default (learn.microsoft.com,
     /// virtual-machines/delete): `Some("Delete")` makes that.
     pub(crate) delete_option: Option<&'static str>,
-    /// Name the vnet `<vm>-vnet` (older portal) instead of `<group>-vnet`.
-    pub(crate) vnet_after_vm: bool,
+    /// Whose names and shapes the VM's network gets.
+    pub(crate) naming: Naming,
+}
+
+/// Who made the VM's network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Naming {
+    /// The portal: `<group>-vnet` with `default`, `<vm>-ip`, `<vm>-nsg` (rule `RDP`, 300), a NIC
+    /// `<vm lower-cased><3 digits>` with `ipconfig1`.
+    Portal,
+    /// The portal naming the vnet after the VM (`<vm>-vnet`).
+    PortalVmVnet,
+    /// `az vm create`: `<vm>VNET` with `<vm>Subnet`, `<vm>PublicIP`, `<vm>NSG` (rule `rdp`,
+    /// 1000), a NIC `<vm>VMNic` with `ipconfig<vm>`, the NIC reference's `deleteOption` sent as
+    /// `null` (Azure/azure-cli `vm/custom.py` `create_vm` and `vm/_template_builder.py`).
+    AzCli,
+}
+
+/// The names of a VM's network and the NSG's one rule (name, priority).
+struct NetNames {
+    vnet: String,
+    subnet: String,
+    public_ip: String,
+    nsg: String,
+    nic: String,
+    ip_config: String,
+    /// The NSG's one rule: name, priority, protocol as the client spells it.
+    rule: (&'static str, u32, &'static str),
+    /// `az vm create` sends the NIC reference's `deleteOption` as `null` when none is asked.
+    null_nic_delete_option: bool,
+}
+
+impl Naming {
+    fn names(self, group: &str, vm: &str) -> NetNames {
+        match self {
+            Naming::Portal | Naming::PortalVmVnet => NetNames {
+                vnet: if self == Naming::Portal { format!("{group}-vnet") } else { format!("{vm}-vnet") },
+                subnet: "default".into(),
+                public_ip: format!("{vm}-ip"),
+                nsg: format!("{vm}-nsg"),
+                nic: nic_name(vm),
+                ip_config: "ipconfig1".into(),
+                rule: ("RDP", 300, "TCP"),
+                null_nic_delete_option: false,
+            },
+            Naming::AzCli => NetNames {
+                vnet: format!("{vm}VNET"),
+                subnet: format!("{vm}Subnet"),
+                public_ip: format!("{vm}PublicIP"),
+                nsg: format!("{vm}NSG"),
+                nic: format!("{vm}VMNic"),
+                ip_config: format!("ipconfig{vm}"),
+                rule: ("rdp", 1000, "Tcp"),
+                null_nic_delete_option: true,
+            },
+        }
+    }
 }
 
 impl Options {
@@ -251,7 +306,7 @@ impl Options {
             vault: String::new(),
             storage_account: String::new(),
             delete_option: None,
-            vnet_after_vm: false,
+            naming: Naming::Portal,
         }
     }
 
@@ -322,24 +377,25 @@ fn nic_name(vm: &str) -> String {
     format!("{}{n}", vm.to_ascii_lowercase())
 }
 
-/// The portal's VM: its network (vnet, public IP, NSG, NIC) made first, then the VM, the OS
-/// disk left to Azure. `system_identity` turns on the system-assigned identity at create.
+/// The portal's VM (or `az vm create`'s, by `o.naming`): its network (vnet, public IP, NSG,
+/// NIC) made first, then the VM, the OS disk left to Azure. `system_identity` turns on the
+/// system-assigned identity at create.
 pub(crate) fn portal_vm(h: &Hand<'_>, o: &Options, vm: &str, image_alias: &str, system_identity: bool) -> VmMade {
     let rg = h.group_id(&o.group);
     let net = format!("{rg}/providers/Microsoft.Network");
     let loc = o.location.as_str();
-    let vnet_name = if o.vnet_after_vm { format!("{vm}-vnet") } else { format!("{}-vnet", o.group) };
-    let vnet = format!("{net}/virtualNetworks/{vnet_name}");
+    let names = o.naming.names(&o.group, vm);
+    let vnet = format!("{net}/virtualNetworks/{}", names.vnet);
     h.ok(
         "PUT",
         &format!("{vnet}?{NETWORK}"),
         &json!({ "location": loc, "properties": {
             "addressSpace": { "addressPrefixes": ["10.0.0.0/16"] },
-            "subnets": [{ "name": "default", "properties": { "addressPrefix": "10.0.0.0/24" } }],
+            "subnets": [{ "name": names.subnet, "properties": { "addressPrefix": "10.0.0.0/24" } }],
         }}),
     );
-    let subnet = format!("{vnet}/subnets/default");
-    let public_ip = format!("{net}/publicIPAddresses/{vm}-ip");
+    let subnet = format!("{vnet}/subnets/{}", names.subnet);
+    let public_ip = format!("{net}/publicIPAddresses/{}", names.public_ip);
     h.ok(
         "PUT",
         &format!("{public_ip}?{NETWORK}"),
@@ -347,17 +403,18 @@ pub(crate) fn portal_vm(h: &Hand<'_>, o: &Options, vm: &str, image_alias: &str, 
             "publicIPAllocationMethod": "Static", "publicIPAddressVersion": "IPv4",
         }}),
     );
-    let nsg = format!("{net}/networkSecurityGroups/{vm}-nsg");
+    let nsg = format!("{net}/networkSecurityGroups/{}", names.nsg);
+    let (rule, priority, protocol) = names.rule;
     h.ok(
         "PUT",
         &format!("{nsg}?{NETWORK}"),
-        &json!({ "location": loc, "properties": { "securityRules": [{ "name": "RDP", "properties": {
-            "priority": 300, "protocol": "TCP", "access": "Allow", "direction": "Inbound",
+        &json!({ "location": loc, "properties": { "securityRules": [{ "name": rule, "properties": {
+            "priority": priority, "protocol": protocol, "access": "Allow", "direction": "Inbound",
             "sourceAddressPrefix": "*", "sourcePortRange": "*",
             "destinationAddressPrefix": "*", "destinationPortRange": "3389",
         }}]}}),
     );
-    let nic = format!("{net}/networkInterfaces/{}", nic_name(vm));
+    let nic = format!("{net}/networkInterfaces/{}", names.nic);
     let mut pip_ref = json!({ "id": public_ip });
     if let Some(d) = o.delete_option {
         pip_ref["properties"] = json!({ "deleteOption": d });
@@ -366,7 +423,7 @@ pub(crate) fn portal_vm(h: &Hand<'_>, o: &Options, vm: &str, image_alias: &str, 
         "PUT",
         &format!("{nic}?{NETWORK}"),
         &json!({ "location": loc, "properties": {
-            "ipConfigurations": [{ "name": "ipconfig1", "properties": {
+            "ipConfigurations": [{ "name": names.ip_config, "properties": {
                 "subnet": { "id": subnet }, "privateIPAllocationMethod": "Dynamic", "publicIPAddress": pip_ref,
             }}],
             "networkSecurityGroup": { "id": nsg },
@@ -375,6 +432,9 @@ pub(crate) fn portal_vm(h: &Hand<'_>, o: &Options, vm: &str, image_alias: &str, 
     let id = format!("{rg}/providers/Microsoft.Compute/virtualMachines/{vm}");
     let mut os_disk = json!({ "createOption": "fromImage", "caching": "ReadWrite", "managedDisk": { "storageAccountType": "Premium_LRS" } });
     let mut nic_ref = json!({ "id": nic });
+    if names.null_nic_delete_option {
+        nic_ref["properties"] = json!({ "deleteOption": null });
+    }
     if let Some(d) = o.delete_option {
         os_disk["deleteOption"] = json!(d);
         nic_ref["properties"] = json!({ "deleteOption": d });
@@ -401,7 +461,7 @@ pub(crate) fn portal_vm(h: &Hand<'_>, o: &Options, vm: &str, image_alias: &str, 
         subnet,
         public_ip,
         nsg,
-        ip_config: format!("{nic}/ipConfigurations/ipconfig1"),
+        ip_config: format!("{nic}/ipConfigurations/{}", names.ip_config),
         nic,
         os_disk: shown["properties"]["storageProfile"]["osDisk"]["managedDisk"]["id"]
             .as_str()
@@ -472,8 +532,8 @@ pub(crate) fn keyvault(s: &Served, o: &Options) -> Made {
 /// `plans/storage-blob.yaml` made by hand: the group, the portal's VM with its
 /// system-assigned identity, the account (`New-AzStorageAccount -SkuName Standard_LRS -Kind
 /// StorageV2`, recording `storage/TestNewAzureStorageAccount.json`), the container through ARM
-/// (`New-AzRmStorageContainer`: `PUT …/blobServices/default/containers/mycontainer`, Storage
-/// spec 2025-06-01 `BlobContainers_Create`), `hello_world.txt` uploaded with a service SAS from
+/// (`New-AzRmStorageContainer`: `PUT …/blobServices/default/containers/mycontainer` with `{}`,
+/// recording `storage/TestStorageBlobContainer.json`), `hello_world.txt` uploaded with a service SAS from
 /// the account key (`ListServiceSas`, as the portal's access-key upload does), Storage Blob
 /// Data Reader for the VM on the container (random GUID name).
 pub(crate) fn storage_blob(s: &Served, o: &Options) -> Made {
@@ -483,7 +543,7 @@ pub(crate) fn storage_blob(s: &Served, o: &Options) -> Made {
     let principal = vm.principal_id.clone().expect("a system-assigned identity");
     let account = storage_account(&h, &o.group, &o.storage_account, &o.location);
     let container = format!("{account}/blobServices/default/containers/mycontainer");
-    h.ok("PUT", &format!("{container}?{STORAGE}"), &json!({ "properties": {} }));
+    h.ok("PUT", &format!("{container}?{STORAGE}"), &json!({}));
     let endpoint =
         h.get(&account, STORAGE)["properties"]["primaryEndpoints"]["blob"].as_str().expect("blob endpoint").to_string();
     let blob_url = format!("{}/mycontainer/hello_world.txt", endpoint.trim_end_matches('/'));
