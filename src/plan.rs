@@ -22,12 +22,15 @@ use serde_json::Value;
 use crate::graph::Dag;
 use crate::kinds::Decl;
 
+mod destroy;
 mod implicit;
 mod lifecycle;
 mod saved;
 use crate::kinds::env::{Desired, LIFECYCLE_TAGS, OWNER_METADATA, OWNER_TAG, Owner, UNKNOWN};
+pub use destroy::{deletes, destroy_action, foreign_mark, not_owned_reason, owned, owned_by, parent_of};
+use destroy::{id_of, mark_of};
 use implicit::teardown_child;
-pub use implicit::{ImplicitChild, Teardown, arm_type_of, implicit_of, teardown};
+pub use implicit::{ImplicitChild, Teardown, arm_type_of, implicit_of, kept_by, kept_reason, teardown};
 pub use lifecycle::{Stamp, carry_stamp, stamp};
 pub use saved::{Saved, sha256};
 
@@ -320,6 +323,17 @@ pub fn purge_instead(a: &mut Action) {
     }
 }
 
+/// The reason of an adoption apply makes without `--adopt`: an object matched by what it
+/// holds under another name (a role assignment of the same scope, principal and role) is the
+/// plan's by construction; apply puts the plan's mark on it (design: `RoleAssignmentExists`
+/// is adopted, not an error).
+const SAME_CONTENT: &str = "the same (scope, principal, role) exists under another name without an idlab plan description: apply adopts it and puts the plan's description on it";
+
+/// Whether an adoption needs no `--adopt`: what was found by content under another name.
+pub fn adopts_without_flag(a: &Action) -> bool {
+    a.action == ActionKind::Adopt && a.reason.as_deref() == Some(SAME_CONTENT)
+}
+
 /// Decide the action for one resource.
 pub fn decide(name: &str, kind: &str, plan_name: &str, desired: &Desired, observed: Option<&Value>) -> Action {
     let mut changes = Vec::new();
@@ -401,8 +415,14 @@ pub fn decide(name: &str, kind: &str, plan_name: &str, desired: &Desired, observ
             a.reason = Some(format!("it belongs to plan `{}`", other.split(':').next().unwrap_or(other)));
         } else {
             a.action = ActionKind::Adopt;
-            a.reason =
-                Some("it exists without an idlab plan description; apply takes it over only with --adopt".into());
+            // Under another name: found by what it holds (a role assignment's triple).
+            let elsewhere =
+                have.get("id").and_then(Value::as_str).is_some_and(|id| !id.eq_ignore_ascii_case(&desired.id));
+            a.reason = Some(if elsewhere {
+                SAME_CONTENT.into()
+            } else {
+                "it exists without an idlab plan description; apply takes it over only with --adopt".into()
+            });
         }
         return a;
     }
@@ -548,7 +568,7 @@ pub fn make(opts: &Options<'_>, decls: &[Decl], dag: &Dag, obs: &Observed, destr
             if opts.purge {
                 purge_instead(&mut a);
             }
-            if opts.adopt && a.action == ActionKind::Adopt {
+            if opts.adopt && a.action == ActionKind::Adopt && !adopts_without_flag(&a) {
                 a.reason = Some(format!("it exists without this plan's mark ({}): --adopt takes it over", mark_of(w)));
             }
             actions.push(a);
@@ -575,142 +595,6 @@ pub fn make(opts: &Options<'_>, decls: &[Decl], dag: &Dag, obs: &Observed, destr
         .map(|(d, _)| format!("{} ({})", d.logical.value, d.kind.type_name()))
         .collect();
     p
-}
-
-/// Whether a destroy action deletes the resource.
-pub fn deletes(a: ActionKind) -> bool {
-    matches!(a, ActionKind::Delete | ActionKind::Purge | ActionKind::AdoptDelete)
-}
-
-/// The id of what ARM holds for a declaration (a role assignment matched under another
-/// name has its own), else the plan's.
-fn id_of(w: &Desired, have: &Value) -> String {
-    have.get("id").and_then(Value::as_str).map_or_else(|| w.id.clone(), str::to_string)
-}
-
-/// The mark a kind's ownership uses, for people.
-fn mark_of(w: &Desired) -> String {
-    match w.owner {
-        Owner::Tag => format!("the {OWNER_TAG} tag"),
-        Owner::Metadata => format!("the {OWNER_METADATA} metadata"),
-        Owner::Description => "an idlab plan description".into(),
-        Owner::Parent => "its parent's tag".into(),
-    }
-}
-
-/// Whether what ARM holds carries another plan's mark: never adopted, even with `--adopt`.
-pub fn foreign_mark(plan_name: &str, w: &Desired, have: &Value) -> bool {
-    if let Some(mark) = w.owner.pointer() {
-        return have.pointer(&mark).and_then(Value::as_str).is_some_and(|o| o != plan_name);
-    }
-    let d = have.pointer("/properties/description").and_then(Value::as_str).unwrap_or_default();
-    w.owner == Owner::Description && d.starts_with("idlab plan ") && !owned_by(have, plan_name, Owner::Description)
-}
-
-/// What destroy does with one observed resource, and why when it is not a plain delete.
-/// `owned`: it carries this plan's mark. Not owned, it is kept, unless `--force` (deleted) or
-/// `--adopt` (adopted and deleted: it matches a declaration by type, scope and name, or a
-/// role assignment by its scope, principal and role).
-pub fn destroy_action(opts: &Options<'_>, w: &Desired, have: &Value, owned: bool) -> (ActionKind, Option<String>) {
-    if !owned && !opts.force && (!opts.adopt || foreign_mark(opts.plan_name, w, have)) {
-        return (ActionKind::NoOp, Some(not_owned_reason(w.owner)));
-    }
-    let adopting = !owned && !opts.force;
-    match (is_soft_deleted(have), w.soft_delete && opts.purge) {
-        (true, true) => (ActionKind::Purge, Some("already soft-deleted: --purge purges it".into())),
-        (true, false) => (ActionKind::NoOp, Some("already soft-deleted (--purge purges it)".into())),
-        (false, true) => (ActionKind::Purge, Some("deleted, then purged: it cannot be recovered".into())),
-        (false, false) if adopting && w.soft_delete => (
-            ActionKind::AdoptDelete,
-            Some(format!(
-                "it matches the declaration without {}: adopted and deleted (soft-deleted: recoverable until its retention ends; --purge purges it now)",
-                mark_of(w)
-            )),
-        ),
-        (false, false) if adopting => (
-            ActionKind::AdoptDelete,
-            Some(format!("it matches the declaration without {}: adopted and deleted", mark_of(w))),
-        ),
-        (false, false) if w.soft_delete => (
-            ActionKind::Delete,
-            Some("soft-deleted: recoverable until its retention ends (--purge purges it now)".into()),
-        ),
-        (false, false) => (ActionKind::Delete, None),
-    }
-}
-
-/// Why destroy keeps a container: what it holds that the plan does not match (`type name`).
-pub fn kept_reason(foreign: &[String]) -> String {
-    format!("it holds resources this plan does not match: {} (use --force to delete them too)", foreign.join(", "))
-}
-
-/// What keeps a container (a resource group) that destroy would delete: what it holds
-/// (`held`: id, ARM type) that is not declared, not made with what destroy deletes
-/// (`children`, the orphans' too) and not an orphan, as `type name`.
-pub fn kept_by(obs: &Observed, children: &[Teardown], held: &[(String, String)]) -> Vec<String> {
-    let mut known: HashSet<String> = obs.desired.iter().flatten().map(|d| d.id.to_ascii_lowercase()).collect();
-    known.extend(obs.bodies.iter().flatten().filter_map(|b| b.get("id")?.as_str()).map(str::to_ascii_lowercase));
-    known.extend(children.iter().filter(|t| t.goes()).map(|t| t.child.id.to_ascii_lowercase()));
-    for (id, t) in &obs.orphans {
-        known.insert(id.to_ascii_lowercase());
-        if let (Some((_, read)), Some(body)) =
-            (crate::kinds::implicit_of_listed(t), obs.referenced.get(&id.to_ascii_lowercase()))
-        {
-            known.extend(read(body).into_iter().map(|c| c.id.to_ascii_lowercase()));
-        }
-    }
-    held.iter()
-        .filter(|(id, _)| !known.contains(&id.to_ascii_lowercase()))
-        .map(|(id, t)| format!("{} {}", crate::kinds::kind_of_arm_type(t), id.rsplit('/').next().unwrap_or(id)))
-        .collect()
-}
-
-/// Why destroy keeps a resource the plan does not own.
-pub fn not_owned_reason(owner: Owner) -> String {
-    let mark = match owner {
-        Owner::Parent => "its parent has no idlab-plan tag",
-        Owner::Metadata => "no idlab_plan metadata",
-        Owner::Description => "no idlab plan description",
-        Owner::Tag => "no idlab-plan tag",
-    };
-    format!("not owned by this plan ({mark}); use --force to delete it anyway")
-}
-
-/// Whether ARM's body says this plan owns the resource. [`Owner::Parent`] has no mark in
-/// the body: see [`owned`].
-pub fn owned_by(have: &Value, plan_name: &str, owner: Owner) -> bool {
-    if let Some(mark) = owner.pointer() {
-        have.pointer(&mark).and_then(Value::as_str) == Some(plan_name)
-    } else if owner == Owner::Parent {
-        false
-    } else {
-        let d = have.pointer("/properties/description").and_then(Value::as_str).unwrap_or_default();
-        d == format!("idlab plan {plan_name}") || d.starts_with(&format!("idlab plan {plan_name}:"))
-    }
-}
-
-/// The declaration whose resource is the nearest parent of declaration `i`'s (its id extends
-/// the parent's by `/type/name` pairs).
-pub fn parent_of(desired: &[Option<Desired>], i: usize) -> Option<usize> {
-    let me = desired.get(i)?.as_ref()?.id.to_ascii_lowercase();
-    desired
-        .iter()
-        .enumerate()
-        .filter(|(j, _)| *j != i)
-        .filter_map(|(j, d)| Some((j, d.as_ref()?.id.to_ascii_lowercase())))
-        .filter(|(_, p)| me.len() > p.len() && me.starts_with(p.as_str()) && me.as_bytes()[p.len()] == b'/')
-        .max_by_key(|(_, p)| p.len())
-        .map(|(j, _)| j)
-}
-
-/// Whether what ARM holds for declaration `i` is the plan's: its own mark, or for
-/// [`Owner::Parent`] its parent's.
-pub fn owned(plan_name: &str, desired: &[Option<Desired>], bodies: &[Option<Value>], i: usize) -> bool {
-    let (Some(Some(w)), Some(Some(have))) = (desired.get(i), bodies.get(i)) else { return false };
-    if w.owner != Owner::Parent {
-        return owned_by(have, plan_name, w.owner);
-    }
-    parent_of(desired, i).is_some_and(|p| owned(plan_name, desired, bodies, p))
 }
 
 /// An action as reviewed: its JSON without the lifecycle tags' values (`idlab-created` and

@@ -197,7 +197,7 @@ impl ApplyWalk<'_, '_> {
             ActionKind::Conflict => {
                 return Err(failed("OwnedByAnotherPlan", format!("{} {}", want.id, action.reason.unwrap_or_default())));
             }
-            ActionKind::Adopt if !sh.cx.adopt => {
+            ActionKind::Adopt if !sh.cx.adopt && !plan::adopts_without_flag(&action) => {
                 return Err(failed(
                     "NotOwned",
                     format!(

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{ActionKind, is_soft_deleted};
+use super::{ActionKind, Observed, is_soft_deleted};
 use crate::kinds::env::Desired;
 use crate::kinds::{Decl, Implicit, ImplicitFate};
 
@@ -105,11 +105,11 @@ pub fn teardown(
     };
     for &i in deleting {
         let Some(Some(have)) = bodies.get(i) else { continue };
-        if let Some(w) = &desired[i] {
-            gone.push(w.id.clone());
-        }
-        if let Some(id) = have.get("id").and_then(Value::as_str) {
-            gone.push(id.to_string());
+        // A container (a resource group) does not count as taking what uses a child with it:
+        // it may yet be kept for what it holds.
+        if !decls[i].spec.contains_resources() {
+            gone.extend(desired[i].iter().map(|w| w.id.clone()));
+            gone.extend(have.get("id").and_then(Value::as_str).map(str::to_string));
         }
         if is_soft_deleted(have) {
             continue;
@@ -191,19 +191,42 @@ pub(super) fn teardown_child(parent: &str, t: &Teardown, action: ActionKind) -> 
 pub(super) fn implicit_child(parent: &str, c: Implicit, action: ActionKind) -> ImplicitChild {
     let (action, reason) = match c.fate {
         ImplicitFate::WithParent(why) => (ActionKind::Delete, format!("deleted with `{parent}` ({why})")),
-        ImplicitFate::After { .. } if c.what.ends_with("disk") => (
+        ImplicitFate::After { .. } => (
             ActionKind::Delete,
             format!("deleting `{parent}` would leave it (its deleteOption is not Delete): deleted after `{parent}`"),
         ),
-        ImplicitFate::After { .. } => {
-            (ActionKind::Delete, format!("`{parent}` refers to it and its delete leaves it: deleted after `{parent}`"))
-        }
         ImplicitFate::Remains(_) if action == ActionKind::Purge => {
             (ActionKind::Delete, format!("purged with `{parent}`"))
         }
         ImplicitFate::Remains(why) => (ActionKind::NoOp, why.to_string()),
     };
     ImplicitChild { parent: parent.to_string(), id: c.id, what: c.what.to_string(), action, reason }
+}
+
+/// Why destroy keeps a container: what it holds that the plan does not match (`type name`).
+pub fn kept_reason(foreign: &[String]) -> String {
+    format!("it holds resources this plan does not match: {} (use --force to delete them too)", foreign.join(", "))
+}
+
+/// What keeps a container (a resource group) that destroy would delete: what it holds
+/// (`held`: id, ARM type) that is not declared, not made with what destroy deletes
+/// (`children`, the orphans' too) and not an orphan, as `type name`.
+pub fn kept_by(obs: &Observed, children: &[Teardown], held: &[(String, String)]) -> Vec<String> {
+    let mut known: HashSet<String> = obs.desired.iter().flatten().map(|d| d.id.to_ascii_lowercase()).collect();
+    known.extend(obs.bodies.iter().flatten().filter_map(|b| b.get("id")?.as_str()).map(str::to_ascii_lowercase));
+    known.extend(children.iter().filter(|t| t.goes()).map(|t| t.child.id.to_ascii_lowercase()));
+    for (id, t) in &obs.orphans {
+        known.insert(id.to_ascii_lowercase());
+        if let (Some((_, read)), Some(body)) =
+            (crate::kinds::implicit_of_listed(t), obs.referenced.get(&id.to_ascii_lowercase()))
+        {
+            known.extend(read(body).into_iter().map(|c| c.id.to_ascii_lowercase()));
+        }
+    }
+    held.iter()
+        .filter(|(id, _)| !known.contains(&id.to_ascii_lowercase()))
+        .map(|(id, t)| format!("{} {}", crate::kinds::kind_of_arm_type(t), id.rsplit('/').next().unwrap_or(id)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -229,5 +252,78 @@ mod tests {
         assert_eq!((stays.action, stays.reason.as_str()), (ActionKind::NoOp, "soft-deleted"));
         let purged = implicit_child("kv", child(ImplicitFate::Remains("soft-deleted")), ActionKind::Purge);
         assert_eq!(purged.action, ActionKind::Delete);
+    }
+
+    fn vm(nic: &str) -> Value {
+        serde_json::json!({ "id": "/s/rg/providers/Microsoft.Compute/virtualMachines/vm", "properties": {
+            "storageProfile": { "osDisk": { "managedDisk": { "id": "/s/rg/providers/Microsoft.Compute/disks/os" } } },
+            "networkProfile": { "networkInterfaces": [{ "id": nic }] },
+        } })
+    }
+
+    #[test]
+    fn arm_types_come_from_ids() {
+        let nic = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/networkInterfaces/n";
+        assert_eq!(arm_type_of(nic).as_deref(), Some("Microsoft.Network/networkInterfaces"));
+        let sub = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/d";
+        assert_eq!(arm_type_of(sub).as_deref(), Some("Microsoft.Network/virtualNetworks/subnets"));
+        assert_eq!(arm_type_of("/subscriptions/s/resourceGroups/rg"), None);
+    }
+
+    /// A hand-made VM (no declarations for its network): its disk and interface from its body,
+    /// then what the interface names; the vnet goes last, unless another interface uses it.
+    #[test]
+    fn a_vm_s_network_goes_after_it_in_order_and_a_shared_vnet_stays() {
+        use crate::kinds::Kind;
+        let nic = "/s/rg/providers/Microsoft.Network/networkInterfaces/myvm123";
+        let pip = "/s/rg/providers/Microsoft.Network/publicIPAddresses/myVM-ip";
+        let nsg = "/s/rg/providers/Microsoft.Network/networkSecurityGroups/myVM-nsg";
+        let vnet = "/s/rg/providers/Microsoft.Network/virtualNetworks/rg-vnet";
+        let node = crate::model::yaml::parse(
+            "type: virtual_machine\nname: vm\nresource_group: rg\nimage: Ubuntu2204\nadmin: {username: a, password: {generate: 24}}\nnetwork: {nic: \"${n}\"}\n",
+        )
+        .expect("yaml");
+        let kind = &crate::kinds::vm::VirtualMachineKind;
+        let decl = Decl {
+            logical: crate::model::Sp::new("vm".into(), crate::model::Span::default()),
+            kind,
+            spec: kind.parse(&node).expect("spec"),
+            expanded_from: None,
+        };
+        let nic_body = serde_json::json!({ "id": nic, "properties": {
+            "virtualMachine": { "id": "/s/rg/providers/Microsoft.Compute/virtualMachines/vm" },
+            "networkSecurityGroup": { "id": nsg },
+            "ipConfigurations": [{ "id": format!("{nic}/ipConfigurations/ipconfig1"), "properties": {
+                "publicIPAddress": { "id": pip }, "subnet": { "id": format!("{vnet}/subnets/default") } } }],
+        } });
+        let vnet_body = |users: &[&str]| {
+            let ip: Vec<Value> = users.iter().map(|u| serde_json::json!({ "id": u })).collect();
+            serde_json::json!({ "id": vnet, "properties": { "subnets": [{ "properties": { "ipConfigurations": ip } }] } })
+        };
+        let mine = format!("{nic}/ipConfigurations/ipconfig1");
+        let mut referenced = std::collections::HashMap::from([
+            (nic.to_ascii_lowercase(), nic_body),
+            (vnet.to_ascii_lowercase(), vnet_body(&[&mine])),
+        ]);
+        let bodies = vec![Some(vm(nic))];
+        let got = teardown(std::slice::from_ref(&decl), &[None], &bodies, &referenced, &[0]);
+        let order: Vec<(&str, bool)> =
+            got.iter().map(|t| (t.child.id.rsplit('/').next().unwrap_or(""), t.goes())).collect();
+        assert_eq!(
+            order,
+            vec![("os", true), ("myvm123", true), ("myVM-ip", true), ("myVM-nsg", true), ("rg-vnet", true)]
+        );
+        assert_eq!(got[4].via.as_deref(), Some(nic));
+        // Another interface in the subnet: the vnet stays, named by what uses it.
+        let other = "/s/rg/providers/Microsoft.Network/networkInterfaces/other/ipConfigurations/ipconfig1";
+        referenced.insert(vnet.to_ascii_lowercase(), vnet_body(&[&mine, other]));
+        let got = teardown(std::slice::from_ref(&decl), &[None], &bodies, &referenced, &[0]);
+        let kept = got.iter().find(|t| t.child.id == vnet).expect("the vnet");
+        assert_eq!((kept.goes(), kept.used_by.as_deref()), (false, Some(other)));
+        let shown = teardown_child("vm", kept, ActionKind::AdoptDelete);
+        assert_eq!(shown.action, ActionKind::NoOp);
+        assert!(shown.reason.contains(other), "{}", shown.reason);
+        // Nothing is deleted for a parent that is not deleted.
+        assert!(teardown(std::slice::from_ref(&decl), &[None], &bodies, &referenced, &[]).is_empty());
     }
 }

@@ -73,7 +73,7 @@ pub fn text(p: &Plan) -> String {
             ActionKind::Update => "updated in place",
             ActionKind::Replace => "replaced",
             ActionKind::Delete => "deleted",
-            ActionKind::Adopt if p.adopt => "adopted",
+            ActionKind::Adopt if p.adopt || crate::plan::adopts_without_flag(a) => "adopted",
             ActionKind::Adopt => "adopted (needs --adopt)",
             ActionKind::AdoptDelete => "adopted and deleted",
             ActionKind::Conflict => "refused",

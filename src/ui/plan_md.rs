@@ -88,7 +88,7 @@ fn header(p: &Plan, a: &Action) -> String {
         ActionKind::Update => "update",
         ActionKind::Replace => "replace",
         ActionKind::Delete => "delete",
-        ActionKind::Adopt if p.adopt => "adopt",
+        ActionKind::Adopt if p.adopt || crate::plan::adopts_without_flag(a) => "adopt",
         ActionKind::Adopt => "adopt (needs --adopt)",
         ActionKind::AdoptDelete => "adopt and delete",
         ActionKind::Conflict => "refused",

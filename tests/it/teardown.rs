@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 use crate::common::Served;
 use crate::common::handmade::{self, Options, Unrelated, group_exists, resources_in};
 
-/// The requests in the local cloud's log since the last clear that PUT or PATCH anything.
+/// The requests in the local cloud's log since the last clear that PUT or PATCH anything
+/// (ARM and the data planes): a teardown sends none. (It deletes what a VM leaves explicitly
+/// rather than PATCHing the VM's `deleteOption`s first, so not even those.)
 fn puts_and_patches(s: &Served) -> Vec<String> {
     let log = s.op("GET", "/_idlab/requests", None);
     log["value"]
@@ -22,16 +24,10 @@ fn puts_and_patches(s: &Served) -> Vec<String> {
         .collect()
 }
 
-/// The DELETEs in the log since the last clear, lower-cased paths.
-fn deletes(s: &Served) -> Vec<String> {
-    let log = s.op("GET", "/_idlab/requests", None);
-    log["value"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|e| e["method"] == "DELETE" && e["path"] != "/_idlab/requests")
-        .filter_map(|e| e["path"].as_str().map(str::to_ascii_lowercase))
-        .collect()
+/// The soft-deleted vault `name` in eastus, as ARM answers it (an error when there is none).
+fn deleted_vault(s: &Served, name: &str) -> Value {
+    let sub = s.subscription();
+    s.op("GET", &format!("/subscriptions/{sub}/providers/Microsoft.KeyVault/locations/eastus/deletedVaults/{name}?api-version=2024-11-01"), None)
 }
 
 fn status_of(s: &Served, id: &str, api: &str) -> Value {
@@ -112,8 +108,25 @@ fn arm_user_assigned_made_by_hand_is_torn_down_and_nothing_is_written() {
     }
     assert!(r.stderr.contains(&format!("? id1-reader (role_assignment) {}", made.assignments[0].id)), "{}", r.stderr);
     assert!(r.stderr.contains("--adopt"), "{}", r.stderr);
-    assert_eq!(deletes(&s), Vec::<String>::new());
+    assert_eq!(s.writes(), Vec::<Value>::new(), "destroy without --adopt wrote");
     assert_eq!(resources_in(&s, &made.group), before);
+    // As a plan: nothing to do without --adopt (exit 0), changes with it (exit 2).
+    let p = s.idlab(&["plan", plan, "--destroy", "--detailed-exitcode"]);
+    assert_eq!(p.code, 0, "{}{}", p.stdout, p.stderr);
+    assert!(p.stdout.contains("run destroy with --adopt"), "{}", p.stdout);
+    let p = s.idlab(&["plan", plan, "--destroy", "--adopt", "--detailed-exitcode"]);
+    assert_eq!(p.code, 2, "{}{}", p.stdout, p.stderr);
+    let j = s.idlab(&["plan", plan, "--destroy", "--adopt", "--format", "json"]);
+    let v: Value = serde_json::from_str(&j.stdout).expect("plan JSON");
+    assert_eq!(v["summary"]["adopt_delete"], 4, "{v}");
+    assert!(
+        v["actions"]
+            .as_array()
+            .expect("actions")
+            .iter()
+            .all(|a| a["action"] == "adopt_delete" || a["action"] == "no_op"),
+        "{v}"
+    );
     // The destroy plan with --adopt: each match adopted and deleted, what the portal made with
     // the VM found through its references.
     let p = s.idlab(&["plan", plan, "--destroy", "--adopt"]);
@@ -170,7 +183,7 @@ fn keyvault_made_by_hand_is_torn_down_leaving_the_vault_soft_deleted() {
     ] {
         assert!(r.stderr.contains(&format!("? {m} ")), "{m}: {}", r.stderr);
     }
-    assert_eq!(deletes(&s), Vec::<String>::new());
+    assert_eq!(s.writes(), Vec::<Value>::new(), "destroy without --adopt wrote");
     // The teardown.
     s.op("DELETE", "/_idlab/requests", None);
     let r = s.idlab(&["destroy", plan, "--adopt", "--auto-approve"]);
@@ -186,15 +199,7 @@ fn keyvault_made_by_hand_is_torn_down_leaving_the_vault_soft_deleted() {
     let all = s.op("GET", &format!("/subscriptions/{}/resources?api-version=2021-04-01", s.subscription()), None);
     assert_eq!(all["value"], json!([]), "{all}");
     // The vault was deleted, not purged: its soft-deleted copy stays (without --purge).
-    let deleted = s.op(
-        "GET",
-        &format!(
-            "/subscriptions/{}/providers/Microsoft.KeyVault/locations/eastus/deletedVaults/{}?api-version=2024-11-01",
-            s.subscription(),
-            vault.name
-        ),
-        None,
-    );
+    let deleted = deleted_vault(&s, &vault.name);
     assert_eq!(deleted["name"], vault.name.as_str(), "{deleted}");
 }
 
@@ -249,8 +254,6 @@ fn a_vnet_another_interface_uses_stays_and_keeps_the_group() {
     );
     assert!(got.get("error").is_none(), "{got}");
     let p = s.idlab(&["plan", "plans/arm-user-assigned.yaml", "--destroy", "--adopt"]);
-    let line = format!("= virtual network {}: kept: {}", made.vm.vnet, "");
-    let _ = line;
     assert!(p.stdout.contains(&format!("virtual network {}: kept: ", made.vm.vnet)), "{}", p.stdout);
     assert!(p.stdout.to_ascii_lowercase().contains("other-nic/ipconfigurations/ipconfig1 uses it"), "{}", p.stdout);
     let r = s.idlab(&["destroy", "plans/arm-user-assigned.yaml", "--adopt", "--auto-approve"]);
@@ -263,16 +266,15 @@ fn a_vnet_another_interface_uses_stays_and_keeps_the_group() {
 }
 
 #[test]
-fn scratch_debug() {
+fn keyvault_made_by_hand_torn_down_with_purge_leaves_no_soft_deleted_vault() {
     let s = Served::start();
-    let _made = handmade::arm_user_assigned(&s, &Options::arm());
-    let p = s.idlab(&["destroy", "plans/arm-user-assigned.yaml", "--auto-approve"]);
-    eprintln!("=== destroy\n{}{}", p.stdout, p.stderr);
-    let p = s.idlab(&["plan", "plans/arm-user-assigned.yaml", "--destroy", "--adopt"]);
-    eprintln!("=== plan --destroy --adopt\n{}{}", p.stdout, p.stderr);
-    let p = s.idlab(&["plan", "plans/arm-user-assigned.yaml", "--destroy", "--adopt", "--format", "markdown"]);
-    eprintln!("=== md\n{}{}", p.stdout, p.stderr);
-    let p = s.idlab(&["destroy", "plans/arm-user-assigned.yaml", "--adopt", "--auto-approve"]);
-    eprintln!("=== destroy --adopt\n{}{}", p.stdout, p.stderr);
-    panic!();
+    let made = handmade::keyvault(&s, &Options::keyvault());
+    let vault = made.vault.as_ref().expect("a vault");
+    s.op("DELETE", "/_idlab/requests", None);
+    let r = s.idlab(&["destroy", "plans/keyvault.yaml", "--adopt", "--purge", "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(puts_and_patches(&s), Vec::<String>::new());
+    assert!(!group_exists(&s, &made.group), "{}", r.stderr);
+    let deleted = deleted_vault(&s, &vault.name);
+    assert!(deleted.get("error").is_some(), "the vault was not purged: {deleted}");
 }

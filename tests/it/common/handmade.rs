@@ -532,8 +532,8 @@ pub(crate) fn keyvault(s: &Served, o: &Options) -> Made {
 /// `plans/storage-blob.yaml` made by hand: the group, the portal's VM with its
 /// system-assigned identity, the account (`New-AzStorageAccount -SkuName Standard_LRS -Kind
 /// StorageV2`, recording `storage/TestNewAzureStorageAccount.json`), the container through ARM
-/// (`New-AzRmStorageContainer`: `PUT …/blobServices/default/containers/mycontainer`, Storage
-/// spec 2025-06-01 `BlobContainers_Create`), `hello_world.txt` uploaded with a service SAS from
+/// (`New-AzRmStorageContainer`: `PUT …/blobServices/default/containers/mycontainer` with `{}`,
+/// recording `storage/TestStorageBlobContainer.json`), `hello_world.txt` uploaded with a service SAS from
 /// the account key (`ListServiceSas`, as the portal's access-key upload does), Storage Blob
 /// Data Reader for the VM on the container (random GUID name).
 pub(crate) fn storage_blob(s: &Served, o: &Options) -> Made {
@@ -543,7 +543,7 @@ pub(crate) fn storage_blob(s: &Served, o: &Options) -> Made {
     let principal = vm.principal_id.clone().expect("a system-assigned identity");
     let account = storage_account(&h, &o.group, &o.storage_account, &o.location);
     let container = format!("{account}/blobServices/default/containers/mycontainer");
-    h.ok("PUT", &format!("{container}?{STORAGE}"), &json!({ "properties": {} }));
+    h.ok("PUT", &format!("{container}?{STORAGE}"), &json!({}));
     let endpoint =
         h.get(&account, STORAGE)["properties"]["primaryEndpoints"]["blob"].as_str().expect("blob endpoint").to_string();
     let blob_url = format!("{}/mycontainer/hello_world.txt", endpoint.trim_end_matches('/'));
