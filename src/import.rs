@@ -714,4 +714,30 @@ mod tests {
         unique.dedup();
         assert_eq!(keys.len(), unique.len(), "{keys:?}");
     }
+
+    #[test]
+    fn creator_secrets_must_hold_what_idlab_needs() {
+        let plan = |perms: &str| {
+            format!(
+                "name: p\nlocation: eastus\nresources:\n  rg:\n    type: resource_group\n    name: g\n  kv:\n    type: key_vault\n    name: kv-one\n    resource_group: ${{rg}}\n    creator_secrets: {perms}\n"
+            )
+        };
+        let errors = |text: String| {
+            let l = crate::resolve::load_str(
+                "p.yaml",
+                text,
+                std::path::Path::new("."),
+                &crate::resolve::Options::default(),
+            );
+            l.diags.iter().filter(|d| d.is_error()).map(|d| d.message.clone()).collect::<Vec<_>>()
+        };
+        assert!(errors(plan("[get, list, set, delete, recover, purge, backup]")).is_empty());
+        assert!(errors(plan("[all]")).is_empty());
+        assert_eq!(
+            errors(plan("[get, list]")),
+            [
+                "`creator_secrets` leaves out set, delete, recover, purge, which idlab needs to manage the vault's secrets"
+            ]
+        );
+    }
 }
