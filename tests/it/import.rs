@@ -21,6 +21,14 @@ fn import(s: &Served, groups: &[&str], args: &[&str]) -> crate::common::Run {
     s.idlab(&a)
 }
 
+/// The tutorial applied, then a resource added to its group by hand (`PUT {provider path}`).
+fn tutorial_and(s: &Served, path: &str, body: Value) {
+    applied(s, ARM_PLAN, &[]);
+    let id = format!("/subscriptions/{}/resourceGroups/{ARM_GROUP}/providers/{path}", s.subscription());
+    let made = s.op("PUT", &id, Some(body));
+    assert!(made.get("id").is_some(), "{made}");
+}
+
 fn applied(s: &Served, plan: &str, args: &[&str]) {
     let mut a = vec!["apply", plan, "--auto-approve", "--no-progress"];
     a.extend(args);
@@ -108,19 +116,13 @@ fn a_group_that_does_not_exist_is_named_and_nothing_is_written() {
 #[test]
 fn kinds_idlab_does_not_manage_are_listed_at_the_end() {
     let s = Served::start();
-    applied(&s, ARM_PLAN, &[]);
     // A disk of its own (no VM made it): idlab has no kind for it.
-    let disk = format!(
-        "/subscriptions/{}/resourceGroups/{ARM_GROUP}/providers/Microsoft.Compute/disks/spare-disk?api-version=2024-03-02",
-        s.subscription()
+    tutorial_and(
+        &s,
+        "Microsoft.Compute/disks/spare-disk?api-version=2024-03-02",
+        json!({ "location": "eastus", "sku": { "name": "Standard_LRS" },
+            "properties": { "creationData": { "createOption": "Empty" }, "diskSizeGB": 4 } }),
     );
-    let made = s.op(
-        "PUT",
-        &disk,
-        Some(json!({ "location": "eastus", "sku": { "name": "Standard_LRS" },
-            "properties": { "creationData": { "createOption": "Empty" }, "diskSizeGB": 4 } })),
-    );
-    assert!(made.get("id").is_some(), "{made}");
     let r = import(&s, &[ARM_GROUP], &[]);
     assert_eq!(r.code, 0, "{}", r.render());
     let tail = r.stdout.split("# Not declared: kinds idlab does not manage or import").nth(1).expect("a block");
@@ -357,21 +359,15 @@ fn the_arm_tutorial_made_with_the_azure_cli_round_trips() {
 #[test]
 fn what_a_plan_cannot_write_is_a_warning_naming_the_fields() {
     let s = Served::start();
-    applied(&s, ARM_PLAN, &[]);
     // A security group someone added, with a rule a plan cannot write (a source port range).
-    let nsg = format!(
-        "/subscriptions/{}/resourceGroups/{ARM_GROUP}/providers/Microsoft.Network/networkSecurityGroups/odd-nsg?api-version=2024-07-01",
-        s.subscription()
-    );
-    let made = s.op(
-        "PUT",
-        &nsg,
-        Some(json!({ "location": "eastus", "properties": { "securityRules": [{ "name": "odd", "properties": {
+    tutorial_and(
+        &s,
+        "Microsoft.Network/networkSecurityGroups/odd-nsg?api-version=2024-07-01",
+        json!({ "location": "eastus", "properties": { "securityRules": [{ "name": "odd", "properties": {
             "priority": 200, "protocol": "Tcp", "access": "Allow", "direction": "Inbound",
             "sourceAddressPrefix": "*", "sourcePortRange": "1000-2000",
-            "destinationAddressPrefix": "*", "destinationPortRange": "443" } }] } })),
+            "destinationAddressPrefix": "*", "destinationPortRange": "443" } }] } }),
     );
-    assert!(made.get("id").is_some(), "{made}");
     let r = import(&s, &[ARM_GROUP], &["--name", "arm-user-assigned"]);
     assert_eq!(r.code, 0, "{}", r.render());
     assert!(
