@@ -26,7 +26,7 @@ use super::http::{
 };
 use super::lro::operation_status;
 use super::pipeline::{self, Bearer, Errors, FaultScope, Ids, Note, Plane};
-use super::providers::{authorization::*, generic::*, identity::*, keyvault::*, resources::*};
+use super::providers::{authorization::*, generic::*, identity::*, keyvault::*, network, resources::*};
 use super::rbac;
 use super::request::*;
 use super::shared::{Shared, now_ms};
@@ -504,7 +504,8 @@ type Shape = Box<dyn Fn(&mut serde_json::Value) + Send>;
 
 /// How an answer differs at an older api-version: role assignments carry `canDelegate` at
 /// the preview versions that had it; user-assigned identities carry `clientSecretUrl` at
-/// 2015-08-31-preview (both as the recordings show).
+/// 2015-08-31-preview; NICs carry `virtualNetworkTapProvisioningState` and
+/// `isInUseWithService` up to 2018-04-01 (all as the recordings show).
 fn version_shape(route: &Route, version: &str, base: &str) -> Option<Shape> {
     match route {
         Route::RoleAssignment(..) | Route::RoleAssignments(_) if CAN_DELEGATE.contains(&version) => {
@@ -515,6 +516,11 @@ fn version_shape(route: &Route, version: &str, base: &str) -> Option<Shape> {
         {
             let base = base.to_string();
             Some(Box::new(move |v| with_secret_url(v, &base)))
+        }
+        Route::Resource(_) | Route::Collection(..)
+            if route.type_lower() == network::NICS_LOWER && network::nic_recorded_fields_at(version) =>
+        {
+            Some(Box::new(network::nic_at_recorded))
         }
         _ => None,
     }
