@@ -33,6 +33,9 @@ pub(crate) fn list_collection(req: &Req<'_>, parent: &str, t: &str) -> Result<Re
     {
         return Err(rg_not_found(rg));
     }
+    if tl.eq_ignore_ascii_case(crate::local::table::BLOB_SERVICES) {
+        return super::blob_service::list(req, parent);
+    }
     let st = req.sh.store();
     if tl == "microsoft.network/virtualnetworks/checkipaddressavailability" {
         let ip = query_get(&req.query, "ipAddress").unwrap_or_default();
@@ -143,6 +146,7 @@ pub(crate) fn resource(req: &mut Req<'_>, id: &ResourceId) -> Result<Response, A
         Handler::Subnet => return subnet(req, id),
         Handler::SqlSetting => return sql_server_setting(req, id, &tl),
         Handler::AccessPolicies => return access_policies(req, id),
+        Handler::BlobService => return super::blob_service::blob_service(req, id),
         Handler::Generic => {}
     }
     let key = id.key();
