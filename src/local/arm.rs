@@ -448,7 +448,11 @@ async fn entry(
     let lower = path.to_ascii_lowercase();
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     let query = query_pairs(uri.query());
+    // A resource group's delete that has ended takes its resources now, before anything is
+    // answered (its operation, a GET of what it held).
+    crate::local::cascade::finish_group_deletes(&sh);
     if let Some(Extension(Target { route, version, refused })) = target {
+        let group_delete = method == Method::DELETE && matches!(route, Route::ResourceGroup(_));
         let caller = bearer.caller().cloned();
         let shape = version_shape(&route, &version, &sh.base_url);
         let created_location = (method == Method::PUT).then(|| created_location(&route)).flatten();
@@ -458,6 +462,9 @@ async fn entry(
             && resp.status().as_u16() == 201
         {
             add_headers(resp.headers_mut(), &[("location", l)]);
+        }
+        if group_delete && resp.status().as_u16() == 202 {
+            end_group_deletes_later(&sh);
         }
         return match shape {
             Some(f) => reshape(resp, f).await,
@@ -497,6 +504,17 @@ async fn entry(
         return graph::handle(&sh, &method, path, &query, &headers, &body, &bearer);
     }
     json_response(200, &json!({ "value": [] }), &[])
+}
+
+/// End the group deletes under way when their time comes, for the planes that do not go
+/// through this front door (blob, Key Vault, …): a timer per pending end.
+fn end_group_deletes_later(sh: &Arc<Shared>) {
+    let Some(due) = crate::local::cascade::finish_group_deletes(sh) else { return };
+    let sh = sh.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(due.saturating_sub(now_ms()))).await;
+        crate::local::cascade::finish_group_deletes(&sh);
+    });
 }
 
 /// A rewrite of an answer's body.

@@ -113,3 +113,114 @@ fn settle(lab: &Lab, created: &crate::lab::Resp) {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
+
+/// A resource-group delete taking `lro_ms` (3 s): the cloud with its group and network.
+fn deleting_lab() -> (Lab, String, String) {
+    let faults = "per_type:\n  Microsoft.Resources/resourceGroups: { lro_ms: 3000 }\n";
+    let lab = Lab::with(idlab::local::faults::Faults::parse(faults).expect("faults"));
+    let nic = lab.network("fidelity-rgdel", "nic1");
+    let rg = lab.rg_path("fidelity-rgdel");
+    (lab, rg, nic)
+}
+
+/// Poll a `Location` until it stops answering 202; its last status.
+fn location_end(lab: &Lab, url: &str) -> u16 {
+    for _ in 0..400 {
+        let r = lab.op("GET", url, None);
+        if r.status != 202 {
+            return r.status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    202
+}
+
+/// While a resource group's delete runs, Azure still serves what it holds
+/// (network/TestVirtualNetworkSubnetCRUD.json: the network's GET answered 200 a second after
+/// the group's delete was accepted), the group reads `Deleting`, a write into it or onto it is
+/// refused 409 `ResourceGroupBeingDeleted` (Azure's answer in Azure/azure-cli#28679), and a
+/// repeated DELETE is accepted again; when the operation ends (its `Location` answers 200)
+/// the group and its resources are gone.
+#[test]
+fn a_group_being_deleted_serves_its_resources_until_its_operation_ends() {
+    let (lab, rg, nic) = deleting_lab();
+    let vnet = format!("{rg}/providers/Microsoft.Network/virtualNetworks/nic1-vnet");
+    let del = lab.op("DELETE", &format!("{rg}?api-version=2021-04-01"), None);
+    assert_eq!(del.status, 202, "{}", del.body);
+    let loc = del.header("location").expect("Location");
+    let g = lab.op("GET", &format!("{rg}?api-version=2021-04-01"), None);
+    assert_eq!(g.status, 200, "{}", g.body);
+    assert_eq!(g.body["properties"]["provisioningState"], "Deleting", "{}", g.body);
+    assert!(g.body.get("_idlab").is_none(), "internal fields never show: {}", g.body);
+    let listed = lab.op("GET", &format!("/subscriptions/{}/resourcegroups?api-version=2021-04-01", lab.sub()), None);
+    let mine = listed.body["value"].as_array().into_iter().flatten().find(|v| v["name"] == "fidelity-rgdel").cloned();
+    assert_eq!(
+        mine.as_ref().map(|m| m["properties"]["provisioningState"].clone()),
+        Some(json!("Deleting")),
+        "{}",
+        listed.body
+    );
+    assert!(mine.is_some_and(|m| m.get("_idlab").is_none()));
+    assert_eq!(lab.op("GET", &format!("{vnet}?api-version=2018-04-01"), None).status, 200);
+    assert_eq!(lab.op("GET", &format!("{nic}?api-version=2024-07-01"), None).status, 200);
+    let body =
+        json!({ "location": "eastus", "properties": { "addressSpace": { "addressPrefixes": ["10.1.0.0/16"] } } });
+    let w = lab.op(
+        "PUT",
+        &format!("{rg}/providers/Microsoft.Network/virtualNetworks/late?api-version=2024-07-01"),
+        Some(&body),
+    );
+    assert_eq!((w.status, w.code()), (409, "ResourceGroupBeingDeleted"), "{}", w.body);
+    assert!(w.body["error"]["message"].as_str().is_some_and(|m| m.contains("'fidelity-rgdel'")), "{}", w.body);
+    let tags = json!({ "tags": { "a": "b" } });
+    let p = lab.op("PATCH", &format!("{nic}?api-version=2024-07-01"), Some(&tags));
+    assert_eq!((p.status, p.code()), (409, "ResourceGroupBeingDeleted"), "{}", p.body);
+    let again = lab.op("PUT", &format!("{rg}?api-version=2021-04-01"), Some(&json!({ "location": "eastus" })));
+    assert_eq!((again.status, again.code()), (409, "ResourceGroupBeingDeleted"), "{}", again.body);
+    assert_eq!(
+        lab.op("GET", &format!("{vnet}?api-version=2018-04-01"), None).status,
+        200,
+        "a refused write changes nothing"
+    );
+    let twice = lab.op("DELETE", &format!("{rg}?api-version=2021-04-01"), None);
+    assert_eq!(twice.status, 202, "{}", twice.body);
+    assert_eq!(location_end(&lab, &loc), 200);
+    assert_eq!(location_end(&lab, &twice.header("location").expect("Location")), 200);
+    let g = lab.op("GET", &format!("{rg}?api-version=2021-04-01"), None);
+    assert_eq!((g.status, g.code()), (404, "ResourceGroupNotFound"), "{}", g.body);
+    assert_eq!(lab.op("GET", &format!("{nic}?api-version=2024-07-01"), None).status, 404);
+    let r = lab.op("PUT", &format!("{rg}?api-version=2021-04-01"), Some(&json!({ "location": "eastus" })));
+    assert_eq!(r.status, 201, "a new group of the same name is a new group: {}", r.body);
+    assert_eq!(lab.op("GET", &format!("{vnet}?api-version=2018-04-01"), None).status, 404);
+}
+
+/// A restart of the local cloud in the middle of a group's delete keeps it consistent: the
+/// group reads `Deleting` (never `Succeeded`) with its resources, or is gone with them, and
+/// the delete ends after the restart (its end is in the journal).
+#[test]
+fn a_restart_mid_delete_finishes_the_group_delete() {
+    let (lab, rg, nic) = deleting_lab();
+    let del = lab.op("DELETE", &format!("{rg}?api-version=2021-04-01"), None);
+    assert_eq!(del.status, 202, "{}", del.body);
+    let lab = lab.restart();
+    let mut gone = false;
+    for _ in 0..400 {
+        let g = lab.op("GET", &format!("{rg}?api-version=2021-04-01"), None);
+        let n = lab.op("GET", &format!("{nic}?api-version=2024-07-01"), None);
+        if g.status == 404 {
+            assert_eq!(n.status, 404, "the group went without its NIC: {}", n.body);
+            gone = true;
+            break;
+        }
+        assert_eq!(g.body["properties"]["provisioningState"], "Deleting", "{}", g.body);
+        assert_eq!(n.status, 200, "the NIC went before its group: {}", n.body);
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    assert!(gone, "the group's delete never ended after the restart");
+    let list = lab.op(
+        "GET",
+        &format!("/subscriptions/{}/providers/Microsoft.Network/networkInterfaces?api-version=2024-07-01", lab.sub()),
+        None,
+    );
+    assert_eq!(list.body["value"], json!([]), "{}", list.body);
+}

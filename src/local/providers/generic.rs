@@ -139,8 +139,16 @@ pub(crate) fn resource(req: &mut Req<'_>, id: &ResourceId) -> Result<Response, A
     };
     let canon = entry.type_name;
     let rg_name = id.resource_group.clone().unwrap_or_default();
-    if !req.sh.store().state.resources.contains_key(&rg_id(req.sh, &rg_name).to_ascii_lowercase()) {
+    let rg_key = rg_id(req.sh, &rg_name).to_ascii_lowercase();
+    let (rg_exists, rg_deleting) = {
+        let st = req.sh.store();
+        (st.state.resources.contains_key(&rg_key), group_deleting(&st.state, &rg_key))
+    };
+    if !rg_exists {
         return Err(rg_not_found(&rg_name));
+    }
+    if rg_deleting && (req.method == Method::PUT || req.method == Method::PATCH) {
+        return Err(group_being_deleted(&rg_name));
     }
     match entry.handler {
         Handler::Subnet => return subnet(req, id),
