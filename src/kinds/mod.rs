@@ -60,6 +60,13 @@ pub trait Kind: Send + Sync {
     }
     /// The JSON Schema of this kind's YAML, tagged by `type`.
     fn schema(&self, g: &mut SchemaGenerator) -> Schema;
+    // Teardown (issue 17).
+    /// How Azure's references in a body of this kind name what was made with it and what
+    /// uses it ([`References`]), for resources met without a declaration (a portal VM's
+    /// interface, that interface's public IP, security group and virtual network).
+    fn references(&self) -> Option<References> {
+        None
+    }
     /// Read the typed spec from a structurally valid node.
     ///
     /// # Errors
@@ -145,6 +152,14 @@ pub trait Spec: Debug + Send + Sync + Any {
     fn upload(&self, _env: &env::Env<'_>) -> Option<(std::path::PathBuf, String)> {
         None
     }
+    // Teardown and adoption (issue 17).
+    /// Whether Azure may hold this resource under another name than the plan's, the same
+    /// object by what it holds: a role assignment made in the portal or with the Azure CLI
+    /// has a random GUID name, and is the same assignment when its (scope, principal, role)
+    /// is. The engine then looks it up by content (`engine::plane::arm::find_same_assignment`).
+    fn matched_by_content(&self) -> bool {
+        false
+    }
 }
 
 /// Something Azure makes on its own with a resource ([`Spec::implicit`]), found in the
@@ -188,8 +203,46 @@ pub type ImplicitReader = fn(&J) -> Vec<Implicit>;
 /// its body `have` (a VM's OS disk): for resources destroy or sweep meets without their
 /// declaration (orphans, expired environments). `None` when `t` makes none worth a read.
 pub fn implicit_of_listed(t: &str) -> Option<(&'static str, ImplicitReader)> {
-    let vm = &vm::VirtualMachineKind;
-    vm.arm_type().is_some_and(|a| a.eq_ignore_ascii_case(t)).then_some((vm.api_version(), vm::vm_implicit))
+    let (api, refs) = references_of(t)?;
+    refs.makes.then_some((api, refs.children))
+}
+
+/// Teardown: what Azure's own references in a resource's body say about the resources
+/// around it ([`Kind::references`]). Read from the body only, never from names.
+#[derive(Clone, Copy)]
+pub struct References {
+    /// Whether it makes children worth a read (`children` finds some).
+    pub makes: bool,
+    /// What was made with it, by the ids its body holds (a VM's `storageProfile` and
+    /// `networkProfile`; an interface's public IPs, security group and virtual network).
+    pub children: ImplicitReader,
+    /// The ids of what uses it (a virtual network's subnets' IP configurations, a public IP's
+    /// IP configuration, a security group's interfaces and subnets, an interface's VM): it
+    /// goes only when each of them goes before it.
+    pub users: fn(&J) -> Vec<String>,
+}
+
+/// No children, no users.
+fn none(_: &J) -> Vec<Implicit> {
+    Vec::new()
+}
+
+/// The [`References`] of the kind whose ARM type is `t`, with its api-version.
+pub fn references_of(t: &str) -> Option<(&'static str, References)> {
+    let k = KINDS.iter().find(|k| k.arm_type().is_some_and(|a| a.eq_ignore_ascii_case(t)))?;
+    k.references().map(|r| (k.api_version(), r))
+}
+
+/// The ids at `pointer` (an array of `{id}` objects, or one object) in `have`, and in each
+/// element's `inner` array when `inner` is given (a virtual network's subnets' IP
+/// configurations).
+pub fn ids_at(have: &J, pointer: &str, inner: Option<&str>) -> Vec<String> {
+    let Some(v) = have.pointer(pointer) else { return Vec::new() };
+    let items: Vec<&J> = v.as_array().map_or_else(|| vec![v], |a| a.iter().collect());
+    match inner {
+        None => items.iter().filter_map(|x| x.get("id").and_then(J::as_str)).map(str::to_string).collect(),
+        Some(p) => items.iter().flat_map(|x| ids_at(x, p, None)).collect(),
+    }
 }
 
 /// An in-place update sent as a PATCH ([`Spec::update_patch`]).
@@ -317,7 +370,8 @@ pub fn tagged_schema<T: schemars::JsonSchema>(g: &mut SchemaGenerator, type_name
 /// Implements [`Kind`] for a unit struct over a spec type.
 macro_rules! kind {
     ($kind:ident, $spec:ty, type_name: $tn:literal, arm_type: $arm:expr, api_version: $api:literal,
-     attributes: $attrs:expr, weight: $w:literal $(, identity: $ident:literal)? $(, naming: $naming:expr)?) => {
+     attributes: $attrs:expr, weight: $w:literal $(, identity: $ident:literal)? $(, naming: $naming:expr)?
+     $(, references: $refs:expr)?) => {
         /// The registry entry for this kind.
         pub struct $kind;
         impl $crate::kinds::Kind for $kind {
@@ -341,6 +395,9 @@ macro_rules! kind {
             })?
             $(fn instance_name(&self) -> Option<$crate::kinds::instance::InstanceName> {
                 Some($naming)
+            })?
+            $(fn references(&self) -> Option<$crate::kinds::References> {
+                Some($refs)
             })?
             fn schema(&self, g: &mut schemars::SchemaGenerator) -> schemars::Schema {
                 $crate::kinds::tagged_schema::<$spec>(g, $tn)

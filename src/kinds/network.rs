@@ -150,11 +150,16 @@ impl Spec for VirtualNetwork {
 }
 
 kind!(VirtualNetworkKind, VirtualNetwork,
-    type_name: "virtual_network",
-    arm_type: Some("Microsoft.Network/virtualNetworks"),
-    api_version: "2024-07-01",
-    attributes: &["id", "name"],
-    weight: 6);
+type_name: "virtual_network",
+arm_type: Some("Microsoft.Network/virtualNetworks"),
+api_version: "2024-07-01",
+attributes: &["id", "name"],
+weight: 6,
+references: super::References {
+    makes: false,
+    children: super::none,
+    users: |h| super::ids_at(h, "/properties/subnets", Some("/properties/ipConfigurations")),
+});
 
 arm_spec! {
     /// A network security group.
@@ -307,11 +312,20 @@ impl Spec for NetworkSecurityGroup {
 }
 
 kind!(NsgKind, NetworkSecurityGroup,
-    type_name: "network_security_group",
-    arm_type: Some("Microsoft.Network/networkSecurityGroups"),
-    api_version: "2024-07-01",
-    attributes: &["id", "name"],
-    weight: 4);
+type_name: "network_security_group",
+arm_type: Some("Microsoft.Network/networkSecurityGroups"),
+api_version: "2024-07-01",
+attributes: &["id", "name"],
+weight: 4,
+references: super::References {
+    makes: false,
+    children: super::none,
+    users: |h| {
+        let mut u = super::ids_at(h, "/properties/networkInterfaces", None);
+        u.extend(super::ids_at(h, "/properties/subnets", None));
+        u
+    },
+});
 
 /// Public IP SKU. Basic was retired by Azure; only Standard is offered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -384,11 +398,16 @@ impl Spec for PublicIp {
 }
 
 kind!(PublicIpKind, PublicIp,
-    type_name: "public_ip",
-    arm_type: Some("Microsoft.Network/publicIPAddresses"),
-    api_version: "2024-07-01",
-    attributes: &["id", "name", "ip_address"],
-    weight: 4);
+type_name: "public_ip",
+arm_type: Some("Microsoft.Network/publicIPAddresses"),
+api_version: "2024-07-01",
+attributes: &["id", "name", "ip_address"],
+weight: 4,
+references: super::References {
+    makes: false,
+    children: super::none,
+    users: |h| super::ids_at(h, "/properties/ipConfiguration", None),
+});
 
 arm_spec! {
     /// A network interface in a subnet.
@@ -476,11 +495,47 @@ impl Spec for NetworkInterface {
 }
 
 kind!(NetworkInterfaceKind, NetworkInterface,
-    type_name: "network_interface",
-    arm_type: Some("Microsoft.Network/networkInterfaces"),
-    api_version: "2024-07-01",
-    attributes: &["id", "name", "private_ip_address"],
-    weight: 5);
+type_name: "network_interface",
+arm_type: Some("Microsoft.Network/networkInterfaces"),
+api_version: "2024-07-01",
+attributes: &["id", "name", "private_ip_address"],
+weight: 5,
+references: super::References {
+    makes: true,
+    children: nic_made_with,
+    users: |h| super::ids_at(h, "/properties/virtualMachine", None),
+});
+
+/// The api-version destroy deletes what an interface refers to with (Microsoft.Network).
+const NETWORK_API: &str = "2024-07-01";
+
+/// What an interface refers to that was made with it (the portal and New-AzVM make them for
+/// the VM): its IP configurations' public IPs (`properties.publicIPAddress.id`), its
+/// security group (`properties.networkSecurityGroup.id`) and the virtual network of its
+/// subnets (`properties.subnet.id`). Each is deleted after the interface, when nothing else
+/// uses it.
+pub fn nic_made_with(have: &Value) -> Vec<super::Implicit> {
+    use super::{Implicit, ImplicitFate};
+    let after = ImplicitFate::After { api_version: NETWORK_API };
+    let mut out = Vec::new();
+    let mut push = |id: String, what: &'static str| {
+        if !out.iter().any(|c: &Implicit| c.id.eq_ignore_ascii_case(&id)) {
+            out.push(Implicit { id, what, fate: after });
+        }
+    };
+    for id in super::ids_at(have, "/properties/ipConfigurations", Some("/properties/publicIPAddress")) {
+        push(id, "public IP");
+    }
+    for id in super::ids_at(have, "/properties/networkSecurityGroup", None) {
+        push(id, "network security group");
+    }
+    for subnet in super::ids_at(have, "/properties/ipConfigurations", Some("/properties/subnet")) {
+        if let Some(at) = subnet.to_ascii_lowercase().rfind("/subnets/") {
+            push(subnet[..at].to_string(), "virtual network");
+        }
+    }
+    out
+}
 
 #[cfg(test)]
 mod tests {

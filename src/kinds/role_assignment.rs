@@ -137,6 +137,9 @@ fn check_role(cx: &mut Cx<'_>, role: &Sp<String>) {
 }
 
 impl Spec for RoleAssignment {
+    fn matched_by_content(&self) -> bool {
+        true
+    }
     fn desired(&self, env: &Env<'_>) -> Option<Desired> {
         let scope = if self.scope.value == "subscription" {
             Val::Known(format!("/subscriptions/{}", env.subscription))

@@ -240,13 +240,16 @@ pub fn vm_implicit(have: &Value) -> Vec<super::Implicit> {
         }
     }
     let nics = have.pointer("/properties/networkProfile/networkInterfaces").and_then(Value::as_array);
-    for n in nics.into_iter().flatten().filter(|n| deletes_with_vm(n)) {
+    for n in nics.into_iter().flatten() {
         if let Some(id) = n.get("id").and_then(Value::as_str) {
-            out.push(Implicit {
-                id: id.to_string(),
-                what: "network interface",
-                fate: ImplicitFate::WithParent("its deleteOption is Delete"),
-            });
+            // One whose deleteOption is not Delete (Azure's default, Detach: the portal's and
+            // New-AzVM's interface) is left by the VM's delete, and goes right after it.
+            let fate = if deletes_with_vm(n) {
+                ImplicitFate::WithParent("its deleteOption is Delete")
+            } else {
+                ImplicitFate::After { api_version: super::Kind::api_version(&super::network::NetworkInterfaceKind) }
+            };
+            out.push(Implicit { id: id.to_string(), what: "network interface", fate });
         }
     }
     out
@@ -623,7 +626,8 @@ kind!(VirtualMachineKind, VirtualMachine,
     arm_type: Some("Microsoft.Compute/virtualMachines"),
     api_version: "2025-04-01",
     attributes: &["id", "name", "identity", "identity.principal_id", "identity.tenant_id", "computer_name"],
-    weight: 90);
+    weight: 90,
+    references: super::References { makes: true, children: vm_implicit, users: |_| Vec::new() });
 
 #[cfg(test)]
 mod tests {
@@ -654,6 +658,7 @@ mod tests {
                 ("/g/disks/vm_OsDisk_1_ab".into(), "OS disk", ImplicitFate::After { api_version: DISK_API_VERSION }),
                 ("/g/disks/made".into(), "data disk", with),
                 ("/g/nics/a".into(), "network interface", with),
+                ("/g/nics/b".into(), "network interface", ImplicitFate::After { api_version: "2024-07-01" }),
             ]
         );
     }

@@ -348,16 +348,18 @@ fn answer(sh: &Shared, vault_name: &str, claims: &Caller, method: &Method, uri: 
                 secrets_of_vault.iter().filter(|(_, s)| s.deleted.is_some()).map(|(_, s)| cx.deleted(s)).collect();
             json_response(200, &json!({ "value": value, "nextLink": null }), &[])
         }
-        (SecretOp::List, Some(n)) if seg(0) == Some("secrets") => match find(n).filter(|s| s.deleted.is_none()) {
-            Some(s) => {
-                let value: Vec<Value> = s.versions.iter().map(|v| cx.bundle(&s, v)).collect();
-                json_response(200, &json!({ "value": value, "nextLink": null }), &[])
-            }
-            None => not_found(n),
-        },
+        // The versions of a secret the vault does not hold are an empty list, not a 404
+        // (SecretClientLiveTests/GetSecretVersionsNonExisting.json, 7.3-preview).
+        (SecretOp::List, Some(n)) if seg(0) == Some("secrets") => {
+            let value: Vec<Value> = find(n)
+                .filter(|s| s.deleted.is_none())
+                .map(|s| s.versions.iter().map(|v| cx.bundle(&s, v)).collect())
+                .unwrap_or_default();
+            json_response(200, &json!({ "value": value, "nextLink": null }), &[])
+        }
         (SecretOp::List, Some(n)) => match find(n).filter(|s| s.deleted.is_some()) {
             Some(s) => json_response(200, &cx.deleted(&s), &[]),
-            None => deleted_not_found(n),
+            None => not_found(n),
         },
         (SecretOp::Get, Some(n)) => {
             let version = seg(2);
@@ -368,6 +370,14 @@ fn answer(sh: &Shared, vault_name: &str, claims: &Caller, method: &Method, uri: 
                         None => s.versions.last(),
                     };
                     match v {
+                        // A disabled version's value is not served
+                        // (SecretClientLiveTests/UpdateEnabled.json, 7.2).
+                        Some(v) if !v.enabled => kv_error(
+                            403,
+                            "Forbidden",
+                            "Operation get is not allowed on a disabled secret.",
+                            Some("SecretDisabled"),
+                        ),
                         Some(v) => {
                             let mut b = cx.bundle(&s, v);
                             match open(&sh.vault_key, &v.value) {
@@ -413,7 +423,7 @@ fn answer(sh: &Shared, vault_name: &str, claims: &Caller, method: &Method, uri: 
                     || json_response(200, &shown, &[]),
                 )
             }
-            None => deleted_not_found(n),
+            None => not_found(n),
         },
         (SecretOp::Purge, Some(n)) => match find(n).filter(|s| s.deleted.is_some()) {
             Some(_) if protected => kv_error(
@@ -429,7 +439,7 @@ fn answer(sh: &Shared, vault_name: &str, claims: &Caller, method: &Method, uri: 
                 vec![Op::DeleteSecret { key: format!("{vault_key}/{}", n.to_ascii_lowercase()) }],
                 || empty(204, &[]),
             ),
-            None => deleted_not_found(n),
+            None => not_found(n),
         },
         _ => kv_error(400, "BadParameter", "The request is not valid.", None),
     }
@@ -474,6 +484,8 @@ fn commit_or_500(sh: &Shared, ops: Vec<Op>, ok: impl FnOnce() -> Response) -> Re
     }
 }
 
+/// 404 `SecretNotFound`, in the words Azure uses for a secret, a deleted secret and a recover
+/// alike (SecretClientLiveTests GetDeletedSecretNonExisting.json, StartRecoverDeletedSecretNonExisting.json).
 fn not_found(name: &str) -> Response {
     kv_error(
         404,
@@ -485,8 +497,18 @@ fn not_found(name: &str) -> Response {
     )
 }
 
-fn deleted_not_found(name: &str) -> Response {
-    kv_error(404, "SecretNotFound", &format!("Deleted Secret not found: {name}"), None)
+/// The deletion recovery level of a vault's secrets (DeletionRecoveryLevel, data-plane spec
+/// 7.4): `Customized…` below the default 90 days of retention (a 7-day vault answers
+/// `CustomizedRecoverable+Purgeable`, SecretClientLiveTests/StartRecoverDeletedSecret.json,
+/// 2023; a 90-day one `Recoverable+Purgeable`, GetDeletedSecret.json, 2021), without
+/// `+Purgeable` under purge protection.
+fn recovery_level(days: u64, protected: bool) -> &'static str {
+    match (days < 90, protected) {
+        (false, false) => "Recoverable+Purgeable",
+        (false, true) => "Recoverable",
+        (true, false) => "CustomizedRecoverable+Purgeable",
+        (true, true) => "CustomizedRecoverable",
+    }
 }
 
 /// What rendering a secret needs from its vault.
@@ -499,8 +521,19 @@ struct Cx {
 
 impl Cx {
     fn attributes(&self, v: &SecretVersion) -> Value {
-        let level = if self.protected { "Recoverable" } else { "Recoverable+Purgeable" };
-        json!({ "enabled": v.enabled, "created": v.created, "updated": v.updated, "recoveryLevel": level, "recoverableDays": self.days })
+        let mut a = json!({ "enabled": v.enabled });
+        // `nbf` and `exp` as set, between `enabled` and `created` as Azure orders them
+        // (SecretClientLiveTests/SetSecretWithExtendedProps.json, 7.3).
+        for (k, t) in [("nbf", v.nbf), ("exp", v.exp)] {
+            if let Some(t) = t {
+                a[k] = json!(t);
+            }
+        }
+        a["created"] = json!(v.created);
+        a["updated"] = json!(v.updated);
+        a["recoveryLevel"] = json!(recovery_level(self.days, self.protected));
+        a["recoverableDays"] = json!(self.days);
+        a
     }
     /// A version's bundle without its value (callers add the opened value where it belongs).
     fn bundle(&self, s: &StoredSecret, v: &SecretVersion) -> Value {
@@ -575,6 +608,8 @@ fn set_secret(
         content_type: req.get("contentType").and_then(Value::as_str).map(str::to_string),
         tags: req.get("tags").filter(|t| t.is_object()).cloned(),
         enabled: req.pointer("/attributes/enabled").and_then(Value::as_bool).unwrap_or(true),
+        nbf: req.pointer("/attributes/nbf").and_then(Value::as_u64),
+        exp: req.pointer("/attributes/exp").and_then(Value::as_u64),
         created: now_s,
         updated: now_s,
     };
@@ -616,6 +651,12 @@ fn update_secret(
     }
     if let Some(e) = req.pointer("/attributes/enabled").and_then(Value::as_bool) {
         v.enabled = e;
+    }
+    if let Some(t) = req.pointer("/attributes/nbf").and_then(Value::as_u64) {
+        v.nbf = Some(t);
+    }
+    if let Some(t) = req.pointer("/attributes/exp").and_then(Value::as_u64) {
+        v.exp = Some(t);
     }
     v.updated = now_ms() / 1000;
     let shown = cx.bundle(&s, &s.versions[at]);

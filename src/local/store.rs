@@ -139,6 +139,11 @@ pub struct SecretVersion {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Value>,
     pub enabled: bool,
+    /// Not before and expiry (`attributes.nbf`, `exp`), Unix seconds, as set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exp: Option<u64>,
     /// Unix seconds.
     pub created: u64,
     pub updated: u64,

@@ -84,6 +84,7 @@ pub fn json_codes(run: &Run) -> Vec<(String, u64, u64)> {
 }
 
 mod cycle;
+pub(crate) mod handmade;
 pub(crate) mod oidc;
 mod served;
 

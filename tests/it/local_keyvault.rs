@@ -70,6 +70,14 @@ pub(crate) fn kv(lab: &Lab, token: Option<&str>, method: &str, uri: &str, path: 
     })
 }
 
+/// A vault whose access policy gives the operator every secret permission: the operator's
+/// vault token and the vault URI.
+fn operator_vault(lab: &Lab, rg: &str, name: &str) -> (String, String) {
+    let oid = lab.cloud.info.operator_object_id.clone();
+    let (_, uri) = vault(lab, rg, name, json!([policy(lab, &oid, &["all"])]), false);
+    (operator_vault_token(lab), uri)
+}
+
 pub(crate) fn set(lab: &Lab, token: &str, uri: &str, name: &str, value: &str) -> Resp {
     let body = serde_json::to_vec(&json!({ "value": value })).unwrap_or_default();
     kv(lab, Some(token), "PUT", uri, &format!("secrets/{name}?api-version=7.4"), Some(&body))
@@ -110,7 +118,9 @@ fn the_data_plane_challenges_first_then_checks_audience_version_and_policies() {
     let version = id.rsplit('/').next().unwrap_or_default().to_string();
     assert_eq!(id, format!("{uri}secrets/db-password/{version}"));
     assert!(version.len() == 32 && version.chars().all(|c| c.is_ascii_hexdigit()), "{version}");
-    assert_eq!(r.body["attributes"]["recoveryLevel"], "Recoverable+Purgeable");
+    // A 7-day vault: `CustomizedRecoverable+Purgeable`, as Azure answers for one.
+    assert_eq!(r.body["attributes"]["recoveryLevel"], "CustomizedRecoverable+Purgeable");
+    assert_eq!(r.body["attributes"]["recoverableDays"], 7);
     // SDKs ask for `/secrets/NAME/` (empty version).
     let got = kv(&lab, Some(&me), "GET", &uri, "secrets/db-password/?api-version=7.4", None);
     assert_eq!((got.status, got.body["value"].as_str()), (200, Some("s3cret-value")));
@@ -144,6 +154,41 @@ fn the_data_plane_challenges_first_then_checks_audience_version_and_policies() {
         assert!(!state.contains(&form), "the state holds the value as {form}");
     }
     assert!(log.contains("/vaults/idlab-kv-one/secrets/db-password"), "{log}");
+}
+
+/// The recovery level follows the vault's retention and purge protection as Azure reports
+/// it: `Recoverable+Purgeable` at 90 days (SecretClientLiveTests/GetDeletedSecret.json),
+/// `CustomizedRecoverable+Purgeable` below (StartRecoverDeletedSecret.json, a 7-day vault),
+/// without `+Purgeable` under purge protection (DeletionRecoveryLevel, data-plane spec 7.4).
+#[test]
+fn the_recovery_level_follows_retention_and_purge_protection() {
+    let lab = Lab::start();
+    let me = operator_vault_token(&lab);
+    let oid = lab.cloud.info.operator_object_id.clone();
+    let rgp = lab.rg_path("levels");
+    assert!(lab.op("PUT", &format!("{rgp}?{API}"), Some(&json!({"location": "eastus"}))).status < 300);
+    let cases = [
+        ("kv-ninety", 90, false, "Recoverable+Purgeable"),
+        ("kv-thirty", 30, false, "CustomizedRecoverable+Purgeable"),
+        ("kv-protected", 90, true, "Recoverable"),
+        ("kv-protected-short", 7, true, "CustomizedRecoverable"),
+    ];
+    for (name, days, protected, want) in cases {
+        let mut body = vault_body(&lab, json!([policy(&lab, &oid, &["get", "set", "delete"])]), false);
+        body["properties"]["softDeleteRetentionInDays"] = json!(days);
+        if protected {
+            body["properties"]["enablePurgeProtection"] = json!(true);
+        }
+        let r = lab.op("PUT", &format!("{rgp}/providers/Microsoft.KeyVault/vaults/{name}?{API}"), Some(&body));
+        assert_eq!(r.status, 200, "{}", r.body);
+        let uri = r.body.pointer("/properties/vaultUri").and_then(Value::as_str).unwrap_or_default().to_string();
+        let r = set(&lab, &me, &uri, "s", "v");
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body["attributes"]["recoveryLevel"], want, "{name}");
+        assert_eq!(r.body["attributes"]["recoverableDays"], days, "{name}");
+        let r = kv(&lab, Some(&me), "DELETE", &uri, "secrets/s?api-version=7.4", None);
+        assert_eq!(r.body["attributes"]["recoveryLevel"], want, "{name}: the deleted secret's too");
+    }
 }
 
 #[test]
@@ -282,7 +327,14 @@ fn deleted_secrets_block_their_name_until_recovered_or_purged() {
     assert_eq!(kv(&lab, Some(&owner), "GET", &uri, "secrets/s?api-version=7.4", None).body["value"], "one");
     assert_eq!(kv(&lab, Some(&owner), "DELETE", &uri, "secrets/s?api-version=7.4", None).status, 200);
     assert_eq!(kv(&lab, Some(&owner), "DELETE", &uri, "deletedsecrets/s?api-version=7.4", None).status, 204);
-    assert_eq!(kv(&lab, Some(&owner), "GET", &uri, "deletedsecrets/s?api-version=7.4", None).status, 404);
+    // A purged (or never deleted) secret: 404 in the words Azure uses for every missing
+    // secret (SecretClientLiveTests GetDeletedSecretNonExisting.json, …RecoverDeletedSecretNonExisting.json).
+    for (method, path) in [("GET", "deletedsecrets/s"), ("POST", "deletedsecrets/s/recover")] {
+        let r = kv(&lab, Some(&owner), method, &uri, &format!("{path}?api-version=7.4"), None);
+        assert_eq!((r.status, r.body["error"]["code"].as_str()), (404, Some("SecretNotFound")), "{path}");
+        let msg = r.body["error"]["message"].as_str().unwrap_or_default();
+        assert!(msg.starts_with("A secret with (name/id) s was not found in this key vault."), "{msg}");
+    }
     assert_eq!(set(&lab, &owner, &uri, "s", "three").status, 200);
     assert_eq!(set(&lab, &owner, &uri, "bad_name", "x").body["error"]["code"], "BadParameter");
 }
@@ -427,4 +479,138 @@ fn vaults_secrets_and_their_ports_survive_a_restart() {
     let deleted =
         lab.op("GET", &format!("/subscriptions/{sub}/providers/Microsoft.KeyVault/deletedVaults?{API}"), None);
     assert_eq!(deleted.body["value"].as_array().map(Vec::len), Some(1), "{}", deleted.body);
+}
+
+/// A vault in a location named by its display name ("North Central US"), as Azure shows it
+/// in KeyVaultManagementListDeletedVaults.json (2021-06-01-preview): its network rules come
+/// back with both rule lists, its deleted record is found through the display name or the
+/// short name and its id names the short one, and its purge's `Location` poll ends with
+/// Key Vault's operation record.
+#[test]
+fn deleted_vaults_answer_by_display_or_short_location_and_purge_ends_with_its_record() {
+    let lab = Lab::with(idlab::local::faults::Faults::parse("lro_ms: 1\n").expect("faults"));
+    let sub = lab.sub();
+    let rgp = lab.rg_path("ncus");
+    assert!(lab.op("PUT", &format!("{rgp}?{API}"), Some(&json!({"location": "North Central US"}))).status < 300);
+    let path = format!("{rgp}/providers/Microsoft.KeyVault/vaults/idlab-kv-ncus");
+    let mut body = vault_body(&lab, json!([]), false);
+    body["location"] = json!("North Central US");
+    body["properties"]["networkAcls"] =
+        json!({"bypass": "AzureServices", "defaultAction": "Allow", "ipRules": [{"value": "1.2.3.4/32"}]});
+    let r = lab.op("PUT", &format!("{path}?{API}"), Some(&body));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body.pointer("/properties/networkAcls/virtualNetworkRules"), Some(&json!([])));
+    assert_eq!(r.body.pointer("/properties/networkAcls/ipRules/0/value"), Some(&json!("1.2.3.4/32")));
+    assert_eq!(lab.op("DELETE", &format!("{path}?{API}"), None).status, 200);
+    let base = format!("/subscriptions/{sub}/providers/Microsoft.KeyVault/locations");
+    for location in ["North%20Central%20US", "northcentralus"] {
+        let d = lab.op("GET", &format!("{base}/{location}/deletedVaults/idlab-kv-ncus?{API}"), None);
+        assert_eq!(d.status, 200, "{location}: {}", d.body);
+        assert_eq!(d.body["id"], json!(format!("{base}/northcentralus/deletedVaults/idlab-kv-ncus")));
+        let shown = d.body["properties"]["location"].as_str().unwrap_or_default().replace(' ', "");
+        assert!(shown.eq_ignore_ascii_case("northcentralus"), "{shown}");
+    }
+    let p = lab.op("POST", &format!("{base}/North%20Central%20US/deletedVaults/idlab-kv-ncus/purge?{API}"), None);
+    assert_eq!(p.status, 202, "{}", p.body);
+    let poll = p.header("location").expect("Location");
+    let mut end = lab.op("GET", &poll, None);
+    for _ in 0..100 {
+        if end.status != 202 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        end = lab.op("GET", &poll, None);
+    }
+    assert_eq!(end.status, 200, "{}", end.body);
+    assert_eq!(end.body["status"], "Succeeded");
+    for k in ["createdDateTime", "lastActionDateTime"] {
+        let t = end.body[k].as_str().unwrap_or_default();
+        assert!(t.len() == 20 && t.as_bytes()[10] == b' ' && t.ends_with('Z'), "{k}: {t}");
+    }
+    assert_eq!(lab.op("GET", &format!("{base}/northcentralus/deletedVaults/idlab-kv-ncus?{API}"), None).status, 404);
+}
+
+/// `GET /secrets/{name}/versions` lists every version of the secret (ids with their version,
+/// no values), and a secret the vault does not hold has an empty list, as Azure answers
+/// (SecretClientLiveTests/GetSecretVersionsNonExisting.json: 200 `{"value": [], "nextLink": null}`).
+#[test]
+fn secret_versions_are_listed_and_a_missing_secret_has_none() {
+    let lab = Lab::start();
+    let (me, uri) = operator_vault(&lab, "kvv", "idlab-kv-versions");
+    let first = set(&lab, &me, &uri, "rotated", "one");
+    let second = set(&lab, &me, &uri, "rotated", "two");
+    let r = kv(&lab, Some(&me), "GET", &uri, "secrets/rotated/versions?api-version=7.4", None);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let ids: Vec<&str> = r.body["value"].as_array().into_iter().flatten().filter_map(|v| v["id"].as_str()).collect();
+    assert_eq!(ids.len(), 2, "{}", r.body);
+    for made in [&first, &second] {
+        assert!(ids.contains(&made.body["id"].as_str().unwrap_or_default()), "{ids:?}");
+    }
+    assert!(
+        !r.body.to_string().contains("\"one\"") && !r.body.to_string().contains("\"two\""),
+        "no values in a listing"
+    );
+    let none = kv(&lab, Some(&me), "GET", &uri, "secrets/never-set/versions?api-version=7.3-preview", None);
+    assert_eq!((none.status, none.body.clone()), (200, json!({"value": [], "nextLink": null})));
+}
+
+/// A disabled secret keeps its metadata but not its value: reading it is 403 `Forbidden` with
+/// inner code `SecretDisabled` until it is enabled again, as Azure answers
+/// (SecretClientLiveTests/UpdateEnabled.json, 7.2).
+#[test]
+fn a_disabled_secret_is_not_read_until_enabled_again() {
+    let lab = Lab::start();
+    let (me, uri) = operator_vault(&lab, "kvd", "idlab-kv-disabled");
+    let made = set(&lab, &me, &uri, "off", "hidden-value");
+    let version = made.body["id"].as_str().unwrap_or_default().rsplit('/').next().unwrap_or_default().to_string();
+    let patch = |enabled: bool| {
+        let body = serde_json::to_vec(&json!({"attributes": {"enabled": enabled}})).unwrap_or_default();
+        kv(&lab, Some(&me), "PATCH", &uri, &format!("secrets/off/{version}?api-version=7.2"), Some(&body))
+    };
+    let r = patch(false);
+    assert_eq!((r.status, r.body["attributes"]["enabled"].as_bool()), (200, Some(false)), "{}", r.body);
+    for path in ["secrets/off/", &format!("secrets/off/{version}")] {
+        let r = kv(&lab, Some(&me), "GET", &uri, &format!("{path}?api-version=7.2"), None);
+        assert_eq!(r.status, 403, "{path}: {}", r.body);
+        assert_eq!(r.body["error"]["code"], "Forbidden");
+        assert_eq!(r.body["error"]["innererror"]["code"], "SecretDisabled");
+        assert!(!r.body.to_string().contains("hidden-value"));
+    }
+    // Its metadata is still listed.
+    let list = kv(&lab, Some(&me), "GET", &uri, "secrets/off/versions?api-version=7.2", None);
+    assert_eq!(list.body["value"][0]["attributes"]["enabled"], false);
+    assert_eq!(patch(true).status, 200);
+    let r = kv(&lab, Some(&me), "GET", &uri, "secrets/off?api-version=7.2", None);
+    assert_eq!((r.status, r.body["value"].as_str()), (200, Some("hidden-value")));
+}
+
+/// `attributes.nbf` and `exp` are kept as set, shown on every answer about the version (set,
+/// get, delete) and changed by PATCH, as Azure answers (SecretClientLiveTests/
+/// SetSecretWithExtendedProps.json, 7.3: an expired secret is still read).
+#[test]
+fn not_before_and_expiry_are_kept_and_shown() {
+    let lab = Lab::start();
+    let (me, uri) = operator_vault(&lab, "kvx", "idlab-kv-expiry");
+    let body = serde_json::to_vec(&json!({"value": "v", "contentType": "password",
+        "attributes": {"nbf": 1564536012u64, "exp": 1567128012u64}, "tags": {"tag1": "value1"}}))
+    .unwrap_or_default();
+    let r = kv(&lab, Some(&me), "PUT", &uri, "secrets/timed?api-version=7.3", Some(&body));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let keys: Vec<&String> = r.body["attributes"].as_object().map(|m| m.keys().collect()).unwrap_or_default();
+    assert_eq!(keys, ["enabled", "nbf", "exp", "created", "updated", "recoveryLevel", "recoverableDays"]);
+    let got = kv(&lab, Some(&me), "GET", &uri, "secrets/timed/?api-version=7.3", None);
+    assert_eq!(got.status, 200, "an expired secret is still read: {}", got.body);
+    assert_eq!(
+        (got.body["attributes"]["nbf"].as_u64(), got.body["attributes"]["exp"].as_u64()),
+        (Some(1564536012), Some(1567128012))
+    );
+    let patch = serde_json::to_vec(&json!({"attributes": {"exp": 4102444800u64}})).unwrap_or_default();
+    let r = kv(&lab, Some(&me), "PATCH", &uri, "secrets/timed?api-version=7.3", Some(&patch));
+    assert_eq!(r.body["attributes"]["exp"], 4102444800u64);
+    assert_eq!(r.body["attributes"]["nbf"], 1564536012u64);
+    let d = kv(&lab, Some(&me), "DELETE", &uri, "secrets/timed?api-version=7.3", None);
+    assert_eq!(
+        (d.body["attributes"]["exp"].as_u64(), d.body["contentType"].as_str()),
+        (Some(4102444800), Some("password"))
+    );
 }

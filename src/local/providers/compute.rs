@@ -29,7 +29,23 @@ pub(crate) fn prepare_vm(
     caller: Option<&Caller>,
     now: u64,
 ) -> Result<(), ArmError> {
-    // Network interfaces must exist and not belong to another VM.
+    // Network interfaces must exist and not belong to another VM; their references' enums in
+    // Azure's case, a `null` `deleteOption` (what `az vm create` sends unasked) dropped.
+    for r in body
+        .pointer_mut("/properties/networkProfile/networkInterfaces")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(p) = r.get_mut("properties").and_then(Value::as_object_mut) {
+            super::disk::canonical_enums(p);
+            if p.is_empty()
+                && let Some(o) = r.as_object_mut()
+            {
+                o.remove("properties");
+            }
+        }
+    }
     let nics = vm_nics(body);
     for nic in &nics {
         let Some(n) = st.resources.get(&nic.to_ascii_lowercase()) else {

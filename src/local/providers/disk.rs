@@ -10,7 +10,7 @@
 use serde_json::{Value, json};
 
 use crate::local::http::ArmError;
-use crate::local::providers::network::network_backrefs;
+use crate::local::providers::network::{canonical, network_backrefs};
 use crate::local::shared::guid;
 use crate::local::store::{Op, Resource, State as CloudState};
 use crate::local::table::DISKS;
@@ -135,6 +135,32 @@ fn set_owner(disk: &Resource, vm_id: Option<&str>) -> Op {
     Op::PutResource { resource: d }
 }
 
+/// The enum values of a VM's disk entries and NIC references as Compute answers them,
+/// whatever the case a client sent: `az vm create` sends `createOption: fromImage`
+/// (Azure/azure-cli, `vm/_template_builder.py`, `build_vm_resource`) and the VM reads back
+/// `FromImage`; the values are the spec's (`DiskCreateOptionTypes`, `CachingTypes`,
+/// `DiskDeleteOptionTypes`, `DeleteOptions`, ComputeRP 2025-04-01). An unknown value is kept
+/// as sent; a `null` is dropped (the default applies), as `az vm create` sends the NIC
+/// reference's `deleteOption` when none is asked (`vm/custom.py`, `create_vm`).
+pub(crate) fn canonical_enums(entry: &mut serde_json::Map<String, Value>) {
+    const ENUMS: &[(&str, &[&str])] = &[
+        ("createOption", &["FromImage", "Empty", "Attach", "Copy", "Restore"]),
+        ("caching", &["None", "ReadOnly", "ReadWrite"]),
+        ("deleteOption", &["Delete", "Detach"]),
+    ];
+    for (key, values) in ENUMS {
+        // `null` is no value: the default applies (ARM clients send it for what was not asked,
+        // as `az vm create` does for `deleteOption`).
+        if entry.get(*key).is_some_and(Value::is_null) {
+            entry.remove(*key);
+        }
+        let known = entry.get(*key).and_then(Value::as_str).and_then(|v| canonical(v, values));
+        if let Some(c) = known {
+            entry.insert((*key).to_string(), json!(c));
+        }
+    }
+}
+
 /// The managed disk ids a VM body refers to: its OS disk, then its data disks.
 pub(crate) fn vm_disk_ids(body: &Value) -> Vec<String> {
     let os = body.pointer("/properties/storageProfile/osDisk/managedDisk/id").and_then(Value::as_str);
@@ -173,6 +199,9 @@ pub(crate) fn vm_disks(
     // A VM made from an image gets an OS disk even when the body names none.
     if sp.contains_key("imageReference") && !sp.contains_key("osDisk") {
         sp.insert("osDisk".into(), old_os.clone().unwrap_or_else(|| json!({ "createOption": "FromImage" })));
+    }
+    if let Some(os) = sp.get_mut("osDisk").and_then(Value::as_object_mut) {
+        canonical_enums(os);
     }
     let unmanaged = sp.get("osDisk").is_some_and(|o| o.get("vhd").is_some());
     if let Some(os) = sp.get_mut("osDisk").and_then(Value::as_object_mut)
@@ -245,6 +274,7 @@ pub(crate) fn vm_disks(
     if let Some(list) = sp.entry("dataDisks").or_insert(json!([])).as_array_mut() {
         for (i, d) in list.iter_mut().enumerate() {
             let Some(o) = d.as_object_mut() else { continue };
+            canonical_enums(o);
             o.entry("lun").or_insert(json!(i));
             o.entry("caching").or_insert(json!("None"));
             o.entry("deleteOption").or_insert(json!("Detach"));
@@ -379,6 +409,15 @@ pub(crate) fn vm_delete_ops(st: &CloudState, vm: &Resource) -> Vec<Op> {
         if deletes(Some(n)) {
             ops.push(Op::DeleteResource { key });
             ops.extend(network_backrefs(st, &nic.kind, &nic.id, None));
+            // Its public IPs whose reference says `Delete` go with it (after the back-reference
+            // updates, which would otherwise write them again).
+            for c in nic.body.pointer("/properties/ipConfigurations").and_then(Value::as_array).into_iter().flatten() {
+                let Some(pip) = c.pointer("/properties/publicIPAddress") else { continue };
+                let key = pip.get("id").and_then(Value::as_str).unwrap_or_default().to_ascii_lowercase();
+                if deletes(Some(pip)) && st.resources.contains_key(&key) {
+                    ops.push(Op::DeleteResource { key });
+                }
+            }
         } else {
             if let Some(p) = nic.body.get_mut("properties").and_then(Value::as_object_mut) {
                 p.remove("virtualMachine");

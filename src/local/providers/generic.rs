@@ -502,40 +502,9 @@ pub(crate) fn delete_resource(
         if tl == "microsoft.compute/disks" {
             super::disk::check_disk_delete(&st.state, &r)?;
         }
-        if tl == "microsoft.network/networkinterfaces"
-            && let Some(vm) = r.body.pointer("/properties/virtualMachine/id").and_then(Value::as_str)
-            && st.state.resources.contains_key(&vm.to_ascii_lowercase())
-        {
-            return Err(ArmError::new(
-                400,
-                "NicInUse",
-                format!(
-                    "Network Interface {} is used by existing resource {vm}. In order to delete the network interface, it must be dissociated from the resource. To learn more, see aka.ms/deletenic.",
-                    r.id
-                ),
-            ));
-        }
-        if tl == "microsoft.network/virtualnetworks"
-            || tl == "microsoft.network/publicipaddresses"
-            || tl == "microsoft.network/networksecuritygroups"
-        {
-            let prefix = r.id.to_ascii_lowercase();
-            let used = st.state.resources.values().find(|n| {
-                n.kind == "Microsoft.Network/networkInterfaces"
-                    && n.body.to_string().to_ascii_lowercase().contains(&format!("\"{prefix}"))
-            });
-            if let Some(nic) = used {
-                let code = match tl {
-                    "microsoft.network/virtualnetworks" => "InUseSubnetCannotBeDeleted",
-                    "microsoft.network/publicipaddresses" => "PublicIPAddressCannotBeDeleted",
-                    _ => "InUseNetworkSecurityGroupCannotBeDeleted",
-                };
-                return Err(ArmError::new(
-                    400,
-                    code,
-                    format!("{} is in use by {} and cannot be deleted.", r.id, nic.id),
-                ));
-            }
+        // Azure Network refuses to delete what is still in use.
+        if tl.starts_with("microsoft.network/") {
+            check_network_delete(&st.state, &r)?;
         }
         ops.extend(principal_cleanup(&st.state, &r));
         if tl.starts_with("microsoft.network/") {

@@ -55,6 +55,15 @@ pub(crate) fn purge_vault(req: &Req<'_>, parent: &str) -> Result<Response, ArmEr
     };
     req.sh.commit(ops)?;
     let op = start_operation(req.sh, "microsoft.keyvault/locations/deletedvaults/purge", None);
+    // Its `Location` poll ends with Key Vault's operation record (KeyVaultManagementListDeletedVaults.json:
+    // 202 `NotStarted`, then 200 `{createdDateTime, lastActionDateTime, status: Succeeded}`).
+    if let Some(o) = req.sh.ops.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&op) {
+        o.result = Some(json!({
+            "createdDateTime": operation_time(o.started_ms),
+            "lastActionDateTime": operation_time(o.done_ms),
+            "status": "Succeeded",
+        }));
+    }
     Ok(empty(202, &lro_headers(req, &op, true)))
 }
 
@@ -248,6 +257,15 @@ pub(crate) fn prepare_vault(
     if !props.get("publicNetworkAccess").is_some_and(Value::is_string) {
         props.insert("publicNetworkAccess".into(), old_prop("publicNetworkAccess").unwrap_or(json!("Enabled")));
     }
+    // Network rules come back with both rule lists, empty where none were sent (Azure adds
+    // `virtualNetworkRules: []` to a set with only IP rules, KeyVaultManagementListDeletedVaults.json).
+    if let Some(acls) = props.get_mut("networkAcls").and_then(Value::as_object_mut) {
+        for list in ["ipRules", "virtualNetworkRules"] {
+            if !acls.get(list).is_some_and(Value::is_array) {
+                acls.insert(list.into(), json!([]));
+            }
+        }
+    }
     if let Some(uri) = old_prop("vaultUri") {
         props.insert("vaultUri".into(), uri);
     }
@@ -359,6 +377,15 @@ pub(crate) fn same_permission(a: &Value, b: &Value) -> bool {
     matches!((a.as_str(), b.as_str()), (Some(x), Some(y)) if x.eq_ignore_ascii_case(y))
 }
 
+/// Key Vault's operation times: `2019-12-02 02:11:12Z`.
+fn operation_time(ms: u64) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]Z");
+    time::OffsetDateTime::from_unix_timestamp((ms / 1000) as i64)
+        .ok()
+        .and_then(|d| d.format(&format).ok())
+        .unwrap_or_default()
+}
+
 pub(crate) fn rfc3339(ms: u64) -> String {
     time::OffsetDateTime::from_unix_timestamp((ms / 1000) as i64)
         .map(|d| d.format(&time::format_description::well_known::Rfc3339).unwrap_or_default())
@@ -376,8 +403,11 @@ pub(crate) fn deleted_body(subscription: &str, d: &DeletedVault) -> Value {
     let b = &d.resource.body;
     let name = d.resource.id.rsplit('/').next().unwrap_or_default();
     let location = b.get("location").and_then(Value::as_str).unwrap_or_default();
+    // The id names the location by its short name (`northcentralus` for a vault in "North
+    // Central US"), the properties as the vault had it (KeyVaultManagementListDeletedVaults.json).
+    let short = normalize_location(location);
     json!({
-        "id": format!("/subscriptions/{subscription}/providers/Microsoft.KeyVault/locations/{location}/deletedVaults/{name}"),
+        "id": format!("/subscriptions/{subscription}/providers/Microsoft.KeyVault/locations/{short}/deletedVaults/{name}"),
         "name": name,
         "type": "Microsoft.KeyVault/deletedVaults",
         "properties": {
@@ -391,10 +421,16 @@ pub(crate) fn deleted_body(subscription: &str, d: &DeletedVault) -> Value {
     })
 }
 
-/// The deleted vault `name` in `location`, if any.
+/// The deleted vault `name` in `location` (its display or its short name, as Azure takes
+/// both: `locations/North%20Central%20US/deletedVaults/…` in KeyVaultManagementListDeletedVaults.json),
+/// if any.
 pub(crate) fn deleted_in<'a>(st: &'a CloudState, location: &str, name: &str) -> Option<&'a DeletedVault> {
     st.deleted_vaults.get(&name.to_ascii_lowercase()).filter(|d| {
-        d.resource.body.get("location").and_then(Value::as_str).is_some_and(|l| l.eq_ignore_ascii_case(location))
+        d.resource
+            .body
+            .get("location")
+            .and_then(Value::as_str)
+            .is_some_and(|l| normalize_location(l) == normalize_location(location))
     })
 }
 

@@ -40,6 +40,28 @@ fn id_only(v: &mut Value, key: &str) {
     }
 }
 
+/// `value` as one of an enum's `values` in the enum's own case (ARM's enums are taken in any
+/// case and answered in the spec's), or `None` when it is not one of them.
+pub(crate) fn canonical(value: &str, values: &[&'static str]) -> Option<&'static str> {
+    values.iter().copied().find(|c| c.eq_ignore_ascii_case(value))
+}
+
+/// A NIC configuration's public IP as Azure Network keeps it: its `id` and, when sent, the
+/// `deleteOption` (`Delete`, `Detach`) that decides whether the public IP goes when the VM
+/// using the NIC is deleted. The spec (`PublicIPAddressPropertiesFormat.deleteOption`, Network
+/// 2024-07-01) puts it on the public IP; it takes effect only on the NIC's reference, which
+/// reads it back (Azure/azure-sdk-for-java#38806, its test in #39096).
+fn public_ip_reference(v: &mut Value) {
+    let option = v
+        .pointer("/publicIPAddress/properties/deleteOption")
+        .and_then(Value::as_str)
+        .and_then(|o| canonical(o, &["Delete", "Detach"]));
+    id_only(v, "publicIPAddress");
+    if let (Some(o), Some(r)) = (option, v.get_mut("publicIPAddress")) {
+        r["properties"] = json!({ "deleteOption": o });
+    }
+}
+
 /// The resource GUID is made once, at creation, and kept by every update.
 fn keep_guid(existing: Option<&Resource>, body: &mut Value) {
     let g = existing.and_then(|r| r.body.pointer("/properties/resourceGuid").cloned()).unwrap_or_else(|| json!(guid()));
@@ -308,7 +330,7 @@ pub(crate) fn prepare_nic(
         c["etag"] = etag.clone();
         c["type"] = json!("Microsoft.Network/networkInterfaces/ipConfigurations");
         id_only(&mut c["properties"], "subnet");
-        id_only(&mut c["properties"], "publicIPAddress");
+        public_ip_reference(&mut c["properties"]);
         let Some(p) = c.get_mut("properties").and_then(Value::as_object_mut) else {
             return Err(ArmError::new(400, "InvalidRequestFormat", "an IP configuration has no properties"));
         };
@@ -455,6 +477,89 @@ impl BackRefs {
     }
 }
 
+/// Azure Network's refusals to delete what is still in use, all `400` and synchronous, with
+/// the codes and messages Azure answers (as its clients report them: `NicInUse` in
+/// hashicorp/terraform-provider-azurerm#8105, `PublicIPAddressCannotBeDeleted` in #2566,
+/// `InUseNetworkSecurityGroupCannotBeDeleted` in DataBiosphere/terra-workspace-manager#502 and
+/// pulumi/pulumi-azure-native#3051, `InUseSubnetCannotBeDeleted` in
+/// hashicorp/packer-plugin-azure#273): a NIC a VM holds, a public IP a NIC configuration uses,
+/// a network security group attached to a NIC or a subnet, a virtual network one of whose
+/// subnets holds a NIC configuration.
+pub(crate) fn check_network_delete(st: &CloudState, r: &Resource) -> Result<(), ArmError> {
+    let kind = r.kind.to_ascii_lowercase();
+    if kind == "microsoft.network/networkinterfaces" {
+        if let Some(vm) = r.body.pointer("/properties/virtualMachine/id").and_then(Value::as_str)
+            && st.resources.contains_key(&vm.to_ascii_lowercase())
+        {
+            return Err(ArmError::new(
+                400,
+                "NicInUse",
+                format!(
+                    "Network Interface {} is used by existing resource {vm}. In order to delete the network interface, it must be dissociated from the resource. To learn more, see aka.ms/deletenic.",
+                    r.id
+                ),
+            ));
+        }
+        return Ok(());
+    }
+    let refs = BackRefs::collect(st.resources.values().map(|x| (x.kind.as_str(), &x.body)));
+    let key = r.id.to_ascii_lowercase();
+    match kind.as_str() {
+        "microsoft.network/publicipaddresses" => match refs.pip.get(&key) {
+            Some(cfg) => Err(ArmError::new(
+                400,
+                "PublicIPAddressCannotBeDeleted",
+                format!(
+                    "Public IP address {} can not be deleted since it is still allocated to resource {cfg}. In order to delete the public IP, disassociate/detach the Public IP address from the resource.  To learn how to do this, see aka.ms/deletepublicip.",
+                    r.id
+                ),
+            )),
+            None => Ok(()),
+        },
+        "microsoft.network/networksecuritygroups" => {
+            let users: Vec<&String> =
+                refs.nsg_nics.get(&key).into_iter().chain(refs.nsg_subnets.get(&key)).flatten().collect();
+            if users.is_empty() {
+                return Ok(());
+            }
+            let list: Vec<&str> = users.iter().map(|u| u.as_str()).collect();
+            Err(ArmError::new(
+                400,
+                "InUseNetworkSecurityGroupCannotBeDeleted",
+                format!(
+                    "Network security group {} cannot be deleted because it is in use by the following resources: {}. In order to delete the Network security group, remove the association with the resource(s).",
+                    r.id,
+                    list.join(", ")
+                ),
+            ))
+        }
+        "microsoft.network/virtualnetworks" => {
+            for sub in r.body.pointer("/properties/subnets").and_then(Value::as_array).into_iter().flatten() {
+                let id = sub.get("id").and_then(Value::as_str).unwrap_or_default();
+                let name = sub.get("name").and_then(Value::as_str).unwrap_or_default();
+                subnet_free(&refs, id, name)?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `InUseSubnetCannotBeDeleted` when NIC configurations are in subnet `id` (`name`).
+fn subnet_free(refs: &BackRefs, id: &str, name: &str) -> Result<(), ArmError> {
+    match refs.subnet.get(&id.to_ascii_lowercase()).filter(|c| !c.is_empty()) {
+        Some(cfgs) => Err(ArmError::new(
+            400,
+            "InUseSubnetCannotBeDeleted",
+            format!(
+                "Subnet {name} is in use by {} and cannot be deleted. In order to delete the subnet, delete all the resources within the subnet. See aka.ms/deletesubnet.",
+                cfgs.join(", ")
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// After a write of the network resource `id` (its new body, or `None` when it is deleted):
 /// set the back-references in that body and return the updates of the other network
 /// resources whose back-references change.
@@ -527,6 +632,13 @@ pub(crate) fn subnet(req: &mut Req<'_>, id: &ResourceId) -> Result<Response, Arm
         }
         Method::DELETE => {
             let Some(i) = pos else { return Ok(empty(204, &[])) };
+            {
+                let st = req.sh.store();
+                let refs = BackRefs::collect(st.state.resources.values().map(|x| (x.kind.as_str(), &x.body)));
+                let sid = subnets[i].get("id").and_then(Value::as_str).unwrap_or_default();
+                let sname = subnets[i].get("name").and_then(Value::as_str).unwrap_or(&name);
+                subnet_free(&refs, sid, sname)?;
+            }
             let mut list = subnets;
             list.remove(i);
             vnet.body["properties"]["subnets"] = Value::Array(list);

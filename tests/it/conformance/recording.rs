@@ -17,6 +17,9 @@ pub enum Host {
     AadGraph,
     /// A Data Lake Store account's WebHDFS endpoint.
     DataLake,
+    /// A vault's data plane (`{vault}.vault.azure.net`; host-less `/secrets/…` in the older
+    /// SessionRecords).
+    KeyVault,
 }
 
 /// One recorded request and its answer.
@@ -90,6 +93,9 @@ pub fn strip_host(url: &str) -> &str {
 }
 
 fn host_of(url: &str) -> Host {
+    if is_vault_url(url) {
+        return Host::KeyVault;
+    }
     let lower = url.to_ascii_lowercase();
     let query = lower.split_once('?').map(|(_, q)| q).unwrap_or_default();
     if lower.starts_with("/v1.0/") || lower.starts_with("/beta/") {
@@ -100,6 +106,34 @@ fn host_of(url: &str) -> Host {
         Host::DataLake
     } else {
         Host::Arm
+    }
+}
+
+/// A vault data-plane URL: an absolute one on a `vault.azure.net` (or test `vault-int`) host,
+/// or a host-less path of the secrets, keys or certificates collections.
+pub fn is_vault_url(url: &str) -> bool {
+    let lower = url.to_ascii_lowercase();
+    if let Some((_, rest)) = lower.split_once("://") {
+        let host = rest.split(['/', '?']).next().unwrap_or_default();
+        return host.split(':').next().is_some_and(|h| h.ends_with(".vault.azure.net") || h.contains(".vault-int."));
+    }
+    let first = lower.split('?').next().unwrap_or_default().split('/').find(|s| !s.is_empty()).unwrap_or_default();
+    matches!(first, "secrets" | "deletedsecrets" | "keys" | "deletedkeys" | "certificates" | "deletedcertificates")
+}
+
+/// The path a vault data-plane operation's client polls until it ends: deleting a secret is
+/// polled on its `deletedsecrets/{name}`, recovering it on `secrets/{name}` (the SDKs' delete
+/// and recover operations; the service answers 404 until the change is done).
+fn vault_poll_target(e: &Entry) -> Option<String> {
+    if e.host != Host::KeyVault || !(200..300).contains(&e.status) {
+        return None;
+    }
+    let key = e.path_key();
+    let segs: Vec<&str> = key.split('/').filter(|s| !s.is_empty()).collect();
+    match (e.method.as_str(), segs.as_slice()) {
+        ("DELETE", ["secrets", name]) => Some(format!("/deletedsecrets/{name}")),
+        ("POST", ["deletedsecrets", name, "recover"]) => Some(format!("/secrets/{name}")),
+        _ => None,
     }
 }
 
@@ -211,7 +245,8 @@ fn wall_clock(mut list: Vec<Entry>) -> Vec<Entry> {
 
 /// The recorder grouped entries by request (method and URI), keeping each group's own order:
 /// within one second, order them so each answer agrees with what exists (a 404 read before
-/// the PUT that made the resource, a 2xx read after it), keeping each group's order.
+/// the PUT that made the resource, a 2xx read after it, a read that shows a write's answer
+/// after that write), keeping each group's order.
 fn consistent(mut block: Vec<Entry>, exists: &mut HashMap<String, bool>) -> Vec<Entry> {
     let mut out = Vec::with_capacity(block.len());
     while !block.is_empty() {
@@ -223,7 +258,19 @@ fn consistent(mut block: Vec<Entry>, exists: &mut HashMap<String, bool>) -> Vec<
                 (true, 200..=299) => Some(true),
                 _ => None,
             };
-            first_of_group && want.is_none_or(|w| exists.get(&e.path_key()).is_none_or(|x| *x == w))
+            // A read that answers exactly what a write of the same second answered shows
+            // that write: it follows it.
+            let shows_pending_write = read
+                && e.json().is_some_and(|b| {
+                    block.iter().any(|w| {
+                        matches!(w.method.as_str(), "PUT" | "PATCH")
+                            && w.path_key() == e.path_key()
+                            && w.json().is_some_and(|wb| wb == b)
+                    })
+                });
+            first_of_group
+                && !shows_pending_write
+                && want.is_none_or(|w| exists.get(&e.path_key()).is_none_or(|x| *x == w))
         };
         let pick = (0..block.len()).find(|&k| fits(k, &block[k])).unwrap_or(0);
         let e = block.remove(pick);
@@ -293,8 +340,25 @@ pub fn load(root: &Path, name: &str) -> Recording {
     let tenant = doc.pointer("/Variables/TenantId").and_then(Value::as_str).map(str::to_string);
     let ops = operation_paths(&list);
     let mut exchanges: Vec<Exchange> = Vec::new();
+    // A vault operation being polled: its exchange, its target path, whether a 404 was seen.
+    let mut vault_poll: Option<(usize, String, bool)> = None;
     for e in list {
         let key = e.path_key();
+        if let Some((n, target, seen_404)) = vault_poll.clone()
+            && e.host == Host::KeyVault
+            && e.method == "GET"
+            && key == target
+            && (e.status == 404 || seen_404)
+        {
+            // 404s while the change is under way, then the first answer that is not one
+            // (other reads may come between them: the test's own checks).
+            vault_poll = (e.status == 404).then_some((n, target, true));
+            exchanges[n - 1].polls.push(e);
+            continue;
+        }
+        if e.method != "GET" {
+            vault_poll = None;
+        }
         let is_poll = e.method == "GET" && e.host == Host::Arm && (ops.contains(&key) || looks_like_poll(&key));
         if is_poll {
             // The newest exchange that announced this URL, else the newest one.
@@ -318,6 +382,9 @@ pub fn load(root: &Path, name: &str) -> Recording {
         {
             prev.entry = e;
             continue;
+        }
+        if let Some(t) = vault_poll_target(&e) {
+            vault_poll = Some((exchanges.len() + 1, t, false));
         }
         exchanges.push(Exchange { n: exchanges.len() + 1, entry: e, polls: Vec::new() });
     }
@@ -360,5 +427,9 @@ mod tests {
         assert_eq!(path_key("https://management.azure.com//subscriptions/A/x?api-version=1"), "/subscriptions/a/x");
         assert!(looks_like_poll("/subscriptions/s/providers/microsoft.network/locations/westus/operations/g"));
         assert!(!looks_like_poll("/subscriptions/s/resourcegroups/operations"));
+        assert!(is_vault_url("https://v1.vault.azure.net/secrets/a?api-version=7.4"));
+        assert!(is_vault_url("//deletedsecrets/a?api-version=7.0"));
+        assert!(!is_vault_url("/subscriptions/s/providers/Microsoft.KeyVault/vaults/v"));
+        assert!(!is_vault_url("https://management.azure.com/subscriptions/s"));
     }
 }

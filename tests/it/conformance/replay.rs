@@ -97,6 +97,7 @@ pub fn skip_reason(e: &Entry) -> Option<String> {
         Host::Graph => return Some("Microsoft Graph directory call: no directory API in the provider table".into()),
         Host::AadGraph => return Some("retired Azure AD Graph call (api-version 1.x)".into()),
         Host::DataLake => return None,
+        Host::KeyVault => return vault_skip_reason(e),
         Host::Arm => {}
     }
     let segs = segments(&path_key(&e.url));
@@ -118,6 +119,7 @@ pub fn family(e: &Entry) -> String {
     match e.host {
         Host::Graph | Host::AadGraph => return "directory".into(),
         Host::DataLake => return "datalake".into(),
+        Host::KeyVault => return "keyvault".into(),
         Host::Arm => {}
     }
     let segs = segments(&path_key(&e.url));
@@ -182,12 +184,21 @@ pub struct Replay<'a> {
     datalake_token: Option<String>,
     /// Lower-cased account path of the newest Data Lake Store account written.
     datalake_account: Option<String>,
+    /// The vaults' data planes: recorded vault names and the local vault URIs.
+    vaults: VaultPlanes,
     pub notes: Vec<String>,
 }
 
 impl<'a> Replay<'a> {
     pub fn new(lab: &'a Lab) -> Replay<'a> {
-        Replay { lab, map: Vec::new(), datalake_token: None, datalake_account: None, notes: Vec::new() }
+        Replay {
+            lab,
+            map: Vec::new(),
+            datalake_token: None,
+            datalake_account: None,
+            vaults: VaultPlanes::default(),
+            notes: Vec::new(),
+        }
     }
 
     fn mapped(&self, s: &str) -> String {
@@ -250,6 +261,7 @@ impl<'a> Replay<'a> {
             }
         }
         self.precreate(&live);
+        self.vault_setup(rec);
     }
 
     /// Resource groups used but never made, and resources whose first recorded use is not
@@ -400,9 +412,17 @@ impl<'a> Replay<'a> {
     }
 
     fn send(&self, token: &str, method: &str, url: &str, ctype: Option<&str>, body: &str) -> Answer {
+        self.send_as(Some(token), method, url, ctype, body)
+    }
+
+    /// Send with a bearer token, or without one (the first request of Key Vault clients).
+    fn send_as(&self, token: Option<&str>, method: &str, url: &str, ctype: Option<&str>, body: &str) -> Answer {
         let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         self.lab.rt.block_on(async {
-            let mut r = self.lab.http.request(m, url).bearer_auth(token);
+            let mut r = self.lab.http.request(m, url);
+            if let Some(t) = token {
+                r = r.bearer_auth(t);
+            }
             if !body.is_empty() || method == "PUT" || method == "POST" || method == "PATCH" {
                 r = r.header("content-type", ctype.unwrap_or("application/json")).body(body.to_string());
             }
@@ -468,6 +488,10 @@ impl<'a> Replay<'a> {
             return out;
         }
         let (url, token) = match e.host {
+            Host::KeyVault => {
+                self.vault_run(x, &mut out);
+                return out;
+            }
             Host::DataLake => {
                 let Some(url) = self.datalake_url(e) else {
                     out.verdict = Verdict::Skip("depends on a SKIP: no Data Lake Store account was made".into());
@@ -489,6 +513,9 @@ impl<'a> Replay<'a> {
             && key.contains("/providers/microsoft.datalakestore/accounts/")
         {
             self.datalake_account = Some(strip_host(url.split('?').next().unwrap_or_default()).to_string());
+        }
+        if e.host == Host::Arm && e.method == "PUT" && ans.status < 300 {
+            self.vault_learn(&key, &ans);
         }
         let local_async = ans.header("azure-asyncoperation").map(|u| self.poll(&u, false));
         let local_location = if ans.status == 202 { ans.header("location").map(|u| self.poll(&u, true)) } else { None };
@@ -612,5 +639,311 @@ fn find_identities(v: &Value, out: &mut BTreeSet<String>) {
         }
         Value::Array(a) => a.iter().for_each(|x| find_identities(x, out)),
         _ => {}
+    }
+}
+
+// Key Vault data plane: the recorded vault host is mapped to the local vault's `vaultUri` (a
+// vault the recording made through ARM, or one made first from what the recording shows),
+// requests carry a token for the vault audience, except the first unauthenticated request
+// Key Vault clients send to learn the challenge; delete and recover are polled to their end.
+// Secret values never leave these functions: local answers are compared with their `value`
+// redacted.
+
+/// The vaults a replay addresses through their data plane.
+#[derive(Default)]
+struct VaultPlanes {
+    /// Recorded vaults: (lower-cased name, base URL `https://{host}`), in first-use order.
+    recorded: Vec<(String, String)>,
+    /// Local vault URI without its trailing `/`, by lower-cased vault name.
+    local: BTreeMap<String, String>,
+    /// The operator's token for `https://vault.azure.net`.
+    token: Option<String>,
+}
+
+/// The local vault plane serves secrets; keys and certificates are not in it.
+fn vault_skip_reason(e: &Entry) -> Option<String> {
+    let key = path_key(&e.url);
+    match key.split('/').find(|s| !s.is_empty()).unwrap_or_default() {
+        "secrets" | "deletedsecrets" => None,
+        other => Some(format!("Key Vault {other}: the local vault plane serves secrets only")),
+    }
+}
+
+/// `https://{host}` of an absolute URL, lower case, with the vault name (the host's first label).
+fn vault_base(url: &str) -> Option<(String, String)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split(['/', '?']).next()?.to_ascii_lowercase();
+    let name = host.split(['.', ':']).next().filter(|n| !n.is_empty())?.to_string();
+    Some((name, format!("{}://{host}", scheme.to_ascii_lowercase())))
+}
+
+/// The recorded vault of a data-plane entry: its URL's host, or for host-less recordings the
+/// host of the ids in its answer.
+fn recorded_vault(e: &Entry) -> Option<(String, String)> {
+    vault_base(&e.url).or_else(|| {
+        let body = e.json()?;
+        ["id", "recoveryId", "kid"].iter().find_map(|k| body.get(*k).and_then(Value::as_str)).and_then(vault_base)
+    })
+}
+
+/// The path and query of a data-plane URL, the recorder's leading `//` made one `/`.
+fn vault_path(url: &str) -> String {
+    format!("/{}", strip_host(url).trim_start_matches('/'))
+}
+
+/// A JSON answer with a secret's `value` replaced, so no comparison or message shows it.
+fn redacted(text: &str) -> String {
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(mut m)) if m.get("value").is_some_and(Value::is_string) => {
+            m.insert("value".into(), json!("(redacted)"));
+            Value::Object(m).to_string()
+        }
+        _ => text.to_string(),
+    }
+}
+
+/// A `WWW-Authenticate` challenge: its scheme and its parameters (name in lower case, value).
+fn challenge(h: &str) -> (String, Vec<(String, String)>) {
+    let (scheme, rest) = h.trim().split_once(' ').unwrap_or((h.trim(), ""));
+    let params = rest
+        .split(',')
+        .filter_map(|p| p.trim().split_once('='))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().trim_matches('"').to_string()))
+        .collect();
+    (scheme.to_ascii_lowercase(), params)
+}
+
+/// Where two challenges differ in shape: the scheme, the parameter names in order, the
+/// `resource` (or `scope`) they name, and an authority that ends with a tenant id.
+fn challenge_diff(azure: &str, local: &str) -> Option<String> {
+    let (a_scheme, a) = challenge(azure);
+    let (l_scheme, l) = challenge(local);
+    let names = |p: &[(String, String)]| p.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+    let value = |p: &[(String, String)], k: &str| p.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let tenant_last =
+        |v: Option<String>| v.is_some_and(|v| is_guid(v.trim_end_matches('/').rsplit('/').next().unwrap_or("")));
+    if a_scheme != l_scheme {
+        return Some(format!("scheme: Azure `{a_scheme}`, local `{l_scheme}`"));
+    }
+    if names(&a) != names(&l) {
+        return Some(format!("parameters: Azure {:?}, local {:?}", names(&a), names(&l)));
+    }
+    for k in ["resource", "scope"] {
+        if value(&a, k) != value(&l, k) {
+            return Some(format!("{k}: Azure {:?}, local {:?}", value(&a, k), value(&l, k)));
+        }
+    }
+    for k in ["authorization", "authorization_uri"] {
+        if value(&a, k).is_some() && tenant_last(value(&a, k)) != tenant_last(value(&l, k)) {
+            return Some(format!("{k} does not end with a tenant id locally: {:?}", value(&l, k)));
+        }
+    }
+    None
+}
+
+impl Replay<'_> {
+    /// Find the vaults the recording addresses through their data plane; make the ones it
+    /// does not create through ARM, as the recording shows them: the retention it reports
+    /// (`recoverableDays`), RBAC where Azure's answers name an RBAC assignment (else an access
+    /// policy), and data-plane rights for the operator that replays.
+    fn vault_setup(&mut self, rec: &Recording) {
+        let mut made_by_recording = BTreeSet::new();
+        let (mut days, mut rbac) = (None, false);
+        for x in &rec.exchanges {
+            let e = &x.entry;
+            if e.host == Host::Arm && e.method == "PUT" {
+                let segs = segments(&path_key(&e.url));
+                if let [.., ns, t, name] = segs.as_slice()
+                    && ns == "microsoft.keyvault"
+                    && t == "vaults"
+                {
+                    made_by_recording.insert(name.clone());
+                }
+            }
+            for e in std::iter::once(e).chain(&x.polls).filter(|e| e.host == Host::KeyVault) {
+                if let Some(v) = recorded_vault(e)
+                    && !self.vaults.recorded.contains(&v)
+                {
+                    self.vaults.recorded.push(v);
+                }
+                rbac |= e.header("x-ms-keyvault-rbac-assignment-id").is_some();
+                days = days.or_else(|| e.json()?.pointer("/attributes/recoverableDays")?.as_u64());
+            }
+        }
+        let todo: Vec<(String, String)> =
+            self.vaults.recorded.iter().filter(|(n, _)| !made_by_recording.contains(n)).cloned().collect();
+        for (name, base) in todo {
+            match self.vault_make(&name, days.filter(|d| (7..=90).contains(d)).unwrap_or(90), rbac) {
+                Ok(uri) => {
+                    self.map.push((base, uri.to_ascii_lowercase()));
+                    self.vaults.local.insert(name, uri);
+                }
+                Err(why) => self.notes.push(format!("vault {name} not made: {why}")),
+            }
+        }
+    }
+
+    /// Make a vault (and its group) the recording used but did not make; its URI.
+    fn vault_make(&self, name: &str, days: u64, rbac: bool) -> Result<String, String> {
+        let info = &self.lab.cloud.info;
+        let rg = self.lab.rg_path("rg-vault-replay");
+        let r = self.lab.op("PUT", &format!("{rg}?api-version=2021-04-01"), Some(&json!({ "location": "westus" })));
+        if r.status >= 300 {
+            return Err(r.body.to_string());
+        }
+        let all = ["get", "list", "set", "delete", "recover", "purge", "backup", "restore"];
+        let policies = if rbac {
+            json!([])
+        } else {
+            json!([{ "tenantId": info.tenant_id, "objectId": info.operator_object_id, "permissions": { "secrets": all } }])
+        };
+        let vault = format!("{rg}/providers/Microsoft.KeyVault/vaults/{name}");
+        let body = json!({ "location": "westus", "properties": {
+            "tenantId": info.tenant_id, "sku": { "family": "A", "name": "standard" }, "accessPolicies": policies,
+            "enableRbacAuthorization": rbac, "softDeleteRetentionInDays": days } });
+        let r = self.lab.op("PUT", &format!("{vault}?api-version=2023-07-01"), Some(&body));
+        let uri = r.body.pointer("/properties/vaultUri").and_then(Value::as_str).map(|u| u.trim_end_matches('/'));
+        let Some(uri) = uri.map(str::to_string) else { return Err(format!("{} {}", r.status, r.body)) };
+        if rbac {
+            // Key Vault Secrets Officer (built-in role b86a8fe4-…) on the vault.
+            let role = format!(
+                "/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
+                info.subscription_id
+            );
+            let body = json!({ "properties": { "roleDefinitionId": role, "principalId": info.operator_object_id } });
+            let path = format!(
+                "{vault}/providers/Microsoft.Authorization/roleAssignments/7c1e0f52-3b0a-4d7e-9a55-2f6e3c1d9b10?api-version=2022-04-01"
+            );
+            let r = self.lab.op("PUT", &path, Some(&body));
+            if r.status >= 300 {
+                return Err(format!("role assignment: {} {}", r.status, r.body));
+            }
+        }
+        Ok(uri)
+    }
+
+    /// A vault the recording makes through ARM: its local URI, for its data-plane calls.
+    fn vault_learn(&mut self, key: &str, ans: &Answer) {
+        let segs = segments(key);
+        let [.., ns, t, name] = segs.as_slice() else { return };
+        if ns != "microsoft.keyvault" || t != "vaults" {
+            return;
+        }
+        let Some(uri) = ans.json().and_then(|b| b.pointer("/properties/vaultUri")?.as_str().map(str::to_string)) else {
+            return;
+        };
+        let uri = uri.trim_end_matches('/').to_string();
+        if let Some((_, base)) = self.vaults.recorded.iter().find(|(n, _)| n == name)
+            && !self.map.iter().any(|(r, _)| r == base)
+        {
+            self.map.push((base.clone(), uri.to_ascii_lowercase()));
+        }
+        self.vaults.local.insert(name.clone(), uri);
+    }
+
+    /// The local URI of the vault a data-plane entry addresses.
+    fn vault_uri(&self, e: &Entry) -> Option<String> {
+        let name =
+            recorded_vault(e).map(|(n, _)| n).or_else(|| self.vaults.recorded.first().map(|(n, _)| n.clone()))?;
+        self.vaults.local.get(&name).cloned()
+    }
+
+    fn vault_token(&mut self) -> String {
+        if self.vaults.token.is_none() {
+            self.vaults.token = Some(self.lab.operator_token_for("https://vault.azure.net/.default"));
+        }
+        self.vaults.token.clone().unwrap_or_default()
+    }
+
+    /// Send one data-plane exchange and compare: status, error code and body structure as
+    /// for ARM, the challenge's shape on a 401, and the end of a delete or recover poll.
+    fn vault_run(&mut self, x: &Exchange, out: &mut Outcome) {
+        let e = &x.entry;
+        let Some(uri) = self.vault_uri(e) else {
+            out.verdict = Verdict::Skip("depends on a SKIP: no local vault for the recorded vault host".into());
+            return;
+        };
+        // The recorded request had no token when Azure answered it with the challenge.
+        let token =
+            if e.status == 401 && e.header("www-authenticate").is_some() { None } else { Some(self.vault_token()) };
+        let url = format!("{uri}{}", self.mapped(&vault_path(&e.url)));
+        let body = self.mapped(&e.req_body);
+        let ans = self.send_as(token.as_deref(), &e.method, &url, e.req_type.as_deref(), &body);
+        let ans = Answer { status: ans.status, text: redacted(&ans.text), headers: ans.headers };
+        out.local = Some(ans.status);
+        // A secret's version is the service's: later requests name Azure's, so map it.
+        let version = |v: Option<Value>| {
+            v?.get("id")?.as_str()?.trim_end_matches('/').rsplit('/').next().map(str::to_ascii_lowercase)
+        };
+        if e.method == "PUT"
+            && e.status == 200
+            && let (Some(rec), Some(mine)) = (version(e.json()), version(ans.json()))
+            && rec.len() == 32
+        {
+            self.map.push((rec, mine));
+        }
+        self.compare(x, &ans, None, None, &mut out.found);
+        if ans.status == e.status {
+            if let Some(want) = e.header("www-authenticate") {
+                let diff = match ans.header("www-authenticate") {
+                    Some(mine) => challenge_diff(want, &mine),
+                    None => Some("Azure sent it, the local cloud did not".into()),
+                };
+                if let Some(detail) = diff {
+                    out.found.diffs.push(Diff { field: "header:www-authenticate".into(), detail });
+                }
+            }
+            if let Some(last) = x.polls.last() {
+                self.vault_poll(&uri, last, &mut out.found);
+            }
+        }
+        if !out.found.diffs.is_empty() {
+            out.verdict = Verdict::Fail;
+        }
+    }
+
+    /// Poll the local vault as the client polled Azure (while it answers 404) and compare the
+    /// end with Azure's last poll.
+    fn vault_poll(&mut self, uri: &str, last: &Entry, found: &mut Found) {
+        let url = format!("{uri}{}", self.mapped(&vault_path(&last.url)));
+        let token = self.vault_token();
+        let mut ans = self.send_as(Some(&token), "GET", &url, None, "");
+        for _ in 0..50 {
+            if ans.status != 404 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            ans = self.send_as(Some(&token), "GET", &url, None, "");
+        }
+        if ans.status != last.status {
+            let detail = format!("Azure {}, local {}: {}", last.status, ans.status, snippet(&redacted(&ans.text)));
+            found.diffs.push(Diff { field: "poll:status".into(), detail });
+        } else if let (Some(a), Ok(l)) = (last.json(), serde_json::from_str::<Value>(&redacted(&ans.text))) {
+            compare::structure(&a, &l, "poll:body", &self.norm(), found);
+        }
+    }
+}
+
+#[cfg(test)]
+mod vault_tests {
+    use super::*;
+
+    #[test]
+    fn challenges_are_compared_by_shape_and_values_are_redacted() {
+        let azure = r#"Bearer authorization="https://login.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47", resource="https://vault.azure.net""#;
+        let local = r#"Bearer authorization="https://127.0.0.1:1234/0c6a9b3e-0000-4000-8000-000000000001", resource="https://vault.azure.net""#;
+        assert_eq!(challenge_diff(azure, local), None);
+        let other = r#"Bearer authorization="https://127.0.0.1:1234/common", resource="https://vault.azure.net""#;
+        assert!(challenge_diff(azure, other).is_some_and(|d| d.contains("tenant")));
+        let resource = r#"Bearer authorization="https://127.0.0.1:1234/0c6a9b3e-0000-4000-8000-000000000001", resource="https://management.azure.com""#;
+        assert!(challenge_diff(azure, resource).is_some_and(|d| d.starts_with("resource")));
+        assert!(challenge_diff(azure, r#"Basic realm="x""#).is_some());
+        let shown = redacted(r#"{"value":"s3cr3t","id":"https://v/secrets/a/1"}"#);
+        assert!(!shown.contains("s3cr3t") && shown.contains("https://v/secrets/a/1"), "{shown}");
+        assert_eq!(vault_path("//secrets/a/?api-version=7.0"), "/secrets/a/?api-version=7.0");
+        assert_eq!(
+            vault_base("https://Tcac.vault.azure.net/secrets/a"),
+            Some(("tcac".into(), "https://tcac.vault.azure.net".into()))
+        );
     }
 }
