@@ -105,12 +105,8 @@ fn an_account_has_one_blob_service_whose_properties_a_put_sets() {
 
 /// Wait for a create answered 202 to end (its `Location` stops answering 202).
 fn settle(lab: &Lab, created: &crate::lab::Resp) {
-    let Some(loc) = created.header("location").filter(|_| created.status == 202) else { return };
-    for _ in 0..200 {
-        if lab.op("GET", &loc, None).status != 202 {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
+    if let Some(loc) = created.header("location").filter(|_| created.status == 202) {
+        location_end(lab, &loc);
     }
 }
 
