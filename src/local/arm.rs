@@ -522,8 +522,8 @@ type Shape = Box<dyn Fn(&mut serde_json::Value) + Send>;
 
 /// How an answer differs at an older api-version: role assignments carry `canDelegate` at
 /// the preview versions that had it; user-assigned identities carry `clientSecretUrl` at
-/// 2015-08-31-preview; NICs carry `virtualNetworkTapProvisioningState` and
-/// `isInUseWithService` up to 2018-04-01 (all as the recordings show).
+/// 2015-08-31-preview; NICs carry `isInUseWithService`, and `virtualNetworkTapProvisioningState`
+/// at 2018-04-01 (all as the recordings show).
 fn version_shape(route: &Route, version: &str, base: &str) -> Option<Shape> {
     match route {
         Route::RoleAssignment(..) | Route::RoleAssignments(_) if CAN_DELEGATE.contains(&version) => {
@@ -535,10 +535,9 @@ fn version_shape(route: &Route, version: &str, base: &str) -> Option<Shape> {
             let base = base.to_string();
             Some(Box::new(move |v| with_secret_url(v, &base)))
         }
-        Route::Resource(_) | Route::Collection(..)
-            if route.type_lower() == network::NICS_LOWER && network::nic_recorded_fields_at(version) =>
-        {
-            Some(Box::new(network::nic_at_recorded))
+        Route::Resource(_) | Route::Collection(..) if route.type_lower() == network::NICS_LOWER => {
+            let version = version.to_string();
+            Some(Box::new(move |v| network::nic_at(v, &version)))
         }
         _ => None,
     }

@@ -104,16 +104,6 @@ pub(crate) fn begin_group_delete(r: &Resource, due_ms: u64) -> Op {
     Op::PutResource { resource: g }
 }
 
-/// The resource group `r` is being deleted: ARM's 409 `ResourceGroupBeingDeleted` for a write
-/// into it (Azure's answer quoted in Azure/azure-cli#28679 and #21121).
-pub(crate) fn group_being_deleted(name: &str) -> crate::local::http::ArmError {
-    crate::local::http::ArmError::new(
-        409,
-        "ResourceGroupBeingDeleted",
-        format!("The resource group '{name}' is in deprovisioning state and cannot perform this operation."),
-    )
-}
-
 /// End every group delete whose time has come: the group and everything under it go (the
 /// cascade of [`cascade_delete`]). Called before the ARM front door answers anything, so
 /// the delete's operation never reads as ended while its resources remain; returns the

@@ -148,7 +148,7 @@ pub(crate) fn resource(req: &mut Req<'_>, id: &ResourceId) -> Result<Response, A
         return Err(rg_not_found(&rg_name));
     }
     if rg_deleting && (req.method == Method::PUT || req.method == Method::PATCH) {
-        return Err(group_being_deleted(&rg_name));
+        return Err(super::resources::group_being_deleted(&rg_name));
     }
     match entry.handler {
         Handler::Subnet => return subnet(req, id),

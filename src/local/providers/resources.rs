@@ -41,6 +41,16 @@ pub(crate) fn subscriptions(req: &Req<'_>) -> Result<Response, ArmError> {
     Ok(json_response(200, &json!({ "value": value, "count": { "type": "Total", "value": n } }), &[]))
 }
 
+/// The resource group `name` is being deleted: ARM's 409 `ResourceGroupBeingDeleted` for a write
+/// into it (Azure's answer quoted in Azure/azure-cli#28679 and #21121).
+pub(crate) fn group_being_deleted(name: &str) -> ArmError {
+    ArmError::new(
+        409,
+        "ResourceGroupBeingDeleted",
+        format!("The resource group '{name}' is in deprovisioning state and cannot perform this operation."),
+    )
+}
+
 pub(crate) fn resource_group(req: &mut Req<'_>, name: &str) -> Result<Response, ArmError> {
     let id = rg_id(req.sh, name);
     let key = id.to_ascii_lowercase();
