@@ -26,6 +26,7 @@ mod local_contract;
 mod local_datalake;
 mod local_dfs;
 mod local_faults;
+mod local_fidelity;
 mod local_graph;
 mod local_imds;
 mod local_keyvault;
