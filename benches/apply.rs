@@ -102,6 +102,7 @@ async fn context(cloud: &Cloud, parallelism: usize, fifo: bool) -> Context {
         parallelism,
         adopt: false,
         force: false,
+        destroy: false,
         only: None,
         fifo,
         principal_wait: Duration::from_secs(120),

@@ -22,12 +22,15 @@ use serde_json::Value;
 use crate::graph::Dag;
 use crate::kinds::Decl;
 
+mod destroy;
 mod implicit;
 mod lifecycle;
 mod saved;
 use crate::kinds::env::{Desired, LIFECYCLE_TAGS, OWNER_METADATA, OWNER_TAG, Owner, UNKNOWN};
-use implicit::implicit_child;
-pub use implicit::{ImplicitChild, implicit_of};
+pub use destroy::{deletes, destroy_action, foreign_mark, not_owned_reason, owned, owned_by, parent_of};
+use destroy::{id_of, mark_of};
+use implicit::teardown_child;
+pub use implicit::{ImplicitChild, Teardown, arm_type_of, implicit_of, kept_by, kept_reason, teardown};
 pub use lifecycle::{Stamp, carry_stamp, stamp};
 pub use saved::{Saved, sha256};
 
@@ -52,6 +55,9 @@ pub enum ActionKind {
     /// Apply with `--purge`: purge the soft-deleted copy, then create. Destroy with
     /// `--purge`: delete, then purge.
     Purge,
+    /// Destroy with `--adopt`: it matches a declaration but carries no mark of this plan (made
+    /// by hand): taken over and deleted, nothing written to it first (`<=-`).
+    AdoptDelete,
 }
 
 /// One field that differs.
@@ -91,6 +97,8 @@ pub struct Summary {
     pub recover: usize,
     #[serde(default)]
     pub purge: usize,
+    #[serde(default)]
+    pub adopt_delete: usize,
 }
 
 /// A whole plan.
@@ -117,6 +125,18 @@ pub struct Plan {
     /// disk, a NIC's IP configurations), and what becomes of each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub implicit: Vec<ImplicitChild>,
+    /// Made with `--adopt`: adoptions are what the run does, not what it refuses.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopt: bool,
+    /// Destroy without `--adopt`: resources that match a declaration but carry no mark of
+    /// this plan (`name (type) id`), which `destroy --adopt` deletes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub untagged: Vec<String>,
+    /// Destroy with `--force`: what else the declared resource groups hold (`type name`),
+    /// neither matched nor made with what destroy deletes, which goes with its group. (Without
+    /// `--force` such a group is kept, its action's reason naming them.)
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub elsewhere: Vec<String>,
 }
 
 /// A change made outside the plan.
@@ -140,6 +160,7 @@ impl Plan {
                 ActionKind::NoOp => s.no_op += 1,
                 ActionKind::Recover => s.recover += 1,
                 ActionKind::Purge => s.purge += 1,
+                ActionKind::AdoptDelete => s.adopt_delete += 1,
             }
         }
         Plan {
@@ -153,6 +174,9 @@ impl Plan {
             not_applied: Vec::new(),
             not_looked_for: Vec::new(),
             implicit: Vec::new(),
+            adopt: false,
+            untagged: Vec::new(),
+            elsewhere: Vec::new(),
         }
     }
 
@@ -299,6 +323,17 @@ pub fn purge_instead(a: &mut Action) {
     }
 }
 
+/// The reason of an adoption apply makes without `--adopt`: an object matched by what it
+/// holds under another name (a role assignment of the same scope, principal and role) is the
+/// plan's by construction; apply puts the plan's mark on it (design: `RoleAssignmentExists`
+/// is adopted, not an error).
+const SAME_CONTENT: &str = "the same (scope, principal, role) exists under another name without an idlab plan description: apply adopts it and puts the plan's description on it";
+
+/// Whether an adoption needs no `--adopt`: what was found by content under another name.
+pub fn adopts_without_flag(a: &Action) -> bool {
+    a.action == ActionKind::Adopt && a.reason.as_deref() == Some(SAME_CONTENT)
+}
+
 /// Decide the action for one resource.
 pub fn decide(name: &str, kind: &str, plan_name: &str, desired: &Desired, observed: Option<&Value>) -> Action {
     let mut changes = Vec::new();
@@ -371,6 +406,25 @@ pub fn decide(name: &str, kind: &str, plan_name: &str, desired: &Desired, observ
             }
             Some(_) => {}
         }
+    } else if desired.owner == Owner::Description && !owned_by(have, plan_name, Owner::Description) {
+        // A role assignment or custom role made outside the plan (by hand, or found under
+        // another name): taken over only with --adopt, unless another plan's.
+        let d = have.pointer("/properties/description").and_then(Value::as_str).unwrap_or_default();
+        if let Some(other) = d.strip_prefix("idlab plan ") {
+            a.action = ActionKind::Conflict;
+            a.reason = Some(format!("it belongs to plan `{}`", other.split(':').next().unwrap_or(other)));
+        } else {
+            a.action = ActionKind::Adopt;
+            // Under another name: found by what it holds (a role assignment's triple).
+            let elsewhere =
+                have.get("id").and_then(Value::as_str).is_some_and(|id| !id.eq_ignore_ascii_case(&desired.id));
+            a.reason = Some(if elsewhere {
+                SAME_CONTENT.into()
+            } else {
+                "it exists without an idlab plan description; apply takes it over only with --adopt".into()
+            });
+        }
+        return a;
     }
     if a.changes.is_empty() {
         return a;
@@ -440,6 +494,13 @@ pub struct Observed {
     pub unread: Vec<usize>,
     /// Ownership listings the caller may not read (403): what was not looked for, and why.
     pub not_looked_for: Vec<String>,
+    /// Destroy: the bodies of what the observed resources refer to (a VM's interfaces, an
+    /// interface's public IPs, security group and virtual network; an orphan VM), by
+    /// lower-case id, to find what Azure made with them.
+    pub referenced: HashMap<String, Value>,
+    /// Destroy: what each declared container (a resource group, by declaration) holds:
+    /// `(id, ARM type)`.
+    pub contents: HashMap<usize, Vec<(String, String)>>,
 }
 
 /// The plan for what was observed: per declaration (in dependency order, reversed for
@@ -453,23 +514,47 @@ pub fn make(opts: &Options<'_>, decls: &[Decl], dag: &Dag, obs: &Observed, destr
         .into_iter()
         .filter(|i| opts.only.is_none_or(|o| o.contains(i)))
         .collect();
+    let mut untagged = Vec::new();
+    let mut elsewhere = Vec::new();
     if destroy {
+        let mut decided: Vec<(usize, ActionKind, Option<String>)> = Vec::new();
         for &i in order.iter().rev() {
-            let d = &decls[i];
             let (Some(w), Some(have)) = (&obs.desired[i], &obs.bodies[i]) else { continue };
             let owned = owned(opts.plan_name, &obs.desired, &obs.bodies, i);
             let (action, reason) = destroy_action(opts, w, have, owned);
-            if matches!(action, ActionKind::Delete | ActionKind::Purge) {
+            let matched = !owned && !is_soft_deleted(have) && !foreign_mark(opts.plan_name, w, have);
+            if matched && !opts.adopt && !opts.force {
+                untagged.push(format!("{} ({}) {}", decls[i].logical.value, decls[i].kind.type_name(), id_of(w, have)));
+            }
+            decided.push((i, action, reason));
+        }
+        let deleting: Vec<usize> = decided.iter().filter(|d| deletes(d.1)).map(|d| d.0).collect();
+        let children = teardown(decls, &obs.desired, &obs.bodies, &obs.referenced, &deleting);
+        for (i, action, reason) in &mut decided {
+            let Some(held) = obs.contents.get(i) else { continue };
+            let foreign = kept_by(obs, &children, held);
+            if !deletes(*action) || foreign.is_empty() {
+                continue;
+            }
+            if opts.force {
+                elsewhere.extend(foreign);
+            } else {
+                *action = ActionKind::NoOp;
+                *reason = Some(kept_reason(&foreign));
+            }
+        }
+        for (i, action, reason) in decided {
+            let d = &decls[i];
+            let (Some(w), Some(have)) = (&obs.desired[i], &obs.bodies[i]) else { continue };
+            if deletes(action) {
                 implicit.extend(
-                    implicit_of(decls, &obs.desired, &obs.bodies, i)
-                        .into_iter()
-                        .map(|c| implicit_child(&d.logical.value, c, action)),
+                    children.iter().filter(|t| t.parent == i).map(|t| teardown_child(&d.logical.value, t, action)),
                 );
             }
             actions.push(Action {
                 name: d.logical.value.clone(),
                 kind: d.kind.type_name().into(),
-                id: w.id.clone(),
+                id: id_of(w, have),
                 action,
                 changes: Vec::new(),
                 reason,
@@ -483,6 +568,9 @@ pub fn make(opts: &Options<'_>, decls: &[Decl], dag: &Dag, obs: &Observed, destr
             if opts.purge {
                 purge_instead(&mut a);
             }
+            if opts.adopt && a.action == ActionKind::Adopt && !adopts_without_flag(&a) {
+                a.reason = Some(format!("it exists without this plan's mark ({}): --adopt takes it over", mark_of(w)));
+            }
             actions.push(a);
         }
     }
@@ -495,6 +583,11 @@ pub fn make(opts: &Options<'_>, decls: &[Decl], dag: &Dag, obs: &Observed, destr
     p.drift = obs.foreign_access.iter().map(|(id, what)| Drift { id: id.clone(), detail: what.clone() }).collect();
     p.not_looked_for = obs.not_looked_for.clone();
     p.implicit = implicit;
+    p.adopt = opts.adopt;
+    p.untagged = untagged;
+    elsewhere.sort();
+    elsewhere.dedup();
+    p.elsewhere = elsewhere;
     p.not_applied = decls
         .iter()
         .zip(&obs.desired)
@@ -502,71 +595,6 @@ pub fn make(opts: &Options<'_>, decls: &[Decl], dag: &Dag, obs: &Observed, destr
         .map(|(d, _)| format!("{} ({})", d.logical.value, d.kind.type_name()))
         .collect();
     p
-}
-
-/// What destroy does with one observed resource, and why when it is not a plain delete.
-pub fn destroy_action(opts: &Options<'_>, w: &Desired, have: &Value, owned: bool) -> (ActionKind, Option<String>) {
-    if !owned && !opts.force {
-        return (ActionKind::NoOp, Some(not_owned_reason(w.owner)));
-    }
-    match (is_soft_deleted(have), w.soft_delete && opts.purge) {
-        (true, true) => (ActionKind::Purge, Some("already soft-deleted: --purge purges it".into())),
-        (true, false) => (ActionKind::NoOp, Some("already soft-deleted (--purge purges it)".into())),
-        (false, true) => (ActionKind::Purge, Some("deleted, then purged: it cannot be recovered".into())),
-        (false, false) if w.soft_delete => (
-            ActionKind::Delete,
-            Some("soft-deleted: recoverable until its retention ends (--purge purges it now)".into()),
-        ),
-        (false, false) => (ActionKind::Delete, None),
-    }
-}
-
-/// Why destroy keeps a resource the plan does not own.
-pub fn not_owned_reason(owner: Owner) -> String {
-    let mark = match owner {
-        Owner::Parent => "its parent has no idlab-plan tag",
-        Owner::Metadata => "no idlab_plan metadata",
-        Owner::Description => "no idlab plan description",
-        Owner::Tag => "no idlab-plan tag",
-    };
-    format!("not owned by this plan ({mark}); use --force to delete it anyway")
-}
-
-/// Whether ARM's body says this plan owns the resource. [`Owner::Parent`] has no mark in
-/// the body: see [`owned`].
-pub fn owned_by(have: &Value, plan_name: &str, owner: Owner) -> bool {
-    if let Some(mark) = owner.pointer() {
-        have.pointer(&mark).and_then(Value::as_str) == Some(plan_name)
-    } else if owner == Owner::Parent {
-        false
-    } else {
-        let d = have.pointer("/properties/description").and_then(Value::as_str).unwrap_or_default();
-        d == format!("idlab plan {plan_name}") || d.starts_with(&format!("idlab plan {plan_name}:"))
-    }
-}
-
-/// The declaration whose resource is the nearest parent of declaration `i`'s (its id extends
-/// the parent's by `/type/name` pairs).
-pub fn parent_of(desired: &[Option<Desired>], i: usize) -> Option<usize> {
-    let me = desired.get(i)?.as_ref()?.id.to_ascii_lowercase();
-    desired
-        .iter()
-        .enumerate()
-        .filter(|(j, _)| *j != i)
-        .filter_map(|(j, d)| Some((j, d.as_ref()?.id.to_ascii_lowercase())))
-        .filter(|(_, p)| me.len() > p.len() && me.starts_with(p.as_str()) && me.as_bytes()[p.len()] == b'/')
-        .max_by_key(|(_, p)| p.len())
-        .map(|(j, _)| j)
-}
-
-/// Whether what ARM holds for declaration `i` is the plan's: its own mark, or for
-/// [`Owner::Parent`] its parent's.
-pub fn owned(plan_name: &str, desired: &[Option<Desired>], bodies: &[Option<Value>], i: usize) -> bool {
-    let (Some(Some(w)), Some(Some(have))) = (desired.get(i), bodies.get(i)) else { return false };
-    if w.owner != Owner::Parent {
-        return owned_by(have, plan_name, w.owner);
-    }
-    parent_of(desired, i).is_some_and(|p| owned(plan_name, desired, bodies, p))
 }
 
 /// An action as reviewed: its JSON without the lifecycle tags' values (`idlab-created` and

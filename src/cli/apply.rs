@@ -68,6 +68,7 @@ pub(crate) fn cmd_apply(a: &ApplyArgs) -> Exit {
         !destroying_saved,
         |p, cx| {
             cx.adopt = a.adopt;
+            cx.destroy = destroying_saved;
             cx.check_names = !destroying_saved;
             // A saved plan that purges was made with --purge.
             cx.purge = a.purge || saved.as_ref().is_some_and(crate::plan::Saved::purges);

@@ -28,6 +28,10 @@ pub struct DestroyArgs {
     /// Purge key vaults and secrets after deleting them: they cannot be recovered.
     #[arg(long)]
     pub purge: bool,
+    /// Tear down what matches the plan without its mark (made by hand): each resource that
+    /// matches a declaration, and what Azure made with it; creates and updates nothing.
+    #[arg(long)]
+    pub adopt: bool,
     #[arg(long, value_enum, default_value_t = OutFormat::Text)]
     pub format: OutFormat,
 }
@@ -42,6 +46,8 @@ pub(crate) fn cmd_destroy(a: &DestroyArgs) -> Exit {
         |p, cx| {
             cx.force = a.force;
             cx.purge = a.purge;
+            cx.adopt = a.adopt;
+            cx.destroy = true;
             cx.only = engine::targets(p, &a.cloud.targets, true)?;
             prepare_walk(cx, &a.cloud);
             Ok(())

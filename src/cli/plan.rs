@@ -26,6 +26,14 @@ pub struct PlanArgs {
     /// Plan a destroy.
     #[arg(long)]
     pub destroy: bool,
+    /// Plan as `apply --adopt` would run (resources without the plan's mark are adopted); with
+    /// --destroy, as `destroy --adopt` would (they are adopted and deleted).
+    #[arg(long)]
+    pub adopt: bool,
+    /// With --destroy: plan as `destroy --force` would (what the plan does not own is deleted
+    /// too, and groups with what they hold).
+    #[arg(long, requires = "destroy")]
+    pub force: bool,
     /// Purge soft-deleted key vaults and secrets instead of recovering them (with
     /// --destroy: purge what is deleted).
     #[arg(long)]
@@ -47,6 +55,9 @@ pub(crate) fn cmd_plan(a: &PlanArgs) -> Exit {
         |p, cx| {
             cx.check_names = !a.destroy;
             cx.purge = a.purge;
+            cx.adopt = a.adopt;
+            cx.force = a.force;
+            cx.destroy = a.destroy;
             cx.only = engine::targets(p, &a.cloud.targets, a.destroy)?;
             Ok(())
         },

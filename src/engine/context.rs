@@ -34,6 +34,8 @@ pub enum Outcome {
     Replaced(String),
     Deleted(String),
     Adopted(String),
+    /// Destroy with `--adopt`: matched without this plan's mark, and deleted.
+    AdoptedDeleted(String),
     /// A soft-deleted object brought back.
     Recovered(String),
     /// Deleted and purged (destroy with `--purge`): it cannot be recovered.
@@ -56,6 +58,10 @@ pub struct Context {
     pub adopt: bool,
     /// Destroy: delete what the plan does not own too.
     pub force: bool,
+    /// A destroy (run or plan): observe also reads what a teardown needs (the resources the
+    /// declared ones refer to, what the declared groups hold) and looks for role assignments
+    /// under other names, so an untagged match is named.
+    pub destroy: bool,
     /// `--target`: only these declarations (with what they need, or for destroy what needs
     /// them); `None` for all.
     pub only: Option<HashSet<usize>>,

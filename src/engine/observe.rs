@@ -263,6 +263,22 @@ pub async fn observe(cx: &Context, plan: &Validated) -> Result<Observed, Error> 
                 Err(e) => return Err(e),
             };
         }
+        // An object Azure holds under another name than the plan's (a role assignment made by
+        // hand, or adopted from one) is found by what it holds.
+        {
+            for &i in &members {
+                let d = &plan.decls[i];
+                let Some(w) = desired[i].as_ref().filter(|w| w.is_known() && w.plane == Plane::Arm) else { continue };
+                let selected = needed.as_ref().is_none_or(|o| o.contains(&i));
+                // Inside something absent (its own id is in `absent` now: read and not there).
+                let in_absent =
+                    absent.iter().any(|a| !a.eq_ignore_ascii_case(&w.id) && crate::arm::id::is_scope_prefix(a, &w.id));
+                if bodies[i].is_none() && selected && d.spec.matched_by_content() && !in_absent {
+                    bodies[i] =
+                        super::plane::arm::find_same_assignment(&cx.client, &w.id, w.api_version, &w.body).await?;
+                }
+            }
+        }
         // Globally named resources that do not exist here yet: is the name free in Azure?
         for &i in &members {
             let unread = needed.as_ref().is_some_and(|o| !o.contains(&i));
@@ -298,7 +314,68 @@ pub async fn observe(cx: &Context, plan: &Validated) -> Result<Observed, Error> 
     } else {
         find_orphans(cx, plan, &desired, &bodies, &mut not_looked_for).await?
     };
-    Ok(Observed { desired, bodies, values, orphans, foreign_access, unread, not_looked_for })
+    let mut obs = Observed {
+        desired,
+        bodies,
+        values,
+        orphans,
+        foreign_access,
+        unread,
+        not_looked_for,
+        referenced: HashMap::new(),
+        contents: HashMap::new(),
+    };
+    if cx.destroy {
+        teardown_reads(cx, plan, &mut obs).await?;
+    }
+    Ok(obs)
+}
+
+/// Destroy: what a teardown needs besides the declarations' own bodies, read here so that
+/// planning stays pure ([`plan::teardown`], [`plan::kept_by`]): the bodies of what the
+/// observed resources and the orphans refer to (a VM's interfaces; an interface's public IPs,
+/// security group and virtual network), level by level, and what each declared container
+/// (a resource group) holds.
+async fn teardown_reads(cx: &Context, plan: &Validated, obs: &mut Observed) -> Result<(), Error> {
+    let declared: HashSet<String> = obs.desired.iter().flatten().map(|d| d.id.to_ascii_lowercase()).collect();
+    let mut next: Vec<String> = Vec::new();
+    for (i, d) in plan.decls.iter().enumerate() {
+        let Some(have) = obs.bodies[i].as_ref().filter(|b| !plan::is_soft_deleted(b)) else { continue };
+        next.extend(d.spec.implicit(have).into_iter().map(|c| c.id));
+        if let Some(r) = d.kind.references().filter(|r| r.makes) {
+            next.extend((r.children)(have).into_iter().map(|c| c.id));
+        }
+        if d.spec.contains_resources() {
+            let id = have.get("id").and_then(Value::as_str).unwrap_or_default();
+            let list = cx.client.list(&format!("{id}/resources"), "2024-11-01").await?;
+            let held = list
+                .iter()
+                .filter_map(|r| Some((r.get("id")?.as_str()?.to_string(), r.get("type")?.as_str()?.to_string())))
+                .collect();
+            obs.contents.insert(i, held);
+        }
+    }
+    next.extend(obs.orphans.iter().filter(|(_, t)| crate::kinds::implicit_of_listed(t).is_some()).map(|o| o.0.clone()));
+    // A VM, its interfaces, what they name: three levels at most.
+    for _ in 0..3 {
+        let mut found = Vec::new();
+        for id in std::mem::take(&mut next) {
+            let key = id.to_ascii_lowercase();
+            if declared.contains(&key) || obs.referenced.contains_key(&key) {
+                continue;
+            }
+            let Some((api, refs)) = plan::arm_type_of(&id).and_then(|t| crate::kinds::references_of(&t)) else {
+                continue;
+            };
+            let Some(body) = cx.client.get(&id, api).await? else { continue };
+            if refs.makes {
+                found.extend((refs.children)(&body).into_iter().map(|c| c.id));
+            }
+            obs.referenced.insert(key, body);
+        }
+        next = found;
+    }
+    Ok(())
 }
 
 /// Whether `w` is an ARM resource inside one read as absent (a soft-deleted object can
@@ -359,7 +436,10 @@ async fn find_orphans(
     bodies: &[Option<Value>],
     not_looked_for: &mut Vec<String>,
 ) -> Result<(Vec<(String, String)>, Vec<(String, String)>), Error> {
-    let declared: HashSet<String> = desired.iter().flatten().map(|d| d.id.to_ascii_lowercase()).collect();
+    let mut declared: HashSet<String> = desired.iter().flatten().map(|d| d.id.to_ascii_lowercase()).collect();
+    // What a declaration matched under another name (a role assignment adopted from one made
+    // by hand) is declared too.
+    declared.extend(bodies.iter().flatten().filter_map(|b| b.get("id")?.as_str()).map(str::to_ascii_lowercase));
     let sub = &cx.subscription;
     let filter = format!("$filter=tagName%20eq%20'{OWNER_TAG}'%20and%20tagValue%20eq%20'{}'", url_encode(&plan.name));
     let mut found: Vec<(String, String)> = Vec::new();

@@ -4,7 +4,6 @@
 //! what comes back into outcomes and events. Nothing here names a kind: kind-specific
 //! behaviour comes from the kind's [`crate::kinds::Spec`] and its desired state.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -16,7 +15,7 @@ use super::schedule::{Driver, Fate, Launch, Priority, Schedule, Tasks};
 use super::secrets;
 use crate::arm::Error;
 use crate::kinds::ImplicitFate;
-use crate::kinds::env::{Desired, Owner};
+use crate::kinds::env::{Desired, Owner, Plane};
 use crate::plan::{self, ActionKind, Observed};
 
 /// How long a freshly created principal may be unknown to RBAC before we give up (the
@@ -141,6 +140,8 @@ struct ApplyWalk<'s, 'a> {
     /// Per node: its longest remaining path, the priority its requests are paced at (the
     /// scheduler's order, carried to the pacer: across a fleet's instances too).
     priority: Vec<u64>,
+    /// Per node: its action is an adoption (`--adopt`), so its write ends as `Adopted`.
+    adopting: Vec<bool>,
 }
 
 impl ApplyWalk<'_, '_> {
@@ -196,7 +197,7 @@ impl ApplyWalk<'_, '_> {
             ActionKind::Conflict => {
                 return Err(failed("OwnedByAnotherPlan", format!("{} {}", want.id, action.reason.unwrap_or_default())));
             }
-            ActionKind::Adopt if !sh.cx.adopt => {
+            ActionKind::Adopt if !sh.cx.adopt && !plan::adopts_without_flag(&action) => {
                 return Err(failed(
                     "NotOwned",
                     format!(
@@ -215,6 +216,8 @@ impl ApplyWalk<'_, '_> {
                 role: role_window(sh, want),
                 update: false,
             },
+            // At the id ARM holds it under: a role assignment adopted from one made by hand
+            // keeps its own name (the PUT puts the plan's description on it).
             ActionKind::Update | ActionKind::Adopt => match d.spec.update_patch(&want.body, have) {
                 Some(p) => Work::Patch {
                     id: want.id.clone(),
@@ -227,7 +230,11 @@ impl ApplyWalk<'_, '_> {
                     },
                 },
                 None => Work::Put {
-                    id: want.id.clone(),
+                    id: have
+                        .filter(|_| want.plane == Plane::Arm)
+                        .and_then(|h| h.get("id"))
+                        .and_then(Value::as_str)
+                        .map_or_else(|| want.id.clone(), str::to_string),
                     api: want.api_version,
                     body: want.body.clone(),
                     role: role_window(sh, want),
@@ -254,7 +261,7 @@ impl ApplyWalk<'_, '_> {
                 body: create_body(sh, want, &create_only).map_err(Outcome::Failed)?,
                 purge_at: want.soft_delete.then(|| plane::soft(want, &want.id, have).location),
             },
-            ActionKind::Delete => Work::Delete { id: want.id.clone(), api: want.api_version },
+            ActionKind::Delete | ActionKind::AdoptDelete => Work::Delete { id: want.id.clone(), api: want.api_version },
         };
         let cx = PlaneCx {
             base_dir: &sh.plan.base_dir,
@@ -264,6 +271,7 @@ impl ApplyWalk<'_, '_> {
             blob: d.spec.upload(&sh.cx.env(sh.plan, name, &self.obs.values)),
         };
         let work = plane::for_change(cx, want, have, work).map_err(Outcome::Failed)?;
+        self.adopting[i] = action.action == ActionKind::Adopt;
         self.sh.reporter.event(Event::Started {
             name: name.clone(),
             kind: d.kind.type_name().into(),
@@ -280,6 +288,15 @@ fn failed(e: Error) -> Outcome {
         Outcome::Skipped(format!("interrupted while waiting for {}; the service may still finish it", e.operation))
     } else {
         Outcome::Failed(e)
+    }
+}
+
+/// The outcome of an adoption's write (the PUT or PATCH that puts the plan's mark on it) is
+/// an adoption, whatever the plane answered it as.
+fn adopted(o: Outcome, adopting: bool) -> Outcome {
+    match o {
+        Outcome::Created(id) | Outcome::Updated(id) if adopting => Outcome::Adopted(id),
+        o => o,
     }
 }
 
@@ -326,7 +343,7 @@ impl Driver for ApplyWalk<'_, '_> {
                 let id = self.obs.desired[i].as_ref().map(|d| d.id.clone()).unwrap_or_default();
                 record_decl(sh.cx, sh.plan, i, &mut self.obs.values, &id, body.as_ref());
                 self.obs.bodies[i] = body;
-                o
+                adopted(o, self.adopting[i])
             }
             Err(e) => failed(e),
         };
@@ -357,7 +374,7 @@ pub async fn apply(sh: &Shared<'_>, obs: Observed) -> Vec<Row> {
     let mut schedule = Schedule::new(waits, sh.cx.parallelism, priority);
     let excluded = excluded(sh);
     let paced = if sh.cx.fifo { vec![0; n] } else { cost };
-    let mut walk = ApplyWalk { sh, obs, outcome: vec![None; n], priority: paced };
+    let mut walk = ApplyWalk { sh, obs, outcome: vec![None; n], priority: paced, adopting: vec![false; n] };
     for &i in &excluded {
         walk.outcome[i] = Some(Outcome::Unchanged);
         schedule.settle(i, Fate::Done);
@@ -382,6 +399,10 @@ struct DestroyWalk<'s, 'a> {
     outcome: Vec<Option<Outcome>>,
     /// Children that go with their parent: `(child, parent)`.
     with_parent: Vec<(usize, usize)>,
+    /// Per node: adopted and deleted (`--adopt`: it matches without this plan's mark).
+    adopting: Vec<bool>,
+    /// Per node: what its delete leaves that goes right after it, in order: `(id, api)`.
+    after: Vec<Vec<(String, &'static str)>>,
 }
 
 /// Destroy: a node that failed or is kept keeps what it depends on.
@@ -400,20 +421,26 @@ impl Driver for DestroyWalk<'_, '_> {
         };
         let d = &sh.plan.decls[i];
         let purge = w.soft_delete && sh.cx.purge;
+        let adopting = self.adopting[i];
         sh.reporter.event(Event::Started {
             name: d.logical.value.clone(),
             kind: d.kind.type_name().into(),
-            action: if purge { ActionKind::Purge } else { ActionKind::Delete },
+            action: match (purge, adopting) {
+                (true, _) => ActionKind::Purge,
+                (false, true) => ActionKind::AdoptDelete,
+                (false, false) => ActionKind::Delete,
+            },
         });
         // A child without a mark of its own (a SQL server's Entra admin) goes with its
         // parent when that is deleted too: Azure may refuse to delete it alone (an
         // Entra-only server must keep its admin), and the parent's delete removes it. Not
         // when the parent is only soft-deleted (a vault): recovering it would bring the
-        // child back, so the child is removed for real.
+        // child back, so the child is removed for real; except in a teardown (`--adopt`),
+        // which writes nothing: removing an access-policy entry is a write to its vault.
         if w.owner == Owner::Parent
             && let Some(p) = plan::parent_of(&obs.desired, i)
             && self.outcome[p].is_none()
-            && obs.desired[p].as_ref().is_some_and(|x| !x.soft_delete)
+            && obs.desired[p].as_ref().is_some_and(|x| !x.soft_delete || self.adopting[i])
         {
             // Provisional: settled (and reported) once the parent has its own outcome.
             self.outcome[i] = Some(Outcome::Deleted(format!(
@@ -431,22 +458,23 @@ impl Driver for DestroyWalk<'_, '_> {
         } else {
             plane::for_delete(w, id, have)
         };
-        // What its delete would leave behind (a disk whose deleteOption is not Delete) goes
-        // right after it.
-        let after: Vec<(String, &'static str)> = plan::implicit_of(&sh.plan.decls, &obs.desired, &obs.bodies, i)
-            .into_iter()
-            .filter_map(|c| match c.fate {
-                ImplicitFate::After { api_version } => Some((c.id, api_version)),
-                _ => None,
-            })
-            .collect();
+        // What its delete would leave behind (a disk whose deleteOption is not Delete, the
+        // public IP of an interface made with it) goes right after it, one at a time, each
+        // after what uses it. Deleted explicitly rather than by a PATCH of the VM's
+        // `deleteOption`s first: a teardown writes nothing, and a delete of what is gone
+        // already (Azure deleted it with its parent) answers 204.
+        let after = std::mem::take(&mut self.after[i]);
         let client = sh.cx.client.clone();
         tasks.spawn(i, async move {
-            let done = plane::run(client.clone(), work).await?;
+            let (o, body) = plane::run(client.clone(), work).await?;
             for (id, api) in after {
                 client.delete(&id, api).await?;
             }
-            Ok(done)
+            let o = match o {
+                Outcome::Deleted(id) if adopting => Outcome::AdoptedDeleted(id),
+                o => o,
+            };
+            Ok((o, body))
         });
         Launch::Spawned
     }
@@ -476,9 +504,11 @@ impl Driver for DestroyWalk<'_, '_> {
     }
 }
 
-/// Before the walk: what destroy leaves alone (excluded, not served, absent, not owned,
-/// already soft-deleted without `--purge`).
-fn settle_before(sh: &Shared<'_>, obs: &Observed, outcome: &mut [Option<Outcome>]) {
+/// Before the walk: what destroy leaves alone (excluded, not served, absent, not owned and
+/// not adopted, already soft-deleted without `--purge`), as [`plan::destroy_action`] decides;
+/// `adopting` marks what it adopts and deletes.
+fn settle_before(sh: &Shared<'_>, obs: &Observed, outcome: &mut [Option<Outcome>], adopting: &mut [bool]) {
+    let opts = sh.cx.plan_options(sh.plan);
     for (i, o) in outcome.iter_mut().enumerate() {
         if o.is_some() {
             continue;
@@ -489,61 +519,42 @@ fn settle_before(sh: &Shared<'_>, obs: &Observed, outcome: &mut [Option<Outcome>
                 Some(Outcome::Skipped(format!("{} is handled by a later version of idlab", d.kind.type_name())))
             }
             (Some(_), None) => Some(Outcome::Unchanged),
-            (Some(w), Some(_)) if !plan::owned(&sh.plan.name, &obs.desired, &obs.bodies, i) && !sh.cx.force => {
-                Some(Outcome::Kept(plan::not_owned_reason(w.owner)))
+            (Some(w), Some(have)) => {
+                let owned = plan::owned(&sh.plan.name, &obs.desired, &obs.bodies, i);
+                match plan::destroy_action(&opts, w, have, owned) {
+                    (ActionKind::NoOp, _) if plan::is_soft_deleted(have) => Some(Outcome::Unchanged),
+                    (ActionKind::NoOp, why) => {
+                        Some(Outcome::Kept(why.unwrap_or_else(|| plan::not_owned_reason(w.owner))))
+                    }
+                    (a, _) => {
+                        adopting[i] = a == ActionKind::AdoptDelete;
+                        None
+                    }
+                }
             }
-            (Some(w), Some(have)) if plan::is_soft_deleted(have) && !(w.soft_delete && sh.cx.purge) => {
-                Some(Outcome::Unchanged)
-            }
-            _ => None,
         };
     }
 }
 
-/// Containers (resource groups) that hold resources the plan does not own stay (unless
-/// `--force`).
-async fn keep_foreign_containers(sh: &Shared<'_>, obs: &Observed, outcome: &mut [Option<Outcome>]) {
+/// What goes with the declarations destroy deletes ([`plan::teardown`]), and the containers
+/// (resource groups) that stay because they hold what the plan does not match (unless
+/// `--force`): pure, from what observe read.
+fn plan_teardown(sh: &Shared<'_>, obs: &Observed, outcome: &mut [Option<Outcome>]) -> Vec<plan::Teardown> {
+    let deleting: Vec<usize> = (0..outcome.len()).filter(|&i| outcome[i].is_none()).collect();
+    let children = plan::teardown(&sh.plan.decls, &obs.desired, &obs.bodies, &obs.referenced, &deleting);
     if sh.cx.force {
-        return;
+        return children;
     }
-    let mut declared: HashSet<String> = obs.desired.iter().flatten().map(|d| d.id.to_ascii_lowercase()).collect();
-    // What Azure made with the resources destroy deletes is theirs, not a stranger's.
-    for i in (0..outcome.len()).filter(|&i| outcome[i].is_none()) {
-        let children = plan::implicit_of(&sh.plan.decls, &obs.desired, &obs.bodies, i);
-        declared.extend(children.into_iter().map(|c| c.id.to_ascii_lowercase()));
-    }
-    // And with the orphans destroy deletes first, read from their bodies.
-    for (id, t) in &obs.orphans {
-        if let Some((api, children)) = crate::kinds::implicit_of_listed(t)
-            && let Ok(Some(body)) = sh.cx.client.get(id, api).await
-        {
-            declared.extend(children(&body).into_iter().map(|c| c.id.to_ascii_lowercase()));
-        }
-    }
-    for (i, o) in outcome.iter_mut().enumerate() {
-        if o.is_some() || !sh.plan.decls[i].spec.contains_resources() {
+    for (i, held) in &obs.contents {
+        if outcome[*i].is_some() {
             continue;
         }
-        let Some(w) = &obs.desired[i] else { continue };
-        match sh.cx.client.list(&format!("{}/resources", w.id), "2024-11-01").await {
-            Ok(list) => {
-                let foreign: Vec<&str> = list
-                    .iter()
-                    .filter_map(|r| r.get("id").and_then(Value::as_str))
-                    .filter(|id| !declared.contains(&id.to_ascii_lowercase()))
-                    .filter(|id| !obs.orphans.iter().any(|(o, _)| o.eq_ignore_ascii_case(id)))
-                    .map(|f| f.rsplit('/').next().unwrap_or(f))
-                    .collect();
-                if !foreign.is_empty() {
-                    *o = Some(Outcome::Kept(format!(
-                        "it holds resources this plan does not own: {} (use --force to delete them too)",
-                        foreign.join(", ")
-                    )));
-                }
-            }
-            Err(e) => *o = Some(Outcome::Failed(e)),
+        let foreign = plan::kept_by(obs, &children, held);
+        if !foreign.is_empty() {
+            outcome[*i] = Some(Outcome::Kept(plan::kept_reason(&foreign)));
         }
     }
+    children
 }
 
 /// Tear down what the plan owns, dependents before what they depend on.
@@ -555,8 +566,15 @@ pub async fn destroy(sh: &Shared<'_>, obs: Observed) -> Vec<Row> {
         outcome[i] = Some(Outcome::Unchanged);
     }
     // Role assignments and other non-ARM-served kinds have no desired state here: skip.
-    settle_before(sh, &obs, &mut outcome);
-    keep_foreign_containers(sh, &obs, &mut outcome).await;
+    let mut adopting = vec![false; n];
+    settle_before(sh, &obs, &mut outcome, &mut adopting);
+    let children = plan_teardown(sh, &obs, &mut outcome);
+    let mut after: Vec<Vec<(String, &'static str)>> = vec![Vec::new(); n];
+    for t in children.iter().filter(|t| t.goes()) {
+        if let ImplicitFate::After { api_version } = t.child.fate {
+            after[t.parent].push((t.child.id.clone(), api_version));
+        }
+    }
     let edges = sh.plan.dag.edges();
     let waits: Vec<Vec<usize>> = (0..n).map(|i| dependents_closure(&edges, n, i)).collect();
     let mut schedule = Schedule::new(waits, sh.cx.parallelism, Priority::ShortestFirst(sh.plan.dag.remaining_cost()));
@@ -570,12 +588,12 @@ pub async fn destroy(sh: &Shared<'_>, obs: Observed) -> Vec<Row> {
     for (id, t) in sorted_orphans(sh, &obs.orphans) {
         results.push(delete_orphan(sh, id, &t).await);
     }
-    let mut walk = DestroyWalk { sh, obs: &obs, outcome, with_parent: Vec::new() };
+    let mut walk = DestroyWalk { sh, obs: &obs, outcome, with_parent: Vec::new(), adopting, after };
     schedule.run(&mut walk, &sh.cx.cancel).await;
     let DestroyWalk { mut outcome, with_parent, .. } = walk;
     // Children that go with their parent: deleted only if the parent was.
     for (i, p) in with_parent {
-        if !matches!(outcome[p], Some(Outcome::Deleted(_) | Outcome::Purged(_))) {
+        if !matches!(outcome[p], Some(Outcome::Deleted(_) | Outcome::Purged(_) | Outcome::AdoptedDeleted(_))) {
             outcome[i] = Some(Outcome::Kept(format!(
                 "it goes with `{}`, which was not deleted",
                 sh.plan.decls[p].logical.value

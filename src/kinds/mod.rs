@@ -23,10 +23,12 @@ use crate::model::yaml::Node;
 use crate::model::{Code, Diag, Secret, Sp, SpMap, Span};
 
 pub mod data_lake;
+pub mod disk;
 pub mod env;
 pub mod federated_credential;
 pub mod header;
 pub mod identity;
+pub mod import;
 pub mod instance;
 pub mod key_vault;
 pub mod network;
@@ -60,11 +62,30 @@ pub trait Kind: Send + Sync {
     }
     /// The JSON Schema of this kind's YAML, tagged by `type`.
     fn schema(&self, g: &mut SchemaGenerator) -> Schema;
+    // Teardown (issue 17).
+    /// How Azure's references in a body of this kind name what was made with it and what
+    /// uses it ([`References`]), for resources met without a declaration (a portal VM's
+    /// interface, that interface's public IP, security group and virtual network).
+    fn references(&self) -> Option<References> {
+        None
+    }
     /// Read the typed spec from a structurally valid node.
     ///
     /// # Errors
     /// A [`DeError`] with the span of the node that did not fit.
     fn parse(&self, node: &Node) -> Result<Box<dyn Spec>, DeError>;
+
+    // `idlab import` (`kinds::import`).
+
+    /// The declaration a plan writes for `have`, a resource of this kind found at `id`
+    /// (`None`: the kind does not import, or leaves this one out).
+    fn import(&self, _id: &str, _have: &J, _src: &import::Source<'_>) -> Option<import::Imported> {
+        None
+    }
+    /// The objects inside `have` that are imported with it, and the reads that find more.
+    fn import_children(&self, _id: &str, _have: &J) -> import::Children {
+        import::Children::default()
+    }
 }
 
 /// A typed resource spec, as declared in the plan.
@@ -145,6 +166,14 @@ pub trait Spec: Debug + Send + Sync + Any {
     fn upload(&self, _env: &env::Env<'_>) -> Option<(std::path::PathBuf, String)> {
         None
     }
+    // Teardown and adoption (issue 17).
+    /// Whether Azure may hold this resource under another name than the plan's, the same
+    /// object by what it holds: a role assignment made in the portal or with the Azure CLI
+    /// has a random GUID name, and is the same assignment when its (scope, principal, role)
+    /// is. The engine then looks it up by content (`engine::plane::arm::find_same_assignment`).
+    fn matched_by_content(&self) -> bool {
+        false
+    }
 }
 
 /// Something Azure makes on its own with a resource ([`Spec::implicit`]), found in the
@@ -188,8 +217,46 @@ pub type ImplicitReader = fn(&J) -> Vec<Implicit>;
 /// its body `have` (a VM's OS disk): for resources destroy or sweep meets without their
 /// declaration (orphans, expired environments). `None` when `t` makes none worth a read.
 pub fn implicit_of_listed(t: &str) -> Option<(&'static str, ImplicitReader)> {
-    let vm = &vm::VirtualMachineKind;
-    vm.arm_type().is_some_and(|a| a.eq_ignore_ascii_case(t)).then_some((vm.api_version(), vm::vm_implicit))
+    let (api, refs) = references_of(t)?;
+    refs.makes.then_some((api, refs.children))
+}
+
+/// Teardown: what Azure's own references in a resource's body say about the resources
+/// around it ([`Kind::references`]). Read from the body only, never from names.
+#[derive(Clone, Copy)]
+pub struct References {
+    /// Whether it makes children worth a read (`children` finds some).
+    pub makes: bool,
+    /// What was made with it, by the ids its body holds (a VM's `storageProfile` and
+    /// `networkProfile`; an interface's public IPs, security group and virtual network).
+    pub children: ImplicitReader,
+    /// The ids of what uses it (a virtual network's subnets' IP configurations, a public IP's
+    /// IP configuration, a security group's interfaces and subnets, an interface's VM): it
+    /// goes only when each of them goes before it.
+    pub users: fn(&J) -> Vec<String>,
+}
+
+/// No children, no users.
+fn none(_: &J) -> Vec<Implicit> {
+    Vec::new()
+}
+
+/// The [`References`] of the kind whose ARM type is `t`, with its api-version.
+pub fn references_of(t: &str) -> Option<(&'static str, References)> {
+    let k = KINDS.iter().find(|k| k.arm_type().is_some_and(|a| a.eq_ignore_ascii_case(t)))?;
+    k.references().map(|r| (k.api_version(), r))
+}
+
+/// The ids at `pointer` (an array of `{id}` objects, or one object) in `have`, and in each
+/// element's `inner` array when `inner` is given (a virtual network's subnets' IP
+/// configurations).
+pub fn ids_at(have: &J, pointer: &str, inner: Option<&str>) -> Vec<String> {
+    let Some(v) = have.pointer(pointer) else { return Vec::new() };
+    let items: Vec<&J> = v.as_array().map_or_else(|| vec![v], |a| a.iter().collect());
+    match inner {
+        None => items.iter().filter_map(|x| x.get("id").and_then(J::as_str)).map(str::to_string).collect(),
+        Some(p) => items.iter().flat_map(|x| ids_at(x, p, None)).collect(),
+    }
 }
 
 /// An in-place update sent as a PATCH ([`Spec::update_patch`]).
@@ -280,6 +347,11 @@ pub fn kind_of_arm_type(t: &str) -> String {
         .map_or_else(|| t.to_string(), |k| k.type_name().to_string())
 }
 
+/// The kind of an ARM type, if idlab has one.
+pub fn by_arm_type(t: &str) -> Option<&'static dyn Kind> {
+    KINDS.iter().copied().find(|k| k.arm_type().is_some_and(|a| a.eq_ignore_ascii_case(t)))
+}
+
 /// The api-version idlab uses for an ARM type (ARM's generic one when no kind has it).
 pub fn api_version_of_arm_type(t: &str) -> &'static str {
     KINDS
@@ -317,7 +389,9 @@ pub fn tagged_schema<T: schemars::JsonSchema>(g: &mut SchemaGenerator, type_name
 /// Implements [`Kind`] for a unit struct over a spec type.
 macro_rules! kind {
     ($kind:ident, $spec:ty, type_name: $tn:literal, arm_type: $arm:expr, api_version: $api:literal,
-     attributes: $attrs:expr, weight: $w:literal $(, identity: $ident:literal)? $(, naming: $naming:expr)?) => {
+     attributes: $attrs:expr, weight: $w:literal $(, identity: $ident:literal)? $(, naming: $naming:expr)?
+     $(, references: $refs:expr)?
+     $(, import: $import:path $(, children: $children:path)?)?) => {
         /// The registry entry for this kind.
         pub struct $kind;
         impl $crate::kinds::Kind for $kind {
@@ -342,9 +416,23 @@ macro_rules! kind {
             $(fn instance_name(&self) -> Option<$crate::kinds::instance::InstanceName> {
                 Some($naming)
             })?
+            $(fn references(&self) -> Option<$crate::kinds::References> {
+                Some($refs)
+            })?
             fn schema(&self, g: &mut schemars::SchemaGenerator) -> schemars::Schema {
                 $crate::kinds::tagged_schema::<$spec>(g, $tn)
             }
+            $(fn import(
+                &self,
+                id: &str,
+                have: &serde_json::Value,
+                src: &$crate::kinds::import::Source<'_>,
+            ) -> Option<$crate::kinds::import::Imported> {
+                $import(id, have, src)
+            }
+            $(fn import_children(&self, id: &str, have: &serde_json::Value) -> $crate::kinds::import::Children {
+                $children(id, have)
+            })?)?
             fn parse(
                 &self,
                 node: &$crate::model::yaml::Node,

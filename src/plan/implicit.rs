@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{ActionKind, is_soft_deleted};
+use super::{ActionKind, Observed, is_soft_deleted};
 use crate::kinds::env::Desired;
 use crate::kinds::{Decl, Implicit, ImplicitFate};
 
@@ -36,6 +36,157 @@ pub fn implicit_of(decls: &[Decl], desired: &[Option<Desired>], bodies: &[Option
     decls[i].spec.implicit(have).into_iter().filter(|c| !declared.contains(&c.id.to_ascii_lowercase())).collect()
 }
 
+/// Something made with a declaration destroy deletes, found through Azure's references
+/// ([`teardown`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Teardown {
+    /// The declaration it was made with (index).
+    pub parent: usize,
+    pub child: Implicit,
+    /// The undeclared resource whose body names it (an interface, for its public IP); `None`
+    /// when the parent's own body does.
+    pub via: Option<String>,
+    /// Whether its kind says what uses it, and everything that does goes before it.
+    pub unused: bool,
+    /// Kept: the id of what still uses it (nothing destroy deletes).
+    pub used_by: Option<String>,
+}
+
+impl Teardown {
+    /// Whether destroy deletes it (with its parent, or after it).
+    pub fn goes(&self) -> bool {
+        self.used_by.is_none() && !matches!(self.child.fate, ImplicitFate::Remains(_))
+    }
+}
+
+/// Whether `id` is `scope` or lies inside it.
+fn inside(scope: &str, id: &str) -> bool {
+    let (s, i) = (scope.to_ascii_lowercase(), id.to_ascii_lowercase());
+    i == s || (i.starts_with(&s) && i.as_bytes().get(s.len()) == Some(&b'/'))
+}
+
+/// The ARM type of a resource id: `Microsoft.Network/networkInterfaces` (nested types
+/// joined), or `None` without a provider.
+pub fn arm_type_of(id: &str) -> Option<String> {
+    let at = id.to_ascii_lowercase().rfind("/providers/")?;
+    let parts: Vec<&str> = id[at + "/providers/".len()..].split('/').collect();
+    let ns = parts.first()?;
+    let types: Vec<&str> = parts.iter().skip(1).step_by(2).copied().collect();
+    (!types.is_empty()).then(|| format!("{ns}/{}", types.join("/")))
+}
+
+/// What destroy deletes (or leaves) with the declarations it deletes (`deleting`), in the
+/// order it goes: what each one's body names (its kind's [`crate::kinds::Spec::implicit`],
+/// and [`crate::kinds::References`]: a VM's disks and interfaces), then what those name, read
+/// from `referenced` (an interface's public IPs, security group and virtual network), never
+/// what the plan declares. A child goes only when everything that uses it (its kind's
+/// `users`, from its body) goes before it: a virtual network another interface still uses
+/// stays. A parent's soft-deleted copy stays as it is. Pure.
+pub fn teardown(
+    decls: &[Decl],
+    desired: &[Option<Desired>],
+    bodies: &[Option<Value>],
+    referenced: &std::collections::HashMap<String, Value>,
+    deleting: &[usize],
+) -> Vec<Teardown> {
+    let mut declared: HashSet<String> = desired.iter().flatten().map(|d| d.id.to_ascii_lowercase()).collect();
+    declared.extend(bodies.iter().flatten().filter_map(|b| b.get("id")?.as_str()).map(str::to_ascii_lowercase));
+    let mut gone: Vec<String> = Vec::new();
+    let mut found: Vec<Teardown> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut add = |parent: usize, via: Option<&str>, list: Vec<Implicit>, found: &mut Vec<Teardown>| {
+        for c in list {
+            let key = c.id.to_ascii_lowercase();
+            if !declared.contains(&key) && seen.insert(key) {
+                let via = via.map(str::to_string);
+                found.push(Teardown { parent, child: c, via, unused: false, used_by: None });
+            }
+        }
+    };
+    for &i in deleting {
+        let Some(Some(have)) = bodies.get(i) else { continue };
+        // A container (a resource group) does not count as taking what uses a child with it:
+        // it may yet be kept for what it holds.
+        if !decls[i].spec.contains_resources() {
+            gone.extend(desired[i].iter().map(|w| w.id.clone()));
+            gone.extend(have.get("id").and_then(Value::as_str).map(str::to_string));
+        }
+        if is_soft_deleted(have) {
+            continue;
+        }
+        let mut list = decls[i].spec.implicit(have);
+        let by_refs = decls[i].kind.references().filter(|r| r.makes).map(|r| (r.children)(have)).unwrap_or_default();
+        list.extend(by_refs);
+        add(i, None, list, &mut found);
+    }
+    // What the children name, level by level.
+    let mut k = 0;
+    while k < found.len() {
+        let (parent, id, fate) = (found[k].parent, found[k].child.id.clone(), found[k].child.fate);
+        k += 1;
+        if matches!(fate, ImplicitFate::Remains(_)) {
+            continue;
+        }
+        let refs = arm_type_of(&id).and_then(|t| crate::kinds::references_of(&t)).map(|(_, r)| r);
+        if let (Some(r), Some(body)) = (refs.filter(|r| r.makes), referenced.get(&id.to_ascii_lowercase())) {
+            add(parent, Some(&id), (r.children)(body), &mut found);
+        }
+    }
+    // In the order they can go: each once nothing outside what goes before it uses it.
+    let users = |c: &Implicit| -> Vec<String> {
+        let refs = arm_type_of(&c.id).and_then(|t| crate::kinds::references_of(&t)).map(|(_, r)| r);
+        match (refs, referenced.get(&c.id.to_ascii_lowercase())) {
+            (Some(r), Some(body)) => (r.users)(body),
+            _ => Vec::new(),
+        }
+    };
+    let mut pending: Vec<Teardown> = Vec::new();
+    let mut out: Vec<Teardown> = Vec::new();
+    for t in found {
+        if matches!(t.child.fate, ImplicitFate::Remains(_)) { out.push(t) } else { pending.push(t) }
+    }
+    let mut ordered: Vec<Teardown> = Vec::new();
+    loop {
+        let ready = pending.iter().position(|t| users(&t.child).iter().all(|u| gone.iter().any(|g| inside(g, u))));
+        let Some(at) = ready else { break };
+        let mut t = pending.remove(at);
+        t.unused = !users(&t.child).is_empty();
+        gone.push(t.child.id.clone());
+        ordered.push(t);
+    }
+    for mut t in pending {
+        let all_gone = gone.clone();
+        t.used_by = users(&t.child).into_iter().find(|u| !all_gone.iter().any(|g| inside(g, u)));
+        ordered.push(t);
+    }
+    ordered.extend(out);
+    ordered
+}
+
+/// How destroy shows a [`Teardown`] child of `parent`, which it deletes (`action`).
+pub(super) fn teardown_child(parent: &str, t: &Teardown, action: ActionKind) -> ImplicitChild {
+    match &t.used_by {
+        Some(user) => ImplicitChild {
+            parent: parent.to_string(),
+            id: t.child.id.clone(),
+            what: t.child.what.to_string(),
+            action: ActionKind::NoOp,
+            reason: format!("kept: {user} uses it, and this destroy keeps that"),
+        },
+        None => {
+            let mut c = implicit_child(parent, t.child.clone(), action);
+            if let (Some(via), ImplicitFate::After { .. }) = (&t.via, t.child.fate) {
+                let name = via.rsplit('/').next().unwrap_or(via);
+                let unused = if t.unused { ", and nothing else uses it" } else { "" };
+                c.reason = format!(
+                    "`{name}` (made with `{parent}`) refers to it{unused}: deleted after `{parent}` and what uses it"
+                );
+            }
+            c
+        }
+    }
+}
+
 /// How destroy shows an implicit child of `parent`, which it deletes (`action`).
 pub(super) fn implicit_child(parent: &str, c: Implicit, action: ActionKind) -> ImplicitChild {
     let (action, reason) = match c.fate {
@@ -50,6 +201,32 @@ pub(super) fn implicit_child(parent: &str, c: Implicit, action: ActionKind) -> I
         ImplicitFate::Remains(why) => (ActionKind::NoOp, why.to_string()),
     };
     ImplicitChild { parent: parent.to_string(), id: c.id, what: c.what.to_string(), action, reason }
+}
+
+/// Why destroy keeps a container: what it holds that the plan does not match (`type name`).
+pub fn kept_reason(foreign: &[String]) -> String {
+    format!("it holds resources this plan does not match: {} (use --force to delete them too)", foreign.join(", "))
+}
+
+/// What keeps a container (a resource group) that destroy would delete: what it holds
+/// (`held`: id, ARM type) that is not declared, not made with what destroy deletes
+/// (`children`, the orphans' too) and not an orphan, as `type name`.
+pub fn kept_by(obs: &Observed, children: &[Teardown], held: &[(String, String)]) -> Vec<String> {
+    let mut known: HashSet<String> = obs.desired.iter().flatten().map(|d| d.id.to_ascii_lowercase()).collect();
+    known.extend(obs.bodies.iter().flatten().filter_map(|b| b.get("id")?.as_str()).map(str::to_ascii_lowercase));
+    known.extend(children.iter().filter(|t| t.goes()).map(|t| t.child.id.to_ascii_lowercase()));
+    for (id, t) in &obs.orphans {
+        known.insert(id.to_ascii_lowercase());
+        if let (Some((_, read)), Some(body)) =
+            (crate::kinds::implicit_of_listed(t), obs.referenced.get(&id.to_ascii_lowercase()))
+        {
+            known.extend(read(body).into_iter().map(|c| c.id.to_ascii_lowercase()));
+        }
+    }
+    held.iter()
+        .filter(|(id, _)| !known.contains(&id.to_ascii_lowercase()))
+        .map(|(id, t)| format!("{} {}", crate::kinds::kind_of_arm_type(t), id.rsplit('/').next().unwrap_or(id)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -75,5 +252,78 @@ mod tests {
         assert_eq!((stays.action, stays.reason.as_str()), (ActionKind::NoOp, "soft-deleted"));
         let purged = implicit_child("kv", child(ImplicitFate::Remains("soft-deleted")), ActionKind::Purge);
         assert_eq!(purged.action, ActionKind::Delete);
+    }
+
+    fn vm(nic: &str) -> Value {
+        serde_json::json!({ "id": "/s/rg/providers/Microsoft.Compute/virtualMachines/vm", "properties": {
+            "storageProfile": { "osDisk": { "managedDisk": { "id": "/s/rg/providers/Microsoft.Compute/disks/os" } } },
+            "networkProfile": { "networkInterfaces": [{ "id": nic }] },
+        } })
+    }
+
+    #[test]
+    fn arm_types_come_from_ids() {
+        let nic = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/networkInterfaces/n";
+        assert_eq!(arm_type_of(nic).as_deref(), Some("Microsoft.Network/networkInterfaces"));
+        let sub = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/d";
+        assert_eq!(arm_type_of(sub).as_deref(), Some("Microsoft.Network/virtualNetworks/subnets"));
+        assert_eq!(arm_type_of("/subscriptions/s/resourceGroups/rg"), None);
+    }
+
+    /// A hand-made VM (no declarations for its network): its disk and interface from its body,
+    /// then what the interface names; the vnet goes last, unless another interface uses it.
+    #[test]
+    fn a_vm_s_network_goes_after_it_in_order_and_a_shared_vnet_stays() {
+        use crate::kinds::Kind;
+        let nic = "/s/rg/providers/Microsoft.Network/networkInterfaces/myvm123";
+        let pip = "/s/rg/providers/Microsoft.Network/publicIPAddresses/myVM-ip";
+        let nsg = "/s/rg/providers/Microsoft.Network/networkSecurityGroups/myVM-nsg";
+        let vnet = "/s/rg/providers/Microsoft.Network/virtualNetworks/rg-vnet";
+        let node = crate::model::yaml::parse(
+            "type: virtual_machine\nname: vm\nresource_group: rg\nimage: Ubuntu2204\nadmin: {username: a, password: {generate: 24}}\nnetwork: {nic: \"${n}\"}\n",
+        )
+        .expect("yaml");
+        let kind = &crate::kinds::vm::VirtualMachineKind;
+        let decl = Decl {
+            logical: crate::model::Sp::new("vm".into(), crate::model::Span::default()),
+            kind,
+            spec: kind.parse(&node).expect("spec"),
+            expanded_from: None,
+        };
+        let nic_body = serde_json::json!({ "id": nic, "properties": {
+            "virtualMachine": { "id": "/s/rg/providers/Microsoft.Compute/virtualMachines/vm" },
+            "networkSecurityGroup": { "id": nsg },
+            "ipConfigurations": [{ "id": format!("{nic}/ipConfigurations/ipconfig1"), "properties": {
+                "publicIPAddress": { "id": pip }, "subnet": { "id": format!("{vnet}/subnets/default") } } }],
+        } });
+        let vnet_body = |users: &[&str]| {
+            let ip: Vec<Value> = users.iter().map(|u| serde_json::json!({ "id": u })).collect();
+            serde_json::json!({ "id": vnet, "properties": { "subnets": [{ "properties": { "ipConfigurations": ip } }] } })
+        };
+        let mine = format!("{nic}/ipConfigurations/ipconfig1");
+        let mut referenced = std::collections::HashMap::from([
+            (nic.to_ascii_lowercase(), nic_body),
+            (vnet.to_ascii_lowercase(), vnet_body(&[&mine])),
+        ]);
+        let bodies = vec![Some(vm(nic))];
+        let got = teardown(std::slice::from_ref(&decl), &[None], &bodies, &referenced, &[0]);
+        let order: Vec<(&str, bool)> =
+            got.iter().map(|t| (t.child.id.rsplit('/').next().unwrap_or(""), t.goes())).collect();
+        assert_eq!(
+            order,
+            vec![("os", true), ("myvm123", true), ("myVM-ip", true), ("myVM-nsg", true), ("rg-vnet", true)]
+        );
+        assert_eq!(got[4].via.as_deref(), Some(nic));
+        // Another interface in the subnet: the vnet stays, named by what uses it.
+        let other = "/s/rg/providers/Microsoft.Network/networkInterfaces/other/ipConfigurations/ipconfig1";
+        referenced.insert(vnet.to_ascii_lowercase(), vnet_body(&[&mine, other]));
+        let got = teardown(std::slice::from_ref(&decl), &[None], &bodies, &referenced, &[0]);
+        let kept = got.iter().find(|t| t.child.id == vnet).expect("the vnet");
+        assert_eq!((kept.goes(), kept.used_by.as_deref()), (false, Some(other)));
+        let shown = teardown_child("vm", kept, ActionKind::AdoptDelete);
+        assert_eq!(shown.action, ActionKind::NoOp);
+        assert!(shown.reason.contains(other), "{}", shown.reason);
+        // Nothing is deleted for a parent that is not deleted.
+        assert!(teardown(std::slice::from_ref(&decl), &[None], &bodies, &referenced, &[]).is_empty());
     }
 }

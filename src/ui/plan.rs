@@ -22,6 +22,7 @@ pub(super) fn sym(a: ActionKind) -> &'static str {
         ActionKind::NoOp => " ",
         ActionKind::Recover => "^",
         ActionKind::Purge => "x/+",
+        ActionKind::AdoptDelete => "<=-",
     }
 }
 
@@ -54,7 +55,14 @@ pub fn text(p: &Plan) -> String {
         out.push('\n');
     }
     let changed: Vec<_> = p.actions.iter().filter(|a| a.action != ActionKind::NoOp).collect();
+    let kept: Vec<_> =
+        p.actions.iter().filter(|a| p.destroy && a.action == ActionKind::NoOp && a.reason.is_some()).collect();
     if changed.is_empty() {
+        out.push_str(&untagged(p));
+        if p.untagged.is_empty() {
+            out.push_str(&kept_lines(&kept));
+        }
+        out.push_str(&elsewhere(p));
         out.push_str(&format!("No changes. Azure matches plan `{}`.\n", p.plan));
         return out;
     }
@@ -65,7 +73,9 @@ pub fn text(p: &Plan) -> String {
             ActionKind::Update => "updated in place",
             ActionKind::Replace => "replaced",
             ActionKind::Delete => "deleted",
+            ActionKind::Adopt if p.adopt || crate::plan::adopts_without_flag(a) => "adopted",
             ActionKind::Adopt => "adopted (needs --adopt)",
+            ActionKind::AdoptDelete => "adopted and deleted",
             ActionKind::Conflict => "refused",
             ActionKind::NoOp => "left alone",
             ActionKind::Recover => "recovered",
@@ -86,8 +96,53 @@ pub fn text(p: &Plan) -> String {
         }
         out.push('\n');
     }
+    out.push_str(&kept_lines(&kept));
+    out.push_str(&elsewhere(p));
     out.push_str(&format!("Plan: {}.\n", counts(&p.summary)));
     out
+}
+
+/// Destroy: what it keeps, and why (`  = rg (resource_group): kept: it holds …`).
+fn kept_lines(kept: &[&Action]) -> String {
+    if kept.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("Kept:\n");
+    for a in kept {
+        out.push_str(&format!("  = {} ({}): {}\n", a.name, a.kind, a.reason.as_deref().unwrap_or_default()));
+    }
+    out.push('\n');
+    out
+}
+
+/// Destroy without `--adopt`: what matches the plan but carries no mark of it, and how to
+/// tear it down.
+fn untagged(p: &Plan) -> String {
+    if p.untagged.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "Found {} resource(s) matching plan `{}` without its mark (made outside idlab?); destroy leaves them:\n",
+        p.untagged.len(),
+        p.plan
+    );
+    for u in &p.untagged {
+        out.push_str(&format!("  ? {u}\n"));
+    }
+    out.push_str("To delete them (and what Azure made with them), run destroy with --adopt.\n\n");
+    out
+}
+
+/// Destroy with `--force`: what else the plan's resource groups hold (by type and name),
+/// deleted with them.
+fn elsewhere(p: &Plan) -> String {
+    if p.elsewhere.is_empty() {
+        return String::new();
+    }
+    format!(
+        "Deleted with their resource group (--force), though this plan does not match them: {}.\n\n",
+        p.elsewhere.join(", ")
+    )
 }
 
 /// What Azure made with an action's resource and what destroy does with it, one line each
@@ -133,7 +188,7 @@ pub(super) fn counts(s: &Summary) -> String {
         if s.recover > 0 { format!(", {} to recover", s.recover) } else { String::new() },
         if s.purge > 0 { format!(", {} to purge", s.purge) } else { String::new() },
         if s.conflict > 0 { format!(", {} refused", s.conflict) } else { String::new() }
-    )
+    ) + &if s.adopt_delete > 0 { format!(", {} to adopt and delete", s.adopt_delete) } else { String::new() }
 }
 
 /// Progress as plain, timestamped lines on stderr (what pipelines and logs want).
@@ -188,6 +243,7 @@ impl Reporter for Lines {
                     ActionKind::Adopt => "adopting",
                     ActionKind::Recover => "recovering",
                     ActionKind::Purge => "purging",
+                    ActionKind::AdoptDelete => "adopting and deleting",
                     _ => "working",
                 }
             ),
@@ -242,6 +298,7 @@ pub fn outcome_word(o: &Outcome) -> &'static str {
         Outcome::Replaced(_) => "replaced",
         Outcome::Deleted(_) => "deleted",
         Outcome::Adopted(_) => "adopted",
+        Outcome::AdoptedDeleted(_) => "adopted and deleted",
         Outcome::Recovered(_) => "recovered",
         Outcome::Purged(_) => "purged",
         Outcome::Unchanged => "unchanged",
@@ -258,6 +315,7 @@ pub fn outcome_detail(o: &Outcome) -> String {
         | Outcome::Replaced(id)
         | Outcome::Deleted(id)
         | Outcome::Adopted(id)
+        | Outcome::AdoptedDeleted(id)
         | Outcome::Recovered(id)
         | Outcome::Purged(id) => id.clone(),
         Outcome::Unchanged => String::new(),
@@ -280,8 +338,8 @@ pub fn summary(results: &[(String, String, Outcome)], verb: &str) -> String {
         count("created"),
         count("updated"),
         count("replaced"),
-        count("deleted"),
-        count("adopted"),
+        count("deleted") + count("adopted and deleted"),
+        count("adopted") + count("adopted and deleted"),
         match count("recovered") {
             0 => String::new(),
             n => format!("{n} recovered, "),

@@ -60,12 +60,25 @@ fn lines(p: &Plan) -> Vec<Line> {
             out.push(Line { text: format!("      {c}"), keep: kept(a) });
         }
     }
+    // Destroy: what it keeps and why, what matches without the plan's mark, what else the
+    // groups hold.
+    for a in p.actions.iter().filter(|a| p.destroy && a.action == ActionKind::NoOp) {
+        if let Some(r) = &a.reason {
+            out.push(Line { text: format!("= {} ({}): {r}", a.name, a.kind), keep: true });
+        }
+    }
+    for u in &p.untagged {
+        out.push(Line { text: format!("? without this plan's mark (destroy --adopt deletes it): {u}"), keep: true });
+    }
+    for e in &p.elsewhere {
+        out.push(Line { text: format!("- deleted with its group (--force), not matched: {e}"), keep: true });
+    }
     out
 }
 
 /// Deletes and replaces (a purge deletes too) are never cut.
 fn kept(a: &Action) -> bool {
-    matches!(a.action, ActionKind::Delete | ActionKind::Replace | ActionKind::Purge)
+    matches!(a.action, ActionKind::Delete | ActionKind::Replace | ActionKind::Purge | ActionKind::AdoptDelete)
 }
 
 fn header(p: &Plan, a: &Action) -> String {
@@ -75,7 +88,9 @@ fn header(p: &Plan, a: &Action) -> String {
         ActionKind::Update => "update",
         ActionKind::Replace => "replace",
         ActionKind::Delete => "delete",
+        ActionKind::Adopt if p.adopt || crate::plan::adopts_without_flag(a) => "adopt",
         ActionKind::Adopt => "adopt (needs --adopt)",
+        ActionKind::AdoptDelete => "adopt and delete",
         ActionKind::Conflict => "refused",
         ActionKind::NoOp => "no-op",
         ActionKind::Recover => "recover",

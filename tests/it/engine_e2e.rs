@@ -56,7 +56,11 @@ fn tutorial(plan: &str, resources: usize) {
     assert_eq!(s.op("PUT", &foreign, Some(json!({"location": "eastus"})))["name"], "not-ours");
     let r = s.idlab(&["destroy", &plan_path, "--auto-approve"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stderr.contains("it holds resources this plan does not own: not-ours"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("it holds resources this plan does not match: user_assigned_identity not-ours"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(s.op("GET", &foreign, None)["name"], "not-ours");
     // Everything the plan owned is gone: the next plan creates all but the kept group.
     let r = s.idlab(&["plan", &plan_path, "--detailed-exitcode"]);

@@ -94,7 +94,7 @@ fn a_vm_plan_destroyed_leaves_nothing_and_its_group_goes() {
         r.stderr
     );
     assert!(r.stderr.contains("IP configuration"), "{}", r.stderr);
-    assert!(!r.stderr.contains("does not own"), "{}", r.stderr);
+    assert!(!r.stderr.contains("does not match"), "{}", r.stderr);
     let gone = s.op("GET", &format!("{}?api-version=2021-04-01", group(&s, "disks-rg")), None);
     assert_eq!(gone["error"]["code"], "ResourceGroupNotFound", "{gone}");
     let all = s.op("GET", &format!("/subscriptions/{}/resources?api-version=2021-04-01", s.subscription()), None);
@@ -150,8 +150,12 @@ fn a_disk_attached_outside_idlab_keeps_the_group_and_is_named() {
     // destroy: the VM and what it made go, the hand-made disk and so the group stay.
     let r = s.idlab(&["destroy", &plan, "--auto-approve"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert!(r.stderr.contains("it holds resources this plan does not own: extdisk"), "{}", r.stderr);
-    assert!(!r.stderr.contains("does not own: diskvm_OsDisk"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("it holds resources this plan does not match: Microsoft.Compute/disks extdisk"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("does not match: Microsoft.Compute/disks diskvm_OsDisk"), "{}", r.stderr);
     let left = resources_in(&s, "disks-rg");
     assert_eq!(left.len(), 1, "{left:?}");
     assert!(left[0].eq_ignore_ascii_case(&ext), "{left:?}");
@@ -309,7 +313,7 @@ fn sweep_takes_the_group_of_an_expired_vm_with_its_os_disk() {
     let later = [("IDLAB_NOW", "2026-01-01T02:00:00Z")];
     let r = s.idlab_env(&["sweep"], &later);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert!(!r.stderr.contains("does not own"), "{}", r.stderr);
+    assert!(!r.stderr.contains("does not match"), "{}", r.stderr);
     let gone = s.op("GET", &format!("{}?api-version=2021-04-01", group(&s, "disks-rg")), None);
     assert_eq!(gone["error"]["code"], "ResourceGroupNotFound", "{gone}");
     assert_eq!(s.op("GET", &disk_url(&disk), None)["error"]["code"], "ResourceGroupNotFound");
@@ -327,7 +331,7 @@ fn a_vm_no_longer_declared_goes_with_its_os_disk_and_the_group_too() {
     std::fs::write(&plan, only_group).expect("plan");
     let r = s.idlab(&["destroy", &plan, "--auto-approve"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert!(!r.stderr.contains("does not own"), "{}", r.stderr);
+    assert!(!r.stderr.contains("does not match"), "{}", r.stderr);
     let gone = s.op("GET", &format!("{}?api-version=2021-04-01", group(&s, "disks-rg")), None);
     assert_eq!(gone["error"]["code"], "ResourceGroupNotFound", "{gone}");
     assert_eq!(s.op("GET", &disk_url(&disk), None)["error"]["code"], "ResourceGroupNotFound");

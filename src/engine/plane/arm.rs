@@ -80,6 +80,21 @@ async fn put_role_assignment(client: &Client, id: &str, api: &str, body: &Value,
     if e.code != "RoleAssignmentExists" {
         return Err(e);
     }
+    match find_same_assignment(client, id, api, body).await? {
+        Some(a) => Ok((Outcome::Adopted(a.get("id").and_then(Value::as_str).unwrap_or(id).to_string()), Some(a))),
+        None => Err(e),
+    }
+}
+
+/// The role assignment ARM holds for the same (scope, principal, role) as the desired one
+/// (`id`, `body`), whatever its name: one listing at the scope filtered by principal, matched
+/// by scope and role GUID (ARM's `RoleAssignmentExists` names no id). Apply adopts it after
+/// that refusal; observe reads it for a destroy or an `--adopt` plan (an assignment made in
+/// the portal or with the Azure CLI has a random GUID name).
+///
+/// # Errors
+/// The listing failed.
+pub async fn find_same_assignment(client: &Client, id: &str, api: &str, body: &Value) -> Result<Option<Value>, Error> {
     let scope = id.split("/providers/Microsoft.Authorization/").next().unwrap_or_default();
     let p = body.pointer("/properties/principalId").and_then(Value::as_str).unwrap_or_default();
     let def = body.pointer("/properties/roleDefinitionId").and_then(Value::as_str).unwrap_or_default();
@@ -89,7 +104,7 @@ async fn put_role_assignment(client: &Client, id: &str, api: &str, body: &Value,
             api,
         )
         .await?;
-    let found = list.into_iter().find(|a| {
+    Ok(list.into_iter().find(|a| {
         a.pointer("/properties/scope").and_then(Value::as_str).is_some_and(|s| s.eq_ignore_ascii_case(scope))
             && a.pointer("/properties/roleDefinitionId").and_then(Value::as_str).is_some_and(|d| {
                 d.rsplit('/')
@@ -97,11 +112,7 @@ async fn put_role_assignment(client: &Client, id: &str, api: &str, body: &Value,
                     .unwrap_or_default()
                     .eq_ignore_ascii_case(def.rsplit('/').next().unwrap_or_default())
             })
-    });
-    match found {
-        Some(a) => Ok((Outcome::Adopted(a.get("id").and_then(Value::as_str).unwrap_or(id).to_string()), Some(a))),
-        None => Err(e),
-    }
+    }))
 }
 
 /// PUT a role assignment, waiting out `PrincipalNotFound` for up to `window` (a principal
