@@ -33,11 +33,10 @@ fn fixtures() -> PathBuf {
 /// Replay one recording against a fresh local cloud.
 fn run_one(name: &str) -> (Vec<Outcome>, Vec<String>) {
     let rec = recording::load(&fixtures().join("azure-recordings/powershell"), name);
-    let lab = Lab::start();
+    let lab = Lab::with(replay::faults(&rec));
     let mut replay = Replay::new(&lab);
     replay.setup(&rec);
-    let mut skipped = Vec::new();
-    let outcomes = rec.exchanges.iter().map(|x| replay.run(x, &mut skipped)).collect();
+    let outcomes = replay.run_all(&rec);
     (outcomes, replay.notes)
 }
 

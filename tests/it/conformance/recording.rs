@@ -61,6 +61,28 @@ pub struct Exchange {
     pub n: usize,
     pub entry: Entry,
     pub polls: Vec<Entry>,
+    /// How many of the exchanges after this one Azure answered while this one's operation
+    /// still ran (their `Date` is not after that of the last recorded poll that still reported
+    /// it running): the replay sends them while the local operation runs, and polls it to its
+    /// end after them.
+    pub overlap: usize,
+}
+
+impl Exchange {
+    /// The `Date` of the last recorded poll that still reported the operation running
+    /// (`Location` answering 202, `Azure-AsyncOperation` answering a running `status`).
+    fn last_running_poll(&self) -> Option<i64> {
+        self.polls
+            .iter()
+            .filter(|p| {
+                p.status == 202
+                    || p.json().is_some_and(|b| {
+                        matches!(b["status"].as_str(), Some("InProgress" | "Accepted" | "Running" | "Deleting"))
+                    })
+            })
+            .filter_map(|p| p.date)
+            .max()
+    }
 }
 
 /// A loaded recording.
@@ -386,9 +408,20 @@ pub fn load(root: &Path, name: &str) -> Recording {
         if let Some(t) = vault_poll_target(&e) {
             vault_poll = Some((exchanges.len() + 1, t, false));
         }
-        exchanges.push(Exchange { n: exchanges.len() + 1, entry: e, polls: Vec::new() });
+        exchanges.push(Exchange { n: exchanges.len() + 1, entry: e, polls: Vec::new(), overlap: 0 });
     }
+    overlaps(&mut exchanges);
     Recording { subscription, tenant, exchanges }
+}
+
+/// Mark each exchange with the later exchanges Azure answered while its operation ran: the
+/// ones that follow it in wall-clock order up to the last poll that still reported it running.
+fn overlaps(exchanges: &mut [Exchange]) {
+    for i in 0..exchanges.len() {
+        let Some(until) = exchanges[i].last_running_poll() else { continue };
+        exchanges[i].overlap =
+            exchanges[i + 1..].iter().take_while(|x| x.entry.date.is_some_and(|d| d <= until)).count();
+    }
 }
 
 /// The GUID after `prefix` in `url` (case-insensitive).

@@ -439,12 +439,7 @@ impl<'a> Replay<'a> {
     fn poll(&self, url: &str, location: bool) -> Answer {
         let mut last = self.send(&self.lab.operator, "GET", url, None, "");
         for _ in 0..200 {
-            let running = if location {
-                last.status == 202
-            } else {
-                last.json().is_some_and(|b| matches!(b["status"].as_str(), Some("InProgress" | "Accepted" | "Running")))
-            };
-            if !running {
+            if !running(&last, location) {
                 break;
             }
             let ms = last.header("retry-after-ms").and_then(|v| v.parse::<u64>().ok()).unwrap_or(20).min(100);
@@ -461,8 +456,59 @@ impl<'a> Replay<'a> {
         Some(format!("https://{endpoint}{}", self.mapped(&e.url)))
     }
 
-    /// Send one exchange and compare the answers.
-    pub fn run(&mut self, x: &Exchange, skipped_paths: &mut Vec<String>) -> Outcome {
+    /// Replay every exchange in order. An exchange whose recorded operation Azure was still
+    /// running when it answered the next ones (`Exchange::overlap`) is held: the replay sends
+    /// those next ones while the local operation runs (the lab gives its type a duration long
+    /// enough, `faults`), then polls it to its end and compares that end.
+    pub fn run_all(&mut self, rec: &Recording) -> Vec<Outcome> {
+        let mut skipped = Vec::new();
+        let mut outcomes: Vec<Outcome> = Vec::new();
+        let mut held: Vec<Held> = Vec::new();
+        for x in &rec.exchanges {
+            let (out, h) = self.run(x, &mut skipped, holds(rec, x));
+            outcomes.push(out);
+            held.extend(h);
+            let (due, later): (Vec<Held>, Vec<Held>) = held.into_iter().partition(|h| h.x.n + h.x.overlap <= x.n);
+            held = later;
+            for h in due {
+                self.finish(h, &mut outcomes);
+            }
+        }
+        for h in held {
+            self.finish(h, &mut outcomes);
+        }
+        outcomes
+    }
+
+    /// Poll a held operation to its end and compare the end; a local operation that had
+    /// already ended when the exchanges Azure answered during it were sent is a FAIL
+    /// (`replay:order`): the replay could not keep the recording's order.
+    fn finish(&self, h: Held, outcomes: &mut [Outcome]) {
+        let Some(out) = outcomes.iter_mut().find(|o| o.n == h.x.n) else { return };
+        let (url, location) = match (&h.asy, &h.loc) {
+            (Some(u), _) => (u, false),
+            (None, Some(u)) => (u, true),
+            (None, None) => return,
+        };
+        if !running(&self.send(&self.lab.operator, "GET", url, None, ""), location) {
+            let detail = format!(
+                "Azure answered exchanges {}–{} while this operation ran; the local one had ended before they were all answered",
+                h.x.n + 1,
+                h.x.n + h.x.overlap
+            );
+            out.found.diffs.push(Diff { field: "replay:order".into(), detail });
+        }
+        let asy = h.asy.as_deref().map(|u| self.poll(u, false));
+        let loc = h.loc.as_deref().map(|u| self.poll(u, true));
+        self.compare_end(&h.x, asy.as_ref(), loc.as_ref(), &mut out.found);
+        if !out.found.diffs.is_empty() {
+            out.verdict = Verdict::Fail;
+        }
+    }
+
+    /// Send one exchange and compare the answers; with `hold`, an operation the local cloud
+    /// announces is not polled yet but returned, to be finished later (`run_all`).
+    fn run(&mut self, x: &Exchange, skipped_paths: &mut Vec<String>, hold: bool) -> (Outcome, Option<Held>) {
         let e = &x.entry;
         let mut out = Outcome {
             n: x.n,
@@ -485,17 +531,17 @@ impl<'a> Replay<'a> {
                 skipped_paths.push(key);
             }
             out.verdict = Verdict::Skip(r);
-            return out;
+            return (out, None);
         }
         let (url, token) = match e.host {
             Host::KeyVault => {
                 self.vault_run(x, &mut out);
-                return out;
+                return (out, None);
             }
             Host::DataLake => {
                 let Some(url) = self.datalake_url(e) else {
                     out.verdict = Verdict::Skip("depends on a SKIP: no Data Lake Store account was made".into());
-                    return out;
+                    return (out, None);
                 };
                 if self.datalake_token.is_none() {
                     self.datalake_token = Some(self.lab.operator_token_for("https://datalake.azure.net//.default"));
@@ -517,13 +563,16 @@ impl<'a> Replay<'a> {
         if e.host == Host::Arm && e.method == "PUT" && ans.status < 300 {
             self.vault_learn(&key, &ans);
         }
-        let local_async = ans.header("azure-asyncoperation").map(|u| self.poll(&u, false));
-        let local_location = if ans.status == 202 { ans.header("location").map(|u| self.poll(&u, true)) } else { None };
+        let asy = ans.header("azure-asyncoperation");
+        let loc = if ans.status == 202 { ans.header("location") } else { None };
+        let held = hold && ans.status == e.status && (asy.is_some() || loc.is_some());
+        let local_async = asy.as_deref().filter(|_| !held).map(|u| self.poll(u, false));
+        let local_location = loc.as_deref().filter(|_| !held).map(|u| self.poll(u, true));
         self.compare(x, &ans, local_async.as_ref(), local_location.as_ref(), &mut out.found);
         if !out.found.diffs.is_empty() {
             out.verdict = Verdict::Fail;
         }
-        out
+        (out, held.then(|| Held { x: x.clone(), asy, loc }))
     }
 
     fn compare(&self, x: &Exchange, ans: &Answer, asy: Option<&Answer>, loc: Option<&Answer>, found: &mut Found) {
@@ -560,7 +609,15 @@ impl<'a> Replay<'a> {
             }
             _ => {}
         }
-        // The operation's end: the last recorded poll of each kind against the local one.
+        self.compare_end(x, asy, loc, found);
+    }
+
+    /// The operation's end: the last recorded poll of each kind against the local one.
+    fn compare_end(&self, x: &Exchange, asy: Option<&Answer>, loc: Option<&Answer>, found: &mut Found) {
+        let e = &x.entry;
+        let norm = self.norm();
+        let push =
+            |found: &mut Found, field: &str, detail: String| found.diffs.push(Diff { field: field.into(), detail });
         let async_path = e.header("azure-asyncoperation").map(path_key);
         let loc_path = e.header("location").map(path_key).filter(|p| *p != e.path_key());
         let last_of = |p: &Option<String>| p.as_ref().and_then(|p| x.polls.iter().rev().find(|q| q.path_key() == *p));
@@ -579,6 +636,57 @@ impl<'a> Replay<'a> {
             }
         }
     }
+}
+
+/// An operation the replay holds open while the exchanges Azure answered during it are sent.
+struct Held {
+    x: Exchange,
+    /// The local `Azure-AsyncOperation` and `Location` (of a 202) URLs.
+    asy: Option<String>,
+    loc: Option<String>,
+}
+
+/// Whether a local poll answer says the operation still runs: a `Location` poll answering
+/// 202, an `Azure-AsyncOperation` poll whose `status` is not final.
+fn running(a: &Answer, location: bool) -> bool {
+    if location {
+        a.status == 202
+    } else {
+        a.json().is_some_and(|b| matches!(b["status"].as_str(), Some("InProgress" | "Accepted" | "Running")))
+    }
+}
+
+/// How long the local cloud runs an operation the replay holds (`faults`): the exchanges sent
+/// meanwhile take milliseconds; the margin is for a loaded machine (`finish` fails the
+/// exchange if it was not enough).
+const HELD_LRO_MS: u64 = 3000;
+
+/// Whether the replay holds `x`'s operation open: Azure answered later exchanges while it ran,
+/// and at least one of them is replayed.
+fn holds(rec: &Recording, x: &Exchange) -> bool {
+    rec.exchanges.iter().skip(x.n).take(x.overlap).any(|y| skip_reason(&y.entry).is_none())
+}
+
+/// The ARM type whose operation an exchange starts, lower case (`microsoft.resources/
+/// resourcegroups` for a group).
+fn operation_type(e: &Entry) -> Option<String> {
+    let segs = segments(&path_key(&e.url));
+    if segs.len() == 4 && segs[0] == "subscriptions" && segs[2] == "resourcegroups" {
+        return Some("microsoft.resources/resourcegroups".into());
+    }
+    provider_types(&segs).pop()
+}
+
+/// The local cloud's configuration for replaying `rec`: the types of the operations the replay
+/// holds run `HELD_LRO_MS` (every other operation keeps the default, ending at once).
+pub fn faults(rec: &Recording) -> idlab::local::faults::Faults {
+    let mut f = idlab::local::faults::Faults::default();
+    for x in rec.exchanges.iter().filter(|x| x.entry.host == Host::Arm && holds(rec, x)) {
+        if let Some(t) = operation_type(&x.entry) {
+            f.per_type.insert(t, idlab::local::faults::TypeFaults { latency_ms: None, lro_ms: Some(HELD_LRO_MS) });
+        }
+    }
+    f
 }
 
 fn snippet(s: &str) -> String {
