@@ -466,3 +466,42 @@ mod tests {
         assert!(!is_vault_url("https://management.azure.com/subscriptions/s"));
     }
 }
+
+#[cfg(test)]
+mod overlap_tests {
+    use super::*;
+
+    fn entry(method: &str, url: &str, status: u16, date: i64, body: &str) -> Entry {
+        Entry {
+            method: method.into(),
+            url: url.into(),
+            host: Host::Arm,
+            req_body: String::new(),
+            req_type: None,
+            status,
+            headers: Vec::new(),
+            body: body.into(),
+            date: Some(date),
+        }
+    }
+
+    /// Exchanges Azure answered before the last poll that still reported an operation running
+    /// overlap it; one answered after, or after a final poll only, does not.
+    #[test]
+    fn exchanges_answered_while_an_operation_ran_overlap_it() {
+        let x = |n, e| Exchange { n, entry: e, polls: Vec::new(), overlap: 0 };
+        let mut del = x(1, entry("DELETE", "/subscriptions/s/resourcegroups/g", 202, 100, ""));
+        del.polls = vec![
+            entry("GET", "/subscriptions/s/operationresults/o", 202, 100, ""),
+            entry("GET", "/subscriptions/s/operationresults/o", 202, 130, ""),
+            entry("GET", "/subscriptions/s/operationresults/o", 200, 160, ""),
+        ];
+        let mut put = x(2, entry("PUT", "/subscriptions/s/resourcegroups/g/providers/a/b/c", 201, 101, ""));
+        put.polls = vec![entry("GET", "/op", 200, 140, r#"{"status":"Succeeded"}"#)];
+        let mut list =
+            vec![del, put, x(3, entry("GET", "/subscriptions/s/resourcegroups/g/providers/a/b/c", 200, 130, "{}"))];
+        list.push(x(4, entry("GET", "/subscriptions/s/resourcegroups/g/providers/a/b/c", 404, 161, "")));
+        overlaps(&mut list);
+        assert_eq!(list.iter().map(|x| x.overlap).collect::<Vec<_>>(), vec![2, 0, 0, 0]);
+    }
+}

@@ -176,6 +176,33 @@ fn resource_path(e: &Entry) -> Option<String> {
     idlab::local::table::provider(&t).map(|_| key)
 }
 
+/// The `api-version` of a recorded URL.
+fn api_version(url: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    query.split('&').find_map(|p| p.strip_prefix("api-version=")).map(str::to_string)
+}
+
+/// The api-version to make a parent of (lower-cased) type `t` at, among those the local cloud
+/// accepts for it: the one the recording uses for `t`, else for a type beneath it, else for
+/// another type of its provider; else the newest it accepts (a stable one before a preview).
+/// `None` when the local cloud does not serve `t`.
+fn parent_version(t: &str, recorded: &BTreeMap<String, String>) -> Option<String> {
+    let accepted = idlab::local::table::accepted(t)?;
+    let ok = |v: &&String| accepted.iter().any(|a| a.eq_ignore_ascii_case(v));
+    let ns = t.split('/').next().unwrap_or_default();
+    let below = format!("{t}/");
+    recorded
+        .get(t)
+        .filter(ok)
+        .or_else(|| recorded.iter().filter(|(k, _)| k.starts_with(&below)).map(|(_, v)| v).find(ok))
+        .or_else(|| recorded.iter().filter(|(k, _)| k.split('/').next() == Some(ns)).map(|(_, v)| v).find(ok))
+        .cloned()
+        .or_else(|| {
+            let stable = accepted.iter().filter(|v| !v.contains("preview")).max();
+            stable.or_else(|| accepted.iter().max()).map(|v| v.to_string())
+        })
+}
+
 /// The replay of one recording.
 pub struct Replay<'a> {
     lab: &'a Lab,
@@ -274,10 +301,17 @@ impl<'a> Replay<'a> {
         let mut get_body: BTreeMap<String, Value> = BTreeMap::new();
         let mut identities: BTreeSet<String> = BTreeSet::new();
         let mut used_groups: BTreeSet<String> = BTreeSet::new();
+        // The api-version the recording first sends for each type it addresses.
+        let mut recorded_versions: BTreeMap<String, String> = BTreeMap::new();
         for x in live {
             let e = &x.entry;
             let key = path_key(&e.url);
             let segs = segments(&key);
+            if e.host == Host::Arm
+                && let (Some(t), Some(v)) = (provider_types(&segs).pop(), api_version(&e.url))
+            {
+                recorded_versions.entry(t).or_insert(v);
+            }
             if e.host == Host::Arm && segs.len() >= 4 && segs[0] == "subscriptions" && segs[2] == "resourcegroups" {
                 // A group counts as used when Azure answered something in it that needs it.
                 if (200..300).contains(&e.status) && !(segs.len() == 4 && e.method == "DELETE") {
@@ -354,24 +388,44 @@ impl<'a> Replay<'a> {
                 self.notes.push(format!("identity {id} not made: {}", r.body));
             }
         }
-        // Parents (of a served type) of what the recording addresses, never made in it.
+        // Parents of what the recording addresses that existed before it began: never made in
+        // it, and not beneath a resource it makes (a storage account's `blobServices/default`
+        // comes with the account the recording creates). Each is made at the api-version the
+        // recording uses for its type or provider (`parent_version`).
+        let made_in_recording = |p: &str| {
+            created.contains(p) || first_use.get(p).is_some_and(|e| e.method == "PUT" && (200..300).contains(&e.status))
+        };
         let mut parents: BTreeSet<String> = BTreeSet::new();
         for (rp, e) in &first_use {
             let segs: Vec<&str> = rp.split('/').filter(|s| !s.is_empty()).collect();
             let Some(q) = segs.iter().rposition(|s| *s == "providers") else { continue };
             let mut end = segs.len();
+            let mut chain = Vec::new();
             while end > q + 3 + 2 {
                 end -= 2;
-                let parent = format!("/{}", segs[..end].join("/"));
-                if !created.contains(&parent) && (200..300).contains(&e.status) {
-                    parents.insert(parent);
+                chain.push(format!("/{}", segs[..end].join("/")));
+            }
+            // `chain` runs up to the top-level resource; a parent at or beneath one the
+            // recording makes is not made first.
+            for parent in &chain {
+                let made = chain
+                    .iter()
+                    .filter(|a| *a == parent || parent.starts_with(&format!("{a}/")))
+                    .any(|a| made_in_recording(a));
+                if !made && (200..300).contains(&e.status) {
+                    parents.insert(parent.clone());
                 }
             }
         }
         for parent in parents {
             let orig = self.mapped(&parent);
+            let Some(t) = provider_types(&segments(&parent)).pop() else { continue };
+            let Some(version) = parent_version(&t, &recorded_versions) else {
+                self.notes.push(format!("parent {parent} not made: {t} is not served"));
+                continue;
+            };
             let r =
-                self.lab.op("PUT", &format!("{orig}?api-version=2023-01-31"), Some(&json!({ "location": "westus" })));
+                self.lab.op("PUT", &format!("{orig}?api-version={version}"), Some(&json!({ "location": "westus" })));
             if r.status >= 300 {
                 self.notes.push(format!("parent {parent} not made: {}", r.body));
             }
@@ -1053,5 +1107,32 @@ mod vault_tests {
             vault_base("https://Tcac.vault.azure.net/secrets/a"),
             Some(("tcac".into(), "https://tcac.vault.azure.net".into()))
         );
+    }
+}
+
+#[cfg(test)]
+mod setup_tests {
+    use super::*;
+
+    /// A parent is made at the api-version the recording uses for its type, else for a type
+    /// beneath it, else for its provider, else the newest the local cloud accepts; never at
+    /// one the local cloud refuses for it (the fixed 2023-01-31 it once used for a blob service).
+    #[test]
+    fn a_parent_is_made_at_an_api_version_of_the_recording_the_local_cloud_accepts() {
+        let rec = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs.iter().map(|(t, v)| (t.to_string(), v.to_string())).collect()
+        };
+        let blob = "microsoft.storage/storageaccounts/blobservices";
+        let containers = rec(&[("microsoft.storage/storageaccounts/blobservices/containers", "2021-06-01")]);
+        assert_eq!(parent_version(blob, &containers).as_deref(), Some("2021-06-01"));
+        let provider = rec(&[("microsoft.storage/storageaccounts", "2019-06-01")]);
+        assert_eq!(parent_version(blob, &provider).as_deref(), Some("2019-06-01"));
+        // A version the local cloud does not accept for the type is passed over.
+        let msi = rec(&[("microsoft.managedidentity/userassignedidentities", "2023-01-31")]);
+        let newest = parent_version(blob, &msi).expect("blob services are served");
+        let accepted = idlab::local::table::accepted(blob).expect("served");
+        assert!(accepted.contains(&newest.as_str()) && !newest.contains("preview"), "{newest}");
+        assert!(accepted.iter().filter(|v| !v.contains("preview")).all(|v| *v <= newest.as_str()), "{newest}");
+        assert_eq!(parent_version("microsoft.web/sites", &msi), None);
     }
 }
