@@ -94,8 +94,13 @@ fn provider_types(segs: &[String]) -> Vec<String> {
 /// Why an exchange is skipped: its type or operation is not in the provider table.
 pub fn skip_reason(e: &Entry) -> Option<String> {
     match e.host {
-        Host::Graph => return Some("Microsoft Graph directory call: no directory API in the provider table".into()),
-        Host::AadGraph => return Some("retired Azure AD Graph call (api-version 1.x)".into()),
+        Host::Graph => return graph_skip_reason(e),
+        Host::AadGraph => {
+            let v = api_version(&e.url).unwrap_or_default();
+            return Some(format!(
+                "Azure AD Graph (graph.windows.net, api-version {v}): retired, the local cloud serves Microsoft Graph v1.0"
+            ));
+        }
         Host::DataLake => return None,
         Host::KeyVault => return vault_skip_reason(e),
         Host::Arm => {}
@@ -112,6 +117,18 @@ pub fn skip_reason(e: &Entry) -> Option<String> {
         }
     }
     None
+}
+
+/// Microsoft Graph v1.0 reads of principals are served by the local Graph (src/local/graph.rs);
+/// anything else of Graph is not.
+fn graph_skip_reason(e: &Entry) -> Option<String> {
+    let key = path_key(&e.url);
+    let segs: Vec<&str> = key.split('/').filter(|s| !s.is_empty()).collect();
+    let served = e.method == "GET"
+        && segs.first() == Some(&"v1.0")
+        && matches!(segs.get(1), Some(&("users" | "groups" | "serviceprincipals" | "directoryobjects")))
+        && segs.len() <= 3;
+    (!served).then(|| format!("Microsoft Graph {} {key}: not served by the local Graph", e.method))
 }
 
 /// The family an exchange belongs to, by namespace.
@@ -209,6 +226,8 @@ pub struct Replay<'a> {
     /// (recorded, local), lower case.
     map: Vec<(String, String)>,
     datalake_token: Option<String>,
+    /// The operator's token for Microsoft Graph.
+    graph_token: Option<String>,
     /// Lower-cased account path of the newest Data Lake Store account written.
     datalake_account: Option<String>,
     /// The vaults' data planes: recorded vault names and the local vault URIs.
@@ -222,6 +241,7 @@ impl<'a> Replay<'a> {
             lab,
             map: Vec::new(),
             datalake_token: None,
+            graph_token: None,
             datalake_account: None,
             vaults: VaultPlanes::default(),
             notes: Vec::new(),
@@ -601,6 +621,13 @@ impl<'a> Replay<'a> {
                     self.datalake_token = Some(self.lab.operator_token_for("https://datalake.azure.net//.default"));
                 }
                 (url, self.datalake_token.clone().unwrap_or_default())
+            }
+            Host::Graph => {
+                if self.graph_token.is_none() {
+                    self.graph_token = Some(self.lab.operator_token_for("https://graph.microsoft.com/.default"));
+                }
+                let url = format!("{}{}", self.lab.cloud.info.arm_url, self.mapped(&e.url));
+                (url, self.graph_token.clone().unwrap_or_default())
             }
             _ => (format!("{}{}", self.lab.cloud.info.arm_url, self.mapped(&e.url)), self.lab.operator.clone()),
         };
