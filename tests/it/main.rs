@@ -16,6 +16,7 @@ mod graph;
 mod handmade;
 mod hostile;
 mod hostile_clients;
+mod import;
 mod keyvault_e2e;
 mod lab;
 mod layout;
