@@ -740,7 +740,7 @@ fn running(a: &Answer, location: bool) -> bool {
 /// How long the local cloud runs an operation the replay holds (`faults`): the exchanges sent
 /// meanwhile take milliseconds; the margin is for a loaded machine (`finish` fails the
 /// exchange if it was not enough).
-const HELD_LRO_MS: u64 = 3000;
+const HELD_LRO_MS: u64 = 8000;
 
 /// Whether the replay holds `x`'s operation open: Azure answered later exchanges while it ran,
 /// and at least one of them is replayed.
