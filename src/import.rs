@@ -140,6 +140,7 @@ pub fn write(input: &Input) -> Output {
         location: &location,
     };
     let mut decls: Vec<(String, &'static str, Imported)> = Vec::new();
+    let mut declared: BTreeSet<String> = BTreeSet::new();
     let mut skipped = Vec::new();
     for (n, _) in &first {
         let item = &items[*n];
@@ -160,6 +161,7 @@ pub fn write(input: &Input) -> Output {
             Some(k) => k.clone(),
             None => unique(&mut taken, &imp.key_hint, &imp.key_alt),
         };
+        declared.insert(item.id.to_ascii_lowercase());
         decls.push((key, item.kind.type_name(), imp));
     }
 
@@ -173,7 +175,7 @@ pub fn write(input: &Input) -> Output {
         if let Some((parent, what)) = covered.get(&lower) {
             let of = keys.get(&parent.to_ascii_lowercase()).cloned().unwrap_or_else(|| last(parent).to_string());
             implicit.push(format!("{}  {}  ({what} of {of})", f.arm_type, last(&f.id)));
-        } else if !keys.contains_key(&lower) {
+        } else if !declared.contains(&lower) {
             unsupported.push(format!("{}  {}", f.arm_type, last(&f.id)));
         }
     }

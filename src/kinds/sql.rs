@@ -13,10 +13,13 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::{Value, Value as J, json};
 
 use super::env::{Desired, Env, NameCheck, Owner, UNKNOWN};
 use super::header::{ArmHeader, arm_spec};
+use super::import::{
+    Children, Field, Imported, Read, Source, Y, env_name, imported, last, placeholder, same, text, with_header,
+};
 use super::{Cx, Spec, child_key, kind};
 use crate::model::names;
 use crate::model::{Code, Diag, Secret, Sp};
@@ -140,7 +143,115 @@ kind!(SqlServerKind, SqlServer,
     api_version: "2023-08-01",
     attributes: &["id", "name", "fqdn"],
     weight: 60,
-    naming: crate::kinds::instance::InstanceName { field: "name", suffix: crate::kinds::instance::Suffix::DashLower, max: 63, scope: "Azure" });
+    naming: crate::kinds::instance::InstanceName { field: "name", suffix: crate::kinds::instance::Suffix::DashLower, max: 63, scope: "Azure" },
+    import: import_sql_server,
+    children: import_sql_server_children);
+
+/// `sql_server`: Entra-only by default; a server that takes SQL logins is `entra_only:
+/// false` with its login and an `{ env: NAME }` placeholder for the password (never read).
+/// Its `master` database is Azure's: implicit, not declared.
+pub fn import_sql_server(id: &str, have: &J, src: &Source<'_>) -> Option<Imported> {
+    let entra_only = have.pointer("/properties/administrators/azureADOnlyAuthentication").and_then(J::as_bool);
+    let login = text(have, "/properties/administratorLogin");
+    let mut own = Vec::new();
+    let mut placeholders = Vec::new();
+    if entra_only != Some(true)
+        && let Some(login) = login
+    {
+        own.push(Field::new("entra_only", Y::Bool(false)));
+        own.push(Field::str("admin_login", login));
+        let key = src.key(id).unwrap_or(last(id)).to_string();
+        let (value, p) = placeholder(
+            env_name(&key, "admin_password"),
+            format!("the SQL administrator password of server {} (Azure never returns it)", last(id)),
+        );
+        let mut f = Field::new("admin_password", value);
+        f.comment = Some(format!("set {}: {}", p.name, p.what));
+        own.push(f);
+        placeholders.push(p);
+    }
+    let mut i = imported(id, have, "sql", 5, with_header(id, have, src, own));
+    i.placeholders = placeholders;
+    i.covers = vec![(format!("{id}/databases/master").to_ascii_lowercase(), "system database".to_string())];
+    if entra_only != Some(true) && login.is_none() {
+        i.unexpressed.push("Entra-only authentication off with no SQL administrator (plans turn it on)".into());
+    }
+    Some(i)
+}
+
+/// A server's Entra admin, read by its one name (`administrators/ActiveDirectory`); its
+/// databases are in the group's listing.
+pub fn import_sql_server_children(id: &str, _have: &J) -> Children {
+    Children {
+        found: Vec::new(),
+        reads: vec![Read::Get {
+            id: format!("{id}/administrators/ActiveDirectory"),
+            kind: super::Kind::type_name(&SqlEntraAdminKind),
+        }],
+    }
+}
+
+/// The plan's `sku` for a database's: the inverse of [`database_sku`] (`Basic`, the default,
+/// is left out).
+fn sku_name(sku: &J) -> Option<String> {
+    let name = text(sku, "/name")?;
+    let capacity = sku.get("capacity").and_then(J::as_u64);
+    let written = match (name, capacity) {
+        (n, _) if same(n, "Basic") => return None,
+        (n @ ("Standard" | "Premium"), Some(c)) => {
+            let letter = &n[..1];
+            (0..=15)
+                .map(|k| format!("{letter}{k}"))
+                .find(|objective| database_sku(objective) == json!({ "name": n, "capacity": c }))
+                .unwrap_or_else(|| n.to_string())
+        }
+        (n, Some(c)) if ["GP_", "BC_", "HS_"].iter().any(|p| n.starts_with(p)) => format!("{n}_{c}"),
+        (n, _) => n.to_string(),
+    };
+    Some(written)
+}
+
+/// `sql_database`: its server as a reference and its SKU.
+pub fn import_sql_database(id: &str, have: &J, src: &Source<'_>) -> Option<Imported> {
+    let (server, name) = id.rsplit_once("/databases/")?;
+    if same(name, "master") {
+        return None;
+    }
+    let mut f = vec![
+        Field::str("name", name),
+        Field::str("server", src.reference(server).unwrap_or_else(|| server.to_string())),
+    ];
+    if let Some(s) = have.get("sku").and_then(sku_name) {
+        f.push(Field::str("sku", s));
+    }
+    Some(Imported { key_hint: name.to_string(), key_alt: "db".into(), rank: 6, fields: f, ..Imported::default() })
+}
+
+/// `sql_entra_admin`: its principal as `${caller}` (the deploying principal) or the
+/// declaration that has it, else its object id.
+pub fn import_sql_entra_admin(id: &str, have: &J, src: &Source<'_>) -> Option<Imported> {
+    let server = id.rsplit_once("/administrators/").map_or(id, |(s, _)| s);
+    let sid = text(have, "/properties/sid")?;
+    let principal = if src.caller.is_some_and(|c| same(c, sid)) { "${caller}".to_string() } else { src.principal(sid) };
+    let mut p = Field::str("principal", principal.clone());
+    if !principal.starts_with("${") {
+        p.comment = Some("object id of a principal outside the plan".into());
+    }
+    let f = vec![
+        Field::str("server", src.reference(server).unwrap_or_else(|| server.to_string())),
+        Field::str("login", text(have, "/properties/login").unwrap_or_default()),
+        p,
+    ];
+    let key = src.key(server).unwrap_or(last(server)).to_string();
+    Some(Imported {
+        key_hint: format!("{key}-admin"),
+        key_alt: "admin".into(),
+        rank: 6,
+        late_key: true,
+        fields: f,
+        ..Imported::default()
+    })
+}
 
 /// A database on a server.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -255,7 +366,8 @@ kind!(SqlDatabaseKind, SqlDatabase,
     arm_type: Some("Microsoft.Sql/servers/databases"),
     api_version: "2023-08-01",
     attributes: &["id", "name"],
-    weight: 45);
+    weight: 45,
+    import: import_sql_database);
 
 /// Principal type of an Entra admin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -326,7 +438,8 @@ kind!(SqlEntraAdminKind, SqlEntraAdmin,
     arm_type: Some("Microsoft.Sql/servers/administrators"),
     api_version: "2023-08-01",
     attributes: &["id"],
-    weight: 10);
+    weight: 10,
+    import: import_sql_entra_admin);
 
 /// The T-SQL that makes `user` (an identity's display name: a VM's name for its
 /// system-assigned identity, the identity's name otherwise) a reader of the database it is
@@ -489,6 +602,75 @@ mod tests {
         assert_eq!(d.body["properties"]["sid"], "00000000-0000-0000-0000-0000000000aa");
         assert_eq!(d.owner, Owner::Parent);
         assert!(d.body.get("tags").is_none());
+    }
+
+    fn import_source<'a>(
+        keys: &'a std::collections::BTreeMap<String, String>,
+        principals: &'a std::collections::BTreeMap<String, String>,
+        bodies: &'a std::collections::BTreeMap<String, J>,
+    ) -> Source<'a> {
+        Source { bodies, keys, principals, caller: Some("cc"), location: "eastus" }
+    }
+
+    const SRV: &str = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Sql/servers/srv";
+
+    #[test]
+    fn database_skus_import_as_the_names_a_plan_writes() {
+        for name in ["S0", "S3", "P11", "GP_S_Gen5_2", "BC_Gen5_4", "Hyperscale"] {
+            assert_eq!(sku_name(&database_sku(name)).as_deref(), Some(name));
+        }
+        assert_eq!(sku_name(&json!({"name": "Basic", "tier": "Basic", "capacity": 5})), None);
+    }
+
+    #[test]
+    fn a_server_imports_entra_only_or_with_a_password_placeholder_and_covers_master() {
+        let (keys, principals, bodies) = Default::default();
+        let mut keys: std::collections::BTreeMap<String, String> = keys;
+        keys.insert(SRV.to_ascii_lowercase(), "sql".into());
+        let src = import_source(&keys, &principals, &bodies);
+        let entra = json!({"name": "srv", "location": "eastus", "properties": {"administratorLogin": "dba",
+            "administrators": {"sid": "cc", "azureADOnlyAuthentication": true}}});
+        let i = import_sql_server(SRV, &entra, &src).expect("imported");
+        assert!(i.fields.iter().all(|f| !f.key.starts_with("admin") && f.key != "entra_only"), "{:?}", i.fields);
+        assert!(i.placeholders.is_empty());
+        assert_eq!(i.covers, [(format!("{}/databases/master", SRV.to_ascii_lowercase()), "system database".into())]);
+        let sql_auth = json!({"name": "srv", "properties": {"administratorLogin": "dba"}});
+        let i = import_sql_server(SRV, &sql_auth, &src).expect("imported");
+        let keys: Vec<&str> = i.fields.iter().map(|f| f.key.as_str()).collect();
+        assert_eq!(keys, ["name", "resource_group", "entra_only", "admin_login", "admin_password"]);
+        assert_eq!(i.fields[4].value, Y::FlowMap(vec![("env".into(), Y::Str("SQL_ADMIN_PASSWORD".into()))]));
+        assert_eq!(i.placeholders[0].name, "SQL_ADMIN_PASSWORD");
+        assert!(i.fields[4].comment.as_deref().is_some_and(|c| c.starts_with("set SQL_ADMIN_PASSWORD")));
+        assert!(import_sql_database(&format!("{SRV}/databases/master"), &json!({}), &src).is_none());
+    }
+
+    #[test]
+    fn an_admin_names_its_principal_by_reference() {
+        let mut keys = std::collections::BTreeMap::new();
+        keys.insert(SRV.to_ascii_lowercase(), "sql".to_string());
+        let mut principals = std::collections::BTreeMap::new();
+        principals.insert("aa".to_string(), "${vm.identity}".to_string());
+        let bodies = std::collections::BTreeMap::new();
+        let src = import_source(&keys, &principals, &bodies);
+        let id = format!("{SRV}/administrators/ActiveDirectory");
+        let field = |sid: &str| {
+            let i = import_sql_entra_admin(&id, &json!({"properties": {"login": "adm", "sid": sid}}), &src).expect("i");
+            assert_eq!(i.fields[0].value, Y::Str("${sql}".into()));
+            i.fields[2].clone()
+        };
+        assert_eq!(field("AA").value, Y::Str("${vm.identity}".into()));
+        assert_eq!(field("cc").value, Y::Str("${caller}".into()));
+        let outside = field("bb");
+        assert_eq!(outside.value, Y::Str("bb".into()));
+        assert!(outside.comment.is_some());
+        let db = import_sql_database(
+            &format!("{SRV}/databases/db1"),
+            &json!({"sku": {"name": "Standard", "capacity": 10}}),
+            &src,
+        )
+        .expect("db");
+        assert_eq!(db.fields[1].value, Y::Str("${sql}".into()));
+        assert_eq!(db.fields[2], Field::str("sku", "S0"));
     }
 
     #[test]

@@ -388,3 +388,44 @@ fn what_a_plan_cannot_write_is_a_warning_naming_the_fields() {
     // The tutorial's own resources are not warned about.
     assert_eq!(r.stderr.matches("warning:").count(), 2, "{}", r.stderr);
 }
+
+/// Applies `plan` with idlab, imports `group` under the plan's name, and checks the written
+/// plan validates and plans with no change. Answers the written plan.
+fn applied_then_imported(s: &Served, plan: &str, name: &str, group: &str, env: &[(&str, &str)]) -> String {
+    applied(s, plan, &[]);
+    let dir = tempfile::tempdir().expect("tmp");
+    let file = dir.path().join("imported.yaml");
+    let f = file.to_str().expect("utf-8");
+    let r = import(s, &[group], &["--name", name, "--out", f]);
+    assert_eq!(r.code, 0, "{}", r.render());
+    let text = std::fs::read_to_string(&file).expect("written");
+    let v = idlab(&["validate", f]);
+    assert_eq!(v.code, 0, "{}\n{text}", v.render());
+    let p = s.idlab_env(&["plan", f, "--detailed-exitcode"], env);
+    assert_eq!(p.code, 0, "{}\n{text}", p.render());
+    assert!(p.stdout.contains("No changes."), "{}", p.stdout);
+    text
+}
+
+#[test]
+fn the_sql_tutorial_imports_its_server_admin_and_database() {
+    let s = Served::start();
+    let text = applied_then_imported(
+        &s,
+        "plans/sql.yaml",
+        "sql",
+        "myResourceGroup",
+        &[("MYVM_ADMIN_PASSWORD", "unused-Pa55word")],
+    );
+    // An Entra-only server (the default: no `entra_only`, no password), its Entra admin as
+    // the deploying principal by reference, and the database at the default SKU.
+    for want in [
+        "  idlab-tutorial-sql:\n    type: sql_server\n    name: idlab-tutorial-sql\n    resource_group: ${rg}\n\n",
+        "    type: sql_entra_admin\n    server: ${idlab-tutorial-sql}\n    login: idlab-admin\n    principal: ${caller}\n",
+        "  testdb:\n    type: sql_database\n    name: testdb\n    server: ${idlab-tutorial-sql}\n\n",
+    ] {
+        assert!(text.contains(want), "missing\n{want}\nin\n{text}");
+    }
+    assert!(!text.contains("Microsoft.Sql"), "every SQL resource is declared\n{text}");
+    assert!(!text.contains("admin_password") && !text.contains("name: master"), "{text}");
+}
