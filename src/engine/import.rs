@@ -6,6 +6,8 @@
 //!
 //! Imports: arm, kinds, import (its input type). No printing.
 
+use std::time::Duration;
+
 use futures::StreamExt;
 use reqwest::Method;
 use serde_json::Value;
@@ -20,6 +22,8 @@ const RESOURCES_API: &str = "2024-11-01";
 const AUTHORIZATION_API: &str = "2022-04-01";
 const GROUP_TYPE: &str = "Microsoft.Resources/resourceGroups";
 const DEFINITION_TYPE: &str = "Microsoft.Authorization/roleDefinitions";
+const STORAGE_API: &str = "2025-06-01";
+const GEN1_API: &str = "2016-11-01";
 
 /// Read the groups named in `groups` (in subscription `sub`) for the plan `plan_name`.
 ///
@@ -86,6 +90,7 @@ pub async fn read(
     }
     // What the kinds find inside what was read.
     let mut more = Vec::new();
+    let mut folder_reads = Vec::new();
     for f in &input.found {
         let Some(k) = f.kind else { continue };
         for r in k.import_children(&f.id, &f.body).reads {
@@ -118,6 +123,7 @@ pub async fn read(
                         Err(e) => return Err(e),
                     }
                 }
+                Read::Folders { store, gen2, kind } => folder_reads.push((store, gen2, kind)),
                 Read::Arm { path, api, kind } => {
                     let api = kinds::by_type(kind).map_or(api, |k| k.api_version());
                     for item in client.list(&path, api).await? {
@@ -131,6 +137,46 @@ pub async fn read(
         }
     }
     input.found.extend(more);
+    // Data Lake folders with their ACLs: a Gen2 account's through each of its file systems
+    // (the containers read above).
+    for (store, gen2, kind) in folder_reads {
+        let roots: Vec<String> = if gen2 {
+            let prefix = format!("{}/blobservices/default/containers/", store.to_ascii_lowercase());
+            input
+                .found
+                .iter()
+                .filter(|f| f.id.to_ascii_lowercase().starts_with(&prefix))
+                .map(|f| f.id.clone())
+                .collect()
+        } else {
+            vec![store.clone()]
+        };
+        for root in roots {
+            let paths = match if gen2 {
+                gen2_folders(client, &store, &root).await
+            } else {
+                gen1_folders(client, &root).await
+            } {
+                Ok(p) => p,
+                Err(e) if matches!(e.status, Some(401 | 403)) => {
+                    input.notes.push(format!(
+                        "the folders of {}: listing them was refused ({}); their ACLs were not read",
+                        root.rsplit('/').next().unwrap_or_default(),
+                        e.code
+                    ));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            for path in paths {
+                let id = crate::arm::datalake::folder_id(&root, &path);
+                let Some(body) = crate::arm::datalake::read(client, &id).await? else { continue };
+                if body.get("acl").and_then(Value::as_object).is_some_and(|m| !m.is_empty()) {
+                    input.found.push(Found { id, arm_type: "folder".into(), body, kind: kinds::by_type(kind) });
+                }
+            }
+        }
+    }
     // Role assignments at the groups and at what they hold.
     let all = format!("/subscriptions/{sub}/providers/Microsoft.Authorization/roleAssignments");
     match client.list(&all, AUTHORIZATION_API).await {
@@ -188,5 +234,89 @@ async fn secrets(client: &Client, uri: &str) -> Result<Vec<Value>, Error> {
             _ => break,
         }
     }
+    Ok(out)
+}
+
+/// How many folders of a store import reads at most.
+const MAX_FOLDERS: usize = 1000;
+
+/// The directories of a Gen2 file system (`container`, a container id of `account`): `/`,
+/// then every directory of its recursive listing (`GET {dfs}/{fs}?resource=filesystem`).
+async fn gen2_folders(client: &Client, account: &str, container: &str) -> Result<Vec<String>, Error> {
+    let mut out = vec!["/".to_string()];
+    let Some(body) = client.get(account, STORAGE_API).await? else { return Ok(out) };
+    let Some(endpoint) = body.pointer("/properties/primaryEndpoints/dfs").and_then(Value::as_str) else {
+        return Ok(out);
+    };
+    let fs = container.rsplit('/').next().unwrap_or_default();
+    let url = format!("{}/{}", endpoint.trim_end_matches('/'), crate::arm::percent_encode(fs, b""));
+    let token = client.credential().token(crate::arm::dfs::SCOPE).await?.value;
+    let mut query = "resource=filesystem&recursive=true".to_string();
+    loop {
+        let a =
+            crate::arm::dfs::call(client, Method::GET, &url, &query, &[], &token, Vec::new(), Duration::ZERO).await?;
+        if a.status == 404 {
+            break;
+        }
+        let listed: Value = serde_json::from_slice(&a.body).unwrap_or(Value::Null);
+        for p in listed.get("paths").and_then(Value::as_array).into_iter().flatten() {
+            let dir = p.get("isDirectory").is_some_and(|d| d.as_str() == Some("true") || d.as_bool() == Some(true));
+            if dir && let Some(name) = p.get("name").and_then(Value::as_str) {
+                out.push(format!("/{}", name.trim_start_matches('/')));
+            }
+        }
+        match a.header("x-ms-continuation").filter(|c| !c.is_empty()) {
+            Some(c) if out.len() < MAX_FOLDERS => {
+                query =
+                    format!("resource=filesystem&recursive=true&continuation={}", crate::arm::percent_encode(c, b""));
+            }
+            _ => break,
+        }
+    }
+    out.truncate(MAX_FOLDERS);
+    Ok(out)
+}
+
+/// The directories of a Gen1 store (`account`, its id): `/`, then each directory
+/// `LISTSTATUS` finds, breadth first.
+async fn gen1_folders(client: &Client, account: &str) -> Result<Vec<String>, Error> {
+    let mut out = vec!["/".to_string()];
+    let Some(body) = client.get(account, GEN1_API).await? else { return Ok(out) };
+    let Some(endpoint) = body.pointer("/properties/endpoint").and_then(Value::as_str) else { return Ok(out) };
+    let token = client.credential().token(crate::arm::datalake::SCOPE).await?.value;
+    let mut next = 0;
+    while next < out.len() && out.len() < MAX_FOLDERS {
+        let dir = out[next].clone();
+        next += 1;
+        let url = format!("https://{endpoint}/webhdfs/v1{}?op=LISTSTATUS", crate::arm::percent_encode(&dir, b"/"));
+        let r = client
+            .request(Method::GET, &url)
+            .bearer(&token)
+            .private_url()
+            .attempts(5)
+            .send()
+            .await
+            .map_err(|e| Error::new("ConnectionFailed", format!("GET {url}: {}", e.message)))?;
+        if r.status == 404 {
+            continue;
+        }
+        let listed = r.json();
+        if r.status >= 400 {
+            let mut e = Error::new(
+                listed.pointer("/RemoteException/exception").and_then(Value::as_str).unwrap_or("WebHdfsError"),
+                format!("LISTSTATUS {dir} answered {}", r.status),
+            );
+            e.status = Some(r.status);
+            return Err(e);
+        }
+        for st in listed.pointer("/FileStatuses/FileStatus").and_then(Value::as_array).into_iter().flatten() {
+            if st.get("type").and_then(Value::as_str) == Some("DIRECTORY")
+                && let Some(name) = st.get("pathSuffix").and_then(Value::as_str)
+            {
+                out.push(if dir == "/" { format!("/{name}") } else { format!("{dir}/{name}") });
+            }
+        }
+    }
+    out.truncate(MAX_FOLDERS);
     Ok(out)
 }

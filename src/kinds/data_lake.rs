@@ -5,10 +5,11 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value, Value as J, json};
 
 use super::env::{Desired, Env, Owner, Plane, UNKNOWN};
 use super::header::{ArmHeader, arm_spec};
+use super::import::{Children, Field, Imported, Read, Source, Y, imported, last, with_header};
 use super::role_assignment::{RoleAssignment, role_guid};
 use super::storage::{BlobContainer, StorageAccount};
 use super::{Cx, Decl, Spec, arm_key, child_key, kind};
@@ -60,7 +61,117 @@ kind!(DataLakeStoreKind, DataLakeStore,
     api_version: "2016-11-01",
     attributes: &["id", "name", "endpoint"],
     weight: 30,
-    naming: crate::kinds::instance::InstanceName { field: "name", suffix: crate::kinds::instance::Suffix::Alnum, max: 24, scope: "Azure" });
+    naming: crate::kinds::instance::InstanceName { field: "name", suffix: crate::kinds::instance::Suffix::Alnum, max: 24, scope: "Azure" },
+    import: import_data_lake_store,
+    children: import_data_lake_store_children);
+
+/// `data_lake_store` (Gen1): name, group, location, tags (what a plan sets besides is fixed).
+pub fn import_data_lake_store(id: &str, have: &J, src: &Source<'_>) -> Option<Imported> {
+    Some(imported(id, have, "adls", 5, with_header(id, have, src, Vec::new())))
+}
+
+/// A Gen1 store's folders, read with their ACLs through WebHDFS.
+pub fn import_data_lake_store_children(id: &str, _have: &J) -> Children {
+    Children { found: Vec::new(), reads: vec![import_folder_read(id, false)] }
+}
+
+/// The read of a store's folders (`gen2`: a storage account's file systems).
+pub fn import_folder_read(store: &str, gen2: bool) -> Read {
+    Read::Folders { store: store.to_string(), gen2, kind: super::Kind::type_name(&DataLakeFolderKind) }
+}
+
+/// `data_lake_folder`: a folder with named ACL entries for principals the plan declares
+/// (`${caller}` for the deploying principal); an access entry and a default one with the same
+/// permissions are one entry of `scope: both`. Entries of other principals are said in a
+/// comment; a folder with none of the plan's is not declared.
+pub fn import_data_lake_folder(id: &str, have: &J, src: &Source<'_>) -> Option<Imported> {
+    let (store, filesystem, path) = match gen2_folder(id) {
+        Some((account, container, path)) => (account, Some(container), path),
+        None => {
+            let f = crate::arm::datalake::FolderId::parse(id)?;
+            (f.account_id, None, f.path)
+        }
+    };
+    // (principal, access perms, default perms), in the order the ACL lists them.
+    let mut mine: Vec<(String, Option<String>, Option<String>)> = Vec::new();
+    let mut outside = Vec::new();
+    for (slot, perms) in have.get("acl").and_then(J::as_object).into_iter().flatten() {
+        let (default, rest) = match slot.strip_prefix("default:") {
+            Some(r) => (true, r),
+            None => (false, slot.as_str()),
+        };
+        let Some(oid) = rest.strip_prefix("user:").filter(|o| !o.is_empty()) else { continue };
+        let perms = perms.as_str().unwrap_or("---").to_string();
+        let principal = src.principal(oid);
+        if !principal.starts_with("${") {
+            outside.push(format!("{}{oid}", if default { "default:" } else { "" }));
+            continue;
+        }
+        let at = match mine.iter().position(|(p, _, _)| *p == principal) {
+            Some(at) => at,
+            None => {
+                mine.push((principal, None, None));
+                mine.len() - 1
+            }
+        };
+        if default {
+            mine[at].2 = Some(perms);
+        } else {
+            mine[at].1 = Some(perms);
+        }
+    }
+    let mut i = Imported { key_hint: folder_key(&path), key_alt: "folder".into(), rank: 7, ..Imported::default() };
+    if mine.is_empty() {
+        i.skipped =
+            Some(format!("the ACL entries of folder {path} name principals outside the plan ({})", outside.join(", ")));
+        return Some(i);
+    }
+    let mut acl = Vec::new();
+    for (principal, access, default) in mine {
+        let entry = |perms: String, scope: Option<&str>| {
+            let mut m = vec![Field::str("principal", principal.clone()), Field::str("permissions", perms)];
+            m.extend(scope.map(|s| Field::str("scope", s)));
+            Y::Map(m)
+        };
+        match (access, default) {
+            (Some(a), Some(d)) if a == d => acl.push(entry(a, Some("both"))),
+            (a, d) => {
+                acl.extend(a.map(|a| entry(a, None)));
+                acl.extend(d.map(|d| entry(d, Some("default"))));
+            }
+        }
+    }
+    let mut f = vec![Field::str("store", src.reference(&store).unwrap_or_else(|| store.clone()))];
+    if let Some(fs) = filesystem {
+        f.push(Field::str("filesystem", src.reference(&fs).unwrap_or_else(|| last(&fs).to_string())));
+    }
+    f.push(Field::str("path", path));
+    f.push(Field::new("acl", Y::List(acl)));
+    if !outside.is_empty() {
+        f[0].comment = Some(format!("entries of principals outside the plan are not declared: {}", outside.join(", ")));
+    }
+    i.fields = f;
+    Some(i)
+}
+
+/// A Gen2 folder id (`{account}/blobServices/default/containers/{fs}/folders{path}`) as
+/// (account id, container id, path).
+fn gen2_folder(id: &str) -> Option<(String, String, String)> {
+    const CONTAINERS: &str = "/blobservices/default/containers/";
+    let at = id.to_ascii_lowercase().find(CONTAINERS)?;
+    let fs_at = at + CONTAINERS.len();
+    let end = fs_at + id.get(fs_at..)?.find('/')?;
+    let path = id.get(end..)?.strip_prefix("/folders")?;
+    path.starts_with('/').then(|| (id[..at].to_string(), id[..end].to_string(), path.to_string()))
+}
+
+/// A plan key for a folder: its last segment, `root` for `/`.
+fn folder_key(path: &str) -> String {
+    match path.rsplit('/').next() {
+        Some(s) if !s.is_empty() => s.to_string(),
+        _ => "root".to_string(),
+    }
+}
 
 /// Whether an ACL entry is an access entry, a default entry (inherited by new children),
 /// or both.
@@ -329,4 +440,5 @@ kind!(DataLakeFolderKind, DataLakeFolder,
     arm_type: None,
     api_version: "2016-11-01",
     attributes: &["id", "path", "url"],
-    weight: 2);
+    weight: 2,
+    import: import_data_lake_folder);

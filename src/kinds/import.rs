@@ -83,8 +83,12 @@ impl Source<'_> {
         let gid = group_id(id);
         Y::Str(self.reference(&gid).unwrap_or_else(|| segment_after(id, "resourcegroups").unwrap_or_default()))
     }
-    /// The principal field for an object id: the declaration that has it, else the id.
+    /// The principal field for an object id: `${caller}` for the deploying principal, the
+    /// declaration that has it, else the id.
     pub fn principal(&self, oid: &str) -> String {
+        if self.caller.is_some_and(|c| same(c, oid)) {
+            return "${caller}".to_string();
+        }
         self.principals.get(&oid.to_ascii_lowercase()).cloned().unwrap_or_else(|| oid.to_string())
     }
 }
@@ -146,6 +150,10 @@ pub enum Read {
     Arm { path: String, api: &'static str, kind: &'static str },
     /// A resource it uses (a VM's user-assigned identity), read whole when no group holds it.
     Get { id: String, kind: &'static str },
+    /// The folders of a Data Lake store (`store`: a Gen1 account's id; or a Gen2 account's,
+    /// whose file systems are the containers read with it), each read with its ACL: objects of
+    /// the kind `kind`. Only folders with named ACL entries are kept.
+    Folders { store: String, gen2: bool, kind: &'static str },
 }
 
 /// `/subscriptions/{s}/resourceGroups/{g}` of an id inside a group.

@@ -232,7 +232,7 @@ pub fn import_sql_database(id: &str, have: &J, src: &Source<'_>) -> Option<Impor
 pub fn import_sql_entra_admin(id: &str, have: &J, src: &Source<'_>) -> Option<Imported> {
     let server = id.rsplit_once("/administrators/").map_or(id, |(s, _)| s);
     let sid = text(have, "/properties/sid")?;
-    let principal = if src.caller.is_some_and(|c| same(c, sid)) { "${caller}".to_string() } else { src.principal(sid) };
+    let principal = src.principal(sid);
     let mut p = Field::str("principal", principal.clone());
     if !principal.starts_with("${") {
         p.comment = Some("object id of a principal outside the plan".into());

@@ -181,13 +181,15 @@ pub fn import_storage_account(id: &str, have: &J, src: &Source<'_>) -> Option<Im
     Some(i)
 }
 
-/// An account's blob containers, read through ARM.
-pub fn import_storage_children(id: &str, _have: &J) -> Children {
+/// An account's blob containers, read through ARM; with a hierarchical namespace, the
+/// folders of its file systems (`data_lake::import_folder_read`).
+pub fn import_storage_children(id: &str, have: &J) -> Children {
     let kind = super::Kind::type_name(&BlobContainerKind);
-    Children {
-        found: Vec::new(),
-        reads: vec![Read::Arm { path: format!("{id}/blobServices/default/containers"), api: CONTAINER_API, kind }],
+    let mut reads = vec![Read::Arm { path: format!("{id}/blobServices/default/containers"), api: CONTAINER_API, kind }];
+    if have.pointer("/properties/isHnsEnabled").and_then(J::as_bool) == Some(true) {
+        reads.push(super::data_lake::import_folder_read(id, true));
     }
+    Children { found: Vec::new(), reads }
 }
 
 /// The api-version of blob containers.

@@ -429,3 +429,49 @@ fn the_sql_tutorial_imports_its_server_admin_and_database() {
     assert!(!text.contains("Microsoft.Sql"), "every SQL resource is declared\n{text}");
     assert!(!text.contains("admin_password") && !text.contains("name: master"), "{text}");
 }
+
+#[test]
+fn the_gen2_data_lake_tutorial_imports_its_file_system_and_folder_acls() {
+    let s = Served::start();
+    let text = applied_then_imported(
+        &s,
+        "plans/datalake-gen2.yaml",
+        "datalake-gen2",
+        "myResourceGroup",
+        &[("MYVM_ADMIN_PASSWORD", "unused-Pa55word")],
+    );
+    // The account with its hierarchical namespace, the file system, the folders with the VM
+    // identity's entries (`scope: both` for an access and a default entry alike), and the
+    // deploying principal's data role as `${caller}`.
+    for want in [
+        "  idlabtutorialgen2:\n    type: storage_account\n    name: idlabtutorialgen2\n    resource_group: ${rg}\n    hierarchical_namespace: true\n",
+        "  tutorial:\n    type: blob_container\n    name: tutorial\n    account: ${idlabtutorialgen2}\n",
+        "  root:\n    type: data_lake_folder\n    store: ${idlabtutorialgen2}\n    filesystem: ${tutorial}\n    path: /\n    acl:\n      - principal: ${myvm.identity}\n        permissions: r-x\n\n",
+        "  testfolder:\n    type: data_lake_folder\n    store: ${idlabtutorialgen2}\n    filesystem: ${tutorial}\n    path: /TestFolder\n    acl:\n      - principal: ${myvm.identity}\n        permissions: rwx\n        scope: both\n",
+        "    scope: ${idlabtutorialgen2}\n    principal: ${caller}\n    role: Storage Blob Data Owner\n",
+    ] {
+        assert!(text.contains(want), "missing\n{want}\nin\n{text}");
+    }
+    assert!(!text.contains("kinds idlab does not manage"), "{text}");
+}
+
+#[test]
+fn the_gen1_data_lake_tutorial_imports_its_store_and_folder_acls() {
+    let s = Served::start();
+    let text = applied_then_imported(
+        &s,
+        "plans/datalake.yaml",
+        "datalake",
+        "myResourceGroup",
+        &[("MYVM_ADMIN_PASSWORD", "unused-Pa55word")],
+    );
+    // The Gen1 store and its folders with the VM identity's entries, read through WebHDFS.
+    for want in [
+        "  idlabtutorialadls:\n    type: data_lake_store\n    name: idlabtutorialadls\n    resource_group: ${rg}\n\n",
+        "  root:\n    type: data_lake_folder\n    store: ${idlabtutorialadls}\n    path: /\n    acl:\n      - principal: ${myvm.identity}\n        permissions: r-x\n\n",
+        "  testfolder:\n    type: data_lake_folder\n    store: ${idlabtutorialadls}\n    path: /TestFolder\n    acl:\n      - principal: ${myvm.identity}\n        permissions: rwx\n        scope: both\n",
+    ] {
+        assert!(text.contains(want), "missing\n{want}\nin\n{text}");
+    }
+    assert!(!text.contains("kinds idlab does not manage"), "{text}");
+}
