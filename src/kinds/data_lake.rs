@@ -442,3 +442,71 @@ kind!(DataLakeFolderKind, DataLakeFolder,
     attributes: &["id", "path", "url"],
     weight: 2,
     import: import_data_lake_folder);
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    const ACCOUNT: &str = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/acct";
+
+    fn field<'a>(i: &'a Imported, key: &str) -> &'a Y {
+        &i.fields.iter().find(|f| f.key == key).unwrap_or_else(|| panic!("no {key}: {:?}", i.fields)).value
+    }
+
+    #[test]
+    fn folder_entries_of_the_plan_s_principals_are_declared_by_reference() {
+        let fs = format!("{ACCOUNT}/blobServices/default/containers/folders");
+        let keys: BTreeMap<String, String> =
+            [(ACCOUNT.to_ascii_lowercase(), "lake".to_string()), (fs.to_ascii_lowercase(), "fs".to_string())].into();
+        let principals: BTreeMap<String, String> = [("aa".to_string(), "${vm.identity}".to_string())].into();
+        let bodies = BTreeMap::new();
+        let src = Source { bodies: &bodies, keys: &keys, principals: &principals, caller: Some("cc"), location: "x" };
+        let body = json!({ "acl": {
+            "user:aa": "rwx", "default:user:aa": "rwx",
+            "user:cc": "r-x", "default:user:cc": "--x",
+            "user:bb": "r--",
+        }});
+        let i = import_data_lake_folder(&format!("{fs}/folders/a/b"), &body, &src).expect("imported");
+        assert_eq!(i.key_hint, "b");
+        assert_eq!(field(&i, "store"), &Y::Str("${lake}".into()));
+        assert_eq!(field(&i, "filesystem"), &Y::Str("${fs}".into()));
+        assert_eq!(field(&i, "path"), &Y::Str("/a/b".into()));
+        let entry = |p: &str, perms: &str, scope: Option<&str>| {
+            let mut m = vec![Field::str("principal", p), Field::str("permissions", perms)];
+            m.extend(scope.map(|s| Field::str("scope", s)));
+            Y::Map(m)
+        };
+        assert_eq!(
+            field(&i, "acl"),
+            &Y::List(vec![
+                entry("${vm.identity}", "rwx", Some("both")),
+                entry("${caller}", "r-x", None),
+                entry("${caller}", "--x", Some("default")),
+            ])
+        );
+        assert!(i.fields[0].comment.as_deref().is_some_and(|c| c.contains("bb")), "{:?}", i.fields[0]);
+        // In the ACL's order, per principal. Only principals outside the plan: not declared,
+        // said why.
+        let only = import_data_lake_folder(&format!("{fs}/folders/"), &json!({"acl": {"user:bb": "r--"}}), &src)
+            .expect("imported");
+        assert!(only.skipped.as_deref().is_some_and(|s| s.contains("folder /") && s.contains("bb")), "{only:?}");
+        assert_eq!(only.key_hint, "root");
+    }
+
+    #[test]
+    fn gen1_folders_name_their_store_and_no_file_system() {
+        let store = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.DataLakeStore/accounts/adls";
+        let keys: BTreeMap<String, String> = [(store.to_ascii_lowercase(), "adls".to_string())].into();
+        let (principals, bodies) = (BTreeMap::new(), BTreeMap::new());
+        let src = Source { bodies: &bodies, keys: &keys, principals: &principals, caller: Some("cc"), location: "x" };
+        let i = import_data_lake_folder(&format!("{store}/folders/TestFolder"), &json!({"acl": {"user:cc": "rwx"}}), &src)
+            .expect("imported");
+        let keys: Vec<&str> = i.fields.iter().map(|f| f.key.as_str()).collect();
+        assert_eq!(keys, ["store", "path", "acl"]);
+        assert_eq!(field(&i, "store"), &Y::Str("${adls}".into()));
+        assert_eq!(field(&i, "path"), &Y::Str("/TestFolder".into()));
+        assert!(matches!(import_folder_read(store, false), Read::Folders { gen2: false, kind: "data_lake_folder", .. }));
+    }
+}
