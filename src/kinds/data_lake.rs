@@ -501,12 +501,29 @@ mod tests {
         let keys: BTreeMap<String, String> = [(store.to_ascii_lowercase(), "adls".to_string())].into();
         let (principals, bodies) = (BTreeMap::new(), BTreeMap::new());
         let src = Source { bodies: &bodies, keys: &keys, principals: &principals, caller: Some("cc"), location: "x" };
-        let i = import_data_lake_folder(&format!("{store}/folders/TestFolder"), &json!({"acl": {"user:cc": "rwx"}}), &src)
-            .expect("imported");
+        let i =
+            import_data_lake_folder(&format!("{store}/folders/TestFolder"), &json!({"acl": {"user:cc": "rwx"}}), &src)
+                .expect("imported");
         let keys: Vec<&str> = i.fields.iter().map(|f| f.key.as_str()).collect();
         assert_eq!(keys, ["store", "path", "acl"]);
         assert_eq!(field(&i, "store"), &Y::Str("${adls}".into()));
         assert_eq!(field(&i, "path"), &Y::Str("/TestFolder".into()));
-        assert!(matches!(import_folder_read(store, false), Read::Folders { gen2: false, kind: "data_lake_folder", .. }));
+        assert!(matches!(
+            import_folder_read(store, false),
+            Read::Folders { gen2: false, kind: "data_lake_folder", .. }
+        ));
+    }
+
+    #[test]
+    fn a_hierarchical_namespace_account_reads_its_folders_as_this_kind() {
+        let want = super::super::Kind::type_name(&DataLakeFolderKind);
+        let folders = |hns: bool| {
+            super::super::storage::import_storage_children(ACCOUNT, &json!({"properties": {"isHnsEnabled": hns}}))
+                .reads
+                .into_iter()
+                .filter(|r| matches!(r, Read::Folders { gen2: true, kind, .. } if *kind == want))
+                .count()
+        };
+        assert_eq!((folders(true), folders(false)), (1, 0));
     }
 }

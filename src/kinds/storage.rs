@@ -182,12 +182,13 @@ pub fn import_storage_account(id: &str, have: &J, src: &Source<'_>) -> Option<Im
 }
 
 /// An account's blob containers, read through ARM; with a hierarchical namespace, the
-/// folders of its file systems (`data_lake::import_folder_read`).
+/// folders of its file systems with their ACLs.
 pub fn import_storage_children(id: &str, have: &J) -> Children {
     let kind = super::Kind::type_name(&BlobContainerKind);
     let mut reads = vec![Read::Arm { path: format!("{id}/blobServices/default/containers"), api: CONTAINER_API, kind }];
     if have.pointer("/properties/isHnsEnabled").and_then(J::as_bool) == Some(true) {
-        reads.push(super::data_lake::import_folder_read(id, true));
+        // `data_lake_folder` (named, not imported: `data_lake` imports this module).
+        reads.push(Read::Folders { store: id.to_string(), gen2: true, kind: "data_lake_folder" });
     }
     Children { found: Vec::new(), reads }
 }

@@ -452,7 +452,7 @@ fn the_gen2_data_lake_tutorial_imports_its_file_system_and_folder_acls() {
     ] {
         assert!(text.contains(want), "missing\n{want}\nin\n{text}");
     }
-    assert!(!text.contains("kinds idlab does not manage"), "{text}");
+    assert!(!text.contains("kinds idlab does not manage"), "every resource is declared\n{text}");
 }
 
 #[test]
@@ -473,5 +473,5 @@ fn the_gen1_data_lake_tutorial_imports_its_store_and_folder_acls() {
     ] {
         assert!(text.contains(want), "missing\n{want}\nin\n{text}");
     }
-    assert!(!text.contains("kinds idlab does not manage"), "{text}");
+    assert!(!text.contains("kinds idlab does not manage"), "every resource is declared\n{text}");
 }
