@@ -156,10 +156,25 @@ api_version: "2024-07-01",
 attributes: &["id", "name"],
 weight: 6,
 references: super::References {
-    makes: false,
-    children: super::none,
+    makes: true,
+    children: vnet_made_with,
     users: |h| super::ids_at(h, "/properties/subnets", Some("/properties/ipConfigurations")),
 });
+
+/// What a virtual network's subnets refer to that was made with it: the security groups on
+/// its subnets (`properties.subnets[].properties.networkSecurityGroup.id`, the portal's
+/// subnet NSG). Each is deleted after the network (Azure refuses to delete one a subnet
+/// holds), when nothing else uses it.
+fn vnet_made_with(have: &Value) -> Vec<super::Implicit> {
+    let after = super::ImplicitFate::After { api_version: NETWORK_API };
+    let mut out: Vec<super::Implicit> = Vec::new();
+    for id in super::ids_at(have, "/properties/subnets", Some("/properties/networkSecurityGroup")) {
+        if !out.iter().any(|c| c.id.eq_ignore_ascii_case(&id)) {
+            out.push(super::Implicit { id, what: "network security group", fate: after });
+        }
+    }
+    out
+}
 
 arm_spec! {
     /// A network security group.

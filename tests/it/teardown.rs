@@ -8,7 +8,7 @@
 use serde_json::{Value, json};
 
 use crate::common::Served;
-use crate::common::handmade::{self, Options, Unrelated, group_exists, resources_in};
+use crate::common::handmade::{self, DataDisk, Options, Unrelated, group_exists, resources_in};
 
 /// The requests in the local cloud's log since the last clear that PUT or PATCH anything
 /// (ARM and the data planes): a teardown sends none. (It deletes what a VM leaves explicitly
@@ -277,4 +277,199 @@ fn keyvault_made_by_hand_torn_down_with_purge_leaves_no_soft_deleted_vault() {
     assert!(!group_exists(&s, &made.group), "{}", r.stderr);
     let deleted = deleted_vault(&s, &vault.name);
     assert!(deleted.get("error").is_some(), "the vault was not purged: {deleted}");
+}
+
+/// A plan of a group and two Windows VMs (`network: auto`, whose default names the portal's
+/// resources do not use), in `dir`.
+fn two_vm_plan(dir: &std::path::Path) -> String {
+    let vm = |logical: &str, name: &str| {
+        format!(
+            "  {logical}:\n    type: virtual_machine\n    name: {name}\n    resource_group: ${{rg}}\n    image: Win2019Datacenter\n    admin:\n      username: azureuser\n      password: {{ generate: 24 }}\n"
+        )
+    };
+    let text = format!(
+        "name: two-vms\nlocation: eastus\nresources:\n  rg:\n    type: resource_group\n    name: myResourceGroupVM\n{}{}",
+        vm("vm", "myVM"),
+        vm("vm2", "myVM2")
+    );
+    let path = dir.join("two-vms.yaml");
+    std::fs::write(&path, text).expect("plan");
+    path.display().to_string()
+}
+
+/// The DELETEs in the local cloud's log since the last clear, in order: (path lower-cased,
+/// status).
+fn deletes(s: &Served) -> Vec<(String, u64)> {
+    let log = s.op("GET", "/_idlab/requests", None);
+    log["value"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["method"] == "DELETE" && e["path"].as_str().is_some_and(|p| p.starts_with("/subscriptions")))
+        .map(|e| (e["path"].as_str().unwrap_or_default().to_ascii_lowercase(), e["status"].as_u64().unwrap_or(0)))
+        .collect()
+}
+
+/// Where `id`'s DELETEs sit in `log`: every position (each must have succeeded).
+fn deleted_at(log: &[(String, u64)], id: &str) -> Vec<usize> {
+    let id = id.to_ascii_lowercase();
+    let at: Vec<usize> = log.iter().enumerate().filter(|(_, (p, _))| *p == id).map(|(k, _)| k).collect();
+    for &k in &at {
+        assert!(log[k].1 < 300, "DELETE {id} answered {}: {log:?}", log[k].1);
+    }
+    at
+}
+
+/// Two portal VMs in one virtual network, the second's interface on the first's security
+/// group: both torn down, the shared network and group deleted once each, after both
+/// interfaces, none refused as still in use.
+#[test]
+fn two_vms_sharing_a_vnet_and_an_nsg_are_torn_down_the_shared_ones_once_last() {
+    let s = Served::start();
+    let h = handmade::Hand::new(&s);
+    let o = Options::arm();
+    let group_id = handmade::group(&h, &o.group, &o.location);
+    let vm1 = handmade::portal_vm(&h, &o, "myVM", "Win2019Datacenter", false);
+    let vm2 = handmade::portal_vm_in_subnet(&h, &o, "myVM2", &vm1.subnet, Some(&vm1.nsg));
+    assert_eq!(vm2.vnet, vm1.vnet);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let plan = two_vm_plan(tmp.path());
+    // The plan names the shared network and group once, each to be deleted.
+    let p = s.idlab(&["plan", &plan, "--destroy", "--adopt"]);
+    assert_eq!(p.code, 0, "{}{}", p.stdout, p.stderr);
+    let text = p.stdout.to_ascii_lowercase();
+    for id in [&vm1.vnet, &vm1.nsg] {
+        let line = format!(" {}: ", id.to_ascii_lowercase());
+        assert_eq!(text.matches(&line).count(), 1, "{id}: {}", p.stdout);
+        assert!(!text.contains(&format!("{line}kept")), "{id}: {}", p.stdout);
+    }
+    for id in [&vm1.nic, &vm2.nic, &vm1.public_ip, &vm2.public_ip, &vm1.os_disk, &vm2.os_disk] {
+        assert!(text.contains(&format!(" {}: ", id.to_ascii_lowercase())), "{id}: {}", p.stdout);
+    }
+    s.op("DELETE", "/_idlab/requests", None);
+    let r = s.idlab(&["destroy", &plan, "--adopt", "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("3 deleted, 3 adopted"), "{}", r.stderr);
+    assert_eq!(puts_and_patches(&s), Vec::<String>::new());
+    let log = deletes(&s);
+    // Each shared one: one DELETE, after both interfaces' (and so both VMs').
+    let nics: Vec<usize> = [&vm1.nic, &vm2.nic].iter().flat_map(|n| deleted_at(&log, n)).collect();
+    assert_eq!(nics.len(), 2, "{log:?}");
+    for shared in [&vm1.vnet, &vm1.nsg] {
+        let at = deleted_at(&log, shared);
+        assert_eq!(at.len(), 1, "{shared}: {log:?}");
+        assert!(nics.iter().all(|&n| n < at[0]), "{shared} before an interface: {log:?}");
+    }
+    assert!(!group_exists(&s, &o.group), "{}", r.stderr);
+    assert_eq!(resources_in(&s, &o.group), Vec::<String>::new());
+    let all = s.op("GET", &format!("/subscriptions/{}/resources?api-version=2021-04-01", s.subscription()), None);
+    assert_eq!(all["value"], json!([]), "{all}");
+    let _ = group_id;
+}
+
+/// The portal's security group on the subnet as well as on the interface: it goes after the
+/// virtual network whose subnet holds it; the interface's group after the interface.
+#[test]
+fn a_subnet_nsg_goes_after_its_vnet() {
+    let s = Served::start();
+    let h = handmade::Hand::new(&s);
+    let o = Options::arm();
+    handmade::group(&h, &o.group, &o.location);
+    let id1 = handmade::identity(&h, &o.group, "ID1", &o.location);
+    let vm = handmade::portal_vm(&h, &o, "myVM", "Win2019Datacenter", false);
+    handmade::assign_user_identity(&h, &vm.id, &id1.id);
+    let group_id = format!("/subscriptions/{}/resourceGroups/{}", s.subscription(), o.group);
+    handmade::role_assignment(&h, &group_id, &id1.principal_id, "Reader");
+    let subnet_nsg = handmade::subnet_nsg(&h, &o, &vm.subnet, "default-nsg");
+    let plan = "plans/arm-user-assigned.yaml";
+    let p = s.idlab(&["plan", plan, "--destroy", "--adopt"]);
+    assert_eq!(p.code, 0, "{}{}", p.stdout, p.stderr);
+    let text = p.stdout.to_ascii_lowercase();
+    let line = format!("- network security group {}: ", subnet_nsg.to_ascii_lowercase());
+    assert!(text.contains(&line), "{line}: {}", p.stdout);
+    assert!(!text.contains(&format!("{line}kept")), "{}", p.stdout);
+    s.op("DELETE", "/_idlab/requests", None);
+    let r = s.idlab(&["destroy", plan, "--adopt", "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(puts_and_patches(&s), Vec::<String>::new());
+    let log = deletes(&s);
+    let (vnet, on_subnet) = (deleted_at(&log, &vm.vnet), deleted_at(&log, &subnet_nsg));
+    let (nic, on_nic) = (deleted_at(&log, &vm.nic), deleted_at(&log, &vm.nsg));
+    assert_eq!((vnet.len(), on_subnet.len(), nic.len(), on_nic.len()), (1, 1, 1, 1), "{log:?}");
+    assert!(vnet[0] < on_subnet[0] && nic[0] < on_nic[0] && nic[0] < vnet[0], "{log:?}");
+    assert!(!group_exists(&s, &o.group), "{}", r.stderr);
+}
+
+/// A subnet security group another network's subnet also uses stays, named by that subnet,
+/// and keeps the group, which names both.
+#[test]
+fn a_subnet_nsg_something_else_uses_stays_and_keeps_the_group() {
+    let s = Served::start();
+    let made = handmade::arm_user_assigned(&s, &Options::arm());
+    let h = handmade::Hand::new(&s);
+    let o = Options::arm();
+    let subnet_nsg = handmade::subnet_nsg(&h, &o, &made.vm.subnet, "shared-nsg");
+    // Another network, made by hand for something else, with the same group on its subnet.
+    let other = format!("{}/providers/Microsoft.Network/virtualNetworks/other-vnet", made.group_id);
+    let got = s.op(
+        "PUT",
+        &format!("{other}?api-version=2024-07-01"),
+        Some(json!({"location": "eastus", "properties": {"addressSpace": {"addressPrefixes": ["10.1.0.0/16"]},
+            "subnets": [{"name": "apps", "properties": {"addressPrefix": "10.1.0.0/24", "networkSecurityGroup": {"id": subnet_nsg}}}]}})),
+    );
+    assert!(got.get("error").is_none(), "{got}");
+    let plan = "plans/arm-user-assigned.yaml";
+    let p = s.idlab(&["plan", plan, "--destroy", "--adopt"]);
+    assert_eq!(p.code, 0, "{}{}", p.stdout, p.stderr);
+    let text = p.stdout.to_ascii_lowercase();
+    assert!(
+        text.contains(&format!("network security group {}: kept: ", subnet_nsg.to_ascii_lowercase())),
+        "{}",
+        p.stdout
+    );
+    assert!(text.contains("other-vnet/subnets/apps uses it"), "{}", p.stdout);
+    assert!(
+        p.stdout.contains("= rg (resource_group): it holds resources this plan does not match: ")
+            && p.stdout.contains("virtual_network other-vnet")
+            && p.stdout.contains("network_security_group shared-nsg"),
+        "{}",
+        p.stdout
+    );
+    let r = s.idlab(&["destroy", plan, "--adopt", "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let mut left = resources_in(&s, &made.group);
+    left.sort();
+    let mut want = vec![other.to_ascii_lowercase(), subnet_nsg.to_ascii_lowercase()];
+    want.sort();
+    assert_eq!(left, want, "{}", r.stderr);
+}
+
+/// Data disks a person added to the portal VM, one created with it ("Create and attach a new
+/// disk") and one made first and attached: both go after the VM, listed in the plan.
+#[test]
+fn data_disks_added_by_hand_go_with_the_vm() {
+    let s = Served::start();
+    let made = handmade::arm_user_assigned(&s, &Options::arm());
+    let h = handmade::Hand::new(&s);
+    let new = handmade::add_data_disk(&h, &made.vm.id, "myVM_DataDisk_0", 0, DataDisk::Empty);
+    let attached = handmade::add_data_disk(&h, &made.vm.id, "mydisk", 1, DataDisk::Attach);
+    let plan = "plans/arm-user-assigned.yaml";
+    let p = s.idlab(&["plan", plan, "--destroy", "--adopt"]);
+    assert_eq!(p.code, 0, "{}{}", p.stdout, p.stderr);
+    let text = p.stdout.to_ascii_lowercase();
+    for id in [&new, &attached] {
+        let line = format!("- data disk {}: deleting `vm` would leave it", id.to_ascii_lowercase());
+        assert!(text.contains(&line), "{line}: {}", p.stdout);
+    }
+    s.op("DELETE", "/_idlab/requests", None);
+    let r = s.idlab(&["destroy", plan, "--adopt", "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(puts_and_patches(&s), Vec::<String>::new());
+    let log = deletes(&s);
+    let vm = deleted_at(&log, &made.vm.id);
+    for id in [&new, &attached] {
+        let at = deleted_at(&log, id);
+        assert!(at.len() == 1 && vm.len() == 1 && vm[0] < at[0], "{id}: {log:?}");
+    }
+    assert!(!group_exists(&s, &made.group), "{}", r.stderr);
 }
