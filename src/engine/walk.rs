@@ -520,7 +520,13 @@ impl Driver for DestroyWalk<'_, '_> {
     }
 
     fn cancelled(&mut self, i: usize) {
-        self.outcome[i] = Some(Outcome::Skipped("interrupted before it started".into()));
+        let why = if i < self.sh.plan.decls.len() {
+            "interrupted before it started".to_string()
+        } else {
+            // Found only through what this destroy deleted: a later one may not find it.
+            "interrupted before it started; it was found through what this destroy deletes, so a later destroy finds it only as something the group holds (delete it by hand, or --force takes it with its group)".to_string()
+        };
+        self.outcome[i] = Some(Outcome::Skipped(why));
     }
 }
 

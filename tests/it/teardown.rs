@@ -320,20 +320,28 @@ fn deleted_at(log: &[(String, u64)], id: &str) -> Vec<usize> {
     at
 }
 
+/// Two portal VMs in group `myResourceGroupVM`, the second made into the first's subnet on
+/// the first's security group, and the plan declaring both (written in the answered dir).
+fn two_portal_vms(s: &Served) -> (handmade::VmMade, handmade::VmMade, String, tempfile::TempDir) {
+    let h = handmade::Hand::new(s);
+    let o = Options::arm();
+    handmade::group(&h, &o.group, &o.location);
+    let vm1 = handmade::portal_vm(&h, &o, "myVM", "Win2019Datacenter", false);
+    let vm2 = handmade::portal_vm_in_subnet(&h, &o, "myVM2", &vm1.subnet, Some(&vm1.nsg));
+    assert_eq!(vm2.vnet, vm1.vnet);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let plan = two_vm_plan(tmp.path());
+    (vm1, vm2, plan, tmp)
+}
+
 /// Two portal VMs in one virtual network, the second's interface on the first's security
 /// group: both torn down, the shared network and group deleted once each, after both
 /// interfaces, none refused as still in use.
 #[test]
 fn two_vms_sharing_a_vnet_and_an_nsg_are_torn_down_the_shared_ones_once_last() {
     let s = Served::start();
-    let h = handmade::Hand::new(&s);
-    let o = Options::arm();
-    let group_id = handmade::group(&h, &o.group, &o.location);
-    let vm1 = handmade::portal_vm(&h, &o, "myVM", "Win2019Datacenter", false);
-    let vm2 = handmade::portal_vm_in_subnet(&h, &o, "myVM2", &vm1.subnet, Some(&vm1.nsg));
-    assert_eq!(vm2.vnet, vm1.vnet);
-    let tmp = tempfile::tempdir().expect("tmp");
-    let plan = two_vm_plan(tmp.path());
+    let (vm1, vm2, plan, _tmp) = two_portal_vms(&s);
+    let group = Options::arm().group;
     // The plan names the shared network and group once, each to be deleted.
     let p = s.idlab(&["plan", &plan, "--destroy", "--adopt"]);
     assert_eq!(p.code, 0, "{}{}", p.stdout, p.stderr);
@@ -360,11 +368,36 @@ fn two_vms_sharing_a_vnet_and_an_nsg_are_torn_down_the_shared_ones_once_last() {
         assert_eq!(at.len(), 1, "{shared}: {log:?}");
         assert!(nics.iter().all(|&n| n < at[0]), "{shared} before an interface: {log:?}");
     }
-    assert!(!group_exists(&s, &o.group), "{}", r.stderr);
-    assert_eq!(resources_in(&s, &o.group), Vec::<String>::new());
+    assert!(!group_exists(&s, &group), "{}", r.stderr);
     let all = s.op("GET", &format!("/subscriptions/{}/resources?api-version=2021-04-01", s.subscription()), None);
     assert_eq!(all["value"], json!([]), "{all}");
-    let _ = group_id;
+}
+
+/// One of the two VMs (`--target`): the network and group the other still uses stay, each
+/// named by what uses it; the next teardown takes them after the second VM.
+#[test]
+fn one_of_two_vms_torn_down_leaves_the_shared_ones_named_then_the_rest_goes() {
+    let s = Served::start();
+    let (vm1, vm2, plan, _tmp) = two_portal_vms(&s);
+    let group = Options::arm().group;
+    let p = s.idlab(&["plan", &plan, "--destroy", "--adopt", "--target", "vm"]);
+    assert_eq!(p.code, 0, "{}{}", p.stdout, p.stderr);
+    let text = p.stdout.to_ascii_lowercase();
+    let (vnet, nsg, nic2) = (vm1.vnet.to_ascii_lowercase(), vm1.nsg.to_ascii_lowercase(), vm2.nic.to_ascii_lowercase());
+    assert!(text.contains(&format!("{vnet}: kept: {nic2}/ipconfigurations/ipconfig1 uses it")), "{}", p.stdout);
+    assert!(text.contains(&format!("{nsg}: kept: {nic2} uses it")), "{}", p.stdout);
+    let r = s.idlab(&["destroy", &plan, "--adopt", "--target", "vm", "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let mut want: Vec<String> = [&vm2.id, &vm2.nic, &vm2.public_ip, &vm2.os_disk, &vm1.vnet, &vm1.nsg]
+        .iter()
+        .map(|i| i.to_ascii_lowercase())
+        .collect();
+    want.sort();
+    assert_eq!(resources_in(&s, &group), want, "{}", r.stderr);
+    let r = s.idlab(&["destroy", &plan, "--adopt", "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("2 deleted, 2 adopted"), "{}", r.stderr);
+    assert!(!group_exists(&s, &group), "{}", r.stderr);
 }
 
 /// The portal's security group on the subnet as well as on the interface: it goes after the
@@ -471,5 +504,98 @@ fn data_disks_added_by_hand_go_with_the_vm() {
         let at = deleted_at(&log, id);
         assert!(at.len() == 1 && vm.len() == 1 && vm[0] < at[0], "{id}: {log:?}");
     }
+    assert!(!group_exists(&s, &made.group), "{}", r.stderr);
+}
+
+/// `idlab ARGS` running in the background, its output in files, for a Ctrl-C.
+struct Background {
+    child: std::process::Child,
+    err: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Background {
+    fn start(s: &Served, args: &[&str]) -> Background {
+        let dir = tempfile::tempdir().expect("tmp");
+        let err = dir.path().join("err");
+        let child = s
+            .command(args, &[])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::from(std::fs::File::create(&err).expect("err")))
+            .spawn()
+            .expect("idlab starts");
+        Background { child, err, _dir: dir }
+    }
+
+    /// Poll until `cond` holds; `false` when the process exits first (or after two minutes).
+    fn until(&mut self, cond: impl Fn() -> bool) -> bool {
+        for _ in 0..24_000 {
+            if self.child.try_wait().expect("try_wait").is_some() {
+                return false;
+            }
+            if cond() {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        false
+    }
+
+    /// Ctrl-C, then the exit code and stderr.
+    fn interrupt(mut self) -> (i32, String) {
+        let sent = std::process::Command::new("kill").args(["-INT", &self.child.id().to_string()]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -INT");
+        for _ in 0..1200 {
+            if let Some(st) = self.child.try_wait().expect("try_wait") {
+                return (st.code().unwrap_or(-1), std::fs::read_to_string(&self.err).unwrap_or_default());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        panic!("no exit after Ctrl-C: {}", std::fs::read_to_string(&self.err).unwrap_or_default());
+    }
+}
+
+/// Ctrl-C while the hand-made VM's delete is under way (its operation takes ten minutes):
+/// what destroy found only through the VM is named as not deleted, with what to do; the
+/// re-plan shows what is left, as what keeps the group, and `--force` finishes the job.
+#[test]
+fn ctrl_c_during_a_teardown_names_what_it_leaves_and_the_replan_shows_it() {
+    let s = Served::with_faults(Some(
+        "retry_after_s: 1\nper_type:\n  Microsoft.Compute/virtualMachines: { lro_ms: 600000 }\n",
+    ));
+    let made = handmade::arm_user_assigned(&s, &Options::arm());
+    let plan = "plans/arm-user-assigned.yaml";
+    s.op("DELETE", "/_idlab/requests", None);
+    let mut run = Background::start(&s, &["destroy", plan, "--adopt", "--auto-approve", "--no-progress"]);
+    let vm = made.vm.id.to_ascii_lowercase();
+    let deleting = run.until(|| deletes(&s).iter().any(|(p, _)| *p == vm));
+    assert!(deleting, "the VM's DELETE was not sent");
+    let (code, stderr) = run.interrupt();
+    assert_eq!(code, 130, "{stderr}");
+    for id in [&made.vm.nic, &made.vm.os_disk, &made.vm.public_ip, &made.vm.nsg, &made.vm.vnet] {
+        assert!(
+            stderr.contains(&format!("skipped {id} ("))
+                && stderr.contains("a later destroy finds it only as something the group holds"),
+            "{id}: {stderr}"
+        );
+    }
+    assert!(stderr.contains("rg (resource_group): interrupted before it started"), "{stderr}");
+    // The re-plan: what the interrupted teardown left keeps the group, each named.
+    let p = s.idlab(&["plan", plan, "--destroy", "--adopt"]);
+    assert_eq!(p.code, 0, "{}{}", p.stdout, p.stderr);
+    let nic = made.vm.nic.rsplit('/').next().unwrap_or_default();
+    let disk = made.vm.os_disk.rsplit('/').next().unwrap_or_default();
+    for named in [
+        format!("network_interface {nic}"),
+        format!("Microsoft.Compute/disks {disk}"),
+        "virtual_network myResourceGroupVM-vnet".into(),
+    ] {
+        assert!(p.stdout.contains(&named), "{named}: {}", p.stdout);
+    }
+    assert!(p.stdout.contains("= rg (resource_group): it holds resources this plan does not match:"), "{}", p.stdout);
+    // Nothing else in the group: --force finishes it.
+    let r = s.idlab(&["destroy", plan, "--adopt", "--force", "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(!group_exists(&s, &made.group), "{}", r.stderr);
 }
