@@ -445,4 +445,67 @@ mod tests {
         // Nothing is deleted for a parent that is not deleted.
         assert!(teardown(std::slice::from_ref(&decl), &[None], &bodies, &referenced, &[], &[]).is_empty());
     }
+
+    /// Two hand-made VMs whose interfaces share a vnet and a security group, the vnet's subnet
+    /// holding a group of its own: each shared one found once, waiting for both interfaces
+    /// (and so both VMs); the subnet's group waits for the vnet.
+    #[test]
+    fn a_shared_child_waits_for_everything_that_uses_it() {
+        use crate::kinds::Kind;
+        let rg = "/s/rg/providers/Microsoft.Network";
+        let (vnet, nsg, sub_nsg) =
+            (format!("{rg}/virtualNetworks/v"), format!("{rg}/networkSecurityGroups/n"), format!("{rg}/networkSecurityGroups/sn"));
+        let kind = &crate::kinds::vm::VirtualMachineKind;
+        let decl = |name: &str| {
+            let text = format!("type: virtual_machine\nname: {name}\nresource_group: rg\nimage: Ubuntu2204\nadmin: {{username: a, password: {{generate: 24}}}}\nnetwork: {{nic: \"${{n}}\"}}\n");
+            let node = crate::model::yaml::parse(&text).expect("yaml");
+            Decl {
+                logical: crate::model::Sp::new(name.into(), crate::model::Span::default()),
+                kind,
+                spec: kind.parse(&node).expect("spec"),
+                expanded_from: None,
+            }
+        };
+        let nic = |k: &str| format!("{rg}/networkInterfaces/nic{k}");
+        let vm_body = |k: &str| {
+            serde_json::json!({ "id": format!("/s/rg/providers/Microsoft.Compute/virtualMachines/vm{k}"), "properties": {
+                "networkProfile": { "networkInterfaces": [{ "id": nic(k) }] } } })
+        };
+        let nic_body = |k: &str| {
+            serde_json::json!({ "id": nic(k), "properties": {
+                "virtualMachine": { "id": format!("/s/rg/providers/Microsoft.Compute/virtualMachines/vm{k}") },
+                "networkSecurityGroup": { "id": nsg },
+                "ipConfigurations": [{ "id": format!("{}/ipConfigurations/c", nic(k)),
+                    "properties": { "subnet": { "id": format!("{vnet}/subnets/d") } } }] } })
+        };
+        let referenced = std::collections::HashMap::from([
+            (nic("1").to_ascii_lowercase(), nic_body("1")),
+            (nic("2").to_ascii_lowercase(), nic_body("2")),
+            (vnet.to_ascii_lowercase(), serde_json::json!({ "id": vnet, "properties": { "subnets": [{
+                "id": format!("{vnet}/subnets/d"), "properties": {
+                    "networkSecurityGroup": { "id": sub_nsg },
+                    "ipConfigurations": [{ "id": format!("{}/ipConfigurations/c", nic("1")) },
+                                         { "id": format!("{}/ipConfigurations/c", nic("2")) }] } }] } })),
+            (nsg.to_ascii_lowercase(), serde_json::json!({ "id": nsg, "properties": {
+                "networkInterfaces": [{ "id": nic("1") }, { "id": nic("2") }] } })),
+            (sub_nsg.to_ascii_lowercase(), serde_json::json!({ "id": sub_nsg, "properties": {
+                "subnets": [{ "id": format!("{vnet}/subnets/d") }] } })),
+        ]);
+        let decls = [decl("vm1"), decl("vm2")];
+        let bodies = vec![Some(vm_body("1")), Some(vm_body("2"))];
+        let got = teardown(&decls, &[None, None], &bodies, &referenced, &[0, 1], &[0, 1]);
+        let at = |id: &str| got.iter().position(|t| t.child.id == id).expect(id);
+        for shared in [&vnet, &nsg, &sub_nsg] {
+            assert_eq!(got.iter().filter(|t| &t.child.id == shared).count(), 1, "{shared}");
+            assert!(got[at(shared)].goes(), "{shared}");
+        }
+        let (n1, n2) = (Gone::Child(at(&nic("1"))), Gone::Child(at(&nic("2"))));
+        assert_eq!(got[at(&nic("1"))].waits, vec![Gone::Decl(0)]);
+        assert_eq!(got[at(&nic("2"))].waits, vec![Gone::Decl(1)]);
+        for shared in [&vnet, &nsg] {
+            let w = &got[at(shared)].waits;
+            assert!(w.contains(&n1) && w.contains(&n2), "{shared}: {w:?}");
+        }
+        assert!(got[at(&sub_nsg)].waits.contains(&Gone::Child(at(&vnet))), "{:?}", got[at(&sub_nsg)].waits);
+    }
 }
