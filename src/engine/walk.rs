@@ -405,6 +405,10 @@ struct DestroyWalk<'s, 'a> {
     /// (a disk whose deleteOption is not Delete, what a hand-made VM's interface names), each
     /// once, after everything that uses it: `(id, api)`.
     leftovers: Vec<(String, &'static str)>,
+    /// Per declaration: a leftover waits for its delete (a hand-made VM's disks and network
+    /// wait for the VM). Its wait is not ended by Ctrl-C: once it is gone, a later destroy
+    /// could not find what it leaves, so the walk finishes those ([`finish_leftovers`]).
+    anchors: Vec<bool>,
 }
 
 impl DestroyWalk<'_, '_> {
@@ -431,7 +435,8 @@ impl Driver for DestroyWalk<'_, '_> {
         let n = sh.plan.decls.len();
         if let Some((id, api)) = self.leftovers.get(i.wrapping_sub(n)).filter(|_| i >= n).cloned() {
             // A delete of what is gone already (Azure deleted it with its parent) answers 204.
-            let client = sh.cx.client.clone();
+            // Found through what is gone by now: Ctrl-C does not end its wait.
+            let client = unstoppable(&sh.cx.client);
             tasks.spawn(i, async move {
                 client.delete(&id, api).await?;
                 Ok((Outcome::Deleted(id), None))
@@ -485,7 +490,7 @@ impl Driver for DestroyWalk<'_, '_> {
         // public IP of an interface made with it) are nodes of their own, after it
         // (`leftovers`). Deleted explicitly rather than by a PATCH of the VM's
         // `deleteOption`s first: a teardown writes nothing.
-        let client = sh.cx.client.clone();
+        let client = if self.anchors[i] { unstoppable(&sh.cx.client) } else { sh.cx.client.clone() };
         tasks.spawn(i, async move {
             let (o, body) = plane::run(client.clone(), work).await?;
             let o = match o {
@@ -521,12 +526,39 @@ impl Driver for DestroyWalk<'_, '_> {
 
     fn cancelled(&mut self, i: usize) {
         let why = if i < self.sh.plan.decls.len() {
-            "interrupted before it started".to_string()
+            "interrupted before it started"
         } else {
-            // Found only through what this destroy deleted: a later one may not find it.
-            "interrupted before it started; it was found through what this destroy deletes, so a later destroy finds it only as something the group holds (delete it by hand, or --force takes it with its group)".to_string()
+            // Unless all it waits for is gone: then finish_leftovers deletes it.
+            "interrupted before it started; what it was found through is not all deleted, so a later destroy finds it again"
         };
-        self.outcome[i] = Some(Outcome::Skipped(why));
+        self.outcome[i] = Some(Outcome::Skipped(why.into()));
+    }
+}
+
+/// A client whose waits Ctrl-C does not end (a second Ctrl-C still quits at once).
+fn unstoppable(client: &crate::arm::Client) -> crate::arm::Client {
+    let mut c = client.clone();
+    c.stop = crate::arm::client::Stop::new();
+    c
+}
+
+/// After an interrupted destroy: delete, in order, the leftovers everything they wait for
+/// is gone for (a hand-made VM deleted, its interface, public IP, security group, vnet):
+/// nothing would find them later. Their waits are not ended by Ctrl-C either.
+async fn finish_leftovers(sh: &Shared<'_>, walk: &mut DestroyWalk<'_, '_>, waits: &[Vec<usize>]) {
+    let n = sh.plan.decls.len();
+    let client = unstoppable(&sh.cx.client);
+    for (k, (id, api)) in walk.leftovers.clone().into_iter().enumerate() {
+        let gone = |j: &usize| {
+            matches!(walk.outcome[*j], Some(Outcome::Deleted(_) | Outcome::AdoptedDeleted(_) | Outcome::Purged(_)))
+        };
+        if !matches!(walk.outcome[n + k], Some(Outcome::Skipped(_))) || !waits[n + k].iter().all(gone) {
+            continue;
+        }
+        walk.outcome[n + k] = Some(match client.delete(&id, api).await {
+            Ok(_) => Outcome::Deleted(id),
+            Err(e) => Outcome::Failed(e),
+        });
     }
 }
 
@@ -608,6 +640,11 @@ pub async fn destroy(sh: &Shared<'_>, obs: Observed) -> Vec<Row> {
         waits.push(w);
     }
     outcome.resize(n + leftovers.len(), None);
+    let mut anchors = vec![false; n];
+    for w in waits.iter().skip(n).flatten().filter(|&&w| w < n) {
+        anchors[*w] = true;
+    }
+    let node_waits = waits.clone();
     let mut schedule = Schedule::new(waits, sh.cx.parallelism, Priority::ShortestFirst(sh.plan.dag.remaining_cost()));
     for (i, o) in outcome.iter().enumerate() {
         if let Some(o) = o {
@@ -619,8 +656,11 @@ pub async fn destroy(sh: &Shared<'_>, obs: Observed) -> Vec<Row> {
     for (id, t) in sorted_orphans(sh, &obs.orphans) {
         results.push(delete_orphan(sh, id, &t).await);
     }
-    let mut walk = DestroyWalk { sh, obs: &obs, outcome, with_parent: Vec::new(), adopting, leftovers };
+    let mut walk = DestroyWalk { sh, obs: &obs, outcome, with_parent: Vec::new(), adopting, leftovers, anchors };
     schedule.run(&mut walk, &sh.cx.cancel).await;
+    if sh.cx.cancel.is_cancelled() {
+        finish_leftovers(sh, &mut walk, &node_waits).await;
+    }
     let DestroyWalk { mut outcome, with_parent, leftovers, .. } = walk;
     // Children that go with their parent: deleted only if the parent was.
     for (i, p) in with_parent {

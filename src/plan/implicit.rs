@@ -453,11 +453,16 @@ mod tests {
     fn a_shared_child_waits_for_everything_that_uses_it() {
         use crate::kinds::Kind;
         let rg = "/s/rg/providers/Microsoft.Network";
-        let (vnet, nsg, sub_nsg) =
-            (format!("{rg}/virtualNetworks/v"), format!("{rg}/networkSecurityGroups/n"), format!("{rg}/networkSecurityGroups/sn"));
+        let (vnet, nsg, sub_nsg) = (
+            format!("{rg}/virtualNetworks/v"),
+            format!("{rg}/networkSecurityGroups/n"),
+            format!("{rg}/networkSecurityGroups/sn"),
+        );
         let kind = &crate::kinds::vm::VirtualMachineKind;
         let decl = |name: &str| {
-            let text = format!("type: virtual_machine\nname: {name}\nresource_group: rg\nimage: Ubuntu2204\nadmin: {{username: a, password: {{generate: 24}}}}\nnetwork: {{nic: \"${{n}}\"}}\n");
+            let text = format!(
+                "type: virtual_machine\nname: {name}\nresource_group: rg\nimage: Ubuntu2204\nadmin: {{username: a, password: {{generate: 24}}}}\nnetwork: {{nic: \"${{n}}\"}}\n"
+            );
             let node = crate::model::yaml::parse(&text).expect("yaml");
             Decl {
                 logical: crate::model::Sp::new(name.into(), crate::model::Span::default()),
@@ -481,15 +486,24 @@ mod tests {
         let referenced = std::collections::HashMap::from([
             (nic("1").to_ascii_lowercase(), nic_body("1")),
             (nic("2").to_ascii_lowercase(), nic_body("2")),
-            (vnet.to_ascii_lowercase(), serde_json::json!({ "id": vnet, "properties": { "subnets": [{
+            (
+                vnet.to_ascii_lowercase(),
+                serde_json::json!({ "id": vnet, "properties": { "subnets": [{
                 "id": format!("{vnet}/subnets/d"), "properties": {
                     "networkSecurityGroup": { "id": sub_nsg },
                     "ipConfigurations": [{ "id": format!("{}/ipConfigurations/c", nic("1")) },
-                                         { "id": format!("{}/ipConfigurations/c", nic("2")) }] } }] } })),
-            (nsg.to_ascii_lowercase(), serde_json::json!({ "id": nsg, "properties": {
-                "networkInterfaces": [{ "id": nic("1") }, { "id": nic("2") }] } })),
-            (sub_nsg.to_ascii_lowercase(), serde_json::json!({ "id": sub_nsg, "properties": {
-                "subnets": [{ "id": format!("{vnet}/subnets/d") }] } })),
+                                         { "id": format!("{}/ipConfigurations/c", nic("2")) }] } }] } }),
+            ),
+            (
+                nsg.to_ascii_lowercase(),
+                serde_json::json!({ "id": nsg, "properties": {
+                "networkInterfaces": [{ "id": nic("1") }, { "id": nic("2") }] } }),
+            ),
+            (
+                sub_nsg.to_ascii_lowercase(),
+                serde_json::json!({ "id": sub_nsg, "properties": {
+                "subnets": [{ "id": format!("{vnet}/subnets/d") }] } }),
+            ),
         ]);
         let decls = [decl("vm1"), decl("vm2")];
         let bodies = vec![Some(vm_body("1")), Some(vm_body("2"))];
