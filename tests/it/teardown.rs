@@ -594,3 +594,28 @@ fn ctrl_c_during_a_teardown_finishes_what_the_vm_leaves_and_the_rerun_the_rest()
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(!group_exists(&s, &made.group), "{}", r.stderr);
 }
+
+/// The portal's "Delete with VM" boxes checked (the OS disk's, the interface's and the public
+/// IP's `deleteOption: Delete`), and `az vm create`'s names and shapes: each torn down to
+/// nothing, every DELETE answered as a success (what went with the VM is gone already).
+#[test]
+fn portal_delete_with_vm_and_az_cli_vms_are_torn_down_to_nothing() {
+    for o in [
+        Options { delete_option: Some("Delete"), ..Options::arm() },
+        Options { naming: handmade::Naming::AzCli, ..Options::arm() },
+    ] {
+        let s = Served::start();
+        let made = handmade::arm_user_assigned(&s, &o);
+        s.op("DELETE", "/_idlab/requests", None);
+        let r = s.idlab(&["destroy", "plans/arm-user-assigned.yaml", "--adopt", "--auto-approve"]);
+        assert_eq!(r.code, 0, "{o:?}: {}{}", r.stdout, r.stderr);
+        assert_eq!(puts_and_patches(&s), Vec::<String>::new());
+        let log = deletes(&s);
+        for id in [&made.vm.id, &made.vm.vnet, &made.vm.nsg] {
+            assert_eq!(deleted_at(&log, id).len(), 1, "{o:?} {id}: {log:?}");
+        }
+        assert!(!group_exists(&s, &made.group), "{o:?}: {}", r.stderr);
+        let all = s.op("GET", &format!("/subscriptions/{}/resources?api-version=2021-04-01", s.subscription()), None);
+        assert_eq!(all["value"], json!([]), "{o:?}: {all}");
+    }
+}
