@@ -551,7 +551,10 @@ pub fn make(opts: &Options<'_>, decls: &[Decl], dag: &Dag, obs: &Observed, destr
             let (Some(w), Some(have)) = (&obs.desired[i], &obs.bodies[i]) else { continue };
             if deletes(action) {
                 implicit.extend(
-                    children.iter().filter(|t| t.parent == i).map(|t| teardown_child(&d.logical.value, t, action)),
+                    children
+                        .iter()
+                        .filter(|t| t.parent == i)
+                        .map(|t| teardown_child(decls, &d.logical.value, t, action)),
                 );
             }
             actions.push(Action {

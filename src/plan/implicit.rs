@@ -282,8 +282,9 @@ fn order_waits(
     }
 }
 
-/// How destroy shows a [`Teardown`] child of `parent`, which it deletes (`action`).
-pub(super) fn teardown_child(parent: &str, t: &Teardown, action: ActionKind) -> ImplicitChild {
+/// How destroy shows a [`Teardown`] child of `parent`, which it deletes (`action`); `decls`
+/// names the other declarations it waits for (a vnet two VMs share).
+pub(super) fn teardown_child(decls: &[Decl], parent: &str, t: &Teardown, action: ActionKind) -> ImplicitChild {
     match &t.used_by {
         Some(user) => ImplicitChild {
             parent: parent.to_string(),
@@ -297,8 +298,16 @@ pub(super) fn teardown_child(parent: &str, t: &Teardown, action: ActionKind) -> 
             if let (Some(via), ImplicitFate::After { .. }) = (&t.via, t.child.fate) {
                 let name = via.rsplit('/').next().unwrap_or(via);
                 let unused = if t.unused { ", and nothing else uses it" } else { "" };
+                let others: String = t
+                    .waits
+                    .iter()
+                    .filter_map(|w| match w {
+                        Gone::Decl(d) if *d != t.parent => decls.get(*d).map(|x| format!(", `{}`", x.logical.value)),
+                        _ => None,
+                    })
+                    .collect();
                 c.reason = format!(
-                    "`{name}` (made with `{parent}`) refers to it{unused}: deleted after `{parent}` and what uses it"
+                    "`{name}` (made with `{parent}`) refers to it{unused}: deleted after `{parent}`{others} and what uses it"
                 );
             }
             c
@@ -439,7 +448,7 @@ mod tests {
         let got = teardown(std::slice::from_ref(&decl), &[None], &bodies, &referenced, &[0], &[0]);
         let kept = got.iter().find(|t| t.child.id == vnet).expect("the vnet");
         assert_eq!((kept.goes(), kept.used_by.as_deref()), (false, Some(other)));
-        let shown = teardown_child("vm", kept, ActionKind::AdoptDelete);
+        let shown = teardown_child(std::slice::from_ref(&decl), "vm", kept, ActionKind::AdoptDelete);
         assert_eq!(shown.action, ActionKind::NoOp);
         assert!(shown.reason.contains(other), "{}", shown.reason);
         // Nothing is deleted for a parent that is not deleted.
@@ -521,5 +530,8 @@ mod tests {
             assert!(w.contains(&n1) && w.contains(&n2), "{shared}: {w:?}");
         }
         assert!(got[at(&sub_nsg)].waits.contains(&Gone::Child(at(&vnet))), "{:?}", got[at(&sub_nsg)].waits);
+        // Shown under the first VM, naming the second.
+        let shown = teardown_child(&decls, "vm1", &got[at(&vnet)], ActionKind::AdoptDelete);
+        assert!(shown.reason.contains("deleted after `vm1`, `vm2` and what uses it"), "{}", shown.reason);
     }
 }
