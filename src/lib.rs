@@ -14,6 +14,7 @@ pub mod cli;
 #[allow(clippy::disallowed_types)]
 pub mod engine;
 pub mod graph;
+pub mod import;
 pub mod kinds;
 #[allow(clippy::disallowed_types)]
 pub mod local;

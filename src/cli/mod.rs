@@ -19,6 +19,7 @@ mod common;
 mod connect;
 mod destroy;
 mod graph;
+mod import;
 mod list;
 mod local;
 mod output;
@@ -32,6 +33,7 @@ pub use apply::ApplyArgs;
 pub use common::{AuthArg, CloudArgs, Exit, OutFormat, VarArgs};
 pub use destroy::DestroyArgs;
 pub use graph::{GraphArgs, GraphFormat};
+pub use import::ImportArgs;
 pub use list::ListArgs;
 pub use local::{EnvArgs, EnvFormat, ExecArgs, LocalCommand, MiTokenArgs, ServeArgs, VmArgs};
 pub use output::OutputArgs;
@@ -70,6 +72,8 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Print the plan's outputs from what ARM holds.
     Output(OutputArgs),
+    /// Write a plan from what resource groups hold (secrets as placeholders).
+    Import(ImportArgs),
     /// Every idlab environment in the subscription, from tags alone.
     List(ListArgs),
     /// Destroy every environment whose `idlab-expires` has passed.
@@ -108,6 +112,7 @@ where
         Command::Destroy(a) => destroy::cmd_destroy(&a),
         Command::Verify(a) => verify::cmd_verify(&a),
         Command::Output(a) => output::cmd_output(&a),
+        Command::Import(a) => import::cmd_import(&a),
         Command::List(a) => list::cmd_list(&a),
         Command::Sweep(a) => sweep::cmd_sweep(&a),
         Command::Local(LocalCommand::Serve(a)) => local::cmd_serve(&a),

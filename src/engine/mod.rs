@@ -10,6 +10,7 @@
 
 pub mod context;
 pub mod envs;
+pub mod import;
 pub mod observe;
 pub mod plane;
 pub mod quota;

@@ -11,9 +11,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::env::{Desired, Env, Owner};
+use super::import::{Field, Imported, Source, Y, last, text};
 use super::{Cx, Spec, child_key, kind};
 use crate::model::refs;
 use crate::model::{Code, Diag, Sp};
+use serde_json::Value as J;
 
 /// The api-version idlab sends: the identity's own (2022-01-31-preview added the type,
 /// 2023-01-31 was its first generally available one), whose published spec the API-spec tests
@@ -133,12 +135,42 @@ impl Spec for FederatedIdentityCredential {
     }
 }
 
+/// `federated_identity_credential`: its identity as a reference, issuer, subject, audiences.
+pub fn import_federated_credential(id: &str, have: &J, src: &Source<'_>) -> Option<Imported> {
+    let identity = id.to_ascii_lowercase().find("/federatedidentitycredentials/").map(|at| &id[..at])?;
+    let name = text(have, "/name").unwrap_or(last(id));
+    let mut f = vec![
+        Field::str("name", name),
+        Field::str("identity", src.reference(identity).unwrap_or_else(|| identity.to_string())),
+        Field::str("issuer", text(have, "/properties/issuer").unwrap_or_default()),
+        Field::str("subject", text(have, "/properties/subject").unwrap_or_default()),
+    ];
+    let audiences: Vec<&str> = have
+        .pointer("/properties/audiences")
+        .and_then(J::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(J::as_str)
+        .collect();
+    if audiences != [DEFAULT_AUDIENCE] {
+        f.push(Field::new("audiences", Y::List(audiences.into_iter().map(|a| Y::Str(a.into())).collect())));
+    }
+    Some(Imported {
+        key_hint: name.to_string(),
+        key_alt: "credential".into(),
+        rank: 2,
+        fields: f,
+        ..Imported::default()
+    })
+}
+
 kind!(FederatedIdentityCredentialKind, FederatedIdentityCredential,
     type_name: "federated_identity_credential",
     arm_type: Some("Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials"),
     api_version: "2024-11-30",
     attributes: &["id", "name"],
-    weight: 3);
+    weight: 3,
+    import: import_federated_credential);
 
 #[cfg(test)]
 mod tests {

@@ -9,9 +9,11 @@ use serde_json::json;
 
 use super::env::{Desired, Env};
 use super::header::{ArmHeader, arm_spec};
+use super::import::{Children, Imported, Read, Source, imported, text, with_header};
 use super::{Cx, Spec, kind};
 use crate::model::Code;
 use crate::model::names;
+use serde_json::Value as J;
 
 arm_spec! {
     /// A user-assigned managed identity.
@@ -49,10 +51,31 @@ impl Spec for UserAssignedIdentity {
     }
 }
 
+/// `user_assigned_identity`.
+pub fn import_identity(id: &str, have: &J, src: &Source<'_>) -> Option<Imported> {
+    let mut i = imported(id, have, "identity", 1, with_header(id, have, src, Vec::new()));
+    if let Some(p) = text(have, "/properties/principalId") {
+        i.principals.push((p.to_ascii_lowercase(), ""));
+    }
+    Some(i)
+}
+
 kind!(UserAssignedIdentityKind, UserAssignedIdentity,
     type_name: "user_assigned_identity",
     arm_type: Some("Microsoft.ManagedIdentity/userAssignedIdentities"),
     api_version: "2024-11-30",
     attributes: &["id", "name", "principal_id", "client_id", "tenant_id"],
     weight: 3,
-    identity: true);
+    identity: true,
+    import: import_identity,
+    children: import_identity_children);
+
+/// An identity's federated credentials, read through ARM.
+pub fn import_identity_children(id: &str, _have: &J) -> Children {
+    let kind = super::Kind::type_name(&super::federated_credential::FederatedIdentityCredentialKind);
+    let api = super::federated_credential::API;
+    Children {
+        found: Vec::new(),
+        reads: vec![Read::Arm { path: format!("{id}/federatedIdentityCredentials"), api, kind }],
+    }
+}

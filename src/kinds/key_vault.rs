@@ -8,9 +8,14 @@ use serde_json::{Value, json};
 
 use super::env::{Desired, Env, Lenient, NameCheck, Owner, Plane, UNKNOWN};
 use super::header::{ArmHeader, arm_spec};
+use super::import::{
+    Children, Field, Imported, Read, Source, Y, env_name, imported, last, placeholder, same, text, with_header,
+};
 use super::{Cx, Expanded, Spec, child_key, kind};
 use crate::model::names;
 use crate::model::{Code, Diag, Secret, Sp};
+use serde_json::Value as J;
+use std::collections::BTreeMap;
 
 /// The api-version of the vault and its access policies.
 const VAULT_API: &str = "2024-11-01";
@@ -63,6 +68,11 @@ arm_spec! {
         /// Use Azure RBAC instead of access policies; default false (the tutorial uses policies).
         #[serde(default)]
         pub rbac_authorization: bool,
+        /// The deploying principal's secret permissions on the vault (its `{vault}:creator`
+        /// access policy): at least get, list, set, delete, recover and purge, which idlab
+        /// needs (the default, exactly those).
+        #[serde(default)]
+        pub creator_secrets: Option<Sp<Vec<SecretPermission>>>,
     }
 }
 
@@ -168,7 +178,10 @@ impl Spec for KeyVault {
                     kind: lit("key_vault_access_policy"),
                     vault: lit(&format!("${{{logical}}}")),
                     principal: lit("${caller}"),
-                    secrets: CREATOR_SECRETS.to_vec(),
+                    secrets: self
+                        .creator_secrets
+                        .as_ref()
+                        .map_or_else(|| CREATOR_SECRETS.to_vec(), |c| c.value.clone()),
                     keys: Vec::new(),
                     certificates: Vec::new(),
                     depends_on: Vec::new(),
@@ -179,10 +192,216 @@ impl Spec for KeyVault {
     }
     fn validate(&self, cx: &mut Cx<'_>) {
         self.arm_header().validate(cx, Code::KeyVaultName, names::key_vault, 512);
+        if let Some(c) = &self.creator_secrets {
+            let all = c.value.contains(&SecretPermission::All);
+            let missing: Vec<String> = CREATOR_SECRETS
+                .iter()
+                .filter(|p| !all && !c.value.contains(p))
+                .map(|p| format!("{p:?}").to_ascii_lowercase())
+                .collect();
+            if !missing.is_empty() {
+                cx.push(
+                    Diag::error(
+                        Code::InvalidValue,
+                        c.span,
+                        format!(
+                            "`creator_secrets` leaves out {}, which idlab needs to manage the vault's secrets",
+                            missing.join(", ")
+                        ),
+                    )
+                    .label("not enough for idlab"),
+                );
+            }
+        }
     }
     fn identity_key(&self) -> Option<String> {
         Some(format!("vaults|{}", self.name.value.to_ascii_lowercase()))
     }
+}
+
+/// `key_vault`: SKU, retention, purge protection, the permission model.
+pub fn import_key_vault(id: &str, have: &J, src: &Source<'_>) -> Option<Imported> {
+    let mut own = Vec::new();
+    if text(have, "/properties/sku/name").is_some_and(|s| same(s, "premium")) {
+        own.push(Field::str("sku", "premium"));
+    }
+    if let Some(d) = have.pointer("/properties/softDeleteRetentionInDays").and_then(J::as_i64).filter(|d| *d != 90) {
+        own.push(Field::new("soft_delete_retention_days", Y::Int(d)));
+    }
+    if have.pointer("/properties/enablePurgeProtection").and_then(J::as_bool) == Some(true) {
+        own.push(Field::new("purge_protection", Y::Bool(true)));
+    }
+    let rbac = have.pointer("/properties/enableRbacAuthorization").and_then(J::as_bool) == Some(true);
+    if rbac {
+        own.push(Field::new("rbac_authorization", Y::Bool(true)));
+    }
+    // The deploying principal's entry is the plan's `{vault}:creator`: its secret permissions
+    // are the vault's `creator_secrets` when they are not the default.
+    let mut unexpressed = Vec::new();
+    if !rbac && let Some(caller) = src.caller {
+        let entries = have.pointer("/properties/accessPolicies").and_then(J::as_array);
+        let mine = entries.into_iter().flatten().find(|e| text(e, "/objectId").is_some_and(|o| same(o, caller)));
+        let needed =
+            permissions(&serde_json::json!({ "secrets": CREATOR_SECRETS })).remove("secrets").unwrap_or_default();
+        match mine.map(|e| permissions(e.get("permissions").unwrap_or(&J::Null))) {
+            Some(mut p) => {
+                let secrets = p.remove("secrets").unwrap_or_default();
+                if !p.is_empty() {
+                    let kinds: Vec<&str> = p.keys().map(String::as_str).collect();
+                    unexpressed.push(format!(
+                        "the deploying principal's access policy grants {} permissions (a plan gives it secret permissions only)",
+                        kinds.join(" and ")
+                    ));
+                }
+                let enough = needed.iter().all(|n| secrets.contains(n)) || secrets.iter().any(|s| s == "all");
+                if secrets == needed {
+                    // The default.
+                } else if enough {
+                    own.push(Field::new("creator_secrets", Y::Flow(secrets.into_iter().map(Y::Str).collect())));
+                } else {
+                    unexpressed.push(format!(
+                        "the deploying principal's secret permissions ({}) leave out some a plan gives it (get, list, set, delete, recover, purge)",
+                        secrets.join(", ")
+                    ));
+                }
+            }
+            None => unexpressed.push("the deploying principal has no access policy (a plan gives it one)".into()),
+        }
+    }
+    let mut i = imported(id, have, "kv", 5, with_header(id, have, src, own));
+    i.unexpressed = unexpressed;
+    Some(i)
+}
+
+/// Access-policy permissions as lower-case sorted lists per kind, empty kinds left out.
+fn permissions(p: &J) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    for k in ["certificates", "keys", "secrets"] {
+        let mut v: Vec<String> = p
+            .get(k)
+            .and_then(J::as_array)
+            .into_iter()
+            .flatten()
+            .map(|x| x.as_str().map_or_else(|| x.to_string().trim_matches('"').to_string(), str::to_string))
+            .map(|x| x.to_ascii_lowercase())
+            .collect();
+        v.sort();
+        v.dedup();
+        if !v.is_empty() {
+            out.insert(k.to_string(), v);
+        }
+    }
+    out
+}
+
+/// A vault's access-policy entries and secrets.
+pub fn import_key_vault_children(id: &str, have: &J) -> Children {
+    let mut c = Children::default();
+    for e in have.pointer("/properties/accessPolicies").and_then(J::as_array).into_iter().flatten() {
+        if let Some(oid) = text(e, "/objectId") {
+            c.found.push((format!("{id}/accessPolicies/{oid}"), e.clone(), super::Kind::type_name(&AccessPolicyKind)));
+        }
+    }
+    if let Some(uri) = text(have, "/properties/vaultUri") {
+        c.reads.push(Read::Secrets {
+            vault: id.to_string(),
+            uri: uri.to_string(),
+            kind: super::Kind::type_name(&SecretKind),
+        });
+    }
+    c
+}
+
+/// The names a permission list may use, in the plan's spelling (keys are camelCase).
+const KEY_PERMISSIONS: &[&str] = &[
+    "get",
+    "list",
+    "update",
+    "create",
+    "import",
+    "delete",
+    "recover",
+    "backup",
+    "restore",
+    "decrypt",
+    "encrypt",
+    "unwrapKey",
+    "wrapKey",
+    "verify",
+    "sign",
+    "purge",
+    "release",
+    "rotate",
+    "all",
+];
+
+/// `key_vault_access_policy`: an entry of a principal the plan declares (the deploying
+/// principal's is the vault's `:creator`; others are listed, not declared).
+pub fn import_access_policy(id: &str, have: &J, src: &Source<'_>) -> Option<Imported> {
+    let vault = id.rsplit_once("/accessPolicies/").map_or(id, |(v, _)| v);
+    let oid = text(have, "/objectId").unwrap_or_default();
+    let mut i = Imported { key_alt: "policy".into(), rank: 6, late_key: true, ..Imported::default() };
+    if src.caller.is_some_and(|c| same(c, oid)) {
+        return None;
+    }
+    let principal = src.principal(oid);
+    if !principal.starts_with("${") {
+        i.skipped =
+            Some(format!("access policy of vault {} for principal {oid}: a principal outside the plan", last(vault)));
+        return Some(i);
+    }
+    let root = principal.trim_start_matches("${").split(['.', '}']).next().unwrap_or_default().to_string();
+    i.key_hint = format!("{root}-policy");
+    let mut f = vec![
+        Field::str("vault", src.reference(vault).unwrap_or_else(|| vault.to_string())),
+        Field::str("principal", principal),
+    ];
+    let perms = permissions(have.get("permissions").unwrap_or(&J::Null));
+    for (k, v) in &perms {
+        let list: Vec<Y> = v
+            .iter()
+            .map(|p| {
+                let spelled = if k == "keys" {
+                    KEY_PERMISSIONS.iter().find(|x| x.eq_ignore_ascii_case(p)).map_or(p.as_str(), |x| *x)
+                } else {
+                    p.as_str()
+                };
+                Y::Str(spelled.to_string())
+            })
+            .collect();
+        f.push(Field::new(k, Y::Flow(list)));
+    }
+    i.fields = f;
+    Some(i)
+}
+
+/// `key_vault_secret`: its value a placeholder (import never reads secret values).
+pub fn import_secret(id: &str, have: &J, src: &Source<'_>) -> Option<Imported> {
+    let (vault, name) = id.rsplit_once("/secrets/")?;
+    let vault_key = src.key(vault).unwrap_or(last(vault)).to_string();
+    let var = env_name(&format!("{vault_key}_{name}"), "");
+    let (value, p) = placeholder(
+        var,
+        format!("the value of secret {name} in vault {} (import never reads secret values)", last(vault)),
+    );
+    let mut v = Field::new("value", value);
+    v.comment = Some(format!("set {}: {}", p.name, p.what));
+    let mut f = vec![
+        Field::str("name", name),
+        Field::str("vault", src.reference(vault).unwrap_or_else(|| vault.to_string())),
+        v,
+    ];
+    if let Some(ct) = text(have, "/contentType") {
+        f.push(Field::str("content_type", ct));
+    }
+    Some(Imported {
+        key_hint: name.to_string(),
+        key_alt: "secret".into(),
+        rank: 6,
+        fields: f,
+        placeholders: vec![p],
+        ..Imported::default()
+    })
 }
 
 kind!(KeyVaultKind, KeyVault,
@@ -191,7 +410,9 @@ kind!(KeyVaultKind, KeyVault,
     api_version: "2024-11-01",
     attributes: &["id", "name", "uri"],
     weight: 20,
-    naming: crate::kinds::instance::InstanceName { field: "name", suffix: crate::kinds::instance::Suffix::Dash, max: 24, scope: "Azure" });
+    naming: crate::kinds::instance::InstanceName { field: "name", suffix: crate::kinds::instance::Suffix::Dash, max: 24, scope: "Azure" },
+    import: import_key_vault,
+    children: import_key_vault_children);
 
 /// The vault id a `vault: ${kv}` field resolves to.
 fn vault_id(env: &Env<'_>, vault: &Sp<String>) -> String {
@@ -256,7 +477,8 @@ kind!(SecretKind, KeyVaultSecret,
     arm_type: None,
     api_version: "7.4",
     attributes: &["id", "name", "uri"],
-    weight: 2);
+    weight: 2,
+    import: import_secret);
 
 /// Secret permissions of an access policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -424,4 +646,5 @@ kind!(AccessPolicyKind, AccessPolicy,
     arm_type: Some("Microsoft.KeyVault/vaults/accessPolicies"),
     api_version: "2024-11-01",
     attributes: &["id"],
-    weight: 3);
+    weight: 3,
+    import: import_access_policy);

@@ -23,10 +23,12 @@ use crate::model::yaml::Node;
 use crate::model::{Code, Diag, Secret, Sp, SpMap, Span};
 
 pub mod data_lake;
+pub mod disk;
 pub mod env;
 pub mod federated_credential;
 pub mod header;
 pub mod identity;
+pub mod import;
 pub mod instance;
 pub mod key_vault;
 pub mod network;
@@ -72,6 +74,18 @@ pub trait Kind: Send + Sync {
     /// # Errors
     /// A [`DeError`] with the span of the node that did not fit.
     fn parse(&self, node: &Node) -> Result<Box<dyn Spec>, DeError>;
+
+    // `idlab import` (`kinds::import`).
+
+    /// The declaration a plan writes for `have`, a resource of this kind found at `id`
+    /// (`None`: the kind does not import, or leaves this one out).
+    fn import(&self, _id: &str, _have: &J, _src: &import::Source<'_>) -> Option<import::Imported> {
+        None
+    }
+    /// The objects inside `have` that are imported with it, and the reads that find more.
+    fn import_children(&self, _id: &str, _have: &J) -> import::Children {
+        import::Children::default()
+    }
 }
 
 /// A typed resource spec, as declared in the plan.
@@ -333,6 +347,11 @@ pub fn kind_of_arm_type(t: &str) -> String {
         .map_or_else(|| t.to_string(), |k| k.type_name().to_string())
 }
 
+/// The kind of an ARM type, if idlab has one.
+pub fn by_arm_type(t: &str) -> Option<&'static dyn Kind> {
+    KINDS.iter().copied().find(|k| k.arm_type().is_some_and(|a| a.eq_ignore_ascii_case(t)))
+}
+
 /// The api-version idlab uses for an ARM type (ARM's generic one when no kind has it).
 pub fn api_version_of_arm_type(t: &str) -> &'static str {
     KINDS
@@ -371,7 +390,8 @@ pub fn tagged_schema<T: schemars::JsonSchema>(g: &mut SchemaGenerator, type_name
 macro_rules! kind {
     ($kind:ident, $spec:ty, type_name: $tn:literal, arm_type: $arm:expr, api_version: $api:literal,
      attributes: $attrs:expr, weight: $w:literal $(, identity: $ident:literal)? $(, naming: $naming:expr)?
-     $(, references: $refs:expr)?) => {
+     $(, references: $refs:expr)?
+     $(, import: $import:path $(, children: $children:path)?)?) => {
         /// The registry entry for this kind.
         pub struct $kind;
         impl $crate::kinds::Kind for $kind {
@@ -402,6 +422,17 @@ macro_rules! kind {
             fn schema(&self, g: &mut schemars::SchemaGenerator) -> schemars::Schema {
                 $crate::kinds::tagged_schema::<$spec>(g, $tn)
             }
+            $(fn import(
+                &self,
+                id: &str,
+                have: &serde_json::Value,
+                src: &$crate::kinds::import::Source<'_>,
+            ) -> Option<$crate::kinds::import::Imported> {
+                $import(id, have, src)
+            }
+            $(fn import_children(&self, id: &str, have: &serde_json::Value) -> $crate::kinds::import::Children {
+                $children(id, have)
+            })?)?
             fn parse(
                 &self,
                 node: &$crate::model::yaml::Node,

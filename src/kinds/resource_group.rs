@@ -6,9 +6,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::env::{Desired, Env};
+use super::import::{Field, Imported, Source, imported, last, location, tags_field, text};
 use super::{Cx, Spec, kind};
 use crate::model::names;
 use crate::model::{Code, Sp, SpMap};
+use serde_json::Value as J;
 
 /// A resource group.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -61,10 +63,25 @@ impl Spec for ResourceGroup {
     }
 }
 
+/// `resource_group`.
+pub fn import_resource_group(id: &str, have: &J, src: &Source<'_>) -> Option<Imported> {
+    let mut f = vec![Field::str("name", text(have, "/name").unwrap_or(last(id)))];
+    if let Some(l) = location(have, src) {
+        f.push(Field::str("location", l));
+    }
+    f.extend(tags_field(have));
+    let mut i = imported(id, have, "rg", 0, f);
+    // `rg`; another group is `rg-<its name>`.
+    i.key_hint = "rg".into();
+    i.key_alt = text(have, "/name").unwrap_or(last(id)).to_string();
+    Some(i)
+}
+
 kind!(ResourceGroupKind, ResourceGroup,
     type_name: "resource_group",
     arm_type: Some("Microsoft.Resources/resourceGroups"),
     api_version: "2024-11-01",
     attributes: &["id", "name", "location"],
     weight: 2,
-    naming: crate::kinds::instance::InstanceName { field: "name", suffix: crate::kinds::instance::Suffix::Dash, max: 90, scope: "the subscription" });
+    naming: crate::kinds::instance::InstanceName { field: "name", suffix: crate::kinds::instance::Suffix::Dash, max: 90, scope: "the subscription" },
+    import: import_resource_group);

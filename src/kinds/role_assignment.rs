@@ -7,11 +7,13 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::env::{Desired, Env, Owner, UNKNOWN, Val};
+use super::import::{Field, Imported, Source, last, own_description, text};
 use super::{Cx, Spec, kind};
 use crate::model::names::is_guid;
 use crate::model::refs;
 use crate::model::{Code, Diag, Sp};
 use crate::roles;
+use serde_json::Value as J;
 
 /// A role assignment: `principal` gets `role` at `scope`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -281,9 +283,56 @@ pub(crate) fn check_scope(cx: &mut Cx<'_>, s: &Sp<String>) {
     }
 }
 
+/// `role_assignment`: the scope and principal as references where the plan declares them,
+/// the role by its built-in name.
+pub fn import_role_assignment(_id: &str, have: &J, src: &Source<'_>) -> Option<Imported> {
+    let scope = text(have, "/properties/scope")?;
+    let oid = text(have, "/properties/principalId")?;
+    let def = text(have, "/properties/roleDefinitionId")?;
+    let guid = last(def);
+    let role = crate::roles::by_guid(guid)
+        .map_or_else(|| src.reference(def).unwrap_or_else(|| guid.to_string()), |r| r.name.to_string());
+    let principal = src.principal(oid);
+    let scope_ref = src.reference(scope).unwrap_or_else(|| scope.to_string());
+    let mut f = vec![
+        Field::str("scope", scope_ref),
+        Field::str("principal", principal.clone()),
+        Field::str("role", role.clone()),
+    ];
+    if !principal.starts_with("${") {
+        f[1].comment = Some(format!(
+            "object id of a principal outside the plan ({})",
+            text(have, "/properties/principalType").unwrap_or("unknown type")
+        ));
+    }
+    if let Some(d) = text(have, "/properties/description").and_then(own_description) {
+        f.push(Field::str("description", d));
+    }
+    if let Some(c) = text(have, "/properties/condition").filter(|c| !c.is_empty()) {
+        f.push(Field::str("condition", c));
+        if let Some(v) = text(have, "/properties/conditionVersion").filter(|v| *v != "2.0") {
+            f.push(Field::str("condition_version", v));
+        }
+    }
+    let who = if principal.starts_with("${") {
+        principal.trim_start_matches("${").split(['.', '}']).next().unwrap_or_default().to_string()
+    } else {
+        "principal".to_string()
+    };
+    Some(Imported {
+        key_hint: format!("{who}-{role}"),
+        key_alt: "role".into(),
+        rank: 7,
+        late_key: true,
+        fields: f,
+        ..Imported::default()
+    })
+}
+
 kind!(RoleAssignmentKind, RoleAssignment,
     type_name: "role_assignment",
     arm_type: Some("Microsoft.Authorization/roleAssignments"),
     api_version: "2022-04-01",
     attributes: &["id", "name"],
-    weight: 3);
+    weight: 3,
+    import: import_role_assignment);

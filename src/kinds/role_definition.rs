@@ -9,10 +9,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::env::{Desired, Env, Owner};
+use super::import::{Field, Imported, Source, Y, last, own_description, text};
 use super::role_assignment::check_scope;
 use super::{Cx, Spec, kind};
 use crate::model::{Code, Diag, Sp};
 use crate::roles;
+use serde_json::Value as J;
 
 /// A custom role: what it allows (`actions`, `data_actions`), what it takes away from that
 /// (`not_actions`, `not_data_actions`), and where it may be assigned.
@@ -175,10 +177,65 @@ impl Spec for RoleDefinition {
     }
 }
 
+/// `role_definition`: a custom role an assignment in the imported groups names, with its
+/// permissions and assignable scopes (references where the plan declares them).
+pub fn import_role_definition(id: &str, have: &J, src: &Source<'_>) -> Option<Imported> {
+    let name = text(have, "/properties/roleName")?;
+    let mut f = vec![Field::str("role_name", name)];
+    if let Some(d) = text(have, "/properties/description").and_then(own_description) {
+        f.push(Field::str("description", d));
+    }
+    let perms = have.pointer("/properties/permissions/0").cloned().unwrap_or(J::Null);
+    for (key, field) in [
+        ("actions", "actions"),
+        ("notActions", "not_actions"),
+        ("dataActions", "data_actions"),
+        ("notDataActions", "not_data_actions"),
+    ] {
+        let list: Vec<Y> = perms
+            .get(key)
+            .and_then(J::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(J::as_str)
+            .map(|a| Y::Str(a.into()))
+            .collect();
+        if !list.is_empty() {
+            f.push(Field::new(field, Y::List(list)));
+        }
+    }
+    let sub = id.to_ascii_lowercase().find("/providers/").map_or("", |at| &id[..at]).to_string();
+    let scopes: Vec<Y> = have
+        .pointer("/properties/assignableScopes")
+        .and_then(J::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(J::as_str)
+        .map(|s| {
+            Y::Str(if s.eq_ignore_ascii_case(&sub) {
+                "subscription".to_string()
+            } else {
+                src.reference(s).unwrap_or_else(|| s.to_string())
+            })
+        })
+        .collect();
+    let default = scopes.len() == 1 && scopes[0] == Y::Str("subscription".into());
+    if !scopes.is_empty() && !default {
+        f.push(Field::new("assignable_scopes", Y::List(scopes)));
+    }
+    let mut i =
+        Imported { key_hint: name.to_string(), key_alt: "role".into(), rank: 1, fields: f, ..Imported::default() };
+    if have.pointer("/properties/permissions").and_then(J::as_array).is_some_and(|p| p.len() > 1) {
+        i.unexpressed.push(format!("several permission blocks in role {} (plans give one)", last(id)));
+    }
+    Some(i)
+}
+
 kind!(RoleDefinitionKind, RoleDefinition,
     type_name: "role_definition",
     arm_type: Some("Microsoft.Authorization/roleDefinitions"),
     api_version: "2022-04-01",
     attributes: &["id", "name"],
     weight: 3,
-    naming: crate::kinds::instance::InstanceName { field: "role_name", suffix: crate::kinds::instance::Suffix::Dash, max: MAX_NAME, scope: "the tenant" });
+    naming: crate::kinds::instance::InstanceName { field: "role_name", suffix: crate::kinds::instance::Suffix::Dash, max: MAX_NAME, scope: "the tenant" },
+    import: import_role_definition);

@@ -9,9 +9,11 @@ use serde_json::json;
 
 use super::env::{Desired, Env, Lenient, NameCheck, OWNER_METADATA, Owner, Plane};
 use super::header::{ArmHeader, arm_spec};
+use super::import::{Children, Field, Imported, Read, Source, Y, imported, last, same, text, with_header};
 use super::{Cx, Spec, child_key, kind};
 use crate::model::names;
 use crate::model::{Code, Diag, Sp};
+use serde_json::Value as J;
 
 /// Replication SKU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -147,13 +149,84 @@ impl Spec for StorageAccount {
     }
 }
 
+/// `storage_account`: SKU, kind, hierarchical namespace, shared-key access; what a plan
+/// always sets (no public blob access, TLS 1.2, HTTPS only) is said when Azure holds otherwise.
+pub fn import_storage_account(id: &str, have: &J, src: &Source<'_>) -> Option<Imported> {
+    let mut own = Vec::new();
+    let mut unexpressed = Vec::new();
+    if let Some(s) = text(have, "/sku/name").filter(|s| !same(s, "Standard_LRS")) {
+        own.push(Field::str("sku", s));
+    }
+    if let Some(k) = text(have, "/kind").filter(|k| !same(k, "StorageV2")) {
+        own.push(Field::str("account_kind", k));
+    }
+    let flag = |p: &str| have.pointer(&format!("/properties/{p}")).and_then(J::as_bool);
+    if flag("isHnsEnabled") == Some(true) {
+        own.push(Field::new("hierarchical_namespace", Y::Bool(true)));
+    }
+    if flag("allowSharedKeyAccess") == Some(false) {
+        own.push(Field::new("allow_shared_key_access", Y::Bool(false)));
+    }
+    if flag("allowBlobPublicAccess") == Some(true) {
+        unexpressed.push("public blob access allowed (plans turn it off)".to_string());
+    }
+    if flag("supportsHttpsTrafficOnly") == Some(false) {
+        unexpressed.push("HTTP allowed (plans allow HTTPS only)".to_string());
+    }
+    if let Some(t) = text(have, "/properties/minimumTlsVersion").filter(|t| *t != "TLS1_2") {
+        unexpressed.push(format!("minimum TLS version {t} (plans ask for TLS1_2)"));
+    }
+    let mut i = imported(id, have, "storage", 5, with_header(id, have, src, own));
+    i.unexpressed = unexpressed;
+    Some(i)
+}
+
+/// An account's blob containers, read through ARM.
+pub fn import_storage_children(id: &str, _have: &J) -> Children {
+    let kind = super::Kind::type_name(&BlobContainerKind);
+    Children {
+        found: Vec::new(),
+        reads: vec![Read::Arm { path: format!("{id}/blobServices/default/containers"), api: CONTAINER_API, kind }],
+    }
+}
+
+/// The api-version of blob containers.
+const CONTAINER_API: &str = "2025-06-01";
+
+/// `blob_container`: its account as a reference, its public access. Its blobs are not read.
+pub fn import_blob_container(id: &str, have: &J, src: &Source<'_>) -> Option<Imported> {
+    let account = id.to_ascii_lowercase().find("/blobservices/").map(|at| &id[..at])?;
+    let name = text(have, "/name").unwrap_or(last(id));
+    let mut f = vec![
+        Field::str("name", name),
+        Field::str("account", src.reference(account).unwrap_or_else(|| account.to_string())),
+    ];
+    match text(have, "/properties/publicAccess").unwrap_or("None").to_ascii_lowercase().as_str() {
+        "none" => {}
+        other => f.push(Field::str("public_access", other)),
+    }
+    Some(Imported {
+        key_hint: name.to_string(),
+        key_alt: "container".into(),
+        rank: 6,
+        fields: f,
+        note: Some(
+            "its blobs are not read: declare them (type: blob, with their file next to this plan) to manage them"
+                .into(),
+        ),
+        ..Imported::default()
+    })
+}
+
 kind!(StorageAccountKind, StorageAccount,
     type_name: "storage_account",
     arm_type: Some("Microsoft.Storage/storageAccounts"),
     api_version: "2025-06-01",
     attributes: &["id", "name", "blob_endpoint", "dfs_endpoint"],
     weight: 25,
-    naming: crate::kinds::instance::InstanceName { field: "name", suffix: crate::kinds::instance::Suffix::Alnum, max: 24, scope: "Azure" });
+    naming: crate::kinds::instance::InstanceName { field: "name", suffix: crate::kinds::instance::Suffix::Alnum, max: 24, scope: "Azure" },
+    import: import_storage_account,
+    children: import_storage_children);
 
 /// Public access level of a container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -239,7 +312,8 @@ kind!(BlobContainerKind, BlobContainer,
     arm_type: Some("Microsoft.Storage/storageAccounts/blobServices/containers"),
     api_version: "2025-06-01",
     attributes: &["id", "name", "url"],
-    weight: 2);
+    weight: 2,
+    import: import_blob_container);
 
 /// A block blob whose content is a file next to the plan.
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -10,11 +10,15 @@ use serde::{Deserialize, Serialize};
 use super::network::{NetworkInterface, NetworkSecurityGroup, NsgRule, PublicIp, Subnet, VirtualNetwork};
 use serde_json::{Value, json};
 
-use super::env::{Desired, Env, UNKNOWN};
+use super::disk::{DiskType, OsDiskSpec};
+use super::env::{Desired, Env, Lenient, UNKNOWN};
 use super::header::{ArmHeader, arm_spec};
+use super::import::{Field, Imported, Source, Y, env_name, imported, last, placeholder, same, text, with_header};
+use super::network::auto;
 use super::{Cx, Expanded, Spec, VmIdentity, kind};
 use crate::model::names;
 use crate::model::{Code, Diag, OrStr, Secret, Sp, Span};
+use serde_json::Value as J;
 
 arm_spec! {
     /// A virtual machine.
@@ -43,6 +47,10 @@ arm_spec! {
         /// Managed identities.
         #[serde(default)]
         pub identity: Option<IdentitySpec>,
+        /// The OS disk Azure makes from the image: its storage type, and whether it goes with
+        /// the VM (default: `Standard_LRS`, deleted with the VM).
+        #[serde(default)]
+        pub os_disk: Option<OsDiskSpec>,
     }
 }
 
@@ -199,6 +207,11 @@ impl VirtualMachine {
         self.network_spec().is_none_or(|n| n.nic.is_none())
     }
 }
+
+/// The size a VM gets when the plan gives none.
+pub const DEFAULT_SIZE: &str = "Standard_B2s";
+/// The storage type of the OS disk a plan's VM gets.
+pub const OS_DISK_TYPE: &str = "Standard_LRS";
 
 /// The DiskRP api-version destroy deletes a VM's left-behind disks with.
 pub const DISK_API_VERSION: &str = "2024-03-02";
@@ -363,8 +376,18 @@ impl Spec for VirtualMachine {
         if !users.is_empty() {
             identity["userAssignedIdentities"] = Value::Object(users.into_iter().map(|u| (u, json!({}))).collect());
         }
+        let disk = self.os_disk.as_ref();
+        let os_type = disk.and_then(|d| d.storage_type).map_or(OS_DISK_TYPE, DiskType::arm);
+        let os_delete = if disk.and_then(|d| d.delete_with_vm).unwrap_or(true) { "Delete" } else { "Detach" };
         Some(Desired {
             secrets,
+            // The one interface of a VM is its primary one (ComputeRP 2025-04-01,
+            // `NetworkInterfaceReferenceProperties.primary`: "in case the virtual machine has
+            // more than 1 network interface"): Azure answers a reference sent without it so.
+            lenient: vec![(
+                "properties/networkProfile/networkInterfaces/0/properties/primary",
+                Lenient::Absent(json!(true)),
+            )],
             immutable: vec![
                 ("location", "a VM's location cannot change"),
                 ("properties/storageProfile/imageReference", "a VM's image cannot change in place"),
@@ -380,9 +403,10 @@ impl Spec for VirtualMachine {
                     "tags": env.tags(&self.tags),
                     "identity": identity,
                     "properties": {
-                        "hardwareProfile": { "vmSize": self.size.as_ref().map_or_else(|| "Standard_B2s".to_string(), |s| env.resolve(s).or_unknown()) },
-                        // The OS disk, and the interface `network: auto` makes, go with the VM.
-                        "storageProfile": { "imageReference": image, "osDisk": { "createOption": "FromImage", "deleteOption": "Delete", "managedDisk": { "storageAccountType": "Standard_LRS" } } },
+                        "hardwareProfile": { "vmSize": self.size.as_ref().map_or_else(|| DEFAULT_SIZE.to_string(), |s| env.resolve(s).or_unknown()) },
+                        // The OS disk (unless `os_disk.delete_with_vm: false`), and the interface `network:
+                        // auto` makes, go with the VM.
+                        "storageProfile": { "imageReference": image, "osDisk": { "createOption": "FromImage", "deleteOption": os_delete, "managedDisk": { "storageAccountType": os_type } } },
                         "osProfile": os,
                         "networkProfile": { "networkInterfaces": [nic_ref] },
                     },
@@ -451,8 +475,8 @@ impl Spec for VirtualMachine {
         let windows = self.os() == Some(Os::Windows);
         let ports: Vec<u16> = match &net.open_ports {
             Some(p) => p.iter().map(|p| p.value).collect(),
-            None if windows => vec![3389],
-            None => vec![22],
+            None if windows => vec![auto::WINDOWS_PORT],
+            None => vec![auto::LINUX_PORT],
         };
         let subnet_name = named(&net.subnet);
         let vnet = VirtualNetwork {
@@ -460,10 +484,10 @@ impl Spec for VirtualMachine {
             name: named(&net.vnet),
             resource_group: rg.clone(),
             location: location.clone(),
-            address_space: vec![net.address_prefix.clone().unwrap_or_else(|| lit("192.168.0.0/16"))],
+            address_space: vec![net.address_prefix.clone().unwrap_or_else(|| lit(auto::ADDRESS_SPACE))],
             subnets: vec![Subnet {
                 name: subnet_name.clone(),
-                address_prefix: net.subnet_prefix.clone().unwrap_or_else(|| lit("192.168.1.0/24")),
+                address_prefix: net.subnet_prefix.clone().unwrap_or_else(|| lit(auto::SUBNET_PREFIX)),
                 nsg: None,
             }],
             tags: tags.clone(),
@@ -479,7 +503,7 @@ impl Spec for VirtualMachine {
                 .enumerate()
                 .map(|(i, p)| NsgRule {
                     name: lit(&format!("{}{p}", self.name.value)),
-                    priority: Sp::new(1000 + i as u32, at),
+                    priority: Sp::new(auto::FIRST_PRIORITY as u32 + i as u32, at),
                     direction: None,
                     access: None,
                     protocol: None,
@@ -511,6 +535,7 @@ impl Spec for VirtualMachine {
             subnet: subnet_name,
             public_ip: Some(lit(&format!("${{{p}}}"))),
             nsg: Some(lit(&format!("${{{n}}}"))),
+            ip_configuration: None,
             tags,
             depends_on: Vec::new(),
         };
@@ -633,13 +658,172 @@ impl VirtualMachine {
     }
 }
 
+/// `virtual_machine`: its image (an alias when it is one), admin account (the password a
+/// placeholder), identities as references, and its network (`auto`, a named `network:`
+/// block, or `nic: ${nic}` for an interface declared on its own). Its disks are implicit.
+pub fn import_virtual_machine(id: &str, have: &J, src: &Source<'_>) -> Option<Imported> {
+    let name = text(have, "/name").unwrap_or(last(id)).to_string();
+    let key = src.key(id).unwrap_or(&name).to_string();
+    let mut i = imported(id, have, "vm", 4, Vec::new());
+    let mut own = Vec::new();
+    if let Some(s) = text(have, "/properties/hardwareProfile/vmSize").filter(|s| *s != DEFAULT_SIZE) {
+        own.push(Field::str("size", s));
+    }
+    let img = have.pointer("/properties/storageProfile/imageReference").cloned().unwrap_or(J::Null);
+    let os_type = text(have, "/properties/storageProfile/osDisk/osType");
+    let windows = os_type.is_some_and(|o| same(o, "Windows"))
+        || have.pointer("/properties/osProfile/windowsConfiguration").is_some()
+        || text(&img, "/publisher").is_some_and(|p| same(p, "MicrosoftWindowsServer"));
+    let os = if windows { Os::Windows } else { Os::Linux };
+    let (publisher, offer, sku) = (
+        text(&img, "/publisher").unwrap_or_default(),
+        text(&img, "/offer").unwrap_or_default(),
+        text(&img, "/sku").unwrap_or_default(),
+    );
+    let version = text(&img, "/version").unwrap_or("latest");
+    let alias = IMAGE_ALIASES
+        .iter()
+        .find(|a| same(a.1, publisher) && same(a.2, offer) && same(a.3, sku) && a.4 == os && version == "latest");
+    match alias {
+        Some(a) => own.push(Field::str("image", a.0)),
+        None => {
+            let mut f = vec![Field::str("publisher", publisher), Field::str("offer", offer), Field::str("sku", sku)];
+            if version != "latest" {
+                f.push(Field::str("version", version));
+            }
+            let default_os = if same(publisher, "MicrosoftWindowsServer") { Os::Windows } else { Os::Linux };
+            if os != default_os {
+                f.push(Field::str("os", if windows { "windows" } else { "linux" }));
+            }
+            own.push(Field::new("image", Y::Map(f)));
+        }
+    }
+    if let Some(c) = text(have, "/properties/osProfile/computerName").filter(|c| *c != name) {
+        own.push(Field::str("computer_name", c));
+    }
+    let user = text(have, "/properties/osProfile/adminUsername").unwrap_or_default();
+    let mut admin = vec![Field::str("username", user)];
+    let ssh_only = have
+        .pointer("/properties/osProfile/linuxConfiguration/disablePasswordAuthentication")
+        .and_then(J::as_bool)
+        .unwrap_or(false);
+    if ssh_only {
+        let file = format!("{}.pub", key);
+        let mut f = Field::str("ssh_public_key_file", file.clone());
+        f.comment = Some(format!(
+            "save the VM's SSH public key (Azure holds it in osProfile.linuxConfiguration.ssh.publicKeys) as {file}, next to this plan"
+        ));
+        admin.push(f);
+    } else {
+        let (value, p) = placeholder(
+            env_name(&key, "admin_password"),
+            format!(
+                "the admin password of VM {name} (Azure never returns it; it is sent only if the VM is created again)"
+            ),
+        );
+        let mut f = Field::new("password", value);
+        f.comment = Some(format!("set {}: {}", p.name, p.what));
+        admin.push(f);
+        i.placeholders.push(p);
+    }
+    own.push(Field::new("admin", Y::Map(admin)));
+    // The network.
+    match super::network::auto_network(have, &name, windows, src) {
+        Some((f, covers)) => {
+            if !f.is_empty() {
+                own.push(Field::new("network", Y::Map(f)));
+            }
+            i.covers.extend(covers);
+        }
+        None => {
+            let nics = have.pointer("/properties/networkProfile/networkInterfaces").and_then(J::as_array);
+            let nics: Vec<&str> = nics.into_iter().flatten().filter_map(|n| text(n, "/id")).collect();
+            if let Some(n) = nics.first() {
+                let r = src.reference(n).unwrap_or_else(|| (*n).to_string());
+                own.push(Field::new("network", Y::Map(vec![Field::str("nic", r)])));
+            }
+            if nics.len() > 1 {
+                i.unexpressed.push("several network interfaces (plans give one)".into());
+            }
+        }
+    }
+    // Identities.
+    let ty = text(have, "/identity/type").unwrap_or("None").to_ascii_lowercase();
+    let mut ident = Vec::new();
+    if ty.contains("systemassigned") {
+        ident.push(Field::new("system_assigned", Y::Bool(true)));
+        if let Some(p) = text(have, "/identity/principalId") {
+            i.principals.push((p.to_ascii_lowercase(), ".identity"));
+        }
+    }
+    let mut users: Vec<String> = have
+        .pointer("/identity/userAssignedIdentities")
+        .and_then(J::as_object)
+        .into_iter()
+        .flatten()
+        .map(|(k, _)| k.clone())
+        .collect();
+    users.sort_by_key(|u| u.to_ascii_lowercase());
+    // Identities the import could not read (the first pass has no keys yet) cannot be listed.
+    let (known, unread): (Vec<&String>, Vec<&String>) = users.iter().partition(|u| src.reference(u).is_some());
+    if !src.keys.is_empty() {
+        for u in unread {
+            i.unexpressed.push(format!("user-assigned identity {u} could not be read, so it is not listed"));
+        }
+    }
+    if !known.is_empty() {
+        let refs = known.iter().filter_map(|u| src.reference(u)).map(Y::Str).collect();
+        ident.push(Field::new("user_assigned", Y::List(refs)));
+    }
+    if !ident.is_empty() {
+        own.push(Field::new("identity", Y::Map(ident)));
+    }
+    // Its disks are its implicit children.
+    for c in vm_implicit(have) {
+        if !c.what.contains("interface") {
+            i.covers.push((c.id.to_ascii_lowercase(), c.what.to_string()));
+        }
+    }
+    // The OS disk's type and fate, when they are not a plan's defaults.
+    let os_disk = have.pointer("/properties/storageProfile/osDisk").cloned().unwrap_or(J::Null);
+    let mut disk = Vec::new();
+    if let Some(t) = text(&os_disk, "/managedDisk/storageAccountType").filter(|t| !same(t, OS_DISK_TYPE)) {
+        match DiskType::from_arm(t) {
+            Some(d) => disk.push(Field::str("type", d.arm())),
+            None => i.unexpressed.push(format!("OS disk type {t} (not one an OS disk can have)")),
+        }
+    }
+    // Absent, Azure's default is Detach.
+    if !text(&os_disk, "/deleteOption").is_some_and(|o| same(o, "Delete")) {
+        disk.push(Field::new("delete_with_vm", Y::Bool(false)));
+    }
+    if !disk.is_empty() {
+        own.push(Field::new("os_disk", Y::Map(disk)));
+    }
+    i.fields = with_header(id, have, src, own);
+    Some(i)
+}
+
 kind!(VirtualMachineKind, VirtualMachine,
     type_name: "virtual_machine",
     arm_type: Some("Microsoft.Compute/virtualMachines"),
     api_version: "2025-04-01",
     attributes: &["id", "name", "identity", "identity.principal_id", "identity.tenant_id", "computer_name"],
     weight: 90,
-    references: super::References { makes: true, children: vm_made_with, users: |_| Vec::new() });
+    references: super::References { makes: true, children: vm_made_with, users: |_| Vec::new() },
+    import: import_virtual_machine,
+    children: import_vm_children);
+
+/// A VM's user-assigned identities: the import reads those outside the imported groups too,
+/// so the VM keeps them.
+pub fn import_vm_children(_id: &str, have: &Value) -> super::import::Children {
+    let kind = super::Kind::type_name(&super::identity::UserAssignedIdentityKind);
+    let users = have.pointer("/identity/userAssignedIdentities").and_then(Value::as_object);
+    super::import::Children {
+        found: Vec::new(),
+        reads: users.into_iter().flatten().map(|(id, _)| super::import::Read::Get { id: id.clone(), kind }).collect(),
+    }
+}
 
 #[cfg(test)]
 mod tests {

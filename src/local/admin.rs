@@ -218,7 +218,7 @@ fn seed_resource(sh: &Shared, body: &[u8]) -> Result<Value, ArmError> {
     // A child needs its nearest stored ancestor (a container's account, a database's server).
     if kind != table::ROLE_ASSIGNMENTS
         && let Some(parent) = std::iter::successors(id.parent(), ResourceId::parent)
-            .find(|p| p.resource_type().is_some_and(|t| table::provider(&t).is_some()))
+            .find(|p| p.resource_type().is_some_and(|t| stored_parent(&t)))
         && !st.state.resources.contains_key(&parent.key())
     {
         return Err(ArmError::new(
@@ -406,4 +406,10 @@ pub fn vms(sh: &Shared) -> Value {
         })
         .collect();
     json!({ "value": list })
+}
+
+/// Whether resources of `type_name` are stored (a seeded child needs its stored parent): every
+/// served type but an account's blob service, a view of its account.
+fn stored_parent(type_name: &str) -> bool {
+    table::provider(type_name).is_some_and(|p| p.handler != table::Handler::BlobService)
 }

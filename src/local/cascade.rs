@@ -78,3 +78,60 @@ pub(crate) fn principal_cleanup(st: &CloudState, r: &Resource) -> Vec<Op> {
     }
     ops
 }
+
+/// Where a resource group being deleted keeps, in its stored body (never shown: `present`
+/// drops `_idlab`), the time its delete ends: durable, so a restarted cloud ends it too.
+const DELETE_DUE: &str = "/_idlab/deleteDueMs";
+
+/// When the delete of group `r` ends, if one runs.
+pub(crate) fn delete_due(r: &Resource) -> Option<u64> {
+    r.body.pointer(DELETE_DUE).and_then(Value::as_u64)
+}
+
+/// Whether the resource group `group_key` (its lower-cased id) is being deleted.
+pub(crate) fn group_deleting(st: &CloudState, group_key: &str) -> bool {
+    st.resources.get(group_key).is_some_and(|r| delete_due(r).is_some())
+}
+
+/// The op that starts the delete of group `r`, ending at `due_ms`: the group reads
+/// `provisioningState: Deleting` and keeps its resources, which Azure still serves while the
+/// delete runs (network/TestVirtualNetworkSubnetCRUD.json: the network's GET answered 200
+/// after the group's delete was accepted), until [`finish_group_deletes`] removes them.
+pub(crate) fn begin_group_delete(r: &Resource, due_ms: u64) -> Op {
+    let mut g = r.clone();
+    g.body["properties"]["provisioningState"] = Value::from("Deleting");
+    g.body["_idlab"]["deleteDueMs"] = Value::from(due_ms);
+    Op::PutResource { resource: g }
+}
+
+/// End every group delete whose time has come: the group and everything under it go (the
+/// cascade of [`cascade_delete`]). Called before the ARM front door answers anything, so
+/// the delete's operation never reads as ended while its resources remain; returns the
+/// earliest end still to come.
+pub(crate) fn finish_group_deletes(sh: &Shared) -> Option<u64> {
+    // One sweep at a time, so two requests never run the same cascade.
+    static SWEEP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = SWEEP.lock().unwrap_or_else(|p| p.into_inner());
+    let now = now_ms();
+    let (due, later): (Vec<String>, Option<u64>) = {
+        let st = sh.store();
+        let deleting = || {
+            st.state
+                .resources
+                .values()
+                .filter(|r| r.kind == table::RESOURCE_GROUPS)
+                .filter_map(|r| delete_due(r).map(|d| (r, d)))
+        };
+        (
+            deleting().filter(|(_, d)| *d <= now).map(|(r, _)| r.id.clone()).collect(),
+            deleting().map(|(_, d)| d).filter(|d| *d > now).min(),
+        )
+    };
+    for id in due {
+        let ops = cascade_delete(sh, &id);
+        stop_listeners(sh, &ops);
+        // A failed journal write leaves the group Deleting: the next request tries again.
+        let _ = sh.commit(ops);
+    }
+    later
+}

@@ -23,14 +23,28 @@ pub(crate) fn start_delete(sh: &Shared, type_lower: &str) -> String {
 }
 
 fn register(sh: &Shared, type_lower: &str, resource: Option<String>, final_status: Option<u16>) -> String {
-    let id = guid();
-    let now = now_ms();
     let dur = sh.faults().lro(type_lower).as_millis() as u64;
+    register_until(sh, now_ms() + dur, resource, final_status)
+}
+
+fn register_until(sh: &Shared, done_ms: u64, resource: Option<String>, final_status: Option<u16>) -> String {
+    let id = guid();
     sh.ops.lock().unwrap_or_else(|p| p.into_inner()).insert(
         id.clone(),
-        Operation { done_ms: now + dur, failed: None, resource, started_ms: now, result: None, final_status },
+        Operation { done_ms, failed: None, resource, started_ms: now_ms(), result: None, final_status },
     );
     id
+}
+
+/// When an operation of `type_lower` started now would end (its `lro_ms` fault).
+pub(crate) fn ends_at(sh: &Shared, type_lower: &str) -> u64 {
+    now_ms() + sh.faults().lro(type_lower).as_millis() as u64
+}
+
+/// Register an operation that ends at `done_ms` (a resource group's delete, whose end the
+/// group keeps: a repeated DELETE answers an operation ending with the first); returns its id.
+pub(crate) fn start_operation_until(sh: &Shared, done_ms: u64) -> String {
+    register_until(sh, done_ms, None, None)
 }
 
 /// `Retry-After` (whole seconds, at least 1, as Azure sends) and `retry-after-ms` (the

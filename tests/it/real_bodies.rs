@@ -77,17 +77,7 @@ const UNJUDGED: &[(&str, &str, &str)] = &[
     (
         "vm",
         "properties/storageProfile/osDisk/",
-        "New-AzVM chose Premium_LRS, plans have no OS-disk type (idlab asks for Standard_LRS); the recorded api-version (2018-06-01) predates deleteOption",
-    ),
-    (
-        "vm",
-        "properties/networkProfile/networkInterfaces/0/properties/",
-        "New-AzVM sent the NIC reference without properties (`primary`, later `deleteOption`), and Azure answers what it was sent",
-    ),
-    (
-        "nic",
-        "properties/ipConfigurations/0/name",
-        "idlab names its one IP configuration ipconfig1; New-AzVM named it after the VM",
+        "the recorded api-version (2018-06-01) predates the OS disk's deleteOption, which idlab always sends",
     ),
     ("pip", "sku/name", "New-AzVM (2018) made a Basic public IP; Basic is retired, plans offer Standard only"),
     (

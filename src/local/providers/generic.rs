@@ -33,6 +33,9 @@ pub(crate) fn list_collection(req: &Req<'_>, parent: &str, t: &str) -> Result<Re
     {
         return Err(rg_not_found(rg));
     }
+    if tl.eq_ignore_ascii_case(crate::local::table::BLOB_SERVICES) {
+        return super::blob_service::list(req, parent);
+    }
     let st = req.sh.store();
     if tl == "microsoft.network/virtualnetworks/checkipaddressavailability" {
         let ip = query_get(&req.query, "ipAddress").unwrap_or_default();
@@ -136,13 +139,22 @@ pub(crate) fn resource(req: &mut Req<'_>, id: &ResourceId) -> Result<Response, A
     };
     let canon = entry.type_name;
     let rg_name = id.resource_group.clone().unwrap_or_default();
-    if !req.sh.store().state.resources.contains_key(&rg_id(req.sh, &rg_name).to_ascii_lowercase()) {
+    let rg_key = rg_id(req.sh, &rg_name).to_ascii_lowercase();
+    let (rg_exists, rg_deleting) = {
+        let st = req.sh.store();
+        (st.state.resources.contains_key(&rg_key), group_deleting(&st.state, &rg_key))
+    };
+    if !rg_exists {
         return Err(rg_not_found(&rg_name));
+    }
+    if rg_deleting && (req.method == Method::PUT || req.method == Method::PATCH) {
+        return Err(super::resources::group_being_deleted(&rg_name));
     }
     match entry.handler {
         Handler::Subnet => return subnet(req, id),
         Handler::SqlSetting => return sql_server_setting(req, id, &tl),
         Handler::AccessPolicies => return access_policies(req, id),
+        Handler::BlobService => return super::blob_service::blob_service(req, id),
         Handler::Generic => {}
     }
     let key = id.key();

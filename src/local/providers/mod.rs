@@ -3,6 +3,7 @@
 //! door. Shared handler code is in `request` (the provider kit), `lro` and `cascade`.
 
 pub mod authorization;
+pub mod blob_service;
 pub mod compute;
 pub mod disk;
 pub mod generic;

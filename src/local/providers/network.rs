@@ -718,3 +718,37 @@ pub(crate) fn check_ip_availability(st: &CloudState, vnet_id: &str, ip: &str) ->
         .collect();
     Ok(json!({ "available": false, "availableIPAddresses": list }))
 }
+
+/// `Microsoft.Network/networkInterfaces`, in lower case (how a route names its type).
+pub(crate) const NICS_LOWER: &str = "microsoft.network/networkinterfaces";
+
+/// The api-version at which a recording of Azure shows a NIC's
+/// `virtualNetworkTapProvisioningState: "NotProvisioned"` (TestNetworkInterfaceCRUD.json and
+/// TestNetworkSecurityGroupCRUD.json, May 2018); the NIC answers of September 2018 at
+/// 2017-10-01 (TestSimpleNewVmWithSystemAssignedAndUserAssignedIdentity.json) lack it, and the
+/// Network spec 2024-07-01 does not declare it, so it is served at this api-version only.
+const NIC_TAP_STATE_AT: &str = "2018-04-01";
+
+/// A NIC answer (or a list of NICs) at `version` as Azure answers it where its spec is silent:
+/// `isInUseWithService: false` on each IP configuration at every api-version (Azure added it
+/// server-side: its answers at 2017-10-01 lack it in April 2018
+/// (TestSimpleNewVmWithSystemAssignedIdentity.json) and carry it in September 2018
+/// (TestSimpleNewVmWithSystemAssignedAndUserAssignedIdentity.json), as at 2018-04-01; current
+/// Azure Resource Graph queries still read it), and `virtualNetworkTapProvisioningState` at
+/// [`NIC_TAP_STATE_AT`].
+pub(crate) fn nic_at(v: &mut Value, version: &str) {
+    if let Some(items) = v.get_mut("value").and_then(Value::as_array_mut) {
+        items.iter_mut().for_each(|i| nic_at(i, version));
+        return;
+    }
+    let is_nic = v.get("type").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case(NICS_LOWER));
+    let Some(p) = v.get_mut("properties").and_then(Value::as_object_mut).filter(|_| is_nic) else { return };
+    if version == NIC_TAP_STATE_AT {
+        p.entry("virtualNetworkTapProvisioningState").or_insert(json!("NotProvisioned"));
+    }
+    for c in p.get_mut("ipConfigurations").and_then(Value::as_array_mut).into_iter().flatten() {
+        if let Some(cp) = c.get_mut("properties").and_then(Value::as_object_mut) {
+            cp.entry("isInUseWithService").or_insert(json!(false));
+        }
+    }
+}

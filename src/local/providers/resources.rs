@@ -41,13 +41,28 @@ pub(crate) fn subscriptions(req: &Req<'_>) -> Result<Response, ArmError> {
     Ok(json_response(200, &json!({ "value": value, "count": { "type": "Total", "value": n } }), &[]))
 }
 
+/// The resource group `name` is being deleted: ARM's 409 `ResourceGroupBeingDeleted` for a write
+/// into it (Azure's answer quoted in Azure/azure-cli#28679 and #21121).
+pub(crate) fn group_being_deleted(name: &str) -> ArmError {
+    ArmError::new(
+        409,
+        "ResourceGroupBeingDeleted",
+        format!("The resource group '{name}' is in deprovisioning state and cannot perform this operation."),
+    )
+}
+
 pub(crate) fn resource_group(req: &mut Req<'_>, name: &str) -> Result<Response, ArmError> {
     let id = rg_id(req.sh, name);
     let key = id.to_ascii_lowercase();
     let existing = req.sh.store().state.resources.get(&key).cloned();
     match req.method {
-        Method::GET => existing.map(|r| json_response(200, &r.body, &[])).ok_or_else(|| rg_not_found(name)),
+        Method::GET => {
+            existing.map(|r| json_response(200, &present(&r, now_ms()), &[])).ok_or_else(|| rg_not_found(name))
+        }
         Method::HEAD => Ok(empty(if existing.is_some() { 204 } else { 404 }, &[])),
+        Method::PUT | Method::PATCH if existing.as_ref().is_some_and(|r| delete_due(r).is_some()) => {
+            Err(group_being_deleted(name))
+        }
         Method::PUT => {
             let body = parse_body(req)?;
             let Some(location) = body.get("location").and_then(Value::as_str).map(str::to_string) else {
@@ -123,11 +138,19 @@ pub(crate) fn resource_group(req: &mut Req<'_>, name: &str) -> Result<Response, 
             Ok(json_response(200, &out, &[]))
         }
         Method::DELETE => {
+            // The group reads Deleting and keeps its resources until the operation ends
+            // (cascade::finish_group_deletes); a repeated DELETE answers an operation ending
+            // with the first.
             let Some(r) = existing else { return Err(rg_not_found(name)) };
-            let ops = cascade_delete(req.sh, &r.id);
-            stop_listeners(req.sh, &ops);
-            req.sh.commit(ops)?;
-            let op = start_operation(req.sh, "microsoft.resources/resourcegroups", None);
+            let due = match delete_due(&r) {
+                Some(due) => due,
+                None => {
+                    let due = ends_at(req.sh, "microsoft.resources/resourcegroups");
+                    req.sh.commit(vec![begin_group_delete(&r, due)])?;
+                    due
+                }
+            };
+            let op = start_operation_until(req.sh, due);
             Ok(empty(202, &lro_headers(req, &op, true)))
         }
         _ => Err(method_not_allowed()),
@@ -143,7 +166,7 @@ pub(crate) fn list_groups(req: &Req<'_>) -> Result<Response, ArmError> {
         readable(&st.state, c, groups, |_| "Microsoft.Resources/subscriptions/resourceGroups/read".into())
             .into_iter()
             .filter(|r| filter.as_ref().is_none_or(|f| f.matches(&r.body, "")))
-            .map(|r| r.body.clone())
+            .map(|r| present(r, now_ms()))
             .collect();
     let path = format!("/subscriptions/{}/resourcegroups", req.sh.info.subscription_id);
     page(req, &path, value)

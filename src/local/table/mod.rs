@@ -28,6 +28,8 @@ pub enum Handler {
     SqlSetting,
     /// `providers::keyvault::access_policies`: an update of its vault.
     AccessPolicies,
+    /// `providers::blob_service`: an account's blob service (`default`), a view of its account.
+    BlobService,
 }
 
 /// One served resource type.
@@ -72,6 +74,7 @@ pub const VIRTUAL_MACHINES: &str = "Microsoft.Compute/virtualMachines";
 pub const DISKS: &str = "Microsoft.Compute/disks";
 pub const VM_EXTENSIONS: &str = "Microsoft.Compute/virtualMachines/extensions";
 pub const STORAGE_ACCOUNTS: &str = "Microsoft.Storage/storageAccounts";
+pub const BLOB_SERVICES: &str = "Microsoft.Storage/storageAccounts/blobServices";
 pub const CONTAINERS: &str = "Microsoft.Storage/storageAccounts/blobServices/containers";
 pub const SQL_SERVERS: &str = "Microsoft.Sql/servers";
 pub const SQL_ADMINISTRATORS: &str = "Microsoft.Sql/servers/administrators";
@@ -120,6 +123,7 @@ pub const TABLE: &[Provider] = &[
     entry("Microsoft.Network/publicIPAddresses", || versions::NETWORK, Lro::AsyncOperation, true, Handler::Generic),
     entry("Microsoft.Network/networkInterfaces", || versions::NETWORK, Lro::AsyncOperation, true, Handler::Generic),
     entry(STORAGE_ACCOUNTS, || versions::STORAGE, Lro::None, false, Handler::Generic),
+    with(BLOB_SERVICES, &["GET", "PUT"], || versions::STORAGE, Lro::None, false, Handler::BlobService),
     entry(
         "Microsoft.Storage/storageAccounts/blobServices/containers",
         || versions::STORAGE,
@@ -201,8 +205,7 @@ pub fn accepted(type_lower: &str) -> Option<&'static [&'static str]> {
         "microsoft.authorization/roledefinitions" => versions::ROLE_DEFINITIONS,
         "microsoft.storage/checknameavailability"
         | "microsoft.storage/storageaccounts/listkeys"
-        | "microsoft.storage/storageaccounts/listservicesas"
-        | "microsoft.storage/storageaccounts/blobservices" => versions::STORAGE,
+        | "microsoft.storage/storageaccounts/listservicesas" => versions::STORAGE,
         t if t.starts_with("microsoft.sql/") => return versions::sql(t),
         "microsoft.keyvault/checknameavailability" => versions::KEYVAULT,
         // Deleted vaults and access-policy updates first appear in 2016-10-01.
