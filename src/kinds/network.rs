@@ -294,8 +294,9 @@ api_version: "2024-07-01",
 attributes: &["id", "name"],
 weight: 6,
 references: super::References {
-    makes: true,
-    children: vnet_made_with,
+    makes: false,
+    children: super::none,
+    by_hand: Some(vnet_made_with),
     users: |h| super::ids_at(h, "/properties/subnets", Some("/properties/ipConfigurations")),
 },
 import: import_virtual_network);
@@ -490,6 +491,7 @@ weight: 4,
 references: super::References {
     makes: false,
     children: super::none,
+    by_hand: None,
     users: |h| {
         let mut u = super::ids_at(h, "/properties/networkInterfaces", None);
         u.extend(super::ids_at(h, "/properties/subnets", None));
@@ -577,6 +579,7 @@ weight: 4,
 references: super::References {
     makes: false,
     children: super::none,
+    by_hand: None,
     users: |h| super::ids_at(h, "/properties/ipConfiguration", None),
 },
 import: import_public_ip);
@@ -796,6 +799,7 @@ weight: 5,
 references: super::References {
     makes: true,
     children: nic_made_with,
+    by_hand: None,
     users: |h| super::ids_at(h, "/properties/virtualMachine", None),
 },
 import: import_network_interface);

@@ -810,7 +810,7 @@ kind!(VirtualMachineKind, VirtualMachine,
     api_version: "2025-04-01",
     attributes: &["id", "name", "identity", "identity.principal_id", "identity.tenant_id", "computer_name"],
     weight: 90,
-    references: super::References { makes: true, children: vm_made_with, users: |_| Vec::new() },
+    references: super::References { makes: true, children: vm_implicit, by_hand: Some(vm_made_with), users: |_| Vec::new() },
     import: import_virtual_machine,
     children: import_vm_children);
 
@@ -860,5 +860,10 @@ mod tests {
         // Made by hand (teardown with --adopt): the disk attached with Attach goes too, after.
         let made: Vec<String> = vm_made_with(&have).into_iter().map(|c| c.id).collect();
         assert_eq!(made, ["/g/disks/vm_OsDisk_1_ab", "/g/disks/made", "/g/disks/theirs", "/g/nics/a", "/g/nics/b"]);
+        // Through the kind's references: the attached disk only for what was made by hand.
+        let refs = super::super::Kind::references(&VirtualMachineKind).expect("references");
+        let ids = |by_hand: bool| -> Vec<String> { refs.made_with(&have, by_hand).into_iter().map(|c| c.id).collect() };
+        assert!(!ids(false).contains(&"/g/disks/theirs".to_string()));
+        assert_eq!(ids(true), made);
     }
 }

@@ -149,8 +149,8 @@ pub fn teardown(
         // Made by hand (adopted): what its body refers to was made with it too. What the plan
         // owns refers to nothing beyond its kind's implicit children that is the plan's.
         if adopted.contains(&i) {
-            let refs = decls[i].kind.references().filter(|r| r.makes);
-            list.extend(refs.map(|r| (r.children)(have)).unwrap_or_default());
+            let refs = decls[i].kind.references().filter(|r| r.reads(true));
+            list.extend(refs.map(|r| r.made_with(have, true)).unwrap_or_default());
         }
         add(i, None, list, &mut found);
     }
@@ -163,8 +163,9 @@ pub fn teardown(
             continue;
         }
         let refs = arm_type_of(&id).and_then(|t| crate::kinds::references_of(&t)).map(|(_, r)| r);
-        if let (Some(r), Some(body)) = (refs.filter(|r| r.makes), referenced.get(&id.to_ascii_lowercase())) {
-            add(parent, Some(&id), (r.children)(body), &mut found);
+        let by_hand = adopted.contains(&parent);
+        if let (Some(r), Some(body)) = (refs.filter(|r| r.reads(by_hand)), referenced.get(&id.to_ascii_lowercase())) {
+            add(parent, Some(&id), r.made_with(body, by_hand), &mut found);
         }
     }
     // In the order they can go: each once nothing outside what goes before it uses it.
