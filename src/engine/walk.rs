@@ -509,6 +509,12 @@ impl Driver for DestroyWalk<'_, '_> {
         };
         if i < self.sh.plan.decls.len() {
             self.sh.reporter.event(Event::Finished { name: self.name(i), outcome: o.clone() });
+        } else {
+            // A leftover is no action of the plan's: a note, not a step of the count.
+            let id = &self.leftovers[i - self.sh.plan.decls.len()].0;
+            let kind = plan::arm_type_of(id).map(|t| crate::kinds::kind_of_arm_type(&t)).unwrap_or_default();
+            let word = if matches!(o, Outcome::Deleted(_)) { "deleted" } else { "not deleted" };
+            self.sh.reporter.event(Event::Note(format!("{} ({kind}): {word}, after what used it", self.name(i))));
         }
         let fate = destroy_fate(&o);
         self.outcome[i] = Some(o);
@@ -555,10 +561,11 @@ async fn finish_leftovers(sh: &Shared<'_>, walk: &mut DestroyWalk<'_, '_>, waits
         if !matches!(walk.outcome[n + k], Some(Outcome::Skipped(_))) || !waits[n + k].iter().all(gone) {
             continue;
         }
-        walk.outcome[n + k] = Some(match client.delete(&id, api).await {
+        let o = match client.delete(&id, api).await {
             Ok(_) => Outcome::Deleted(id),
             Err(e) => Outcome::Failed(e),
-        });
+        };
+        walk.land(n + k, Ok((o, None)));
     }
 }
 

@@ -359,6 +359,17 @@ fn two_vms_sharing_a_vnet_and_an_nsg_are_torn_down_the_shared_ones_once_last() {
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("3 deleted, 3 adopted"), "{}", r.stderr);
     assert_eq!(puts_and_patches(&s), Vec::<String>::new());
+    // Each leftover's delete shown as it happens.
+    for name in
+        ["myResourceGroupVM-vnet (virtual_network)", "myVM-nsg (network_security_group)", "myVM2-ip (public_ip)"]
+    {
+        assert_eq!(
+            r.stderr.matches(&format!("] {name}: deleted, after what used it")).count(),
+            1,
+            "{name}: {}",
+            r.stderr
+        );
+    }
     let log = deletes(&s);
     // Each shared one: one DELETE, after both interfaces' (and so both VMs').
     let nics: Vec<usize> = [&vm1.nic, &vm2.nic].iter().flat_map(|n| deleted_at(&log, n)).collect();
@@ -576,6 +587,7 @@ fn ctrl_c_during_a_teardown_finishes_what_the_vm_leaves_and_the_rerun_the_rest()
     let (code, stderr) = run.interrupt();
     assert_eq!(code, 130, "{stderr}");
     assert!(stderr.contains("vm: adopted and deleted"), "{stderr}");
+    assert!(stderr.contains("myResourceGroupVM-vnet (virtual_network): deleted, after what used it"), "{stderr}");
     assert!(stderr.contains("id1 (user_assigned_identity): interrupted before it started"), "{stderr}");
     assert!(stderr.contains("rg (resource_group): interrupted before it started"), "{stderr}");
     // What the VM left went; what the plan declares and the walk had not started stays.
