@@ -11,6 +11,7 @@
 //! | `GET /v1.0/directoryObjects/{id}` | one, with its `@odata.type` |
 //! | `POST /v1.0/directoryObjects/getByIds` `{"ids", "types"}` | the known ones, with their `@odata.type` |
 //! | `GET /v1.0/users`, `/v1.0/groups` | no users or groups here: an empty list |
+//! | `GET /v1.0/users/{id}`, `/v1.0/groups/{id}` | 404 `Request_ResourceNotFound` |
 //!
 //! Every principal of the local directory is a service principal: managed identities
 //! (`servicePrincipalType: ManagedIdentity`), the operator and the principals made through the
@@ -79,19 +80,50 @@ fn service_principal(sh: &Shared, p: &Principal) -> Value {
         alternative = vec![json!(format!("isExplicit={}", if explicit { "True" } else { "False" })), json!(rid)];
         names.push(json!(format!("https://identity.azure.net/{}", super::shared::sha256_hex(rid))));
     }
+    // Graph's default properties of a servicePrincipal, as it answered a read by id
+    // (recording authorization/CreateRAForServicePrincipal.json, GET /v1.0/servicePrincipals/{id}
+    // and /v1.0/directoryObjects/{id}): the settings a principal made here has none of are
+    // null or empty.
+    let created = time::OffsetDateTime::from_unix_timestamp((p.created_ms / 1000) as i64)
+        .ok()
+        .and_then(|d| d.format(&time::format_description::well_known::Rfc3339).ok());
     json!({
         "id": p.object_id,
         "deletedDateTime": null,
         "accountEnabled": true,
         "alternativeNames": alternative,
         "appDisplayName": if managed { Value::Null } else { json!(p.display_name) },
+        "appDescription": null,
         "appId": p.client_id,
+        "applicationTemplateId": null,
         "appOwnerOrganizationId": if managed { Value::Null } else { json!(sh.info.tenant_id) },
+        "appRoleAssignmentRequired": false,
+        "createdDateTime": created,
+        "description": null,
+        "disabledByMicrosoftStatus": null,
         "displayName": p.display_name,
+        "homepage": null,
+        "loginUrl": null,
+        "logoutUrl": null,
+        "notes": null,
+        "notificationEmailAddresses": [],
+        "preferredSingleSignOnMode": null,
+        "preferredTokenSigningKeyThumbprint": null,
+        "replyUrls": [],
         "servicePrincipalNames": names,
         "servicePrincipalType": if managed { "ManagedIdentity" } else { "Application" },
         "signInAudience": if managed { Value::Null } else { json!("AzureADMyOrg") },
         "tags": [],
+        "tokenEncryptionKeyId": null,
+        "samlSingleSignOnSettings": null,
+        "addIns": [],
+        "appRoles": [],
+        "info": { "logoUrl": null, "marketingUrl": null, "privacyStatementUrl": null, "supportUrl": null, "termsOfServiceUrl": null },
+        "keyCredentials": [],
+        "oauth2PermissionScopes": [],
+        "passwordCredentials": [],
+        "resourceSpecificApplicationPermissions": [],
+        "verifiedPublisher": { "displayName": null, "verifiedPublisherId": null, "addedDateTime": null },
     })
 }
 
@@ -203,6 +235,13 @@ pub fn handle(
             Some(p) => entity(sh, p, "servicePrincipals"),
             None => not_found(app, headers),
         };
+    }
+    // No users or groups here: a read by id is Graph's 404 (the recording above, GET
+    // /v1.0/users/{id} of a service principal's id).
+    for prefix in ["users/", "groups/"] {
+        if get && lower.starts_with(prefix) && !lower[prefix.len()..].contains('/') {
+            return not_found(&rest[prefix.len()..], headers);
+        }
     }
     for (prefix, set) in [("serviceprincipals/", "servicePrincipals"), ("directoryobjects/", "directoryObjects")] {
         if get && lower.starts_with(prefix) && !lower[prefix.len()..].contains('/') {

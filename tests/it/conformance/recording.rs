@@ -61,6 +61,28 @@ pub struct Exchange {
     pub n: usize,
     pub entry: Entry,
     pub polls: Vec<Entry>,
+    /// How many of the exchanges after this one Azure answered while this one's operation
+    /// still ran (their `Date` is not after that of the last recorded poll that still reported
+    /// it running): the replay sends them while the local operation runs, and polls it to its
+    /// end after them.
+    pub overlap: usize,
+}
+
+impl Exchange {
+    /// The `Date` of the last recorded poll that still reported the operation running
+    /// (`Location` answering 202, `Azure-AsyncOperation` answering a running `status`).
+    fn last_running_poll(&self) -> Option<i64> {
+        self.polls
+            .iter()
+            .filter(|p| {
+                p.status == 202
+                    || p.json().is_some_and(|b| {
+                        matches!(b["status"].as_str(), Some("InProgress" | "Accepted" | "Running" | "Deleting"))
+                    })
+            })
+            .filter_map(|p| p.date)
+            .max()
+    }
 }
 
 /// A loaded recording.
@@ -386,9 +408,20 @@ pub fn load(root: &Path, name: &str) -> Recording {
         if let Some(t) = vault_poll_target(&e) {
             vault_poll = Some((exchanges.len() + 1, t, false));
         }
-        exchanges.push(Exchange { n: exchanges.len() + 1, entry: e, polls: Vec::new() });
+        exchanges.push(Exchange { n: exchanges.len() + 1, entry: e, polls: Vec::new(), overlap: 0 });
     }
+    overlaps(&mut exchanges);
     Recording { subscription, tenant, exchanges }
+}
+
+/// Mark each exchange with the later exchanges Azure answered while its operation ran: the
+/// ones that follow it in wall-clock order up to the last poll that still reported it running.
+fn overlaps(exchanges: &mut [Exchange]) {
+    for i in 0..exchanges.len() {
+        let Some(until) = exchanges[i].last_running_poll() else { continue };
+        exchanges[i].overlap =
+            exchanges[i + 1..].iter().take_while(|x| x.entry.date.is_some_and(|d| d <= until)).count();
+    }
 }
 
 /// The GUID after `prefix` in `url` (case-insensitive).
@@ -431,5 +464,44 @@ mod tests {
         assert!(is_vault_url("//deletedsecrets/a?api-version=7.0"));
         assert!(!is_vault_url("/subscriptions/s/providers/Microsoft.KeyVault/vaults/v"));
         assert!(!is_vault_url("https://management.azure.com/subscriptions/s"));
+    }
+}
+
+#[cfg(test)]
+mod overlap_tests {
+    use super::*;
+
+    fn entry(method: &str, url: &str, status: u16, date: i64, body: &str) -> Entry {
+        Entry {
+            method: method.into(),
+            url: url.into(),
+            host: Host::Arm,
+            req_body: String::new(),
+            req_type: None,
+            status,
+            headers: Vec::new(),
+            body: body.into(),
+            date: Some(date),
+        }
+    }
+
+    /// Exchanges Azure answered before the last poll that still reported an operation running
+    /// overlap it; one answered after, or after a final poll only, does not.
+    #[test]
+    fn exchanges_answered_while_an_operation_ran_overlap_it() {
+        let x = |n, e| Exchange { n, entry: e, polls: Vec::new(), overlap: 0 };
+        let mut del = x(1, entry("DELETE", "/subscriptions/s/resourcegroups/g", 202, 100, ""));
+        del.polls = vec![
+            entry("GET", "/subscriptions/s/operationresults/o", 202, 100, ""),
+            entry("GET", "/subscriptions/s/operationresults/o", 202, 130, ""),
+            entry("GET", "/subscriptions/s/operationresults/o", 200, 160, ""),
+        ];
+        let mut put = x(2, entry("PUT", "/subscriptions/s/resourcegroups/g/providers/a/b/c", 201, 101, ""));
+        put.polls = vec![entry("GET", "/op", 200, 140, r#"{"status":"Succeeded"}"#)];
+        let mut list =
+            vec![del, put, x(3, entry("GET", "/subscriptions/s/resourcegroups/g/providers/a/b/c", 200, 130, "{}"))];
+        list.push(x(4, entry("GET", "/subscriptions/s/resourcegroups/g/providers/a/b/c", 404, 161, "")));
+        overlaps(&mut list);
+        assert_eq!(list.iter().map(|x| x.overlap).collect::<Vec<_>>(), vec![2, 0, 0, 0]);
     }
 }

@@ -94,8 +94,13 @@ fn provider_types(segs: &[String]) -> Vec<String> {
 /// Why an exchange is skipped: its type or operation is not in the provider table.
 pub fn skip_reason(e: &Entry) -> Option<String> {
     match e.host {
-        Host::Graph => return Some("Microsoft Graph directory call: no directory API in the provider table".into()),
-        Host::AadGraph => return Some("retired Azure AD Graph call (api-version 1.x)".into()),
+        Host::Graph => return graph_skip_reason(e),
+        Host::AadGraph => {
+            let v = api_version(&e.url).unwrap_or_default();
+            return Some(format!(
+                "Azure AD Graph (graph.windows.net, api-version {v}): retired, the local cloud serves Microsoft Graph v1.0"
+            ));
+        }
         Host::DataLake => return None,
         Host::KeyVault => return vault_skip_reason(e),
         Host::Arm => {}
@@ -112,6 +117,18 @@ pub fn skip_reason(e: &Entry) -> Option<String> {
         }
     }
     None
+}
+
+/// Microsoft Graph v1.0 reads of principals are served by the local Graph (src/local/graph.rs);
+/// anything else of Graph is not.
+fn graph_skip_reason(e: &Entry) -> Option<String> {
+    let key = path_key(&e.url);
+    let segs: Vec<&str> = key.split('/').filter(|s| !s.is_empty()).collect();
+    let served = e.method == "GET"
+        && segs.first() == Some(&"v1.0")
+        && matches!(segs.get(1), Some(&("users" | "groups" | "serviceprincipals" | "directoryobjects")))
+        && segs.len() <= 3;
+    (!served).then(|| format!("Microsoft Graph {} {key}: not served by the local Graph", e.method))
 }
 
 /// The family an exchange belongs to, by namespace.
@@ -176,12 +193,41 @@ fn resource_path(e: &Entry) -> Option<String> {
     idlab::local::table::provider(&t).map(|_| key)
 }
 
+/// The `api-version` of a recorded URL.
+fn api_version(url: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    query.split('&').find_map(|p| p.strip_prefix("api-version=")).map(str::to_string)
+}
+
+/// The api-version to make a parent of (lower-cased) type `t` at, among those the local cloud
+/// accepts for it: the one the recording uses for `t`, else for a type beneath it, else for
+/// another type of its provider; else the newest it accepts (a stable one before a preview).
+/// `None` when the local cloud does not serve `t`.
+fn parent_version(t: &str, recorded: &BTreeMap<String, String>) -> Option<String> {
+    let accepted = idlab::local::table::accepted(t)?;
+    let ok = |v: &&String| accepted.iter().any(|a| a.eq_ignore_ascii_case(v));
+    let ns = t.split('/').next().unwrap_or_default();
+    let below = format!("{t}/");
+    recorded
+        .get(t)
+        .filter(ok)
+        .or_else(|| recorded.iter().filter(|(k, _)| k.starts_with(&below)).map(|(_, v)| v).find(ok))
+        .or_else(|| recorded.iter().filter(|(k, _)| k.split('/').next() == Some(ns)).map(|(_, v)| v).find(ok))
+        .cloned()
+        .or_else(|| {
+            let stable = accepted.iter().filter(|v| !v.contains("preview")).max();
+            stable.or_else(|| accepted.iter().max()).map(|v| v.to_string())
+        })
+}
+
 /// The replay of one recording.
 pub struct Replay<'a> {
     lab: &'a Lab,
     /// (recorded, local), lower case.
     map: Vec<(String, String)>,
     datalake_token: Option<String>,
+    /// The operator's token for Microsoft Graph.
+    graph_token: Option<String>,
     /// Lower-cased account path of the newest Data Lake Store account written.
     datalake_account: Option<String>,
     /// The vaults' data planes: recorded vault names and the local vault URIs.
@@ -195,6 +241,7 @@ impl<'a> Replay<'a> {
             lab,
             map: Vec::new(),
             datalake_token: None,
+            graph_token: None,
             datalake_account: None,
             vaults: VaultPlanes::default(),
             notes: Vec::new(),
@@ -274,10 +321,17 @@ impl<'a> Replay<'a> {
         let mut get_body: BTreeMap<String, Value> = BTreeMap::new();
         let mut identities: BTreeSet<String> = BTreeSet::new();
         let mut used_groups: BTreeSet<String> = BTreeSet::new();
+        // The api-version the recording first sends for each type it addresses.
+        let mut recorded_versions: BTreeMap<String, String> = BTreeMap::new();
         for x in live {
             let e = &x.entry;
             let key = path_key(&e.url);
             let segs = segments(&key);
+            if e.host == Host::Arm
+                && let (Some(t), Some(v)) = (provider_types(&segs).pop(), api_version(&e.url))
+            {
+                recorded_versions.entry(t).or_insert(v);
+            }
             if e.host == Host::Arm && segs.len() >= 4 && segs[0] == "subscriptions" && segs[2] == "resourcegroups" {
                 // A group counts as used when Azure answered something in it that needs it.
                 if (200..300).contains(&e.status) && !(segs.len() == 4 && e.method == "DELETE") {
@@ -354,24 +408,44 @@ impl<'a> Replay<'a> {
                 self.notes.push(format!("identity {id} not made: {}", r.body));
             }
         }
-        // Parents (of a served type) of what the recording addresses, never made in it.
+        // Parents of what the recording addresses that existed before it began: never made in
+        // it, and not beneath a resource it makes (a storage account's `blobServices/default`
+        // comes with the account the recording creates). Each is made at the api-version the
+        // recording uses for its type or provider (`parent_version`).
+        let made_in_recording = |p: &str| {
+            created.contains(p) || first_use.get(p).is_some_and(|e| e.method == "PUT" && (200..300).contains(&e.status))
+        };
         let mut parents: BTreeSet<String> = BTreeSet::new();
         for (rp, e) in &first_use {
             let segs: Vec<&str> = rp.split('/').filter(|s| !s.is_empty()).collect();
             let Some(q) = segs.iter().rposition(|s| *s == "providers") else { continue };
             let mut end = segs.len();
+            let mut chain = Vec::new();
             while end > q + 3 + 2 {
                 end -= 2;
-                let parent = format!("/{}", segs[..end].join("/"));
-                if !created.contains(&parent) && (200..300).contains(&e.status) {
-                    parents.insert(parent);
+                chain.push(format!("/{}", segs[..end].join("/")));
+            }
+            // `chain` runs up to the top-level resource; a parent at or beneath one the
+            // recording makes is not made first.
+            for parent in &chain {
+                let made = chain
+                    .iter()
+                    .filter(|a| *a == parent || parent.starts_with(&format!("{a}/")))
+                    .any(|a| made_in_recording(a));
+                if !made && (200..300).contains(&e.status) {
+                    parents.insert(parent.clone());
                 }
             }
         }
         for parent in parents {
             let orig = self.mapped(&parent);
+            let Some(t) = provider_types(&segments(&parent)).pop() else { continue };
+            let Some(version) = parent_version(&t, &recorded_versions) else {
+                self.notes.push(format!("parent {parent} not made: {t} is not served"));
+                continue;
+            };
             let r =
-                self.lab.op("PUT", &format!("{orig}?api-version=2023-01-31"), Some(&json!({ "location": "westus" })));
+                self.lab.op("PUT", &format!("{orig}?api-version={version}"), Some(&json!({ "location": "westus" })));
             if r.status >= 300 {
                 self.notes.push(format!("parent {parent} not made: {}", r.body));
             }
@@ -439,12 +513,7 @@ impl<'a> Replay<'a> {
     fn poll(&self, url: &str, location: bool) -> Answer {
         let mut last = self.send(&self.lab.operator, "GET", url, None, "");
         for _ in 0..200 {
-            let running = if location {
-                last.status == 202
-            } else {
-                last.json().is_some_and(|b| matches!(b["status"].as_str(), Some("InProgress" | "Accepted" | "Running")))
-            };
-            if !running {
+            if !running(&last, location) {
                 break;
             }
             let ms = last.header("retry-after-ms").and_then(|v| v.parse::<u64>().ok()).unwrap_or(20).min(100);
@@ -461,8 +530,59 @@ impl<'a> Replay<'a> {
         Some(format!("https://{endpoint}{}", self.mapped(&e.url)))
     }
 
-    /// Send one exchange and compare the answers.
-    pub fn run(&mut self, x: &Exchange, skipped_paths: &mut Vec<String>) -> Outcome {
+    /// Replay every exchange in order. An exchange whose recorded operation Azure was still
+    /// running when it answered the next ones (`Exchange::overlap`) is held: the replay sends
+    /// those next ones while the local operation runs (the lab gives its type a duration long
+    /// enough, `faults`), then polls it to its end and compares that end.
+    pub fn run_all(&mut self, rec: &Recording) -> Vec<Outcome> {
+        let mut skipped = Vec::new();
+        let mut outcomes: Vec<Outcome> = Vec::new();
+        let mut held: Vec<Held> = Vec::new();
+        for x in &rec.exchanges {
+            let (out, h) = self.run(x, &mut skipped, holds(rec, x));
+            outcomes.push(out);
+            held.extend(h);
+            let (due, later): (Vec<Held>, Vec<Held>) = held.into_iter().partition(|h| h.x.n + h.x.overlap <= x.n);
+            held = later;
+            for h in due {
+                self.finish(h, &mut outcomes);
+            }
+        }
+        for h in held {
+            self.finish(h, &mut outcomes);
+        }
+        outcomes
+    }
+
+    /// Poll a held operation to its end and compare the end; a local operation that had
+    /// already ended when the exchanges Azure answered during it were sent is a FAIL
+    /// (`replay:order`): the replay could not keep the recording's order.
+    fn finish(&self, h: Held, outcomes: &mut [Outcome]) {
+        let Some(out) = outcomes.iter_mut().find(|o| o.n == h.x.n) else { return };
+        let (url, location) = match (&h.asy, &h.loc) {
+            (Some(u), _) => (u, false),
+            (None, Some(u)) => (u, true),
+            (None, None) => return,
+        };
+        if !running(&self.send(&self.lab.operator, "GET", url, None, ""), location) {
+            let detail = format!(
+                "Azure answered exchanges {}–{} while this operation ran; the local one had ended before they were all answered",
+                h.x.n + 1,
+                h.x.n + h.x.overlap
+            );
+            out.found.diffs.push(Diff { field: "replay:order".into(), detail });
+        }
+        let asy = h.asy.as_deref().map(|u| self.poll(u, false));
+        let loc = h.loc.as_deref().map(|u| self.poll(u, true));
+        self.compare_end(&h.x, asy.as_ref(), loc.as_ref(), &mut out.found);
+        if !out.found.diffs.is_empty() {
+            out.verdict = Verdict::Fail;
+        }
+    }
+
+    /// Send one exchange and compare the answers; with `hold`, an operation the local cloud
+    /// announces is not polled yet but returned, to be finished later (`run_all`).
+    fn run(&mut self, x: &Exchange, skipped_paths: &mut Vec<String>, hold: bool) -> (Outcome, Option<Held>) {
         let e = &x.entry;
         let mut out = Outcome {
             n: x.n,
@@ -485,22 +605,29 @@ impl<'a> Replay<'a> {
                 skipped_paths.push(key);
             }
             out.verdict = Verdict::Skip(r);
-            return out;
+            return (out, None);
         }
         let (url, token) = match e.host {
             Host::KeyVault => {
                 self.vault_run(x, &mut out);
-                return out;
+                return (out, None);
             }
             Host::DataLake => {
                 let Some(url) = self.datalake_url(e) else {
                     out.verdict = Verdict::Skip("depends on a SKIP: no Data Lake Store account was made".into());
-                    return out;
+                    return (out, None);
                 };
                 if self.datalake_token.is_none() {
                     self.datalake_token = Some(self.lab.operator_token_for("https://datalake.azure.net//.default"));
                 }
                 (url, self.datalake_token.clone().unwrap_or_default())
+            }
+            Host::Graph => {
+                if self.graph_token.is_none() {
+                    self.graph_token = Some(self.lab.operator_token_for("https://graph.microsoft.com/.default"));
+                }
+                let url = format!("{}{}", self.lab.cloud.info.arm_url, self.mapped(&e.url));
+                (url, self.graph_token.clone().unwrap_or_default())
             }
             _ => (format!("{}{}", self.lab.cloud.info.arm_url, self.mapped(&e.url)), self.lab.operator.clone()),
         };
@@ -517,13 +644,16 @@ impl<'a> Replay<'a> {
         if e.host == Host::Arm && e.method == "PUT" && ans.status < 300 {
             self.vault_learn(&key, &ans);
         }
-        let local_async = ans.header("azure-asyncoperation").map(|u| self.poll(&u, false));
-        let local_location = if ans.status == 202 { ans.header("location").map(|u| self.poll(&u, true)) } else { None };
+        let asy = ans.header("azure-asyncoperation");
+        let loc = if ans.status == 202 { ans.header("location") } else { None };
+        let held = hold && ans.status == e.status && (asy.is_some() || loc.is_some());
+        let local_async = asy.as_deref().filter(|_| !held).map(|u| self.poll(u, false));
+        let local_location = loc.as_deref().filter(|_| !held).map(|u| self.poll(u, true));
         self.compare(x, &ans, local_async.as_ref(), local_location.as_ref(), &mut out.found);
         if !out.found.diffs.is_empty() {
             out.verdict = Verdict::Fail;
         }
-        out
+        (out, held.then(|| Held { x: x.clone(), asy, loc }))
     }
 
     fn compare(&self, x: &Exchange, ans: &Answer, asy: Option<&Answer>, loc: Option<&Answer>, found: &mut Found) {
@@ -560,7 +690,15 @@ impl<'a> Replay<'a> {
             }
             _ => {}
         }
-        // The operation's end: the last recorded poll of each kind against the local one.
+        self.compare_end(x, asy, loc, found);
+    }
+
+    /// The operation's end: the last recorded poll of each kind against the local one.
+    fn compare_end(&self, x: &Exchange, asy: Option<&Answer>, loc: Option<&Answer>, found: &mut Found) {
+        let e = &x.entry;
+        let norm = self.norm();
+        let push =
+            |found: &mut Found, field: &str, detail: String| found.diffs.push(Diff { field: field.into(), detail });
         let async_path = e.header("azure-asyncoperation").map(path_key);
         let loc_path = e.header("location").map(path_key).filter(|p| *p != e.path_key());
         let last_of = |p: &Option<String>| p.as_ref().and_then(|p| x.polls.iter().rev().find(|q| q.path_key() == *p));
@@ -579,6 +717,57 @@ impl<'a> Replay<'a> {
             }
         }
     }
+}
+
+/// An operation the replay holds open while the exchanges Azure answered during it are sent.
+struct Held {
+    x: Exchange,
+    /// The local `Azure-AsyncOperation` and `Location` (of a 202) URLs.
+    asy: Option<String>,
+    loc: Option<String>,
+}
+
+/// Whether a local poll answer says the operation still runs: a `Location` poll answering
+/// 202, an `Azure-AsyncOperation` poll whose `status` is not final.
+fn running(a: &Answer, location: bool) -> bool {
+    if location {
+        a.status == 202
+    } else {
+        a.json().is_some_and(|b| matches!(b["status"].as_str(), Some("InProgress" | "Accepted" | "Running")))
+    }
+}
+
+/// How long the local cloud runs an operation the replay holds (`faults`): the exchanges sent
+/// meanwhile take milliseconds; the margin is for a loaded machine (`finish` fails the
+/// exchange if it was not enough).
+const HELD_LRO_MS: u64 = 8000;
+
+/// Whether the replay holds `x`'s operation open: Azure answered later exchanges while it ran,
+/// and at least one of them is replayed.
+fn holds(rec: &Recording, x: &Exchange) -> bool {
+    rec.exchanges.iter().skip(x.n).take(x.overlap).any(|y| skip_reason(&y.entry).is_none())
+}
+
+/// The ARM type whose operation an exchange starts, lower case (`microsoft.resources/
+/// resourcegroups` for a group).
+fn operation_type(e: &Entry) -> Option<String> {
+    let segs = segments(&path_key(&e.url));
+    if segs.len() == 4 && segs[0] == "subscriptions" && segs[2] == "resourcegroups" {
+        return Some("microsoft.resources/resourcegroups".into());
+    }
+    provider_types(&segs).pop()
+}
+
+/// The local cloud's configuration for replaying `rec`: the types of the operations the replay
+/// holds run `HELD_LRO_MS` (every other operation keeps the default, ending at once).
+pub fn faults(rec: &Recording) -> idlab::local::faults::Faults {
+    let mut f = idlab::local::faults::Faults::default();
+    for x in rec.exchanges.iter().filter(|x| x.entry.host == Host::Arm && holds(rec, x)) {
+        if let Some(t) = operation_type(&x.entry) {
+            f.per_type.insert(t, idlab::local::faults::TypeFaults { latency_ms: None, lro_ms: Some(HELD_LRO_MS) });
+        }
+    }
+    f
 }
 
 fn snippet(s: &str) -> String {
@@ -945,5 +1134,32 @@ mod vault_tests {
             vault_base("https://Tcac.vault.azure.net/secrets/a"),
             Some(("tcac".into(), "https://tcac.vault.azure.net".into()))
         );
+    }
+}
+
+#[cfg(test)]
+mod setup_tests {
+    use super::*;
+
+    /// A parent is made at the api-version the recording uses for its type, else for a type
+    /// beneath it, else for its provider, else the newest the local cloud accepts; never at
+    /// one the local cloud refuses for it (the fixed 2023-01-31 it once used for a blob service).
+    #[test]
+    fn a_parent_is_made_at_an_api_version_of_the_recording_the_local_cloud_accepts() {
+        let rec = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs.iter().map(|(t, v)| (t.to_string(), v.to_string())).collect()
+        };
+        let blob = "microsoft.storage/storageaccounts/blobservices";
+        let containers = rec(&[("microsoft.storage/storageaccounts/blobservices/containers", "2021-06-01")]);
+        assert_eq!(parent_version(blob, &containers).as_deref(), Some("2021-06-01"));
+        let provider = rec(&[("microsoft.storage/storageaccounts", "2019-06-01")]);
+        assert_eq!(parent_version(blob, &provider).as_deref(), Some("2019-06-01"));
+        // A version the local cloud does not accept for the type is passed over.
+        let msi = rec(&[("microsoft.managedidentity/userassignedidentities", "2023-01-31")]);
+        let newest = parent_version(blob, &msi).expect("blob services are served");
+        let accepted = idlab::local::table::accepted(blob).expect("served");
+        assert!(accepted.contains(&newest.as_str()) && !newest.contains("preview"), "{newest}");
+        assert!(accepted.iter().filter(|v| !v.contains("preview")).all(|v| *v <= newest.as_str()), "{newest}");
+        assert_eq!(parent_version("microsoft.web/sites", &msi), None);
     }
 }
