@@ -30,7 +30,7 @@ use crate::kinds::env::{Desired, LIFECYCLE_TAGS, OWNER_METADATA, OWNER_TAG, Owne
 pub use destroy::{deletes, destroy_action, foreign_mark, not_owned_reason, owned, owned_by, parent_of};
 use destroy::{id_of, mark_of};
 use implicit::teardown_child;
-pub use implicit::{ImplicitChild, Teardown, arm_type_of, implicit_of, kept_by, kept_reason, teardown};
+pub use implicit::{Gone, ImplicitChild, Teardown, arm_type_of, implicit_of, kept_by, kept_reason, teardown};
 pub use lifecycle::{Stamp, carry_stamp, stamp};
 pub use saved::{Saved, sha256};
 
@@ -529,7 +529,10 @@ pub fn make(opts: &Options<'_>, decls: &[Decl], dag: &Dag, obs: &Observed, destr
             decided.push((i, action, reason));
         }
         let deleting: Vec<usize> = decided.iter().filter(|d| deletes(d.1)).map(|d| d.0).collect();
-        let children = teardown(decls, &obs.desired, &obs.bodies, &obs.referenced, &deleting);
+        // Made by hand: deleted without this plan's mark (adopted, or forced).
+        let adopted: Vec<usize> =
+            deleting.iter().copied().filter(|&i| !owned(opts.plan_name, &obs.desired, &obs.bodies, i)).collect();
+        let children = teardown(decls, &obs.desired, &obs.bodies, &obs.referenced, &deleting, &adopted);
         for (i, action, reason) in &mut decided {
             let Some(held) = obs.contents.get(i) else { continue };
             let foreign = kept_by(obs, &children, held);
@@ -548,7 +551,10 @@ pub fn make(opts: &Options<'_>, decls: &[Decl], dag: &Dag, obs: &Observed, destr
             let (Some(w), Some(have)) = (&obs.desired[i], &obs.bodies[i]) else { continue };
             if deletes(action) {
                 implicit.extend(
-                    children.iter().filter(|t| t.parent == i).map(|t| teardown_child(&d.logical.value, t, action)),
+                    children
+                        .iter()
+                        .filter(|t| t.parent == i)
+                        .map(|t| teardown_child(decls, &d.logical.value, t, action)),
                 );
             }
             actions.push(Action {

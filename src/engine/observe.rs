@@ -342,8 +342,9 @@ async fn teardown_reads(cx: &Context, plan: &Validated, obs: &mut Observed) -> R
     for (i, d) in plan.decls.iter().enumerate() {
         let Some(have) = obs.bodies[i].as_ref().filter(|b| !plan::is_soft_deleted(b)) else { continue };
         next.extend(d.spec.implicit(have).into_iter().map(|c| c.id));
-        if let Some(r) = d.kind.references().filter(|r| r.makes) {
-            next.extend((r.children)(have).into_iter().map(|c| c.id));
+        // What it was made with if made by hand: a superset, read in case it is adopted.
+        if let Some(r) = d.kind.references().filter(|r| r.reads(true)) {
+            next.extend(r.made_with(have, true).into_iter().map(|c| c.id));
         }
         if d.spec.contains_resources() {
             let id = have.get("id").and_then(Value::as_str).unwrap_or_default();
@@ -368,8 +369,8 @@ async fn teardown_reads(cx: &Context, plan: &Validated, obs: &mut Observed) -> R
                 continue;
             };
             let Some(body) = cx.client.get(&id, api).await? else { continue };
-            if refs.makes {
-                found.extend((refs.children)(&body).into_iter().map(|c| c.id));
+            if refs.reads(true) {
+                found.extend(refs.made_with(&body, true).into_iter().map(|c| c.id));
             }
             obs.referenced.insert(key, body);
         }

@@ -401,8 +401,25 @@ struct DestroyWalk<'s, 'a> {
     with_parent: Vec<(usize, usize)>,
     /// Per node: adopted and deleted (`--adopt`: it matches without this plan's mark).
     adopting: Vec<bool>,
-    /// Per node: what its delete leaves that goes right after it, in order: `(id, api)`.
-    after: Vec<Vec<(String, &'static str)>>,
+    /// The nodes after the declarations': what a delete leaves that destroy deletes itself
+    /// (a disk whose deleteOption is not Delete, what a hand-made VM's interface names), each
+    /// once, after everything that uses it: `(id, api)`.
+    leftovers: Vec<(String, &'static str)>,
+    /// Per declaration: a leftover waits for its delete (a hand-made VM's disks and network
+    /// wait for the VM). Its wait is not ended by Ctrl-C: once it is gone, a later destroy
+    /// could not find what it leaves, so the walk finishes those ([`finish_leftovers`]).
+    anchors: Vec<bool>,
+}
+
+impl DestroyWalk<'_, '_> {
+    /// The name of node `i` for people: a declaration's logical name, a leftover's own.
+    fn name(&self, i: usize) -> String {
+        let n = self.sh.plan.decls.len();
+        match self.leftovers.get(i.wrapping_sub(n)) {
+            Some((id, _)) if i >= n => id.rsplit('/').next().unwrap_or(id).to_string(),
+            _ => self.sh.plan.decls[i].logical.value.clone(),
+        }
+    }
 }
 
 /// Destroy: a node that failed or is kept keeps what it depends on.
@@ -415,6 +432,17 @@ impl Driver for DestroyWalk<'_, '_> {
 
     async fn launch(&mut self, i: usize, tasks: &mut Tasks<Done>) -> Launch {
         let (sh, obs) = (self.sh, self.obs);
+        let n = sh.plan.decls.len();
+        if let Some((id, api)) = self.leftovers.get(i.wrapping_sub(n)).filter(|_| i >= n).cloned() {
+            // A delete of what is gone already (Azure deleted it with its parent) answers 204.
+            // Found through what is gone by now: Ctrl-C does not end its wait.
+            let client = unstoppable(&sh.cx.client);
+            tasks.spawn(i, async move {
+                client.delete(&id, api).await?;
+                Ok((Outcome::Deleted(id), None))
+            });
+            return Launch::Spawned;
+        }
         let Some(w) = &obs.desired[i] else {
             // Settled before the walk; never reached.
             return Launch::Settled(Fate::Done);
@@ -459,17 +487,12 @@ impl Driver for DestroyWalk<'_, '_> {
             plane::for_delete(w, id, have)
         };
         // What its delete would leave behind (a disk whose deleteOption is not Delete, the
-        // public IP of an interface made with it) goes right after it, one at a time, each
-        // after what uses it. Deleted explicitly rather than by a PATCH of the VM's
-        // `deleteOption`s first: a teardown writes nothing, and a delete of what is gone
-        // already (Azure deleted it with its parent) answers 204.
-        let after = std::mem::take(&mut self.after[i]);
-        let client = sh.cx.client.clone();
+        // public IP of an interface made with it) are nodes of their own, after it
+        // (`leftovers`). Deleted explicitly rather than by a PATCH of the VM's
+        // `deleteOption`s first: a teardown writes nothing.
+        let client = if self.anchors[i] { unstoppable(&sh.cx.client) } else { sh.cx.client.clone() };
         tasks.spawn(i, async move {
             let (o, body) = plane::run(client.clone(), work).await?;
-            for (id, api) in after {
-                client.delete(&id, api).await?;
-            }
             let o = match o {
                 Outcome::Deleted(id) if adopting => Outcome::AdoptedDeleted(id),
                 o => o,
@@ -484,23 +507,65 @@ impl Driver for DestroyWalk<'_, '_> {
             Ok((o, _)) => o,
             Err(e) => failed(e),
         };
-        self.sh
-            .reporter
-            .event(Event::Finished { name: self.sh.plan.decls[i].logical.value.clone(), outcome: o.clone() });
+        if i < self.sh.plan.decls.len() {
+            self.sh.reporter.event(Event::Finished { name: self.name(i), outcome: o.clone() });
+        } else {
+            // A leftover is no action of the plan's: a note, not a step of the count.
+            let id = &self.leftovers[i - self.sh.plan.decls.len()].0;
+            let kind = plan::arm_type_of(id).map(|t| crate::kinds::kind_of_arm_type(&t)).unwrap_or_default();
+            let word = if matches!(o, Outcome::Deleted(_)) { "deleted" } else { "not deleted" };
+            self.sh.reporter.event(Event::Note(format!("{} ({kind}): {word}, after what used it", self.name(i))));
+        }
         let fate = destroy_fate(&o);
         self.outcome[i] = Some(o);
         fate
     }
 
     fn blocked(&mut self, i: usize, by: usize) {
-        self.outcome[i] = Some(Outcome::Kept(format!(
-            "`{}` depends on it and was not deleted",
-            self.sh.plan.decls[by].logical.value
-        )));
+        let why = if i < self.sh.plan.decls.len() {
+            format!("`{}` depends on it and was not deleted", self.name(by))
+        } else {
+            format!("it goes after `{}`, which was not deleted", self.name(by))
+        };
+        self.outcome[i] = Some(Outcome::Kept(why));
     }
 
     fn cancelled(&mut self, i: usize) {
-        self.outcome[i] = Some(Outcome::Skipped("interrupted before it started".into()));
+        let why = if i < self.sh.plan.decls.len() {
+            "interrupted before it started"
+        } else {
+            // Unless all it waits for is gone: then finish_leftovers deletes it.
+            "interrupted before it started; what it was found through is not all deleted, so a later destroy finds it again"
+        };
+        self.outcome[i] = Some(Outcome::Skipped(why.into()));
+    }
+}
+
+/// A client whose waits Ctrl-C does not end (a second Ctrl-C still quits at once).
+fn unstoppable(client: &crate::arm::Client) -> crate::arm::Client {
+    let mut c = client.clone();
+    c.stop = crate::arm::client::Stop::new();
+    c
+}
+
+/// After an interrupted destroy: delete, in order, the leftovers everything they wait for
+/// is gone for (a hand-made VM deleted, its interface, public IP, security group, vnet):
+/// nothing would find them later. Their waits are not ended by Ctrl-C either.
+async fn finish_leftovers(sh: &Shared<'_>, walk: &mut DestroyWalk<'_, '_>, waits: &[Vec<usize>]) {
+    let n = sh.plan.decls.len();
+    let client = unstoppable(&sh.cx.client);
+    for (k, (id, api)) in walk.leftovers.clone().into_iter().enumerate() {
+        let gone = |j: &usize| {
+            matches!(walk.outcome[*j], Some(Outcome::Deleted(_) | Outcome::AdoptedDeleted(_) | Outcome::Purged(_)))
+        };
+        if !matches!(walk.outcome[n + k], Some(Outcome::Skipped(_))) || !waits[n + k].iter().all(gone) {
+            continue;
+        }
+        let o = match client.delete(&id, api).await {
+            Ok(_) => Outcome::Deleted(id),
+            Err(e) => Outcome::Failed(e),
+        };
+        walk.land(n + k, Ok((o, None)));
     }
 }
 
@@ -541,7 +606,10 @@ fn settle_before(sh: &Shared<'_>, obs: &Observed, outcome: &mut [Option<Outcome>
 /// `--force`): pure, from what observe read.
 fn plan_teardown(sh: &Shared<'_>, obs: &Observed, outcome: &mut [Option<Outcome>]) -> Vec<plan::Teardown> {
     let deleting: Vec<usize> = (0..outcome.len()).filter(|&i| outcome[i].is_none()).collect();
-    let children = plan::teardown(&sh.plan.decls, &obs.desired, &obs.bodies, &obs.referenced, &deleting);
+    // Made by hand: deleted without this plan's mark (adopted, or forced).
+    let adopted: Vec<usize> =
+        deleting.iter().copied().filter(|&i| !plan::owned(&sh.plan.name, &obs.desired, &obs.bodies, i)).collect();
+    let children = plan::teardown(&sh.plan.decls, &obs.desired, &obs.bodies, &obs.referenced, &deleting, &adopted);
     if sh.cx.force {
         return children;
     }
@@ -569,14 +637,21 @@ pub async fn destroy(sh: &Shared<'_>, obs: Observed) -> Vec<Row> {
     let mut adopting = vec![false; n];
     settle_before(sh, &obs, &mut outcome, &mut adopting);
     let children = plan_teardown(sh, &obs, &mut outcome);
-    let mut after: Vec<Vec<(String, &'static str)>> = vec![Vec::new(); n];
-    for t in children.iter().filter(|t| t.goes()) {
-        if let ImplicitFate::After { api_version } = t.child.fate {
-            after[t.parent].push((t.child.id.clone(), api_version));
-        }
-    }
     let edges = sh.plan.dag.edges();
-    let waits: Vec<Vec<usize>> = (0..n).map(|i| dependents_closure(&edges, n, i)).collect();
+    let mut waits: Vec<Vec<usize>> = (0..n).map(|i| dependents_closure(&edges, n, i)).collect();
+    let (leftovers, extra) = leftover_nodes(n, &children);
+    for (node, (w, holds)) in extra.into_iter().enumerate() {
+        for d in holds {
+            waits[d].push(n + node);
+        }
+        waits.push(w);
+    }
+    outcome.resize(n + leftovers.len(), None);
+    let mut anchors = vec![false; n];
+    for w in waits.iter().skip(n).flatten().filter(|&&w| w < n) {
+        anchors[*w] = true;
+    }
+    let node_waits = waits.clone();
     let mut schedule = Schedule::new(waits, sh.cx.parallelism, Priority::ShortestFirst(sh.plan.dag.remaining_cost()));
     for (i, o) in outcome.iter().enumerate() {
         if let Some(o) = o {
@@ -588,9 +663,12 @@ pub async fn destroy(sh: &Shared<'_>, obs: Observed) -> Vec<Row> {
     for (id, t) in sorted_orphans(sh, &obs.orphans) {
         results.push(delete_orphan(sh, id, &t).await);
     }
-    let mut walk = DestroyWalk { sh, obs: &obs, outcome, with_parent: Vec::new(), adopting, after };
+    let mut walk = DestroyWalk { sh, obs: &obs, outcome, with_parent: Vec::new(), adopting, leftovers, anchors };
     schedule.run(&mut walk, &sh.cx.cancel).await;
-    let DestroyWalk { mut outcome, with_parent, .. } = walk;
+    if sh.cx.cancel.is_cancelled() {
+        finish_leftovers(sh, &mut walk, &node_waits).await;
+    }
+    let DestroyWalk { mut outcome, with_parent, leftovers, .. } = walk;
     // Children that go with their parent: deleted only if the parent was.
     for (i, p) in with_parent {
         if !matches!(outcome[p], Some(Outcome::Deleted(_) | Outcome::Purged(_) | Outcome::AdoptedDeleted(_))) {
@@ -605,8 +683,57 @@ pub async fn destroy(sh: &Shared<'_>, obs: Observed) -> Vec<Row> {
     }
     let mut order = sh.plan.dag.topo_order().unwrap_or_else(|| (0..n).collect());
     order.reverse();
-    results.extend(rows(sh, order, &excluded, &outcome));
+    results.extend(rows(sh, order, &excluded, &outcome[..n]));
+    // A leftover is counted with what it was made with; shown only when it did not go.
+    for (k, (id, _)) in leftovers.iter().enumerate() {
+        match &outcome[n + k] {
+            Some(Outcome::Deleted(_)) => {}
+            o => {
+                let o = o.clone().unwrap_or(Outcome::Skipped("not reached".into()));
+                let kind = plan::arm_type_of(id).map(|t| crate::kinds::kind_of_arm_type(&t)).unwrap_or_default();
+                results.push((id.clone(), kind, o));
+            }
+        }
+    }
     results
+}
+
+/// The leftovers of a destroy as nodes of the walk, numbered from `n` (the declarations
+/// first): each child [`plan::teardown`] deletes itself after its parent, with what it waits
+/// for (declarations, other leftovers) and the declarations that wait for it.
+#[allow(clippy::type_complexity)]
+fn leftover_nodes(
+    n: usize,
+    children: &[plan::Teardown],
+) -> (Vec<(String, &'static str)>, Vec<(Vec<usize>, Vec<usize>)>) {
+    let node_of: Vec<Option<usize>> = {
+        let mut next = n;
+        children
+            .iter()
+            .map(|t| {
+                (t.goes() && matches!(t.child.fate, ImplicitFate::After { .. })).then(|| {
+                    next += 1;
+                    next - 1
+                })
+            })
+            .collect()
+    };
+    let mut leftovers = Vec::new();
+    let mut extra = Vec::new();
+    for (t, node) in children.iter().zip(&node_of) {
+        let (Some(_), ImplicitFate::After { api_version }) = (node, t.child.fate) else { continue };
+        let waits = t
+            .waits
+            .iter()
+            .filter_map(|w| match *w {
+                plan::Gone::Decl(d) => Some(d),
+                plan::Gone::Child(c) => node_of.get(c).copied().flatten(),
+            })
+            .collect();
+        leftovers.push((t.child.id.clone(), api_version));
+        extra.push((waits, t.holds_up.clone()));
+    }
+    (leftovers, extra)
 }
 
 #[cfg(test)]

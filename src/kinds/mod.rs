@@ -225,15 +225,37 @@ pub fn implicit_of_listed(t: &str) -> Option<(&'static str, ImplicitReader)> {
 /// around it ([`Kind::references`]). Read from the body only, never from names.
 #[derive(Clone, Copy)]
 pub struct References {
-    /// Whether it makes children worth a read (`children` finds some).
+    /// Whether it makes children worth a read (`children` finds some; `by_hand` is read
+    /// whenever it is given).
     pub makes: bool,
     /// What was made with it, by the ids its body holds (a VM's `storageProfile` and
     /// `networkProfile`; an interface's public IPs, security group and virtual network).
     pub children: ImplicitReader,
+    /// What it was made with when a person made it, read instead of `children` for a
+    /// teardown of what was made by hand (`--adopt`): a VM's data disks attached with
+    /// `Attach`, a virtual network's subnet security groups. Never for what idlab owns.
+    pub by_hand: Option<ImplicitReader>,
     /// The ids of what uses it (a virtual network's subnets' IP configurations, a public IP's
     /// IP configuration, a security group's interfaces and subnets, an interface's VM): it
     /// goes only when each of them goes before it.
     pub users: fn(&J) -> Vec<String>,
+}
+
+impl References {
+    /// Whether a body of this kind is worth a read for what was made with it (`by_hand`: made
+    /// by hand).
+    pub fn reads(&self, by_hand: bool) -> bool {
+        self.makes || (by_hand && self.by_hand.is_some())
+    }
+
+    /// What was made with a resource whose body is `have`: [`References::by_hand`] when it
+    /// was made by hand and the kind says more for that, else [`References::children`].
+    pub fn made_with(&self, have: &J, by_hand: bool) -> Vec<Implicit> {
+        match self.by_hand.filter(|_| by_hand) {
+            Some(read) => read(have),
+            None => (self.children)(have),
+        }
+    }
 }
 
 /// No children, no users.

@@ -296,9 +296,25 @@ weight: 6,
 references: super::References {
     makes: false,
     children: super::none,
+    by_hand: Some(vnet_made_with),
     users: |h| super::ids_at(h, "/properties/subnets", Some("/properties/ipConfigurations")),
 },
 import: import_virtual_network);
+
+/// What a virtual network's subnets refer to that was made with it: the security groups on
+/// its subnets (`properties.subnets[].properties.networkSecurityGroup.id`, the portal's
+/// subnet NSG). Each is deleted after the network (Azure refuses to delete one a subnet
+/// holds), when nothing else uses it.
+fn vnet_made_with(have: &Value) -> Vec<super::Implicit> {
+    let after = super::ImplicitFate::After { api_version: NETWORK_API };
+    let mut out: Vec<super::Implicit> = Vec::new();
+    for id in super::ids_at(have, "/properties/subnets", Some("/properties/networkSecurityGroup")) {
+        if !out.iter().any(|c| c.id.eq_ignore_ascii_case(&id)) {
+            out.push(super::Implicit { id, what: "network security group", fate: after });
+        }
+    }
+    out
+}
 
 arm_spec! {
     /// A network security group.
@@ -475,6 +491,7 @@ weight: 4,
 references: super::References {
     makes: false,
     children: super::none,
+    by_hand: None,
     users: |h| {
         let mut u = super::ids_at(h, "/properties/networkInterfaces", None);
         u.extend(super::ids_at(h, "/properties/subnets", None));
@@ -562,6 +579,7 @@ weight: 4,
 references: super::References {
     makes: false,
     children: super::none,
+    by_hand: None,
     users: |h| super::ids_at(h, "/properties/ipConfiguration", None),
 },
 import: import_public_ip);
@@ -781,6 +799,7 @@ weight: 5,
 references: super::References {
     makes: true,
     children: nic_made_with,
+    by_hand: None,
     users: |h| super::ids_at(h, "/properties/virtualMachine", None),
 },
 import: import_network_interface);

@@ -230,6 +230,18 @@ fn deletes_with_vm(entry: &Value) -> bool {
 /// (not those attached with `Attach`: made outside it), each deleted with the VM when its
 /// `deleteOption` is `Delete`, else by destroy after the VM; and the interfaces it deletes.
 pub fn vm_implicit(have: &Value) -> Vec<super::Implicit> {
+    vm_children(have, false)
+}
+
+/// What a VM made by hand refers to ([`super::References`], teardown with `--adopt`): what
+/// [`vm_implicit`] finds, and the data disks attached with `Attach` too (the person made and
+/// attached them: a portal user's "attach existing disk"), each deleted after the VM unless
+/// its `deleteOption` is `Delete`.
+fn vm_made_with(have: &Value) -> Vec<super::Implicit> {
+    vm_children(have, true)
+}
+
+fn vm_children(have: &Value, attached_too: bool) -> Vec<super::Implicit> {
     use super::{Implicit, ImplicitFate};
     let mut out = Vec::new();
     let disk = |d: &Value, what: &'static str, out: &mut Vec<Implicit>| {
@@ -248,7 +260,7 @@ pub fn vm_implicit(have: &Value) -> Vec<super::Implicit> {
     }
     for d in sp.and_then(|s| s.get("dataDisks")).and_then(Value::as_array).into_iter().flatten() {
         let attached = d.get("createOption").and_then(Value::as_str).is_some_and(|c| c.eq_ignore_ascii_case("Attach"));
-        if !attached {
+        if !attached || attached_too {
             disk(d, "data disk", &mut out);
         }
     }
@@ -798,7 +810,7 @@ kind!(VirtualMachineKind, VirtualMachine,
     api_version: "2025-04-01",
     attributes: &["id", "name", "identity", "identity.principal_id", "identity.tenant_id", "computer_name"],
     weight: 90,
-    references: super::References { makes: true, children: vm_implicit, users: |_| Vec::new() },
+    references: super::References { makes: true, children: vm_implicit, by_hand: Some(vm_made_with), users: |_| Vec::new() },
     import: import_virtual_machine,
     children: import_vm_children);
 
@@ -845,5 +857,13 @@ mod tests {
                 ("/g/nics/b".into(), "network interface", ImplicitFate::After { api_version: "2024-07-01" }),
             ]
         );
+        // Made by hand (teardown with --adopt): the disk attached with Attach goes too, after.
+        let made: Vec<String> = vm_made_with(&have).into_iter().map(|c| c.id).collect();
+        assert_eq!(made, ["/g/disks/vm_OsDisk_1_ab", "/g/disks/made", "/g/disks/theirs", "/g/nics/a", "/g/nics/b"]);
+        // Through the kind's references: the attached disk only for what was made by hand.
+        let refs = super::super::Kind::references(&VirtualMachineKind).expect("references");
+        let ids = |by_hand: bool| -> Vec<String> { refs.made_with(&have, by_hand).into_iter().map(|c| c.id).collect() };
+        assert!(!ids(false).contains(&"/g/disks/theirs".to_string()));
+        assert_eq!(ids(true), made);
     }
 }

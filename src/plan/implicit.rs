@@ -50,6 +50,23 @@ pub struct Teardown {
     pub unused: bool,
     /// Kept: the id of what still uses it (nothing destroy deletes).
     pub used_by: Option<String>,
+    /// What must be gone before destroy deletes it (when it goes after its parent): every
+    /// declaration it was found through and what uses it (a virtual network two VMs'
+    /// interfaces use waits for both). Filled for the children that go.
+    pub waits: Vec<Gone>,
+    /// The declarations destroy deletes that must wait for it: the container it lies in (a
+    /// resource group), and any its body names (a declared virtual network its interface
+    /// sits in).
+    pub holds_up: Vec<usize>,
+}
+
+/// Something a [`Teardown`] child waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Gone {
+    /// A declaration's delete (index).
+    Decl(usize),
+    /// Another child's delete (its position in [`teardown`]'s answer).
+    Child(usize),
 }
 
 impl Teardown {
@@ -88,6 +105,7 @@ pub fn teardown(
     bodies: &[Option<Value>],
     referenced: &std::collections::HashMap<String, Value>,
     deleting: &[usize],
+    adopted: &[usize],
 ) -> Vec<Teardown> {
     let mut declared: HashSet<String> = desired.iter().flatten().map(|d| d.id.to_ascii_lowercase()).collect();
     declared.extend(bodies.iter().flatten().filter_map(|b| b.get("id")?.as_str()).map(str::to_ascii_lowercase));
@@ -99,7 +117,20 @@ pub fn teardown(
             let key = c.id.to_ascii_lowercase();
             if !declared.contains(&key) && seen.insert(key) {
                 let via = via.map(str::to_string);
-                found.push(Teardown { parent, child: c, via, unused: false, used_by: None });
+                found.push(Teardown {
+                    parent,
+                    child: c,
+                    via,
+                    unused: false,
+                    used_by: None,
+                    waits: vec![Gone::Decl(parent)],
+                    holds_up: Vec::new(),
+                });
+            } else if let Some(t) = found.iter_mut().find(|t| t.child.id.eq_ignore_ascii_case(&c.id)) {
+                // Found again through another declaration: it waits for that one too.
+                if !t.waits.contains(&Gone::Decl(parent)) {
+                    t.waits.push(Gone::Decl(parent));
+                }
             }
         }
     };
@@ -115,8 +146,12 @@ pub fn teardown(
             continue;
         }
         let mut list = decls[i].spec.implicit(have);
-        let by_refs = decls[i].kind.references().filter(|r| r.makes).map(|r| (r.children)(have)).unwrap_or_default();
-        list.extend(by_refs);
+        // Made by hand (adopted): what its body refers to was made with it too. What the plan
+        // owns refers to nothing beyond its kind's implicit children that is the plan's.
+        if adopted.contains(&i) {
+            let refs = decls[i].kind.references().filter(|r| r.reads(true));
+            list.extend(refs.map(|r| r.made_with(have, true)).unwrap_or_default());
+        }
         add(i, None, list, &mut found);
     }
     // What the children name, level by level.
@@ -128,8 +163,9 @@ pub fn teardown(
             continue;
         }
         let refs = arm_type_of(&id).and_then(|t| crate::kinds::references_of(&t)).map(|(_, r)| r);
-        if let (Some(r), Some(body)) = (refs.filter(|r| r.makes), referenced.get(&id.to_ascii_lowercase())) {
-            add(parent, Some(&id), (r.children)(body), &mut found);
+        let by_hand = adopted.contains(&parent);
+        if let (Some(r), Some(body)) = (refs.filter(|r| r.reads(by_hand)), referenced.get(&id.to_ascii_lowercase())) {
+            add(parent, Some(&id), r.made_with(body, by_hand), &mut found);
         }
     }
     // In the order they can go: each once nothing outside what goes before it uses it.
@@ -160,11 +196,96 @@ pub fn teardown(
         ordered.push(t);
     }
     ordered.extend(out);
+    order_waits(decls, desired, bodies, referenced, deleting, &mut ordered);
     ordered
 }
 
-/// How destroy shows a [`Teardown`] child of `parent`, which it deletes (`action`).
-pub(super) fn teardown_child(parent: &str, t: &Teardown, action: ActionKind) -> ImplicitChild {
+/// Fill each going child's [`Teardown::waits`] (what must be gone before it: the
+/// declarations it was found through, the interface it was found through, what uses it,
+/// each as the delete that removes it) and [`Teardown::holds_up`].
+fn order_waits(
+    decls: &[Decl],
+    desired: &[Option<Desired>],
+    bodies: &[Option<Value>],
+    referenced: &std::collections::HashMap<String, Value>,
+    deleting: &[usize],
+    list: &mut [Teardown],
+) {
+    // The ids destroy deletes: declarations (not containers), then children.
+    let mut removed: Vec<(String, Gone)> = Vec::new();
+    for &i in deleting.iter().filter(|&&i| !decls[i].spec.contains_resources()) {
+        let own = bodies.get(i).and_then(Option::as_ref).and_then(|b| b.get("id")?.as_str()).map(str::to_string);
+        removed.extend(desired[i].iter().map(|w| w.id.clone()).chain(own).map(|id| (id, Gone::Decl(i))));
+    }
+    removed
+        .extend(list.iter().enumerate().filter(|(_, t)| t.goes()).map(|(k, t)| (t.child.id.clone(), Gone::Child(k))));
+    // A child that goes with its parent is gone when its parents are.
+    let resolve = |g: Gone, list: &[Teardown]| -> Vec<Gone> {
+        match g {
+            Gone::Child(k) if !matches!(list[k].child.fate, ImplicitFate::After { .. }) => list[k].waits.clone(),
+            g => vec![g],
+        }
+    };
+    for k in 0..list.len() {
+        if !list[k].goes() || !matches!(list[k].child.fate, ImplicitFate::After { .. }) {
+            continue;
+        }
+        let body = referenced.get(&list[k].child.id.to_ascii_lowercase());
+        let refs = arm_type_of(&list[k].child.id).and_then(|t| crate::kinds::references_of(&t)).map(|(_, r)| r);
+        let mut users = match (refs, body) {
+            (Some(r), Some(b)) => (r.users)(b),
+            _ => Vec::new(),
+        };
+        users.extend(list[k].via.clone());
+        let mut waits = list[k].waits.clone();
+        for u in &users {
+            // The nearest removed id containing it (an IP configuration lies in its interface).
+            let by = removed.iter().filter(|(g, _)| inside(g, u)).max_by_key(|(g, _)| g.len()).map(|(_, w)| *w);
+            for w in by.filter(|w| *w != Gone::Child(k)).map(|w| resolve(w, list)).unwrap_or_default() {
+                if !waits.contains(&w) {
+                    waits.push(w);
+                }
+            }
+        }
+        waits.sort_unstable();
+        list[k].waits = waits;
+    }
+    // What must wait for each: never a declaration it waits for itself, even through another
+    // child.
+    for k in 0..list.len() {
+        if !list[k].goes() || !matches!(list[k].child.fate, ImplicitFate::After { .. }) {
+            continue;
+        }
+        let mut before: HashSet<usize> = HashSet::new();
+        let mut stack = list[k].waits.clone();
+        while let Some(w) = stack.pop() {
+            match w {
+                Gone::Decl(d) => {
+                    before.insert(d);
+                }
+                Gone::Child(c) => stack.extend(list[c].waits.iter().copied()),
+            }
+        }
+        let id = list[k].child.id.to_ascii_lowercase();
+        let text = referenced.get(&id).map(|b| b.to_string().to_ascii_lowercase()).unwrap_or_default();
+        let holds: Vec<usize> = deleting
+            .iter()
+            .copied()
+            .filter(|d| !before.contains(d))
+            .filter(|&d| {
+                desired[d].as_ref().is_some_and(|w| {
+                    let wid = w.id.to_ascii_lowercase();
+                    inside(&wid, &id) || text.contains(&format!("\"{wid}\"")) || text.contains(&format!("\"{wid}/"))
+                })
+            })
+            .collect();
+        list[k].holds_up = holds;
+    }
+}
+
+/// How destroy shows a [`Teardown`] child of `parent`, which it deletes (`action`); `decls`
+/// names the other declarations it waits for (a vnet two VMs share).
+pub(super) fn teardown_child(decls: &[Decl], parent: &str, t: &Teardown, action: ActionKind) -> ImplicitChild {
     match &t.used_by {
         Some(user) => ImplicitChild {
             parent: parent.to_string(),
@@ -178,8 +299,16 @@ pub(super) fn teardown_child(parent: &str, t: &Teardown, action: ActionKind) -> 
             if let (Some(via), ImplicitFate::After { .. }) = (&t.via, t.child.fate) {
                 let name = via.rsplit('/').next().unwrap_or(via);
                 let unused = if t.unused { ", and nothing else uses it" } else { "" };
+                let others: String = t
+                    .waits
+                    .iter()
+                    .filter_map(|w| match w {
+                        Gone::Decl(d) if *d != t.parent => decls.get(*d).map(|x| format!(", `{}`", x.logical.value)),
+                        _ => None,
+                    })
+                    .collect();
                 c.reason = format!(
-                    "`{name}` (made with `{parent}`) refers to it{unused}: deleted after `{parent}` and what uses it"
+                    "`{name}` (made with `{parent}`) refers to it{unused}: deleted after `{parent}`{others} and what uses it"
                 );
             }
             c
@@ -306,7 +435,7 @@ mod tests {
             (vnet.to_ascii_lowercase(), vnet_body(&[&mine])),
         ]);
         let bodies = vec![Some(vm(nic))];
-        let got = teardown(std::slice::from_ref(&decl), &[None], &bodies, &referenced, &[0]);
+        let got = teardown(std::slice::from_ref(&decl), &[None], &bodies, &referenced, &[0], &[0]);
         let order: Vec<(&str, bool)> =
             got.iter().map(|t| (t.child.id.rsplit('/').next().unwrap_or(""), t.goes())).collect();
         assert_eq!(
@@ -317,13 +446,93 @@ mod tests {
         // Another interface in the subnet: the vnet stays, named by what uses it.
         let other = "/s/rg/providers/Microsoft.Network/networkInterfaces/other/ipConfigurations/ipconfig1";
         referenced.insert(vnet.to_ascii_lowercase(), vnet_body(&[&mine, other]));
-        let got = teardown(std::slice::from_ref(&decl), &[None], &bodies, &referenced, &[0]);
+        let got = teardown(std::slice::from_ref(&decl), &[None], &bodies, &referenced, &[0], &[0]);
         let kept = got.iter().find(|t| t.child.id == vnet).expect("the vnet");
         assert_eq!((kept.goes(), kept.used_by.as_deref()), (false, Some(other)));
-        let shown = teardown_child("vm", kept, ActionKind::AdoptDelete);
+        let shown = teardown_child(std::slice::from_ref(&decl), "vm", kept, ActionKind::AdoptDelete);
         assert_eq!(shown.action, ActionKind::NoOp);
         assert!(shown.reason.contains(other), "{}", shown.reason);
         // Nothing is deleted for a parent that is not deleted.
-        assert!(teardown(std::slice::from_ref(&decl), &[None], &bodies, &referenced, &[]).is_empty());
+        assert!(teardown(std::slice::from_ref(&decl), &[None], &bodies, &referenced, &[], &[]).is_empty());
+    }
+
+    /// Two hand-made VMs whose interfaces share a vnet and a security group, the vnet's subnet
+    /// holding a group of its own: each shared one found once, waiting for both interfaces
+    /// (and so both VMs); the subnet's group waits for the vnet.
+    #[test]
+    fn a_shared_child_waits_for_everything_that_uses_it() {
+        use crate::kinds::Kind;
+        let rg = "/s/rg/providers/Microsoft.Network";
+        let (vnet, nsg, sub_nsg) = (
+            format!("{rg}/virtualNetworks/v"),
+            format!("{rg}/networkSecurityGroups/n"),
+            format!("{rg}/networkSecurityGroups/sn"),
+        );
+        let kind = &crate::kinds::vm::VirtualMachineKind;
+        let decl = |name: &str| {
+            let text = format!(
+                "type: virtual_machine\nname: {name}\nresource_group: rg\nimage: Ubuntu2204\nadmin: {{username: a, password: {{generate: 24}}}}\nnetwork: {{nic: \"${{n}}\"}}\n"
+            );
+            let node = crate::model::yaml::parse(&text).expect("yaml");
+            Decl {
+                logical: crate::model::Sp::new(name.into(), crate::model::Span::default()),
+                kind,
+                spec: kind.parse(&node).expect("spec"),
+                expanded_from: None,
+            }
+        };
+        let nic = |k: &str| format!("{rg}/networkInterfaces/nic{k}");
+        let vm_body = |k: &str| {
+            serde_json::json!({ "id": format!("/s/rg/providers/Microsoft.Compute/virtualMachines/vm{k}"), "properties": {
+                "networkProfile": { "networkInterfaces": [{ "id": nic(k) }] } } })
+        };
+        let nic_body = |k: &str| {
+            serde_json::json!({ "id": nic(k), "properties": {
+                "virtualMachine": { "id": format!("/s/rg/providers/Microsoft.Compute/virtualMachines/vm{k}") },
+                "networkSecurityGroup": { "id": nsg },
+                "ipConfigurations": [{ "id": format!("{}/ipConfigurations/c", nic(k)),
+                    "properties": { "subnet": { "id": format!("{vnet}/subnets/d") } } }] } })
+        };
+        let referenced = std::collections::HashMap::from([
+            (nic("1").to_ascii_lowercase(), nic_body("1")),
+            (nic("2").to_ascii_lowercase(), nic_body("2")),
+            (
+                vnet.to_ascii_lowercase(),
+                serde_json::json!({ "id": vnet, "properties": { "subnets": [{
+                "id": format!("{vnet}/subnets/d"), "properties": {
+                    "networkSecurityGroup": { "id": sub_nsg },
+                    "ipConfigurations": [{ "id": format!("{}/ipConfigurations/c", nic("1")) },
+                                         { "id": format!("{}/ipConfigurations/c", nic("2")) }] } }] } }),
+            ),
+            (
+                nsg.to_ascii_lowercase(),
+                serde_json::json!({ "id": nsg, "properties": {
+                "networkInterfaces": [{ "id": nic("1") }, { "id": nic("2") }] } }),
+            ),
+            (
+                sub_nsg.to_ascii_lowercase(),
+                serde_json::json!({ "id": sub_nsg, "properties": {
+                "subnets": [{ "id": format!("{vnet}/subnets/d") }] } }),
+            ),
+        ]);
+        let decls = [decl("vm1"), decl("vm2")];
+        let bodies = vec![Some(vm_body("1")), Some(vm_body("2"))];
+        let got = teardown(&decls, &[None, None], &bodies, &referenced, &[0, 1], &[0, 1]);
+        let at = |id: &str| got.iter().position(|t| t.child.id == id).expect(id);
+        for shared in [&vnet, &nsg, &sub_nsg] {
+            assert_eq!(got.iter().filter(|t| &t.child.id == shared).count(), 1, "{shared}");
+            assert!(got[at(shared)].goes(), "{shared}");
+        }
+        let (n1, n2) = (Gone::Child(at(&nic("1"))), Gone::Child(at(&nic("2"))));
+        assert_eq!(got[at(&nic("1"))].waits, vec![Gone::Decl(0)]);
+        assert_eq!(got[at(&nic("2"))].waits, vec![Gone::Decl(1)]);
+        for shared in [&vnet, &nsg] {
+            let w = &got[at(shared)].waits;
+            assert!(w.contains(&n1) && w.contains(&n2), "{shared}: {w:?}");
+        }
+        assert!(got[at(&sub_nsg)].waits.contains(&Gone::Child(at(&vnet))), "{:?}", got[at(&sub_nsg)].waits);
+        // Shown under the first VM, naming the second.
+        let shown = teardown_child(&decls, "vm1", &got[at(&vnet)], ActionKind::AdoptDelete);
+        assert!(shown.reason.contains("deleted after `vm1`, `vm2` and what uses it"), "{}", shown.reason);
     }
 }

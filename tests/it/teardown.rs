@@ -8,7 +8,7 @@
 use serde_json::{Value, json};
 
 use crate::common::Served;
-use crate::common::handmade::{self, Options, Unrelated, group_exists, resources_in};
+use crate::common::handmade::{self, DataDisk, Options, Unrelated, group_exists, resources_in};
 
 /// The requests in the local cloud's log since the last clear that PUT or PATCH anything
 /// (ARM and the data planes): a teardown sends none. (It deletes what a VM leaves explicitly
@@ -277,4 +277,357 @@ fn keyvault_made_by_hand_torn_down_with_purge_leaves_no_soft_deleted_vault() {
     assert!(!group_exists(&s, &made.group), "{}", r.stderr);
     let deleted = deleted_vault(&s, &vault.name);
     assert!(deleted.get("error").is_some(), "the vault was not purged: {deleted}");
+}
+
+/// A plan of a group and two Windows VMs (`network: auto`, whose default names the portal's
+/// resources do not use), in `dir`.
+fn two_vm_plan(dir: &std::path::Path) -> String {
+    let vm = |logical: &str, name: &str| {
+        format!(
+            "  {logical}:\n    type: virtual_machine\n    name: {name}\n    resource_group: ${{rg}}\n    image: Win2019Datacenter\n    admin:\n      username: azureuser\n      password: {{ generate: 24 }}\n"
+        )
+    };
+    let text = format!(
+        "name: two-vms\nlocation: eastus\nresources:\n  rg:\n    type: resource_group\n    name: myResourceGroupVM\n{}{}",
+        vm("vm", "myVM"),
+        vm("vm2", "myVM2")
+    );
+    let path = dir.join("two-vms.yaml");
+    std::fs::write(&path, text).expect("plan");
+    path.display().to_string()
+}
+
+/// The DELETEs in the local cloud's log since the last clear, in order: (path lower-cased,
+/// status).
+fn deletes(s: &Served) -> Vec<(String, u64)> {
+    let log = s.op("GET", "/_idlab/requests", None);
+    log["value"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["method"] == "DELETE" && e["path"].as_str().is_some_and(|p| p.starts_with("/subscriptions")))
+        .map(|e| (e["path"].as_str().unwrap_or_default().to_ascii_lowercase(), e["status"].as_u64().unwrap_or(0)))
+        .collect()
+}
+
+/// Where `id`'s DELETEs sit in `log`: every position (each must have succeeded).
+fn deleted_at(log: &[(String, u64)], id: &str) -> Vec<usize> {
+    let id = id.to_ascii_lowercase();
+    let at: Vec<usize> = log.iter().enumerate().filter(|(_, (p, _))| *p == id).map(|(k, _)| k).collect();
+    for &k in &at {
+        assert!(log[k].1 < 300, "DELETE {id} answered {}: {log:?}", log[k].1);
+    }
+    at
+}
+
+/// Two portal VMs in group `myResourceGroupVM`, the second made into the first's subnet on
+/// the first's security group, and the plan declaring both (written in the answered dir).
+fn two_portal_vms(s: &Served) -> (handmade::VmMade, handmade::VmMade, String, tempfile::TempDir) {
+    let h = handmade::Hand::new(s);
+    let o = Options::arm();
+    handmade::group(&h, &o.group, &o.location);
+    let vm1 = handmade::portal_vm(&h, &o, "myVM", "Win2019Datacenter", false);
+    let vm2 = handmade::portal_vm_in_subnet(&h, &o, "myVM2", &vm1.subnet, Some(&vm1.nsg));
+    assert_eq!(vm2.vnet, vm1.vnet);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let plan = two_vm_plan(tmp.path());
+    (vm1, vm2, plan, tmp)
+}
+
+/// Two portal VMs in one virtual network, the second's interface on the first's security
+/// group: both torn down, the shared network and group deleted once each, after both
+/// interfaces, none refused as still in use.
+#[test]
+fn two_vms_sharing_a_vnet_and_an_nsg_are_torn_down_the_shared_ones_once_last() {
+    let s = Served::start();
+    let (vm1, vm2, plan, _tmp) = two_portal_vms(&s);
+    let group = Options::arm().group;
+    // The plan names the shared network and group once, each to be deleted.
+    let p = s.idlab(&["plan", &plan, "--destroy", "--adopt"]);
+    assert_eq!(p.code, 0, "{}{}", p.stdout, p.stderr);
+    let text = p.stdout.to_ascii_lowercase();
+    for id in [&vm1.vnet, &vm1.nsg] {
+        let line = format!(" {}: ", id.to_ascii_lowercase());
+        assert_eq!(text.matches(&line).count(), 1, "{id}: {}", p.stdout);
+        assert!(!text.contains(&format!("{line}kept")), "{id}: {}", p.stdout);
+    }
+    for id in [&vm1.nic, &vm2.nic, &vm1.public_ip, &vm2.public_ip, &vm1.os_disk, &vm2.os_disk] {
+        assert!(text.contains(&format!(" {}: ", id.to_ascii_lowercase())), "{id}: {}", p.stdout);
+    }
+    s.op("DELETE", "/_idlab/requests", None);
+    let r = s.idlab(&["destroy", &plan, "--adopt", "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("3 deleted, 3 adopted"), "{}", r.stderr);
+    assert_eq!(puts_and_patches(&s), Vec::<String>::new());
+    // Each leftover's delete shown as it happens.
+    for name in
+        ["myResourceGroupVM-vnet (virtual_network)", "myVM-nsg (network_security_group)", "myVM2-ip (public_ip)"]
+    {
+        assert_eq!(
+            r.stderr.matches(&format!("] {name}: deleted, after what used it")).count(),
+            1,
+            "{name}: {}",
+            r.stderr
+        );
+    }
+    let log = deletes(&s);
+    // Each shared one: one DELETE, after both interfaces' (and so both VMs').
+    let nics: Vec<usize> = [&vm1.nic, &vm2.nic].iter().flat_map(|n| deleted_at(&log, n)).collect();
+    assert_eq!(nics.len(), 2, "{log:?}");
+    for shared in [&vm1.vnet, &vm1.nsg] {
+        let at = deleted_at(&log, shared);
+        assert_eq!(at.len(), 1, "{shared}: {log:?}");
+        assert!(nics.iter().all(|&n| n < at[0]), "{shared} before an interface: {log:?}");
+    }
+    assert!(!group_exists(&s, &group), "{}", r.stderr);
+    let all = s.op("GET", &format!("/subscriptions/{}/resources?api-version=2021-04-01", s.subscription()), None);
+    assert_eq!(all["value"], json!([]), "{all}");
+}
+
+/// One of the two VMs (`--target`): the network and group the other still uses stay, each
+/// named by what uses it; the next teardown takes them after the second VM.
+#[test]
+fn one_of_two_vms_torn_down_leaves_the_shared_ones_named_then_the_rest_goes() {
+    let s = Served::start();
+    let (vm1, vm2, plan, _tmp) = two_portal_vms(&s);
+    let group = Options::arm().group;
+    let p = s.idlab(&["plan", &plan, "--destroy", "--adopt", "--target", "vm"]);
+    assert_eq!(p.code, 0, "{}{}", p.stdout, p.stderr);
+    let text = p.stdout.to_ascii_lowercase();
+    let (vnet, nsg, nic2) = (vm1.vnet.to_ascii_lowercase(), vm1.nsg.to_ascii_lowercase(), vm2.nic.to_ascii_lowercase());
+    assert!(text.contains(&format!("{vnet}: kept: {nic2}/ipconfigurations/ipconfig1 uses it")), "{}", p.stdout);
+    assert!(text.contains(&format!("{nsg}: kept: {nic2} uses it")), "{}", p.stdout);
+    let r = s.idlab(&["destroy", &plan, "--adopt", "--target", "vm", "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let mut want: Vec<String> = [&vm2.id, &vm2.nic, &vm2.public_ip, &vm2.os_disk, &vm1.vnet, &vm1.nsg]
+        .iter()
+        .map(|i| i.to_ascii_lowercase())
+        .collect();
+    want.sort();
+    assert_eq!(resources_in(&s, &group), want, "{}", r.stderr);
+    let r = s.idlab(&["destroy", &plan, "--adopt", "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("2 deleted, 2 adopted"), "{}", r.stderr);
+    assert!(!group_exists(&s, &group), "{}", r.stderr);
+}
+
+/// The portal's security group on the subnet as well as on the interface: it goes after the
+/// virtual network whose subnet holds it; the interface's group after the interface.
+#[test]
+fn a_subnet_nsg_goes_after_its_vnet() {
+    let s = Served::start();
+    let h = handmade::Hand::new(&s);
+    let o = Options::arm();
+    handmade::group(&h, &o.group, &o.location);
+    let id1 = handmade::identity(&h, &o.group, "ID1", &o.location);
+    let vm = handmade::portal_vm(&h, &o, "myVM", "Win2019Datacenter", false);
+    handmade::assign_user_identity(&h, &vm.id, &id1.id);
+    let group_id = format!("/subscriptions/{}/resourceGroups/{}", s.subscription(), o.group);
+    handmade::role_assignment(&h, &group_id, &id1.principal_id, "Reader");
+    let subnet_nsg = handmade::subnet_nsg(&h, &o, &vm.subnet, "default-nsg");
+    let plan = "plans/arm-user-assigned.yaml";
+    let p = s.idlab(&["plan", plan, "--destroy", "--adopt"]);
+    assert_eq!(p.code, 0, "{}{}", p.stdout, p.stderr);
+    let text = p.stdout.to_ascii_lowercase();
+    let line = format!("- network security group {}: ", subnet_nsg.to_ascii_lowercase());
+    assert!(text.contains(&line), "{line}: {}", p.stdout);
+    assert!(!text.contains(&format!("{line}kept")), "{}", p.stdout);
+    s.op("DELETE", "/_idlab/requests", None);
+    let r = s.idlab(&["destroy", plan, "--adopt", "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(puts_and_patches(&s), Vec::<String>::new());
+    let log = deletes(&s);
+    let (vnet, on_subnet) = (deleted_at(&log, &vm.vnet), deleted_at(&log, &subnet_nsg));
+    let (nic, on_nic) = (deleted_at(&log, &vm.nic), deleted_at(&log, &vm.nsg));
+    assert_eq!((vnet.len(), on_subnet.len(), nic.len(), on_nic.len()), (1, 1, 1, 1), "{log:?}");
+    assert!(vnet[0] < on_subnet[0] && nic[0] < on_nic[0] && nic[0] < vnet[0], "{log:?}");
+    assert!(!group_exists(&s, &o.group), "{}", r.stderr);
+}
+
+/// A subnet security group another network's subnet also uses stays, named by that subnet,
+/// and keeps the group, which names both.
+#[test]
+fn a_subnet_nsg_something_else_uses_stays_and_keeps_the_group() {
+    let s = Served::start();
+    let made = handmade::arm_user_assigned(&s, &Options::arm());
+    let h = handmade::Hand::new(&s);
+    let o = Options::arm();
+    let subnet_nsg = handmade::subnet_nsg(&h, &o, &made.vm.subnet, "shared-nsg");
+    // Another network, made by hand for something else, with the same group on its subnet.
+    let other = format!("{}/providers/Microsoft.Network/virtualNetworks/other-vnet", made.group_id);
+    let got = s.op(
+        "PUT",
+        &format!("{other}?api-version=2024-07-01"),
+        Some(json!({"location": "eastus", "properties": {"addressSpace": {"addressPrefixes": ["10.1.0.0/16"]},
+            "subnets": [{"name": "apps", "properties": {"addressPrefix": "10.1.0.0/24", "networkSecurityGroup": {"id": subnet_nsg}}}]}})),
+    );
+    assert!(got.get("error").is_none(), "{got}");
+    let plan = "plans/arm-user-assigned.yaml";
+    let p = s.idlab(&["plan", plan, "--destroy", "--adopt"]);
+    assert_eq!(p.code, 0, "{}{}", p.stdout, p.stderr);
+    let text = p.stdout.to_ascii_lowercase();
+    assert!(
+        text.contains(&format!("network security group {}: kept: ", subnet_nsg.to_ascii_lowercase())),
+        "{}",
+        p.stdout
+    );
+    assert!(text.contains("other-vnet/subnets/apps uses it"), "{}", p.stdout);
+    assert!(
+        p.stdout.contains("= rg (resource_group): it holds resources this plan does not match: ")
+            && p.stdout.contains("virtual_network other-vnet")
+            && p.stdout.contains("network_security_group shared-nsg"),
+        "{}",
+        p.stdout
+    );
+    let r = s.idlab(&["destroy", plan, "--adopt", "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let mut left = resources_in(&s, &made.group);
+    left.sort();
+    let mut want = vec![other.to_ascii_lowercase(), subnet_nsg.to_ascii_lowercase()];
+    want.sort();
+    assert_eq!(left, want, "{}", r.stderr);
+}
+
+/// Data disks a person added to the portal VM, one created with it ("Create and attach a new
+/// disk") and one made first and attached: both go after the VM, listed in the plan.
+#[test]
+fn data_disks_added_by_hand_go_with_the_vm() {
+    let s = Served::start();
+    let made = handmade::arm_user_assigned(&s, &Options::arm());
+    let h = handmade::Hand::new(&s);
+    let new = handmade::add_data_disk(&h, &made.vm.id, "myVM_DataDisk_0", 0, DataDisk::Empty);
+    let attached = handmade::add_data_disk(&h, &made.vm.id, "mydisk", 1, DataDisk::Attach);
+    let plan = "plans/arm-user-assigned.yaml";
+    let p = s.idlab(&["plan", plan, "--destroy", "--adopt"]);
+    assert_eq!(p.code, 0, "{}{}", p.stdout, p.stderr);
+    let text = p.stdout.to_ascii_lowercase();
+    for id in [&new, &attached] {
+        let line = format!("- data disk {}: deleting `vm` would leave it", id.to_ascii_lowercase());
+        assert!(text.contains(&line), "{line}: {}", p.stdout);
+    }
+    s.op("DELETE", "/_idlab/requests", None);
+    let r = s.idlab(&["destroy", plan, "--adopt", "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(puts_and_patches(&s), Vec::<String>::new());
+    let log = deletes(&s);
+    let vm = deleted_at(&log, &made.vm.id);
+    for id in [&new, &attached] {
+        let at = deleted_at(&log, id);
+        assert!(at.len() == 1 && vm.len() == 1 && vm[0] < at[0], "{id}: {log:?}");
+    }
+    assert!(!group_exists(&s, &made.group), "{}", r.stderr);
+}
+
+/// `idlab ARGS` running in the background, its output in files, for a Ctrl-C.
+struct Background {
+    child: std::process::Child,
+    err: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Background {
+    fn start(s: &Served, args: &[&str]) -> Background {
+        let dir = tempfile::tempdir().expect("tmp");
+        let err = dir.path().join("err");
+        let child = s
+            .command(args, &[])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::from(std::fs::File::create(&err).expect("err")))
+            .spawn()
+            .expect("idlab starts");
+        Background { child, err, _dir: dir }
+    }
+
+    /// Poll until `cond` holds; `false` when the process exits first (or after two minutes).
+    fn until(&mut self, cond: impl Fn() -> bool) -> bool {
+        for _ in 0..24_000 {
+            if self.child.try_wait().expect("try_wait").is_some() {
+                return false;
+            }
+            if cond() {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        false
+    }
+
+    /// Ctrl-C, then the exit code and stderr.
+    fn interrupt(mut self) -> (i32, String) {
+        let sent = std::process::Command::new("kill").args(["-INT", &self.child.id().to_string()]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -INT");
+        for _ in 0..1200 {
+            if let Some(st) = self.child.try_wait().expect("try_wait") {
+                return (st.code().unwrap_or(-1), std::fs::read_to_string(&self.err).unwrap_or_default());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        panic!("no exit after Ctrl-C: {}", std::fs::read_to_string(&self.err).unwrap_or_default());
+    }
+}
+
+/// Ctrl-C while the hand-made VM's delete is under way (its operation takes three seconds):
+/// that wait is not ended, since once the VM is gone nothing would find what it leaves; its
+/// disk and network are deleted, nothing new is started (exit 130). The re-plan shows what is
+/// left, and the re-run finishes the job.
+#[test]
+fn ctrl_c_during_a_teardown_finishes_what_the_vm_leaves_and_the_rerun_the_rest() {
+    let s = Served::with_faults(Some(
+        "retry_after_s: 1\nper_type:\n  Microsoft.Compute/virtualMachines: { lro_ms: 3000 }\n",
+    ));
+    let made = handmade::arm_user_assigned(&s, &Options::arm());
+    let identity = made.identity.as_ref().expect("ID1");
+    let plan = "plans/arm-user-assigned.yaml";
+    s.op("DELETE", "/_idlab/requests", None);
+    let mut run = Background::start(&s, &["destroy", plan, "--adopt", "--auto-approve", "--no-progress"]);
+    let vm = made.vm.id.to_ascii_lowercase();
+    let deleting = run.until(|| deletes(&s).iter().any(|(p, _)| *p == vm));
+    assert!(deleting, "the VM's DELETE was not sent");
+    let (code, stderr) = run.interrupt();
+    assert_eq!(code, 130, "{stderr}");
+    assert!(stderr.contains("vm: adopted and deleted"), "{stderr}");
+    assert!(stderr.contains("myResourceGroupVM-vnet (virtual_network): deleted, after what used it"), "{stderr}");
+    assert!(stderr.contains("id1 (user_assigned_identity): interrupted before it started"), "{stderr}");
+    assert!(stderr.contains("rg (resource_group): interrupted before it started"), "{stderr}");
+    // What the VM left went; what the plan declares and the walk had not started stays.
+    let log = deletes(&s);
+    for id in [&made.vm.nic, &made.vm.os_disk, &made.vm.public_ip, &made.vm.nsg, &made.vm.vnet] {
+        assert_eq!(deleted_at(&log, id).len(), 1, "{id}: {log:?}\n{stderr}");
+    }
+    assert_eq!(resources_in(&s, &made.group), vec![identity.id.to_ascii_lowercase()], "{stderr}");
+    // The re-plan: the identity and the group, nothing keeping the group.
+    let p = s.idlab(&["plan", plan, "--destroy", "--adopt"]);
+    assert_eq!(p.code, 0, "{}{}", p.stdout, p.stderr);
+    assert!(p.stdout.contains("2 to adopt and delete"), "{}", p.stdout);
+    assert!(!p.stdout.contains("Kept:"), "{}", p.stdout);
+    // The re-run finishes the job.
+    let r = s.idlab(&["destroy", plan, "--adopt", "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(!group_exists(&s, &made.group), "{}", r.stderr);
+}
+
+/// The portal's "Delete with VM" boxes checked (the OS disk's, the interface's and the public
+/// IP's `deleteOption: Delete`), and `az vm create`'s names and shapes: each torn down to
+/// nothing, every DELETE answered as a success (what went with the VM is gone already).
+#[test]
+fn portal_delete_with_vm_and_az_cli_vms_are_torn_down_to_nothing() {
+    for o in [
+        Options { delete_option: Some("Delete"), ..Options::arm() },
+        Options { naming: handmade::Naming::AzCli, ..Options::arm() },
+    ] {
+        let s = Served::start();
+        let made = handmade::arm_user_assigned(&s, &o);
+        s.op("DELETE", "/_idlab/requests", None);
+        let r = s.idlab(&["destroy", "plans/arm-user-assigned.yaml", "--adopt", "--auto-approve"]);
+        assert_eq!(r.code, 0, "{o:?}: {}{}", r.stdout, r.stderr);
+        assert_eq!(puts_and_patches(&s), Vec::<String>::new());
+        let log = deletes(&s);
+        for id in [&made.vm.id, &made.vm.vnet, &made.vm.nsg] {
+            assert_eq!(deleted_at(&log, id).len(), 1, "{o:?} {id}: {log:?}");
+        }
+        assert!(!group_exists(&s, &made.group), "{o:?}: {}", r.stderr);
+        let all = s.op("GET", &format!("/subscriptions/{}/resources?api-version=2021-04-01", s.subscription()), None);
+        assert_eq!(all["value"], json!([]), "{o:?}: {all}");
+    }
 }

@@ -699,3 +699,125 @@ pub(crate) fn group_exists(s: &Served, rg: &str) -> bool {
     let h = Hand::new(s);
     h.call("GET", &format!("{}?{GROUPS}", h.group_id(rg)), None).0 == 200
 }
+
+/// A second VM made in the portal into an existing subnet (the portal's Networking tab with
+/// "Virtual network: existing"): its own Standard static public IP `<vm>-ip` and NIC
+/// (`<vm lower-cased><3 digits>`, `ipconfig1`), and its own security group `<vm>-nsg` with the
+/// portal's `RDP` rule, or with `nsg` an existing one ("Select existing"); the VM as
+/// [`portal_vm`] sends it (`New-AzVM`'s requests in
+/// `TestSimpleNewVmWithSystemAssignedIdentity.json`), no `deleteOption`.
+pub(crate) fn portal_vm_in_subnet(h: &Hand<'_>, o: &Options, vm: &str, subnet: &str, nsg: Option<&str>) -> VmMade {
+    let net = format!("{}/providers/Microsoft.Network", h.group_id(&o.group));
+    let loc = o.location.as_str();
+    let public_ip = format!("{net}/publicIPAddresses/{vm}-ip");
+    let pip = json!({ "location": loc, "sku": { "name": "Standard", "tier": "Regional" },
+        "properties": { "publicIPAllocationMethod": "Static", "publicIPAddressVersion": "IPv4" } });
+    h.ok("PUT", &format!("{public_ip}?{NETWORK}"), &pip);
+    let nsg = match nsg {
+        Some(existing) => existing.to_string(),
+        None => {
+            let id = format!("{net}/networkSecurityGroups/{vm}-nsg");
+            h.ok(
+                "PUT",
+                &format!("{id}?{NETWORK}"),
+                &json!({ "location": loc, "properties": { "securityRules": [
+                { "name": "RDP", "properties": { "priority": 300, "protocol": "TCP", "access": "Allow",
+                  "direction": "Inbound", "sourceAddressPrefix": "*", "sourcePortRange": "*",
+                  "destinationAddressPrefix": "*", "destinationPortRange": "3389" } }] } }),
+            );
+            id
+        }
+    };
+    let nic = format!("{net}/networkInterfaces/{}", nic_name(vm));
+    h.ok("PUT", &format!("{nic}?{NETWORK}"), &json!({ "location": loc, "properties": {
+        "ipConfigurations": [{ "name": "ipconfig1", "properties": {
+            "subnet": { "id": subnet }, "privateIPAllocationMethod": "Dynamic", "publicIPAddress": { "id": public_ip } } }],
+        "networkSecurityGroup": { "id": nsg },
+    }}));
+    let id = format!("{}/providers/Microsoft.Compute/virtualMachines/{vm}", h.group_id(&o.group));
+    let body = json!({ "location": loc, "properties": {
+        "hardwareProfile": { "vmSize": "Standard_DS1_v2" },
+        "storageProfile": { "imageReference": image("Win2019Datacenter"), "osDisk": {
+            "createOption": "fromImage", "caching": "ReadWrite", "managedDisk": { "storageAccountType": "Premium_LRS" } } },
+        "osProfile": { "computerName": vm, "adminUsername": "azureuser",
+            "adminPassword": format!("Hm!{}", uuid::Uuid::new_v4().simple()) },
+        "networkProfile": { "networkInterfaces": [{ "id": nic }] },
+    }});
+    h.ok("PUT", &format!("{id}?{COMPUTE}"), &body);
+    let shown = h.get(&id, COMPUTE);
+    let vnet = subnet[..subnet.to_ascii_lowercase().rfind("/subnets/").expect("a subnet id")].to_string();
+    VmMade {
+        id: shown["id"].as_str().unwrap_or(&id).to_string(),
+        name: vm.to_string(),
+        vnet,
+        subnet: subnet.to_string(),
+        public_ip,
+        nsg,
+        ip_config: format!("{nic}/ipConfigurations/ipconfig1"),
+        nic,
+        os_disk: shown["properties"]["storageProfile"]["osDisk"]["managedDisk"]["id"]
+            .as_str()
+            .expect("the OS disk Azure made")
+            .to_string(),
+        principal_id: None,
+    }
+}
+
+/// The portal's security group on a subnet (the subnet's "Network security group" setting,
+/// as the portal's basic NSG option or `Set-AzVirtualNetworkSubnetConfig
+/// -NetworkSecurityGroup` sends it: the subnet PUT with its prefix and the group's id); the
+/// group `<name>` made first with no rules. Answers the group's id.
+pub(crate) fn subnet_nsg(h: &Hand<'_>, o: &Options, subnet: &str, name: &str) -> String {
+    let nsg = format!("{}/providers/Microsoft.Network/networkSecurityGroups/{name}", h.group_id(&o.group));
+    if h.call("GET", &format!("{nsg}?{NETWORK}"), None).0 != 200 {
+        h.ok("PUT", &format!("{nsg}?{NETWORK}"), &json!({ "location": o.location, "properties": {} }));
+    }
+    let have = h.get(subnet, NETWORK);
+    let prefix = have["properties"]["addressPrefix"].clone();
+    h.ok(
+        "PUT",
+        &format!("{subnet}?{NETWORK}"),
+        &json!({ "properties": {
+        "addressPrefix": prefix, "networkSecurityGroup": { "id": nsg } } }),
+    );
+    nsg
+}
+
+/// How a person adds a data disk to a VM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DataDisk {
+    /// The portal's "Create and attach a new disk" (`Add-AzVMDataDisk -CreateOption Empty`,
+    /// then `Update-AzVM`): the VM's body sent back with a new `Empty` data disk; Azure makes
+    /// the disk.
+    Empty,
+    /// "Attach existing disks": a disk made first (`New-AzDisk`, creationData `Empty`, the
+    /// DiskRP spec's `Disk_Create_Empty` example), then attached (`createOption: Attach`).
+    Attach,
+}
+
+/// Add data disk `name` (4 GiB, lun `lun`) to `vm` as a person does (`how`), without a
+/// `deleteOption` (Azure's default, `Detach`). Answers the disk's id.
+pub(crate) fn add_data_disk(h: &Hand<'_>, vm: &str, name: &str, lun: u32, how: DataDisk) -> String {
+    let mut body = h.get(vm, COMPUTE);
+    let rg = vm[..vm.to_ascii_lowercase().find("/providers/").expect("a VM id")].to_string();
+    let mut entry = json!({ "lun": lun, "name": name, "diskSizeGB": 4, "caching": "None",
+        "managedDisk": { "storageAccountType": "Premium_LRS" } });
+    if how == DataDisk::Attach {
+        let disk = format!("{rg}/providers/Microsoft.Compute/disks/{name}");
+        h.ok("PUT", &format!("{disk}?api-version=2024-03-02"), &json!({ "location": body["location"],
+            "sku": { "name": "Premium_LRS" }, "properties": { "creationData": { "createOption": "Empty" }, "diskSizeGB": 4 } }));
+        entry = json!({ "lun": lun, "name": name, "createOption": "Attach", "managedDisk": { "id": disk } });
+    } else {
+        entry["createOption"] = json!("Empty");
+    }
+    let disks = body.pointer_mut("/properties/storageProfile").expect("storageProfile");
+    let list = disks.as_object_mut().expect("object").entry("dataDisks").or_insert(json!([]));
+    list.as_array_mut().expect("an array").push(entry);
+    let v = h.ok("PUT", &format!("{vm}?{COMPUTE}"), &body);
+    let got = v["properties"]["storageProfile"]["dataDisks"].as_array().cloned().unwrap_or_default();
+    got.iter()
+        .find(|d| d["lun"] == lun)
+        .and_then(|d| d["managedDisk"]["id"].as_str())
+        .expect("the data disk's id")
+        .to_string()
+}
