@@ -595,6 +595,51 @@ mod tests {
     }
 
     #[test]
+    fn a_sql_server_declares_its_admin_and_databases_and_master_is_implicit() {
+        let mut input = portal();
+        let srv = format!("{SUB}/resourceGroups/myRG/providers/Microsoft.Sql/servers/srv");
+        input.found.push(res(
+            "myRG",
+            "Microsoft.Sql/servers",
+            "srv",
+            json!({ "properties": {
+            "administratorLogin": "dba", "administrators": { "azureADOnlyAuthentication": false } } }),
+        ));
+        for (db, sku) in [
+            ("master", json!({"name": "System", "capacity": 0})),
+            ("appdb", json!({"name": "GP_S_Gen5", "capacity": 2})),
+        ] {
+            let t = "Microsoft.Sql/servers/databases";
+            let body = json!({ "id": format!("{srv}/databases/{db}"), "name": db, "type": t, "sku": sku });
+            input.found.push(Found {
+                id: format!("{srv}/databases/{db}"),
+                arm_type: t.into(),
+                kind: kinds::by_arm_type(t),
+                body,
+            });
+        }
+        let t = "Microsoft.Sql/servers/administrators";
+        input.found.push(Found {
+            id: format!("{srv}/administrators/ActiveDirectory"),
+            arm_type: t.into(),
+            kind: kinds::by_arm_type(t),
+            body: json!({ "properties": { "login": "vm-admin", "sid": "11111111-0000-0000-0000-000000000000" } }),
+        });
+        let out = write(&input);
+        let t = &out.text;
+        for want in [
+            "  srv:\n    type: sql_server\n    name: srv\n    resource_group: ${rg}\n    entra_only: false\n    admin_login: dba\n    # set SRV_ADMIN_PASSWORD: the SQL administrator password of server srv (Azure never returns it)\n    admin_password: { env: SRV_ADMIN_PASSWORD }\n",
+            "  srv-admin:\n    type: sql_entra_admin\n    server: ${srv}\n    login: vm-admin\n    principal: ${id1}\n",
+            "  appdb:\n    type: sql_database\n    name: appdb\n    server: ${srv}\n    sku: GP_S_Gen5_2\n",
+            "#   Microsoft.Sql/servers/databases  master  (system database of srv)\n",
+            "#   SRV_ADMIN_PASSWORD: the SQL administrator password of server srv (Azure never returns it)\n",
+        ] {
+            assert!(t.contains(want), "missing\n{want}\nin\n{t}");
+        }
+        assert!(!t.contains("name: master"), "{t}");
+    }
+
+    #[test]
     fn vault_entries_of_plan_principals_are_declared_and_secrets_are_placeholders() {
         let mut input = portal();
         let g = format!("{SUB}/resourceGroups/myRG/providers");
