@@ -118,7 +118,7 @@ pub(crate) fn cmd_apply(a: &ApplyArgs) -> Exit {
             let results =
                 if destroying { engine::walk::destroy(&sh, obs).await } else { engine::walk::apply(&sh, obs).await };
             if a.format != OutFormat::Json {
-                ui::err(&instance_prefix(&p, ui::plan::summary(&results, "Apply")));
+                ui::err(&instance_prefix(&p, ui::plan::summary(&results, "Apply", "")));
             }
             ui::plan::traffic(&cx.traffic(), a.format == OutFormat::Json);
             drop(conn.local);

@@ -73,7 +73,8 @@ pub(crate) fn cmd_destroy(a: &DestroyArgs) -> Exit {
             let sh = Shared { cx, plan: &p, reporter };
             let results = engine::walk::destroy(&sh, obs).await;
             if a.format != OutFormat::Json {
-                ui::err(&instance_prefix(&p, ui::plan::summary(&results, "Destroy")));
+                let gone = ui::plan::gone_with_them(&plan, &results);
+                ui::err(&instance_prefix(&p, ui::plan::summary(&results, "Destroy", &gone)));
             }
             ui::plan::traffic(&cx.traffic(), a.format == OutFormat::Json);
             drop(conn.local);

@@ -471,11 +471,8 @@ impl Driver for DestroyWalk<'_, '_> {
             && obs.desired[p].as_ref().is_some_and(|x| !x.soft_delete || self.adopting[i])
         {
             // Provisional: settled (and reported) once the parent has its own outcome.
-            self.outcome[i] = Some(Outcome::Deleted(format!(
-                "{} (with {})",
-                w.id,
-                obs.desired[p].as_ref().map_or("its parent", |x| x.id.as_str())
-            )));
+            let id = format!("{} (with {})", w.id, obs.desired[p].as_ref().map_or("its parent", |x| x.id.as_str()));
+            self.outcome[i] = Some(if adopting { Outcome::AdoptedDeleted(id) } else { Outcome::Deleted(id) });
             self.with_parent.push((i, p));
             return Launch::Settled(Fate::Done);
         }

@@ -9,7 +9,7 @@ use std::time::Instant;
 use serde_json::Value;
 
 use crate::engine::{Event, Outcome, Reporter, Traffic};
-use crate::plan::{Action, ActionKind, Plan, Summary};
+use crate::plan::{Action, ActionKind, ImplicitChild, Plan, Summary};
 
 pub(super) fn sym(a: ActionKind) -> &'static str {
     match a {
@@ -98,8 +98,53 @@ pub fn text(p: &Plan) -> String {
     }
     out.push_str(&kept_lines(&kept));
     out.push_str(&elsewhere(p));
-    out.push_str(&format!("Plan: {}.\n", counts(&p.summary)));
+    out.push_str(&format!(
+        "Plan: {}{}.\n",
+        counts(&p.summary),
+        with_them(p.implicit.iter().filter(|c| c.action == ActionKind::Delete))
+    ));
     out
+}
+
+/// What Azure made with the plan's resources that goes with them, for the summary lines:
+/// `; with them, 3 made by Azure (1 OS disk, 2 network interfaces)` (empty for none).
+pub(super) fn with_them<'a>(children: impl Iterator<Item = &'a ImplicitChild>) -> String {
+    let mut by_what: Vec<(&str, usize)> = Vec::new();
+    for c in children {
+        match by_what.iter_mut().find(|(w, _)| *w == c.what) {
+            Some((_, n)) => *n += 1,
+            None => by_what.push((&c.what, 1)),
+        }
+    }
+    let total: usize = by_what.iter().map(|(_, n)| n).sum();
+    if total == 0 {
+        return String::new();
+    }
+    let parts: Vec<String> = by_what
+        .iter()
+        .map(|(w, n)| match (*n, w.ends_with('s')) {
+            (1, _) | (_, true) => format!("{n} {w}"),
+            _ => format!("{n} {w}s"),
+        })
+        .collect();
+    format!("; with them, {total} made by Azure ({})", parts.join(", "))
+}
+
+/// What went with the resources a destroy deleted, for its summary ([`with_them`]): the
+/// implicit children the plan deletes whose parent the run deleted and that are not
+/// reported as left behind.
+pub fn gone_with_them(p: &Plan, results: &[(String, String, Outcome)]) -> String {
+    let parent_gone = |name: &str| {
+        results.iter().any(|r| {
+            r.0 == name && matches!(r.2, Outcome::Deleted(_) | Outcome::AdoptedDeleted(_) | Outcome::Purged(_))
+        })
+    };
+    let gone = p
+        .implicit
+        .iter()
+        .filter(|c| c.action == ActionKind::Delete && parent_gone(&c.parent))
+        .filter(|c| !results.iter().any(|r| r.0.eq_ignore_ascii_case(&c.id)));
+    with_them(gone)
 }
 
 /// Destroy: what it keeps, and why (`  = rg (resource_group): kept: it holds …`).
@@ -324,8 +369,9 @@ pub fn outcome_detail(o: &Outcome) -> String {
     }
 }
 
-/// The summary after apply or destroy.
-pub fn summary(results: &[(String, String, Outcome)], verb: &str) -> String {
+/// The summary after apply or destroy; `extra` ends its last line (what went with the
+/// plan's resources, [`with_them`]).
+pub fn summary(results: &[(String, String, Outcome)], verb: &str, extra: &str) -> String {
     let count = |w: &str| results.iter().filter(|r| outcome_word(&r.2) == w).count();
     let mut out = String::new();
     for (name, kind, o) in results {
@@ -334,7 +380,7 @@ pub fn summary(results: &[(String, String, Outcome)], verb: &str) -> String {
         }
     }
     out.push_str(&format!(
-        "{verb} complete: {} created, {} updated, {} replaced, {} deleted, {} adopted, {}{}{} unchanged, {} kept; {} failed, {} skipped.\n",
+        "{verb} complete: {} created, {} updated, {} replaced, {} deleted, {} adopted, {}{}{} unchanged, {} kept; {} failed, {} skipped{extra}.\n",
         count("created"),
         count("updated"),
         count("replaced"),
@@ -474,5 +520,48 @@ pub fn next_steps(steps: &[crate::kinds::sql::ContainedUser], json: bool) {
                 s.database, s.server, s.admin, s.sql
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn child(parent: &str, id: &str, what: &str, action: ActionKind) -> ImplicitChild {
+        ImplicitChild { parent: parent.into(), id: id.into(), what: what.into(), action, reason: String::new() }
+    }
+
+    #[test]
+    fn with_them_counts_by_what_and_says_nothing_for_none() {
+        let c = [
+            child("vm", "/d1", "OS disk", ActionKind::Delete),
+            child("vm", "/n1", "network interface", ActionKind::Delete),
+            child("vm2", "/n2", "network interface", ActionKind::Delete),
+            child("nsg", "/r1", "default security rules", ActionKind::Delete),
+        ];
+        assert_eq!(
+            with_them(c.iter()),
+            "; with them, 4 made by Azure (1 OS disk, 2 network interfaces, 1 default security rules)"
+        );
+        assert_eq!(with_them([].iter()), "");
+    }
+
+    #[test]
+    fn gone_with_them_counts_only_children_of_deleted_parents_not_left_behind() {
+        let mut p = Plan::new("demo", "s", true, vec![]);
+        p.implicit = vec![
+            child("vm", "/disk", "OS disk", ActionKind::Delete),
+            child("vm", "/nic", "network interface", ActionKind::Delete),
+            child("kept", "/pip", "public IP", ActionKind::Delete),
+            child("vault", "/deleted", "soft-deleted vault", ActionKind::NoOp),
+        ];
+        let results = vec![
+            ("vm".to_string(), "vm".to_string(), Outcome::AdoptedDeleted("/vm".into())),
+            ("kept".to_string(), "nic".to_string(), Outcome::Kept("in use".into())),
+            ("vault".to_string(), "key_vault".to_string(), Outcome::Deleted("/v".into())),
+            // A leftover destroy could not delete is reported as a row of its own.
+            ("/NIC".to_string(), "nic".to_string(), Outcome::Skipped("not reached".into())),
+        ];
+        assert_eq!(gone_with_them(&p, &results), "; with them, 1 made by Azure (1 OS disk)");
     }
 }

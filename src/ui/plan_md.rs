@@ -11,7 +11,7 @@
 
 use crate::plan::{Action, ActionKind, Plan};
 
-use super::plan::{change_lines, counts, implicit_lines, sym};
+use super::plan::{change_lines, counts, implicit_lines, sym, with_them};
 
 /// GitHub's limit on a comment body, in characters.
 pub const GITHUB_LIMIT: usize = 65_536;
@@ -125,7 +125,8 @@ fn markdown_within(p: &Plan, max: usize) -> String {
     if changed == 0 {
         head.push_str(&format!("no changes. Azure matches plan `{}`.\n", p.plan));
     } else {
-        head.push_str(&format!("{}.\n", counts(&p.summary)));
+        let implicit = with_them(p.implicit.iter().filter(|c| c.action == ActionKind::Delete));
+        head.push_str(&format!("{}{implicit}.\n", counts(&p.summary)));
     }
     if !p.not_applied.is_empty() {
         head.push_str(&format!("\nNot applied by this version of idlab: {}.\n", p.not_applied.join(", ")));

@@ -35,6 +35,11 @@ fn status_of(s: &Served, id: &str, api: &str) -> Value {
 }
 
 /// A plan of three resources made by hand: a group, an identity, Reader for it on the group.
+/// The line of `out` that starts with `head` (a summary line).
+fn summary_line<'a>(out: &'a str, head: &str) -> &'a str {
+    out.lines().find(|l| l.starts_with(head)).unwrap_or_else(|| panic!("no `{head}` line: {out}"))
+}
+
 fn small_plan(dir: &std::path::Path) -> String {
     let text = "name: small\nlocation: eastus\nresources:\n  rg:\n    type: resource_group\n    name: handmade-rg\n  id1:\n    type: user_assigned_identity\n    name: ID1\n    resource_group: ${rg}\n  reader:\n    type: role_assignment\n    scope: ${rg}\n    principal: ${id1}\n    role: Reader\n";
     let path = dir.join("small.yaml");
@@ -149,12 +154,27 @@ fn arm_user_assigned_made_by_hand_is_torn_down_and_nothing_is_written() {
         assert!(p.stdout.to_ascii_lowercase().contains(&line.to_ascii_lowercase()), "{line}: {}", p.stdout);
     }
     assert!(p.stdout.contains("4 to adopt and delete"), "{}", p.stdout);
+    // The summary counts what Azure made with them, by what it is.
+    let with_them = |line: &str| {
+        for part in ["1 OS disk", "1 network interface", "1 public IP", "1 network security group", "1 virtual network"]
+        {
+            assert!(line.contains(part), "{part}: {line}");
+        }
+    };
+    with_them(summary_line(&p.stdout, "Plan: "));
     // The teardown: nothing left, the group gone, and not one PUT or PATCH sent.
     s.op("DELETE", "/_idlab/requests", None);
     let r = s.idlab(&["destroy", plan, "--adopt", "--auto-approve"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert_eq!(puts_and_patches(&s), Vec::<String>::new());
     assert!(r.stderr.contains("4 deleted, 4 adopted"), "{}", r.stderr);
+    let done = summary_line(&r.stderr, "Destroy complete: ");
+    with_them(done);
+    assert_eq!(
+        done.split("; with them, ").nth(1).map(|t| t.split(' ').next()),
+        summary_line(&p.stdout, "Plan: ").split("; with them, ").nth(1).map(|t| t.split(' ').next()),
+        "the run counts what the plan said goes with them: {done}"
+    );
     assert!(!group_exists(&s, &made.group), "{}", r.stderr);
     assert_eq!(resources_in(&s, &made.group), Vec::<String>::new());
     let all = s.op("GET", &format!("/subscriptions/{}/resources?api-version=2021-04-01", s.subscription()), None);
@@ -191,6 +211,8 @@ fn keyvault_made_by_hand_is_torn_down_leaving_the_vault_soft_deleted() {
     assert_eq!(puts_and_patches(&s), Vec::<String>::new());
     assert!(r.stderr.contains(&format!("<=- {}", vault.id)), "{}", r.stderr);
     assert!(r.stderr.contains("soft-deleted vault"), "{}", r.stderr);
+    // Every match counts as adopted, the access-policy entries that go with the vault too.
+    assert!(summary_line(&r.stderr, "Destroy complete: ").contains(" 6 deleted, 6 adopted,"), "{}", r.stderr);
     for id in [&made.vm.nic, &made.vm.public_ip, &made.vm.nsg, &made.vm.vnet, &made.vm.os_disk] {
         assert!(r.stderr.contains(id.as_str()), "{id}: {}", r.stderr);
     }
@@ -201,6 +223,30 @@ fn keyvault_made_by_hand_is_torn_down_leaving_the_vault_soft_deleted() {
     // The vault was deleted, not purged: its soft-deleted copy stays (without --purge).
     let deleted = deleted_vault(&s, &vault.name);
     assert_eq!(deleted["name"], vault.name.as_str(), "{deleted}");
+}
+
+#[test]
+fn storage_made_by_hand_is_torn_down_blob_and_reader_before_the_account() {
+    let s = Served::start();
+    let made = handmade::storage_blob(&s, &Options::storage());
+    let st = made.storage.as_ref().expect("storage");
+    let plan = "plans/storage-blob.yaml";
+    s.op("DELETE", "/_idlab/requests", None);
+    let r = s.idlab(&["destroy", plan, "--adopt", "--auto-approve"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(puts_and_patches(&s), Vec::<String>::new());
+    let done = summary_line(&r.stderr, "Destroy complete: ");
+    assert!(done.contains(" 6 deleted, 6 adopted,"), "{}", r.stderr);
+    assert!(done.contains("; with them, 5 made by Azure (1 OS disk, 1 network interface"), "{done}");
+    // The reader on the container goes before the container, the container before the account.
+    let log = deletes(&s);
+    let at = |id: &str| deleted_at(&log, id).first().copied().unwrap_or_else(|| panic!("{id} not deleted: {log:?}"));
+    let container = at(&st.container);
+    assert!(at(&made.assignments[0].id) < container, "{log:?}");
+    assert!(container < at(&st.id), "{log:?}");
+    assert!(!group_exists(&s, &made.group), "{}", r.stderr);
+    let all = s.op("GET", &format!("/subscriptions/{}/resources?api-version=2021-04-01", s.subscription()), None);
+    assert_eq!(all["value"], json!([]), "{all}");
 }
 
 #[test]
@@ -586,6 +632,9 @@ fn ctrl_c_during_a_teardown_finishes_what_the_vm_leaves_and_the_rerun_the_rest()
     assert!(deleting, "the VM's DELETE was not sent");
     let (code, stderr) = run.interrupt();
     assert_eq!(code, 130, "{stderr}");
+    // Counted with them: what went with the VM; nothing of the group's or the identity's.
+    let done = summary_line(&stderr, "Destroy complete: ");
+    assert!(done.contains("1 OS disk") && done.contains("1 virtual network"), "{done}");
     assert!(stderr.contains("vm: adopted and deleted"), "{stderr}");
     assert!(stderr.contains("myResourceGroupVM-vnet (virtual_network): deleted, after what used it"), "{stderr}");
     assert!(stderr.contains("id1 (user_assigned_identity): interrupted before it started"), "{stderr}");
