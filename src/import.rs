@@ -32,6 +32,11 @@ pub struct Input {
     pub assignments: Vec<J>,
     /// What could not be read, for the file's notes.
     pub notes: Vec<String>,
+    /// The import writes files next to the plan (`--out`): blobs are declared, their content
+    /// in `contents`.
+    pub files: bool,
+    /// Content read for resources whose declaration names a file (blobs), by lower-case id.
+    pub contents: BTreeMap<String, Vec<u8>>,
 }
 
 /// One resource found.
@@ -57,6 +62,8 @@ pub struct Output {
     pub declared: usize,
     pub implicit: usize,
     pub unsupported: usize,
+    /// The files the plan names, to write next to it: (path relative to the plan, content).
+    pub files: Vec<(String, Vec<u8>)>,
 }
 
 struct Item<'a> {
@@ -102,6 +109,7 @@ pub fn write(input: &Input) -> Output {
         principals: &empty,
         caller: input.caller.as_deref(),
         location: &location,
+        files: input.files,
     };
     let mut first: Vec<(usize, Imported)> =
         items.iter().enumerate().filter_map(|(n, i)| Some((n, i.kind.import(&i.id, i.body, &first_src)?))).collect();
@@ -138,10 +146,12 @@ pub fn write(input: &Input) -> Output {
         principals: &principals,
         caller: input.caller.as_deref(),
         location: &location,
+        files: input.files,
     };
     let mut decls: Vec<(String, &'static str, Imported)> = Vec::new();
     let mut declared: BTreeSet<String> = BTreeSet::new();
     let mut skipped = Vec::new();
+    let mut files = Vec::new();
     for (n, _) in &first {
         let item = &items[*n];
         let Some(mut imp) = item.kind.import(&item.id, item.body, &src) else { continue };
@@ -161,6 +171,10 @@ pub fn write(input: &Input) -> Output {
             Some(k) => k.clone(),
             None => unique(&mut taken, &imp.key_hint, &imp.key_alt),
         };
+        if let Some(path) = &imp.file {
+            let content = input.contents.get(&item.id.to_ascii_lowercase()).cloned().unwrap_or_default();
+            files.push((path.clone(), content));
+        }
         declared.insert(item.id.to_ascii_lowercase());
         decls.push((key, item.kind.type_name(), imp));
     }
@@ -179,7 +193,9 @@ pub fn write(input: &Input) -> Output {
             unsupported.push(format!("{}  {}", f.arm_type, last(&f.id)));
         }
     }
-    render(input, &location, decls, implicit, unsupported, skipped)
+    let mut out = render(input, &location, decls, implicit, unsupported, skipped);
+    out.files = files;
+    out
 }
 
 /// The plan's location: the first group's (the groups sorted by name).
@@ -262,7 +278,7 @@ fn render(
     }
     let blocks = [
         ("Not declared: part of a declaration (a VM's disks, the network its `network:` makes):", &implicit),
-        ("Not declared: access that names principals outside this plan:", &skipped),
+        ("Not declared, and why (access that names principals outside this plan, blobs):", &skipped),
         ("Not declared: kinds idlab does not manage or import (type, name):", &unsupported),
     ];
     for (title, lines) in blocks {
@@ -287,6 +303,7 @@ fn render(
         declared: decls.len(),
         implicit: implicit.len(),
         unsupported: unsupported.len(),
+        files: Vec::new(),
     }
 }
 
@@ -518,6 +535,7 @@ mod tests {
                     "principalType": "ServicePrincipal",
                     "roleDefinitionId": format!("{SUB}/providers/Microsoft.Authorization/roleDefinitions/acdd72a7-3385-48ef-bd42-f606fba81ae7") } })],
             notes: Vec::new(),
+            ..Input::default()
         }
     }
 

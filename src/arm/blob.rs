@@ -51,13 +51,26 @@ fn encode_path(s: &str) -> String {
 /// The blob's URL without a query, and a SAS with `perms` for its container; `None` when the
 /// account does not exist.
 async fn locate(client: &Client, b: &BlobId, perms: &str) -> Result<Option<(String, Sensitive<String>)>, Error> {
-    let Some(account) = client.get(&b.account_id, STORAGE_API).await? else {
+    let found = container_url(client, &b.account_id, &b.account, &b.container, perms).await?;
+    Ok(found.map(|(url, sas)| (format!("{url}/{}", encode_path(&b.name)), sas)))
+}
+
+/// A container's URL without a query, and a SAS with `perms` for it; `None` when the account
+/// does not exist.
+async fn container_url(
+    client: &Client,
+    account_id: &str,
+    account: &str,
+    container: &str,
+    perms: &str,
+) -> Result<Option<(String, Sensitive<String>)>, Error> {
+    let Some(body) = client.get(account_id, STORAGE_API).await? else {
         return Ok(None);
     };
-    let endpoint = account
+    let endpoint = body
         .pointer("/properties/primaryEndpoints/blob")
         .and_then(Value::as_str)
-        .ok_or_else(|| Error::new("InvalidResponse", format!("{} has no blob endpoint", b.account_id)))?;
+        .ok_or_else(|| Error::new("InvalidResponse", format!("{account_id} has no blob endpoint")))?;
     let expiry = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
     let expiry = expiry
         .replace_nanosecond(0)
@@ -65,18 +78,18 @@ async fn locate(client: &Client, b: &BlobId, perms: &str) -> Result<Option<(Stri
         .format(&time::format_description::well_known::Rfc3339)
         .map_err(|e| Error::new("InvalidRequest", e.to_string()))?;
     let req = json!({
-        "canonicalizedResource": format!("/blob/{}/{}", b.account, b.container),
+        "canonicalizedResource": format!("/blob/{account}/{container}"),
         "signedResource": "c",
         "signedPermission": perms,
         "signedProtocol": "https",
         "signedExpiry": expiry,
     });
-    let sas = client.post(&format!("{}/ListServiceSas", b.account_id), STORAGE_API, &req).await?;
+    let sas = client.post(&format!("{account_id}/ListServiceSas"), STORAGE_API, &req).await?;
     let token = sas
         .get("serviceSasToken")
         .and_then(Value::as_str)
         .ok_or_else(|| Error::new("InvalidResponse", "ListServiceSas answered no serviceSasToken"))?;
-    let url = format!("{}{}/{}", endpoint.trim_end_matches('/').to_string() + "/", b.container, encode_path(&b.name));
+    let url = format!("{}/{container}", endpoint.trim_end_matches('/'));
     Ok(Some((url, Sensitive::new(token.to_string()))))
 }
 
@@ -234,6 +247,138 @@ async fn put_blocks(
     Ok(())
 }
 
+/// A blob as a container listing shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub name: String,
+    pub size: u64,
+    pub content_type: Option<String>,
+    pub content_md5: Option<String>,
+}
+
+/// The blobs of a container (its id), in name order, at most `max`; `None` when the account
+/// or the container does not exist. Pages follow `NextMarker`.
+///
+/// # Errors
+/// ARM or data-plane failures other than absence (a refused listing keeps its status).
+pub async fn list(client: &Client, container_id: &str, max: usize) -> Result<Option<Vec<Listed>>, Error> {
+    let (account_id, container) = container_id
+        .split_once("/blobServices/default/containers/")
+        .ok_or_else(|| Error::new("InvalidId", format!("{container_id} is not a container id")))?;
+    let account = account_id.rsplit('/').next().unwrap_or_default();
+    let Some((url, sas)) = container_url(client, account_id, account, container, "rl").await? else {
+        return Ok(None);
+    };
+    let mut out = Vec::new();
+    let mut marker = String::new();
+    while out.len() < max {
+        let query = if marker.is_empty() {
+            "restype=container&comp=list".to_string()
+        } else {
+            format!("restype=container&comp=list&marker={}", super::percent_encode(&marker, b""))
+        };
+        let page_url = format!("{url}?{query}");
+        let resp = call(client, Method::GET, &page_url, &sas, &[], None).await?;
+        match resp.status {
+            404 => return Ok(None),
+            200 => {}
+            _ => return Err(failure(&format!("GET {url}?{query}"), &resp)),
+        }
+        let xml = String::from_utf8_lossy(&resp.bytes).into_owned();
+        for blob in elements(&xml, "Blob") {
+            let Some(name) = element(blob, "Name") else { continue };
+            let props = elements(blob, "Properties").next().unwrap_or_default();
+            out.push(Listed {
+                name,
+                size: element(props, "Content-Length").and_then(|n| n.parse().ok()).unwrap_or(0),
+                content_type: element(props, "Content-Type").filter(|t| !t.is_empty()),
+                content_md5: element(props, "Content-MD5").filter(|t| !t.is_empty()),
+            });
+        }
+        match element(&xml, "NextMarker").filter(|m| !m.is_empty()) {
+            Some(m) => marker = m,
+            None => break,
+        }
+    }
+    out.truncate(max);
+    Ok(Some(out))
+}
+
+/// The blob's content, or `None` when it (or its account or container) does not exist.
+///
+/// # Errors
+/// ARM or data-plane failures other than absence.
+pub async fn download(client: &Client, id: &str) -> Result<Option<Vec<u8>>, Error> {
+    let b = BlobId::parse(id).ok_or_else(|| Error::new("InvalidId", format!("{id} is not a blob id")))?;
+    let Some((url, sas)) = locate(client, &b, "r").await? else {
+        return Ok(None);
+    };
+    let resp = call(client, Method::GET, &url, &sas, &[], None).await?;
+    match resp.status {
+        404 => Ok(None),
+        s if (200..300).contains(&s) => Ok(Some(resp.bytes)),
+        _ => Err(failure(&format!("GET {url}"), &resp)),
+    }
+}
+
+/// The inner text of each `<tag>…</tag>` in `xml` (a listing's elements hold no attributes).
+fn elements<'a>(xml: &'a str, tag: &str) -> impl Iterator<Item = &'a str> {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    let mut rest = xml;
+    std::iter::from_fn(move || {
+        let at = rest.find(&open)? + open.len();
+        let end = rest[at..].find(&close)? + at;
+        let inner = &rest[at..end];
+        rest = &rest[end + close.len()..];
+        Some(inner)
+    })
+}
+
+/// The unescaped text of the first `<tag>` in `xml`.
+fn element(xml: &str, tag: &str) -> Option<String> {
+    elements(xml, tag).next().map(unescape)
+}
+
+/// XML text with its five entities and numeric references resolved.
+fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        let Some(end) = tail.find(';') else {
+            out.push_str(tail);
+            return out;
+        };
+        let entity = &tail[1..end];
+        let c = match entity {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            e => e
+                .strip_prefix("#x")
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .or_else(|| e.strip_prefix('#').and_then(|d| d.parse().ok()))
+                .and_then(char::from_u32),
+        };
+        match c {
+            Some(c) => {
+                out.push(c);
+                rest = &tail[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Delete the blob; answers whether it existed.
 ///
 /// # Errors
@@ -267,5 +412,17 @@ mod tests {
         let odd = "/subscriptions/s/resourceGroups/blobs/providers/Microsoft.Storage/storageAccounts/a/blobServices/default/containers/c/blobs/x/blobs/y";
         let b = BlobId::parse(odd).expect("parses");
         assert_eq!((b.account.as_str(), b.container.as_str(), b.name.as_str()), ("a", "c", "x/blobs/y"));
+    }
+
+    #[test]
+    fn a_listing_reads_names_and_properties_unescaped() {
+        let xml = "<?xml version=\"1.0\"?><EnumerationResults><Blobs><Blob><Name>a &amp; b&#x2F;c.txt</Name><Properties><Content-Length>5</Content-Length><Content-Type>text/plain</Content-Type><Content-MD5>XUFAKrxLKna5cZ2REBfFkg==</Content-MD5></Properties></Blob><Blob><Name>z</Name><Properties><Content-Length>0</Content-Length><Content-MD5 /></Properties></Blob></Blobs><NextMarker>bQ==</NextMarker></EnumerationResults>";
+        let blobs: Vec<&str> = elements(xml, "Blob").collect();
+        assert_eq!(blobs.len(), 2);
+        assert_eq!(element(blobs[0], "Name").as_deref(), Some("a & b/c.txt"));
+        assert_eq!(element(blobs[0], "Content-MD5").as_deref(), Some("XUFAKrxLKna5cZ2REBfFkg=="));
+        assert_eq!(element(blobs[1], "Content-MD5"), None);
+        assert_eq!(element(xml, "NextMarker").as_deref(), Some("bQ=="));
+        assert_eq!(unescape("&lt;&#60;&bogus; &"), "<<&bogus; &");
     }
 }

@@ -53,23 +53,33 @@ pub(crate) fn cmd_import(a: &ImportArgs) -> Exit {
             &a.groups,
             &plan_name,
             cx.parallelism,
+            a.out.is_some(),
         )
         .await
         .map_err(|e| e.message.clone());
         drop(conn.local);
-        got.map(|i| {
-            let out = crate::import::write(&i);
-            let changes = would_change(&out.text, &i, cx);
-            (i, out, changes)
-        })
+        let i = got?;
+        let out = crate::import::write(&i);
+        // The files the plan names go next to it first: the check below reads them.
+        let written = match &a.out {
+            Some(path) => write_files(plan_dir(path), &out.files, a.force)?,
+            None => Vec::new(),
+        };
+        let base = a.out.as_deref().map_or(Path::new("."), plan_dir);
+        let changes = would_change(&out.text, &i, cx, base);
+        Ok::<_, String>((i, out, changes, written))
     });
-    let (input, out, changes) = match read {
+    let (input, out, changes, written) = match read {
         Ok(x) => x,
         Err(e) => return fail(e),
     };
     match &a.out {
         Some(path) => {
             if let Err(e) = write_new(path, &out.text, a.force) {
+                // No files without the plan that names them.
+                for f in &written {
+                    let _ = std::fs::remove_file(f);
+                }
                 return fail(format!("cannot write {}: {e}", path.display()));
             }
         }
@@ -85,6 +95,14 @@ pub(crate) fn cmd_import(a: &ImportArgs) -> Exit {
         out.unsupported,
         a.out.as_ref().map(|p| format!(", written to {}", p.display())).unwrap_or_default()
     );
+    if !out.files.is_empty() {
+        s.push_str(&format!(
+            "Wrote {} blob file(s) the plan names, {} byte(s), under {}.\n",
+            out.files.len(),
+            out.files.iter().map(|f| f.1.len()).sum::<usize>(),
+            a.out.as_deref().map_or(Path::new("."), plan_dir).join("files").display()
+        ));
+    }
     if !out.placeholders.is_empty() {
         s.push_str("Set these before `idlab plan` or `apply` (secret values are never read):\n");
         for p in &out.placeholders {
@@ -118,18 +136,54 @@ fn write_new(path: &Path, text: &str, force: bool) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The directory a plan file is in (its paths are relative to it).
+fn plan_dir(path: &Path) -> &Path {
+    path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."))
+}
+
+/// Write each (path relative to `dir`, content): every one checked before any is written (an
+/// existing file with other content only with `force`), each written whole through a file
+/// next to it. Answers the files it made or replaced.
+fn write_files(dir: &Path, files: &[(String, Vec<u8>)], force: bool) -> Result<Vec<PathBuf>, String> {
+    let mut todo = Vec::new();
+    for (rel, content) in files {
+        let path = dir.join(rel);
+        match std::fs::read(&path) {
+            Ok(have) if have == *content => continue,
+            Ok(_) if !force => {
+                return Err(format!("{} exists with other content: pass --force to overwrite it", path.display()));
+            }
+            _ => todo.push((path, content)),
+        }
+    }
+    let mut written = Vec::new();
+    for (path, content) in todo {
+        let made = (|| {
+            let parent = plan_dir(&path);
+            std::fs::create_dir_all(parent)?;
+            let mut tmp = tempfile::NamedTempFile::new_in(parent)?;
+            tmp.write_all(content)?;
+            tmp.as_file().sync_all()?;
+            tmp.persist(&path).map_err(|e| e.error)
+        })();
+        if let Err(e) = made {
+            for f in &written {
+                let _ = std::fs::remove_file(f);
+            }
+            return Err(format!("cannot write {}: {e}", path.display()));
+        }
+        written.push(path);
+    }
+    Ok(written)
+}
+
 /// What `plan --adopt` would change besides taking the resources over (their tag or metadata
 /// mark): the written plan loaded and diffed, offline, against the ARM bodies just read, as
 /// `key (fields)`. Role assignments (found by content) and data-plane objects are left to
 /// `plan`.
-fn would_change(text: &str, input: &crate::import::Input, cx: &crate::engine::Context) -> Vec<String> {
+fn would_change(text: &str, input: &crate::import::Input, cx: &crate::engine::Context, base: &Path) -> Vec<String> {
     use crate::kinds::env::Plane;
-    let loaded = crate::resolve::load_str(
-        "imported plan",
-        text.to_string(),
-        Path::new("."),
-        &crate::resolve::Options::default(),
-    );
+    let loaded = crate::resolve::load_str("imported plan", text.to_string(), base, &crate::resolve::Options::default());
     let Some(plan) = loaded.plan else {
         return vec!["everything: the written plan does not validate (a bug: please report it)".into()];
     };

@@ -25,7 +25,8 @@ const DEFINITION_TYPE: &str = "Microsoft.Authorization/roleDefinitions";
 const STORAGE_API: &str = "2025-06-01";
 const GEN1_API: &str = "2016-11-01";
 
-/// Read the groups named in `groups` (in subscription `sub`) for the plan `plan_name`.
+/// Read the groups named in `groups` (in subscription `sub`) for the plan `plan_name`; with
+/// `files`, the content of the blobs too (the plan is written with files next to it).
 ///
 /// # Errors
 /// A group that does not exist (named), or a read that failed.
@@ -36,12 +37,14 @@ pub async fn read(
     groups: &[String],
     plan_name: &str,
     parallelism: usize,
+    files: bool,
 ) -> Result<Input, Error> {
     let mut input = Input {
         plan_name: plan_name.to_string(),
         subscription: sub.to_string(),
         groups: Vec::new(),
         caller: caller.map(str::to_string),
+        files,
         ..Input::default()
     };
     let mut group_ids = Vec::new();
@@ -91,6 +94,7 @@ pub async fn read(
     // What the kinds find inside what was read.
     let mut more = Vec::new();
     let mut folder_reads = Vec::new();
+    let mut blob_reads = Vec::new();
     for f in &input.found {
         let Some(k) = f.kind else { continue };
         for r in k.import_children(&f.id, &f.body).reads {
@@ -124,6 +128,7 @@ pub async fn read(
                     }
                 }
                 Read::Folders { store, gen2, kind } => folder_reads.push((store, gen2, kind)),
+                Read::Blobs { container, kind } => blob_reads.push((container, kind)),
                 Read::Arm { path, api, kind } => {
                     let api = kinds::by_type(kind).map_or(api, |k| k.api_version());
                     for item in client.list(&path, api).await? {
@@ -136,7 +141,20 @@ pub async fn read(
             }
         }
     }
+    let before = input.found.len();
     input.found.extend(more);
+    // The blobs of the containers found inside accounts.
+    for f in &input.found[before..] {
+        let Some(k) = f.kind else { continue };
+        for r in k.import_children(&f.id, &f.body).reads {
+            if let Read::Blobs { container, kind } = r {
+                blob_reads.push((container, kind));
+            }
+        }
+    }
+    for (container, kind) in blob_reads {
+        blobs(client, &mut input, &container, kind).await?;
+    }
     // Data Lake folders with their ACLs: a Gen2 account's through each of its file systems
     // (the containers read above).
     for (store, gen2, kind) in folder_reads {
@@ -213,6 +231,51 @@ pub async fn read(
         }
     }
     Ok(input)
+}
+
+/// How many blobs of a container import reads at most.
+const MAX_BLOBS: usize = 1000;
+
+/// The blobs of `container` (an id) as objects of the kind `kind`, with their content when
+/// the import writes files. A Data Lake file system's files are not blobs to a plan: noted,
+/// not read. A refused listing is noted.
+async fn blobs(client: &Client, input: &mut Input, container: &str, kind: &'static str) -> Result<(), Error> {
+    let shown = container.rsplit('/').next().unwrap_or_default().to_string();
+    let account = container.split_once("/blobServices/").map_or(container, |(a, _)| a);
+    let hns = input.found.iter().any(|f| {
+        f.id.eq_ignore_ascii_case(account)
+            && f.body.pointer("/properties/isHnsEnabled").and_then(Value::as_bool) == Some(true)
+    });
+    if hns {
+        input
+            .notes
+            .push(format!("the files of Data Lake file system {shown}: a plan declares its folders, not its files"));
+        return Ok(());
+    }
+    let listed = match crate::arm::blob::list(client, container, MAX_BLOBS + 1).await {
+        Ok(l) => l.unwrap_or_default(),
+        Err(e) if matches!(e.status, Some(401 | 403)) => {
+            input.notes.push(format!("the blobs of container {shown}: listing them was refused ({})", e.code));
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    if listed.len() > MAX_BLOBS {
+        input.notes.push(format!("the blobs of container {shown} after the first {MAX_BLOBS}"));
+    }
+    for b in listed.into_iter().take(MAX_BLOBS) {
+        let id = format!("{container}/blobs/{}", b.name);
+        if input.files && b.size <= crate::kinds::import::MAX_BLOB_BYTES {
+            let Some(content) = crate::arm::blob::download(client, &id).await? else { continue };
+            input.contents.insert(id.to_ascii_lowercase(), content);
+        }
+        let body = serde_json::json!({
+            "name": b.name,
+            "properties": { "contentType": b.content_type, "contentMd5": b.content_md5, "contentLength": b.size },
+        });
+        input.found.push(Found { id, arm_type: kind.into(), body, kind: kinds::by_type(kind) });
+    }
+    Ok(())
 }
 
 /// Every secret of a vault (names, content types, tags), every page.

@@ -62,6 +62,8 @@ pub struct Source<'a> {
     pub caller: Option<&'a str>,
     /// The plan's `location`.
     pub location: &'a str,
+    /// The import writes files next to the plan (`--out`): blobs can be declared.
+    pub files: bool,
 }
 
 impl Source<'_> {
@@ -130,6 +132,9 @@ pub struct Imported {
     pub note: Option<String>,
     /// Not declared, with why (an access-policy entry of a principal outside the plan).
     pub skipped: Option<String>,
+    /// A file the plan names (a blob's `source`), relative to the plan, which the import
+    /// writes next to it with the content it read for this resource.
+    pub file: Option<String>,
 }
 
 /// What a kind finds inside a resource: objects to import as well, and reads that find more.
@@ -154,7 +159,14 @@ pub enum Read {
     /// whose file systems are the containers read with it), each read with its ACL: objects of
     /// the kind `kind`. Only folders with named ACL entries are kept.
     Folders { store: String, gen2: bool, kind: &'static str },
+    /// The blobs of a container (`container`, its id), through its data plane: objects of the
+    /// kind `kind`, with their content when the import writes files and they are no larger
+    /// than [`MAX_BLOB_BYTES`].
+    Blobs { container: String, kind: &'static str },
 }
+
+/// The largest blob whose content an import downloads (and so declares).
+pub const MAX_BLOB_BYTES: u64 = 16 << 20;
 
 /// `/subscriptions/{s}/resourceGroups/{g}` of an id inside a group.
 pub fn group_id(id: &str) -> String {

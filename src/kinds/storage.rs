@@ -196,7 +196,8 @@ pub fn import_storage_children(id: &str, have: &J) -> Children {
 /// The api-version of blob containers.
 const CONTAINER_API: &str = "2025-06-01";
 
-/// `blob_container`: its account as a reference, its public access. Its blobs are not read.
+/// `blob_container`: its account as a reference, its public access (its blobs are read as
+/// children: [`import_container_children`]).
 pub fn import_blob_container(id: &str, have: &J, src: &Source<'_>) -> Option<Imported> {
     let account = id.to_ascii_lowercase().find("/blobservices/").map(|at| &id[..at])?;
     let name = text(have, "/name").unwrap_or(last(id));
@@ -213,10 +214,6 @@ pub fn import_blob_container(id: &str, have: &J, src: &Source<'_>) -> Option<Imp
         key_alt: "container".into(),
         rank: 6,
         fields: f,
-        note: Some(
-            "its blobs are not read: declare them (type: blob, with their file next to this plan) to manage them"
-                .into(),
-        ),
         ..Imported::default()
     })
 }
@@ -316,7 +313,65 @@ kind!(BlobContainerKind, BlobContainer,
     api_version: "2025-06-01",
     attributes: &["id", "name", "url"],
     weight: 2,
-    import: import_blob_container);
+    import: import_blob_container,
+    children: import_container_children);
+
+/// A container's blobs, read through its data plane.
+pub fn import_container_children(id: &str, _have: &J) -> Children {
+    let kind = super::Kind::type_name(&BlobKind);
+    Children { found: Vec::new(), reads: vec![Read::Blobs { container: id.to_string(), kind }] }
+}
+
+/// `blob`: its container as a reference, its content as a file next to the plan
+/// (`files/{container}/{name}`), its content type when not the one its name implies. Not
+/// declared when the import writes no files (standard output), when it is larger than
+/// [`super::import::MAX_BLOB_BYTES`], or when its name cannot be a path below `files/`.
+pub fn import_blob(id: &str, have: &J, src: &Source<'_>) -> Option<Imported> {
+    let (container_id, name) = id.split_once("/blobs/")?;
+    let container = last(container_id);
+    let shown = format!("blob {container}/{name}");
+    let skip = |why: &str| Some(Imported { skipped: Some(format!("{shown}: {why}")), ..Imported::default() });
+    if name.split('/').any(|seg| seg.is_empty() || seg == "." || seg == "..") || name.contains(['\\', '\0']) {
+        return skip("its name cannot be a file path below files/; declare it by hand");
+    }
+    if !src.files {
+        return skip("its content is written next to the plan only with --out");
+    }
+    let size = have.pointer("/properties/contentLength").and_then(J::as_u64).unwrap_or(0);
+    if size > super::import::MAX_BLOB_BYTES {
+        return skip(&format!(
+            "{size} bytes, larger than the {} MiB an import downloads; declare it by hand",
+            super::import::MAX_BLOB_BYTES >> 20
+        ));
+    }
+    let source = format!("files/{container}/{name}");
+    let mut fields = vec![
+        Field::str("name", name),
+        Field::str("container", src.reference(container_id).unwrap_or_else(|| container_id.to_string())),
+        Field::str("source", source.clone()),
+    ];
+    let implied = implied_content_type(&source);
+    let held = text(have, "/properties/contentType").unwrap_or("application/octet-stream");
+    if held != implied {
+        fields.push(Field::str("content_type", held));
+    }
+    let mut unexpressed = Vec::new();
+    if text(have, "/properties/contentMd5").is_none() {
+        unexpressed.push(
+            "its Content-MD5 is not set (uploaded in blocks without one): apply uploads it again, which sets it"
+                .to_string(),
+        );
+    }
+    Some(Imported {
+        key_hint: last(name).to_string(),
+        key_alt: "blob".into(),
+        rank: 6,
+        fields,
+        unexpressed,
+        file: Some(source),
+        ..Imported::default()
+    })
+}
 
 /// A block blob whose content is a file next to the plan.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -342,21 +397,25 @@ pub struct Blob {
 impl Blob {
     /// The content type: the declared one, else one from the file's extension.
     pub fn content_type(&self) -> String {
-        if let Some(t) = &self.content_type {
-            return t.value.clone();
+        match &self.content_type {
+            Some(t) => t.value.clone(),
+            None => implied_content_type(&self.source.value).to_string(),
         }
-        let ext = std::path::Path::new(&self.source.value).extension().and_then(|e| e.to_str()).unwrap_or_default();
-        match ext.to_ascii_lowercase().as_str() {
-            "txt" | "md" => "text/plain",
-            "json" => "application/json",
-            "html" | "htm" => "text/html",
-            "csv" => "text/csv",
-            "xml" => "application/xml",
-            "png" => "image/png",
-            "jpg" | "jpeg" => "image/jpeg",
-            _ => "application/octet-stream",
-        }
-        .to_string()
+    }
+}
+
+/// The content type a blob gets from its file's extension.
+fn implied_content_type(path: &str) -> &'static str {
+    let ext = std::path::Path::new(path).extension().and_then(|e| e.to_str()).unwrap_or_default();
+    match ext.to_ascii_lowercase().as_str() {
+        "txt" | "md" => "text/plain",
+        "json" => "application/json",
+        "html" | "htm" => "text/html",
+        "csv" => "text/csv",
+        "xml" => "application/xml",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        _ => "application/octet-stream",
     }
 }
 
@@ -481,4 +540,60 @@ kind!(BlobKind, Blob,
     arm_type: None,
     api_version: "2023-11-03",
     attributes: &["id", "name", "url"],
-    weight: 2);
+    weight: 2,
+    import: import_blob);
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    const C: &str = "/subscriptions/s/resourceGroups/g/providers/Microsoft.Storage/storageAccounts/a/blobServices/default/containers/box";
+
+    fn blob(name: &str, files: bool, props: J) -> Imported {
+        let bodies = BTreeMap::new();
+        let keys = BTreeMap::from([(C.to_ascii_lowercase(), "box".to_string())]);
+        let principals = BTreeMap::new();
+        let src = Source { bodies: &bodies, keys: &keys, principals: &principals, caller: None, location: "x", files };
+        import_blob(&format!("{C}/blobs/{name}"), &json!({ "properties": props }), &src).expect("imported")
+    }
+
+    #[test]
+    fn a_blob_is_declared_with_its_file_and_only_a_content_type_its_name_does_not_imply() {
+        let i = blob("dir/a.txt", true, json!({ "contentType": "text/plain", "contentMd5": "x", "contentLength": 3 }));
+        assert_eq!(i.skipped, None);
+        assert_eq!(i.file.as_deref(), Some("files/box/dir/a.txt"));
+        let keys: Vec<&str> = i.fields.iter().map(|f| f.key.as_str()).collect();
+        assert_eq!(keys, ["name", "container", "source"]);
+        assert_eq!(i.fields[1].value, Y::Str("${box}".into()));
+        assert!(i.unexpressed.is_empty());
+        let i = blob("a.txt", true, json!({ "contentType": "text/csv", "contentLength": 3 }));
+        assert_eq!(
+            i.fields.last().map(|f| (f.key.as_str(), &f.value)),
+            Some(("content_type", &Y::Str("text/csv".into())))
+        );
+        assert_eq!(i.unexpressed.len(), 1, "no Content-MD5: {:?}", i.unexpressed);
+    }
+
+    #[test]
+    fn a_blob_is_named_not_declared_without_files_when_too_large_or_not_a_path() {
+        let small = json!({ "contentLength": 3, "contentMd5": "x" });
+        for (name, files, props, why) in [
+            ("a.txt", false, small.clone(), "only with --out"),
+            ("a/../b", true, small.clone(), "cannot be a file path"),
+            ("a//b", true, small.clone(), "cannot be a file path"),
+            (
+                "big.bin",
+                true,
+                json!({ "contentLength": super::super::import::MAX_BLOB_BYTES + 1 }),
+                "larger than the 16 MiB",
+            ),
+        ] {
+            let i = blob(name, files, props);
+            let skipped = i.skipped.unwrap_or_default();
+            assert!(skipped.starts_with(&format!("blob box/{name}: ")) && skipped.contains(why), "{name}: {skipped}");
+            assert_eq!(i.file, None);
+        }
+    }
+}

@@ -108,7 +108,7 @@ pub fn text(p: &Plan) -> String {
 
 /// What Azure made with the plan's resources that goes with them, for the summary lines:
 /// `; with them, 3 made by Azure (1 OS disk, 2 network interfaces)` (empty for none).
-pub(super) fn with_them<'a>(children: impl Iterator<Item = &'a ImplicitChild>) -> String {
+pub(crate) fn with_them<'a>(children: impl Iterator<Item = &'a ImplicitChild>) -> String {
     let mut by_what: Vec<(&str, usize)> = Vec::new();
     for c in children {
         match by_what.iter_mut().find(|(w, _)| *w == c.what) {
@@ -130,7 +130,7 @@ pub(super) fn with_them<'a>(children: impl Iterator<Item = &'a ImplicitChild>) -
     format!("; with them, {total} made by Azure ({})", parts.join(", "))
 }
 
-/// What went with the resources a destroy deleted, for its summary ([`with_them`]): the
+/// What went with the resources a destroy deleted, for its summary (as `with_them` says it): the
 /// implicit children the plan deletes whose parent the run deleted and that are not
 /// reported as left behind.
 pub fn gone_with_them(p: &Plan, results: &[(String, String, Outcome)]) -> String {
@@ -370,7 +370,7 @@ pub fn outcome_detail(o: &Outcome) -> String {
 }
 
 /// The summary after apply or destroy; `extra` ends its last line (what went with the
-/// plan's resources, [`with_them`]).
+/// plan's resources, as `with_them` says it).
 pub fn summary(results: &[(String, String, Outcome)], verb: &str, extra: &str) -> String {
     let count = |w: &str| results.iter().filter(|r| outcome_word(&r.2) == w).count();
     let mut out = String::new();

@@ -144,6 +144,10 @@ fn round_trip(s: &Served, made: &Made, plan: &str, env: &[(&str, &str)]) -> Stri
     // Its own check, offline, finds nothing a plan would change.
     assert!(!r.stderr.contains("warning"), "{}", r.stderr);
     let text = std::fs::read_to_string(&file).expect("written");
+    // Every file the plan names was written next to it.
+    for l in text.lines().filter_map(|l| l.trim_start().strip_prefix("source: ")) {
+        assert!(dir.path().join(l).is_file(), "{l} not written\n{text}");
+    }
     // References, not ids: no field holds an ARM id.
     let ids: Vec<&str> =
         text.lines().filter(|l| !l.trim_start().starts_with('#') && l.contains("/subscriptions/")).collect();
@@ -189,8 +193,11 @@ fn round_trip(s: &Served, made: &Made, plan: &str, env: &[(&str, &str)]) -> Stri
     let again = s.idlab_env(&["plan", f, "--detailed-exitcode"], env);
     assert_eq!(again.code, 0, "{}\n{text}", again.render());
     // idlab's own marks are not the person's: the groups import the same after the takeover.
-    let second = import(s, &[&made.group], &["--name", plan]);
-    assert_eq!(second.stdout, text);
+    let dir2 = tempfile::tempdir().expect("tmp");
+    let file2 = dir2.path().join(format!("{plan}.yaml"));
+    let second = import(s, &[&made.group], &["--name", plan, "--out", file2.to_str().expect("utf-8")]);
+    assert_eq!(second.code, 0, "{}", second.render());
+    assert_eq!(std::fs::read_to_string(&file2).expect("written"), text);
     let d = s.idlab_env(&["destroy", f, "--auto-approve", "--no-progress"], env);
     assert_eq!(d.code, 0, "{}", d.render());
     assert!(!handmade::group_exists(s, &made.group), "{}", d.render());
@@ -261,9 +268,50 @@ fn the_storage_tutorial_made_by_hand_round_trips() {
         "  idlabtutorialblob:\n    type: storage_account\n    name: idlabtutorialblob\n    resource_group: ${rg}\n",
         "  mycontainer:\n    type: blob_container\n    name: mycontainer\n    account: ${idlabtutorialblob}\n",
         "  myvm-storage-blob-data-reader:\n    type: role_assignment\n    scope: ${mycontainer}\n    principal: ${myvm.identity}\n    role: Storage Blob Data Reader\n",
+        "  hello_world-txt:\n    type: blob\n    name: hello_world.txt\n    container: ${mycontainer}\n    source: files/mycontainer/hello_world.txt\n",
     ] {
         assert!(text.contains(want), "missing\n{want}\nin\n{text}");
     }
+}
+
+#[test]
+fn blobs_are_written_next_to_the_plan_only_with_out_and_never_over_other_content() {
+    let s = Served::start();
+    let made = handmade::storage_blob(&s, &handmade::Options::storage());
+    let want = std::fs::read(crate::common::root().join("plans/files/hello_world.txt")).expect("hello_world.txt");
+    // On standard output: no files, so the blob is named with why, not declared.
+    let r = import(&s, &[&made.group], &[]);
+    assert_eq!(r.code, 0, "{}", r.render());
+    assert!(!r.stdout.contains("type: blob\n"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("#   blob mycontainer/hello_world.txt: its content is written next to the plan only with --out"),
+        "{}",
+        r.stdout
+    );
+    // A file of another content where the blob goes: refused, and nothing written.
+    let dir = tempfile::tempdir().expect("tmp");
+    let plan = dir.path().join("storage.yaml");
+    let blob = dir.path().join("files/mycontainer/hello_world.txt");
+    std::fs::create_dir_all(blob.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&blob, b"mine").expect("write");
+    let out = plan.to_str().expect("utf-8");
+    let r = import(&s, &[&made.group], &["--out", out]);
+    assert_eq!(r.code, 1, "{}", r.render());
+    assert!(r.stderr.contains(&format!("{} exists with other content: pass --force", blob.display())), "{}", r.stderr);
+    assert!(!plan.exists());
+    assert_eq!(std::fs::read(&blob).expect("kept"), b"mine");
+    // With --force: the blob's content replaces it, and the summary says what was written.
+    let r = import(&s, &[&made.group], &["--out", out, "--force"]);
+    assert_eq!(r.code, 0, "{}", r.render());
+    assert_eq!(std::fs::read(&blob).expect("written"), want);
+    assert!(r.stderr.contains(&format!("Wrote 1 blob file(s) the plan names, {} byte(s)", want.len())), "{}", r.stderr);
+    // The same content already there is no conflict.
+    std::fs::remove_file(&plan).expect("rm");
+    let r = import(&s, &[&made.group], &["--out", out]);
+    assert_eq!(r.code, 0, "{}", r.render());
+    let v = idlab(&["validate", out]);
+    assert_eq!(v.code, 0, "{}", v.render());
 }
 
 /// A plan with what the tutorials' groups rarely hold: a custom role (assignable at the
