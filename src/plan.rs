@@ -415,13 +415,16 @@ pub fn decide(name: &str, kind: &str, plan_name: &str, desired: &Desired, observ
             a.reason = Some(format!("it belongs to plan `{}`", other.split(':').next().unwrap_or(other)));
         } else {
             a.action = ActionKind::Adopt;
-            // Under another name: found by what it holds (a role assignment's triple).
+            // Under another name: found by what it holds. A role assignment's triple is the
+            // whole grant, so taking it over changes nothing but its description; a custom
+            // role found by its role name may allow other things: only with --adopt.
             let elsewhere =
                 have.get("id").and_then(Value::as_str).is_some_and(|id| !id.eq_ignore_ascii_case(&desired.id));
-            a.reason = Some(if elsewhere {
-                SAME_CONTENT.into()
-            } else {
-                "it exists without an idlab plan description; apply takes it over only with --adopt".into()
+            let whole_grant = desired.body.pointer("/properties/principalId").is_some();
+            a.reason = Some(match (elsewhere, whole_grant) {
+                (true, true) => SAME_CONTENT.into(),
+                (true, false) => "the same role name exists under another id without an idlab plan description; apply takes it over only with --adopt".into(),
+                _ => "it exists without an idlab plan description; apply takes it over only with --adopt".into(),
             });
         }
         return a;

@@ -185,7 +185,10 @@ pub fn record_decl(
     body: Option<&Value>,
 ) {
     let d = &plan.decls[i];
-    record(values, &d.logical.value, id, body);
+    // Found by what it holds under another name (a custom role made by hand): what refers to
+    // it refers to the one Azure holds.
+    let held = body.and_then(|b| b.get("id")).and_then(Value::as_str).filter(|_| d.spec.matched_by_content());
+    record(values, &d.logical.value, held.unwrap_or(id), body);
     let derived = d.spec.derived(&cx.env(plan, &d.logical.value, values));
     for (attr, v) in derived {
         values.insert((d.logical.value.clone(), attr.to_string()), v);
@@ -274,8 +277,7 @@ pub async fn observe(cx: &Context, plan: &Validated) -> Result<Observed, Error> 
                 let in_absent =
                     absent.iter().any(|a| !a.eq_ignore_ascii_case(&w.id) && crate::arm::id::is_scope_prefix(a, &w.id));
                 if bodies[i].is_none() && selected && d.spec.matched_by_content() && !in_absent {
-                    bodies[i] =
-                        super::plane::arm::find_same_assignment(&cx.client, &w.id, w.api_version, &w.body).await?;
+                    bodies[i] = super::plane::arm::find_same(&cx.client, &w.id, w.api_version, &w.body).await?;
                 }
             }
         }

@@ -92,6 +92,89 @@ fn plan_adopt_shows_adoptions_and_apply_adopt_counts_them_adopted() {
     let _ = json!(null);
 }
 
+/// A custom role made by hand (`New-AzRoleDefinition`: a random GUID) and an assignment of it
+/// at a group, matching a plan's `role_definition` by its role name.
+fn custom_role_by_hand(s: &Served, tmp: &std::path::Path) -> (String, String, String) {
+    let h = handmade::Hand::new(s);
+    let rg = handmade::group(&h, "role-rg", "eastus");
+    let id1 = handmade::identity(&h, "role-rg", "ID1", "eastus");
+    let role = format!(
+        "/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{}",
+        h.subscription(),
+        uuid::Uuid::new_v4()
+    );
+    let body = json!({ "properties": {
+        "roleName": "SAS issuer (by hand)", "description": "made in the portal", "type": "CustomRole",
+        "permissions": [{ "actions": ["Microsoft.Storage/storageAccounts/listServiceSas/action"], "notActions": [], "dataActions": [], "notDataActions": [] }],
+        "assignableScopes": [rg.clone()],
+    }});
+    let (st, v) = h.call("PUT", &format!("{role}?api-version=2022-04-01"), Some(&body));
+    assert!(st < 300, "{v}");
+    let name = uuid::Uuid::new_v4();
+    let ra = format!("{rg}/providers/Microsoft.Authorization/roleAssignments/{name}");
+    let body = json!({ "properties": { "roleDefinitionId": role, "principalId": id1.principal_id, "principalType": "ServicePrincipal" } });
+    let (st, v) = h.call("PUT", &format!("{ra}?api-version=2022-04-01"), Some(&body));
+    assert!(st < 300, "{v}");
+    let plan = tmp.join("role.yaml");
+    std::fs::write(
+        &plan,
+        "name: role\nlocation: eastus\nresources:\n  rg:\n    type: resource_group\n    name: role-rg\n  id1:\n    type: user_assigned_identity\n    name: ID1\n    resource_group: ${rg}\n  sas-issuer:\n    type: role_definition\n    role_name: SAS issuer (by hand)\n    description: made in the portal\n    actions: [Microsoft.Storage/storageAccounts/listServiceSas/action]\n    assignable_scopes: [\"${rg}\"]\n  grant:\n    type: role_assignment\n    scope: ${rg}\n    principal: ${id1}\n    role: ${sas-issuer}\n",
+    )
+    .expect("plan");
+    (plan.to_str().expect("utf-8").to_string(), role, ra)
+}
+
+#[test]
+fn a_custom_role_made_by_hand_is_found_by_its_role_name_adopted_only_with_adopt_and_torn_down() {
+    let s = Served::start();
+    let h = handmade::Hand::new(&s);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (plan, role, ra) = custom_role_by_hand(&s, tmp.path());
+    let plan = plan.as_str();
+    // Found under its own GUID; without --adopt a takeover the plan names but does not make,
+    // and the assignment of it is found by its triple through it.
+    let p = s.idlab(&["plan", plan, "--format", "json"]);
+    assert_eq!(p.code, 0, "{}{}", p.stdout, p.stderr);
+    let v: Value = serde_json::from_str(&p.stdout).expect("plan JSON");
+    let action = |v: &Value, n: &str| v["actions"].as_array().and_then(|a| a.iter().find(|x| x["name"] == n)).cloned();
+    let def = action(&v, "sas-issuer").expect("sas-issuer");
+    assert_eq!(def["action"], "adopt", "{def}");
+    assert!(def["id"].as_str().is_some_and(|i| i.eq_ignore_ascii_case(&role)), "{def}");
+    assert!(def["reason"].as_str().is_some_and(|r| r.contains("the same role name exists under another id")), "{def}");
+    let grant = action(&v, "grant").expect("grant");
+    assert!(grant["id"].as_str().is_some_and(|i| i.eq_ignore_ascii_case(&ra)), "{grant}");
+    let a = s.idlab(&["apply", plan, "--auto-approve"]);
+    assert_eq!(a.code, 1, "{}{}", a.stdout, a.stderr);
+    assert!(a.stderr.contains("rerun with --adopt"), "{}", a.stderr);
+    // destroy --adopt: both hand-made objects go, by their own ids, and the group.
+    let d = s.idlab(&["destroy", plan, "--adopt", "--auto-approve"]);
+    assert_eq!(d.code, 0, "{}{}", d.stdout, d.stderr);
+    assert!(summary_line(&d.stderr, "Destroy complete: ").contains(" 4 deleted, 4 adopted,"), "{}", d.stderr);
+    for id in [&role, &ra] {
+        let (st, v) = h.call("GET", &format!("{id}?api-version=2022-04-01"), None);
+        assert_eq!(st, 404, "{id}: {v}");
+    }
+    assert!(!group_exists(&s, "role-rg"));
+}
+
+#[test]
+fn a_custom_role_made_by_hand_is_taken_over_with_apply_adopt_keeping_its_id() {
+    let s = Served::start();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (plan, role, ra) = custom_role_by_hand(&s, tmp.path());
+    let a = s.idlab(&["apply", &plan, "--adopt", "--auto-approve"]);
+    assert_eq!(a.code, 0, "{}{}", a.stdout, a.stderr);
+    assert!(a.stderr.contains("0 created, 0 updated, 0 replaced, 0 deleted, 4 adopted"), "{}", a.stderr);
+    let got = status_of(&s, &role, "2022-04-01");
+    assert_eq!(got["properties"]["description"], "idlab plan role: made in the portal", "{got}");
+    let got = status_of(&s, &ra, "2022-04-01");
+    assert_eq!(got["properties"]["description"], "idlab plan role", "{got}");
+    s.replans_clean(&plan);
+    let d = s.idlab(&["destroy", &plan, "--auto-approve"]);
+    assert_eq!(d.code, 0, "{}{}", d.stdout, d.stderr);
+    assert!(status_of(&s, &role, "2022-04-01").get("error").is_some());
+}
+
 /// The plan's declarations that exist by hand in `plans/arm-user-assigned.yaml` (logical
 /// names), as `destroy` names them.
 const ARM_MATCHED: [&str; 4] =

@@ -86,6 +86,43 @@ async fn put_role_assignment(client: &Client, id: &str, api: &str, body: &Value,
     }
 }
 
+/// What ARM holds under another name than the desired `id` that is the same object by what
+/// it holds: a role assignment by (scope, principal, role) ([`find_same_assignment`]), a custom
+/// role by its role name ([`find_same_definition`]).
+///
+/// # Errors
+/// The listing failed.
+pub async fn find_same(client: &Client, id: &str, api: &str, body: &Value) -> Result<Option<Value>, Error> {
+    let lower = id.to_ascii_lowercase();
+    if lower.contains("/providers/microsoft.authorization/roledefinitions/") {
+        find_same_definition(client, id, api, body).await
+    } else {
+        find_same_assignment(client, id, api, body).await
+    }
+}
+
+/// The custom role ARM holds with the desired one's role name (unique in a tenant), whatever
+/// its GUID: a role made in the portal or with `az role definition create` has a random one.
+/// One listing at the definition's scope filtered by role name.
+///
+/// # Errors
+/// The listing failed.
+pub async fn find_same_definition(client: &Client, id: &str, api: &str, body: &Value) -> Result<Option<Value>, Error> {
+    let scope = id.split("/providers/Microsoft.Authorization/").next().unwrap_or_default();
+    let name = body.pointer("/properties/roleName").and_then(Value::as_str).unwrap_or_default();
+    // OData doubles a quote inside a string literal.
+    let filter = crate::arm::percent_encode(&format!("roleName eq '{}'", name.replace('\'', "''")), b"");
+    let list = client
+        .list(&format!("{scope}/providers/Microsoft.Authorization/roleDefinitions?$filter={filter}"), api)
+        .await?;
+    Ok(list.into_iter().find(|d| {
+        d.pointer("/properties/roleName").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(name))
+            && d.pointer("/properties/type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.eq_ignore_ascii_case("CustomRole"))
+    }))
+}
+
 /// The role assignment ARM holds for the same (scope, principal, role) as the desired one
 /// (`id`, `body`), whatever its name: one listing at the scope filtered by principal, matched
 /// by scope and role GUID (ARM's `RoleAssignmentExists` names no id). Apply adopts it after
