@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::common::handmade::{self, Made};
+use crate::common::handmade;
 use crate::common::{Served, idlab};
 
 const ARM_PLAN: &str = "plans/arm-user-assigned.yaml";
@@ -135,11 +135,11 @@ fn kinds_idlab_does_not_manage_are_listed_at_the_end() {
 /// `plan --adopt` shows only adoptions whose only change is the plan's tag; `apply --adopt`
 /// takes everything over, after which the plan has no changes and a second import writes the
 /// same bytes; `destroy` removes the group. Answers the written plan.
-fn round_trip(s: &Served, made: &Made, plan: &str, env: &[(&str, &str)]) -> String {
+fn round_trip(s: &Served, group: &str, plan: &str, env: &[(&str, &str)]) -> String {
     let dir = tempfile::tempdir().expect("tmp");
     let file = dir.path().join(format!("{plan}.yaml"));
     let f = file.to_str().expect("utf-8");
-    let r = import(s, &[&made.group], &["--name", plan, "--out", f]);
+    let r = import(s, &[group], &["--name", plan, "--out", f]);
     assert_eq!(r.code, 0, "{}", r.render());
     // Its own check, offline, finds nothing a plan would change.
     assert!(!r.stderr.contains("warning"), "{}", r.stderr);
@@ -195,13 +195,13 @@ fn round_trip(s: &Served, made: &Made, plan: &str, env: &[(&str, &str)]) -> Stri
     // idlab's own marks are not the person's: the groups import the same after the takeover.
     let dir2 = tempfile::tempdir().expect("tmp");
     let file2 = dir2.path().join(format!("{plan}.yaml"));
-    let second = import(s, &[&made.group], &["--name", plan, "--out", file2.to_str().expect("utf-8")]);
+    let second = import(s, &[group], &["--name", plan, "--out", file2.to_str().expect("utf-8")]);
     assert_eq!(second.code, 0, "{}", second.render());
     assert_eq!(std::fs::read_to_string(&file2).expect("written"), text);
     let d = s.idlab_env(&["destroy", f, "--auto-approve", "--no-progress"], env);
     assert_eq!(d.code, 0, "{}", d.render());
-    assert!(!handmade::group_exists(s, &made.group), "{}", d.render());
-    assert!(handmade::resources_in(s, &made.group).is_empty());
+    assert!(!handmade::group_exists(s, group), "{}", d.render());
+    assert!(handmade::resources_in(s, group).is_empty());
     for run in [&r, &p, &a, &again, &second, &d] {
         assert!(!run.render().contains("Hm!"), "an admin password shows: {}", run.render());
     }
@@ -213,7 +213,7 @@ fn the_arm_tutorial_made_by_hand_round_trips() {
     let s = Served::start();
     let made = handmade::arm_user_assigned(&s, &handmade::Options::arm());
     let nic = made.vm.nic.rsplit('/').next().expect("nic name").to_string();
-    let text = round_trip(&s, &made, "arm-user-assigned", &[("MYVM_ADMIN_PASSWORD", "unused-Pa55word")]);
+    let text = round_trip(&s, &made.group, "arm-user-assigned", &[("MYVM_ADMIN_PASSWORD", "unused-Pa55word")]);
     // The portal's network, declared one by one under its own names, the VM using its
     // interface; the identity and its Reader assignment (a random GUID name) as references.
     for want in [
@@ -240,7 +240,7 @@ fn the_keyvault_tutorial_made_by_hand_round_trips_and_no_secret_shows() {
     let value = vault.secret_value.clone();
     let env = [("MYVM_ADMIN_PASSWORD", "unused-Pa55word"), ("IDLAB_TUTORIAL_KV_TUTORIAL_SECRET", value.as_str())];
     // Without the placeholder set, it validates with a warning naming it.
-    let text = round_trip(&s, &made, "keyvault", &env);
+    let text = round_trip(&s, &made.group, "keyvault", &env);
     for want in [
         "    identity:\n      system_assigned: true\n",
         "  myvm-policy:\n    type: key_vault_access_policy\n    vault: ${idlab-tutorial-kv}\n    principal: ${myvm.identity}\n    secrets: [get, list]\n",
@@ -263,7 +263,7 @@ fn the_keyvault_tutorial_made_by_hand_round_trips_and_no_secret_shows() {
 fn the_storage_tutorial_made_by_hand_round_trips() {
     let s = Served::start();
     let made = handmade::storage_blob(&s, &handmade::Options::storage());
-    let text = round_trip(&s, &made, "storage-blob", &[("MYVM_ADMIN_PASSWORD", "unused-Pa55word")]);
+    let text = round_trip(&s, &made.group, "storage-blob", &[("MYVM_ADMIN_PASSWORD", "unused-Pa55word")]);
     for want in [
         "  idlabtutorialblob:\n    type: storage_account\n    name: idlabtutorialblob\n    resource_group: ${rg}\n",
         "  mycontainer:\n    type: blob_container\n    name: mycontainer\n    account: ${idlabtutorialblob}\n",
@@ -392,7 +392,7 @@ fn the_arm_tutorial_made_with_the_azure_cli_round_trips() {
         ..handmade::Options::arm()
     };
     let made = handmade::arm_user_assigned(&s, &o);
-    let text = round_trip(&s, &made, "arm-user-assigned", &[("MYVM_ADMIN_PASSWORD", "unused-Pa55word")]);
+    let text = round_trip(&s, &made.group, "arm-user-assigned", &[("MYVM_ADMIN_PASSWORD", "unused-Pa55word")]);
     for want in [
         "    type: network_interface\n    name: myVMVMNic\n",
         "    ip_configuration: ipconfigmyVM\n",
@@ -476,6 +476,84 @@ fn the_sql_tutorial_imports_its_server_admin_and_database() {
     }
     assert!(!text.contains("Microsoft.Sql"), "every SQL resource is declared\n{text}");
     assert!(!text.contains("admin_password") && !text.contains("name: master"), "{text}");
+}
+
+/// `New-AzSqlServer` / the portal, not idlab: a server that takes SQL logins too, its Entra
+/// admin set afterwards (`Set-AzSqlServerActiveDirectoryAdministrator`) and a Basic database
+/// (the local cloud serves no firewall rules); then the whole round trip.
+#[test]
+fn a_sql_server_made_by_hand_round_trips() {
+    let s = Served::start();
+    let h = handmade::Hand::new(&s);
+    let rg = handmade::group(&h, "sqlByHand", "eastus");
+    let api = "api-version=2023-08-01";
+    let server = format!("{rg}/providers/Microsoft.Sql/servers/idlab-hand-sql");
+    let put = |path: &str, body: Value| {
+        let (st, v) = h.call("PUT", &format!("{path}?{api}"), Some(&body));
+        assert!(st < 300, "PUT {path}: {st} {v}");
+    };
+    put(
+        &server,
+        json!({ "location": "eastus", "properties": {
+            "administratorLogin": "sqladmin", "administratorLoginPassword": "Hm!ByHand-0123456789",
+            "version": "12.0", "minimalTlsVersion": "1.2", "publicNetworkAccess": "Enabled",
+        }}),
+    );
+    put(
+        &format!("{server}/administrators/ActiveDirectory"),
+        json!({ "properties": { "administratorType": "ActiveDirectory", "login": "idlab-admin", "sid": h.me(), "tenantId": h.tenant() } }),
+    );
+    put(
+        &format!("{server}/databases/testdb"),
+        json!({ "location": "eastus", "sku": { "name": "Basic", "tier": "Basic" } }),
+    );
+    let text = round_trip(&s, "sqlByHand", "sql-by-hand", &[("IDLAB_HAND_SQL_ADMIN_PASSWORD", "Hm!ByHand-0123456789")]);
+    for want in [
+        "  idlab-hand-sql:\n    type: sql_server\n    name: idlab-hand-sql\n    resource_group: ${rg}\n    entra_only: false\n    admin_login: sqladmin\n    # set IDLAB_HAND_SQL_ADMIN_PASSWORD: the SQL administrator password of server idlab-hand-sql (Azure never returns it)\n    admin_password: { env: IDLAB_HAND_SQL_ADMIN_PASSWORD }\n",
+        "    type: sql_entra_admin\n    server: ${idlab-hand-sql}\n    login: idlab-admin\n    principal: ${caller}\n",
+        // Basic is the plan language's default SKU.
+        "  testdb:\n    type: sql_database\n    name: testdb\n    server: ${idlab-hand-sql}\n",
+    ] {
+        assert!(text.contains(want), "missing\n{want}\nin\n{text}");
+    }
+    assert!(!text.contains("Hm!ByHand"), "{text}");
+}
+
+/// A Gen1 store made by hand (`New-AzDataLakeStoreAccount`), a folder made and its ACL
+/// entries added through WebHDFS (`New-AzDataLakeStoreItem -Folder`,
+/// `Set-AzDataLakeStoreItemAclEntry`) for a user-assigned identity: the whole round trip.
+#[test]
+fn a_gen1_data_lake_store_made_by_hand_round_trips() {
+    let s = Served::start();
+    let h = handmade::Hand::new(&s);
+    let rg = handmade::group(&h, "adlsByHand", "eastus");
+    let id1 = handmade::identity(&h, "adlsByHand", "ID1", "eastus");
+    let store = format!("{rg}/providers/Microsoft.DataLakeStore/accounts/idlabhandadls");
+    let body =
+        json!({ "location": "eastus", "properties": { "newTier": "Consumption", "encryptionState": "Enabled" } });
+    let (st, v) = h.call("PUT", &format!("{store}?api-version=2016-11-01"), Some(&body));
+    assert!(st < 300, "{v}");
+    let endpoint =
+        h.get(&store, "api-version=2016-11-01")["properties"]["endpoint"].as_str().expect("endpoint").to_string();
+    let base = format!("https://{endpoint}/webhdfs/v1");
+    let scope = "https://datalake.azure.net//.default";
+    let oid = &id1.principal_id;
+    for (method, path) in [
+        ("PUT", "/TestFolder?op=MKDIRS".to_string()),
+        ("PUT", format!("/?op=MODIFYACLENTRIES&aclspec=user:{oid}:r-x")),
+        ("PUT", format!("/TestFolder?op=MODIFYACLENTRIES&aclspec=user:{oid}:rwx,default:user:{oid}:rwx")),
+    ] {
+        let (st, v) = h.data(scope, method, &format!("{base}{path}"));
+        assert_eq!(st, 200, "{method} {path}: {v}");
+    }
+    let text = round_trip(&s, "adlsByHand", "adls-by-hand", &[]);
+    for want in [
+        "  idlabhandadls:\n    type: data_lake_store\n    name: idlabhandadls\n    resource_group: ${rg}\n",
+        "    type: data_lake_folder\n    store: ${idlabhandadls}\n    path: /\n    acl:\n      - principal: ${id1}\n        permissions: r-x\n",
+        "    type: data_lake_folder\n    store: ${idlabhandadls}\n    path: /TestFolder\n    acl:\n      - principal: ${id1}\n        permissions: rwx\n        scope: both\n",
+    ] {
+        assert!(text.contains(want), "missing\n{want}\nin\n{text}");
+    }
 }
 
 #[test]

@@ -101,6 +101,12 @@ impl<'a> Hand<'a> {
         })
     }
 
+    /// `METHOD url` on a data plane with the operator's token for `scope`
+    /// (`https://datalake.azure.net//.default`): (status, JSON body or `Null`).
+    pub(crate) fn data(&self, scope: &str, method: &str, url: &str) -> (u16, Value) {
+        self.call_as(&self.token_for(scope), method, url, None)
+    }
+
     /// A write that must succeed; answers the body.
     fn ok(&self, method: &str, path: &str, body: &Value) -> Value {
         let (status, v) = self.call(method, path, Some(body));
