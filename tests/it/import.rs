@@ -257,6 +257,18 @@ fn the_keyvault_tutorial_made_by_hand_round_trips_and_no_secret_shows() {
     // The server's log never saw the value either.
     let log = std::fs::read_to_string(&s.log).unwrap_or_default();
     assert!(!log.contains(&value));
+    // The takeover found the same value: it tagged the version the person made (a PATCH of
+    // it), and wrote no new one (the one PUT is the person's).
+    let reqs = s.op("GET", "/_idlab/requests", None);
+    let writes: Vec<String> = reqs["value"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["path"].as_str().is_some_and(|p| p.contains("/secrets/tutorial-secret")))
+        .filter(|e| matches!(e["method"].as_str(), Some("PUT" | "PATCH")))
+        .map(|e| e["method"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(writes, ["PUT", "PATCH"], "{reqs}");
 }
 
 #[test]
