@@ -131,3 +131,39 @@ fn a_network_delete_ends_its_location_poll_with_204_and_a_group_delete_with_200(
     assert_eq!(r.status, 202, "{}", r.body);
     assert_eq!(location_end(&lab, &r.header("location").expect("Location")), 200);
 }
+
+/// A VM's delete is accepted as Azure's is (compute/TestVMForceDelete.json): 202 with
+/// `Azure-AsyncOperation`, `Location` and `Retry-After`, even when it ends at once; the
+/// `Azure-AsyncOperation` poll ends `Succeeded`, the `Location` poll 200 with no body; the
+/// VM is gone, its network interface (no `deleteOption`: `Detach`) stays, unattached.
+#[test]
+fn a_vm_delete_is_accepted_and_its_polls_end_as_azure_s() {
+    let lab = Lab::start();
+    let nic = lab.network("vmdel", "nic1");
+    let vm = format!("{}/providers/Microsoft.Compute/virtualMachines/vm1?api-version=2021-07-01", lab.rg_path("vmdel"));
+    let body = lab.vm_body(&nic, serde_json::json!({ "type": "None" }));
+    let r = lab.op("PUT", &vm, Some(&body));
+    assert!(r.status == 200 || r.status == 201, "{}", r.body);
+    let r = lab.op("DELETE", &vm, None);
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert!(r.header("retry-after").is_some(), "no Retry-After");
+    let asy = r.header("azure-asyncoperation").expect("Azure-AsyncOperation");
+    let loc = r.header("location").expect("Location");
+    let mut status = String::new();
+    for _ in 0..200 {
+        let p = lab.op("GET", &asy, None);
+        status = p.body["status"].as_str().unwrap_or_default().to_string();
+        if status != "InProgress" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(status, "Succeeded");
+    assert_eq!(location_end(&lab, &loc), 200);
+    let end = lab.op("GET", &loc, None);
+    assert!(end.body.is_null(), "the Location poll's end has no body: {}", end.body);
+    assert_eq!(lab.op("GET", &vm, None).status, 404);
+    let n = lab.op("GET", &format!("{nic}?api-version=2024-07-01"), None);
+    assert_eq!(n.status, 200, "{}", n.body);
+    assert!(n.body.pointer("/properties/virtualMachine").is_none(), "{}", n.body);
+}

@@ -300,7 +300,11 @@ fn arm_specs_examples_round_trip() {
         "compute_VirtualMachines_CreateOrUpdate_UserAssignedIdentity.json",
         &lab.op("PUT", &vm("myVM"), Some(&b)),
     );
-    assert_eq!(lab.op("DELETE", &vm("myVM"), None).status, 200);
+    // A VM's delete is accepted (202) with both operation headers, as Azure's is
+    // (compute/TestVMForceDelete.json).
+    let del = lab.op("DELETE", &vm("myVM"), None);
+    assert_eq!(del.status, 202, "{}", del.body);
+    assert!(del.header("azure-asyncoperation").is_some() && del.header("location").is_some());
     // GET: create the VM from the writable fields of the GET example, then read it.
     let get_fx = fixture("compute_VirtualMachines_Get.json");
     let mut text =

@@ -111,7 +111,7 @@ fn removing_an_identity_or_the_vm_stops_its_tokens() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(lab.imds(&token_url(&vm, "https://management.azure.com/", ""), &md).status, 400);
     // Delete the VM: the endpoint closes.
-    assert_eq!(lab.op("DELETE", &format!("{}?api-version=2025-04-01", vm.id), None).status, 200);
+    assert_eq!(lab.op("DELETE", &format!("{}?api-version=2025-04-01", vm.id), None).status, 202);
     let gone = lab.rt.block_on(async {
         lab.http.get(token_url(&vm, "https://management.azure.com/", "")).header("Metadata", "true").send().await
     });

@@ -520,14 +520,12 @@ pub(crate) fn delete_resource(
     }
     stop_listeners(req.sh, &ops);
     req.sh.commit(ops)?;
-    // Azure Network answers every delete 202 (`TestNetworkInterfaceCRUD.json` and the others).
-    let network = tl.starts_with("microsoft.network/");
     if always_accepted(tl) {
         let op = start_delete(req.sh, tl);
         let body = crate::local::sql::accepted_body(crate::local::sql::operation_name(tl, true, false), None);
         return Ok(json_response(202, &body, &lro_headers(req, &op, false)));
     }
-    if is_lro(tl) && (network || !req.sh.faults().lro(tl).is_zero()) {
+    if is_lro(tl) && (crate::local::table::delete_always_accepted(tl) || !req.sh.faults().lro(tl).is_zero()) {
         let op = start_delete(req.sh, tl);
         return Ok(empty(202, &lro_headers(req, &op, false)));
     }

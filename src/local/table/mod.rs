@@ -260,6 +260,15 @@ pub(crate) fn delete_ends_with_no_content(type_lower: &str) -> bool {
     type_lower.starts_with("microsoft.network/")
 }
 
+/// Types whose delete of an existing resource always answers 202 with `Azure-AsyncOperation`,
+/// `Location` and `Retry-After`, even when it ends at once: Network's (every recorded delete,
+/// `TestNetworkInterfaceCRUD.json` and the others) and a virtual machine's
+/// (`compute/TestVMForceDelete.json`: 202, both headers, `Retry-After: 10`; the
+/// `Azure-AsyncOperation` poll ends `Succeeded`, the `Location` poll 200 with no body).
+pub(crate) fn delete_always_accepted(type_lower: &str) -> bool {
+    type_lower.starts_with("microsoft.network/") || type_lower == "microsoft.compute/virtualmachines"
+}
+
 /// Types that expose an `etag` and honour `If-Match`.
 pub(crate) fn has_etag(type_lower: &str) -> bool {
     provider(type_lower).is_some_and(|p| p.etag)
