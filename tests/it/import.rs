@@ -568,6 +568,49 @@ fn a_gen1_data_lake_store_made_by_hand_round_trips() {
     }
 }
 
+/// A Gen2 account made by hand (`New-AzStorageAccount -EnableHierarchicalNamespace`), its file
+/// system, a directory and its ACL set through `dfs` (`New-AzDataLakeGen2Item -Directory`,
+/// `Update-AzDataLakeGen2Item -Acl`) for a user-assigned identity, the person's own Storage
+/// Blob Data Owner on the account: the whole round trip.
+#[test]
+fn a_gen2_file_system_made_by_hand_round_trips() {
+    let s = Served::start();
+    let h = handmade::Hand::new(&s);
+    let rg = handmade::group(&h, "gen2ByHand", "eastus");
+    let id1 = handmade::identity(&h, "gen2ByHand", "ID1", "eastus");
+    let account = format!("{rg}/providers/Microsoft.Storage/storageAccounts/idlabhandgen2");
+    let api = "api-version=2025-06-01";
+    let body = json!({ "location": "eastus", "sku": { "name": "Standard_LRS" }, "kind": "StorageV2", "properties": { "isHnsEnabled": true } });
+    let (st, v) = h.call("PUT", &format!("{account}?{api}"), Some(&body));
+    assert!(st < 300, "{v}");
+    let (st, v) = h.call("PUT", &format!("{account}/blobServices/default/containers/lake?{api}"), Some(&json!({})));
+    assert!(st < 300, "{v}");
+    handmade::role_assignment(&h, &account, h.me(), "Storage Blob Data Owner");
+    let dfs = h.get(&account, api)["properties"]["primaryEndpoints"]["dfs"].as_str().expect("dfs endpoint").to_string();
+    let fs = format!("{}/lake", dfs.trim_end_matches('/'));
+    let scope = "https://storage.azure.com/.default";
+    let version = ("x-ms-version", "2023-11-03");
+    let oid = &id1.principal_id;
+    let st = h.data_headers(scope, "PUT", &format!("{fs}/TestFolder?resource=directory"), &[version]);
+    assert_eq!(st, 201, "mkdir");
+    let root_acl = format!("user::rwx,group::r-x,other::---,user:{oid}:r-x");
+    let dir_acl = format!("user::rwx,group::r-x,other::---,user:{oid}:rwx,default:user:{oid}:rwx");
+    for (path, acl) in [("/", &root_acl), ("/TestFolder", &dir_acl)] {
+        let url = format!("{fs}{path}?action=setAccessControl");
+        let st = h.data_headers(scope, "PATCH", &url, &[version, ("x-ms-acl", acl.as_str())]);
+        assert_eq!(st, 200, "setAccessControl {path}");
+    }
+    let text = round_trip(&s, "gen2ByHand", "gen2-by-hand", &[]);
+    for want in [
+        "  idlabhandgen2:\n    type: storage_account\n    name: idlabhandgen2\n    resource_group: ${rg}\n    hierarchical_namespace: true\n",
+        "    type: data_lake_folder\n    store: ${idlabhandgen2}\n    filesystem: ${lake}\n    path: /\n    acl:\n      - principal: ${id1}\n        permissions: r-x\n",
+        "    type: data_lake_folder\n    store: ${idlabhandgen2}\n    filesystem: ${lake}\n    path: /TestFolder\n    acl:\n      - principal: ${id1}\n        permissions: rwx\n        scope: both\n",
+        "    scope: ${idlabhandgen2}\n    principal: ${caller}\n    role: Storage Blob Data Owner\n",
+    ] {
+        assert!(text.contains(want), "missing\n{want}\nin\n{text}");
+    }
+}
+
 #[test]
 fn the_gen2_data_lake_tutorial_imports_its_file_system_and_folder_acls() {
     let s = Served::start();

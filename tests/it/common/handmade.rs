@@ -107,6 +107,21 @@ impl<'a> Hand<'a> {
         self.call_as(&self.token_for(scope), method, url, None)
     }
 
+    /// [`Hand::data`] with request headers (`x-ms-version`, `x-ms-acl`): the status.
+    pub(crate) fn data_headers(&self, scope: &str, method: &str, url: &str, headers: &[(&str, &str)]) -> u16 {
+        let token = self.token_for(scope);
+        self.s.rt.block_on(async {
+            let mut r = self
+                .http
+                .request(reqwest::Method::from_bytes(method.as_bytes()).expect("method"), url)
+                .bearer_auth(token);
+            for (k, v) in headers {
+                r = r.header(*k, *v);
+            }
+            r.send().await.expect("the local cloud answers").status().as_u16()
+        })
+    }
+
     /// A write that must succeed; answers the body.
     fn ok(&self, method: &str, path: &str, body: &Value) -> Value {
         let (status, v) = self.call(method, path, Some(body));
