@@ -103,12 +103,18 @@ pub async fn find_same(client: &Client, id: &str, api: &str, body: &Value) -> Re
 
 /// The custom role ARM holds with the desired one's role name (unique in a tenant), whatever
 /// its GUID: a role made in the portal or with `az role definition create` has a random one.
-/// One listing at the definition's scope filtered by role name.
+/// One listing filtered by role name at the first of its assignable scopes (where a role
+/// assignable there is listed whatever ARM's rule for roles assignable only lower down), else
+/// at the definition's own scope.
 ///
 /// # Errors
 /// The listing failed.
 pub async fn find_same_definition(client: &Client, id: &str, api: &str, body: &Value) -> Result<Option<Value>, Error> {
-    let scope = id.split("/providers/Microsoft.Authorization/").next().unwrap_or_default();
+    let scope = body
+        .pointer("/properties/assignableScopes/0")
+        .and_then(Value::as_str)
+        .filter(|s| s.starts_with("/subscriptions/"))
+        .unwrap_or_else(|| id.split("/providers/Microsoft.Authorization/").next().unwrap_or_default());
     let name = body.pointer("/properties/roleName").and_then(Value::as_str).unwrap_or_default();
     // OData doubles a quote inside a string literal.
     let filter = crate::arm::percent_encode(&format!("roleName eq '{}'", name.replace('\'', "''")), b"");
