@@ -256,68 +256,80 @@ pub struct Listed {
     pub content_md5: Option<String>,
 }
 
-/// The blobs of a container (its id), in name order, at most `max`; `None` when the account
-/// or the container does not exist. Pages follow `NextMarker`.
-///
-/// # Errors
-/// ARM or data-plane failures other than absence (a refused listing keeps its status).
-pub async fn list(client: &Client, container_id: &str, max: usize) -> Result<Option<Vec<Listed>>, Error> {
-    let (account_id, container) = container_id
-        .split_once("/blobServices/default/containers/")
-        .ok_or_else(|| Error::new("InvalidId", format!("{container_id} is not a container id")))?;
-    let account = account_id.rsplit('/').next().unwrap_or_default();
-    let Some((url, sas)) = container_url(client, account_id, account, container, "rl").await? else {
-        return Ok(None);
-    };
-    let mut out = Vec::new();
-    let mut marker = String::new();
-    while out.len() < max {
-        let query = if marker.is_empty() {
-            "restype=container&comp=list".to_string()
-        } else {
-            format!("restype=container&comp=list&marker={}", super::percent_encode(&marker, b""))
-        };
-        let page_url = format!("{url}?{query}");
-        let resp = call(client, Method::GET, &page_url, &sas, &[], None).await?;
-        match resp.status {
-            404 => return Ok(None),
-            200 => {}
-            _ => return Err(failure(&format!("GET {url}?{query}"), &resp)),
-        }
-        let xml = String::from_utf8_lossy(&resp.bytes).into_owned();
-        for blob in elements(&xml, "Blob") {
-            let Some(name) = element(blob, "Name") else { continue };
-            let props = elements(blob, "Properties").next().unwrap_or_default();
-            out.push(Listed {
-                name,
-                size: element(props, "Content-Length").and_then(|n| n.parse().ok()).unwrap_or(0),
-                content_type: element(props, "Content-Type").filter(|t| !t.is_empty()),
-                content_md5: element(props, "Content-MD5").filter(|t| !t.is_empty()),
-            });
-        }
-        match element(&xml, "NextMarker").filter(|m| !m.is_empty()) {
-            Some(m) => marker = m,
-            None => break,
-        }
-    }
-    out.truncate(max);
-    Ok(Some(out))
+/// A container reached with one service SAS (one ARM read of its account and one
+/// `ListServiceSas`), for reading many of its blobs.
+pub struct Container {
+    url: String,
+    sas: Sensitive<String>,
 }
 
-/// The blob's content, or `None` when it (or its account or container) does not exist.
-///
-/// # Errors
-/// ARM or data-plane failures other than absence.
-pub async fn download(client: &Client, id: &str) -> Result<Option<Vec<u8>>, Error> {
-    let b = BlobId::parse(id).ok_or_else(|| Error::new("InvalidId", format!("{id} is not a blob id")))?;
-    let Some((url, sas)) = locate(client, &b, "r").await? else {
-        return Ok(None);
-    };
-    let resp = call(client, Method::GET, &url, &sas, &[], None).await?;
-    match resp.status {
-        404 => Ok(None),
-        s if (200..300).contains(&s) => Ok(Some(resp.bytes)),
-        _ => Err(failure(&format!("GET {url}"), &resp)),
+impl Container {
+    /// Reach a container (its id) to list and read it; `None` when its account does not exist.
+    ///
+    /// # Errors
+    /// ARM failures.
+    pub async fn open(client: &Client, container_id: &str) -> Result<Option<Container>, Error> {
+        let (account_id, container) = container_id
+            .split_once("/blobServices/default/containers/")
+            .ok_or_else(|| Error::new("InvalidId", format!("{container_id} is not a container id")))?;
+        let account = account_id.rsplit('/').next().unwrap_or_default();
+        let found = container_url(client, account_id, account, container, "rl").await?;
+        Ok(found.map(|(url, sas)| Container { url, sas }))
+    }
+
+    /// Its blobs in name order, at most `max`; `None` when it does not exist. Pages follow
+    /// `NextMarker`.
+    ///
+    /// # Errors
+    /// Data-plane failures other than absence (a refused listing keeps its status).
+    pub async fn list(&self, client: &Client, max: usize) -> Result<Option<Vec<Listed>>, Error> {
+        let mut out = Vec::new();
+        let mut marker = String::new();
+        while out.len() < max {
+            let query = if marker.is_empty() {
+                "restype=container&comp=list".to_string()
+            } else {
+                format!("restype=container&comp=list&marker={}", super::percent_encode(&marker, b""))
+            };
+            let page_url = format!("{}?{query}", self.url);
+            let resp = call(client, Method::GET, &page_url, &self.sas, &[], None).await?;
+            match resp.status {
+                404 => return Ok(None),
+                200 => {}
+                _ => return Err(failure(&format!("GET {page_url}"), &resp)),
+            }
+            let xml = String::from_utf8_lossy(&resp.bytes).into_owned();
+            for blob in elements(&xml, "Blob") {
+                let Some(name) = element(blob, "Name") else { continue };
+                let props = elements(blob, "Properties").next().unwrap_or_default();
+                out.push(Listed {
+                    name,
+                    size: element(props, "Content-Length").and_then(|n| n.parse().ok()).unwrap_or(0),
+                    content_type: element(props, "Content-Type").filter(|t| !t.is_empty()),
+                    content_md5: element(props, "Content-MD5").filter(|t| !t.is_empty()),
+                });
+            }
+            match element(&xml, "NextMarker").filter(|m| !m.is_empty()) {
+                Some(m) => marker = m,
+                None => break,
+            }
+        }
+        out.truncate(max);
+        Ok(Some(out))
+    }
+
+    /// The content of its blob `name`, or `None` when it does not exist.
+    ///
+    /// # Errors
+    /// Data-plane failures other than absence.
+    pub async fn download(&self, client: &Client, name: &str) -> Result<Option<Vec<u8>>, Error> {
+        let url = format!("{}/{}", self.url, encode_path(name));
+        let resp = call(client, Method::GET, &url, &self.sas, &[], None).await?;
+        match resp.status {
+            404 => Ok(None),
+            s if (200..300).contains(&s) => Ok(Some(resp.bytes)),
+            _ => Err(failure(&format!("GET {url}"), &resp)),
+        }
     }
 }
 

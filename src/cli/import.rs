@@ -75,7 +75,7 @@ pub(crate) fn cmd_import(a: &ImportArgs) -> Exit {
     };
     match &a.out {
         Some(path) => {
-            if let Err(e) = write_new(path, &out.text, a.force) {
+            if let Err(e) = write_new(path, out.text.as_bytes(), a.force) {
                 // No files without the plan that names them.
                 for f in &written {
                     let _ = std::fs::remove_file(f);
@@ -121,12 +121,11 @@ pub(crate) fn cmd_import(a: &ImportArgs) -> Exit {
     Exit::Ok
 }
 
-/// Write `text` to `path` through a file next to it, renamed over it at the end: a reader
-/// never sees half a plan. Without `force`, an existing `path` is never replaced.
-fn write_new(path: &Path, text: &str, force: bool) -> std::io::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(text.as_bytes())?;
+/// Write `bytes` to `path` through a file next to it, renamed over it at the end: a reader
+/// never sees half a file. Without `force`, an existing `path` is never replaced.
+fn write_new(path: &Path, bytes: &[u8], force: bool) -> std::io::Result<()> {
+    let mut tmp = tempfile::NamedTempFile::new_in(plan_dir(path))?;
+    tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     if force {
         tmp.persist(path).map_err(|e| e.error)?;
@@ -136,7 +135,7 @@ fn write_new(path: &Path, text: &str, force: bool) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The directory a plan file is in (its paths are relative to it).
+/// The directory a file is in (a plan's paths are relative to it).
 fn plan_dir(path: &Path) -> &Path {
     path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."))
 }
@@ -158,14 +157,7 @@ fn write_files(dir: &Path, files: &[(String, Vec<u8>)], force: bool) -> Result<V
     }
     let mut written = Vec::new();
     for (path, content) in todo {
-        let made = (|| {
-            let parent = plan_dir(&path);
-            std::fs::create_dir_all(parent)?;
-            let mut tmp = tempfile::NamedTempFile::new_in(parent)?;
-            tmp.write_all(content)?;
-            tmp.as_file().sync_all()?;
-            tmp.persist(&path).map_err(|e| e.error)
-        })();
+        let made = std::fs::create_dir_all(plan_dir(&path)).and_then(|()| write_new(&path, content, true));
         if let Err(e) = made {
             for f in &written {
                 let _ = std::fs::remove_file(f);

@@ -252,8 +252,13 @@ async fn blobs(client: &Client, input: &mut Input, container: &str, kind: &'stat
             .push(format!("the files of Data Lake file system {shown}: a plan declares its folders, not its files"));
         return Ok(());
     }
-    let listed = match crate::arm::blob::list(client, container, MAX_BLOBS + 1).await {
-        Ok(l) => l.unwrap_or_default(),
+    let read = async {
+        let Some(plane) = crate::arm::blob::Container::open(client, container).await? else { return Ok(None) };
+        Ok::<_, Error>(plane.list(client, MAX_BLOBS + 1).await?.map(|l| (plane, l)))
+    };
+    let (plane, listed) = match read.await {
+        Ok(Some(found)) => found,
+        Ok(None) => return Ok(()),
         Err(e) if matches!(e.status, Some(401 | 403)) => {
             input.notes.push(format!("the blobs of container {shown}: listing them was refused ({})", e.code));
             return Ok(());
@@ -266,7 +271,7 @@ async fn blobs(client: &Client, input: &mut Input, container: &str, kind: &'stat
     for b in listed.into_iter().take(MAX_BLOBS) {
         let id = format!("{container}/blobs/{}", b.name);
         if input.files && b.size <= crate::kinds::import::MAX_BLOB_BYTES {
-            let Some(content) = crate::arm::blob::download(client, &id).await? else { continue };
+            let Some(content) = plane.download(client, &b.name).await? else { continue };
             input.contents.insert(id.to_ascii_lowercase(), content);
         }
         let body = serde_json::json!({

@@ -462,14 +462,7 @@ mod tests {
             [(ACCOUNT.to_ascii_lowercase(), "lake".to_string()), (fs.to_ascii_lowercase(), "fs".to_string())].into();
         let principals: BTreeMap<String, String> = [("aa".to_string(), "${vm.identity}".to_string())].into();
         let bodies = BTreeMap::new();
-        let src = Source {
-            bodies: &bodies,
-            keys: &keys,
-            principals: &principals,
-            caller: Some("cc"),
-            location: "x",
-            files: false,
-        };
+        let src = Source::for_test(&bodies, &keys, &principals);
         let body = json!({ "acl": {
             "user:aa": "rwx", "default:user:aa": "rwx",
             "user:cc": "r-x", "default:user:cc": "--x",
@@ -507,14 +500,7 @@ mod tests {
         let store = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.DataLakeStore/accounts/adls";
         let keys: BTreeMap<String, String> = [(store.to_ascii_lowercase(), "adls".to_string())].into();
         let (principals, bodies) = (BTreeMap::new(), BTreeMap::new());
-        let src = Source {
-            bodies: &bodies,
-            keys: &keys,
-            principals: &principals,
-            caller: Some("cc"),
-            location: "x",
-            files: false,
-        };
+        let src = Source::for_test(&bodies, &keys, &principals);
         let i =
             import_data_lake_folder(&format!("{store}/folders/TestFolder"), &json!({"acl": {"user:cc": "rwx"}}), &src)
                 .expect("imported");

@@ -66,7 +66,17 @@ pub struct Source<'a> {
     pub files: bool,
 }
 
-impl Source<'_> {
+impl<'a> Source<'a> {
+    /// A source for a kind's unit tests: the deploying principal `cc`, files not written.
+    #[cfg(test)]
+    pub fn for_test(
+        bodies: &'a BTreeMap<String, J>,
+        keys: &'a BTreeMap<String, String>,
+        principals: &'a BTreeMap<String, String>,
+    ) -> Source<'a> {
+        Source { bodies, keys, principals, caller: Some("cc"), location: "eastus", files: false }
+    }
+
     /// The body read for `id`.
     pub fn body(&self, id: &str) -> Option<&J> {
         self.bodies.get(&id.to_ascii_lowercase())

@@ -609,7 +609,7 @@ mod tests {
         principals: &'a std::collections::BTreeMap<String, String>,
         bodies: &'a std::collections::BTreeMap<String, J>,
     ) -> Source<'a> {
-        Source { bodies, keys, principals, caller: Some("cc"), location: "eastus", files: false }
+        Source::for_test(bodies, keys, principals)
     }
 
     const SRV: &str = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Sql/servers/srv";

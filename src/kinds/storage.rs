@@ -555,7 +555,7 @@ mod tests {
         let bodies = BTreeMap::new();
         let keys = BTreeMap::from([(C.to_ascii_lowercase(), "box".to_string())]);
         let principals = BTreeMap::new();
-        let src = Source { bodies: &bodies, keys: &keys, principals: &principals, caller: None, location: "x", files };
+        let src = Source { files, ..Source::for_test(&bodies, &keys, &principals) };
         import_blob(&format!("{C}/blobs/{name}"), &json!({ "properties": props }), &src).expect("imported")
     }
 

@@ -555,7 +555,7 @@ fn a_gen1_data_lake_store_made_by_hand_round_trips() {
         ("PUT", format!("/?op=MODIFYACLENTRIES&aclspec=user:{oid}:r-x")),
         ("PUT", format!("/TestFolder?op=MODIFYACLENTRIES&aclspec=user:{oid}:rwx,default:user:{oid}:rwx")),
     ] {
-        let (st, v) = h.data(scope, method, &format!("{base}{path}"));
+        let (st, v) = h.data(scope, method, &format!("{base}{path}"), &[]);
         assert_eq!(st, 200, "{method} {path}: {v}");
     }
     let text = round_trip(&s, "adlsByHand", "adls-by-hand", &[]);
@@ -591,14 +591,14 @@ fn a_gen2_file_system_made_by_hand_round_trips() {
     let scope = "https://storage.azure.com/.default";
     let version = ("x-ms-version", "2023-11-03");
     let oid = &id1.principal_id;
-    let st = h.data_headers(scope, "PUT", &format!("{fs}/TestFolder?resource=directory"), &[version]);
-    assert_eq!(st, 201, "mkdir");
+    let (st, v) = h.data(scope, "PUT", &format!("{fs}/TestFolder?resource=directory"), &[version]);
+    assert_eq!(st, 201, "mkdir: {v}");
     let root_acl = format!("user::rwx,group::r-x,other::---,user:{oid}:r-x");
     let dir_acl = format!("user::rwx,group::r-x,other::---,user:{oid}:rwx,default:user:{oid}:rwx");
     for (path, acl) in [("/", &root_acl), ("/TestFolder", &dir_acl)] {
         let url = format!("{fs}{path}?action=setAccessControl");
-        let st = h.data_headers(scope, "PATCH", &url, &[version, ("x-ms-acl", acl.as_str())]);
-        assert_eq!(st, 200, "setAccessControl {path}");
+        let (st, v) = h.data(scope, "PATCH", &url, &[version, ("x-ms-acl", acl.as_str())]);
+        assert_eq!(st, 200, "setAccessControl {path}: {v}");
     }
     let text = round_trip(&s, "gen2ByHand", "gen2-by-hand", &[]);
     for want in [

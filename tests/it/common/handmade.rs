@@ -81,16 +81,26 @@ impl<'a> Hand<'a> {
     /// `METHOD path` on ARM (`path` from `/subscriptions…`), or on a full URL (a data plane)
     /// with `token`: (status, JSON body or `Null`).
     pub(crate) fn call(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
-        self.call_as(&self.token, method, path, body)
+        self.call_as(&self.token, method, path, body, &[])
     }
 
-    fn call_as(&self, token: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+    fn call_as(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
         let url = if path.starts_with("https://") { path.to_string() } else { format!("{}{path}", self.info.arm_url) };
         self.s.rt.block_on(async {
             let mut r = self
                 .http
                 .request(reqwest::Method::from_bytes(method.as_bytes()).expect("method"), url)
                 .bearer_auth(token);
+            for (k, v) in headers {
+                r = r.header(*k, *v);
+            }
             if let Some(b) = body {
                 r = r.json(b);
             }
@@ -102,24 +112,10 @@ impl<'a> Hand<'a> {
     }
 
     /// `METHOD url` on a data plane with the operator's token for `scope`
-    /// (`https://datalake.azure.net//.default`): (status, JSON body or `Null`).
-    pub(crate) fn data(&self, scope: &str, method: &str, url: &str) -> (u16, Value) {
-        self.call_as(&self.token_for(scope), method, url, None)
-    }
-
-    /// [`Hand::data`] with request headers (`x-ms-version`, `x-ms-acl`): the status.
-    pub(crate) fn data_headers(&self, scope: &str, method: &str, url: &str, headers: &[(&str, &str)]) -> u16 {
-        let token = self.token_for(scope);
-        self.s.rt.block_on(async {
-            let mut r = self
-                .http
-                .request(reqwest::Method::from_bytes(method.as_bytes()).expect("method"), url)
-                .bearer_auth(token);
-            for (k, v) in headers {
-                r = r.header(*k, *v);
-            }
-            r.send().await.expect("the local cloud answers").status().as_u16()
-        })
+    /// (`https://datalake.azure.net//.default`) and `headers` (`x-ms-version`, `x-ms-acl`):
+    /// (status, JSON body or `Null`).
+    pub(crate) fn data(&self, scope: &str, method: &str, url: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+        self.call_as(&self.token_for(scope), method, url, None, headers)
     }
 
     /// A write that must succeed; answers the body.
@@ -674,7 +670,7 @@ pub(crate) fn add_access_policy(h: &Hand<'_>, vault: &str, object_id: &str, secr
 pub(crate) fn set_secret(h: &Hand<'_>, vault_uri: &str, name: &str, value: &str) {
     let token = h.token_for("https://vault.azure.net/.default");
     let url = format!("{}/secrets/{name}?{SECRETS}", vault_uri.trim_end_matches('/'));
-    let (status, v) = h.call_as(&token, "PUT", &url, Some(&json!({ "value": value })));
+    let (status, v) = h.call_as(&token, "PUT", &url, Some(&json!({ "value": value })), &[]);
     assert_eq!(status, 200, "set secret: {v}");
 }
 
